@@ -1,0 +1,30 @@
+# memsim — the two commands a fresh machine needs are `make run` and `make test`.
+SHELL := /bin/bash
+NPM ?= npm
+
+.PHONY: run test bench check deps typecheck clean
+
+# Installs dependencies when node_modules is missing or older than the lockfile.
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: node_modules/.installed
+
+run: deps
+	npx --no-install tsx sim/cli/main.ts run
+
+typecheck: deps
+	npx --no-install tsc --noEmit -p .
+
+test: deps typecheck
+	npx --no-install vitest run $(VITEST_ARGS)
+
+bench: deps
+	npx --no-install tsx sim/bench/main.ts $(BENCH_ARGS)
+
+check: deps typecheck
+	npx --no-install biome check .
+
+clean:
+	rm -rf node_modules .vitest-report.json

@@ -1,0 +1,151 @@
+/**
+ * The emulated kernel: boot (memblock -> mem_map -> zones -> buddy) and the
+ * services it offers to the machine (DESIGN.md §5, `m.kernel`).
+ *
+ * Owns every kernel subsystem instance. Layers above the buddy allocator
+ * attach themselves here and register their checkers and shrinkers.
+ */
+import { Prandom } from "./lib/random.ts";
+import { FailPoint } from "./mm/fault_inject.ts";
+import { GFP_KERNEL } from "./mm/gfp.ts";
+import { DirectMap, type KernelMemory, pfnToKva } from "./mm/kmem.ts";
+import { type BootLayout, bootLayout } from "./mm/memblock.ts";
+import { MemMap, PG_reserved } from "./mm/memmap.ts";
+import { DMA_END_PFN, PerCpuPages, pcpBatchFor, setupWatermarks, ZONE_NAMES, Zone } from "./mm/mmzone.ts";
+import { BuddyAllocator, PAGE_POISON, PCP_MAX_ORDER } from "./mm/page_alloc.ts";
+import { checkBuddy } from "./mm/page_alloc_check.ts";
+import { buddyMeminfo, buddyStats, buddyVmstat } from "./mm/page_alloc_stats.ts";
+import { PhysMem } from "./mm/physmem.ts";
+import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
+import { panic } from "./panic.ts";
+import { type KernelReport, type KLogger, Printk } from "./printk.ts";
+import type { MeminfoValues } from "./proc/meminfo.ts";
+
+/** What the kernel is booted with; the machine validates it first. */
+export interface KernelConfig {
+  readonly ramBytes: number;
+  readonly seed: number;
+  /** 0 none, 1 cheap asserts, 2 checkers at syscall exit, 3 after every op. */
+  readonly debugVm: number;
+  readonly maxOrder: number;
+  /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
+  readonly pcpBatch: number;
+  readonly log: KLogger;
+}
+
+/** A named invariant checker, run by `m.check()`. */
+export interface Checker {
+  readonly name: string;
+  readonly run: () => void;
+}
+
+/** The kernel and its services. */
+export class Kernel {
+  readonly config: KernelConfig;
+  readonly phys: PhysMem;
+  readonly layout: BootLayout;
+  readonly memmap: MemMap;
+  readonly buddy: BuddyAllocator;
+  readonly printk: Printk;
+  readonly rng: Prandom;
+  readonly failPageAlloc: FailPoint;
+  readonly failSlab: FailPoint;
+  readonly log: KLogger;
+  /** Kernel memory by kva; the direct map until page tables exist. */
+  mem: KernelMemory;
+  readonly checkers: Checker[] = [];
+  /** Layers add their /proc/meminfo fields here (kB). */
+  readonly meminfoSources: Array<(v: MeminfoValues) => void> = [];
+  /** Layers add their /proc/vmstat counters here, in order. */
+  readonly vmstatSources: Array<(out: Array<[string, number]>) => void> = [];
+  /** Layers add their section of `m.stats()` here. */
+  readonly statsSources: Array<[string, () => unknown]> = [];
+
+  constructor(config: KernelConfig) {
+    this.config = config;
+    this.log = config.log;
+    this.rng = new Prandom(config.seed);
+    this.printk = new Printk(config.log);
+    this.phys = new PhysMem(config.ramBytes);
+    this.layout = bootLayout(this.phys.nrPages);
+    this.memmap = new MemMap(this.phys.buffer, this.layout.memmapStart, this.phys.nrPages);
+    this.failPageAlloc = new FailPoint("fail_page_alloc", this.rng.fork());
+    this.failSlab = new FailPoint("failslab", this.rng.fork());
+    this.buddy = this.bootBuddy();
+    this.mem = new DirectMap(this.phys);
+    this.checkers.push({ name: "buddy", run: () => checkBuddy(this.buddy) });
+    this.meminfoSources.push((v) => buddyMeminfo(this.buddy, v));
+    this.vmstatSources.push((out) => buddyVmstat(this.buddy, out));
+    this.statsSources.push(["buddy", () => buddyStats(this.buddy)]);
+  }
+
+  /** Reserves boot frames, builds the zones, frees the rest to the buddy allocator. */
+  private bootBuddy(): BuddyAllocator {
+    const { nrPages, firstFree } = this.layout;
+    const mm = this.memmap;
+    for (let pfn = 0; pfn < firstFree; pfn++) mm.setHead(pfn, PG_reserved, 0);
+    const zones: Zone[] = [];
+    const dmaEnd = Math.min(nrPages, DMA_END_PFN);
+    zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, this.config.maxOrder));
+    if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, this.config.maxOrder));
+    const buddy = new BuddyAllocator(this.phys, mm, zones, this.config.maxOrder, this.config.debugVm, this.printk, this.failPageAlloc);
+    buddy.freeBootRange(firstFree, nrPages);
+    setupWatermarks(zones);
+    for (const z of zones) {
+      const batch = this.config.pcpBatch > 0 ? this.config.pcpBatch : pcpBatchFor(z.managed);
+      const pcpOn = this.config.pcpBatch >= 0;
+      z.pcp = [new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? 6 * batch : 0)];
+    }
+    return buddy;
+  }
+
+  /** alloc_pages. See {@link BuddyAllocator.allocPages}. Returns null on failure. */
+  allocPages(order: number, gfp: number = GFP_KERNEL): Pfn | null {
+    const pfn = this.buddy.allocPages(order, gfp);
+    return pfn < 0 ? null : (pfn as Pfn);
+  }
+
+  /** __free_pages. See {@link BuddyAllocator.freePages}. */
+  freePages(pfn: number, order: number): void {
+    this.buddy.freePages(pfn, order);
+  }
+
+  /** drain_all_pages: per-CPU lists back to the buddy allocator. */
+  drainPcp(): void {
+    this.buddy.drainPcp();
+  }
+
+  /** The direct-map address of a frame. Panics when pfn is out of range. */
+  pfnToKva(pfn: number): number {
+    if (!(Number.isInteger(pfn) && pfn >= 0 && pfn < this.phys.nrPages)) panic(`pfn_to_kaddr: pfn ${pfn} out of range`);
+    return pfnToKva(pfn);
+  }
+
+  /** The frame behind a direct-map address. Panics when kva is outside the direct map. */
+  kvaToPfn(kva: number): Pfn {
+    if (!(kva >= PAGE_OFFSET && kva < PAGE_OFFSET + this.phys.bytes)) {
+      panic(`virt_to_pfn: ${kva} is not a direct-map address`);
+    }
+    return Math.floor((kva - PAGE_OFFSET) / PAGE_SIZE) as Pfn;
+  }
+
+  /** Debug reports so far (allocation failures, slab_debug, bad vfree ...). */
+  get reports(): readonly KernelReport[] {
+    return this.printk.reports;
+  }
+
+  /** All meminfo values in kB, gathered from every layer. */
+  meminfoValues(): MeminfoValues {
+    const v: MeminfoValues = {};
+    for (const src of this.meminfoSources) src(v);
+    return v;
+  }
+
+  /** Runs every registered checker; throws InvariantViolation on the first failure. */
+  check(): void {
+    for (const c of this.checkers) c.run();
+  }
+
+  /** The byte a freed page is filled with when debugging. */
+  static readonly PAGE_POISON = PAGE_POISON;
+}

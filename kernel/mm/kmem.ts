@@ -1,0 +1,76 @@
+/**
+ * Kernel memory access by kernel virtual address. Until page tables exist
+ * this is the direct map as arithmetic: kva = PAGE_OFFSET + pa. The page-table
+ * layer replaces the translation with a walk through the MMU; callers keep
+ * this API.
+ */
+import { panic } from "../panic.ts";
+import type { PhysMem } from "./physmem.ts";
+import { formatVa, PAGE_OFFSET, PAGE_SIZE } from "./types.ts";
+
+/** Loads and stores at kernel virtual addresses. */
+export interface KernelMemory {
+  read8(kva: number): number;
+  read16(kva: number): number;
+  read32(kva: number): number;
+  write8(kva: number, v: number): void;
+  write16(kva: number, v: number): void;
+  write32(kva: number, v: number): void;
+  /** Copies `len` bytes out. */
+  read(kva: number, len: number): Uint8Array;
+  /** Copies `bytes` in. */
+  write(kva: number, bytes: Uint8Array): void;
+  fill(kva: number, byte: number, len: number): void;
+}
+
+/** The direct map: every byte of RAM at PAGE_OFFSET + pa. */
+export class DirectMap implements KernelMemory {
+  private readonly end: number;
+
+  constructor(private readonly phys: PhysMem) {
+    this.end = PAGE_OFFSET + phys.bytes;
+  }
+
+  /** The physical address of `kva`, or a kernel oops. */
+  pa(kva: number, len: number): number {
+    if (!(kva >= PAGE_OFFSET && kva + len <= this.end)) {
+      const shown = Number.isFinite(kva) && kva >= 0 ? formatVa(kva) : String(kva);
+      panic(`BUG: unable to handle page fault for address: ${shown} (not in the direct map)`);
+    }
+    return kva - PAGE_OFFSET;
+  }
+
+  read8(kva: number): number {
+    return this.phys.read8(this.pa(kva, 1));
+  }
+  read16(kva: number): number {
+    return this.phys.read16(this.pa(kva, 2));
+  }
+  read32(kva: number): number {
+    return this.phys.read32(this.pa(kva, 4));
+  }
+  write8(kva: number, v: number): void {
+    this.phys.write8(this.pa(kva, 1), v);
+  }
+  write16(kva: number, v: number): void {
+    this.phys.write16(this.pa(kva, 2), v);
+  }
+  write32(kva: number, v: number): void {
+    this.phys.write32(this.pa(kva, 4), v);
+  }
+  read(kva: number, len: number): Uint8Array {
+    const pa = this.pa(kva, len);
+    return this.phys.u8.slice(pa, pa + len);
+  }
+  write(kva: number, bytes: Uint8Array): void {
+    this.phys.u8.set(bytes, this.pa(kva, bytes.length));
+  }
+  fill(kva: number, byte: number, len: number): void {
+    this.phys.fill(this.pa(kva, len), byte, len);
+  }
+}
+
+/** pfn -> its direct-map address. */
+export function pfnToKva(pfn: number): number {
+  return PAGE_OFFSET + pfn * PAGE_SIZE;
+}

@@ -1,0 +1,204 @@
+/**
+ * mem_map: the struct page array. One 16-byte record per frame, stored in RAM
+ * frames that boot reserves (like memblock does), read and written only
+ * through the accessors below.
+ *
+ *   struct page (four little-endian 32-bit words)
+ *   0        4          8          12         16
+ *   +--------+----------+----------+----------+
+ *   | flags  |  word 1  |  word 2  |  word 3  |
+ *   +--------+----------+----------+----------+
+ *   flags   [15:0]  PG_* bits
+ *           [19:16] order of a block head (free or allocated)
+ *           [31:20] owner bits: the layer that owns the page may use them
+ *                   (the slab allocator keeps its cache id there)
+ *   free block head (PG_buddy) or per-CPU page (PG_pcp):
+ *           word 1 = next pfn + 1, word 2 = prev pfn + 1 (0 = none)
+ *   allocated page:
+ *           word 1 = _refcount, word 2 = _mapcount (0 = not mapped; Linux
+ *           stores it minus one), word 3 = private
+ *   compound tail (PG_tail): word 3 = pfn of the head
+ *   owners (PG_slab, PG_pgtable) overlay words 1..3 with their own named
+ *   accessors and give the page back with pageResetForFree().
+ *
+ * An all-zero record is a frame inside a free block that is not its head, so a
+ * freshly booted machine touches only the records of block heads.
+ */
+import { PAGE_SIZE } from "./types.ts";
+
+export const STRUCT_PAGE_SIZE = 16;
+const WORDS = 4;
+
+/** Reserved at boot (frame 0, kernel image, mem_map itself). */
+export const PG_reserved = 1 << 0;
+/** Head of a free block on a buddy free list. */
+export const PG_buddy = 1 << 1;
+/** Free page (or block) on a per-CPU list. */
+export const PG_pcp = 1 << 2;
+/** Head of an allocated block; its order is in the order field. */
+export const PG_alloc = 1 << 3;
+/** Compound head (__GFP_COMP). */
+export const PG_head = 1 << 4;
+/** Compound tail; word 3 holds the head's pfn. */
+export const PG_tail = 1 << 5;
+/** Owned by the slab allocator. */
+export const PG_slab = 1 << 6;
+/** A page-table page. */
+export const PG_pgtable = 1 << 7;
+/** Anonymous user memory. */
+export const PG_anon = 1 << 8;
+/** Backs a vmalloc area. */
+export const PG_vmalloc = 1 << 9;
+/** Marked lazily freeable (MADV_FREE) and clean since. */
+export const PG_lazyfree = 1 << 10;
+/** Poisoned when freed (debug). */
+export const PG_poisoned = 1 << 11;
+
+/** Names of the flag bits, in bit order, for dumps. */
+export const PAGE_FLAG_NAMES = [
+  "reserved",
+  "buddy",
+  "pcp",
+  "alloc",
+  "head",
+  "tail",
+  "slab",
+  "pgtable",
+  "anon",
+  "vmalloc",
+  "lazyfree",
+  "poisoned",
+] as const;
+
+const FLAG_MASK = 0xffff;
+const ORDER_SHIFT = 16;
+const ORDER_MASK = 0xf << ORDER_SHIFT;
+const OWNER_SHIFT = 20;
+
+/** The struct page array, a view over its frames in RAM. */
+export class MemMap {
+  /** Raw words: record of pfn at [pfn * 4, pfn * 4 + 4). Hot paths only. */
+  readonly w: Uint32Array;
+  readonly nrPages: number;
+  /** First frame of the array itself and how many frames it spans. */
+  readonly firstPfn: number;
+  readonly nrFrames: number;
+
+  constructor(buffer: ArrayBuffer, firstPfn: number, nrPages: number) {
+    this.nrPages = nrPages;
+    this.firstPfn = firstPfn;
+    this.nrFrames = memmapFrames(nrPages);
+    this.w = new Uint32Array(buffer, firstPfn * PAGE_SIZE, nrPages * WORDS);
+  }
+
+  flags(pfn: number): number {
+    return (this.w[pfn * WORDS] as number) & FLAG_MASK;
+  }
+
+  testFlag(pfn: number, flag: number): boolean {
+    return ((this.w[pfn * WORDS] as number) & flag) !== 0;
+  }
+
+  setFlag(pfn: number, flag: number): void {
+    this.w[pfn * WORDS] = (this.w[pfn * WORDS] as number) | flag;
+  }
+
+  clearFlag(pfn: number, flag: number): void {
+    this.w[pfn * WORDS] = (this.w[pfn * WORDS] as number) & ~flag;
+  }
+
+  order(pfn: number): number {
+    return ((this.w[pfn * WORDS] as number) & ORDER_MASK) >>> ORDER_SHIFT;
+  }
+
+  /** The whole flags word: flags, order and owner bits. */
+  word0(pfn: number): number {
+    return this.w[pfn * WORDS] as number;
+  }
+
+  /** Sets flags and order in one store, clearing the owner bits. */
+  setHead(pfn: number, flags: number, order: number): void {
+    this.w[pfn * WORDS] = flags | (order << ORDER_SHIFT);
+  }
+
+  ownerBits(pfn: number): number {
+    return (this.w[pfn * WORDS] as number) >>> OWNER_SHIFT;
+  }
+
+  /** Stores the 12 owner bits (0..4095). */
+  setOwnerBits(pfn: number, v: number): void {
+    const i = pfn * WORDS;
+    this.w[i] = (((this.w[i] as number) & 0xfffff) | (v << OWNER_SHIFT)) >>> 0;
+  }
+
+  word(pfn: number, k: 1 | 2 | 3): number {
+    return this.w[pfn * WORDS + k] as number;
+  }
+
+  setWord(pfn: number, k: 1 | 2 | 3, v: number): void {
+    this.w[pfn * WORDS + k] = v;
+  }
+
+  refcount(pfn: number): number {
+    return this.w[pfn * WORDS + 1] as number;
+  }
+
+  setRefcount(pfn: number, v: number): void {
+    this.w[pfn * WORDS + 1] = v;
+  }
+
+  mapcount(pfn: number): number {
+    return this.w[pfn * WORDS + 2] as number;
+  }
+
+  setMapcount(pfn: number, v: number): void {
+    this.w[pfn * WORDS + 2] = v;
+  }
+
+  private_(pfn: number): number {
+    return this.w[pfn * WORDS + 3] as number;
+  }
+
+  setPrivate(pfn: number, v: number): void {
+    this.w[pfn * WORDS + 3] = v;
+  }
+
+  /** The compound head of a tail page, or the page itself. */
+  compoundHead(pfn: number): number {
+    const i = pfn * WORDS;
+    return ((this.w[i] as number) & PG_tail) !== 0 ? (this.w[i + 3] as number) : pfn;
+  }
+
+  /** Clears the records of [pfn, pfn + count). */
+  clear(pfn: number, count: number): void {
+    this.w.fill(0, pfn * WORDS, (pfn + count) * WORDS);
+  }
+
+  /**
+   * Returns an owner's page to the plain allocated state (PG_alloc, its
+   * order, refcount 1) so that freePages accepts it.
+   */
+  resetForFree(pfn: number): void {
+    const i = pfn * WORDS;
+    const order = this.order(pfn);
+    this.w[i] = PG_alloc | (order << ORDER_SHIFT);
+    this.w[i + 1] = 1;
+    this.w[i + 2] = 0;
+    this.w[i + 3] = 0;
+  }
+
+  /** "alloc|head" style names of the set flag bits. */
+  describeFlags(pfn: number): string {
+    const f = this.flags(pfn);
+    const names: string[] = [];
+    for (let b = 0; b < PAGE_FLAG_NAMES.length; b++) {
+      if (f & (1 << b)) names.push(PAGE_FLAG_NAMES[b] as string);
+    }
+    return names.length ? names.join("|") : "none";
+  }
+}
+
+/** Frames needed to hold the records of `nrPages` frames. */
+export function memmapFrames(nrPages: number): number {
+  return Math.ceil((nrPages * STRUCT_PAGE_SIZE) / PAGE_SIZE);
+}

@@ -1,0 +1,113 @@
+/**
+ * Zones: DMA (the first 16 MiB) and Normal (the rest), each with its buddy
+ * free lists, free-page count, watermarks and per-CPU page lists.
+ *
+ * A zone's free lists are intrusive doubly linked lists threaded through the
+ * struct page records of block heads (words 1 and 2 hold next/prev pfn + 1);
+ * `freeHead[order]` holds the first head's pfn + 1 (0 = empty). Per-CPU lists
+ * are singly linked the same way through word 1.
+ */
+
+/** Zone indexes, lowest first. */
+export const ZONE_DMA = 0;
+export const ZONE_NORMAL = 1;
+export const ZONE_NAMES = ["DMA", "Normal"] as const;
+/** Frames below this pfn are in ZONE_DMA: 16 MiB. */
+export const DMA_END_PFN = (16 << 20) / 4096;
+
+/** Per-CPU page lists for one CPU and one zone, orders 0..PCP_MAX_ORDER. */
+export class PerCpuPages {
+  /** Head pfn + 1 of each order's list (0 = empty). */
+  readonly head: Int32Array;
+  /** Blocks on each order's list. */
+  readonly nr: Int32Array;
+  /** Pages held over all orders. */
+  count = 0;
+
+  constructor(
+    orders: number,
+    /** Pages moved per refill or drain. */
+    readonly batch: number,
+    /** Drain when `count` exceeds this. */
+    readonly high: number,
+  ) {
+    this.head = new Int32Array(orders);
+    this.nr = new Int32Array(orders);
+  }
+}
+
+/** One zone of physical memory. */
+export class Zone {
+  /** Free pages on the buddy lists (per-CPU pages are not counted, as in Linux). */
+  freePages = 0;
+  /** Pages the allocator manages: present minus reserved. */
+  managed = 0;
+  wmarkMin = 0;
+  wmarkLow = 0;
+  wmarkHigh = 0;
+  /** Extra pages kept free against fallback from higher zones (lowmem_reserve). */
+  lowmemReserve = 0;
+  /** Pages allocated from this zone since boot (vmstat pgalloc_<zone>). */
+  pgalloc = 0;
+  readonly freeHead: Int32Array;
+  readonly nrFree: Int32Array;
+  /** Per-CPU lists, one per CPU. */
+  pcp: PerCpuPages[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly startPfn: number,
+    readonly endPfn: number,
+    maxOrder: number,
+  ) {
+    this.freeHead = new Int32Array(maxOrder + 1);
+    this.nrFree = new Int32Array(maxOrder + 1);
+  }
+
+  contains(pfn: number): boolean {
+    return pfn >= this.startPfn && pfn < this.endPfn;
+  }
+}
+
+/** Linux's int_sqrt: the integer square root. */
+function intSqrt(x: number): number {
+  return Math.floor(Math.sqrt(x));
+}
+
+/**
+ * Sets min/low/high on every zone the way Linux 6.x does:
+ * min_free_kbytes = sqrt(lowmem_kbytes * 16) clamped to [128, 262144], shared
+ * among zones by managed pages; low = min + max(min/4, managed * 10 / 10000);
+ * high = min + 2 * that step. Fallback into DMA keeps managed(Normal)/256 free.
+ */
+export function setupWatermarks(zones: readonly Zone[]): void {
+  let managedTotal = 0;
+  for (const z of zones) managedTotal += z.managed;
+  const kbytes = managedTotal * 4;
+  const minFreeKb = Math.min(262144, Math.max(128, intSqrt(kbytes * 16)));
+  const minPagesTotal = minFreeKb / 4;
+  for (const z of zones) {
+    const min = managedTotal ? Math.floor((minPagesTotal * z.managed) / managedTotal) : 0;
+    const step = Math.max(Math.floor(min / 4), Math.floor((z.managed * 10) / 10000));
+    z.wmarkMin = min;
+    z.wmarkLow = min + step;
+    z.wmarkHigh = min + 2 * step;
+  }
+  const normal = zones[ZONE_NORMAL];
+  const dma = zones[ZONE_DMA];
+  if (normal && dma) dma.lowmemReserve = Math.floor(normal.managed / 256);
+}
+
+/**
+ * Linux's zone_batchsize: about a quarter of a thousandth of the zone, at
+ * most 63 pages, rounded to 2^n - 1; at least 1. High is six batches.
+ */
+export function pcpBatchFor(managed: number): number {
+  let batch = Math.min(managed >> 10, 256);
+  batch = batch >> 2;
+  if (batch < 1) batch = 1;
+  const v = batch + (batch >> 1);
+  const pow = 2 ** Math.floor(Math.log2(v));
+  return Math.max(1, pow - 1);
+}

@@ -1,0 +1,130 @@
+/**
+ * checkBuddy: recounts the page allocator's state from scratch.
+ *
+ * Every frame must be exactly one of: reserved; inside one free block that
+ * sits on its zone's list for its order (or on a per-CPU list); inside one
+ * allocated block. Free lists are well linked, blocks aligned and inside
+ * their zone, no two free buddies are left unmerged, and every counter
+ * matches the recount. IDs:
+ *   BUDDY-1 list links broken (prev/next disagree, cycle, wrong flags)
+ *   BUDDY-2 block outside its zone or past the end of RAM
+ *   BUDDY-3 block misaligned for its order
+ *   BUDDY-4 frame claimed twice
+ *   BUDDY-5 frame neither reserved, free nor allocated
+ *   BUDDY-6 free buddies left unmerged
+ *   BUDDY-7 counter disagrees with the recount
+ *   BUDDY-8 non-head frame of a free block has a non-zero record
+ */
+import { invariant } from "../panic.ts";
+import { PG_alloc, PG_buddy, PG_pcp, PG_reserved } from "./memmap.ts";
+import type { Zone } from "./mmzone.ts";
+import type { BuddyAllocator } from "./page_alloc.ts";
+
+const FREE = 1;
+const PCP = 2;
+
+/** Throws InvariantViolation (BUDDY-n) at the first broken invariant. */
+export function checkBuddy(b: BuddyAllocator): void {
+  const mm = b.memmap;
+  const seen = new Uint8Array(mm.nrPages);
+  for (const zone of b.zones) checkZoneLists(b, zone, seen);
+  let pfn = 0;
+  while (pfn < mm.nrPages) {
+    const f = mm.flags(pfn);
+    if (f & PG_reserved) {
+      invariant(seen[pfn] === 0, "BUDDY-4", `reserved pfn 0x${pfn.toString(16)} is on a free list`);
+      pfn++;
+      continue;
+    }
+    const order = mm.order(pfn);
+    if (seen[pfn] === FREE || seen[pfn] === PCP) {
+      checkFreeTail(b, pfn, order);
+      pfn += 1 << order;
+      continue;
+    }
+    invariant(
+      (f & PG_alloc) !== 0,
+      "BUDDY-5",
+      `pfn 0x${pfn.toString(16)} is neither reserved, free nor allocated (flags ${mm.describeFlags(pfn)})`,
+    );
+    checkAligned(pfn, order);
+    pfn += 1 << order;
+  }
+}
+
+function checkAligned(pfn: number, order: number): void {
+  invariant((pfn & ((1 << order) - 1)) === 0, "BUDDY-3", `block 0x${pfn.toString(16)} misaligned for order ${order}`);
+}
+
+/** Walks one zone's buddy lists and per-CPU lists, marking the frames they cover. */
+function checkZoneLists(b: BuddyAllocator, zone: Zone, seen: Uint8Array): void {
+  const mm = b.memmap;
+  let free = 0;
+  for (let order = 0; order <= b.maxOrder; order++) {
+    let n = 0;
+    let prev = 0;
+    for (let h = zone.freeHead[order] as number; h !== 0; h = mm.word(h - 1, 1)) {
+      const pfn = h - 1;
+      invariant(mm.word(pfn, 2) === prev, "BUDDY-1", `free block 0x${pfn.toString(16)} has a stale prev link`);
+      invariant(
+        mm.word0(pfn) === (PG_buddy | (order << 16)),
+        "BUDDY-1",
+        `free block 0x${pfn.toString(16)} not marked buddy order ${order}`,
+      );
+      markBlock(zone, seen, pfn, order, FREE);
+      checkUnmerged(b, zone, pfn, order);
+      prev = h;
+      n++;
+    }
+    invariant(n === zone.nrFree[order], "BUDDY-7", `zone ${zone.name} order ${order}: nr_free ${zone.nrFree[order]}, counted ${n}`);
+    free += n << order;
+  }
+  invariant(free === zone.freePages, "BUDDY-7", `zone ${zone.name}: free pages ${zone.freePages}, counted ${free}`);
+  for (const pcp of zone.pcp) {
+    let count = 0;
+    for (let order = 0; order < pcp.head.length; order++) {
+      let n = 0;
+      for (let h = pcp.head[order] as number; h !== 0; h = mm.word(h - 1, 1)) {
+        const pfn = h - 1;
+        invariant(mm.word0(pfn) === (PG_pcp | (order << 16)), "BUDDY-1", `pcp page 0x${pfn.toString(16)} not marked pcp order ${order}`);
+        markBlock(zone, seen, pfn, order, PCP);
+        n++;
+      }
+      invariant(n === pcp.nr[order], "BUDDY-7", `zone ${zone.name} pcp order ${order}: nr ${pcp.nr[order]}, counted ${n}`);
+      count += n << order;
+    }
+    invariant(count === pcp.count, "BUDDY-7", `zone ${zone.name} pcp: count ${pcp.count}, counted ${count}`);
+  }
+}
+
+function markBlock(zone: Zone, seen: Uint8Array, pfn: number, order: number, kind: number): void {
+  const end = pfn + (1 << order);
+  invariant(zone.contains(pfn) && end <= zone.endPfn, "BUDDY-2", `block 0x${pfn.toString(16)} order ${order} outside zone ${zone.name}`);
+  checkAligned(pfn, order);
+  for (let p = pfn; p < end; p++) {
+    invariant(seen[p] === 0, "BUDDY-4", `pfn 0x${p.toString(16)} is in two free blocks (or a cycle)`);
+    seen[p] = kind;
+  }
+}
+
+function checkUnmerged(b: BuddyAllocator, zone: Zone, pfn: number, order: number): void {
+  if (order >= b.maxOrder) return;
+  const buddy = pfn ^ (1 << order);
+  if (!zone.contains(buddy)) return;
+  invariant(
+    b.memmap.word0(buddy) !== (PG_buddy | (order << 16)),
+    "BUDDY-6",
+    `free buddies 0x${pfn.toString(16)} and 0x${buddy.toString(16)} of order ${order} not merged`,
+  );
+}
+
+function checkFreeTail(b: BuddyAllocator, pfn: number, order: number): void {
+  const mm = b.memmap;
+  for (let p = pfn + 1; p < pfn + (1 << order); p++) {
+    invariant(
+      mm.word0(p) === 0 && mm.word(p, 1) === 0 && mm.word(p, 2) === 0 && mm.word(p, 3) === 0,
+      "BUDDY-8",
+      `pfn 0x${p.toString(16)} inside free block 0x${pfn.toString(16)} has record flags ${mm.describeFlags(p)}`,
+    );
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Boot options: what `Machine.boot()` accepts, their defaults, and the checks
+ * that turn bad input into a clear error instead of a broken machine.
+ */
+
+import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
+import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
+import type { KLogger } from "../kernel/printk.ts";
+import { silentLogger } from "../kernel/printk.ts";
+
+/** Overcommit policy (vm.overcommit_memory and vm.overcommit_ratio). */
+export interface OvercommitOptions {
+  mode: 0 | 1 | 2;
+  ratio: number;
+}
+
+/** What a machine is booted with. Every field is optional. */
+export interface BootOptions {
+  /** RAM size in bytes: a multiple of 4096 from 1 MiB to 4 GiB. Default 64 MiB. */
+  ramBytes?: number;
+  /** Seed of every random choice. Default 1. */
+  seed?: number;
+  /** 0 none, 1 cheap asserts (default), 2 checkers at syscall exit, 3 after every operation. */
+  debugVm?: number;
+  /** Linux slab_debug letters, e.g. "FZPU". Default "". */
+  slubDebug?: string;
+  overcommit?: Partial<OvercommitOptions>;
+  /** Swap size in bytes counted in CommitLimit. Default 0. */
+  swapBytes?: number;
+  /** vm.max_map_count. Default 65530. */
+  maxMapCount?: number;
+  /** Largest buddy order (MAX_PAGE_ORDER), 0..12. Default 10. */
+  maxOrder?: number;
+  /** Per-CPU list batch in pages: 0 = Linux's size for the zone (default), -1 = no per-CPU lists. */
+  pcpBatch?: number;
+  /** A pino logger; silent when absent. */
+  log?: KLogger;
+}
+
+/** Boot options with every default filled in. */
+export interface ResolvedConfig {
+  ramBytes: number;
+  seed: number;
+  debugVm: number;
+  slubDebug: string;
+  overcommit: OvercommitOptions;
+  swapBytes: number;
+  maxMapCount: number;
+  maxOrder: number;
+  pcpBatch: number;
+  log: KLogger;
+}
+
+const KNOWN = new Set([
+  "ramBytes",
+  "seed",
+  "debugVm",
+  "slubDebug",
+  "overcommit",
+  "swapBytes",
+  "maxMapCount",
+  "maxOrder",
+  "pcpBatch",
+  "log",
+]);
+
+/** Bad boot options. The message names the option and what it must be. */
+export class ConfigError extends RangeError {
+  override readonly name = "ConfigError";
+}
+
+function intIn(name: string, v: unknown, lo: number, hi: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
+    throw new ConfigError(`Machine.boot: ${name} must be an integer from ${lo} to ${hi}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** Fills defaults and validates. Throws ConfigError naming the first bad option. */
+export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
+  for (const k of Object.keys(opts)) {
+    if (!KNOWN.has(k)) throw new ConfigError(`Machine.boot: unknown option '${k}'`);
+  }
+  const ramBytes = opts.ramBytes ?? 64 << 20;
+  if (
+    typeof ramBytes !== "number" ||
+    !Number.isInteger(ramBytes) ||
+    ramBytes < MIN_RAM_BYTES ||
+    ramBytes > MAX_RAM_BYTES ||
+    ramBytes % 4096 !== 0
+  ) {
+    throw new ConfigError(
+      `Machine.boot: ramBytes must be a multiple of 4096 from 1 MiB (1048576) to 4 GiB (4294967296), got ${String(ramBytes)}`,
+    );
+  }
+  const oc = opts.overcommit ?? {};
+  const mode = intIn("overcommit.mode", oc.mode ?? 0, 0, 2) as 0 | 1 | 2;
+  const slubDebug = opts.slubDebug ?? "";
+  if (typeof slubDebug !== "string" || !/^[-FZPUTAOfzputao]*$/.test(slubDebug)) {
+    throw new ConfigError(`Machine.boot: slubDebug takes Linux slab_debug letters (F, Z, P, U, T, A, O or -), got '${String(slubDebug)}'`);
+  }
+  return {
+    ramBytes,
+    seed: intIn("seed", opts.seed ?? 1, 0, 2 ** 32 - 1),
+    debugVm: intIn("debugVm", opts.debugVm ?? 1, 0, 3),
+    slubDebug: slubDebug.toUpperCase(),
+    overcommit: { mode, ratio: intIn("overcommit.ratio", oc.ratio ?? 50, 0, 1_000_000) },
+    swapBytes: intIn("swapBytes", opts.swapBytes ?? 0, 0, 2 ** 50),
+    maxMapCount: intIn("maxMapCount", opts.maxMapCount ?? 65530, 1, 2 ** 31 - 1),
+    maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
+    pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
+    log: opts.log ?? silentLogger,
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * memsim's public API: the Machine, the constants with their Linux names and
+ * values, the error classes and the public types.
+ */
+
+export * from "../kernel/errno.ts";
+export type { FailSpec } from "../kernel/mm/fault_inject.ts";
+export * from "../kernel/mm/gfp.ts";
+export type { Order, Pfn, PhysAddr, VirtAddr } from "../kernel/mm/types.ts";
+export {
+  formatVa,
+  PAGE_OFFSET,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  parseVa,
+  TASK_SIZE,
+  VMALLOC_END,
+  VMALLOC_START,
+} from "../kernel/mm/types.ts";
+export { InvariantViolation, KernelPanic } from "../kernel/panic.ts";
+export type { KernelReport, KLogger } from "../kernel/printk.ts";
+export { parseMeminfo } from "../kernel/proc/meminfo.ts";
+export { type BootOptions, ConfigError, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
+export { Faults, Machine, MachineProc } from "./machine.ts";
+export { formatSize, parseSize } from "./units.ts";

@@ -1,0 +1,99 @@
+/**
+ * The machine: boots a kernel on one ArrayBuffer of RAM and offers the public
+ * API of DESIGN.md §5 (kernel services, fault injection, /proc views, stats,
+ * checkers).
+ */
+import { Kernel } from "../kernel/kernel.ts";
+import type { FailSpec } from "../kernel/mm/fault_inject.ts";
+import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
+import { renderMeminfo } from "../kernel/proc/meminfo.ts";
+import { renderVmstat } from "../kernel/proc/vmstat.ts";
+import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
+
+/** Fault injection, like Linux's fail_page_alloc and failslab. */
+export class Faults {
+  constructor(private readonly kernel: Kernel) {}
+
+  /** Fails the nth page allocation from now, or each with a probability; null turns it off. */
+  failPageAlloc(spec: FailSpec | null): void {
+    this.kernel.failPageAlloc.set(spec);
+  }
+
+  /** Fails the nth slab allocation from now, or each with a probability; null turns it off. */
+  failSlab(spec: FailSpec | null): void {
+    this.kernel.failSlab.set(spec);
+  }
+
+  /** Turns every injection point off. */
+  clear(): void {
+    this.failPageAlloc(null);
+    this.failSlab(null);
+  }
+
+  /** Failures injected so far, per point. */
+  get injected(): { pageAlloc: number; slab: number } {
+    return { pageAlloc: this.kernel.failPageAlloc.injected, slab: this.kernel.failSlab.injected };
+  }
+}
+
+/** Machine-wide /proc files. */
+export class MachineProc {
+  constructor(private readonly kernel: Kernel) {}
+
+  meminfo(): string {
+    return renderMeminfo(this.kernel.meminfoValues());
+  }
+
+  buddyinfo(): string {
+    return renderBuddyinfo(this.kernel.buddy);
+  }
+
+  vmstat(): string {
+    const rows: Array<[string, number]> = [];
+    for (const src of this.kernel.vmstatSources) src(rows);
+    return renderVmstat(rows);
+  }
+}
+
+/** An emulated machine. Make one with {@link Machine.boot}. */
+export class Machine {
+  readonly config: ResolvedConfig;
+  readonly kernel: Kernel;
+  readonly faults: Faults;
+  readonly proc: MachineProc;
+
+  private constructor(config: ResolvedConfig) {
+    this.config = config;
+    this.kernel = new Kernel({
+      ramBytes: config.ramBytes,
+      seed: config.seed,
+      debugVm: config.debugVm,
+      maxOrder: config.maxOrder,
+      pcpBatch: config.pcpBatch,
+      log: config.log,
+    });
+    this.faults = new Faults(this.kernel);
+    this.proc = new MachineProc(this.kernel);
+  }
+
+  /**
+   * Boots a machine. Throws ConfigError naming the bad option when the
+   * options are invalid (RAM not a page multiple in [1 MiB, 4 GiB], unknown
+   * option, out-of-range number).
+   */
+  static boot(opts: BootOptions = {}): Machine {
+    return new Machine(resolveConfig(opts));
+  }
+
+  /** A JSON-able snapshot of every counter, by subsystem. */
+  stats(): Record<string, unknown> {
+    const out: Record<string, unknown> = { ramBytes: this.config.ramBytes, seed: this.config.seed };
+    for (const [name, get] of this.kernel.statsSources) out[name] = get();
+    return out;
+  }
+
+  /** Runs every invariant checker; throws InvariantViolation at the first broken invariant. */
+  check(): void {
+    this.kernel.check();
+  }
+}

@@ -1,0 +1,176 @@
+import { describe, expect, it } from "vitest";
+import { __GFP_NOWARN, __GFP_ZERO, GFP_ATOMIC, GFP_DMA, GFP_KERNEL, KernelPanic, Machine } from "../../../sim/index.ts";
+
+const MiB = 1 << 20;
+
+/** A machine without per-CPU lists, so buddyinfo shows every page at once. */
+function bare(ramBytes = 64 * MiB) {
+  return Machine.boot({ ramBytes, pcpBatch: -1 });
+}
+
+function freeCounts(m: Machine, zone: number): number[] {
+  const stats = m.stats() as { buddy: { zones: Array<{ freeByOrder: number[] }> } };
+  return stats.buddy.zones[zone]!.freeByOrder;
+}
+
+describe("boot", () => {
+  it("64 MiB: two zones, reserved frame 0, kernel image and mem_map, MemTotal is the rest", () => {
+    const m = Machine.boot({ ramBytes: 64 * MiB });
+    // 16384 frames; mem_map = 16384 * 16 B = 64 frames; reserved = 1 + 16 + 64 = 81.
+    expect(m.proc.meminfo()).toContain("MemTotal:          65212 kB\n");
+    expect(m.proc.buddyinfo()).toBe(
+      "Node 0, zone      DMA      1      1      1      1      0      1      0      1      1      1      3 \n" +
+        "Node 0, zone   Normal      0      0      0      0      0      0      0      0      0      0     12 \n",
+    );
+    m.check();
+  });
+
+  it("1 MiB machine has one DMA zone", () => {
+    const m = Machine.boot({ ramBytes: MiB });
+    expect(m.proc.buddyinfo().split("\n")[0]).toMatch(/^Node 0, zone      DMA /);
+    expect(m.proc.buddyinfo().split("\n")).toHaveLength(2);
+    m.check();
+  });
+
+  it("rejects RAM sizes that are not page multiples in [1 MiB, 4 GiB]", () => {
+    for (const bad of [0, 1000, MiB - 4096, 2 ** 32 + 4096, MiB + 1, Number.NaN, -MiB]) {
+      expect(() => Machine.boot({ ramBytes: bad })).toThrow(/ramBytes must be a multiple of 4096/);
+    }
+    expect(() => Machine.boot({ ramBytes: MiB, bogus: 1 } as never)).toThrow("unknown option 'bogus'");
+  });
+});
+
+describe("split and merge", () => {
+  it("one order-0 page from pristine memory leaves one free block at every lower order", () => {
+    const m = bare();
+    const before = freeCounts(m, 1);
+    const pfn = m.kernel.allocPages(0)!;
+    expect(pfn).toBe(15360); // the most recently freed order-10 block, split from its bottom
+    expect(freeCounts(m, 1)).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, before[10]! - 1]);
+    m.kernel.freePages(pfn, 0);
+    expect(freeCounts(m, 1)).toEqual(before);
+    const s = m.stats() as { buddy: { splits: number[]; merges: number[] } };
+    expect(s.buddy.splits).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    expect(s.buddy.merges).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    m.check();
+  });
+
+  it("buddies merge only when both are free: pfn ^ (1 << order)", () => {
+    const m = bare();
+    const a = m.kernel.allocPages(0)!;
+    const b = m.kernel.allocPages(0)!;
+    expect(b).toBe(a ^ 1);
+    m.kernel.freePages(a, 0);
+    expect(freeCounts(m, 1)[0]).toBe(1);
+    m.kernel.freePages(b, 0);
+    expect(freeCounts(m, 1)[0]).toBe(0);
+    m.check();
+  });
+
+  it("a per-CPU list keeps a freed page out of buddyinfo until drained", () => {
+    const m = Machine.boot({ ramBytes: 64 * MiB });
+    const before = m.proc.buddyinfo();
+    const pfn = m.kernel.allocPages(0)!;
+    m.kernel.freePages(pfn, 0);
+    expect(m.proc.buddyinfo()).not.toBe(before);
+    m.check();
+    m.kernel.drainPcp();
+    expect(m.proc.buddyinfo()).toBe(before);
+    m.check();
+  });
+});
+
+describe("zones, watermarks and flags", () => {
+  it("GFP_DMA takes frames below 16 MiB", () => {
+    const m = bare();
+    const pfn = m.kernel.allocPages(2, GFP_DMA)!;
+    expect(pfn).toBeLessThan(4096);
+    expect(pfn % 4).toBe(0);
+    m.kernel.freePages(pfn, 2);
+    m.check();
+  });
+
+  it("__GFP_ZERO zero-fills, and freed pages are poisoned with 0xaa", () => {
+    const m = bare();
+    const pfn = m.kernel.allocPages(1)!;
+    const kva = m.kernel.pfnToKva(pfn);
+    m.kernel.mem.fill(kva, 0x11, 8192);
+    m.kernel.freePages(pfn, 1);
+    expect(m.kernel.mem.read8(kva + 100)).toBe(0xaa);
+    const again = m.kernel.allocPages(1, GFP_KERNEL | __GFP_ZERO)!;
+    expect(again).toBe(pfn);
+    expect(Array.from(m.kernel.mem.read(kva, 8192)).every((b) => b === 0)).toBe(true);
+  });
+
+  it("order above MAX_PAGE_ORDER fails with Linux's report, silently with __GFP_NOWARN", () => {
+    const m = bare();
+    expect(m.kernel.allocPages(11)).toBeNull();
+    expect(m.kernel.reports.map((r) => r.text)).toEqual([
+      "swapper/0: page allocation failure: order:11, mode:0xcc0(GFP_KERNEL), nodemask=(null)",
+    ]);
+    expect(m.kernel.allocPages(11, GFP_KERNEL | __GFP_NOWARN)).toBeNull();
+    expect(m.kernel.reports).toHaveLength(1);
+  });
+
+  it("GFP_ATOMIC dips below the min watermark where GFP_KERNEL stops", () => {
+    const m = bare(4 * MiB);
+    let kernelPages = 0;
+    while (m.kernel.allocPages(0, GFP_KERNEL | __GFP_NOWARN) !== null) kernelPages++;
+    let atomicPages = 0;
+    while (m.kernel.allocPages(0, GFP_ATOMIC | __GFP_NOWARN) !== null) atomicPages++;
+    const z = (m.stats() as { buddy: { zones: Array<{ managed: number; watermarks: { min: number } }> } }).buddy.zones[0]!;
+    // GFP_KERNEL stops at min; GFP_ATOMIC halves min, then takes a quarter off that.
+    const min = z.watermarks.min;
+    const half = min - Math.floor(min / 2);
+    const atomicMark = half - Math.floor(half / 4);
+    expect(kernelPages).toBe(z.managed - min);
+    expect(atomicPages).toBe(min - atomicMark);
+    m.check();
+  });
+});
+
+describe("exhaustion", () => {
+  it("allocate until null: all distinct; free everything: buddyinfo equals boot's", () => {
+    const m = Machine.boot({ ramBytes: 8 * MiB });
+    const boot = m.proc.buddyinfo();
+    const got: number[] = [];
+    for (;;) {
+      const p = m.kernel.allocPages(0, GFP_ATOMIC | __GFP_NOWARN);
+      if (p === null) break;
+      got.push(p);
+    }
+    expect(new Set(got).size).toBe(got.length);
+    expect(got.length).toBeGreaterThan(1900);
+    m.check();
+    for (const p of got) m.kernel.freePages(p, 0);
+    m.kernel.drainPcp();
+    expect(m.proc.buddyinfo()).toBe(boot);
+    m.check();
+  });
+});
+
+describe("bad frees and bad input are kernel panics naming the problem", () => {
+  const cases: Array<[string, (m: Machine, pfn: number) => void, RegExp]> = [
+    ["double free", (m, p) => (m.kernel.freePages(p, 0), m.kernel.freePages(p, 0)), /double free of pfn 0x3c00/],
+    ["wrong order", (m, p) => m.kernel.freePages(p, 1), /pfn 0x3c00 was allocated with order 0, freed with order 1/],
+    ["reserved frame", (m) => m.kernel.freePages(0, 0), /freeing reserved pfn 0x0/],
+    ["pfn out of range", (m) => m.kernel.freePages(1 << 30, 0), /out of range/],
+    ["NaN pfn", (m) => m.kernel.freePages(Number.NaN, 0), /out of range/],
+    ["negative order", (m) => m.kernel.allocPages(-1), /invalid order -1/],
+    ["NaN order", (m) => m.kernel.allocPages(Number.NaN), /invalid order NaN/],
+  ];
+  for (const [name, act, msg] of cases) {
+    it(name, () => {
+      const m = bare();
+      const pfn = m.kernel.allocPages(0)!;
+      let thrown: unknown;
+      try {
+        act(m, pfn);
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(KernelPanic);
+      expect((thrown as Error).message).toMatch(msg);
+    });
+  }
+});
