@@ -26,7 +26,11 @@ function imports(file: string): string[] {
 
 describe("imports point downward only", () => {
   it("kernel/ imports nothing from sim/ or userspace/", () => {
-    const bad = sources("kernel").flatMap((f) => imports(f).filter((i) => /^(sim|userspace)\//.test(i)).map((i) => `${f} -> ${i}`));
+    const bad = sources("kernel").flatMap((f) =>
+      imports(f)
+        .filter((i) => /^(sim|userspace)\//.test(i))
+        .map((i) => `${f} -> ${i}`),
+    );
     expect(bad).toEqual([]);
   });
 

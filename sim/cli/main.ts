@@ -5,7 +5,13 @@
 import { runDemo } from "./run.ts";
 
 function usage(): string {
-  return ["usage: memsim <command> [options]", "", "commands:", "  run [--seed N] [--ram SIZE]   boot a machine and show the default demonstration", ""].join("\n");
+  return [
+    "usage: memsim <command> [options]",
+    "",
+    "commands:",
+    "  run [--seed N] [--ram SIZE]   boot a machine and show the default demonstration",
+    "",
+  ].join("\n");
 }
 
 export function main(argv: string[]): number {

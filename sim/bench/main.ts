@@ -1,0 +1,15 @@
+/**
+ * `make bench` / `memsim bench [pattern]`: every benchmark case, each as a
+ * ratio against a baseline measured in this process.
+ */
+
+import { BASELINES, baselineSink } from "./cases/baselines.ts";
+import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
+import { formatResults, runBenches } from "./harness.ts";
+
+const CASES = [...PAGE_ALLOC_CASES];
+
+const pattern = process.argv[2];
+const results = runBenches(BASELINES, CASES, pattern ? new RegExp(pattern) : undefined);
+process.stdout.write(formatResults(results));
+if (baselineSink() === 0.5) process.stdout.write("\n");

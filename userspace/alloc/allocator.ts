@@ -1,0 +1,49 @@
+/**
+ * The one interface every userspace allocator implements (the teaching
+ * allocators and the default malloc), so traces, tests and pictures can
+ * compare them. An allocator runs inside one process (its context) and gets
+ * memory only through that process's brk/mmap.
+ *
+ * Sized free and a realloc given the old size let simple allocators (pool,
+ * buddy, arena) work without per-block headers.
+ */
+import type { UserProcess } from "../env.ts";
+
+/** Counters an allocator reports; bytes unless named otherwise. */
+export interface AllocatorStats {
+  /** Bytes currently obtained from the kernel (brk heap plus mmapped regions). */
+  heapBytes: number;
+  /** Highest heapBytes seen. */
+  peakHeapBytes: number;
+  /** Live payload bytes as requested by callers. */
+  liveBytes: number;
+  /** Calls into the kernel (brk, mmap, munmap, madvise ...). */
+  syscalls: number;
+}
+
+/** A userspace allocator. */
+export interface Allocator {
+  readonly name: string;
+  /** The process it runs in. */
+  readonly proc: UserProcess;
+  /** A 16-byte-aligned block of at least `size` bytes, or 0 when out of memory. */
+  malloc(size: number): number;
+  /** Frees `ptr` (0 is a no-op). `size` is what was asked for at malloc/realloc. */
+  free(ptr: number, size: number): void;
+  /** Resizes `ptr` (asked as `oldSize`) to `newSize`, keeping the bytes; 0 on failure (ptr still valid). */
+  realloc(ptr: number, oldSize: number, newSize: number): number;
+  /** Recounts the heap from scratch; throws HeapCorruption naming what is wrong. */
+  check(): void;
+  stats(): AllocatorStats;
+}
+
+/** A heap checker found the heap inconsistent. `id` names the invariant. */
+export class HeapCorruption extends Error {
+  override readonly name = "HeapCorruption";
+  constructor(
+    readonly id: string,
+    what: string,
+  ) {
+    super(`${id}: ${what}`);
+  }
+}
