@@ -94,7 +94,10 @@ export class Kernel {
     for (const z of zones) {
       const batch = this.config.pcpBatch > 0 ? this.config.pcpBatch : pcpBatchFor(z.managed);
       const pcpOn = this.config.pcpBatch >= 0;
-      z.pcp = [new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? 6 * batch : 0)];
+      // Linux 6.x zone_highsize: the low watermark shared among CPUs, at least four batches.
+      const high = Math.max(4 * batch, z.wmarkLow);
+      z.pcp0 = new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0);
+      z.pcp = [z.pcp0];
     }
     return buddy;
   }

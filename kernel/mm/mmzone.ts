@@ -51,8 +51,10 @@ export class Zone {
   pgalloc = 0;
   readonly freeHead: Int32Array;
   readonly nrFree: Int32Array;
-  /** Per-CPU lists, one per CPU. */
+  /** Per-CPU lists, one per CPU (one CPU today). */
   pcp: PerCpuPages[] = [];
+  /** The boot CPU's lists: pcp[0], kept in a field for the fast path. */
+  pcp0: PerCpuPages = new PerCpuPages(1, 1, 0);
 
   constructor(
     readonly id: number,

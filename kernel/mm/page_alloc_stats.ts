@@ -22,7 +22,7 @@ export function buddyMeminfo(b: BuddyAllocator, v: MeminfoValues): void {
 export function buddyVmstat(b: BuddyAllocator, out: Array<[string, number]>): void {
   out.push(["nr_free_pages", b.nrFreePages()]);
   for (const z of b.zones) out.push([`pgalloc_${z.name.toLowerCase()}`, z.pgalloc]);
-  out.push(["pgfree", b.stats.pgfree]);
+  out.push(["pgfree", b.pgfree]);
   out.push(["allocstall", 0]);
   out.push(["buddy_alloc_fail", b.stats.allocFailures]);
 }
@@ -43,7 +43,7 @@ export function buddyStats(b: BuddyAllocator): unknown {
       pcp: z.pcp.map((p) => ({ count: p.count, high: p.high, batch: p.batch, byOrder: Array.from(p.nr) })),
     })),
     pgalloc: b.zones.reduce((n, z) => n + z.pgalloc, 0),
-    pgfree: b.stats.pgfree,
+    pgfree: b.pgfree,
     allocFailures: b.stats.allocFailures,
     splits: Array.from(b.stats.splits),
     merges: Array.from(b.stats.merges),
