@@ -6,7 +6,7 @@ NPM ?= npm
 
 # Installs dependencies when node_modules is missing or older than the lockfile.
 node_modules/.installed: package.json package-lock.json
-	$(NPM) ci --no-audit --no-fund --loglevel=error
+	$(NPM) ci --no-audit --no-fund --loglevel=error || $(NPM) install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps: node_modules/.installed
