@@ -15,8 +15,8 @@ import { benchCommand } from "./bench.ts";
 import { COMMON_OPTIONS, type Command } from "./command.ts";
 import type { Io } from "./io.ts";
 import { scriptCommand, shellCommand } from "./lang/commands.ts";
-// import { quizCommand } from "./quiz/quiz.ts";
-// import { reportCommand, serveCommand } from "./report/report.ts";
+import { quizCommand } from "./quiz/quiz.ts";
+import { reportCommand, serveCommand } from "./report/report.ts";
 import { runCommand } from "./run.ts";
 
 /** Every subcommand, in the order `memsim --help` lists them. */
@@ -24,9 +24,9 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   shellCommand,
   scriptCommand,
-  // quizCommand,
-  // reportCommand,
-  // serveCommand,
+  quizCommand,
+  reportCommand,
+  serveCommand,
   benchCommand,
 ];
 

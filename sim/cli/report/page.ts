@@ -1,0 +1,122 @@
+/**
+ * The report page: one self-contained HTML file (inline CSS, inline SVG, a
+ * few lines of inline script for the hover tooltip). Sections come from
+ * REPORT_SECTIONS; a layer adds its own (slab table, VMA map, page-table
+ * tree) by pushing one, and it appears in the page.
+ */
+import { ZONE_NAMES } from "../../../kernel/mm/mmzone.ts";
+import type { Machine } from "../../machine.ts";
+import { formatSize } from "../../units.ts";
+import { type Block, type Owner, ramBlocks } from "../pageinfo.ts";
+import type { Recorder } from "../scenario.ts";
+import { ramMapSvg } from "./rammap.ts";
+import { barChart, esc, freeColour, LEGEND, lineChart, ownerColour } from "./svg.ts";
+
+/** What a report is drawn from: the machine after the scenario and the run's record. */
+export interface ReportInput {
+  readonly m: Machine;
+  readonly rec: Recorder;
+  readonly scenario: string;
+  readonly blocks: readonly Block[];
+}
+
+/** One section of the page; render returns null when it has nothing to show. */
+export interface ReportSection {
+  readonly id: string;
+  readonly title: string;
+  render(r: ReportInput): string | null;
+}
+
+function ownerSummary(r: ReportInput): string {
+  const pages = new Map<Owner, number>();
+  for (const b of r.blocks) pages.set(b.owner, (pages.get(b.owner) ?? 0) + (1 << b.order));
+  const maxOrder = r.m.kernel.buddy.maxOrder;
+  const rows = LEGEND.map(([owner, label]) => {
+    const swatch = owner === "free" ? freeColour(maxOrder, maxOrder) : ownerColour(owner, 0, maxOrder, "kmalloc-64");
+    const n = pages.get(owner) ?? 0;
+    return `<tr><td><span class="sw" style="background:${swatch}"></span>${esc(label)}</td><td class="num">${n}</td><td class="num">${formatSize(n * 4096)}</td></tr>`;
+  });
+  return `<table class="legend"><tr><th>owner</th><th>pages</th><th>bytes</th></tr>${rows.join("")}</table>`;
+}
+
+function ramSection(r: ReportInput): string {
+  const k = r.m.kernel;
+  const note = `${r.blocks.length} blocks over ${k.phys.nrPages} frames; each square of ${1 << k.buddy.maxOrder} frames is laid out in Z-order, so every buddy block is one rectangle. Hover a block for its pfn range, order and owner.`;
+  return `<p>${esc(note)}</p><div class="mapwrap">${ramMapSvg(r.blocks, k.phys.nrPages, k.buddy.maxOrder)}${ownerSummary(r)}</div>`;
+}
+
+function buddySection(r: ReportInput): string {
+  const b = r.m.kernel.buddy;
+  const labels = Array.from({ length: b.maxOrder + 1 }, (_, o) => String(o));
+  const colours = ["#7cb6e8", "#3f6fbf"];
+  const series = b.zones.map((z, i) => ({ name: `zone ${z.name}`, values: Array.from(z.nrFree), colour: colours[i % 2] as string }));
+  const head = `<tr><th>zone</th>${labels.map((l) => `<th>${l}</th>`).join("")}</tr>`;
+  const rows = b.zones.map((z) => `<tr><td>${esc(z.name)}</td>${Array.from(z.nrFree, (n) => `<td class="num">${n}</td>`).join("")}</tr>`);
+  return `${barChart(labels, series, "free blocks per order")}<table class="data">${head}${rows.join("")}</table><p>Free blocks per order (x axis), as /proc/buddyinfo counts them; per-CPU pages are not counted.</p>`;
+}
+
+/** The series drawn over the run: a label, where the value is, and its unit. */
+const SERIES: ReadonlyArray<{ title: string; unit: string; get: (s: Recorder["samples"][number]) => number | undefined; colour: string }> =
+  [
+    { title: "MemFree", unit: "kB", get: (s) => s.meminfo.MemFree, colour: "#2e8b57" },
+    { title: "RSS (AnonPages)", unit: "kB", get: (s) => s.meminfo.AnonPages, colour: "#d2453e" },
+    { title: "Committed_AS", unit: "kB", get: (s) => s.meminfo.Committed_AS, colour: "#8a55c9" },
+    { title: "page faults (pgfault)", unit: "faults", get: (s) => s.vmstat.pgfault, colour: "#e0b422" },
+    { title: "Slab", unit: "kB", get: (s) => s.meminfo.Slab, colour: "#f08a24" },
+  ];
+
+function seriesSection(r: ReportInput): string {
+  const samples = r.rec.samples;
+  const labels = samples.map((s) => s.label);
+  const charts: string[] = [];
+  const waiting: string[] = [];
+  for (const s of SERIES) {
+    const vals = samples.map(s.get);
+    if (vals.some((v) => v === undefined)) waiting.push(s.title);
+    else charts.push(lineChart(s.title, s.unit, vals as number[], labels, s.colour));
+  }
+  const note = waiting.length ? `<p class="muted">Not counted by this build yet: ${esc(waiting.join(", "))}.</p>` : "";
+  return `${charts.join("")}${note}`;
+}
+
+function stepsSection(r: ReportInput): string {
+  return `<ol>${r.rec.steps.map((s) => `<li>${esc(s)}</li>`).join("")}</ol>`;
+}
+
+/** Every section, in page order. */
+export const REPORT_SECTIONS: ReportSection[] = [
+  { id: "steps", title: "What the scenario did", render: stepsSection },
+  { id: "ram", title: "Physical RAM", render: ramSection },
+  { id: "buddy", title: "Buddy free lists", render: buddySection },
+  { id: "series", title: "Over the run", render: seriesSection },
+];
+
+const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+.muted{color:#777}.mapwrap{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
+table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
+.num{text-align:right;font-variant-numeric:tabular-nums}.sw{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-2px;border:1px solid #0003}
+.axis{font-size:11px;fill:#555}svg.chart{display:block;margin:6px 0}#rammap .blk:hover{stroke:#fff;stroke-width:0.6}
+#tip{position:fixed;pointer-events:none;background:#222;color:#fff;padding:4px 8px;border-radius:4px;font-size:12px;display:none;max-width:520px}`;
+
+const SCRIPT = `(function(){var tip=document.getElementById("tip");
+document.addEventListener("mouseover",function(e){var t=e.target;var ti=t&&t.querySelector&&t.querySelector("title");
+if(!ti){tip.style.display="none";return;}tip.textContent=ti.textContent;tip.style.display="block";});
+document.addEventListener("mousemove",function(e){tip.style.left=(e.clientX+14)+"px";tip.style.top=(e.clientY+14)+"px";});})();`;
+
+/** The whole page. */
+export function renderReport(r: ReportInput): string {
+  const c = r.m.config;
+  const head = `<h1>memsim report</h1><p class="muted">scenario=${esc(r.scenario)} ram=${formatSize(c.ramBytes)} seed=${c.seed} zones=${ZONE_NAMES.slice(0, r.m.kernel.buddy.zones.length).join(",")} max order=${r.m.kernel.buddy.maxOrder}</p>`;
+  const body = REPORT_SECTIONS.map((s) => {
+    const html = s.render(r);
+    return html === null ? "" : `<section id="${s.id}"><h2>${esc(s.title)}</h2>${html}</section>`;
+  }).join("\n");
+  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>memsim report: ${esc(r.scenario)}</title><style>${CSS}</style></head>\n<body>${head}\n${body}\n<div id="tip"></div><script>${SCRIPT}</script></body></html>\n`;
+}
+
+/** Collects the blocks after a run and renders the page. */
+export function buildReport(m: Machine, rec: Recorder, scenario: string): { html: string; input: ReportInput } {
+  const input: ReportInput = { m, rec, scenario, blocks: ramBlocks(m) };
+  return { html: renderReport(input), input };
+}
