@@ -46,7 +46,7 @@ export function ownerOf(flags: number): Owner {
 
 function reservedDetail(m: Machine, pfn: number): string {
   const l = m.kernel.layout;
-  if (pfn < l.kernelStart) return "firmware (frame 0)";
+  if (pfn < l.kernelStart) return "firmware, frame 0";
   if (pfn < l.kernelStart + l.kernelPages) return "kernel image";
   if (pfn < l.memmapStart + l.memmapPages) return "mem_map (struct page array)";
   return "reserved";

@@ -8,6 +8,7 @@ import { InputError } from "../args.ts";
 import type { Command, CommandCtx } from "../command.ts";
 import { RAM_OPTION } from "../run.ts";
 import "./cmds_machine.ts";
+import "./cmds_explain.ts";
 import { LANG_COMMANDS } from "./registry.ts";
 import { Session } from "./session.ts";
 
