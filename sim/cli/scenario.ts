@@ -11,6 +11,7 @@ import { Prandom } from "../../kernel/lib/random.ts";
 import { __GFP_NOFAIL, __GFP_NOWARN } from "../../kernel/mm/gfp.ts";
 import type { MeminfoValues } from "../../kernel/proc/meminfo.ts";
 import type { Machine } from "../machine.ts";
+import { type Block, ramBlocks } from "./pageinfo.ts";
 
 /** The machine's counters at one point of the run. */
 export interface Sample {
@@ -22,10 +23,18 @@ export interface Sample {
   readonly vmstat: Readonly<Record<string, number>>;
 }
 
-/** Collects a scenario's narration and samples. */
+/** The RAM map at one point of the run. */
+export interface Snapshot {
+  readonly step: number;
+  readonly label: string;
+  readonly blocks: readonly Block[];
+}
+
+/** Collects a scenario's narration, samples and RAM snapshots. */
 export class Recorder {
   readonly steps: string[] = [];
   readonly samples: Sample[] = [];
+  readonly snapshots: Snapshot[] = [];
   /** The scenario's own random stream (the kernel's stays untouched). */
   readonly rng: Prandom;
 
@@ -37,6 +46,11 @@ export class Recorder {
   step(text: string): void {
     this.steps.push(text);
     this.sample(text);
+  }
+
+  /** Keeps the RAM map as it is now; the report draws it beside the final one. */
+  snapshot(label: string): void {
+    this.snapshots.push({ step: this.steps.length, label, blocks: ramBlocks(this.m) });
   }
 
   /** Samples the counters without narrating (for a loop's intermediate points). */
@@ -113,6 +127,7 @@ function fragmentScenario(rec: Recorder): void {
   for (let i = 0; i < held.length; i += 2) k.freePages(held[i] as number, 0);
   k.drainPcp();
   rec.step(`free every other page by address and drain: ${k.buddy.nrFreePages()} pages free, none of them next to another`);
+  rec.snapshot("every other page free");
   const r = k.allocPages(2);
   rec.step(
     `an order-2 allocation ${r === null ? "fails: plenty of free memory, no four contiguous pages" : `succeeds at pfn 0x${r.toString(16)}`}`,

@@ -27,10 +27,9 @@ export interface ReportSection {
   render(r: ReportInput): string | null;
 }
 
-function ownerSummary(r: ReportInput): string {
+function ownerSummary(blocks: readonly Block[], maxOrder: number): string {
   const pages = new Map<Owner, number>();
-  for (const b of r.blocks) pages.set(b.owner, (pages.get(b.owner) ?? 0) + (1 << b.order));
-  const maxOrder = r.m.kernel.buddy.maxOrder;
+  for (const b of blocks) pages.set(b.owner, (pages.get(b.owner) ?? 0) + (1 << b.order));
   const rows = LEGEND.map(([owner, label]) => {
     const swatch = owner === "free" ? freeColour(maxOrder, maxOrder) : ownerColour(owner, 0, maxOrder, "kmalloc-64");
     const n = pages.get(owner) ?? 0;
@@ -42,7 +41,12 @@ function ownerSummary(r: ReportInput): string {
 function ramSection(r: ReportInput): string {
   const k = r.m.kernel;
   const note = `${r.blocks.length} blocks over ${k.phys.nrPages} frames; each square of ${1 << k.buddy.maxOrder} frames is laid out in Z-order, so every buddy block is one rectangle. Hover a block for its pfn range, order and owner.`;
-  return `<p>${esc(note)}</p><div class="mapwrap">${ramMapSvg(r.blocks, k.phys.nrPages, k.buddy.maxOrder)}${ownerSummary(r)}</div>`;
+  const snaps = r.rec.snapshots.map(
+    (s, i) =>
+      `<h3>After step ${s.step}: ${esc(s.label)} (${s.blocks.length} blocks)</h3>${ramMapSvg(s.blocks, k.phys.nrPages, k.buddy.maxOrder, `rammap-${i + 1}`)}`,
+  );
+  const final = `<div class="mapwrap">${ramMapSvg(r.blocks, k.phys.nrPages, k.buddy.maxOrder, "rammap")}${ownerSummary(r.blocks, k.buddy.maxOrder)}</div>`;
+  return `<p>${esc(note)}</p><h3>At the end of the run</h3>${final}${snaps.join("")}`;
 }
 
 function buddySection(r: ReportInput): string {
@@ -96,7 +100,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .muted{color:#777}.mapwrap{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
 .num{text-align:right;font-variant-numeric:tabular-nums}.sw{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-2px;border:1px solid #0003}
-.axis{font-size:11px;fill:#555}svg.chart{display:block;margin:6px 0}#rammap .blk:hover{stroke:#fff;stroke-width:0.6}
+.axis{font-size:11px;fill:#555}svg.chart{display:block;margin:6px 0}h3{font-size:14px;margin:14px 0 6px}.rammap .blk:hover{stroke:#fff;stroke-width:0.6}
 #tip{position:fixed;pointer-events:none;background:#222;color:#fff;padding:4px 8px;border-radius:4px;font-size:12px;display:none;max-width:520px}`;
 
 const SCRIPT = `(function(){var tip=document.getElementById("tip");

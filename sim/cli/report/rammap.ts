@@ -68,13 +68,15 @@ export class RamLayout {
 }
 
 /** The RAM map as one <svg>: a rect (with a <title> tooltip) per block. */
-export function ramMapSvg(blocks: readonly Block[], nrPages: number, maxOrder: number): string {
+export function ramMapSvg(blocks: readonly Block[], nrPages: number, maxOrder: number, id: string): string {
   const lay = new RamLayout(nrPages, maxOrder);
   const gridW = lay.cols * lay.chunkW;
   const gridH = lay.rows * lay.chunkH;
   const px = Math.max(1, Math.min(8, Math.floor(720 / gridW)));
   const parts: string[] = [];
-  parts.push(`<svg id="rammap" width="${gridW * px}" height="${gridH * px}" viewBox="0 0 ${gridW} ${gridH}" shape-rendering="crispEdges">`);
+  parts.push(
+    `<svg id="${id}" class="rammap" width="${gridW * px}" height="${gridH * px}" viewBox="0 0 ${gridW} ${gridH}" shape-rendering="crispEdges">`,
+  );
   parts.push(`<rect class="bg" x="0" y="0" width="${gridW}" height="${gridH}" fill="#222"/>`);
   const inset = px >= 3 ? 0.12 : 0;
   for (const b of blocks) {

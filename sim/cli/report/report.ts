@@ -34,6 +34,7 @@ function reportJson(r: ReportInput): string {
     steps: r.rec.steps,
     blocks: r.blocks.map((b) => ({ pfn: hex(b.pfn), order: b.order, owner: b.owner, detail: b.detail, zone: b.zone })),
     samples: r.rec.samples,
+    snapshots: r.rec.snapshots.map((x) => ({ step: x.step, label: x.label, blocks: x.blocks.length })),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
