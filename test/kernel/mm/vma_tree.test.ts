@@ -29,7 +29,7 @@ describe("VmaTree", () => {
       fc.record({ kind: fc.constant("find" as const), page: fc.integer({ min: 0, max: 450 }) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+      fc.property(fc.array(op, { minLength: 20, maxLength: 120, size: "max" }), (ops) => {
         const t = new VmaTree();
         let rs: Range[] = [];
         const overlaps = (s: number, e: number, skip?: Range) => rs.some((r) => r !== skip && s < r.end && r.start < e);
@@ -64,7 +64,7 @@ describe("VmaTree", () => {
         t.forEach((n) => walked.push(t.start(n)));
         expect(walked).toEqual(rs.map((r) => r.start).sort((a, b) => a - b));
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 
