@@ -2,8 +2,9 @@
  * Signals as the emulator delivers them: a fatal signal ends the process and
  * surfaces as an exception thrown out of the user code that caused it.
  */
-import { SEGV_ACCERR, SIGNAL_NAMES, SIGSEGV } from "./uapi/signal.ts";
+
 import { formatVa } from "./mm/types.ts";
+import { SEGV_ACCERR, SIGNAL_NAMES, SIGSEGV } from "./uapi/signal.ts";
 
 /** The process was killed by `signo`; thrown out of the access or call that caused it. */
 export class ProcessKilled extends Error {

@@ -48,6 +48,7 @@ export const VM_DONTEXPAND = 0x40000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_WIPEONFORK = 0x2000000;
+export const VM_DONTDUMP = 0x4000000;
 
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 /** Flags that mprotect/madvise may change without making two VMAs unmergeable for good. */
@@ -72,6 +73,7 @@ export const VMFLAG_MNEMONICS: ReadonlyArray<readonly [number, string]> = [
   [VM_ACCOUNT, "ac"],
   [VM_NORESERVE, "nr"],
   [VM_WIPEONFORK, "wf"],
+  [VM_DONTDUMP, "dd"],
 ];
 
 /** Field access to VMA objects by kva. One instance per machine. */

@@ -5,9 +5,9 @@
  */
 import { EACCES, EINVAL, ENOMEM } from "../errno.ts";
 import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE } from "../uapi/mman.ts";
-import type { MmapContext } from "./mmap.ts";
 import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import { VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import type { MmapContext } from "./mmap.ts";
 
 /** Changes the page-table protection of [start, end) to match the VMA's new flags. */
 export type ChangeProtection = (mm: MmStruct, vma: number, start: number, end: number) => void;
@@ -22,7 +22,14 @@ function protBits(prot: number): number {
  * VMAs before the hole stay changed) or commit is refused; -EACCES when the
  * new protection exceeds what the mapping may have.
  */
-export function sysMprotect(ctx: MmapContext, mm: MmStruct, changeProt: ChangeProtection, start: number, len: number, prot: number): number {
+export function sysMprotect(
+  ctx: MmapContext,
+  mm: MmStruct,
+  changeProt: ChangeProtection,
+  start: number,
+  len: number,
+  prot: number,
+): number {
   if (!Number.isSafeInteger(start) || start < 0 || start % PAGE !== 0) return -EINVAL;
   if (!Number.isSafeInteger(len) || !Number.isSafeInteger(prot)) return -EINVAL;
   if (len === 0) return 0;
@@ -42,7 +49,7 @@ export function sysMprotect(ctx: MmapContext, mm: MmStruct, changeProt: ChangePr
   for (;;) {
     const flags = f.flags(vma);
     const newflags = (flags & ~VM_ACCESS_FLAGS) | want;
-    if ((newflags & ~(newflags >>> 4)) & VM_ACCESS_FLAGS) return -EACCES;
+    if (newflags & ~(newflags >>> 4) & VM_ACCESS_FLAGS) return -EACCES;
     const tmp = Math.min(f.end(vma), end);
     const err = mprotectFixup(ctx, mm, changeProt, vma, nstart, tmp, newflags);
     if (err < 0) return err;

@@ -22,10 +22,20 @@ function refTopDown(rs: Range[], len: number, low: number, high: number): number
 describe("VmaTree", () => {
   it("finds, walks and searches gaps exactly like a sorted list", () => {
     const op = fc.oneof(
-      fc.record({ kind: fc.constant("ins" as const), page: fc.integer({ min: 1, max: 120 }), pages: fc.integer({ min: 1, max: 8 }), guard: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({
+        kind: fc.constant("ins" as const),
+        page: fc.integer({ min: 1, max: 120 }),
+        pages: fc.integer({ min: 1, max: 8 }),
+        guard: fc.integer({ min: 0, max: 3 }),
+      }),
       fc.record({ kind: fc.constant("del" as const), i: fc.nat() }),
       fc.record({ kind: fc.constant("end" as const), i: fc.nat(), pages: fc.integer({ min: 1, max: 12 }) }),
-      fc.record({ kind: fc.constant("gap" as const), len: fc.integer({ min: 1, max: 8 }), low: fc.integer({ min: 0, max: 60 }), high: fc.integer({ min: 0, max: 160 }) }),
+      fc.record({
+        kind: fc.constant("gap" as const),
+        len: fc.integer({ min: 1, max: 8 }),
+        low: fc.integer({ min: 0, max: 60 }),
+        high: fc.integer({ min: 0, max: 160 }),
+      }),
       fc.record({ kind: fc.constant("find" as const), page: fc.integer({ min: 0, max: 450 }) }),
     );
     fc.assert(
