@@ -61,8 +61,6 @@ export interface MmapContext {
   readonly maxMapCount: number;
 }
 
-const PROT_KNOWN = PROT_READ | PROT_WRITE | PROT_EXEC;
-
 function pageAlign(n: number): number {
   return Math.ceil(n / PAGE) * PAGE;
 }
@@ -138,7 +136,8 @@ export function doMmap(
 ): number {
   if (!isAddr(addr) || !Number.isSafeInteger(len) || !Number.isSafeInteger(prot) || !Number.isSafeInteger(flags)) return -EINVAL;
   if (!Number.isSafeInteger(off) || off % PAGE !== 0) return -EINVAL;
-  if (!(flags & MAP_ANONYMOUS)) return -EBADF;
+  // memsim has no files: a file mapping, or any descriptor but -1, is a bad descriptor.
+  if (!(flags & MAP_ANONYMOUS) || fd !== -1) return -EBADF;
   if (len <= 0) return -EINVAL;
   if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
   if (!(flags & MAP_FIXED) && addr !== 0 && addr < MMAP_MIN_ADDR) addr = MMAP_MIN_ADDR;

@@ -71,7 +71,9 @@ describe("VmaTree", () => {
           expect(t.validate()).toBeNull();
         }
         const walked: number[] = [];
-        t.forEach((n) => walked.push(t.start(n)));
+        t.forEach((n) => {
+          walked.push(t.start(n));
+        });
         expect(walked).toEqual(rs.map((r) => r.start).sort((a, b) => a - b));
       }),
       { numRuns: 100 },
