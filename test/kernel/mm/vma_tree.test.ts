@@ -22,14 +22,24 @@ function refTopDown(rs: Range[], len: number, low: number, high: number): number
 describe("VmaTree", () => {
   it("finds, walks and searches gaps exactly like a sorted list", () => {
     const op = fc.oneof(
-      fc.record({ kind: fc.constant("ins" as const), page: fc.integer({ min: 1, max: 120 }), pages: fc.integer({ min: 1, max: 8 }), guard: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({
+        kind: fc.constant("ins" as const),
+        page: fc.integer({ min: 1, max: 120 }),
+        pages: fc.integer({ min: 1, max: 8 }),
+        guard: fc.integer({ min: 0, max: 3 }),
+      }),
       fc.record({ kind: fc.constant("del" as const), i: fc.nat() }),
       fc.record({ kind: fc.constant("end" as const), i: fc.nat(), pages: fc.integer({ min: 1, max: 12 }) }),
-      fc.record({ kind: fc.constant("gap" as const), len: fc.integer({ min: 1, max: 8 }), low: fc.integer({ min: 0, max: 60 }), high: fc.integer({ min: 0, max: 160 }) }),
+      fc.record({
+        kind: fc.constant("gap" as const),
+        len: fc.integer({ min: 1, max: 8 }),
+        low: fc.integer({ min: 0, max: 60 }),
+        high: fc.integer({ min: 0, max: 160 }),
+      }),
       fc.record({ kind: fc.constant("find" as const), page: fc.integer({ min: 0, max: 450 }) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
+      fc.property(fc.array(op, { minLength: 20, maxLength: 120, size: "max" }), (ops) => {
         const t = new VmaTree();
         let rs: Range[] = [];
         const overlaps = (s: number, e: number, skip?: Range) => rs.some((r) => r !== skip && s < r.end && r.start < e);
@@ -61,10 +71,12 @@ describe("VmaTree", () => {
           expect(t.validate()).toBeNull();
         }
         const walked: number[] = [];
-        t.forEach((n) => walked.push(t.start(n)));
+        t.forEach((n) => {
+          walked.push(t.start(n));
+        });
         expect(walked).toEqual(rs.map((r) => r.start).sort((a, b) => a - b));
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 
