@@ -108,7 +108,8 @@ export const serveCommand: Command = {
     const { html } = makeReport(ctx);
     const server = await serveReport(html, ctx.args.int("port", 8080));
     const addr = server.address() as AddressInfo;
-    ctx.io.out.write(`memsim serve: http://${addr.address}:${addr.port}/ (Ctrl-C stops)\n`);
+    const url = `http://${addr.address}:${addr.port}/`;
+    ctx.io.out.write(ctx.json ? `${JSON.stringify({ command: "serve", url })}\n` : `memsim serve: ${url} (Ctrl-C stops)\n`);
     await new Promise<void>((resolve) => {
       const stop = () => server.close(() => resolve());
       process.once("SIGINT", stop);
