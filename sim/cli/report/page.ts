@@ -116,7 +116,7 @@ export function renderReport(r: ReportInput): string {
     const html = s.render(r);
     return html === null ? "" : `<section id="${s.id}"><h2>${esc(s.title)}</h2>${html}</section>`;
   }).join("\n");
-  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>memsim report: ${esc(r.scenario)}</title><style>${CSS}</style></head>\n<body>${head}\n${body}\n<div id="tip"></div><script>${SCRIPT}</script></body></html>\n`;
+  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>memsim report: ${esc(r.scenario)}</title><style>${CSS}</style></head>\n<body>${head}\n${body}\n<div id="tip"></div><script>${SCRIPT}</script></body></html>\n`;
 }
 
 /** Collects the blocks after a run and renders the page. */
