@@ -64,6 +64,7 @@ async function runShell(ctx: CommandCtx): Promise<number> {
     ...(tty ? { output: process.stdout, terminal: true } : { terminal: false }),
     completer: (line: string) => [names.filter((n) => n.startsWith(line)), line],
   });
+  rl.on("SIGINT", () => rl.close());
   const s = newSession(ctx);
   if (tty) {
     ctx.io.out.write("memsim shell: type 'help' for the commands, 'quit' to leave\n");
