@@ -70,6 +70,7 @@ export class Machine {
       debugVm: config.debugVm,
       maxOrder: config.maxOrder,
       pcpBatch: config.pcpBatch,
+      tlb: config.tlb,
       log: config.log,
     });
     this.faults = new Faults(this.kernel);
