@@ -9,18 +9,25 @@ import { Prandom } from "./lib/random.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
 import { Kmalloc } from "./mm/kmalloc.ts";
-import { DirectMap, type KernelMemory, pfnToKva } from "./mm/kmem.ts";
+import { type PagingParts, pagingInit } from "./mm/init.ts";
+import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import { type BootLayout, bootLayout } from "./mm/memblock.ts";
 import { MemMap, PG_reserved } from "./mm/memmap.ts";
+import type { Mmu } from "./mm/mmu.ts";
+import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
 import { DMA_END_PFN, PerCpuPages, pcpBatchFor, setupWatermarks, ZONE_NAMES, Zone } from "./mm/mmzone.ts";
 import { BuddyAllocator, PAGE_POISON, PCP_MAX_ORDER } from "./mm/page_alloc.ts";
 import { checkBuddy } from "./mm/page_alloc_check.ts";
 import { buddyMeminfo, buddyStats, buddyVmstat } from "./mm/page_alloc_stats.ts";
+import type { Paging } from "./mm/pgalloc.ts";
+import type { PageTable } from "./mm/pgtable.ts";
+import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
 import { checkSlab } from "./mm/slab_check.ts";
 import { type KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
 import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
+import type { TlbConfig } from "./mm/tlb.ts";
 import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
 import { panic } from "./panic.ts";
 import { type KernelReport, type KLogger, Printk } from "./printk.ts";
@@ -38,6 +45,8 @@ export interface KernelConfig {
   /** slab_debug letters applied to every cache ("FZPU"; "" = off). */
   readonly slubDebug: string;
   readonly log: KLogger;
+  /** TLB shape; the default is 256 entries, 4-way. */
+  readonly tlb?: TlbConfig;
 }
 
 /** A named invariant checker, run by `m.check()`. */
@@ -62,8 +71,14 @@ export class Kernel {
   readonly slab: SlabAllocator;
   /** The kmalloc caches and kmalloc-large. */
   readonly kmallocCaches: Kmalloc;
-  /** Kernel memory by kva; the direct map until page tables exist. */
-  mem: KernelMemory;
+  /** Kernel memory by kva, through the MMU and init_mm. */
+  readonly mem: KernelMemory;
+  /** Page tables, the MMU and the TLB (kernel/mm/init.ts). */
+  readonly pagingParts: PagingParts;
+  readonly paging: Paging;
+  readonly mmu: Mmu;
+  /** The kernel's page table (init_mm): the direct map and the vmalloc area. */
+  readonly initMm: PageTable;
   readonly checkers: Checker[] = [];
   /** Layers add their /proc/meminfo fields here (kB). */
   readonly meminfoSources: Array<(v: MeminfoValues) => void> = [];
@@ -83,11 +98,22 @@ export class Kernel {
     this.failPageAlloc = new FailPoint("fail_page_alloc", this.rng.fork());
     this.failSlab = new FailPoint("failslab", this.rng.fork());
     this.buddy = this.bootBuddy();
-    this.mem = new DirectMap(this.phys);
     this.checkers.push({ name: "buddy", run: () => checkBuddy(this.buddy) });
     this.meminfoSources.push((v) => buddyMeminfo(this.buddy, v));
     this.vmstatSources.push((out) => buddyVmstat(this.buddy, out));
     this.statsSources.push(["buddy", () => buddyStats(this.buddy)]);
+    const { phys, memmap, buddy, layout, printk } = this;
+    const pp = pagingInit({ phys, memmap, buddy, layout, printk, debugVm: config.debugVm, tlb: config.tlb });
+    this.pagingParts = pp;
+    this.paging = pp.paging;
+    this.mmu = pp.mmu;
+    this.initMm = pp.initMm;
+    this.mem = pp.mem;
+    this.checkers.push({ name: "pgtable", run: () => checkPgtable(pp.paging) });
+    this.checkers.push({ name: "tlb", run: () => checkTlb(pp.mmu) });
+    this.meminfoSources.push((v) => pagingMeminfo(pp, v));
+    this.vmstatSources.push((out) => pagingVmstat(pp, out));
+    this.statsSources.push(["mmu", () => pagingStats(pp)]);
     this.slab = new SlabAllocator({
       phys: this.phys,
       memmap: this.memmap,

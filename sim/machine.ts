@@ -78,6 +78,7 @@ export class Machine {
       maxOrder: config.maxOrder,
       pcpBatch: config.pcpBatch,
       slubDebug: config.slubDebug,
+      tlb: config.tlb,
       log: config.log,
     });
     this.faults = new Faults(this.kernel);
