@@ -6,9 +6,10 @@
 import { pathToFileURL } from "node:url";
 import { BASELINES, baselineSink } from "./cases/baselines.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
+import { PROCESS_CASES } from "./cases/process.ts";
 import { type BenchProgress, type BenchResult, formatResults, runBenches } from "./harness.ts";
 
-const CASES = [...PAGE_ALLOC_CASES];
+const CASES = [...PAGE_ALLOC_CASES, ...PROCESS_CASES];
 
 /** Names of every case, baselines first. */
 export function benchNames(): string[] {

@@ -122,7 +122,7 @@ function stats(s: Session, a: LangArgs): string {
 function check(s: Session, a: LangArgs): string {
   a.done(0);
   s.m.check();
-  return `all ${s.m.kernel.checkers.length} invariant checkers passed`;
+  return `invariant checkers passed: ${s.m.kernel.checkers.map((c) => c.name).join(", ")}`;
 }
 
 function reports(s: Session, a: LangArgs): string {
