@@ -167,7 +167,7 @@ class Probe implements fc.Command<Model, Real> {
       expect(fault?.addr).toBe(va);
       expect(c.state).toBe("killed");
     }
-    if (pm && pm.shared && this.write && allowed) pm.byte = 0xee;
+    if (pm?.shared && this.write && allowed) pm.byte = 0xee;
     compare(model, real);
   }
   toString = () => `probe(${this.at}+${this.offset}, ${this.write ? "write" : "read"})`;
