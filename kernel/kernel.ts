@@ -240,6 +240,17 @@ export class Kernel {
     return this.tasks.reclaimLazyFree();
   }
 
+  /**
+   * drop_caches (echo 2 > /proc/sys/vm/drop_caches, plus draining the
+   * per-CPU lists): every slab cache gives its empty slabs back and every
+   * per-CPU page returns to the buddy lists. Returns the slab pages freed.
+   */
+  dropCaches(): number {
+    const freed = this.slab.shrinkAll(Number.POSITIVE_INFINITY);
+    this.buddy.drainPcp();
+    return freed;
+  }
+
   /** drain_all_pages: per-CPU lists back to the buddy allocator. */
   drainPcp(): void {
     this.buddy.drainPcp();
