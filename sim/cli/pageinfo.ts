@@ -9,6 +9,7 @@
  * process) add a describer to OWNER_DESCRIBERS.
  */
 import { PG_alloc, PG_anon, PG_buddy, PG_pcp, PG_pgtable, PG_reserved, PG_slab, PG_vmalloc } from "../../kernel/mm/memmap.ts";
+import { KMALLOC_LARGE_ID } from "../../kernel/mm/slab_page.ts";
 import { PAGE_SIZE } from "../../kernel/mm/types.ts";
 import type { Machine } from "../machine.ts";
 
@@ -28,16 +29,30 @@ export interface Block {
 /** Adds detail to an allocated block (a layer's own bookkeeping); returns "" when it has none. */
 export type OwnerDescriber = (m: Machine, pfn: number, owner: Owner) => string;
 
+const TABLE_LEVEL_NAMES = ["", "PTE table", "PMD table", "PUD table", "PGD"];
+
+/** A slab page's cache ("kmalloc-64"), or "kmalloc-large"; a page table's level; a user page's mappings. */
+function layerDetail(m: Machine, pfn: number, owner: Owner): string {
+  const mm = m.kernel.memmap;
+  if (owner === "slab") {
+    const id = mm.ownerBits(pfn);
+    return id === KMALLOC_LARGE_ID ? "kmalloc-large" : (m.kernel.slab.cacheById(id)?.name ?? `cache ${id}`);
+  }
+  if (owner === "pgtable") return TABLE_LEVEL_NAMES[mm.ownerBits(pfn)] ?? "page table";
+  if (owner === "anon") return `mapped ${mm.mapcount(pfn)}x, refcount ${mm.refcount(pfn)}`;
+  return "";
+}
+
 /** Describers layers register; the first non-empty answer wins. */
-export const OWNER_DESCRIBERS: OwnerDescriber[] = [];
+export const OWNER_DESCRIBERS: OwnerDescriber[] = [layerDetail];
 
 /** The owner a head page's flags say. */
 export function ownerOf(flags: number): Owner {
+  if (flags & PG_pgtable) return "pgtable";
   if (flags & PG_reserved) return "reserved";
   if (flags & PG_buddy) return "free";
   if (flags & PG_pcp) return "pcp";
   if (flags & PG_slab) return "slab";
-  if (flags & PG_pgtable) return "pgtable";
   if (flags & PG_vmalloc) return "vmalloc";
   if (flags & PG_anon) return "anon";
   if (flags & PG_alloc) return "kernel";

@@ -9,6 +9,7 @@ import { formatSize } from "../units.ts";
 import { type OptSpec, UsageError } from "./args.ts";
 import type { Command, CommandCtx } from "./command.ts";
 import { findScenario, type Recorder, runScenario, SCENARIOS, type Scenario } from "./scenario.ts";
+import { renderPmap, renderPs } from "./toolviews.ts";
 import { VIEWS } from "./views.ts";
 
 /** --ram, shared by the commands that boot a machine for a scenario. */
@@ -40,6 +41,13 @@ function runText(ctx: CommandCtx, s: Scenario): number {
   for (const v of VIEWS) {
     if (v.inRun) out.write(`\n## ${v.title}\n${v.render(m)}`);
   }
+  const procs = m.processes();
+  if (procs.length > 0) out.write(`\n## ps\n${renderPs(m)}`);
+  const first = procs.find((p) => p.state === "running");
+  if (first) {
+    out.write(`\n## /proc/${first.pid}/maps (${first.comm})\n${first.proc.maps()}`);
+    out.write(`\n## pmap -x ${first.pid}\n${renderPmap(first)}`);
+  }
   out.write("\nall invariant checkers passed\n");
   return 0;
 }
@@ -56,6 +64,16 @@ function runJson(ctx: CommandCtx, s: Scenario): number {
     steps: rec.steps,
     meminfo: parseMeminfo(m.proc.meminfo()),
     views,
+    processes: m
+      .processes()
+      .map((p) => ({
+        pid: p.pid,
+        ppid: p.ppid,
+        comm: p.comm,
+        state: p.state,
+        minflt: p.minflt,
+        maps: p.state === "running" ? p.proc.maps() : "",
+      })),
     stats: m.stats(),
     samples: rec.samples,
   };

@@ -9,7 +9,10 @@
  */
 import { Prandom } from "../../kernel/lib/random.ts";
 import { __GFP_NOFAIL, __GFP_NOWARN } from "../../kernel/mm/gfp.ts";
+import { PAGE_SIZE } from "../../kernel/mm/types.ts";
 import type { MeminfoValues } from "../../kernel/proc/meminfo.ts";
+import type { Process } from "../../kernel/process.ts";
+import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../kernel/uapi/mman.ts";
 import type { Machine } from "../machine.ts";
 import { type Block, ramBlocks } from "./pageinfo.ts";
 
@@ -90,25 +93,66 @@ function pages(held: readonly Held[]): number {
   return held.reduce((n, h) => n + (1 << h.order), 0);
 }
 
-/** The page allocator tour: allocate, fragment, drain, a big allocation, free everything. */
-function defaultScenario(rec: Recorder): void {
+/** Writes one byte in every page of [start, start + len): each first touch is a page fault. */
+function touch(p: Process, start: number, len: number): void {
+  for (let off = 0; off < len; off += PAGE_SIZE) p.mem.write8(start + off, 1);
+}
+
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+const RW = PROT_READ | PROT_WRITE;
+
+/** The page allocator and the slab layer at work for the kernel. */
+function kernelSteps(rec: Recorder): void {
   const k = rec.m.kernel;
-  rec.step(`boot: ${k.buddy.nrManagedPages()} pages managed, ${k.buddy.nrFreePages()} free`);
   const held: Held[] = [];
-  const failed = allocMany(rec, 96, 3, held);
-  rec.step(`a driver allocates 96 blocks of order 0..3: ${held.length} granted (${pages(held)} pages), ${failed} failed`);
-  let freed = 0;
+  const failed = allocMany(rec, 48, 3, held);
   for (let i = held.length - 1; i >= 0; i -= 2) {
     const h = held.splice(i, 1)[0] as Held;
     k.freePages(h.pfn, h.order);
-    freed += 1 << h.order;
   }
-  rec.step(`it frees every other block (${freed} pages): small ones wait on the per-CPU lists (${k.buddy.nrPcpPages()} pages)`);
   k.drainPcp();
-  rec.step(`drain_all_pages: per-CPU pages go back to the buddy lists and merge where their buddies are free`);
-  const big = k.allocPages(6);
-  rec.step(`an order-6 allocation (256 KiB) ${big === null ? "fails" : `splits a larger block: pfn 0x${big.toString(16)}`}`);
-  if (big !== null) held.push({ pfn: big, order: 6 });
+  rec.step(
+    `a driver allocates 48 blocks of order 0..3 (${failed} failed), frees every other one and drains the per-CPU lists: ${pages(held)} pages stay allocated`,
+  );
+  const objs: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const kva = k.kmalloc(8 << rec.rng.below(9));
+    if (kva !== 0) objs.push(kva);
+  }
+  for (let i = 0; i < objs.length; i += 3) k.kfree(objs[i] as number);
+  rec.step(
+    `the kernel kmallocs 300 objects of 8 B to 2 KiB and frees a third: ${objs.length - Math.ceil(objs.length / 3)} live objects in the kmalloc caches`,
+  );
+}
+
+/** The default story: kernel allocations, then processes mapping, faulting, forking and exiting. */
+function defaultScenario(rec: Recorder): void {
+  const m = rec.m;
+  rec.step(`boot: ${m.kernel.buddy.nrManagedPages()} pages managed, ${m.kernel.buddy.nrFreePages()} free`);
+  kernelSteps(rec);
+  const init = m.spawn("init");
+  const buf = init.sys.mmap(0, 256 << 10, RW, ANON);
+  touch(init, buf, 128 << 10);
+  rec.step(
+    `init (pid ${init.pid}) maps 256 KiB of anonymous memory at 0x${buf.toString(16)} and touches half of it: ${init.minflt} page faults`,
+  );
+  const brk0 = init.sys.brk(0);
+  const brk1 = init.sys.brk(brk0 + (64 << 10));
+  touch(init, brk0, brk1 - brk0);
+  rec.step(`init grows its heap with brk by 64 KiB to 0x${brk1.toString(16)} and touches it`);
+  const worker = init.fork();
+  if (worker === null) throw new Error("default scenario: fork failed");
+  rec.step(`init forks a child, "worker" below (pid ${worker.pid}): both map the same frames, read-only, copy-on-write`);
+  const before = worker.minflt;
+  touch(worker, buf, 32 << 10);
+  rec.step(`worker writes 32 KiB of the shared mapping: ${worker.minflt - before} copy-on-write faults give it private copies`);
+  const hog = m.spawn("hog");
+  const big = hog.sys.mmap(0, 8 << 20, RW, ANON | MAP_NORESERVE);
+  touch(hog, big, 2 << 20);
+  rec.snapshot("three processes running");
+  rec.step(`hog (pid ${hog.pid}) maps 8 MiB with MAP_NORESERVE and touches 2 MiB of it: ${hog.minflt} page faults`);
+  worker.exit(0);
+  rec.step("worker exits: its private copies go back to the buddy allocator, the shared frames are init's alone again");
 }
 
 /** Fragmentation: take every page, free every other one, watch a high-order request fail. */
@@ -139,7 +183,7 @@ function fragmentScenario(rec: Recorder): void {
 
 /** Every scenario `memsim run` and `memsim report` know. */
 export const SCENARIOS: Scenario[] = [
-  { name: "default", summary: "the page allocator tour (grows as layers land)", run: defaultScenario },
+  { name: "default", summary: "kernel allocations, then processes that map, fault, fork and exit", run: defaultScenario },
   { name: "fragment", summary: "external fragmentation: free memory that no high-order request can use", run: fragmentScenario },
 ];
 

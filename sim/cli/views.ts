@@ -6,6 +6,7 @@
  */
 import { PAGE_SIZE } from "../../kernel/mm/types.ts";
 import type { Machine } from "../machine.ts";
+import { renderSlabtop } from "./toolviews.ts";
 
 /** One view of a whole machine. */
 export interface View {
@@ -17,9 +18,6 @@ export interface View {
   readonly inRun: boolean;
   render(m: Machine): string;
 }
-
-/** A JSON-able value of a view for --json, when it has a better form than its text. */
-export type ViewJson = (m: Machine) => unknown;
 
 /** The per-zone free-list table: /proc/buddyinfo plus free pages and per-CPU pages per zone. */
 function renderZones(m: Machine): string {
@@ -44,6 +42,8 @@ export const VIEWS: View[] = [
   { name: "buddyinfo", title: "/proc/buddyinfo", help: "free blocks per order and zone", inRun: true, render: (m) => m.proc.buddyinfo() },
   { name: "zoneinfo", title: "zones", help: "zone spans, free and per-CPU pages, watermarks", inRun: true, render: renderZones },
   { name: "meminfo", title: "/proc/meminfo", help: "memory usage in Linux's format", inRun: true, render: (m) => m.proc.meminfo() },
+  { name: "slabinfo", title: "/proc/slabinfo", help: "slab caches in Linux's format", inRun: true, render: (m) => m.proc.slabinfo() },
+  { name: "slabtop", title: "slabtop", help: "slab caches by object count, slabtop style", inRun: false, render: renderSlabtop },
   { name: "vmstat", title: "/proc/vmstat", help: "event counters", inRun: true, render: (m) => m.proc.vmstat() },
 ];
 

@@ -8,7 +8,9 @@ import { InputError } from "../args.ts";
 import type { Command, CommandCtx } from "../command.ts";
 import { RAM_OPTION } from "../run.ts";
 import "./cmds_machine.ts";
+import "./cmds_process.ts";
 import "./cmds_explain.ts";
+import "./cmds_slab.ts";
 import { LANG_COMMANDS } from "./registry.ts";
 import { Session } from "./session.ts";
 

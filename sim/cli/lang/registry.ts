@@ -48,6 +48,12 @@ export const LANG_COMMANDS: LangCommand[] = [];
 /** Commands addressed to a subject, by the subject's kind. */
 export const SUBJECT_COMMANDS: Record<string, LangCommand<never>[]> = {};
 
+/** Adds commands addressed to subjects of `kind` ("process"). */
+export function addSubjectCommands<S extends Subject>(kind: string, cmds: ReadonlyArray<LangCommand<S>>): void {
+  SUBJECT_COMMANDS[kind] ??= [];
+  (SUBJECT_COMMANDS[kind] as unknown as Array<LangCommand<S>>).push(...cmds);
+}
+
 /** A command's arguments: positionals and key=value options, with typed getters that name what was wrong. */
 export class LangArgs {
   readonly pos: string[] = [];
@@ -125,6 +131,11 @@ export class LangArgs {
     if (!Number.isSafeInteger(v)) this.fail(`${what} must be an integer, got '${t}'`);
     if (v < lo || v > hi) this.fail(`${what} must be from ${lo} to ${hi}, got ${t}`);
     return v;
+  }
+
+  /** Parses text as a size, failing with this command's name. */
+  toSizeText(t: string, what: string): number {
+    return this.toSize(t, what);
   }
 
   private toSize(t: string, what: string): number {

@@ -5,6 +5,8 @@
  */
 import { InvariantViolation, KernelPanic } from "../../../kernel/panic.ts";
 import type { KLogger } from "../../../kernel/printk.ts";
+import { ProcessGone } from "../../../kernel/process.ts";
+import { ProcessKilled } from "../../../kernel/signal.ts";
 import { ConfigError } from "../../config.ts";
 import { Machine } from "../../machine.ts";
 import { findLangCommand, LangArgs, LangError, type LangResult, SUBJECT_COMMANDS, type Subject, tokenize } from "./registry.ts";
@@ -28,6 +30,8 @@ export class Session {
   readonly vars = new Map<string, number>();
   /** Named subjects ("p" after `spawn p`). */
   readonly subjects = new Map<string, Subject>();
+  /** The subject last created or addressed: what `maps` or `explain` mean without a name. */
+  current: string | null = null;
 
   constructor(readonly defaults: SessionDefaults) {}
 
@@ -48,6 +52,7 @@ export class Session {
     this.held.clear();
     this.vars.clear();
     this.subjects.clear();
+    this.current = null;
   }
 
   /** Runs one line. Never throws for bad input or a kernel panic: both come back as an error outcome. */
@@ -83,6 +88,7 @@ export class Session {
     const [name, ...rest] = words as [string, ...string[]];
     const subject = this.subjects.get(name);
     if (subject) {
+      this.current = name;
       const sub = rest[0];
       const cmds = (SUBJECT_COMMANDS[subject.kind] ?? []) as unknown as Array<{
         name: string;
@@ -108,6 +114,8 @@ export class Session {
 
 /** The message of an error raised by a line, prefixed by what kind of error it was. */
 export function errorText(e: unknown): string {
+  if (e instanceof ProcessKilled) return `killed: ${e.message}`;
+  if (e instanceof ProcessGone) return `error: ${e.message}`;
   if (e instanceof LangError || e instanceof ConfigError || e instanceof RangeError) return `error: ${e.message}`;
   if (e instanceof KernelPanic) return `kernel panic: ${e.message}`;
   if (e instanceof InvariantViolation) return `invariant violated: ${e.message}`;

@@ -5,6 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parseVa, TASK_SIZE } from "../../../kernel/mm/types.ts";
 import { InputError, UsageError } from "../args.ts";
 import type { Command, CommandCtx } from "../command.ts";
 import { hex } from "../pageinfo.ts";
@@ -18,11 +19,35 @@ const SCENARIO_ARG = {
   optional: true,
 };
 
+/** --addr as a number; throws UsageError naming the bad text. */
+function addrOption(ctx: CommandCtx): number | null {
+  const text = ctx.args.str("addr");
+  if (text === undefined) return null;
+  const v = parseVa(text);
+  if (Number.isNaN(v) || !/^(0x)?[0-9a-fA-F]+$/.test(text))
+    throw new UsageError(`--addr: bad address '${text}' (expected hex, e.g. 0x7f0000001000)`);
+  if (v >= TASK_SIZE) throw new UsageError(`--addr: ${text} is a kernel address; the walk is drawn for user addresses`);
+  return v;
+}
+
 function makeReport(ctx: CommandCtx): { html: string; input: ReportInput } {
   const s = scenarioArg(ctx.args.pos[0]);
+  const addr = addrOption(ctx);
   const { m, rec } = bootAndRun(ctx, s);
-  return buildReport(m, rec, s.name);
+  if (addr === null) return buildReport(m, rec, s.name);
+  const pid = ctx.args.int("pid", -1);
+  const p = m.processes().find((x) => x.state === "running" && (pid < 0 || x.pid === pid));
+  if (!p)
+    throw new UsageError(
+      pid < 0 ? `--addr: scenario '${s.name}' leaves no process to walk in` : `--pid: no running process ${pid} after scenario '${s.name}'`,
+    );
+  return buildReport(m, rec, s.name, { p, va: addr });
 }
+
+const WALK_OPTIONS = [
+  { name: "addr", kind: "string", arg: "ADDR", help: "the user address whose page-table walk is drawn (default: the first resident page)" },
+  { name: "pid", kind: "int", arg: "N", help: "the process --addr is in (default: the first one)" },
+] as const;
 
 /** The report's data as JSON: parameters, steps, blocks, samples. */
 function reportJson(r: ReportInput): string {
@@ -60,7 +85,11 @@ function writeOut(file: string, text: string): void {
 export const reportCommand: Command = {
   name: "report",
   summary: "write one self-contained HTML page: RAM map, buddy lists, counters over the run",
-  options: [{ name: "output", short: "o", kind: "string", arg: "FILE", help: "where to write the page ('-' for stdout)" }, RAM_OPTION],
+  options: [
+    { name: "output", short: "o", kind: "string", arg: "FILE", help: "where to write the page ('-' for stdout)" },
+    RAM_OPTION,
+    ...WALK_OPTIONS,
+  ],
   positionals: [SCENARIO_ARG],
   run(ctx) {
     const file = ctx.args.str("output");

@@ -29,6 +29,18 @@ describe("bad command lines exit 2 with a message naming the problem", () => {
     [["quiz", "calculus"], `memsim quiz: unknown topic 'calculus' (topics: translate, buddy, fit, kmalloc, all)\n${HINT("quiz")}`],
     [["quiz", "-n", "0"], `memsim quiz: --number: expected an integer from 1 to 50, got '0'\n${HINT("quiz")}`],
     [["report"], `memsim report: missing -o FILE (the page to write; '-' for stdout)\n${HINT("report")}`],
+    [
+      ["report", "-o", "-", "--addr", "0xnothex"],
+      `memsim report: --addr: bad address '0xnothex' (expected hex, e.g. 0x7f0000001000)\n${HINT("report")}`,
+    ],
+    [
+      ["report", "-o", "-", "--addr", "ffff888000000000"],
+      `memsim report: --addr: ffff888000000000 is a kernel address; the walk is drawn for user addresses\n${HINT("report")}`,
+    ],
+    [
+      ["report", "-o", "-", "fragment", "--addr", "0x1000"],
+      `memsim report: --addr: scenario 'fragment' leaves no process to walk in\n${HINT("report")}`,
+    ],
     [["serve", "--port", "70000"], `memsim serve: --port: expected an integer from 0 to 65535, got '70000'\n${HINT("serve")}`],
     [["bench", "("], `memsim bench: bad pattern '(': not a regular expression\n${HINT("bench")}`],
     [

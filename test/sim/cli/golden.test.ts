@@ -30,7 +30,7 @@ describe("memsim run", () => {
   it("run --json prints the same run as one JSON document", async () => {
     const r = await memsim(["run", "--json", "--ram", "8M"]);
     const doc = JSON.parse(r.out) as { scenario: string; ram: number; seed: number; steps: string[]; meminfo: Record<string, number> };
-    expect([doc.scenario, doc.ram, doc.seed, doc.steps.length]).toEqual(["default", 8 << 20, 1, 5]);
+    expect([doc.scenario, doc.ram, doc.seed, doc.steps.length]).toEqual(["default", 8 << 20, 1, 9]);
     expect(doc.meminfo.MemTotal).toBeGreaterThan(0);
     expectGolden("cli/run-json.json", r.out);
   });

@@ -79,7 +79,17 @@ describe("memsim report in Chromium", () => {
     expect(r.status).toBe(0);
     const { page, errors } = await open(`file://${file}`);
     expect(await page.locator("#rammap rect.blk").count()).toBe(await blockCount(["default"]));
-    expect(await page.locator("section").evaluateAll((s) => s.map((x) => x.id))).toEqual(["steps", "ram", "buddy", "series"]);
+    expect(await page.locator("section").evaluateAll((s) => s.map((x) => x.id))).toEqual([
+      "steps",
+      "ram",
+      "buddy",
+      "slab",
+      "processes",
+      "pagetable",
+      "series",
+    ]);
+    expect(await page.locator("#ptwalk g.level").count()).toBe(4);
+    expect(await page.locator("#processes svg.vmas").count()).toBe(2);
     const block = page.locator('#rammap rect.blk[data-owner="kernel"]').first();
     const title = (await block.locator("title").textContent()) ?? "";
     expect(title).toMatch(/^pfn 0x[0-9a-f]+(-0x[0-9a-f]+)? order \d+ \(\d+ KiB\) kernel, zone \w+; P0x[0-9a-f]+$/);

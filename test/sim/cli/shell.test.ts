@@ -33,7 +33,7 @@ describe("memsim shell", () => {
         "Node 0, zone      DMA      1      1      0      1      0      1      1      1      1      1      0 ",
         "pfn 0x16 order 1 P0x16000-P0x17fff",
         "error: alloc_pages: ORDER must be an integer, got 'seven'",
-        "error: explain: nothing maps 0x12 (a user address)",
+        "error: explain: nothing maps 0x12 (a user address, and no process to look in (spawn one first))",
         "freed pfn 0x16 order 1",
         "kernel panic: __free_pages: double free of pfn 0x16",
         "no blocks held",
