@@ -64,16 +64,14 @@ function runJson(ctx: CommandCtx, s: Scenario): number {
     steps: rec.steps,
     meminfo: parseMeminfo(m.proc.meminfo()),
     views,
-    processes: m
-      .processes()
-      .map((p) => ({
-        pid: p.pid,
-        ppid: p.ppid,
-        comm: p.comm,
-        state: p.state,
-        minflt: p.minflt,
-        maps: p.state === "running" ? p.proc.maps() : "",
-      })),
+    processes: m.processes().map((p) => ({
+      pid: p.pid,
+      ppid: p.ppid,
+      comm: p.comm,
+      state: p.state,
+      minflt: p.minflt,
+      maps: p.state === "running" ? p.proc.maps() : "",
+    })),
     stats: m.stats(),
     samples: rec.samples,
   };

@@ -94,7 +94,7 @@ function procArg(s: Session, a: LangArgs, i: number): ProcSubject {
   const name = a.pos[i] ?? s.current;
   if (name === null) throw new LangError(`${a.cmd}: which process? (spawn one first: spawn p)`);
   const subj = s.subjects.get(name);
-  if (!subj || subj.kind !== "process") throw new LangError(`${a.cmd}: no process named '${name}'`);
+  if (subj?.kind !== "process") throw new LangError(`${a.cmd}: no process named '${name}'`);
   s.current = name;
   return subj as ProcSubject;
 }
@@ -282,7 +282,15 @@ const VIEWS: ReadonlyArray<readonly [string, string, ProcView]> = [
 ];
 
 for (const [name, help, view] of VIEWS) {
-  PROC.push({ name, synopsis: "", help, run: ({ p }, a) => (a.done(0), view(p, a).replace(/\n$/, "")) });
+  PROC.push({
+    name,
+    synopsis: "",
+    help,
+    run: ({ p }, a) => {
+      a.done(0);
+      return view(p, a).replace(/\n$/, "");
+    },
+  });
   LANG_COMMANDS.push({
     name,
     synopsis: "[PROCESS]",
@@ -303,7 +311,10 @@ LANG_COMMANDS.push(
     name: "ps",
     synopsis: "",
     help: "every process: pid, state, size, resident set, faults",
-    run: (s, a) => (a.done(0), renderPs(s.m).replace(/\n$/, "")),
+    run: (s, a) => {
+      a.done(0);
+      return renderPs(s.m).replace(/\n$/, "");
+    },
   },
 );
 
