@@ -1,10 +1,13 @@
 /**
  * kmalloc sizes: which kmalloc cache serves a request, what ksize() reports
  * and how many bytes are lost to rounding; requests above the largest cache
- * go to the page allocator. The answers come from a model of Linux's
- * kmalloc_index() over the caches memsim's slab layer creates.
+ * go to the page allocator. The answers come from memsim itself: a small
+ * machine is booted and asked (kmalloc, ksize, the owner of the page);
+ * kmallocPlace() states the same rule as a model, and a test holds the two
+ * together.
  */
 import type { Prandom } from "../../../kernel/lib/random.ts";
+import { Machine } from "../../machine.ts";
 import { between, type Exercise, pick, type Topic } from "./exercise.ts";
 
 /** Linux's kmalloc caches on x86-64 (KMALLOC_MIN_SIZE 8, with the 96 and 192 byte caches). */
@@ -30,8 +33,24 @@ export function kmallocPlace(size: number): KmallocPlace {
   return { kind: "cache", name: `kmalloc-${obj >= 1024 ? `${obj / 1024}k` : obj}`, ksize: obj };
 }
 
-function explain(size: number): string {
-  const p = kmallocPlace(size);
+/** Where kmalloc(size) lands in a memsim kernel: kmalloc it, read ksize and the page's owner, kfree it. */
+export function kmallocOnMemsim(m: Machine, size: number): KmallocPlace {
+  const k = m.kernel;
+  const kva = k.kmalloc(size);
+  if (kva === 16) return { kind: "zero" };
+  if (kva === 0) throw new Error(`quiz: kmalloc(${size}) failed on the quiz machine`);
+  const ksize = k.ksize(kva);
+  const head = k.memmap.compoundHead(k.kvaToPfn(kva));
+  const cache = k.slab.cacheById(k.memmap.ownerBits(head));
+  k.kfree(kva);
+  if (cache) return { kind: "cache", name: cache.name, ksize };
+  let order = 0;
+  while (4096 << order < ksize) order++;
+  return { kind: "pages", order, ksize };
+}
+
+function explain(m: Machine, size: number): string {
+  const p = kmallocOnMemsim(m, size);
   if (p.kind === "zero") return "kmalloc(0) -> ZERO_SIZE_PTR (16): no memory; kfree accepts it, any access faults";
   if (p.kind === "pages") {
     return `kmalloc(${size}) -> above ${KMALLOC_MAX_CACHE_SIZE}: page allocator, order ${p.order} (${1 << p.order} pages); ksize ${p.ksize}, ${p.ksize - size} bytes unused`;
@@ -53,7 +72,8 @@ function makeKmalloc(rng: Prandom): Exercise {
     `For each request, which cache (or page order) serves it, what does ksize() return, and how many bytes are unused?`,
     `Requests: ${sizes.map((s) => `kmalloc(${s})`).join(", ")}.`,
   ].join("\n");
-  return { topic: "kmalloc", question, answer: sizes.map(explain).join("\n") };
+  const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, debugVm: 0 });
+  return { topic: "kmalloc", question, answer: sizes.map((size) => explain(m, size)).join("\n") };
 }
 
 /** The kmalloc topic. */
