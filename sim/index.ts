@@ -6,6 +6,28 @@
 export * from "../kernel/errno.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
 export * from "../kernel/mm/gfp.ts";
+export type { KmemCache } from "../kernel/mm/slab.ts";
+export type { KmemCacheOptions } from "../kernel/mm/slab_common.ts";
+export {
+  KMALLOC_MAX_CACHE_SIZE,
+  POISON_END,
+  POISON_FREE,
+  POISON_INUSE,
+  SLAB_ACCOUNT,
+  SLAB_CACHE_DMA,
+  SLAB_CONSISTENCY_CHECKS,
+  SLAB_FAILSLAB,
+  SLAB_HWCACHE_ALIGN,
+  SLAB_PANIC,
+  SLAB_POISON,
+  SLAB_RECLAIM_ACCOUNT,
+  SLAB_RED_ZONE,
+  SLAB_STORE_USER,
+  SLAB_TRACE,
+  SLUB_RED_ACTIVE,
+  SLUB_RED_INACTIVE,
+  ZERO_SIZE_PTR,
+} from "../kernel/mm/slab_flags.ts";
 export type { Order, Pfn, PhysAddr, VirtAddr } from "../kernel/mm/types.ts";
 export {
   formatVa,
