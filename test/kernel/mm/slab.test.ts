@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  __GFP_NOWARN,
   GFP_KERNEL,
   InvariantViolation,
   KernelPanic,
@@ -185,7 +186,7 @@ describe("slab lists", () => {
     expect(cacheStats(m, "filler").slabs).toBeGreaterThan(0);
     const held: number[] = [];
     for (;;) {
-      const pfn = m.kernel.allocPages(0, GFP_KERNEL | 0x2000);
+      const pfn = m.kernel.allocPages(0, GFP_KERNEL | __GFP_NOWARN);
       if (pfn === null) break;
       held.push(pfn);
     }
@@ -282,6 +283,42 @@ describe("accounting", () => {
     expect(m.faults.injected.slab).toBe(1);
     expect(cacheStats(m, "kmalloc-64").active).toBe(2);
     m.check();
+  });
+});
+
+describe("stats", () => {
+  it("m.stats() counts objects, slabs, active objects, utilisation and fast/slow path hits per cache", () => {
+    const m = Machine.boot({ ramBytes: 16 * MiB });
+    const objs = [m.kernel.kmalloc(64), m.kernel.kmalloc(64), m.kernel.kmalloc(64)];
+    m.kernel.kfree(objs[2]!);
+    const s = m.stats() as { slab: { caches: Array<Record<string, unknown>>; kmallocLarge: unknown } };
+    expect(s.slab.caches.find((c) => c.name === "kmalloc-64")).toEqual({
+      name: "kmalloc-64",
+      objectSize: 64,
+      size: 64,
+      align: 64,
+      objectsPerSlab: 64,
+      order: 0,
+      slabs: 1,
+      partialSlabs: 0,
+      fullSlabs: 0,
+      cpuSlab: true,
+      disabledSlabs: 0,
+      objects: 64,
+      active: 2,
+      pages: 1,
+      utilisation: (2 * 64) / 4096,
+      allocFastpath: 2,
+      allocSlowpath: 1,
+      freeFastpath: 1,
+      freeSlowpath: 0,
+      allocFailed: 0,
+      slabsAllocated: 1,
+      slabsFreed: 0,
+    });
+    m.kernel.kmalloc(10000);
+    expect(s.slab.kmallocLarge).toEqual({ blocks: 0, pages: 0, allocs: 0, frees: 0 });
+    expect((m.stats() as typeof s).slab.kmallocLarge).toEqual({ blocks: 1, pages: 4, allocs: 1, frees: 0 });
   });
 });
 
