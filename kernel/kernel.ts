@@ -132,7 +132,6 @@ export class Kernel {
       printk: this.printk,
       failSlab: this.failSlab,
       rng: this.rng.fork(),
-      log: config.log.child({ subsystem: "slab" }),
       slubDebug: config.slubDebug,
       memmapStart: this.layout.memmapStart,
     });
