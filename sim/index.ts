@@ -11,7 +11,6 @@ export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
 export type { ChangeProtOptions, PteVisitor, ZapSink } from "../kernel/mm/pgtable_range.ts";
 export * from "../kernel/mm/pgtable_types.ts";
-export type { TlbConfig } from "../kernel/mm/tlb.ts";
 export type { KmemCache } from "../kernel/mm/slab.ts";
 export type { KmemCacheOptions } from "../kernel/mm/slab_common.ts";
 export {
@@ -34,6 +33,7 @@ export {
   SLUB_RED_INACTIVE,
   ZERO_SIZE_PTR,
 } from "../kernel/mm/slab_flags.ts";
+export type { TlbConfig } from "../kernel/mm/tlb.ts";
 export type { Order, Pfn, PhysAddr, VirtAddr } from "../kernel/mm/types.ts";
 export {
   formatVa,
