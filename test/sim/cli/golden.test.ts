@@ -74,6 +74,28 @@ describe("memsim script", () => {
     });
   }
 
+  it("every command of the language appears in some golden script", async () => {
+    const { LANG_COMMANDS, SUBJECT_COMMANDS } = await import("../../../sim/cli/lang/registry.ts");
+    const { readFileSync } = await import("node:fs");
+    const text = scripts.map((f) => readFileSync(join(GOLDEN, "scripts", f), "utf8")).join("\n");
+    const used = new Set(
+      text.split("\n").flatMap((l) =>
+        l
+          .replace(/#.*/, "")
+          .replace(/^\s*\w+ = /, "")
+          .trim()
+          .split(/\s+/)
+          .slice(0, 2),
+      ),
+    );
+    const missing = LANG_COMMANDS.map((c) => c.name).filter((n) => !used.has(n));
+    const subject = Object.values(SUBJECT_COMMANDS)
+      .flat()
+      .map((c) => c.name)
+      .filter((n) => !used.has(n));
+    expect({ missing, subject }).toEqual({ missing: [], subject: [] });
+  });
+
   it("script --json prints one JSON object per command", async () => {
     const r = await memsim(["script", "--json", join(GOLDEN, "scripts", "buddy.msh")]);
     const lines = r.out.trim().split("\n");
