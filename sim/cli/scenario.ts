@@ -12,6 +12,7 @@ import { __GFP_NOFAIL, __GFP_NOWARN } from "../../kernel/mm/gfp.ts";
 import { PAGE_SIZE } from "../../kernel/mm/types.ts";
 import type { MeminfoValues } from "../../kernel/proc/meminfo.ts";
 import type { Process } from "../../kernel/process.ts";
+import { ProcessKilled } from "../../kernel/signal.ts";
 import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../kernel/uapi/mman.ts";
 import type { Machine } from "../machine.ts";
 import { type Block, ramBlocks } from "./pageinfo.ts";
@@ -181,9 +182,40 @@ function fragmentScenario(rec: Recorder): void {
   rec.step(`free the rest and drain: the buddies merge back, ${k.buddy.nrFreePages()} pages free`);
 }
 
+/** Overcommit and the OOM killer: a process touches more than RAM holds until the kernel kills it. */
+function oomScenario(rec: Recorder): void {
+  const m = rec.m;
+  const ram = m.config.ramBytes;
+  const bystander = m.spawn("bystander");
+  const small = bystander.sys.mmap(0, 64 << 10, RW, ANON);
+  touch(bystander, small, 64 << 10);
+  rec.step(`bystander (pid ${bystander.pid}) maps and touches 64 KiB`);
+  const hog = m.spawn("hog");
+  const len = ram * 2;
+  const big = hog.sys.mmap(0, len, RW, ANON | MAP_NORESERVE);
+  rec.step(`hog (pid ${hog.pid}) maps ${len >> 20} MiB with MAP_NORESERVE, twice the RAM: the mapping is only a promise`);
+  let touched = 0;
+  const snapAt = Math.floor(m.kernel.buddy.nrManagedPages() * 0.85);
+  try {
+    for (let off = 0; off < len; off += PAGE_SIZE) {
+      hog.mem.write8(big + off, 1);
+      touched++;
+      if (touched % 512 === 0) rec.sample(`hog touched ${touched} pages`);
+      if (touched === snapAt) rec.snapshot(`hog holds ${touched} pages`);
+    }
+  } catch (e) {
+    if (!(e instanceof ProcessKilled)) throw e;
+  }
+  rec.step(
+    `hog touches page after page: ${touched} pages, then a fault finds no memory and the kernel kills it (${hog.state}, signal ${hog.exitSignal})`,
+  );
+  rec.step(`bystander is still ${bystander.state} and reads ${bystander.mem.read8(small)} from its memory`);
+}
+
 /** Every scenario `memsim run` and `memsim report` know. */
 export const SCENARIOS: Scenario[] = [
   { name: "default", summary: "kernel allocations, then processes that map, fault, fork and exit", run: defaultScenario },
+  { name: "oom", summary: "overcommit: a process touches more than RAM until the OOM killer ends it", run: oomScenario },
   { name: "fragment", summary: "external fragmentation: free memory that no high-order request can use", run: fragmentScenario },
 ];
 

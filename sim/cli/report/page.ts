@@ -84,7 +84,7 @@ function seriesSection(r: ReportInput): string {
     else charts.push(lineChart(s.title, s.unit, vals as number[], labels, s.colour));
   }
   const note = waiting.length ? `<p class="muted">Not counted by this build yet: ${esc(waiting.join(", "))}.</p>` : "";
-  return `${charts.join("")}${note}`;
+  return `<div class="charts">${charts.join("")}</div>${note}`;
 }
 
 function stepsSection(r: ReportInput): string {
@@ -107,7 +107,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .muted{color:#777}.mapwrap{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
 .num{text-align:right;font-variant-numeric:tabular-nums}.sw{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-2px;border:1px solid #0003}
-.axis{font-size:11px;fill:#555}.lbl{font-size:12px;font-weight:600;fill:#222}pre{font-size:12px;background:#f2f2f2;padding:6px 8px;overflow-x:auto}svg.chart{display:block;margin:6px 0}h3{font-size:14px;margin:14px 0 6px}.rammap .blk:hover{stroke:#fff;stroke-width:0.6}
+.axis{font-size:11px;fill:#555}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(590px,1fr));gap:10px 24px}.lbl{font-size:12px;font-weight:600;fill:#222}pre{font-size:12px;background:#f2f2f2;padding:6px 8px;overflow-x:auto}svg.chart{display:block;margin:6px 0}h3{font-size:14px;margin:14px 0 6px}.rammap .blk:hover{stroke:#fff;stroke-width:0.6}
 #tip{position:fixed;pointer-events:none;background:#222;color:#fff;padding:4px 8px;border-radius:4px;font-size:12px;display:none;max-width:520px}`;
 
 const SCRIPT = `(function(){var tip=document.getElementById("tip");

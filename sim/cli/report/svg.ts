@@ -84,22 +84,26 @@ export function barChart(
 
 /** A line chart of one series over the samples, with the step labels in tooltips. */
 export function lineChart(title: string, unit: string, values: readonly number[], labels: readonly string[], colour: string): string {
-  const w = 640;
-  const h = 160;
-  const pad = 60;
+  const w = 590;
+  const h = 190;
+  const pad = 64;
+  const top = 30;
+  const bottom = h - 22;
   const max = Math.max(...values);
   const min = Math.min(...values);
   const span = max - min || 1;
-  const x = (i: number) => pad + (values.length > 1 ? (i / (values.length - 1)) * (w - pad - 10) : 0);
-  const y = (v: number) => 10 + (1 - (v - min) / span) * (h - 30);
+  const x = (i: number) => pad + (values.length > 1 ? (i / (values.length - 1)) * (w - pad - 12) : 0);
+  const y = (v: number) => (max === min ? (top + bottom) / 2 : top + (1 - (v - min) / span) * (bottom - top));
   const pts = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
   let out = `<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">`;
-  out += `<text x="${pad - 4}" y="${y(max) + 4}" text-anchor="end" class="axis">${max}</text>`;
-  if (max !== min) out += `<text x="${pad - 4}" y="${y(min) + 4}" text-anchor="end" class="axis">${min}</text>`;
-  out += `<text x="${pad}" y="${h - 4}" class="axis">${esc(`${title} (${unit}), ${values.length} samples`)}</text>`;
+  out += `<text x="4" y="16" class="lbl">${esc(title)} (${esc(unit)})</text>`;
+  out += `<line x1="${pad}" y1="${bottom}" x2="${w - 8}" y2="${bottom}" stroke="#bbb"/><line x1="${pad}" y1="${top}" x2="${pad}" y2="${bottom}" stroke="#bbb"/>`;
+  out += `<text x="${pad - 6}" y="${y(max) + 4}" text-anchor="end" class="axis">${max}</text>`;
+  if (max !== min) out += `<text x="${pad - 6}" y="${y(min) + 4}" text-anchor="end" class="axis">${min}</text>`;
+  out += `<text x="${w - 8}" y="${h - 6}" text-anchor="end" class="axis">${values.length} samples over the run</text>`;
   out += `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${pts}"/>`;
   values.forEach((v, i) => {
-    out += `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${colour}"><title>${esc(`${labels[i] ?? ""}: ${v} ${unit}`)}</title></circle>`;
+    out += `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3.5" fill="${colour}"><title>${esc(`${labels[i] ?? ""}: ${v} ${unit}`)}</title></circle>`;
   });
   return `${out}</svg>`;
 }
