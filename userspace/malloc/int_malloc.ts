@@ -1,0 +1,178 @@
+/**
+ * The core of malloc and free on the arena (glibc's _int_malloc and
+ * _int_free): bin search through the TLSF bitmaps, splitting, the top
+ * chunk, boundary-tag checks and immediate coalescing. Growth of the heap
+ * and mmapped chunks are sysmalloc.ts's.
+ *
+ * Basic algorithm of intMalloc(nb), nb a chunk size:
+ *   1. The bin of nb: its first chunk is taken when it fits (always, for
+ *      the exact small bins).
+ *   2. Else the lowest non-empty bin above it (two bit scans); any chunk
+ *      there fits. The chunk is split when the rest is >= MINSIZE.
+ *   3. Else the top chunk, when it keeps MINSIZE after the split.
+ *   4. Else sysmalloc: grow the heap with brk, or mmap the chunk.
+ * Every step is a bounded number of memory accesses, whatever the number of
+ * chunks.
+ */
+import type { Arena } from "./arena.ts";
+import { binIndex, FIRST_CHUNK, SL_COUNT } from "./arena.ts";
+import { CHUNK_FREE, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, OFF_PREV_SIZE, OFF_RELEASED, OFF_SIZE, PREV_INUSE, sizeOf } from "./chunk.ts";
+import {
+  CORRUPTED_LIST,
+  CORRUPTED_TOP,
+  DOUBLE_FREE_OUT,
+  DOUBLE_FREE_PREV,
+  DOUBLE_FREE_TOP,
+  FREE_INVALID_NEXT_SIZE,
+  FREE_INVALID_POINTER,
+  FREE_INVALID_SIZE,
+  MEMORY_CORRUPTION,
+  MUNMAP_INVALID_POINTER,
+  PREV_SIZE_CONSOLIDATING,
+  SIZE_VS_PREV_SIZE,
+  SMALLBIN_CORRUPTED,
+} from "./messages.ts";
+import { munmapChunk, RELEASE_MIN, releaseSpan, sysmalloc, systrim } from "./sysmalloc.ts";
+
+/** Chunk sizes the brk heap serves; larger ones are always mmapped. */
+export const HEAP_CHUNK_MAX = 2 ** 32 - 2 ** 20;
+
+/**
+ * _int_malloc: a chunk of `nb` bytes (a request2size value). Returns the
+ * payload VA, or 0 when neither brk nor mmap can supply it (errno ENOMEM).
+ */
+export function intMalloc(a: Arena, nb: number): number {
+  if (nb < HEAP_CHUNK_MAX && a.base !== 0) {
+    let idx = binIndex(nb);
+    if (a.binNonEmpty(idx)) {
+      const c = a.binFirst(idx);
+      const hd = a.mem.read32(c + OFF_SIZE) >>> 0;
+      if (sizeOf(hd) >= nb) return takeChunk(a, idx, c, hd, nb);
+    }
+    idx = a.searchBin(idx + 1);
+    if (idx >= 0) {
+      const c = a.binFirst(idx);
+      return takeChunk(a, idx, c, a.mem.read32(c + OFF_SIZE) >>> 0, nb);
+    }
+    const thd = a.topHead();
+    const tsize = sizeOf(thd);
+    if (a.top + tsize !== a.end) a.abort(CORRUPTED_TOP);
+    if (tsize >= nb + MINSIZE) return splitTop(a, nb, thd);
+  }
+  return sysmalloc(a, nb);
+}
+
+/** Takes the first chunk `c` (size word `hd`) off bin `idx` and cuts `nb` bytes from it. */
+function takeChunk(a: Arena, idx: number, c: number, hd: number, nb: number): number {
+  const mem = a.mem;
+  const size = sizeOf(hd);
+  if ((hd & CHUNK_FREE) === 0 || binIndex(size) !== idx || c + size > a.top) a.abort(MEMORY_CORRUPTION);
+  a.popChunk(idx, c, idx < SL_COUNT ? SMALLBIN_CORRUPTED : CORRUPTED_LIST);
+  const rem = size - nb;
+  if (rem >= MINSIZE) {
+    mem.write32(c + OFF_SIZE, nb | (hd & PREV_INUSE));
+    const r = c + nb;
+    mem.write32(r + OFF_SIZE, rem | PREV_INUSE | CHUNK_FREE);
+    mem.write32(r + rem + OFF_PREV_SIZE, rem);
+    if (rem >= RELEASE_MIN) mem.write32(r + OFF_RELEASED, mem.read32(c + OFF_RELEASED));
+    a.insertChunk(r, rem);
+  } else {
+    mem.write32(c + OFF_SIZE, hd & ~CHUNK_FREE);
+    const n = c + size;
+    mem.write32(n + OFF_SIZE, mem.read32(n + OFF_SIZE) | PREV_INUSE);
+  }
+  return c + 16;
+}
+
+/** Cuts `nb` bytes from the front of the top chunk (size word `thd`, large enough). */
+export function splitTop(a: Arena, nb: number, thd: number): number {
+  const c = a.top;
+  const mem = a.mem;
+  mem.write32(c + OFF_SIZE, nb | (thd & PREV_INUSE));
+  mem.write32(c + nb + OFF_SIZE, (sizeOf(thd) - nb) | PREV_INUSE);
+  a.setTop(c + nb);
+  return c + 16;
+}
+
+/**
+ * __libc_free / _int_free: frees the payload at `p` with glibc's checks.
+ * Aborts the process (SIGABRT) with glibc's message when `p` is not a live
+ * chunk. 0 is a no-op.
+ */
+export function intFree(a: Arena, p: number): void {
+  if (p === 0) return;
+  const mem = a.mem;
+  const c = p - 16;
+  if (p % 16 !== 0 || p < 16) a.abort(FREE_INVALID_POINTER);
+  if (a.base === 0 || c < a.base + FIRST_CHUNK || c >= a.end) {
+    const hd = mem.read32(c + OFF_SIZE) >>> 0;
+    if ((hd & (IS_MMAPPED | NON_MAIN_ARENA)) !== IS_MMAPPED) a.abort(FREE_INVALID_POINTER);
+    munmapChunk(a, c, hd);
+    return;
+  }
+  const hd = mem.read32(c + OFF_SIZE) >>> 0;
+  if (hd & IS_MMAPPED) a.abort(MUNMAP_INVALID_POINTER);
+  if (hd & NON_MAIN_ARENA) a.abort(FREE_INVALID_POINTER);
+  const size = sizeOf(hd);
+  if (size < MINSIZE) a.abort(FREE_INVALID_SIZE);
+  if (c === a.top) a.abort(DOUBLE_FREE_TOP);
+  const n = c + size;
+  if (c > a.top || n > a.top) a.abort(DOUBLE_FREE_OUT);
+  if (hd & CHUNK_FREE) a.abort(DOUBLE_FREE_PREV);
+  const nhd = mem.read32(n + OFF_SIZE) >>> 0;
+  if ((nhd & PREV_INUSE) === 0) a.abort(DOUBLE_FREE_PREV);
+  const nsize = sizeOf(nhd);
+  if (nsize < MINSIZE || n + nsize > a.end) a.abort(FREE_INVALID_NEXT_SIZE);
+  if (a.mp.perturb !== 0) mem.fill(p, a.mp.perturb, size - 16);
+  freeChunk(a, c, hd, n, nhd);
+}
+
+/**
+ * The coalescing half of _int_free: `c` (size word `hd`) is an in-use heap
+ * chunk that passed the checks, `n` its next chunk with size word `nhd`.
+ * Merges with free neighbours, then bins the result or grows the top
+ * (trimming the heap when the top passes M_TRIM_THRESHOLD). Large free spans
+ * give their inner pages back with madvise.
+ */
+export function freeChunk(a: Arena, c: number, hd: number, n: number, nhd: number): void {
+  const mem = a.mem;
+  const size = sizeOf(hd);
+  let start = c;
+  let total = size;
+  let prevBits = hd & PREV_INUSE;
+  let before = 0;
+  if (prevBits === 0) {
+    before = mem.read32(c + OFF_PREV_SIZE) >>> 0;
+    start = c - before;
+    if (before < MINSIZE || start < a.base + FIRST_CHUNK || before % 16 !== 0) a.abort(PREV_SIZE_CONSOLIDATING);
+    const phd = mem.read32(start + OFF_SIZE) >>> 0;
+    if (sizeOf(phd) !== before || (phd & CHUNK_FREE) === 0) a.abort(PREV_SIZE_CONSOLIDATING);
+    a.removeChunk(start, before);
+    total += before;
+    prevBits = phd & PREV_INUSE;
+  }
+  const nsize = sizeOf(nhd);
+  if (n === a.top) {
+    total += nsize;
+    mem.write32(start + OFF_SIZE, total | prevBits);
+    a.setTop(start);
+    if (total >= a.mp.trimThreshold) systrim(a, a.mp.topPad);
+    return;
+  }
+  let after = 0;
+  if (nhd & CHUNK_FREE) {
+    if (mem.read32(n + nsize + OFF_PREV_SIZE) >>> 0 !== nsize) a.abort(SIZE_VS_PREV_SIZE);
+    a.removeChunk(n, nsize);
+    after = nsize;
+    total += nsize;
+  } else {
+    mem.write32(n + OFF_SIZE, nhd & ~PREV_INUSE);
+  }
+  if (total >= RELEASE_MIN) {
+    const all = total >= a.mp.trimThreshold ? releaseSpan(a, start, total, c, size, before, after) : 0;
+    mem.write32(start + OFF_RELEASED, all);
+  }
+  mem.write32(start + OFF_SIZE, total | prevBits | CHUNK_FREE);
+  mem.write32(start + total + OFF_PREV_SIZE, total);
+  a.insertChunk(start, total);
+}
