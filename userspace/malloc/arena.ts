@@ -11,17 +11,20 @@
  *            +16   mmapped_mem    bytes in mmapped chunks (lo, hi at +20)
  *            +24   max_system_mem highest system_mem seen
  *            +28   fl_bitmap      bit f: some bin of first level f is non-empty
- *            +32   sl_bitmap[25]  bit s of word f: bin (f, s) is non-empty
- *            +132  bins[25][16]   heap offset of each bin's first chunk, 0 = empty
- *            +1732 (pad)
- *    base + FIRST_CHUNK: the first chunk; the top chunk ends at the break.
+ *            +32   sl_bitmap[26]  bit s of word f: bin (f, s) is non-empty
+ *            +136  runs[16]       heap offset of the run of small chunk size 16 * k, 0 = none
+ *            +200  bins[26][8]    heap offset of each bin's first chunk, 0 = empty
+ *            +1032
+ *    base + FIRST_CHUNK (1024): the first chunk, whose prev_size word is never
+ *    used (its PREV_INUSE is always set), so it may overlap the header's end.
+ *    The top chunk ends at the break.
  *
  * Bin mapping (chunk sizes are multiples of 16): first level 0 holds the
- * small sizes 32..240 exactly, one size per bin; first level f >= 1 holds
- * [2^(f+7), 2^(f+8)) cut into 16 equal ranges. A bin's index is
- * f * 16 + s. The JS copies of the bitmaps are a write-through cache that
- * the checker compares with the heap; bin heads and links are read from
- * the heap every time.
+ * small sizes 32..112 exactly, one size per bin; first level f >= 1 holds
+ * [2^(f+6), 2^(f+7)) cut into 8 equal ranges (so sizes below 256 still
+ * have a bin each). A bin's index is f * 8 + s. The JS copies of the
+ * bitmaps are a write-through cache that the checker compares with the
+ * heap; bin heads and links are read from the heap every time.
  *
  * Words: va = a user virtual address; off = va - base (what fd, bk, bins
  * and top hold); bin = one free list.
@@ -43,7 +46,7 @@ export const OFF_FL_BITMAP = 28;
 export const OFF_SL_BITMAP = 32;
 
 /** Second-level bins per first level (2^SL_BITS). */
-export const SL_BITS = 4;
+export const SL_BITS = 3;
 export const SL_COUNT = 1 << SL_BITS;
 /** Sizes below SB_SIZE live in first level 0, one size per bin. */
 export const SB_BITS = 4 + SL_BITS;
@@ -51,9 +54,10 @@ export const SB_SIZE = 1 << SB_BITS;
 /** First levels: sizes up to 2^32 - 1. */
 export const FL_COUNT = 32 - SB_BITS + 1;
 export const BIN_COUNT = FL_COUNT * SL_COUNT;
-export const OFF_BINS = OFF_SL_BITMAP + 4 * FL_COUNT;
-/** Offset of the first chunk from the base: the header rounded up to 16. */
-export const FIRST_CHUNK = (OFF_BINS + 4 * BIN_COUNT + 15) & ~15;
+export const OFF_RUNS = OFF_SL_BITMAP + 4 * FL_COUNT;
+export const OFF_BINS = OFF_RUNS + 4 * 16;
+/** Offset of the first chunk from the base: 16-aligned, its unused prev_size over the header's last word. */
+export const FIRST_CHUNK = (OFF_BINS + 4 * BIN_COUNT - 8 + 15) & ~15;
 
 /**
  * mapping_insert: the bin of a free chunk of `size` bytes (16 <= size < 2^32).
@@ -110,6 +114,8 @@ export class Arena {
   cleanFrom = 0;
   /** Highest system_mem + mmapped_mem seen (an instrument for utilisation, not state). */
   peakBytes = 0;
+  /** Chunks the next run of each small size class will hold (a placement heuristic, not state). */
+  readonly runCount = new Int32Array(16);
   /** The mmapped chunks alive, for the checker only: malloc never consults it. */
   readonly mmapped = new Set<number>();
 

@@ -7,15 +7,24 @@
  * Basic algorithm of intMalloc(nb), nb a chunk size:
  *   1. The bin of nb: its first chunk is taken when it fits (always, for
  *      the exact small bins).
- *   2. Else the lowest non-empty bin above it (two bit scans); any chunk
+ *   2. Small sizes (< SB_SIZE, 128): cut the next chunk from the run of that size, a
+ *      reserved stretch that small chunks of one size are cut from one after
+ *      the other, so that they sit together instead of between larger
+ *      chunks (whose free spans then coalesce). A new run is allocated by
+ *      steps 3-5 with room for 4, then 8, ... chunks.
+ *   3. Else the lowest non-empty bin above it (two bit scans); any chunk
  *      there fits. The chunk is split when the rest is >= MINSIZE.
- *   3. Else the top chunk, when it keeps MINSIZE after the split.
- *   4. Else sysmalloc: grow the heap with brk, or mmap the chunk.
+ *   4. Else the top chunk, when it keeps MINSIZE after the split.
+ *   5. Else sysmalloc: grow the heap with brk, or mmap the chunk.
  * Every step is a bounded number of memory accesses, whatever the number of
  * chunks.
+ *
+ * A run is an in-use chunk flagged NON_MAIN_ARENA (free() refuses it) whose
+ * offset the arena header keeps in runs[size / 16]; cutting a chunk moves
+ * its header forward. The last cut takes what is left.
  */
 import type { Arena } from "./arena.ts";
-import { binIndex, FIRST_CHUNK, SL_COUNT } from "./arena.ts";
+import { binIndex, FIRST_CHUNK, OFF_RUNS, SB_SIZE, SL_COUNT } from "./arena.ts";
 import { CHUNK_FREE, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, OFF_PREV_SIZE, OFF_RELEASED, OFF_SIZE, PREV_INUSE, sizeOf } from "./chunk.ts";
 import {
   CORRUPTED_LIST,
@@ -34,6 +43,12 @@ import {
 } from "./messages.ts";
 import { munmapChunk, RELEASE_MIN, releaseSpan, sysmalloc, systrim } from "./sysmalloc.ts";
 
+/** Chunk sizes below this are small: exact bins, runs. Sizes below 2^(5 + SL_BITS) have a bin each. */
+export const RUN_LIMIT = 256;
+/** Chunks in a size's first run; each later run doubles, up to RUN_MAX_BYTES. */
+const RUN_FIRST = 4;
+const RUN_MAX_BYTES = 4096;
+
 /** Chunk sizes the brk heap serves; larger ones are always mmapped. */
 export const HEAP_CHUNK_MAX = 2 ** 32 - 2 ** 20;
 
@@ -42,6 +57,19 @@ export const HEAP_CHUNK_MAX = 2 ** 32 - 2 ** 20;
  * payload VA, or 0 when neither brk nor mmap can supply it (errno ENOMEM).
  */
 export function intMalloc(a: Arena, nb: number): number {
+  if (nb < SB_SIZE && a.base !== 0) {
+    const idx = nb >>> 4;
+    if (a.binNonEmpty(idx)) {
+      const c = a.binFirst(idx);
+      return takeChunk(a, idx, c, a.mem.read32(c + OFF_SIZE) >>> 0, nb);
+    }
+    return runMalloc(a, nb);
+  }
+  return intMallocChunk(a, nb);
+}
+
+/** Steps 1, 3, 4, 5 of intMalloc: any size, no runs. */
+function intMallocChunk(a: Arena, nb: number): number {
   if (nb < HEAP_CHUNK_MAX && a.base !== 0) {
     let idx = binIndex(nb);
     if (a.binNonEmpty(idx)) {
@@ -60,6 +88,52 @@ export function intMalloc(a: Arena, nb: number): number {
     if (tsize >= nb + MINSIZE) return splitTop(a, nb, thd);
   }
   return sysmalloc(a, nb);
+}
+
+/** Step 2: cuts a chunk of small size `nb` from its run, starting a run when there is none. */
+function runMalloc(a: Arena, nb: number): number {
+  const mem = a.mem;
+  const slot = a.base + OFF_RUNS + 4 * (nb >>> 4);
+  let off = mem.read32(slot) >>> 0;
+  if (off === 0) {
+    off = newRun(a, nb);
+    if (off === 0) return intMallocChunk(a, nb);
+  }
+  const c = a.base + off;
+  const rhd = mem.read32(c + OFF_SIZE) >>> 0;
+  const rsize = sizeOf(rhd);
+  if ((rhd & (NON_MAIN_ARENA | IS_MMAPPED | CHUNK_FREE)) !== NON_MAIN_ARENA || rsize < nb || c + rsize > a.top) a.abort(MEMORY_CORRUPTION);
+  if (rsize - nb < nb) {
+    mem.write32(c + OFF_SIZE, rsize | (rhd & PREV_INUSE));
+    mem.write32(slot, 0);
+  } else {
+    mem.write32(c + OFF_SIZE, nb | (rhd & PREV_INUSE));
+    mem.write32(c + nb + OFF_SIZE, (rsize - nb) | PREV_INUSE | NON_MAIN_ARENA);
+    mem.write32(slot, off + nb);
+  }
+  return c + 16;
+}
+
+/** Allocates the next run for small size `nb` and records it. Returns its heap offset, or 0 when there is no room. */
+function newRun(a: Arena, nb: number): number {
+  const k = nb >>> 4;
+  const count = a.runCount[k] || RUN_FIRST;
+  const bytes = nb * count;
+  if (bytes >= a.mp.mmapThreshold) return 0;
+  const errno = a.libc.errno;
+  const p = intMallocChunk(a, bytes);
+  a.libc.errno = errno;
+  if (p === 0) return 0;
+  const c = p - 16;
+  const hd = a.mem.read32(c + OFF_SIZE) >>> 0;
+  if (hd & IS_MMAPPED) {
+    intFree(a, p);
+    return 0;
+  }
+  a.mem.write32(c + OFF_SIZE, hd | NON_MAIN_ARENA);
+  a.mem.write32(a.base + OFF_RUNS + 4 * k, c - a.base);
+  a.runCount[k] = Math.min(2 * count, Math.max(RUN_FIRST, Math.floor(RUN_MAX_BYTES / nb)));
+  return c - a.base;
 }
 
 /** Takes the first chunk `c` (size word `hd`) off bin `idx` and cuts `nb` bytes from it. */

@@ -15,6 +15,7 @@
  *  MALLOC-9  a bitmap bit is set exactly when its bin is non-empty
  *  MALLOC-10 every free chunk of the walk is in exactly one bin
  *  MALLOC-11 mmapped chunks: headers, page alignment, n_mmaps and mmapped_mem
+ *  MALLOC-12 runs: each runs[k] names an in-use NON_MAIN_ARENA chunk of >= 16 * k bytes
  */
 import { HeapCorruption } from "../alloc/allocator.ts";
 import type { Arena } from "./arena.ts";
@@ -28,6 +29,7 @@ import {
   OFF_FL_BITMAP,
   OFF_MAGIC,
   OFF_N_MMAPS,
+  OFF_RUNS,
   OFF_SL_BITMAP,
   OFF_SYSTEM_MEM,
   OFF_TOP,
@@ -61,7 +63,15 @@ export function mallocCheck(a: Arena): void {
     return;
   }
   checkHeader(a);
-  const free = walkChunks(a);
+  const runs = new Map<number, number>();
+  for (let k = 0; k < 16; k++) {
+    const off = a.word(OFF_RUNS + 4 * k);
+    if (off === 0) continue;
+    if (k < 2 || !a.isChunkOff(off)) fail("MALLOC-12", `runs[${k}] = ${off}`);
+    runs.set(a.base + off, 16 * k);
+  }
+  const free = walkChunks(a, runs);
+  if (runs.size !== 0) fail("MALLOC-12", `runs[] names ${hex([...runs.keys()][0]!)}, not a run of the walk`);
   checkBins(a, free);
   checkMmapped(a);
 }
@@ -77,7 +87,7 @@ function checkHeader(a: Arena): void {
 }
 
 /** Walks first chunk .. top; returns the free chunks found (VA -> size). */
-function walkChunks(a: Arena): Map<number, number> {
+function walkChunks(a: Arena, runs: Map<number, number>): Map<number, number> {
   const mem = a.mem;
   const free = new Map<number, number>();
   let c = a.base + FIRST_CHUNK;
@@ -86,8 +96,13 @@ function walkChunks(a: Arena): Map<number, number> {
   while (c < a.top) {
     const hd = mem.read32(c + OFF_SIZE) >>> 0;
     const size = sizeOf(hd);
-    const fence = (hd & NON_MAIN_ARENA) !== 0;
+    const run = runs.get(c);
+    const fence = (hd & NON_MAIN_ARENA) !== 0 && run === undefined;
     if (fence) fences++;
+    if (run !== undefined) {
+      if ((hd & NON_MAIN_ARENA) === 0 || size < run) fail("MALLOC-12", `run ${hex(c)} size word ${hex(hd)} for size ${run}`);
+      runs.delete(c);
+    }
     if (size < (fence ? 16 : MINSIZE) || c + size > a.top || hd & IS_MMAPPED) fail("MALLOC-3", `chunk ${hex(c)} size word ${hex(hd)}`);
     if (((hd & PREV_INUSE) === 0) !== prevFree)
       fail("MALLOC-4", `chunk ${hex(c)} PREV_INUSE=${hd & PREV_INUSE} but previous free=${prevFree}`);

@@ -15,7 +15,9 @@ import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from
 import type { Arena } from "./arena.ts";
 import {
   ARENA_MAGIC,
+  BIN_COUNT,
   FIRST_CHUNK,
+  OFF_BINS,
   OFF_FL_BITMAP,
   OFF_MAGIC,
   OFF_MAX_SYSTEM_MEM,
@@ -64,7 +66,7 @@ function initArena(a: Arena, want: number): boolean {
   a.end = brk0 + size;
   a.cleanFrom = pageUp(brk0);
   mem.write32(base + OFF_MAGIC, ARENA_MAGIC);
-  for (let off = OFF_SYSTEM_MEM; off < FIRST_CHUNK; off += 4) mem.write32(base + off, 0);
+  for (let off = OFF_SYSTEM_MEM; off < OFF_BINS + 4 * BIN_COUNT; off += 4) mem.write32(base + off, 0);
   a.setTop(base + FIRST_CHUNK);
   mem.write32(a.top + OFF_SIZE, (a.end - a.top) | PREV_INUSE);
   addSystemMem(a, size);
