@@ -66,7 +66,7 @@ export const MAX_REQUEST = 2 ** 47 - 2 * MINSIZE;
 export function requestToSize(n: number): number {
   if (n < 0x7fff0000) {
     const s = (n + SIZE_SZ + MALLOC_ALIGN_MASK) & ~MALLOC_ALIGN_MASK;
-    return s < MINSIZE ? MINSIZE : s;
+    return Math.max(s, MINSIZE);
   }
   return Math.floor((n + SIZE_SZ + MALLOC_ALIGN_MASK) / MALLOC_ALIGNMENT) * MALLOC_ALIGNMENT;
 }
