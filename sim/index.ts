@@ -6,6 +6,12 @@
 export * from "../kernel/errno.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
 export * from "../kernel/mm/gfp.ts";
+export { KernelOops } from "../kernel/mm/mmu.ts";
+export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
+export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
+export type { ChangeProtOptions, PteVisitor, ZapSink } from "../kernel/mm/pgtable_range.ts";
+export * from "../kernel/mm/pgtable_types.ts";
+export type { TlbConfig } from "../kernel/mm/tlb.ts";
 export type { Order, Pfn, PhysAddr, VirtAddr } from "../kernel/mm/types.ts";
 export {
   formatVa,

@@ -5,8 +5,10 @@
  */
 import { Kernel } from "../kernel/kernel.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
+import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
+import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
 
@@ -48,6 +50,11 @@ export class MachineProc {
     return renderBuddyinfo(this.kernel.buddy);
   }
 
+  /** /proc/slabinfo, version 2.1. */
+  slabinfo(): string {
+    return renderSlabinfo(slabinfoRows(this.kernel.slab));
+  }
+
   vmstat(): string {
     const rows: Array<[string, number]> = [];
     for (const src of this.kernel.vmstatSources) src(rows);
@@ -70,6 +77,8 @@ export class Machine {
       debugVm: config.debugVm,
       maxOrder: config.maxOrder,
       pcpBatch: config.pcpBatch,
+      slubDebug: config.slubDebug,
+      tlb: config.tlb,
       log: config.log,
     });
     this.faults = new Faults(this.kernel);

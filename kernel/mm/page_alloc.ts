@@ -108,7 +108,6 @@ export class BuddyAllocator {
         const w = this.w;
         const i = (h - 1) * W;
         pcp.head[order] = w[i + 1] as number;
-        pcp.nr[order] = (pcp.nr[order] as number) - 1;
         pcp.count -= 1 << order;
         w[i] = PG_alloc | (order << 16);
         w[i + 1] = 1;
@@ -231,7 +230,6 @@ export class BuddyAllocator {
     const w = this.w;
     const pfn = (pcp.head[order] as number) - 1;
     pcp.head[order] = w[pfn * W + 1] as number;
-    pcp.nr[order] = (pcp.nr[order] as number) - 1;
     pcp.count -= 1 << order;
     return pfn;
   }
@@ -269,7 +267,6 @@ export class BuddyAllocator {
     w[i + 2] = 0;
     w[i + 3] = 0;
     pcp.head[order] = pfn + 1;
-    pcp.nr[order] = (pcp.nr[order] as number) + 1;
     pcp.count += 1 << order;
   }
 
@@ -350,10 +347,10 @@ export class BuddyAllocator {
       w[i + 2] = 0;
       w[i + 3] = 0;
       pcp.head[order] = pfn + 1;
-      pcp.nr[order] = (pcp.nr[order] as number) + 1;
       pcp.count += 1 << order;
       this.pgfree += 1 << order;
-      if (order > 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
+      // Tail records are only ever written for compound pages (PG_tail on the first tail).
+      if (order > 0 && (w[i + W] as number) !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
       if (pcp.count > pcp.high) this.freePcpBulk(this.normal, pcp, pcp.batch);
       return;
     }
@@ -419,7 +416,6 @@ export class BuddyAllocator {
       while ((pcp.head[order] as number) === 0) order = (order + 1) % (PCP_MAX_ORDER + 1);
       const pfn = (pcp.head[order] as number) - 1;
       pcp.head[order] = w[pfn * W + 1] as number;
-      pcp.nr[order] = (pcp.nr[order] as number) - 1;
       pcp.count -= 1 << order;
       pages -= 1 << order;
       w[pfn * W] = 0;

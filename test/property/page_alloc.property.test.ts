@@ -104,7 +104,7 @@ const commands = [
 describe("buddy allocator against a reference model", () => {
   it("random alloc/free of mixed orders keeps every invariant and never overlaps", () => {
     fc.assert(
-      fc.property(fc.commands(commands, { maxCommands: 60 }), fc.constantFrom(-1, 0), (cmds, pcpBatch) => {
+      fc.property(fc.commands(commands, { maxCommands: 60, size: "max" }), fc.constantFrom(-1, 0), (cmds, pcpBatch) => {
         const m = Machine.boot({ ramBytes: 24 << 20, pcpBatch });
         const managed = m.kernel.buddy.nrManagedPages();
         const boot = m.proc.buddyinfo();
