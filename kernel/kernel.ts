@@ -8,8 +8,8 @@
 import { Prandom } from "./lib/random.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
-import { Kmalloc } from "./mm/kmalloc.ts";
 import { type PagingParts, pagingInit } from "./mm/init.ts";
+import { Kmalloc } from "./mm/kmalloc.ts";
 import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import { type BootLayout, bootLayout } from "./mm/memblock.ts";
 import { MemMap, PG_reserved } from "./mm/memmap.ts";

@@ -4,10 +4,11 @@
  */
 
 import { BASELINES, baselineSink } from "./cases/baselines.ts";
+import { MALLOC_CASES } from "./cases/malloc.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
 import { formatResults, runBenches } from "./harness.ts";
 
-const CASES = [...PAGE_ALLOC_CASES];
+const CASES = [...PAGE_ALLOC_CASES, ...MALLOC_CASES];
 
 const pattern = process.argv[2];
 const results = runBenches(BASELINES, CASES, pattern ? new RegExp(pattern) : undefined);

@@ -6,10 +6,12 @@
  * mprotect / madvise / mremap returning what Linux returns (raw: a value or
  * -errno). It is not an MMU: no page tables, no TLB, no commit accounting.
  *
- * A bad access throws SegvError; abort() throws ProcessKilled. Words: pn =
+ * A bad access throws the kernel's SegmentationFault; abort() throws
+ * ProcessKilled with SIGABRT, as the real process layer does. Words: pn =
  * page number (va / 4096), vma = [start, end) with its prot.
  */
 import { EEXIST, EFAULT, EINVAL, ENOMEM, EPERM } from "../../kernel/errno.ts";
+import { ProcessKilled, SegmentationFault } from "../../kernel/signal.ts";
 import {
   MADV_DONTNEED,
   MADV_FREE,
@@ -23,39 +25,17 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../../kernel/uapi/mman.ts";
-import { SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGSEGV } from "../../kernel/uapi/signal.ts";
+import { SEGV_ACCERR, SEGV_MAPERR, SIGABRT } from "../../kernel/uapi/signal.ts";
 import type { UserMemory, UserProcess, UserSyscalls } from "../../userspace/env.ts";
 
 const PAGE = 4096;
+const CACHE = 64;
 /** Where the heap starts (the initial break), page aligned. */
 export const TINY_HEAP_START = 0x555555559000;
 /** mmap_base: top-down mmaps are placed below this. */
 export const TINY_MMAP_BASE = 0x7ffff7fff000;
 const TASK_SIZE = 2 ** 47;
 const MMAP_MIN_ADDR = 65536;
-
-/** A memory access the process may not make (SIGSEGV with its si_code). */
-export class SegvError extends Error {
-  override readonly name = "SegvError";
-  readonly signo = SIGSEGV;
-  constructor(
-    readonly code: number,
-    readonly addr: number,
-  ) {
-    super(`SIGSEGV ${code === SEGV_MAPERR ? "SEGV_MAPERR" : "SEGV_ACCERR"} at 0x${addr.toString(16)}`);
-  }
-}
-
-/** The process was killed by a signal (abort() raises SIGABRT). */
-export class ProcessKilled extends Error {
-  override readonly name = "ProcessKilled";
-  constructor(
-    readonly signo: number,
-    readonly reason: string,
-  ) {
-    super(`killed by signal ${signo}: ${reason}`);
-  }
-}
 
 interface Vma {
   start: number;
@@ -97,10 +77,11 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
   private readonly pages = new Map<number, Page>();
   private vmas: Vma[] = [];
   private curBrk = TINY_HEAP_START;
-  private rPn = -1;
-  private rPage: Page | undefined;
-  private wPn = -1;
-  private wPage: Page | undefined;
+  /** A direct-mapped cache of recent pages (a TLB of sorts): tags and pages by pn % 64, for loads and stores. */
+  private readonly rTag = new Float64Array(CACHE).fill(-1);
+  private readonly rPages: Array<Page | undefined> = new Array(CACHE).fill(undefined);
+  private readonly wTag = new Float64Array(CACHE).fill(-1);
+  private readonly wPages: Array<Page | undefined> = new Array(CACHE).fill(undefined);
 
   constructor(pid = 1) {
     this.pid = pid;
@@ -110,7 +91,7 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
     this.stderr += `${message}\n`;
     this.state = "killed";
     this.exitSignal = SIGABRT;
-    throw new ProcessKilled(SIGABRT, message);
+    throw new ProcessKilled(this.pid, SIGABRT, message);
   }
 
   /** Pages present (resident), in bytes. */
@@ -130,37 +111,36 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
 
   // ---- memory -------------------------------------------------------------
 
-  private page(pn: number, need: number): Page {
+  private page(pn: number, need: number, va: number): Page {
     let p = this.pages.get(pn);
     if (p === undefined) {
       const v = this.findVma(pn * PAGE);
-      if (v === undefined) throw new SegvError(SEGV_MAPERR, pn * PAGE);
+      if (v === undefined) throw new SegmentationFault(this.pid, SEGV_MAPERR, va, need === PROT_WRITE ? "write" : "read");
       const bytes = new Uint8Array(PAGE);
       p = { bytes, view: new DataView(bytes.buffer), prot: v.prot };
       this.pages.set(pn, p);
       this.stats.faults++;
     }
-    if ((p.prot & need) !== need) throw new SegvError(SEGV_ACCERR, pn * PAGE);
+    if ((p.prot & need) !== need) throw new SegmentationFault(this.pid, SEGV_ACCERR, va, need === PROT_WRITE ? "write" : "read");
+    const slot = pn % CACHE;
     if (need === PROT_WRITE) {
-      this.wPn = pn;
-      this.wPage = p;
+      this.wTag[slot] = pn;
+      this.wPages[slot] = p;
     } else {
-      this.rPn = pn;
-      this.rPage = p;
+      this.rTag[slot] = pn;
+      this.rPages[slot] = p;
     }
     return p;
   }
 
   private forget(): void {
-    this.rPn = -1;
-    this.wPn = -1;
-    this.rPage = undefined;
-    this.wPage = undefined;
+    this.rTag.fill(-1);
+    this.wTag.fill(-1);
   }
 
   read8(va: number): number {
     const pn = Math.floor(va / PAGE);
-    const p = pn === this.rPn ? (this.rPage as Page) : this.page(pn, PROT_READ);
+    const p = this.rTag[pn % CACHE] === pn ? (this.rPages[pn % CACHE] as Page) : this.page(pn, PROT_READ, va);
     return p.bytes[va - pn * PAGE] as number;
   }
 
@@ -168,7 +148,7 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
     const pn = Math.floor(va / PAGE);
     const off = va - pn * PAGE;
     if (off > PAGE - 2) return this.read8(va) | (this.read8(va + 1) << 8);
-    const p = pn === this.rPn ? (this.rPage as Page) : this.page(pn, PROT_READ);
+    const p = this.rTag[pn % CACHE] === pn ? (this.rPages[pn % CACHE] as Page) : this.page(pn, PROT_READ, va);
     return p.view.getUint16(off, true);
   }
 
@@ -176,13 +156,13 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
     const pn = Math.floor(va / PAGE);
     const off = va - pn * PAGE;
     if (off > PAGE - 4) return (this.read16(va) | (this.read16(va + 2) << 16)) >>> 0;
-    const p = pn === this.rPn ? (this.rPage as Page) : this.page(pn, PROT_READ);
+    const p = this.rTag[pn % CACHE] === pn ? (this.rPages[pn % CACHE] as Page) : this.page(pn, PROT_READ, va);
     return p.view.getUint32(off, true);
   }
 
   write8(va: number, v: number): void {
     const pn = Math.floor(va / PAGE);
-    const p = pn === this.wPn ? (this.wPage as Page) : this.page(pn, PROT_WRITE);
+    const p = this.wTag[pn % CACHE] === pn ? (this.wPages[pn % CACHE] as Page) : this.page(pn, PROT_WRITE, va);
     p.bytes[va - pn * PAGE] = v;
   }
 
@@ -194,7 +174,7 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
       this.write8(va + 1, (v >>> 8) & 0xff);
       return;
     }
-    const p = pn === this.wPn ? (this.wPage as Page) : this.page(pn, PROT_WRITE);
+    const p = this.wTag[pn % CACHE] === pn ? (this.wPages[pn % CACHE] as Page) : this.page(pn, PROT_WRITE, va);
     p.view.setUint16(off, v, true);
   }
 
@@ -206,7 +186,7 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
       this.write16(va + 2, (v >>> 16) & 0xffff);
       return;
     }
-    const p = pn === this.wPn ? (this.wPage as Page) : this.page(pn, PROT_WRITE);
+    const p = this.wTag[pn % CACHE] === pn ? (this.wPages[pn % CACHE] as Page) : this.page(pn, PROT_WRITE, va);
     p.view.setUint32(off, v >>> 0, true);
   }
 
@@ -216,7 +196,7 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
       const pn = Math.floor((va + done) / PAGE);
       const off = va + done - pn * PAGE;
       const n = Math.min(PAGE - off, len - done);
-      out.set(this.page(pn, PROT_READ).bytes.subarray(off, off + n), done);
+      out.set(this.page(pn, PROT_READ, va + done).bytes.subarray(off, off + n), done);
       done += n;
     }
     return out;
@@ -227,7 +207,7 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
       const pn = Math.floor((va + done) / PAGE);
       const off = va + done - pn * PAGE;
       const n = Math.min(PAGE - off, bytes.length - done);
-      this.page(pn, PROT_WRITE).bytes.set(bytes.subarray(done, done + n), off);
+      this.page(pn, PROT_WRITE, va + done).bytes.set(bytes.subarray(done, done + n), off);
       done += n;
     }
   }
@@ -237,7 +217,7 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
       const pn = Math.floor((va + done) / PAGE);
       const off = va + done - pn * PAGE;
       const n = Math.min(PAGE - off, len - done);
-      this.page(pn, PROT_WRITE).bytes.fill(byte, off, off + n);
+      this.page(pn, PROT_WRITE, va + done).bytes.fill(byte, off, off + n);
       done += n;
     }
   }
