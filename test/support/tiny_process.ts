@@ -10,7 +10,7 @@
  * ProcessKilled with SIGABRT, as the real process layer does. Words: pn =
  * page number (va / 4096), vma = [start, end) with its prot.
  */
-import { EEXIST, EFAULT, EINVAL, ENOMEM, EPERM } from "../../kernel/errno.ts";
+import { EEXIST, EFAULT, EINVAL, ENOMEM, EPERM, errnoName } from "../../kernel/errno.ts";
 import { ProcessKilled, SegmentationFault } from "../../kernel/signal.ts";
 import {
   MADV_DONTNEED,
@@ -66,7 +66,10 @@ const pageAlign = (n: number) => Math.ceil(n / PAGE) * PAGE;
 export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
   readonly pid: number;
   readonly mem: UserMemory = this;
-  readonly sys: UserSyscalls = this;
+  /** The process's system calls: this object, or a recorder in front of it (see syscallLog). */
+  readonly sys: UserSyscalls;
+  /** With `{ log: true }`: every call made through `sys`, as "brk(0x555555559000) = 0x555555559000". */
+  readonly syscallLog: string[] = [];
   readonly stats: TinyStats = { faults: 0, brk: 0, mmap: 0, munmap: 0, mprotect: 0, madvise: 0, mremap: 0 };
   /** Everything abort() wrote, as the process's stderr. */
   stderr = "";
@@ -83,8 +86,29 @@ export class TinyProcess implements UserProcess, UserMemory, UserSyscalls {
   private readonly wTag = new Float64Array(CACHE).fill(-1);
   private readonly wPages: Array<Page | undefined> = new Array(CACHE).fill(undefined);
 
-  constructor(pid = 1) {
+  constructor(pid = 1, opts: { log?: boolean } = {}) {
     this.pid = pid;
+    this.sys = opts.log ? this.recorder() : this;
+  }
+
+  private recorder(): UserSyscalls {
+    const arg = (v: number) => (v >= 4096 ? `0x${v.toString(16)}` : String(v));
+    const fmt = (v: number) => (v < 0 ? `-${errnoName(v)}` : arg(v));
+    const rec =
+      (name: keyof UserSyscalls) =>
+      (...args: number[]): number => {
+        const ret = (this[name] as (...a: number[]) => number)(...args);
+        this.syscallLog.push(`${name}(${args.map(arg).join(", ")}) = ${fmt(ret)}`);
+        return ret;
+      };
+    return {
+      brk: rec("brk"),
+      mmap: rec("mmap"),
+      munmap: rec("munmap"),
+      mprotect: rec("mprotect"),
+      madvise: rec("madvise"),
+      mremap: rec("mremap"),
+    };
   }
 
   abort(message: string): never {

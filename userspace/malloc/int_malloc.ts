@@ -23,6 +23,7 @@
  * offset the arena header keeps in runs[size / 16]; cutting a chunk moves
  * its header forward. The last cut takes what is left.
  */
+import { ENOMEM } from "../../kernel/errno.ts";
 import type { Arena } from "./arena.ts";
 import { binIndex, FIRST_CHUNK, OFF_RUNS, SB_SIZE, SL_COUNT } from "./arena.ts";
 import { CHUNK_FREE, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, OFF_PREV_SIZE, OFF_RELEASED, OFF_SIZE, PREV_INUSE, sizeOf } from "./chunk.ts";
@@ -41,7 +42,7 @@ import {
   SIZE_VS_PREV_SIZE,
   SMALLBIN_CORRUPTED,
 } from "./messages.ts";
-import { munmapChunk, RELEASE_MIN, releaseSpan, sysmalloc, systrim } from "./sysmalloc.ts";
+import { initArena, munmapChunk, RELEASE_MIN, releaseSpan, sysmalloc, systrim } from "./sysmalloc.ts";
 
 /** Chunk sizes below this are small: exact bins, runs. Sizes below 2^(5 + SL_BITS) have a bin each. */
 export const RUN_LIMIT = 256;
@@ -57,6 +58,10 @@ export const HEAP_CHUNK_MAX = 2 ** 32 - 2 ** 20;
  * payload VA, or 0 when neither brk nor mmap can supply it (errno ENOMEM).
  */
 export function intMalloc(a: Arena, nb: number): number {
+  if (a.base === 0 && nb < a.mp.mmapThreshold && !initArena(a, nb < SB_SIZE ? nb * RUN_FIRST : nb)) {
+    a.libc.errno = ENOMEM;
+    return 0;
+  }
   if (nb < SB_SIZE && a.base !== 0) {
     const idx = nb >>> 4;
     if (a.binNonEmpty(idx)) {

@@ -99,6 +99,7 @@ export class Malloc {
     const bytes = n * size;
     if (!(bytes >= 0) || bytes > MAX_REQUEST) return this.noMemory();
     const a = this.arena;
+    const fresh = a.base === 0;
     const oldTop = a.top;
     const clean = Math.max(a.cleanFrom, a.end);
     const p = intMalloc(a, requestToSize(bytes));
@@ -106,7 +107,7 @@ export class Malloc {
     const hd = a.mem.read32(p - 16 + OFF_SIZE) >>> 0;
     if (hd & IS_MMAPPED && a.mp.perturb === 0) return p;
     let end = p - 16 + sizeOf(hd) + 8;
-    if (p - 16 === oldTop && a.mp.perturb === 0) end = Math.min(end, clean);
+    if (a.mp.perturb === 0 && (fresh || p - 16 === oldTop)) end = Math.min(end, fresh ? a.cleanFrom : clean);
     if (end > p) memset(a.mem, p, 0, end - p);
     return p;
   }

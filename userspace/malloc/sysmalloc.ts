@@ -52,7 +52,7 @@ const pageUp = (va: number) => Math.ceil(va / PAGE) * PAGE;
  * Creates the arena header with the first sbrk, leaving a top chunk of
  * `want` + MINSIZE + M_TOP_PAD bytes. Returns false when brk fails.
  */
-function initArena(a: Arena, want: number): boolean {
+export function initArena(a: Arena, want: number): boolean {
   const libc = a.libc;
   const brk0 = libc.sbrk(0);
   if (brk0 === -1) return false;
@@ -149,6 +149,8 @@ export function growTop(a: Arena, nb: number): boolean {
  */
 function fencepost(a: Arena, old: number, got: number): void {
   const mem = a.mem;
+  const pad = (16 - ((old + got) % 16)) % 16;
+  if (pad !== 0 && a.libc.sbrk(pad) === old + got) got += pad;
   const newTop = Math.ceil(old / 16) * 16;
   let fence = a.end - 16;
   const oldTop = a.top;
@@ -165,7 +167,7 @@ function fencepost(a: Arena, old: number, got: number): void {
     mem.write32(fence + OFF_SIZE, (newTop - fence) | NON_MAIN_ARENA | (thd & PREV_INUSE));
   }
   a.setTop(newTop);
-  a.end = old + got;
+  a.end = Math.floor((old + got) / 16) * 16;
   a.cleanFrom = Math.max(a.cleanFrom, pageUp(old));
   mem.write32(newTop + OFF_SIZE, (a.end - newTop) | PREV_INUSE);
   addSystemMem(a, got);
