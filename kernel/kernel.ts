@@ -5,6 +5,8 @@
  * Owns every kernel subsystem instance. Layers above the buddy allocator
  * attach themselves here and register their checkers and shrinkers.
  */
+
+import type { Tasks } from "./fork.ts";
 import { Prandom } from "./lib/random.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
@@ -32,6 +34,7 @@ import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
 import { panic } from "./panic.ts";
 import { type KernelReport, type KLogger, Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
+import { type TaskParts, tasksInit } from "./task_init.ts";
 
 /** What the kernel is booted with; the machine validates it first. */
 export interface KernelConfig {
@@ -47,6 +50,11 @@ export interface KernelConfig {
   readonly log: KLogger;
   /** TLB shape; the default is 256 entries, 4-way. */
   readonly tlb?: TlbConfig;
+  /** vm.overcommit_memory, vm.overcommit_ratio, swap size and vm.max_map_count. */
+  readonly overcommitMode: number;
+  readonly overcommitRatio: number;
+  readonly swapBytes: number;
+  readonly maxMapCount: number;
 }
 
 /** A named invariant checker, run by `m.check()`. */
@@ -79,6 +87,9 @@ export class Kernel {
   readonly mmu: Mmu;
   /** The kernel's page table (init_mm): the direct map and the vmalloc area. */
   readonly initMm: PageTable;
+  /** Processes and their address spaces (task_init.ts). */
+  readonly taskParts: TaskParts;
+  readonly tasks: Tasks;
   readonly checkers: Checker[] = [];
   /** Layers add their /proc/meminfo fields here (kB). */
   readonly meminfoSources: Array<(v: MeminfoValues) => void> = [];
@@ -131,6 +142,8 @@ export class Kernel {
     this.meminfoSources.push((v) => slabMeminfo(this.slab, this.buddy, v));
     this.vmstatSources.push((out) => slabVmstat(this.slab, out));
     this.statsSources.push(["slab", () => slabStats(this.slab)]);
+    this.taskParts = tasksInit(this, config);
+    this.tasks = this.taskParts.tasks;
   }
 
   /** Reserves boot frames, builds the zones, frees the rest to the buddy allocator. */
@@ -217,6 +230,25 @@ export class Kernel {
   /** Validates every slab cache (slab_debug validate); returns the number of problems reported. */
   validateSlabs(): number {
     return this.slab.validate();
+  }
+
+  /**
+   * Reclaims every lazily freed (MADV_FREE) page that was not written since,
+   * as memory pressure would. Returns the number of pages freed.
+   */
+  reclaimLazyFree(): number {
+    return this.tasks.reclaimLazyFree();
+  }
+
+  /**
+   * drop_caches (echo 2 > /proc/sys/vm/drop_caches, plus draining the
+   * per-CPU lists): every slab cache gives its empty slabs back and every
+   * per-CPU page returns to the buddy lists. Returns the slab pages freed.
+   */
+  dropCaches(): number {
+    const freed = this.slab.shrinkAll(Number.POSITIVE_INFINITY);
+    this.buddy.drainPcp();
+    return freed;
   }
 
   /** drain_all_pages: per-CPU lists back to the buddy allocator. */

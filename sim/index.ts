@@ -26,6 +26,10 @@ export {
 export { InvariantViolation, KernelPanic } from "../kernel/panic.ts";
 export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";
+export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
+export { ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler } from "../kernel/signal.ts";
+export * from "../kernel/uapi/mman.ts";
+export * from "../kernel/uapi/signal.ts";
 export { type BootOptions, ConfigError, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
 export { formatSize, parseSize } from "./units.ts";

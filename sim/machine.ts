@@ -10,6 +10,7 @@ import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
 import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
+import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
 
 /** Fault injection, like Linux's fail_page_alloc and failslab. */
@@ -79,6 +80,10 @@ export class Machine {
       pcpBatch: config.pcpBatch,
       slubDebug: config.slubDebug,
       tlb: config.tlb,
+      overcommitMode: config.overcommit.mode,
+      overcommitRatio: config.overcommit.ratio,
+      swapBytes: config.swapBytes,
+      maxMapCount: config.maxMapCount,
       log: config.log,
     });
     this.faults = new Faults(this.kernel);
@@ -92,6 +97,20 @@ export class Machine {
    */
   static boot(opts: BootOptions = {}): Machine {
     return new Machine(resolveConfig(opts));
+  }
+
+  /**
+   * A new process `name` with an empty address space and a stack.
+   * Throws Error when the machine has no memory (or address-space id) left for it.
+   */
+  spawn(name: string): Process {
+    if (typeof name !== "string" || name.length === 0) throw new TypeError("spawn: a process needs a non-empty name");
+    return this.kernel.tasks.spawn(name);
+  }
+
+  /** Live processes, in pid order. */
+  processes(): Process[] {
+    return this.kernel.tasks.list();
   }
 
   /** A JSON-able snapshot of every counter, by subsystem. */

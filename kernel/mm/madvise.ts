@@ -23,9 +23,13 @@ import {
   MADV_WILLNEED,
   MADV_WIPEONFORK,
 } from "../uapi/mman.ts";
+import { type MemMap, PG_anon, PG_lazyfree } from "./memmap.ts";
 import { type MmStruct, PAGE } from "./mm.ts";
 import { VM_DONTCOPY, VM_DONTDUMP, VM_LOCKED, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK } from "./mm_types.ts";
 import type { MmapContext } from "./mmap.ts";
+import type { PageTable } from "./pgtable.ts";
+import { type PteVisitor, walkRange } from "./pgtable_range.ts";
+import { PTE_D, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
 
 /** The page-table work madvise needs. */
 export interface MadvisePageOps {
@@ -129,4 +133,33 @@ function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number,
   vmas.setFlags(mm, vma, newflags);
   vmas.mergeAround(mm, vma);
   return 0;
+}
+
+/**
+ * madvise_free_pte_range: each present page of [start, end) that only this
+ * mapping uses is marked lazily freeable and its dirty bit cleared, so
+ * reclaim may drop it until it is written again (the MMU sets D on that
+ * write, which keeps it). Shared (COW) pages and the zero page are skipped.
+ */
+export class LazyFreeWalk implements PteVisitor {
+  private pt: PageTable | null = null;
+
+  constructor(private readonly memmap: MemMap) {}
+
+  run(pt: PageTable, start: number, end: number): void {
+    this.pt = pt;
+    walkRange(pt, start, end, this);
+    this.pt = null;
+    pt.flushTlb();
+  }
+
+  visitPte(va: number, ptep: number, level: number): void {
+    const pt = this.pt as PageTable;
+    const flags = pt.pteFlags(ptep);
+    if (level !== 1 || !(flags & PTE_P) || flags & PTE_SPECIAL) return;
+    const pfn = pt.ptePfn(ptep);
+    if (!this.memmap.testFlag(pfn, PG_anon) || this.memmap.mapcount(pfn) !== 1) return;
+    this.memmap.setFlag(pfn, PG_lazyfree);
+    if (flags & PTE_D) pt.setPte(va, ptep, pfn, (flags & ~PTE_D) >>> 0);
+  }
 }

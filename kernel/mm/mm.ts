@@ -13,6 +13,7 @@
  *   0x555555559000  start_brk: [heap] grows up from here
  *   0x000000010000  mmap_min_addr: nothing may be mapped below
  */
+import type { PageTable } from "./pgtable.ts";
 import { VmaTree } from "./vma_tree.ts";
 
 export const PAGE = 4096;
@@ -72,8 +73,8 @@ export class MmStruct {
   rssShmem = 0;
   hiwaterRss = 0;
   hiwaterVm = 0;
-  /** Page-table pages this mm holds (VmPTE). */
-  ptePages = 0;
+  /** This address space's page table (set when the mm is made). */
+  pt!: PageTable;
 
   constructor(
     /** Small integer naming this mm (stored in its VMAs). */

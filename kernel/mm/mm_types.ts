@@ -138,6 +138,9 @@ export class VmaFields {
   mm(vma: number): number {
     return this.u32[this.w(vma, O_MM)] as number;
   }
+  setMm(vma: number, v: number): void {
+    this.u32[this.w(vma, O_MM)] = v;
+  }
 
   /** Writes every field of a fresh VMA object. */
   init(vma: number, mm: number, start: number, end: number, flags: number, pgoff: number): void {

@@ -49,8 +49,8 @@ export interface PageTableOps {
   freePgtables(mm: MmStruct, start: number, end: number): void;
   /** Faults in every page of [start, end) as a write or read would (MAP_POPULATE). */
   populate(mm: MmStruct, vma: number, start: number, end: number): void;
-  /** A new shared anonymous object of `pages` pages; returns its id or 0 on failure. */
-  shmemCreate(pages: number): number;
+  /** A new shared anonymous object of `pages` pages, charged to commit when asked; its id, or 0 (no memory) / -1 (commit refused). */
+  shmemCreate(pages: number, charge: boolean): number;
 }
 
 /** Machine-wide context the mmap family works in. */
@@ -140,11 +140,14 @@ export function doMmap(
   if (!(flags & MAP_ANONYMOUS) || fd !== -1) return -EBADF;
   if (len <= 0) return -EINVAL;
   if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
-  if (!(flags & MAP_FIXED) && addr !== 0 && addr < MMAP_MIN_ADDR) addr = MMAP_MIN_ADDR;
+  if (!(flags & MAP_FIXED)) {
+    // round_hint_to_min: a hint is rounded down to a page, and lifted to mmap_min_addr.
+    addr = Math.floor(addr / PAGE) * PAGE;
+    if (addr !== 0 && addr < MMAP_MIN_ADDR) addr = MMAP_MIN_ADDR;
+  }
   len = pageAlign(len);
   if (len > STACK_TOP) return -ENOMEM;
   if (off / PAGE + len / PAGE > 2 ** 52) return -EOVERFLOW;
-  if (mm.mapCount > ctx.maxMapCount) return -ENOMEM;
   const type = flags & MAP_TYPE;
   if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_SHARED_VALIDATE) return -EINVAL;
   const shared = type !== MAP_PRIVATE;
@@ -185,16 +188,21 @@ export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: nu
     const err = doMunmap(ctx, mm, addr, len);
     if (err < 0) return err;
   }
-  // Shared anonymous memory is charged like shmem; private writable as VM_ACCOUNT.
-  const charge = accountable(vmFlags) || (vmFlags & (VM_SHARED | VM_NORESERVE)) === VM_SHARED;
+  // Never more than max_map_count VMAs: a new VMA that will not merge needs room.
+  if (mm.mapCount >= ctx.maxMapCount && (vmFlags & VM_SHARED || !mergesWithNeighbour(ctx, mm, addr, addr + len, vmFlags))) {
+    return -ENOMEM;
+  }
+  // Private writable memory is charged to the VMA (VM_ACCOUNT); shared
+  // anonymous memory to its shmem object, for as long as the object lives.
+  const charge = accountable(vmFlags);
   if (charge) {
     if (!ctx.commit.charge(pages)) return -ENOMEM;
     mm.committed += pages;
-    if (accountable(vmFlags)) vmFlags |= VM_ACCOUNT;
+    vmFlags |= VM_ACCOUNT;
   }
   const vma = ctx.vmas.alloc(mm, addr, addr + len, vmFlags, addr / PAGE);
-  const shmem = vma !== 0 && vmFlags & VM_SHARED ? ctx.pt.shmemCreate(pages) : 0;
-  if (vma === 0 || (vmFlags & VM_SHARED && shmem === 0)) {
+  const shmem = vma !== 0 && vmFlags & VM_SHARED ? ctx.pt.shmemCreate(pages, (vmFlags & VM_NORESERVE) === 0) : 0;
+  if (vma === 0 || (vmFlags & VM_SHARED && shmem <= 0)) {
     if (vma !== 0) ctx.vmas.freeObject(vma);
     if (charge) {
       ctx.commit.uncharge(pages);
@@ -209,6 +217,16 @@ export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: nu
   ctx.vmas.insert(mm, vma);
   ctx.vmas.mergeAround(mm, vma);
   return 0;
+}
+
+/** True when a fresh private anonymous VMA [start, end) with `flags` would merge into a neighbour. */
+function mergesWithNeighbour(ctx: MmapContext, mm: MmStruct, start: number, end: number, flags: number): boolean {
+  const f = ctx.vmas.f;
+  const fits = (v: number) => f.flags(v) === flags && f.shmem(v) === 0;
+  const prev = start >= PAGE ? ctx.vmas.lookup(mm, start - PAGE) : 0;
+  if (prev !== 0 && f.end(prev) === start && fits(prev) && f.pgoff(prev) + (start - f.start(prev)) / PAGE === start / PAGE) return true;
+  const next = ctx.vmas.lookup(mm, end);
+  return next !== 0 && f.start(next) === end && fits(next) && f.pgoff(next) === end / PAGE;
 }
 
 /** Pages of [start, end) already covered by VMAs. */
@@ -277,8 +295,7 @@ export function unmapVma(ctx: MmapContext, mm: MmStruct, vma: number): void {
   const start = f.start(vma);
   const end = f.end(vma);
   ctx.pt.zapRange(mm, vma, start, end);
-  const flags = f.flags(vma);
-  if (flags & VM_ACCOUNT || (flags & (VM_SHARED | VM_NORESERVE)) === VM_SHARED) {
+  if (f.flags(vma) & VM_ACCOUNT) {
     ctx.commit.uncharge((end - start) / PAGE);
     mm.committed -= (end - start) / PAGE;
   }
@@ -323,12 +340,13 @@ const BRK_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | V
 function doBrkFlags(ctx: MmapContext, mm: MmStruct, addr: number, len: number): number {
   const pages = len / PAGE;
   if (!mayExpandVm(mm, BRK_FLAGS, pages)) return -ENOMEM;
-  if (mm.mapCount > ctx.maxMapCount) return -ENOMEM;
-  if (!ctx.commit.charge(pages)) return -ENOMEM;
-  mm.committed += pages;
   const vmas = ctx.vmas;
   const prev = addr > mm.startBrk ? vmas.lookup(mm, addr - PAGE) : 0;
-  if (prev !== 0 && vmas.f.end(prev) === addr && vmas.f.flags(prev) === BRK_FLAGS && vmas.f.shmem(prev) === 0) {
+  const extend = prev !== 0 && vmas.f.end(prev) === addr && vmas.f.flags(prev) === BRK_FLAGS && vmas.f.shmem(prev) === 0;
+  if (!extend && mm.mapCount >= ctx.maxMapCount) return -ENOMEM;
+  if (!ctx.commit.charge(pages)) return -ENOMEM;
+  mm.committed += pages;
+  if (extend) {
     vmas.setEnd(mm, prev, addr + len);
     return 0;
   }

@@ -29,7 +29,7 @@ export class MmuMemory implements KernelMemory {
   private readonly setMask: number;
   private readonly waysShift: number;
   private readonly ways: number;
-  private readonly asid: number;
+  private asid: number;
   private readonly u8: Uint8Array;
   private readonly u16: Uint16Array;
   private readonly u32: Uint32Array;
@@ -60,6 +60,14 @@ export class MmuMemory implements KernelMemory {
     this.execAcc = u | ACC_EXEC;
     this.rkeys = tlb.keysFor(this.readAcc);
     this.wkeys = tlb.keysFor(this.writeAcc);
+  }
+
+  /**
+   * The address space is gone: no TLB entry may match any more (its ASID
+   * may be reused), so every access takes the slow path and faults.
+   */
+  detach(): void {
+    this.asid = 0.5;
   }
 
   /** The TLB entry for va's page in `keys` (rkeys or wkeys), else -1. Never walks. */

@@ -5,16 +5,19 @@
  * MREMAP_DONTUNMAP leaves the old VMA mapped and empty.
  */
 import { EFAULT, EINVAL, ENOMEM } from "../errno.ts";
+import { panic } from "../panic.ts";
 import { MAP_FIXED, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from "../uapi/mman.ts";
 import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import { VM_ACCOUNT, VM_DONTEXPAND, VM_GROWSDOWN, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { doMunmap, getUnmappedArea, type MmapContext } from "./mmap.ts";
+import type { PageTable } from "./pgtable.ts";
+import { freeEmptyTables, type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { vmStartGap } from "./vma.ts";
 
 /** The page-table work mremap needs. */
 export interface MremapPageOps {
-  /** Moves the entries of [oldStart, oldStart + len) to newStart; frames stay where they are. */
-  movePageTables(mm: MmStruct, oldStart: number, newStart: number, len: number): void;
+  /** Moves the entries of [oldStart, oldStart + len) to newStart; frames stay. False when out of memory (nothing moved). */
+  movePageTables(mm: MmStruct, oldStart: number, newStart: number, len: number): boolean;
 }
 
 const pageAlign = (n: number) => Math.ceil(n / PAGE) * PAGE;
@@ -143,16 +146,20 @@ function moveVma(
   const charge = vmFlags & VM_ACCOUNT ? (dontUnmap ? newLen : Math.max(0, newLen - oldLen)) / PAGE : 0;
   if (charge && !ctx.commit.charge(charge)) return -ENOMEM;
   const pgoff = f.pgoff(vma) + (addr - f.start(vma)) / PAGE;
-  const nv = vmas.alloc(mm, to, to + newLen, vmFlags, f.shmem(vma) ? pgoff : to / PAGE);
+  const nv = vmas.dup(mm, vma);
   if (nv === 0) {
     if (charge) ctx.commit.uncharge(charge);
     return -ENOMEM;
   }
-  f.setAnon(nv, f.anon(vma));
-  f.setShmem(nv, f.shmem(vma));
-  if (f.shmem(vma)) f.setPgoff(nv, pgoff);
+  f.setStart(nv, to);
+  f.setEnd(nv, to + newLen);
+  f.setPgoff(nv, pgoff);
+  if (!ops.movePageTables(mm, addr, to, Math.min(oldLen, newLen))) {
+    vmas.freeDup(nv);
+    if (charge) ctx.commit.uncharge(charge);
+    return -ENOMEM;
+  }
   mm.committed += charge;
-  ops.movePageTables(mm, addr, to, Math.min(oldLen, newLen));
   vmas.insert(mm, nv);
   if (!dontUnmap) {
     // The old range's charge now belongs to the new VMA: hide VM_ACCOUNT while unmapping it.
@@ -169,4 +176,45 @@ function releaseWithoutUncharge(ctx: MmapContext, mm: MmStruct, addr: number, le
   ctx.commit.committed += pages;
   mm.committed += pages;
   doMunmap(ctx, mm, addr, len);
+}
+
+/**
+ * move_page_tables: moves every entry of [oldStart, oldStart + len) to the
+ * same offset from newStart. The new tables are all allocated first, so a
+ * failure changes nothing. Returns false when a table could not be had.
+ */
+export class MovePageTables implements PteVisitor {
+  private pt: PageTable | null = null;
+  private delta = 0;
+  private ok = true;
+  private phase: "ensure" | "move" = "ensure";
+
+  run(pt: PageTable, oldStart: number, newStart: number, len: number): boolean {
+    this.pt = pt;
+    this.delta = newStart - oldStart;
+    this.ok = true;
+    this.phase = "ensure";
+    walkRange(pt, oldStart, oldStart + len, this);
+    if (this.ok) {
+      this.phase = "move";
+      walkRange(pt, oldStart, oldStart + len, this);
+      pt.flushTlb();
+    } else {
+      freeEmptyTables(pt, newStart, newStart + len);
+    }
+    this.pt = null;
+    return this.ok;
+  }
+
+  visitPte(va: number, ptep: number, level: number): void {
+    const pt = this.pt as PageTable;
+    if (level !== 1) panic("move_page_tables: 2 MiB user leaves are not supported");
+    if (this.phase === "ensure") {
+      if (this.ok && pt.ensure(va + this.delta) < 0) this.ok = false;
+      return;
+    }
+    const to = pt.ensure(va + this.delta);
+    pt.setPte(va + this.delta, to, pt.ptePfn(ptep), pt.pteFlags(ptep));
+    pt.clearPte(va, ptep);
+  }
 }

@@ -92,15 +92,27 @@ export class PageTable {
   constructor(
     readonly paging: Paging,
     /** Frame of the level-4 table (CR3). */
-    readonly root: number,
+    public root: number,
     /** Tag of this address space's TLB entries. */
-    readonly asid: number,
+    public asid: number,
     readonly kind: PgtableKind,
   ) {
     this.u32 = paging.u32;
     this.tableFlags = kind === "user" ? USER_TABLE : KERNEL_TABLE;
     this.vaStart = kind === "user" ? 0 : TASK_SIZE;
     this.vaEnd = kind === "user" ? TASK_SIZE : KERNEL_END;
+  }
+
+  /**
+   * After pgd_free: points the table at `emptyRoot`, an all-zero frame that
+   * is never written (the zero page), so a walk through a stale reference
+   * finds nothing present and faults instead of reading a reused frame.
+   */
+  retire(emptyRoot: number): void {
+    this.root = emptyRoot;
+    // No TLB key can match a fractional ASID, so a reused ASID's entries stay out of reach.
+    this.asid = 0.5;
+    this.nrTables = 0;
   }
 
   /** Panics unless [start, end) is page aligned and inside this table's half. */

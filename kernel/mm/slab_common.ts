@@ -177,7 +177,8 @@ export class SlabAllocator implements SlabHost {
   largePages = 0;
   largeAllocs = 0;
   largeFrees = 0;
-  private readonly byId: Array<KmemCache | undefined> = [];
+  /** Live caches by owner id (slab pages carry the id in their owner bits). */
+  readonly byId: Array<KmemCache | undefined> = [];
   private readonly rng: Prandom;
   private readonly labels: string[] = [""];
   private readonly labelIds = new Map<string, number>();

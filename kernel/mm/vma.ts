@@ -17,6 +17,12 @@ export interface ObjCache {
   free(kva: number): void;
 }
 
+/** Reference counting of the shared objects VMAs name (shmem.ts). */
+export interface VmaObjectRefs {
+  get(id: number): void;
+  put(id: number): void;
+}
+
 /** vm_start_gap(): the lowest address a VMA keeps free below itself. */
 export function vmStartGap(start: number, flags: number): number {
   return flags & VM_GROWSDOWN ? Math.max(0, start - STACK_GUARD_GAP) : start;
@@ -27,6 +33,7 @@ export class VmaOps {
   constructor(
     readonly f: VmaFields,
     private readonly cache: ObjCache,
+    private readonly objects: VmaObjectRefs,
     /** vm.max_map_count. */
     readonly maxMapCount: number,
   ) {}
@@ -47,16 +54,33 @@ export class VmaOps {
     this.statAccount(mm, f.flags(vma), (f.end(vma) - start) / PAGE);
   }
 
-  /** Unlinks a VMA from the mm, uncounts its pages and frees the object. */
+  /** Unlinks a VMA from the mm, uncounts its pages, drops its object reference and frees it. */
   remove(mm: MmStruct, vma: number): void {
     const f = this.f;
     mm.tree.remove(f.start(vma));
     this.statAccount(mm, f.flags(vma), -(f.end(vma) - f.start(vma)) / PAGE);
+    if (f.shmem(vma) !== 0) this.objects.put(f.shmem(vma));
     this.cache.free(vma);
+  }
+
+  /** A copy of `src` (vm_area_dup) for `mm`, holding its own object reference; 0 when out of memory. */
+  dup(mm: MmStruct, src: number): number {
+    const vma = this.cache.alloc(GFP_KERNEL);
+    if (vma === 0) return 0;
+    this.f.copy(vma, src);
+    this.f.setMm(vma, mm.id);
+    if (this.f.shmem(vma) !== 0) this.objects.get(this.f.shmem(vma));
+    return vma;
   }
 
   /** Frees a VMA object that was never inserted. */
   freeObject(vma: number): void {
+    this.cache.free(vma);
+  }
+
+  /** Frees a dup() that was never inserted, with its object reference. */
+  freeDup(vma: number): void {
+    if (this.f.shmem(vma) !== 0) this.objects.put(this.f.shmem(vma));
     this.cache.free(vma);
   }
 
@@ -131,6 +155,7 @@ export class VmaOps {
     const upper = this.cache.alloc(GFP_KERNEL);
     if (upper === 0) return 0;
     f.copy(upper, vma);
+    if (f.shmem(upper) !== 0) this.objects.get(f.shmem(upper));
     f.setStart(upper, addr);
     f.setPgoff(upper, f.pgoff(vma) + (addr - start) / PAGE);
     f.setEnd(vma, addr);
