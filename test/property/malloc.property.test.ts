@@ -1,5 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { Machine } from "../../sim/machine.ts";
+import type { UserProcess } from "../../userspace/env.ts";
 import { Libc } from "../../userspace/libc/libc.ts";
 import { M_MMAP_THRESHOLD, M_TOP_PAD, M_TRIM_THRESHOLD } from "../../userspace/malloc/malloc.ts";
 import { TinyProcess } from "../support/tiny_process.ts";
@@ -17,13 +19,13 @@ interface Model {
 }
 
 interface Real {
-  proc: TinyProcess;
+  proc: UserProcess;
   libc: Libc;
 }
 
 /** Every byte of `b` still holds its fill byte (read through the process's memory). */
 function expectIntact(real: Real, b: Block, len = b.size): void {
-  const got = real.proc.read(b.ptr, len);
+  const got = real.proc.mem.read(b.ptr, len);
   const bad = got.findIndex((x) => x !== b.byte);
   expect(bad, `block 0x${b.ptr.toString(16)} (${b.size} B) byte ${bad}`).toBe(-1);
 }
@@ -35,7 +37,7 @@ function adopt(model: Model, real: Real, b: Block, align = 16): void {
   expect(real.libc.mallocUsableSize(b.ptr)).toBeGreaterThanOrEqual(b.size);
   const end = b.ptr + Math.max(b.size, 1);
   for (const o of model.live) expect(b.ptr < o.ptr + Math.max(o.size, 1) && o.ptr < end, "overlap").toBe(false);
-  real.proc.fill(b.ptr, b.byte, b.size);
+  real.proc.mem.fill(b.ptr, b.byte, b.size);
   model.live.push(b);
 }
 
@@ -164,41 +166,52 @@ const tunables = fc.record({
   pad: fc.constantFrom(0, 0, 4096),
 });
 
-function start(t: { trim: number; mmap: number; pad: number }): () => { model: Model; real: Real } {
-  return () => {
-    const proc = new TinyProcess();
-    const libc = new Libc(proc);
-    if (t.trim) libc.mallopt(M_TRIM_THRESHOLD, t.trim);
-    if (t.mmap) libc.mallopt(M_MMAP_THRESHOLD, t.mmap);
-    if (t.pad) libc.mallopt(M_TOP_PAD, t.pad);
-    return { model: { live: [] }, real: { proc, libc } };
-  };
+function start(t: { trim: number; mmap: number; pad: number }, spawn: () => UserProcess): { model: Model; real: Real } {
+  const proc = spawn();
+  const libc = new Libc(proc);
+  if (t.trim) libc.mallopt(M_TRIM_THRESHOLD, t.trim);
+  if (t.mmap) libc.mallopt(M_MMAP_THRESHOLD, t.mmap);
+  if (t.pad) libc.mallopt(M_TOP_PAD, t.pad);
+  return { model: { live: [] }, real: { proc, libc } };
+}
+
+/** Runs the command sequences in processes from `spawn`; `done` ends each one. */
+function property(spawn: () => UserProcess, done: (proc: UserProcess) => void, numRuns: number): void {
+  fc.assert(
+    fc.property(tunables, commands, (t, cmds) => {
+      const s = start(t, spawn);
+      fc.modelRun(() => s, cmds);
+      for (const b of s.model.live) {
+        expectIntact(s.real, b);
+        s.real.libc.free(b.ptr);
+      }
+      afterEach(s.real);
+      expect(s.real.libc.mallinfo2().hblks).toBe(0);
+      done(s.real.proc);
+    }),
+    { numRuns },
+  );
 }
 
 describe("malloc against a model of live blocks", () => {
-  it("random malloc/calloc/memalign/realloc/free/trim keep every byte, alignment and the heap's invariants", () => {
-    fc.assert(
-      fc.property(tunables, commands, (t, cmds) => {
-        const setup = start(t);
-        let real: Real | undefined;
-        let model: Model | undefined;
-        fc.modelRun(() => {
-          const s = setup();
-          real = s.real;
-          model = s.model;
-          return s;
-        }, cmds);
-        for (const b of model!.live) {
-          expectIntact(real!, b);
-          real!.libc.free(b.ptr);
-        }
-        afterEach(real!);
-        const info = real!.libc.mallinfo2();
-        expect(info.hblks).toBe(0);
-        expect(info.uordblks).toBe(info.arena - info.fordblks);
-        expect(real!.proc.state).toBe("running");
-      }),
-      { numRuns: 60 },
+  it("in a flat process: every byte, alignment, no overlap, the checker after every step", () => {
+    property(
+      () => new TinyProcess(),
+      (proc) => expect((proc as TinyProcess).state).toBe("running"),
+      60,
     );
+  });
+
+  it("in a real process (MMU, faults, brk/mmap VMAs): the same, then the kernel's checkers", () => {
+    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 1 });
+    property(
+      () => m.spawn("prop"),
+      (proc) => {
+        m.check();
+        (proc as ReturnType<Machine["spawn"]>).exit(0);
+      },
+      25,
+    );
+    m.check();
   });
 });

@@ -6,15 +6,16 @@
  * peak brk heap plus mmapped bytes; target mean >= 90 %) and the syscalls
  * and page faults behind it. The timed loops write no payloads.
  *
- * Until the process layer lands the default malloc runs in the flat test
- * process (test/support/tiny_process.ts: a page map, no page tables), and
- * until sim/trace lands the traces are read by the small reader below.
+ * Each replay runs in a fresh process of one machine (debugVm 0), so every
+ * heap access goes through the MMU and every first touch is a page fault;
+ * the process exits after the replay. Until sim/trace lands the traces are
+ * read by the small reader below.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MemPool } from "@thi.ng/malloc";
-import { TinyProcess } from "../../../test/support/tiny_process.ts";
 import { createMalloc } from "../../../userspace/malloc/index.ts";
+import { Machine } from "../../machine.ts";
 import { type BenchCase, timeIt } from "../harness.ts";
 
 const TRACE_DIR = join(import.meta.dirname, "../../../../shared/traces/malloclab");
@@ -81,9 +82,12 @@ interface MallocRun {
   faults: number;
 }
 
-/** Replays `t` once on a fresh process with the default malloc. */
+let machine: Machine | undefined;
+
+/** Replays `t` once on a fresh process with the default malloc; the process exits after. */
 function replayMalloc(t: Trace, ptrs: Float64Array): MallocRun {
-  const proc = new TinyProcess();
+  machine ??= Machine.boot({ ramBytes: 256 << 20, debugVm: 0 });
+  const proc = machine.spawn(t.name);
   const heap = createMalloc(proc);
   const { kind, id, size } = t;
   for (let i = 0; i < kind.length; i++) {
@@ -94,7 +98,8 @@ function replayMalloc(t: Trace, ptrs: Float64Array): MallocRun {
     else if (b >= 0) heap.free(ptrs[b] as number, 0);
   }
   const st = heap.stats();
-  return { peakHeap: st.peakHeapBytes, syscalls: st.syscalls, faults: proc.stats.faults };
+  proc.exit(0);
+  return { peakHeap: st.peakHeapBytes, syscalls: st.syscalls, faults: proc.minflt };
 }
 
 /** Replays `t` once with @thi.ng/malloc on `pool` (reset first). */
