@@ -87,7 +87,9 @@ export class Malloc {
    * "double free or corruption (!prev)", ...). errno is left alone.
    */
   free(p: number): void {
+    const errno = this.libc.errno;
     intFree(this.arena, p);
+    this.libc.errno = errno;
   }
 
   /**
@@ -171,7 +173,7 @@ export class Malloc {
 
   /** malloc_trim(3): see mallinfo.ts. Returns 1 when memory went back to the kernel. */
   mallocTrim(pad: number): number {
-    return mallocTrim(this.arena, Math.max(0, pad));
+    return mallocTrim(this.arena, Number.isFinite(pad) ? Math.max(0, Math.floor(pad)) : 0);
   }
 
   /**
@@ -179,10 +181,12 @@ export class Malloc {
    * (<= 32 MiB), M_MMAP_MAX or M_PERTURB; the first four switch the dynamic
    * mmap threshold off. M_MXFAST (0..160) and parameters this malloc has no
    * use for (arenas, check action) are accepted without effect, as glibc
-   * accepts unknown ones. Returns 1 on success, 0 for a value out of range.
+   * accepts unknown ones. Returns 1 on success, 0 for a value out of range
+   * or not an integer.
    */
   mallopt(param: number, value: number): number {
     const mp = this.arena.mp;
+    if (!Number.isSafeInteger(value)) return 0;
     switch (param) {
       case M_TRIM_THRESHOLD:
         mp.trimThreshold = value < 0 ? Number.MAX_SAFE_INTEGER : value;

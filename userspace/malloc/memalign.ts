@@ -30,10 +30,11 @@ export function isPowerOf2(x: number): boolean {
 /**
  * _mid_memalign: `n` bytes aligned to `alignment` (rounded up to a power of
  * two, as glibc's memalign does). Returns 0 with errno EINVAL when the
- * alignment passes 2^63, ENOMEM when memory runs out.
+ * alignment passes 2^63 (or is not a number), ENOMEM when memory runs out.
  */
 export function midMemalign(a: Arena, alignment: number, n: number): number {
   if (!(n >= 0) || n > MAX_REQUEST) return fail(a, ENOMEM);
+  if (!(alignment >= 0)) return fail(a, EINVAL);
   if (alignment <= MALLOC_ALIGNMENT) return intMalloc(a, requestToSize(n));
   if (alignment > 2 ** 63) return fail(a, EINVAL);
   if (!isPowerOf2(alignment)) alignment = 2 ** Math.ceil(Math.log2(alignment));

@@ -363,3 +363,29 @@ describe("living with a foreign sbrk", () => {
     expect(proc.read8(mine + 4999)).toBe(0x33);
   });
 });
+
+describe("bad arguments are errno values, never JS errors", () => {
+  it("NaN and fractions in sizes, alignments, mallopt values and trim pads", () => {
+    const { libc } = setup();
+    const p = libc.malloc(100);
+    expect(libc.memalign(Number.NaN, 10)).toBe(0);
+    expect(libc.errno).toBe(EINVAL);
+    expect(libc.calloc(Number.NaN, 4)).toBe(0);
+    expect(libc.errno).toBe(ENOMEM);
+    expect(libc.realloc(p, Number.NaN)).toBe(0);
+    expect(libc.mallopt(M_TOP_PAD, 0.5)).toBe(0);
+    expect(libc.mallopt(M_TOP_PAD, Number.NaN)).toBe(0);
+    expect(libc.mallocTrim(Number.NaN)).toBe(0);
+    expect(libc.posixMemalign(Number.NaN, 1).err).toBe(EINVAL);
+    libc.heap.check();
+  });
+
+  it("free leaves errno as it was", () => {
+    const { libc } = setup();
+    const p = libc.malloc(300000);
+    libc.malloc(2 ** 50);
+    expect(libc.errno).toBe(ENOMEM);
+    libc.free(p);
+    expect(libc.errno).toBe(ENOMEM);
+  });
+});
