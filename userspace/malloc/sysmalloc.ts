@@ -4,8 +4,8 @@
  * chunk grows with sbrk by what is missing plus M_TOP_PAD (16-byte steps:
  * the break may be any byte value), requests at or above the mmap threshold
  * get a mapping of their own, the top is given back with a negative sbrk
- * past M_TRIM_THRESHOLD, and the whole pages inside large free chunks are
- * given back with madvise(MADV_DONTNEED).
+ * past M_TRIM_THRESHOLD, and the whole pages inside free chunks of at least
+ * M_TRIM_THRESHOLD bytes are given back with madvise(MADV_DONTNEED).
  *
  * Words: break = the heap end the kernel knows (libc.curbrk); foreign sbrk =
  * the break moved by someone other than malloc since malloc last grew it.
