@@ -95,3 +95,61 @@ describe("a detected heap bug kills the process", () => {
     m.check();
   });
 });
+
+/** A malloc story: small and large blocks, realloc, free, trim. Returns what it saw; the process may die of OOM on the way. */
+function mallocStory(m: Machine): string[] {
+  const seen: string[] = [];
+  let p: ReturnType<Machine["spawn"]>;
+  try {
+    p = m.spawn("story");
+  } catch {
+    return ["spawn=ENOMEM"];
+  }
+  const libc = new Libc(p);
+  const got = (what: string, ptr: number) => {
+    seen.push(`${what}=${ptr === 0 ? `0/${libc.errno}` : "ok"}`);
+    return ptr;
+  };
+  try {
+    const a = got("malloc", libc.malloc(20000));
+    const b = got("malloc", libc.malloc(300000));
+    if (a !== 0) libc.memset(a, 1, 20000);
+    if (b !== 0) libc.memset(b, 2, 300000);
+    const c = got("realloc", libc.realloc(a, 200000));
+    if (c !== 0) libc.free(c);
+    else libc.free(a);
+    libc.free(b);
+    libc.heap.check();
+    p.exit(0);
+  } catch (e) {
+    if (!(e instanceof ProcessKilled)) throw e;
+    seen.push(`killed(${e.signo})`);
+  }
+  return seen;
+}
+
+describe("fault injection along a malloc story", () => {
+  it("failing the Nth page or slab allocation: malloc returns 0/ENOMEM or the process dies of OOM; nothing leaks", () => {
+    const outcomes = new Set<string>();
+    for (const point of ["failPageAlloc", "failSlab"] as const) {
+      for (let nth = 1; nth <= 300; nth++) {
+        const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 2 });
+        m.kernel.dropCaches();
+        const free0 = memFreeKb(m);
+        m.faults[point]({ nth });
+        const seen = mallocStory(m);
+        const injected = m.faults.injected[point === "failPageAlloc" ? "pageAlloc" : "slab"];
+        m.faults.clear();
+        for (const q of m.processes()) q.exit(0);
+        m.kernel.dropCaches();
+        m.check();
+        expect(memFreeKb(m), `leak with ${point} nth=${nth}: ${seen.join(" ")}`).toBe(free0);
+        outcomes.add(seen.join(" "));
+        if (injected === 0) break;
+      }
+    }
+    expect(outcomes).toContain("malloc=ok malloc=ok realloc=ok");
+    expect([...outcomes].some((o) => o.includes("=0/12"))).toBe(true);
+    expect([...outcomes].some((o) => o.includes("killed(9)"))).toBe(true);
+  });
+});
