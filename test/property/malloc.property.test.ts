@@ -4,7 +4,6 @@ import { Machine } from "../../sim/machine.ts";
 import type { UserProcess } from "../../userspace/env.ts";
 import { Libc } from "../../userspace/libc/libc.ts";
 import { M_MMAP_THRESHOLD, M_TOP_PAD, M_TRIM_THRESHOLD } from "../../userspace/malloc/malloc.ts";
-import { TinyProcess } from "../support/tiny_process.ts";
 
 /** One live block: where, how many bytes were asked for, the byte it is filled with. */
 interface Block {
@@ -194,15 +193,7 @@ function property(spawn: () => UserProcess, done: (proc: UserProcess) => void, n
 }
 
 describe("malloc against a model of live blocks", () => {
-  it("in a flat process: every byte, alignment, no overlap, the checker after every step", () => {
-    property(
-      () => new TinyProcess(),
-      (proc) => expect((proc as TinyProcess).state).toBe("running"),
-      60,
-    );
-  });
-
-  it("in a real process (MMU, faults, brk/mmap VMAs): the same, then the kernel's checkers", () => {
+  it("in real processes (MMU, faults, brk/mmap VMAs): every byte, alignment, no overlap, the checkers after every step", () => {
     const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 1 });
     property(
       () => m.spawn("prop"),
@@ -210,7 +201,7 @@ describe("malloc against a model of live blocks", () => {
         m.check();
         (proc as ReturnType<Machine["spawn"]>).exit(0);
       },
-      25,
+      60,
     );
     m.check();
   });

@@ -1,16 +1,18 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { SegmentationFault } from "../../../kernel/signal.ts";
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../../kernel/uapi/mman.ts";
+import type { UserMemory } from "../../../userspace/env.ts";
 import { Libc } from "../../../userspace/libc/libc.ts";
-import { TinyProcess } from "../../support/tiny_process.ts";
+import { tracedProcess } from "../../support/traced_process.ts";
 
-let proc: TinyProcess;
+let proc: UserMemory;
 let libc: Libc;
 let buf: number;
 
 beforeEach(() => {
-  proc = new TinyProcess();
-  libc = new Libc(proc);
+  const t = tracedProcess();
+  proc = t.p.mem;
+  libc = new Libc(t.proc);
   buf = libc.mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
 });
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { HeapCorruption } from "../../../userspace/alloc/allocator.ts";
 import { createMalloc } from "../../../userspace/malloc/index.ts";
-import { TinyProcess } from "../../support/tiny_process.ts";
+import { tracedProcess } from "../../support/traced_process.ts";
 
 describe("the default malloc behind the Allocator interface", () => {
   it("is named malloc, counts live payload, heap bytes, their peak and its system calls", () => {
-    const proc = new TinyProcess();
+    const { proc } = tracedProcess();
     const a = createMalloc(proc);
     expect(a.name).toBe("malloc");
     expect(a.proc).toBe(proc);
@@ -22,11 +22,11 @@ describe("the default malloc behind the Allocator interface", () => {
   });
 
   it("check() throws HeapCorruption with an ID when the heap was overwritten", () => {
-    const proc = new TinyProcess();
+    const { proc } = tracedProcess();
     const a = createMalloc(proc);
     const p = a.malloc(200);
     a.malloc(200);
-    proc.write32(p - 8, 208 | 1 | 8);
+    proc.mem.write32(p - 8, 208 | 1 | 8);
     expect(() => a.check()).toThrow(HeapCorruption);
     expect(() => a.check()).toThrow(/^MALLOC-/);
   });

@@ -1,23 +1,26 @@
 import { describe, expect, it } from "vitest";
 import { ProcessKilled } from "../../../kernel/signal.ts";
 import { SIGABRT } from "../../../kernel/uapi/signal.ts";
+import type { UserMemory } from "../../../userspace/env.ts";
 import { Libc } from "../../../userspace/libc/libc.ts";
-import { TinyProcess } from "../../support/tiny_process.ts";
+import { tracedProcess } from "../../support/traced_process.ts";
 
 /** Runs `story` on a fresh process and returns the message it died with (SIGABRT). */
-function abortMessage(story: (libc: Libc, proc: TinyProcess) => void): string {
-  const proc = new TinyProcess();
+function abortMessage(story: (libc: Libc, mem: UserMemory) => void): string {
+  const { m, p, proc } = tracedProcess();
   const libc = new Libc(proc);
   let killed: unknown;
   try {
-    story(libc, proc);
+    story(libc, p.mem);
   } catch (e) {
     killed = e;
   }
   expect(killed).toBeInstanceOf(ProcessKilled);
   expect((killed as ProcessKilled).signo).toBe(SIGABRT);
-  expect(proc.exitSignal).toBe(SIGABRT);
-  return proc.stderr;
+  expect(p.state).toBe("killed");
+  expect(p.exitSignal).toBe(SIGABRT);
+  m.check();
+  return p.stderr;
 }
 
 /** The size word of the chunk holding payload `p`. */
@@ -38,9 +41,9 @@ describe("free() hardening (glibc's messages, SIGABRT)", () => {
   });
 
   it("a size below MINSIZE: free(): invalid size", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const p = libc.malloc(200);
-      proc.write32(sizeWord(p), 16 | 1);
+      mem.write32(sizeWord(p), 16 | 1);
       libc.free(p);
     });
     expect(msg).toBe("free(): invalid size\n");
@@ -77,43 +80,43 @@ describe("free() hardening (glibc's messages, SIGABRT)", () => {
   });
 
   it("a zeroed next size: free(): invalid next size (normal)", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const a = libc.malloc(200);
       const b = libc.malloc(200);
       libc.malloc(200);
-      proc.write32(sizeWord(b), 1);
+      mem.write32(sizeWord(b), 1);
       libc.free(a);
     });
     expect(msg).toBe("free(): invalid next size (normal)\n");
   });
 
   it("a forged prev_size: corrupted size vs. prev_size while consolidating", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const a = libc.malloc(200);
       const b = libc.malloc(200);
       libc.malloc(200);
       libc.free(a);
-      proc.write32(b - 16, 400);
+      mem.write32(b - 16, 400);
       libc.free(b);
     });
     expect(msg).toBe("corrupted size vs. prev_size while consolidating\n");
   });
 
   it("a free chunk whose footer disagrees: corrupted size vs. prev_size", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const a = libc.malloc(200);
       const b = libc.malloc(200);
       const c = libc.malloc(200);
       libc.malloc(200);
       libc.free(b);
-      proc.write32(c - 16, 4000);
+      mem.write32(c - 16, 4000);
       libc.free(a);
     });
     expect(msg).toBe("corrupted size vs. prev_size\n");
   });
 
   it("an overwritten forward link (unlink attack): corrupted double-linked list", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const a = libc.malloc(200);
       const b = libc.malloc(200);
       const c = libc.malloc(200);
@@ -121,7 +124,7 @@ describe("free() hardening (glibc's messages, SIGABRT)", () => {
       libc.malloc(200);
       libc.free(d);
       libc.free(b);
-      proc.write32(b, proc.read32(b) + 16);
+      mem.write32(b, mem.read32(b) + 16);
       libc.free(a);
       void c;
     });
@@ -131,34 +134,34 @@ describe("free() hardening (glibc's messages, SIGABRT)", () => {
 
 describe("malloc() hardening", () => {
   it("an overwritten top size (House of Force): malloc(): corrupted top size", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const p = libc.malloc(200);
-      proc.write32(p + 208 - 8, 0xfffffff1);
+      mem.write32(p + 208 - 8, 0xfffffff1);
       libc.malloc(5000);
     });
     expect(msg).toBe("malloc(): corrupted top size\n");
   });
 
   it("a binned chunk whose size was overwritten: malloc(): memory corruption", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const a = libc.malloc(300);
       libc.malloc(300);
       libc.free(a);
-      proc.write32(sizeWord(a), 5000 | 1 | 8);
+      mem.write32(sizeWord(a), 5000 | 1 | 8);
       libc.malloc(300);
     });
     expect(msg).toBe("malloc(): memory corruption\n");
   });
 
   it("a small bin whose second chunk does not point back: malloc(): smallbin double linked list corrupted", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const a = libc.malloc(40);
       const b = libc.malloc(40);
       const c = libc.malloc(40);
       libc.malloc(40);
       libc.free(a);
       libc.free(c);
-      proc.write32(a + 4, 0);
+      mem.write32(a + 4, 0);
       libc.malloc(40);
       void b;
     });
@@ -166,23 +169,23 @@ describe("malloc() hardening", () => {
   });
 
   it("a large bin whose second chunk does not point back: corrupted double-linked list", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const a = libc.malloc(1000);
       libc.malloc(200);
       const c = libc.malloc(1000);
       libc.malloc(200);
       libc.free(a);
       libc.free(c);
-      proc.write32(a + 4, 0);
+      mem.write32(a + 4, 0);
       libc.malloc(1000);
     });
     expect(msg).toBe("corrupted double-linked list\n");
   });
 
   it("an mmapped chunk whose offset was overwritten: munmap_chunk(): invalid pointer", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const p = libc.malloc(300000);
-      proc.write32(p - 16, 8);
+      mem.write32(p - 16, 8);
       libc.free(p);
     });
     expect(msg).toBe("munmap_chunk(): invalid pointer\n");
@@ -205,19 +208,19 @@ describe("realloc() hardening", () => {
   });
 
   it("a zeroed next size: realloc(): invalid next size", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const a = libc.malloc(200);
       const b = libc.malloc(200);
-      proc.write32(sizeWord(b), 1);
+      mem.write32(sizeWord(b), 1);
       libc.realloc(a, 300);
     });
     expect(msg).toBe("realloc(): invalid next size\n");
   });
 
   it("an mmapped chunk whose offset was overwritten: mremap_chunk(): invalid pointer", () => {
-    const msg = abortMessage((libc, proc) => {
+    const msg = abortMessage((libc, mem) => {
       const p = libc.malloc(300000);
-      proc.write32(p - 16, 8);
+      mem.write32(p - 16, 8);
       libc.realloc(p, 400000);
     });
     expect(msg).toBe("mremap_chunk(): invalid pointer\n");
@@ -226,12 +229,12 @@ describe("realloc() hardening", () => {
 
 describe("what is not a bug", () => {
   it("free(0) and realloc of a live chunk never abort", () => {
-    const proc = new TinyProcess();
+    const { p: task, proc } = tracedProcess();
     const libc = new Libc(proc);
     libc.free(0);
     const p = libc.realloc(libc.malloc(10), 20);
     libc.free(p);
-    expect(proc.state).toBe("running");
+    expect(task.state).toBe("running");
     libc.heap.check();
   });
 });
