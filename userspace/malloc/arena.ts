@@ -32,7 +32,7 @@
 
 import type { UserMemory } from "../env.ts";
 import type { LibcSyscalls } from "../libc/syscalls.ts";
-import { OFF_BK, OFF_FD, OFF_SIZE } from "./chunk.ts";
+import { bk, fd, head, setBk, setFd } from "./chunk.ts";
 import { CORRUPTED_LIST } from "./messages.ts";
 
 export const ARENA_MAGIC = 0x6d616c63;
@@ -173,9 +173,27 @@ export class Arena {
     return (this.slMap[idx >>> SL_BITS]! & (1 << (idx & (SL_COUNT - 1)))) !== 0;
   }
 
+  /** The heap offset bin `idx` starts with (0 = empty). */
+  binHead(idx: number): number {
+    return this.mem.read32(this.base + OFF_BINS + 4 * idx) >>> 0;
+  }
+
+  setBinHead(idx: number, off: number): void {
+    this.mem.write32(this.base + OFF_BINS + 4 * idx, off);
+  }
+
   /** VA of the first chunk of bin `idx` (the bin must be non-empty). */
   binFirst(idx: number): number {
-    return this.base + (this.mem.read32(this.base + OFF_BINS + 4 * idx) >>> 0);
+    return this.base + this.binHead(idx);
+  }
+
+  /** The heap offset of the run of small chunk size 16 * k (0 = none). */
+  run(k: number): number {
+    return this.mem.read32(this.base + OFF_RUNS + 4 * k) >>> 0;
+  }
+
+  setRun(k: number, off: number): void {
+    this.mem.write32(this.base + OFF_RUNS + 4 * k, off);
   }
 
   /**
@@ -199,18 +217,17 @@ export class Arena {
   insertChunk(c: number, size: number): void {
     const mem = this.mem;
     const idx = binIndex(size);
-    const bin = this.base + OFF_BINS + 4 * idx;
     const off = c - this.base;
     if (this.binNonEmpty(idx)) {
-      const h = mem.read32(bin) >>> 0;
-      mem.write32(this.base + h + OFF_BK, off);
-      mem.write32(c + OFF_FD, h);
+      const h = this.binHead(idx);
+      setBk(mem, this.base + h, off);
+      setFd(mem, c, h);
     } else {
-      mem.write32(c + OFF_FD, 0);
+      setFd(mem, c, 0);
       this.setBit(idx);
     }
-    mem.write32(c + OFF_BK, 0);
-    mem.write32(bin, off);
+    setBk(mem, c, 0);
+    this.setBinHead(idx, off);
   }
 
   /**
@@ -222,20 +239,19 @@ export class Arena {
     const mem = this.mem;
     const base = this.base;
     const off = c - base;
-    const f = mem.read32(c + OFF_FD) >>> 0;
-    const b = mem.read32(c + OFF_BK) >>> 0;
-    if (f !== 0 && (!this.isChunkOff(f) || mem.read32(base + f + OFF_BK) >>> 0 !== off)) this.abort(CORRUPTED_LIST);
+    const f = fd(mem, c);
+    const b = bk(mem, c);
+    if (f !== 0 && (!this.isChunkOff(f) || bk(mem, base + f) !== off)) this.abort(CORRUPTED_LIST);
     if (b !== 0) {
-      if (!this.isChunkOff(b) || mem.read32(base + b + OFF_FD) >>> 0 !== off) this.abort(CORRUPTED_LIST);
-      mem.write32(base + b + OFF_FD, f);
+      if (!this.isChunkOff(b) || fd(mem, base + b) !== off) this.abort(CORRUPTED_LIST);
+      setFd(mem, base + b, f);
     } else {
       const idx = binIndex(size);
-      const bin = base + OFF_BINS + 4 * idx;
-      if (!this.binNonEmpty(idx) || mem.read32(bin) >>> 0 !== off) this.abort(CORRUPTED_LIST);
-      mem.write32(bin, f);
+      if (!this.binNonEmpty(idx) || this.binHead(idx) !== off) this.abort(CORRUPTED_LIST);
+      this.setBinHead(idx, f);
       if (f === 0) this.clearBit(idx);
     }
-    if (f !== 0) mem.write32(base + f + OFF_BK, b);
+    if (f !== 0) setBk(mem, base + f, b);
   }
 
   /**
@@ -244,12 +260,12 @@ export class Arena {
    */
   popChunk(idx: number, c: number, message: string): void {
     const mem = this.mem;
-    const f = mem.read32(c + OFF_FD) >>> 0;
-    mem.write32(this.base + OFF_BINS + 4 * idx, f);
+    const f = fd(mem, c);
+    this.setBinHead(idx, f);
     if (f === 0) this.clearBit(idx);
     else {
-      if (!this.isChunkOff(f) || mem.read32(this.base + f + OFF_BK) >>> 0 !== c - this.base) this.abort(message);
-      mem.write32(this.base + f + OFF_BK, 0);
+      if (!this.isChunkOff(f) || bk(mem, this.base + f) !== c - this.base) this.abort(message);
+      setBk(mem, this.base + f, 0);
     }
   }
 
@@ -265,6 +281,6 @@ export class Arena {
 
   /** The size word of the top chunk. */
   topHead(): number {
-    return this.mem.read32(this.top + OFF_SIZE) >>> 0;
+    return head(this.mem, this.top);
   }
 }

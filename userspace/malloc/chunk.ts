@@ -81,8 +81,19 @@ export function head(mem: UserMemory, c: number): number {
   return mem.read32(c + OFF_SIZE) >>> 0;
 }
 
+/** Writes the size word (size | flags) of the chunk at `c`. */
 export function setHead(mem: UserMemory, c: number, v: number): void {
   mem.write32(c + OFF_SIZE, v);
+}
+
+/** The high word of an mmapped chunk's size (size / 2^32). */
+export function sizeHi(mem: UserMemory, c: number): number {
+  return mem.read32(c + OFF_SIZE_HI);
+}
+
+/** Writes the high word of an mmapped chunk's size. */
+export function setSizeHi(mem: UserMemory, c: number, v: number): void {
+  mem.write32(c + OFF_SIZE_HI, v);
 }
 
 /** The full size of an mmapped chunk (it may pass 4 GiB). */
@@ -101,6 +112,7 @@ export function prevSize(mem: UserMemory, c: number): number {
   return mem.read32(c + OFF_PREV_SIZE) >>> 0;
 }
 
+/** Writes the footer in front of `c` (the size of the free chunk before it). */
 export function setPrevSize(mem: UserMemory, c: number, v: number): void {
   mem.write32(c + OFF_PREV_SIZE, v);
 }
@@ -110,6 +122,7 @@ export function fd(mem: UserMemory, c: number): number {
   return mem.read32(c + OFF_FD) >>> 0;
 }
 
+/** Writes a free chunk's forward link. */
 export function setFd(mem: UserMemory, c: number, v: number): void {
   mem.write32(c + OFF_FD, v);
 }
@@ -119,6 +132,7 @@ export function bk(mem: UserMemory, c: number): number {
   return mem.read32(c + OFF_BK) >>> 0;
 }
 
+/** Writes a free chunk's backward link. */
 export function setBk(mem: UserMemory, c: number, v: number): void {
   mem.write32(c + OFF_BK, v);
 }
@@ -128,6 +142,7 @@ export function released(mem: UserMemory, c: number): number {
   return mem.read32(c + OFF_RELEASED);
 }
 
+/** Records whether a free chunk's inner pages were released (1) or not (0). */
 export function setReleased(mem: UserMemory, c: number, v: number): void {
   mem.write32(c + OFF_RELEASED, v);
 }

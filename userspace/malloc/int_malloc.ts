@@ -25,8 +25,21 @@
  */
 import { ENOMEM } from "../../kernel/errno.ts";
 import type { Arena } from "./arena.ts";
-import { binIndex, FIRST_CHUNK, OFF_RUNS, SB_SIZE, SL_COUNT } from "./arena.ts";
-import { CHUNK_FREE, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, OFF_PREV_SIZE, OFF_RELEASED, OFF_SIZE, PREV_INUSE, sizeOf } from "./chunk.ts";
+import { binIndex, FIRST_CHUNK, SB_SIZE, SL_COUNT } from "./arena.ts";
+import {
+  CHUNK_FREE,
+  head,
+  IS_MMAPPED,
+  MINSIZE,
+  NON_MAIN_ARENA,
+  PREV_INUSE,
+  prevSize,
+  released,
+  setHead,
+  setPrevSize,
+  setReleased,
+  sizeOf,
+} from "./chunk.ts";
 import {
   CORRUPTED_LIST,
   CORRUPTED_TOP,
@@ -66,7 +79,7 @@ export function intMalloc(a: Arena, nb: number): number {
     const idx = nb >>> 4;
     if (a.binNonEmpty(idx)) {
       const c = a.binFirst(idx);
-      return takeChunk(a, idx, c, a.mem.read32(c + OFF_SIZE) >>> 0, nb);
+      return takeChunk(a, idx, c, head(a.mem, c), nb);
     }
     return runMalloc(a, nb);
   }
@@ -79,13 +92,13 @@ function intMallocChunk(a: Arena, nb: number): number {
     let idx = binIndex(nb);
     if (a.binNonEmpty(idx)) {
       const c = a.binFirst(idx);
-      const hd = a.mem.read32(c + OFF_SIZE) >>> 0;
+      const hd = head(a.mem, c);
       if (sizeOf(hd) >= nb) return takeChunk(a, idx, c, hd, nb);
     }
     idx = a.searchBin(idx + 1);
     if (idx >= 0) {
       const c = a.binFirst(idx);
-      return takeChunk(a, idx, c, a.mem.read32(c + OFF_SIZE) >>> 0, nb);
+      return takeChunk(a, idx, c, head(a.mem, c), nb);
     }
     const thd = a.topHead();
     const tsize = sizeOf(thd);
@@ -98,23 +111,23 @@ function intMallocChunk(a: Arena, nb: number): number {
 /** Step 2: cuts a chunk of small size `nb` from its run, starting a run when there is none. */
 function runMalloc(a: Arena, nb: number): number {
   const mem = a.mem;
-  const slot = a.base + OFF_RUNS + 4 * (nb >>> 4);
-  let off = mem.read32(slot) >>> 0;
+  const k = nb >>> 4;
+  let off = a.run(k);
   if (off === 0) {
     off = newRun(a, nb);
     if (off === 0) return intMallocChunk(a, nb);
   }
   const c = a.base + off;
-  const rhd = mem.read32(c + OFF_SIZE) >>> 0;
+  const rhd = head(mem, c);
   const rsize = sizeOf(rhd);
   if ((rhd & (NON_MAIN_ARENA | IS_MMAPPED | CHUNK_FREE)) !== NON_MAIN_ARENA || rsize < nb || c + rsize > a.top) a.abort(MEMORY_CORRUPTION);
   if (rsize - nb < nb) {
-    mem.write32(c + OFF_SIZE, rsize | (rhd & PREV_INUSE));
-    mem.write32(slot, 0);
+    setHead(mem, c, rsize | (rhd & PREV_INUSE));
+    a.setRun(k, 0);
   } else {
-    mem.write32(c + OFF_SIZE, nb | (rhd & PREV_INUSE));
-    mem.write32(c + nb + OFF_SIZE, (rsize - nb) | PREV_INUSE | NON_MAIN_ARENA);
-    mem.write32(slot, off + nb);
+    setHead(mem, c, nb | (rhd & PREV_INUSE));
+    setHead(mem, c + nb, (rsize - nb) | PREV_INUSE | NON_MAIN_ARENA);
+    a.setRun(k, off + nb);
   }
   return c + 16;
 }
@@ -130,13 +143,13 @@ function newRun(a: Arena, nb: number): number {
   a.libc.errno = errno;
   if (p === 0) return 0;
   const c = p - 16;
-  const hd = a.mem.read32(c + OFF_SIZE) >>> 0;
+  const hd = head(a.mem, c);
   if (hd & IS_MMAPPED) {
     intFree(a, p);
     return 0;
   }
-  a.mem.write32(c + OFF_SIZE, hd | NON_MAIN_ARENA);
-  a.mem.write32(a.base + OFF_RUNS + 4 * k, c - a.base);
+  setHead(a.mem, c, hd | NON_MAIN_ARENA);
+  a.setRun(k, c - a.base);
   a.runCount[k] = Math.min(2 * count, Math.max(RUN_FIRST, Math.floor(RUN_MAX_BYTES / nb)));
   return c - a.base;
 }
@@ -149,16 +162,16 @@ function takeChunk(a: Arena, idx: number, c: number, hd: number, nb: number): nu
   a.popChunk(idx, c, idx < SL_COUNT ? SMALLBIN_CORRUPTED : CORRUPTED_LIST);
   const rem = size - nb;
   if (rem >= MINSIZE) {
-    mem.write32(c + OFF_SIZE, nb | (hd & PREV_INUSE));
+    setHead(mem, c, nb | (hd & PREV_INUSE));
     const r = c + nb;
-    mem.write32(r + OFF_SIZE, rem | PREV_INUSE | CHUNK_FREE);
-    mem.write32(r + rem + OFF_PREV_SIZE, rem);
-    if (rem >= RELEASE_MIN) mem.write32(r + OFF_RELEASED, mem.read32(c + OFF_RELEASED));
+    setHead(mem, r, rem | PREV_INUSE | CHUNK_FREE);
+    setPrevSize(mem, r + rem, rem);
+    if (rem >= RELEASE_MIN) setReleased(mem, r, released(mem, c));
     a.insertChunk(r, rem);
   } else {
-    mem.write32(c + OFF_SIZE, hd & ~CHUNK_FREE);
+    setHead(mem, c, hd & ~CHUNK_FREE);
     const n = c + size;
-    mem.write32(n + OFF_SIZE, mem.read32(n + OFF_SIZE) | PREV_INUSE);
+    setHead(mem, n, head(mem, n) | PREV_INUSE);
   }
   return c + 16;
 }
@@ -167,8 +180,8 @@ function takeChunk(a: Arena, idx: number, c: number, hd: number, nb: number): nu
 export function splitTop(a: Arena, nb: number, thd: number): number {
   const c = a.top;
   const mem = a.mem;
-  mem.write32(c + OFF_SIZE, nb | (thd & PREV_INUSE));
-  mem.write32(c + nb + OFF_SIZE, (sizeOf(thd) - nb) | PREV_INUSE);
+  setHead(mem, c, nb | (thd & PREV_INUSE));
+  setHead(mem, c + nb, (sizeOf(thd) - nb) | PREV_INUSE);
   a.setTop(c + nb);
   return c + 16;
 }
@@ -184,12 +197,12 @@ export function intFree(a: Arena, p: number): void {
   const c = p - 16;
   if (p % 16 !== 0 || p < 16) a.abort(FREE_INVALID_POINTER);
   if (a.base === 0 || c < a.base + FIRST_CHUNK || c >= a.end) {
-    const hd = mem.read32(c + OFF_SIZE) >>> 0;
+    const hd = head(mem, c);
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA)) !== IS_MMAPPED) a.abort(FREE_INVALID_POINTER);
     munmapChunk(a, c, hd);
     return;
   }
-  const hd = mem.read32(c + OFF_SIZE) >>> 0;
+  const hd = head(mem, c);
   if (hd & IS_MMAPPED) a.abort(MUNMAP_INVALID_POINTER);
   if (hd & NON_MAIN_ARENA) a.abort(FREE_INVALID_POINTER);
   const size = sizeOf(hd);
@@ -198,7 +211,7 @@ export function intFree(a: Arena, p: number): void {
   const n = c + size;
   if (c > a.top || n > a.top) a.abort(DOUBLE_FREE_OUT);
   if (hd & CHUNK_FREE) a.abort(DOUBLE_FREE_PREV);
-  const nhd = mem.read32(n + OFF_SIZE) >>> 0;
+  const nhd = head(mem, n);
   if ((nhd & PREV_INUSE) === 0) a.abort(DOUBLE_FREE_PREV);
   const nsize = sizeOf(nhd);
   if (nsize < MINSIZE || n + nsize > a.end) a.abort(FREE_INVALID_NEXT_SIZE);
@@ -221,10 +234,10 @@ export function freeChunk(a: Arena, c: number, hd: number, n: number, nhd: numbe
   let prevBits = hd & PREV_INUSE;
   let before = 0;
   if (prevBits === 0) {
-    before = mem.read32(c + OFF_PREV_SIZE) >>> 0;
+    before = prevSize(mem, c);
     start = c - before;
     if (before < MINSIZE || start < a.base + FIRST_CHUNK || before % 16 !== 0) a.abort(PREV_SIZE_CONSOLIDATING);
-    const phd = mem.read32(start + OFF_SIZE) >>> 0;
+    const phd = head(mem, start);
     if (sizeOf(phd) !== before || (phd & CHUNK_FREE) === 0) a.abort(PREV_SIZE_CONSOLIDATING);
     a.removeChunk(start, before);
     total += before;
@@ -233,25 +246,25 @@ export function freeChunk(a: Arena, c: number, hd: number, n: number, nhd: numbe
   const nsize = sizeOf(nhd);
   if (n === a.top) {
     total += nsize;
-    mem.write32(start + OFF_SIZE, total | prevBits);
+    setHead(mem, start, total | prevBits);
     a.setTop(start);
     if (total >= a.mp.trimThreshold) systrim(a, a.mp.topPad);
     return;
   }
   let after = 0;
   if (nhd & CHUNK_FREE) {
-    if (mem.read32(n + nsize + OFF_PREV_SIZE) >>> 0 !== nsize) a.abort(SIZE_VS_PREV_SIZE);
+    if (prevSize(mem, n + nsize) !== nsize) a.abort(SIZE_VS_PREV_SIZE);
     a.removeChunk(n, nsize);
     after = nsize;
     total += nsize;
   } else {
-    mem.write32(n + OFF_SIZE, nhd & ~PREV_INUSE);
+    setHead(mem, n, nhd & ~PREV_INUSE);
   }
   if (total >= RELEASE_MIN) {
     const all = total >= a.mp.trimThreshold ? releaseSpan(a, start, total, c, size, before, after) : 0;
-    mem.write32(start + OFF_RELEASED, all);
+    setReleased(mem, start, all);
   }
-  mem.write32(start + OFF_SIZE, total | prevBits | CHUNK_FREE);
-  mem.write32(start + total + OFF_PREV_SIZE, total);
+  setHead(mem, start, total | prevBits | CHUNK_FREE);
+  setPrevSize(mem, start + total, total);
   a.insertChunk(start, total);
 }

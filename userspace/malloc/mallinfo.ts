@@ -4,8 +4,8 @@
  * of malloc or free.
  */
 import type { Arena } from "./arena.ts";
-import { BIN_COUNT, OFF_BINS, OFF_N_MMAPS, OFF_SYSTEM_MEM } from "./arena.ts";
-import { OFF_FD, OFF_SIZE, sizeOf } from "./chunk.ts";
+import { BIN_COUNT, OFF_N_MMAPS, OFF_SYSTEM_MEM } from "./arena.ts";
+import { fd, head, sizeOf } from "./chunk.ts";
 import { mmappedMem, releaseChunk, systrim } from "./sysmalloc.ts";
 
 /** struct mallinfo2, with glibc's field meanings. */
@@ -37,11 +37,11 @@ export function forEachBinnedChunk(a: Arena, visit: (c: number, size: number) =>
   const mem = a.mem;
   for (let idx = 0; idx < BIN_COUNT; idx++) {
     if (!a.binNonEmpty(idx)) continue;
-    let off = mem.read32(a.base + OFF_BINS + 4 * idx) >>> 0;
+    let off = a.binHead(idx);
     while (off !== 0) {
       const c = a.base + off;
-      visit(c, sizeOf(mem.read32(c + OFF_SIZE)));
-      off = mem.read32(c + OFF_FD) >>> 0;
+      visit(c, sizeOf(head(mem, c)));
+      off = fd(mem, c);
     }
   }
 }

@@ -15,7 +15,7 @@ import type { UserProcess } from "../env.ts";
 import { memset } from "../libc/string.ts";
 import type { LibcSyscalls } from "../libc/syscalls.ts";
 import { Arena, type MallocParams } from "./arena.ts";
-import { CHUNK_FREE, IS_MMAPPED, MAX_REQUEST, NON_MAIN_ARENA, OFF_SIZE, OFF_SIZE_HI, requestToSize, sizeOf } from "./chunk.ts";
+import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
 import { intFree, intMalloc } from "./int_malloc.ts";
 import { type Mallinfo2, mallinfo2, mallocTrim } from "./mallinfo.ts";
 import { mallocCheck } from "./malloc_check.ts";
@@ -106,7 +106,7 @@ export class Malloc {
     const clean = Math.max(a.cleanFrom, a.end);
     const p = intMalloc(a, requestToSize(bytes));
     if (p === 0) return 0;
-    const hd = a.mem.read32(p - 16 + OFF_SIZE) >>> 0;
+    const hd = head(a.mem, p - 16);
     if (hd & IS_MMAPPED && a.mp.perturb === 0) return p;
     let end = p - 16 + sizeOf(hd) + 8;
     if (a.mp.perturb === 0 && (fresh || p - 16 === oldTop)) end = Math.min(end, fresh ? a.cleanFrom : clean);
@@ -165,9 +165,9 @@ export class Malloc {
   mallocUsableSize(p: number): number {
     if (p === 0) return 0;
     const mem = this.arena.mem;
-    const hd = mem.read32(p - 16 + OFF_SIZE) >>> 0;
+    const hd = head(mem, p - 16);
     if (hd & NON_MAIN_ARENA) return 0;
-    if (hd & IS_MMAPPED) return sizeOf(hd) + mem.read32(p - 16 + OFF_SIZE_HI) * 2 ** 32 - 16;
+    if (hd & IS_MMAPPED) return sizeOf(hd) + sizeHi(mem, p - 16) * 2 ** 32 - 16;
     return hd & CHUNK_FREE ? 0 : sizeOf(hd) - 8;
   }
 

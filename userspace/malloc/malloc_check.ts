@@ -25,7 +25,6 @@ import {
   binIndex,
   FIRST_CHUNK,
   FL_COUNT,
-  OFF_BINS,
   OFF_FL_BITMAP,
   OFF_MAGIC,
   OFF_N_MMAPS,
@@ -34,20 +33,7 @@ import {
   OFF_SYSTEM_MEM,
   OFF_TOP,
 } from "./arena.ts";
-import {
-  CHUNK_FREE,
-  IS_MMAPPED,
-  MINSIZE,
-  NON_MAIN_ARENA,
-  OFF_BK,
-  OFF_FD,
-  OFF_PREV_SIZE,
-  OFF_RELEASED,
-  OFF_SIZE,
-  OFF_SIZE_HI,
-  PREV_INUSE,
-  sizeOf,
-} from "./chunk.ts";
+import { bk, CHUNK_FREE, fd, head, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, PREV_INUSE, prevSize, released, sizeHi, sizeOf } from "./chunk.ts";
 import { mmappedMem, RELEASE_MIN } from "./sysmalloc.ts";
 
 const hex = (va: number) => `0x${va.toString(16)}`;
@@ -94,7 +80,7 @@ function walkChunks(a: Arena, runs: Map<number, number>): Map<number, number> {
   let prevFree = false;
   let fences = 0;
   while (c < a.top) {
-    const hd = mem.read32(c + OFF_SIZE) >>> 0;
+    const hd = head(mem, c);
     const size = sizeOf(hd);
     const run = runs.get(c);
     const fence = (hd & NON_MAIN_ARENA) !== 0 && run === undefined;
@@ -108,8 +94,8 @@ function walkChunks(a: Arena, runs: Map<number, number>): Map<number, number> {
       fail("MALLOC-4", `chunk ${hex(c)} PREV_INUSE=${hd & PREV_INUSE} but previous free=${prevFree}`);
     if (hd & CHUNK_FREE) {
       if (prevFree) fail("MALLOC-6", `free chunk ${hex(c)} follows a free chunk`);
-      if (mem.read32(c + size + OFF_PREV_SIZE) >>> 0 !== size) fail("MALLOC-5", `free chunk ${hex(c)} footer != ${size}`);
-      if (size >= RELEASE_MIN && mem.read32(c + OFF_RELEASED) > 1) fail("MALLOC-5", `free chunk ${hex(c)} released word`);
+      if (prevSize(mem, c + size) !== size) fail("MALLOC-5", `free chunk ${hex(c)} footer != ${size}`);
+      if (size >= RELEASE_MIN && released(mem, c) > 1) fail("MALLOC-5", `free chunk ${hex(c)} released word`);
       free.set(c, size);
     }
     prevFree = (hd & CHUNK_FREE) !== 0;
@@ -130,7 +116,7 @@ function checkBins(a: Arena, free: Map<number, number>): void {
   const mem = a.mem;
   const limit = free.size + 1;
   for (let idx = 0; idx < BIN_COUNT; idx++) {
-    let off = mem.read32(a.base + OFF_BINS + 4 * idx) >>> 0;
+    let off = a.binHead(idx);
     if ((off !== 0) !== a.binNonEmpty(idx)) fail("MALLOC-9", `bin ${idx}: head ${off}, bitmap ${a.binNonEmpty(idx)}`);
     let prev = 0;
     for (let n = 0; off !== 0; n++) {
@@ -138,10 +124,10 @@ function checkBins(a: Arena, free: Map<number, number>): void {
       const size = free.get(c);
       if (n > limit || size === undefined) fail("MALLOC-8", `bin ${idx} holds ${hex(c)}, not a free chunk of the walk`);
       if (binIndex(size) !== idx) fail("MALLOC-8", `chunk ${hex(c)} of size ${size} in bin ${idx}`);
-      if (mem.read32(c + OFF_BK) >>> 0 !== prev) fail("MALLOC-8", `chunk ${hex(c)} bk != ${prev}`);
+      if (bk(mem, c) !== prev) fail("MALLOC-8", `chunk ${hex(c)} bk != ${prev}`);
       free.delete(c);
       prev = off;
-      off = mem.read32(c + OFF_FD) >>> 0;
+      off = fd(mem, c);
     }
   }
   for (const [c] of free) fail("MALLOC-10", `free chunk ${hex(c)} is in no bin`);
@@ -151,9 +137,9 @@ function checkMmapped(a: Arena): void {
   const mem = a.mem;
   let bytes = 0;
   for (const c of a.mmapped) {
-    const hd = mem.read32(c + OFF_SIZE) >>> 0;
-    const off = mem.read32(c + OFF_PREV_SIZE) >>> 0;
-    const size = sizeOf(hd) + mem.read32(c + OFF_SIZE_HI) * 2 ** 32;
+    const hd = head(mem, c);
+    const off = prevSize(mem, c);
+    const size = sizeOf(hd) + sizeHi(mem, c) * 2 ** 32;
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA | CHUNK_FREE)) !== IS_MMAPPED)
       fail("MALLOC-11", `mmapped chunk ${hex(c)} flags ${hex(hd & 15)}`);
     if ((c - off) % 4096 !== 0 || (off + size) % 4096 !== 0) fail("MALLOC-11", `mmapped chunk ${hex(c)} not page-aligned`);

@@ -7,15 +7,18 @@
 import { EINVAL, ENOMEM } from "../../kernel/errno.ts";
 import type { Arena } from "./arena.ts";
 import {
+  head,
   IS_MMAPPED,
   MALLOC_ALIGNMENT,
   MAX_REQUEST,
   MINSIZE,
-  OFF_PREV_SIZE,
-  OFF_SIZE,
-  OFF_SIZE_HI,
   PREV_INUSE,
+  prevSize,
   requestToSize,
+  setHead,
+  setPrevSize,
+  setSizeHi,
+  sizeHi,
   sizeOf,
 } from "./chunk.ts";
 import { freeChunk, intMalloc } from "./int_malloc.ts";
@@ -53,30 +56,30 @@ function intMemalign(a: Arena, alignment: number, nb: number): number {
   const m = intMalloc(a, requestToSize(nb + alignment + MINSIZE));
   if (m === 0) return 0;
   let c = m - 16;
-  let hd = mem.read32(c + OFF_SIZE) >>> 0;
+  let hd = head(mem, c);
   if (m % alignment !== 0) {
     let at = Math.ceil(m / alignment) * alignment - 16;
     if (at - c < MINSIZE) at += alignment;
     const lead = at - c;
     if (hd & IS_MMAPPED) {
-      const size = sizeOf(hd) + mem.read32(c + OFF_SIZE_HI) * 2 ** 32 - lead;
-      mem.write32(at + OFF_PREV_SIZE, (mem.read32(c + OFF_PREV_SIZE) >>> 0) + lead);
-      mem.write32(at + OFF_SIZE, (size % 2 ** 32) | IS_MMAPPED);
-      mem.write32(at + OFF_SIZE_HI, Math.floor(size / 2 ** 32));
+      const size = sizeOf(hd) + sizeHi(mem, c) * 2 ** 32 - lead;
+      setPrevSize(mem, at, prevSize(mem, c) + lead);
+      setHead(mem, at, (size % 2 ** 32) | IS_MMAPPED);
+      setSizeHi(mem, at, Math.floor(size / 2 ** 32));
       a.mmapped.delete(c);
       a.mmapped.add(at);
       return at + 16;
     }
     const rest = sizeOf(hd) - lead;
-    mem.write32(at + OFF_SIZE, rest | PREV_INUSE);
-    mem.write32(c + OFF_SIZE, lead | (hd & PREV_INUSE));
+    setHead(mem, at, rest | PREV_INUSE);
+    setHead(mem, c, lead | (hd & PREV_INUSE));
     freeChunk(a, c, lead | (hd & PREV_INUSE), at, rest | PREV_INUSE);
     c = at;
-    hd = mem.read32(c + OFF_SIZE) >>> 0;
+    hd = head(mem, c);
   }
   if ((hd & IS_MMAPPED) === 0) {
     const next = c + sizeOf(hd);
-    shrinkInUse(a, c, hd, nb, next, mem.read32(next + OFF_SIZE) >>> 0);
+    shrinkInUse(a, c, hd, nb, next, head(mem, next));
   }
   return c + 16;
 }

@@ -10,16 +10,19 @@ import { MREMAP_MAYMOVE } from "../../kernel/uapi/mman.ts";
 import type { Arena } from "./arena.ts";
 import {
   CHUNK_FREE,
+  head,
   IS_MMAPPED,
   MAX_REQUEST,
   MINSIZE,
   NON_MAIN_ARENA,
-  OFF_PREV_SIZE,
-  OFF_RELEASED,
-  OFF_SIZE,
-  OFF_SIZE_HI,
   PREV_INUSE,
+  prevSize,
   requestToSize,
+  setHead,
+  setPrevSize,
+  setReleased,
+  setSizeHi,
+  sizeHi,
   sizeOf,
 } from "./chunk.ts";
 import { freeChunk, HEAP_CHUNK_MAX, intFree, intMalloc } from "./int_malloc.ts";
@@ -50,7 +53,7 @@ export function intRealloc(a: Arena, p: number, n: number): number {
   const mem = a.mem;
   const c = p - 16;
   if (p % 16 !== 0 || p < 16) a.abort(REALLOC_INVALID_POINTER);
-  const hd = mem.read32(c + OFF_SIZE) >>> 0;
+  const hd = head(mem, c);
   if (a.base === 0 || !a.inHeap(c)) {
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA)) !== IS_MMAPPED) a.abort(REALLOC_INVALID_POINTER);
     return reallocMmapped(a, c, hd, n);
@@ -59,7 +62,7 @@ export function intRealloc(a: Arena, p: number, n: number): number {
   const size = sizeOf(hd);
   if (size < MINSIZE || c >= a.top || c + size > a.top || hd & CHUNK_FREE) a.abort(REALLOC_INVALID_OLD_SIZE);
   const next = c + size;
-  const nhd = mem.read32(next + OFF_SIZE) >>> 0;
+  const nhd = head(mem, next);
   const nsize = sizeOf(nhd);
   if (nsize < MINSIZE || next + nsize > a.end || (nhd & PREV_INUSE) === 0) a.abort(REALLOC_INVALID_NEXT_SIZE);
   const nb = requestToSize(n);
@@ -88,8 +91,8 @@ function noMemory(a: Arena): number {
 export function shrinkInUse(a: Arena, c: number, hd: number, nb: number, next: number, nhd: number): void {
   const rem = sizeOf(hd) - nb;
   if (rem < MINSIZE) return;
-  a.mem.write32(c + OFF_SIZE, nb | (hd & PREV_INUSE));
-  a.mem.write32(c + nb + OFF_SIZE, rem | PREV_INUSE);
+  setHead(a.mem, c, nb | (hd & PREV_INUSE));
+  setHead(a.mem, c + nb, rem | PREV_INUSE);
   freeChunk(a, c + nb, rem | PREV_INUSE, next, nhd);
 }
 
@@ -99,8 +102,8 @@ function growIntoTop(a: Arena, c: number, hd: number, nb: number): boolean {
   if (a.top + sizeOf(thd) !== a.end) a.abort(CORRUPTED_TOP);
   const size = sizeOf(hd);
   if (a.end - c < nb + MINSIZE && (!growTop(a, nb - size) || a.top !== c + size)) return false;
-  a.mem.write32(c + OFF_SIZE, nb | (hd & PREV_INUSE));
-  a.mem.write32(c + nb + OFF_SIZE, (a.end - c - nb) | PREV_INUSE);
+  setHead(a.mem, c, nb | (hd & PREV_INUSE));
+  setHead(a.mem, c + nb, (a.end - c - nb) | PREV_INUSE);
   a.setTop(c + nb);
   return true;
 }
@@ -109,20 +112,20 @@ function growIntoTop(a: Arena, c: number, hd: number, nb: number): boolean {
 function absorbNext(a: Arena, c: number, hd: number, nb: number, next: number, nsize: number): void {
   const mem = a.mem;
   const after = next + nsize;
-  if (mem.read32(after + OFF_PREV_SIZE) >>> 0 !== nsize) a.abort(SIZE_VS_PREV_SIZE);
+  if (prevSize(mem, after) !== nsize) a.abort(SIZE_VS_PREV_SIZE);
   a.removeChunk(next, nsize);
   const total = sizeOf(hd) + nsize;
   const rem = total - nb;
   if (rem >= MINSIZE) {
-    mem.write32(c + OFF_SIZE, nb | (hd & PREV_INUSE));
+    setHead(mem, c, nb | (hd & PREV_INUSE));
     const r = c + nb;
-    mem.write32(r + OFF_SIZE, rem | PREV_INUSE | CHUNK_FREE);
-    mem.write32(after + OFF_PREV_SIZE, rem);
-    if (rem >= RELEASE_MIN) mem.write32(r + OFF_RELEASED, 0);
+    setHead(mem, r, rem | PREV_INUSE | CHUNK_FREE);
+    setPrevSize(mem, after, rem);
+    if (rem >= RELEASE_MIN) setReleased(mem, r, 0);
     a.insertChunk(r, rem);
   } else {
-    mem.write32(c + OFF_SIZE, total | (hd & PREV_INUSE));
-    mem.write32(after + OFF_SIZE, mem.read32(after + OFF_SIZE) | PREV_INUSE);
+    setHead(mem, c, total | (hd & PREV_INUSE));
+    setHead(mem, after, head(mem, after) | PREV_INUSE);
   }
 }
 
@@ -133,8 +136,8 @@ function absorbNext(a: Arena, c: number, hd: number, nb: number, next: number, n
  */
 function reallocMmapped(a: Arena, c: number, hd: number, n: number): number {
   const mem = a.mem;
-  const size = sizeOf(hd) + mem.read32(c + OFF_SIZE_HI) * 2 ** 32;
-  const off = mem.read32(c + OFF_PREV_SIZE) >>> 0;
+  const size = sizeOf(hd) + sizeHi(mem, c) * 2 ** 32;
+  const off = prevSize(mem, c);
   const block = c - off;
   const total = off + size;
   if (block % PAGE !== 0 || total % PAGE !== 0 || a.base === 0) a.abort(MREMAP_INVALID_POINTER);
@@ -145,8 +148,8 @@ function reallocMmapped(a: Arena, c: number, hd: number, n: number): number {
   if (moved !== -1) {
     const nc = moved + off;
     const nsize = newTotal - off;
-    mem.write32(nc + OFF_SIZE, (nsize % 2 ** 32) | IS_MMAPPED);
-    mem.write32(nc + OFF_SIZE_HI, Math.floor(nsize / 2 ** 32));
+    setHead(mem, nc, (nsize % 2 ** 32) | IS_MMAPPED);
+    setSizeHi(mem, nc, Math.floor(nsize / 2 ** 32));
     a.mmapped.delete(c);
     a.mmapped.add(nc);
     addMmapped(a, 0, newTotal - total);

@@ -29,11 +29,14 @@ import {
   IS_MMAPPED,
   MINSIZE,
   NON_MAIN_ARENA,
-  OFF_PREV_SIZE,
-  OFF_RELEASED,
-  OFF_SIZE,
-  OFF_SIZE_HI,
   PREV_INUSE,
+  prevSize,
+  released,
+  setHead,
+  setPrevSize,
+  setReleased,
+  setSizeHi,
+  sizeHi,
   sizeOf,
 } from "./chunk.ts";
 import { HEAP_CHUNK_MAX, splitTop } from "./int_malloc.ts";
@@ -64,10 +67,10 @@ export function initArena(a: Arena, want: number): boolean {
   a.brk0 = brk0;
   a.end = brk0 + size;
   a.cleanFrom = pageUp(brk0);
-  mem.write32(base + OFF_MAGIC, ARENA_MAGIC);
-  for (let off = OFF_SYSTEM_MEM; off < OFF_BINS + 4 * BIN_COUNT; off += 4) mem.write32(base + off, 0);
+  a.setWord(OFF_MAGIC, ARENA_MAGIC);
+  for (let off = OFF_SYSTEM_MEM; off < OFF_BINS + 4 * BIN_COUNT; off += 4) a.setWord(off, 0);
   a.setTop(base + FIRST_CHUNK);
-  mem.write32(a.top + OFF_SIZE, (a.end - a.top) | PREV_INUSE);
+  setHead(mem, a.top, (a.end - a.top) | PREV_INUSE);
   addSystemMem(a, size);
   return true;
 }
@@ -129,7 +132,7 @@ export function growTop(a: Arena, nb: number): boolean {
   if (old === -1) return false;
   if (old === a.end) {
     a.end += need;
-    a.mem.write32(a.top + OFF_SIZE, (a.end - a.top) | (a.topHead() & PREV_INUSE));
+    setHead(a.mem, a.top, (a.end - a.top) | (a.topHead() & PREV_INUSE));
     addSystemMem(a, need);
     return true;
   }
@@ -157,19 +160,19 @@ function fencepost(a: Arena, old: number, got: number): void {
   const thd = a.topHead();
   if (fence - oldTop >= MINSIZE) {
     const fsize = fence - oldTop;
-    mem.write32(oldTop + OFF_SIZE, fsize | (thd & PREV_INUSE) | CHUNK_FREE);
-    if (fsize >= RELEASE_MIN) mem.write32(oldTop + OFF_RELEASED, 0);
-    mem.write32(fence + OFF_PREV_SIZE, fsize);
-    mem.write32(fence + OFF_SIZE, (newTop - fence) | NON_MAIN_ARENA);
+    setHead(mem, oldTop, fsize | (thd & PREV_INUSE) | CHUNK_FREE);
+    if (fsize >= RELEASE_MIN) setReleased(mem, oldTop, 0);
+    setPrevSize(mem, fence, fsize);
+    setHead(mem, fence, (newTop - fence) | NON_MAIN_ARENA);
     a.insertChunk(oldTop, fsize);
   } else {
     fence = oldTop;
-    mem.write32(fence + OFF_SIZE, (newTop - fence) | NON_MAIN_ARENA | (thd & PREV_INUSE));
+    setHead(mem, fence, (newTop - fence) | NON_MAIN_ARENA | (thd & PREV_INUSE));
   }
   a.setTop(newTop);
   a.end = Math.floor((old + got) / 16) * 16;
   a.cleanFrom = Math.max(a.cleanFrom, pageUp(old));
-  mem.write32(newTop + OFF_SIZE, (a.end - newTop) | PREV_INUSE);
+  setHead(mem, newTop, (a.end - newTop) | PREV_INUSE);
   addSystemMem(a, got);
 }
 
@@ -187,7 +190,7 @@ export function systrim(a: Arena, pad: number): boolean {
   if (released <= 0) return false;
   a.end -= released;
   a.cleanFrom = pageUp(a.end);
-  a.mem.write32(a.top + OFF_SIZE, (tsize - released) | (a.topHead() & PREV_INUSE));
+  setHead(a.mem, a.top, (tsize - released) | (a.topHead() & PREV_INUSE));
   addSystemMem(a, -released);
   return true;
 }
@@ -203,9 +206,9 @@ export function mmapChunk(a: Arena, nb: number): number {
   const mm = a.libc.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   if (mm === -1) return 0;
   const mem = a.mem;
-  mem.write32(mm + OFF_PREV_SIZE, 0);
-  mem.write32(mm + OFF_SIZE, (size % 2 ** 32) | IS_MMAPPED);
-  mem.write32(mm + OFF_SIZE_HI, Math.floor(size / 2 ** 32));
+  setPrevSize(mem, mm, 0);
+  setHead(mem, mm, (size % 2 ** 32) | IS_MMAPPED);
+  setSizeHi(mem, mm, Math.floor(size / 2 ** 32));
   addMmapped(a, 1, size);
   a.mmapped.add(mm);
   return mm + 16;
@@ -218,8 +221,8 @@ export function mmapChunk(a: Arena, nb: number): number {
  */
 export function munmapChunk(a: Arena, c: number, hd: number): void {
   const mem = a.mem;
-  const size = sizeOf(hd) + mem.read32(c + OFF_SIZE_HI) * 2 ** 32;
-  const off = mem.read32(c + OFF_PREV_SIZE) >>> 0;
+  const size = sizeOf(hd) + sizeHi(mem, c) * 2 ** 32;
+  const off = prevSize(mem, c);
   const block = c - off;
   const total = off + size;
   if (block % PAGE !== 0 || total % PAGE !== 0 || a.base === 0) a.abort(MUNMAP_INVALID_POINTER);
@@ -244,9 +247,9 @@ export function munmapChunk(a: Arena, c: number, hd: number): void {
 export function releaseSpan(a: Arena, start: number, total: number, c: number, size: number, before: number, after: number): number {
   const mem = a.mem;
   let lo = c;
-  if (before !== 0) lo = before >= RELEASE_MIN && mem.read32(start + OFF_RELEASED) === 1 ? pageDown(c) : start;
+  if (before !== 0) lo = before >= RELEASE_MIN && released(mem, start) === 1 ? pageDown(c) : start;
   let hi = c + size;
-  if (after !== 0) hi = after >= RELEASE_MIN && mem.read32(hi + OFF_RELEASED) === 1 ? pageUp(hi + MINSIZE) : hi + after;
+  if (after !== 0) hi = after >= RELEASE_MIN && released(mem, hi) === 1 ? pageUp(hi + MINSIZE) : hi + after;
   lo = pageUp(Math.max(lo, start + MINSIZE));
   hi = pageDown(Math.min(hi, start + total));
   if (hi > lo && a.libc.madvise(lo, hi - lo, MADV_DONTNEED) !== 0) return 0;
@@ -257,8 +260,8 @@ export function releaseSpan(a: Arena, start: number, total: number, c: number, s
 export function releaseChunk(a: Arena, c: number, size: number): boolean {
   const lo = pageUp(c + MINSIZE);
   const hi = pageDown(c + size);
-  if (size < RELEASE_MIN || hi <= lo || a.mem.read32(c + OFF_RELEASED) === 1) return false;
+  if (size < RELEASE_MIN || hi <= lo || released(a.mem, c) === 1) return false;
   if (a.libc.madvise(lo, hi - lo, MADV_DONTNEED) !== 0) return false;
-  a.mem.write32(c + OFF_RELEASED, 1);
+  setReleased(a.mem, c, 1);
   return true;
 }
