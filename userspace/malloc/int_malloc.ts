@@ -7,11 +7,12 @@
  * Basic algorithm of intMalloc(nb), nb a chunk size:
  *   1. The bin of nb: its first chunk is taken when it fits (always, for
  *      the exact small bins).
- *   2. Small sizes (< SB_SIZE, 128): cut the next chunk from the run of that size, a
- *      reserved stretch that small chunks of one size are cut from one after
- *      the other, so that they sit together instead of between larger
- *      chunks (whose free spans then coalesce). A new run is allocated by
- *      steps 3-5 with room for 4, then 8, ... chunks.
+ *   2. Small sizes (< SB_SIZE = 128): cut the next chunk from the run of
+ *      that size, a reserved stretch that small chunks of one size are cut
+ *      from one after the other, so that they sit together instead of
+ *      between larger chunks (whose free spans then coalesce). A new run is
+ *      allocated by steps 3-5 with room for 4, then 8, ... chunks, up to
+ *      RUN_MAX_BYTES.
  *   3. Else the lowest non-empty bin above it (two bit scans); any chunk
  *      there fits. The chunk is split when the rest is >= MINSIZE.
  *   4. Else the top chunk, when it keeps MINSIZE after the split.
@@ -57,8 +58,6 @@ import {
 } from "./messages.ts";
 import { initArena, munmapChunk, RELEASE_MIN, releaseSpan, sysmalloc, systrim } from "./sysmalloc.ts";
 
-/** Chunk sizes below this are small: exact bins, runs. Sizes below 2^(5 + SL_BITS) have a bin each. */
-export const RUN_LIMIT = 256;
 /** Chunks in a size's first run; each later run doubles, up to RUN_MAX_BYTES. */
 const RUN_FIRST = 4;
 const RUN_MAX_BYTES = 4096;
