@@ -132,7 +132,6 @@ export class Kernel {
       printk: this.printk,
       failSlab: this.failSlab,
       rng: this.rng.fork(),
-      log: config.log.child({ subsystem: "slab" }),
       slubDebug: config.slubDebug,
       memmapStart: this.layout.memmapStart,
     });
@@ -282,9 +281,16 @@ export class Kernel {
     return v;
   }
 
-  /** Runs every registered checker; throws InvariantViolation on the first failure. */
-  check(): void {
-    for (const c of this.checkers) c.run();
+  /**
+   * Runs every registered checker, or only the one named `only` ("buddy",
+   * "slab", "pgtable", "tlb", "mm"); throws InvariantViolation on the first
+   * failure. Throws RangeError for an unknown name.
+   */
+  check(only?: string): void {
+    if (only !== undefined && !this.checkers.some((c) => c.name === only)) {
+      throw new RangeError(`check: no checker named '${only}' (have ${this.checkers.map((c) => c.name).join(", ")})`);
+    }
+    for (const c of this.checkers) if (only === undefined || c.name === only) c.run();
   }
 
   /** The byte a freed page is filled with when debugging. */

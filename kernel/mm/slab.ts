@@ -22,7 +22,6 @@
  * disabled (failed a check, never touched again).
  */
 import { panic } from "../panic.ts";
-import type { KLogger } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import {
   __GFP_DMA32,
@@ -100,7 +99,6 @@ export interface SlabHost {
   readonly buddy: BuddyAllocator;
   readonly failSlab: FailPoint;
   readonly rep: SlabReporter;
-  readonly log: KLogger;
   /** kva of the struct page array (for "Slab 0x..." lines). */
   readonly memmapKva: number;
   /** PID recorded in tracks (0 = swapper until processes exist). */
