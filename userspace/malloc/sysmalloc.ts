@@ -45,7 +45,7 @@ import { MUNMAP_INVALID_POINTER } from "./messages.ts";
 const PAGE = 4096;
 /** glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: the dynamic threshold stops here. */
 export const MMAP_THRESHOLD_MAX = 32 * 1024 * 1024;
-/** Free chunks this large keep a valid `released` word (smaller ones hold no whole inner page). */
+/** Free chunks this large keep a valid `released` word; smaller ones hold at most one whole inner page and keep it. */
 export const RELEASE_MIN = 2 * PAGE;
 
 const pageDown = (va: number) => Math.floor(va / PAGE) * PAGE;
