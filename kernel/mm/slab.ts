@@ -173,10 +173,18 @@ export class KmemCache {
   private readonly failSlab: FailPoint;
   private readonly fastpath: boolean;
 
-  /** kmem_cache_cpu: the CPU slab's head pfn (0 = none), its shift and tag for pointer checks. */
+  /** kmem_cache_cpu: the CPU slab's head pfn (0 = none). */
   cpuSlab = 0;
-  private cpuShift = 32;
-  private cpuTag = 0;
+  /**
+   * What the fast paths need of the CPU slab, precomputed (all 0 when there
+   * is none, or when debugging keeps every operation on the slow path):
+   * its struct page word index in mem32, its pfn, its first object's pa and
+   * the bytes its objects span.
+   */
+  private fastWord = 0;
+  private fastSlab = 0;
+  private cpuBase = 0;
+  private cpuUsed = 0;
   /** kmem_cache_node */
   readonly partial: SlabList;
   readonly full: SlabList;
@@ -212,7 +220,8 @@ export class KmemCache {
     this.allocflags = l.allocflags;
     this.minPartial = l.minPartial;
     this.ctor = ctor;
-    this.random = random >>> 0;
+    // 30 bits keep the key a small integer for the JIT; it only has to be unguessable-ish.
+    this.random = random & 0x3fffffff;
     this.debug = (l.flags & SLAB_DEBUG_FLAGS) !== 0;
     this.host = host;
     this.usedBytes = new Int32Array(16);
@@ -242,15 +251,14 @@ export class KmemCache {
 
   /** alloc with the size the caller asked for (kmalloc's orig_size). The fast path. */
   allocSized(gfp: number, origSize: number, caller: string | undefined): number {
-    const pfn = this.cpuSlab;
-    if (pfn !== 0 && this.fastpath && !this.failSlab.armed) {
+    const i = this.fastWord;
+    if (i !== 0 && !this.failSlab.armed) {
       const m = this.mem32;
-      const i = this.mm + (pfn << 2);
       const obj = m[i + 1] as number;
       if (obj !== 0) {
         const fp = obj + this.offset;
         const next = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
-        if (next === 0 || next >>> this.cpuShift === this.cpuTag) {
+        if (next === 0 || (next - this.cpuBase) >>> 0 < this.cpuUsed) {
           m[fp >>> 2] = obj ^ this.random ^ fp;
           m[i + 1] = next;
           m[i + 2] = (m[i + 2] as number) + INUSE_ONE;
@@ -309,25 +317,21 @@ export class KmemCache {
    * already free.
    */
   slabFree(pa: number, head: number, w0: number, caller: string | undefined): void {
-    const off = pa - head * PAGE_SIZE - this.redLeftPad;
-    const used = this.usedBytes[(w0 >>> 16) & 15] as number;
-    const fp = pa + this.offset;
-    const m = this.mem32;
-    const dec = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
-    // One test for the common case: the CPU slab, an object start, not on the freelist, no debugging.
-    if (
-      head === this.cpuSlab &&
-      off >>> 0 < used &&
-      Math.round(off * this.invSize) * this.size === off &&
-      (dec === pa || (dec !== 0 && (dec - pa + off) >>> 0 >= used)) &&
-      this.fastpath
-    ) {
-      const i = this.mm + (head << 2);
-      m[fp >>> 2] = (m[i + 1] as number) ^ this.random ^ fp;
-      m[i + 1] = pa;
-      m[i + 2] = (m[i + 2] as number) - INUSE_ONE;
-      this.freeFastpath++;
-      return;
+    // The common case, tested in one go: an object start in the CPU slab,
+    // whose free pointer shows it is not free (see slab_page.ts), no debugging.
+    const off = pa - this.cpuBase;
+    if (head === this.fastSlab && off >>> 0 < this.cpuUsed && ((off * this.invSize + 0.5) | 0) * this.size === off) {
+      const m = this.mem32;
+      const fp = pa + this.offset;
+      const dec = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
+      if (dec === pa || (dec !== 0 && (dec - this.cpuBase) >>> 0 >= this.cpuUsed)) {
+        const i = this.fastWord;
+        m[fp >>> 2] = (m[i + 1] as number) ^ this.random ^ fp;
+        m[i + 1] = pa;
+        m[i + 2] = (m[i + 2] as number) - INUSE_ONE;
+        this.freeFastpath++;
+        return;
+      }
     }
     this.slabFreeSlow(pa, head, w0, caller);
   }
@@ -434,7 +438,7 @@ export class KmemCache {
     const state = slabState(this.w, pfn);
     if (state === SLAB_PARTIAL) this.partial.remove(pfn);
     else if (state === SLAB_FULL) this.full.remove(pfn);
-    else if (state === SLAB_CPU) this.cpuSlab = 0;
+    else if (state === SLAB_CPU) this.setCpuSlab(0);
     this.w[pfn * 4 + 1] = 0;
     setSlabInuse(this.w, pfn, orderObjects(this.memmap().order(pfn), this.size));
     setSlabState(this.w, pfn, SLAB_DISABLED);
@@ -508,18 +512,23 @@ export class KmemCache {
   }
 
   private installCpuSlab(pfn: number): void {
-    const order = this.memmap().order(pfn);
-    this.cpuSlab = pfn;
-    this.cpuShift = 12 + order;
-    this.cpuTag = pfn >>> order;
+    this.setCpuSlab(pfn);
     setSlabState(this.w, pfn, SLAB_CPU);
+  }
+
+  /** Sets the CPU slab and what the fast paths precompute from it. */
+  private setCpuSlab(pfn: number): void {
+    this.cpuSlab = pfn;
+    const fast = pfn !== 0 && this.fastpath;
+    this.fastSlab = fast ? pfn : 0;
+    this.fastWord = fast ? this.mm + pfn * 4 : 0;
+    this.cpuBase = fast ? pfn * PAGE_SIZE + this.redLeftPad : 0;
+    this.cpuUsed = fast ? (this.usedBytes[this.memmap().order(pfn)] as number) : 0;
   }
 
   /** deactivate_slab: the CPU slab goes to the partial head, the full list, or back to the buddy allocator. */
   private deactivateSlab(pfn: number): void {
-    this.cpuSlab = 0;
-    this.cpuTag = 0;
-    this.cpuShift = 32;
+    this.setCpuSlab(0);
     setSlabState(this.w, pfn, SLAB_NONE);
     if (slabInuse(this.w, pfn) === 0 && this.partial.nr >= this.minPartial) this.discardSlab(pfn);
     else if ((this.w[pfn * 4 + 1] as number) !== 0) this.partial.addHead(pfn);
