@@ -63,6 +63,8 @@ export class Kmalloc {
   readonly normal: KmemCache[] = [];
   readonly reclaim: KmemCache[] = [];
   readonly dma: KmemCache[] = [];
+  /** The caches by type index: __GFP_DMA (0x01) gives 1, __GFP_RECLAIMABLE (0x10) gives 2, DMA wins. */
+  private readonly byType: KmemCache[][];
   /** RAM as words, and the index of mem_map's first word in it. */
   private readonly mem32: Uint32Array;
   private readonly mm: number;
@@ -74,6 +76,7 @@ export class Kmalloc {
     this.mem32 = slab.phys.u32;
     this.mm = slab.memmap.firstPfn * (PAGE_SIZE / 4);
     this.byId = slab.byId;
+    this.byType = [this.normal, this.dma, this.reclaim, this.dma];
     this.bytes = slab.phys.bytes;
     const types: Array<[KmemCache[], string, number]> = [
       [this.normal, "kmalloc-", 0],
@@ -110,12 +113,14 @@ export class Kmalloc {
    * block (with the page allocator's warning unless __GFP_NOWARN).
    */
   kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
-    if ((size | 0) === size && size > 0 && size <= KMALLOC_MAX_CACHE_SIZE) {
-      const c =
-        (gfp & (__GFP_DMA | __GFP_RECLAIMABLE)) === 0
-          ? (this.normal[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache)
-          : (this.cacheFor(size, gfp) as KmemCache);
-      return c.allocSized(gfp, size, caller ?? "kmalloc");
+    // One compare for 1 <= size <= 8192 (the second rejects fractions).
+    if ((size - 1) >>> 0 < KMALLOC_MAX_CACHE_SIZE && (size | 0) === size) {
+      const list = this.byType[(gfp & __GFP_DMA) | ((gfp >>> 3) & 2)] as KmemCache[];
+      return (list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache).allocSized(
+        gfp,
+        size,
+        caller,
+      );
     }
     return size === 0 ? ZERO_SIZE_PTR : this.kmallocLarge(size, gfp);
   }
@@ -155,7 +160,7 @@ export class Kmalloc {
       }
       const c = this.byId[w0 >>> 20];
       if (w0 & PG_slab && c !== undefined) {
-        c.slabFree(pa, (i - this.mm) >>> 2, w0, caller ?? "kfree");
+        c.slabFree(pa, i, w0, caller);
         return;
       }
     }

@@ -122,11 +122,10 @@ export class KmemCache {
   /**
    * What the fast paths need of the CPU slab, precomputed (all 0 when there
    * is none, or when debugging keeps every operation on the slow path):
-   * its struct page word index in mem32, its pfn, its first object's pa and
-   * the bytes its objects span.
+   * its struct page's index in mem32, its first object's pa and the bytes
+   * its objects span.
    */
   private fastWord = 0;
-  private fastSlab = 0;
   private cpuBase = 0;
   private cpuUsed = 0;
   /** kmem_cache_node */
@@ -195,20 +194,17 @@ export class KmemCache {
   /** alloc with the size the caller asked for (kmalloc's orig_size). The fast path. */
   allocSized(gfp: number, origSize: number, caller: string | undefined): number {
     const i = this.fastWord;
-    if (i !== 0 && !this.failSlab.armed) {
+    if (i !== 0 && (gfp & __GFP_ZERO) === 0 && !this.failSlab.armed) {
       const m = this.mem32;
       const obj = m[i + 1] as number;
-      if (obj !== 0) {
-        const fp = obj + this.offset;
-        const next = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
-        if (next === 0 || (next - this.cpuBase) >>> 0 < this.cpuUsed) {
-          m[fp >>> 2] = obj ^ this.random ^ fp;
-          m[i + 1] = next;
-          m[i + 2] = (m[i + 2] as number) + INUSE_ONE;
-          this.allocFastpath++;
-          if (gfp & __GFP_ZERO) this.mem8.fill(0, obj, obj + this.objectSize);
-          return PAGE_OFFSET + obj;
-        }
+      const fp = obj + this.offset;
+      const next = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
+      if (obj !== 0 && (next === 0 || (next - this.cpuBase) >>> 0 < this.cpuUsed)) {
+        m[fp >>> 2] = obj ^ this.random ^ fp;
+        m[i + 1] = next;
+        m[i + 2] = (m[i + 2] as number) + INUSE_ONE;
+        this.allocFastpath++;
+        return PAGE_OFFSET + obj;
       }
     }
     return allocSlow(this, gfp, origSize, caller);
@@ -223,14 +219,14 @@ export class KmemCache {
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;
-      let head = pa >>> 12;
-      let w0 = m[this.mm + (head << 2)] as number;
+      let i = this.mm + ((pa >>> 12) << 2);
+      let w0 = m[i] as number;
       if (w0 & PG_tail) {
-        head = m[this.mm + (head << 2) + 3] as number;
-        w0 = m[this.mm + (head << 2)] as number;
+        i = this.mm + ((m[i + 3] as number) << 2);
+        w0 = m[i] as number;
       }
       if (w0 & PG_slab && w0 >>> 20 === this.id) {
-        this.slabFree(pa, head, w0, caller);
+        this.slabFree(pa, i, w0, caller);
         return;
       }
     }
@@ -238,28 +234,32 @@ export class KmemCache {
   }
 
   /**
-   * Frees the object at `pa` in slab `head` (whose struct page word 0 is w0).
-   * Reports and ignores a pointer that is not an object start or an object
-   * already free.
+   * Frees the object at `pa` in the slab whose struct page starts at mem32
+   * index `word` (its word 0 is w0). Reports and ignores a pointer that is
+   * not an object start or an object already free.
    */
-  slabFree(pa: number, head: number, w0: number, caller: string | undefined): void {
+  slabFree(pa: number, word: number, w0: number, caller: string | undefined): void {
     // The common case, tested in one go: an object start in the CPU slab,
     // whose free pointer shows it is not free (see slab_page.ts), no debugging.
     const off = pa - this.cpuBase;
-    if (head === this.fastSlab && off >>> 0 < this.cpuUsed && ((off * this.invSize + 0.5) | 0) * this.size === off) {
+    if (word === this.fastWord && off >>> 0 < this.cpuUsed && ((off * this.invSize + 0.5) | 0) * this.size === off) {
       const m = this.mem32;
       const fp = pa + this.offset;
       const dec = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
       if (dec === pa || (dec !== 0 && (dec - this.cpuBase) >>> 0 >= this.cpuUsed)) {
-        const i = this.fastWord;
-        m[fp >>> 2] = (m[i + 1] as number) ^ this.random ^ fp;
-        m[i + 1] = pa;
-        m[i + 2] = (m[i + 2] as number) - INUSE_ONE;
+        m[fp >>> 2] = (m[word + 1] as number) ^ this.random ^ fp;
+        m[word + 1] = pa;
+        m[word + 2] = (m[word + 2] as number) - INUSE_ONE;
         this.freeFastpath++;
         return;
       }
     }
-    slabFreeSlow(this, pa, head, w0, caller);
+    slabFreeSlow(this, pa, (word - this.mm) >>> 2, w0, caller);
+  }
+
+  /** The mem32 index of slab `pfn`'s struct page, as slabFree takes it. */
+  pageWord(pfn: number): number {
+    return this.mm + pfn * 4;
   }
 
   /** Whether `pa` is on slab `head`'s freelist (a bounded walk that never repairs). */
@@ -315,7 +315,6 @@ export class KmemCache {
   setCpuSlab(pfn: number): void {
     this.cpuSlab = pfn;
     const fast = pfn !== 0 && !this.debug;
-    this.fastSlab = fast ? pfn : 0;
     this.fastWord = fast ? this.mm + pfn * 4 : 0;
     this.cpuBase = fast ? pfn * PAGE_SIZE + this.redLeftPad : 0;
     this.cpuUsed = fast ? (this.usedBytes[this.host.memmap.order(pfn)] as number) : 0;

@@ -287,7 +287,7 @@ export function allocDebugProcessing(c: KmemCache, pfn: number, obj: number, ori
   trace(c, pfn, obj, "alloc");
   setOrigSize(c, obj, origSize);
   initObject(c, obj, SLUB_RED_ACTIVE);
-  if (c.flags & SLAB_STORE_USER) setTrack(c, obj, TRACK_ALLOC, caller ?? "kmem_cache_alloc");
+  if (c.flags & SLAB_STORE_USER) setTrack(c, obj, TRACK_ALLOC, caller ?? (c.flags & SLAB_KMALLOC ? "kmalloc" : "kmem_cache_alloc"));
   c.host.rep.flush();
   return true;
 }
@@ -304,7 +304,7 @@ export function freeDebugProcessing(c: KmemCache, pfn: number, obj: number, call
       return false;
     }
   }
-  if (c.flags & SLAB_STORE_USER) setTrack(c, obj, TRACK_FREE, caller ?? "kmem_cache_free");
+  if (c.flags & SLAB_STORE_USER) setTrack(c, obj, TRACK_FREE, caller ?? (c.flags & SLAB_KMALLOC ? "kfree" : "kmem_cache_free"));
   trace(c, pfn, obj, "free");
   initObject(c, obj, SLUB_RED_INACTIVE);
   c.host.rep.flush();

@@ -221,7 +221,7 @@ export function freeForeign(c: KmemCache, kva: number, caller: string | undefine
     return;
   }
   const owner = reportWrongCache(c, w0 >>> 20, pa);
-  if (owner) owner.slabFree(pa, head, w0, caller);
+  if (owner) owner.slabFree(pa, owner.pageWord(head), w0, caller);
 }
 
 /** Frees one slab back to the buddy allocator. The slab must be on no list. */
