@@ -242,7 +242,7 @@ export class KmemCache {
     // The common case, tested in one go: an object start in the CPU slab,
     // whose free pointer shows it is not free (see slab_page.ts), no debugging.
     const off = pa - this.cpuBase;
-    if (word === this.fastWord && off >>> 0 < this.cpuUsed && ((off * this.invSize + 0.5) | 0) * this.size === off) {
+    if (word === this.fastWord && off >>> 0 < this.cpuUsed && this.isStride(off)) {
       const m = this.mem32;
       const fp = pa + this.offset;
       const dec = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
@@ -278,7 +278,12 @@ export class KmemCache {
   isObject(head: number, pa: number): boolean {
     const off = pa - head * PAGE_SIZE - this.redLeftPad;
     const used = this.usedBytes[this.host.memmap.order(head)] as number;
-    return off >>> 0 === off && off < used && off % this.size === 0;
+    return off >>> 0 === off && off < used && this.isStride(off);
+  }
+
+  /** True when `off` is a multiple of the stride (a multiply instead of a division; exact for offsets below 2^31). */
+  isStride(off: number): boolean {
+    return ((off * this.invSize + 0.5) | 0) * this.size === off;
   }
 
   /** The decoded free pointer of the object at `pa`. */

@@ -177,7 +177,7 @@ export function slabFreeSlow(c: KmemCache, pa: number, head: number, w0: number,
   const base = head * PAGE_SIZE;
   const off = pa - base - c.redLeftPad;
   const used = c.usedBytes[(w0 >>> 16) & 15] as number;
-  if (off >>> 0 !== off || off >= used || off % c.size !== 0) {
+  if (off >>> 0 !== off || off >= used || !c.isStride(off)) {
     reportInvalidPointer(c, head, pa);
     return;
   }
