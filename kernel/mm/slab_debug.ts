@@ -244,7 +244,7 @@ function slabPadCheck(c: KmemCache, pfn: number): void {
 }
 
 /** check_slab: counters in range, slab not disabled, slab padding intact. */
-function checkSlab(c: KmemCache, pfn: number): boolean {
+export function checkSlab(c: KmemCache, pfn: number): boolean {
   const w = c.host.memmap.w;
   const objects = orderObjects(c.host.memmap.order(pfn), c.size);
   if (slabInuse(w, pfn) > objects) {

@@ -6,7 +6,7 @@
  * Repairs follow Linux: a broken freelist is cut, its objects are leaked.
  */
 import type { KmemCache } from "./slab.ts";
-import { checkObject, freeSet } from "./slab_debug.ts";
+import { checkObject, checkSlab, freeSet } from "./slab_debug.ts";
 import { SLUB_RED_ACTIVE, SLUB_RED_INACTIVE } from "./slab_flags.ts";
 import { orderObjects, SLAB_FULL, SLAB_PARTIAL, setSlabInuse, slabInuse, slabNext, slabState } from "./slab_page.ts";
 import { ptrOf } from "./slab_report.ts";
@@ -70,7 +70,7 @@ function checkFreelist(c: KmemCache, pfn: number): boolean {
 
 /** validate_slab: the freelist first, then every object against its state. */
 function validateSlab(c: KmemCache, pfn: number): void {
-  if (!checkFreelist(c, pfn)) return;
+  if (!checkSlab(c, pfn) || !checkFreelist(c, pfn)) return;
   const free = freeSet(c, pfn);
   const first = pfn * PAGE_SIZE + c.redLeftPad;
   const objects = orderObjects(c.host.memmap.order(pfn), c.size);
