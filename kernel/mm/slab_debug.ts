@@ -148,7 +148,12 @@ function printTrailer(c: KmemCache, pfn: number, obj: number): void {
 
 function objectErr(c: KmemCache, kind: string, pfn: number, obj: number, reason: string): void {
   c.host.rep.bug(kind, c.name, reason);
-  printTrailer(c, pfn, obj);
+  if (c.isObject(pfn, obj)) {
+    printTrailer(c, pfn, obj);
+    return;
+  }
+  printSlabInfo(c, pfn);
+  c.host.rep.line(`INFO: Invalid pointer ${ptrOf(obj)}`);
 }
 
 function slabErr(c: KmemCache, kind: string, pfn: number, what: string): void {

@@ -350,3 +350,19 @@ describe("slab_debug padding and disabled slabs", () => {
     m.check();
   });
 });
+
+describe("a corrupted slab freelist head", () => {
+  it("is 'Freelist Pointer check fails' with the bad pointer shown, and the slab is given up", () => {
+    const m = debugMachine();
+    const p = m.kernel.kmalloc(64);
+    const pfn = (p - PAGE_OFFSET - ((p - PAGE_OFFSET) % 4096)) / 4096;
+    m.kernel.memmap.setWord(pfn, 1, 0x1234);
+    const q = m.kernel.kmalloc(64);
+    expect(q).not.toBe(0);
+    expect(Math.floor((q - PAGE_OFFSET) / 4096)).not.toBe(pfn);
+    const lines = m.kernel.reports[0]!.text.split("\n");
+    expect(lines[1]).toBe("BUG kmalloc-64 (Not tainted): Freelist Pointer check fails");
+    expect(lines.slice(-2)).toEqual(["INFO: Invalid pointer 0xffff888000001234", "FIX kmalloc-64: Marking all objects used"]);
+    m.check();
+  });
+});
