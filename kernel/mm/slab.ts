@@ -31,7 +31,7 @@ import { PG_slab, PG_tail } from "./memmap.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
 import type { PhysMem } from "./physmem.ts";
 import { SLAB_DEBUG_FLAGS } from "./slab_flags.ts";
-import { INUSE_ONE, orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList } from "./slab_page.ts";
+import { INUSE_ONE, orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList, slabFreelist } from "./slab_page.ts";
 import type { SlabReporter } from "./slab_report.ts";
 import { allocSlow, deactivateSlab, discardSlab, freeForeign, shrinkCache, slabFreeSlow } from "./slab_slowpath.ts";
 import { PAGE_OFFSET, PAGE_SIZE } from "./types.ts";
@@ -265,7 +265,7 @@ export class KmemCache {
   /** Whether `pa` is on slab `head`'s freelist (a bounded walk that never repairs). */
   onFreelist(head: number, pa: number): boolean {
     const objects = orderObjects(this.host.memmap.order(head), this.size);
-    let p = this.w[head * 4 + 1] as number;
+    let p = slabFreelist(this.w, head);
     for (let n = 0; p !== 0 && n <= objects; n++) {
       if (p === pa) return true;
       if (!this.isObject(head, p)) return false;

@@ -25,7 +25,7 @@ import {
   __GFP_ZERO,
   GFP_KNOWN_MASK,
 } from "./gfp.ts";
-import { PG_alloc, PG_head, PG_slab } from "./memmap.ts";
+import { PG_slab } from "./memmap.ts";
 import type { KmemCache } from "./slab.ts";
 import {
   allocDebugProcessing,
@@ -41,15 +41,17 @@ import {
 } from "./slab_debug.ts";
 import { SLAB_CONSISTENCY_CHECKS, SLAB_KMALLOC, SLAB_RED_ZONE, SLAB_STORE_USER } from "./slab_flags.ts";
 import {
-  INUSE_ONE,
+  initSlabPage,
   orderObjects,
   SLAB_CPU,
   SLAB_DISABLED,
   SLAB_FULL,
   SLAB_NONE,
   SLAB_PARTIAL,
+  setSlabFreelist,
   setSlabInuse,
   setSlabState,
+  slabFreelist,
   slabInuse,
   slabNext,
   slabState,
@@ -89,7 +91,7 @@ export function allocSlow(c: KmemCache, gfp: number, origSize: number, caller: s
   for (;;) {
     let pfn = c.cpuSlab;
     if (pfn !== 0) {
-      const obj = c.w[pfn * 4 + 1] as number;
+      const obj = slabFreelist(c.w, pfn);
       if (obj !== 0) {
         const got = takeObject(c, pfn, obj, origSize, caller);
         if (got === 0) continue;
@@ -128,8 +130,8 @@ function zeroSize(c: KmemCache, origSize: number): number {
 function takeObject(c: KmemCache, pfn: number, obj: number, origSize: number, caller: string | undefined): number {
   const w = c.w;
   const next = c.getFreepointer(obj);
-  w[pfn * 4 + 1] = next;
-  w[pfn * 4 + 2] = (w[pfn * 4 + 2] as number) + INUSE_ONE;
+  setSlabFreelist(w, pfn, next);
+  setSlabInuse(w, pfn, slabInuse(w, pfn) + 1);
   if (c.debug && !allocDebugProcessing(c, pfn, obj, origSize, caller)) {
     disableSlab(c, pfn);
     return 0;
@@ -137,7 +139,7 @@ function takeObject(c: KmemCache, pfn: number, obj: number, origSize: number, ca
   c.setFreepointer(obj, obj);
   if (next !== 0 && !c.isObject(pfn, next)) {
     reportFreechainCorrupt(c, pfn, obj);
-    w[pfn * 4 + 1] = 0;
+    setSlabFreelist(w, pfn, 0);
     setSlabInuse(w, pfn, orderObjects(c.host.memmap.order(pfn), c.size));
   }
   return obj;
@@ -153,7 +155,7 @@ export function deactivateSlab(c: KmemCache, pfn: number): void {
   c.setCpuSlab(0);
   setSlabState(c.w, pfn, SLAB_NONE);
   if (slabInuse(c.w, pfn) === 0 && c.partial.nr >= c.minPartial) discardSlab(c, pfn);
-  else if ((c.w[pfn * 4 + 1] as number) !== 0) c.partial.addHead(pfn);
+  else if (slabFreelist(c.w, pfn) !== 0) c.partial.addHead(pfn);
   else c.full.addHead(pfn);
 }
 
@@ -163,7 +165,7 @@ function disableSlab(c: KmemCache, pfn: number): void {
   if (state === SLAB_PARTIAL) c.partial.remove(pfn);
   else if (state === SLAB_FULL) c.full.remove(pfn);
   else if (state === SLAB_CPU) c.setCpuSlab(0);
-  c.w[pfn * 4 + 1] = 0;
+  setSlabFreelist(c.w, pfn, 0);
   setSlabInuse(c.w, pfn, orderObjects(c.host.memmap.order(pfn), c.size));
   setSlabState(c.w, pfn, SLAB_DISABLED);
   c.nrDisabled++;
@@ -188,9 +190,9 @@ export function slabFreeSlow(c: KmemCache, pa: number, head: number, w0: number,
   }
   if (c.debug && !freeDebugProcessing(c, head, pa, caller)) return;
   const w = c.w;
-  c.setFreepointer(pa, w[head * 4 + 1] as number);
-  w[head * 4 + 1] = pa;
-  w[head * 4 + 2] = (w[head * 4 + 2] as number) - INUSE_ONE;
+  c.setFreepointer(pa, slabFreelist(w, head));
+  setSlabFreelist(w, head, pa);
+  setSlabInuse(w, head, slabInuse(w, head) - 1);
   if (head === c.cpuSlab) {
     c.freeFastpath++;
     return;
@@ -279,10 +281,7 @@ function newSlab(c: KmemCache, gfp: number): number {
   }
   const objects = orderObjects(order, c.size);
   const w = c.w;
-  w[pfn * 4] = (PG_alloc | PG_slab | (order > 0 ? PG_head : 0) | (order << 16) | (c.id << 20)) >>> 0;
-  w[pfn * 4 + 1] = 0;
-  w[pfn * 4 + 2] = 0;
-  w[pfn * 4 + 3] = 0;
+  initSlabPage(w, pfn, c.id, order);
   if (c.debug) setupSlabDebug(c, pfn, order);
   const first = pfn * PAGE_SIZE + c.redLeftPad;
   for (let k = 0; k < objects; k++) {
@@ -291,7 +290,7 @@ function newSlab(c: KmemCache, gfp: number): number {
     if (c.ctor) c.ctor(PAGE_OFFSET + obj);
     c.setFreepointer(obj, k + 1 < objects ? obj + c.size : 0);
   }
-  w[pfn * 4 + 1] = first;
+  setSlabFreelist(w, pfn, first);
   c.nrSlabs++;
   c.totalObjects += objects;
   c.pages += 1 << order;
