@@ -5,26 +5,36 @@
  * Owns every kernel subsystem instance. Layers above the buddy allocator
  * attach themselves here and register their checkers and shrinkers.
  */
+
+import type { Tasks } from "./fork.ts";
 import { Prandom } from "./lib/random.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
+import { type PagingParts, pagingInit } from "./mm/init.ts";
 import { Kmalloc } from "./mm/kmalloc.ts";
-import { DirectMap, type KernelMemory, pfnToKva } from "./mm/kmem.ts";
+import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import { type BootLayout, bootLayout } from "./mm/memblock.ts";
 import { MemMap, PG_reserved } from "./mm/memmap.ts";
+import type { Mmu } from "./mm/mmu.ts";
+import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
 import { DMA_END_PFN, PerCpuPages, pcpBatchFor, setupWatermarks, ZONE_NAMES, Zone } from "./mm/mmzone.ts";
 import { BuddyAllocator, PAGE_POISON, PCP_MAX_ORDER } from "./mm/page_alloc.ts";
 import { checkBuddy } from "./mm/page_alloc_check.ts";
 import { buddyMeminfo, buddyStats, buddyVmstat } from "./mm/page_alloc_stats.ts";
+import type { Paging } from "./mm/pgalloc.ts";
+import type { PageTable } from "./mm/pgtable.ts";
+import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
 import { checkSlab } from "./mm/slab_check.ts";
 import { type KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
 import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
+import type { TlbConfig } from "./mm/tlb.ts";
 import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
 import { panic } from "./panic.ts";
 import { type KernelReport, type KLogger, Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
+import { type TaskParts, tasksInit } from "./task_init.ts";
 
 /** What the kernel is booted with; the machine validates it first. */
 export interface KernelConfig {
@@ -38,6 +48,13 @@ export interface KernelConfig {
   /** slab_debug letters applied to every cache ("FZPU"; "" = off). */
   readonly slubDebug: string;
   readonly log: KLogger;
+  /** TLB shape; the default is 256 entries, 4-way. */
+  readonly tlb?: TlbConfig;
+  /** vm.overcommit_memory, vm.overcommit_ratio, swap size and vm.max_map_count. */
+  readonly overcommitMode: number;
+  readonly overcommitRatio: number;
+  readonly swapBytes: number;
+  readonly maxMapCount: number;
 }
 
 /** A named invariant checker, run by `m.check()`. */
@@ -62,8 +79,17 @@ export class Kernel {
   readonly slab: SlabAllocator;
   /** The kmalloc caches and kmalloc-large. */
   readonly kmallocCaches: Kmalloc;
-  /** Kernel memory by kva; the direct map until page tables exist. */
-  mem: KernelMemory;
+  /** Kernel memory by kva, through the MMU and init_mm. */
+  readonly mem: KernelMemory;
+  /** Page tables, the MMU and the TLB (kernel/mm/init.ts). */
+  readonly pagingParts: PagingParts;
+  readonly paging: Paging;
+  readonly mmu: Mmu;
+  /** The kernel's page table (init_mm): the direct map and the vmalloc area. */
+  readonly initMm: PageTable;
+  /** Processes and their address spaces (task_init.ts). */
+  readonly taskParts: TaskParts;
+  readonly tasks: Tasks;
   readonly checkers: Checker[] = [];
   /** Layers add their /proc/meminfo fields here (kB). */
   readonly meminfoSources: Array<(v: MeminfoValues) => void> = [];
@@ -83,11 +109,22 @@ export class Kernel {
     this.failPageAlloc = new FailPoint("fail_page_alloc", this.rng.fork());
     this.failSlab = new FailPoint("failslab", this.rng.fork());
     this.buddy = this.bootBuddy();
-    this.mem = new DirectMap(this.phys);
     this.checkers.push({ name: "buddy", run: () => checkBuddy(this.buddy) });
     this.meminfoSources.push((v) => buddyMeminfo(this.buddy, v));
     this.vmstatSources.push((out) => buddyVmstat(this.buddy, out));
     this.statsSources.push(["buddy", () => buddyStats(this.buddy)]);
+    const { phys, memmap, buddy, layout, printk } = this;
+    const pp = pagingInit({ phys, memmap, buddy, layout, printk, debugVm: config.debugVm, tlb: config.tlb });
+    this.pagingParts = pp;
+    this.paging = pp.paging;
+    this.mmu = pp.mmu;
+    this.initMm = pp.initMm;
+    this.mem = pp.mem;
+    this.checkers.push({ name: "pgtable", run: () => checkPgtable(pp.paging) });
+    this.checkers.push({ name: "tlb", run: () => checkTlb(pp.mmu) });
+    this.meminfoSources.push((v) => pagingMeminfo(pp, v));
+    this.vmstatSources.push((out) => pagingVmstat(pp, out));
+    this.statsSources.push(["mmu", () => pagingStats(pp)]);
     this.slab = new SlabAllocator({
       phys: this.phys,
       memmap: this.memmap,
@@ -104,6 +141,8 @@ export class Kernel {
     this.meminfoSources.push((v) => slabMeminfo(this.slab, this.buddy, v));
     this.vmstatSources.push((out) => slabVmstat(this.slab, out));
     this.statsSources.push(["slab", () => slabStats(this.slab)]);
+    this.taskParts = tasksInit(this, config);
+    this.tasks = this.taskParts.tasks;
   }
 
   /** Reserves boot frames, builds the zones, frees the rest to the buddy allocator. */
@@ -192,6 +231,25 @@ export class Kernel {
     return this.slab.validate();
   }
 
+  /**
+   * Reclaims every lazily freed (MADV_FREE) page that was not written since,
+   * as memory pressure would. Returns the number of pages freed.
+   */
+  reclaimLazyFree(): number {
+    return this.tasks.reclaimLazyFree();
+  }
+
+  /**
+   * drop_caches (echo 2 > /proc/sys/vm/drop_caches, plus draining the
+   * per-CPU lists): every slab cache gives its empty slabs back and every
+   * per-CPU page returns to the buddy lists. Returns the slab pages freed.
+   */
+  dropCaches(): number {
+    const freed = this.slab.shrinkAll(Number.POSITIVE_INFINITY);
+    this.buddy.drainPcp();
+    return freed;
+  }
+
   /** drain_all_pages: per-CPU lists back to the buddy allocator. */
   drainPcp(): void {
     this.buddy.drainPcp();
@@ -223,9 +281,16 @@ export class Kernel {
     return v;
   }
 
-  /** Runs every registered checker; throws InvariantViolation on the first failure. */
-  check(): void {
-    for (const c of this.checkers) c.run();
+  /**
+   * Runs every registered checker, or only the one named `only` ("buddy",
+   * "slab", "pgtable", "tlb", "mm"); throws InvariantViolation on the first
+   * failure. Throws RangeError for an unknown name.
+   */
+  check(only?: string): void {
+    if (only !== undefined && !this.checkers.some((c) => c.name === only)) {
+      throw new RangeError(`check: no checker named '${only}' (have ${this.checkers.map((c) => c.name).join(", ")})`);
+    }
+    for (const c of this.checkers) if (only === undefined || c.name === only) c.run();
   }
 
   /** The byte a freed page is filled with when debugging. */

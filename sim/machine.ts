@@ -10,6 +10,7 @@ import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
 import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
+import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
 
 /** Fault injection, like Linux's fail_page_alloc and failslab. */
@@ -78,6 +79,11 @@ export class Machine {
       maxOrder: config.maxOrder,
       pcpBatch: config.pcpBatch,
       slubDebug: config.slubDebug,
+      tlb: config.tlb,
+      overcommitMode: config.overcommit.mode,
+      overcommitRatio: config.overcommit.ratio,
+      swapBytes: config.swapBytes,
+      maxMapCount: config.maxMapCount,
       log: config.log,
     });
     this.faults = new Faults(this.kernel);
@@ -93,6 +99,20 @@ export class Machine {
     return new Machine(resolveConfig(opts));
   }
 
+  /**
+   * A new process `name` with an empty address space and a stack.
+   * Throws Error when the machine has no memory (or address-space id) left for it.
+   */
+  spawn(name: string): Process {
+    if (typeof name !== "string" || name.length === 0) throw new TypeError("spawn: a process needs a non-empty name");
+    return this.kernel.tasks.spawn(name);
+  }
+
+  /** Live processes, in pid order. */
+  processes(): Process[] {
+    return this.kernel.tasks.list();
+  }
+
   /** A JSON-able snapshot of every counter, by subsystem. */
   stats(): Record<string, unknown> {
     const out: Record<string, unknown> = { ramBytes: this.config.ramBytes, seed: this.config.seed };
@@ -100,8 +120,11 @@ export class Machine {
     return out;
   }
 
-  /** Runs every invariant checker; throws InvariantViolation at the first broken invariant. */
-  check(): void {
-    this.kernel.check();
+  /**
+   * Runs every invariant checker (or only the one named `only`, e.g. "buddy");
+   * throws InvariantViolation at the first broken invariant.
+   */
+  check(only?: string): void {
+    this.kernel.check(only);
   }
 }

@@ -19,9 +19,7 @@ export const DMA_END_PFN = (16 << 20) / 4096;
 export class PerCpuPages {
   /** Head pfn + 1 of each order's list (0 = empty). */
   readonly head: Int32Array;
-  /** Blocks on each order's list. */
-  readonly nr: Int32Array;
-  /** Pages held over all orders. */
+  /** Pages held over all orders (the per-order block counts are recounted by walking, when asked). */
   count = 0;
 
   constructor(
@@ -32,7 +30,6 @@ export class PerCpuPages {
     readonly high: number,
   ) {
     this.head = new Int32Array(orders);
-    this.nr = new Int32Array(orders);
   }
 }
 

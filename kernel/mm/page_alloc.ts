@@ -55,7 +55,7 @@ export class BuddyStats {
 
 const W = 4;
 /** gfp bits that need more than the per-CPU fast path. */
-const SLOW_GFP = __GFP_DMA | __GFP_ZERO | __GFP_COMP;
+const SLOW_GFP = __GFP_DMA | __GFP_COMP;
 /** Flag and order bits freePages looks at; the ones left out are cleared by the free. */
 const FREEABLE_MASK = 0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned);
 
@@ -108,11 +108,11 @@ export class BuddyAllocator {
         const w = this.w;
         const i = (h - 1) * W;
         pcp.head[order] = w[i + 1] as number;
-        pcp.nr[order] = (pcp.nr[order] as number) - 1;
         pcp.count -= 1 << order;
         w[i] = PG_alloc | (order << 16);
         w[i + 1] = 1;
         zone.pgalloc += 1 << order;
+        if (gfp & __GFP_ZERO) this.mem.fillPages(h - 1, 1 << order, 0);
         return h - 1;
       }
     }
@@ -231,7 +231,6 @@ export class BuddyAllocator {
     const w = this.w;
     const pfn = (pcp.head[order] as number) - 1;
     pcp.head[order] = w[pfn * W + 1] as number;
-    pcp.nr[order] = (pcp.nr[order] as number) - 1;
     pcp.count -= 1 << order;
     return pfn;
   }
@@ -269,7 +268,6 @@ export class BuddyAllocator {
     w[i + 2] = 0;
     w[i + 3] = 0;
     pcp.head[order] = pfn + 1;
-    pcp.nr[order] = (pcp.nr[order] as number) + 1;
     pcp.count += 1 << order;
   }
 
@@ -350,10 +348,10 @@ export class BuddyAllocator {
       w[i + 2] = 0;
       w[i + 3] = 0;
       pcp.head[order] = pfn + 1;
-      pcp.nr[order] = (pcp.nr[order] as number) + 1;
       pcp.count += 1 << order;
       this.pgfree += 1 << order;
-      if (order > 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
+      // Tail records are only ever written for compound pages (PG_tail on the first tail).
+      if (order > 0 && (w[i + W] as number) !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
       if (pcp.count > pcp.high) this.freePcpBulk(this.normal, pcp, pcp.batch);
       return;
     }
@@ -419,7 +417,6 @@ export class BuddyAllocator {
       while ((pcp.head[order] as number) === 0) order = (order + 1) % (PCP_MAX_ORDER + 1);
       const pfn = (pcp.head[order] as number) - 1;
       pcp.head[order] = w[pfn * W + 1] as number;
-      pcp.nr[order] = (pcp.nr[order] as number) - 1;
       pcp.count -= 1 << order;
       pages -= 1 << order;
       w[pfn * W] = 0;

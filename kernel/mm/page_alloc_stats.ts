@@ -3,6 +3,7 @@
  * `buddy` section of `m.stats()`.
  */
 import type { MeminfoValues } from "../proc/meminfo.ts";
+import type { PerCpuPages } from "./mmzone.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
 
 const KB_PER_PAGE = 4;
@@ -27,6 +28,17 @@ export function buddyVmstat(b: BuddyAllocator, out: Array<[string, number]>): vo
   out.push(["buddy_alloc_fail", b.stats.allocFailures]);
 }
 
+/** Blocks on each order's per-CPU list, counted by walking the lists. */
+function pcpBlocksByOrder(b: BuddyAllocator, pcp: PerCpuPages): number[] {
+  const out: number[] = [];
+  for (let order = 0; order < pcp.head.length; order++) {
+    let n = 0;
+    for (let h = pcp.head[order] as number; h !== 0; h = b.memmap.word(h - 1, 1)) n++;
+    out.push(n);
+  }
+  return out;
+}
+
 /** JSON-able state: per zone free counts by order and watermarks, splits, merges, pcp. */
 export function buddyStats(b: BuddyAllocator): unknown {
   return {
@@ -40,7 +52,7 @@ export function buddyStats(b: BuddyAllocator): unknown {
       watermarks: { min: z.wmarkMin, low: z.wmarkLow, high: z.wmarkHigh },
       lowmemReserve: z.lowmemReserve,
       pgalloc: z.pgalloc,
-      pcp: z.pcp.map((p) => ({ count: p.count, high: p.high, batch: p.batch, byOrder: Array.from(p.nr) })),
+      pcp: z.pcp.map((p) => ({ count: p.count, high: p.high, batch: p.batch, byOrder: pcpBlocksByOrder(b, p) })),
     })),
     pgalloc: b.zones.reduce((n, z) => n + z.pgalloc, 0),
     pgfree: b.pgfree,
