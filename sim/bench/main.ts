@@ -5,12 +5,13 @@
 
 import { pathToFileURL } from "node:url";
 import { BASELINES, baselineSink } from "./cases/baselines.ts";
+import { MALLOC_CASES } from "./cases/malloc.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
 import { PROCESS_CASES } from "./cases/process.ts";
 import { SLAB_CASES } from "./cases/slab.ts";
 import { type BenchProgress, type BenchResult, formatResults, runBenches } from "./harness.ts";
 
-const CASES = [...PAGE_ALLOC_CASES, ...SLAB_CASES, ...PROCESS_CASES];
+const CASES = [...PAGE_ALLOC_CASES, ...SLAB_CASES, ...PROCESS_CASES, ...MALLOC_CASES];
 
 /** Names of every case, baselines first. */
 export function benchNames(): string[] {
