@@ -140,7 +140,10 @@ export const serveCommand: Command = {
     const url = `http://${addr.address}:${addr.port}/`;
     ctx.io.out.write(ctx.json ? `${JSON.stringify({ command: "serve", url })}\n` : `memsim serve: ${url} (Ctrl-C stops)\n`);
     await new Promise<void>((resolve) => {
-      const stop = () => server.close(() => resolve());
+      const stop = () => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      };
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
     });

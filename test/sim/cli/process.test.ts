@@ -76,28 +76,34 @@ function listeners(port: number): string[] {
 
 describe("memsim serve", () => {
   it("serves the report on 127.0.0.1 only and stops on SIGTERM", async () => {
-    const tsx = join(ROOT, "node_modules", "tsx", "dist", "cli.mjs");
-    const child = spawn(process.execPath, [tsx, join(ROOT, "sim", "cli", "main.ts"), "serve", "--port", "0", "--ram", "4M"], { cwd: ROOT });
+    // One process (tsx as a loader), so SIGTERM reaches memsim itself rather than tsx's signal relay.
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "sim", "cli", "main.ts"), "serve", "--port", "0", "--ram", "4M"], {
+      cwd: ROOT,
+    });
     const line = await new Promise<string>((resolve, reject) => {
       let buf = "";
       child.stdout.on("data", (d: Buffer) => {
         buf += d.toString();
         if (buf.includes("\n")) resolve(buf.split("\n")[0] as string);
       });
-      child.on("exit", (code) => reject(new Error(`serve exited early with ${code}`)));
+      let errText = "";
+      child.stderr.on("data", (d: Buffer) => {
+        errText += d.toString();
+      });
+      child.on("exit", (code) => reject(new Error(`serve exited early with ${code}: ${errText}`)));
     });
     const m = /^memsim serve: http:\/\/127\.0\.0\.1:(\d+)\/ \(Ctrl-C stops\)$/.exec(line);
     expect(m, line).not.toBeNull();
     const port = Number(m?.[1]);
-    expect(listeners(port)).toEqual(["0100007F"]);
+    expect(listeners(port), `listening sockets on port ${port}`).toEqual(["0100007F"]);
     const res = await fetch(`http://127.0.0.1:${port}/`);
     expect(res.status).toBe(200);
     expect((await res.text()).startsWith("<!DOCTYPE html>")).toBe(true);
     expect((await fetch(`http://127.0.0.1:${port}/secret`)).status).toBe(404);
-    const code = await new Promise<number | null>((resolve) => {
-      child.on("exit", (c) => resolve(c));
+    const exit = await new Promise<string>((resolve) => {
+      child.on("exit", (c, sig) => resolve(`code ${c} signal ${sig}`));
       child.kill("SIGTERM");
     });
-    expect(code).toBe(0);
+    expect(exit).toBe("code 0 signal null");
   });
 });
