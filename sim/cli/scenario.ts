@@ -138,9 +138,13 @@ function defaultScenario(rec: Recorder): void {
     `init (pid ${init.pid}) maps 256 KiB of anonymous memory at 0x${buf.toString(16)} and touches half of it: ${init.minflt} page faults`,
   );
   const brk0 = init.sys.brk(0);
-  const brk1 = init.sys.brk(brk0 + (64 << 10));
-  touch(init, brk0, brk1 - brk0);
-  rec.step(`init grows its heap with brk by 64 KiB to 0x${brk1.toString(16)} and touches it`);
+  const ptrs: number[] = [];
+  for (let i = 0; i < 120; i++) ptrs.push(init.libc.malloc(16 << rec.rng.below(8)));
+  for (let i = 0; i < ptrs.length; i += 3) init.libc.free(ptrs[i] as number);
+  const large = init.libc.malloc(256 << 10);
+  rec.step(
+    `init mallocs 120 blocks of 16 B to 2 KiB and frees every third: malloc grows the heap with brk from 0x${brk0.toString(16)} to 0x${init.sys.brk(0).toString(16)}; a 256 KiB malloc gets its own mmap at 0x${large.toString(16)}`,
+  );
   const worker = init.fork();
   if (worker === null) throw new Error("default scenario: fork failed");
   rec.step(`init forks a child, "worker" below (pid ${worker.pid}): both map the same frames, read-only, copy-on-write`);

@@ -8,6 +8,8 @@ import { slabinfoRows } from "../../../kernel/mm/slab_stats.ts";
 import { formatVa } from "../../../kernel/mm/types.ts";
 import type { Process } from "../../../kernel/process.ts";
 import { formatSize } from "../../units.ts";
+import { renderChunkMap } from "../heapmap.ts";
+import { heapChunks } from "../heapwalk.ts";
 import { type PmapRow, pmapRows } from "../toolviews.ts";
 import type { ReportInput } from "./page.ts";
 import { esc, ownerColour } from "./svg.ts";
@@ -75,7 +77,13 @@ export function processSection(r: ReportInput): string | null {
   const legend = Object.entries(PERM_COLOURS)
     .map(([perm, c]) => `<span class="sw" style="background:${c}"></span>${perm} `)
     .join(" ");
-  const strips = procs.map((p) => `<h3>pid ${p.pid} (${esc(p.comm)})</h3>${vmaStrip(p)}<pre>${esc(p.proc.maps())}</pre>`);
+  const strips = procs.map((p) => {
+    const chunks = heapChunks(p);
+    const heap = chunks.length
+      ? `<details><summary>malloc heap: ${chunks.length} chunks</summary><pre>${esc(renderChunkMap(chunks))}</pre></details>`
+      : "";
+    return `<h3>pid ${p.pid} (${esc(p.comm)})</h3>${vmaStrip(p)}<pre>${esc(p.proc.maps())}</pre>${heap}`;
+  });
   return `<p>Each box is a VMA (width grows with the logarithm of its size), filled to the part that is resident; ⋯ marks a gap. ${legend}</p>${strips.join("")}`;
 }
 
