@@ -69,7 +69,7 @@ export function initArena(a: Arena, want: number): boolean {
   const brk0 = libc.sbrk(0);
   if (brk0 === -1) return false;
   const base = Math.ceil(brk0 / 16) * 16;
-  const size = base - brk0 + FIRST_CHUNK + want + MINSIZE + a.mp.topPad;
+  const size = base - brk0 + FIRST_CHUNK + Math.ceil((want + MINSIZE + a.mp.topPad) / 16) * 16;
   if (libc.sbrk(size) !== brk0) return false;
   const mem = a.mem;
   a.base = base;

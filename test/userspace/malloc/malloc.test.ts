@@ -391,3 +391,15 @@ describe("bad arguments are errno values, never JS errors", () => {
     expect(libc.errno).toBe(ENOMEM);
   });
 });
+
+describe("odd settings", () => {
+  it("an M_TOP_PAD that is no multiple of 16 still leaves a 16-aligned heap end", () => {
+    const { libc, log } = setup();
+    libc.mallopt(M_TOP_PAD, 100);
+    const p = libc.malloc(1000);
+    expect(log[1]).toBe(`brk(${hex(H + 1024 + 1008 + 32 + 112)}) = ${hex(H + 1024 + 1008 + 32 + 112)}`);
+    libc.free(libc.malloc(3000));
+    libc.free(p);
+    libc.heap.check();
+  });
+});
