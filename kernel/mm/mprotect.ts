@@ -94,20 +94,14 @@ function mprotectFixup(
     newflags &= ~VM_ACCOUNT;
     uncharge = pages;
   }
-  if (f.start(vma) < start) {
-    const upper = vmas.split(mm, vma, start);
-    if (upper === 0) return undoCharge(ctx, charged);
-    vma = upper;
+  vma = vmas.isolate(mm, vma, start, end);
+  if (vma === 0) {
+    if (charged) ctx.commit.uncharge(charged);
+    return -ENOMEM;
   }
-  if (f.end(vma) > end && vmas.split(mm, vma, end) === 0) return undoCharge(ctx, charged);
   mm.committed += charged - uncharge;
   if (uncharge) ctx.commit.uncharge(uncharge);
   vmas.setFlags(mm, vma, newflags);
   changeProt(mm, vma, start, end);
   return vmas.mergeAround(mm, vma);
-}
-
-function undoCharge(ctx: MmapContext, charged: number): number {
-  if (charged) ctx.commit.uncharge(charged);
-  return -ENOMEM;
 }
