@@ -39,6 +39,7 @@ import {
   setSizeHi,
   sizeHi,
   sizeOf,
+  USER_END,
 } from "./chunk.ts";
 import { HEAP_CHUNK_MAX, splitTop } from "./int_malloc.ts";
 import { MUNMAP_INVALID_POINTER } from "./messages.ts";
@@ -234,7 +235,7 @@ export function munmapChunk(a: Arena, c: number, hd: number): void {
   const off = prevSize(mem, c);
   const block = c - off;
   const total = off + size;
-  if (block % PAGE !== 0 || total % PAGE !== 0 || a.base === 0) a.abort(MUNMAP_INVALID_POINTER);
+  if (block % PAGE !== 0 || total % PAGE !== 0 || block + total > USER_END || a.base === 0) a.abort(MUNMAP_INVALID_POINTER);
   const mp = a.mp;
   if (!mp.noDynThreshold && size > mp.mmapThreshold && size <= MMAP_THRESHOLD_MAX) {
     mp.mmapThreshold = size;
