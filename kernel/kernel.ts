@@ -5,21 +5,36 @@
  * Owns every kernel subsystem instance. Layers above the buddy allocator
  * attach themselves here and register their checkers and shrinkers.
  */
+
+import type { Tasks } from "./fork.ts";
 import { Prandom } from "./lib/random.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
-import { DirectMap, type KernelMemory, pfnToKva } from "./mm/kmem.ts";
+import { type PagingParts, pagingInit } from "./mm/init.ts";
+import { Kmalloc } from "./mm/kmalloc.ts";
+import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import { type BootLayout, bootLayout } from "./mm/memblock.ts";
 import { MemMap, PG_reserved } from "./mm/memmap.ts";
+import type { Mmu } from "./mm/mmu.ts";
+import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
 import { DMA_END_PFN, PerCpuPages, pcpBatchFor, setupWatermarks, ZONE_NAMES, Zone } from "./mm/mmzone.ts";
 import { BuddyAllocator, PAGE_POISON, PCP_MAX_ORDER } from "./mm/page_alloc.ts";
 import { checkBuddy } from "./mm/page_alloc_check.ts";
 import { buddyMeminfo, buddyStats, buddyVmstat } from "./mm/page_alloc_stats.ts";
+import type { Paging } from "./mm/pgalloc.ts";
+import type { PageTable } from "./mm/pgtable.ts";
+import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
+import type { KmemCache } from "./mm/slab.ts";
+import { checkSlab } from "./mm/slab_check.ts";
+import { type KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
+import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
+import type { TlbConfig } from "./mm/tlb.ts";
 import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
 import { panic } from "./panic.ts";
 import { type KernelReport, type KLogger, Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
+import { type TaskParts, tasksInit } from "./task_init.ts";
 
 /** What the kernel is booted with; the machine validates it first. */
 export interface KernelConfig {
@@ -30,7 +45,16 @@ export interface KernelConfig {
   readonly maxOrder: number;
   /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
   readonly pcpBatch: number;
+  /** slab_debug letters applied to every cache ("FZPU"; "" = off). */
+  readonly slubDebug: string;
   readonly log: KLogger;
+  /** TLB shape; the default is 256 entries, 4-way. */
+  readonly tlb?: TlbConfig;
+  /** vm.overcommit_memory, vm.overcommit_ratio, swap size and vm.max_map_count. */
+  readonly overcommitMode: number;
+  readonly overcommitRatio: number;
+  readonly swapBytes: number;
+  readonly maxMapCount: number;
 }
 
 /** A named invariant checker, run by `m.check()`. */
@@ -51,8 +75,21 @@ export class Kernel {
   readonly failPageAlloc: FailPoint;
   readonly failSlab: FailPoint;
   readonly log: KLogger;
-  /** Kernel memory by kva; the direct map until page tables exist. */
-  mem: KernelMemory;
+  /** The slab allocator: every kmem_cache, its accounting and reports. */
+  readonly slab: SlabAllocator;
+  /** The kmalloc caches and kmalloc-large. */
+  readonly kmallocCaches: Kmalloc;
+  /** Kernel memory by kva, through the MMU and init_mm. */
+  readonly mem: KernelMemory;
+  /** Page tables, the MMU and the TLB (kernel/mm/init.ts). */
+  readonly pagingParts: PagingParts;
+  readonly paging: Paging;
+  readonly mmu: Mmu;
+  /** The kernel's page table (init_mm): the direct map and the vmalloc area. */
+  readonly initMm: PageTable;
+  /** Processes and their address spaces (task_init.ts). */
+  readonly taskParts: TaskParts;
+  readonly tasks: Tasks;
   readonly checkers: Checker[] = [];
   /** Layers add their /proc/meminfo fields here (kB). */
   readonly meminfoSources: Array<(v: MeminfoValues) => void> = [];
@@ -72,11 +109,41 @@ export class Kernel {
     this.failPageAlloc = new FailPoint("fail_page_alloc", this.rng.fork());
     this.failSlab = new FailPoint("failslab", this.rng.fork());
     this.buddy = this.bootBuddy();
-    this.mem = new DirectMap(this.phys);
     this.checkers.push({ name: "buddy", run: () => checkBuddy(this.buddy) });
     this.meminfoSources.push((v) => buddyMeminfo(this.buddy, v));
     this.vmstatSources.push((out) => buddyVmstat(this.buddy, out));
     this.statsSources.push(["buddy", () => buddyStats(this.buddy)]);
+    const { phys, memmap, buddy, layout, printk } = this;
+    const pp = pagingInit({ phys, memmap, buddy, layout, printk, debugVm: config.debugVm, tlb: config.tlb });
+    this.pagingParts = pp;
+    this.paging = pp.paging;
+    this.mmu = pp.mmu;
+    this.initMm = pp.initMm;
+    this.mem = pp.mem;
+    this.checkers.push({ name: "pgtable", run: () => checkPgtable(pp.paging) });
+    this.checkers.push({ name: "tlb", run: () => checkTlb(pp.mmu) });
+    this.meminfoSources.push((v) => pagingMeminfo(pp, v));
+    this.vmstatSources.push((out) => pagingVmstat(pp, out));
+    this.statsSources.push(["mmu", () => pagingStats(pp)]);
+    this.slab = new SlabAllocator({
+      phys: this.phys,
+      memmap: this.memmap,
+      buddy: this.buddy,
+      printk: this.printk,
+      failSlab: this.failSlab,
+      rng: this.rng.fork(),
+      log: config.log.child({ subsystem: "slab" }),
+      slubDebug: config.slubDebug,
+      memmapStart: this.layout.memmapStart,
+    });
+    this.kmallocCaches = new Kmalloc(this.slab);
+    this.buddy.shrinkers.push((want) => this.slab.shrinkAll(want));
+    this.checkers.push({ name: "slab", run: () => checkSlab(this.slab) });
+    this.meminfoSources.push((v) => slabMeminfo(this.slab, this.buddy, v));
+    this.vmstatSources.push((out) => slabVmstat(this.slab, out));
+    this.statsSources.push(["slab", () => slabStats(this.slab)]);
+    this.taskParts = tasksInit(this, config);
+    this.tasks = this.taskParts.tasks;
   }
 
   /** Reserves boot frames, builds the zones, frees the rest to the buddy allocator. */
@@ -94,7 +161,10 @@ export class Kernel {
     for (const z of zones) {
       const batch = this.config.pcpBatch > 0 ? this.config.pcpBatch : pcpBatchFor(z.managed);
       const pcpOn = this.config.pcpBatch >= 0;
-      z.pcp = [new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? 6 * batch : 0)];
+      // Linux 6.x zone_highsize: the low watermark shared among CPUs, at least four batches.
+      const high = Math.max(4 * batch, z.wmarkLow);
+      z.pcp0 = new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0);
+      z.pcp = [z.pcp0];
     }
     return buddy;
   }
@@ -108,6 +178,66 @@ export class Kernel {
   /** __free_pages. See {@link BuddyAllocator.freePages}. */
   freePages(pfn: number, order: number): void {
     this.buddy.freePages(pfn, order);
+  }
+
+  /**
+   * kmalloc: `size` bytes from the kmalloc caches (or whole pages above
+   * 8 KiB), as a kva; 0 is NULL, 16 is ZERO_SIZE_PTR (for size 0).
+   * `caller` labels the allocation in slab_debug user tracking.
+   */
+  kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    return this.kmallocCaches.kmalloc(size, gfp, caller);
+  }
+
+  /** kzalloc: kmalloc, zero-filled. */
+  kzalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    return this.kmallocCaches.kzalloc(size, gfp, caller);
+  }
+
+  /** kcalloc: n * size zeroed bytes; 0 when the product overflows. */
+  kcalloc(n: number, size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    return this.kmallocCaches.kcalloc(n, size, gfp, caller);
+  }
+
+  /** kfree: NULL and ZERO_SIZE_PTR do nothing; a bad address is reported, never freed. */
+  kfree(kva: number, caller?: string): void {
+    this.kmallocCaches.kfree(kva, caller);
+  }
+
+  /** ksize: usable bytes of an allocation (the cache's object size, or the pages of a large one). */
+  ksize(kva: number): number {
+    return this.kmallocCaches.ksize(kva);
+  }
+
+  /** krealloc: grows or shrinks an allocation; 0 on failure with the old one untouched. */
+  krealloc(kva: number, size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    return this.kmallocCaches.krealloc(kva, size, gfp, caller);
+  }
+
+  /** kmem_cache_create. Returns null (with a warning) on bad arguments. See {@link SlabAllocator.createCache}. */
+  kmemCacheCreate(name: string, size: number, opts: KmemCacheOptions = {}): KmemCache | null {
+    return this.slab.createCache(name, size, opts);
+  }
+
+  /**
+   * kmem_cache_destroy. Returns false, with Linux's report, when objects are
+   * still live (the cache is kept). Panics on a kmalloc cache or a dead cache.
+   */
+  kmemCacheDestroy(cache: KmemCache): boolean {
+    return this.slab.destroyCache(cache, this.kmallocCaches.isKmallocCache(cache));
+  }
+
+  /** Validates every slab cache (slab_debug validate); returns the number of problems reported. */
+  validateSlabs(): number {
+    return this.slab.validate();
+  }
+
+  /**
+   * Reclaims every lazily freed (MADV_FREE) page that was not written since,
+   * as memory pressure would. Returns the number of pages freed.
+   */
+  reclaimLazyFree(): number {
+    return this.tasks.reclaimLazyFree();
   }
 
   /** drain_all_pages: per-CPU lists back to the buddy allocator. */

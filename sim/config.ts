@@ -5,6 +5,7 @@
 
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
+import { DEFAULT_TLB, type TlbConfig } from "../kernel/mm/tlb.ts";
 import type { KLogger } from "../kernel/printk.ts";
 import { silentLogger } from "../kernel/printk.ts";
 
@@ -33,6 +34,8 @@ export interface BootOptions {
   maxOrder?: number;
   /** Per-CPU list batch in pages: 0 = Linux's size for the zone (default), -1 = no per-CPU lists. */
   pcpBatch?: number;
+  /** TLB shape: entries and ways, powers of two (ways <= entries). Default 256 entries, 4-way. */
+  tlb?: Partial<TlbConfig>;
   /** A pino logger; silent when absent. */
   log?: KLogger;
 }
@@ -48,6 +51,7 @@ export interface ResolvedConfig {
   maxMapCount: number;
   maxOrder: number;
   pcpBatch: number;
+  tlb: TlbConfig;
   log: KLogger;
 }
 
@@ -61,6 +65,7 @@ const KNOWN = new Set([
   "maxMapCount",
   "maxOrder",
   "pcpBatch",
+  "tlb",
   "log",
 ]);
 
@@ -109,6 +114,20 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     maxMapCount: intIn("maxMapCount", opts.maxMapCount ?? 65530, 1, 2 ** 31 - 1),
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
+    tlb: resolveTlb(opts.tlb ?? {}),
     log: opts.log ?? silentLogger,
   };
+}
+
+function isPow2(v: number): boolean {
+  return (v & (v - 1)) === 0;
+}
+
+/** TLB shape: two powers of two, ways <= entries <= 65536. Throws ConfigError naming the field. */
+function resolveTlb(t: Partial<TlbConfig>): TlbConfig {
+  const entries = intIn("tlb.entries", t.entries ?? DEFAULT_TLB.entries, 1, 65536);
+  if (!isPow2(entries)) throw new ConfigError(`Machine.boot: tlb.entries must be a power of two, got ${entries}`);
+  const ways = intIn("tlb.ways", t.ways ?? Math.min(DEFAULT_TLB.ways, entries), 1, entries);
+  if (!isPow2(ways)) throw new ConfigError(`Machine.boot: tlb.ways must be a power of two, got ${ways}`);
+  return { entries, ways };
 }

@@ -6,6 +6,12 @@
 export * from "../kernel/errno.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
 export * from "../kernel/mm/gfp.ts";
+export { KernelOops } from "../kernel/mm/mmu.ts";
+export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
+export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
+export type { ChangeProtOptions, PteVisitor, ZapSink } from "../kernel/mm/pgtable_range.ts";
+export * from "../kernel/mm/pgtable_types.ts";
+export type { TlbConfig } from "../kernel/mm/tlb.ts";
 export type { Order, Pfn, PhysAddr, VirtAddr } from "../kernel/mm/types.ts";
 export {
   formatVa,
@@ -20,6 +26,10 @@ export {
 export { InvariantViolation, KernelPanic } from "../kernel/panic.ts";
 export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";
+export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
+export { ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler } from "../kernel/signal.ts";
+export * from "../kernel/uapi/mman.ts";
+export * from "../kernel/uapi/signal.ts";
 export { type BootOptions, ConfigError, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
 export { formatSize, parseSize } from "./units.ts";

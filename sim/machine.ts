@@ -5,9 +5,12 @@
  */
 import { Kernel } from "../kernel/kernel.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
+import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
+import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
+import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
 
 /** Fault injection, like Linux's fail_page_alloc and failslab. */
@@ -48,6 +51,11 @@ export class MachineProc {
     return renderBuddyinfo(this.kernel.buddy);
   }
 
+  /** /proc/slabinfo, version 2.1. */
+  slabinfo(): string {
+    return renderSlabinfo(slabinfoRows(this.kernel.slab));
+  }
+
   vmstat(): string {
     const rows: Array<[string, number]> = [];
     for (const src of this.kernel.vmstatSources) src(rows);
@@ -70,6 +78,12 @@ export class Machine {
       debugVm: config.debugVm,
       maxOrder: config.maxOrder,
       pcpBatch: config.pcpBatch,
+      slubDebug: config.slubDebug,
+      tlb: config.tlb,
+      overcommitMode: config.overcommit.mode,
+      overcommitRatio: config.overcommit.ratio,
+      swapBytes: config.swapBytes,
+      maxMapCount: config.maxMapCount,
       log: config.log,
     });
     this.faults = new Faults(this.kernel);
@@ -83,6 +97,20 @@ export class Machine {
    */
   static boot(opts: BootOptions = {}): Machine {
     return new Machine(resolveConfig(opts));
+  }
+
+  /**
+   * A new process `name` with an empty address space and a stack.
+   * Throws Error when the machine has no memory (or address-space id) left for it.
+   */
+  spawn(name: string): Process {
+    if (typeof name !== "string" || name.length === 0) throw new TypeError("spawn: a process needs a non-empty name");
+    return this.kernel.tasks.spawn(name);
+  }
+
+  /** Live processes, in pid order. */
+  processes(): Process[] {
+    return this.kernel.tasks.list();
   }
 
   /** A JSON-able snapshot of every counter, by subsystem. */

@@ -171,7 +171,13 @@ export class MemMap {
 
   /** Clears the records of [pfn, pfn + count). */
   clear(pfn: number, count: number): void {
-    this.w.fill(0, pfn * WORDS, (pfn + count) * WORDS);
+    const w = this.w;
+    const end = (pfn + count) * WORDS;
+    if (count > 8) {
+      w.fill(0, pfn * WORDS, end);
+      return;
+    }
+    for (let i = pfn * WORDS; i < end; i++) w[i] = 0;
   }
 
   /**

@@ -19,9 +19,7 @@ export const DMA_END_PFN = (16 << 20) / 4096;
 export class PerCpuPages {
   /** Head pfn + 1 of each order's list (0 = empty). */
   readonly head: Int32Array;
-  /** Blocks on each order's list. */
-  readonly nr: Int32Array;
-  /** Pages held over all orders. */
+  /** Pages held over all orders (the per-order block counts are recounted by walking, when asked). */
   count = 0;
 
   constructor(
@@ -32,7 +30,6 @@ export class PerCpuPages {
     readonly high: number,
   ) {
     this.head = new Int32Array(orders);
-    this.nr = new Int32Array(orders);
   }
 }
 
@@ -51,8 +48,10 @@ export class Zone {
   pgalloc = 0;
   readonly freeHead: Int32Array;
   readonly nrFree: Int32Array;
-  /** Per-CPU lists, one per CPU. */
+  /** Per-CPU lists, one per CPU (one CPU today). */
   pcp: PerCpuPages[] = [];
+  /** The boot CPU's lists: pcp[0], kept in a field for the fast path. */
+  pcp0: PerCpuPages = new PerCpuPages(1, 1, 0);
 
   constructor(
     readonly id: number,

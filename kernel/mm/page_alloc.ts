@@ -44,7 +44,6 @@ export type Shrinker = (wantPages: number) => number;
 
 /** Counters of the page allocator, exported in stats and vmstat. */
 export class BuddyStats {
-  pgfree = 0;
   allocFailures = 0;
   pcpRefills = 0;
   pcpDrains = 0;
@@ -55,6 +54,8 @@ export class BuddyStats {
 }
 
 const W = 4;
+/** gfp bits that need more than the per-CPU fast path. */
+const SLOW_GFP = __GFP_DMA | __GFP_ZERO | __GFP_COMP;
 /** Flag and order bits freePages looks at; the ones left out are cleared by the free. */
 const FREEABLE_MASK = 0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned);
 
@@ -64,6 +65,8 @@ export class BuddyAllocator {
   readonly stats: BuddyStats;
   readonly failPoint: FailPoint;
   readonly shrinkers: Shrinker[] = [];
+  /** Pages freed since boot (vmstat pgfree). */
+  pgfree = 0;
   /** Name of the task on whose behalf the kernel allocates (for reports). */
   currentComm = "swapper/0";
   private readonly w: Uint32Array;
@@ -87,14 +90,36 @@ export class BuddyAllocator {
   }
 
   /**
-   * alloc_pages: a block of 2^order pages, refcount 1, or null.
+   * alloc_pages: a block of 2^order pages, refcount 1, or -1.
    *
-   * Returns null when no zone the gfp mask allows has a free block above its
+   * The fast path is a per-CPU list hit in the Normal zone above its low
+   * watermark with plain flags; everything else goes through allocPagesSlow.
+   * Returns -1 when no zone the gfp mask allows has a free block above its
    * watermark, when fault injection says so, or when order > maxOrder (with a
    * failure report unless __GFP_NOWARN).
    * Panics when order is not an integer or is negative.
    */
   allocPages(order: number, gfp: number = GFP_KERNEL): number {
+    if ((order & PCP_MAX_ORDER) === order && (gfp & SLOW_GFP) === 0 && !this.failPoint.armed) {
+      const zone = this.normal;
+      const pcp = zone.pcp0;
+      const h = pcp.head[order] as number;
+      if (h !== 0 && zone.freePages - (1 << order) >= zone.wmarkLow) {
+        const w = this.w;
+        const i = (h - 1) * W;
+        pcp.head[order] = w[i + 1] as number;
+        pcp.count -= 1 << order;
+        w[i] = PG_alloc | (order << 16);
+        w[i + 1] = 1;
+        zone.pgalloc += 1 << order;
+        return h - 1;
+      }
+    }
+    return this.allocPagesSlow(order, gfp);
+  }
+
+  /** Everything but the per-CPU fast path: checks, fault injection, zone choice, refills. */
+  private allocPagesSlow(order: number, gfp: number): number {
     if (!(order >= 0 && order <= this.maxOrder && Number.isInteger(order))) {
       return this.allocBadOrder(order, gfp);
     }
@@ -200,12 +225,11 @@ export class BuddyAllocator {
 
   /** Takes one block from the per-CPU list, refilling it from the buddy lists when empty. */
   private rmqueuePcp(zone: Zone, order: number): number {
-    const pcp = zone.pcp[0] as PerCpuPages;
+    const pcp = zone.pcp0;
     if (pcp.head[order] === 0 && !this.pcpRefill(zone, pcp, order)) return -1;
     const w = this.w;
     const pfn = (pcp.head[order] as number) - 1;
     pcp.head[order] = w[pfn * W + 1] as number;
-    pcp.nr[order] = (pcp.nr[order] as number) - 1;
     pcp.count -= 1 << order;
     return pfn;
   }
@@ -243,7 +267,6 @@ export class BuddyAllocator {
     w[i + 2] = 0;
     w[i + 3] = 0;
     pcp.head[order] = pfn + 1;
-    pcp.nr[order] = (pcp.nr[order] as number) + 1;
     pcp.count += 1 << order;
   }
 
@@ -310,22 +333,37 @@ export class BuddyAllocator {
   freePages(pfn: number, order: number): void {
     const w = this.w;
     const i = pfn * W;
-    const word0 = w[i];
-    if (word0 === undefined || (word0 & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || !Number.isInteger(pfn)) {
-      this.badFree(pfn, order);
-    }
+    // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
+    const word0 = w[i] as number;
+    if ((word0 & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || (pfn | 0) !== pfn) this.badFree(pfn, order);
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
-    if (ref === 0) this.freePagesOk(pfn, order);
+    if (ref !== 0) return;
+    if (word0 === (PG_alloc | (order << 16)) && order <= PCP_MAX_ORDER && this.debug === 0 && pfn >= this.normal.startPfn) {
+      // Fast path: a plain page back on the Normal zone's per-CPU list.
+      const pcp = this.normal.pcp0;
+      w[i] = PG_pcp | (order << 16);
+      w[i + 1] = pcp.head[order] as number;
+      w[i + 2] = 0;
+      w[i + 3] = 0;
+      pcp.head[order] = pfn + 1;
+      pcp.count += 1 << order;
+      this.pgfree += 1 << order;
+      // Tail records are only ever written for compound pages (PG_tail on the first tail).
+      if (order > 0 && (w[i + W] as number) !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
+      if (pcp.count > pcp.high) this.freePcpBulk(this.normal, pcp, pcp.batch);
+      return;
+    }
+    this.freePagesOk(pfn, order);
   }
 
   private freePagesOk(pfn: number, order: number): void {
-    this.stats.pgfree += 1 << order;
+    this.pgfree += 1 << order;
     if (order > 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
     if (this.debug >= 1) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
     const zone = this.zoneOf(pfn);
     if (order <= PCP_MAX_ORDER) {
-      const pcp = zone.pcp[0] as PerCpuPages;
+      const pcp = zone.pcp0;
       this.pcpPush(pcp, pfn, order);
       if (pcp.count > pcp.high) this.freePcpBulk(zone, pcp, pcp.batch);
       return;
@@ -378,7 +416,6 @@ export class BuddyAllocator {
       while ((pcp.head[order] as number) === 0) order = (order + 1) % (PCP_MAX_ORDER + 1);
       const pfn = (pcp.head[order] as number) - 1;
       pcp.head[order] = w[pfn * W + 1] as number;
-      pcp.nr[order] = (pcp.nr[order] as number) - 1;
       pcp.count -= 1 << order;
       pages -= 1 << order;
       w[pfn * W] = 0;

@@ -3,6 +3,7 @@
  * `buddy` section of `m.stats()`.
  */
 import type { MeminfoValues } from "../proc/meminfo.ts";
+import type { PerCpuPages } from "./mmzone.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
 
 const KB_PER_PAGE = 4;
@@ -22,9 +23,20 @@ export function buddyMeminfo(b: BuddyAllocator, v: MeminfoValues): void {
 export function buddyVmstat(b: BuddyAllocator, out: Array<[string, number]>): void {
   out.push(["nr_free_pages", b.nrFreePages()]);
   for (const z of b.zones) out.push([`pgalloc_${z.name.toLowerCase()}`, z.pgalloc]);
-  out.push(["pgfree", b.stats.pgfree]);
+  out.push(["pgfree", b.pgfree]);
   out.push(["allocstall", 0]);
   out.push(["buddy_alloc_fail", b.stats.allocFailures]);
+}
+
+/** Blocks on each order's per-CPU list, counted by walking the lists. */
+function pcpBlocksByOrder(b: BuddyAllocator, pcp: PerCpuPages): number[] {
+  const out: number[] = [];
+  for (let order = 0; order < pcp.head.length; order++) {
+    let n = 0;
+    for (let h = pcp.head[order] as number; h !== 0; h = b.memmap.word(h - 1, 1)) n++;
+    out.push(n);
+  }
+  return out;
 }
 
 /** JSON-able state: per zone free counts by order and watermarks, splits, merges, pcp. */
@@ -40,10 +52,10 @@ export function buddyStats(b: BuddyAllocator): unknown {
       watermarks: { min: z.wmarkMin, low: z.wmarkLow, high: z.wmarkHigh },
       lowmemReserve: z.lowmemReserve,
       pgalloc: z.pgalloc,
-      pcp: z.pcp.map((p) => ({ count: p.count, high: p.high, batch: p.batch, byOrder: Array.from(p.nr) })),
+      pcp: z.pcp.map((p) => ({ count: p.count, high: p.high, batch: p.batch, byOrder: pcpBlocksByOrder(b, p) })),
     })),
     pgalloc: b.zones.reduce((n, z) => n + z.pgalloc, 0),
-    pgfree: b.stats.pgfree,
+    pgfree: b.pgfree,
     allocFailures: b.stats.allocFailures,
     splits: Array.from(b.stats.splits),
     merges: Array.from(b.stats.merges),

@@ -151,7 +151,14 @@ describe("exhaustion", () => {
 
 describe("bad frees and bad input are kernel panics naming the problem", () => {
   const cases: Array<[string, (m: Machine, pfn: number) => void, RegExp]> = [
-    ["double free", (m, p) => (m.kernel.freePages(p, 0), m.kernel.freePages(p, 0)), /double free of pfn 0x3c00/],
+    [
+      "double free",
+      (m, p) => {
+        m.kernel.freePages(p, 0);
+        m.kernel.freePages(p, 0);
+      },
+      /double free of pfn 0x3c00/,
+    ],
     ["wrong order", (m, p) => m.kernel.freePages(p, 1), /pfn 0x3c00 was allocated with order 0, freed with order 1/],
     ["reserved frame", (m) => m.kernel.freePages(0, 0), /freeing reserved pfn 0x0/],
     ["pfn out of range", (m) => m.kernel.freePages(1 << 30, 0), /out of range/],

@@ -1,0 +1,279 @@
+/**
+ * The task list (Linux kernel/fork.c and kernel/exit.c, reduced to memory):
+ * spawn a process with an empty address space and a stack, fork one with
+ * copy-on-write (dup_mmap + copy_page_range), tear one down at exit, and
+ * route its system calls and page faults to the mm layer.
+ */
+import { EINVAL } from "./errno.ts";
+import { CopyPageRange } from "./mm/copy_page_range.ts";
+import type { MadvisePageOps } from "./mm/madvise.ts";
+import { LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
+import { FAULT_OK, type Memory } from "./mm/memory.ts";
+import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE, STACK_TOP } from "./mm/mm.ts";
+import {
+  VM_ACCOUNT,
+  VM_DONTCOPY,
+  VM_EXEC,
+  VM_GROWSDOWN,
+  VM_MAYEXEC,
+  VM_MAYREAD,
+  VM_MAYWRITE,
+  VM_READ,
+  VM_WIPEONFORK,
+  VM_WRITE,
+} from "./mm/mm_types.ts";
+import { doMmap, type MmapContext, sysBrk, sysMunmap, unmapVma } from "./mm/mmap.ts";
+import type { Mmu } from "./mm/mmu.ts";
+import { MmuMemory } from "./mm/mmu_memory.ts";
+import { type ChangeProtection, sysMprotect } from "./mm/mprotect.ts";
+import { MovePageTables, type MremapPageOps, sysMremap } from "./mm/mremap.ts";
+import type { Paging } from "./mm/pgalloc.ts";
+import { freeEmptyTables } from "./mm/pgtable_range.ts";
+import { TASK_SIZE } from "./mm/types.ts";
+import type { Printk } from "./printk.ts";
+import { PidProc } from "./proc/pid.ts";
+import { Process } from "./process.ts";
+import { SIGKILL } from "./uapi/signal.ts";
+
+/** The stack VMA's flags: rw-p, grows down, accounted. */
+const STACK_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | VM_ACCOUNT;
+
+/** Everything the task list works with. */
+export interface TasksDeps {
+  readonly ctx: MmapContext;
+  readonly memory: Memory;
+  readonly paging: Paging;
+  readonly mmu: Mmu;
+  readonly printk: Printk;
+  /** The zero page: also the empty root a dead page table is pointed at. */
+  readonly zeroPfn: number;
+  /** Names the task on whose behalf the kernel runs (for reports). */
+  setComm(comm: string): void;
+  /** Runs every checker (debug level >= 2 at syscall exit). */
+  check(): void;
+  readonly debugVm: number;
+}
+
+/** All processes of a machine. */
+export class Tasks implements MadvisePageOps, MremapPageOps {
+  private readonly byPid = new Map<number, Process>();
+  private nextPid = 1;
+  private nextMmId = 1;
+  private readonly lazyWalk: LazyFreeWalk;
+  private readonly mover = new MovePageTables();
+  private readonly copier: CopyPageRange;
+  private readonly makeProc = (p: Process) => new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap);
+  private readonly changeProt: ChangeProtection = (mm, vma, start, end) => this.d.memory.changeProt(mm, vma, start, end);
+
+  constructor(private readonly d: TasksDeps) {
+    this.lazyWalk = new LazyFreeWalk(d.memory.memmap);
+    this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy);
+  }
+
+  /** Live processes, by pid order. */
+  list(): Process[] {
+    return [...this.byPid.values()];
+  }
+
+  /** The process with `pid`, if it is alive. */
+  get(pid: number): Process | undefined {
+    return this.byPid.get(pid);
+  }
+
+  /**
+   * A new process: an empty address space with its own page table and ASID
+   * and a 132 KiB [stack]. Throws Error naming what ran out when there is no
+   * memory (or no ASID) for it.
+   */
+  spawn(comm: string, ppid = 0): Process {
+    const mm = this.newMm();
+    const ctx = this.d.ctx;
+    const start = STACK_TOP - INITIAL_STACK_PAGES * PAGE;
+    const vma = ctx.vmas.alloc(mm, start, STACK_TOP, STACK_FLAGS, start / PAGE);
+    if (vma === 0 || !ctx.commit.charge(INITIAL_STACK_PAGES)) {
+      if (vma !== 0) ctx.vmas.freeObject(vma);
+      this.d.paging.pgdFree(mm.pt);
+      throw new Error(`spawn ${comm}: out of memory for the stack`);
+    }
+    mm.committed += INITIAL_STACK_PAGES;
+    ctx.vmas.insert(mm, vma);
+    return this.register(comm, ppid, mm);
+  }
+
+  private newMm(): MmStruct {
+    const pt = this.d.paging.pgdAlloc();
+    if (pt === null) throw new Error("spawn: out of memory (or address-space ids) for a page table");
+    const mm = new MmStruct(this.nextMmId++, defaultRlimits());
+    mm.pt = pt;
+    return mm;
+  }
+
+  private register(comm: string, ppid: number, mm: MmStruct): Process {
+    const pid = this.nextPid++;
+    const p = new Process(this, pid, ppid, comm, mm, new MmuMemory(this.d.mmu, mm.pt, "user"), this.makeProc);
+    this.byPid.set(pid, p);
+    return p;
+  }
+
+  /**
+   * fork: a child with a copy of the parent's VMAs and page tables. Private
+   * writable pages are shared copy-on-write; shared anonymous memory stays
+   * shared; VM_DONTCOPY VMAs are left out and VM_WIPEONFORK ones start empty.
+   * The child's accounted memory is charged to commit. Returns null (and
+   * leaves nothing behind) when memory, commit or an ASID runs out.
+   */
+  fork(parent: Process): Process | null {
+    let mm: MmStruct;
+    try {
+      mm = this.newMm();
+    } catch {
+      return null;
+    }
+    const pm = parent.mm;
+    Object.assign(mm.rlimits, pm.rlimits);
+    mm.startBrk = pm.startBrk;
+    mm.brk = pm.brk;
+    mm.startStack = pm.startStack;
+    mm.mmapBase = pm.mmapBase;
+    if (!this.dupMmap(pm, mm)) {
+      this.releaseMm(mm);
+      return null;
+    }
+    mm.hiwaterRss = mm.rssAnon + mm.rssShmem;
+    mm.hiwaterVm = mm.totalVm;
+    return this.register(parent.comm, parent.pid, mm);
+  }
+
+  /** dup_mmap: every VMA copied in address order, with its pages. False on any failure. */
+  private dupMmap(pm: MmStruct, mm: MmStruct): boolean {
+    const ctx = this.d.ctx;
+    const f = ctx.vmas.f;
+    for (let n = pm.tree.first(); n >= 0; n = pm.tree.next(n)) {
+      const vma = pm.tree.value(n);
+      const flags = f.flags(vma);
+      if (flags & VM_DONTCOPY) continue;
+      const pages = (f.end(vma) - f.start(vma)) / PAGE;
+      const nv = ctx.vmas.dup(mm, vma);
+      if (nv === 0) return false;
+      if (flags & VM_ACCOUNT) {
+        if (!ctx.commit.charge(pages)) {
+          ctx.vmas.freeDup(nv);
+          return false;
+        }
+        mm.committed += pages;
+      }
+      ctx.vmas.insert(mm, nv);
+      if (flags & VM_WIPEONFORK) continue;
+      if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags)) return false;
+    }
+    return true;
+  }
+
+  /** Tears down an address space that never became a process (a failed fork). */
+  private releaseMm(mm: MmStruct): void {
+    const ctx = this.d.ctx;
+    for (let n = mm.tree.first(); n >= 0; n = mm.tree.first()) unmapVma(ctx, mm, mm.tree.value(n));
+    freeEmptyTables(mm.pt, 0, TASK_SIZE);
+    mm.pt.flushTlb();
+    this.d.paging.pgdFree(mm.pt);
+  }
+
+  /** exit_mm: every VMA unmapped (frames, commit, objects), every table freed, the ASID released. */
+  exitMm(p: Process): void {
+    p.mem.detach();
+    this.releaseMm(p.mm);
+    p.mm.pt.retire(this.d.zeroPfn);
+    this.byPid.delete(p.pid);
+  }
+
+  /** The OOM killer's verdict on a process whose fault could not get a frame. */
+  oomKill(p: Process): void {
+    const rssKb = (p.mm.rssAnon + p.mm.rssShmem) * 4;
+    this.d.printk.report(
+      "oom_kill",
+      `Out of memory: Killed process ${p.pid} (${p.comm}) total-vm:${p.mm.totalVm * 4}kB, anon-rss:${p.mm.rssAnon * 4}kB, file-rss:0kB, shmem-rss:${p.mm.rssShmem * 4}kB (rss ${rssKb}kB)`,
+    );
+    p.kill(SIGKILL);
+  }
+
+  setCurrent(p: Process | null): void {
+    this.d.setComm(p === null ? "swapper/0" : p.comm);
+  }
+
+  syscallExitChecks(): void {
+    if (this.d.debugVm >= 2) this.d.check();
+  }
+
+  handleMmFault(p: Process, va: number, ec: number): number {
+    this.d.setComm(p.comm);
+    const r = this.d.memory.handleMmFault(p.mm, va, ec);
+    this.d.setComm("swapper/0");
+    if (r === FAULT_OK && this.d.debugVm >= 3) this.d.check();
+    return r;
+  }
+
+  /** True when an access of this kind at `va` would still be refused (no VMA, or no permission). */
+  wouldSegv(p: Process, va: number, access: "read" | "write" | "exec"): boolean {
+    const vmas = this.d.ctx.vmas;
+    const vma = vmas.lookup(p.mm, va);
+    if (vma === 0) return true;
+    const flags = vmas.f.flags(vma);
+    if (access === "write") return !(flags & VM_WRITE);
+    if (access === "exec") return !(flags & VM_EXEC);
+    return !(flags & (VM_READ | VM_WRITE | VM_EXEC));
+  }
+
+  sysBrk(p: Process, addr: number): number {
+    return sysBrk(this.d.ctx, p.mm, addr);
+  }
+
+  sysMmap(p: Process, addr: number, len: number, prot: number, flags: number, fd: number, off: number): number {
+    return doMmap(this.d.ctx, p.mm, addr, len, prot, flags, fd, off);
+  }
+
+  sysMunmap(p: Process, addr: number, len: number): number {
+    return sysMunmap(this.d.ctx, p.mm, addr, len);
+  }
+
+  sysMprotect(p: Process, addr: number, len: number, prot: number): number {
+    return sysMprotect(this.d.ctx, p.mm, this.changeProt, addr, len, prot);
+  }
+
+  sysMadvise(p: Process, addr: number, len: number, advice: number): number {
+    return sysMadvise(this.d.ctx, p.mm, this, addr, len, advice);
+  }
+
+  sysMremap(p: Process, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number {
+    if (!Number.isSafeInteger(newAddr)) return -EINVAL;
+    return sysMremap(this.d.ctx, p.mm, this, addr, oldLen, newLen, flags, newAddr);
+  }
+
+  /**
+   * Reclaims lazily freed pages (MADV_FREE) that were not written since:
+   * their entries are cleared and their frames freed. A shrinker under
+   * memory pressure, and `m.kernel.reclaimLazyFree()`. Returns pages freed.
+   */
+  reclaimLazyFree(want = Number.POSITIVE_INFINITY): number {
+    let freed = 0;
+    for (const p of this.byPid.values()) {
+      if (freed >= want) break;
+      freed += this.d.memory.reclaimLazy(p.mm, want - freed);
+    }
+    return freed;
+  }
+
+  /** MadvisePageOps. */
+  zapRange(mm: MmStruct, vma: number, start: number, end: number): void {
+    this.d.memory.zapRange(mm, vma, start, end);
+  }
+
+  /** MadvisePageOps. */
+  lazyFree(mm: MmStruct, _vma: number, start: number, end: number): void {
+    this.lazyWalk.run(mm.pt, start, end);
+  }
+
+  /** MremapPageOps. */
+  movePageTables(mm: MmStruct, oldStart: number, newStart: number, len: number): boolean {
+    return this.mover.run(mm.pt, oldStart, newStart, len);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * copy_page_range (Linux mm/memory.c) for fork: the child's page table gets
+ * an entry for every present page of a parent VMA. Private writable pages
+ * become read-only copy-on-write in both (refcount and mapcount raised, no
+ * data copied); shared pages stay shared and writable; the zero page is
+ * mapped as it is.
+ */
+
+import { panic } from "../panic.ts";
+import type { MemMap } from "./memmap.ts";
+import type { MmStruct } from "./mm.ts";
+import { VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
+import type { BuddyAllocator } from "./page_alloc.ts";
+import type { PageTable } from "./pgtable.ts";
+import { type PteVisitor, walkRange } from "./pgtable_range.ts";
+import { PTE_P, PTE_RW, PTE_SOFT_COW, PTE_SPECIAL } from "./pgtable_types.ts";
+
+/** One copy at a time; reused across forks. */
+export class CopyPageRange implements PteVisitor {
+  private src: PageTable | null = null;
+  private dst: MmStruct | null = null;
+  private cow = false;
+  private ok = true;
+
+  constructor(
+    private readonly memmap: MemMap,
+    private readonly buddy: BuddyAllocator,
+  ) {}
+
+  /**
+   * Copies the entries of [start, end) (a VMA with `vmFlags`) from `src` into
+   * `dst`'s page table. Returns false when a child table could not be
+   * allocated; the entries copied so far stay (the caller tears the child
+   * down).
+   */
+  run(src: PageTable, dst: MmStruct, start: number, end: number, vmFlags: number): boolean {
+    this.src = src;
+    this.dst = dst;
+    this.cow = (vmFlags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
+    this.ok = true;
+    walkRange(src, start, end, this);
+    src.flushTlb();
+    this.src = null;
+    this.dst = null;
+    return this.ok;
+  }
+
+  visitPte(va: number, ptep: number, level: number): void {
+    if (!this.ok) return;
+    if (level !== 1) panic("copy_page_range: 2 MiB user leaves are not supported");
+    const src = this.src as PageTable;
+    const dst = this.dst as MmStruct;
+    let flags = src.pteFlags(ptep);
+    if (!(flags & PTE_P)) return;
+    const pfn = src.ptePfn(ptep);
+    const to = dst.pt.ensure(va);
+    if (to < 0) {
+      this.ok = false;
+      return;
+    }
+    if (!(flags & PTE_SPECIAL)) {
+      this.buddy.getPage(pfn);
+      this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
+      if (this.cow) {
+        dst.rssAnon++;
+        if (flags & PTE_RW) {
+          flags = ((flags & ~PTE_RW) | PTE_SOFT_COW) >>> 0;
+          src.setPte(va, ptep, pfn, flags);
+        }
+      } else dst.rssShmem++;
+    }
+    dst.pt.setPte(va, to, pfn, flags);
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * kmalloc and friends (Linux mm/slab_common.c, mm/slub.c): the kmalloc
+ * caches and their size classes, kmalloc-large for bigger requests, and
+ * kfree / ksize / krealloc / kzalloc / kcalloc.
+ *
+ * Owns: the kmalloc caches (kmalloc-*, kmalloc-rcl-* for __GFP_RECLAIMABLE,
+ * dma-kmalloc-* for GFP_DMA) and kmalloc-large blocks (compound pages whose
+ * head carries KMALLOC_LARGE_ID in its owner bits). Calls: the caches, the
+ * buddy allocator. Size classes: 1-8 -> 8, 9-16 -> 16, 17-32 -> 32,
+ * 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then the next
+ * power of two up to 8192; above that, 2^get_order(size) pages.
+ */
+import { panic } from "../panic.ts";
+import {
+  __GFP_COMP,
+  __GFP_DMA,
+  __GFP_DMA32,
+  __GFP_HIGHMEM,
+  __GFP_NOWARN,
+  __GFP_RECLAIMABLE,
+  __GFP_ZERO,
+  GFP_KERNEL,
+  GFP_KNOWN_MASK,
+} from "./gfp.ts";
+import { PG_alloc, PG_head, PG_slab, PG_tail } from "./memmap.ts";
+import type { KmemCache } from "./slab.ts";
+import type { SlabAllocator } from "./slab_common.ts";
+import { getOrigSize, setOrigSize } from "./slab_debug.ts";
+import {
+  KMALLOC_MAX_CACHE_SIZE,
+  SLAB_CACHE_DMA,
+  SLAB_KMALLOC,
+  SLAB_POISON,
+  SLAB_RECLAIM_ACCOUNT,
+  SLAB_RED_ZONE,
+  SLAB_STORE_USER,
+  SLUB_RED_ACTIVE,
+  ZERO_SIZE_PTR,
+} from "./slab_flags.ts";
+import { KMALLOC_LARGE_ID } from "./slab_page.ts";
+import { getOrder, PAGE_OFFSET, PAGE_SIZE } from "./types.ts";
+
+/** Object sizes of the kmalloc caches, smallest first. */
+export const KMALLOC_SIZES: readonly number[] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
+
+/** Size class of requests 1..192, indexed by (size - 1) >> 3 (Linux size_index). */
+const SIZE_INDEX = new Uint8Array([0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6]);
+const GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM | ~GFP_KNOWN_MASK;
+/** Head flags of a kmalloc-large block, as far as kfree looks. */
+const LARGE_FLAGS = PG_alloc | PG_head | PG_slab;
+
+function kmallocName(prefix: string, size: number): string {
+  return `${prefix}${size >= 1024 ? `${size / 1024}k` : size}`;
+}
+
+/** The size class index for a request of 1..8192 bytes. */
+export function kmallocIndex(size: number): number {
+  return size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1);
+}
+
+/** The kmalloc caches and the kmalloc API. */
+export class Kmalloc {
+  readonly normal: KmemCache[] = [];
+  readonly reclaim: KmemCache[] = [];
+  readonly dma: KmemCache[] = [];
+  private readonly w: Uint32Array;
+  private readonly bytes: number;
+
+  constructor(private readonly slab: SlabAllocator) {
+    this.w = slab.memmap.w;
+    this.bytes = slab.phys.bytes;
+    const types: Array<[KmemCache[], string, number]> = [
+      [this.normal, "kmalloc-", 0],
+      [this.reclaim, "kmalloc-rcl-", SLAB_RECLAIM_ACCOUNT],
+      [this.dma, "dma-kmalloc-", SLAB_CACHE_DMA],
+    ];
+    for (const [list, prefix, flags] of types) {
+      for (const size of KMALLOC_SIZES) {
+        const align = (size & (size - 1)) === 0 ? size : 8;
+        const c = slab.createCacheInternal(kmallocName(prefix, size), size, align, flags | SLAB_KMALLOC, null, true);
+        if (!c) panic(`kmalloc: cannot create ${kmallocName(prefix, size)}`);
+        list.push(c);
+      }
+    }
+  }
+
+  /** True for the kmalloc caches, which cannot be destroyed. */
+  isKmallocCache(c: KmemCache): boolean {
+    return (c.flags & SLAB_KMALLOC) !== 0;
+  }
+
+  /** The cache kmalloc(size, gfp) uses, or null above KMALLOC_MAX_CACHE_SIZE. */
+  cacheFor(size: number, gfp: number = GFP_KERNEL): KmemCache | null {
+    if (!(size > 0 && size <= KMALLOC_MAX_CACHE_SIZE)) return null;
+    const list = (gfp & __GFP_DMA) !== 0 ? this.dma : (gfp & __GFP_RECLAIMABLE) !== 0 ? this.reclaim : this.normal;
+    return list[kmallocIndex(Math.ceil(size))] as KmemCache;
+  }
+
+  /**
+   * kmalloc: `size` bytes, or 0 (NULL). kmalloc(0) is ZERO_SIZE_PTR (16).
+   *
+   * Returns 0 when failslab (small) or fail_page_alloc (large) injects a
+   * failure, when memory runs out, or when size exceeds the largest buddy
+   * block (with the page allocator's warning unless __GFP_NOWARN).
+   */
+  kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    if ((size | 0) === size && size > 0 && size <= KMALLOC_MAX_CACHE_SIZE) {
+      const idx = size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1);
+      const c = ((gfp & (__GFP_DMA | __GFP_RECLAIMABLE)) === 0 ? this.normal : (gfp & __GFP_DMA) !== 0 ? this.dma : this.reclaim)[
+        idx
+      ] as KmemCache;
+      return c.allocSized(gfp, size, caller ?? "kmalloc");
+    }
+    if (size === 0) return ZERO_SIZE_PTR;
+    return this.kmallocLarge(size, gfp);
+  }
+
+  /** kmalloc_large: 2^get_order(size) pages as one compound block. */
+  private kmallocLarge(size: number, gfp: number): number {
+    if (!Number.isInteger(size) || size < 0) {
+      if ((gfp & __GFP_NOWARN) === 0) this.slab.rep.plain("kmalloc_invalid_size", `kmalloc: invalid size ${size}`);
+      return 0;
+    }
+    if (gfp & GFP_SLAB_BUG_MASK) gfp = this.slab.fixSlabGfp(gfp);
+    const order = getOrder(size);
+    const pfn = this.slab.buddy.allocPages(order, gfp | __GFP_COMP);
+    if (pfn < 0) return 0;
+    this.slab.memmap.setOwnerBits(pfn, KMALLOC_LARGE_ID);
+    this.slab.largeBlocks++;
+    this.slab.largePages += 1 << order;
+    this.slab.largeAllocs++;
+    this.slab.pagesUnreclaimable += 1 << order;
+    return PAGE_OFFSET + pfn * PAGE_SIZE;
+  }
+
+  /**
+   * kfree: frees a kmalloc object or kmalloc-large block; NULL and
+   * ZERO_SIZE_PTR do nothing. An address that is not a live object or block
+   * is reported and nothing is freed.
+   */
+  kfree(kva: number, caller?: string): void {
+    if (kva === 0 || kva === ZERO_SIZE_PTR) return;
+    const pa = kva - PAGE_OFFSET;
+    if (pa >>> 0 !== pa || pa >= this.bytes) {
+      this.slab.reportNotSlab("kfree", kva);
+      return;
+    }
+    const w = this.w;
+    const pfn = pa >>> 12;
+    let head = pfn;
+    let w0 = w[pfn << 2] as number;
+    if (w0 & PG_tail) {
+      head = w[(pfn << 2) + 3] as number;
+      w0 = w[head << 2] as number;
+    }
+    if (w0 & PG_slab) {
+      const c = this.slab.cacheById(w0 >>> 20);
+      if (c === undefined) panic(`kfree: slab page 0x${head.toString(16)} has no cache`);
+      c.slabFree(pa, head, w0, caller ?? "kfree");
+      return;
+    }
+    if ((w0 & LARGE_FLAGS) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID && pa === head * PAGE_SIZE) {
+      this.freeLarge(head, (w0 >>> 16) & 15);
+      return;
+    }
+    this.slab.reportNotSlab("kfree", kva);
+  }
+
+  private freeLarge(head: number, order: number): void {
+    this.slab.largeBlocks--;
+    this.slab.largePages -= 1 << order;
+    this.slab.largeFrees++;
+    this.slab.pagesUnreclaimable -= 1 << order;
+    this.slab.memmap.resetForFree(head);
+    this.slab.buddy.freePages(head, order);
+  }
+
+  /**
+   * What kva points at: the slab cache and object (head pfn in `at`), a
+   * kmalloc-large block (head pfn in `at`, cache null), or nothing (at = -1).
+   */
+  private lookup(kva: number): { cache: KmemCache | null; at: number } {
+    const pa = kva - PAGE_OFFSET;
+    if (pa >>> 0 !== pa || pa >= this.bytes) return { cache: null, at: -1 };
+    const pfn = pa >>> 12;
+    const head = this.slab.memmap.compoundHead(pfn);
+    const w0 = this.slab.memmap.word0(head);
+    if (w0 & PG_slab) {
+      const c = this.slab.cacheById(w0 >>> 20);
+      return c?.isObject(head, pa) ? { cache: c, at: head } : { cache: null, at: -1 };
+    }
+    if ((w0 & LARGE_FLAGS) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID && pa === head * PAGE_SIZE) {
+      return { cache: null, at: head };
+    }
+    return { cache: null, at: -1 };
+  }
+
+  /**
+   * ksize: the usable size of an allocation. 0 for NULL and ZERO_SIZE_PTR;
+   * reported and 0 for an address that is no allocation. After ksize the
+   * whole size may be used: a kmalloc red zone beyond the request is dropped.
+   */
+  ksize(kva: number): number {
+    if (kva === 0 || kva === ZERO_SIZE_PTR) return 0;
+    const { cache, at } = this.lookup(kva);
+    if (at < 0) {
+      this.slab.reportNotSlab("ksize", kva);
+      return 0;
+    }
+    if (cache === null) return PAGE_SIZE << this.slab.memmap.order(at);
+    setOrigSize(cache, kva - PAGE_OFFSET, cache.objectSize);
+    return slabKsize(cache);
+  }
+
+  /**
+   * krealloc: resizes an allocation. NULL acts as kmalloc; size 0 frees and
+   * returns ZERO_SIZE_PTR; a size that still fits keeps the object; else a
+   * new one gets the old contents and the old one is freed.
+   * Returns 0 on failure with the old allocation untouched.
+   */
+  krealloc(kva: number, newSize: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    if (newSize === 0) {
+      this.kfree(kva, caller ?? "krealloc");
+      return ZERO_SIZE_PTR;
+    }
+    if (kva === 0 || kva === ZERO_SIZE_PTR) return this.kmalloc(newSize, gfp, caller ?? "krealloc");
+    const { cache, at } = this.lookup(kva);
+    if (at < 0) {
+      this.slab.reportNotSlab("krealloc", kva);
+      return 0;
+    }
+    const pa = kva - PAGE_OFFSET;
+    const ks = cache ? cache.objectSize : PAGE_SIZE << this.slab.memmap.order(at);
+    const orig = cache ? getOrigSize(cache, pa) : 0;
+    if (newSize > 0 && newSize <= ks) {
+      const u8 = this.slab.phys.u8;
+      if (gfp & __GFP_ZERO) {
+        if (orig && orig < newSize) u8.fill(0, pa + orig, pa + newSize);
+        else u8.fill(0, pa + newSize, pa + ks);
+      }
+      if (cache && (cache.flags & (SLAB_KMALLOC | SLAB_STORE_USER)) === (SLAB_KMALLOC | SLAB_STORE_USER)) {
+        setOrigSize(cache, pa, newSize);
+        if (cache.flags & SLAB_RED_ZONE && newSize < ks) u8.fill(SLUB_RED_ACTIVE, pa + newSize, pa + ks);
+      }
+      return kva;
+    }
+    const ret = this.kmalloc(newSize, gfp, caller ?? "krealloc");
+    if (ret === 0) return 0;
+    const src = pa;
+    const dst = ret - PAGE_OFFSET;
+    this.slab.phys.u8.copyWithin(dst, src, src + (orig || ks));
+    this.kfree(kva, caller ?? "krealloc");
+    return ret;
+  }
+
+  /** kzalloc: kmalloc, zeroed. */
+  kzalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    return this.kmalloc(size, gfp | __GFP_ZERO, caller ?? "kzalloc");
+  }
+
+  /** kcalloc: n * size zeroed bytes; 0 (NULL, silently) when n * size overflows 64 bits. */
+  kcalloc(n: number, size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    if (!(Number.isSafeInteger(n) && n >= 0 && Number.isSafeInteger(size) && size >= 0)) return 0;
+    const bytes = n * size;
+    if (bytes > Number.MAX_SAFE_INTEGER && BigInt(n) * BigInt(size) > 2n ** 64n - 1n) return 0;
+    return this.kmalloc(bytes, gfp | __GFP_ZERO, caller ?? "kcalloc");
+  }
+}
+
+/** slab_ksize: what of an object's slot a caller may use. */
+export function slabKsize(c: KmemCache): number {
+  if (c.flags & (SLAB_RED_ZONE | SLAB_POISON)) return c.objectSize;
+  if (c.flags & SLAB_STORE_USER) return c.inuse;
+  return c.size;
+}

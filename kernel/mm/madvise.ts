@@ -1,0 +1,165 @@
+/**
+ * madvise(2) (Linux mm/madvise.c): the advice is checked first, then the
+ * range; the walk applies the advice to every mapped part and reports
+ * -ENOMEM for holes after doing so.
+ *
+ * Supported: NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, FREE, DONTFORK,
+ * DOFORK, WIPEONFORK, KEEPONFORK, DONTDUMP, DODUMP. memsim is configured
+ * without KSM and transparent huge pages, so MERGEABLE, UNMERGEABLE,
+ * HUGEPAGE, NOHUGEPAGE are -EINVAL, as on such a Linux build.
+ */
+import { EINVAL, ENOMEM } from "../errno.ts";
+import {
+  MADV_DODUMP,
+  MADV_DOFORK,
+  MADV_DONTDUMP,
+  MADV_DONTFORK,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_KEEPONFORK,
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
+  MADV_WILLNEED,
+  MADV_WIPEONFORK,
+} from "../uapi/mman.ts";
+import { type MemMap, PG_anon, PG_lazyfree } from "./memmap.ts";
+import { type MmStruct, PAGE } from "./mm.ts";
+import { VM_DONTCOPY, VM_DONTDUMP, VM_LOCKED, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK } from "./mm_types.ts";
+import type { MmapContext } from "./mmap.ts";
+import type { PageTable } from "./pgtable.ts";
+import { type PteVisitor, walkRange } from "./pgtable_range.ts";
+import { PTE_D, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
+
+/** The page-table work madvise needs. */
+export interface MadvisePageOps {
+  /** Unmaps [start, end) of a VMA now, releasing frames (MADV_DONTNEED). */
+  zapRange(mm: MmStruct, vma: number, start: number, end: number): void;
+  /** Marks the present, unshared pages of [start, end) lazily freeable (MADV_FREE). */
+  lazyFree(mm: MmStruct, vma: number, start: number, end: number): void;
+}
+
+const VALID = new Set([
+  MADV_NORMAL,
+  MADV_RANDOM,
+  MADV_SEQUENTIAL,
+  MADV_WILLNEED,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_DONTFORK,
+  MADV_DOFORK,
+  MADV_WIPEONFORK,
+  MADV_KEEPONFORK,
+  MADV_DONTDUMP,
+  MADV_DODUMP,
+]);
+
+/** do_madvise. Returns 0, -EINVAL (advice, alignment, wrong kind of mapping) or -ENOMEM (holes). */
+export function sysMadvise(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, start: number, lenIn: number, advice: number): number {
+  if (!VALID.has(advice)) return -EINVAL;
+  if (!Number.isSafeInteger(start) || start < 0 || start % PAGE !== 0 || !Number.isSafeInteger(lenIn)) return -EINVAL;
+  const len = Math.ceil(lenIn / PAGE) * PAGE;
+  if (lenIn < 0 && len <= 0) return -EINVAL;
+  const end = start + len;
+  if (end < start) return -EINVAL;
+  if (end === start) return 0;
+  const vmas = ctx.vmas;
+  const f = vmas.f;
+  let unmapped = 0;
+  let vma = vmas.findVma(mm, start);
+  for (;;) {
+    if (vma === 0) return -ENOMEM;
+    if (start < f.start(vma)) {
+      unmapped = -ENOMEM;
+      start = f.start(vma);
+      if (start >= end) break;
+    }
+    const tmp = Math.min(f.end(vma), end);
+    const err = madviseVma(ctx, mm, ops, vma, start, tmp, advice);
+    if (err < 0) return err;
+    start = tmp;
+    if (start >= end) break;
+    vma = vmas.findVma(mm, start);
+  }
+  return unmapped;
+}
+
+/** Applies one advice to [start, end) inside one VMA. */
+function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: number, start: number, end: number, advice: number): number {
+  const flags = ctx.vmas.f.flags(vma);
+  switch (advice) {
+    case MADV_WILLNEED:
+      return 0;
+    case MADV_DONTNEED:
+      if (flags & VM_LOCKED) return -EINVAL;
+      ops.zapRange(mm, vma, start, end);
+      return 0;
+    case MADV_FREE:
+      if (flags & (VM_SHARED | VM_LOCKED)) return -EINVAL;
+      ops.lazyFree(mm, vma, start, end);
+      return 0;
+    case MADV_WIPEONFORK:
+    case MADV_KEEPONFORK:
+      if (flags & VM_SHARED) return -EINVAL;
+      return updateFlags(ctx, mm, vma, start, end, advice === MADV_WIPEONFORK ? flags | VM_WIPEONFORK : flags & ~VM_WIPEONFORK);
+    case MADV_DONTFORK:
+      return updateFlags(ctx, mm, vma, start, end, flags | VM_DONTCOPY);
+    case MADV_DOFORK:
+      return updateFlags(ctx, mm, vma, start, end, flags & ~VM_DONTCOPY);
+    case MADV_DONTDUMP:
+      return updateFlags(ctx, mm, vma, start, end, flags | VM_DONTDUMP);
+    case MADV_DODUMP:
+      return updateFlags(ctx, mm, vma, start, end, flags & ~VM_DONTDUMP);
+    case MADV_RANDOM:
+      return updateFlags(ctx, mm, vma, start, end, (flags & ~VM_SEQ_READ) | VM_RAND_READ);
+    case MADV_SEQUENTIAL:
+      return updateFlags(ctx, mm, vma, start, end, (flags & ~VM_RAND_READ) | VM_SEQ_READ);
+    default:
+      return updateFlags(ctx, mm, vma, start, end, flags & ~(VM_SEQ_READ | VM_RAND_READ));
+  }
+}
+
+/** madvise_update_vma: gives [start, end) new flags, splitting and merging as mprotect does. */
+function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number, end: number, newflags: number): number {
+  const vmas = ctx.vmas;
+  const f = vmas.f;
+  if (f.flags(vma) === newflags) return 0;
+  if (f.start(vma) < start) {
+    const upper = vmas.split(mm, vma, start);
+    if (upper === 0) return -ENOMEM;
+    vma = upper;
+  }
+  if (f.end(vma) > end && vmas.split(mm, vma, end) === 0) return -ENOMEM;
+  vmas.setFlags(mm, vma, newflags);
+  vmas.mergeAround(mm, vma);
+  return 0;
+}
+
+/**
+ * madvise_free_pte_range: each present page of [start, end) that only this
+ * mapping uses is marked lazily freeable and its dirty bit cleared, so
+ * reclaim may drop it until it is written again (the MMU sets D on that
+ * write, which keeps it). Shared (COW) pages and the zero page are skipped.
+ */
+export class LazyFreeWalk implements PteVisitor {
+  private pt: PageTable | null = null;
+
+  constructor(private readonly memmap: MemMap) {}
+
+  run(pt: PageTable, start: number, end: number): void {
+    this.pt = pt;
+    walkRange(pt, start, end, this);
+    this.pt = null;
+    pt.flushTlb();
+  }
+
+  visitPte(va: number, ptep: number, level: number): void {
+    const pt = this.pt as PageTable;
+    const flags = pt.pteFlags(ptep);
+    if (level !== 1 || !(flags & PTE_P) || flags & PTE_SPECIAL) return;
+    const pfn = pt.ptePfn(ptep);
+    if (!this.memmap.testFlag(pfn, PG_anon) || this.memmap.mapcount(pfn) !== 1) return;
+    this.memmap.setFlag(pfn, PG_lazyfree);
+    if (flags & PTE_D) pt.setPte(va, ptep, pfn, (flags & ~PTE_D) >>> 0);
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * User memory behind the page tables (Linux mm/memory.c): the page-fault
+ * handler (demand-zero pages, the shared zero page, copy-on-write, shared
+ * anonymous pages, stack growth), and the page-table work the mmap family
+ * asks for (zap a range, free empty tables, populate, change protection,
+ * mark lazily freeable, move entries).
+ *
+ * Owns: the frames of user memory (PG_anon, refcount = mappings + other
+ * holders, mapcount = page-table entries naming it). Calls: the buddy
+ * allocator, page tables and their range walks, shmem.ts, vma.ts.
+ *
+ * Words: anon page = a private page of one or more (after fork, COW)
+ * address spaces; zero page = the one shared all-zero frame mapped
+ * read-only for reads of untouched memory.
+ */
+
+import type { CommitAccounting } from "./commit.ts";
+import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
+import { type MemMap, PG_anon, PG_lazyfree } from "./memmap.ts";
+import type { MmStruct } from "./mm.ts";
+import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
+import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import type { BuddyAllocator } from "./page_alloc.ts";
+import type { PageTable } from "./pgtable.ts";
+import { changeProtection, freeEmptyTables, type PteVisitor, unmapRange, walkRange, type ZapSink } from "./pgtable_range.ts";
+import {
+  PF_INSTR,
+  PF_PROT,
+  PF_USER,
+  PF_WRITE,
+  PTE_A,
+  PTE_D,
+  PTE_NX,
+  PTE_P,
+  PTE_RW,
+  PTE_SOFT_COW,
+  PTE_SPECIAL,
+  PTE_US,
+} from "./pgtable_types.ts";
+import type { PhysMem } from "./physmem.ts";
+import type { Shmem } from "./shmem.ts";
+import { TASK_SIZE } from "./types.ts";
+import type { VmaOps } from "./vma.ts";
+
+/** What a fault came to. */
+export const FAULT_OK = 0;
+export const FAULT_MAPERR = 1;
+export const FAULT_ACCERR = 2;
+export const FAULT_OOM = 3;
+
+/** Counters shown in vmstat. */
+export class FaultStats {
+  pgfault = 0;
+  pgmajfault = 0;
+  cowCopies = 0;
+  cowReuses = 0;
+  zeroPageMaps = 0;
+  lazyFreed = 0;
+}
+
+/** The leaf flags a VMA's pages get (writable only when asked and allowed). */
+export function vmaPteFlags(vmFlags: number, writable: boolean): number {
+  let f = PTE_P | PTE_US | PTE_A;
+  if (!(vmFlags & VM_EXEC)) f |= PTE_NX;
+  if (writable && vmFlags & VM_WRITE) f |= PTE_RW | PTE_D;
+  return f >>> 0;
+}
+
+/** The user-memory side of the kernel. */
+export class Memory implements ZapSink {
+  readonly stats = new FaultStats();
+  /** The mm a zap is running for (ZapSink has no room for it). */
+  private zapMm: MmStruct | null = null;
+  private readonly lazy: LazyReclaim;
+  private nextAnonId = 1;
+  private readonly w: Uint32Array;
+
+  constructor(
+    readonly phys: PhysMem,
+    readonly memmap: MemMap,
+    readonly buddy: BuddyAllocator,
+    readonly vmas: VmaOps,
+    readonly shmem: Shmem,
+    readonly commit: CommitAccounting,
+    /** The shared zero page. */
+    readonly zeroPfn: number,
+  ) {
+    this.w = memmap.w;
+    this.lazy = new LazyReclaim(this);
+  }
+
+  /**
+   * handle_mm_fault for a user access at `va` with x86 error code `ec`.
+   * Returns FAULT_OK when the access can be retried, FAULT_MAPERR /
+   * FAULT_ACCERR for SIGSEGV, FAULT_OOM when a frame could not be had.
+   */
+  handleMmFault(mm: MmStruct, va: number, ec: number): number {
+    this.stats.pgfault++;
+    let vma = this.vmas.lookup(mm, va);
+    if (vma === 0) {
+      vma = this.expandStack(mm, va);
+      if (vma === 0) return FAULT_MAPERR;
+    }
+    const flags = this.vmas.f.flags(vma);
+    if (ec & PF_WRITE ? !(flags & VM_WRITE) : ec & PF_INSTR ? !(flags & VM_EXEC) : !(flags & (VM_READ | VM_WRITE | VM_EXEC))) {
+      return FAULT_ACCERR;
+    }
+    const page = va - (va % PAGE);
+    const pt = mm.pt;
+    const ptep = pt.ensure(page);
+    if (ptep < 0) return FAULT_OOM;
+    if (pt.pteNone(ptep))
+      return flags & VM_SHARED ? this.doSharedFault(mm, vma, page, ptep, ec) : this.doAnonymousPage(mm, vma, page, ptep, ec);
+    if (!(pt.pteFlags(ptep) & PTE_P)) return FAULT_MAPERR;
+    if (ec & PF_WRITE) return this.doWpPage(mm, vma, page, ptep);
+    // A present entry the MMU refused for a read: permissions changed under it; let the walk retry.
+    return ec & PF_PROT ? FAULT_ACCERR : FAULT_OK;
+  }
+
+  /** do_anonymous_page: the zero page for a read, a fresh zeroed frame for a write. */
+  private doAnonymousPage(mm: MmStruct, vma: number, page: number, ptep: number, ec: number): number {
+    const pt = mm.pt;
+    const flags = this.vmas.f.flags(vma);
+    if (!(ec & PF_WRITE)) {
+      pt.setPte(page, ptep, this.zeroPfn, (vmaPteFlags(flags, false) | PTE_SPECIAL) >>> 0);
+      this.stats.zeroPageMaps++;
+      return FAULT_OK;
+    }
+    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
+    if (pfn < 0) return FAULT_OOM;
+    this.anonVmaPrepare(vma);
+    this.newAnonPage(mm, pfn);
+    pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
+    return FAULT_OK;
+  }
+
+  /** anon_vma_prepare: the VMA's private pages get a group id on the first one. */
+  private anonVmaPrepare(vma: number): void {
+    if (this.vmas.f.anon(vma) === 0) this.vmas.f.setAnon(vma, this.nextAnonId++);
+  }
+
+  private newAnonPage(mm: MmStruct, pfn: number): void {
+    this.memmap.setFlag(pfn, PG_anon);
+    this.memmap.setMapcount(pfn, 1);
+    mm.rssAnon++;
+    mm.updateHiwater();
+  }
+
+  /** A fault in shared anonymous memory: the object's page at this offset, made if missing. */
+  private doSharedFault(mm: MmStruct, vma: number, page: number, ptep: number, ec: number): number {
+    const f = this.vmas.f;
+    const index = f.pgoff(vma) + (page - f.start(vma)) / PAGE;
+    const pfn = this.shmem.getPage(f.shmem(vma), index);
+    if (pfn < 0) return FAULT_OOM;
+    this.buddy.getPage(pfn);
+    this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
+    mm.rssShmem++;
+    mm.updateHiwater();
+    mm.pt.setPte(page, ptep, pfn, vmaPteFlags(f.flags(vma), (ec & PF_WRITE) !== 0));
+    return FAULT_OK;
+  }
+
+  /**
+   * do_wp_page: a write to a present read-only entry in a writable VMA. The
+   * zero page is replaced by a fresh frame; a COW page is reused when this
+   * mapping is its only user, else copied; a shared page is made writable.
+   */
+  private doWpPage(mm: MmStruct, vma: number, page: number, ptep: number): number {
+    const pt = mm.pt;
+    const flags = this.vmas.f.flags(vma);
+    const old = pt.ptePfn(ptep);
+    const pteFlags = pt.pteFlags(ptep);
+    if (flags & VM_SHARED) {
+      pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
+      pt.flushTlb();
+      return FAULT_OK;
+    }
+    if (!(pteFlags & PTE_SPECIAL) && this.memmap.refcount(old) === 1) {
+      this.stats.cowReuses++;
+      this.memmap.clearFlag(old, PG_lazyfree);
+      pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
+      pt.flushTlb();
+      return FAULT_OK;
+    }
+    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
+    if (pfn < 0) return FAULT_OOM;
+    this.anonVmaPrepare(vma);
+    if (pteFlags & PTE_SPECIAL) this.phys.fillPages(pfn, 1, 0);
+    else {
+      this.phys.copyPage(pfn, old);
+      this.stats.cowCopies++;
+      this.releaseAnon(mm, old);
+    }
+    this.newAnonPage(mm, pfn);
+    pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
+    pt.flushTlb();
+    return FAULT_OK;
+  }
+
+  /** Drops one mapping of an anonymous page (page_remove_rmap + put_page). */
+  releaseAnon(mm: MmStruct, pfn: number): void {
+    this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) - 1);
+    mm.rssAnon--;
+    this.buddy.freePages(pfn, 0);
+  }
+
+  /**
+   * expand_stack: `va` lies below a grows-down VMA within RLIMIT_STACK and
+   * clear of the guard gap above the previous mapping: the VMA grows down to
+   * it (charged to commit). Returns the VMA, or 0 when it may not grow.
+   */
+  private expandStack(mm: MmStruct, va: number): number {
+    const vmas = this.vmas;
+    const f = vmas.f;
+    const next = vmas.findVma(mm, va);
+    if (next === 0 || !(f.flags(next) & VM_GROWSDOWN)) return 0;
+    const start = va - (va % PAGE);
+    const grow = (f.start(next) - start) / PAGE;
+    if (f.end(next) - start > mm.rlimits.stack) return 0;
+    if ((mm.totalVm + grow) * PAGE > mm.rlimits.as) return 0;
+    const prev = vmas.prev(mm, next);
+    if (prev !== 0 && start - STACK_GUARD_GAP < f.end(prev)) return 0;
+    if (f.flags(next) & VM_ACCOUNT) {
+      if (!this.commit.charge(grow)) return 0;
+      mm.committed += grow;
+    }
+    vmas.setStart(mm, next, start);
+    return next;
+  }
+
+  /** zap_page_range for one VMA's part [start, end): entries cleared, frames released, TLB flushed. */
+  zapRange(mm: MmStruct, _vma: number, start: number, end: number): void {
+    this.zapMm = mm;
+    unmapRange(mm.pt, start, end, this);
+    this.zapMm = null;
+    mm.pt.flushTlb();
+  }
+
+  /** ZapSink: one cleared leaf. */
+  zapPte(_va: number, pfn: number, flags: number, _pages: number): void {
+    const mm = this.zapMm as MmStruct;
+    if (!(flags & PTE_P) || flags & PTE_SPECIAL) return;
+    const mmap = this.memmap;
+    mmap.setMapcount(pfn, mmap.mapcount(pfn) - 1);
+    if (mmap.testFlag(pfn, PG_anon)) mm.rssAnon--;
+    else mm.rssShmem--;
+    this.buddy.freePages(pfn, 0);
+  }
+
+  /** free_pgtables over [start, end). */
+  freePgtables(mm: MmStruct, start: number, end: number): void {
+    freeEmptyTables(mm.pt, start, end);
+  }
+
+  /**
+   * Drops up to `want` lazily freeable pages of one address space: pages
+   * MADV_FREE marked that are still clean (no D bit) and mapped once.
+   * Returns how many frames went back.
+   */
+  reclaimLazy(mm: MmStruct, want: number): number {
+    this.lazy.mm = mm;
+    this.lazy.left = want;
+    this.lazy.freed = 0;
+    walkRange(mm.pt, 0, TASK_SIZE, this.lazy);
+    mm.pt.flushTlb();
+    this.lazy.mm = null;
+    this.stats.lazyFreed += this.lazy.freed;
+    return this.lazy.freed;
+  }
+
+  /** A shared anonymous object for a new MAP_SHARED mapping (see Shmem.create). */
+  shmemCreate(pages: number, charge: boolean): number {
+    return this.shmem.create(pages, charge);
+  }
+
+  /**
+   * MAP_POPULATE / MADV_POPULATE: faults every missing page of [start, end)
+   * in, as a write when the VMA is writable. Stops quietly at the first
+   * page that cannot be had: population never fails the call.
+   */
+  populate(mm: MmStruct, vma: number, start: number, end: number): void {
+    const flags = this.vmas.f.flags(vma);
+    if (!(flags & (VM_READ | VM_WRITE | VM_EXEC))) return;
+    const ec = PF_USER | (flags & VM_WRITE ? PF_WRITE : 0);
+    for (let va = start; va < end; va += PAGE) {
+      const ptep = mm.pt.lookup(va);
+      if (ptep >= 0 && !mm.pt.pteNone(ptep)) continue;
+      if (this.handleMmFault(mm, va, ec) !== FAULT_OK) return;
+    }
+  }
+
+  /**
+   * change_protection for mprotect: the present entries of [start, end) get
+   * the VMA's new access bits. COW pages and the zero page stay read-only
+   * (a write fault decides); pages of a VMA without any access lose the
+   * user bit, so every access faults and is refused.
+   */
+  changeProt(mm: MmStruct, vma: number, start: number, end: number): void {
+    const flags = this.vmas.f.flags(vma);
+    const any = (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+    const set = (flags & VM_WRITE ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
+    const clear = (flags & VM_WRITE ? 0 : PTE_RW) | (flags & VM_EXEC ? PTE_NX : 0) | (any ? 0 : PTE_US);
+    const readOnlyIf = flags & VM_SHARED ? PTE_SPECIAL : PTE_SPECIAL | PTE_SOFT_COW;
+    changeProtection(mm.pt, start, end, set >>> 0, clear >>> 0, { readOnlyIf });
+    mm.pt.flushTlb();
+  }
+}
+
+export type { PageTable };
+
+/** The walk behind reclaimLazy: one clean lazily-freeable page at a time. */
+class LazyReclaim implements PteVisitor {
+  mm: MmStruct | null = null;
+  left = 0;
+  freed = 0;
+
+  constructor(private readonly memory: Memory) {}
+
+  visitPte(va: number, ptep: number, level: number): void {
+    const mm = this.mm as MmStruct;
+    if (this.freed >= this.left || level !== 1) return;
+    const pt = mm.pt;
+    const flags = pt.pteFlags(ptep);
+    if (!(flags & PTE_P) || flags & (PTE_SPECIAL | PTE_D)) return;
+    const pfn = pt.ptePfn(ptep);
+    const memmap = this.memory.memmap;
+    if (!memmap.testFlag(pfn, PG_lazyfree) || memmap.mapcount(pfn) !== 1) return;
+    pt.clearPte(va, ptep);
+    this.memory.releaseAnon(mm, pfn);
+    this.freed++;
+  }
+}

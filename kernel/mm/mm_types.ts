@@ -1,0 +1,168 @@
+/**
+ * vm_area_struct: one mapping of an address space, stored as a slab object
+ * in RAM, read and written only through the accessors below. The mm's
+ * VmaTree indexes the objects by range; every other field lives here only.
+ *
+ *   struct vm_area_struct (40 bytes, 8-aligned, little-endian words)
+ *   0         8         16        20        28        32        36      40
+ *   +---------+---------+---------+---------+---------+---------+-------+
+ *   | vm_start| vm_end  | vm_flags| vm_pgoff| anon id | shmem id| mm id |
+ *   | lo | hi | lo | hi |   u32   | lo | hi |   u32   |   u32   |  u32  |
+ *   +---------+---------+---------+---------+---------+---------+-------+
+ *   vm_end is exclusive. vm_pgoff is the page offset of vm_start in the
+ *   backing object (anonymous: vm_start >> 12 when the VMA was created, so
+ *   neighbours that grew from one mapping stay mergeable). anon id names the
+ *   anon_vma-like group of private pages (0 = none yet); shmem id names the
+ *   shared anonymous object (0 = private). mm id is the owning address
+ *   space's id (a check that a VMA is where the index says it is).
+ *   /proc names ([heap], [stack]) come from the addresses, as in Linux.
+ */
+import type { PhysMem } from "./physmem.ts";
+import { PAGE_OFFSET } from "./types.ts";
+
+export const VMA_SIZE = 40;
+
+const O_START = 0;
+const O_END = 8;
+const O_FLAGS = 16;
+const O_PGOFF = 20;
+const O_ANON = 28;
+const O_SHMEM = 32;
+const O_MM = 36;
+
+// vm_flags, with Linux's values (include/linux/mm.h).
+export const VM_READ = 0x1;
+export const VM_WRITE = 0x2;
+export const VM_EXEC = 0x4;
+export const VM_SHARED = 0x8;
+export const VM_MAYREAD = 0x10;
+export const VM_MAYWRITE = 0x20;
+export const VM_MAYEXEC = 0x40;
+export const VM_MAYSHARE = 0x80;
+export const VM_GROWSDOWN = 0x100;
+export const VM_LOCKED = 0x2000;
+export const VM_SEQ_READ = 0x8000;
+export const VM_RAND_READ = 0x10000;
+export const VM_DONTCOPY = 0x20000;
+export const VM_DONTEXPAND = 0x40000;
+export const VM_ACCOUNT = 0x100000;
+export const VM_NORESERVE = 0x200000;
+export const VM_WIPEONFORK = 0x2000000;
+export const VM_DONTDUMP = 0x4000000;
+
+export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
+/** Flags that mprotect/madvise may change without making two VMAs unmergeable for good. */
+export const VM_MAY_ALL = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+
+/** The two-letter names smaps prints in VmFlags, by bit (show_smap_vma_flags). */
+export const VMFLAG_MNEMONICS: ReadonlyArray<readonly [number, string]> = [
+  [VM_READ, "rd"],
+  [VM_WRITE, "wr"],
+  [VM_EXEC, "ex"],
+  [VM_SHARED, "sh"],
+  [VM_MAYREAD, "mr"],
+  [VM_MAYWRITE, "mw"],
+  [VM_MAYEXEC, "me"],
+  [VM_MAYSHARE, "ms"],
+  [VM_GROWSDOWN, "gd"],
+  [VM_LOCKED, "lo"],
+  [VM_SEQ_READ, "sr"],
+  [VM_RAND_READ, "rr"],
+  [VM_DONTCOPY, "dc"],
+  [VM_DONTEXPAND, "de"],
+  [VM_ACCOUNT, "ac"],
+  [VM_NORESERVE, "nr"],
+  [VM_WIPEONFORK, "wf"],
+  [VM_DONTDUMP, "dd"],
+];
+
+/** Field access to VMA objects by kva. One instance per machine. */
+export class VmaFields {
+  private readonly u32: Uint32Array;
+
+  constructor(phys: PhysMem) {
+    this.u32 = phys.u32;
+  }
+
+  private w(kva: number, off: number): number {
+    return (kva - PAGE_OFFSET + off) >>> 2;
+  }
+
+  private get64(kva: number, off: number): number {
+    const i = this.w(kva, off);
+    return (this.u32[i + 1] as number) * 4294967296 + (this.u32[i] as number);
+  }
+
+  private set64(kva: number, off: number, v: number): void {
+    const i = this.w(kva, off);
+    this.u32[i] = v >>> 0;
+    this.u32[i + 1] = Math.floor(v / 4294967296);
+  }
+
+  start(vma: number): number {
+    return this.get64(vma, O_START);
+  }
+  setStart(vma: number, v: number): void {
+    this.set64(vma, O_START, v);
+  }
+  end(vma: number): number {
+    return this.get64(vma, O_END);
+  }
+  setEnd(vma: number, v: number): void {
+    this.set64(vma, O_END, v);
+  }
+  flags(vma: number): number {
+    return this.u32[this.w(vma, O_FLAGS)] as number;
+  }
+  setFlags(vma: number, v: number): void {
+    this.u32[this.w(vma, O_FLAGS)] = v;
+  }
+  pgoff(vma: number): number {
+    return this.get64(vma, O_PGOFF);
+  }
+  setPgoff(vma: number, v: number): void {
+    this.set64(vma, O_PGOFF, v);
+  }
+  anon(vma: number): number {
+    return this.u32[this.w(vma, O_ANON)] as number;
+  }
+  setAnon(vma: number, v: number): void {
+    this.u32[this.w(vma, O_ANON)] = v;
+  }
+  shmem(vma: number): number {
+    return this.u32[this.w(vma, O_SHMEM)] as number;
+  }
+  setShmem(vma: number, v: number): void {
+    this.u32[this.w(vma, O_SHMEM)] = v;
+  }
+  mm(vma: number): number {
+    return this.u32[this.w(vma, O_MM)] as number;
+  }
+  setMm(vma: number, v: number): void {
+    this.u32[this.w(vma, O_MM)] = v;
+  }
+
+  /** Writes every field of a fresh VMA object. */
+  init(vma: number, mm: number, start: number, end: number, flags: number, pgoff: number): void {
+    this.setStart(vma, start);
+    this.setEnd(vma, end);
+    this.setFlags(vma, flags);
+    this.setPgoff(vma, pgoff);
+    this.setAnon(vma, 0);
+    this.setShmem(vma, 0);
+    this.u32[this.w(vma, O_MM)] = mm;
+  }
+
+  /** Copies every field of `src` into `dst` (vm_area_dup). */
+  copy(dst: number, src: number): void {
+    const s = this.w(src, 0);
+    this.u32.copyWithin(this.w(dst, 0), s, s + VMA_SIZE / 4);
+  }
+}
+
+/** The smaps VmFlags line's value: "rd wr mr mw me ac " (each mnemonic followed by a space). */
+export function vmFlagsString(flags: number): string {
+  let out = "";
+  for (const [bit, name] of VMFLAG_MNEMONICS) if (flags & bit) out += `${name} `;
+  return out;
+}

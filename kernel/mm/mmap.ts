@@ -1,0 +1,363 @@
+/**
+ * mmap, munmap and brk (Linux mm/mmap.c): argument checks in Linux's order,
+ * get_unmapped_area, mmap_region, the munmap walk and the brk rules, with
+ * commit accounting. Every function returns what the syscall returns: an
+ * address, 0, or -errno (brk returns the break).
+ *
+ * Calls: vma.ts for VMA bookkeeping, PageTableOps (memory.ts) to zap,
+ * populate and free page tables, commit.ts to charge and uncharge.
+ */
+import { EBADF, EEXIST, EINVAL, ENOMEM, EOVERFLOW, EPERM } from "../errno.ts";
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_HUGETLB,
+  MAP_NORESERVE,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MAP_SHARED_VALIDATE,
+  MAP_TYPE,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+} from "../uapi/mman.ts";
+import { type CommitAccounting, OVERCOMMIT_NEVER } from "./commit.ts";
+import { MMAP_MIN_ADDR, type MmStruct, PAGE, STACK_GUARD_GAP, STACK_TOP } from "./mm.ts";
+import {
+  VM_ACCOUNT,
+  VM_EXEC,
+  VM_GROWSDOWN,
+  VM_MAYEXEC,
+  VM_MAYREAD,
+  VM_MAYSHARE,
+  VM_MAYWRITE,
+  VM_NORESERVE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+} from "./mm_types.ts";
+import { type VmaOps, vmStartGap } from "./vma.ts";
+
+/** What mmap.ts needs from the page-table side (memory.ts). */
+export interface PageTableOps {
+  /** Unmaps [start, end) of one VMA's pages, releasing frames. */
+  zapRange(mm: MmStruct, vma: number, start: number, end: number): void;
+  /** Frees page-table pages wholly inside [start, end) that map nothing now. */
+  freePgtables(mm: MmStruct, start: number, end: number): void;
+  /** Faults in every page of [start, end) as a write or read would (MAP_POPULATE). */
+  populate(mm: MmStruct, vma: number, start: number, end: number): void;
+  /** A new shared anonymous object of `pages` pages, charged to commit when asked; its id, or 0 (no memory) / -1 (commit refused). */
+  shmemCreate(pages: number, charge: boolean): number;
+}
+
+/** Machine-wide context the mmap family works in. */
+export interface MmapContext {
+  readonly vmas: VmaOps;
+  readonly pt: PageTableOps;
+  readonly commit: CommitAccounting;
+  readonly maxMapCount: number;
+}
+
+function pageAlign(n: number): number {
+  return Math.ceil(n / PAGE) * PAGE;
+}
+
+/** calc_vm_prot_bits + the MAY bits every mapping starts with. */
+export function protToVmFlags(prot: number): number {
+  let f = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if (prot & PROT_READ) f |= VM_READ;
+  if (prot & PROT_WRITE) f |= VM_WRITE;
+  if (prot & PROT_EXEC) f |= VM_EXEC;
+  return f;
+}
+
+/** accountable_mapping: private writable memory is charged, unless NORESERVE. */
+export function accountable(flags: number): boolean {
+  return (flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE;
+}
+
+/** True for a safe integer usable as an address or length. */
+function isAddr(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
+}
+
+/**
+ * get_unmapped_area: a free range of len bytes. A hint is used when the
+ * range is free and clear of guard gaps; otherwise top-down below mmap_base.
+ * Returns the address, -ENOMEM when nothing fits, or (MAP_FIXED) -EINVAL /
+ * -ENOMEM / -EPERM for a bad fixed address.
+ */
+export function getUnmappedArea(ctx: MmapContext, mm: MmStruct, addr: number, len: number, flags: number): number {
+  if (len > STACK_TOP) return -ENOMEM;
+  if (flags & MAP_FIXED) {
+    if (addr % PAGE !== 0) return -EINVAL;
+    if (addr > STACK_TOP - len) return -ENOMEM;
+    if (addr < MMAP_MIN_ADDR) return -EPERM;
+    return addr;
+  }
+  if (addr) {
+    addr = pageAlign(addr);
+    if (addr <= STACK_TOP - len && addr >= MMAP_MIN_ADDR && rangeFree(ctx, mm, addr, len)) return addr;
+  }
+  const low = Math.max(PAGE, MMAP_MIN_ADDR);
+  const found = mm.tree.topDownGap(len, low, mm.mmapBase);
+  if (found >= 0) return found;
+  // Linux falls back to a bottom-up search; the top-down search over all of
+  // user space covers the same ranges.
+  const any = mm.tree.topDownGap(len, low, STACK_TOP);
+  return any >= 0 ? any : -ENOMEM;
+}
+
+/** True when [addr, addr + len) touches no VMA and no VMA's guard gap. */
+function rangeFree(ctx: MmapContext, mm: MmStruct, addr: number, len: number): boolean {
+  const f = ctx.vmas.f;
+  const next = ctx.vmas.findVma(mm, addr);
+  if (next !== 0 && addr + len > vmStartGap(f.start(next), f.flags(next))) return false;
+  const prevN = next === 0 ? mm.tree.last() : mm.tree.prev(mm.tree.lookup(f.start(next)));
+  return prevN < 0 || mm.tree.end(prevN) <= addr;
+}
+
+/**
+ * do_mmap for anonymous memory. Checks run in Linux's order: offset
+ * alignment, file descriptor, length, address, type flags, limits, commit.
+ */
+export function doMmap(
+  ctx: MmapContext,
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  prot: number,
+  flags: number,
+  fd: number,
+  off: number,
+): number {
+  if (!isAddr(addr) || !Number.isSafeInteger(len) || !Number.isSafeInteger(prot) || !Number.isSafeInteger(flags)) return -EINVAL;
+  if (!Number.isSafeInteger(off) || off % PAGE !== 0) return -EINVAL;
+  // memsim has no files: a file mapping, or any descriptor but -1, is a bad descriptor.
+  if (!(flags & MAP_ANONYMOUS) || fd !== -1) return -EBADF;
+  if (len <= 0) return -EINVAL;
+  if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
+  if (!(flags & MAP_FIXED)) {
+    // round_hint_to_min: a hint is rounded down to a page, and lifted to mmap_min_addr.
+    addr = Math.floor(addr / PAGE) * PAGE;
+    if (addr !== 0 && addr < MMAP_MIN_ADDR) addr = MMAP_MIN_ADDR;
+  }
+  len = pageAlign(len);
+  if (len > STACK_TOP) return -ENOMEM;
+  if (off / PAGE + len / PAGE > 2 ** 52) return -EOVERFLOW;
+  const type = flags & MAP_TYPE;
+  if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_SHARED_VALIDATE) return -EINVAL;
+  const shared = type !== MAP_PRIVATE;
+  if (shared && flags & MAP_GROWSDOWN) return -EINVAL;
+  if (flags & MAP_HUGETLB) return -ENOMEM;
+  const at = getUnmappedArea(ctx, mm, addr, len, flags);
+  if (at < 0) return at;
+  if (flags & MAP_FIXED_NOREPLACE) {
+    const hit = ctx.vmas.findVma(mm, at);
+    if (hit !== 0 && ctx.vmas.f.start(hit) < at + len) return -EEXIST;
+  }
+  let vmFlags = protToVmFlags(prot);
+  if (shared) vmFlags |= VM_SHARED | VM_MAYSHARE;
+  if (flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
+  if (flags & MAP_NORESERVE && ctx.commit.mode !== OVERCOMMIT_NEVER) vmFlags |= VM_NORESERVE;
+  const r = mmapRegion(ctx, mm, at, len, vmFlags);
+  if (r < 0) return r;
+  if (flags & MAP_POPULATE) populateRange(ctx, mm, at, at + len);
+  return at;
+}
+
+/** may_expand_vm: RLIMIT_AS and RLIMIT_DATA. */
+function mayExpandVm(mm: MmStruct, flags: number, pages: number): boolean {
+  if ((mm.totalVm + pages) * PAGE > mm.rlimits.as) return false;
+  if ((flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN)) === VM_WRITE && (mm.dataVm + pages) * PAGE > mm.rlimits.data) return false;
+  return true;
+}
+
+/**
+ * mmap_region: unmaps what the range overlaps (MAP_FIXED), charges commit,
+ * then extends a neighbour or makes a new VMA. Returns 0 or -ENOMEM.
+ */
+export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: number, vmFlags: number): number {
+  const pages = len / PAGE;
+  const overlap = overlappingPages(ctx, mm, addr, addr + len);
+  if (!mayExpandVm(mm, vmFlags, pages - overlap)) return -ENOMEM;
+  if (overlap > 0) {
+    const err = doMunmap(ctx, mm, addr, len);
+    if (err < 0) return err;
+  }
+  // Never more than max_map_count VMAs: a new VMA that will not merge needs room.
+  if (mm.mapCount >= ctx.maxMapCount && (vmFlags & VM_SHARED || !mergesWithNeighbour(ctx, mm, addr, addr + len, vmFlags))) {
+    return -ENOMEM;
+  }
+  // Private writable memory is charged to the VMA (VM_ACCOUNT); shared
+  // anonymous memory to its shmem object, for as long as the object lives.
+  const charge = accountable(vmFlags);
+  if (charge) {
+    if (!ctx.commit.charge(pages)) return -ENOMEM;
+    mm.committed += pages;
+    vmFlags |= VM_ACCOUNT;
+  }
+  const vma = ctx.vmas.alloc(mm, addr, addr + len, vmFlags, addr / PAGE);
+  const shmem = vma !== 0 && vmFlags & VM_SHARED ? ctx.pt.shmemCreate(pages, (vmFlags & VM_NORESERVE) === 0) : 0;
+  if (vma === 0 || (vmFlags & VM_SHARED && shmem <= 0)) {
+    if (vma !== 0) ctx.vmas.freeObject(vma);
+    if (charge) {
+      ctx.commit.uncharge(pages);
+      mm.committed -= pages;
+    }
+    return -ENOMEM;
+  }
+  if (shmem !== 0) {
+    ctx.vmas.f.setShmem(vma, shmem);
+    ctx.vmas.f.setPgoff(vma, 0);
+  }
+  ctx.vmas.insert(mm, vma);
+  ctx.vmas.mergeAround(mm, vma);
+  return 0;
+}
+
+/** True when a fresh private anonymous VMA [start, end) with `flags` would merge into a neighbour. */
+function mergesWithNeighbour(ctx: MmapContext, mm: MmStruct, start: number, end: number, flags: number): boolean {
+  const f = ctx.vmas.f;
+  const fits = (v: number) => f.flags(v) === flags && f.shmem(v) === 0;
+  const prev = start >= PAGE ? ctx.vmas.lookup(mm, start - PAGE) : 0;
+  if (prev !== 0 && f.end(prev) === start && fits(prev) && f.pgoff(prev) + (start - f.start(prev)) / PAGE === start / PAGE) return true;
+  const next = ctx.vmas.lookup(mm, end);
+  return next !== 0 && f.start(next) === end && fits(next) && f.pgoff(next) === end / PAGE;
+}
+
+/** Pages of [start, end) already covered by VMAs. */
+function overlappingPages(ctx: MmapContext, mm: MmStruct, start: number, end: number): number {
+  const f = ctx.vmas.f;
+  let n = 0;
+  for (let v = ctx.vmas.findVma(mm, start); v !== 0 && f.start(v) < end; v = ctx.vmas.next(mm, v)) {
+    n += (Math.min(end, f.end(v)) - Math.max(start, f.start(v))) / PAGE;
+  }
+  return n;
+}
+
+/** MAP_POPULATE: faults every page of the range in; never fails the mmap. */
+function populateRange(ctx: MmapContext, mm: MmStruct, start: number, end: number): void {
+  const f = ctx.vmas.f;
+  for (let v = ctx.vmas.findVma(mm, start); v !== 0 && f.start(v) < end; v = ctx.vmas.next(mm, v)) {
+    ctx.pt.populate(mm, v, Math.max(start, f.start(v)), Math.min(end, f.end(v)));
+  }
+}
+
+/**
+ * munmap's checks, then doMunmap. Returns 0, -EINVAL for an unaligned start,
+ * zero length or a range beyond user space, -ENOMEM when a split would pass
+ * max_map_count.
+ */
+export function sysMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: number): number {
+  if (!isAddr(start) || !Number.isSafeInteger(len) || start % PAGE !== 0) return -EINVAL;
+  if (start > STACK_TOP || len < 0 || len > STACK_TOP - start) return -EINVAL;
+  if (pageAlign(len) === 0) return -EINVAL;
+  return doMunmap(ctx, mm, start, pageAlign(len));
+}
+
+/**
+ * do_vmi_munmap: removes every page of [start, start + len), splitting VMAs
+ * at the edges; uncharges accounted pages. A range with holes, or with no
+ * mapping at all, is not an error.
+ */
+export function doMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: number): number {
+  const end = start + len;
+  const vmas = ctx.vmas;
+  const f = vmas.f;
+  let vma = vmas.findVma(mm, start);
+  if (vma === 0 || f.start(vma) >= end) return 0;
+  if (f.start(vma) < start) {
+    if (end < f.end(vma) && mm.mapCount >= ctx.maxMapCount) return -ENOMEM;
+    const upper = vmas.split(mm, vma, start, "may-exceed");
+    if (upper === 0) return -ENOMEM;
+    vma = upper;
+  }
+  const last = vmas.findVma(mm, end - 1);
+  if (last !== 0 && f.start(last) < end && f.end(last) > end) {
+    if (vmas.split(mm, last, end, "may-exceed") === 0) return -ENOMEM;
+  }
+  while (vma !== 0 && f.start(vma) < end) {
+    const next = vmas.next(mm, vma);
+    unmapVma(ctx, mm, vma);
+    vma = next;
+  }
+  ctx.pt.freePgtables(mm, start, end);
+  return 0;
+}
+
+/** Zaps a whole VMA's pages, uncharges it and removes it. */
+export function unmapVma(ctx: MmapContext, mm: MmStruct, vma: number): void {
+  const f = ctx.vmas.f;
+  const start = f.start(vma);
+  const end = f.end(vma);
+  ctx.pt.zapRange(mm, vma, start, end);
+  if (f.flags(vma) & VM_ACCOUNT) {
+    ctx.commit.uncharge((end - start) / PAGE);
+    mm.committed -= (end - start) / PAGE;
+  }
+  ctx.vmas.remove(mm, vma);
+}
+
+/**
+ * brk(2) with Linux 6.x's rules: below start_brk or over RLIMIT_DATA returns
+ * the current break; shrinking unmaps above PAGE_ALIGN(new); growth needs a
+ * page (or the stack guard gap) clear below the next mapping and commit.
+ * Returns the new break, or the old one on failure.
+ */
+export function sysBrk(ctx: MmapContext, mm: MmStruct, brk: number): number {
+  const orig = mm.brk;
+  if (!isAddr(brk) || brk < mm.startBrk || brk > STACK_TOP) return orig;
+  if (brk - mm.startBrk > mm.rlimits.data) return orig;
+  const newbrk = pageAlign(brk);
+  const oldbrk = pageAlign(mm.brk);
+  if (newbrk === oldbrk) {
+    mm.brk = brk;
+    return brk;
+  }
+  if (brk <= mm.brk) {
+    mm.brk = brk;
+    if (doMunmap(ctx, mm, newbrk, oldbrk - newbrk) < 0) {
+      mm.brk = orig;
+      return orig;
+    }
+    return brk;
+  }
+  const next = ctx.vmas.findVma(mm, oldbrk);
+  if (next !== 0 && newbrk + PAGE > vmStartGap(ctx.vmas.f.start(next), ctx.vmas.f.flags(next))) return orig;
+  if (doBrkFlags(ctx, mm, oldbrk, newbrk - oldbrk) < 0) return orig;
+  mm.brk = brk;
+  return brk;
+}
+
+/** The heap VMA's flags: rw-p, accounted (VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT). */
+const BRK_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
+
+/** do_brk_flags: extends the heap VMA ending at addr, or makes one. */
+function doBrkFlags(ctx: MmapContext, mm: MmStruct, addr: number, len: number): number {
+  const pages = len / PAGE;
+  if (!mayExpandVm(mm, BRK_FLAGS, pages)) return -ENOMEM;
+  const vmas = ctx.vmas;
+  const prev = addr > mm.startBrk ? vmas.lookup(mm, addr - PAGE) : 0;
+  const extend = prev !== 0 && vmas.f.end(prev) === addr && vmas.f.flags(prev) === BRK_FLAGS && vmas.f.shmem(prev) === 0;
+  if (!extend && mm.mapCount >= ctx.maxMapCount) return -ENOMEM;
+  if (!ctx.commit.charge(pages)) return -ENOMEM;
+  mm.committed += pages;
+  if (extend) {
+    vmas.setEnd(mm, prev, addr + len);
+    return 0;
+  }
+  const vma = vmas.alloc(mm, addr, addr + len, BRK_FLAGS, addr / PAGE);
+  if (vma === 0) {
+    ctx.commit.uncharge(pages);
+    mm.committed -= pages;
+    return -ENOMEM;
+  }
+  vmas.insert(mm, vma);
+  return 0;
+}
+
+export { STACK_GUARD_GAP };

@@ -1,0 +1,230 @@
+/**
+ * The MMU: the only path from a virtual address to the bytes of RAM. A
+ * translation looks in the TLB; on a miss it walks the page table in RAM
+ * (setting A and D bits as x86 hardware does), checks U/S, R/W (with CR0.WP:
+ * the kernel cannot write read-only pages either) and NX, and fills the TLB.
+ * A failed translation becomes a #PF fault descriptor handed to the address
+ * space's fault handler; a fault nobody fixes is a kernel oops.
+ *
+ * Owns: the walk, the fault path and the oops. Calls: the TLB, page tables
+ * (reads and A/D bits only), printk. The loads and stores themselves are in
+ * mmu_memory.ts.
+ *
+ * Words: acc = an access described by #PF error-code bits (0 = kernel read,
+ * ACC_WRITE, ACC_USER, ACC_EXEC combined with OR).
+ */
+import { KernelPanic, panic } from "../panic.ts";
+import type { Printk } from "../printk.ts";
+import type { Paging } from "./pgalloc.ts";
+import type { PageTable } from "./pgtable.ts";
+import {
+  entryPfn,
+  PF_INSTR,
+  PF_PROT,
+  PF_RSVD,
+  PF_USER,
+  PF_WRITE,
+  PTE_A,
+  PTE_D,
+  PTE_G,
+  PTE_P,
+  PTE_PS,
+  PTE_RW,
+  PTE_US,
+  pxIndex,
+} from "./pgtable_types.ts";
+import type { PhysMem } from "./physmem.ts";
+import { TLB_EXEC, TLB_GLOBAL, TLB_USER, TLB_WRITE, type Tlb } from "./tlb.ts";
+import { formatVa, VA_BITS } from "./types.ts";
+
+/** A fault handler that says "fixed" more often than this for one access is broken. */
+export const MAX_FAULT_RETRIES = 8;
+const VA_LIMIT = 2 ** VA_BITS;
+const NX_HI = 0x80000000;
+
+/** A kernel oops from a page fault nobody fixed. The message is what Linux prints. */
+export class KernelOops extends KernelPanic {
+  constructor(
+    /** The faulting address (stored form). */
+    readonly address: number,
+    /** x86 #PF error code. */
+    readonly errorCode: number,
+    text: string,
+  ) {
+    super(text);
+  }
+}
+
+/** Counters of the MMU (stats and vmstat). */
+export class MmuStats {
+  /** Page walks (TLB misses and permission re-checks). */
+  walks = 0;
+  /** Faults handed to a fault handler. */
+  faults = 0;
+  /** Faults that ended in an oops. */
+  oopses = 0;
+}
+
+/** The MMU of the machine's one CPU. */
+export class Mmu {
+  readonly stats = new MmuStats();
+  private readonly u32: Uint32Array;
+
+  constructor(
+    readonly phys: PhysMem,
+    readonly tlb: Tlb,
+    readonly paging: Paging,
+    private readonly printk: Printk,
+    /** debugVm: >= 1 catches accesses to a range whose TLB flush is pending. */
+    readonly debug: number,
+  ) {
+    this.u32 = phys.u32;
+  }
+
+  /**
+   * The physical address of `va` for access `acc` through `pt`, handling
+   * faults: each failed translation goes to pt.faultHandler, and is retried
+   * when the handler says it fixed it.
+   * Throws RangeError when va is not an integer. Panics (KernelOops) when a
+   * fault has no handler, the handler returns false, or it keeps failing;
+   * (debugVm >= 1) panics when va lies in a range whose flush is pending.
+   */
+  translate(pt: PageTable, va: number, acc: number): number {
+    if (!Number.isInteger(va)) throw new RangeError(`mmu: address ${va} is not an integer`);
+    for (let tries = 0; ; tries++) {
+      const i = va >= 0 && va < VA_LIMIT ? this.fill(pt, va, acc) : ~acc;
+      if (i >= 0) return (this.tlb.base[i] as number) + (va % 4096);
+      this.fault(pt, va, ~i, tries);
+    }
+  }
+
+  /** The TLB entry translating `va` for `acc`, walking on a miss; or ~errorCode on failure. */
+  fill(pt: PageTable, va: number, acc: number): number {
+    const tlb = this.tlb;
+    const page = va - (va % 4096);
+    const i = tlb.find(page, pt.asid);
+    if (i >= 0 && ((tlb.perm[i] as number) & acc) === acc) {
+      tlb.stats.hits++;
+      return i;
+    }
+    if (this.debug !== 0 && pt.flushEnd > pt.flushStart && pt.pendingCovers(va)) {
+      panic(
+        `mmu: access to ${formatVa(va)} while the TLB flush of ${pt.describePending()} is pending (a page-table change was not flushed)`,
+      );
+    }
+    tlb.stats.misses++;
+    return this.walk(pt, va, acc, page);
+  }
+
+  /**
+   * The page walk. Accumulates permissions over the four levels (RW and US
+   * must be set at every level, NX at any level forbids fetches), sets A in
+   * every entry used and D in the leaf on a write, and caches the result.
+   */
+  private walk(pt: PageTable, va: number, acc: number, page: number): number {
+    this.stats.walks++;
+    const u32 = this.u32;
+    let table = pt.root;
+    let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
+    let w = 0;
+    let lo = 0;
+    let hi = 0;
+    for (let level = 4; ; level--) {
+      w = (table * 4096 + pxIndex(va, level) * 8) >>> 2;
+      lo = u32[w] as number;
+      hi = u32[w + 1] as number;
+      if ((lo & PTE_P) === 0) return ~acc;
+      if ((lo & PTE_RW) === 0) allow &= ~TLB_WRITE;
+      if ((lo & PTE_US) === 0) allow &= ~TLB_USER;
+      if ((hi & NX_HI) !== 0) allow &= ~TLB_EXEC;
+      if (level === 1) break;
+      if ((lo & PTE_PS) !== 0) {
+        if (level === 2) break;
+        return ~(acc | PF_PROT | PF_RSVD);
+      }
+      if ((lo & PTE_A) === 0) u32[w] = lo | PTE_A;
+      table = entryPfn(lo, hi);
+    }
+    if ((allow & acc) !== acc) return ~(acc | PF_PROT);
+    const set = (acc & PF_WRITE) !== 0 ? PTE_A | PTE_D : PTE_A;
+    if ((lo & set) !== set) u32[w] = lo | set;
+    if (((lo | set) & PTE_D) === 0) allow &= ~TLB_WRITE;
+    if ((lo & PTE_G) !== 0) allow |= TLB_GLOBAL;
+    let pfn = entryPfn(lo, hi);
+    if ((lo & PTE_PS) !== 0) pfn += Math.floor(va / 4096) & 511;
+    return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
+  }
+
+  /**
+   * The translation a walk would give, without side effects (no A/D bits,
+   * no TLB fill, no fault): the frame's physical address plus the TLB
+   * permission bits it would be cached with (below 4096), or -1 when `va` is
+   * not mapped. For checkers and dumps.
+   */
+  peek(pt: PageTable, va: number): number {
+    const u32 = this.u32;
+    let table = pt.root;
+    let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
+    for (let level = 4; ; level--) {
+      const w = (table * 4096 + pxIndex(va, level) * 8) >>> 2;
+      const lo = u32[w] as number;
+      const hi = u32[w + 1] as number;
+      if ((lo & PTE_P) === 0) return -1;
+      if ((lo & PTE_RW) === 0) allow &= ~TLB_WRITE;
+      if ((lo & PTE_US) === 0) allow &= ~TLB_USER;
+      if ((hi & NX_HI) !== 0) allow &= ~TLB_EXEC;
+      const leaf = level === 1 || ((lo & PTE_PS) !== 0 && level === 2);
+      if (!leaf && (lo & PTE_PS) !== 0) return -1;
+      if (leaf) {
+        if ((lo & PTE_D) === 0) allow &= ~TLB_WRITE;
+        if ((lo & PTE_G) !== 0) allow |= TLB_GLOBAL;
+        let pfn = entryPfn(lo, hi);
+        if (level === 2) pfn += Math.floor(va / 4096) & 511;
+        return pfn * 4096 + allow;
+      }
+      table = entryPfn(lo, hi);
+    }
+  }
+
+  /** Hands a failed translation to the handler; returns when it was fixed, else oopses. */
+  private fault(pt: PageTable, va: number, errorCode: number, tries: number): void {
+    const handler = pt.faultHandler;
+    if (handler !== null && tries < MAX_FAULT_RETRIES) {
+      this.stats.faults++;
+      if (handler({ pt, address: va, errorCode })) return;
+    }
+    this.oops(va, errorCode, handler !== null && tries >= MAX_FAULT_RETRIES);
+  }
+
+  /** page_fault_oops: reports and throws KernelOops with Linux's text. */
+  oops(va: number, errorCode: number, looping = false): never {
+    this.stats.oopses++;
+    const text = oopsText(va, errorCode, looping);
+    this.printk.report("oops", text);
+    throw new KernelOops(va, errorCode, text);
+  }
+}
+
+/** An address as %px prints it: 16 hex digits, kernel addresses sign-extended. */
+export function formatPx(va: number): string {
+  if (!(Number.isInteger(va) && va >= 0 && va < VA_LIMIT)) return String(va);
+  return formatVa(va).padStart(16, "0");
+}
+
+/** The lines Linux's show_fault_oops prints for this fault. */
+export function oopsText(va: number, errorCode: number, looping = false): string {
+  const user = (errorCode & PF_USER) !== 0;
+  const lines: string[] = [];
+  if ((errorCode & (PF_INSTR | PF_PROT)) === (PF_INSTR | PF_PROT) && !user) {
+    lines.push("kernel tried to execute NX-protected page - exploit attempt? (uid: 0)");
+  }
+  if (va >= 0 && va < 4096 && !user) lines.push(`BUG: kernel NULL pointer dereference, address: ${formatPx(va)}`);
+  else lines.push(`BUG: unable to handle page fault for address: ${formatPx(va)}`);
+  const kind = (errorCode & PF_INSTR) !== 0 ? "instruction fetch" : (errorCode & PF_WRITE) !== 0 ? "write access" : "read access";
+  lines.push(`#PF: ${user ? "user" : "supervisor"} ${kind} in ${user ? "user" : "kernel"} mode`);
+  const why =
+    (errorCode & PF_PROT) === 0 ? "not-present page" : (errorCode & PF_RSVD) !== 0 ? "reserved bit violation" : "permissions violation";
+  lines.push(`#PF: error_code(0x${errorCode.toString(16).padStart(4, "0")}) - ${why}`);
+  if (looping) lines.push(`the fault handler reported this fault fixed ${MAX_FAULT_RETRIES} times in a row`);
+  return lines.join("\n");
+}

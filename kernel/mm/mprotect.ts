@@ -1,0 +1,112 @@
+/**
+ * mprotect(2) (Linux mm/mprotect.c): checks in Linux's order, a walk over
+ * the VMAs of the range that changes each in turn (no rollback when a hole
+ * stops it), splits and merges, commit for newly writable private memory.
+ */
+import { EACCES, EINVAL, ENOMEM } from "../errno.ts";
+import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE } from "../uapi/mman.ts";
+import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
+import { VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import type { MmapContext } from "./mmap.ts";
+
+/** Changes the page-table protection of [start, end) to match the VMA's new flags. */
+export type ChangeProtection = (mm: MmStruct, vma: number, start: number, end: number) => void;
+
+function protBits(prot: number): number {
+  return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
+}
+
+/**
+ * do_mprotect_pkey. Returns 0; -EINVAL for an unaligned start or unknown
+ * prot bits; -ENOMEM when the first page or a page inside is unmapped (the
+ * VMAs before the hole stay changed) or commit is refused; -EACCES when the
+ * new protection exceeds what the mapping may have.
+ */
+export function sysMprotect(
+  ctx: MmapContext,
+  mm: MmStruct,
+  changeProt: ChangeProtection,
+  start: number,
+  len: number,
+  prot: number,
+): number {
+  if (!Number.isSafeInteger(start) || start < 0 || start % PAGE !== 0) return -EINVAL;
+  if (!Number.isSafeInteger(len) || !Number.isSafeInteger(prot)) return -EINVAL;
+  if (len === 0) return 0;
+  const alen = Math.ceil(len / PAGE) * PAGE;
+  const end = start + alen;
+  if (len < 0 || end <= start || end > STACK_TOP + PAGE) return -ENOMEM;
+  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP) || grows === (PROT_GROWSDOWN | PROT_GROWSUP)) {
+    return -EINVAL;
+  }
+  const vmas = ctx.vmas;
+  const f = vmas.f;
+  let vma = vmas.findVma(mm, start);
+  if (vma === 0 || f.start(vma) > start) return -ENOMEM;
+  const want = protBits(prot);
+  let nstart = start;
+  for (;;) {
+    const flags = f.flags(vma);
+    const newflags = (flags & ~VM_ACCESS_FLAGS) | want;
+    if (newflags & ~(newflags >>> 4) & VM_ACCESS_FLAGS) return -EACCES;
+    const tmp = Math.min(f.end(vma), end);
+    const err = mprotectFixup(ctx, mm, changeProt, vma, nstart, tmp, newflags);
+    if (err < 0) return err;
+    nstart = tmp;
+    if (nstart >= end) return 0;
+    vma = vmas.findVma(mm, nstart);
+    if (vma === 0 || f.start(vma) !== nstart) return -ENOMEM;
+  }
+}
+
+/**
+ * mprotect_fixup: gives [start, end) of `vma` the flags `newflags`, splitting
+ * at the edges and merging afterwards. Charges commit when private memory
+ * becomes writable; uncharges an anonymous mapping that loses write before
+ * it was ever written (Linux 6.5+).
+ */
+function mprotectFixup(
+  ctx: MmapContext,
+  mm: MmStruct,
+  changeProt: ChangeProtection,
+  vma: number,
+  start: number,
+  end: number,
+  newflags: number,
+): number {
+  const vmas = ctx.vmas;
+  const f = vmas.f;
+  const oldflags = f.flags(vma);
+  if (newflags === oldflags) return 0;
+  const pages = (end - start) / PAGE;
+  let charged = 0;
+  let uncharge = 0;
+  if (newflags & VM_WRITE) {
+    if (!(oldflags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE))) {
+      if (!ctx.commit.charge(pages)) return -ENOMEM;
+      charged = pages;
+      newflags |= VM_ACCOUNT;
+    }
+  } else if (oldflags & VM_ACCOUNT && !(oldflags & VM_SHARED) && f.anon(vma) === 0) {
+    newflags &= ~VM_ACCOUNT;
+    uncharge = pages;
+  }
+  if (f.start(vma) < start) {
+    const upper = vmas.split(mm, vma, start);
+    if (upper === 0) return undoCharge(ctx, charged);
+    vma = upper;
+  }
+  if (f.end(vma) > end && vmas.split(mm, vma, end) === 0) return undoCharge(ctx, charged);
+  mm.committed += charged - uncharge;
+  if (uncharge) ctx.commit.uncharge(uncharge);
+  vmas.setFlags(mm, vma, newflags);
+  changeProt(mm, vma, start, end);
+  vmas.mergeAround(mm, vma);
+  return 0;
+}
+
+function undoCharge(ctx: MmapContext, charged: number): number {
+  if (charged) ctx.commit.uncharge(charged);
+  return -ENOMEM;
+}

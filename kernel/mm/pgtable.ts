@@ -1,0 +1,396 @@
+/**
+ * Page tables in RAM (Linux mm/pgtable-generic.c, mm/memory.c's walkers,
+ * xv6 vm.c): one PageTable per address space, a 4-level tree of table frames
+ * taken from the buddy allocator, and the operations the kernel changes it
+ * with. The entry format lives in pgtable_types.ts; range operations (unmap,
+ * change protection, free empty tables) in pgtable_range.ts.
+ *
+ * Owns: the entries of a tree and its pending-flush record. Calls: the
+ * table-frame allocator (pgalloc.ts), memmap, the TLB.
+ *
+ * TLB coherence: every change that could leave a stale translation (a present
+ * entry changed or cleared) records the range in the page table's pending
+ * flush; the caller performs it with flushTlb() before anything can access
+ * that range again (Linux: flush_tlb_range after the change, mmu_gather). With
+ * debugVm >= 1 the recorded range is shot down at once and an access to it
+ * while the flush is still pending panics, so a forgotten flush is caught at
+ * the first access instead of silently using a stale entry; the checker also
+ * reports pending flushes. Writing a table's entries any other way than
+ * through this file is caught by the TLB checker (pgtable_check.ts).
+ *
+ * The MMU caches leaf translations only (no paging-structure cache), so
+ * installing an entry where there was none and freeing an empty table need no
+ * flush.
+ */
+import { panic } from "../panic.ts";
+import { explain, ptdump, vmprint } from "./dump_pagetables.ts";
+import { PG_pgtable } from "./memmap.ts";
+import type { Paging } from "./pgalloc.ts";
+import {
+  type ChangeProtOptions,
+  changeProtection,
+  freeEmptyTables,
+  type PteVisitor,
+  unmapRange,
+  walkRange,
+  type ZapSink,
+} from "./pgtable_range.ts";
+import {
+  entryAddr,
+  entryFlags,
+  entryPfn,
+  HPAGE_PAGES,
+  KERNEL_TABLE,
+  LEVEL_SIZE,
+  makeHi,
+  makeLo,
+  PTE_P,
+  PTE_PS,
+  pxIndex,
+  USER_TABLE,
+} from "./pgtable_types.ts";
+import { formatVa, TASK_SIZE, VA_BITS } from "./types.ts";
+
+/** A failed translation, handed to the address space's fault handler. */
+export interface PageFault {
+  readonly pt: PageTable;
+  /** The exact byte address that faulted (stored form). */
+  readonly address: number;
+  /** x86 #PF error-code bits: PF_PROT, PF_WRITE, PF_USER, PF_RSVD, PF_INSTR. */
+  readonly errorCode: number;
+}
+
+/**
+ * Fixes a fault or refuses it. Returns true when the fault was fixed (the
+ * access is retried), false when it cannot be (the MMU oopses); may throw
+ * instead (a SIGSEGV for a user fault).
+ */
+export type FaultHandler = (fault: PageFault) => boolean;
+
+/** Which half of the address space a page table may map. */
+export type PgtableKind = "kernel" | "user";
+
+const KERNEL_END = 2 ** VA_BITS;
+
+/** One address space's page table: root frame, ASID, fault hook, pending flush. */
+export class PageTable {
+  /** Handles failed translations; set by the layer that owns the address space. */
+  faultHandler: FaultHandler | null = null;
+  /** Table frames in this tree, root included. */
+  nrTables = 1;
+  /** Level of the entry the last lookup() or ensure() returned (1, or 2 for a 2 MiB leaf). */
+  leafLevel = 0;
+  /** Pending TLB flush [flushStart, flushEnd); nothing pending when flushEnd <= flushStart. */
+  flushStart = 0;
+  flushEnd = 0;
+  /** Lowest and highest address (exclusive) this table may map. */
+  readonly vaStart: number;
+  readonly vaEnd: number;
+  private readonly u32: Uint32Array;
+  private readonly tableFlags: number;
+
+  constructor(
+    readonly paging: Paging,
+    /** Frame of the level-4 table (CR3). */
+    public root: number,
+    /** Tag of this address space's TLB entries. */
+    public asid: number,
+    readonly kind: PgtableKind,
+  ) {
+    this.u32 = paging.u32;
+    this.tableFlags = kind === "user" ? USER_TABLE : KERNEL_TABLE;
+    this.vaStart = kind === "user" ? 0 : TASK_SIZE;
+    this.vaEnd = kind === "user" ? TASK_SIZE : KERNEL_END;
+  }
+
+  /**
+   * After pgd_free: points the table at `emptyRoot`, an all-zero frame that
+   * is never written (the zero page), so a walk through a stale reference
+   * finds nothing present and faults instead of reading a reused frame.
+   */
+  retire(emptyRoot: number): void {
+    this.root = emptyRoot;
+    // No TLB key can match a fractional ASID, so a reused ASID's entries stay out of reach.
+    this.asid = 0.5;
+    this.nrTables = 0;
+  }
+
+  /** Panics unless [start, end) is page aligned and inside this table's half. */
+  checkRange(what: string, start: number, end: number): void {
+    if (!(start % 4096 === 0 && end % 4096 === 0 && start >= this.vaStart && end <= this.vaEnd && start <= end)) {
+      panic(`${what}: bad range ${formatVa(start)}-${formatVa(end)} for a ${this.kind} page table`);
+    }
+  }
+
+  /**
+   * Walks to the entry mapping `va` without allocating. Returns the entry's
+   * address (ptep): the level-1 entry when the tables down to level 1 exist
+   * (it may be zero), or a level-2 entry that is a 2 MiB leaf; `leafLevel`
+   * says which. Returns -1 when an upper-level entry is not present.
+   */
+  lookup(va: number): number {
+    const u32 = this.u32;
+    let table = this.root;
+    for (let level = 4; level > 1; level--) {
+      const ptep = entryAddr(table, pxIndex(va, level));
+      const lo = u32[ptep >>> 2] as number;
+      if ((lo & PTE_P) === 0) return -1;
+      if (level === 2 && (lo & PTE_PS) !== 0) {
+        this.leafLevel = 2;
+        return ptep;
+      }
+      table = entryPfn(lo, u32[(ptep >>> 2) + 1] as number);
+    }
+    this.leafLevel = 1;
+    return entryAddr(table, pxIndex(va, 1));
+  }
+
+  /**
+   * Walks to the level-`leafLevel` entry for `va` (1: a 4 KiB slot, 2: a
+   * 2 MiB slot), allocating the missing tables. Returns the entry's address,
+   * or -1 when a table allocation failed; then nothing was changed (the
+   * tables are allocated before any is linked).
+   * Panics when `va` is outside this table's half or lies in a 2 MiB leaf
+   * while a level-1 slot is wanted.
+   */
+  ensure(va: number, leafLevel: 1 | 2 = 1): number {
+    if (!(va >= this.vaStart && va < this.vaEnd)) panic(`ensure: ${formatVa(va)} outside the ${this.kind} half`);
+    const u32 = this.u32;
+    let table = this.root;
+    let level = 4;
+    for (; level > leafLevel; level--) {
+      const w = entryAddr(table, pxIndex(va, level)) >>> 2;
+      const lo = u32[w] as number;
+      if ((lo & PTE_P) === 0) {
+        if ((lo | (u32[w + 1] as number)) !== 0) panic(`ensure: non-present level-${level} entry for ${formatVa(va)} is not zero`);
+        break;
+      }
+      if ((lo & PTE_PS) !== 0) panic(`ensure: ${formatVa(va)} lies in a 2 MiB leaf`);
+      table = entryPfn(lo, u32[w + 1] as number);
+    }
+    this.leafLevel = leafLevel;
+    if (level === leafLevel) return entryAddr(table, pxIndex(va, leafLevel));
+    const n = level - leafLevel;
+    const got = this.paging.allocTables(n, level - 1, this.asid);
+    if (got === null) return -1;
+    for (let i = 0; i < n; level--, i++) {
+      const child = got[i] as number;
+      const ptep = entryAddr(table, pxIndex(va, level));
+      u32[ptep >>> 2] = makeLo(child, this.tableFlags);
+      u32[(ptep >>> 2) + 1] = makeHi(child, this.tableFlags);
+      this.paging.adjustUsed(ptep, 1);
+      table = child;
+    }
+    this.nrTables += n;
+    return entryAddr(table, pxIndex(va, leafLevel));
+  }
+
+  /** The PFN field of the entry at `ptep`. */
+  ptePfn(ptep: number): number {
+    return entryPfn(this.u32[ptep >>> 2] as number, this.u32[(ptep >>> 2) + 1] as number);
+  }
+
+  /** The flags word of the entry at `ptep` (pgtable_types.ts). */
+  pteFlags(ptep: number): number {
+    return entryFlags(this.u32[ptep >>> 2] as number, this.u32[(ptep >>> 2) + 1] as number);
+  }
+
+  /** True when the entry at `ptep` is all zero (pte_none). */
+  pteNone(ptep: number): boolean {
+    return ((this.u32[ptep >>> 2] as number) | (this.u32[(ptep >>> 2) + 1] as number)) === 0;
+  }
+
+  /**
+   * set_pte_at: writes the entry at `ptep` (from lookup or ensure for `va`)
+   * to map `pfn` with `flags`; flags 0 and pfn 0 clear it. When the old
+   * entry was present the range it mapped is recorded for a TLB flush.
+   * Panics when a present entry names a frame beyond RAM, or (debugVm >= 1)
+   * when `ptep` is not the slot of `va` in this table.
+   */
+  setPte(va: number, ptep: number, pfn: number, flags: number): void {
+    const u32 = this.u32;
+    const w = ptep >>> 2;
+    const oldLo = u32[w] as number;
+    const oldHi = u32[w + 1] as number;
+    if (this.paging.debug !== 0) this.checkSlot(va, ptep);
+    if ((flags & PTE_P) !== 0 && !(pfn >= 0 && pfn < this.paging.phys.nrPages)) {
+      panic(`set_pte_at: pfn ${pfn} beyond RAM for ${formatVa(va)}`);
+    }
+    const lo = makeLo(pfn, flags);
+    const hi = makeHi(pfn, flags);
+    u32[w] = lo;
+    u32[w + 1] = hi;
+    const wasNone = (oldLo | oldHi) === 0;
+    if (wasNone !== ((lo | hi) === 0)) this.paging.adjustUsed(ptep, wasNone ? 1 : -1);
+    if ((oldLo & PTE_P) !== 0) {
+      const size = (oldLo & PTE_PS) !== 0 ? (LEVEL_SIZE[2] as number) : 4096;
+      const start = va - (va % size);
+      this.recordFlush(start, start + size);
+      this.debugShootdown();
+    }
+  }
+
+  /** Clears the entry at `ptep` (pte_clear); records a flush when it was present. */
+  clearPte(va: number, ptep: number): void {
+    this.setPte(va, ptep, 0, 0);
+  }
+
+  private checkSlot(va: number, ptep: number): void {
+    const table = Math.floor(ptep / 4096);
+    const mm = this.paging.memmap;
+    const level = mm.ownerBits(table);
+    const ok =
+      mm.testFlag(table, PG_pgtable) &&
+      mm.word(table, 3) === this.asid &&
+      (level === 1 || level === 2) &&
+      (ptep % 4096) / 8 === pxIndex(va, level) &&
+      va >= this.vaStart &&
+      va < this.vaEnd;
+    if (!ok) panic(`set_pte_at: entry 0x${ptep.toString(16)} is not the slot of ${formatVa(va)} in this page table`);
+  }
+
+  /** Adds [start, end) to the pending flush. */
+  recordFlush(start: number, end: number): void {
+    if (this.flushEnd <= this.flushStart) {
+      this.flushStart = start;
+      this.flushEnd = end;
+      return;
+    }
+    if (start < this.flushStart) this.flushStart = start;
+    if (end > this.flushEnd) this.flushEnd = end;
+  }
+
+  /** debugVm >= 1: drops the pending range from the TLB now, so only a walk can reach it (and see the pending flush). */
+  debugShootdown(): void {
+    if (this.paging.debug !== 0 && this.flushEnd > this.flushStart) {
+      this.paging.tlb.shootdown(this.flushStart, this.flushEnd, this.asid);
+    }
+  }
+
+  /** True while a recorded flush has not been performed. */
+  flushPending(): boolean {
+    return this.flushEnd > this.flushStart;
+  }
+
+  /** True when `va` lies in the pending flush range. */
+  pendingCovers(va: number): boolean {
+    return va >= this.flushStart && va < this.flushEnd;
+  }
+
+  /** "ffff...-ffff..." of the pending range, for messages. */
+  describePending(): string {
+    return `${formatVa(this.flushStart)}-${formatVa(this.flushEnd)}`;
+  }
+
+  /**
+   * Performs the pending TLB flush (flush_tlb_range / flush_tlb_kernel_range):
+   * page by page when small, the whole ASID (all entries for the kernel)
+   * when large. Does nothing when nothing is pending.
+   */
+  flushTlb(): void {
+    if (this.flushEnd <= this.flushStart) return;
+    const tlb = this.paging.tlb;
+    const pages = (this.flushEnd - this.flushStart) / 4096;
+    if (pages === 1) tlb.invlpg(this.flushStart, this.asid);
+    else tlb.flushRange(this.flushStart, this.flushEnd, this.asid);
+    this.flushStart = 0;
+    this.flushEnd = 0;
+  }
+
+  /**
+   * Maps `npages` contiguous frames from `pfn` at `va` with `flags` (leaf
+   * flags, PTE_P included). With `{ huge: true }` every 2 MiB-aligned piece
+   * whose frames are 2 MiB-aligned too becomes one level-2 leaf.
+   * Returns "nomem" when a table allocation failed; the entries this call
+   * set are cleared again (tables it allocated stay, empty).
+   * Panics when a slot is already in use (xv6 "mappages: remap").
+   */
+  mapRange(va: number, pfn: number, npages: number, flags: number, opts?: { huge?: boolean }): "ok" | "nomem" {
+    this.checkRange("map_range", va, va + npages * 4096);
+    const huge = opts?.huge === true;
+    let done = 0;
+    while (done < npages) {
+      const at = va + done * 4096;
+      const p = pfn + done;
+      const big = huge && at % (LEVEL_SIZE[2] as number) === 0 && p % HPAGE_PAGES === 0 && npages - done >= HPAGE_PAGES;
+      const ptep = this.ensure(at, big ? 2 : 1);
+      if (ptep < 0) {
+        this.undoMap(va, done);
+        return "nomem";
+      }
+      if (!this.pteNone(ptep)) panic(`map_range: remap at ${formatVa(at)}`);
+      this.setPte(at, ptep, p, big ? (flags | PTE_PS) >>> 0 : flags);
+      done += big ? HPAGE_PAGES : 1;
+    }
+    return "ok";
+  }
+
+  /**
+   * Maps the frames `pfns[0..count)` at consecutive pages from `va` (vmap).
+   * Returns "nomem" like mapRange, with the same cleanup. Panics on a remap.
+   */
+  mapPages(va: number, pfns: ArrayLike<number>, count: number, flags: number): "ok" | "nomem" {
+    this.checkRange("map_pages", va, va + count * 4096);
+    for (let i = 0; i < count; i++) {
+      const at = va + i * 4096;
+      const ptep = this.ensure(at, 1);
+      if (ptep < 0) {
+        this.undoMap(va, i);
+        return "nomem";
+      }
+      if (!this.pteNone(ptep)) panic(`map_pages: remap at ${formatVa(at)}`);
+      this.setPte(at, ptep, pfns[i] as number, flags);
+    }
+    return "ok";
+  }
+
+  /** See {@link unmapRange} in pgtable_range.ts. */
+  unmapRange(start: number, end: number, sink: ZapSink | null): number {
+    return unmapRange(this, start, end, sink);
+  }
+
+  /** See {@link changeProtection} in pgtable_range.ts. */
+  changeProtection(start: number, end: number, set: number, clear: number, opts?: ChangeProtOptions): number {
+    return changeProtection(this, start, end, set, clear, opts);
+  }
+
+  /** See {@link freeEmptyTables} in pgtable_range.ts. */
+  freeEmptyTables(start: number, end: number): number {
+    return freeEmptyTables(this, start, end);
+  }
+
+  /** See {@link walkRange} in pgtable_range.ts. */
+  walkRange(start: number, end: number, visitor: PteVisitor): void {
+    walkRange(this, start, end, visitor);
+  }
+
+  /** The tree entry by entry, xv6 vmprint style (dump_pagetables.ts). */
+  vmprint(): string {
+    return vmprint(this);
+  }
+
+  /** The mapped ranges labelled by virtual address, Linux ptdump style (dump_pagetables.ts). */
+  ptdump(): string {
+    return ptdump(this);
+  }
+
+  /** The walk for `va` level by level, down to the frame or the fault (dump_pagetables.ts). */
+  explain(va: number): string {
+    return explain(this, va);
+  }
+
+  /** Clears the entries a failed map set in [va, va + pages): nothing could have cached them yet. */
+  private undoMap(va: number, pages: number): void {
+    let i = 0;
+    while (i < pages) {
+      const at = va + i * 4096;
+      const ptep = this.lookup(at);
+      const step = this.leafLevel === 2 ? HPAGE_PAGES : 1;
+      const u32 = this.u32;
+      u32[ptep >>> 2] = 0;
+      u32[(ptep >>> 2) + 1] = 0;
+      this.paging.adjustUsed(ptep, -1);
+      i += step;
+    }
+  }
+}

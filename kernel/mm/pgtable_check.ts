@@ -1,0 +1,194 @@
+/**
+ * checkPgtable and checkTlb: recount page-table and TLB state from scratch.
+ *
+ * IDs:
+ *   PGTABLE-1 a table frame is not marked PG_pgtable, has the wrong level or
+ *             owner, or a marked frame belongs to no live page table (leak)
+ *   PGTABLE-2 a table's in-use count differs from its non-zero entries
+ *   PGTABLE-3 a present leaf points beyond RAM, at a free frame, or at a
+ *             reserved frame without PTE_SPECIAL (user tables)
+ *   PGTABLE-4 a frame's mapcount differs from the user leaves mapping it, or
+ *             its refcount is below that count
+ *   PGTABLE-5 the direct map does not map every frame at PAGE_OFFSET + pa
+ *   PGTABLE-6 a bad upper-level entry (non-present but not zero, PS above
+ *             level 2, a table beyond RAM) or a table reached twice
+ *   PGTABLE-7 a TLB flush is still pending (a change was never flushed)
+ *   PGTABLE-8 table counts (per page table, PageTables) differ from the recount
+ *   TLB-1     a TLB entry disagrees with the page tables (stale translation)
+ *   TLB-2     a TLB entry belongs to no live address space
+ */
+import { invariant } from "../panic.ts";
+import { PG_alloc, PG_pgtable, PG_reserved, PG_slab } from "./memmap.ts";
+import type { Mmu } from "./mmu.ts";
+import type { Paging } from "./pgalloc.ts";
+import type { PageTable } from "./pgtable.ts";
+import { entryFlags, entryPfn, isLeaf, LEVEL_SIZE, PTE_P, PTE_PS, PTE_SPECIAL } from "./pgtable_types.ts";
+import { TLB_EXEC, TLB_GLOBAL, TLB_USER, TLB_WRITE } from "./tlb.ts";
+import { formatVa, PAGE_OFFSET } from "./types.ts";
+
+const FREE = 0;
+const ALLOCATED = 1;
+const RESERVED = 2;
+
+/** What the checker learns while walking every table. */
+interface Census {
+  readonly frame: Uint8Array;
+  readonly seen: Uint8Array;
+  readonly mapped: Uint32Array;
+  buddyTables: number;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** Frame states from the struct page array: free, inside an allocated block, or reserved. */
+function frameStates(paging: Paging): Uint8Array {
+  const mm = paging.memmap;
+  const out = new Uint8Array(mm.nrPages);
+  for (let pfn = 0; pfn < mm.nrPages; ) {
+    const f = mm.flags(pfn);
+    if (f & PG_reserved) {
+      out[pfn++] = RESERVED;
+      continue;
+    }
+    const n = f & PG_alloc ? 1 << mm.order(pfn) : 1;
+    if (f & PG_alloc) out.fill(ALLOCATED, pfn, Math.min(pfn + n, mm.nrPages));
+    pfn += n;
+  }
+  return out;
+}
+
+/** Throws InvariantViolation (PGTABLE-n) at the first broken invariant of any live page table. */
+export function checkPgtable(paging: Paging): void {
+  const mm = paging.memmap;
+  const census: Census = {
+    frame: frameStates(paging),
+    seen: new Uint8Array(mm.nrPages),
+    mapped: new Uint32Array(mm.nrPages),
+    buddyTables: 0,
+  };
+  for (const pt of paging.live) {
+    invariant(!pt.flushPending(), "PGTABLE-7", `ASID ${pt.asid}: TLB flush of ${pt.describePending()} still pending`);
+    const tables = checkTable(paging, pt, pt.root, 4, 0, census);
+    invariant(tables === pt.nrTables, "PGTABLE-8", `ASID ${pt.asid}: ${tables} tables counted, page table says ${pt.nrTables}`);
+  }
+  invariant(
+    census.buddyTables === paging.nrTablePages,
+    "PGTABLE-8",
+    `${census.buddyTables} buddy-allocated tables counted, PageTables says ${paging.nrTablePages}`,
+  );
+  for (let pfn = 0; pfn < mm.nrPages; pfn++) {
+    invariant(
+      !mm.testFlag(pfn, PG_pgtable) || census.seen[pfn] === 1,
+      "PGTABLE-1",
+      `table frame ${hex(pfn)} belongs to no live page table`,
+    );
+    checkMapcount(paging, pfn, census.mapped[pfn] as number);
+  }
+}
+
+/** Checks one table and everything below it; returns the number of tables in the subtree. */
+function checkTable(paging: Paging, pt: PageTable, table: number, level: number, base: number, c: Census): number {
+  const mm = paging.memmap;
+  const where = `ASID ${pt.asid} level-${level} table ${hex(table)}`;
+  invariant(c.seen[table] === 0, "PGTABLE-6", `${where} reached twice`);
+  c.seen[table] = 1;
+  invariant(mm.testFlag(table, PG_pgtable), "PGTABLE-1", `${where} is not marked PG_pgtable`);
+  invariant(
+    mm.ownerBits(table) === level && mm.word(table, 3) === pt.asid,
+    "PGTABLE-1",
+    `${where} has level ${mm.ownerBits(table)}, owner ${mm.word(table, 3)}`,
+  );
+  if (!mm.testFlag(table, PG_reserved)) c.buddyTables++;
+  const u32 = paging.u32;
+  let used = 0;
+  let tables = 1;
+  for (let i = 0; i < 512; i++) {
+    const w = table * 1024 + i * 2;
+    const lo = u32[w] as number;
+    const hi = u32[w + 1] as number;
+    if ((lo | hi) === 0) continue;
+    used++;
+    const va = base + i * (LEVEL_SIZE[level] as number);
+    if (isLeaf(level, entryFlags(lo, hi))) {
+      if ((lo & PTE_P) !== 0) checkLeaf(paging, pt, va, level, entryPfn(lo, hi), entryFlags(lo, hi), c);
+      continue;
+    }
+    invariant((lo & PTE_P) !== 0, "PGTABLE-6", `${where} entry ${i} (${formatVa(va)}) is not present but not zero`);
+    invariant((lo & PTE_PS) === 0, "PGTABLE-6", `${where} entry ${i} has PS at level ${level}`);
+    const child = entryPfn(lo, hi);
+    invariant(child < mm.nrPages, "PGTABLE-6", `${where} entry ${i} points beyond RAM (${hex(child)})`);
+    tables += checkTable(paging, pt, child, level - 1, va, c);
+  }
+  invariant(
+    used === paging.tableUsed(table),
+    "PGTABLE-2",
+    `${where} has ${used} entries in use, its count says ${paging.tableUsed(table)}`,
+  );
+  return tables;
+}
+
+function checkLeaf(paging: Paging, pt: PageTable, va: number, level: number, pfn: number, flags: number, c: Census): void {
+  const pages = level === 2 ? 512 : 1;
+  const nr = paging.memmap.nrPages;
+  invariant(pfn + pages <= nr, "PGTABLE-3", `leaf at ${formatVa(va)} points beyond RAM (pfn ${hex(pfn)})`);
+  const direct = pt.kind === "kernel" && va >= PAGE_OFFSET && va < PAGE_OFFSET + nr * 4096;
+  if (direct) {
+    invariant(pfn === (va - PAGE_OFFSET) / 4096, "PGTABLE-5", `direct map at ${formatVa(va)} maps pfn ${hex(pfn)}`);
+    return;
+  }
+  for (let p = pfn; p < pfn + pages; p++) {
+    const state = c.frame[p];
+    const ok = state === ALLOCATED || (state === RESERVED && (pt.kind === "kernel" || (flags & PTE_SPECIAL) !== 0));
+    invariant(ok, "PGTABLE-3", `leaf at ${formatVa(va)} points at ${state === FREE ? "free" : "reserved"} frame ${hex(p)}`);
+    if (pt.kind === "user" && (flags & PTE_SPECIAL) === 0) c.mapped[p] = (c.mapped[p] as number) + 1;
+  }
+}
+
+/** A frame's mapcount must equal the user leaves mapping it; its (head's) refcount must cover them. */
+function checkMapcount(paging: Paging, pfn: number, mapped: number): void {
+  const mm = paging.memmap;
+  const f = mm.flags(pfn);
+  if (f & (PG_slab | PG_pgtable | PG_reserved)) {
+    invariant(
+      mapped === 0 || (f & PG_reserved) !== 0,
+      "PGTABLE-4",
+      `frame ${hex(pfn)} (${mm.describeFlags(pfn)}) is mapped by user leaves`,
+    );
+    return;
+  }
+  const mc = f & PG_alloc ? mm.mapcount(pfn) : 0;
+  invariant(mc === mapped, "PGTABLE-4", `frame ${hex(pfn)} has mapcount ${mc}, ${mapped} user leaves map it`);
+  if (mapped > 0) {
+    const head = mm.compoundHead(pfn);
+    invariant(mm.refcount(head) >= mapped, "PGTABLE-4", `frame ${hex(pfn)} has refcount ${mm.refcount(head)} below its ${mapped} mappings`);
+  }
+}
+
+/**
+ * Throws InvariantViolation (TLB-n) when a valid TLB entry belongs to no live
+ * address space or grants something the page tables no longer do.
+ */
+export function checkTlb(mmu: Mmu): void {
+  const tlb = mmu.tlb;
+  const byAsid = new Map<number, PageTable>();
+  for (const pt of mmu.paging.live) byAsid.set(pt.asid, pt);
+  for (let i = 0; i < tlb.entries; i++) {
+    const key = tlb.keys[i] as number;
+    if (Number.isNaN(key)) continue;
+    const asid = key & 4095;
+    const page = key - asid;
+    const pt = byAsid.get(asid);
+    invariant(pt !== undefined, "TLB-2", `entry ${i} for ${formatVa(page)} has ASID ${asid}, which no live page table uses`);
+    const now = mmu.peek(pt, page);
+    const perm = tlb.perm[i] as number;
+    const grants = perm & (TLB_WRITE | TLB_USER | TLB_EXEC | TLB_GLOBAL);
+    const stale = now < 0 || now - (now % 4096) !== tlb.base[i] || (grants & ~(now % 4096)) !== 0;
+    invariant(
+      !stale,
+      "TLB-1",
+      `entry ${i} for ${formatVa(page)} ASID ${asid} is stale: TLB has frame ${hex(tlb.base[i] as number)} perm ${hex(perm)}, tables say ${now < 0 ? "not mapped" : `${hex(now - (now % 4096))} perm ${hex(now % 4096)}`}`,
+    );
+  }
+}

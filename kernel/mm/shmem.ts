@@ -1,0 +1,177 @@
+/**
+ * Shared anonymous memory (Linux mm/shmem.c, reduced): the object behind a
+ * MAP_SHARED|MAP_ANONYMOUS mapping, so that every VMA mapping it (after a
+ * split, or in a forked child) finds the same frames.
+ *
+ * An object is a 16-byte kmalloc'd header and a two-level page index, all
+ * in RAM:
+ *
+ *   header (16 bytes)                    root (kmalloc'd, 4 bytes per leaf)
+ *   +--------+--------+--------+-------+   +-----------+-----------+---
+ *   | users  | pages  | root kva (lo/hi)|   pages bit 31: charged to commit   | leaf pfn+1| leaf pfn+1| ...
+ *   +--------+--------+--------+-------+   +-----------+-----------+---
+ *   leaf: one zeroed frame of 1024 u32 entries, page pfn + 1 (0 = none yet)
+ *
+ * users counts the VMAs naming the object; the object and its pages go when
+ * it drops to zero. Each page holds one reference for the object plus one
+ * per page-table entry mapping it. The JS side keeps only id -> header kva.
+ */
+
+import type { CommitAccounting } from "./commit.ts";
+import { __GFP_ZERO, GFP_HIGHUSER, GFP_KERNEL } from "./gfp.ts";
+import type { BuddyAllocator } from "./page_alloc.ts";
+import type { PhysMem } from "./physmem.ts";
+import { PAGE_OFFSET } from "./types.ts";
+
+/** kmalloc and kfree, as shmem uses them. */
+export interface KmallocApi {
+  kmalloc(size: number, gfp?: number): number;
+  kfree(kva: number): void;
+}
+
+const LEAF_ENTRIES = 1024;
+const H_USERS = 0;
+const H_PAGES = 1;
+const H_ROOT_LO = 2;
+const H_ROOT_HI = 3;
+/** Bit 31 of the pages word: the object's size is charged to commit. */
+const CHARGED = 0x80000000;
+/** The largest root kmalloc gives (4 MiB): 1M leaves, 2^30 pages. */
+const MAX_LEAVES = 1 << 20;
+
+/** The shared anonymous objects of a machine. */
+export class Shmem {
+  private readonly objects = new Map<number, number>();
+  private nextId = 1;
+  /** Pages held by all objects (meminfo Shmem). */
+  nrPages = 0;
+  private readonly u32: Uint32Array;
+
+  constructor(
+    phys: PhysMem,
+    private readonly buddy: BuddyAllocator,
+    private readonly slab: KmallocApi,
+    private readonly commit: CommitAccounting,
+  ) {
+    this.u32 = phys.u32;
+  }
+
+  private hw(id: number, k: number): number {
+    return ((this.objects.get(id) as number) - PAGE_OFFSET + k * 4) >>> 2;
+  }
+
+  private root(id: number): number {
+    const i = this.hw(id, 0);
+    return (this.u32[i + H_ROOT_HI] as number) * 4294967296 + (this.u32[i + H_ROOT_LO] as number);
+  }
+
+  /**
+   * A new object of `pages` pages with one user, its size charged to commit
+   * when `charge` (shmem_acct_size). Returns its id; 0 when out of memory or
+   * too large; -1 when commit refuses the charge.
+   */
+  create(pages: number, charge: boolean): number {
+    const leaves = Math.ceil(pages / LEAF_ENTRIES);
+    if (leaves > MAX_LEAVES) return 0;
+    if (charge && !this.commit.charge(pages)) return -1;
+    const header = this.slab.kmalloc(16, GFP_KERNEL);
+    const root = header === 0 ? 0 : this.slab.kmalloc(leaves * 4, GFP_KERNEL | __GFP_ZERO);
+    if (root === 0) {
+      if (header !== 0) this.slab.kfree(header);
+      if (charge) this.commit.uncharge(pages);
+      return 0;
+    }
+    const id = this.nextId++;
+    this.objects.set(id, header);
+    const i = this.hw(id, 0);
+    this.u32[i + H_USERS] = 1;
+    this.u32[i + H_PAGES] = (pages | (charge ? CHARGED : 0)) >>> 0;
+    this.u32[i + H_ROOT_LO] = root >>> 0;
+    this.u32[i + H_ROOT_HI] = Math.floor(root / 4294967296);
+    return id;
+  }
+
+  /** One more VMA names the object. */
+  get(id: number): void {
+    const i = this.hw(id, 0);
+    this.u32[i] = (this.u32[i] as number) + 1;
+  }
+
+  /** One VMA fewer names the object; the last one frees it and its pages. */
+  put(id: number): void {
+    const i = this.hw(id, 0);
+    const users = (this.u32[i] as number) - 1;
+    this.u32[i] = users;
+    if (users === 0) this.destroy(id);
+  }
+
+  /** Pages the object covers. */
+  size(id: number): number {
+    return ((this.u32[this.hw(id, H_PAGES)] as number) & ~CHARGED) >>> 0;
+  }
+
+  /** Pages charged to commit by the object (its size, or 0 for MAP_NORESERVE). */
+  charged(id: number): number {
+    return (this.u32[this.hw(id, H_PAGES)] as number) & CHARGED ? this.size(id) : 0;
+  }
+
+  /** Users of the object (VMAs naming it). */
+  users(id: number): number {
+    return this.u32[this.hw(id, H_USERS)] as number;
+  }
+
+  /** The frame of page `index`, allocated zeroed when missing; -1 when out of memory. */
+  getPage(id: number, index: number): number {
+    const rootW = (this.root(id) - PAGE_OFFSET) >>> 2;
+    const li = Math.floor(index / LEAF_ENTRIES);
+    let leaf = (this.u32[rootW + li] as number) - 1;
+    if (leaf < 0) {
+      leaf = this.buddy.allocPages(0, GFP_KERNEL | __GFP_ZERO);
+      if (leaf < 0) return -1;
+      this.u32[rootW + li] = leaf + 1;
+    }
+    const slot = leaf * 1024 + (index % LEAF_ENTRIES);
+    let pfn = (this.u32[slot] as number) - 1;
+    if (pfn < 0) {
+      pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
+      if (pfn < 0) return -1;
+      this.u32[slot] = pfn + 1;
+      this.nrPages++;
+    }
+    return pfn;
+  }
+
+  /** The frame of page `index` if it exists, else -1 (never allocates). */
+  findPage(id: number, index: number): number {
+    const rootW = (this.root(id) - PAGE_OFFSET) >>> 2;
+    const leaf = (this.u32[rootW + Math.floor(index / LEAF_ENTRIES)] as number) - 1;
+    return leaf < 0 ? -1 : (this.u32[leaf * 1024 + (index % LEAF_ENTRIES)] as number) - 1;
+  }
+
+  private destroy(id: number): void {
+    const root = this.root(id);
+    const rootW = (root - PAGE_OFFSET) >>> 2;
+    const leaves = Math.ceil(this.size(id) / LEAF_ENTRIES);
+    for (let li = 0; li < leaves; li++) {
+      const leaf = (this.u32[rootW + li] as number) - 1;
+      if (leaf < 0) continue;
+      for (let s = leaf * 1024; s < leaf * 1024 + LEAF_ENTRIES; s++) {
+        const pfn = (this.u32[s] as number) - 1;
+        if (pfn >= 0) {
+          this.buddy.freePages(pfn, 0);
+          this.nrPages--;
+        }
+      }
+      this.buddy.freePages(leaf, 0);
+    }
+    this.commit.uncharge(this.charged(id));
+    this.slab.kfree(root);
+    this.slab.kfree(this.objects.get(id) as number);
+    this.objects.delete(id);
+  }
+
+  /** Live object ids, for checkers and stats. */
+  ids(): number[] {
+    return [...this.objects.keys()];
+  }
+}

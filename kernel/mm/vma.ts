@@ -1,0 +1,209 @@
+/**
+ * VMA operations (Linux mm/vma.c): create, insert, remove, split and merge
+ * the VMAs of an address space, keeping the VmaTree index, map_count and the
+ * per-mm VM counters true. Page tables are not touched here; callers zap or
+ * change them (memory.ts) around these steps.
+ *
+ * Words: vma = the kva of a vm_area_struct object (mm_types.ts).
+ */
+import { BUG_ON } from "../panic.ts";
+import { GFP_KERNEL } from "./gfp.ts";
+import { type MmStruct, PAGE, STACK_GUARD_GAP } from "./mm.ts";
+import { VM_EXEC, VM_GROWSDOWN, VM_SHARED, VM_WRITE, type VmaFields } from "./mm_types.ts";
+
+/** The slab cache VMAs come from. */
+export interface ObjCache {
+  alloc(gfp?: number): number;
+  free(kva: number): void;
+}
+
+/** Reference counting of the shared objects VMAs name (shmem.ts). */
+export interface VmaObjectRefs {
+  get(id: number): void;
+  put(id: number): void;
+}
+
+/** vm_start_gap(): the lowest address a VMA keeps free below itself. */
+export function vmStartGap(start: number, flags: number): number {
+  return flags & VM_GROWSDOWN ? Math.max(0, start - STACK_GUARD_GAP) : start;
+}
+
+/** VMA bookkeeping shared by every address space of a machine. */
+export class VmaOps {
+  constructor(
+    readonly f: VmaFields,
+    private readonly cache: ObjCache,
+    private readonly objects: VmaObjectRefs,
+    /** vm.max_map_count. */
+    readonly maxMapCount: number,
+  ) {}
+
+  /** A fresh VMA object, or 0 when the slab allocation fails. */
+  alloc(mm: MmStruct, start: number, end: number, flags: number, pgoff: number): number {
+    const vma = this.cache.alloc(GFP_KERNEL);
+    if (vma === 0) return 0;
+    this.f.init(vma, mm.id, start, end, flags, pgoff);
+    return vma;
+  }
+
+  /** Links a VMA into the mm and counts its pages. */
+  insert(mm: MmStruct, vma: number): void {
+    const f = this.f;
+    const start = f.start(vma);
+    mm.tree.insert(start, f.end(vma), vmStartGap(start, f.flags(vma)), vma);
+    this.statAccount(mm, f.flags(vma), (f.end(vma) - start) / PAGE);
+  }
+
+  /** Unlinks a VMA from the mm, uncounts its pages, drops its object reference and frees it. */
+  remove(mm: MmStruct, vma: number): void {
+    const f = this.f;
+    mm.tree.remove(f.start(vma));
+    this.statAccount(mm, f.flags(vma), -(f.end(vma) - f.start(vma)) / PAGE);
+    if (f.shmem(vma) !== 0) this.objects.put(f.shmem(vma));
+    this.cache.free(vma);
+  }
+
+  /** A copy of `src` (vm_area_dup) for `mm`, holding its own object reference; 0 when out of memory. */
+  dup(mm: MmStruct, src: number): number {
+    const vma = this.cache.alloc(GFP_KERNEL);
+    if (vma === 0) return 0;
+    this.f.copy(vma, src);
+    this.f.setMm(vma, mm.id);
+    if (this.f.shmem(vma) !== 0) this.objects.get(this.f.shmem(vma));
+    return vma;
+  }
+
+  /** Frees a VMA object that was never inserted. */
+  freeObject(vma: number): void {
+    this.cache.free(vma);
+  }
+
+  /** Frees a dup() that was never inserted, with its object reference. */
+  freeDup(vma: number): void {
+    if (this.f.shmem(vma) !== 0) this.objects.put(this.f.shmem(vma));
+    this.cache.free(vma);
+  }
+
+  /** The VMA containing addr, or 0. */
+  lookup(mm: MmStruct, addr: number): number {
+    const n = mm.tree.lookup(addr);
+    return n < 0 ? 0 : mm.tree.value(n);
+  }
+
+  /** find_vma: the first VMA with end > addr, or 0. */
+  findVma(mm: MmStruct, addr: number): number {
+    const n = mm.tree.findVma(addr);
+    return n < 0 ? 0 : mm.tree.value(n);
+  }
+
+  /** The VMA after `vma` in address order, or 0. */
+  next(mm: MmStruct, vma: number): number {
+    return this.findVma(mm, this.f.end(vma));
+  }
+
+  /** The VMA before `vma`, or 0. */
+  prev(mm: MmStruct, vma: number): number {
+    const n = mm.tree.lookup(this.f.start(vma));
+    const p = mm.tree.prev(n);
+    return p < 0 ? 0 : mm.tree.value(p);
+  }
+
+  /** Moves a VMA's end (grow or shrink in place), keeping counters and index true. */
+  setEnd(mm: MmStruct, vma: number, end: number): void {
+    const f = this.f;
+    const old = f.end(vma);
+    f.setEnd(vma, end);
+    mm.tree.setEnd(mm.tree.lookup(f.start(vma)), end);
+    this.statAccount(mm, f.flags(vma), (end - old) / PAGE);
+  }
+
+  /** Moves a VMA's start (pgoff follows), re-keying it in the index. */
+  setStart(mm: MmStruct, vma: number, start: number): void {
+    const f = this.f;
+    const old = f.start(vma);
+    mm.tree.remove(old);
+    f.setStart(vma, start);
+    f.setPgoff(vma, f.pgoff(vma) + (start - old) / PAGE);
+    mm.tree.insert(start, f.end(vma), vmStartGap(start, f.flags(vma)), vma);
+    this.statAccount(mm, f.flags(vma), (old - start) / PAGE);
+  }
+
+  /** Changes a VMA's flags, moving its pages between the per-kind counters. */
+  setFlags(mm: MmStruct, vma: number, flags: number): void {
+    const f = this.f;
+    const pages = (f.end(vma) - f.start(vma)) / PAGE;
+    this.statAccount(mm, f.flags(vma), -pages);
+    f.setFlags(vma, flags);
+    this.statAccount(mm, flags, pages);
+  }
+
+  /**
+   * split_vma: cuts `vma` at `addr` (page aligned, strictly inside). `vma`
+   * keeps the lower part; the returned new VMA holds the upper part.
+   * `limit` "enforce" refuses when the mm already has max_map_count VMAs
+   * (split_vma); munmap passes "may-exceed" (__split_vma), since it is about
+   * to remove VMAs.
+   * Returns 0 when refused or when the new object cannot be allocated.
+   * Panics when addr is not strictly inside the VMA.
+   */
+  split(mm: MmStruct, vma: number, addr: number, limit: "enforce" | "may-exceed" = "enforce"): number {
+    if (limit === "enforce" && mm.mapCount >= this.maxMapCount) return 0;
+    const f = this.f;
+    const start = f.start(vma);
+    const end = f.end(vma);
+    BUG_ON(addr <= start || addr >= end || addr % PAGE !== 0, `split_vma: ${addr} not inside [${start}, ${end})`);
+    const upper = this.cache.alloc(GFP_KERNEL);
+    if (upper === 0) return 0;
+    f.copy(upper, vma);
+    if (f.shmem(upper) !== 0) this.objects.get(f.shmem(upper));
+    f.setStart(upper, addr);
+    f.setPgoff(upper, f.pgoff(vma) + (addr - start) / PAGE);
+    f.setEnd(vma, addr);
+    mm.tree.setEnd(mm.tree.lookup(start), addr);
+    mm.tree.insert(addr, end, vmStartGap(addr, f.flags(upper)), upper);
+    return upper;
+  }
+
+  /** True when `a` (below) and `b` (above) may become one VMA. */
+  canMerge(a: number, b: number): boolean {
+    const f = this.f;
+    if (f.end(a) !== f.start(b) || f.flags(a) !== f.flags(b) || f.shmem(a) !== f.shmem(b)) return false;
+    if (f.pgoff(b) !== f.pgoff(a) + (f.end(a) - f.start(a)) / PAGE) return false;
+    const aa = f.anon(a);
+    const ab = f.anon(b);
+    return aa === 0 || ab === 0 || aa === ab;
+  }
+
+  /**
+   * Merges `vma` with its neighbours where they are compatible (vma_merge).
+   * Returns the VMA that now covers vma's range.
+   */
+  mergeAround(mm: MmStruct, vma: number): number {
+    const next = this.next(mm, vma);
+    if (next !== 0 && this.canMerge(vma, next)) this.absorbNext(mm, vma, next);
+    const prev = this.prev(mm, vma);
+    if (prev !== 0 && this.canMerge(prev, vma)) {
+      this.absorbNext(mm, prev, vma);
+      return prev;
+    }
+    return vma;
+  }
+
+  /** `a` grows over `b`, which is removed. */
+  private absorbNext(mm: MmStruct, a: number, b: number): void {
+    const f = this.f;
+    const end = f.end(b);
+    if (f.anon(a) === 0) f.setAnon(a, f.anon(b));
+    this.remove(mm, b);
+    this.setEnd(mm, a, end);
+  }
+
+  /** vm_stat_account: total, exec, stack and data page counters. */
+  statAccount(mm: MmStruct, flags: number, pages: number): void {
+    mm.totalVm += pages;
+    if ((flags & (VM_EXEC | VM_WRITE | VM_GROWSDOWN)) === VM_EXEC) mm.execVm += pages;
+    else if (flags & VM_GROWSDOWN) mm.stackVm += pages;
+    else if ((flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN)) === VM_WRITE) mm.dataVm += pages;
+    if (pages > 0) mm.updateHiwater();
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * /proc/PID files of one process: maps, smaps and status, gathered from its
+ * VMAs and a walk of its page table, rendered by task_mmu.ts.
+ */
+import { type MemMap, PG_anon, PG_lazyfree } from "../mm/memmap.ts";
+import type { MmStruct } from "../mm/mm.ts";
+import { VM_LOCKED } from "../mm/mm_types.ts";
+import type { PageTable } from "../mm/pgtable.ts";
+import { type PteVisitor, walkRange } from "../mm/pgtable_range.ts";
+import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL } from "../mm/pgtable_types.ts";
+import type { VmaOps } from "../mm/vma.ts";
+import type { Process } from "../process.ts";
+import { type MapsEntry, mapsLine, renderStatus, type SmapsCounts, smapsBlock } from "./task_mmu.ts";
+
+/** Inode numbers shown for shared anonymous objects (like shmem's). */
+const SHMEM_INODE_BASE = 1000;
+
+/** smaps_pte_entry: adds one leaf to the counts. */
+class SmapsWalk implements PteVisitor {
+  c: SmapsCounts = emptyCounts();
+  private pt: PageTable | null = null;
+
+  constructor(private readonly memmap: MemMap) {}
+
+  run(pt: PageTable, start: number, end: number): SmapsCounts {
+    this.c = emptyCounts();
+    this.pt = pt;
+    walkRange(pt, start, end, this);
+    this.pt = null;
+    return this.c;
+  }
+
+  visitPte(_va: number, ptep: number, _level: number): void {
+    const pt = this.pt as PageTable;
+    const flags = pt.pteFlags(ptep);
+    if (!(flags & PTE_P) || flags & PTE_SPECIAL) return;
+    const pfn = pt.ptePfn(ptep);
+    const mapcount = Math.max(1, this.memmap.mapcount(pfn));
+    const anon = this.memmap.testFlag(pfn, PG_anon);
+    const dirty = (flags & PTE_D) !== 0 || !anon;
+    const c = this.c;
+    c.rss += 4096;
+    const pss = Math.floor((4096 * 4096) / mapcount);
+    c.pssShifted += pss;
+    if (dirty) c.pssDirtyShifted += pss;
+    if (mapcount >= 2) {
+      if (dirty) c.sharedDirty += 4096;
+      else c.sharedClean += 4096;
+    } else if (dirty) c.privateDirty += 4096;
+    else c.privateClean += 4096;
+    if (flags & PTE_A) c.referenced += 4096;
+    if (anon) c.anonymous += 4096;
+    if (anon && this.memmap.testFlag(pfn, PG_lazyfree) && !(flags & PTE_D)) c.lazyFree += 4096;
+  }
+}
+
+function emptyCounts(): SmapsCounts {
+  return {
+    rss: 0,
+    pssShifted: 0,
+    pssDirtyShifted: 0,
+    sharedClean: 0,
+    sharedDirty: 0,
+    privateClean: 0,
+    privateDirty: 0,
+    referenced: 0,
+    anonymous: 0,
+    lazyFree: 0,
+    locked: 0,
+  };
+}
+
+/** The /proc/PID views of one process. */
+export class PidProc {
+  private readonly walk: SmapsWalk;
+
+  constructor(
+    private readonly p: Process,
+    private readonly vmas: VmaOps,
+    memmap: MemMap,
+  ) {
+    this.walk = new SmapsWalk(memmap);
+  }
+
+  private entries(): Array<[number, MapsEntry]> {
+    const mm: MmStruct = this.p.mm;
+    const f = this.vmas.f;
+    const out: Array<[number, MapsEntry]> = [];
+    for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
+      const vma = mm.tree.value(n);
+      const start = f.start(vma);
+      const end = f.end(vma);
+      const flags = f.flags(vma);
+      const shmem = f.shmem(vma);
+      let name = "";
+      if (shmem) name = "/dev/zero (deleted)";
+      else if (start <= mm.brk && end >= mm.startBrk) name = "[heap]";
+      else if (start <= mm.startStack && end >= mm.startStack) name = "[stack]";
+      out.push([
+        vma,
+        {
+          start,
+          end,
+          flags,
+          offset: shmem ? f.pgoff(vma) * 4096 : 0,
+          dev: shmem ? "00:01" : "00:00",
+          inode: shmem ? SHMEM_INODE_BASE + shmem : 0,
+          name,
+        },
+      ]);
+    }
+    return out;
+  }
+
+  /** /proc/PID/maps. */
+  maps(): string {
+    this.alive();
+    return this.entries()
+      .map(([, e]) => mapsLine(e))
+      .join("");
+  }
+
+  /** /proc/PID/smaps. */
+  smaps(): string {
+    this.alive();
+    return this.entries()
+      .map(([vma, e]) => {
+        const c = this.walk.run(this.p.mm.pt, e.start, e.end);
+        if (this.vmas.f.flags(vma) & VM_LOCKED) c.locked = c.rss;
+        return smapsBlock(e, c);
+      })
+      .join("");
+  }
+
+  /** /proc/PID/status. */
+  status(): string {
+    const p = this.p;
+    const mm = p.mm;
+    const dead = p.state !== "running";
+    return renderStatus({
+      name: p.comm.slice(0, 15),
+      state: dead ? "Z (zombie)" : "R (running)",
+      pid: p.pid,
+      ppid: p.ppid,
+      peakPages: dead ? 0 : mm.hiwaterVm,
+      sizePages: dead ? 0 : mm.totalVm,
+      lockedPages: 0,
+      hwmPages: dead ? 0 : mm.hiwaterRss,
+      rssAnonPages: dead ? 0 : mm.rssAnon,
+      rssShmemPages: dead ? 0 : mm.rssShmem,
+      dataPages: dead ? 0 : mm.dataVm,
+      stackPages: dead ? 0 : mm.stackVm,
+      exePages: dead ? 0 : mm.execVm,
+      ptBytes: dead ? 0 : mm.pt.nrTables * 4096,
+    });
+  }
+
+  private alive(): void {
+    if (this.p.state !== "running") throw new Error(`/proc/${this.p.pid}: process has ${this.p.state}`);
+  }
+}

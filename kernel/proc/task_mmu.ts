@@ -1,0 +1,115 @@
+/**
+ * /proc/PID/maps, /proc/PID/smaps and the memory lines of /proc/PID/status,
+ * in Linux's formats (fs/proc/task_mmu.c, fs/proc/array.c).
+ */
+import { VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE, vmFlagsString } from "../mm/mm_types.ts";
+
+/** What a maps line needs to know about one VMA. */
+export interface MapsEntry {
+  start: number;
+  end: number;
+  flags: number;
+  /** Byte offset shown (0 for anonymous memory). */
+  offset: number;
+  /** "00:00" for anonymous, "00:01" for shared anonymous (shmem). */
+  dev: string;
+  inode: number;
+  /** "[heap]", "[stack]", "/dev/zero (deleted)" or "". */
+  name: string;
+}
+
+/** Per-VMA page counts for smaps, in bytes (pss in bytes << 12 for precision). */
+export interface SmapsCounts {
+  rss: number;
+  pssShifted: number;
+  pssDirtyShifted: number;
+  sharedClean: number;
+  sharedDirty: number;
+  privateClean: number;
+  privateDirty: number;
+  referenced: number;
+  anonymous: number;
+  lazyFree: number;
+  locked: number;
+}
+
+const hex8 = (n: number) => n.toString(16).padStart(8, "0");
+
+/** One maps line: start-end perms offset dev inode, then the name padded to column 73. */
+export function mapsLine(e: MapsEntry): string {
+  const perms = `${e.flags & VM_READ ? "r" : "-"}${e.flags & VM_WRITE ? "w" : "-"}${e.flags & VM_EXEC ? "x" : "-"}${e.flags & VM_MAYSHARE ? "s" : "p"}`;
+  const head = `${hex8(e.start)}-${hex8(e.end)} ${perms} ${hex8(e.offset)} ${e.dev} ${e.inode} `;
+  if (!e.name) return `${head}\n`;
+  return `${head.padEnd(72)} ${e.name}\n`;
+}
+
+const kb = (key: string, bytes: number) => `${key.padEnd(16)}${String(Math.floor(bytes / 1024)).padStart(8)} kB\n`;
+
+/** One smaps block: the maps line and the counters. */
+export function smapsBlock(e: MapsEntry, c: SmapsCounts): string {
+  let out = mapsLine(e);
+  out += kb("Size:", e.end - e.start);
+  out += kb("KernelPageSize:", 4096);
+  out += kb("MMUPageSize:", 4096);
+  out += kb("Rss:", c.rss);
+  out += kb("Pss:", c.pssShifted / 4096);
+  out += kb("Pss_Dirty:", c.pssDirtyShifted / 4096);
+  out += kb("Shared_Clean:", c.sharedClean);
+  out += kb("Shared_Dirty:", c.sharedDirty);
+  out += kb("Private_Clean:", c.privateClean);
+  out += kb("Private_Dirty:", c.privateDirty);
+  out += kb("Referenced:", c.referenced);
+  out += kb("Anonymous:", c.anonymous);
+  out += kb("LazyFree:", c.lazyFree);
+  for (const k of ["AnonHugePages:", "ShmemPmdMapped:", "FilePmdMapped:", "Shared_Hugetlb:", "Private_Hugetlb:", "Swap:", "SwapPss:"]) {
+    out += kb(k, 0);
+  }
+  out += kb("Locked:", c.locked);
+  out += `THPeligible:    ${String(0).padStart(8)}\n`;
+  out += `VmFlags: ${vmFlagsString(e.flags)}\n`;
+  return out;
+}
+
+/** The memory figures of /proc/PID/status, in pages unless named. */
+export interface StatusValues {
+  name: string;
+  state: string;
+  pid: number;
+  ppid: number;
+  peakPages: number;
+  sizePages: number;
+  lockedPages: number;
+  hwmPages: number;
+  rssAnonPages: number;
+  rssShmemPages: number;
+  dataPages: number;
+  stackPages: number;
+  exePages: number;
+  ptBytes: number;
+}
+
+const st = (key: string, kbytes: number) => `${key}:\t${String(kbytes).padStart(8)} kB\n`;
+
+/** /proc/PID/status (the identity lines and every Vm/Rss line). */
+export function renderStatus(v: StatusValues): string {
+  const rss = v.rssAnonPages + v.rssShmemPages;
+  let out = `Name:\t${v.name}\nUmask:\t0022\nState:\t${v.state}\nTgid:\t${v.pid}\nNgid:\t0\nPid:\t${v.pid}\nPPid:\t${v.ppid}\nTracerPid:\t0\n`;
+  out += "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
+  out += st("VmPeak", v.peakPages * 4);
+  out += st("VmSize", v.sizePages * 4);
+  out += st("VmLck", v.lockedPages * 4);
+  out += st("VmPin", 0);
+  out += st("VmHWM", v.hwmPages * 4);
+  out += st("VmRSS", rss * 4);
+  out += st("RssAnon", v.rssAnonPages * 4);
+  out += st("RssFile", 0);
+  out += st("RssShmem", v.rssShmemPages * 4);
+  out += st("VmData", v.dataPages * 4);
+  out += st("VmStk", v.stackPages * 4);
+  out += st("VmExe", v.exePages * 4);
+  out += st("VmLib", 0);
+  out += st("VmPTE", v.ptBytes / 1024);
+  out += st("VmSwap", 0);
+  out += "Threads:\t1\n";
+  return out;
+}

@@ -1,0 +1,180 @@
+/**
+ * Processes (Linux kernel/fork.c, kernel/exit.c, in miniature): a task with
+ * a pid, an address space, rlimits, fault counters, signal handlers and an
+ * exit state. User accesses go through the MMU in user mode; faults come
+ * back here, become page-fault handling, or SIGSEGV.
+ *
+ * Words: task = process (one thread each); mm = its address space.
+ */
+
+import type { Tasks } from "./fork.ts";
+import { FAULT_MAPERR, FAULT_OK, FAULT_OOM } from "./mm/memory.ts";
+import type { MmStruct, Rlimits } from "./mm/mm.ts";
+import type { MmuMemory } from "./mm/mmu_memory.ts";
+import type { PageFault } from "./mm/pgtable.ts";
+import { PF_INSTR, PF_USER, PF_WRITE } from "./mm/pgtable_types.ts";
+import { TASK_SIZE } from "./mm/types.ts";
+import type { PidProc } from "./proc/pid.ts";
+import { ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler, signalName } from "./signal.ts";
+import { Syscalls } from "./syscalls.ts";
+import type { UserProcess } from "./uapi/process.ts";
+import { SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGKILL, SIGSEGV } from "./uapi/signal.ts";
+
+export type ProcessState = "running" | "exited" | "killed";
+
+/** A process that has ended was used: a bug in the caller, named clearly. */
+export class ProcessGone extends Error {
+  override readonly name = "ProcessGone";
+}
+
+/** One process. */
+export class Process implements UserProcess {
+  state: ProcessState = "running";
+  exitStatus: number | null = null;
+  exitSignal: number | null = null;
+  /** Minor and major faults (/proc/PID/stat minflt, majflt). */
+  minflt = 0;
+  majflt = 0;
+  /** What the process wrote to stderr (abort messages). */
+  stderr = "";
+  readonly sys: Syscalls;
+  /** /proc/PID: maps, smaps, status. */
+  readonly proc: PidProc;
+  private readonly handlers = new Map<number, SignalHandler>();
+  private retryAddr = -1;
+  private retryStreak = 0;
+
+  constructor(
+    readonly tasks: Tasks,
+    readonly pid: number,
+    readonly ppid: number,
+    readonly comm: string,
+    readonly mm: MmStruct,
+    /** This process's memory, user mode, through the MMU. */
+    readonly mem: MmuMemory,
+    makeProc: (p: Process) => PidProc,
+  ) {
+    this.sys = new Syscalls(this);
+    this.proc = makeProc(this);
+    mm.pt.faultHandler = (fault) => this.pageFault(fault);
+  }
+
+  /** Resource limits (soft values, bytes). */
+  get rlimits(): Rlimits {
+    return this.mm.rlimits;
+  }
+
+  /**
+   * setrlimit for the memory resources. Throws RangeError naming the
+   * resource or value when either is bad.
+   */
+  setrlimit(resource: "data" | "as" | "stack", bytes: number): void {
+    if (!(resource in this.mm.rlimits)) throw new RangeError(`setrlimit: unknown resource '${resource}'`);
+    if (!(bytes >= 0) || !(Number.isSafeInteger(bytes) || bytes === Number.POSITIVE_INFINITY)) {
+      throw new RangeError(`setrlimit: ${resource} must be a whole number of bytes or Infinity, got ${bytes}`);
+    }
+    this.mm.rlimits[resource] = bytes;
+  }
+
+  /** Installs a handler for `signo` (SIGSEGV or SIGBUS), or removes it with null. */
+  onSignal(signo: number, handler: SignalHandler | null): void {
+    if (handler === null) this.handlers.delete(signo);
+    else this.handlers.set(signo, handler);
+  }
+
+  /** Enters a system call: checks the process is alive and names it in kernel reports. */
+  enter(): void {
+    if (this.state !== "running")
+      throw new ProcessGone(`process ${this.pid} (${this.comm}) has ${this.state}; it cannot make system calls`);
+    this.tasks.setCurrent(this);
+  }
+
+  /** Leaves a system call: runs the checkers at debug level 2 and above. */
+  leave(): void {
+    this.tasks.setCurrent(null);
+    this.tasks.syscallExitChecks();
+  }
+
+  /**
+   * fork(2): a child sharing this process's memory copy-on-write. Returns
+   * null when there is not enough memory, commit or address-space ids for it
+   * (fork's -ENOMEM / -EAGAIN); nothing is left behind then.
+   */
+  fork(): Process | null {
+    this.enter();
+    const child = this.tasks.fork(this);
+    this.leave();
+    return child;
+  }
+
+  /** exit(2): tears the address space down and ends the process with `status`. */
+  exit(status = 0): void {
+    if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) has already ${this.state}`);
+    this.exitStatus = status & 0xff;
+    this.state = "exited";
+    this.tasks.exitMm(this);
+  }
+
+  /** Kills the process with `signo` and tears its address space down. */
+  kill(signo: number): void {
+    if (this.state !== "running") return;
+    this.exitSignal = signo;
+    this.state = "killed";
+    this.tasks.exitMm(this);
+  }
+
+  /** abort(3): the message to stderr, then death by SIGABRT thrown out of the caller. */
+  abort(message: string): never {
+    this.stderr += `${message}\n`;
+    this.kill(SIGABRT);
+    throw new ProcessKilled(this.pid, SIGABRT, `pid ${this.pid}: ${message} (SIGABRT)`);
+  }
+
+  /** The fault hook of this process's page table: fix, deliver a signal, or kill. */
+  private pageFault(fault: PageFault): boolean {
+    const va = fault.address;
+    const ec = fault.errorCode;
+    if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) has ${this.state}; its memory is gone`);
+    if (!(ec & PF_USER)) return false;
+    const r = va >= TASK_SIZE ? FAULT_MAPERR : this.tasks.handleMmFault(this, va, ec);
+    if (r === FAULT_OK) {
+      this.minflt++;
+      this.retryStreak = 0;
+      return true;
+    }
+    if (r === FAULT_OOM) {
+      this.tasks.oomKill(this);
+      throw new ProcessKilled(this.pid, SIGKILL, `pid ${this.pid}: out of memory in a page fault at ${va.toString(16)}: killed (SIGKILL)`);
+    }
+    const code = r === FAULT_MAPERR ? SEGV_MAPERR : SEGV_ACCERR;
+    const access = ec & PF_WRITE ? "write" : ec & PF_INSTR ? "exec" : "read";
+    if (this.userHandlerRetries(va, code, access)) return true;
+    this.kill(SIGSEGV);
+    throw new SegmentationFault(this.pid, code, va, access);
+  }
+
+  /**
+   * Runs the SIGSEGV handler, if any. True when it asked for a retry and has
+   * not already retried twice in a row at this address without fixing it.
+   */
+  private userHandlerRetries(va: number, code: number, access: SigInfo["access"]): boolean {
+    const handler = this.handlers.get(SIGSEGV);
+    if (!handler) return false;
+    if (va === this.retryAddr && this.retryStreak >= 2) return false;
+    if (va !== this.retryAddr) this.retryStreak = 0;
+    const answer = handler({ signo: SIGSEGV, code, addr: va, access });
+    if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) ended inside its signal handler`);
+    if (answer !== "retry") return false;
+    this.retryAddr = va;
+    // A handler that fixed the cause starts a new streak; one that did not is counted.
+    this.retryStreak = this.tasks.wouldSegv(this, va, access) ? this.retryStreak + 1 : 0;
+    return true;
+  }
+
+  /** "killed by SIGSEGV", "exited with 0", "running". */
+  describe(): string {
+    if (this.state === "running") return "running";
+    if (this.state === "exited") return `exited with ${this.exitStatus}`;
+    return `killed by ${signalName(this.exitSignal ?? 0)}`;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The memory system calls of one process, as a program sees them: raw Linux
+ * results (a value or -errno; brk returns the break). Wild arguments (NaN,
+ * negative, fractional, huge) become the errno Linux gives for a bad value,
+ * never an exception. At debug level 2 and above every invariant checker
+ * runs at syscall exit.
+ */
+
+import type { Process } from "./process.ts";
+import type { UserSyscalls } from "./uapi/process.ts";
+
+/** The syscall table entries for memory, bound to one process. */
+export class Syscalls implements UserSyscalls {
+  constructor(private readonly p: Process) {}
+
+  brk(addr: number): number {
+    const p = this.p;
+    p.enter();
+    const r = p.tasks.sysBrk(p, addr);
+    p.leave();
+    return r;
+  }
+
+  mmap(addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number {
+    const p = this.p;
+    p.enter();
+    const r = p.tasks.sysMmap(p, addr, len, prot, flags, fd, off);
+    p.leave();
+    return r;
+  }
+
+  munmap(addr: number, len: number): number {
+    const p = this.p;
+    p.enter();
+    const r = p.tasks.sysMunmap(p, addr, len);
+    p.leave();
+    return r;
+  }
+
+  mprotect(addr: number, len: number, prot: number): number {
+    const p = this.p;
+    p.enter();
+    const r = p.tasks.sysMprotect(p, addr, len, prot);
+    p.leave();
+    return r;
+  }
+
+  madvise(addr: number, len: number, advice: number): number {
+    const p = this.p;
+    p.enter();
+    const r = p.tasks.sysMadvise(p, addr, len, advice);
+    p.leave();
+    return r;
+  }
+
+  mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+    const p = this.p;
+    p.enter();
+    const r = p.tasks.sysMremap(p, oldAddr, oldLen, newLen, flags, newAddr);
+    p.leave();
+    return r;
+  }
+}

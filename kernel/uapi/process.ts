@@ -1,0 +1,48 @@
+/**
+ * What code running inside a process sees of it: its memory (every access
+ * goes through the MMU, with the user bit) and its system calls (raw Linux
+ * results: a value or -errno). This is the whole contract between userspace/
+ * and the kernel; a process object from the kernel satisfies it.
+ *
+ * Words: va = user virtual address (a number below 2^47).
+ */
+
+/** Loads and stores at user virtual addresses. A bad access delivers SIGSEGV (throws SegmentationFault). */
+export interface UserMemory {
+  read8(va: number): number;
+  read16(va: number): number;
+  read32(va: number): number;
+  write8(va: number, v: number): void;
+  write16(va: number, v: number): void;
+  write32(va: number, v: number): void;
+  /** Copies `len` bytes out of the process. */
+  read(va: number, len: number): Uint8Array;
+  /** Copies `bytes` into the process. */
+  write(va: number, bytes: Uint8Array): void;
+  /** Sets `len` bytes at `va` to `byte`. */
+  fill(va: number, byte: number, len: number): void;
+  /** Copies `len` bytes from `src` to `dst` inside the process (memmove semantics). */
+  copy(dst: number, src: number, len: number): void;
+}
+
+/** The memory system calls, returning what Linux returns (raw: value or -errno; brk returns the break). */
+export interface UserSyscalls {
+  brk(addr: number): number;
+  mmap(addr: number, len: number, prot: number, flags: number, fd?: number, off?: number): number;
+  munmap(addr: number, len: number): number;
+  mprotect(addr: number, len: number, prot: number): number;
+  madvise(addr: number, len: number, advice: number): number;
+  mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr?: number): number;
+}
+
+/** A process as userspace code sees it. */
+export interface UserProcess {
+  readonly pid: number;
+  readonly mem: UserMemory;
+  readonly sys: UserSyscalls;
+  /**
+   * abort(3): writes `message` to the process's stderr and kills it with
+   * SIGABRT. Never returns (throws the kill out of the user code).
+   */
+  abort(message: string): never;
+}
