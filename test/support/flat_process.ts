@@ -371,12 +371,3 @@ export class FlatProcess implements UserProcess, UserMemory, UserSyscalls {
     return -1;
   }
 }
-
-/**
- * The process a test runs userspace code in. Today a FlatProcess; once the
- * process layer lands, `Machine.boot({ debugVm: 3 }).spawn("t")` here moves
- * every test onto the real kernel.
- */
-export function makeTestProcess(opts: FlatProcessOptions = {}): UserProcess {
-  return new FlatProcess(opts);
-}

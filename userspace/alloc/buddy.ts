@@ -165,7 +165,7 @@ class BuddyAllocator implements Allocator {
     while (j < this.T && this.head(j) === 0) j++;
     if (j === this.T) {
       if (!this.addTop()) return 0;
-      j = this.T - 1;
+      for (j = k; this.head(j) === 0; j++);
     }
     const b = this.head(j);
     const top = this.topOf(b);
@@ -276,8 +276,16 @@ class BuddyAllocator implements Allocator {
     let free = 0;
     for (let k = 0; k <= this.T; k++) {
       const size = blockBytes(k);
-      for (let off = 0; off < this.topBytes; off += size) {
-        if (!isSet(k, off)) continue;
+      const b0 = this.bitIndex(k, 0);
+      const n = 2 ** (this.T - k);
+      for (let i = 0; i < n; i++) {
+        const bit = b0 + i;
+        if ((bit & 7) === 0 && i + 8 <= n && bits[bit >>> 3] === 0) {
+          i += 7; // a clear byte: eight blocks that are not free
+          continue;
+        }
+        if (!(((bits[bit >>> 3] as number) >>> (bit & 7)) & 1)) continue;
+        const off = i * size;
         if (k === this.T || off < this.metaBytes)
           throw new HeapCorruption("BUDDY-2", `free block ${hex(top + off)} of order ${k} overlaps the metadata`);
         if (isSet(k, off ^ size))

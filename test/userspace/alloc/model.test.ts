@@ -1,0 +1,24 @@
+import { describe, it } from "vitest";
+import { createArena } from "../../../userspace/alloc/arena.ts";
+import { createBuddy } from "../../../userspace/alloc/buddy.ts";
+import { createHoard } from "../../../userspace/alloc/hoard.ts";
+import { allocatorNames, createAllocator } from "../../../userspace/alloc/index.ts";
+import { createPool } from "../../../userspace/alloc/pool.ts";
+import { createSegregated } from "../../../userspace/alloc/segregated.ts";
+import { checkAllocatorModel } from "../../support/alloc_model.ts";
+
+describe("every registered allocator against the model: random malloc/free/realloc, checker after each step", () => {
+  for (const name of allocatorNames()) {
+    it(name, () => checkAllocatorModel((p) => createAllocator(name, p)));
+  }
+});
+
+describe("option variants against the model", () => {
+  it("arena aligned to 64", () => checkAllocatorModel((p) => createArena(p, { align: 64, growBytes: 8192 })));
+  it("pool of 16-byte blocks growing one page at a time", () =>
+    checkAllocatorModel((p) => createPool(p, { blockSize: 16, blocksPerGrow: 1 })));
+  it("segregated with address-ordered classes", () => checkAllocatorModel((p) => createSegregated(p, { order: "address", growBytes: 16 })));
+  it("buddy with 4 KiB top blocks (many tops, large requests mmapped)", () => checkAllocatorModel((p) => createBuddy(p, { topOrder: 8 })));
+  it("hoard with 8 KiB superblocks that are unmapped as soon as they empty", () =>
+    checkAllocatorModel((p) => createHoard(p, { superblockBytes: 8192, keepEmpty: 0 })));
+});
