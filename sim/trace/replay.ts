@@ -128,11 +128,19 @@ export function replayTraces(traces: readonly Trace[], opts: ReplayOptions): Tra
     secs += r.secs;
   }
   const kops = secs > 0 ? ops / secs / 1e3 : 0;
-  const allValid = results.every((r) => r.valid);
-  const utilPoints = allValid ? UTIL_WEIGHT * meanUtil * 100 : 0;
-  const thruPoints = allValid && secs > 0 ? (1 - UTIL_WEIGHT) * Math.min(1, ops / secs / AVG_LIBC_THRUPUT) * 100 : 0;
+  const index = results.every((r) => r.valid) ? perfIndex(meanUtil, ops, secs) : { util: 0, thru: 0, total: 0 };
   const name = typeof opts.allocator === "string" ? opts.allocator : "custom";
-  return { allocator: name, traces: results, meanUtil, kops, perfIndex: utilPoints + thruPoints, utilPoints, thruPoints };
+  return { allocator: name, traces: results, meanUtil, kops, perfIndex: index.total, utilPoints: index.util, thruPoints: index.thru };
+}
+
+/**
+ * mdriver's performance index, in points of 100: UTIL_WEIGHT of the mean
+ * utilisation, plus the rest scaled by throughput up to AVG_LIBC_THRUPUT.
+ */
+export function perfIndex(meanUtil: number, ops: number, secs: number): { util: number; thru: number; total: number } {
+  const util = UTIL_WEIGHT * meanUtil * 100;
+  const thru = secs > 0 ? (1 - UTIL_WEIGHT) * Math.min(1, ops / secs / AVG_LIBC_THRUPUT) * 100 : 0;
+  return { util, thru, total: util + thru };
 }
 
 /** The calls alone, timed; returns seconds. */
@@ -192,6 +200,7 @@ function checkedRun(trace: Trace, create: AllocatorFactory, opts: ReplayOptions)
       errors.push(`${trace.name} line ${trace.line[i]}: ${r.opText(i)} crashed: ${describe(e)}`);
     }
   }
+  const counts = { ...(watch?.counts ?? { brk: 0, mmap: 0, munmap: 0, mremap: 0, other: 0 }) }; // before the checker's own brk(0)
   if (errors.length === 0 && opts.checkHeap !== "never") {
     try {
       r.alloc.check();
@@ -199,7 +208,7 @@ function checkedRun(trace: Trace, create: AllocatorFactory, opts: ReplayOptions)
       errors.push(`${trace.name}: heap check at the end: ${describe(e)}`);
     }
   }
-  return out(r.peakLive);
+  return { ...out(r.peakLive), syscalls: counts };
 }
 
 /** Replays ops one at a time with every check; step() returns an error text or "". */

@@ -151,8 +151,7 @@ export function allocCommands(maxCommands = 40) {
  * gets a fresh process (spawned on one machine per property, and exited
  * after the run so its memory goes back).
  */
-export function checkAllocatorModel(make: (proc: UserProcess) => Allocator, numRuns = 50, maxCommands = 40): void {
-  const spawn = testSpawner();
+export function checkAllocatorModel(make: (proc: UserProcess) => Allocator, numRuns = 50, maxCommands = 40, spawn = testSpawner()): void {
   fc.assert(
     fc.property(allocCommands(maxCommands), (cmds) => {
       const proc = spawn();

@@ -243,10 +243,13 @@ export class FlatProcess implements UserProcess, UserMemory, UserSyscalls {
 
   mmap(addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number {
     this.calls.mmap!++;
-    const type = flags & MAP_TYPE;
-    if (len === 0 || (type !== 1 && type !== 2 && type !== 3) || off % PAGE !== 0) return -EINVAL;
-    if (!Number.isSafeInteger(len) || len < 0 || len > TASK_SIZE) return -ENOMEM;
+    // The order of the checks is the kernel's (mmap.ts doMmap).
+    if (!Number.isSafeInteger(len) || off % PAGE !== 0) return -EINVAL;
     if (!(flags & MAP_ANONYMOUS) || fd !== -1) return -EBADF;
+    if (len <= 0) return -EINVAL;
+    if (len > TASK_SIZE) return -ENOMEM;
+    const type = flags & MAP_TYPE;
+    if (type !== 1 && type !== 2 && type !== 3) return -EINVAL;
     const pages = Math.ceil(len / PAGE);
     const a = this.mmapArea;
     if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {

@@ -6,6 +6,7 @@ import { allocatorNames, createAllocator } from "../../../userspace/alloc/index.
 import { createPool } from "../../../userspace/alloc/pool.ts";
 import { createSegregated } from "../../../userspace/alloc/segregated.ts";
 import { checkAllocatorModel } from "../../support/alloc_model.ts";
+import { makeFlatProcess } from "../../support/process.ts";
 
 describe("every registered allocator against the model: random malloc/free/realloc, checker after each step", () => {
   for (const name of allocatorNames()) {
@@ -21,4 +22,17 @@ describe("option variants against the model", () => {
   it("buddy with 4 KiB top blocks (many tops, large requests mmapped)", () => checkAllocatorModel((p) => createBuddy(p, { topOrder: 8 })));
   it("hoard with 8 KiB superblocks that are unmapped as soon as they empty", () =>
     checkAllocatorModel((p) => createHoard(p, { superblockBytes: 8192, keepEmpty: 0 })));
+});
+
+describe("on the flat process: allocators need nothing but the UserProcess contract", () => {
+  for (const name of ["segregated", "buddy", "hoard"]) {
+    it(name, () =>
+      checkAllocatorModel(
+        (p) => createAllocator(name, p),
+        30,
+        40,
+        () => makeFlatProcess({ brkBytes: 64 << 20, mmapBytes: 64 << 20 }),
+      ),
+    );
+  }
 });
