@@ -5,9 +5,10 @@
 
 import { BASELINES, baselineSink } from "./cases/baselines.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
+import { UALLOC_CASES } from "./cases/ualloc.ts";
 import { formatResults, runBenches } from "./harness.ts";
 
-const CASES = [...PAGE_ALLOC_CASES];
+const CASES = [...PAGE_ALLOC_CASES, ...UALLOC_CASES];
 
 const pattern = process.argv[2];
 const results = runBenches(BASELINES, CASES, pattern ? new RegExp(pattern) : undefined);
