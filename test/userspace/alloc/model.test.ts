@@ -1,4 +1,4 @@
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createArena } from "../../../userspace/alloc/arena.ts";
 import { createBuddy } from "../../../userspace/alloc/buddy.ts";
 import { createHoard } from "../../../userspace/alloc/hoard.ts";
@@ -6,7 +6,7 @@ import { allocatorNames, createAllocator, TEACHING_ALLOCATORS } from "../../../u
 import { createPool } from "../../../userspace/alloc/pool.ts";
 import { createSegregated } from "../../../userspace/alloc/segregated.ts";
 import { checkAllocatorModel } from "../../support/alloc_model.ts";
-import { makeFlatProcess } from "../../support/process.ts";
+import { makeFlatProcess, makeTestProcess } from "../../support/process.ts";
 
 describe("every registered allocator against the model: random malloc/free/realloc, checker after each step", () => {
   for (const name of allocatorNames()) {
@@ -36,5 +36,24 @@ describe("on the flat process: allocators need nothing but the UserProcess contr
         () => makeFlatProcess({ brkBytes: 64 << 20, mmapBytes: 64 << 20 }),
       ),
     );
+  }
+});
+
+describe("out of memory is NULL, never a crash", () => {
+  for (const name of allocatorNames()) {
+    it(`${name}: malloc(1 GiB) on a 64 MiB machine returns NULL and the heap stays usable`, () => {
+      const proc = makeTestProcess();
+      const a = createAllocator(name, proc);
+      const x = a.malloc(100);
+      expect(a.malloc(1 << 30)).toBe(0);
+      expect(a.realloc(x, 100, 1 << 30)).toBe(0);
+      a.check();
+      expect(a.stats().liveBytes).toBe(100);
+      const y = a.malloc(100);
+      expect(y).not.toBe(0);
+      a.free(y, 100);
+      a.free(x, 100);
+      a.check();
+    });
   }
 });
