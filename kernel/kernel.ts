@@ -132,7 +132,6 @@ export class Kernel {
       printk: this.printk,
       failSlab: this.failSlab,
       rng: this.rng.fork(),
-      log: config.log.child({ subsystem: "slab" }),
       slubDebug: config.slubDebug,
       memmapStart: this.layout.memmapStart,
     });
@@ -240,6 +239,17 @@ export class Kernel {
     return this.tasks.reclaimLazyFree();
   }
 
+  /**
+   * drop_caches (echo 2 > /proc/sys/vm/drop_caches, plus draining the
+   * per-CPU lists): every slab cache gives its empty slabs back and every
+   * per-CPU page returns to the buddy lists. Returns the slab pages freed.
+   */
+  dropCaches(): number {
+    const freed = this.slab.shrinkAll(Number.POSITIVE_INFINITY);
+    this.buddy.drainPcp();
+    return freed;
+  }
+
   /** drain_all_pages: per-CPU lists back to the buddy allocator. */
   drainPcp(): void {
     this.buddy.drainPcp();
@@ -271,9 +281,16 @@ export class Kernel {
     return v;
   }
 
-  /** Runs every registered checker; throws InvariantViolation on the first failure. */
-  check(): void {
-    for (const c of this.checkers) c.run();
+  /**
+   * Runs every registered checker, or only the one named `only` ("buddy",
+   * "slab", "pgtable", "tlb", "mm"); throws InvariantViolation on the first
+   * failure. Throws RangeError for an unknown name.
+   */
+  check(only?: string): void {
+    if (only !== undefined && !this.checkers.some((c) => c.name === only)) {
+      throw new RangeError(`check: no checker named '${only}' (have ${this.checkers.map((c) => c.name).join(", ")})`);
+    }
+    for (const c of this.checkers) if (only === undefined || c.name === only) c.run();
   }
 
   /** The byte a freed page is filled with when debugging. */

@@ -55,6 +55,10 @@ export function tasksInit(k: Kernel, o: TaskOptions): TaskParts {
   k.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
   k.meminfoSources.push((v) => taskMeminfo(parts, o, v));
   k.vmstatSources.push((out) => {
+    let anon = 0;
+    for (const p of tasks.list()) anon += p.mm.rssAnon;
+    out.push(["nr_anon_pages", anon]);
+    out.push(["nr_shmem", shmem.nrPages]);
     out.push(["pgfault", memory.stats.pgfault]);
     out.push(["pgmajfault", memory.stats.pgmajfault]);
     out.push(["cow_copies", memory.stats.cowCopies]);
@@ -71,6 +75,10 @@ function taskMeminfo(t: TaskParts, o: TaskOptions, v: MeminfoValues): void {
   for (const p of t.tasks.list()) anon += p.mm.rssAnon;
   v.AnonPages = anon * 4;
   v.Shmem = t.shmem.nrPages * 4;
+  // No LRU lists: anonymous and shmem pages are all reported active.
+  v["Active(anon)"] = (anon + t.shmem.nrPages) * 4;
+  v.Active = (v.Active ?? 0) + (anon + t.shmem.nrPages) * 4;
+  v.Hugepagesize = 2048;
   v.Cached = (v.Cached ?? 0) + t.shmem.nrPages * 4;
   v.SwapTotal = Math.floor(o.swapBytes / 4096) * 4;
   v.SwapFree = v.SwapTotal;

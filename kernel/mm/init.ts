@@ -16,7 +16,7 @@ import type { Printk } from "../printk.ts";
 import type { BootLayout } from "./memblock.ts";
 import type { MemMap } from "./memmap.ts";
 import { Mmu } from "./mmu.ts";
-import { MmuMemory } from "./mmu_memory.ts";
+import type { MmuMemory } from "./mmu_memory.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
 import { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -78,7 +78,7 @@ export function pagingInit(boot: PagingBoot): PagingParts {
     paging,
     mmu,
     initMm,
-    mem: new MmuMemory(mmu, initMm, "kernel"),
+    mem: mmu.view(initMm, "kernel"),
     directMap4k: phys.nrPages - whole,
     directMap2M: whole,
   };

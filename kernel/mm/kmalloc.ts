@@ -63,11 +63,17 @@ export class Kmalloc {
   readonly normal: KmemCache[] = [];
   readonly reclaim: KmemCache[] = [];
   readonly dma: KmemCache[] = [];
-  private readonly w: Uint32Array;
+  /** RAM as words, and the index of mem_map's first word in it. */
+  private readonly mem32: Uint32Array;
+  private readonly mm: number;
   private readonly bytes: number;
+  /** Caches by owner id (the slab allocator's table). */
+  private readonly byId: ReadonlyArray<KmemCache | undefined>;
 
   constructor(private readonly slab: SlabAllocator) {
-    this.w = slab.memmap.w;
+    this.mem32 = slab.phys.u32;
+    this.mm = slab.memmap.firstPfn * (PAGE_SIZE / 4);
+    this.byId = slab.byId;
     this.bytes = slab.phys.bytes;
     const types: Array<[KmemCache[], string, number]> = [
       [this.normal, "kmalloc-", 0],
@@ -139,29 +145,36 @@ export class Kmalloc {
    * is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
+    const pa = kva - PAGE_OFFSET;
+    if (pa >>> 0 === pa && pa < this.bytes) {
+      const m = this.mem32;
+      let head = pa >>> 12;
+      let w0 = m[this.mm + (head << 2)] as number;
+      if (w0 & PG_tail) {
+        head = m[this.mm + (head << 2) + 3] as number;
+        w0 = m[this.mm + (head << 2)] as number;
+      }
+      if (w0 & PG_slab) {
+        const c = this.byId[w0 >>> 20];
+        if (c === undefined) panic(`kfree: slab page 0x${head.toString(16)} has no cache`);
+        c.slabFree(pa, head, w0, caller ?? "kfree");
+        return;
+      }
+    }
+    this.kfreeSlow(kva);
+  }
+
+  /** kfree of NULL, ZERO_SIZE_PTR, a kmalloc-large block, or something else (reported). */
+  private kfreeSlow(kva: number): void {
     if (kva === 0 || kva === ZERO_SIZE_PTR) return;
     const pa = kva - PAGE_OFFSET;
-    if (pa >>> 0 !== pa || pa >= this.bytes) {
-      this.slab.reportNotSlab("kfree", kva);
-      return;
-    }
-    const w = this.w;
-    const pfn = pa >>> 12;
-    let head = pfn;
-    let w0 = w[pfn << 2] as number;
-    if (w0 & PG_tail) {
-      head = w[(pfn << 2) + 3] as number;
-      w0 = w[head << 2] as number;
-    }
-    if (w0 & PG_slab) {
-      const c = this.slab.cacheById(w0 >>> 20);
-      if (c === undefined) panic(`kfree: slab page 0x${head.toString(16)} has no cache`);
-      c.slabFree(pa, head, w0, caller ?? "kfree");
-      return;
-    }
-    if ((w0 & LARGE_FLAGS) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID && pa === head * PAGE_SIZE) {
-      this.freeLarge(head, (w0 >>> 16) & 15);
-      return;
+    if (pa >>> 0 === pa && pa < this.bytes) {
+      const head = this.slab.memmap.compoundHead(pa >>> 12);
+      const w0 = this.slab.memmap.word0(head);
+      if ((w0 & LARGE_FLAGS) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID && pa === head * PAGE_SIZE) {
+        this.freeLarge(head, (w0 >>> 16) & 15);
+        return;
+      }
     }
     this.slab.reportNotSlab("kfree", kva);
   }

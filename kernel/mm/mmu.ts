@@ -15,6 +15,7 @@
  */
 import { KernelPanic, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
+import { type AccessMode, MmuMemory } from "./mmu_memory.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
 import {
@@ -96,6 +97,11 @@ export class Mmu {
       if (i >= 0) return (this.tlb.base[i] as number) + (va % 4096);
       this.fault(pt, va, ~i, tries);
     }
+  }
+
+  /** Loads and stores through `pt` in `mode` (the process layer's p.mem is a user view). */
+  view(pt: PageTable, mode: AccessMode): MmuMemory {
+    return new MmuMemory(this, pt, mode);
   }
 
   /** The TLB entry translating `va` for `acc`, walking on a miss; or ~errorCode on failure. */

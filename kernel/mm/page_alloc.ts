@@ -55,7 +55,7 @@ export class BuddyStats {
 
 const W = 4;
 /** gfp bits that need more than the per-CPU fast path. */
-const SLOW_GFP = __GFP_DMA | __GFP_ZERO | __GFP_COMP;
+const SLOW_GFP = __GFP_DMA | __GFP_COMP;
 /** Flag and order bits freePages looks at; the ones left out are cleared by the free. */
 const FREEABLE_MASK = 0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned);
 
@@ -112,6 +112,7 @@ export class BuddyAllocator {
         w[i] = PG_alloc | (order << 16);
         w[i + 1] = 1;
         zone.pgalloc += 1 << order;
+        if (gfp & __GFP_ZERO) this.mem.fillPages(h - 1, 1 << order, 0);
         return h - 1;
       }
     }

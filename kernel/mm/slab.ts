@@ -22,7 +22,6 @@
  * disabled (failed a check, never touched again).
  */
 import { panic } from "../panic.ts";
-import type { KLogger } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import {
   __GFP_DMA32,
@@ -100,7 +99,6 @@ export interface SlabHost {
   readonly buddy: BuddyAllocator;
   readonly failSlab: FailPoint;
   readonly rep: SlabReporter;
-  readonly log: KLogger;
   /** kva of the struct page array (for "Slab 0x..." lines). */
   readonly memmapKva: number;
   /** PID recorded in tracks (0 = swapper until processes exist). */
@@ -170,6 +168,8 @@ export class KmemCache {
   private readonly mem32: Uint32Array;
   private readonly mem8: Uint8Array;
   private readonly ramBytes: number;
+  /** Index of mem_map's first word in mem32: struct page words read through the RAM view. */
+  private readonly mm: number;
   private readonly failSlab: FailPoint;
   private readonly fastpath: boolean;
 
@@ -222,6 +222,7 @@ export class KmemCache {
     this.mem32 = host.phys.u32;
     this.mem8 = host.phys.u8;
     this.ramBytes = host.phys.bytes;
+    this.mm = host.memmap.firstPfn * (PAGE_SIZE / 4);
     this.failSlab = host.failSlab;
     this.fastpath = !this.debug;
     this.partial = new SlabList(this.w, SLAB_PARTIAL);
@@ -243,15 +244,16 @@ export class KmemCache {
   allocSized(gfp: number, origSize: number, caller: string | undefined): number {
     const pfn = this.cpuSlab;
     if (pfn !== 0 && this.fastpath && !this.failSlab.armed) {
-      const w = this.w;
-      const i = pfn << 2;
-      const obj = w[i + 1] as number;
+      const m = this.mem32;
+      const i = this.mm + (pfn << 2);
+      const obj = m[i + 1] as number;
       if (obj !== 0) {
         const fp = obj + this.offset;
-        const next = ((this.mem32[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
+        const next = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
         if (next === 0 || next >>> this.cpuShift === this.cpuTag) {
-          w[i + 1] = next;
-          w[i + 2] = (w[i + 2] as number) + INUSE_ONE;
+          m[fp >>> 2] = obj ^ this.random ^ fp;
+          m[i + 1] = next;
+          m[i + 2] = (m[i + 2] as number) + INUSE_ONE;
           this.allocFastpath++;
           if (gfp & __GFP_ZERO) this.mem8.fill(0, obj, obj + this.objectSize);
           return PAGE_OFFSET + obj;
@@ -268,27 +270,37 @@ export class KmemCache {
    */
   free(kva: number, caller?: string): void {
     const pa = kva - PAGE_OFFSET;
+    if (pa >>> 0 === pa && pa < this.ramBytes) {
+      const m = this.mem32;
+      let head = pa >>> 12;
+      let w0 = m[this.mm + (head << 2)] as number;
+      if (w0 & PG_tail) {
+        head = m[this.mm + (head << 2) + 3] as number;
+        w0 = m[this.mm + (head << 2)] as number;
+      }
+      if (w0 & PG_slab && w0 >>> 20 === this.id) {
+        this.slabFree(pa, head, w0, caller);
+        return;
+      }
+    }
+    this.freeForeign(kva, caller);
+  }
+
+  /** kmem_cache_free of something that is not one of this cache's slab objects. */
+  private freeForeign(kva: number, caller: string | undefined): void {
+    const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 !== pa || pa >= this.ramBytes) {
       this.host.reportNotSlab("kmem_cache_free", kva);
       return;
     }
-    const pfn = pa >>> 12;
-    let head = pfn;
-    let w0 = this.w[pfn << 2] as number;
-    if (w0 & PG_tail) {
-      head = this.w[(pfn << 2) + 3] as number;
-      w0 = this.w[head << 2] as number;
-    }
+    const head = this.host.memmap.compoundHead(pa >>> 12);
+    const w0 = this.host.memmap.word0(head);
     if ((w0 & PG_slab) === 0) {
       this.host.reportNotSlab("kmem_cache_free", kva);
       return;
     }
-    if (w0 >>> 20 !== this.id) {
-      const owner = reportWrongCache(this, w0 >>> 20, pa);
-      if (owner) owner.slabFree(pa, head, w0, caller);
-      return;
-    }
-    this.slabFree(pa, head, w0, caller);
+    const owner = reportWrongCache(this, w0 >>> 20, pa);
+    if (owner) owner.slabFree(pa, head, w0, caller);
   }
 
   /**
@@ -297,16 +309,41 @@ export class KmemCache {
    * already free.
    */
   slabFree(pa: number, head: number, w0: number, caller: string | undefined): void {
+    const off = pa - head * PAGE_SIZE - this.redLeftPad;
+    const used = this.usedBytes[(w0 >>> 16) & 15] as number;
+    const fp = pa + this.offset;
+    const m = this.mem32;
+    const dec = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
+    // One test for the common case: the CPU slab, an object start, not on the freelist, no debugging.
+    if (
+      head === this.cpuSlab &&
+      off >>> 0 < used &&
+      Math.round(off * this.invSize) * this.size === off &&
+      (dec === pa || (dec !== 0 && (dec - pa + off) >>> 0 >= used)) &&
+      this.fastpath
+    ) {
+      const i = this.mm + (head << 2);
+      m[fp >>> 2] = (m[i + 1] as number) ^ this.random ^ fp;
+      m[i + 1] = pa;
+      m[i + 2] = (m[i + 2] as number) - INUSE_ONE;
+      this.freeFastpath++;
+      return;
+    }
+    this.slabFreeSlow(pa, head, w0, caller);
+  }
+
+  /** slabFree with every check spelled out: bad pointers, double frees, debugging, list moves. */
+  private slabFreeSlow(pa: number, head: number, w0: number, caller: string | undefined): void {
     const base = head * PAGE_SIZE;
     const off = pa - base - this.redLeftPad;
     const used = this.usedBytes[(w0 >>> 16) & 15] as number;
-    if (off >>> 0 !== off || off >= used || Math.round(off * this.invSize) * this.size !== off) {
+    if (off >>> 0 !== off || off >= used || off % this.size !== 0) {
       reportInvalidPointer(this, head, pa);
       return;
     }
     const fp = pa + this.offset;
-    const dec = ((this.mem32[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
-    if ((dec === 0 || (dec - base) >>> 0 < used) && this.onFreelist(head, pa)) {
+    const dec = this.getFreepointer(pa);
+    if (dec !== pa && (dec === 0 || (dec - base) >>> 0 < used) && this.onFreelist(head, pa)) {
       reportDoubleFree(this, head, pa);
       return;
     }
@@ -461,6 +498,7 @@ export class KmemCache {
       this.disableSlab(pfn);
       return 0;
     }
+    this.setFreepointer(obj, obj);
     if (next !== 0 && !this.isObject(pfn, next)) {
       reportFreechainCorrupt(this, pfn, obj);
       this.w[pfn * 4 + 1] = 0;

@@ -23,8 +23,11 @@
  * The free pointer of a free object sits `offset` bytes into the object and
  * holds the next free object's physical address, hardened like Linux's
  * CONFIG_SLAB_FREELIST_HARDENED: stored = next ^ cache.random ^ (address of
- * the free pointer itself). A live object rarely decodes to a pointer into its
- * own slab, which is what makes double-free detection cheap.
+ * the free pointer itself). Allocation leaves the object's own address in
+ * its free pointer, which no free object can hold (it would be a loop): a
+ * free of an object whose pointer still decodes to itself, or to something
+ * outside its slab, is certainly not a double free. Only the rest need the
+ * freelist walk.
  */
 import { PAGE_SIZE } from "./types.ts";
 

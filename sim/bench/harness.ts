@@ -17,6 +17,10 @@ export interface BenchCase {
   readonly target?: number;
   /** Extra figures to print after timing (utilisation, counts ...). */
   readonly report?: () => string;
+  /** Runs before every timed round, untimed (e.g. unmapping what the last round faulted in). */
+  readonly reset?: () => void;
+  /** Timed rounds; the fastest counts. Default 5. */
+  readonly rounds?: number;
 }
 
 export interface BenchResult {
@@ -29,11 +33,13 @@ export interface BenchResult {
   extra?: string;
 }
 
-/** Times fn(ops) a few times and keeps the fastest run, in ns per op. */
-export function timeIt(fn: (ops: number) => void, ops: number, rounds = 5): number {
+/** Times fn(ops) a few times and keeps the fastest run, in ns per op. `reset` runs untimed before each run. */
+export function timeIt(fn: (ops: number) => void, ops: number, rounds = 5, reset?: () => void): number {
+  reset?.();
   fn(Math.max(1, Math.floor(ops / 10)));
   let best = Number.POSITIVE_INFINITY;
   for (let r = 0; r < rounds; r++) {
+    reset?.();
     const t0 = process.hrtime.bigint();
     fn(ops);
     const dt = Number(process.hrtime.bigint() - t0);
@@ -53,7 +59,7 @@ export function runBenches(baselines: readonly BenchCase[], cases: readonly Benc
   }
   for (const c of cases) {
     if (filter && !filter.test(c.name)) continue;
-    const ns = timeIt(c.setup(), c.ops);
+    const ns = timeIt(c.setup(), c.ops, c.rounds, c.reset);
     const b = c.baseline === undefined ? undefined : base.get(c.baseline);
     const r: BenchResult = { name: c.name, nsPerOp: ns, opsPerSec: 1e9 / ns };
     if (c.baseline !== undefined && b !== undefined) {

@@ -4,6 +4,7 @@
  * benchmarks and the CLI pick allocators by these names.
  */
 import type { UserProcess } from "../env.ts";
+import { createMalloc } from "../malloc/index.ts";
 import type { Allocator } from "./allocator.ts";
 import { createArena } from "./arena.ts";
 import { createBuddy } from "./buddy.ts";
@@ -27,7 +28,12 @@ export interface AllocatorEntry {
 }
 
 const entries: AllocatorEntry[] = [
-  // The default malloc (userspace/malloc) registers here as "malloc".
+  // The default malloc (userspace/malloc): the C library's malloc inside the process.
+  {
+    name: "malloc",
+    summary: "the default malloc (userspace/malloc): bins, boundary tags, top chunk, mmap above a threshold",
+    create: (p) => createMalloc(p),
+  },
   { name: "arena", summary: "bump pointer, free pops only the newest block, reset/checkpoints", create: (p) => createArena(p) },
   { name: "pool", summary: "64-byte blocks on a free stack; larger requests mmapped", create: (p) => createPool(p) },
 ];

@@ -24,6 +24,13 @@ function run(args: string[], sp = spawn): { code: number; out: string; err: stri
 }
 
 describe("memsim trace run", () => {
+  it("replays with the default malloc when no allocator is named", () => {
+    const r = run(["run", join(dir, "small.rep"), "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).traces[0]).toMatchObject({ name: "small.rep", valid: true });
+    expect(run(["run", join(dir, "small.rep")]).out.split("\n")[0]).toBe("Results for malloc:");
+  });
+
   it("--json prints { traces, meanUtil, kops, perfIndex } and exits 0 when every trace is valid", () => {
     const r = run(["run", join(dir, "small.rep"), "--allocator", "firstfit", "--json"]);
     expect(r.code).toBe(0);
@@ -61,7 +68,7 @@ describe("memsim trace run", () => {
     [
       "an unknown allocator",
       ["run", "x.rep", "--allocator", "nope"],
-      "memsim trace: unknown allocator 'nope' (known: arena, pool, firstfit,",
+      "memsim trace: unknown allocator 'nope' (known: malloc, arena, pool, firstfit,",
     ],
     ["no trace files", ["run", "--json"], "memsim trace: no trace files given"],
     ["an unknown option", ["run", "x.rep", "--fast"], "memsim trace: unknown option '--fast'"],
@@ -92,6 +99,7 @@ describe("memsim trace list", () => {
     const r = run(["list"]);
     expect(r.code).toBe(0);
     expect(r.out).toContain("firstfit-lifo-nocoalesce     first fit, LIFO list, no coalescing\n");
-    expect(r.out.split("\n")[0]).toBe("arena                        bump pointer, free pops only the newest block, reset/checkpoints");
+    expect(r.out.split("\n")[1]).toBe("arena                        bump pointer, free pops only the newest block, reset/checkpoints");
+    expect(r.out.split("\n")[0]).toMatch(/^malloc {23}the default malloc/);
   });
 });

@@ -24,7 +24,7 @@ const EXPECTED_INVALID: Record<string, Record<string, RegExp>> = {
  */
 describe("the eleven CS:APP traces replay validly under every allocator (checked run only, never timed)", () => {
   it("all eleven traces are there", () => expect(traces.map((t) => t.name)).toEqual([...MALLOCLAB_TRACES]));
-  for (const name of TEACHING_ALLOCATORS) {
+  for (const name of ["malloc", ...TEACHING_ALLOCATORS]) {
     it(name, () => {
       for (const t of traces) {
         const r = replayTrace(t, { allocator: name, spawn: spawnReplayProcess, timedRuns: 0 });
