@@ -7,11 +7,10 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { allocatorNames, findAllocator } from "../../userspace/alloc/index.ts";
-import type { UserProcess } from "../../userspace/env.ts";
 import { readTrace } from "./read.ts";
-import { replayTraces } from "./replay.ts";
+import { type ReplayOptions, replayTraces } from "./replay.ts";
 import { formatTable, toJson } from "./report.ts";
-import { spawnReplayProcess } from "./spawn.ts";
+import { ReplayHost } from "./spawn.ts";
 import { type Trace, TraceError } from "./trace.ts";
 
 /** Where output goes (process.stdout / process.stderr satisfy it). */
@@ -38,7 +37,12 @@ const USAGE = [
  * Runs `memsim trace <args>`. Returns the exit status: 0 when every trace is
  * valid, 1 when one is not, 2 for bad usage or a malformed trace.
  */
-export function traceCommand(args: string[], out: Output, err: Output, spawn: () => UserProcess = spawnReplayProcess): number {
+export function traceCommand(
+  args: string[],
+  out: Output,
+  err: Output,
+  host: Pick<ReplayOptions, "spawn" | "release"> = new ReplayHost(),
+): number {
   const [sub, ...rest] = args;
   if (sub === "list") {
     for (const name of allocatorNames()) out.write(`${name.padEnd(28)} ${findAllocator(name)?.summary}\n`);
@@ -64,7 +68,7 @@ export function traceCommand(args: string[], out: Output, err: Output, spawn: ()
     }
     throw e;
   }
-  const result = replayTraces(traces, { allocator: parsed.allocator, spawn, timedRuns: 3 });
+  const result = replayTraces(traces, { allocator: parsed.allocator, spawn: host.spawn, release: host.release, timedRuns: 3 });
   out.write(parsed.json ? `${JSON.stringify(toJson(result), null, 2)}\n` : formatTable(result));
   return result.traces.every((t) => t.valid) ? 0 : 1;
 }

@@ -32,6 +32,8 @@ export interface ReplayOptions {
   allocator: string | AllocatorFactory;
   /** A fresh process per run; when it counts page faults (`minflt`, as a kernel process does), the result reports them. */
   spawn: () => UserProcess & { readonly minflt?: number };
+  /** Called with each run's process when the run is over (to exit it). */
+  release?: (proc: UserProcess) => void;
   /** Timed runs per trace, fastest kept (default 1; 0 = no timing, secs and kops are 0). */
   timedRuns?: number;
   /** When to run the allocator's heap checker in the checked run (default "end"). */
@@ -97,10 +99,14 @@ export function replayTrace(trace: Trace, opts: ReplayOptions): TraceResult {
   for (let i = 0; i < runs && r.valid; i++) {
     try {
       const proc = opts.spawn();
-      const secs = timedRun(trace, create(proc));
-      if (secs < best) {
-        best = secs;
-        r.faults = proc.minflt ?? null;
+      try {
+        const secs = timedRun(trace, create(proc));
+        if (secs < best) {
+          best = secs;
+          r.faults = proc.minflt ?? null;
+        }
+      } finally {
+        opts.release?.(proc);
       }
     } catch (e) {
       r.valid = false;
@@ -185,11 +191,13 @@ function checkedRun(trace: Trace, create: AllocatorFactory, opts: ReplayOptions)
     syscalls: watch?.counts ?? { brk: 0, mmap: 0, munmap: 0, mremap: 0, other: 0 },
   });
   let r: Replayer;
+  const proc = opts.spawn();
   try {
-    watch = new HeapWatch(opts.spawn());
+    watch = new HeapWatch(proc);
     r = new Replayer(trace, create(watch.proc), watch, opts.checkHeap ?? "end");
   } catch (e) {
     errors.push(`${trace.name}: setting up: ${describe(e)}`);
+    opts.release?.(proc);
     return out(0);
   }
   for (let i = 0; i < trace.numOps && errors.length === 0; i++) {
@@ -208,6 +216,7 @@ function checkedRun(trace: Trace, create: AllocatorFactory, opts: ReplayOptions)
       errors.push(`${trace.name}: heap check at the end: ${describe(e)}`);
     }
   }
+  opts.release?.(proc);
   return { ...out(r.peakLive), syscalls: counts };
 }
 

@@ -126,10 +126,10 @@ export abstract class BoundaryTagHeap implements Allocator {
   protected setPrev(b: number, v: number): void {
     store64(this.mem, b + F_PREV, v);
   }
-  /** Sets or clears PREV_ALLOC of block `b`, keeping a free block's footer equal to its header. */
-  private setPrevAlloc(b: number, on: boolean): void {
+  /** Sets PREV_ALLOC of block `b` to `flag` (PREV_ALLOC or 0), keeping a free block's footer equal to its header. */
+  private setPrevAlloc(b: number, flag: typeof PREV_ALLOC | 0): void {
     const h = this.mem.read32(b);
-    this.mem.write32(b, on ? h | PREV_ALLOC : h & ~PREV_ALLOC);
+    this.mem.write32(b, (h & ~PREV_ALLOC) | flag);
     if (!(h & ALLOC)) this.setFtr(b);
   }
 
@@ -181,7 +181,7 @@ export abstract class BoundaryTagHeap implements Allocator {
     } else {
       this.removeFree(b);
       this.setHdr(b, bsize | pa | ALLOC);
-      this.setPrevAlloc(b + bsize, true);
+      this.setPrevAlloc(b + bsize, PREV_ALLOC);
     }
   }
 
@@ -255,7 +255,7 @@ export abstract class BoundaryTagHeap implements Allocator {
     const h = this.hdr(b);
     this.setHdr(b, h & ~ALLOC);
     this.setFtr(b);
-    this.setPrevAlloc(b + (h & ~FLAGS), false);
+    this.setPrevAlloc(b + (h & ~FLAGS), 0);
     this.release(b);
   }
 
@@ -290,7 +290,7 @@ export abstract class BoundaryTagHeap implements Allocator {
     if (total >= asize) {
       this.removeFree(n);
       this.setHdr(b, total | pa | ALLOC);
-      this.setPrevAlloc(b + total, true);
+      this.setPrevAlloc(b + total, PREV_ALLOC);
       return true;
     }
     if (b + total !== this.hi()) return false;

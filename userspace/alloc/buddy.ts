@@ -83,11 +83,11 @@ class BuddyAllocator implements Allocator {
     return ((this.mem.read8(top + (i >>> 3)) >>> (i & 7)) & 1) === 1;
   }
 
-  private setFree(top: number, k: number, off: number, on: boolean): void {
+  /** Sets the free bit of the order-k block at `off` to `bit` (1 free, 0 not). */
+  private setFree(top: number, k: number, off: number, bit: 0 | 1): void {
     const i = this.bitIndex(k, off);
     const va = top + (i >>> 3);
-    const v = this.mem.read8(va);
-    this.mem.write8(va, on ? v | (1 << (i & 7)) : v & ~(1 << (i & 7)));
+    this.mem.write8(va, (this.mem.read8(va) & ~(1 << (i & 7))) | (bit << (i & 7)));
   }
 
   private head(k: number): number {
@@ -102,7 +102,7 @@ class BuddyAllocator implements Allocator {
     store64(this.mem, b + F_PREV, 0);
     if (h !== 0) store64(this.mem, h + F_PREV, b);
     store64(this.mem, this.core.root + B_HEADS + k * 8, b);
-    this.setFree(top, k, off, true);
+    this.setFree(top, k, off, 1);
   }
 
   /** Takes free block top+off off the order-k list. */
@@ -113,7 +113,7 @@ class BuddyAllocator implements Allocator {
     if (prev === 0) store64(this.mem, this.core.root + B_HEADS + k * 8, next);
     else store64(this.mem, prev + F_NEXT, next);
     if (next !== 0) store64(this.mem, next + F_PREV, prev);
-    this.setFree(top, k, off, false);
+    this.setFree(top, k, off, 0);
   }
 
   private base(): number {

@@ -50,10 +50,10 @@ class SegregatedAllocator extends BoundaryTagHeap {
     return this.core.root + S_HEADS + c * 8;
   }
 
-  private setBit(c: number, on: boolean): void {
+  /** Sets class c's non-empty bit to `bit`. */
+  private setBit(c: number, bit: 0 | 1): void {
     const va = this.core.root + S_BITMAP + (c >>> 5) * 4;
-    const w = this.mem.read32(va);
-    this.mem.write32(va, on ? w | (1 << (c & 31)) : w & ~(1 << (c & 31)));
+    this.mem.write32(va, (this.mem.read32(va) & ~(1 << (c & 31))) | (bit << (c & 31)));
   }
 
   /** The lowest non-empty class above `c`, or -1. */
@@ -88,7 +88,7 @@ class SegregatedAllocator extends BoundaryTagHeap {
     if (prev === 0) store64(this.mem, h, b);
     else this.setNext(prev, b);
     if (next !== 0) this.setPrev(next, b);
-    this.setBit(c, true);
+    this.setBit(c, 1);
   }
 
   protected removeFree(b: number): void {
@@ -97,7 +97,7 @@ class SegregatedAllocator extends BoundaryTagHeap {
     const next = this.next(b);
     if (prev === 0) {
       store64(this.mem, this.headAddr(c), next);
-      if (next === 0) this.setBit(c, false);
+      if (next === 0) this.setBit(c, 0);
     } else this.setNext(prev, next);
     if (next !== 0) this.setPrev(next, prev);
   }

@@ -3,17 +3,16 @@
  * the eleven traces mdriver's way (the calls alone, no payload writes), one
  * fresh process per trace on one machine, so ns/op includes page faults,
  * syscalls and the spawn/exit of the process. The report line gives the
- * checked run's figures: mean utilisation, the perf index, and per trace
- * utilisation % / Kops/s (each from its own fastest timed run in a fresh
- * machine), syscalls and faults.
+ * driver's figures (memsim trace run): mean utilisation, the perf index, and
+ * per trace utilisation % / Kops/s (the fastest of three timed runs),
+ * syscalls and faults.
  */
 
 import type { Allocator } from "../../../userspace/alloc/allocator.ts";
 import { allocatorNames, createAllocator, TEACHING_ALLOCATORS } from "../../../userspace/alloc/index.ts";
-import { Machine } from "../../machine.ts";
 import { readMalloclab } from "../../trace/malloclab.ts";
 import { replayTraces } from "../../trace/replay.ts";
-import { spawnReplayProcess } from "../../trace/spawn.ts";
+import { ReplayHost } from "../../trace/spawn.ts";
 import { OP_ALLOC, OP_FREE, type Trace } from "../../trace/trace.ts";
 import type { BenchCase } from "../harness.ts";
 
@@ -46,7 +45,8 @@ function traceCase(name: string, set: Trace[]): BenchCase {
     ops: TOTAL_OPS,
     baseline: "int32-stack push/pop",
     setup() {
-      const r = replayTraces(set, { allocator: name, spawn: spawnReplayProcess, timedRuns: 3 });
+      const host = new ReplayHost();
+      const r = replayTraces(set, { allocator: name, spawn: host.spawn, release: host.release, timedRuns: 3 });
       const rows = r.traces.map((t) =>
         t.valid
           ? `${t.name.replace("-bal.rep", "")} ${(t.util * 100).toFixed(0)}%/${t.kops.toFixed(0)}`
@@ -59,7 +59,7 @@ function traceCase(name: string, set: Trace[]): BenchCase {
       const faults = r.traces.reduce((s, t) => s + (t.faults ?? 0), 0);
       const valid = r.traces.filter((t) => t.valid).length;
       report = `util ${(r.meanUtil * 100).toFixed(1)}%, ${r.kops.toFixed(0)} Kops/s, perf index ${r.perfIndex.toFixed(0)}, ${valid}/11 valid, ${sys} syscalls, ${faults} faults | util%/Kops: ${rows.join(", ")}`;
-      const m = Machine.boot({ ramBytes: 512 << 20, debugVm: 0 });
+      const m = host.machine;
       const ptr = new Float64Array(1 << 15);
       const len = new Float64Array(1 << 15);
       // Traces a run cannot complete (the arena on realloc-bal) are left out of the timing.

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Machine } from "../../../sim/machine.ts";
 import { traceCommand } from "../../../sim/trace/cli.ts";
-import { testSpawner } from "../../support/process.ts";
+import { exitProcess, testSpawner } from "../../support/process.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "memsim-cli-"));
 writeFileSync(join(dir, "small.rep"), "20000\n2\n4\n1\na 0 100\na 1 200\nf 0\nf 1\n");
@@ -19,7 +19,12 @@ const spawn = testSpawner({ ramBytes: 16 << 20 });
 function run(args: string[], sp = spawn): { code: number; out: string; err: string } {
   let out = "";
   let err = "";
-  const code = traceCommand(args, { write: (s: string) => (out += s) }, { write: (s: string) => (err += s) }, sp);
+  const code = traceCommand(
+    args,
+    { write: (s: string) => (out += s) },
+    { write: (s: string) => (err += s) },
+    { spawn: sp, release: exitProcess },
+  );
   return { code, out, err };
 }
 

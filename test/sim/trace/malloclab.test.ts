@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MALLOCLAB_TRACES, readMalloclab } from "../../../sim/trace/malloclab.ts";
 import { replayTrace } from "../../../sim/trace/replay.ts";
-import { spawnReplayProcess } from "../../../sim/trace/spawn.ts";
+import { ReplayHost } from "../../../sim/trace/spawn.ts";
 import { TEACHING_ALLOCATORS } from "../../../userspace/alloc/index.ts";
 
 const traces = readMalloclab() ?? [];
@@ -26,8 +26,9 @@ describe("the eleven CS:APP traces replay validly under every allocator (checked
   it("all eleven traces are there", () => expect(traces.map((t) => t.name)).toEqual([...MALLOCLAB_TRACES]));
   for (const name of ["malloc", ...TEACHING_ALLOCATORS]) {
     it(name, () => {
+      const host = new ReplayHost();
       for (const t of traces) {
-        const r = replayTrace(t, { allocator: name, spawn: spawnReplayProcess, timedRuns: 0 });
+        const r = replayTrace(t, { allocator: name, spawn: host.spawn, release: host.release, timedRuns: 0 });
         const bad = EXPECTED_INVALID[name]?.[t.name];
         if (bad) {
           expect(r.valid, `${name} on ${t.name}`).toBe(false);
@@ -37,6 +38,8 @@ describe("the eleven CS:APP traces replay validly under every allocator (checked
           expect(r.valid).toBe(true);
         }
       }
+      expect(host.machine.processes()).toEqual([]); // every run's process was taken back
+      host.machine.check();
     });
   }
 });
