@@ -184,17 +184,17 @@ export class Kernel {
    * 8 KiB), as a kva; 0 is NULL, 16 is ZERO_SIZE_PTR (for size 0).
    * `caller` labels the allocation in slab_debug user tracking.
    */
-  kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+  kmalloc(size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.kmalloc(size, gfp, caller);
   }
 
   /** kzalloc: kmalloc, zero-filled. */
-  kzalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+  kzalloc(size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.kzalloc(size, gfp, caller);
   }
 
   /** kcalloc: n * size zeroed bytes; 0 when the product overflows. */
-  kcalloc(n: number, size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+  kcalloc(n: number, size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.kcalloc(n, size, gfp, caller);
   }
 
@@ -209,7 +209,7 @@ export class Kernel {
   }
 
   /** krealloc: grows or shrinks an allocation; 0 on failure with the old one untouched. */
-  krealloc(kva: number, size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+  krealloc(kva: number, size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.krealloc(kva, size, gfp, caller);
   }
 

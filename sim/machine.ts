@@ -12,6 +12,7 @@ import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
+import { attachLibc } from "./libc_attach.ts";
 
 /** Fault injection, like Linux's fail_page_alloc and failslab. */
 export class Faults {
@@ -87,6 +88,7 @@ export class Machine {
       log: config.log,
     });
     this.faults = new Faults(this.kernel);
+    attachLibc(this.kernel.tasks);
     this.proc = new MachineProc(this.kernel);
   }
 

@@ -29,6 +29,7 @@ import {
   SLAB_PARTIAL,
   SLAB_STATE_NAMES,
   type SlabList,
+  slabFreelist,
   slabInuse,
   slabNext,
   slabPrev,
@@ -146,7 +147,7 @@ function checkSlabObjects(s: SlabAllocator, c: KmemCache, pfn: number): void {
   const first = pfn * PAGE_SIZE + c.redLeftPad;
   const seen = new Uint8Array(objects);
   let free = 0;
-  for (let p = s.memmap.word(pfn, 1); p !== 0; p = c.getFreepointer(p)) {
+  for (let p = slabFreelist(w, pfn); p !== 0; p = c.getFreepointer(p)) {
     invariant(c.isObject(pfn, p), "SLAB-3", `${c.name} slab ${hex(pfn)} freelist reaches ${hex(p)}, not one of its objects`);
     const k = (p - first) / c.size;
     invariant(seen[k] === 0, "SLAB-3", `${c.name} slab ${hex(pfn)} freelist loops at object ${k}`);

@@ -22,6 +22,18 @@ export class Libc extends LibcSyscalls {
     this.heap = new Malloc(proc, this);
   }
 
+  /**
+   * The C library of a child made by fork: the child's memory is a copy of
+   * this process's, so errno, the break and the malloc state carry over.
+   */
+  forkFor(child: UserProcess): Libc {
+    const c = new Libc(child);
+    c.errno = this.errno;
+    c.curbrk = this.curbrk;
+    c.heap.arena.copyFrom(this.heap.arena);
+    return c;
+  }
+
   /** malloc(3); see Malloc.malloc. */
   malloc(n: number): number {
     return this.heap.malloc(n);

@@ -126,6 +126,24 @@ export class Arena {
     readonly mp: MallocParams,
   ) {}
 
+  /**
+   * After fork: the child's memory is a copy of the parent's, so the values
+   * this object caches from the header (and its instruments) are copied too.
+   */
+  copyFrom(parent: Arena): void {
+    this.base = parent.base;
+    this.top = parent.top;
+    this.end = parent.end;
+    this.flMap = parent.flMap;
+    this.slMap.set(parent.slMap);
+    this.brk0 = parent.brk0;
+    this.cleanFrom = parent.cleanFrom;
+    this.peakBytes = parent.peakBytes;
+    this.runCount.set(parent.runCount);
+    for (const c of parent.mmapped) this.mmapped.add(c);
+    Object.assign(this.mp, parent.mp);
+  }
+
   /** Records the bytes currently obtained from the kernel for the peak. */
   notePeak(bytes: number): void {
     if (bytes > this.peakBytes) this.peakBytes = bytes;

@@ -286,6 +286,67 @@ describe("accounting", () => {
   });
 });
 
+describe("when pages are short", () => {
+  it("a slab falls back to the minimum order when the preferred order cannot be had", () => {
+    const m = Machine.boot({ ramBytes: 16 * MiB });
+    m.faults.failPageAlloc({ nth: 1 });
+    const p = m.kernel.kmalloc(4096);
+    expect(p).not.toBe(0);
+    expect(m.kernel.memmap.order((p - PAGE_OFFSET) / 4096)).toBe(0);
+    expect(m.kernel.reports).toEqual([]);
+    const q = m.kernel.kmalloc(4096);
+    expect(m.kernel.memmap.order((q - PAGE_OFFSET) / 4096)).toBe(3);
+    expect(cacheStats(m, "kmalloc-4k")).toMatchObject({ slabs: 2, objects: 9 });
+    m.check();
+  });
+
+  it("no page for a new slab: NULL and SLUB's 'Unable to allocate memory' (injected page failures are silent)", () => {
+    const m = Machine.boot({ ramBytes: 16 * MiB });
+    m.faults.failPageAlloc({ nth: 1, times: 2 });
+    expect(m.kernel.kmalloc(4096)).toBe(0);
+    expect(m.kernel.reports).toEqual([
+      {
+        kind: "slab_out_of_memory",
+        text:
+          "SLUB: Unable to allocate memory on node -1, gfp=0xcc0(GFP_KERNEL)\n" +
+          "  cache: kmalloc-4k, object size: 4096, buffer size: 4096, default order: 3, min order: 0\n" +
+          "  node 0: slabs: 0, objs: 0, free: 0",
+      },
+    ]);
+    m.check();
+  });
+
+  it("running out of memory: order-0 fallbacks fill the last pages, then both warnings", () => {
+    const m = Machine.boot({ ramBytes: MiB });
+    let n = 0;
+    while (m.kernel.kmalloc(4096) !== 0) n++;
+    expect(n).toBe(206);
+    expect(m.kernel.reports.map((r) => r.text)).toEqual([
+      "swapper/0: page allocation failure: order:0, mode:0x40cc0(GFP_KERNEL|__GFP_COMP), nodemask=(null)",
+      "SLUB: Unable to allocate memory on node -1, gfp=0xcc0(GFP_KERNEL)\n" +
+        "  cache: kmalloc-4k, object size: 4096, buffer size: 4096, default order: 3, min order: 0\n" +
+        "  node 0: slabs: 31, objs: 206, free: 0",
+    ]);
+    m.check();
+  });
+
+  it("invalid sizes and gfp bits a slab must not see are reported", () => {
+    const m = Machine.boot({ ramBytes: 16 * MiB });
+    expect(m.kernel.kmalloc(-1)).toBe(0);
+    expect(m.kernel.kmalloc(1.5)).toBe(0);
+    expect(m.kernel.kmalloc(100, GFP_KERNEL | 0x02)).not.toBe(0);
+    expect(m.kernel.reports).toEqual([
+      { kind: "kmalloc_invalid_size", text: "kmalloc: invalid size -1" },
+      { kind: "kmalloc_invalid_size", text: "kmalloc: invalid size 1.5" },
+      {
+        kind: "slab_gfp",
+        text: "Unexpected gfp: 0x2 (__GFP_HIGHMEM). Fixing up to gfp: 0xcc0 (GFP_KERNEL). Fix your code!",
+      },
+    ]);
+    m.check();
+  });
+});
+
 describe("stats", () => {
   it("m.stats() counts objects, slabs, active objects, utilisation and fast/slow path hits per cache", () => {
     const m = Machine.boot({ ramBytes: 16 * MiB });
@@ -316,6 +377,8 @@ describe("stats", () => {
       slabsAllocated: 1,
       slabsFreed: 0,
     });
+    m.kernel.kzalloc(64);
+    expect(cacheStats(m, "kmalloc-64")).toMatchObject({ allocFastpath: 3, allocSlowpath: 1, active: 3 });
     m.kernel.kmalloc(10000);
     expect(s.slab.kmallocLarge).toEqual({ blocks: 0, pages: 0, allocs: 0, frees: 0 });
     expect((m.stats() as typeof s).slab.kmallocLarge).toEqual({ blocks: 1, pages: 4, allocs: 1, frees: 0 });

@@ -291,3 +291,78 @@ describe("slab_debug options", () => {
     m.check();
   });
 });
+
+describe("slab_debug padding and disabled slabs", () => {
+  it("a write into the padding behind the metadata is 'Object padding overwritten'", () => {
+    const m = debugMachine();
+    const p = m.kernel.kmalloc(64);
+    m.kernel.mem.write8(p + 150, 0x41);
+    m.kernel.kfree(p);
+    const lines = m.kernel.reports[0]!.text.split("\n");
+    expect(lines[1]).toBe("BUG kmalloc-64 (Not tainted): Object padding overwritten");
+    expect(lines[4]).toBe(
+      `INFO: ${ptr(p + 150)}-${ptr(p + 150)} @offset=${((p - PAGE_OFFSET) % 4096) + 150}. First byte 0x41 instead of 0x5a`,
+    );
+    expect(lines.at(-2)).toBe(`FIX kmalloc-64: Restoring Object padding ${ptr(p + 150)}-${ptr(p + 150)}=0x5a`);
+    m.check();
+  });
+
+  it("without red zones, poisoning guards the alignment padding: 'Alignment padding overwritten'", () => {
+    const m = Machine.boot({ ramBytes: 16 * MiB });
+    const c = m.kernel.kmemCacheCreate("ap20", 20, { flags: 0x800 | SLAB_CONSISTENCY_CHECKS })!;
+    expect([c.objectSize, c.inuse]).toEqual([20, 24]);
+    const p = c.alloc();
+    m.kernel.mem.write8(p + 21, 0x41);
+    c.free(p);
+    expect(m.kernel.reports.map((r) => r.text.split("\n")[1])).toEqual(["BUG ap20 (Not tainted): Alignment padding overwritten"]);
+    m.check();
+  });
+
+  it("a write past the last object of a slab is 'Padding overwritten', found by validation", () => {
+    const m = debugMachine();
+    const c = m.kernel.slab.findCache("kmalloc-192")!;
+    expect([c.size, c.objects]).toEqual([296, 13]);
+    const p = m.kernel.kmalloc(192);
+    const slab = PAGE_OFFSET + Math.floor((p - PAGE_OFFSET) / 4096) * 4096;
+    m.kernel.mem.write8(slab + 13 * 296 + 5, 0x41);
+    expect(m.kernel.validateSlabs()).toBe(1);
+    const lines = m.kernel.reports[0]!.text.split("\n");
+    expect(lines[1]).toBe(`BUG kmalloc-192 (Not tainted): Padding overwritten. ${ptr(slab + 3853)}-${ptr(slab + 3853)} @offset=3853`);
+    expect(lines[4]).toBe(slabLine(m, p, 1, p + 296, 13));
+    expect(lines.slice(5, -1)).toEqual(dumpRows("Padding ", slab + 3848, [...fill(5, 0x5a), 0x41, ...fill(242, 0x5a)]));
+    expect(lines.at(-1)).toBe(`FIX kmalloc-192: Restoring slab padding ${ptr(slab + 3853)}-${ptr(slab + 3853)}=0x5a`);
+    expect(m.kernel.validateSlabs()).toBe(0);
+    m.check();
+  });
+
+  it("a free into a slab disabled by a failed check is refused: 'Slab disabled since SLUB metadata consistency check failed'", () => {
+    const m = debugMachine();
+    const p = m.kernel.kmalloc(64);
+    const q = m.kernel.kmalloc(64);
+    m.kernel.kfree(q);
+    m.kernel.mem.write8(q, 0);
+    m.kernel.kmalloc(64);
+    m.kernel.kfree(p);
+    expect(m.kernel.reports.map((r) => r.kind)).toEqual(["slab_poison", "slab_corrupt"]);
+    const lines = m.kernel.reports[1]!.text.split("\n");
+    expect(lines[1]).toBe("BUG kmalloc-64 (Tainted: G    B            ): Slab disabled since SLUB metadata consistency check failed");
+    expect(lines.at(-1)).toBe(`FIX kmalloc-64: Object at ${ptr(p)} not freed`);
+    m.check();
+  });
+});
+
+describe("a corrupted slab freelist head", () => {
+  it("is 'Freelist Pointer check fails' with the bad pointer shown, and the slab is given up", () => {
+    const m = debugMachine();
+    const p = m.kernel.kmalloc(64);
+    const pfn = (p - PAGE_OFFSET - ((p - PAGE_OFFSET) % 4096)) / 4096;
+    m.kernel.memmap.setWord(pfn, 1, 0x1234);
+    const q = m.kernel.kmalloc(64);
+    expect(q).not.toBe(0);
+    expect(Math.floor((q - PAGE_OFFSET) / 4096)).not.toBe(pfn);
+    const lines = m.kernel.reports[0]!.text.split("\n");
+    expect(lines[1]).toBe("BUG kmalloc-64 (Not tainted): Freelist Pointer check fails");
+    expect(lines.slice(-2)).toEqual(["INFO: Invalid pointer 0xffff888000001234", "FIX kmalloc-64: Marking all objects used"]);
+    m.check();
+  });
+});
