@@ -149,12 +149,13 @@ export function perfIndex(meanUtil: number, ops: number, secs: number): { util: 
   return { util, thru, total: util + thru };
 }
 
-/** The calls alone, timed; returns seconds. */
-function timedRun(trace: Trace, a: Allocator): number {
+/**
+ * Replays a trace's calls against `a`, nothing else: no payload writes, no
+ * checks. `ptr` and `len` (numIds long) hold each id's block and size. The
+ * loop the driver times, and the benchmarks too.
+ */
+export function replayCalls(trace: Trace, a: Allocator, ptr: Float64Array, len: Float64Array): void {
   const { kind, id, size } = trace;
-  const ptr = new Float64Array(trace.numIds);
-  const len = new Float64Array(trace.numIds);
-  const t0 = performance.now();
   for (let i = 0; i < trace.numOps; i++) {
     const k = id[i] as number;
     const op = kind[i] as number;
@@ -169,6 +170,14 @@ function timedRun(trace: Trace, a: Allocator): number {
       len[k] = size[i] as number;
     }
   }
+}
+
+/** The calls alone, timed; returns seconds. */
+function timedRun(trace: Trace, a: Allocator): number {
+  const ptr = new Float64Array(trace.numIds);
+  const len = new Float64Array(trace.numIds);
+  const t0 = performance.now();
+  replayCalls(trace, a, ptr, len);
   return (performance.now() - t0) / 1e3;
 }
 

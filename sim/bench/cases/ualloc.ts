@@ -8,35 +8,15 @@
  * syscalls and faults.
  */
 
-import type { Allocator } from "../../../userspace/alloc/allocator.ts";
 import { allocatorNames, createAllocator, TEACHING_ALLOCATORS } from "../../../userspace/alloc/index.ts";
 import { readMalloclab } from "../../trace/malloclab.ts";
-import { replayTraces } from "../../trace/replay.ts";
+import { replayCalls, replayTraces } from "../../trace/replay.ts";
 import { ReplayHost } from "../../trace/spawn.ts";
-import { OP_ALLOC, OP_FREE, type Trace } from "../../trace/trace.ts";
+import type { Trace } from "../../trace/trace.ts";
 import type { BenchCase } from "../harness.ts";
 
 const traces = readMalloclab();
 const TOTAL_OPS = traces?.reduce((s, t) => s + t.numOps, 0) ?? 0;
-
-/** Replays one trace's calls; the same loop as the driver's timed run. */
-function replayCalls(t: Trace, a: Allocator, ptr: Float64Array, len: Float64Array): void {
-  const { kind, id, size } = t;
-  for (let i = 0; i < t.numOps; i++) {
-    const k = id[i] as number;
-    const op = kind[i] as number;
-    if (op === OP_ALLOC) {
-      ptr[k] = a.malloc(size[i] as number);
-      len[k] = size[i] as number;
-    } else if (op === OP_FREE) {
-      if (k < 0) a.free(0, 0);
-      else a.free(ptr[k] as number, len[k] as number);
-    } else {
-      ptr[k] = a.realloc(ptr[k] as number, len[k] as number, size[i] as number);
-      len[k] = size[i] as number;
-    }
-  }
-}
 
 function traceCase(name: string, set: Trace[]): BenchCase {
   let report = "";
