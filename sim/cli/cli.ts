@@ -18,6 +18,7 @@ import { scriptCommand, shellCommand } from "./lang/commands.ts";
 import { quizCommand } from "./quiz/quiz.ts";
 import { reportCommand, serveCommand } from "./report/report.ts";
 import { runCommand } from "./run.ts";
+import { traceCommand } from "./trace.ts";
 
 /** Every subcommand, in the order `memsim --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   reportCommand,
   serveCommand,
   benchCommand,
+  traceCommand,
 ];
 
 /** `memsim --help`. */

@@ -18,7 +18,13 @@ export function makeProgress(io: Io, title: string): Progress {
   let drawn = false;
   return {
     update(done, total, label) {
-      const filled = total > 0 ? Math.round((done / total) * WIDTH) : 0;
+      if (total <= 0) {
+        // Unknown total: a spinner and the label.
+        io.err.write(`\r\x1b[2K${title} ${"|/-\\"[done % 4]} ${label}`.slice(0, 200));
+        drawn = true;
+        return;
+      }
+      const filled = Math.round((done / total) * WIDTH);
       const bar = `${"#".repeat(filled)}${"-".repeat(WIDTH - filled)}`;
       io.err.write(`\r\x1b[2K${title} [${bar}] ${done}/${total} ${label}`.slice(0, 200));
       drawn = true;

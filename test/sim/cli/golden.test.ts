@@ -3,7 +3,8 @@
  * are the reviewed output; a change in output fails here until the files are
  * rewritten with UPDATE_GOLDEN=1 and reviewed in the diff.
  */
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { COMMANDS } from "../../../sim/cli/cli.ts";
@@ -55,7 +56,7 @@ describe("help", () => {
     it(`memsim ${c.name} --help`, async () => {
       const r = await memsim([c.name, "--help"]);
       expect(r.status).toBe(0);
-      expect(r.out.startsWith(`usage: memsim ${c.name} [options]`)).toBe(true);
+      expect(r.out.startsWith(c.raw ? `usage: memsim ${c.name} ` : `usage: memsim ${c.name} [options]`)).toBe(true);
       expectGolden(`cli/help-${c.name}.txt`, r.out);
     });
   }
@@ -156,5 +157,28 @@ describe("memsim report", () => {
     expect(a.out).toBe(b.out);
     expect(a.out.startsWith("<!DOCTYPE html>")).toBe(true);
     expectGolden("cli/report-8M.html", a.out);
+  });
+});
+
+describe("memsim trace", () => {
+  it("trace list prints the registered allocators", async () => {
+    const r = await memsim(["trace", "list"]);
+    expect(r.status).toBe(0);
+    expectGolden("cli/trace-list.txt", r.out);
+  });
+
+  it("trace run replays a trace through the dispatcher, with a spinner only on a terminal", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "memsim-trace-"));
+    writeFileSync(join(dir, "small.rep"), "20000\n2\n4\n1\na 0 100\na 1 200\nf 0\nf 1\n");
+    const r = await memsim(["trace", "run", join(dir, "small.rep"), "--json"]);
+    expect(r.status).toBe(0);
+    expect(r.err).toBe("");
+    const doc = JSON.parse(r.out) as { traces: Array<{ name: string; valid: boolean; ops: number }> };
+    expect(doc.traces.map((t) => [t.name, t.valid, t.ops])).toEqual([["small.rep", true, 4]]);
+    const { cli } = await import("../../../sim/cli/cli.ts");
+    const { memoryIo } = await import("../../../sim/cli/io.ts");
+    const io = { ...memoryIo(), errIsTTY: true };
+    expect(await cli(["trace", "run", join(dir, "small.rep")], io)).toBe(0);
+    expect(io.err.text).toMatch(/^\r\x1b\[2Ktrace \/ 1 runs replayed.*runs replayed\r\x1b\[2K$/s);
   });
 });
