@@ -184,3 +184,18 @@ describe("memsim trace", () => {
     expect(io.err.text.endsWith(`runs replayed${clear}`)).toBe(true);
   });
 });
+
+describe("README", () => {
+  it("the command-language example in README.md runs without an error", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { ROOT } = await import("./helpers.ts");
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const block = /The command language \(shell and scripts\), a few lines of it:\n\n```\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const file = join(mkdtempSync(join(tmpdir(), "memsim-readme-")), "readme.msh");
+    writeFileSync(file, block as string);
+    const r = await memsim(["script", file]);
+    expect([r.status, r.err]).toEqual([0, ""]);
+    expect(r.out.split("\n").length).toBeGreaterThan(20);
+  });
+});

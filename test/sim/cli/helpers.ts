@@ -39,7 +39,8 @@ export function expectGolden(name: string, text: string): void {
     writeFileSync(file, text);
     return;
   }
-  if (!existsSync(file)) throw new Error(`golden file ${name} is missing: run UPDATE_GOLDEN=1 npx vitest run test/sim/cli`);
+  if (!existsSync(file))
+    throw new Error(`golden file ${name} is missing: run UPDATE_GOLDEN=1 npx vitest run --config test/vitest.config.ts test/sim/cli`);
   expect(text, `output differs from test/golden/${name} (UPDATE_GOLDEN=1 rewrites it after review)`).toBe(readFileSync(file, "utf8"));
 }
 
