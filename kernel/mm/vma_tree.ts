@@ -145,6 +145,21 @@ export class VmaTree {
     return addr >= low ? addr : -1;
   }
 
+  /**
+   * The lowest address a with [a, a + len) inside a gap, low <= a and
+   * a + len <= high (vmalloc's find_vmap_lowest_match), or -1 when none fits.
+   */
+  bottomUpGap(len: number, low: number, high: number): number {
+    const n = this.leftmostFit(this.root, low + len, len);
+    if (n !== NIL) {
+      const a = Math.max((this.gapStartA[n] as number) - (this.gapA[n] as number), low);
+      return a + len <= high ? a : -1;
+    }
+    const last = this.last();
+    const a = Math.max(last === NIL ? 0 : (this.endA[last] as number), low);
+    return a + len <= high ? a : -1;
+  }
+
   /** Visits every node in address order. */
   forEach(fn: (n: number) => void): void {
     for (let n = this.first(); n !== NIL; n = this.next(n)) fn(n);
@@ -160,6 +175,16 @@ export class VmaTree {
       } else n = this.rightA[n] as number;
     }
     return best;
+  }
+
+  /** The leftmost node with gapStart >= minKey whose gap is at least len. */
+  private leftmostFit(n: number, minKey: number, len: number): number {
+    if (n === NIL || (this.maxGapA[n] as number) < len) return NIL;
+    if ((this.gapStartA[n] as number) < minKey) return this.leftmostFit(this.rightA[n] as number, minKey, len);
+    const l = this.leftmostFit(this.leftA[n] as number, minKey, len);
+    if (l !== NIL) return l;
+    if ((this.gapA[n] as number) >= len) return n;
+    return this.leftmostFit(this.rightA[n] as number, minKey, len);
   }
 
   /** The rightmost node with start < key whose gap is at least len. */
