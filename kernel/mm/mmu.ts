@@ -119,7 +119,7 @@ export class Mmu {
       );
     }
     tlb.stats.misses++;
-    return this.walk(pt, va, acc, page);
+    return this.walk(pt, acc, page);
   }
 
   /**
@@ -127,12 +127,12 @@ export class Mmu {
    * must be set at every level, NX at any level forbids fetches), sets A in
    * every entry used and D in the leaf on a write, and caches the result.
    */
-  private walk(pt: PageTable, va: number, acc: number, page: number): number {
+  private walk(pt: PageTable, acc: number, page: number): number {
     this.stats.walks++;
     const u32 = this.u32;
     // Indexes without a division per level: vpn = va >>> 12 split in two halves of 18 bits.
-    const vpn = page / 4096;
-    const upper = Math.floor(vpn / 262144);
+    const vpn = page * (1 / 4096);
+    const upper = Math.floor(vpn * (1 / 262144));
     const lower = vpn - upper * 262144;
     let table = pt.root;
     let allow = TLB_WRITE | TLB_USER | TLB_EXEC;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Machine, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "../../sim/index.ts";
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, Machine, PROT_READ, PROT_WRITE } from "../../sim/index.ts";
 
 const PAGE = 4096;
 

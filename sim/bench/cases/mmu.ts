@@ -87,7 +87,26 @@ const missWalkUser: BenchCase = {
   },
 };
 
-export const MMU_CASES: readonly BenchCase[] = [kernelHit, userHit, missWalk, missWalkUser];
+/** vmalloc then vfree of 1, 2, 3, 4 pages in turn, with 64 areas live around them. */
+const vmallocPair: BenchCase = {
+  name: "vmalloc: vmalloc/vfree pair of 1-4 pages",
+  ops: 500_000,
+  setup() {
+    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
+    const k = m.kernel;
+    for (let i = 0; i < 64; i++) k.vmalloc(4096 * (1 + (i % 7)));
+    return (ops) => {
+      for (let i = 0; i < ops; i++) {
+        const kva = k.vmalloc(4096 * (1 + (i & 3)));
+        if (kva === 0) throw new Error("vmalloc failed");
+        k.vfree(kva);
+      }
+    };
+  },
+  report: () => "target >= 1,000,000 pairs/s",
+};
+
+export const MMU_CASES: readonly BenchCase[] = [kernelHit, userHit, missWalk, missWalkUser, vmallocPair];
 
 /** Keeps the results observable. */
 export function mmuSink(): number {
