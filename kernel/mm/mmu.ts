@@ -94,7 +94,7 @@ export class Mmu {
     if (!Number.isInteger(va)) throw new RangeError(`mmu: address ${va} is not an integer`);
     for (let tries = 0; ; tries++) {
       const i = va >= 0 && va < VA_LIMIT ? this.fill(pt, va, acc) : ~acc;
-      if (i >= 0) return (this.tlb.base[i] as number) + (va % 4096);
+      if (i >= 0) return (this.tlb.base[i] as number) + (va & 4095);
       this.fault(pt, va, ~i, tries);
     }
   }
@@ -107,7 +107,7 @@ export class Mmu {
   /** The TLB entry translating `va` for `acc`, walking on a miss; or ~errorCode on failure. */
   fill(pt: PageTable, va: number, acc: number): number {
     const tlb = this.tlb;
-    const page = va - (va % 4096);
+    const page = va - (va & 4095);
     const i = tlb.find(page, pt.asid);
     if (i >= 0 && ((tlb.perm[i] as number) & acc) === acc) {
       tlb.stats.hits++;

@@ -34,6 +34,8 @@ export class MmuMemory implements KernelMemory {
   private readonly u16: Uint16Array;
   private readonly u32: Uint32Array;
   private readonly tstats: TlbStats;
+  /** The TLB entry of the last hit, tried first. */
+  private last = 0;
   /** Access bits of a load, a store and a fetch in this mode. */
   readonly readAcc: number;
   readonly writeAcc: number;
@@ -70,12 +72,27 @@ export class MmuMemory implements KernelMemory {
     this.asid = 0.5;
   }
 
-  /** The TLB entry for va's page in `keys` (rkeys or wkeys), else -1. Never walks. */
+  /**
+   * The TLB entry for va's page in `keys` (rkeys or wkeys), else -1. Never
+   * walks. Way prediction: the entry of the last hit is tried first (the
+   * TLB's arrays stay the only truth, so a flush needs no notice here).
+   */
   private probe(va: number, keys: Float64Array): number {
     const key = va - (va & 4095) + this.asid;
+    const last = this.last;
+    if (keys[last] === key) return last;
+    return this.probeSet(va, key, keys);
+  }
+
+  private probeSet(va: number, key: number, keys: Float64Array): number {
     let i = ((va >>> 12) & this.setMask) << this.waysShift;
     const end = i + this.ways;
-    for (; i < end; i++) if (keys[i] === key) return i;
+    for (; i < end; i++) {
+      if (keys[i] === key) {
+        this.last = i;
+        return i;
+      }
+    }
     return -1;
   }
 
@@ -137,26 +154,26 @@ export class MmuMemory implements KernelMemory {
 
   /** An instruction fetch of 32 bits: like read32, but needs execute permission (NX clear). */
   fetch32(va: number): number {
-    if (va % 4096 <= 4092) return this.mmu.phys.read32(this.pa(va, this.execAcc));
+    if ((va & 4095) <= 4092) return this.mmu.phys.read32(this.pa(va, this.execAcc));
     let v = 0;
     for (let k = 0; k < 4; k++) v |= (this.u8[this.pa(va + k, this.execAcc)] as number) << (8 * k);
     return v >>> 0;
   }
 
   private read16Slow(va: number): number {
-    if (va % 4096 !== 4095) return this.mmu.phys.read16(this.pa(va, this.readAcc));
+    if ((va & 4095) !== 4095) return this.mmu.phys.read16(this.pa(va, this.readAcc));
     return (this.u8[this.pa(va, this.readAcc)] as number) | ((this.u8[this.pa(va + 1, this.readAcc)] as number) << 8);
   }
 
   private read32Slow(va: number): number {
-    if (va % 4096 <= 4092) return this.mmu.phys.read32(this.pa(va, this.readAcc));
+    if ((va & 4095) <= 4092) return this.mmu.phys.read32(this.pa(va, this.readAcc));
     let v = 0;
     for (let k = 0; k < 4; k++) v |= (this.u8[this.pa(va + k, this.readAcc)] as number) << (8 * k);
     return v >>> 0;
   }
 
   private write16Slow(va: number, v: number): void {
-    if (va % 4096 !== 4095) {
+    if ((va & 4095) !== 4095) {
       this.mmu.phys.write16(this.pa(va, this.writeAcc), v);
       return;
     }
@@ -165,7 +182,7 @@ export class MmuMemory implements KernelMemory {
   }
 
   private write32Slow(va: number, v: number): void {
-    if (va % 4096 <= 4092) {
+    if ((va & 4095) <= 4092) {
       this.mmu.phys.write32(this.pa(va, this.writeAcc), v);
       return;
     }
@@ -178,7 +195,7 @@ export class MmuMemory implements KernelMemory {
     const out = new Uint8Array(len);
     for (let done = 0; done < len; ) {
       const at = va + done;
-      const chunk = Math.min(len - done, 4096 - (at % 4096));
+      const chunk = Math.min(len - done, 4096 - (at & 4095));
       const pa = this.pa(at, this.readAcc);
       out.set(this.u8.subarray(pa, pa + chunk), done);
       done += chunk;
@@ -192,7 +209,7 @@ export class MmuMemory implements KernelMemory {
     checkSpan(va, len);
     for (let done = 0; done < len; ) {
       const at = va + done;
-      const chunk = Math.min(len - done, 4096 - (at % 4096));
+      const chunk = Math.min(len - done, 4096 - (at & 4095));
       this.u8.set(bytes.subarray(done, done + chunk), this.pa(at, this.writeAcc));
       done += chunk;
     }
@@ -203,7 +220,7 @@ export class MmuMemory implements KernelMemory {
     checkSpan(va, len);
     for (let done = 0; done < len; ) {
       const at = va + done;
-      const chunk = Math.min(len - done, 4096 - (at % 4096));
+      const chunk = Math.min(len - done, 4096 - (at & 4095));
       const pa = this.pa(at, this.writeAcc);
       this.u8.fill(byte, pa, pa + chunk);
       done += chunk;
@@ -223,7 +240,7 @@ export class MmuMemory implements KernelMemory {
       for (let done = 0; done < len; ) {
         const s = src + done;
         const d = dst + done;
-        const chunk = Math.min(len - done, 4096 - (s % 4096), 4096 - (d % 4096));
+        const chunk = Math.min(len - done, 4096 - (s & 4095), 4096 - (d & 4095));
         const dpa = this.pa(d, this.writeAcc);
         const spa = this.pa(s, this.readAcc);
         this.u8.copyWithin(dpa, spa, spa + chunk);
@@ -234,7 +251,7 @@ export class MmuMemory implements KernelMemory {
     for (let left = len; left > 0; ) {
       const sEnd = src + left;
       const dEnd = dst + left;
-      const chunk = Math.min(left, ((sEnd - 1) % 4096) + 1, ((dEnd - 1) % 4096) + 1);
+      const chunk = Math.min(left, ((sEnd - 1) & 4095) + 1, ((dEnd - 1) & 4095) + 1);
       const dpa = this.pa(dEnd - chunk, this.writeAcc);
       const spa = this.pa(sEnd - chunk, this.readAcc);
       this.u8.copyWithin(dpa, spa, spa + chunk);

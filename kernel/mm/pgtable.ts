@@ -40,6 +40,7 @@ import {
   entryFlags,
   entryPfn,
   HPAGE_PAGES,
+  HPAGE_SIZE,
   KERNEL_TABLE,
   LEVEL_SIZE,
   makeHi,
@@ -117,7 +118,8 @@ export class PageTable {
 
   /** Panics unless [start, end) is page aligned and inside this table's half. */
   checkRange(what: string, start: number, end: number): void {
-    if (!(start % 4096 === 0 && end % 4096 === 0 && start >= this.vaStart && end <= this.vaEnd && start <= end)) {
+    const ok = Number.isInteger(start) && Number.isInteger(end) && ((start | end) & 4095) === 0;
+    if (!(ok && start >= this.vaStart && end <= this.vaEnd && start <= end)) {
       panic(`${what}: bad range ${formatVa(start)}-${formatVa(end)} for a ${this.kind} page table`);
     }
   }
@@ -224,7 +226,7 @@ export class PageTable {
     if (wasNone !== ((lo | hi) === 0)) this.paging.adjustUsed(ptep, wasNone ? 1 : -1);
     if ((oldLo & PTE_P) !== 0) {
       const size = (oldLo & PTE_PS) !== 0 ? (LEVEL_SIZE[2] as number) : 4096;
-      const start = va - (va % size);
+      const start = va - (va & (size - 1));
       this.recordFlush(start, start + size);
       this.debugShootdown();
     }
@@ -243,7 +245,7 @@ export class PageTable {
       mm.testFlag(table, PG_pgtable) &&
       mm.word(table, 3) === this.asid &&
       (level === 1 || level === 2) &&
-      (ptep % 4096) / 8 === pxIndex(va, level) &&
+      (ptep & 4095) / 8 === pxIndex(va, level) &&
       va >= this.vaStart &&
       va < this.vaEnd;
     if (!ok) panic(`set_pte_at: entry 0x${ptep.toString(16)} is not the slot of ${formatVa(va)} in this page table`);
@@ -312,7 +314,7 @@ export class PageTable {
     while (done < npages) {
       const at = va + done * 4096;
       const p = pfn + done;
-      const big = huge && at % (LEVEL_SIZE[2] as number) === 0 && p % HPAGE_PAGES === 0 && npages - done >= HPAGE_PAGES;
+      const big = huge && (at & (HPAGE_SIZE - 1)) === 0 && (p & (HPAGE_PAGES - 1)) === 0 && npages - done >= HPAGE_PAGES;
       const ptep = this.ensure(at, big ? 2 : 1);
       if (ptep < 0) {
         this.undoMap(va, done);

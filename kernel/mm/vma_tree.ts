@@ -103,11 +103,25 @@ export class VmaTree {
     this.endA[n] = end;
     this.gapStartA[n] = gapStart;
     this.valueA[n] = value;
+    // The neighbours are the last nodes where the descent goes right (pred)
+    // and left (succ): both lie on the insertion path, so insertAt's updates
+    // carry their new gaps up to the root.
+    let pred = NIL;
+    let succ = NIL;
+    for (let m = this.root; m !== NIL; ) {
+      if (start < (this.startA[m] as number)) {
+        succ = m;
+        m = this.leftA[m] as number;
+      } else {
+        pred = m;
+        m = this.rightA[m] as number;
+      }
+    }
+    this.gapA[n] = gapStart - (pred === NIL ? 0 : (this.endA[pred] as number));
+    this.maxGapA[n] = this.gapA[n] as number;
+    if (succ !== NIL) this.gapA[succ] = (this.gapStartA[succ] as number) - end;
     this.root = this.insertAt(this.root, n);
     this.size++;
-    this.refreshGap(n);
-    const succ = this.next(n);
-    if (succ !== NIL) this.refreshGap(succ);
     return n;
   }
 
@@ -115,11 +129,15 @@ export class VmaTree {
   remove(start: number): void {
     const n = this.lookup(start);
     if (n === NIL || (this.startA[n] as number) !== start) panic(`vma_tree: no range starts at ${start}`);
+    // The successor's gap grows by n's range and n's gap.
     const succ = this.next(n);
+    if (succ !== NIL) {
+      this.gapA[succ] = (this.gapStartA[succ] as number) - (this.gapStartA[n] as number) + (this.gapA[n] as number);
+    }
     this.root = this.removeAt(this.root, start);
     this.size--;
     this.releaseNode(n);
-    if (succ !== NIL) this.refreshGap(succ);
+    if (succ !== NIL) this.fixPath(this.root, this.startA[succ] as number);
   }
 
   /** Moves the end of node n (the start and order stay). Keeps the successor's gap true. */
