@@ -17,6 +17,9 @@ import type { PageTable } from "./pgtable.ts";
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from "./pgtable_types.ts";
 import type { TlbStats } from "./tlb.ts";
 
+/** Pieces up to this many bytes are copied by a loop: no subarray object for a short string. */
+const SMALL_COPY = 64;
+
 /** Whose access: the kernel's or the user program's (the U bit of the error code). */
 export type AccessMode = "kernel" | "user";
 
@@ -193,11 +196,13 @@ export class MmuMemory implements KernelMemory {
   read(va: number, len: number): Uint8Array {
     checkSpan(va, len);
     const out = new Uint8Array(len);
+    const u8 = this.u8;
     for (let done = 0; done < len; ) {
       const at = va + done;
       const chunk = Math.min(len - done, 4096 - (at & 4095));
       const pa = this.pa(at, this.readAcc);
-      out.set(this.u8.subarray(pa, pa + chunk), done);
+      if (chunk <= SMALL_COPY) for (let k = 0; k < chunk; k++) out[done + k] = u8[pa + k] as number;
+      else out.set(u8.subarray(pa, pa + chunk), done);
       done += chunk;
     }
     return out;
@@ -207,10 +212,13 @@ export class MmuMemory implements KernelMemory {
   write(va: number, bytes: Uint8Array): void {
     const len = bytes.length;
     checkSpan(va, len);
+    const u8 = this.u8;
     for (let done = 0; done < len; ) {
       const at = va + done;
       const chunk = Math.min(len - done, 4096 - (at & 4095));
-      this.u8.set(bytes.subarray(done, done + chunk), this.pa(at, this.writeAcc));
+      const pa = this.pa(at, this.writeAcc);
+      if (chunk <= SMALL_COPY) for (let k = 0; k < chunk; k++) u8[pa + k] = bytes[done + k] as number;
+      else u8.set(bytes.subarray(done, done + chunk), pa);
       done += chunk;
     }
   }

@@ -79,6 +79,8 @@ export class Vmalloc {
   private readonly collector = new FrameCollector();
   private pfnScratch = new Int32Array(64);
   private warnedZero = false;
+  private lastCaller = "";
+  private lastCallerId = 0;
 
   constructor(readonly d: VmallocDeps) {
     this.fields = new VmapAreaFields(d.phys);
@@ -268,12 +270,15 @@ export class Vmalloc {
   }
 
   private callerId(name: string): number {
+    if (name === this.lastCaller) return this.lastCallerId;
     let id = this.callerIds.get(name);
     if (id === undefined) {
       id = this.callers.length;
       this.callers.push(name);
       this.callerIds.set(name, id);
     }
+    this.lastCaller = name;
+    this.lastCallerId = id;
     return id;
   }
 

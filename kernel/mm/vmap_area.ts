@@ -56,7 +56,7 @@ export class VmapAreaFields {
   private set64(kva: number, off: number, v: number): void {
     const i = this.w(kva, off);
     this.u32[i] = v >>> 0;
-    this.u32[i + 1] = Math.floor(v / 4294967296);
+    this.u32[i + 1] = Math.floor(v * 2 ** -32);
   }
 
   /** Fills a fresh object. */
