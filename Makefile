@@ -5,8 +5,10 @@ NPM ?= npm
 .PHONY: run test bench check deps typecheck clean
 
 # Installs dependencies when node_modules is missing or older than the lockfile.
+# npm 11 may refuse `npm ci` over platform-specific optional packages (Biome's);
+# `npm install` then installs the same pinned versions.
 node_modules/.installed: package.json package-lock.json
-	$(NPM) ci --no-audit --no-fund --loglevel=error
+	$(NPM) ci --no-audit --no-fund --loglevel=error || $(NPM) install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps: node_modules/.installed

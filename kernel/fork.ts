@@ -57,6 +57,8 @@ export interface TasksDeps {
 /** All processes of a machine. */
 export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly byPid = new Map<number, Process>();
+  /** Called after every successful fork, like pthread_atfork's child handlers (the C library keeps its state this way). */
+  readonly forkHooks: Array<(parent: Process, child: Process) => void> = [];
   private nextPid = 1;
   private nextMmId = 1;
   private readonly lazyWalk: LazyFreeWalk;
@@ -141,7 +143,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     }
     mm.hiwaterRss = mm.rssAnon + mm.rssShmem;
     mm.hiwaterVm = mm.totalVm;
-    return this.register(parent.comm, parent.pid, mm);
+    const child = this.register(parent.comm, parent.pid, mm);
+    for (const hook of this.forkHooks) hook(parent, child);
+    return child;
   }
 
   /** dup_mmap: every VMA copied in address order, with its pages. False on any failure. */

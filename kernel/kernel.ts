@@ -139,7 +139,6 @@ export class Kernel {
       printk: this.printk,
       failSlab: this.failSlab,
       rng: this.rng.fork(),
-      log: config.log.child({ subsystem: "slab" }),
       slubDebug: config.slubDebug,
       memmapStart: this.layout.memmapStart,
     });
@@ -203,17 +202,17 @@ export class Kernel {
    * 8 KiB), as a kva; 0 is NULL, 16 is ZERO_SIZE_PTR (for size 0).
    * `caller` labels the allocation in slab_debug user tracking.
    */
-  kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+  kmalloc(size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.kmalloc(size, gfp, caller);
   }
 
   /** kzalloc: kmalloc, zero-filled. */
-  kzalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+  kzalloc(size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.kzalloc(size, gfp, caller);
   }
 
   /** kcalloc: n * size zeroed bytes; 0 when the product overflows. */
-  kcalloc(n: number, size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+  kcalloc(n: number, size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.kcalloc(n, size, gfp, caller);
   }
 
@@ -228,7 +227,7 @@ export class Kernel {
   }
 
   /** krealloc: grows or shrinks an allocation; 0 on failure with the old one untouched. */
-  krealloc(kva: number, size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+  krealloc(kva: number, size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.krealloc(kva, size, gfp, caller);
   }
 
@@ -330,9 +329,16 @@ export class Kernel {
     return v;
   }
 
-  /** Runs every registered checker; throws InvariantViolation on the first failure. */
-  check(): void {
-    for (const c of this.checkers) c.run();
+  /**
+   * Runs every registered checker, or only the one named `only` ("buddy",
+   * "slab", "pgtable", "tlb", "mm"); throws InvariantViolation on the first
+   * failure. Throws RangeError for an unknown name.
+   */
+  check(only?: string): void {
+    if (only !== undefined && !this.checkers.some((c) => c.name === only)) {
+      throw new RangeError(`check: no checker named '${only}' (have ${this.checkers.map((c) => c.name).join(", ")})`);
+    }
+    for (const c of this.checkers) if (only === undefined || c.name === only) c.run();
   }
 
   /** The byte a freed page is filled with when debugging. */

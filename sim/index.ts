@@ -11,6 +11,28 @@ export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
 export type { ChangeProtOptions, PteVisitor, ZapSink } from "../kernel/mm/pgtable_range.ts";
 export * from "../kernel/mm/pgtable_types.ts";
+export type { KmemCache } from "../kernel/mm/slab.ts";
+export type { KmemCacheOptions } from "../kernel/mm/slab_common.ts";
+export {
+  KMALLOC_MAX_CACHE_SIZE,
+  POISON_END,
+  POISON_FREE,
+  POISON_INUSE,
+  SLAB_ACCOUNT,
+  SLAB_CACHE_DMA,
+  SLAB_CONSISTENCY_CHECKS,
+  SLAB_FAILSLAB,
+  SLAB_HWCACHE_ALIGN,
+  SLAB_PANIC,
+  SLAB_POISON,
+  SLAB_RECLAIM_ACCOUNT,
+  SLAB_RED_ZONE,
+  SLAB_STORE_USER,
+  SLAB_TRACE,
+  SLUB_RED_ACTIVE,
+  SLUB_RED_INACTIVE,
+  ZERO_SIZE_PTR,
+} from "../kernel/mm/slab_flags.ts";
 export type { TlbConfig } from "../kernel/mm/tlb.ts";
 export type { Order, Pfn, PhysAddr, VirtAddr } from "../kernel/mm/types.ts";
 export {

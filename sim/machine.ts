@@ -13,6 +13,7 @@ import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
+import { attachLibc } from "./libc_attach.ts";
 
 /** Fault injection, like Linux's fail_page_alloc and failslab. */
 export class Faults {
@@ -93,6 +94,7 @@ export class Machine {
       log: config.log,
     });
     this.faults = new Faults(this.kernel);
+    attachLibc(this.kernel.tasks);
     this.proc = new MachineProc(this.kernel);
   }
 
@@ -126,8 +128,11 @@ export class Machine {
     return out;
   }
 
-  /** Runs every invariant checker; throws InvariantViolation at the first broken invariant. */
-  check(): void {
-    this.kernel.check();
+  /**
+   * Runs every invariant checker (or only the one named `only`, e.g. "buddy");
+   * throws InvariantViolation at the first broken invariant.
+   */
+  check(only?: string): void {
+    this.kernel.check(only);
   }
 }

@@ -63,6 +63,8 @@ export class Kmalloc {
   readonly normal: KmemCache[] = [];
   readonly reclaim: KmemCache[] = [];
   readonly dma: KmemCache[] = [];
+  /** The caches by type index: __GFP_DMA (0x01) gives 1, __GFP_RECLAIMABLE (0x10) gives 2, DMA wins. */
+  private readonly byType: KmemCache[][];
   /** RAM as words, and the index of mem_map's first word in it. */
   private readonly mem32: Uint32Array;
   private readonly mm: number;
@@ -74,6 +76,7 @@ export class Kmalloc {
     this.mem32 = slab.phys.u32;
     this.mm = slab.memmap.firstPfn * (PAGE_SIZE / 4);
     this.byId = slab.byId;
+    this.byType = [this.normal, this.dma, this.reclaim, this.dma];
     this.bytes = slab.phys.bytes;
     const types: Array<[KmemCache[], string, number]> = [
       [this.normal, "kmalloc-", 0],
@@ -110,15 +113,16 @@ export class Kmalloc {
    * block (with the page allocator's warning unless __GFP_NOWARN).
    */
   kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
-    if ((size | 0) === size && size > 0 && size <= KMALLOC_MAX_CACHE_SIZE) {
-      const idx = size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1);
-      const c = ((gfp & (__GFP_DMA | __GFP_RECLAIMABLE)) === 0 ? this.normal : (gfp & __GFP_DMA) !== 0 ? this.dma : this.reclaim)[
-        idx
-      ] as KmemCache;
-      return c.allocSized(gfp, size, caller ?? "kmalloc");
+    // One compare for 1 <= size <= 8192 (the second rejects fractions).
+    if ((size - 1) >>> 0 < KMALLOC_MAX_CACHE_SIZE && (size | 0) === size) {
+      const list = this.byType[(gfp & __GFP_DMA) | ((gfp >>> 3) & 2)] as KmemCache[];
+      return (list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache).allocSized(
+        gfp,
+        size,
+        caller,
+      );
     }
-    if (size === 0) return ZERO_SIZE_PTR;
-    return this.kmallocLarge(size, gfp);
+    return size === 0 ? ZERO_SIZE_PTR : this.kmallocLarge(size, gfp);
   }
 
   /** kmalloc_large: 2^get_order(size) pages as one compound block. */
@@ -148,16 +152,15 @@ export class Kmalloc {
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.bytes) {
       const m = this.mem32;
-      let head = pa >>> 12;
-      let w0 = m[this.mm + (head << 2)] as number;
+      let i = this.mm + ((pa >>> 12) << 2);
+      let w0 = m[i] as number;
       if (w0 & PG_tail) {
-        head = m[this.mm + (head << 2) + 3] as number;
-        w0 = m[this.mm + (head << 2)] as number;
+        i = this.mm + ((m[i + 3] as number) << 2);
+        w0 = m[i] as number;
       }
-      if (w0 & PG_slab) {
-        const c = this.byId[w0 >>> 20];
-        if (c === undefined) panic(`kfree: slab page 0x${head.toString(16)} has no cache`);
-        c.slabFree(pa, head, w0, caller ?? "kfree");
+      const c = this.byId[w0 >>> 20];
+      if (w0 & PG_slab && c !== undefined) {
+        c.slabFree(pa, i, w0, caller);
         return;
       }
     }
@@ -171,6 +174,7 @@ export class Kmalloc {
     if (pa >>> 0 === pa && pa < this.bytes) {
       const head = this.slab.memmap.compoundHead(pa >>> 12);
       const w0 = this.slab.memmap.word0(head);
+      if (w0 & PG_slab) panic(`kfree: slab page 0x${head.toString(16)} has no live cache`);
       if ((w0 & LARGE_FLAGS) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID && pa === head * PAGE_SIZE) {
         this.freeLarge(head, (w0 >>> 16) & 15);
         return;

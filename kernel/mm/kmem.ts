@@ -74,3 +74,17 @@ export class DirectMap implements KernelMemory {
 export function pfnToKva(pfn: number): number {
   return PAGE_OFFSET + pfn * PAGE_SIZE;
 }
+
+/**
+ * virt_to_phys for a direct-map address: pa = kva - PAGE_OFFSET, no checks.
+ * Layers that keep objects in slab memory use it to reach fields through
+ * the RAM views (`phys.u32[virtToPhys(obj + 8) >>> 2]`).
+ */
+export function virtToPhys(kva: number): number {
+  return kva - PAGE_OFFSET;
+}
+
+/** phys_to_virt: the direct-map address of physical address `pa`, no checks. */
+export function physToVirt(pa: number): number {
+  return PAGE_OFFSET + pa;
+}

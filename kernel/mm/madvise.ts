@@ -124,12 +124,8 @@ function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number,
   const vmas = ctx.vmas;
   const f = vmas.f;
   if (f.flags(vma) === newflags) return 0;
-  if (f.start(vma) < start) {
-    const upper = vmas.split(mm, vma, start);
-    if (upper === 0) return -ENOMEM;
-    vma = upper;
-  }
-  if (f.end(vma) > end && vmas.split(mm, vma, end) === 0) return -ENOMEM;
+  vma = vmas.isolate(mm, vma, start, end);
+  if (vma === 0) return -ENOMEM;
   vmas.setFlags(mm, vma, newflags);
   vmas.mergeAround(mm, vma);
   return 0;

@@ -51,9 +51,10 @@ export function sysMprotect(
     const newflags = (flags & ~VM_ACCESS_FLAGS) | want;
     if (newflags & ~(newflags >>> 4) & VM_ACCESS_FLAGS) return -EACCES;
     const tmp = Math.min(f.end(vma), end);
-    const err = mprotectFixup(ctx, mm, changeProt, vma, nstart, tmp, newflags);
-    if (err < 0) return err;
-    nstart = tmp;
+    const done = mprotectFixup(ctx, mm, changeProt, vma, nstart, tmp, newflags);
+    if (done < 0) return done;
+    // The changed piece may have merged with the next VMA, which had these flags already.
+    nstart = Math.max(tmp, f.end(done));
     if (nstart >= end) return 0;
     vma = vmas.findVma(mm, nstart);
     if (vma === 0 || f.start(vma) !== nstart) return -ENOMEM;
@@ -64,7 +65,8 @@ export function sysMprotect(
  * mprotect_fixup: gives [start, end) of `vma` the flags `newflags`, splitting
  * at the edges and merging afterwards. Charges commit when private memory
  * becomes writable; uncharges an anonymous mapping that loses write before
- * it was ever written (Linux 6.5+).
+ * it was ever written (Linux 6.5+). Returns the VMA now covering the range
+ * (merged with its neighbours), or -ENOMEM.
  */
 function mprotectFixup(
   ctx: MmapContext,
@@ -78,7 +80,7 @@ function mprotectFixup(
   const vmas = ctx.vmas;
   const f = vmas.f;
   const oldflags = f.flags(vma);
-  if (newflags === oldflags) return 0;
+  if (newflags === oldflags) return vma;
   const pages = (end - start) / PAGE;
   let charged = 0;
   let uncharge = 0;
@@ -92,21 +94,14 @@ function mprotectFixup(
     newflags &= ~VM_ACCOUNT;
     uncharge = pages;
   }
-  if (f.start(vma) < start) {
-    const upper = vmas.split(mm, vma, start);
-    if (upper === 0) return undoCharge(ctx, charged);
-    vma = upper;
+  vma = vmas.isolate(mm, vma, start, end);
+  if (vma === 0) {
+    if (charged) ctx.commit.uncharge(charged);
+    return -ENOMEM;
   }
-  if (f.end(vma) > end && vmas.split(mm, vma, end) === 0) return undoCharge(ctx, charged);
   mm.committed += charged - uncharge;
   if (uncharge) ctx.commit.uncharge(uncharge);
   vmas.setFlags(mm, vma, newflags);
   changeProt(mm, vma, start, end);
-  vmas.mergeAround(mm, vma);
-  return 0;
-}
-
-function undoCharge(ctx: MmapContext, charged: number): number {
-  if (charged) ctx.commit.uncharge(charged);
-  return -ENOMEM;
+  return vmas.mergeAround(mm, vma);
 }

@@ -12,6 +12,7 @@ import { VM_ACCOUNT, VM_DONTEXPAND, VM_GROWSDOWN, VM_SHARED, VM_WRITE } from "./
 import { doMunmap, getUnmappedArea, type MmapContext } from "./mmap.ts";
 import type { PageTable } from "./pgtable.ts";
 import { freeEmptyTables, type PteVisitor, walkRange } from "./pgtable_range.ts";
+import { entryAddr, entryPfn, HPAGE_SIZE, PTE_P, PTE_PS, pxIndex } from "./pgtable_types.ts";
 import { vmStartGap } from "./vma.ts";
 
 /** The page-table work mremap needs. */
@@ -180,8 +181,11 @@ function releaseWithoutUncharge(ctx: MmapContext, mm: MmStruct, addr: number, le
 
 /**
  * move_page_tables: moves every entry of [oldStart, oldStart + len) to the
- * same offset from newStart. The new tables are all allocated first, so a
- * failure changes nothing. Returns false when a table could not be had.
+ * same offset from newStart. Where source and destination are both 2 MiB
+ * aligned and a whole 2 MiB piece moves, the page table itself is moved by
+ * one level-2 entry (Linux move_normal_pmd), so the cost does not grow with
+ * the pages it maps. All new tables are allocated first: a failure changes
+ * nothing. Returns false when a table could not be had.
  */
 export class MovePageTables implements PteVisitor {
   private pt: PageTable | null = null;
@@ -194,16 +198,51 @@ export class MovePageTables implements PteVisitor {
     this.delta = newStart - oldStart;
     this.ok = true;
     this.phase = "ensure";
-    walkRange(pt, oldStart, oldStart + len, this);
+    this.eachChunk(pt, oldStart, oldStart + len);
     if (this.ok) {
       this.phase = "move";
-      walkRange(pt, oldStart, oldStart + len, this);
+      this.eachChunk(pt, oldStart, oldStart + len);
       pt.flushTlb();
     } else {
       freeEmptyTables(pt, newStart, newStart + len);
     }
     this.pt = null;
     return this.ok;
+  }
+
+  /** Each 2 MiB piece of the range: a whole-table move where it can be, entry by entry otherwise. */
+  private eachChunk(pt: PageTable, start: number, end: number): void {
+    const aligned = this.delta % HPAGE_SIZE === 0;
+    for (let va = start; va < end && this.ok; ) {
+      const next = Math.min(end, va - (va % HPAGE_SIZE) + HPAGE_SIZE);
+      if (!(aligned && va % HPAGE_SIZE === 0 && next - va === HPAGE_SIZE && this.moveTable(pt, va))) walkRange(pt, va, next, this);
+      va = next;
+    }
+  }
+
+  /**
+   * Moves the level-1 table mapping the 2 MiB at `va` (ensure phase: makes
+   * sure the destination's upper tables exist). False when this piece must
+   * move entry by entry: no table at the source, or one at the destination.
+   */
+  private moveTable(pt: PageTable, va: number): boolean {
+    const src = pmdLookup(pt, va);
+    if (src < 0) return false;
+    const flags = pt.pteFlags(src);
+    if (!(flags & PTE_P) || flags & PTE_PS) return false;
+    const dstVa = va + this.delta;
+    const dst = pt.ensure(dstVa, 2);
+    if (dst < 0) {
+      this.ok = false;
+      return true;
+    }
+    if (!pt.pteNone(dst)) return false;
+    if (this.phase === "move") {
+      pt.setPte(dstVa, dst, pt.ptePfn(src), flags);
+      pt.clearPte(va, src);
+      pt.recordFlush(va, va + HPAGE_SIZE);
+    }
+    return true;
   }
 
   visitPte(va: number, ptep: number, level: number): void {
@@ -217,4 +256,17 @@ export class MovePageTables implements PteVisitor {
     pt.setPte(va + this.delta, to, pt.ptePfn(ptep), pt.pteFlags(ptep));
     pt.clearPte(va, ptep);
   }
+}
+
+/** The level-2 entry (pmd) for `va`, without allocating; -1 when an upper level is missing. */
+function pmdLookup(pt: PageTable, va: number): number {
+  const u32 = pt.paging.u32;
+  let table = pt.root;
+  for (let level = 4; level > 2; level--) {
+    const w = entryAddr(table, pxIndex(va, level)) >>> 2;
+    const lo = u32[w] as number;
+    if (!(lo & PTE_P)) return -1;
+    table = entryPfn(lo, u32[w + 1] as number);
+  }
+  return entryAddr(table, pxIndex(va, 2));
 }

@@ -29,6 +29,7 @@ import {
   SLAB_PARTIAL,
   SLAB_STATE_NAMES,
   type SlabList,
+  slabFreelist,
   slabInuse,
   slabNext,
   slabPrev,
@@ -63,8 +64,10 @@ function scanMemmap(s: SlabAllocator): Map<number, number[]> {
   const heads = new Map<number, number[]>();
   let largeBlocks = 0;
   let largePages = 0;
+  const w = mm.w;
   for (let pfn = 0; pfn < mm.nrPages; pfn++) {
-    const w0 = mm.word0(pfn);
+    const w0 = w[pfn * 4] as number;
+    if ((w0 & (PG_slab | PG_head)) === 0) continue;
     const isSlab = (w0 & PG_slab) !== 0;
     const isLarge = (w0 & (PG_alloc | PG_head | PG_slab)) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID;
     if (!isSlab && !isLarge) continue;
@@ -144,7 +147,7 @@ function checkSlabObjects(s: SlabAllocator, c: KmemCache, pfn: number): void {
   const first = pfn * PAGE_SIZE + c.redLeftPad;
   const seen = new Uint8Array(objects);
   let free = 0;
-  for (let p = s.memmap.word(pfn, 1); p !== 0; p = c.getFreepointer(p)) {
+  for (let p = slabFreelist(w, pfn); p !== 0; p = c.getFreepointer(p)) {
     invariant(c.isObject(pfn, p), "SLAB-3", `${c.name} slab ${hex(pfn)} freelist reaches ${hex(p)}, not one of its objects`);
     const k = (p - first) / c.size;
     invariant(seen[k] === 0, "SLAB-3", `${c.name} slab ${hex(pfn)} freelist loops at object ${k}`);

@@ -10,7 +10,7 @@
  */
 import type { Prandom } from "../lib/random.ts";
 import { panic } from "../panic.ts";
-import type { KLogger, Printk } from "../printk.ts";
+import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import { __GFP_COMP, __GFP_DMA32, __GFP_HIGHMEM, __GFP_RECLAIMABLE, formatGfp, GFP_DMA, GFP_KNOWN_MASK } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
@@ -56,7 +56,6 @@ export interface SlabDeps {
   printk: Printk;
   failSlab: FailPoint;
   rng: Prandom;
-  log: KLogger;
   /** slab_debug letters from the boot options ("FZPU"). */
   slubDebug: string;
   /** First frame of mem_map (its kva prints in reports). */
@@ -163,7 +162,6 @@ export class SlabAllocator implements SlabHost {
   readonly buddy: BuddyAllocator;
   readonly failSlab: FailPoint;
   readonly rep: SlabReporter;
-  readonly log: KLogger;
   readonly memmapKva: number;
   readonly debug: SlubDebug;
   currentPid = 0;
@@ -188,7 +186,6 @@ export class SlabAllocator implements SlabHost {
     this.memmap = d.memmap;
     this.buddy = d.buddy;
     this.failSlab = d.failSlab;
-    this.log = d.log;
     this.rng = d.rng;
     this.rep = new SlabReporter(d.printk, d.phys.u8);
     this.memmapKva = PAGE_OFFSET + d.memmapStart * PAGE_SIZE;

@@ -31,7 +31,7 @@ import {
   SLUB_RED_ACTIVE,
   SLUB_RED_INACTIVE,
 } from "./slab_flags.ts";
-import { orderObjects, SLAB_DISABLED, slabInuse, slabState } from "./slab_page.ts";
+import { orderObjects, SLAB_DISABLED, slabFreelist, slabInuse, slabNext, slabState } from "./slab_page.ts";
 import { ptrOf } from "./slab_report.ts";
 import { formatVa, PAGE_SIZE } from "./types.ts";
 
@@ -120,12 +120,13 @@ function printTracking(c: KmemCache, obj: number): void {
   printTrack(c, obj, TRACK_FREE, "Freed", now);
 }
 
-function printSlabInfo(c: KmemCache, pfn: number): void {
+/** print_slab_info: "INFO: Slab 0x<struct page> objects= used= fp= flags=". */
+export function printSlabInfo(c: KmemCache, pfn: number): void {
   const mm = c.host.memmap;
   const objects = orderObjects(mm.order(pfn), c.size);
   const flags = `0x${mm.word0(pfn).toString(16)}(${mm.describeFlags(pfn)})`;
   const slab = `0x${formatVa(c.host.memmapKva + pfn * 16)}`;
-  c.host.rep.line(`INFO: Slab ${slab} objects=${objects} used=${slabInuse(mm.w, pfn)} fp=${ptrOf(mm.word(pfn, 1))} flags=${flags}`);
+  c.host.rep.line(`INFO: Slab ${slab} objects=${objects} used=${slabInuse(mm.w, pfn)} fp=${ptrOf(slabFreelist(mm.w, pfn))} flags=${flags}`);
 }
 
 /** print_trailer: tracking, slab, object line and the hex dumps around the object. */
@@ -148,10 +149,16 @@ function printTrailer(c: KmemCache, pfn: number, obj: number): void {
 
 function objectErr(c: KmemCache, kind: string, pfn: number, obj: number, reason: string): void {
   c.host.rep.bug(kind, c.name, reason);
-  printTrailer(c, pfn, obj);
+  if (c.isObject(pfn, obj)) {
+    printTrailer(c, pfn, obj);
+    return;
+  }
+  printSlabInfo(c, pfn);
+  c.host.rep.line(`INFO: Invalid pointer ${ptrOf(obj)}`);
 }
 
-function slabErr(c: KmemCache, kind: string, pfn: number, what: string): void {
+/** slab_err: a BUG block about a whole slab, with its info line. */
+export function slabErr(c: KmemCache, kind: string, pfn: number, what: string): void {
   c.host.rep.bug(kind, c.name, what);
   printSlabInfo(c, pfn);
 }
@@ -244,7 +251,7 @@ function slabPadCheck(c: KmemCache, pfn: number): void {
 }
 
 /** check_slab: counters in range, slab not disabled, slab padding intact. */
-function checkSlab(c: KmemCache, pfn: number): boolean {
+export function checkSlab(c: KmemCache, pfn: number): boolean {
   const w = c.host.memmap.w;
   const objects = orderObjects(c.host.memmap.order(pfn), c.size);
   if (slabInuse(w, pfn) > objects) {
@@ -262,7 +269,7 @@ function checkSlab(c: KmemCache, pfn: number): boolean {
 function trace(c: KmemCache, pfn: number, obj: number, op: "alloc" | "free"): void {
   if ((c.flags & SLAB_TRACE) === 0) return;
   const w = c.host.memmap.w;
-  c.host.rep.plain("slab_trace", `TRACE ${c.name} ${op} ${ptrOf(obj)} inuse=${slabInuse(w, pfn)} fp=${ptrOf(c.host.memmap.word(pfn, 1))}`);
+  c.host.rep.plain("slab_trace", `TRACE ${c.name} ${op} ${ptrOf(obj)} inuse=${slabInuse(w, pfn)} fp=${ptrOf(slabFreelist(w, pfn))}`);
 }
 
 /**
@@ -287,7 +294,7 @@ export function allocDebugProcessing(c: KmemCache, pfn: number, obj: number, ori
   trace(c, pfn, obj, "alloc");
   setOrigSize(c, obj, origSize);
   initObject(c, obj, SLUB_RED_ACTIVE);
-  if (c.flags & SLAB_STORE_USER) setTrack(c, obj, TRACK_ALLOC, caller ?? "kmem_cache_alloc");
+  if (c.flags & SLAB_STORE_USER) setTrack(c, obj, TRACK_ALLOC, caller ?? (c.flags & SLAB_KMALLOC ? "kmalloc" : "kmem_cache_alloc"));
   c.host.rep.flush();
   return true;
 }
@@ -304,7 +311,7 @@ export function freeDebugProcessing(c: KmemCache, pfn: number, obj: number, call
       return false;
     }
   }
-  if (c.flags & SLAB_STORE_USER) setTrack(c, obj, TRACK_FREE, caller ?? "kmem_cache_free");
+  if (c.flags & SLAB_STORE_USER) setTrack(c, obj, TRACK_FREE, caller ?? (c.flags & SLAB_KMALLOC ? "kfree" : "kmem_cache_free"));
   trace(c, pfn, obj, "free");
   initObject(c, obj, SLUB_RED_INACTIVE);
   c.host.rep.flush();
@@ -345,7 +352,7 @@ export function reportWrongCache(c: KmemCache, ownerId: number, pa: number): Kme
 /** slab_out_of_memory: no slab page could be had. */
 export function reportSlabOom(c: KmemCache, gfp: number): void {
   let free = 0;
-  for (let pfn = c.partial.head; pfn !== 0; pfn = c.host.memmap.word(pfn, 2) & 0xfffff) {
+  for (let pfn = c.partial.head; pfn !== 0; pfn = slabNext(c.host.memmap.w, pfn)) {
     free += orderObjects(c.host.memmap.order(pfn), c.size) - slabInuse(c.host.memmap.w, pfn);
   }
   c.host.rep.plain(
@@ -386,7 +393,7 @@ export function freeSet(c: KmemCache, pfn: number): Set<number> {
   const set = new Set<number>();
   const first = pfn * PAGE_SIZE + c.redLeftPad;
   const objects = orderObjects(c.host.memmap.order(pfn), c.size);
-  let p = c.host.memmap.word(pfn, 1);
+  let p = slabFreelist(c.host.memmap.w, pfn);
   while (p !== 0 && set.size <= objects && c.isObject(pfn, p)) {
     set.add((p - first) / c.size);
     p = c.getFreepointer(p);

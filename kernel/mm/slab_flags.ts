@@ -49,11 +49,15 @@ export const SLAB_FLAGS_PERMITTED =
   SLAB_FAILSLAB |
   SLAB_ACCOUNT;
 
-/** Poison bytes (include/linux/poison.h). */
+/** Poison bytes (include/linux/poison.h): padding and new slabs. */
 export const POISON_INUSE = 0x5a;
+/** Fills a free (and, with P, a newly allocated) object. */
 export const POISON_FREE = 0x6b;
+/** The last byte of a poisoned object. */
 export const POISON_END = 0xa5;
+/** Red zones of a free object. */
 export const SLUB_RED_INACTIVE = 0xbb;
+/** Red zones of an allocated object. */
 export const SLUB_RED_ACTIVE = 0xcc;
 
 /** kmalloc(0) returns this: not NULL, but never dereferenceable. */

@@ -29,6 +29,7 @@
  * outside its slab, is certainly not a double free. Only the rest need the
  * freelist walk.
  */
+import { PG_alloc, PG_head, PG_slab } from "./memmap.ts";
 import { PAGE_SIZE } from "./types.ts";
 
 const W = 4;
@@ -42,32 +43,53 @@ export const MAX_OBJS_PER_SLAB = 4095;
 /** Owner bits marking the head of a kmalloc-large block. */
 export const KMALLOC_LARGE_ID = 0xfff;
 
-/** Slab states (word 3 bits [22:20]). */
+/** Slab states (word 3 bits [22:20]): on no list (being set up or moved). */
 export const SLAB_NONE = 0;
+/** On the partial list: some objects free. */
 export const SLAB_PARTIAL = 1;
+/** On the full list: no object free. */
 export const SLAB_FULL = 2;
+/** The CPU slab, allocated from by the fast path. */
 export const SLAB_CPU = 3;
 /** Failed a consistency check: marked all used and never touched again. */
 export const SLAB_DISABLED = 4;
+/** State names for messages. */
 export const SLAB_STATE_NAMES = ["none", "partial", "full", "cpu", "disabled"] as const;
 
+/**
+ * Makes frame `pfn` the head of a fresh slab of `order` owned by cache `id`:
+ * PG_alloc | PG_slab (| PG_head), empty freelist, inuse 0, on no list.
+ */
+export function initSlabPage(w: Uint32Array, pfn: number, id: number, order: number): void {
+  const i = pfn * W;
+  w[i] = (PG_alloc | PG_slab | (order > 0 ? PG_head : 0) | (order << 16) | (id << HIGH_SHIFT)) >>> 0;
+  w[i + 1] = 0;
+  w[i + 2] = 0;
+  w[i + 3] = 0;
+}
+
+/** Physical address of the first free object, 0 = none. */
 export function slabFreelist(w: Uint32Array, pfn: number): number {
   return w[pfn * W + 1] as number;
 }
 
+/** Sets the freelist head (pa of a free object, 0 = none). */
 export function setSlabFreelist(w: Uint32Array, pfn: number, pa: number): void {
   w[pfn * W + 1] = pa;
 }
 
+/** Objects of the slab in use. */
 export function slabInuse(w: Uint32Array, pfn: number): number {
   return (w[pfn * W + 2] as number) >>> HIGH_SHIFT;
 }
 
+/** Sets the in-use count (0..MAX_OBJS_PER_SLAB). */
 export function setSlabInuse(w: Uint32Array, pfn: number, n: number): void {
   const i = pfn * W + 2;
   w[i] = (((w[i] as number) & PFN_MASK) | (n << HIGH_SHIFT)) >>> 0;
 }
 
+/** The next slab on the cache's list (pfn, 0 = end). */
 export function slabNext(w: Uint32Array, pfn: number): number {
   return (w[pfn * W + 2] as number) & PFN_MASK;
 }
@@ -77,6 +99,7 @@ function setSlabNext(w: Uint32Array, pfn: number, next: number): void {
   w[i] = (((w[i] as number) & ~PFN_MASK) | next) >>> 0;
 }
 
+/** The previous slab on the cache's list (pfn, 0 = none). */
 export function slabPrev(w: Uint32Array, pfn: number): number {
   return (w[pfn * W + 3] as number) & PFN_MASK;
 }
@@ -86,10 +109,12 @@ function setSlabPrev(w: Uint32Array, pfn: number, prev: number): void {
   w[i] = (((w[i] as number) & ~PFN_MASK) | prev) >>> 0;
 }
 
+/** SLAB_NONE, SLAB_PARTIAL, SLAB_FULL, SLAB_CPU or SLAB_DISABLED. */
 export function slabState(w: Uint32Array, pfn: number): number {
   return ((w[pfn * W + 3] as number) >>> HIGH_SHIFT) & 7;
 }
 
+/** Sets the slab's state, leaving its prev link. */
 export function setSlabState(w: Uint32Array, pfn: number, state: number): void {
   const i = pfn * W + 3;
   w[i] = (((w[i] as number) & PFN_MASK) | (state << HIGH_SHIFT)) >>> 0;

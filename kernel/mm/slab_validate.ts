@@ -6,23 +6,28 @@
  * Repairs follow Linux: a broken freelist is cut, its objects are leaked.
  */
 import type { KmemCache } from "./slab.ts";
-import { checkObject, freeSet } from "./slab_debug.ts";
+import { checkObject, checkSlab, freeSet, slabErr } from "./slab_debug.ts";
 import { SLUB_RED_ACTIVE, SLUB_RED_INACTIVE } from "./slab_flags.ts";
-import { orderObjects, SLAB_FULL, SLAB_PARTIAL, setSlabInuse, slabInuse, slabNext, slabState } from "./slab_page.ts";
+import {
+  orderObjects,
+  SLAB_FULL,
+  SLAB_PARTIAL,
+  setSlabFreelist,
+  setSlabInuse,
+  slabFreelist,
+  slabInuse,
+  slabNext,
+  slabState,
+} from "./slab_page.ts";
 import { ptrOf } from "./slab_report.ts";
-import { formatVa, PAGE_SIZE } from "./types.ts";
+import { PAGE_SIZE } from "./types.ts";
 
-function slabErr(c: KmemCache, pfn: number, what: string): void {
-  const mm = c.host.memmap;
-  c.host.rep.bug("slab_freepointer", c.name, what);
-  const objects = orderObjects(mm.order(pfn), c.size);
-  c.host.rep.line(
-    `INFO: Slab 0x${formatVa(c.host.memmapKva + pfn * 16)} objects=${objects} used=${slabInuse(mm.w, pfn)} fp=${ptrOf(mm.word(pfn, 1))} flags=0x${mm.word0(pfn).toString(16)}(${mm.describeFlags(pfn)})`,
-  );
+function freelistErr(c: KmemCache, pfn: number, what: string): void {
+  slabErr(c, "slab_freepointer", pfn, what);
 }
 
 function clearFreelist(c: KmemCache, pfn: number, objects: number): void {
-  c.host.memmap.setWord(pfn, 1, 0);
+  setSlabFreelist(c.host.memmap.w, pfn, 0);
   setSlabInuse(c.host.memmap.w, pfn, objects);
   c.host.rep.fix(c.name, "Freelist cleared");
 }
@@ -35,13 +40,13 @@ function clearFreelist(c: KmemCache, pfn: number, objects: number): void {
 function checkFreelist(c: KmemCache, pfn: number): boolean {
   const mm = c.host.memmap;
   const objects = orderObjects(mm.order(pfn), c.size);
-  let fp = mm.word(pfn, 1);
+  let fp = slabFreelist(mm.w, pfn);
   let object = 0;
   let nr = 0;
   while (fp !== 0 && nr <= objects) {
     if (!c.isObject(pfn, fp)) {
       if (object === 0) {
-        slabErr(c, pfn, "Freepointer corrupt");
+        freelistErr(c, pfn, "Freepointer corrupt");
         clearFreelist(c, pfn, objects);
         return false;
       }
@@ -56,12 +61,12 @@ function checkFreelist(c: KmemCache, pfn: number): boolean {
     nr++;
   }
   if (nr > objects) {
-    slabErr(c, pfn, "Freelist cycle detected");
+    freelistErr(c, pfn, "Freelist cycle detected");
     clearFreelist(c, pfn, objects);
     return false;
   }
   if (slabInuse(mm.w, pfn) !== objects - nr) {
-    slabErr(c, pfn, `Wrong object count. Counter is ${slabInuse(mm.w, pfn)} but counted were ${objects - nr}`);
+    freelistErr(c, pfn, `Wrong object count. Counter is ${slabInuse(mm.w, pfn)} but counted were ${objects - nr}`);
     setSlabInuse(mm.w, pfn, objects - nr);
     c.host.rep.fix(c.name, "Object count adjusted");
   }
@@ -70,7 +75,7 @@ function checkFreelist(c: KmemCache, pfn: number): boolean {
 
 /** validate_slab: the freelist first, then every object against its state. */
 function validateSlab(c: KmemCache, pfn: number): void {
-  if (!checkFreelist(c, pfn)) return;
+  if (!checkSlab(c, pfn) || !checkFreelist(c, pfn)) return;
   const free = freeSet(c, pfn);
   const first = pfn * PAGE_SIZE + c.redLeftPad;
   const objects = orderObjects(c.host.memmap.order(pfn), c.size);
@@ -82,7 +87,7 @@ function validateSlab(c: KmemCache, pfn: number): void {
 /** After repairs a slab may sit on the wrong list: no free objects on partial, or some on full. */
 function relist(c: KmemCache, pfn: number): void {
   const state = slabState(c.host.memmap.w, pfn);
-  const hasFree = c.host.memmap.word(pfn, 1) !== 0;
+  const hasFree = slabFreelist(c.host.memmap.w, pfn) !== 0;
   if (state === SLAB_PARTIAL && !hasFree) {
     c.partial.remove(pfn);
     c.full.addHead(pfn);

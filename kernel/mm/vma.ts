@@ -164,6 +164,21 @@ export class VmaOps {
     return upper;
   }
 
+  /**
+   * Splits `vma` at `start` and `end` where they fall inside it, so that one
+   * VMA covers exactly [start, end) (vma_modify's splits). Returns that VMA,
+   * or 0 when a split was refused (the VMAs stay valid, possibly split once).
+   */
+  isolate(mm: MmStruct, vma: number, start: number, end: number): number {
+    const f = this.f;
+    if (f.start(vma) < start) {
+      vma = this.split(mm, vma, start);
+      if (vma === 0) return 0;
+    }
+    if (f.end(vma) > end && this.split(mm, vma, end) === 0) return 0;
+    return vma;
+  }
+
   /** True when `a` (below) and `b` (above) may become one VMA. */
   canMerge(a: number, b: number): boolean {
     const f = this.f;

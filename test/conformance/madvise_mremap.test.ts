@@ -234,3 +234,22 @@ describe("fork, copy-on-write and WIPEONFORK", () => {
     m.check();
   });
 });
+
+describe("mremap moves whole page tables when 2 MiB aligned", () => {
+  it("a populated 8 MiB mapping moves with its data; page tables are moved, not copied", () => {
+    const { m, p } = boot({ debugVm: 2 });
+    const size = 8 << 20;
+    const from = 0x200000000;
+    p.sys.mmap(from, size, RW, PA | MAP_FIXED, -1, 0);
+    for (let off = 0; off < size; off += PAGE) p.mem.write32(from + off, off);
+    const pt0 = meminfo(m, "PageTables");
+    const to = p.sys.mremap(from, size, size + 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, 0x300000000);
+    expect(to).toBe(0x300000000);
+    for (let off = 0; off < size; off += 64 * PAGE) expect(p.mem.read32(to + off)).toBe(off);
+    expect(p.mem.read32(to + size)).toBe(0);
+    // The four level-1 tables moved; only the new upper levels (and one for the tail) were added.
+    expect(meminfo(m, "PageTables") - pt0).toBeLessThanOrEqual(4 * 4);
+    m.check();
+    expect(segv(() => p.mem.read8(from)).code).toBe(SEGV_MAPERR);
+  });
+});

@@ -145,3 +145,13 @@ describe("mprotect (LINUX.md: mprotect)", () => {
     expect(meminfo(m, "Committed_AS")).toBe(c0 + 16);
   });
 });
+
+describe("mprotect across pieces that merge", () => {
+  it("changing a range whose first piece merges into the next one completes with 0", () => {
+    const { p } = boot();
+    p.sys.mmap(BASE, 2 * PAGE, PROT_NONE, PA | MAP_FIXED, -1, 0);
+    expect(p.sys.mprotect(BASE + PAGE, PAGE, PROT_READ)).toBe(0);
+    expect(p.sys.mprotect(BASE, 2 * PAGE, PROT_READ)).toBe(0);
+    expect(mapsLines(p.proc.maps())).toContain("100000000-100002000 r--p 00000000 00:00 0");
+  });
+});

@@ -146,7 +146,8 @@ const mremap64: BenchCase = {
       }
     };
   },
-  report: () => "the ratio is against copying ONE 4 KiB page; copying the data would be 16384 of them",
+  report: () =>
+    "the ratio is against copying ONE 4 KiB page (copying the data would take 16384 of them); 2 MiB-aligned pieces move as whole page tables",
 };
 
 export const PROCESS_CASES: readonly BenchCase[] = [demandZero, mmapWith(100), mmapWith(10_000), maxMaps, fork256, cowFault, mremap64];

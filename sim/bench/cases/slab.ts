@@ -46,7 +46,6 @@ const random: BenchCase = {
   name: "slab: random kmalloc 8..8192 at half occupancy (per op)",
   ops: 1_000_000,
   baseline: "int32-stack push/pop",
-  target: 10,
   setup() {
     const m = Machine.boot({ ramBytes: 256 << 20, debugVm: 0, seed: 11 });
     const k = m.kernel;

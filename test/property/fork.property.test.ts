@@ -1,0 +1,186 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  MADV_DONTNEED,
+  MADV_FREE,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  Machine,
+  PROT_READ,
+  PROT_WRITE,
+  type Process,
+} from "../../sim/index.ts";
+
+const PAGE = 4096;
+const PRIV = 0x100000000;
+const SHARED = 0x200000000;
+const PAGES = 8;
+
+/** One private page as the model sees it: the frame it names (to know when it is shared) and its byte. */
+interface PageState {
+  frame: number;
+  byte: number;
+}
+interface Model {
+  procs: Array<PageState[] | null>;
+  shared: number[];
+  nextFrame: number;
+  /** Frames MADV_FREE marked and nobody has written since. */
+  lazy: Set<number>;
+}
+interface Real {
+  m: Machine;
+  procs: Array<Process | null>;
+}
+
+const users = (model: Model, frame: number, page: number) => model.procs.filter((pp) => pp?.[page]?.frame === frame).length;
+
+function live(model: Model, i: number): number {
+  const alive = model.procs.map((p, k) => (p ? k : -1)).filter((k) => k >= 0);
+  return alive[i % alive.length] as number;
+}
+
+function verify(model: Model, real: Real): void {
+  real.m.check();
+  model.procs.forEach((pages, k) => {
+    if (!pages) return;
+    const p = real.procs[k] as Process;
+    for (let i = 0; i < PAGES; i++) {
+      expect(p.mem.read8(PRIV + i * PAGE + 17), `proc ${k} private page ${i}`).toBe((pages[i] as PageState).byte);
+      expect(p.mem.read8(SHARED + i * PAGE + 9), `proc ${k} shared page ${i}`).toBe(model.shared[i]);
+    }
+  });
+}
+
+class Fork implements fc.Command<Model, Real> {
+  constructor(readonly who: number) {}
+  check = (m: Readonly<Model>) => m.procs.filter(Boolean).length < 5;
+  run(model: Model, real: Real): void {
+    const k = live(model, this.who);
+    const child = (real.procs[k] as Process).fork();
+    expect(child).not.toBeNull();
+    real.procs.push(child);
+    model.procs.push((model.procs[k] as PageState[]).map((s) => ({ ...s })));
+    verify(model, real);
+  }
+  toString = () => `fork(#${this.who})`;
+}
+
+class Write implements fc.Command<Model, Real> {
+  constructor(
+    readonly who: number,
+    readonly page: number,
+    readonly byte: number,
+    readonly shared: boolean,
+  ) {}
+  check = () => true;
+  run(model: Model, real: Real): void {
+    const k = live(model, this.who);
+    const p = real.procs[k] as Process;
+    if (this.shared) {
+      p.mem.fill(SHARED + this.page * PAGE, this.byte, PAGE);
+      model.shared[this.page] = this.byte;
+    } else {
+      p.mem.fill(PRIV + this.page * PAGE, this.byte, PAGE);
+      const s = (model.procs[k] as PageState[])[this.page] as PageState;
+      model.lazy.delete(s.frame);
+      if (users(model, s.frame, this.page) > 1 || s.frame < 0) s.frame = model.nextFrame++;
+      s.byte = this.byte;
+    }
+    verify(model, real);
+  }
+  toString = () => `write(#${this.who}, ${this.shared ? "shared" : "private"} ${this.page}, ${this.byte})`;
+}
+
+class Advise implements fc.Command<Model, Real> {
+  constructor(
+    readonly who: number,
+    readonly page: number,
+    readonly free: boolean,
+  ) {}
+  check = () => true;
+  run(model: Model, real: Real): void {
+    const k = live(model, this.who);
+    const p = real.procs[k] as Process;
+    expect(p.sys.madvise(PRIV + this.page * PAGE, PAGE, this.free ? MADV_FREE : MADV_DONTNEED)).toBe(0);
+    const s = (model.procs[k] as PageState[])[this.page] as PageState;
+    if (!this.free) {
+      s.frame = -1 - this.page;
+      s.byte = 0;
+    } else if (s.frame >= 0 && users(model, s.frame, this.page) === 1) model.lazy.add(s.frame);
+    verify(model, real);
+  }
+  toString = () => `madvise(#${this.who}, ${this.page}, ${this.free ? "FREE" : "DONTNEED"})`;
+}
+
+class Reclaim implements fc.Command<Model, Real> {
+  check = () => true;
+  run(model: Model, real: Real): void {
+    real.m.kernel.reclaimLazyFree();
+    // memsim drops a lazily freed frame while exactly one mapping holds it.
+    model.procs.forEach((pages) => {
+      pages?.forEach((s, page) => {
+        if (model.lazy.has(s.frame) && users(model, s.frame, page) === 1) {
+          model.lazy.delete(s.frame);
+          s.frame = -1 - page;
+          s.byte = 0;
+        }
+      });
+    });
+    verify(model, real);
+  }
+  toString = () => "reclaim";
+}
+
+class Exit implements fc.Command<Model, Real> {
+  constructor(readonly who: number) {}
+  check = (m: Readonly<Model>) => m.procs.filter(Boolean).length > 1;
+  run(model: Model, real: Real): void {
+    const k = live(model, this.who);
+    (real.procs[k] as Process).exit(0);
+    real.procs[k] = null;
+    model.procs[k] = null;
+    verify(model, real);
+  }
+  toString = () => `exit(#${this.who})`;
+}
+
+const who = fc.nat(20);
+const page = fc.integer({ min: 0, max: PAGES - 1 });
+const commands = [
+  who.map((w) => new Fork(w)),
+  fc.tuple(who, page, fc.integer({ min: 1, max: 255 }), fc.boolean()).map(([w, p, b, s]) => new Write(w, p, b, s)),
+  fc.tuple(who, page, fc.integer({ min: 1, max: 255 })).map(([w, p, b]) => new Write(w, p, b, false)),
+  fc.tuple(who, page, fc.boolean()).map(([w, p, f]) => new Advise(w, p, f)),
+  fc.constant(new Reclaim()),
+  who.map((w) => new Exit(w)),
+];
+
+describe("fork, COW, madvise and exit across several processes against a model of their contents", () => {
+  it("every process always reads what the model says; after all exit, every frame is back", () => {
+    fc.assert(
+      fc.property(fc.commands(commands, { maxCommands: 40, size: "max" }), (cmds) => {
+        const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 2 });
+        m.kernel.dropCaches();
+        const free0 = m.proc.meminfo().match(/MemFree:\\s+(\\d+)/)?.[1];
+        const p = m.spawn("root");
+        p.sys.mmap(PRIV, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        p.sys.mmap(SHARED, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        const model: Model = {
+          procs: [Array.from({ length: PAGES }, (_, i) => ({ frame: -1 - i, byte: 0 }))],
+          shared: new Array(PAGES).fill(0),
+          nextFrame: 1,
+          lazy: new Set(),
+        };
+        fc.modelRun(() => ({ model, real: { m, procs: [p] } }), cmds);
+        for (const q of m.processes()) q.exit(0);
+        m.kernel.dropCaches();
+        m.check();
+        expect(m.proc.meminfo().match(/MemFree:\\s+(\\d+)/)?.[1]).toBe(free0);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});

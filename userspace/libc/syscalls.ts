@@ -1,0 +1,117 @@
+/**
+ * The system-call wrappers of the C library, as glibc gives them: a raw
+ * result of -errno becomes -1 (or MAP_FAILED) with `errno` set; success
+ * leaves errno alone. brk/sbrk keep the break in `curbrk`, as glibc's
+ * __curbrk does. Everything here calls UserSyscalls and nothing else.
+ */
+import { ENOMEM } from "../../kernel/errno.ts";
+import { MAP_FAILED } from "../../kernel/uapi/mman.ts";
+import type { UserProcess, UserSyscalls } from "../env.ts";
+
+/** How many times each system call was made through these wrappers. */
+export interface SyscallCounts {
+  brk: number;
+  mmap: number;
+  munmap: number;
+  mprotect: number;
+  madvise: number;
+  mremap: number;
+}
+
+/** errno plus the memory system calls of one process. */
+export class LibcSyscalls {
+  /** The C library's errno: set by a failing call, never cleared by a successful one. */
+  errno = 0;
+  /** The break as libc last saw it (glibc's __curbrk); 0 until the first brk. */
+  curbrk = 0;
+  readonly counts: SyscallCounts = { brk: 0, mmap: 0, munmap: 0, mprotect: 0, madvise: 0, mremap: 0 };
+  private readonly sys: UserSyscalls;
+
+  constructor(proc: UserProcess) {
+    this.sys = proc.sys;
+  }
+
+  /** Calls made through these wrappers, all kinds together. */
+  get syscalls(): number {
+    const c = this.counts;
+    return c.brk + c.mmap + c.munmap + c.mprotect + c.madvise + c.mremap;
+  }
+
+  /** Maps a raw result to the C convention: -1 with errno, or the value. */
+  private ret(raw: number): number {
+    if (raw < 0) {
+      this.errno = -raw;
+      return -1;
+    }
+    return raw;
+  }
+
+  /**
+   * brk(2): sets the break to `addr`. Returns 0, or -1 with errno ENOMEM
+   * when the kernel left the break below `addr` (Linux reports failure by
+   * returning the old break).
+   */
+  brk(addr: number): number {
+    this.counts.brk++;
+    this.curbrk = this.sys.brk(addr);
+    if (this.curbrk < addr) {
+      this.errno = ENOMEM;
+      return -1;
+    }
+    return 0;
+  }
+
+  /**
+   * sbrk(3): moves the break by `increment` bytes and returns the old break.
+   * Returns -1 ((void *) -1) with errno ENOMEM when the kernel refuses or
+   * the new break would leave [0, 2^64).
+   */
+  sbrk(increment: number): number {
+    if (this.curbrk === 0 && this.brk(0) < 0) return -1;
+    if (increment === 0) return this.curbrk;
+    const old = this.curbrk;
+    if (old + increment < 0 || !Number.isSafeInteger(old + increment)) {
+      this.errno = ENOMEM;
+      return -1;
+    }
+    if (this.brk(old + increment) < 0) return -1;
+    return old;
+  }
+
+  /** mmap(2): the mapping's address, or MAP_FAILED (-1) with errno. */
+  mmap(addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number {
+    this.counts.mmap++;
+    const raw = this.sys.mmap(addr, len, prot, flags, fd, off);
+    return raw < 0 ? this.failMap(raw) : raw;
+  }
+
+  /** munmap(2): 0, or -1 with errno. */
+  munmap(addr: number, len: number): number {
+    this.counts.munmap++;
+    return this.ret(this.sys.munmap(addr, len));
+  }
+
+  /** mprotect(2): 0, or -1 with errno. */
+  mprotect(addr: number, len: number, prot: number): number {
+    this.counts.mprotect++;
+    return this.ret(this.sys.mprotect(addr, len, prot));
+  }
+
+  /** madvise(2): 0, or -1 with errno. */
+  madvise(addr: number, len: number, advice: number): number {
+    this.counts.madvise++;
+    return this.ret(this.sys.madvise(addr, len, advice));
+  }
+
+  /** mremap(2): the new address, or MAP_FAILED (-1) with errno. */
+  mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+    this.counts.mremap++;
+    const raw = this.sys.mremap(oldAddr, oldLen, newLen, flags, newAddr);
+    return raw < 0 ? this.failMap(raw) : raw;
+  }
+
+  private failMap(raw: number): number {
+    this.errno = -raw;
+    return MAP_FAILED;
+  }
+}

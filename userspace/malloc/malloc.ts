@@ -1,0 +1,244 @@
+/**
+ * The default C-library malloc (glibc's API over a TLSF-indexed, glibc-
+ * layout heap). It runs inside one process: its metadata lives in the
+ * process's memory (the arena header at the heap base, chunk headers
+ * around the payloads), every access goes through UserMemory (the MMU), and
+ * memory comes only from brk and mmap through the C library's wrappers.
+ *
+ * Layers: malloc.ts (this API, errno) -> int_malloc.ts (bins, split,
+ * coalesce) -> sysmalloc.ts (brk, mmap, trim, madvise) -> arena.ts (header
+ * and TLSF bins) -> chunk.ts (the chunk layout). Words: chunk, bin, top,
+ * arena as in glibc; nb = a chunk size from request2size.
+ */
+import { EINVAL, ENOMEM } from "../../kernel/errno.ts";
+import type { UserProcess } from "../env.ts";
+import { memset } from "../libc/string.ts";
+import type { LibcSyscalls } from "../libc/syscalls.ts";
+import { Arena, type MallocParams } from "./arena.ts";
+import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
+import { intFree, intMalloc } from "./int_malloc.ts";
+import { type Mallinfo2, mallinfo2, mallocTrim } from "./mallinfo.ts";
+import { mallocCheck } from "./malloc_check.ts";
+import { isPowerOf2, midMemalign } from "./memalign.ts";
+import { intRealloc } from "./realloc.ts";
+import { MMAP_THRESHOLD_MAX } from "./sysmalloc.ts";
+
+/** mallopt parameters, with glibc's values (malloc.h). */
+export const M_MXFAST = 1;
+export const M_TRIM_THRESHOLD = -1;
+export const M_TOP_PAD = -2;
+export const M_MMAP_THRESHOLD = -3;
+export const M_MMAP_MAX = -4;
+export const M_CHECK_ACTION = -5;
+export const M_PERTURB = -6;
+export const M_ARENA_TEST = -7;
+export const M_ARENA_MAX = -8;
+
+/** glibc's defaults: DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX. */
+export const DEFAULT_MMAP_THRESHOLD = 128 * 1024;
+export const DEFAULT_TRIM_THRESHOLD = 128 * 1024;
+export const DEFAULT_MMAP_MAX = 65536;
+/**
+ * M_TOP_PAD's default: 0, ptmalloc's own (glibc builds with 128 KiB). The
+ * break grows by exactly what the top lacks, in 16-byte steps, so the heap
+ * never holds memory nobody asked for; mallopt(M_TOP_PAD, n) trades that
+ * for fewer brk calls.
+ */
+export const DEFAULT_TOP_PAD = 0;
+/** glibc's limit for M_MMAP_THRESHOLD (HEAP_MAX_SIZE / 2 on 64-bit). */
+const MMAP_THRESHOLD_LIMIT = MMAP_THRESHOLD_MAX;
+/** The largest M_MXFAST glibc accepts (MAX_FAST_SIZE on 64-bit). */
+const MAX_FAST_SIZE = 160;
+
+/** The default malloc of one process. */
+export class Malloc {
+  /** The arena (exposed for the checker and the Allocator adapter). */
+  readonly arena: Arena;
+  private readonly libc: LibcSyscalls;
+
+  constructor(proc: UserProcess, libc: LibcSyscalls) {
+    this.libc = libc;
+    const mp: MallocParams = {
+      mmapThreshold: DEFAULT_MMAP_THRESHOLD,
+      trimThreshold: DEFAULT_TRIM_THRESHOLD,
+      topPad: DEFAULT_TOP_PAD,
+      nMmapsMax: DEFAULT_MMAP_MAX,
+      noDynThreshold: false,
+      perturb: 0,
+    };
+    this.arena = new Arena(proc.mem, libc, (message) => proc.abort(message), mp);
+  }
+
+  /**
+   * malloc(3): `n` bytes, 16-byte aligned. malloc(0) returns a minimum
+   * chunk (24 usable bytes). Returns 0 with errno ENOMEM when memory runs out
+   * or `n` is beyond the address space.
+   */
+  malloc(n: number): number {
+    if (!(n >= 0) || n > MAX_REQUEST) return this.noMemory();
+    const p = intMalloc(this.arena, requestToSize(n));
+    if (p !== 0 && this.arena.mp.perturb !== 0) this.arena.mem.fill(p, this.arena.mp.perturb ^ 0xff, n);
+    return p;
+  }
+
+  /**
+   * free(3): 0 is a no-op. Aborts the process (SIGABRT) with glibc's
+   * message when `p` is not a live allocation ("free(): invalid pointer",
+   * "double free or corruption (!prev)", ...). errno is left alone.
+   */
+  free(p: number): void {
+    const errno = this.libc.errno;
+    intFree(this.arena, p);
+    this.libc.errno = errno;
+  }
+
+  /**
+   * calloc(3): `n * size` zeroed bytes. Memory fresh from brk or mmap is
+   * zero already and is not written. Returns 0 with errno ENOMEM on
+   * overflow or when memory runs out.
+   */
+  calloc(n: number, size: number): number {
+    const bytes = n * size;
+    if (!(bytes >= 0) || bytes > MAX_REQUEST) return this.noMemory();
+    const a = this.arena;
+    const fresh = a.base === 0;
+    const oldTop = a.top;
+    const clean = Math.max(a.cleanFrom, a.end);
+    const p = intMalloc(a, requestToSize(bytes));
+    if (p === 0) return 0;
+    const hd = head(a.mem, p - 16);
+    if (hd & IS_MMAPPED && a.mp.perturb === 0) return p;
+    let end = p - 16 + sizeOf(hd) + 8;
+    if (a.mp.perturb === 0 && (fresh || p - 16 === oldTop)) end = Math.min(end, fresh ? a.cleanFrom : clean);
+    if (end > p) memset(a.mem, p, 0, end - p);
+    return p;
+  }
+
+  /**
+   * realloc(3): p = 0 is malloc(n); n = 0 frees p and returns 0. Grows in
+   * place when the next chunk is free or is the top; shrinks in place.
+   * Returns 0 with errno ENOMEM on failure, p left intact.
+   */
+  realloc(p: number, n: number): number {
+    return intRealloc(this.arena, p, n);
+  }
+
+  /** reallocarray(3): realloc(p, n * size), 0 with errno ENOMEM when the product overflows. */
+  reallocarray(p: number, n: number, size: number): number {
+    const bytes = n * size;
+    if (!(bytes >= 0) || bytes > MAX_REQUEST) return this.noMemory();
+    return intRealloc(this.arena, p, bytes);
+  }
+
+  /**
+   * memalign(3): `n` bytes aligned to `alignment`, rounded up to a power of
+   * two. Returns 0 with errno EINVAL for an alignment past 2^63, ENOMEM when
+   * memory runs out.
+   */
+  memalign(alignment: number, n: number): number {
+    return midMemalign(this.arena, alignment, n);
+  }
+
+  /**
+   * posix_memalign(3): `err` is 0 with `ptr` set, EINVAL when `alignment` is
+   * not a power of two multiple of 8, ENOMEM when memory runs out. errno is
+   * never changed.
+   */
+  posixMemalign(alignment: number, n: number): { err: number; ptr: number } {
+    if (alignment % 8 !== 0 || !isPowerOf2(alignment)) return { err: EINVAL, ptr: 0 };
+    const saved = this.libc.errno;
+    const ptr = midMemalign(this.arena, alignment, n);
+    this.libc.errno = saved;
+    return ptr === 0 ? { err: ENOMEM, ptr: 0 } : { err: 0, ptr };
+  }
+
+  /** aligned_alloc(3) (glibc 2.38): 0 with errno EINVAL unless `alignment` is a power of two. */
+  alignedAlloc(alignment: number, n: number): number {
+    if (!isPowerOf2(alignment)) {
+      this.libc.errno = EINVAL;
+      return 0;
+    }
+    return midMemalign(this.arena, alignment, n);
+  }
+
+  /** malloc_usable_size(3): the bytes usable at `p`; 0 for 0 or a chunk that is not in use. */
+  mallocUsableSize(p: number): number {
+    if (p === 0) return 0;
+    const mem = this.arena.mem;
+    const hd = head(mem, p - 16);
+    if (hd & NON_MAIN_ARENA) return 0;
+    if (hd & IS_MMAPPED) return sizeOf(hd) + sizeHi(mem, p - 16) * 2 ** 32 - 16;
+    return hd & CHUNK_FREE ? 0 : sizeOf(hd) - 8;
+  }
+
+  /** malloc_trim(3): see mallinfo.ts. Returns 1 when memory went back to the kernel. */
+  mallocTrim(pad: number): number {
+    return mallocTrim(this.arena, Number.isFinite(pad) ? Math.max(0, Math.floor(pad)) : 0);
+  }
+
+  /**
+   * mallopt(3): sets M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
+   * (<= 32 MiB), M_MMAP_MAX or M_PERTURB; the first four switch the dynamic
+   * mmap threshold off. M_MXFAST (0..160) and parameters this malloc has no
+   * use for (arenas, check action) are accepted without effect, as glibc
+   * accepts unknown ones. Returns 1 on success, 0 for a value out of range
+   * or not an integer.
+   */
+  mallopt(param: number, value: number): number {
+    const mp = this.arena.mp;
+    if (!Number.isSafeInteger(value)) return 0;
+    switch (param) {
+      case M_TRIM_THRESHOLD:
+        mp.trimThreshold = value < 0 ? Number.MAX_SAFE_INTEGER : value;
+        mp.noDynThreshold = true;
+        return 1;
+      case M_TOP_PAD:
+        if (value < 0) return 0;
+        mp.topPad = value;
+        mp.noDynThreshold = true;
+        return 1;
+      case M_MMAP_THRESHOLD:
+        if (value < 0 || value > MMAP_THRESHOLD_LIMIT) return 0;
+        mp.mmapThreshold = value;
+        mp.noDynThreshold = true;
+        return 1;
+      case M_MMAP_MAX:
+        mp.nMmapsMax = value;
+        mp.noDynThreshold = true;
+        return 1;
+      case M_PERTURB:
+        mp.perturb = value & 0xff;
+        return 1;
+      case M_MXFAST:
+        return value >= 0 && value <= MAX_FAST_SIZE ? 1 : 0;
+      default:
+        return 1;
+    }
+  }
+
+  /** mallinfo2(3): see Mallinfo2 for the fields. */
+  mallinfo2(): Mallinfo2 {
+    return mallinfo2(this.arena);
+  }
+
+  /** Bytes currently obtained from the kernel: the brk heap plus the mmapped chunks. */
+  heapBytes(): number {
+    const info = this.mallinfo2();
+    return info.arena + info.hblkhd;
+  }
+
+  /** Highest heapBytes() seen. */
+  peakHeapBytes(): number {
+    return this.arena.peakBytes;
+  }
+
+  /** Runs the heap checker (malloc_check.ts); throws HeapCorruption. */
+  check(): void {
+    mallocCheck(this.arena);
+  }
+
+  private noMemory(): number {
+    this.libc.errno = ENOMEM;
+    return 0;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The heap checker: recounts the arena from scratch and throws
+ * HeapCorruption naming the first invariant that fails. It walks every
+ * chunk from the first to the top, every bin list, and every mmapped chunk
+ * malloc handed out. Cost: the whole heap; a debug API, never on a hot path.
+ *
+ *  MALLOC-1  arena header: magic, top, system_mem
+ *  MALLOC-2  the JS bitmap cache equals the header's bitmaps
+ *  MALLOC-3  chunk walk: sizes aligned, >= MINSIZE, inside the heap, ending exactly at the top
+ *  MALLOC-4  PREV_INUSE of each chunk says whether the chunk before is free
+ *  MALLOC-5  a free chunk's footer (next prev_size) equals its size; released is 0 or 1
+ *  MALLOC-6  no two free chunks are adjacent, none borders the top (immediate coalescing)
+ *  MALLOC-7  the top chunk: >= MINSIZE, ends at the heap end
+ *  MALLOC-8  bin lists: links agree both ways, every chunk is free, in the bin of its size
+ *  MALLOC-9  a bitmap bit is set exactly when its bin is non-empty
+ *  MALLOC-10 every free chunk of the walk is in exactly one bin
+ *  MALLOC-11 mmapped chunks: headers, page alignment, n_mmaps and mmapped_mem
+ *  MALLOC-12 runs: each runs[k] names an in-use NON_MAIN_ARENA chunk of >= 16 * k bytes
+ */
+import { HeapCorruption } from "../alloc/allocator.ts";
+import type { Arena } from "./arena.ts";
+import {
+  ARENA_MAGIC,
+  BIN_COUNT,
+  binIndex,
+  FIRST_CHUNK,
+  FL_COUNT,
+  OFF_FL_BITMAP,
+  OFF_MAGIC,
+  OFF_N_MMAPS,
+  OFF_RUNS,
+  OFF_SL_BITMAP,
+  OFF_SYSTEM_MEM,
+  OFF_TOP,
+} from "./arena.ts";
+import { bk, CHUNK_FREE, fd, head, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, PREV_INUSE, prevSize, released, sizeHi, sizeOf } from "./chunk.ts";
+import { mmappedMem, RELEASE_MIN } from "./sysmalloc.ts";
+
+const hex = (va: number) => `0x${va.toString(16)}`;
+
+function fail(id: string, what: string): never {
+  throw new HeapCorruption(id, what);
+}
+
+/** Checks the whole arena; throws HeapCorruption (MALLOC-1 .. MALLOC-11). */
+export function mallocCheck(a: Arena): void {
+  if (a.base === 0) {
+    if (a.mmapped.size !== 0) fail("MALLOC-11", "mmapped chunks without an arena");
+    return;
+  }
+  checkHeader(a);
+  const runs = new Map<number, number>();
+  for (let k = 0; k < 16; k++) {
+    const off = a.word(OFF_RUNS + 4 * k);
+    if (off === 0) continue;
+    if (k < 2 || !a.isChunkOff(off)) fail("MALLOC-12", `runs[${k}] = ${off}`);
+    runs.set(a.base + off, 16 * k);
+  }
+  const free = walkChunks(a, runs);
+  if (runs.size !== 0) fail("MALLOC-12", `runs[] names ${hex([...runs.keys()][0]!)}, not a run of the walk`);
+  checkBins(a, free);
+  checkMmapped(a);
+}
+
+function checkHeader(a: Arena): void {
+  if (a.word(OFF_MAGIC) !== ARENA_MAGIC) fail("MALLOC-1", `bad magic at ${hex(a.base)}`);
+  if (a.word(OFF_TOP) !== a.top - a.base) fail("MALLOC-1", `header top ${a.word(OFF_TOP)} != cached ${a.top - a.base}`);
+  if (a.word(OFF_FL_BITMAP) !== a.flMap >>> 0) fail("MALLOC-2", "fl_bitmap differs from its cache");
+  for (let f = 0; f < FL_COUNT; f++) {
+    if (a.word(OFF_SL_BITMAP + 4 * f) !== a.slMap[f]! >>> 0) fail("MALLOC-2", `sl_bitmap[${f}] differs from its cache`);
+    if ((a.slMap[f] !== 0) !== ((a.flMap & (1 << f)) !== 0)) fail("MALLOC-9", `fl bit ${f} disagrees with sl_bitmap[${f}]`);
+  }
+}
+
+/** Walks first chunk .. top; returns the free chunks found (VA -> size). */
+function walkChunks(a: Arena, runs: Map<number, number>): Map<number, number> {
+  const mem = a.mem;
+  const free = new Map<number, number>();
+  let c = a.base + FIRST_CHUNK;
+  let prevFree = false;
+  let fences = 0;
+  while (c < a.top) {
+    const hd = head(mem, c);
+    const size = sizeOf(hd);
+    const run = runs.get(c);
+    const fence = (hd & NON_MAIN_ARENA) !== 0 && run === undefined;
+    if (fence) fences++;
+    if (run !== undefined) {
+      if ((hd & NON_MAIN_ARENA) === 0 || size < run) fail("MALLOC-12", `run ${hex(c)} size word ${hex(hd)} for size ${run}`);
+      runs.delete(c);
+    }
+    if (size < (fence ? 16 : MINSIZE) || c + size > a.top || hd & IS_MMAPPED) fail("MALLOC-3", `chunk ${hex(c)} size word ${hex(hd)}`);
+    if (((hd & PREV_INUSE) === 0) !== prevFree)
+      fail("MALLOC-4", `chunk ${hex(c)} PREV_INUSE=${hd & PREV_INUSE} but previous free=${prevFree}`);
+    if (hd & CHUNK_FREE) {
+      if (prevFree) fail("MALLOC-6", `free chunk ${hex(c)} follows a free chunk`);
+      if (prevSize(mem, c + size) !== size) fail("MALLOC-5", `free chunk ${hex(c)} footer != ${size}`);
+      if (size >= RELEASE_MIN && released(mem, c) > 1) fail("MALLOC-5", `free chunk ${hex(c)} released word`);
+      free.set(c, size);
+    }
+    prevFree = (hd & CHUNK_FREE) !== 0;
+    c += size;
+  }
+  if (c !== a.top) fail("MALLOC-3", `chunk walk ends at ${hex(c)}, top is ${hex(a.top)}`);
+  const thd = a.topHead();
+  const tsize = sizeOf(thd);
+  if (tsize < MINSIZE || a.top + tsize !== a.end) fail("MALLOC-7", `top ${hex(a.top)} size ${tsize}, heap end ${hex(a.end)}`);
+  if (prevFree) fail("MALLOC-6", "a free chunk borders the top");
+  if ((thd & PREV_INUSE) === 0) fail("MALLOC-4", "top's PREV_INUSE is clear");
+  if (fences === 0 && a.word(OFF_SYSTEM_MEM) !== a.end - a.brk0)
+    fail("MALLOC-1", `system_mem ${a.word(OFF_SYSTEM_MEM)} != ${a.end - a.brk0}`);
+  return free;
+}
+
+function checkBins(a: Arena, free: Map<number, number>): void {
+  const mem = a.mem;
+  const limit = free.size + 1;
+  for (let idx = 0; idx < BIN_COUNT; idx++) {
+    let off = a.binHead(idx);
+    if ((off !== 0) !== a.binNonEmpty(idx)) fail("MALLOC-9", `bin ${idx}: head ${off}, bitmap ${a.binNonEmpty(idx)}`);
+    let prev = 0;
+    for (let n = 0; off !== 0; n++) {
+      const c = a.base + off;
+      const size = free.get(c);
+      if (n > limit || size === undefined) fail("MALLOC-8", `bin ${idx} holds ${hex(c)}, not a free chunk of the walk`);
+      if (binIndex(size) !== idx) fail("MALLOC-8", `chunk ${hex(c)} of size ${size} in bin ${idx}`);
+      if (bk(mem, c) !== prev) fail("MALLOC-8", `chunk ${hex(c)} bk != ${prev}`);
+      free.delete(c);
+      prev = off;
+      off = fd(mem, c);
+    }
+  }
+  for (const [c] of free) fail("MALLOC-10", `free chunk ${hex(c)} is in no bin`);
+}
+
+function checkMmapped(a: Arena): void {
+  const mem = a.mem;
+  let bytes = 0;
+  for (const c of a.mmapped) {
+    const hd = head(mem, c);
+    const off = prevSize(mem, c);
+    const size = sizeOf(hd) + sizeHi(mem, c) * 2 ** 32;
+    if ((hd & (IS_MMAPPED | NON_MAIN_ARENA | CHUNK_FREE)) !== IS_MMAPPED)
+      fail("MALLOC-11", `mmapped chunk ${hex(c)} flags ${hex(hd & 15)}`);
+    if ((c - off) % 4096 !== 0 || (off + size) % 4096 !== 0) fail("MALLOC-11", `mmapped chunk ${hex(c)} not page-aligned`);
+    bytes += off + size;
+  }
+  if (a.word(OFF_N_MMAPS) !== a.mmapped.size) fail("MALLOC-11", `n_mmaps ${a.word(OFF_N_MMAPS)} != ${a.mmapped.size}`);
+  if (mmappedMem(a) !== bytes) fail("MALLOC-11", `mmapped_mem ${mmappedMem(a)} != ${bytes}`);
+}
