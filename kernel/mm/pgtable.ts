@@ -333,9 +333,12 @@ export class PageTable {
    */
   mapPages(va: number, pfns: ArrayLike<number>, count: number, flags: number): "ok" | "nomem" {
     this.checkRange("map_pages", va, va + count * 4096);
+    let ptep = -1;
     for (let i = 0; i < count; i++) {
       const at = va + i * 4096;
-      const ptep = this.ensure(at, 1);
+      // Within one level-1 table the next slot follows; a new table needs a walk.
+      if (i === 0 || (at & (HPAGE_SIZE - 1)) === 0) ptep = this.ensure(at, 1);
+      else ptep += 8;
       if (ptep < 0) {
         this.undoMap(va, i);
         return "nomem";
@@ -379,6 +382,40 @@ export class PageTable {
   /** The walk for `va` level by level, down to the frame or the fault (dump_pagetables.ts). */
   explain(va: number): string {
     return explain(this, va);
+  }
+
+  /**
+   * vunmap_range: clears the `count` 4 KiB entries from `va` (a small range
+   * such as a vmalloc area), handing each non-zero one to `sink`; one walk
+   * per level-1 table instead of unmapRange's descent from the root for the
+   * range. Returns how many entries were cleared; records the flush.
+   * Panics on a bad range or a 2 MiB leaf in it.
+   */
+  unmapPages(va: number, count: number, sink: ZapSink | null): number {
+    this.checkRange("unmap_pages", va, va + count * 4096);
+    const u32 = this.u32;
+    let n = 0;
+    let ptep = -1;
+    for (let i = 0; i < count; i++) {
+      const at = va + i * 4096;
+      if (i === 0 || (at & (HPAGE_SIZE - 1)) === 0) {
+        ptep = this.lookup(at);
+        if (ptep >= 0 && this.leafLevel === 2) panic(`unmap_pages: ${formatVa(at)} lies in a 2 MiB leaf`);
+      } else if (ptep >= 0) ptep += 8;
+      if (ptep < 0) continue;
+      const w = ptep >>> 2;
+      const lo = u32[w] as number;
+      const hi = u32[w + 1] as number;
+      if ((lo | hi) === 0) continue;
+      u32[w] = 0;
+      u32[w + 1] = 0;
+      this.paging.adjustUsed(ptep, -1);
+      if ((lo & PTE_P) !== 0) this.recordFlush(at, at + 4096);
+      sink?.zapPte(at, entryPfn(lo, hi), entryFlags(lo, hi), 1);
+      n++;
+    }
+    this.debugShootdown();
+    return n;
   }
 
   /** Clears the entries a failed map set in [va, va + pages): nothing could have cached them yet. */

@@ -129,15 +129,19 @@ export class VmaTree {
   remove(start: number): void {
     const n = this.lookup(start);
     if (n === NIL || (this.startA[n] as number) !== start) panic(`vma_tree: no range starts at ${start}`);
-    // The successor's gap grows by n's range and n's gap.
+    // The successor's gap grows by n's range and n's gap. removeAt updates
+    // every node on its path, which holds the successor (an ancestor, or the
+    // minimum it moves up) unless n has only a right subtree: that subtree
+    // moves up untouched, so its leftmost node is fixed by one more descent.
     const succ = this.next(n);
     if (succ !== NIL) {
       this.gapA[succ] = (this.gapStartA[succ] as number) - (this.gapStartA[n] as number) + (this.gapA[n] as number);
     }
+    const onlyRight = (this.leftA[n] as number) === NIL && (this.rightA[n] as number) !== NIL;
     this.root = this.removeAt(this.root, start);
     this.size--;
     this.releaseNode(n);
-    if (succ !== NIL) this.fixPath(this.root, this.startA[succ] as number);
+    if (onlyRight && succ !== NIL) this.fixPath(this.root, this.startA[succ] as number);
   }
 
   /** Moves the end of node n (the start and order stay). Keeps the successor's gap true. */

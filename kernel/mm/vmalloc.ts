@@ -249,7 +249,7 @@ export class Vmalloc {
     const pt = this.d.initMm;
     const c = this.collector;
     c.n = 0;
-    pt.unmapRange(start, end, c);
+    pt.unmapPages(start, (end - start) / PAGE_SIZE, c);
     pt.flushTlb();
     if (freePages) {
       const mm = this.d.memmap;

@@ -6,6 +6,7 @@ import { Machine } from "../../machine.ts";
 import type { BenchCase } from "../harness.ts";
 
 let sink = 0;
+const HEAP = 0x555555559000;
 
 /** m.kernel.mem.read32 on one direct-map page: every access a TLB hit. */
 const kernelHit: BenchCase = {
@@ -25,7 +26,7 @@ const kernelHit: BenchCase = {
   },
 };
 
-/** A user-mode view of a process page table: read32 on one page, every access a TLB hit. */
+/** A user-mode view of a process page table: read32 on one heap page (0x555555559000, where brk starts), every access a TLB hit. */
 const userHit: BenchCase = {
   name: "mmu: user read32 through a TLB hit",
   ops: 10_000_000,
@@ -36,13 +37,13 @@ const userHit: BenchCase = {
     const k = m.kernel;
     const pt = k.paging.pgdAlloc();
     const pfn = k.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
-    if (pt === null || pfn === null || pt.mapRange(0x400000, pfn, 1, (PTE_P | PTE_RW | PTE_US | PTE_NX) >>> 0) !== "ok") {
+    if (pt === null || pfn === null || pt.mapRange(HEAP, pfn, 1, (PTE_P | PTE_RW | PTE_US | PTE_NX) >>> 0) !== "ok") {
       throw new Error("bench setup: out of memory");
     }
     const mem = k.mmu.view(pt, "user");
     return (ops) => {
       let x = 0;
-      for (let i = 0; i < ops; i++) x ^= mem.read32(0x400000 + ((i * 28) & 4092));
+      for (let i = 0; i < ops; i++) x ^= mem.read32(HEAP + ((i * 28) & 4092));
       sink ^= x;
     };
   },
