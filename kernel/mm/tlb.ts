@@ -55,11 +55,11 @@ export const DEFAULT_TLB: TlbConfig = { entries: 256, ways: 4 };
 export class TlbStats {
   hits = 0;
   misses = 0;
-  /** invlpg-style single-page flushes. */
+  /** Pages flushed one by one: invlpg, and each page of a range at or below the ceiling (Linux nr_tlb_local_flush_one). */
   flushOne = 0;
   /** Range flushes (each one counts once, whatever its size). */
   flushRange = 0;
-  /** Whole-ASID flushes (a range above the ceiling, an address space going away). */
+  /** Whole-ASID flushes: a range above the ceiling, an address space going away. */
   flushAsid = 0;
   /** Full flushes, global entries included. */
   flushAll = 0;
@@ -219,8 +219,12 @@ export class Tlb {
    */
   flushRange(start: number, end: number, asid: number): void {
     if (end <= start) return;
-    this.stats.flushRange++;
-    this.stats.entriesFlushed += this.dropRange(start, end, asid);
+    const st = this.stats;
+    const pages = (end - start) / 4096;
+    st.flushRange++;
+    if (pages <= FLUSH_CEILING_PAGES) st.flushOne += pages;
+    else st.flushAsid++;
+    st.entriesFlushed += this.dropRange(start, end, asid);
   }
 
   /** Like flushRange but not counted: the debug shootdown of a range whose flush is pending. */
