@@ -262,9 +262,10 @@ export function sysMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: nu
 /**
  * do_vmi_munmap: removes every page of [start, start + len), splitting VMAs
  * at the edges; uncharges accounted pages. A range with holes, or with no
- * mapping at all, is not an error.
+ * mapping at all, is not an error. A range beyond user space is -EINVAL.
  */
 export function doMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: number): number {
+  if (start > STACK_TOP || len > STACK_TOP - start) return -EINVAL;
   const end = start + len;
   const vmas = ctx.vmas;
   const f = vmas.f;

@@ -42,7 +42,7 @@ export function sysMremap(
   const oldLen = pageAlign(oldLenIn);
   const newLen = pageAlign(newLenIn);
   if (newLen === 0) return -EINVAL;
-  if (newLen > STACK_TOP || oldLen > STACK_TOP) return -ENOMEM;
+  if (newLen > STACK_TOP) return -ENOMEM;
   const vmas = ctx.vmas;
   const vma = vmas.lookup(mm, addr);
   if (vma === 0) return -EFAULT;

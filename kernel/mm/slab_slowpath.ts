@@ -88,14 +88,17 @@ export function allocSlow(c: KmemCache, gfp: number, origSize: number, caller: s
     c.allocFailed++;
     return 0;
   }
-  for (;;) {
+  // Taken straight from the CPU slab without debugging (kzalloc, failslab armed) it still counts as a fast-path allocation.
+  let refilled = c.debug;
+  for (; ; refilled = true) {
     let pfn = c.cpuSlab;
     if (pfn !== 0) {
       const obj = slabFreelist(c.w, pfn);
       if (obj !== 0) {
         const got = takeObject(c, pfn, obj, origSize, caller);
         if (got === 0) continue;
-        c.allocSlowpath++;
+        if (refilled) c.allocSlowpath++;
+        else c.allocFastpath++;
         if (gfp & __GFP_ZERO) c.mem8.fill(0, got, got + zeroSize(c, origSize));
         return PAGE_OFFSET + got;
       }

@@ -253,3 +253,13 @@ describe("mremap moves whole page tables when 2 MiB aligned", () => {
     expect(segv(() => p.mem.read8(from)).code).toBe(SEGV_MAPERR);
   });
 });
+
+describe("mremap with wild lengths", () => {
+  it("shrinking with an old length that runs past user space is EINVAL, not a crash", () => {
+    const { p } = boot();
+    const a = p.sys.mmap(0, 135168, RW, PA, -1, 0);
+    expect(p.sys.mremap(a, 2 ** 32 + 135168, PAGE, MREMAP_MAYMOVE)).toBe(-EINVAL);
+    expect(p.sys.mremap(a, 2 ** 47, PAGE, 0)).toBe(-EINVAL);
+    p.mem.write8(a, 1);
+  });
+});

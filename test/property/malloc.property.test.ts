@@ -162,7 +162,7 @@ const commands = fc.commands(
 const tunables = fc.record({
   trim: fc.constantFrom(0, 8192, 65536),
   mmap: fc.constantFrom(0, 16384, 65536),
-  pad: fc.constantFrom(0, 0, 4096),
+  pad: fc.constantFrom(0, 0, 4096, 100),
 });
 
 function start(t: { trim: number; mmap: number; pad: number }, spawn: () => UserProcess): { model: Model; real: Real } {

@@ -56,6 +56,9 @@ export const OFF_FD = 16;
 export const OFF_BK = 20;
 export const OFF_RELEASED = 24;
 
+/** The end of the user address space (2^47): no mapping reaches past it. */
+export const USER_END = 2 ** 47;
+
 /** The largest request malloc accepts (glibc: PTRDIFF_MAX minus MINSIZE; here the user half). */
 export const MAX_REQUEST = 2 ** 47 - 2 * MINSIZE;
 

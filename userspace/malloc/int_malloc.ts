@@ -56,7 +56,7 @@ import {
   SIZE_VS_PREV_SIZE,
   SMALLBIN_CORRUPTED,
 } from "./messages.ts";
-import { initArena, munmapChunk, RELEASE_MIN, releaseSpan, sysmalloc, systrim } from "./sysmalloc.ts";
+import { DECOMMIT_FACTOR, initArena, munmapChunk, RELEASE_MIN, releaseSpan, sysmalloc, systrim } from "./sysmalloc.ts";
 
 /** Chunks in a size's first run; each later run doubles, up to RUN_MAX_BYTES. */
 const RUN_FIRST = 4;
@@ -222,8 +222,9 @@ export function intFree(a: Arena, p: number): void {
  * The coalescing half of _int_free: `c` (size word `hd`) is an in-use heap
  * chunk that passed the checks, `n` its next chunk with size word `nhd`.
  * Merges with free neighbours, then bins the result or grows the top
- * (trimming the heap when the top passes M_TRIM_THRESHOLD). Large free spans
- * give their inner pages back with madvise.
+ * (trimming the heap when the top passes M_TRIM_THRESHOLD). Free spans of
+ * DECOMMIT_FACTOR * M_TRIM_THRESHOLD bytes or more give their inner pages back
+ * with madvise.
  */
 export function freeChunk(a: Arena, c: number, hd: number, n: number, nhd: number): void {
   const mem = a.mem;
@@ -260,7 +261,7 @@ export function freeChunk(a: Arena, c: number, hd: number, n: number, nhd: numbe
     setHead(mem, n, nhd & ~PREV_INUSE);
   }
   if (total >= RELEASE_MIN) {
-    const all = total >= a.mp.trimThreshold ? releaseSpan(a, start, total, c, size, before, after) : 0;
+    const all = total >= a.mp.trimThreshold * DECOMMIT_FACTOR ? releaseSpan(a, start, total, c, size, before, after) : 0;
     setReleased(mem, start, all);
   }
   setHead(mem, start, total | prevBits | CHUNK_FREE);

@@ -28,7 +28,7 @@ export const CORRUPTED_TOP = "malloc(): corrupted top size";
 export const MEMORY_CORRUPTION = "malloc(): memory corruption";
 /** malloc: a small bin's second chunk does not point back at the first. */
 export const SMALLBIN_CORRUPTED = "malloc(): smallbin double linked list corrupted";
-/** free of an mmapped chunk whose mapping is not page-aligned. */
+/** free of an mmapped chunk whose mapping is not page-aligned or runs past the address space. */
 export const MUNMAP_INVALID_POINTER = "munmap_chunk(): invalid pointer";
 /** realloc(): the pointer is misaligned, wraps, or is not a chunk. */
 export const REALLOC_INVALID_POINTER = "realloc(): invalid pointer";
@@ -36,5 +36,5 @@ export const REALLOC_INVALID_POINTER = "realloc(): invalid pointer";
 export const REALLOC_INVALID_OLD_SIZE = "realloc(): invalid old size";
 /** realloc(): the next chunk's size is impossible. */
 export const REALLOC_INVALID_NEXT_SIZE = "realloc(): invalid next size";
-/** realloc of an mmapped chunk whose mapping is not page-aligned. */
+/** realloc of an mmapped chunk whose mapping is not page-aligned or runs past the address space. */
 export const MREMAP_INVALID_POINTER = "mremap_chunk(): invalid pointer";

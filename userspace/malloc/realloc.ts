@@ -24,6 +24,7 @@ import {
   setSizeHi,
   sizeHi,
   sizeOf,
+  USER_END,
 } from "./chunk.ts";
 import { freeChunk, HEAP_CHUNK_MAX, intFree, intMalloc } from "./int_malloc.ts";
 import {
@@ -140,7 +141,7 @@ function reallocMmapped(a: Arena, c: number, hd: number, n: number): number {
   const off = prevSize(mem, c);
   const block = c - off;
   const total = off + size;
-  if (block % PAGE !== 0 || total % PAGE !== 0 || a.base === 0) a.abort(MREMAP_INVALID_POINTER);
+  if (block % PAGE !== 0 || total % PAGE !== 0 || block + total > USER_END || a.base === 0) a.abort(MREMAP_INVALID_POINTER);
   const nb = requestToSize(n);
   const newTotal = Math.ceil((nb + off + 8) / PAGE) * PAGE;
   if (newTotal === total) return c + 16;

@@ -5,7 +5,8 @@
  * the break may be any byte value), requests at or above the mmap threshold
  * get a mapping of their own, the top is given back with a negative sbrk
  * past M_TRIM_THRESHOLD, and the whole pages inside free chunks of at least
- * M_TRIM_THRESHOLD bytes are given back with madvise(MADV_DONTNEED).
+ * DECOMMIT_FACTOR * M_TRIM_THRESHOLD bytes (512 KiB by default) are given back
+ * with madvise(MADV_DONTNEED).
  *
  * Words: break = the heap end the kernel knows (libc.curbrk); foreign sbrk =
  * the break moved by someone other than malloc since malloc last grew it.
@@ -38,6 +39,7 @@ import {
   setSizeHi,
   sizeHi,
   sizeOf,
+  USER_END,
 } from "./chunk.ts";
 import { HEAP_CHUNK_MAX, splitTop } from "./int_malloc.ts";
 import { MUNMAP_INVALID_POINTER } from "./messages.ts";
@@ -45,6 +47,14 @@ import { MUNMAP_INVALID_POINTER } from "./messages.ts";
 const PAGE = 4096;
 /** glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: the dynamic threshold stops here. */
 export const MMAP_THRESHOLD_MAX = 32 * 1024 * 1024;
+/**
+ * Free spans inside the heap are decommitted from this many times
+ * M_TRIM_THRESHOLD on: smaller spans are usually reused soon, and every
+ * page given back costs a page fault when it is (about 2.8 us in the
+ * emulator, against 45 ns for a brk inside a page). On the CS:APP traces 4
+ * removes every refault that 1 causes (a third of amptjp's faults).
+ */
+export const DECOMMIT_FACTOR = 4;
 /** Free chunks this large keep a valid `released` word; smaller ones hold at most one whole inner page and keep it. */
 export const RELEASE_MIN = 2 * PAGE;
 
@@ -60,7 +70,7 @@ export function initArena(a: Arena, want: number): boolean {
   const brk0 = libc.sbrk(0);
   if (brk0 === -1) return false;
   const base = Math.ceil(brk0 / 16) * 16;
-  const size = base - brk0 + FIRST_CHUNK + want + MINSIZE + a.mp.topPad;
+  const size = base - brk0 + FIRST_CHUNK + Math.ceil((want + MINSIZE + a.mp.topPad) / 16) * 16;
   if (libc.sbrk(size) !== brk0) return false;
   const mem = a.mem;
   a.base = base;
@@ -225,7 +235,7 @@ export function munmapChunk(a: Arena, c: number, hd: number): void {
   const off = prevSize(mem, c);
   const block = c - off;
   const total = off + size;
-  if (block % PAGE !== 0 || total % PAGE !== 0 || a.base === 0) a.abort(MUNMAP_INVALID_POINTER);
+  if (block % PAGE !== 0 || total % PAGE !== 0 || block + total > USER_END || a.base === 0) a.abort(MUNMAP_INVALID_POINTER);
   const mp = a.mp;
   if (!mp.noDynThreshold && size > mp.mmapThreshold && size <= MMAP_THRESHOLD_MAX) {
     mp.mmapThreshold = size;

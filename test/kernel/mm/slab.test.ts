@@ -377,6 +377,8 @@ describe("stats", () => {
       slabsAllocated: 1,
       slabsFreed: 0,
     });
+    m.kernel.kzalloc(64);
+    expect(cacheStats(m, "kmalloc-64")).toMatchObject({ allocFastpath: 3, allocSlowpath: 1, active: 3 });
     m.kernel.kmalloc(10000);
     expect(s.slab.kmallocLarge).toEqual({ blocks: 0, pages: 0, allocs: 0, frees: 0 });
     expect((m.stats() as typeof s).slab.kmallocLarge).toEqual({ blocks: 1, pages: 4, allocs: 1, frees: 0 });

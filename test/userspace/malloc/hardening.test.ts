@@ -190,6 +190,15 @@ describe("malloc() hardening", () => {
     });
     expect(msg).toBe("munmap_chunk(): invalid pointer\n");
   });
+
+  it("an mmapped chunk whose size runs past the address space: munmap_chunk(): invalid pointer", () => {
+    const msg = abortMessage((libc, mem) => {
+      const p = libc.malloc(300000);
+      mem.write32(p - 4, 1);
+      libc.free(p);
+    });
+    expect(msg).toBe("munmap_chunk(): invalid pointer\n");
+  });
 });
 
 describe("realloc() hardening", () => {
