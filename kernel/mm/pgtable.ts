@@ -26,6 +26,7 @@ import { panic } from "../panic.ts";
 import { explain, ptdump, vmprint } from "./dump_pagetables.ts";
 import { PG_pgtable } from "./memmap.ts";
 import type { Paging } from "./pgalloc.ts";
+import { mapPages, mapRange, unmapPages } from "./pgtable_map.ts";
 import {
   type ChangeProtOptions,
   changeProtection,
@@ -39,8 +40,6 @@ import {
   entryAddr,
   entryFlags,
   entryPfn,
-  HPAGE_PAGES,
-  HPAGE_SIZE,
   KERNEL_TABLE,
   LEVEL_SIZE,
   makeHi,
@@ -300,53 +299,21 @@ export class PageTable {
   }
 
   /**
-   * Maps `npages` contiguous frames from `pfn` at `va` with `flags` (leaf
-   * flags, PTE_P included). With `{ huge: true }` every 2 MiB-aligned piece
-   * whose frames are 2 MiB-aligned too becomes one level-2 leaf.
-   * Returns "nomem" when a table allocation failed; the entries this call
-   * set are cleared again (tables it allocated stay, empty).
-   * Panics when a slot is already in use (xv6 "mappages: remap").
+   * Maps `npages` contiguous frames from `pfn` at `va` (see {@link mapRange}
+   * in pgtable_map.ts). Returns "nomem" when a table allocation failed.
    */
   mapRange(va: number, pfn: number, npages: number, flags: number, opts?: { huge?: boolean }): "ok" | "nomem" {
-    this.checkRange("map_range", va, va + npages * 4096);
-    const huge = opts?.huge === true;
-    let done = 0;
-    while (done < npages) {
-      const at = va + done * 4096;
-      const p = pfn + done;
-      const big = huge && (at & (HPAGE_SIZE - 1)) === 0 && (p & (HPAGE_PAGES - 1)) === 0 && npages - done >= HPAGE_PAGES;
-      const ptep = this.ensure(at, big ? 2 : 1);
-      if (ptep < 0) {
-        this.undoMap(va, done);
-        return "nomem";
-      }
-      if (!this.pteNone(ptep)) panic(`map_range: remap at ${formatVa(at)}`);
-      this.setPte(at, ptep, p, big ? (flags | PTE_PS) >>> 0 : flags);
-      done += big ? HPAGE_PAGES : 1;
-    }
-    return "ok";
+    return mapRange(this, va, pfn, npages, flags, opts);
   }
 
-  /**
-   * Maps the frames `pfns[0..count)` at consecutive pages from `va` (vmap).
-   * Returns "nomem" like mapRange, with the same cleanup. Panics on a remap.
-   */
+  /** Maps the frames `pfns[0..count)` at consecutive pages from `va` (see {@link mapPages}). */
   mapPages(va: number, pfns: ArrayLike<number>, count: number, flags: number): "ok" | "nomem" {
-    this.checkRange("map_pages", va, va + count * 4096);
-    let ptep = -1;
-    for (let i = 0; i < count; i++) {
-      const at = va + i * 4096;
-      // Within one level-1 table the next slot follows; a new table needs a walk.
-      if (i === 0 || (at & (HPAGE_SIZE - 1)) === 0) ptep = this.ensure(at, 1);
-      else ptep += 8;
-      if (ptep < 0) {
-        this.undoMap(va, i);
-        return "nomem";
-      }
-      if (!this.pteNone(ptep)) panic(`map_pages: remap at ${formatVa(at)}`);
-      this.setPte(at, ptep, pfns[i] as number, flags);
-    }
-    return "ok";
+    return mapPages(this, va, pfns, count, flags);
+  }
+
+  /** Clears `count` 4 KiB entries from `va` (see {@link unmapPages}). */
+  unmapPages(va: number, count: number, sink: ZapSink | null): number {
+    return unmapPages(this, va, count, sink);
   }
 
   /** See {@link unmapRange} in pgtable_range.ts. */
@@ -382,54 +349,5 @@ export class PageTable {
   /** The walk for `va` level by level, down to the frame or the fault (dump_pagetables.ts). */
   explain(va: number): string {
     return explain(this, va);
-  }
-
-  /**
-   * vunmap_range: clears the `count` 4 KiB entries from `va` (a small range
-   * such as a vmalloc area), handing each non-zero one to `sink`; one walk
-   * per level-1 table instead of unmapRange's descent from the root for the
-   * range. Returns how many entries were cleared; records the flush.
-   * Panics on a bad range or a 2 MiB leaf in it.
-   */
-  unmapPages(va: number, count: number, sink: ZapSink | null): number {
-    this.checkRange("unmap_pages", va, va + count * 4096);
-    const u32 = this.u32;
-    let n = 0;
-    let ptep = -1;
-    for (let i = 0; i < count; i++) {
-      const at = va + i * 4096;
-      if (i === 0 || (at & (HPAGE_SIZE - 1)) === 0) {
-        ptep = this.lookup(at);
-        if (ptep >= 0 && this.leafLevel === 2) panic(`unmap_pages: ${formatVa(at)} lies in a 2 MiB leaf`);
-      } else if (ptep >= 0) ptep += 8;
-      if (ptep < 0) continue;
-      const w = ptep >>> 2;
-      const lo = u32[w] as number;
-      const hi = u32[w + 1] as number;
-      if ((lo | hi) === 0) continue;
-      u32[w] = 0;
-      u32[w + 1] = 0;
-      this.paging.adjustUsed(ptep, -1);
-      if ((lo & PTE_P) !== 0) this.recordFlush(at, at + 4096);
-      sink?.zapPte(at, entryPfn(lo, hi), entryFlags(lo, hi), 1);
-      n++;
-    }
-    this.debugShootdown();
-    return n;
-  }
-
-  /** Clears the entries a failed map set in [va, va + pages): nothing could have cached them yet. */
-  private undoMap(va: number, pages: number): void {
-    let i = 0;
-    while (i < pages) {
-      const at = va + i * 4096;
-      const ptep = this.lookup(at);
-      const step = this.leafLevel === 2 ? HPAGE_PAGES : 1;
-      const u32 = this.u32;
-      u32[ptep >>> 2] = 0;
-      u32[(ptep >>> 2) + 1] = 0;
-      this.paging.adjustUsed(ptep, -1);
-      i += step;
-    }
   }
 }
