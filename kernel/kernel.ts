@@ -28,9 +28,14 @@ import { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
 import { checkSlab } from "./mm/slab_check.ts";
 import { type KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
+import { SLAB_PANIC } from "./mm/slab_flags.ts";
 import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
 import type { TlbConfig } from "./mm/tlb.ts";
 import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
+import { Vmalloc, type VmapOptions } from "./mm/vmalloc.ts";
+import { checkVmalloc } from "./mm/vmalloc_check.ts";
+import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
+import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
 import { panic } from "./panic.ts";
 import { type KernelReport, type KLogger, Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
@@ -87,6 +92,8 @@ export class Kernel {
   readonly mmu: Mmu;
   /** The kernel's page table (init_mm): the direct map and the vmalloc area. */
   readonly initMm: PageTable;
+  /** The vmalloc layer (vmalloc.ts). */
+  readonly vmallocLayer: Vmalloc;
   /** Processes and their address spaces (task_init.ts). */
   readonly taskParts: TaskParts;
   readonly tasks: Tasks;
@@ -141,8 +148,19 @@ export class Kernel {
     this.meminfoSources.push((v) => slabMeminfo(this.slab, this.buddy, v));
     this.vmstatSources.push((out) => slabVmstat(this.slab, out));
     this.statsSources.push(["slab", () => slabStats(this.slab)]);
+    this.vmallocLayer = this.vmallocInit();
     this.taskParts = tasksInit(this, config);
     this.tasks = this.taskParts.tasks;
+  }
+
+  /** vmalloc_init: the vmap_area cache and the vmalloc layer, with its checker, meminfo and stats. */
+  private vmallocInit(): Vmalloc {
+    const cache = this.slab.createCache("vmap_area", VMAP_AREA_SIZE, { flags: SLAB_PANIC }) as KmemCache;
+    const v = new Vmalloc({ phys: this.phys, memmap: this.memmap, buddy: this.buddy, initMm: this.initMm, cache, printk: this.printk });
+    this.checkers.push({ name: "vmalloc", run: () => checkVmalloc(v) });
+    this.meminfoSources.push((mi) => vmallocMeminfo(v, mi));
+    this.statsSources.push(["vmalloc", () => vmallocStats(v)]);
+    return v;
   }
 
   /** Reserves boot frames, builds the zones, frees the rest to the buddy allocator. */
@@ -211,6 +229,36 @@ export class Kernel {
   /** krealloc: grows or shrinks an allocation; 0 on failure with the old one untouched. */
   krealloc(kva: number, size: number, gfp?: number, caller?: string): number {
     return this.kmallocCaches.krealloc(kva, size, gfp, caller);
+  }
+
+  /** vmalloc: `size` bytes, page-rounded, virtually contiguous; 0 on failure or for size 0. See {@link Vmalloc.vmalloc}. */
+  vmalloc(size: number, caller?: string): number {
+    return this.vmallocLayer.vmalloc(size, caller === undefined ? undefined : { caller });
+  }
+
+  /** vzalloc: vmalloc, zero-filled. */
+  vzalloc(size: number, caller?: string): number {
+    return this.vmallocLayer.vmalloc(size, { zero: true, caller: caller ?? "vzalloc" });
+  }
+
+  /** vfree: 0 does nothing; an address that starts no area is reported and nothing is freed. */
+  vfree(kva: number): void {
+    this.vmallocLayer.vfree(kva);
+  }
+
+  /** vmap: maps the caller's frames virtually contiguously; 0 on failure. vunmap does not free them. */
+  vmap(pfns: ArrayLike<number>, count: number, opts?: VmapOptions): number {
+    return this.vmallocLayer.vmap(pfns, count, opts);
+  }
+
+  /** vunmap: removes a vmap'd area, keeping its frames. */
+  vunmap(kva: number): void {
+    this.vmallocLayer.vunmap(kva);
+  }
+
+  /** vmalloc_to_pfn: the frame behind a kernel address (a page-table walk), or null. */
+  vmallocToPfn(kva: number): Pfn | null {
+    return this.vmallocLayer.vmallocToPfn(kva) as Pfn | null;
   }
 
   /** kmem_cache_create. Returns null (with a warning) on bad arguments. See {@link SlabAllocator.createCache}. */

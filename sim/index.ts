@@ -45,6 +45,8 @@ export {
   VMALLOC_END,
   VMALLOC_START,
 } from "../kernel/mm/types.ts";
+export type { VmapOptions } from "../kernel/mm/vmalloc.ts";
+export { VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD, VM_USERMAP } from "../kernel/mm/vmap_area.ts";
 export { InvariantViolation, KernelPanic } from "../kernel/panic.ts";
 export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";

@@ -9,6 +9,7 @@ import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
 import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
+import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
@@ -61,6 +62,11 @@ export class MachineProc {
     const rows: Array<[string, number]> = [];
     for (const src of this.kernel.vmstatSources) src(rows);
     return renderVmstat(rows);
+  }
+
+  /** /proc/vmallocinfo: the vmalloc and vmap areas in address order. */
+  vmallocinfo(): string {
+    return renderVmallocinfo(this.kernel.vmallocLayer.areas());
   }
 }
 

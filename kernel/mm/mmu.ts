@@ -94,7 +94,7 @@ export class Mmu {
     if (!Number.isInteger(va)) throw new RangeError(`mmu: address ${va} is not an integer`);
     for (let tries = 0; ; tries++) {
       const i = va >= 0 && va < VA_LIMIT ? this.fill(pt, va, acc) : ~acc;
-      if (i >= 0) return (this.tlb.base[i] as number) + (va % 4096);
+      if (i >= 0) return (this.tlb.base[i] as number) + (va & 4095);
       this.fault(pt, va, ~i, tries);
     }
   }
@@ -107,7 +107,7 @@ export class Mmu {
   /** The TLB entry translating `va` for `acc`, walking on a miss; or ~errorCode on failure. */
   fill(pt: PageTable, va: number, acc: number): number {
     const tlb = this.tlb;
-    const page = va - (va % 4096);
+    const page = va - (va & 4095);
     const i = tlb.find(page, pt.asid);
     if (i >= 0 && ((tlb.perm[i] as number) & acc) === acc) {
       tlb.stats.hits++;
@@ -119,7 +119,7 @@ export class Mmu {
       );
     }
     tlb.stats.misses++;
-    return this.walk(pt, va, acc, page);
+    return this.walk(pt, acc, page);
   }
 
   /**
@@ -127,16 +127,21 @@ export class Mmu {
    * must be set at every level, NX at any level forbids fetches), sets A in
    * every entry used and D in the leaf on a write, and caches the result.
    */
-  private walk(pt: PageTable, va: number, acc: number, page: number): number {
+  private walk(pt: PageTable, acc: number, page: number): number {
     this.stats.walks++;
     const u32 = this.u32;
+    // Indexes without a division per level: vpn = va >>> 12 split in two halves of 18 bits.
+    const vpn = page * (1 / 4096);
+    const upper = Math.floor(vpn * (1 / 262144));
+    const lower = vpn - upper * 262144;
     let table = pt.root;
     let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
     let w = 0;
     let lo = 0;
     let hi = 0;
     for (let level = 4; ; level--) {
-      w = (table * 4096 + pxIndex(va, level) * 8) >>> 2;
+      const idx = level === 4 ? upper >>> 9 : level === 3 ? upper & 511 : level === 2 ? lower >>> 9 : lower & 511;
+      w = table * 1024 + idx * 2;
       lo = u32[w] as number;
       hi = u32[w + 1] as number;
       if ((lo & PTE_P) === 0) return ~acc;
@@ -157,7 +162,7 @@ export class Mmu {
     if (((lo | set) & PTE_D) === 0) allow &= ~TLB_WRITE;
     if ((lo & PTE_G) !== 0) allow |= TLB_GLOBAL;
     let pfn = entryPfn(lo, hi);
-    if ((lo & PTE_PS) !== 0) pfn += Math.floor(va / 4096) & 511;
+    if ((lo & PTE_PS) !== 0) pfn += lower & 511;
     return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
   }
 

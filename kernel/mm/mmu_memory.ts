@@ -17,6 +17,9 @@ import type { PageTable } from "./pgtable.ts";
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from "./pgtable_types.ts";
 import type { TlbStats } from "./tlb.ts";
 
+/** Pieces up to this many bytes are copied by a loop: no subarray object for a short string. */
+const SMALL_COPY = 64;
+
 /** Whose access: the kernel's or the user program's (the U bit of the error code). */
 export type AccessMode = "kernel" | "user";
 
@@ -34,6 +37,8 @@ export class MmuMemory implements KernelMemory {
   private readonly u16: Uint16Array;
   private readonly u32: Uint32Array;
   private readonly tstats: TlbStats;
+  /** The TLB entry of the last hit, tried first. */
+  private last = 0;
   /** Access bits of a load, a store and a fetch in this mode. */
   readonly readAcc: number;
   readonly writeAcc: number;
@@ -70,12 +75,27 @@ export class MmuMemory implements KernelMemory {
     this.asid = 0.5;
   }
 
-  /** The TLB entry for va's page in `keys` (rkeys or wkeys), else -1. Never walks. */
+  /**
+   * The TLB entry for va's page in `keys` (rkeys or wkeys), else -1. Never
+   * walks. Way prediction: the entry of the last hit is tried first (the
+   * TLB's arrays stay the only truth, so a flush needs no notice here).
+   */
   private probe(va: number, keys: Float64Array): number {
     const key = va - (va & 4095) + this.asid;
+    const last = this.last;
+    if (keys[last] === key) return last;
+    return this.probeSet(va, key, keys);
+  }
+
+  private probeSet(va: number, key: number, keys: Float64Array): number {
     let i = ((va >>> 12) & this.setMask) << this.waysShift;
     const end = i + this.ways;
-    for (; i < end; i++) if (keys[i] === key) return i;
+    for (; i < end; i++) {
+      if (keys[i] === key) {
+        this.last = i;
+        return i;
+      }
+    }
     return -1;
   }
 
@@ -137,26 +157,26 @@ export class MmuMemory implements KernelMemory {
 
   /** An instruction fetch of 32 bits: like read32, but needs execute permission (NX clear). */
   fetch32(va: number): number {
-    if (va % 4096 <= 4092) return this.mmu.phys.read32(this.pa(va, this.execAcc));
+    if ((va & 4095) <= 4092) return this.mmu.phys.read32(this.pa(va, this.execAcc));
     let v = 0;
     for (let k = 0; k < 4; k++) v |= (this.u8[this.pa(va + k, this.execAcc)] as number) << (8 * k);
     return v >>> 0;
   }
 
   private read16Slow(va: number): number {
-    if (va % 4096 !== 4095) return this.mmu.phys.read16(this.pa(va, this.readAcc));
+    if ((va & 4095) !== 4095) return this.mmu.phys.read16(this.pa(va, this.readAcc));
     return (this.u8[this.pa(va, this.readAcc)] as number) | ((this.u8[this.pa(va + 1, this.readAcc)] as number) << 8);
   }
 
   private read32Slow(va: number): number {
-    if (va % 4096 <= 4092) return this.mmu.phys.read32(this.pa(va, this.readAcc));
+    if ((va & 4095) <= 4092) return this.mmu.phys.read32(this.pa(va, this.readAcc));
     let v = 0;
     for (let k = 0; k < 4; k++) v |= (this.u8[this.pa(va + k, this.readAcc)] as number) << (8 * k);
     return v >>> 0;
   }
 
   private write16Slow(va: number, v: number): void {
-    if (va % 4096 !== 4095) {
+    if ((va & 4095) !== 4095) {
       this.mmu.phys.write16(this.pa(va, this.writeAcc), v);
       return;
     }
@@ -165,7 +185,7 @@ export class MmuMemory implements KernelMemory {
   }
 
   private write32Slow(va: number, v: number): void {
-    if (va % 4096 <= 4092) {
+    if ((va & 4095) <= 4092) {
       this.mmu.phys.write32(this.pa(va, this.writeAcc), v);
       return;
     }
@@ -176,11 +196,13 @@ export class MmuMemory implements KernelMemory {
   read(va: number, len: number): Uint8Array {
     checkSpan(va, len);
     const out = new Uint8Array(len);
+    const u8 = this.u8;
     for (let done = 0; done < len; ) {
       const at = va + done;
-      const chunk = Math.min(len - done, 4096 - (at % 4096));
+      const chunk = Math.min(len - done, 4096 - (at & 4095));
       const pa = this.pa(at, this.readAcc);
-      out.set(this.u8.subarray(pa, pa + chunk), done);
+      if (chunk <= SMALL_COPY) for (let k = 0; k < chunk; k++) out[done + k] = u8[pa + k] as number;
+      else out.set(u8.subarray(pa, pa + chunk), done);
       done += chunk;
     }
     return out;
@@ -190,10 +212,13 @@ export class MmuMemory implements KernelMemory {
   write(va: number, bytes: Uint8Array): void {
     const len = bytes.length;
     checkSpan(va, len);
+    const u8 = this.u8;
     for (let done = 0; done < len; ) {
       const at = va + done;
-      const chunk = Math.min(len - done, 4096 - (at % 4096));
-      this.u8.set(bytes.subarray(done, done + chunk), this.pa(at, this.writeAcc));
+      const chunk = Math.min(len - done, 4096 - (at & 4095));
+      const pa = this.pa(at, this.writeAcc);
+      if (chunk <= SMALL_COPY) for (let k = 0; k < chunk; k++) u8[pa + k] = bytes[done + k] as number;
+      else u8.set(bytes.subarray(done, done + chunk), pa);
       done += chunk;
     }
   }
@@ -203,7 +228,7 @@ export class MmuMemory implements KernelMemory {
     checkSpan(va, len);
     for (let done = 0; done < len; ) {
       const at = va + done;
-      const chunk = Math.min(len - done, 4096 - (at % 4096));
+      const chunk = Math.min(len - done, 4096 - (at & 4095));
       const pa = this.pa(at, this.writeAcc);
       this.u8.fill(byte, pa, pa + chunk);
       done += chunk;
@@ -223,7 +248,7 @@ export class MmuMemory implements KernelMemory {
       for (let done = 0; done < len; ) {
         const s = src + done;
         const d = dst + done;
-        const chunk = Math.min(len - done, 4096 - (s % 4096), 4096 - (d % 4096));
+        const chunk = Math.min(len - done, 4096 - (s & 4095), 4096 - (d & 4095));
         const dpa = this.pa(d, this.writeAcc);
         const spa = this.pa(s, this.readAcc);
         this.u8.copyWithin(dpa, spa, spa + chunk);
@@ -234,7 +259,7 @@ export class MmuMemory implements KernelMemory {
     for (let left = len; left > 0; ) {
       const sEnd = src + left;
       const dEnd = dst + left;
-      const chunk = Math.min(left, ((sEnd - 1) % 4096) + 1, ((dEnd - 1) % 4096) + 1);
+      const chunk = Math.min(left, ((sEnd - 1) & 4095) + 1, ((dEnd - 1) & 4095) + 1);
       const dpa = this.pa(dEnd - chunk, this.writeAcc);
       const spa = this.pa(sEnd - chunk, this.readAcc);
       this.u8.copyWithin(dpa, spa, spa + chunk);

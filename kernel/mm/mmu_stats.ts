@@ -19,7 +19,7 @@ export function pagingVmstat(p: PagingParts, out: Array<[string, number]>): void
   const t = p.tlb.stats;
   out.push(["nr_page_table_pages", p.paging.nrTablePages]);
   out.push(["nr_tlb_local_flush_all", t.flushAll + t.flushAsid]);
-  out.push(["nr_tlb_local_flush_one", t.flushOne + t.flushRange]);
+  out.push(["nr_tlb_local_flush_one", t.flushOne]);
   out.push(["tlb_hit", t.hits]);
   out.push(["tlb_miss", t.misses]);
   out.push(["pgtable_walk", p.mmu.stats.walks]);

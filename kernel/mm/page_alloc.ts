@@ -30,6 +30,7 @@ import {
 } from "./gfp.ts";
 import { type MemMap, PG_alloc, PG_anon, PG_buddy, PG_head, PG_lazyfree, PG_pcp, PG_poisoned, PG_tail, PG_vmalloc } from "./memmap.ts";
 import { type PerCpuPages, ZONE_DMA, type Zone } from "./mmzone.ts";
+import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
 
 /** Largest order a kernel may be built with here (4-bit order field). */
@@ -336,7 +337,7 @@ export class BuddyAllocator {
     const i = pfn * W;
     // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
     const word0 = w[i] as number;
-    if ((word0 & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || (pfn | 0) !== pfn) this.badFree(pfn, order);
+    if ((word0 & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || (pfn | 0) !== pfn) badFree(this.memmap, this.maxOrder, pfn, order);
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
     if (ref !== 0) return;
@@ -370,26 +371,6 @@ export class BuddyAllocator {
       return;
     }
     this.freeOnePage(zone, pfn, order);
-  }
-
-  private badFree(pfn: number, order: number): never {
-    const mm = this.memmap;
-    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= mm.nrPages) {
-      panic(`__free_pages: pfn ${pfn} out of range`);
-    }
-    if (!Number.isInteger(order) || order < 0 || order > this.maxOrder) {
-      panic(`__free_pages: invalid order ${order} for pfn 0x${pfn.toString(16)}`);
-    }
-    const hex = `0x${pfn.toString(16)}`;
-    if (pfn & ((1 << order) - 1)) panic(`__free_pages: pfn ${hex} misaligned for order ${order}`);
-    const f = mm.flags(pfn);
-    if (f & (PG_buddy | PG_pcp)) panic(`__free_pages: double free of pfn ${hex}`);
-    if (f & 1) panic(`__free_pages: freeing reserved pfn ${hex}`);
-    if (f & PG_alloc && mm.order(pfn) !== order) {
-      panic(`__free_pages: pfn ${hex} was allocated with order ${mm.order(pfn)}, freed with order ${order}`);
-    }
-    if (f & PG_alloc) panic(`__free_pages: bad page state pfn ${hex} flags ${mm.describeFlags(pfn)}`);
-    panic(`__free_pages: pfn ${hex} is not an allocated block (double free?)`);
   }
 
   /** __free_one_page: merges with free buddies and puts the block on its list. */

@@ -15,8 +15,8 @@
  *   BUDDY-7 counter disagrees with the recount
  *   BUDDY-8 non-head frame of a free block has a non-zero record
  */
-import { invariant } from "../panic.ts";
-import { PG_alloc, PG_buddy, PG_pcp, PG_reserved } from "./memmap.ts";
+import { invariant, panic } from "../panic.ts";
+import { type MemMap, PG_alloc, PG_buddy, PG_pcp, PG_reserved } from "./memmap.ts";
 import type { Zone } from "./mmzone.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
 
@@ -126,4 +126,25 @@ function checkFreeTail(b: BuddyAllocator, pfn: number, order: number): void {
       `pfn 0x${p.toString(16)} inside free block 0x${pfn.toString(16)} has record flags ${mm.describeFlags(p)}`,
     );
   }
+}
+
+/**
+ * Names what is wrong with a refused __free_pages(pfn, order) and panics:
+ * out of range, bad order, misaligned, a double free, a reserved frame, the
+ * wrong order, a page still owned by a layer, or no allocated block at all.
+ */
+export function badFree(mm: MemMap, maxOrder: number, pfn: number, order: number): never {
+  if (!Number.isInteger(pfn) || pfn < 0 || pfn >= mm.nrPages) panic(`__free_pages: pfn ${pfn} out of range`);
+  if (!Number.isInteger(order) || order < 0 || order > maxOrder)
+    panic(`__free_pages: invalid order ${order} for pfn 0x${pfn.toString(16)}`);
+  const hex = `0x${pfn.toString(16)}`;
+  if (pfn & ((1 << order) - 1)) panic(`__free_pages: pfn ${hex} misaligned for order ${order}`);
+  const f = mm.flags(pfn);
+  if (f & (PG_buddy | PG_pcp)) panic(`__free_pages: double free of pfn ${hex}`);
+  if (f & PG_reserved) panic(`__free_pages: freeing reserved pfn ${hex}`);
+  if (f & PG_alloc && mm.order(pfn) !== order) {
+    panic(`__free_pages: pfn ${hex} was allocated with order ${mm.order(pfn)}, freed with order ${order}`);
+  }
+  if (f & PG_alloc) panic(`__free_pages: bad page state pfn ${hex} flags ${mm.describeFlags(pfn)}`);
+  panic(`__free_pages: pfn ${hex} is not an allocated block (double free?)`);
 }

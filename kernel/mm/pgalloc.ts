@@ -105,7 +105,7 @@ export class Paging {
 
   /** Adds `delta` to the in-use count of the table holding `ptep`. */
   adjustUsed(ptep: number, delta: number): void {
-    const pfn = Math.floor(ptep / 4096);
+    const pfn = ptep >>> 12;
     this.memmap.setWord(pfn, 2, this.memmap.word(pfn, 2) + delta);
   }
 

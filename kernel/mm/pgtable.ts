@@ -26,6 +26,7 @@ import { panic } from "../panic.ts";
 import { explain, ptdump, vmprint } from "./dump_pagetables.ts";
 import { PG_pgtable } from "./memmap.ts";
 import type { Paging } from "./pgalloc.ts";
+import { mapPages, mapRange, unmapPages } from "./pgtable_map.ts";
 import {
   type ChangeProtOptions,
   changeProtection,
@@ -39,7 +40,6 @@ import {
   entryAddr,
   entryFlags,
   entryPfn,
-  HPAGE_PAGES,
   KERNEL_TABLE,
   LEVEL_SIZE,
   makeHi,
@@ -117,7 +117,8 @@ export class PageTable {
 
   /** Panics unless [start, end) is page aligned and inside this table's half. */
   checkRange(what: string, start: number, end: number): void {
-    if (!(start % 4096 === 0 && end % 4096 === 0 && start >= this.vaStart && end <= this.vaEnd && start <= end)) {
+    const ok = Number.isInteger(start) && Number.isInteger(end) && ((start | end) & 4095) === 0;
+    if (!(ok && start >= this.vaStart && end <= this.vaEnd && start <= end)) {
       panic(`${what}: bad range ${formatVa(start)}-${formatVa(end)} for a ${this.kind} page table`);
     }
   }
@@ -224,7 +225,7 @@ export class PageTable {
     if (wasNone !== ((lo | hi) === 0)) this.paging.adjustUsed(ptep, wasNone ? 1 : -1);
     if ((oldLo & PTE_P) !== 0) {
       const size = (oldLo & PTE_PS) !== 0 ? (LEVEL_SIZE[2] as number) : 4096;
-      const start = va - (va % size);
+      const start = va - (va & (size - 1));
       this.recordFlush(start, start + size);
       this.debugShootdown();
     }
@@ -243,7 +244,7 @@ export class PageTable {
       mm.testFlag(table, PG_pgtable) &&
       mm.word(table, 3) === this.asid &&
       (level === 1 || level === 2) &&
-      (ptep % 4096) / 8 === pxIndex(va, level) &&
+      (ptep & 4095) / 8 === pxIndex(va, level) &&
       va >= this.vaStart &&
       va < this.vaEnd;
     if (!ok) panic(`set_pte_at: entry 0x${ptep.toString(16)} is not the slot of ${formatVa(va)} in this page table`);
@@ -298,50 +299,21 @@ export class PageTable {
   }
 
   /**
-   * Maps `npages` contiguous frames from `pfn` at `va` with `flags` (leaf
-   * flags, PTE_P included). With `{ huge: true }` every 2 MiB-aligned piece
-   * whose frames are 2 MiB-aligned too becomes one level-2 leaf.
-   * Returns "nomem" when a table allocation failed; the entries this call
-   * set are cleared again (tables it allocated stay, empty).
-   * Panics when a slot is already in use (xv6 "mappages: remap").
+   * Maps `npages` contiguous frames from `pfn` at `va` (see {@link mapRange}
+   * in pgtable_map.ts). Returns "nomem" when a table allocation failed.
    */
   mapRange(va: number, pfn: number, npages: number, flags: number, opts?: { huge?: boolean }): "ok" | "nomem" {
-    this.checkRange("map_range", va, va + npages * 4096);
-    const huge = opts?.huge === true;
-    let done = 0;
-    while (done < npages) {
-      const at = va + done * 4096;
-      const p = pfn + done;
-      const big = huge && at % (LEVEL_SIZE[2] as number) === 0 && p % HPAGE_PAGES === 0 && npages - done >= HPAGE_PAGES;
-      const ptep = this.ensure(at, big ? 2 : 1);
-      if (ptep < 0) {
-        this.undoMap(va, done);
-        return "nomem";
-      }
-      if (!this.pteNone(ptep)) panic(`map_range: remap at ${formatVa(at)}`);
-      this.setPte(at, ptep, p, big ? (flags | PTE_PS) >>> 0 : flags);
-      done += big ? HPAGE_PAGES : 1;
-    }
-    return "ok";
+    return mapRange(this, va, pfn, npages, flags, opts);
   }
 
-  /**
-   * Maps the frames `pfns[0..count)` at consecutive pages from `va` (vmap).
-   * Returns "nomem" like mapRange, with the same cleanup. Panics on a remap.
-   */
+  /** Maps the frames `pfns[0..count)` at consecutive pages from `va` (see {@link mapPages}). */
   mapPages(va: number, pfns: ArrayLike<number>, count: number, flags: number): "ok" | "nomem" {
-    this.checkRange("map_pages", va, va + count * 4096);
-    for (let i = 0; i < count; i++) {
-      const at = va + i * 4096;
-      const ptep = this.ensure(at, 1);
-      if (ptep < 0) {
-        this.undoMap(va, i);
-        return "nomem";
-      }
-      if (!this.pteNone(ptep)) panic(`map_pages: remap at ${formatVa(at)}`);
-      this.setPte(at, ptep, pfns[i] as number, flags);
-    }
-    return "ok";
+    return mapPages(this, va, pfns, count, flags);
+  }
+
+  /** Clears `count` 4 KiB entries from `va` (see {@link unmapPages}). */
+  unmapPages(va: number, count: number, sink: ZapSink | null): number {
+    return unmapPages(this, va, count, sink);
   }
 
   /** See {@link unmapRange} in pgtable_range.ts. */
@@ -377,20 +349,5 @@ export class PageTable {
   /** The walk for `va` level by level, down to the frame or the fault (dump_pagetables.ts). */
   explain(va: number): string {
     return explain(this, va);
-  }
-
-  /** Clears the entries a failed map set in [va, va + pages): nothing could have cached them yet. */
-  private undoMap(va: number, pages: number): void {
-    let i = 0;
-    while (i < pages) {
-      const at = va + i * 4096;
-      const ptep = this.lookup(at);
-      const step = this.leafLevel === 2 ? HPAGE_PAGES : 1;
-      const u32 = this.u32;
-      u32[ptep >>> 2] = 0;
-      u32[(ptep >>> 2) + 1] = 0;
-      this.paging.adjustUsed(ptep, -1);
-      i += step;
-    }
   }
 }

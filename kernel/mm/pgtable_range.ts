@@ -10,7 +10,7 @@
 import { panic } from "../panic.ts";
 import { PG_reserved } from "./memmap.ts";
 import type { PageTable } from "./pgtable.ts";
-import { entryAddr, entryFlags, entryPfn, LEVEL_SIZE, makeHi, makeLo, PTE_P, PTE_PS, PTE_RW, pxIndex } from "./pgtable_types.ts";
+import { entryAddr, entryFlags, entryPfn, LEVEL_SIZE, levelBase, makeHi, makeLo, PTE_P, PTE_PS, PTE_RW, pxIndex } from "./pgtable_types.ts";
 import { formatVa } from "./types.ts";
 
 /** Receives each entry unmapRange clears (after it is cleared). */
@@ -57,7 +57,7 @@ function zapLevel(pt: PageTable, table: number, level: number, start: number, en
   const size = LEVEL_SIZE[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
-    const slot = va - (va % size);
+    const slot = levelBase(va, level);
     const next = Math.min(slot + size, end);
     const ptep = entryAddr(table, pxIndex(va, level));
     const w = ptep >>> 2;
@@ -111,7 +111,7 @@ function protLevel(
   const size = LEVEL_SIZE[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
-    const slot = va - (va % size);
+    const slot = levelBase(va, level);
     const next = Math.min(slot + size, end);
     const w = entryAddr(table, pxIndex(va, level)) >>> 2;
     const lo = u32[w] as number;
@@ -158,7 +158,7 @@ function freeLevel(pt: PageTable, table: number, level: number, start: number, e
   const size = LEVEL_SIZE[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
-    const slot = va - (va % size);
+    const slot = levelBase(va, level);
     const next = Math.min(slot + size, end);
     const ptep = entryAddr(table, pxIndex(va, level));
     const w = ptep >>> 2;
@@ -189,7 +189,7 @@ function visitLevel(pt: PageTable, table: number, level: number, start: number, 
   const u32 = pt.paging.u32;
   const size = LEVEL_SIZE[level] as number;
   for (let va = start; va < end; ) {
-    const slot = va - (va % size);
+    const slot = levelBase(va, level);
     const next = Math.min(slot + size, end);
     const ptep = entryAddr(table, pxIndex(va, level));
     const lo = u32[ptep >>> 2] as number;

@@ -96,9 +96,22 @@ export const TABLE_NAMES = ["", "PT", "PD", "PDPT", "PML4"] as const;
 export const HPAGE_PAGES = 512;
 export const HPAGE_SIZE = 2 ** 21;
 
+/** 1 / LEVEL_SIZE: multiplying by a power of two is exact and, unlike a division or %, cheap. */
+const LEVEL_INV = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39] as const;
+
 /** The index into the level-`level` table for `va` (exact for 48-bit numbers). */
 export function pxIndex(va: number, level: number): number {
-  return Math.floor(va / (LEVEL_SIZE[level] as number)) & 511;
+  return Math.floor(va * (LEVEL_INV[level] as number)) & 511;
+}
+
+/**
+ * The first address of the level-`level` slot holding `va` (va rounded down
+ * to LEVEL_SIZE[level]). Bitwise masks keep the low 32 bits of a safe
+ * integer exactly, so they serve up to level 3; level 4 multiplies.
+ */
+export function levelBase(va: number, level: number): number {
+  if (level < 4) return va - (va & ((LEVEL_SIZE[level] as number) - 1));
+  return Math.floor(va * 2 ** -39) * 2 ** 39;
 }
 
 /** The PFN field of an entry given its two words. */
@@ -113,12 +126,12 @@ export function entryFlags(lo: number, hi: number): number {
 
 /** The lo word of an entry mapping `pfn` (below 2^40) with `flags`. */
 export function makeLo(pfn: number, flags: number): number {
-  return (((pfn % 1048576) << 12) | (flags & PTE_LO_FLAGS)) >>> 0;
+  return (((pfn & 0xfffff) << 12) | (flags & PTE_LO_FLAGS)) >>> 0;
 }
 
 /** The hi word of an entry mapping `pfn` (below 2^40) with `flags`. */
 export function makeHi(pfn: number, flags: number): number {
-  return ((Math.floor(pfn / 1048576) & 0xfffff) | (flags & PTE_HI_FLAGS)) >>> 0;
+  return ((Math.floor(pfn * 2 ** -20) & 0xfffff) | (flags & PTE_HI_FLAGS)) >>> 0;
 }
 
 /** The u32 index of an entry's lo word; its hi word follows. */
@@ -133,7 +146,7 @@ export function entryAddr(pfn: number, index: number): number {
 
 /** The table frame an entry lives in. */
 export function entryTable(ptep: number): number {
-  return Math.floor(ptep / 4096);
+  return ptep >>> 12;
 }
 
 /** A leaf at this level with these flags? (level 1, or PS at level 2). */

@@ -55,11 +55,11 @@ export const DEFAULT_TLB: TlbConfig = { entries: 256, ways: 4 };
 export class TlbStats {
   hits = 0;
   misses = 0;
-  /** invlpg-style single-page flushes. */
+  /** Pages flushed one by one: invlpg, and each page of a range at or below the ceiling (Linux nr_tlb_local_flush_one). */
   flushOne = 0;
   /** Range flushes (each one counts once, whatever its size). */
   flushRange = 0;
-  /** Whole-ASID flushes (a range above the ceiling, an address space going away). */
+  /** Whole-ASID flushes: a range above the ceiling, an address space going away. */
   flushAsid = 0;
   /** Full flushes, global entries included. */
   flushAll = 0;
@@ -84,9 +84,12 @@ export class Tlb {
   readonly base: Uint32Array;
   readonly perm: Uint8Array;
   readonly stats = new TlbStats();
-  /** Key arrays by access bits (0, ACC_WRITE, ACC_USER, both, ACC_EXEC, ACC_EXEC | ACC_USER). */
-  private readonly byAcc: Float64Array[] = [];
-  private readonly accList: number[] = [0, 2, 4, 6, 16, 20];
+  /** Key arrays of kernel writes, user reads, user writes, kernel fetches, user fetches (kernel reads use keys). */
+  private readonly kw: Float64Array;
+  private readonly ur: Float64Array;
+  private readonly uw: Float64Array;
+  private readonly kx: Float64Array;
+  private readonly ux: Float64Array;
   /** Round-robin victim of each set. */
   private readonly victim: Uint16Array;
   private readonly asidUsed = new Uint8Array(NR_ASIDS);
@@ -106,7 +109,11 @@ export class Tlb {
     this.setMask = this.sets - 1;
     this.waysShift = Math.log2(ways);
     this.keys = new Float64Array(entries).fill(Number.NaN);
-    for (const acc of this.accList) this.byAcc[acc] = acc === 0 ? this.keys : new Float64Array(entries).fill(Number.NaN);
+    this.kw = new Float64Array(entries).fill(Number.NaN);
+    this.ur = new Float64Array(entries).fill(Number.NaN);
+    this.uw = new Float64Array(entries).fill(Number.NaN);
+    this.kx = new Float64Array(entries).fill(Number.NaN);
+    this.ux = new Float64Array(entries).fill(Number.NaN);
     this.base = new Uint32Array(entries);
     this.perm = new Uint8Array(entries);
     this.victim = new Uint16Array(this.sets);
@@ -115,9 +122,22 @@ export class Tlb {
 
   /** The key array of access `acc`: keys of the entries that allow it, NaN elsewhere. Panics on an unknown access. */
   keysFor(acc: number): Float64Array {
-    const k = this.byAcc[acc];
-    if (k === undefined) panic(`tlb: no key array for access bits ${acc}`);
-    return k;
+    switch (acc) {
+      case 0:
+        return this.keys;
+      case TLB_WRITE:
+        return this.kw;
+      case TLB_USER:
+        return this.ur;
+      case TLB_USER | TLB_WRITE:
+        return this.uw;
+      case TLB_EXEC:
+        return this.kx;
+      case TLB_EXEC | TLB_USER:
+        return this.ux;
+      default:
+        return panic(`tlb: no key array for access bits ${acc}`);
+    }
   }
 
   /** The first entry of the set `va` falls in. */
@@ -144,7 +164,13 @@ export class Tlb {
       i = (set << this.waysShift) + v;
     }
     const key = pageVa + asid;
-    for (const acc of this.accList) (this.byAcc[acc] as Float64Array)[i] = (perm & acc) === acc ? key : Number.NaN;
+    const no = Number.NaN;
+    this.keys[i] = key;
+    this.kw[i] = (perm & TLB_WRITE) !== 0 ? key : no;
+    this.ur[i] = (perm & TLB_USER) !== 0 ? key : no;
+    this.uw[i] = (perm & (TLB_USER | TLB_WRITE)) === (TLB_USER | TLB_WRITE) ? key : no;
+    this.kx[i] = (perm & TLB_EXEC) !== 0 ? key : no;
+    this.ux[i] = (perm & (TLB_USER | TLB_EXEC)) === (TLB_USER | TLB_EXEC) ? key : no;
     this.base[i] = framePa;
     this.perm[i] = perm;
     return i;
@@ -152,7 +178,13 @@ export class Tlb {
 
   /** Invalidates entry i in every key array. */
   private invalidate(i: number): void {
-    for (const acc of this.accList) (this.byAcc[acc] as Float64Array)[i] = Number.NaN;
+    const no = Number.NaN;
+    this.keys[i] = no;
+    this.kw[i] = no;
+    this.ur[i] = no;
+    this.uw[i] = no;
+    this.kx[i] = no;
+    this.ux[i] = no;
   }
 
   private drop(i: number): void {
@@ -187,8 +219,12 @@ export class Tlb {
    */
   flushRange(start: number, end: number, asid: number): void {
     if (end <= start) return;
-    this.stats.flushRange++;
-    this.stats.entriesFlushed += this.dropRange(start, end, asid);
+    const st = this.stats;
+    const pages = (end - start) / 4096;
+    st.flushRange++;
+    if (pages <= FLUSH_CEILING_PAGES) st.flushOne += pages;
+    else st.flushAsid++;
+    st.entriesFlushed += this.dropRange(start, end, asid);
   }
 
   /** Like flushRange but not counted: the debug shootdown of a range whose flush is pending. */

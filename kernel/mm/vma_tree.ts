@@ -103,11 +103,25 @@ export class VmaTree {
     this.endA[n] = end;
     this.gapStartA[n] = gapStart;
     this.valueA[n] = value;
+    // The neighbours are the last nodes where the descent goes right (pred)
+    // and left (succ): both lie on the insertion path, so insertAt's updates
+    // carry their new gaps up to the root.
+    let pred = NIL;
+    let succ = NIL;
+    for (let m = this.root; m !== NIL; ) {
+      if (start < (this.startA[m] as number)) {
+        succ = m;
+        m = this.leftA[m] as number;
+      } else {
+        pred = m;
+        m = this.rightA[m] as number;
+      }
+    }
+    this.gapA[n] = gapStart - (pred === NIL ? 0 : (this.endA[pred] as number));
+    this.maxGapA[n] = this.gapA[n] as number;
+    if (succ !== NIL) this.gapA[succ] = (this.gapStartA[succ] as number) - end;
     this.root = this.insertAt(this.root, n);
     this.size++;
-    this.refreshGap(n);
-    const succ = this.next(n);
-    if (succ !== NIL) this.refreshGap(succ);
     return n;
   }
 
@@ -115,11 +129,19 @@ export class VmaTree {
   remove(start: number): void {
     const n = this.lookup(start);
     if (n === NIL || (this.startA[n] as number) !== start) panic(`vma_tree: no range starts at ${start}`);
+    // The successor's gap grows by n's range and n's gap. removeAt updates
+    // every node on its path, which holds the successor (an ancestor, or the
+    // minimum it moves up) unless n has only a right subtree: that subtree
+    // moves up untouched, so its leftmost node is fixed by one more descent.
     const succ = this.next(n);
+    if (succ !== NIL) {
+      this.gapA[succ] = (this.gapStartA[succ] as number) - (this.gapStartA[n] as number) + (this.gapA[n] as number);
+    }
+    const onlyRight = (this.leftA[n] as number) === NIL && (this.rightA[n] as number) !== NIL;
     this.root = this.removeAt(this.root, start);
     this.size--;
     this.releaseNode(n);
-    if (succ !== NIL) this.refreshGap(succ);
+    if (onlyRight && succ !== NIL) this.fixPath(this.root, this.startA[succ] as number);
   }
 
   /** Moves the end of node n (the start and order stay). Keeps the successor's gap true. */
@@ -145,6 +167,21 @@ export class VmaTree {
     return addr >= low ? addr : -1;
   }
 
+  /**
+   * The lowest address a with [a, a + len) inside a gap, low <= a and
+   * a + len <= high (vmalloc's find_vmap_lowest_match), or -1 when none fits.
+   */
+  bottomUpGap(len: number, low: number, high: number): number {
+    const n = this.leftmostFit(this.root, low + len, len);
+    if (n !== NIL) {
+      const a = Math.max((this.gapStartA[n] as number) - (this.gapA[n] as number), low);
+      return a + len <= high ? a : -1;
+    }
+    const last = this.last();
+    const a = Math.max(last === NIL ? 0 : (this.endA[last] as number), low);
+    return a + len <= high ? a : -1;
+  }
+
   /** Visits every node in address order. */
   forEach(fn: (n: number) => void): void {
     for (let n = this.first(); n !== NIL; n = this.next(n)) fn(n);
@@ -160,6 +197,16 @@ export class VmaTree {
       } else n = this.rightA[n] as number;
     }
     return best;
+  }
+
+  /** The leftmost node with gapStart >= minKey whose gap is at least len. */
+  private leftmostFit(n: number, minKey: number, len: number): number {
+    if (n === NIL || (this.maxGapA[n] as number) < len) return NIL;
+    if ((this.gapStartA[n] as number) < minKey) return this.leftmostFit(this.rightA[n] as number, minKey, len);
+    const l = this.leftmostFit(this.leftA[n] as number, minKey, len);
+    if (l !== NIL) return l;
+    if ((this.gapA[n] as number) >= len) return n;
+    return this.leftmostFit(this.rightA[n] as number, minKey, len);
   }
 
   /** The rightmost node with start < key whose gap is at least len. */

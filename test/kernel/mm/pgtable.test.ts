@@ -167,6 +167,23 @@ describe("user page tables", () => {
     m.check();
   });
 
+  it("unmapPages clears a small range across a level-1 table boundary, skipping holes", () => {
+    const m = Machine.boot({ ramBytes: 64 * MiB });
+    const k = m.kernel;
+    const pt = k.paging.pgdAlloc()!;
+    const frames = [k.allocPages(0)!, k.allocPages(0)!, k.allocPages(0)!];
+    for (const f of frames) k.memmap.setMapcount(f, 1);
+    pt.mapPages(0x1fe000, frames, 2, USER_RW); // the last two slots of the first PT
+    pt.mapPages(0x201000, frames.slice(2), 1, USER_RW); // slot 1 of the next PT; slot 0 stays a hole
+    const sink = freeingSink(m);
+    expect(pt.unmapPages(0x1fe000, 5, sink)).toBe(3);
+    expect(sink.zapped).toEqual([0x1fe000, 0x1ff000, 0x201000]);
+    expect(pt.describePending()).toBe("1fe000-202000");
+    pt.flushTlb();
+    expect(pt.unmapPages(0x7000000, 3, null)).toBe(0);
+    m.check();
+  });
+
   it("mapping over a used slot panics like xv6's mappages: remap", () => {
     const m = Machine.boot({ ramBytes: 16 * MiB });
     const pt = m.kernel.paging.pgdAlloc()!;

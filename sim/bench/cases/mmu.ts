@@ -1,0 +1,115 @@
+/** MMU, TLB and vmalloc benchmarks (issue: page tables, MMU and TLB, vmalloc). */
+
+import { __GFP_ZERO, GFP_HIGHUSER } from "../../../kernel/mm/gfp.ts";
+import { PTE_NX, PTE_P, PTE_RW, PTE_US } from "../../../kernel/mm/pgtable_types.ts";
+import { Machine } from "../../machine.ts";
+import type { BenchCase } from "../harness.ts";
+
+let sink = 0;
+const HEAP = 0x555555559000;
+
+/** m.kernel.mem.read32 on one direct-map page: every access a TLB hit. */
+const kernelHit: BenchCase = {
+  name: "mmu: kernel read32 through a TLB hit",
+  ops: 10_000_000,
+  baseline: "uint32 load",
+  target: 6,
+  setup() {
+    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
+    const mem = m.kernel.mem;
+    const kva = m.kernel.pfnToKva(5000);
+    return (ops) => {
+      let x = 0;
+      for (let i = 0; i < ops; i++) x ^= mem.read32(kva + ((i * 28) & 4092));
+      sink ^= x;
+    };
+  },
+};
+
+/** A user-mode view of a process page table: read32 on one heap page (0x555555559000, where brk starts), every access a TLB hit. */
+const userHit: BenchCase = {
+  name: "mmu: user read32 through a TLB hit",
+  ops: 10_000_000,
+  baseline: "uint32 load",
+  target: 6,
+  setup() {
+    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
+    const k = m.kernel;
+    const pt = k.paging.pgdAlloc();
+    const pfn = k.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
+    if (pt === null || pfn === null || pt.mapRange(HEAP, pfn, 1, (PTE_P | PTE_RW | PTE_US | PTE_NX) >>> 0) !== "ok") {
+      throw new Error("bench setup: out of memory");
+    }
+    const mem = k.mmu.view(pt, "user");
+    return (ops) => {
+      let x = 0;
+      for (let i = 0; i < ops; i++) x ^= mem.read32(HEAP + ((i * 28) & 4092));
+      sink ^= x;
+    };
+  },
+};
+
+/** read32 cycling over 4096 direct-map pages with a 256-entry TLB: every access misses and walks 3 levels to a 2 MiB leaf. */
+const missWalk: BenchCase = {
+  name: "mmu: kernel read32 on a TLB miss (walk, fill)",
+  ops: 2_000_000,
+  baseline: "uint32 load",
+  setup() {
+    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
+    const mem = m.kernel.mem;
+    const kva = m.kernel.pfnToKva(0);
+    return (ops) => {
+      let x = 0;
+      for (let i = 0; i < ops; i++) x ^= mem.read32(kva + (i & 4095) * 4096);
+      sink ^= x;
+    };
+  },
+  report: () => `(4096 pages in a cycle through a 256-entry 4-way TLB: every access misses)`,
+};
+
+/** The same on a user page table of 4 KiB leaves: a 4-level walk per access. */
+const missWalkUser: BenchCase = {
+  name: "mmu: user read32 on a TLB miss (4-level walk, fill)",
+  ops: 2_000_000,
+  baseline: "uint32 load",
+  setup() {
+    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
+    const k = m.kernel;
+    const pt = k.paging.pgdAlloc();
+    const pfn = k.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
+    if (pt === null || pfn === null) throw new Error("bench setup: out of memory");
+    for (let i = 0; i < 1024; i++) pt.mapRange(0x400000 + i * 4096, pfn, 1, (PTE_P | PTE_US | PTE_NX) >>> 0);
+    const mem = k.mmu.view(pt, "user");
+    return (ops) => {
+      let x = 0;
+      for (let i = 0; i < ops; i++) x ^= mem.read32(0x400000 + (i & 1023) * 4096);
+      sink ^= x;
+    };
+  },
+};
+
+/** vmalloc then vfree of 1, 2, 3, 4 pages in turn, with 64 areas live around them. */
+const vmallocPair: BenchCase = {
+  name: "vmalloc: vmalloc/vfree pair of 1-4 pages",
+  ops: 500_000,
+  setup() {
+    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
+    const k = m.kernel;
+    for (let i = 0; i < 64; i++) k.vmalloc(4096 * (1 + (i % 7)));
+    return (ops) => {
+      for (let i = 0; i < ops; i++) {
+        const kva = k.vmalloc(4096 * (1 + (i & 3)));
+        if (kva === 0) throw new Error("vmalloc failed");
+        k.vfree(kva);
+      }
+    };
+  },
+  report: () => "target >= 1,000,000 pairs/s",
+};
+
+export const MMU_CASES: readonly BenchCase[] = [kernelHit, userHit, missWalk, missWalkUser, vmallocPair];
+
+/** Keeps the results observable. */
+export function mmuSink(): number {
+  return sink;
+}
