@@ -9,13 +9,14 @@
  */
 import { Prandom } from "../../kernel/lib/random.ts";
 import { __GFP_NOFAIL, __GFP_NOWARN } from "../../kernel/mm/gfp.ts";
-import { PAGE_SIZE } from "../../kernel/mm/types.ts";
+import { formatVa, PAGE_SIZE } from "../../kernel/mm/types.ts";
 import type { MeminfoValues } from "../../kernel/proc/meminfo.ts";
 import type { Process } from "../../kernel/process.ts";
 import { ProcessKilled } from "../../kernel/signal.ts";
 import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../kernel/uapi/mman.ts";
 import type { Machine } from "../machine.ts";
 import { type Block, ramBlocks } from "./pageinfo.ts";
+import { humanBytes } from "./views.ts";
 
 /** The machine's counters at one point of the run. */
 export interface Sample {
@@ -94,6 +95,22 @@ function pages(held: readonly Held[]): number {
   return held.reduce((n, h) => n + (1 << h.order), 0);
 }
 
+/** `bytes` scaled to the machine: as given at 64 MiB of RAM, proportionally less below, page-aligned, at least a page. */
+function scaled(rec: Recorder, bytes: number): number {
+  const f = Math.min(1, rec.m.config.ramBytes / (64 << 20));
+  return Math.max(PAGE_SIZE, Math.floor((bytes * f) / PAGE_SIZE) * PAGE_SIZE);
+}
+
+/** m.spawn, narrated as the end of the story when the machine has no memory left for a process. */
+function spawn(rec: Recorder, name: string): Process | null {
+  try {
+    return rec.m.spawn(name);
+  } catch (e) {
+    rec.step(`spawning ${name} fails (${(e as Error).message}): the machine is too small for the rest of the story`);
+    return null;
+  }
+}
+
 /** Writes one byte in every page of [start, start + len): each first touch is a page fault. */
 function touch(p: Process, start: number, len: number): void {
   for (let off = 0; off < len; off += PAGE_SIZE) p.mem.write8(start + off, 1);
@@ -124,6 +141,13 @@ function kernelSteps(rec: Recorder): void {
   rec.step(
     `the kernel kmallocs 300 objects of 8 B to 2 KiB and frees a third: ${objs.length - Math.ceil(objs.length / 3)} live objects in the kmalloc caches`,
   );
+  const vsize = Math.min(1 << 20, scaled(rec, 1 << 20));
+  const buf = k.vmalloc(vsize);
+  rec.step(
+    buf === 0
+      ? `a driver's vmalloc of ${humanBytes(vsize)} fails`
+      : `a driver vmallocs ${humanBytes(vsize)} at 0x${formatVa(buf)}: ${vsize / PAGE_SIZE} frames wherever the buddy allocator has them, contiguous only in virtual memory`,
+  );
 }
 
 /** The default story: kernel allocations, then processes mapping, faulting, forking and exiting. */
@@ -131,7 +155,8 @@ function defaultScenario(rec: Recorder): void {
   const m = rec.m;
   rec.step(`boot: ${m.kernel.buddy.nrManagedPages()} pages managed, ${m.kernel.buddy.nrFreePages()} free`);
   kernelSteps(rec);
-  const init = m.spawn("init");
+  const init = spawn(rec, "init");
+  if (init === null) return;
   const buf = init.sys.mmap(0, 256 << 10, RW, ANON);
   touch(init, buf, 128 << 10);
   rec.step(
@@ -146,16 +171,21 @@ function defaultScenario(rec: Recorder): void {
     `init mallocs 120 blocks of 16 B to 2 KiB and frees every third: malloc grows the heap with brk from 0x${brk0.toString(16)} to 0x${init.sys.brk(0).toString(16)}; a 256 KiB malloc gets its own mmap at 0x${large.toString(16)}`,
   );
   const worker = init.fork();
-  if (worker === null) throw new Error("default scenario: fork failed");
-  rec.step(`init forks a child, "worker" below (pid ${worker.pid}): both map the same frames, read-only, copy-on-write`);
-  const before = worker.minflt;
-  touch(worker, buf, 32 << 10);
-  rec.step(`worker writes 32 KiB of the shared mapping: ${worker.minflt - before} copy-on-write faults give it private copies`);
-  const hog = m.spawn("hog");
+  if (worker === null) rec.step("init's fork fails: the machine has no memory or commit left for a child");
+  else {
+    rec.step(`init forks a child, "worker" below (pid ${worker.pid}): both map the same frames, read-only, copy-on-write`);
+    const before = worker.minflt;
+    touch(worker, buf, 32 << 10);
+    rec.step(`worker writes 32 KiB of the shared mapping: ${worker.minflt - before} copy-on-write faults give it private copies`);
+  }
+  const hog = spawn(rec, "hog");
+  if (hog === null) return;
   const big = hog.sys.mmap(0, 8 << 20, RW, ANON | MAP_NORESERVE);
-  touch(hog, big, 2 << 20);
+  const hogTouch = scaled(rec, 2 << 20);
+  touch(hog, big, hogTouch);
   rec.snapshot("three processes running");
-  rec.step(`hog (pid ${hog.pid}) maps 8 MiB with MAP_NORESERVE and touches 2 MiB of it: ${hog.minflt} page faults`);
+  rec.step(`hog (pid ${hog.pid}) maps 8 MiB with MAP_NORESERVE and touches ${humanBytes(hogTouch)} of it: ${hog.minflt} page faults`);
+  if (worker === null) return;
   worker.exit(0);
   rec.step("worker exits: its private copies go back to the buddy allocator, the shared frames are init's alone again");
 }
@@ -190,11 +220,13 @@ function fragmentScenario(rec: Recorder): void {
 function oomScenario(rec: Recorder): void {
   const m = rec.m;
   const ram = m.config.ramBytes;
-  const bystander = m.spawn("bystander");
+  const bystander = spawn(rec, "bystander");
+  if (bystander === null) return;
   const small = bystander.sys.mmap(0, 64 << 10, RW, ANON);
   touch(bystander, small, 64 << 10);
   rec.step(`bystander (pid ${bystander.pid}) maps and touches 64 KiB`);
-  const hog = m.spawn("hog");
+  const hog = spawn(rec, "hog");
+  if (hog === null) return;
   const len = ram * 2;
   const big = hog.sys.mmap(0, len, RW, ANON | MAP_NORESERVE);
   rec.step(`hog (pid ${hog.pid}) maps ${len >> 20} MiB with MAP_NORESERVE, twice the RAM: the mapping is only a promise`);
@@ -228,9 +260,14 @@ export function findScenario(name: string): Scenario | null {
   return SCENARIOS.find((s) => s.name === name) ?? null;
 }
 
-/** Runs a scenario on a freshly booted machine. */
+/** Runs a scenario on a freshly booted machine. A process killed on a machine too small for the story ends it, narrated. */
 export function runScenario(s: Scenario, m: Machine): Recorder {
   const rec = new Recorder(m);
-  s.run(rec);
+  try {
+    s.run(rec);
+  } catch (e) {
+    if (!(e instanceof ProcessKilled)) throw e;
+    rec.step(`the story stops here: ${e.message} (the machine is too small for it)`);
+  }
   return rec;
 }

@@ -44,6 +44,7 @@ export const VIEWS: View[] = [
   { name: "meminfo", title: "/proc/meminfo", help: "memory usage in Linux's format", inRun: true, render: (m) => m.proc.meminfo() },
   { name: "slabinfo", title: "/proc/slabinfo", help: "slab caches in Linux's format", inRun: true, render: (m) => m.proc.slabinfo() },
   { name: "slabtop", title: "slabtop", help: "slab caches by object count, slabtop style", inRun: false, render: renderSlabtop },
+  { name: "vmallocinfo", title: "/proc/vmallocinfo", help: "vmalloc and vmap areas", inRun: true, render: (m) => m.proc.vmallocinfo() },
   { name: "vmstat", title: "/proc/vmstat", help: "event counters", inRun: true, render: (m) => m.proc.vmstat() },
 ];
 

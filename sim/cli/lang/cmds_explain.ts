@@ -6,7 +6,7 @@
  * explainer; every explainer that knows the address adds its lines.
  */
 
-import { formatVa, PAGE_OFFSET, PAGE_SIZE, TASK_SIZE } from "../../../kernel/mm/types.ts";
+import { formatVa, PAGE_OFFSET, PAGE_SIZE, TASK_SIZE, VMALLOC_END, VMALLOC_START } from "../../../kernel/mm/types.ts";
 import type { Process } from "../../../kernel/process.ts";
 import type { Machine } from "../../machine.ts";
 import { blockAt, describeBlock, hex } from "../pageinfo.ts";
@@ -52,6 +52,20 @@ function explainUser(m: Machine, p: Process | null, va: number): string | null {
   return out.join("\n");
 }
 
+/** A vmalloc address: its area in /proc/vmallocinfo, and the frame behind it. */
+function explainVmalloc(m: Machine, _p: Process | null, va: number): string | null {
+  if (!(va >= VMALLOC_START && va < VMALLOC_END)) return null;
+  const area = m.kernel.vmallocLayer.areas().find((x) => x.start <= va && va < x.end);
+  if (!area) return `${vaText(va)}: vmalloc space, in no area (an access is a kernel oops)`;
+  const pfn = m.kernel.vmallocToPfn(va);
+  const b = pfn === null ? null : blockAt(m, pfn);
+  const guard = pfn === null && va >= area.end - PAGE_SIZE ? " (the guard page)" : "";
+  return [
+    `${vaText(va)}: vmalloc area ${vaText(area.start)}-${vaText(area.end)} (${area.end - area.start} bytes with its guard page), from ${area.caller}, offset ${hex(va - area.start)}${guard}`,
+    `  ${b ? `frame: ${describeBlock(b)}` : "no frame mapped here"}`,
+  ].join("\n");
+}
+
 /** A kernel address: its walk in the kernel page table (init_mm). */
 function explainKernelWalk(m: Machine, _p: Process | null, va: number): string | null {
   if (va < TASK_SIZE) return null;
@@ -59,7 +73,7 @@ function explainKernelWalk(m: Machine, _p: Process | null, va: number): string |
 }
 
 /** Explainers, asked in order; each that knows the address adds its lines. */
-export const EXPLAINERS: Explainer[] = [explainUser, explainDirectMap, explainKernelWalk];
+export const EXPLAINERS: Explainer[] = [explainUser, explainDirectMap, explainVmalloc, explainKernelWalk];
 
 function explain(m: Machine, p: Process | null, va: number): string {
   const parts = EXPLAINERS.map((e) => e(m, p, va)).filter((t): t is string => t !== null);

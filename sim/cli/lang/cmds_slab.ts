@@ -1,7 +1,8 @@
 /**
- * Language commands of the slab layer: kmalloc, kzalloc, kfree, ksize,
- * kmem_cache_create and its cache's alloc/free (`c = kmem_cache_create
- * dentry 192`, then `dentry alloc`), validate_slabs.
+ * Language commands of the kernel allocators above the buddy allocator:
+ * kmalloc, kzalloc, kfree, ksize, kmem_cache_create and its cache's
+ * alloc/free (`kmem_cache_create dentry 192`, then `dentry alloc`),
+ * validate_slabs; vmalloc, vzalloc, vfree.
  */
 import { GFP_KERNEL } from "../../../kernel/mm/gfp.ts";
 import type { KmemCache } from "../../../kernel/mm/slab.ts";
@@ -34,6 +35,16 @@ function kmalloc(zero: boolean) {
     if (kva === 16) return { text: `${a.cmd}: ZERO_SIZE_PTR (0x10)`, value: 16 };
     return { text: `${va(kva)} (${objectInfo(s, kva)})`, value: kva };
   };
+}
+
+function vmalloc(s: Session, a: LangArgs, which: "vmalloc" | "vzalloc"): LangResult {
+  const size = a.size(0, "SIZE");
+  a.done(1);
+  const k = s.m.kernel;
+  const kva = which === "vzalloc" ? k.vzalloc(size) : k.vmalloc(size);
+  if (kva === 0) return { text: `${which}: NULL` };
+  const pages = Math.ceil(size / 4096);
+  return { text: `${va(kva)} (${pages} pages, first frame pfn 0x${(k.vmallocToPfn(kva) ?? 0).toString(16)})`, value: kva };
 }
 
 function kfree(s: Session, a: LangArgs): string {
@@ -109,6 +120,24 @@ LANG_COMMANDS.push(
     synopsis: "NAME SIZE [align=N]",
     help: "a cache of your own; then NAME alloc / NAME free ADDR",
     run: cacheCreate,
+  },
+  {
+    name: "vmalloc",
+    synopsis: "SIZE",
+    help: "vmalloc: virtually contiguous pages from scattered frames (value: the address)",
+    run: (s, a) => vmalloc(s, a, "vmalloc"),
+  },
+  { name: "vzalloc", synopsis: "SIZE", help: "vzalloc: vmalloc, zeroed", run: (s, a) => vmalloc(s, a, "vzalloc") },
+  {
+    name: "vfree",
+    synopsis: "ADDR",
+    help: "vfree (an address that starts no area is reported, nothing is freed)",
+    run(s, a) {
+      const kva = a.addr(0, "ADDR");
+      a.done(1);
+      s.m.kernel.vfree(kva);
+      return `vfree ${va(kva)}`;
+    },
   },
   {
     name: "validate_slabs",

@@ -22,6 +22,16 @@ describe("memsim run", () => {
     });
   }
 
+  for (const s of SCENARIOS) {
+    it(`run ${s.name} tells its story, or where it stops, on the smallest machines too`, async () => {
+      for (const ram of ["1M", "2M", "3M"]) {
+        const r = await memsim(["run", s.name, "--ram", ram]);
+        expect([r.status, r.err]).toEqual([0, ""]);
+        expect(r.out).toContain("all invariant checkers passed");
+      }
+    });
+  }
+
   it("run with no arguments is the default scenario at 64M and seed 1", async () => {
     const r = await memsim(["run"]);
     expect(r.out.split("\n")[0]).toBe("# memsim run: scenario=default ram=64M seed=1");
@@ -31,7 +41,7 @@ describe("memsim run", () => {
   it("run --json prints the same run as one JSON document", async () => {
     const r = await memsim(["run", "--json", "--ram", "8M"]);
     const doc = JSON.parse(r.out) as { scenario: string; ram: number; seed: number; steps: string[]; meminfo: Record<string, number> };
-    expect([doc.scenario, doc.ram, doc.seed, doc.steps.length]).toEqual(["default", 8 << 20, 1, 9]);
+    expect([doc.scenario, doc.ram, doc.seed, doc.steps.length]).toEqual(["default", 8 << 20, 1, 10]);
     expect(doc.meminfo.MemTotal).toBeGreaterThan(0);
     expectGolden("cli/run-json.json", r.out);
   });
