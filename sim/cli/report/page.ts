@@ -11,7 +11,7 @@ import { formatSize } from "../../units.ts";
 import { type Block, type Owner, ramBlocks } from "../pageinfo.ts";
 import type { Recorder } from "../scenario.ts";
 import { ramMapSvg } from "./rammap.ts";
-import { pagetableSection, processSection, slabSection } from "./sections.ts";
+import { pagetableSection, processSection, slabSection, vmallocSection } from "./sections.ts";
 import { barChart, esc, freeColour, LEGEND, lineChart, ownerColour } from "./svg.ts";
 
 /** What a report is drawn from: the machine after the scenario and the run's record. */
@@ -97,6 +97,7 @@ export const REPORT_SECTIONS: ReportSection[] = [
   { id: "ram", title: "Physical RAM", render: ramSection },
   { id: "buddy", title: "Buddy free lists", render: buddySection },
   { id: "slab", title: "Slab caches", render: slabSection },
+  { id: "vmalloc", title: "vmalloc areas", render: vmallocSection },
   { id: "processes", title: "Processes and their VMAs", render: processSection },
   { id: "pagetable", title: "Page-table walk", render: pagetableSection },
   { id: "series", title: "Over the run", render: seriesSection },
@@ -107,7 +108,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .muted{color:#777}.mapwrap{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
 table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
 .num{text-align:right;font-variant-numeric:tabular-nums}.sw{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:-2px;border:1px solid #0003}
-.axis{font-size:11px;fill:#555}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(590px,1fr));gap:10px 24px}.lbl{font-size:12px;font-weight:600;fill:#222}pre{font-size:12px;background:#f2f2f2;padding:6px 8px;overflow-x:auto}svg.chart{display:block;margin:6px 0}h3{font-size:14px;margin:14px 0 6px}.rammap .blk:hover{stroke:#fff;stroke-width:0.6}
+.axis{font-size:11px;fill:#555}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(590px,1fr));gap:10px 24px}.lbl{font-size:12px;font-weight:600;fill:#222}.pfns{font-family:monospace;font-size:11px;max-width:640px}pre{font-size:12px;background:#f2f2f2;padding:6px 8px;overflow-x:auto}svg.chart{display:block;margin:6px 0}h3{font-size:14px;margin:14px 0 6px}.rammap .blk:hover{stroke:#fff;stroke-width:0.6}
 #tip{position:fixed;pointer-events:none;background:#222;color:#fff;padding:4px 8px;border-radius:4px;font-size:12px;display:none;max-width:520px}`;
 
 const SCRIPT = `(function(){var tip=document.getElementById("tip");

@@ -156,3 +156,33 @@ export function pagetableSection(r: ReportInput): string | null {
   const head = `<p>The walk of 0x${formatVa(target.va)} in pid ${target.p.pid} (${esc(target.p.comm)}): 9 bits of the address index each table.</p>`;
   return `${head}<svg id="ptwalk" width="${width}" height="90">${defs}${out}</svg><pre>${esc(text)}</pre>`;
 }
+
+/** "0x1a0-0x1af, 0x300" from frame numbers in page order. */
+function pfnRanges(pfns: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < pfns.length; ) {
+    let j = i;
+    while (j + 1 < pfns.length && (pfns[j + 1] as number) === (pfns[j] as number) + 1) j++;
+    const a = pfns[i] as number;
+    parts.push(j === i ? `0x${a.toString(16)}` : `0x${a.toString(16)}-0x${(pfns[j] as number).toString(16)}`);
+    i = j + 1;
+  }
+  return parts.join(", ");
+}
+
+/** The vmalloc areas: each virtual range and the frames behind its pages, in page order. */
+export function vmallocSection(r: ReportInput): string | null {
+  const areas = r.m.kernel.vmallocLayer.areas();
+  if (areas.length === 0) return null;
+  const rows = areas.map((a) => {
+    const pfns: number[] = [];
+    for (let i = 0; i < a.nrPages; i++) {
+      const pfn = r.m.kernel.vmallocToPfn(a.start + i * 4096);
+      if (pfn !== null) pfns.push(pfn);
+    }
+    const cells = [`0x${formatVa(a.start)}-0x${formatVa(a.end)}`, formatSize(a.end - a.start), a.caller, String(a.nrPages)];
+    return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join("")}<td class="pfns">${esc(pfnRanges(pfns))}</td></tr>`;
+  });
+  const head = "<tr><th>area</th><th>size (with guard page)</th><th>caller</th><th>pages</th><th>frames, in page order</th></tr>";
+  return `<p>Contiguous in virtual memory, scattered in RAM: the frames behind each area's pages, as its page-table entries name them.</p><table class="data">${head}${rows.join("")}</table>`;
+}

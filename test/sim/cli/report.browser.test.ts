@@ -84,12 +84,16 @@ describe("memsim report in Chromium", () => {
       "ram",
       "buddy",
       "slab",
+      "vmalloc",
       "processes",
       "pagetable",
       "series",
     ]);
     expect(await page.locator("#ptwalk g.level").count()).toBe(4);
     expect(await page.locator("#processes svg.vmas").count()).toBe(2);
+    for (const owner of ["free", "reserved", "kernel", "slab", "pgtable", "anon", "vmalloc"]) {
+      expect(await page.locator(`#rammap rect.blk[data-owner="${owner}"]`).count(), owner).toBeGreaterThan(0);
+    }
     const block = page.locator('#rammap rect.blk[data-owner="kernel"]').first();
     const title = (await block.locator("title").textContent()) ?? "";
     expect(title).toMatch(/^pfn 0x[0-9a-f]+(-0x[0-9a-f]+)? order \d+ \(\d+ KiB\) kernel, zone \w+; P0x[0-9a-f]+$/);
