@@ -10,7 +10,7 @@ import type { Machine } from "../../machine.ts";
 import { formatSize } from "../../units.ts";
 import { type Block, type Owner, ramBlocks } from "../pageinfo.ts";
 import type { Recorder } from "../scenario.ts";
-import { ramMapSvg } from "./rammap.ts";
+import { busiestChunk, chunkZoomSvg, ramMapSvg } from "./rammap.ts";
 import { pagetableSection, processSection, slabSection, vmallocSection } from "./sections.ts";
 import { barChart, esc, freeColour, LEGEND, lineChart, ownerColour } from "./svg.ts";
 
@@ -50,7 +50,10 @@ function ramSection(r: ReportInput): string {
       `<h3>After step ${s.step}: ${esc(s.label)} (${s.blocks.length} blocks)</h3>${ramMapSvg(s.blocks, k.phys.nrPages, k.buddy.maxOrder, `rammap-${i + 1}`)}`,
   );
   const final = `<div class="mapwrap">${ramMapSvg(r.blocks, k.phys.nrPages, k.buddy.maxOrder, "rammap")}${ownerSummary(r.blocks, k.buddy.maxOrder)}</div>`;
-  return `<p>${esc(note)}</p><h3>At the end of the run</h3>${final}${snaps.join("")}`;
+  const chunk = busiestChunk(r.blocks, k.buddy.maxOrder);
+  const span = `pfn 0x${(chunk << k.buddy.maxOrder).toString(16)}-0x${(((chunk + 1) << k.buddy.maxOrder) - 1).toString(16)}`;
+  const zoom = `<h3>Zoom: the busiest square (${span})</h3>${chunkZoomSvg(r.blocks, chunk, k.buddy.maxOrder, "rammap-zoom")}`;
+  return `<p>${esc(note)}</p><h3>At the end of the run</h3>${final}${zoom}${snaps.join("")}`;
 }
 
 function buddySection(r: ReportInput): string {

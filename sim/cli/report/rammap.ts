@@ -90,3 +90,36 @@ export function ramMapSvg(blocks: readonly Block[], nrPages: number, maxOrder: n
   parts.push("</svg>");
   return parts.join("\n");
 }
+
+/** The chunk (2^maxOrder frames) holding the most blocks: where the allocations are. */
+export function busiestChunk(blocks: readonly Block[], maxOrder: number): number {
+  const counts = new Map<number, number>();
+  for (const b of blocks) {
+    const c = Math.floor(b.pfn / (1 << maxOrder));
+    counts.set(c, (counts.get(c) ?? 0) + 1);
+  }
+  let best = 0;
+  for (const [c, n] of counts) if (n > (counts.get(best) ?? 0) || (n === counts.get(best) && c < best)) best = c;
+  return best;
+}
+
+/** One chunk of the map drawn large: a rect per block inside it, with the same tooltips. */
+export function chunkZoomSvg(blocks: readonly Block[], chunk: number, maxOrder: number, id: string): string {
+  const lay = new RamLayout(1 << maxOrder, maxOrder);
+  const first = chunk * (1 << maxOrder);
+  const inside = blocks.filter((b) => b.pfn >= first && b.pfn < first + (1 << maxOrder));
+  const px = Math.max(4, Math.floor(560 / lay.chunkW));
+  const parts = [
+    `<svg id="${id}" class="rammap" width="${lay.chunkW * px}" height="${lay.chunkH * px}" viewBox="0 0 ${lay.chunkW} ${lay.chunkH}" shape-rendering="crispEdges">`,
+  ];
+  parts.push(`<rect class="bg" x="0" y="0" width="${lay.chunkW}" height="${lay.chunkH}" fill="#222"/>`);
+  for (const b of inside) {
+    const c = lay.cell(b.pfn - first, b.order);
+    const tip = `${describeBlock(b)}; P0x${(b.pfn * PAGE_SIZE).toString(16)}`;
+    parts.push(
+      `<rect class="blk" data-owner="${b.owner}" x="${c.x + 0.06}" y="${c.y + 0.06}" width="${c.w - 0.12}" height="${c.h - 0.12}" fill="${ownerColour(b.owner, b.order, maxOrder, b.detail)}"><title>${esc(tip)}</title></rect>`,
+    );
+  }
+  parts.push("</svg>");
+  return parts.join("\n");
+}
