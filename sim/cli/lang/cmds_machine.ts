@@ -9,7 +9,7 @@ import { Machine } from "../../machine.ts";
 import { formatSize } from "../../units.ts";
 import { blockAt, describeBlock, hex } from "../pageinfo.ts";
 import { VIEWS } from "../views.ts";
-import { LANG_COMMANDS, type LangArgs, type LangCommand, LangError, type LangResult } from "./registry.ts";
+import { LANG_COMMANDS, type LangArgs, type LangCommand, LangError, type LangResult, SUBJECT_COMMANDS } from "./registry.ts";
 import type { Session } from "./session.ts";
 
 const GFP_NAMES: ReadonlyMap<string, number> = new Map(
@@ -135,19 +135,36 @@ function echo(_s: Session, a: LangArgs): string {
   return [...a.pos, ...[...a.kv].map(([k, v]) => `${k}=${v}`)].join(" ");
 }
 
+const SUBJECT_LABELS: Readonly<Record<string, string>> = { process: "p", cache: "CACHE" };
+
+function helpLine(prefix: string, c: { name: string; synopsis: string; help: string }): string {
+  const left = `  ${prefix}${c.name} ${c.synopsis}`.trimEnd();
+  return left.length < 40 ? `${left.padEnd(40)} ${c.help}` : `${left}\n${"".padEnd(40)} ${c.help}`;
+}
+
 function help(_s: Session, a: LangArgs): string {
   const name = a.pos[0];
   a.done(1);
   if (name) {
+    const found: string[] = [];
     const c = LANG_COMMANDS.find((x) => x.name === name);
-    if (!c) throw new LangError(`help: unknown command '${name}'`);
-    return `${c.name} ${c.synopsis}\n  ${c.help}`;
+    if (c) found.push(`${c.name} ${c.synopsis}\n  ${c.help}`);
+    for (const [kind, cmds] of Object.entries(SUBJECT_COMMANDS)) {
+      const sc = cmds.find((x) => x.name === name);
+      if (sc) found.push(`${SUBJECT_LABELS[kind] ?? kind} ${sc.name} ${sc.synopsis}\n  ${sc.help}`);
+    }
+    if (found.length === 0) throw new LangError(`help: unknown command '${name}'`);
+    return found.join("\n");
   }
-  const lines = LANG_COMMANDS.map((c) => {
-    const left = `  ${c.name} ${c.synopsis}`.trimEnd();
-    return left.length < 40 ? `${left.padEnd(40)} ${c.help}` : `${left}\n${"".padEnd(40)} ${c.help}`;
-  });
-  return ["commands (NAME = command keeps its value; $NAME uses it; # starts a comment):", ...lines].join("\n");
+  const lines = [
+    "commands (NAME = command keeps its value; $NAME uses it; # starts a comment):",
+    ...LANG_COMMANDS.map((c) => helpLine("", c)),
+  ];
+  for (const [kind, cmds] of Object.entries(SUBJECT_COMMANDS)) {
+    const label = SUBJECT_LABELS[kind] ?? kind;
+    lines.push("", `commands to a ${kind} (${label} is its name):`, ...cmds.map((c) => helpLine(`${label} `, c)));
+  }
+  return lines.join("\n");
 }
 
 function viewCommand(name: string, helpText: string): LangCommand {

@@ -9,6 +9,7 @@ import type { Command, CommandCtx } from "../command.ts";
 import { RAM_OPTION } from "../run.ts";
 import "./cmds_machine.ts";
 import "./cmds_process.ts";
+import "./cmds_libc.ts";
 import "./cmds_explain.ts";
 import "./cmds_slab.ts";
 import { LANG_COMMANDS } from "./registry.ts";

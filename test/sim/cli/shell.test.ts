@@ -51,9 +51,10 @@ describe("memsim shell", () => {
   });
 
   it("help works for every command and the whole session matches its golden transcript", async () => {
-    const { LANG_COMMANDS } = await import("../../../sim/cli/lang/registry.ts");
-    const r = await memsim(["shell"], input(["help", ...LANG_COMMANDS.map((c) => `help ${c.name}`)]));
-    for (const c of LANG_COMMANDS) expect(r.out).toContain(`${c.name} ${c.synopsis}\n  ${c.help}`);
+    const { LANG_COMMANDS, SUBJECT_COMMANDS } = await import("../../../sim/cli/lang/registry.ts");
+    const subject = Object.values(SUBJECT_COMMANDS).flat();
+    const r = await memsim(["shell"], input(["help", ...[...LANG_COMMANDS, ...subject].map((c) => `help ${c.name}`)]));
+    for (const c of [...LANG_COMMANDS, ...subject]) expect(r.out).toContain(`${c.name} ${c.synopsis}\n  ${c.help}`);
     expectGolden("cli/shell-help.txt", r.out);
   });
 
