@@ -20,13 +20,13 @@ typecheck: deps
 	npx --no-install tsc --noEmit -p .
 
 test: deps typecheck
-	npx --no-install vitest run $(VITEST_ARGS)
+	npx --no-install vitest run --config test/vitest.config.ts $(VITEST_ARGS)
 
 bench: deps
 	npx --no-install tsx sim/bench/main.ts $(BENCH_ARGS)
 
 check: deps typecheck
-	npx --no-install biome check .
+	npx --no-install biome check --config-path .ci/biome.json .
 
 clean:
 	rm -rf node_modules .vitest-report.json

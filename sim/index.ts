@@ -54,6 +54,28 @@ export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
 export { ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler } from "../kernel/signal.ts";
 export * from "../kernel/uapi/mman.ts";
 export * from "../kernel/uapi/signal.ts";
+export {
+  type Allocator,
+  type AllocatorEntry,
+  type AllocatorFactory,
+  type AllocatorStats,
+  allocatorNames,
+  createAllocator,
+  createArena,
+  createBuddy,
+  createFreeList,
+  createHoard,
+  createPool,
+  createSegregated,
+  findAllocator,
+  HeapCorruption,
+  registerAllocator,
+  TEACHING_ALLOCATORS,
+} from "../userspace/alloc/index.ts";
 export { type BootOptions, ConfigError, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
+export { parseTrace, readTrace } from "./trace/read.ts";
+export { perfIndex, type ReplayOptions, replayTrace, replayTraces, type TraceResult, type TraceSetResult } from "./trace/replay.ts";
+export { formatTable as formatTraceTable, toJson as traceResultJson } from "./trace/report.ts";
+export { type Trace, TraceError } from "./trace/trace.ts";
 export { formatSize, parseSize } from "./units.ts";

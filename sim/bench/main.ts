@@ -9,9 +9,10 @@ import { MMU_CASES, mmuSink } from "./cases/mmu.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
 import { PROCESS_CASES } from "./cases/process.ts";
 import { SLAB_CASES } from "./cases/slab.ts";
+import { UALLOC_CASES } from "./cases/ualloc.ts";
 import { formatResults, runBenches } from "./harness.ts";
 
-const CASES = [...PAGE_ALLOC_CASES, ...SLAB_CASES, ...PROCESS_CASES, ...MALLOC_CASES, ...MMU_CASES];
+const CASES = [...PAGE_ALLOC_CASES, ...SLAB_CASES, ...MMU_CASES, ...PROCESS_CASES, ...MALLOC_CASES, ...UALLOC_CASES];
 
 const pattern = process.argv[2];
 const results = runBenches(BASELINES, CASES, pattern ? new RegExp(pattern) : undefined);

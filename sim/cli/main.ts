@@ -2,6 +2,7 @@
  * The `memsim` command line. Each subcommand lives in its own file; this one
  * only dispatches.
  */
+import { traceCommand } from "../trace/cli.ts";
 import { runDemo } from "./run.ts";
 
 function usage(): string {
@@ -10,6 +11,7 @@ function usage(): string {
     "",
     "commands:",
     "  run [--seed N] [--ram SIZE]   boot a machine and show the default demonstration",
+    "  trace run <files...> [--allocator NAME] [--json]   replay malloc-lab traces (mdriver)",
     "",
   ].join("\n");
 }
@@ -19,6 +21,8 @@ export function main(argv: string[]): number {
   switch (cmd) {
     case "run":
       return runDemo(rest, process.stdout);
+    case "trace":
+      return traceCommand(rest, process.stdout, process.stderr);
     case undefined:
     case "help":
     case "--help":

@@ -85,8 +85,9 @@ class Write implements fc.Command<Model, Real> {
     } else {
       p.mem.fill(PRIV + this.page * PAGE, this.byte, PAGE);
       const s = (model.procs[k] as PageState[])[this.page] as PageState;
-      model.lazy.delete(s.frame);
+      // A shared frame is copied for the writer and stays lazily freeable for the others (as in Linux).
       if (users(model, s.frame, this.page) > 1 || s.frame < 0) s.frame = model.nextFrame++;
+      else model.lazy.delete(s.frame);
       s.byte = this.byte;
     }
     verify(model, real);

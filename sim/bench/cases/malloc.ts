@@ -10,61 +10,22 @@
  *
  * Each replay runs in a fresh process of one machine (debugVm 0), so every
  * heap access goes through the MMU and every first touch is a page fault;
- * the process exits after the replay. Until sim/trace lands the traces are
- * read by the small reader below.
+ * the process exits after the replay. The traces are read by sim/trace.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { MemPool } from "@thi.ng/malloc";
 import { createMalloc } from "../../../userspace/malloc/index.ts";
 import { Machine } from "../../machine.ts";
+import { readMalloclab } from "../../trace/malloclab.ts";
+import { replayCalls } from "../../trace/replay.ts";
+import { OP_ALLOC, OP_FREE, OP_REALLOC, type Trace } from "../../trace/trace.ts";
 import { type BenchCase, timeIt } from "../harness.ts";
-
-const TRACE_DIR = join(import.meta.dirname, "../../../../shared/traces/malloclab");
-const OP_ALLOC = 0;
-const OP_REALLOC = 1;
-const OP_FREE = 2;
-
-/** One trace as typed arrays: kind, block id and size per operation. */
-interface Trace {
-  name: string;
-  kind: Int8Array;
-  id: Int32Array;
-  size: Int32Array;
-  ids: number;
-}
-
-/** Reads a CS:APP .rep file (4- or 2-line header, `f -1` = free(NULL)). */
-function readRep(path: string, name: string): Trace {
-  const lines = readFileSync(path, "utf8").split("\n");
-  const nums = lines.slice(0, 4).map((l) => l.trim());
-  const header = nums.every((l) => /^\d+$/.test(l)) ? 4 : 2;
-  const body = lines.slice(header).filter((l) => l.trim() !== "");
-  const t: Trace = { name, kind: new Int8Array(body.length), id: new Int32Array(body.length), size: new Int32Array(body.length), ids: 0 };
-  body.forEach((line, i) => {
-    const [op, id, size] = line.trim().split(/\s+/);
-    t.kind[i] = op === "a" ? OP_ALLOC : op === "r" ? OP_REALLOC : OP_FREE;
-    t.id[i] = Number(id);
-    t.size[i] = Number(size ?? 0);
-    t.ids = Math.max(t.ids, Number(id) + 1);
-  });
-  return t;
-}
-
-function loadTraces(): Trace[] {
-  if (!existsSync(TRACE_DIR)) return [];
-  return readdirSync(TRACE_DIR)
-    .filter((f) => f.endsWith(".rep") && !f.startsWith("short"))
-    .sort()
-    .map((f) => readRep(join(TRACE_DIR, f), f.replace(/\.rep$/, "")));
-}
 
 /** Peak live payload bytes of a trace. */
 function peakPayload(t: Trace): number {
-  const sizes = new Float64Array(t.ids);
+  const sizes = new Float64Array(t.numIds);
   let live = 0;
   let peak = 0;
-  for (let i = 0; i < t.kind.length; i++) {
+  for (let i = 0; i < t.numOps; i++) {
     const id = t.id[i] as number;
     if (t.kind[i] === OP_FREE) {
       if (id >= 0) live -= sizes[id] as number;
@@ -87,18 +48,11 @@ interface MallocRun {
 let machine: Machine | undefined;
 
 /** Replays `t` once on a fresh process with the default malloc; the process exits after. */
-function replayMalloc(t: Trace, ptrs: Float64Array): MallocRun {
+function replayMalloc(t: Trace, ptrs: Float64Array, lens: Float64Array): MallocRun {
   machine ??= Machine.boot({ ramBytes: 256 << 20, debugVm: 0 });
   const proc = machine.spawn(t.name);
   const heap = createMalloc(proc);
-  const { kind, id, size } = t;
-  for (let i = 0; i < kind.length; i++) {
-    const k = kind[i] as number;
-    const b = id[i] as number;
-    if (k === OP_ALLOC) ptrs[b] = heap.malloc(size[i] as number);
-    else if (k === OP_REALLOC) ptrs[b] = heap.realloc(ptrs[b] as number, 0, size[i] as number);
-    else if (b >= 0) heap.free(ptrs[b] as number, 0);
-  }
+  replayCalls(t, heap, ptrs, lens);
   const st = heap.stats();
   proc.exit(0);
   return { peakHeap: st.peakHeapBytes, syscalls: st.syscalls, faults: proc.minflt };
@@ -108,7 +62,7 @@ function replayMalloc(t: Trace, ptrs: Float64Array): MallocRun {
 function replayThing(t: Trace, pool: MemPool, ptrs: Float64Array): void {
   pool.freeAll();
   const { kind, id, size } = t;
-  for (let i = 0; i < kind.length; i++) {
+  for (let i = 0; i < t.numOps; i++) {
     const k = kind[i] as number;
     const b = id[i] as number;
     if (k === OP_ALLOC) ptrs[b] = pool.malloc(size[i] as number);
@@ -134,18 +88,19 @@ function replayN(ops: number, len: number, replay: () => void): void {
 const summary: { util: number; mallocNs: number; thingNs: number; ops: number }[] = [];
 
 function traceCase(t: Trace): BenchCase {
-  const ptrs = new Float64Array(t.ids);
+  const ptrs = new Float64Array(t.numIds);
+  const lens = new Float64Array(t.numIds);
   let last: MallocRun | undefined;
   let mallocNs = 0;
   return {
     name: `malloc: ${t.name} replay (per op)`,
-    ops: t.kind.length * 4,
+    ops: t.numOps * 4,
     setup() {
       mallocNs = Number.POSITIVE_INFINITY;
       return (ops) => {
         const t0 = process.hrtime.bigint();
         let done = 0;
-        for (; done < ops; done += t.kind.length) last = replayMalloc(t, ptrs);
+        for (; done < ops; done += t.numOps) last = replayMalloc(t, ptrs, lens);
         mallocNs = Math.min(mallocNs, Number(process.hrtime.bigint() - t0) / done);
       };
     },
@@ -155,16 +110,16 @@ function traceCase(t: Trace): BenchCase {
       for (let round = 0; round < 3; round++) {
         mallocNs = Math.min(
           mallocNs,
-          timeIt((ops) => replayN(ops, t.kind.length, () => replayMalloc(t, ptrs)), t.kind.length * 2, 1),
+          timeIt((ops) => replayN(ops, t.numOps, () => replayMalloc(t, ptrs, lens)), t.numOps * 2, 1),
         );
         thingNs = Math.min(
           thingNs,
-          timeIt((ops) => replayN(ops, t.kind.length, () => replayThing(t, pool(), ptrs)), t.kind.length, 1),
+          timeIt((ops) => replayN(ops, t.numOps, () => replayThing(t, pool(), ptrs)), t.numOps, 1),
         );
       }
-      const run = last ?? replayMalloc(t, ptrs);
+      const run = last ?? replayMalloc(t, ptrs, lens);
       const util = peakPayload(t) / run.peakHeap;
-      summary.push({ util, mallocNs, thingNs, ops: t.kind.length });
+      summary.push({ util, mallocNs, thingNs, ops: t.numOps });
       return (
         `${fmtK(mallocNs)} Kops/s vs @thi.ng/malloc ${fmtK(thingNs)} Kops/s: ${(thingNs / mallocNs).toFixed(1)}x; ` +
         `util ${(100 * util).toFixed(1)} %; per replay ${run.syscalls} syscalls, ${run.faults} page faults`
@@ -196,6 +151,6 @@ function summaryCase(traces: Trace[]): BenchCase {
   };
 }
 
-const TRACES = loadTraces();
+const TRACES = readMalloclab() ?? [];
 
 export const MALLOC_CASES: readonly BenchCase[] = TRACES.length === 0 ? [] : [...TRACES.map(traceCase), summaryCase(TRACES)];

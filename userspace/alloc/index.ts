@@ -1,0 +1,99 @@
+/**
+ * The registry of userspace allocators: a name ("bestfit", "buddy" ...) to a
+ * factory that builds the allocator inside a process. Traces, tests,
+ * benchmarks and the CLI pick allocators by these names.
+ */
+import type { UserProcess } from "../env.ts";
+import { createMalloc } from "../malloc/index.ts";
+import type { Allocator } from "./allocator.ts";
+import { createArena } from "./arena.ts";
+import { createBuddy } from "./buddy.ts";
+import { createFreeList, type FitPolicy, freeListName, type ListOrder } from "./freelist.ts";
+import { createHoard } from "./hoard.ts";
+import { createPool } from "./pool.ts";
+import { createSegregated } from "./segregated.ts";
+
+export type { Allocator, AllocatorStats } from "./allocator.ts";
+export { HeapCorruption } from "./allocator.ts";
+
+/** Builds an allocator in `proc`. */
+export type AllocatorFactory = (proc: UserProcess) => Allocator;
+
+/** One registered allocator. */
+export interface AllocatorEntry {
+  readonly name: string;
+  /** One line for `--help` and reports. */
+  readonly summary: string;
+  readonly create: AllocatorFactory;
+}
+
+const entries: AllocatorEntry[] = [
+  // The default malloc (userspace/malloc): the C library's malloc inside the process.
+  {
+    name: "malloc",
+    summary: "the default malloc (userspace/malloc): bins, boundary tags, top chunk, mmap above a threshold",
+    create: (p) => createMalloc(p),
+  },
+  { name: "arena", summary: "bump pointer, free pops only the newest block, reset/checkpoints", create: (p) => createArena(p) },
+  { name: "pool", summary: "64-byte blocks on a free stack; larger requests mmapped", create: (p) => createPool(p) },
+];
+
+const FITS: FitPolicy[] = ["first", "next", "best", "worst"];
+for (const coalesce of ["immediate", "never"] as const) {
+  for (const order of ["address", "lifo"] as ListOrder[]) {
+    for (const fit of FITS) {
+      const how = `${fit} fit, ${order === "lifo" ? "LIFO" : "address-ordered"} list, ${coalesce === "never" ? "no coalescing" : "immediate coalescing"}`;
+      entries.push({ name: freeListName(fit, order, coalesce), summary: how, create: (p) => createFreeList(p, { fit, order, coalesce }) });
+    }
+  }
+}
+
+entries.push(
+  { name: "segregated", summary: "segregated fit: 128 size classes, LIFO lists, immediate coalescing", create: (p) => createSegregated(p) },
+  { name: "buddy", summary: "binary buddy, 16 B to 512 KiB blocks in 1 MiB top blocks, headerless", create: (p) => createBuddy(p) },
+  { name: "hoard", summary: "Hoard-style 64 KiB aligned superblocks, size classes, fullness groups", create: (p) => createHoard(p) },
+);
+
+const byName = new Map(entries.map((e) => [e.name, e]));
+
+/**
+ * The teaching allocators a comparison runs by default: one of each kind
+ * (the free-list variants beyond the four fits are reachable by name).
+ */
+export const TEACHING_ALLOCATORS: readonly string[] = [
+  "arena",
+  "pool",
+  "firstfit",
+  "nextfit",
+  "bestfit",
+  "worstfit",
+  "segregated",
+  "buddy",
+  "hoard",
+];
+
+/** Every registered name, in registration order. */
+export function allocatorNames(): string[] {
+  return entries.map((e) => e.name);
+}
+
+/** The entry for `name`, or undefined. */
+export function findAllocator(name: string): AllocatorEntry | undefined {
+  return byName.get(name);
+}
+
+/** Builds allocator `name` in `proc`. Throws RangeError listing the known names when `name` is unknown. */
+export function createAllocator(name: string, proc: UserProcess): Allocator {
+  const e = byName.get(name);
+  if (!e) throw new RangeError(`unknown allocator '${name}' (known: ${allocatorNames().join(", ")})`);
+  return e.create(proc);
+}
+
+/** Adds an allocator (the default malloc registers itself this way). Throws when the name is taken. */
+export function registerAllocator(entry: AllocatorEntry): void {
+  if (byName.has(entry.name)) throw new RangeError(`allocator '${entry.name}' is already registered`);
+  entries.push(entry);
+  byName.set(entry.name, entry);
+}
+
+export { createArena, createBuddy, createFreeList, createHoard, createPool, createSegregated };
