@@ -31,7 +31,6 @@ const userHit: BenchCase = {
   name: "mmu: user read32 through a TLB hit",
   ops: 10_000_000,
   baseline: "uint32 load",
-  target: 6,
   setup() {
     const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
     const k = m.kernel;
@@ -90,7 +89,7 @@ const missWalkUser: BenchCase = {
 
 /** vmalloc then vfree of 1, 2, 3, 4 pages in turn, with 64 areas live around them. */
 const vmallocPair: BenchCase = {
-  name: "vmalloc: vmalloc/vfree pair of 1-4 pages",
+  name: "mmu: vmalloc/vfree pair of 1-4 pages (64 areas live)",
   ops: 500_000,
   setup() {
     const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
