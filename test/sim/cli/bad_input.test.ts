@@ -74,6 +74,18 @@ describe("bad input found while running exits 1", () => {
     expect([r.status, r.err]).toEqual([1, "memsim report: cannot write 'no/such/dir/r.html': no such directory\n"]);
   });
 
+  it("serve on a port already in use", async () => {
+    const { serveReport } = await import("../../../sim/cli/report/report.ts");
+    const busy = await serveReport("busy", 0);
+    try {
+      const port = (busy.address() as { port: number }).port;
+      const r = await memsim(["serve", "--port", String(port), "--ram", "4M"]);
+      expect([r.status, r.err]).toEqual([1, `memsim serve: port ${port} is in use on 127.0.0.1\n`]);
+    } finally {
+      busy.close();
+    }
+  });
+
   it("a script stops at its first bad line and names file and line", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "memsim-")), "bad.msh");
     writeFileSync(file, "boot ram=4M\n\nexplain 0xnothex\necho never printed\n");
