@@ -42,6 +42,7 @@ export class InputError extends Error {
   override readonly name = "InputError";
 }
 
+/** The value of an option: text, a number (int and size options) or true (flags). */
 export type OptValue = string | number | boolean;
 
 /** Parsed arguments: option values by name, positionals by position. */
@@ -51,20 +52,24 @@ export class Parsed {
     readonly pos: readonly string[],
   ) {}
 
+  /** True when the flag was given. */
   flag(name: string): boolean {
     return this.opts.get(name) === true;
   }
 
+  /** An int or size option's value, or `dflt` when absent. */
   int(name: string, dflt: number): number {
     const v = this.opts.get(name);
     return typeof v === "number" ? v : dflt;
   }
 
+  /** A string option's value; undefined when absent. */
   str(name: string): string | undefined {
     const v = this.opts.get(name);
     return typeof v === "string" ? v : undefined;
   }
 
+  /** True when the option was given. */
   has(name: string): boolean {
     return this.opts.has(name);
   }

@@ -115,7 +115,13 @@ function spawn(s: Session, a: LangArgs): LangResult {
   const name = a.word(0, "NAME");
   a.done(1);
   checkNewName(s, a, name);
-  const p = s.m.spawn(name);
+  let p: Process;
+  try {
+    p = s.m.spawn(name);
+  } catch (e) {
+    // Machine.spawn throws when there is no memory or address-space id left: an expected failure here.
+    return { text: `spawn: fails (${(e as Error).message})` };
+  }
   newProcess(s, a, name, p);
   return { text: `${name}: pid ${p.pid}`, value: p.pid };
 }

@@ -119,5 +119,7 @@ export function errorText(e: unknown): string {
   if (e instanceof LangError || e instanceof ConfigError || e instanceof RangeError) return `error: ${e.message}`;
   if (e instanceof KernelPanic) return `kernel panic: ${e.message}`;
   if (e instanceof InvariantViolation) return `invariant violated: ${e.message}`;
+  // Anything else is a bug in memsim; the shell names it and goes on.
+  if (e instanceof Error) return `internal error (a memsim bug, please report it): ${e.name}: ${e.message}`;
   throw e;
 }

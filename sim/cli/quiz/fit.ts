@@ -6,6 +6,7 @@
 import type { Prandom } from "../../../kernel/lib/random.ts";
 import { between, type Exercise, pick, type Topic } from "./exercise.ts";
 
+/** The placement policies the fit quiz asks about. */
 export type FitPolicy = "first" | "best" | "worst" | "next";
 
 interface Chunk {

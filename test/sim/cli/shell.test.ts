@@ -58,6 +58,16 @@ describe("memsim shell", () => {
     expectGolden("cli/shell-help.txt", r.out);
   });
 
+  it("spawning until memory runs out is an answer, not a crash, and the machine stays consistent", async () => {
+    const lines = ["boot ram=1M", ...Array.from({ length: 300 }, (_, i) => `spawn p${i}`), "check"];
+    const r = await memsim(["shell"], input(lines));
+    const out = r.out.trim().split("\n");
+    expect(out.filter((l) => l === "spawn: fails (spawn: out of memory (or address-space ids) for a page table)").length).toBeGreaterThan(
+      0,
+    );
+    expect(out[out.length - 1]).toMatch(/^invariant checkers passed: /);
+  });
+
   it("--json prints one object per line", async () => {
     const r = await memsim(["shell", "--json", "--ram", "4M"], input(["drain", "nope"]));
     expect(
