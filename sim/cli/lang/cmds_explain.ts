@@ -10,7 +10,7 @@ import { formatVa, PAGE_OFFSET, PAGE_SIZE, TASK_SIZE, VMALLOC_END, VMALLOC_START
 import type { Process } from "../../../kernel/process.ts";
 import type { Machine } from "../../machine.ts";
 import { blockAt, describeBlock, hex } from "../pageinfo.ts";
-import { currentProcess, type ProcSubject, va as vaText } from "./cmds_process.ts";
+import { currentProcess, howEnded, type ProcSubject, va as vaText } from "./cmds_process.ts";
 import { addSubjectCommands, LANG_COMMANDS, LangError } from "./registry.ts";
 
 /** Explains an address, or returns null when it is not this explainer's kind. */
@@ -32,6 +32,7 @@ function explainDirectMap(m: Machine, _p: Process | null, va: number): string | 
 /** A user address: the VMA that holds it (a maps line) and the frame's block when mapped. */
 function explainUser(m: Machine, p: Process | null, va: number): string | null {
   if (va >= TASK_SIZE || p === null) return null;
+  if (p.state !== "running") return `${vaText(va)} in pid ${p.pid} (${p.comm}): the process ${howEnded(p)}; its memory is gone`;
   const line = p.proc
     .maps()
     .split("\n")

@@ -8,6 +8,7 @@
 import { errnoName } from "../../../kernel/errno.ts";
 import { formatVa } from "../../../kernel/mm/types.ts";
 import type { Process } from "../../../kernel/process.ts";
+import { signalName } from "../../../kernel/signal.ts";
 import * as MMAN from "../../../kernel/uapi/mman.ts";
 import { renderChunkMap } from "../heapmap.ts";
 import { heapChunks } from "../heapwalk.ts";
@@ -290,6 +291,18 @@ const VIEWS: ReadonlyArray<readonly [string, string, ProcView]> = [
   ["heap", "the malloc heap chunk by chunk (* = free; runs of alike chunks collapsed)", (p) => renderChunkMap(heapChunks(p))],
 ];
 
+/** "was killed by SIGSEGV" or "has exited with status 3". */
+export function howEnded(p: Process): string {
+  return p.state === "killed" ? `was killed by ${signalName(p.exitSignal ?? 0)}` : `has exited with status ${p.exitStatus}`;
+}
+
+/** A view of a live process; a process that has ended has no memory left to show (except its status). */
+function showView(name: string, view: ProcView, p: Process, a: LangArgs): string {
+  if (p.state !== "running" && name !== "status")
+    throw new LangError(`${a.cmd}: process ${p.pid} (${p.comm}) ${howEnded(p)}; its memory is gone`);
+  return view(p, a).replace(/\n$/, "") || "(empty)";
+}
+
 for (const [name, help, view] of VIEWS) {
   PROC.push({
     name,
@@ -297,7 +310,7 @@ for (const [name, help, view] of VIEWS) {
     help,
     run: ({ p }, a) => {
       a.done(0);
-      return view(p, a).replace(/\n$/, "");
+      return showView(name, view, p, a);
     },
   });
   LANG_COMMANDS.push({
@@ -307,7 +320,7 @@ for (const [name, help, view] of VIEWS) {
     run: (s, a) => {
       const { p } = procArg(s, a, 0);
       a.done(1);
-      return view(p, a).replace(/\n$/, "") || "(empty)";
+      return showView(name, view, p, a);
     },
   });
 }
