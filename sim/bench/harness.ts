@@ -48,10 +48,23 @@ export function timeIt(fn: (ops: number) => void, ops: number, rounds = 5, reset
   return best;
 }
 
+/** Called before each baseline and case is timed (for a progress bar). */
+export type BenchProgress = (done: number, total: number, name: string) => void;
+
 /** Runs baselines first, then cases, and returns the results. */
-export function runBenches(baselines: readonly BenchCase[], cases: readonly BenchCase[], filter?: RegExp): BenchResult[] {
+export function runBenches(
+  baselines: readonly BenchCase[],
+  cases: readonly BenchCase[],
+  filter?: RegExp,
+  progress?: BenchProgress,
+): BenchResult[] {
   const base = new Map<string, number>();
-  for (const b of baselines) base.set(b.name, timeIt(b.setup(), b.ops));
+  const total = baselines.length + cases.filter((c) => !filter || filter.test(c.name)).length;
+  let done = 0;
+  for (const b of baselines) {
+    progress?.(done++, total, b.name);
+    base.set(b.name, timeIt(b.setup(), b.ops));
+  }
   const results: BenchResult[] = [];
   for (const b of baselines) {
     const ns = base.get(b.name) as number;
@@ -59,6 +72,7 @@ export function runBenches(baselines: readonly BenchCase[], cases: readonly Benc
   }
   for (const c of cases) {
     if (filter && !filter.test(c.name)) continue;
+    progress?.(done++, total, c.name);
     const ns = timeIt(c.setup(), c.ops, c.rounds, c.reset);
     const b = c.baseline === undefined ? undefined : base.get(c.baseline);
     const r: BenchResult = { name: c.name, nsPerOp: ns, opsPerSec: 1e9 / ns };

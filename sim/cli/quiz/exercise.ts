@@ -1,0 +1,35 @@
+/**
+ * What a quiz topic produces: exercises whose answers are computed from the
+ * same data the question shows (by a small model or by memsim itself),
+ * never written by hand.
+ */
+import type { Prandom } from "../../../kernel/lib/random.ts";
+
+/** One exercise: the question a student reads and the worked answer. */
+export interface Exercise {
+  readonly topic: string;
+  readonly question: string;
+  readonly answer: string;
+}
+
+/** A quiz topic: makes one exercise from a random stream. */
+export interface Topic {
+  readonly name: string;
+  readonly summary: string;
+  make(rng: Prandom): Exercise;
+}
+
+/** "0x1a0" */
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** Picks one element. */
+export function pick<T>(rng: Prandom, xs: readonly T[]): T {
+  return xs[rng.below(xs.length)] as T;
+}
+
+/** An integer in [lo, hi]. */
+export function between(rng: Prandom, lo: number, hi: number): number {
+  return lo + rng.below(hi - lo + 1);
+}

@@ -1,0 +1,73 @@
+/**
+ * `memsim shell` driven through its input stream: results in order, errors
+ * printed and the shell going on, quit and end of input leaving with 0.
+ */
+import { Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { expectGolden, memsim } from "./helpers.ts";
+
+function input(lines: string[]): Readable {
+  return Readable.from(lines.map((l) => `${l}\n`));
+}
+
+describe("memsim shell", () => {
+  it("answers each line, keeps going after errors, and stops at quit", async () => {
+    const r = await memsim(
+      ["shell", "--ram", "4M", "--seed", "2"],
+      input([
+        "buddyinfo",
+        "a = alloc_pages 1",
+        "alloc_pages seven",
+        "explain 0x12",
+        "free_pages $a",
+        "free_pages $a 1",
+        "held",
+        "quit",
+        "echo after quit",
+      ]),
+    );
+    expect(r.status).toBe(0);
+    expect(r.err).toBe("");
+    expect(r.out).toBe(
+      [
+        "Node 0, zone      DMA      1      1      0      1      0      1      1      1      1      1      0 ",
+        "pfn 0x16 order 1 P0x16000-P0x17fff",
+        "error: alloc_pages: ORDER must be an integer, got 'seven'",
+        "error: explain: nothing maps 0x12 (a user address, and no process to look in (spawn one first))",
+        "freed pfn 0x16 order 1",
+        "kernel panic: __free_pages: double free of pfn 0x16",
+        "no blocks held",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("boots lazily with --ram and --seed, and boot replaces the machine", async () => {
+    const r = await memsim(["shell", "--ram", "2M", "--seed", "7"], input(["zoneinfo", "boot ram=1M", "zoneinfo"]));
+    const lines = r.out.split("\n");
+    expect(lines[1]).toBe("DMA      0x0      0x200    493      493      0     44     55     66");
+    expect(lines[2]).toBe("booted: ram=1M seed=7 pages=256 managed=238 free=238");
+    expect(lines[4]).toBe("DMA      0x0      0x100    238      238      0     32     40     48");
+  });
+
+  it("help works for every command and the whole session matches its golden transcript", async () => {
+    const { LANG_COMMANDS, SUBJECT_COMMANDS } = await import("../../../sim/cli/lang/registry.ts");
+    const subject = Object.values(SUBJECT_COMMANDS).flat();
+    const r = await memsim(["shell"], input(["help", ...[...LANG_COMMANDS, ...subject].map((c) => `help ${c.name}`)]));
+    for (const c of [...LANG_COMMANDS, ...subject]) expect(r.out).toContain(`${c.name} ${c.synopsis}\n  ${c.help}`);
+    expectGolden("cli/shell-help.txt", r.out);
+  });
+
+  it("--json prints one object per line", async () => {
+    const r = await memsim(["shell", "--json", "--ram", "4M"], input(["drain", "nope"]));
+    expect(
+      r.out
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { cmd: "drain", ok: true, text: "drained 0 per-CPU pages to the buddy lists" },
+      { cmd: "nope", ok: false, text: "error: unknown command 'nope' (try 'help')" },
+    ]);
+  });
+});
