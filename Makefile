@@ -8,7 +8,7 @@ NPM ?= npm
 # npm 11 may refuse `npm ci` over platform-specific optional packages (Biome's);
 # `npm install` then installs the same pinned versions.
 node_modules/.installed: package.json package-lock.json
-	$(NPM) ci --no-audit --no-fund --loglevel=error || $(NPM) install --no-audit --no-fund --loglevel=error
+	@$(NPM) ci --no-audit --no-fund --loglevel=silent >/dev/null 2>&1 || $(NPM) install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 deps: node_modules/.installed

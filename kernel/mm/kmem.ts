@@ -88,3 +88,32 @@ export function virtToPhys(kva: number): number {
 export function physToVirt(pa: number): number {
   return PAGE_OFFSET + pa;
 }
+
+/**
+ * Field access to kernel objects (slab objects) by their direct-map kva:
+ * 32-bit words and 64-bit values stored as two little-endian words (lo, hi).
+ * Each object type extends this with its named fields.
+ */
+export class ObjectFields {
+  protected readonly u32: Uint32Array;
+
+  constructor(phys: PhysMem) {
+    this.u32 = phys.u32;
+  }
+
+  /** The u32 index of the word at byte `off` of the object at `kva`. */
+  protected w(kva: number, off: number): number {
+    return (kva - PAGE_OFFSET + off) >>> 2;
+  }
+
+  protected get64(kva: number, off: number): number {
+    const i = this.w(kva, off);
+    return (this.u32[i + 1] as number) * 4294967296 + (this.u32[i] as number);
+  }
+
+  protected set64(kva: number, off: number, v: number): void {
+    const i = this.w(kva, off);
+    this.u32[i] = v >>> 0;
+    this.u32[i + 1] = Math.floor(v / 4294967296);
+  }
+}

@@ -17,8 +17,7 @@
  *   space's id (a check that a VMA is where the index says it is).
  *   /proc names ([heap], [stack]) come from the addresses, as in Linux.
  */
-import type { PhysMem } from "./physmem.ts";
-import { PAGE_OFFSET } from "./types.ts";
+import { ObjectFields } from "./kmem.ts";
 
 export const VMA_SIZE = 40;
 
@@ -77,28 +76,7 @@ export const VMFLAG_MNEMONICS: ReadonlyArray<readonly [number, string]> = [
 ];
 
 /** Field access to VMA objects by kva. One instance per machine. */
-export class VmaFields {
-  private readonly u32: Uint32Array;
-
-  constructor(phys: PhysMem) {
-    this.u32 = phys.u32;
-  }
-
-  private w(kva: number, off: number): number {
-    return (kva - PAGE_OFFSET + off) >>> 2;
-  }
-
-  private get64(kva: number, off: number): number {
-    const i = this.w(kva, off);
-    return (this.u32[i + 1] as number) * 4294967296 + (this.u32[i] as number);
-  }
-
-  private set64(kva: number, off: number, v: number): void {
-    const i = this.w(kva, off);
-    this.u32[i] = v >>> 0;
-    this.u32[i + 1] = Math.floor(v / 4294967296);
-  }
-
+export class VmaFields extends ObjectFields {
   start(vma: number): number {
     return this.get64(vma, O_START);
   }

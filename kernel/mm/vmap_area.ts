@@ -15,8 +15,7 @@
  *   vmap). caller is an index into the vmalloc layer's table of caller
  *   names. magic is VMAP_AREA_MAGIC while the object is live.
  */
-import type { PhysMem } from "./physmem.ts";
-import { PAGE_OFFSET } from "./types.ts";
+import { ObjectFields } from "./kmem.ts";
 
 export const VMAP_AREA_SIZE = 32;
 /** Marks a live vmap_area object: "vmap". */
@@ -37,28 +36,7 @@ export const VM_USERMAP = 0x8;
 export const VM_NO_GUARD = 0x40;
 
 /** Field access to vmap_area objects by kva (direct-map addresses). */
-export class VmapAreaFields {
-  private readonly u32: Uint32Array;
-
-  constructor(phys: PhysMem) {
-    this.u32 = phys.u32;
-  }
-
-  private w(kva: number, off: number): number {
-    return (kva - PAGE_OFFSET + off) >>> 2;
-  }
-
-  private get64(kva: number, off: number): number {
-    const i = this.w(kva, off);
-    return (this.u32[i + 1] as number) * 4294967296 + (this.u32[i] as number);
-  }
-
-  private set64(kva: number, off: number, v: number): void {
-    const i = this.w(kva, off);
-    this.u32[i] = v >>> 0;
-    this.u32[i + 1] = Math.floor(v * 2 ** -32);
-  }
-
+export class VmapAreaFields extends ObjectFields {
   /** Fills a fresh object. */
   init(va: number, start: number, end: number, nrPages: number, flags: number, caller: number): void {
     this.set64(va, O_START, start);
