@@ -52,6 +52,7 @@ export async function cli(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     const target = name === "help" && rest[0] ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    if (target?.raw) return cli([target.name, "--help"], io);
     io.out.write(target ? commandHelp(target) : usage());
     return 0;
   }

@@ -62,6 +62,10 @@ describe("help", () => {
     expectGolden("cli/help.txt", r.out);
   });
 
+  it("memsim help CMD prints what memsim CMD --help prints", async () => {
+    for (const c of COMMANDS) expect((await memsim(["help", c.name])).out).toBe((await memsim([c.name, "--help"])).out);
+  });
+
   for (const c of COMMANDS) {
     it(`memsim ${c.name} --help`, async () => {
       const r = await memsim([c.name, "--help"]);
