@@ -21,7 +21,6 @@ import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
-import type { PageTable } from "./pgtable.ts";
 import { changeProtection, freeEmptyTables, type PteVisitor, unmapRange, walkRange, type ZapSink } from "./pgtable_range.ts";
 import {
   PF_INSTR,
@@ -305,8 +304,6 @@ export class Memory implements ZapSink {
     mm.pt.flushTlb();
   }
 }
-
-export type { PageTable };
 
 /** The walk behind reclaimLazy: one clean lazily-freeable page at a time. */
 class LazyReclaim implements PteVisitor {

@@ -25,7 +25,7 @@ import {
   PROT_WRITE,
 } from "../uapi/mman.ts";
 import { type CommitAccounting, OVERCOMMIT_NEVER } from "./commit.ts";
-import { MMAP_MIN_ADDR, type MmStruct, PAGE, STACK_GUARD_GAP, STACK_TOP } from "./mm.ts";
+import { MMAP_MIN_ADDR, type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import {
   VM_ACCOUNT,
   VM_EXEC,
@@ -360,5 +360,3 @@ function doBrkFlags(ctx: MmapContext, mm: MmStruct, addr: number, len: number): 
   vmas.insert(mm, vma);
   return 0;
 }
-
-export { STACK_GUARD_GAP };
