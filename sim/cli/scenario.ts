@@ -183,7 +183,6 @@ function defaultScenario(rec: Recorder): void {
   const big = hog.sys.mmap(0, 8 << 20, RW, ANON | MAP_NORESERVE);
   const hogTouch = scaled(rec, 2 << 20);
   touch(hog, big, hogTouch);
-  rec.snapshot("three processes running");
   rec.step(`hog (pid ${hog.pid}) maps 8 MiB with MAP_NORESERVE and touches ${humanBytes(hogTouch)} of it: ${hog.minflt} page faults`);
   if (worker === null) return;
   worker.exit(0);
