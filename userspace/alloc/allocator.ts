@@ -37,6 +37,19 @@ export interface Allocator {
   stats(): AllocatorStats;
 }
 
+/**
+ * The fallback of every realloc that cannot resize in place: a new block of
+ * `newSize`, the first min(oldSize, newSize) bytes copied over, the old block
+ * freed. Returns 0 (the old block intact) when the new one cannot be had.
+ */
+export function reallocByMove(a: Allocator, p: number, oldSize: number, newSize: number): number {
+  const q = a.malloc(newSize);
+  if (q === 0) return 0;
+  a.proc.mem.copy(q, p, Math.min(oldSize, newSize));
+  a.free(p, oldSize);
+  return q;
+}
+
 /** A heap checker found the heap inconsistent. `id` names the invariant. */
 export class HeapCorruption extends Error {
   override readonly name = "HeapCorruption";

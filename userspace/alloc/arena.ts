@@ -21,7 +21,7 @@
  * exactly how many live bytes it drops.
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { ALIGN, alignUp, HeapCore, hex, KIND_ARENA, load64, PAGE_SIZE, R_LIVE, R_OWN, store64 } from "./heap.ts";
 
 /** Checkpoints an arena can hold at once. */
@@ -166,11 +166,7 @@ class ArenaAllocator implements Arena {
       this.addLevelLive(lvl, newSize - oldSize);
       return p;
     }
-    const q = this.malloc(newSize);
-    if (q === 0) return 0;
-    this.core.mem.copy(q, p, oldSize);
-    this.free(p, oldSize);
-    return q;
+    return reallocByMove(this, p, oldSize, newSize);
   }
 
   reset(): void {

@@ -26,7 +26,7 @@
  *   The first block's PREV_ALLOC is set (nothing before it may be merged).
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { alignUp, HeapCore, hex, load64, PAGE_SIZE, store64 } from "./heap.ts";
 
 export const ALLOC = 1;
@@ -269,11 +269,7 @@ export abstract class BoundaryTagHeap implements Allocator {
       this.core.addLive(newSize - oldSize);
       return p;
     }
-    const q = this.malloc(newSize);
-    if (q === 0) return 0;
-    this.mem.copy(q, p, Math.min(oldSize, newSize));
-    this.free(p, oldSize);
-    return q;
+    return reallocByMove(this, p, oldSize, newSize);
   }
 
   /**

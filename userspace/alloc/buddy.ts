@@ -23,7 +23,7 @@
  *                 16  head[0 .. T] (u64 each): free list per order
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { alignUp, HeapCore, hex, KIND_BUDDY, load64, PAGE_SIZE, R_OWN, store64 } from "./heap.ts";
 import { largeAlloc, largeCheck, largeFree, largeRealloc } from "./large.ts";
 
@@ -232,11 +232,7 @@ class BuddyAllocator implements Allocator {
         return p;
       }
     }
-    const q = this.malloc(newSize);
-    if (q === 0) return 0;
-    this.mem.copy(q, p, Math.min(oldSize, newSize));
-    this.free(p, oldSize);
-    return q;
+    return reallocByMove(this, p, oldSize, newSize);
   }
 
   /** Grows block `off` from order ko to kn when it is the lower half at each level and every upper half is free. */

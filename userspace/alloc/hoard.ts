@@ -27,7 +27,7 @@
  * Size classes: 16..128 by 16, then four per doubling up to S/4.
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { alignUp, HeapCore, hex, KIND_HOARD, load64, R_OWN, store64 } from "./heap.ts";
 import { largeAlloc, largeCheck, largeFree, largeRealloc } from "./large.ts";
 
@@ -258,11 +258,7 @@ class HoardAllocator implements Allocator {
       this.core.addLive(newSize - oldSize);
       return p;
     }
-    const q = this.malloc(newSize);
-    if (q === 0) return 0;
-    this.mem.copy(q, p, Math.min(oldSize, newSize));
-    this.free(p, oldSize);
-    return q;
+    return reallocByMove(this, p, oldSize, newSize);
   }
 
   check(): void {

@@ -18,7 +18,7 @@
  *                 32  end (u64)    end of the pool == the break
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { alignUp, HeapCore, hex, KIND_POOL, load64, PAGE_SIZE, R_OWN, store64 } from "./heap.ts";
 import { largeAlloc, largeCheck, largeFree, largeRealloc } from "./large.ts";
 
@@ -166,11 +166,7 @@ class PoolAllocator implements Allocator {
       if (q !== 0) this.core.addLive(newSize - oldSize);
       return q;
     }
-    const q = this.malloc(newSize);
-    if (q === 0) return 0;
-    this.core.mem.copy(q, p, Math.min(oldSize, newSize));
-    this.free(p, oldSize);
-    return q;
+    return reallocByMove(this, p, oldSize, newSize);
   }
 
   check(): void {
