@@ -8,12 +8,11 @@ import { EINVAL } from "./errno.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
 import type { MadvisePageOps } from "./mm/madvise.ts";
 import { LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
-import { FAULT_OK, type Memory } from "./mm/memory.ts";
+import { FAULT_OK, type Memory, vmaAllows } from "./mm/memory.ts";
 import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE, STACK_TOP } from "./mm/mm.ts";
 import {
   VM_ACCOUNT,
   VM_DONTCOPY,
-  VM_EXEC,
   VM_GROWSDOWN,
   VM_MAYEXEC,
   VM_MAYREAD,
@@ -29,6 +28,7 @@ import { type ChangeProtection, sysMprotect } from "./mm/mprotect.ts";
 import { MovePageTables, type MremapPageOps, sysMremap } from "./mm/mremap.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import { freeEmptyTables } from "./mm/pgtable_range.ts";
+import { PF_INSTR, PF_WRITE } from "./mm/pgtable_types.ts";
 import { TASK_SIZE } from "./mm/types.ts";
 import type { Printk } from "./printk.ts";
 import { PidProc } from "./proc/pid.ts";
@@ -221,10 +221,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     const vmas = this.d.ctx.vmas;
     const vma = vmas.lookup(p.mm, va);
     if (vma === 0) return true;
-    const flags = vmas.f.flags(vma);
-    if (access === "write") return !(flags & VM_WRITE);
-    if (access === "exec") return !(flags & VM_EXEC);
-    return !(flags & (VM_READ | VM_WRITE | VM_EXEC));
+    return !vmaAllows(vmas.f.flags(vma), access === "write" ? PF_WRITE : access === "exec" ? PF_INSTR : 0);
   }
 
   sysBrk(p: Process, addr: number): number {

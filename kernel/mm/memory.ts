@@ -57,6 +57,16 @@ export class FaultStats {
   lazyFreed = 0;
 }
 
+/**
+ * access_error, inverted: whether a VMA with `vmFlags` permits the access
+ * described by #PF error-code bits `ec` (x86: any access right allows reads).
+ */
+export function vmaAllows(vmFlags: number, ec: number): boolean {
+  if (ec & PF_WRITE) return (vmFlags & VM_WRITE) !== 0;
+  if (ec & PF_INSTR) return (vmFlags & VM_EXEC) !== 0;
+  return (vmFlags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+}
+
 /** The leaf flags a VMA's pages get (writable only when asked and allowed). */
 export function vmaPteFlags(vmFlags: number, writable: boolean): number {
   let f = PTE_P | PTE_US | PTE_A;
@@ -101,9 +111,7 @@ export class Memory implements ZapSink {
       if (vma === 0) return FAULT_MAPERR;
     }
     const flags = this.vmas.f.flags(vma);
-    if (ec & PF_WRITE ? !(flags & VM_WRITE) : ec & PF_INSTR ? !(flags & VM_EXEC) : !(flags & (VM_READ | VM_WRITE | VM_EXEC))) {
-      return FAULT_ACCERR;
-    }
+    if (!vmaAllows(flags, ec)) return FAULT_ACCERR;
     const page = va - (va % PAGE);
     const pt = mm.pt;
     const ptep = pt.ensure(page);
