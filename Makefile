@@ -22,8 +22,12 @@ typecheck: deps
 test: deps typecheck
 	npx --no-install vitest run --config test/vitest.config.ts $(VITEST_ARGS)
 
+# `make bench` is `memsim bench` (a pattern, --json). BENCH_ARGS reaches it as
+# words, never through a shell: a filter such as 'kmalloc|buddy' is a regular
+# expression, not a pipe.
+export BENCH_ARGS
 bench: deps
-	npx --no-install tsx sim/bench/main.ts $(BENCH_ARGS)
+	@read -ra args <<< "$${BENCH_ARGS:-}"; npx --no-install tsx sim/cli/main.ts bench "$${args[@]}"
 
 check: deps typecheck
 	npx --no-install biome check --config-path .ci/biome.json .

@@ -1,9 +1,8 @@
 /**
- * `make bench` / `memsim bench [pattern]`: every benchmark case, each as a
- * ratio against a baseline measured in this process.
+ * Every benchmark case, each as a ratio against a baseline measured in this
+ * process; `memsim bench [pattern]` (and so `make bench`) runs them.
  */
 
-import { pathToFileURL } from "node:url";
 import { BASELINES, baselineSink } from "./cases/baselines.ts";
 import { MALLOC_CASES } from "./cases/malloc.ts";
 import { MMU_CASES, mmuSink } from "./cases/mmu.ts";
@@ -26,9 +25,4 @@ export function benchMain(filter?: RegExp, progress?: BenchProgress): BenchResul
   // Keeps the baselines' work observable so the JIT cannot drop it.
   if (baselineSink() === 0.5 || mmuSink() === 0.5) results.push({ name: "sink", nsPerOp: 0, opsPerSec: 0 });
   return results;
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const pattern = process.argv[2];
-  process.stdout.write(formatResults(benchMain(pattern ? new RegExp(pattern) : undefined)));
 }

@@ -1,12 +1,13 @@
 /**
  * `memsim trace ...`: the malloc-lab driver on the command line.
  *
- *   memsim trace run <files|dirs...> [--allocator NAME] [--json]
+ *   memsim trace run [files|dirs...] [--allocator NAME] [--json]
  *   memsim trace list
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { allocatorNames, findAllocator } from "../../userspace/alloc/index.ts";
+import { malloclabFiles } from "./malloclab.ts";
 import { readTrace } from "./read.ts";
 import { type ReplayOptions, replayTraces } from "./replay.ts";
 import { formatTable, toJson } from "./report.ts";
@@ -22,12 +23,13 @@ export interface Output {
 export const DEFAULT_ALLOCATOR = "malloc";
 
 const USAGE = [
-  "usage: memsim trace run <files|dirs...> [--allocator NAME] [--json]",
+  "usage: memsim trace run [files|dirs...] [--allocator NAME] [--json]",
   "       memsim trace list",
   "",
   "run   replays malloc-lab traces (.rep or JSON lines; a directory means its",
   "      .rep and .jsonl files) with mdriver's checks and measures, and prints",
   "      mdriver's table, or with --json { traces, meanUtil, kops, perfIndex }.",
+  "      With no files it replays the eleven bundled CS:APP traces.",
   `      --allocator NAME  a registered allocator (default ${DEFAULT_ALLOCATOR}); see 'list'`,
   "list  prints the registered allocators",
   "",
@@ -93,8 +95,7 @@ function parseRunArgs(args: string[]): { files: string[]; allocator: string; jso
     else if (a.startsWith("-")) return `unknown option '${a}'`;
     else files.push(a);
   }
-  if (files.length === 0) return "no trace files given";
-  return { files, allocator, json };
+  return { files: files.length === 0 ? malloclabFiles() : files, allocator, json };
 }
 
 /** Files as given; a directory stands for its .rep and .jsonl files, sorted. A missing path stays, for readTrace to report. */

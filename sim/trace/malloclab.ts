@@ -1,15 +1,15 @@
 /**
  * The public benchmark: the eleven CS:APP malloc-lab traces mdriver runs by
- * default (the -bal traces other than short1/short2), kept next to the
- * repository in ../shared/traces/malloclab.
+ * default (the -bal traces other than short1/short2). They ship with memsim in
+ * sim/trace/malloclab/ (see its README.md for where they come from and their
+ * format), so a clone replays them with nothing beside it.
  */
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { readTrace } from "./read.ts";
 import type { Trace } from "./trace.ts";
 
-/** Where the traces live. */
-export const MALLOCLAB_DIR = join(import.meta.dirname, "../../../shared/traces/malloclab");
+/** Where the bundled traces live. */
+export const MALLOCLAB_DIR = join(import.meta.dirname, "malloclab");
 
 /** mdriver's default trace set, in mdriver's order. */
 export const MALLOCLAB_TRACES: readonly string[] = [
@@ -26,8 +26,12 @@ export const MALLOCLAB_TRACES: readonly string[] = [
   "realloc2-bal.rep",
 ];
 
-/** The eleven traces, read; null when the directory is missing. Throws TraceError when one is malformed. */
-export function readMalloclab(): Trace[] | null {
-  if (!existsSync(MALLOCLAB_DIR)) return null;
-  return MALLOCLAB_TRACES.map((f) => readTrace(join(MALLOCLAB_DIR, f)));
+/** The paths of the eleven bundled traces, in mdriver's order. */
+export function malloclabFiles(): string[] {
+  return MALLOCLAB_TRACES.map((f) => join(MALLOCLAB_DIR, f));
+}
+
+/** The eleven bundled traces, read. Throws TraceError when one is missing or malformed. */
+export function readMalloclab(): Trace[] {
+  return malloclabFiles().map(readTrace);
 }

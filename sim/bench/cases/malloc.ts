@@ -151,6 +151,6 @@ function summaryCase(traces: Trace[]): BenchCase {
   };
 }
 
-const TRACES = readMalloclab() ?? [];
+const TRACES = readMalloclab();
 
 export const MALLOC_CASES: readonly BenchCase[] = TRACES.length === 0 ? [] : [...TRACES.map(traceCase), summaryCase(TRACES)];

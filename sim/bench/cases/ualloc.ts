@@ -16,7 +16,7 @@ import type { Trace } from "../../trace/trace.ts";
 import type { BenchCase } from "../harness.ts";
 
 const traces = readMalloclab();
-const TOTAL_OPS = traces?.reduce((s, t) => s + t.numOps, 0) ?? 0;
+const TOTAL_OPS = traces.reduce((s, t) => s + t.numOps, 0);
 
 function traceCase(name: string, set: Trace[]): BenchCase {
   let report = "";
@@ -60,6 +60,6 @@ function traceCase(name: string, set: Trace[]): BenchCase {
   };
 }
 
-/** One case per teaching allocator; none when the traces are not there. */
+/** One case per teaching allocator. */
 export const UALLOC_CASES: readonly BenchCase[] =
-  traces === null ? [] : TEACHING_ALLOCATORS.filter((n) => allocatorNames().includes(n)).map((n) => traceCase(n, traces));
+  TEACHING_ALLOCATORS.filter((n) => allocatorNames().includes(n)).map((n) => traceCase(n, traces));

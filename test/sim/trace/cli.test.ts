@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Machine } from "../../../sim/machine.ts";
 import { traceCommand } from "../../../sim/trace/cli.ts";
+import { MALLOCLAB_TRACES } from "../../../sim/trace/malloclab.ts";
 import { exitProcess, testSpawner } from "../../support/process.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "memsim-cli-"));
@@ -69,13 +70,18 @@ describe("memsim trace run", () => {
     expect(r.out).toContain("Terminated with 1 errors");
   });
 
+  it("with no files it replays the eleven bundled CS:APP traces", () => {
+    const r = run(["run", "--json"], testSpawner({ ramBytes: 256 << 20 }));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).traces.map((t: { name: string }) => t.name)).toEqual([...MALLOCLAB_TRACES]);
+  });
+
   const usage: Array<[string, string[], string]> = [
     [
       "an unknown allocator",
       ["run", "x.rep", "--allocator", "nope"],
       "memsim trace: unknown allocator 'nope' (known: malloc, arena, pool, firstfit,",
     ],
-    ["no trace files", ["run", "--json"], "memsim trace: no trace files given"],
     ["an unknown option", ["run", "x.rep", "--fast"], "memsim trace: unknown option '--fast'"],
     ["--allocator without a name", ["run", "x.rep", "--allocator"], "memsim trace: --allocator needs a name"],
     ["an unknown subcommand", ["replay"], "memsim trace: unknown trace command 'replay'"],

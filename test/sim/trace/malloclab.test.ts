@@ -4,7 +4,7 @@ import { replayTrace } from "../../../sim/trace/replay.ts";
 import { ReplayHost } from "../../../sim/trace/spawn.ts";
 import { TEACHING_ALLOCATORS } from "../../../userspace/alloc/index.ts";
 
-const traces = readMalloclab() ?? [];
+const traces = readMalloclab();
 
 /** Where an allocator cannot replay a trace, and why (everything else must be valid). */
 const EXPECTED_INVALID: Record<string, Record<string, RegExp>> = {

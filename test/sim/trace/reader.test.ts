@@ -2,12 +2,13 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { MALLOCLAB_DIR } from "../../../sim/trace/malloclab.ts";
 import { parseJsonl } from "../../../sim/trace/jsonl.ts";
 import { parseTrace, readTrace } from "../../../sim/trace/read.ts";
 import { parseRep } from "../../../sim/trace/rep.ts";
 import { OP_ALLOC, OP_FREE, OP_REALLOC, type Trace, TraceError } from "../../../sim/trace/trace.ts";
 
-const DIR = join(import.meta.dirname, "../../../../shared/traces/malloclab");
+const DIR = MALLOCLAB_DIR;
 
 function ops(t: Trace): string[] {
   return Array.from(t.kind, (k, i) => `${"arf"[k]} ${t.id[i]}${k === OP_FREE ? "" : ` ${t.size[i]}`} @${t.line[i]}`);
