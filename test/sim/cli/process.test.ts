@@ -20,6 +20,13 @@ describe("memsim as a process", () => {
     expect([r.status, r.err]).toEqual([0, ""]);
   });
 
+  for (const cmd of ["bench '^nothing$'", "trace run", "help", "trace list"]) {
+    it(`memsim ${cmd} | head -1 ends quietly with status 0`, () => {
+      const r = shellRun(`MEMSIM ${cmd} | head -1 >/dev/null`);
+      expect([r.status, r.err]).toEqual([0, ""]);
+    });
+  }
+
   it("the bin wrapper prints what the CLI prints", async () => {
     const r = shellRun(`node ${join(ROOT, "sim", "bin", "memsim.mjs")} run --ram 4M --seed 2`);
     const inProcess = await memsim(["run", "--ram", "4M", "--seed", "2"]);
