@@ -10,7 +10,7 @@ import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
 import { PROCESS_CASES } from "./cases/process.ts";
 import { SLAB_CASES } from "./cases/slab.ts";
 import { UALLOC_CASES } from "./cases/ualloc.ts";
-import { type BenchProgress, type BenchResult, formatResults, runBenches } from "./harness.ts";
+import { type BenchProgress, type BenchResult, runBenches } from "./harness.ts";
 
 const CASES = [...PAGE_ALLOC_CASES, ...SLAB_CASES, ...MMU_CASES, ...PROCESS_CASES, ...MALLOC_CASES, ...UALLOC_CASES];
 

@@ -22,9 +22,16 @@ function patternArg(text: string | undefined): RegExp | undefined {
 export const benchCommand: Command = {
   name: "bench",
   summary: "run the benchmarks (each case as a ratio to a baseline timed in the same process)",
-  positionals: [{ name: "pattern", help: "a regular expression: only cases whose name matches", optional: true }],
+  positionals: [
+    {
+      name: "pattern",
+      help: "a regular expression: only cases whose name matches (several words are one pattern joined by spaces)",
+      optional: true,
+      rest: true,
+    },
+  ],
   run(ctx) {
-    const filter = patternArg(ctx.args.pos[0]);
+    const filter = patternArg(ctx.args.pos.length === 0 ? undefined : ctx.args.pos.join(" "));
     const bar = makeProgress(ctx.io, "bench");
     const results = benchMain(filter, (done, total, name) => bar.update(done, total, name));
     bar.done();

@@ -27,6 +27,12 @@ describe("memsim as a process", () => {
     });
   }
 
+  it("make bench takes BENCH_ARGS as one pattern: '|' and spaces are regular-expression text, not shell", () => {
+    const r = shellRun("make -s bench BENCH_ARGS='^no such case|^nor this one' | cut -d: -f1");
+    expect([r.status, r.err]).toEqual([0, ""]);
+    expect(new Set(r.out.trim().split("\n"))).toEqual(new Set(["baseline"]));
+  });
+
   it("the bin wrapper prints what the CLI prints", async () => {
     const r = shellRun(`node ${join(ROOT, "sim", "bin", "memsim.mjs")} run --ram 4M --seed 2`);
     const inProcess = await memsim(["run", "--ram", "4M", "--seed", "2"]);
