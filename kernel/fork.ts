@@ -255,12 +255,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
    * memory pressure, and `m.kernel.reclaimLazyFree()`. Returns pages freed.
    */
   reclaimLazyFree(want = Number.POSITIVE_INFINITY): number {
-    let freed = 0;
-    for (const p of this.byPid.values()) {
-      if (freed >= want) break;
-      freed += this.d.memory.reclaimLazy(p.mm, want - freed);
-    }
-    return freed;
+    return this.d.memory.reclaimLazy(
+      [...this.byPid.values()].map((p) => p.mm),
+      want,
+    );
   }
 
   /** MadvisePageOps. */

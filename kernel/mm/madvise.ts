@@ -23,13 +23,13 @@ import {
   MADV_WILLNEED,
   MADV_WIPEONFORK,
 } from "../uapi/mman.ts";
-import { type MemMap, PG_anon, PG_lazyfree } from "./memmap.ts";
+import { type MemMap, PG_anon, PG_dirty, PG_lazyfree } from "./memmap.ts";
 import { type MmStruct, PAGE } from "./mm.ts";
 import { VM_DONTCOPY, VM_DONTDUMP, VM_LOCKED, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK } from "./mm_types.ts";
 import type { MmapContext } from "./mmap.ts";
 import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
-import { PTE_D, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
+import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
 
 /** The page-table work madvise needs. */
 export interface MadvisePageOps {
@@ -132,10 +132,13 @@ function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number,
 }
 
 /**
- * madvise_free_pte_range: each present page of [start, end) that only this
- * mapping uses is marked lazily freeable and its dirty bit cleared, so
- * reclaim may drop it until it is written again (the MMU sets D on that
- * write, which keeps it). Shared (COW) pages and the zero page are skipped.
+ * madvise_free_pte_range: each present anonymous page of [start, end) is
+ * marked lazily freeable and its entry made old and clean, so reclaim may
+ * drop it until some mapping writes it again (the MMU sets D on that write,
+ * which keeps it). A page shared with another process (after fork) is
+ * marked too: only this mapping's entry is cleaned, and reclaim keeps the
+ * page while any mapping's entry is dirty. A page already dirty as a whole
+ * (PG_dirty) is skipped while shared, else cleaned. The zero page is skipped.
  */
 export class LazyFreeWalk implements PteVisitor {
   private pt: PageTable | null = null;
@@ -154,8 +157,13 @@ export class LazyFreeWalk implements PteVisitor {
     const flags = pt.pteFlags(ptep);
     if (level !== 1 || !(flags & PTE_P) || flags & PTE_SPECIAL) return;
     const pfn = pt.ptePfn(ptep);
-    if (!this.memmap.testFlag(pfn, PG_anon) || this.memmap.mapcount(pfn) !== 1) return;
-    this.memmap.setFlag(pfn, PG_lazyfree);
-    if (flags & PTE_D) pt.setPte(va, ptep, pfn, (flags & ~PTE_D) >>> 0);
+    const memmap = this.memmap;
+    if (!memmap.testFlag(pfn, PG_anon)) return;
+    if (memmap.testFlag(pfn, PG_dirty)) {
+      if (memmap.mapcount(pfn) !== 1) return;
+      memmap.clearFlag(pfn, PG_dirty);
+    }
+    memmap.setFlag(pfn, PG_lazyfree);
+    if (flags & (PTE_A | PTE_D)) pt.setPte(va, ptep, pfn, (flags & ~(PTE_A | PTE_D)) >>> 0);
   }
 }

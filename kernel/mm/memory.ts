@@ -28,6 +28,7 @@ import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
 import { TASK_SIZE } from "./types.ts";
 import type { VmaOps } from "./vma.ts";
+import { LazyReclaim } from "./vmscan.ts";
 
 /** What a fault came to. */
 export const FAULT_OK = 0;
@@ -83,7 +84,7 @@ export class Memory implements ZapSink {
     readonly zeroPfn: number,
   ) {
     this.w = memmap.w;
-    this.lazy = new LazyReclaim(this);
+    this.lazy = new LazyReclaim(this, memmap);
     this.upgrade = new WriteUpgrade(memmap);
   }
 
@@ -181,8 +182,8 @@ export class Memory implements ZapSink {
     }
     // wp_can_reuse_anon_folio: an exclusive page, or one no one else holds, is written in place.
     if (!(pteFlags & PTE_SPECIAL) && (this.memmap.testFlag(old, PG_anon_exclusive) || this.memmap.refcount(old) === 1)) {
+      // A lazily freed page stays so: the entry becomes dirty, which keeps it at reclaim.
       this.stats.cowReuses++;
-      this.memmap.clearFlag(old, PG_lazyfree);
       this.memmap.setFlag(old, PG_anon_exclusive);
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
@@ -249,7 +250,11 @@ export class Memory implements ZapSink {
     const mmap = this.memmap;
     mmap.setMapcount(pfn, mmap.mapcount(pfn) - 1);
     if (mmap.testFlag(pfn, PG_anon)) mm.rssAnon--;
-    else mm.rssShmem--;
+    else {
+      // A written shared page stays dirty after its entry goes (folio_mark_dirty in zap).
+      if (flags & PTE_D) mmap.setFlag(pfn, PG_dirty);
+      mm.rssShmem--;
+    }
     this.buddy.freePages(pfn, 0);
   }
 
@@ -259,19 +264,14 @@ export class Memory implements ZapSink {
   }
 
   /**
-   * Drops up to `want` lazily freeable pages of one address space: pages
-   * MADV_FREE marked that are still clean (no D bit) and mapped once.
-   * Returns how many frames went back.
+   * Drops up to `want` frames' worth of lazily freeable pages (MADV_FREE
+   * pages no mapping wrote since, and every page of a VM_DROPPABLE VMA)
+   * from the address spaces `mms`. Returns how many frames went back.
    */
-  reclaimLazy(mm: MmStruct, want: number): number {
-    this.lazy.mm = mm;
-    this.lazy.left = want;
-    this.lazy.freed = 0;
-    walkRange(mm.pt, 0, TASK_SIZE, this.lazy);
-    mm.pt.flushTlb();
-    this.lazy.mm = null;
-    this.stats.lazyFreed += this.lazy.freed;
-    return this.lazy.freed;
+  reclaimLazy(mms: readonly MmStruct[], want: number): number {
+    const freed = this.lazy.run(mms, want);
+    this.stats.lazyFreed += freed;
+    return freed;
   }
 
   /** A shared anonymous object for a new MAP_SHARED mapping (see Shmem.create). */
@@ -334,28 +334,5 @@ class WriteUpgrade implements PteVisitor {
     const pfn = pt.ptePfn(ptep);
     if (!this.memmap.testFlag(pfn, PG_anon_exclusive)) return;
     pt.setPte(va, ptep, pfn, (flags | PTE_RW) >>> 0);
-  }
-}
-
-/** The walk behind reclaimLazy: one clean lazily-freeable page at a time. */
-class LazyReclaim implements PteVisitor {
-  mm: MmStruct | null = null;
-  left = 0;
-  freed = 0;
-
-  constructor(private readonly memory: Memory) {}
-
-  visitPte(va: number, ptep: number, level: number): void {
-    const mm = this.mm as MmStruct;
-    if (this.freed >= this.left || level !== 1) return;
-    const pt = mm.pt;
-    const flags = pt.pteFlags(ptep);
-    if (!(flags & PTE_P) || flags & (PTE_SPECIAL | PTE_D)) return;
-    const pfn = pt.ptePfn(ptep);
-    const memmap = this.memory.memmap;
-    if (!memmap.testFlag(pfn, PG_lazyfree) || memmap.mapcount(pfn) !== 1) return;
-    pt.clearPte(va, ptep);
-    this.memory.releaseAnon(mm, pfn);
-    this.freed++;
   }
 }

@@ -49,6 +49,13 @@ export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_WIPEONFORK = 0x2000000;
 export const VM_DONTDUMP = 0x4000000;
+/**
+ * MAP_DROPPABLE memory (Linux 6.11): its pages may be dropped under pressure,
+ * written or not. Linux keeps it in bit 40; memsim's 32-bit flags word uses
+ * bit 30 (VM_MERGEABLE's, unused in a kernel without KSM). smaps prints no
+ * mnemonic for it, as in Linux.
+ */
+export const VM_DROPPABLE = 0x40000000;
 
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 /** Flags that mprotect/madvise may change without making two VMAs unmergeable for good. */
