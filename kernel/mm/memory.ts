@@ -35,6 +35,8 @@ export const FAULT_OK = 0;
 export const FAULT_MAPERR = 1;
 export const FAULT_ACCERR = 2;
 export const FAULT_OOM = 3;
+/** The access is past the end of the object a shared mapping maps (SIGBUS, BUS_ADRERR). */
+export const FAULT_SIGBUS = 4;
 
 /** Counters shown in vmstat. */
 export class FaultStats {
@@ -147,6 +149,7 @@ export class Memory implements ZapSink {
   private doSharedFault(mm: MmStruct, vma: number, page: number, ptep: number, ec: number): number {
     const f = this.vmas.f;
     const index = f.pgoff(vma) + (page - f.start(vma)) / PAGE;
+    if (index >= this.shmem.size(f.shmem(vma))) return FAULT_SIGBUS;
     const pfn = this.shmem.getPage(f.shmem(vma), index);
     if (pfn < 0) return FAULT_OOM;
     this.buddy.getPage(pfn);
@@ -225,8 +228,17 @@ export class Memory implements ZapSink {
     const grow = (f.start(next) - start) / PAGE;
     if (f.end(next) - start > mm.rlimits.stack) return 0;
     if ((mm.totalVm + grow) * PAGE > mm.rlimits.as) return 0;
+    // The guard gap keeps the stack off an accessible mapping below; a
+    // PROT_NONE one (itself a guard) or another grows-down VMA may be met.
     const prev = vmas.prev(mm, next);
-    if (prev !== 0 && start - STACK_GUARD_GAP < f.end(prev)) return 0;
+    if (prev !== 0 && start < f.end(prev)) return 0;
+    if (
+      prev !== 0 &&
+      !(f.flags(prev) & VM_GROWSDOWN) &&
+      f.flags(prev) & (VM_READ | VM_WRITE | VM_EXEC) &&
+      start - STACK_GUARD_GAP < f.end(prev)
+    )
+      return 0;
     if (f.flags(next) & VM_ACCOUNT) {
       if (!this.commit.charge(grow)) return 0;
       mm.committed += grow;
@@ -272,6 +284,22 @@ export class Memory implements ZapSink {
     const freed = this.lazy.run(mms, want);
     this.stats.lazyFreed += freed;
     return freed;
+  }
+
+  /**
+   * MADV_POPULATE_READ / _WRITE: faults in every page of [start, end) that a
+   * read (or write) would fault on. Returns FAULT_OK, or the first failure.
+   */
+  populateChecked(mm: MmStruct, vma: number, start: number, end: number, access: "read" | "write"): number {
+    const need = access === "write" ? PTE_P | PTE_RW : PTE_P;
+    const ec = PF_USER | (access === "write" ? PF_WRITE : 0);
+    for (let va = start; va < end; va += PAGE) {
+      const ptep = mm.pt.lookup(va);
+      if (ptep >= 0 && (mm.pt.pteFlags(ptep) & need) === need) continue;
+      const r = this.handleMmFault(mm, va, ec);
+      if (r !== FAULT_OK) return r;
+    }
+    return FAULT_OK;
   }
 
   /** A shared anonymous object for a new MAP_SHARED mapping (see Shmem.create). */

@@ -9,7 +9,7 @@
 import { BUG_ON } from "../panic.ts";
 import { GFP_KERNEL } from "./gfp.ts";
 import { type MmStruct, PAGE, STACK_GUARD_GAP } from "./mm.ts";
-import { VM_EXEC, VM_GROWSDOWN, VM_SHARED, VM_WRITE, type VmaFields } from "./mm_types.ts";
+import { VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE, type VmaFields } from "./mm_types.ts";
 
 /** The slab cache VMAs come from. */
 export interface ObjCache {
@@ -89,7 +89,8 @@ export class VmaOps {
    * A copy of `src` (vm_area_dup) for `mm`, holding its own object
    * reference; 0 when out of memory. `why` "fork" gives a copy that had
    * anonymous pages its own anon group, marked ANON_FORKED (anon_vma_fork),
-   * so it never merges with a neighbour through the parent's group.
+   * so it never merges with a neighbour through the parent's group, and
+   * drops VM_LOCKED (mlock is not inherited).
    */
   dup(mm: MmStruct, src: number, why: "fork" | "move" = "move"): number {
     const vma = this.cache.alloc(GFP_KERNEL);
@@ -97,7 +98,11 @@ export class VmaOps {
     this.f.copy(vma, src);
     this.f.setMm(vma, mm.id);
     if (this.f.shmem(vma) !== 0) this.objects.get(this.f.shmem(vma));
-    if (why === "fork" && this.f.anon(vma) !== 0) this.f.setAnon(vma, (this.newAnonId() | ANON_FORKED) >>> 0);
+    if (why === "fork") {
+      // mlock is not inherited.
+      this.f.setFlags(vma, this.f.flags(vma) & ~VM_LOCKED);
+      if (this.f.anon(vma) !== 0) this.f.setAnon(vma, (this.newAnonId() | ANON_FORKED) >>> 0);
+    }
     return vma;
   }
 
@@ -228,6 +233,43 @@ export class VmaOps {
       return prev;
     }
     return vma;
+  }
+
+  /**
+   * vma_merge_new_range for a new private anonymous range [start, end) with
+   * `flags` (no anon group yet, pgoff start / PAGE): when it can join the VMA
+   * ending at start, that lower VMA is extended over it (and over the VMA
+   * starting at end, when all three fit); when it can join only the VMA
+   * starting at end, that one is extended down. No VMA object is allocated.
+   * Returns the VMA now covering the range, or 0 when it merges with neither
+   * (with `mode` "probe" nothing changes; the would-be VMA or 0 is returned).
+   */
+  mergeNewRange(mm: MmStruct, start: number, end: number, flags: number, mode: "probe" | "merge"): number {
+    const f = this.f;
+    const pgoff = start / PAGE;
+    const pages = (end - start) / PAGE;
+    const fits = (v: number) => f.flags(v) === flags && f.shmem(v) === 0 && !(flags & VM_SHARED);
+    let prev = start >= PAGE ? this.lookup(mm, start - PAGE) : 0;
+    if (
+      prev !== 0 &&
+      !(f.end(prev) === start && fits(prev) && f.pgoff(prev) + (start - f.start(prev)) / PAGE === pgoff && anonMergeable(f.anon(prev), 0))
+    )
+      prev = 0;
+    let next = this.lookup(mm, end);
+    if (next !== 0 && !(f.start(next) === end && fits(next) && f.pgoff(next) === pgoff + pages && anonMergeable(0, f.anon(next)))) next = 0;
+    if (prev !== 0 && next !== 0 && !anonMergeable(f.anon(prev), f.anon(next))) next = 0;
+    if (mode === "probe" || (prev === 0 && next === 0)) return prev || next;
+    if (prev !== 0) {
+      if (next !== 0) {
+        const nextEnd = f.end(next);
+        if (f.anon(prev) === 0) f.setAnon(prev, f.anon(next));
+        this.remove(mm, next);
+        this.setEnd(mm, prev, nextEnd);
+      } else this.setEnd(mm, prev, end);
+      return prev;
+    }
+    this.setStart(mm, next, start);
+    return next;
   }
 
   /** `a` grows over `b`, which is removed. */

@@ -149,7 +149,7 @@ export class PidProc {
       ppid: p.ppid,
       peakPages: dead ? 0 : mm.hiwaterVm,
       sizePages: dead ? 0 : mm.totalVm,
-      lockedPages: 0,
+      lockedPages: dead ? 0 : this.lockedPages(),
       hwmPages: dead ? 0 : mm.hiwaterRss,
       rssAnonPages: dead ? 0 : mm.rssAnon,
       rssShmemPages: dead ? 0 : mm.rssShmem,
@@ -158,6 +158,18 @@ export class PidProc {
       exePages: dead ? 0 : mm.execVm,
       ptBytes: dead ? 0 : mm.pt.nrTables * 4096,
     });
+  }
+
+  /** locked_vm: pages of VM_LOCKED VMAs. */
+  private lockedPages(): number {
+    const mm = this.p.mm;
+    const f = this.vmas.f;
+    let pages = 0;
+    for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
+      const vma = mm.tree.value(n);
+      if (f.flags(vma) & VM_LOCKED) pages += (f.end(vma) - f.start(vma)) / 4096;
+    }
+    return pages;
   }
 
   private alive(): void {
