@@ -290,7 +290,7 @@ export class Memory implements ZapSink {
    * MADV_POPULATE_READ / _WRITE: faults in every page of [start, end) that a
    * read (or write) would fault on. Returns FAULT_OK, or the first failure.
    */
-  populateChecked(mm: MmStruct, vma: number, start: number, end: number, access: "read" | "write"): number {
+  populateChecked(mm: MmStruct, _vma: number, start: number, end: number, access: "read" | "write"): number {
     const need = access === "write" ? PTE_P | PTE_RW : PTE_P;
     const ec = PF_USER | (access === "write" ? PF_WRITE : 0);
     for (let va = start; va < end; va += PAGE) {
