@@ -16,7 +16,7 @@
 
 import type { CommitAccounting } from "./commit.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
-import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_lazyfree } from "./memmap.ts";
+import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
@@ -26,7 +26,6 @@ import { changeProtection, freeEmptyTables, type PteVisitor, unmapRange, walkRan
 import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_A, PTE_D, PTE_NX, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
-import { TASK_SIZE } from "./types.ts";
 import type { VmaOps } from "./vma.ts";
 import { LazyReclaim } from "./vmscan.ts";
 
