@@ -7,7 +7,7 @@
 import { EINVAL } from "./errno.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
 import type { MadvisePageOps } from "./mm/madvise.ts";
-import { LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
+import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
 import { FAULT_OK, type Memory, vmaAllows } from "./mm/memory.ts";
 import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE, STACK_TOP } from "./mm/mm.ts";
 import {
@@ -62,6 +62,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private nextPid = 1;
   private nextMmId = 1;
   private readonly lazyWalk: LazyFreeWalk;
+  private readonly deactivateWalk: DeactivateWalk;
   private readonly mover = new MovePageTables();
   private readonly copier: CopyPageRange;
   private readonly makeProc = (p: Process) => new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap);
@@ -69,6 +70,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   constructor(private readonly d: TasksDeps) {
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap);
+    this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
     this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy);
   }
 
@@ -157,7 +159,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       const flags = f.flags(vma);
       if (flags & VM_DONTCOPY) continue;
       const pages = (f.end(vma) - f.start(vma)) / PAGE;
-      const nv = ctx.vmas.dup(mm, vma);
+      const nv = ctx.vmas.dup(mm, vma, "fork");
       if (nv === 0) return false;
       if (flags & VM_ACCOUNT) {
         if (!ctx.commit.charge(pages)) {
@@ -168,7 +170,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       }
       ctx.vmas.insert(mm, nv);
       if (flags & VM_WIPEONFORK) continue;
-      if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags)) return false;
+      if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags, f.anon(vma))) return false;
     }
     return true;
   }
@@ -255,12 +257,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
    * memory pressure, and `m.kernel.reclaimLazyFree()`. Returns pages freed.
    */
   reclaimLazyFree(want = Number.POSITIVE_INFINITY): number {
-    let freed = 0;
-    for (const p of this.byPid.values()) {
-      if (freed >= want) break;
-      freed += this.d.memory.reclaimLazy(p.mm, want - freed);
-    }
-    return freed;
+    return this.d.memory.reclaimLazy(
+      [...this.byPid.values()].map((p) => p.mm),
+      want,
+    );
   }
 
   /** MadvisePageOps. */
@@ -271,6 +271,34 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   /** MadvisePageOps. */
   lazyFree(mm: MmStruct, _vma: number, start: number, end: number): void {
     this.lazyWalk.run(mm.pt, start, end);
+  }
+
+  /** MadvisePageOps. */
+  deactivate(mm: MmStruct, _vma: number, start: number, end: number): void {
+    this.deactivateWalk.run(mm.pt, start, end);
+  }
+
+  /** MadvisePageOps. */
+  populateChecked(mm: MmStruct, vma: number, start: number, end: number, access: "read" | "write"): number {
+    return this.d.memory.populateChecked(mm, vma, start, end, access);
+  }
+
+  /** MadvisePageOps: the hole is unmapped from every process mapping the object (unmap_mapping_range), then freed. */
+  removeShared(vma: number, start: number, end: number): void {
+    const f = this.d.ctx.vmas.f;
+    const id = f.shmem(vma);
+    const from = f.pgoff(vma) + (start - f.start(vma)) / PAGE;
+    const to = from + (end - start) / PAGE;
+    for (const p of this.byPid.values()) {
+      for (let n = p.mm.tree.first(); n >= 0; n = p.mm.tree.next(n)) {
+        const v = p.mm.tree.value(n);
+        if (f.shmem(v) !== id) continue;
+        const lo = Math.max(from, f.pgoff(v));
+        const hi = Math.min(to, f.pgoff(v) + (f.end(v) - f.start(v)) / PAGE);
+        if (lo < hi) this.d.memory.zapRange(p.mm, v, f.start(v) + (lo - f.pgoff(v)) * PAGE, f.start(v) + (hi - f.pgoff(v)) * PAGE);
+      }
+    }
+    this.d.memory.shmem.removePages(id, from, to);
   }
 
   /** MremapPageOps. */

@@ -8,17 +8,19 @@
  */
 
 import type { Tasks } from "./fork.ts";
-import { FAULT_MAPERR, FAULT_OK, FAULT_OOM } from "./mm/memory.ts";
+import { FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./mm/memory.ts";
 import type { MmStruct, Rlimits } from "./mm/mm.ts";
 import type { MmuMemory } from "./mm/mmu_memory.ts";
 import type { PageFault } from "./mm/pgtable.ts";
 import { PF_INSTR, PF_USER, PF_WRITE } from "./mm/pgtable_types.ts";
-import { TASK_SIZE } from "./mm/types.ts";
+import { TASK_SIZE, VA_BITS } from "./mm/types.ts";
 import type { PidProc } from "./proc/pid.ts";
-import { ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler, signalName } from "./signal.ts";
+import { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler, signalName } from "./signal.ts";
 import { Syscalls } from "./syscalls.ts";
 import type { UserProcess } from "./uapi/process.ts";
-import { SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGKILL, SIGSEGV } from "./uapi/signal.ts";
+import { BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGABRT, SIGBUS, SIGKILL, SIGSEGV } from "./uapi/signal.ts";
+
+const VA_LIMIT = 2 ** VA_BITS;
 
 export type ProcessState = "running" | "exited" | "killed";
 
@@ -136,6 +138,11 @@ export class Process implements UserProcess {
     const ec = fault.errorCode;
     if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) has ${this.state}; its memory is gone`);
     if (!(ec & PF_USER)) return false;
+    const access = ec & PF_WRITE ? "write" : ec & PF_INSTR ? "exec" : "read";
+    // [2^47, 2^48) is the kernel half in stored form (canonical: a page
+    // fault, SEGV_MAPERR). Anything outside the 48-bit space is not canonical:
+    // x86-64 raises a general protection fault, SIGSEGV with SI_KERNEL and si_addr 0.
+    if (va < 0 || va >= VA_LIMIT) return this.deliverSegv(0, SI_KERNEL, access);
     const r = va >= TASK_SIZE ? FAULT_MAPERR : this.tasks.handleMmFault(this, va, ec);
     if (r === FAULT_OK) {
       this.minflt++;
@@ -146,23 +153,32 @@ export class Process implements UserProcess {
       this.tasks.oomKill(this);
       throw new ProcessKilled(this.pid, SIGKILL, `pid ${this.pid}: out of memory in a page fault at ${va.toString(16)}: killed (SIGKILL)`);
     }
-    const code = r === FAULT_MAPERR ? SEGV_MAPERR : SEGV_ACCERR;
-    const access = ec & PF_WRITE ? "write" : ec & PF_INSTR ? "exec" : "read";
-    if (this.userHandlerRetries(va, code, access)) return true;
+    if (r === FAULT_SIGBUS) {
+      if (this.userHandlerRetries(SIGBUS, va, BUS_ADRERR, access)) return true;
+      this.kill(SIGBUS);
+      throw new BusError(this.pid, BUS_ADRERR, va, access);
+    }
+    return this.deliverSegv(va, r === FAULT_MAPERR ? SEGV_MAPERR : SEGV_ACCERR, access);
+  }
+
+  /** SIGSEGV with si_code `code` and si_addr `addr`: the handler may retry, else the process dies. */
+  private deliverSegv(addr: number, code: number, access: SigInfo["access"]): boolean {
+    if (this.userHandlerRetries(SIGSEGV, addr, code, access)) return true;
     this.kill(SIGSEGV);
-    throw new SegmentationFault(this.pid, code, va, access);
+    throw new SegmentationFault(this.pid, code, addr, access);
   }
 
   /**
-   * Runs the SIGSEGV handler, if any. True when it asked for a retry and has
-   * not already retried twice in a row at this address without fixing it.
+   * Runs the handler of `signo` (SIGSEGV or SIGBUS), if any. True when it
+   * asked for a retry and has not already retried twice in a row at this
+   * address without fixing it.
    */
-  private userHandlerRetries(va: number, code: number, access: SigInfo["access"]): boolean {
-    const handler = this.handlers.get(SIGSEGV);
+  private userHandlerRetries(signo: number, va: number, code: number, access: SigInfo["access"]): boolean {
+    const handler = this.handlers.get(signo);
     if (!handler) return false;
     if (va === this.retryAddr && this.retryStreak >= 2) return false;
     if (va !== this.retryAddr) this.retryStreak = 0;
-    const answer = handler({ signo: SIGSEGV, code, addr: va, access });
+    const answer = handler({ signo, code, addr: va, access });
     if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) ended inside its signal handler`);
     if (answer !== "retry") return false;
     this.retryAddr = va;

@@ -4,7 +4,7 @@
  */
 
 import { formatVa } from "./mm/types.ts";
-import { SEGV_ACCERR, SIGNAL_NAMES, SIGSEGV } from "./uapi/signal.ts";
+import { SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGBUS, SIGNAL_NAMES, SIGSEGV } from "./uapi/signal.ts";
 
 /** The process was killed by `signo`; thrown out of the access or call that caused it. */
 export class ProcessKilled extends Error {
@@ -23,14 +23,34 @@ export class SegmentationFault extends ProcessKilled {
   override name = "SegmentationFault";
   constructor(
     pid: number,
-    /** SEGV_MAPERR (1) or SEGV_ACCERR (2). */
+    /** SEGV_MAPERR (1), SEGV_ACCERR (2), or SI_KERNEL (128) for a non-canonical address. */
+    readonly code: number,
+    /** The exact faulting byte address (0 with SI_KERNEL, as for a general protection fault). */
+    readonly addr: number,
+    /** "read", "write" or "exec". */
+    readonly access: string,
+  ) {
+    super(pid, SIGSEGV, `pid ${pid}: SIGSEGV (${segvCodeName(code)}) at ${formatVa(addr)} on ${access}`);
+  }
+}
+
+function segvCodeName(code: number): string {
+  return code === SEGV_ACCERR ? "SEGV_ACCERR" : code === SEGV_MAPERR ? "SEGV_MAPERR" : code === SI_KERNEL ? "SI_KERNEL" : String(code);
+}
+
+/** A user access to a shared mapping past the end of its object (SIGBUS, BUS_ADRERR). */
+export class BusError extends ProcessKilled {
+  override name = "BusError";
+  constructor(
+    pid: number,
+    /** BUS_ADRERR (2). */
     readonly code: number,
     /** The exact faulting byte address. */
     readonly addr: number,
     /** "read", "write" or "exec". */
     readonly access: string,
   ) {
-    super(pid, SIGSEGV, `pid ${pid}: SIGSEGV (${code === SEGV_ACCERR ? "SEGV_ACCERR" : "SEGV_MAPERR"}) at ${formatVa(addr)} on ${access}`);
+    super(pid, SIGBUS, `pid ${pid}: SIGBUS (BUS_ADRERR) at ${formatVa(addr)} on ${access}`);
   }
 }
 

@@ -3,33 +3,52 @@
  * range; the walk applies the advice to every mapped part and reports
  * -ENOMEM for holes after doing so.
  *
- * Supported: NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, FREE, DONTFORK,
- * DOFORK, WIPEONFORK, KEEPONFORK, DONTDUMP, DODUMP. memsim is configured
+ * Supported: NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, FREE, REMOVE,
+ * DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, DONTDUMP, DODUMP, COLD, PAGEOUT,
+ * POPULATE_READ, POPULATE_WRITE, DONTNEED_LOCKED. memsim is configured
  * without KSM and transparent huge pages, so MERGEABLE, UNMERGEABLE,
  * HUGEPAGE, NOHUGEPAGE are -EINVAL, as on such a Linux build.
  */
-import { EINVAL, ENOMEM } from "../errno.ts";
+import { EFAULT, EINVAL, ENOMEM } from "../errno.ts";
 import {
+  MADV_COLD,
   MADV_DODUMP,
   MADV_DOFORK,
   MADV_DONTDUMP,
   MADV_DONTFORK,
   MADV_DONTNEED,
+  MADV_DONTNEED_LOCKED,
   MADV_FREE,
   MADV_KEEPONFORK,
   MADV_NORMAL,
+  MADV_PAGEOUT,
+  MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE,
   MADV_RANDOM,
+  MADV_REMOVE,
   MADV_SEQUENTIAL,
   MADV_WILLNEED,
   MADV_WIPEONFORK,
 } from "../uapi/mman.ts";
-import { type MemMap, PG_anon, PG_lazyfree } from "./memmap.ts";
+import { type MemMap, PG_anon, PG_dirty, PG_lazyfree } from "./memmap.ts";
+import { FAULT_OK, FAULT_SIGBUS } from "./memory.ts";
 import { type MmStruct, PAGE } from "./mm.ts";
-import { VM_DONTCOPY, VM_DONTDUMP, VM_LOCKED, VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK } from "./mm_types.ts";
+import {
+  VM_DONTCOPY,
+  VM_DONTDUMP,
+  VM_DROPPABLE,
+  VM_LOCKED,
+  VM_RAND_READ,
+  VM_READ,
+  VM_SEQ_READ,
+  VM_SHARED,
+  VM_WIPEONFORK,
+  VM_WRITE,
+} from "./mm_types.ts";
 import type { MmapContext } from "./mmap.ts";
 import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
-import { PTE_D, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
+import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
 
 /** The page-table work madvise needs. */
 export interface MadvisePageOps {
@@ -37,6 +56,12 @@ export interface MadvisePageOps {
   zapRange(mm: MmStruct, vma: number, start: number, end: number): void;
   /** Marks the present, unshared pages of [start, end) lazily freeable (MADV_FREE). */
   lazyFree(mm: MmStruct, vma: number, start: number, end: number): void;
+  /** Clears the accessed bits of the pages of [start, end) only this mapping uses (MADV_COLD, MADV_PAGEOUT). */
+  deactivate(mm: MmStruct, vma: number, start: number, end: number): void;
+  /** Faults every page of [start, end) in as a read or a write would; a FAULT_* code (MADV_POPULATE_*). */
+  populateChecked(mm: MmStruct, vma: number, start: number, end: number, access: "read" | "write"): number;
+  /** Frees the shared object's pages behind [start, end) of a shared VMA, unmapping them everywhere (MADV_REMOVE). */
+  removeShared(vma: number, start: number, end: number): void;
 }
 
 const VALID = new Set([
@@ -52,6 +77,12 @@ const VALID = new Set([
   MADV_KEEPONFORK,
   MADV_DONTDUMP,
   MADV_DODUMP,
+  MADV_REMOVE,
+  MADV_COLD,
+  MADV_PAGEOUT,
+  MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE,
+  MADV_DONTNEED_LOCKED,
 ]);
 
 /** do_madvise. Returns 0, -EINVAL (advice, alignment, wrong kind of mapping) or -ENOMEM (holes). */
@@ -63,6 +94,7 @@ export function sysMadvise(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, 
   const end = start + len;
   if (end < start) return -EINVAL;
   if (end === start) return 0;
+  if (advice === MADV_POPULATE_READ || advice === MADV_POPULATE_WRITE) return madvisePopulate(ctx, mm, ops, start, end, advice);
   const vmas = ctx.vmas;
   const f = vmas.f;
   let unmapped = 0;
@@ -91,17 +123,32 @@ function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: nu
     case MADV_WILLNEED:
       return 0;
     case MADV_DONTNEED:
-      if (flags & VM_LOCKED) return -EINVAL;
+    case MADV_DONTNEED_LOCKED:
+      if (advice === MADV_DONTNEED && flags & VM_LOCKED) return -EINVAL;
       ops.zapRange(mm, vma, start, end);
+      return 0;
+    case MADV_COLD:
+    case MADV_PAGEOUT:
+      // Without swap, paging out leaves anonymous pages where they are: both only age them.
+      if (flags & VM_LOCKED) return -EINVAL;
+      ops.deactivate(mm, vma, start, end);
+      return 0;
+    case MADV_REMOVE:
+      // Punches a hole in the object behind a shared mapping; private memory has none.
+      if (flags & VM_LOCKED || !(flags & VM_SHARED)) return -EINVAL;
+      ops.removeShared(vma, start, end);
       return 0;
     case MADV_FREE:
       if (flags & (VM_SHARED | VM_LOCKED)) return -EINVAL;
       ops.lazyFree(mm, vma, start, end);
       return 0;
     case MADV_WIPEONFORK:
-    case MADV_KEEPONFORK:
       if (flags & VM_SHARED) return -EINVAL;
-      return updateFlags(ctx, mm, vma, start, end, advice === MADV_WIPEONFORK ? flags | VM_WIPEONFORK : flags & ~VM_WIPEONFORK);
+      return updateFlags(ctx, mm, vma, start, end, flags | VM_WIPEONFORK);
+    case MADV_KEEPONFORK:
+      // Any mapping may keep its pages on fork, except droppable memory, which never does.
+      if (flags & VM_DROPPABLE) return -EINVAL;
+      return updateFlags(ctx, mm, vma, start, end, flags & ~VM_WIPEONFORK);
     case MADV_DONTFORK:
       return updateFlags(ctx, mm, vma, start, end, flags | VM_DONTCOPY);
     case MADV_DOFORK:
@@ -119,6 +166,28 @@ function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: nu
   }
 }
 
+/**
+ * madvise_populate: faults [start, end) in, VMA by VMA, as reads or writes.
+ * Returns 0; -ENOMEM at a hole or when memory runs out (the pages before
+ * stay); -EINVAL when a VMA does not allow the access; -EFAULT when an access
+ * would get SIGBUS.
+ */
+function madvisePopulate(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, start: number, end: number, advice: number): number {
+  const f = ctx.vmas.f;
+  const write = advice === MADV_POPULATE_WRITE;
+  while (start < end) {
+    const vma = ctx.vmas.lookup(mm, start);
+    if (vma === 0) return -ENOMEM;
+    if (!(f.flags(vma) & (write ? VM_WRITE : VM_READ))) return -EINVAL;
+    const tmp = Math.min(f.end(vma), end);
+    const r = ops.populateChecked(mm, vma, start, tmp, write ? "write" : "read");
+    if (r === FAULT_SIGBUS) return -EFAULT;
+    if (r !== FAULT_OK) return -ENOMEM;
+    start = tmp;
+  }
+  return 0;
+}
+
 /** madvise_update_vma: gives [start, end) new flags, splitting and merging as mprotect does. */
 function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number, end: number, newflags: number): number {
   const vmas = ctx.vmas;
@@ -132,10 +201,13 @@ function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number,
 }
 
 /**
- * madvise_free_pte_range: each present page of [start, end) that only this
- * mapping uses is marked lazily freeable and its dirty bit cleared, so
- * reclaim may drop it until it is written again (the MMU sets D on that
- * write, which keeps it). Shared (COW) pages and the zero page are skipped.
+ * madvise_free_pte_range: each present anonymous page of [start, end) is
+ * marked lazily freeable and its entry made old and clean, so reclaim may
+ * drop it until some mapping writes it again (the MMU sets D on that write,
+ * which keeps it). A page shared with another process (after fork) is
+ * marked too: only this mapping's entry is cleaned, and reclaim keeps the
+ * page while any mapping's entry is dirty. A page already dirty as a whole
+ * (PG_dirty) is skipped while shared, else cleaned. The zero page is skipped.
  */
 export class LazyFreeWalk implements PteVisitor {
   private pt: PageTable | null = null;
@@ -154,8 +226,40 @@ export class LazyFreeWalk implements PteVisitor {
     const flags = pt.pteFlags(ptep);
     if (level !== 1 || !(flags & PTE_P) || flags & PTE_SPECIAL) return;
     const pfn = pt.ptePfn(ptep);
-    if (!this.memmap.testFlag(pfn, PG_anon) || this.memmap.mapcount(pfn) !== 1) return;
-    this.memmap.setFlag(pfn, PG_lazyfree);
-    if (flags & PTE_D) pt.setPte(va, ptep, pfn, (flags & ~PTE_D) >>> 0);
+    const memmap = this.memmap;
+    if (!memmap.testFlag(pfn, PG_anon)) return;
+    if (memmap.testFlag(pfn, PG_dirty)) {
+      if (memmap.mapcount(pfn) !== 1) return;
+      memmap.clearFlag(pfn, PG_dirty);
+    }
+    memmap.setFlag(pfn, PG_lazyfree);
+    if (flags & (PTE_A | PTE_D)) pt.setPte(va, ptep, pfn, (flags & ~(PTE_A | PTE_D)) >>> 0);
+  }
+}
+
+/**
+ * madvise_cold_or_pageout_pte_range, without swap: each present anonymous or
+ * shared page of [start, end) that only this mapping uses loses its accessed
+ * bit (it becomes the first to reclaim); pages stay resident.
+ */
+export class DeactivateWalk implements PteVisitor {
+  private pt: PageTable | null = null;
+
+  constructor(private readonly memmap: MemMap) {}
+
+  run(pt: PageTable, start: number, end: number): void {
+    this.pt = pt;
+    walkRange(pt, start, end, this);
+    this.pt = null;
+    pt.flushTlb();
+  }
+
+  visitPte(va: number, ptep: number, level: number): void {
+    const pt = this.pt as PageTable;
+    const flags = pt.pteFlags(ptep);
+    if (level !== 1 || (flags & (PTE_P | PTE_SPECIAL | PTE_A)) !== (PTE_P | PTE_A)) return;
+    const pfn = pt.ptePfn(ptep);
+    if (this.memmap.mapcount(pfn) !== 1) return;
+    pt.setPte(va, ptep, pfn, (flags & ~PTE_A) >>> 0);
   }
 }

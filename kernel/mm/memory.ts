@@ -16,36 +16,26 @@
 
 import type { CommitAccounting } from "./commit.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
-import { type MemMap, PG_anon, PG_lazyfree } from "./memmap.ts";
+import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
+import type { PageTable } from "./pgtable.ts";
 import { changeProtection, freeEmptyTables, type PteVisitor, unmapRange, walkRange, type ZapSink } from "./pgtable_range.ts";
-import {
-  PF_INSTR,
-  PF_PROT,
-  PF_USER,
-  PF_WRITE,
-  PTE_A,
-  PTE_D,
-  PTE_NX,
-  PTE_P,
-  PTE_RW,
-  PTE_SOFT_COW,
-  PTE_SPECIAL,
-  PTE_US,
-} from "./pgtable_types.ts";
+import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_A, PTE_D, PTE_NX, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
-import { TASK_SIZE } from "./types.ts";
 import type { VmaOps } from "./vma.ts";
+import { LazyReclaim } from "./vmscan.ts";
 
 /** What a fault came to. */
 export const FAULT_OK = 0;
 export const FAULT_MAPERR = 1;
 export const FAULT_ACCERR = 2;
 export const FAULT_OOM = 3;
+/** The access is past the end of the object a shared mapping maps (SIGBUS, BUS_ADRERR). */
+export const FAULT_SIGBUS = 4;
 
 /** Counters shown in vmstat. */
 export class FaultStats {
@@ -81,7 +71,7 @@ export class Memory implements ZapSink {
   /** The mm a zap is running for (ZapSink has no room for it). */
   private zapMm: MmStruct | null = null;
   private readonly lazy: LazyReclaim;
-  private nextAnonId = 1;
+  private readonly upgrade: WriteUpgrade;
   private readonly w: Uint32Array;
 
   constructor(
@@ -95,7 +85,8 @@ export class Memory implements ZapSink {
     readonly zeroPfn: number,
   ) {
     this.w = memmap.w;
-    this.lazy = new LazyReclaim(this);
+    this.lazy = new LazyReclaim(this, memmap);
+    this.upgrade = new WriteUpgrade(memmap);
   }
 
   /**
@@ -143,11 +134,11 @@ export class Memory implements ZapSink {
 
   /** anon_vma_prepare: the VMA's private pages get a group id on the first one. */
   private anonVmaPrepare(vma: number): void {
-    if (this.vmas.f.anon(vma) === 0) this.vmas.f.setAnon(vma, this.nextAnonId++);
+    if (this.vmas.f.anon(vma) === 0) this.vmas.f.setAnon(vma, this.vmas.newAnonId());
   }
 
   private newAnonPage(mm: MmStruct, pfn: number): void {
-    this.memmap.setFlag(pfn, PG_anon);
+    this.memmap.setFlag(pfn, PG_anon | PG_anon_exclusive);
     this.memmap.setMapcount(pfn, 1);
     mm.rssAnon++;
     mm.updateHiwater();
@@ -157,13 +148,21 @@ export class Memory implements ZapSink {
   private doSharedFault(mm: MmStruct, vma: number, page: number, ptep: number, ec: number): number {
     const f = this.vmas.f;
     const index = f.pgoff(vma) + (page - f.start(vma)) / PAGE;
+    if (index >= this.shmem.size(f.shmem(vma))) return FAULT_SIGBUS;
     const pfn = this.shmem.getPage(f.shmem(vma), index);
     if (pfn < 0) return FAULT_OOM;
     this.buddy.getPage(pfn);
     this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
     mm.rssShmem++;
     mm.updateHiwater();
-    mm.pt.setPte(page, ptep, pfn, vmaPteFlags(f.flags(vma), (ec & PF_WRITE) !== 0));
+    // A shared writable mapping needs no write notification: a read maps the
+    // page writable but clean, and the MMU sets D on the first store. A write
+    // fault dirties the page itself (fault_dirty_shared_page).
+    const flags = f.flags(vma);
+    let pte = vmaPteFlags(flags, (ec & PF_WRITE) !== 0);
+    if (ec & PF_WRITE) this.memmap.setFlag(pfn, PG_dirty);
+    else if (flags & VM_WRITE) pte = (pte | PTE_RW) >>> 0;
+    mm.pt.setPte(page, ptep, pfn, pte);
     return FAULT_OK;
   }
 
@@ -178,13 +177,16 @@ export class Memory implements ZapSink {
     const old = pt.ptePfn(ptep);
     const pteFlags = pt.pteFlags(ptep);
     if (flags & VM_SHARED) {
+      this.memmap.setFlag(old, PG_dirty);
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
       return FAULT_OK;
     }
-    if (!(pteFlags & PTE_SPECIAL) && this.memmap.refcount(old) === 1) {
+    // wp_can_reuse_anon_folio: an exclusive page, or one no one else holds, is written in place.
+    if (!(pteFlags & PTE_SPECIAL) && (this.memmap.testFlag(old, PG_anon_exclusive) || this.memmap.refcount(old) === 1)) {
+      // A lazily freed page stays so: the entry becomes dirty, which keeps it at reclaim.
       this.stats.cowReuses++;
-      this.memmap.clearFlag(old, PG_lazyfree);
+      this.memmap.setFlag(old, PG_anon_exclusive);
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
       return FAULT_OK;
@@ -225,8 +227,17 @@ export class Memory implements ZapSink {
     const grow = (f.start(next) - start) / PAGE;
     if (f.end(next) - start > mm.rlimits.stack) return 0;
     if ((mm.totalVm + grow) * PAGE > mm.rlimits.as) return 0;
+    // The guard gap keeps the stack off an accessible mapping below; a
+    // PROT_NONE one (itself a guard) or another grows-down VMA may be met.
     const prev = vmas.prev(mm, next);
-    if (prev !== 0 && start - STACK_GUARD_GAP < f.end(prev)) return 0;
+    if (prev !== 0 && start < f.end(prev)) return 0;
+    if (
+      prev !== 0 &&
+      !(f.flags(prev) & VM_GROWSDOWN) &&
+      f.flags(prev) & (VM_READ | VM_WRITE | VM_EXEC) &&
+      start - STACK_GUARD_GAP < f.end(prev)
+    )
+      return 0;
     if (f.flags(next) & VM_ACCOUNT) {
       if (!this.commit.charge(grow)) return 0;
       mm.committed += grow;
@@ -250,7 +261,11 @@ export class Memory implements ZapSink {
     const mmap = this.memmap;
     mmap.setMapcount(pfn, mmap.mapcount(pfn) - 1);
     if (mmap.testFlag(pfn, PG_anon)) mm.rssAnon--;
-    else mm.rssShmem--;
+    else {
+      // A written shared page stays dirty after its entry goes (folio_mark_dirty in zap).
+      if (flags & PTE_D) mmap.setFlag(pfn, PG_dirty);
+      mm.rssShmem--;
+    }
     this.buddy.freePages(pfn, 0);
   }
 
@@ -260,19 +275,30 @@ export class Memory implements ZapSink {
   }
 
   /**
-   * Drops up to `want` lazily freeable pages of one address space: pages
-   * MADV_FREE marked that are still clean (no D bit) and mapped once.
-   * Returns how many frames went back.
+   * Drops up to `want` frames' worth of lazily freeable pages (MADV_FREE
+   * pages no mapping wrote since, and every page of a VM_DROPPABLE VMA)
+   * from the address spaces `mms`. Returns how many frames went back.
    */
-  reclaimLazy(mm: MmStruct, want: number): number {
-    this.lazy.mm = mm;
-    this.lazy.left = want;
-    this.lazy.freed = 0;
-    walkRange(mm.pt, 0, TASK_SIZE, this.lazy);
-    mm.pt.flushTlb();
-    this.lazy.mm = null;
-    this.stats.lazyFreed += this.lazy.freed;
-    return this.lazy.freed;
+  reclaimLazy(mms: readonly MmStruct[], want: number): number {
+    const freed = this.lazy.run(mms, want);
+    this.stats.lazyFreed += freed;
+    return freed;
+  }
+
+  /**
+   * MADV_POPULATE_READ / _WRITE: faults in every page of [start, end) that a
+   * read (or write) would fault on. Returns FAULT_OK, or the first failure.
+   */
+  populateChecked(mm: MmStruct, _vma: number, start: number, end: number, access: "read" | "write"): number {
+    const need = access === "write" ? PTE_P | PTE_RW : PTE_P;
+    const ec = PF_USER | (access === "write" ? PF_WRITE : 0);
+    for (let va = start; va < end; va += PAGE) {
+      const ptep = mm.pt.lookup(va);
+      if (ptep >= 0 && (mm.pt.pteFlags(ptep) & need) === need) continue;
+      const r = this.handleMmFault(mm, va, ec);
+      if (r !== FAULT_OK) return r;
+    }
+    return FAULT_OK;
   }
 
   /** A shared anonymous object for a new MAP_SHARED mapping (see Shmem.create). */
@@ -298,40 +324,42 @@ export class Memory implements ZapSink {
 
   /**
    * change_protection for mprotect: the present entries of [start, end) get
-   * the VMA's new access bits. COW pages and the zero page stay read-only
-   * (a write fault decides); pages of a VMA without any access lose the
-   * user bit, so every access faults and is refused.
+   * the VMA's new access bits; pages of a VMA without any access lose the
+   * user bit, so every access faults and is refused. A shared mapping's
+   * entries become writable with it. A private mapping's entries lose write,
+   * and only exclusive anonymous pages get it back (can_change_pte_writable):
+   * a page shared since fork, or the zero page, stays read-only so that the
+   * first write faults and copies.
    */
   changeProt(mm: MmStruct, vma: number, start: number, end: number): void {
     const flags = this.vmas.f.flags(vma);
     const any = (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
-    const set = (flags & VM_WRITE ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
-    const clear = (flags & VM_WRITE ? 0 : PTE_RW) | (flags & VM_EXEC ? PTE_NX : 0) | (any ? 0 : PTE_US);
-    const readOnlyIf = flags & VM_SHARED ? PTE_SPECIAL : PTE_SPECIAL | PTE_SOFT_COW;
-    changeProtection(mm.pt, start, end, set >>> 0, clear >>> 0, { readOnlyIf });
+    const shared = (flags & VM_SHARED) !== 0;
+    const write = (flags & VM_WRITE) !== 0;
+    const set = (shared && write ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
+    const clear = (shared && write ? 0 : PTE_RW) | (flags & VM_EXEC ? PTE_NX : 0) | (any ? 0 : PTE_US);
+    changeProtection(mm.pt, start, end, set >>> 0, clear >>> 0, { readOnlyIf: PTE_SPECIAL });
+    if (write && !shared) {
+      this.upgrade.pt = mm.pt;
+      walkRange(mm.pt, start, end, this.upgrade);
+      this.upgrade.pt = null;
+    }
     mm.pt.flushTlb();
   }
 }
 
-/** The walk behind reclaimLazy: one clean lazily-freeable page at a time. */
-class LazyReclaim implements PteVisitor {
-  mm: MmStruct | null = null;
-  left = 0;
-  freed = 0;
+/** mprotect's write upgrade of a private mapping: only exclusive anonymous pages become writable. */
+class WriteUpgrade implements PteVisitor {
+  pt: PageTable | null = null;
 
-  constructor(private readonly memory: Memory) {}
+  constructor(private readonly memmap: MemMap) {}
 
   visitPte(va: number, ptep: number, level: number): void {
-    const mm = this.mm as MmStruct;
-    if (this.freed >= this.left || level !== 1) return;
-    const pt = mm.pt;
+    const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
-    if (!(flags & PTE_P) || flags & (PTE_SPECIAL | PTE_D)) return;
+    if (level !== 1 || (flags & (PTE_P | PTE_US | PTE_RW | PTE_SPECIAL)) !== (PTE_P | PTE_US)) return;
     const pfn = pt.ptePfn(ptep);
-    const memmap = this.memory.memmap;
-    if (!memmap.testFlag(pfn, PG_lazyfree) || memmap.mapcount(pfn) !== 1) return;
-    pt.clearPte(va, ptep);
-    this.memory.releaseAnon(mm, pfn);
-    this.freed++;
+    if (!this.memmap.testFlag(pfn, PG_anon_exclusive)) return;
+    pt.setPte(va, ptep, pfn, (flags | PTE_RW) >>> 0);
   }
 }

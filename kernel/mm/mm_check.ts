@@ -8,11 +8,12 @@
  *   MM-6 a present entry lies outside every VMA, or maps a frame no one owns
  *   MM-7 commit: an mm's charge is not the sum of its accounted VMAs, or
  *        Committed_AS is not the sum of all charges
+ *   MM-8 a page marked exclusive to one address space is mapped more than once
  */
 import { invariant } from "../panic.ts";
 import type { Process } from "../process.ts";
 import type { TaskParts } from "../task_init.ts";
-import { type MemMap, PG_alloc, PG_anon } from "./memmap.ts";
+import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive } from "./memmap.ts";
 import { PAGE } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -41,6 +42,11 @@ class RssWalk implements PteVisitor {
     );
     if (this.memmap.testFlag(pfn, PG_anon)) this.anon++;
     else this.shmem++;
+    invariant(
+      !this.memmap.testFlag(pfn, PG_anon_exclusive) || this.memmap.mapcount(pfn) === 1,
+      "MM-8",
+      `pfn 0x${pfn.toString(16)} at ${va.toString(16)} is exclusive but mapped ${this.memmap.mapcount(pfn)} times`,
+    );
   }
 }
 

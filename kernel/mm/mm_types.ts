@@ -12,7 +12,8 @@
  *   vm_end is exclusive. vm_pgoff is the page offset of vm_start in the
  *   backing object (anonymous: vm_start >> 12 when the VMA was created, so
  *   neighbours that grew from one mapping stay mergeable). anon id names the
- *   anon_vma-like group of private pages (0 = none yet); shmem id names the
+ *   anon_vma-like group of private pages (0 = none yet; bit 31 set: the
+ *   group was made by fork under the parent's, see vma.ts); shmem id names the
  *   shared anonymous object (0 = private). mm id is the owning address
  *   space's id (a check that a VMA is where the index says it is).
  *   /proc names ([heap], [stack]) come from the addresses, as in Linux.
@@ -48,6 +49,13 @@ export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_WIPEONFORK = 0x2000000;
 export const VM_DONTDUMP = 0x4000000;
+/**
+ * MAP_DROPPABLE memory (Linux 6.11): its pages may be dropped under pressure,
+ * written or not. Linux keeps it in bit 40; memsim's 32-bit flags word uses
+ * bit 30 (VM_MERGEABLE's, unused in a kernel without KSM). smaps prints no
+ * mnemonic for it, as in Linux.
+ */
+export const VM_DROPPABLE = 0x40000000;
 
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 /** Flags that mprotect/madvise may change without making two VMAs unmergeable for good. */

@@ -10,15 +10,16 @@
 import { EBADF, EEXIST, EINVAL, ENOMEM, EOVERFLOW, EPERM } from "../errno.ts";
 import {
   MAP_ANONYMOUS,
+  MAP_DROPPABLE,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_GROWSDOWN,
   MAP_HUGETLB,
+  MAP_LOCKED,
   MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
-  MAP_SHARED_VALIDATE,
   MAP_TYPE,
   PROT_EXEC,
   PROT_READ,
@@ -28,8 +29,11 @@ import { type CommitAccounting, OVERCOMMIT_NEVER } from "./commit.ts";
 import { MMAP_MIN_ADDR, type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import {
   VM_ACCOUNT,
+  VM_DONTDUMP,
+  VM_DROPPABLE,
   VM_EXEC,
   VM_GROWSDOWN,
+  VM_LOCKED,
   VM_MAYEXEC,
   VM_MAYREAD,
   VM_MAYSHARE,
@@ -37,6 +41,7 @@ import {
   VM_NORESERVE,
   VM_READ,
   VM_SHARED,
+  VM_WIPEONFORK,
   VM_WRITE,
 } from "./mm_types.ts";
 import { type VmaOps, vmStartGap } from "./vma.ts";
@@ -134,11 +139,13 @@ export function doMmap(
   fd: number,
   off: number,
 ): number {
-  if (!isAddr(addr) || !Number.isSafeInteger(len) || !Number.isSafeInteger(prot) || !Number.isSafeInteger(flags)) return -EINVAL;
+  if (!isAddr(addr) || !Number.isInteger(len) || !Number.isSafeInteger(prot) || !Number.isSafeInteger(flags)) return -EINVAL;
   if (!Number.isSafeInteger(off) || off % PAGE !== 0) return -EINVAL;
   // memsim has no files: a file mapping, or any descriptor but -1, is a bad descriptor.
   if (!(flags & MAP_ANONYMOUS) || fd !== -1) return -EBADF;
-  if (len <= 0) return -EINVAL;
+  if (len === 0) return -EINVAL;
+  // len is a size_t: a negative one, or one PAGE_ALIGN takes past 2^64, is too large.
+  if (len < 0 || len > STACK_TOP) return -ENOMEM;
   if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
   if (!(flags & MAP_FIXED)) {
     // round_hint_to_min: a hint is rounded down to a page, and lifted to mmap_min_addr.
@@ -148,10 +155,12 @@ export function doMmap(
   len = pageAlign(len);
   if (len > STACK_TOP) return -ENOMEM;
   if (off / PAGE + len / PAGE > 2 ** 52) return -EOVERFLOW;
+  // Anonymous memory knows MAP_SHARED, MAP_PRIVATE and MAP_DROPPABLE; MAP_SHARED_VALIDATE is for files.
   const type = flags & MAP_TYPE;
-  if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_SHARED_VALIDATE) return -EINVAL;
-  const shared = type !== MAP_PRIVATE;
+  if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_DROPPABLE) return -EINVAL;
+  const shared = type === MAP_SHARED;
   if (shared && flags & MAP_GROWSDOWN) return -EINVAL;
+  if (type === MAP_DROPPABLE && flags & (MAP_LOCKED | MAP_HUGETLB | MAP_GROWSDOWN)) return -EINVAL;
   if (flags & MAP_HUGETLB) return -ENOMEM;
   const at = getUnmappedArea(ctx, mm, addr, len, flags);
   if (at < 0) return at;
@@ -163,9 +172,13 @@ export function doMmap(
   if (shared) vmFlags |= VM_SHARED | VM_MAYSHARE;
   if (flags & MAP_GROWSDOWN) vmFlags |= VM_GROWSDOWN;
   if (flags & MAP_NORESERVE && ctx.commit.mode !== OVERCOMMIT_NEVER) vmFlags |= VM_NORESERVE;
+  // Droppable pages are never reserved, and go neither to a child nor to a core dump.
+  if (type === MAP_DROPPABLE) vmFlags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
+  if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
   const r = mmapRegion(ctx, mm, at, len, vmFlags);
   if (r < 0) return r;
-  if (flags & MAP_POPULATE) populateRange(ctx, mm, at, at + len);
+  // A locked mapping is populated at once (mm_populate), like MAP_POPULATE.
+  if (flags & (MAP_POPULATE | MAP_LOCKED)) populateRange(ctx, mm, at, at + len);
   return at;
 }
 
@@ -189,7 +202,11 @@ export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: nu
     if (err < 0) return err;
   }
   // Never more than max_map_count VMAs: a new VMA that will not merge needs room.
-  if (mm.mapCount >= ctx.maxMapCount && (vmFlags & VM_SHARED || !mergesWithNeighbour(ctx, mm, addr, addr + len, vmFlags))) {
+  const accountFlags = accountable(vmFlags) ? vmFlags | VM_ACCOUNT : vmFlags;
+  if (
+    mm.mapCount >= ctx.maxMapCount &&
+    (vmFlags & VM_SHARED || ctx.vmas.mergeNewRange(mm, addr, addr + len, accountFlags, "probe") === 0)
+  ) {
     return -ENOMEM;
   }
   // Private writable memory is charged to the VMA (VM_ACCOUNT); shared
@@ -200,6 +217,8 @@ export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: nu
     mm.committed += pages;
     vmFlags |= VM_ACCOUNT;
   }
+  // A private range next to a compatible VMA extends it; no new object is needed.
+  if (!(vmFlags & VM_SHARED) && ctx.vmas.mergeNewRange(mm, addr, addr + len, vmFlags, "merge") !== 0) return 0;
   const vma = ctx.vmas.alloc(mm, addr, addr + len, vmFlags, addr / PAGE);
   const shmem = vma !== 0 && vmFlags & VM_SHARED ? ctx.pt.shmemCreate(pages, (vmFlags & VM_NORESERVE) === 0) : 0;
   if (vma === 0 || (vmFlags & VM_SHARED && shmem <= 0)) {
@@ -217,16 +236,6 @@ export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: nu
   ctx.vmas.insert(mm, vma);
   ctx.vmas.mergeAround(mm, vma);
   return 0;
-}
-
-/** True when a fresh private anonymous VMA [start, end) with `flags` would merge into a neighbour. */
-function mergesWithNeighbour(ctx: MmapContext, mm: MmStruct, start: number, end: number, flags: number): boolean {
-  const f = ctx.vmas.f;
-  const fits = (v: number) => f.flags(v) === flags && f.shmem(v) === 0;
-  const prev = start >= PAGE ? ctx.vmas.lookup(mm, start - PAGE) : 0;
-  if (prev !== 0 && f.end(prev) === start && fits(prev) && f.pgoff(prev) + (start - f.start(prev)) / PAGE === start / PAGE) return true;
-  const next = ctx.vmas.lookup(mm, end);
-  return next !== 0 && f.start(next) === end && fits(next) && f.pgoff(next) === end / PAGE;
 }
 
 /** Pages of [start, end) already covered by VMAs. */

@@ -4,9 +4,9 @@
  * stops it), splits and merges, commit for newly writable private memory.
  */
 import { EACCES, EINVAL, ENOMEM } from "../errno.ts";
-import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_WRITE } from "../uapi/mman.ts";
+import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE } from "../uapi/mman.ts";
 import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
-import { VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import { VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { MmapContext } from "./mmap.ts";
 
 /** Changes the page-table protection of [start, end) to match the VMA's new flags. */
@@ -30,20 +30,27 @@ export function sysMprotect(
   len: number,
   prot: number,
 ): number {
-  if (!Number.isSafeInteger(start) || start < 0 || start % PAGE !== 0) return -EINVAL;
-  if (!Number.isSafeInteger(len) || !Number.isSafeInteger(prot)) return -EINVAL;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(len) || !Number.isSafeInteger(prot)) return -EINVAL;
+  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+  if (grows === (PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
+  if (start < 0 || start % PAGE !== 0) return -EINVAL;
   if (len === 0) return 0;
   const alen = Math.ceil(len / PAGE) * PAGE;
   const end = start + alen;
-  if (len < 0 || end <= start || end > STACK_TOP + PAGE) return -ENOMEM;
-  const grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
-  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP) || grows === (PROT_GROWSDOWN | PROT_GROWSUP)) {
-    return -EINVAL;
-  }
+  // TASK_SIZE is STACK_TOP: a range ending above it is refused before anything changes.
+  if (len < 0 || end <= start || end > STACK_TOP) return -ENOMEM;
+  // PROT_SEM is accepted and means nothing on x86.
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
   const vmas = ctx.vmas;
   const f = vmas.f;
   let vma = vmas.findVma(mm, start);
-  if (vma === 0 || f.start(vma) > start) return -ENOMEM;
+  if (vma === 0 || f.start(vma) >= end) return -ENOMEM;
+  if (grows & PROT_GROWSDOWN) {
+    // The change reaches down to the start of the grows-down VMA.
+    if (!(f.flags(vma) & VM_GROWSDOWN)) return -EINVAL;
+    start = f.start(vma);
+  } else if (f.start(vma) > start) return -ENOMEM;
+  if (grows & PROT_GROWSUP) return -EINVAL;
   const want = protBits(prot);
   let nstart = start;
   for (;;) {

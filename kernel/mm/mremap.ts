@@ -8,12 +8,11 @@ import { EFAULT, EINVAL, ENOMEM } from "../errno.ts";
 import { panic } from "../panic.ts";
 import { MAP_FIXED, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from "../uapi/mman.ts";
 import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
-import { VM_ACCOUNT, VM_DONTEXPAND, VM_GROWSDOWN, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import { VM_ACCOUNT, VM_DONTEXPAND, VM_GROWSDOWN, VM_MAYSHARE, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { doMunmap, getUnmappedArea, type MmapContext } from "./mmap.ts";
 import type { PageTable } from "./pgtable.ts";
 import { freeEmptyTables, type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { entryAddr, entryPfn, HPAGE_SIZE, PTE_P, PTE_PS, pxIndex } from "./pgtable_types.ts";
-import { vmStartGap } from "./vma.ts";
 
 /** The page-table work mremap needs. */
 export interface MremapPageOps {
@@ -46,6 +45,8 @@ export function sysMremap(
   const vmas = ctx.vmas;
   const vma = vmas.lookup(mm, addr);
   if (vma === 0) return -EFAULT;
+  // old_len 0 duplicates a shared mapping; of a private one it would make an unrelated new mapping.
+  if (oldLen === 0 && !(vmas.f.flags(vma) & (VM_SHARED | VM_MAYSHARE))) return -EINVAL;
   if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) return mremapTo(ctx, mm, ops, addr, oldLen, newAddr, newLen, flags);
   if (oldLen >= newLen) {
     if (oldLen === newLen) return addr;
@@ -82,13 +83,17 @@ function checkResizable(ctx: MmapContext, mm: MmStruct, vma: number, addr: numbe
   return 0;
 }
 
-/** vma_expandable: the `delta` bytes after the VMA are free and inside user space. */
+/**
+ * vma_expandable: the `delta` bytes after the VMA are free and inside user
+ * space. Up to the next VMA's start, even a grows-down one's: its guard gap
+ * is enforced when the stack grows, not here.
+ */
 function expandable(ctx: MmapContext, mm: MmStruct, vma: number, delta: number): boolean {
   const f = ctx.vmas.f;
   const end = f.end(vma) + delta;
   if (end > STACK_TOP || end < f.end(vma)) return false;
   const next = ctx.vmas.next(mm, vma);
-  return next === 0 || vmStartGap(f.start(next), f.flags(next)) >= end;
+  return next === 0 || f.start(next) >= end;
 }
 
 /** mremap_to: MREMAP_FIXED / MREMAP_DONTUNMAP. */
@@ -162,7 +167,7 @@ function moveVma(
   }
   mm.committed += charge;
   vmas.insert(mm, nv);
-  if (!dontUnmap) {
+  if (!dontUnmap && oldLen > 0) {
     // The old range's charge now belongs to the new VMA: hide VM_ACCOUNT while unmapping it.
     if (vmFlags & VM_ACCOUNT) releaseWithoutUncharge(ctx, mm, addr, oldLen);
     else doMunmap(ctx, mm, addr, oldLen);

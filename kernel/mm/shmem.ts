@@ -148,6 +148,25 @@ export class Shmem {
     return leaf < 0 ? -1 : (this.u32[leaf * 1024 + (index % LEAF_ENTRIES)] as number) - 1;
   }
 
+  /**
+   * Frees pages [from, to) of the object (a punched hole): later faults get
+   * fresh zeroed pages. The caller unmaps them from every mapping first, so
+   * the object holds the only reference.
+   */
+  removePages(id: number, from: number, to: number): void {
+    const rootW = (this.root(id) - PAGE_OFFSET) >>> 2;
+    for (let index = from; index < Math.min(to, this.size(id)); index++) {
+      const leaf = (this.u32[rootW + Math.floor(index / LEAF_ENTRIES)] as number) - 1;
+      if (leaf < 0) continue;
+      const slot = leaf * 1024 + (index % LEAF_ENTRIES);
+      const pfn = (this.u32[slot] as number) - 1;
+      if (pfn < 0) continue;
+      this.u32[slot] = 0;
+      this.buddy.freePages(pfn, 0);
+      this.nrPages--;
+    }
+  }
+
   private destroy(id: number): void {
     const root = this.root(id);
     const rootW = (root - PAGE_OFFSET) >>> 2;

@@ -9,7 +9,7 @@
 import { BUG_ON } from "../panic.ts";
 import { GFP_KERNEL } from "./gfp.ts";
 import { type MmStruct, PAGE, STACK_GUARD_GAP } from "./mm.ts";
-import { VM_EXEC, VM_GROWSDOWN, VM_SHARED, VM_WRITE, type VmaFields } from "./mm_types.ts";
+import { VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE, type VmaFields } from "./mm_types.ts";
 
 /** The slab cache VMAs come from. */
 export interface ObjCache {
@@ -28,8 +28,23 @@ export function vmStartGap(start: number, flags: number): number {
   return flags & VM_GROWSDOWN ? Math.max(0, start - STACK_GUARD_GAP) : start;
 }
 
+/** Bit 31 of a VMA's anon word: its anon group was made by fork, under the parent's (anon_vma_chain not singular). */
+export const ANON_FORKED = 0x80000000;
+const ANON_ID = 0x7fffffff;
+
+/**
+ * is_mergeable_anon_vma on two VMAs' anon words: the same group, or one
+ * without a group next to one whose group fork did not make.
+ */
+export function anonMergeable(a: number, b: number): boolean {
+  if (a === 0 || b === 0) return ((a | b) & ANON_FORKED) === 0;
+  return (a & ANON_ID) === (b & ANON_ID);
+}
+
 /** VMA bookkeeping shared by every address space of a machine. */
 export class VmaOps {
+  private nextAnonId = 1;
+
   constructor(
     readonly f: VmaFields,
     private readonly cache: ObjCache,
@@ -63,13 +78,31 @@ export class VmaOps {
     this.cache.free(vma);
   }
 
-  /** A copy of `src` (vm_area_dup) for `mm`, holding its own object reference; 0 when out of memory. */
-  dup(mm: MmStruct, src: number): number {
+  /** A fresh anon group id (anon_vma_prepare). */
+  newAnonId(): number {
+    const id = this.nextAnonId;
+    this.nextAnonId = id === ANON_ID ? 1 : id + 1;
+    return id;
+  }
+
+  /**
+   * A copy of `src` (vm_area_dup) for `mm`, holding its own object
+   * reference; 0 when out of memory. `why` "fork" gives a copy that had
+   * anonymous pages its own anon group, marked ANON_FORKED (anon_vma_fork),
+   * so it never merges with a neighbour through the parent's group, and
+   * drops VM_LOCKED (mlock is not inherited).
+   */
+  dup(mm: MmStruct, src: number, why: "fork" | "move" = "move"): number {
     const vma = this.cache.alloc(GFP_KERNEL);
     if (vma === 0) return 0;
     this.f.copy(vma, src);
     this.f.setMm(vma, mm.id);
     if (this.f.shmem(vma) !== 0) this.objects.get(this.f.shmem(vma));
+    if (why === "fork") {
+      // mlock is not inherited.
+      this.f.setFlags(vma, this.f.flags(vma) & ~VM_LOCKED);
+      if (this.f.anon(vma) !== 0) this.f.setAnon(vma, (this.newAnonId() | ANON_FORKED) >>> 0);
+    }
     return vma;
   }
 
@@ -184,9 +217,7 @@ export class VmaOps {
     const f = this.f;
     if (f.end(a) !== f.start(b) || f.flags(a) !== f.flags(b) || f.shmem(a) !== f.shmem(b)) return false;
     if (f.pgoff(b) !== f.pgoff(a) + (f.end(a) - f.start(a)) / PAGE) return false;
-    const aa = f.anon(a);
-    const ab = f.anon(b);
-    return aa === 0 || ab === 0 || aa === ab;
+    return anonMergeable(f.anon(a), f.anon(b));
   }
 
   /**
@@ -202,6 +233,43 @@ export class VmaOps {
       return prev;
     }
     return vma;
+  }
+
+  /**
+   * vma_merge_new_range for a new private anonymous range [start, end) with
+   * `flags` (no anon group yet, pgoff start / PAGE): when it can join the VMA
+   * ending at start, that lower VMA is extended over it (and over the VMA
+   * starting at end, when all three fit); when it can join only the VMA
+   * starting at end, that one is extended down. No VMA object is allocated.
+   * Returns the VMA now covering the range, or 0 when it merges with neither
+   * (with `mode` "probe" nothing changes; the would-be VMA or 0 is returned).
+   */
+  mergeNewRange(mm: MmStruct, start: number, end: number, flags: number, mode: "probe" | "merge"): number {
+    const f = this.f;
+    const pgoff = start / PAGE;
+    const pages = (end - start) / PAGE;
+    const fits = (v: number) => f.flags(v) === flags && f.shmem(v) === 0 && !(flags & VM_SHARED);
+    let prev = start >= PAGE ? this.lookup(mm, start - PAGE) : 0;
+    if (
+      prev !== 0 &&
+      !(f.end(prev) === start && fits(prev) && f.pgoff(prev) + (start - f.start(prev)) / PAGE === pgoff && anonMergeable(f.anon(prev), 0))
+    )
+      prev = 0;
+    let next = this.lookup(mm, end);
+    if (next !== 0 && !(f.start(next) === end && fits(next) && f.pgoff(next) === pgoff + pages && anonMergeable(0, f.anon(next)))) next = 0;
+    if (prev !== 0 && next !== 0 && !anonMergeable(f.anon(prev), f.anon(next))) next = 0;
+    if (mode === "probe" || (prev === 0 && next === 0)) return prev || next;
+    if (prev !== 0) {
+      if (next !== 0) {
+        const nextEnd = f.end(next);
+        if (f.anon(prev) === 0) f.setAnon(prev, f.anon(next));
+        this.remove(mm, next);
+        this.setEnd(mm, prev, nextEnd);
+      } else this.setEnd(mm, prev, end);
+      return prev;
+    }
+    this.setStart(mm, next, start);
+    return next;
   }
 
   /** `a` grows over `b`, which is removed. */

@@ -2,9 +2,9 @@
  * /proc/PID files of one process: maps, smaps and status, gathered from its
  * VMAs and a walk of its page table, rendered by task_mmu.ts.
  */
-import { type MemMap, PG_anon, PG_lazyfree } from "../mm/memmap.ts";
+import { type MemMap, PG_anon, PG_dirty, PG_lazyfree } from "../mm/memmap.ts";
 import type { MmStruct } from "../mm/mm.ts";
-import { VM_LOCKED } from "../mm/mm_types.ts";
+import { VM_DROPPABLE, VM_LOCKED } from "../mm/mm_types.ts";
 import type { PageTable } from "../mm/pgtable.ts";
 import { type PteVisitor, walkRange } from "../mm/pgtable_range.ts";
 import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL } from "../mm/pgtable_types.ts";
@@ -22,13 +22,17 @@ class SmapsWalk implements PteVisitor {
 
   constructor(private readonly memmap: MemMap) {}
 
-  run(pt: PageTable, start: number, end: number): SmapsCounts {
+  run(pt: PageTable, start: number, end: number, droppable: boolean): SmapsCounts {
     this.c = emptyCounts();
+    this.droppable = droppable;
     this.pt = pt;
     walkRange(pt, start, end, this);
     this.pt = null;
     return this.c;
   }
+
+  /** The VMA being walked is VM_DROPPABLE: its pages are lazily freeable from the start. */
+  droppable = false;
 
   visitPte(_va: number, ptep: number, _level: number): void {
     const pt = this.pt as PageTable;
@@ -37,7 +41,8 @@ class SmapsWalk implements PteVisitor {
     const pfn = pt.ptePfn(ptep);
     const mapcount = Math.max(1, this.memmap.mapcount(pfn));
     const anon = this.memmap.testFlag(pfn, PG_anon);
-    const dirty = (flags & PTE_D) !== 0 || !anon;
+    // pte_dirty || folio_test_dirty: a page is dirty only once written.
+    const dirty = (flags & PTE_D) !== 0 || this.memmap.testFlag(pfn, PG_dirty);
     const c = this.c;
     c.rss += 4096;
     const pss = Math.floor((4096 * 4096) / mapcount);
@@ -50,7 +55,7 @@ class SmapsWalk implements PteVisitor {
     else c.privateClean += 4096;
     if (flags & PTE_A) c.referenced += 4096;
     if (anon) c.anonymous += 4096;
-    if (anon && this.memmap.testFlag(pfn, PG_lazyfree) && !(flags & PTE_D)) c.lazyFree += 4096;
+    if (anon && !dirty && (this.droppable || this.memmap.testFlag(pfn, PG_lazyfree))) c.lazyFree += 4096;
   }
 }
 
@@ -125,7 +130,7 @@ export class PidProc {
     this.alive();
     return this.entries()
       .map(([vma, e]) => {
-        const c = this.walk.run(this.p.mm.pt, e.start, e.end);
+        const c = this.walk.run(this.p.mm.pt, e.start, e.end, (this.vmas.f.flags(vma) & VM_DROPPABLE) !== 0);
         if (this.vmas.f.flags(vma) & VM_LOCKED) c.locked = c.rss;
         return smapsBlock(e, c);
       })
@@ -144,7 +149,7 @@ export class PidProc {
       ppid: p.ppid,
       peakPages: dead ? 0 : mm.hiwaterVm,
       sizePages: dead ? 0 : mm.totalVm,
-      lockedPages: 0,
+      lockedPages: dead ? 0 : this.lockedPages(),
       hwmPages: dead ? 0 : mm.hiwaterRss,
       rssAnonPages: dead ? 0 : mm.rssAnon,
       rssShmemPages: dead ? 0 : mm.rssShmem,
@@ -153,6 +158,18 @@ export class PidProc {
       exePages: dead ? 0 : mm.execVm,
       ptBytes: dead ? 0 : mm.pt.nrTables * 4096,
     });
+  }
+
+  /** locked_vm: pages of VM_LOCKED VMAs. */
+  private lockedPages(): number {
+    const mm = this.p.mm;
+    const f = this.vmas.f;
+    let pages = 0;
+    for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
+      const vma = mm.tree.value(n);
+      if (f.flags(vma) & VM_LOCKED) pages += (f.end(vma) - f.start(vma)) / 4096;
+    }
+    return pages;
   }
 
   private alive(): void {

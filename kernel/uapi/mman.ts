@@ -8,12 +8,16 @@ export const PROT_NONE = 0x0;
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const PROT_EXEC = 0x4;
+/** Atomic operations may be used on the memory; accepted and ignored on x86. */
+export const PROT_SEM = 0x8;
 export const PROT_GROWSDOWN = 0x01000000;
 export const PROT_GROWSUP = 0x02000000;
 
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_SHARED_VALIDATE = 0x03;
+/** Private anonymous memory whose pages may be dropped under pressure (Linux 6.11). */
+export const MAP_DROPPABLE = 0x08;
 export const MAP_TYPE = 0x0f;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
@@ -48,6 +52,11 @@ export const MADV_DONTDUMP = 16;
 export const MADV_DODUMP = 17;
 export const MADV_WIPEONFORK = 18;
 export const MADV_KEEPONFORK = 19;
+export const MADV_COLD = 20;
+export const MADV_PAGEOUT = 21;
+export const MADV_POPULATE_READ = 22;
+export const MADV_POPULATE_WRITE = 23;
+export const MADV_DONTNEED_LOCKED = 24;
 
 export const MREMAP_MAYMOVE = 1;
 export const MREMAP_FIXED = 2;

@@ -10,6 +10,8 @@ export const SIGSEGV = 11;
 export const SEGV_MAPERR = 1;
 /** si_code for SIGSEGV: a mapping exists but forbids the access. */
 export const SEGV_ACCERR = 2;
+/** si_code SI_KERNEL: sent by the kernel, e.g. for a general protection fault (non-canonical address); si_addr is 0. */
+export const SI_KERNEL = 0x80;
 /** si_code for SIGBUS: nonexistent physical address / object. */
 export const BUS_ADRERR = 2;
 

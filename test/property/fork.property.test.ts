@@ -18,17 +18,23 @@ const PRIV = 0x100000000;
 const SHARED = 0x200000000;
 const PAGES = 8;
 
-/** One private page as the model sees it: the frame it names (to know when it is shared) and its byte. */
+/**
+ * One private page as the model sees it: the frame it names (to know when it
+ * is shared), its byte, and whether this mapping's entry is dirty.
+ */
 interface PageState {
   frame: number;
   byte: number;
+  dirty: boolean;
 }
 interface Model {
   procs: Array<PageState[] | null>;
   shared: number[];
   nextFrame: number;
-  /** Frames MADV_FREE marked and nobody has written since. */
+  /** Frames MADV_FREE marked (not swap-backed) and not found written by reclaim since. */
   lazy: Set<number>;
+  /** Frames dirty as a whole (reclaim found a written mapping of a lazily freed frame). */
+  frameDirty: Set<number>;
 }
 interface Real {
   m: Machine;
@@ -85,10 +91,11 @@ class Write implements fc.Command<Model, Real> {
     } else {
       p.mem.fill(PRIV + this.page * PAGE, this.byte, PAGE);
       const s = (model.procs[k] as PageState[])[this.page] as PageState;
-      // A shared frame is copied for the writer and stays lazily freeable for the others (as in Linux).
+      // A shared frame is copied for the writer and stays lazily freeable for the others;
+      // an exclusive one is written in place and its entry becomes dirty (as in Linux).
       if (users(model, s.frame, this.page) > 1 || s.frame < 0) s.frame = model.nextFrame++;
-      else model.lazy.delete(s.frame);
       s.byte = this.byte;
+      s.dirty = true;
     }
     verify(model, real);
   }
@@ -110,7 +117,16 @@ class Advise implements fc.Command<Model, Real> {
     if (!this.free) {
       s.frame = -1 - this.page;
       s.byte = 0;
-    } else if (s.frame >= 0 && users(model, s.frame, this.page) === 1) model.lazy.add(s.frame);
+      s.dirty = false;
+    } else if (s.frame >= 0) {
+      // madvise_free_pte_range: a frame dirty as a whole is skipped while shared, else cleaned.
+      const skip = model.frameDirty.has(s.frame) && users(model, s.frame, this.page) > 1;
+      if (!skip) {
+        model.frameDirty.delete(s.frame);
+        model.lazy.add(s.frame);
+        s.dirty = false;
+      }
+    }
     verify(model, real);
   }
   toString = () => `madvise(#${this.who}, ${this.page}, ${this.free ? "FREE" : "DONTNEED"})`;
@@ -120,16 +136,18 @@ class Reclaim implements fc.Command<Model, Real> {
   check = () => true;
   run(model: Model, real: Real): void {
     real.m.kernel.reclaimLazyFree();
-    // memsim drops a lazily freed frame while exactly one mapping holds it.
-    model.procs.forEach((pages) => {
-      pages?.forEach((s, page) => {
-        if (model.lazy.has(s.frame) && users(model, s.frame, page) === 1) {
-          model.lazy.delete(s.frame);
+    // A lazily freed frame is dropped from every mapping unless one of them wrote it since.
+    for (const frame of [...model.lazy]) {
+      const maps = model.procs.flatMap((pages) => (pages ?? []).flatMap((s, page) => (s.frame === frame ? [{ s, page }] : [])));
+      model.lazy.delete(frame);
+      if (maps.some(({ s }) => s.dirty)) model.frameDirty.add(frame);
+      else
+        for (const { s, page } of maps) {
           s.frame = -1 - page;
           s.byte = 0;
+          s.dirty = false;
         }
-      });
-    });
+    }
     verify(model, real);
   }
   toString = () => "reclaim";
@@ -170,10 +188,11 @@ describe("fork, COW, madvise and exit across several processes against a model o
         p.sys.mmap(PRIV, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         p.sys.mmap(SHARED, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         const model: Model = {
-          procs: [Array.from({ length: PAGES }, (_, i) => ({ frame: -1 - i, byte: 0 }))],
+          procs: [Array.from({ length: PAGES }, (_, i) => ({ frame: -1 - i, byte: 0, dirty: false }))],
           shared: new Array(PAGES).fill(0),
           nextFrame: 1,
           lazy: new Set(),
+          frameDirty: new Set(),
         };
         fc.modelRun(() => ({ model, real: { m, procs: [p] } }), cmds);
         for (const q of m.processes()) q.exit(0);
