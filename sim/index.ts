@@ -4,6 +4,8 @@
  */
 
 export * from "../kernel/errno.ts";
+export { Kalloc, xv6Frames } from "../kernel/labs/kalloc.ts";
+export { bitmapFrames, Palloc } from "../kernel/labs/palloc.ts";
 export type { KernelLayers } from "../kernel/main.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
 export type { FrameAllocator, FramesBoot, FramesLayer, FreeRange, PageAllocator } from "../kernel/mm/frames.ts";
