@@ -105,7 +105,8 @@ describe("kernel/ import cycles", () => {
 
   it("kernel.ts, task_init.ts and main.ts are in no circle (main.ts is the only file that knows every layer)", () => {
     const inCycle = importCycles("kernel").flatMap((g) => g.split(" <-> "));
-    for (const f of ["kernel/kernel.ts", "kernel/task_init.ts", "kernel/main.ts", "kernel/mm/mm_check.ts"]) expect(inCycle).not.toContain(f);
+    for (const f of ["kernel/kernel.ts", "kernel/task_init.ts", "kernel/main.ts", "kernel/mm/mm_check.ts"])
+      expect(inCycle).not.toContain(f);
   });
 
   it("the cycle finder finds a circle", () => {

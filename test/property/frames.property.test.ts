@@ -116,25 +116,22 @@ describe.each(["xv6", "bitmap"] as const)("%s frame allocator against its refere
   it("behind a machine: random alloc/free keeps the kernel's checkers (frames recount included) passing", () => {
     const layer: FramesLayer = kind === "xv6" ? xv6Frames : bitmapFrames;
     fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 4 }), fc.nat()), { maxLength: 40 }),
-        (steps) => {
-          const m = Machine.boot({ ramBytes: 4 << 20, layers: { frames: layer } });
-          const live: Array<[number, number]> = [];
-          for (const [alloc, order, i] of steps) {
-            if (alloc || live.length === 0) {
-              const pfn = m.kernel.allocPages(order, __GFP_NOWARN);
-              if (pfn !== null) live.push([pfn, order]);
-            } else {
-              const [pfn, o] = live.splice(i % live.length, 1)[0] as [number, number];
-              m.kernel.freePages(pfn, o);
-            }
-            m.check();
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 4 }), fc.nat()), { maxLength: 40 }), (steps) => {
+        const m = Machine.boot({ ramBytes: 4 << 20, layers: { frames: layer } });
+        const live: Array<[number, number]> = [];
+        for (const [alloc, order, i] of steps) {
+          if (alloc || live.length === 0) {
+            const pfn = m.kernel.allocPages(order, __GFP_NOWARN);
+            if (pfn !== null) live.push([pfn, order]);
+          } else {
+            const [pfn, o] = live.splice(i % live.length, 1)[0] as [number, number];
+            m.kernel.freePages(pfn, o);
           }
-          for (const [pfn, o] of live) m.kernel.freePages(pfn, o);
           m.check();
-        },
-      ),
+        }
+        for (const [pfn, o] of live) m.kernel.freePages(pfn, o);
+        m.check();
+      }),
       { numRuns: 15 },
     );
   });

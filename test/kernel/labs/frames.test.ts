@@ -152,7 +152,9 @@ describe("a broken frames layer is named, never a corrupt kernel", () => {
     }
     expect(thrown).toBeInstanceOf(LayerFault);
     expect((thrown as LayerFault).layer).toBe("frames");
-    expect((thrown as Error).message).toMatch(/^frames layer: 'faulty-double' allocPages\(0\) returned pfn 0x[0-9a-f]+, but frame 0x[0-9a-f]+ is already allocated$/);
+    expect((thrown as Error).message).toMatch(
+      /^frames layer: 'faulty-double' allocPages\(0\) returned pfn 0x[0-9a-f]+, but frame 0x[0-9a-f]+ is already allocated$/,
+    );
   });
 
   it("a frame the layer loses on free is found by the frames checker (FRAMES-1)", () => {
