@@ -1,45 +1,37 @@
 /**
- * The emulated kernel: boot (memblock -> mem_map -> zones -> buddy) and the
- * services it offers to the machine (DESIGN.md §5, `m.kernel`).
- *
- * Owns every kernel subsystem instance. Layers above the buddy allocator
- * attach themselves here and register their checkers and shrinkers.
+ * The emulated kernel: the services it offers to the machine (DESIGN.md §5,
+ * `m.kernel`) over the parts boot built. The wiring itself (which layer is
+ * built when, and what each is handed) is kernel/main.ts; this file knows
+ * the parts only by their types.
  */
 
 import type { Tasks } from "./fork.ts";
-import { Prandom } from "./lib/random.ts";
-import { FailPoint } from "./mm/fault_inject.ts";
+import type { Prandom } from "./lib/random.ts";
+import type { FailPoint } from "./mm/fault_inject.ts";
+import type { PageAllocator } from "./mm/frames.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
-import { type PagingParts, pagingInit } from "./mm/init.ts";
-import { Kmalloc } from "./mm/kmalloc.ts";
+import type { PagingParts } from "./mm/init.ts";
+import type { Kmalloc } from "./mm/kmalloc.ts";
 import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
-import { type BootLayout, bootLayout } from "./mm/memblock.ts";
-import { MemMap, PG_reserved } from "./mm/memmap.ts";
+import type { BootLayout } from "./mm/memblock.ts";
+import type { MemMap } from "./mm/memmap.ts";
 import type { Mmu } from "./mm/mmu.ts";
-import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
-import { DMA_END_PFN, PerCpuPages, pcpBatchFor, setupWatermarks, ZONE_NAMES, Zone } from "./mm/mmzone.ts";
-import { BuddyAllocator, PAGE_POISON, PCP_MAX_ORDER } from "./mm/page_alloc.ts";
-import { checkBuddy } from "./mm/page_alloc_check.ts";
-import { buddyMeminfo, buddyStats, buddyVmstat } from "./mm/page_alloc_stats.ts";
+import { type BuddyAllocator, PAGE_POISON } from "./mm/page_alloc.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import type { PageTable } from "./mm/pgtable.ts";
-import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
-import { PhysMem } from "./mm/physmem.ts";
+import type { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
-import { checkSlab } from "./mm/slab_check.ts";
-import { type KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
-import { SLAB_PANIC } from "./mm/slab_flags.ts";
-import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
+import type { KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
 import type { TlbConfig } from "./mm/tlb.ts";
 import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
-import { Vmalloc, type VmapOptions } from "./mm/vmalloc.ts";
-import { checkVmalloc } from "./mm/vmalloc_check.ts";
-import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
-import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
+import type { Vmalloc, VmapOptions } from "./mm/vmalloc.ts";
 import { panic } from "./panic.ts";
-import { type KernelReport, type KLogger, Printk } from "./printk.ts";
+import type { KernelReport, KLogger, Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
-import { type TaskParts, tasksInit } from "./task_init.ts";
+import type { Checker, Registry } from "./registry.ts";
+import type { TaskParts } from "./task_init.ts";
+
+export type { Checker } from "./registry.ts";
 
 /** What the kernel is booted with; the machine validates it first. */
 export interface KernelConfig {
@@ -62,10 +54,26 @@ export interface KernelConfig {
   readonly maxMapCount: number;
 }
 
-/** A named invariant checker, run by `m.check()`. */
-export interface Checker {
-  readonly name: string;
-  readonly run: () => void;
+/** Everything boot (kernel/main.ts) built, in the order it built it. */
+export interface KernelParts {
+  readonly config: KernelConfig;
+  readonly registry: Registry;
+  readonly rng: Prandom;
+  readonly printk: Printk;
+  readonly phys: PhysMem;
+  readonly layout: BootLayout;
+  readonly memmap: MemMap;
+  readonly failPageAlloc: FailPoint;
+  readonly failSlab: FailPoint;
+  /** The page allocator; `buddy` is the same object when the frames layer is Linux's buddy, else null. */
+  readonly pages: PageAllocator;
+  readonly buddy: BuddyAllocator | null;
+  readonly framesName: string;
+  readonly pagingParts: PagingParts;
+  readonly slab: SlabAllocator;
+  readonly kmallocCaches: Kmalloc;
+  readonly vmallocLayer: Vmalloc;
+  readonly taskParts: TaskParts;
 }
 
 /** The kernel and its services. */
@@ -74,7 +82,10 @@ export class Kernel {
   readonly phys: PhysMem;
   readonly layout: BootLayout;
   readonly memmap: MemMap;
-  readonly buddy: BuddyAllocator;
+  /** The page allocator every layer calls (the buddy allocator, or a lab's frames layer behind the kernel's checks). */
+  readonly pages: PageAllocator;
+  /** "buddy", or the name of the lab's frames layer. */
+  readonly framesName: string;
   readonly printk: Printk;
   readonly rng: Prandom;
   readonly failPageAlloc: FailPoint;
@@ -97,104 +108,72 @@ export class Kernel {
   /** Processes and their address spaces (task_init.ts). */
   readonly taskParts: TaskParts;
   readonly tasks: Tasks;
-  readonly checkers: Checker[] = [];
+  readonly registry: Registry;
+  readonly checkers: Checker[];
   /** Layers add their /proc/meminfo fields here (kB). */
-  readonly meminfoSources: Array<(v: MeminfoValues) => void> = [];
+  readonly meminfoSources: Array<(v: MeminfoValues) => void>;
   /** Layers add their /proc/vmstat counters here, in order. */
-  readonly vmstatSources: Array<(out: Array<[string, number]>) => void> = [];
+  readonly vmstatSources: Array<(out: Array<[string, number]>) => void>;
   /** Layers add their section of `m.stats()` here. */
-  readonly statsSources: Array<[string, () => unknown]> = [];
+  readonly statsSources: Array<[string, () => unknown]>;
+  private readonly buddyOrNull: BuddyAllocator | null;
 
-  constructor(config: KernelConfig) {
-    this.config = config;
-    this.log = config.log;
-    this.rng = new Prandom(config.seed);
-    this.printk = new Printk(config.log);
-    this.phys = new PhysMem(config.ramBytes);
-    this.layout = bootLayout(this.phys.nrPages);
-    this.memmap = new MemMap(this.phys.buffer, this.layout.memmapStart, this.phys.nrPages);
-    this.failPageAlloc = new FailPoint("fail_page_alloc", this.rng.fork());
-    this.failSlab = new FailPoint("failslab", this.rng.fork());
-    this.buddy = this.bootBuddy();
-    this.checkers.push({ name: "buddy", run: () => checkBuddy(this.buddy) });
-    this.meminfoSources.push((v) => buddyMeminfo(this.buddy, v));
-    this.vmstatSources.push((out) => buddyVmstat(this.buddy, out));
-    this.statsSources.push(["buddy", () => buddyStats(this.buddy)]);
-    const { phys, memmap, buddy, layout, printk } = this;
-    const pp = pagingInit({ phys, memmap, buddy, layout, printk, debugVm: config.debugVm, tlb: config.tlb });
-    this.pagingParts = pp;
-    this.paging = pp.paging;
-    this.mmu = pp.mmu;
-    this.initMm = pp.initMm;
-    this.mem = pp.mem;
-    this.checkers.push({ name: "pgtable", run: () => checkPgtable(pp.paging) });
-    this.checkers.push({ name: "tlb", run: () => checkTlb(pp.mmu) });
-    this.meminfoSources.push((v) => pagingMeminfo(pp, v));
-    this.vmstatSources.push((out) => pagingVmstat(pp, out));
-    this.statsSources.push(["mmu", () => pagingStats(pp)]);
-    this.slab = new SlabAllocator({
-      phys: this.phys,
-      memmap: this.memmap,
-      buddy: this.buddy,
-      printk: this.printk,
-      failSlab: this.failSlab,
-      rng: this.rng.fork(),
-      slubDebug: config.slubDebug,
-      memmapStart: this.layout.memmapStart,
-    });
-    this.kmallocCaches = new Kmalloc(this.slab);
-    this.buddy.shrinkers.push((want) => this.slab.shrinkAll(want));
-    this.checkers.push({ name: "slab", run: () => checkSlab(this.slab) });
-    this.meminfoSources.push((v) => slabMeminfo(this.slab, this.buddy, v));
-    this.vmstatSources.push((out) => slabVmstat(this.slab, out));
-    this.statsSources.push(["slab", () => slabStats(this.slab)]);
-    this.vmallocLayer = this.vmallocInit();
-    this.taskParts = tasksInit(this, config);
-    this.tasks = this.taskParts.tasks;
+  /** Use startKernel (kernel/main.ts), which builds the parts. */
+  constructor(p: KernelParts) {
+    this.config = p.config;
+    this.log = p.config.log;
+    this.registry = p.registry;
+    this.checkers = p.registry.checkers;
+    this.meminfoSources = p.registry.meminfoSources;
+    this.vmstatSources = p.registry.vmstatSources;
+    this.statsSources = p.registry.statsSources;
+    this.rng = p.rng;
+    this.printk = p.printk;
+    this.phys = p.phys;
+    this.layout = p.layout;
+    this.memmap = p.memmap;
+    this.failPageAlloc = p.failPageAlloc;
+    this.failSlab = p.failSlab;
+    this.pages = p.pages;
+    this.buddyOrNull = p.buddy;
+    this.framesName = p.framesName;
+    this.pagingParts = p.pagingParts;
+    this.paging = p.pagingParts.paging;
+    this.mmu = p.pagingParts.mmu;
+    this.initMm = p.pagingParts.initMm;
+    this.mem = p.pagingParts.mem;
+    this.slab = p.slab;
+    this.kmallocCaches = p.kmallocCaches;
+    this.vmallocLayer = p.vmallocLayer;
+    this.taskParts = p.taskParts;
+    this.tasks = p.taskParts.tasks;
   }
 
-  /** vmalloc_init: the vmap_area cache and the vmalloc layer, with its checker, meminfo and stats. */
-  private vmallocInit(): Vmalloc {
-    const cache = this.slab.createCache("vmap_area", VMAP_AREA_SIZE, { flags: SLAB_PANIC }) as KmemCache;
-    const v = new Vmalloc({ phys: this.phys, memmap: this.memmap, buddy: this.buddy, initMm: this.initMm, cache, printk: this.printk });
-    this.checkers.push({ name: "vmalloc", run: () => checkVmalloc(v) });
-    this.meminfoSources.push((mi) => vmallocMeminfo(v, mi));
-    this.statsSources.push(["vmalloc", () => vmallocStats(v)]);
-    return v;
-  }
-
-  /** Reserves boot frames, builds the zones, frees the rest to the buddy allocator. */
-  private bootBuddy(): BuddyAllocator {
-    const { nrPages, firstFree } = this.layout;
-    const mm = this.memmap;
-    for (let pfn = 0; pfn < firstFree; pfn++) mm.setHead(pfn, PG_reserved, 0);
-    const zones: Zone[] = [];
-    const dmaEnd = Math.min(nrPages, DMA_END_PFN);
-    zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, this.config.maxOrder));
-    if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, this.config.maxOrder));
-    const buddy = new BuddyAllocator(this.phys, mm, zones, this.config.maxOrder, this.config.debugVm, this.printk, this.failPageAlloc);
-    buddy.freeBootRange(firstFree, nrPages);
-    setupWatermarks(zones);
-    for (const z of zones) {
-      const batch = this.config.pcpBatch > 0 ? this.config.pcpBatch : pcpBatchFor(z.managed);
-      const pcpOn = this.config.pcpBatch >= 0;
-      // Linux 6.x zone_highsize: the low watermark shared among CPUs, at least four batches.
-      const high = Math.max(4 * batch, z.wmarkLow);
-      z.pcp0 = new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0);
-      z.pcp = [z.pcp0];
+  /**
+   * The buddy allocator (zones, free lists, per-CPU lists). Throws Error
+   * when the machine was booted with another frames layer: it has no buddy lists.
+   */
+  get buddy(): BuddyAllocator {
+    if (this.buddyOrNull === null) {
+      throw new Error(`this machine's frame allocator is '${this.framesName}', not the buddy allocator: it has no zones or buddy lists`);
     }
-    return buddy;
+    return this.buddyOrNull;
   }
 
-  /** alloc_pages. See {@link BuddyAllocator.allocPages}. Returns null on failure. */
+  /** True when the frames layer is Linux's buddy allocator (zones, free lists, /proc/buddyinfo). */
+  hasBuddy(): boolean {
+    return this.buddyOrNull !== null;
+  }
+
+  /** alloc_pages. See {@link PageAllocator.allocPages}. Returns null on failure. */
   allocPages(order: number, gfp: number = GFP_KERNEL): Pfn | null {
-    const pfn = this.buddy.allocPages(order, gfp);
+    const pfn = this.pages.allocPages(order, gfp);
     return pfn < 0 ? null : (pfn as Pfn);
   }
 
-  /** __free_pages. See {@link BuddyAllocator.freePages}. */
+  /** __free_pages. See {@link PageAllocator.freePages}. */
   freePages(pfn: number, order: number): void {
-    this.buddy.freePages(pfn, order);
+    this.pages.freePages(pfn, order);
   }
 
   /**
@@ -294,13 +273,13 @@ export class Kernel {
    */
   dropCaches(): number {
     const freed = this.slab.shrinkAll(Number.POSITIVE_INFINITY);
-    this.buddy.drainPcp();
+    this.pages.drainPcp();
     return freed;
   }
 
   /** drain_all_pages: per-CPU lists back to the buddy allocator. */
   drainPcp(): void {
-    this.buddy.drainPcp();
+    this.pages.drainPcp();
   }
 
   /** The direct-map address of a frame. Panics when pfn is out of range. */
@@ -335,10 +314,7 @@ export class Kernel {
    * failure. Throws RangeError for an unknown name.
    */
   check(only?: string): void {
-    if (only !== undefined && !this.checkers.some((c) => c.name === only)) {
-      throw new RangeError(`check: no checker named '${only}' (have ${this.checkers.map((c) => c.name).join(", ")})`);
-    }
-    for (const c of this.checkers) if (only === undefined || c.name === only) c.run();
+    this.registry.check(only);
   }
 
   /** The byte a freed page is filled with when debugging. */

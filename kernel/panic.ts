@@ -40,3 +40,25 @@ export function BUG_ON(cond: boolean, msg: string): void {
 export function invariant(cond: boolean, id: string, what: string): asserts cond {
   if (!cond) throw new InvariantViolation(id, what);
 }
+
+/**
+ * A layer a lab plugged in (`Machine.boot({ layers })`) broke its contract:
+ * it threw, returned garbage or lost frames. `layer` is "frames", "pageFault",
+ * "forkCopy", "malloc", "onSpawn" or "onExit"; the message names the layer's
+ * own name too, so the fault is the layer's, never a corrupt kernel.
+ */
+export class LayerFault extends Error {
+  override readonly name = "LayerFault";
+  constructor(
+    readonly layer: string,
+    what: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${layer} layer: ${what}`, options);
+  }
+}
+
+/** Throws a LayerFault for `layer`. Always throws. */
+export function layerFault(layer: string, what: string, cause?: unknown): never {
+  throw new LayerFault(layer, what, cause === undefined ? undefined : { cause });
+}

@@ -5,16 +5,25 @@
  */
 
 import { Tasks } from "./fork.ts";
-import type { Checker, Kernel, KernelConfig } from "./kernel.ts";
 import { CommitAccounting } from "./mm/commit.ts";
+import type { PageAllocator } from "./mm/frames.ts";
+import type { BootLayout } from "./mm/memblock.ts";
+import type { MemMap } from "./mm/memmap.ts";
 import { Memory } from "./mm/memory.ts";
 import { checkMms } from "./mm/mm_check.ts";
 import { VMA_SIZE, VmaFields } from "./mm/mm_types.ts";
 import type { MmapContext } from "./mm/mmap.ts";
+import type { Mmu } from "./mm/mmu.ts";
+import type { Paging } from "./mm/pgalloc.ts";
+import type { PhysMem } from "./mm/physmem.ts";
+import type { KmallocApi } from "./mm/shmem.ts";
 import { Shmem } from "./mm/shmem.ts";
+import type { SlabAllocator } from "./mm/slab_common.ts";
 import { VmaOps } from "./mm/vma.ts";
 import { panic } from "./panic.ts";
+import type { Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
+import type { Checker, Registry } from "./registry.ts";
 
 /** What the process side adds to the kernel. */
 export interface TaskParts {
@@ -26,16 +35,36 @@ export interface TaskParts {
 }
 
 /** Options of the process side (from the boot config). */
-export type TaskOptions = Pick<KernelConfig, "overcommitMode" | "overcommitRatio" | "swapBytes" | "maxMapCount">;
+export interface TaskOptions {
+  readonly overcommitMode: number;
+  readonly overcommitRatio: number;
+  readonly swapBytes: number;
+  readonly maxMapCount: number;
+  readonly debugVm: number;
+}
 
-/** Builds the process side on a booted kernel (buddy, paging and slab ready). */
-export function tasksInit(k: Kernel, o: TaskOptions): TaskParts {
-  const cache = k.kmemCacheCreate("vm_area_struct", VMA_SIZE, { align: 8 });
+/** What the process side is built on: a booted kernel's frames, paging and slab. */
+export interface TaskInitDeps {
+  readonly phys: PhysMem;
+  readonly memmap: MemMap;
+  readonly pages: PageAllocator;
+  readonly layout: BootLayout;
+  readonly paging: Paging;
+  readonly mmu: Mmu;
+  readonly printk: Printk;
+  readonly slab: SlabAllocator;
+  readonly kmalloc: KmallocApi;
+  readonly registry: Registry;
+}
+
+/** Builds the process side on a booted kernel (frames, paging and slab ready). */
+export function tasksInit(k: TaskInitDeps, o: TaskOptions): TaskParts {
+  const cache = k.slab.createCache("vm_area_struct", VMA_SIZE, { align: 8 });
   if (cache === null) panic("tasks_init: no vm_area_struct cache");
-  const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.buddy.nrManagedPages(), Math.floor(o.swapBytes / 4096));
-  const shmem = new Shmem(k.phys, k.buddy, k, commit);
+  const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.pages.nrManagedPages(), Math.floor(o.swapBytes / 4096));
+  const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit);
   const vmas = new VmaOps(new VmaFields(k.phys), cache, shmem, o.maxMapCount);
-  const memory = new Memory(k.phys, k.memmap, k.buddy, vmas, shmem, commit, k.layout.kernelStart);
+  const memory = new Memory(k.phys, k.memmap, k.pages, vmas, shmem, commit, k.layout.kernelStart);
   const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount };
   const tasks = new Tasks({
     ctx,
@@ -45,16 +74,17 @@ export function tasksInit(k: Kernel, o: TaskOptions): TaskParts {
     printk: k.printk,
     zeroPfn: k.layout.kernelStart,
     setComm: (comm) => {
-      k.buddy.currentComm = comm;
+      k.pages.currentComm = comm;
     },
-    check: () => k.check(),
-    debugVm: k.config.debugVm,
+    check: () => k.registry.check(),
+    debugVm: o.debugVm,
   });
   const parts = { tasks, memory, shmem, commit, vmas };
-  k.buddy.shrinkers.push((want) => tasks.reclaimLazyFree(want));
-  k.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
-  k.meminfoSources.push((v) => taskMeminfo(parts, o, v));
-  k.vmstatSources.push((out) => {
+  const r = k.registry;
+  k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
+  r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
+  r.meminfoSources.push((v) => taskMeminfo(parts, o, v));
+  r.vmstatSources.push((out) => {
     let anon = 0;
     for (const p of tasks.list()) anon += p.mm.rssAnon;
     out.push(["nr_anon_pages", anon]);
@@ -66,7 +96,7 @@ export function tasksInit(k: Kernel, o: TaskOptions): TaskParts {
     out.push(["zero_page_maps", memory.stats.zeroPageMaps]);
     out.push(["pglazyfreed", memory.stats.lazyFreed]);
   });
-  k.statsSources.push(["mm", () => taskStats(parts)]);
+  r.statsSources.push(["mm", () => taskStats(parts)]);
   return parts;
 }
 

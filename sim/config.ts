@@ -3,6 +3,7 @@
  * that turn bad input into a clear error instead of a broken machine.
  */
 
+import type { KernelLayers } from "../kernel/main.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
 import { DEFAULT_TLB, type TlbConfig } from "../kernel/mm/tlb.ts";
@@ -38,7 +39,12 @@ export interface BootOptions {
   tlb?: Partial<TlbConfig>;
   /** A pino logger; silent when absent. */
   log?: KLogger;
+  /** Layers that replace memsim's own (kernel/LAYERS.md); each entry is optional. */
+  layers?: Layers;
 }
+
+/** The layers a lab may plug in at boot. */
+export interface Layers extends KernelLayers {}
 
 /** Boot options with every default filled in. */
 export interface ResolvedConfig {
@@ -53,6 +59,7 @@ export interface ResolvedConfig {
   pcpBatch: number;
   tlb: TlbConfig;
   log: KLogger;
+  layers: Layers;
 }
 
 const KNOWN = new Set([
@@ -67,7 +74,11 @@ const KNOWN = new Set([
   "pcpBatch",
   "tlb",
   "log",
+  "layers",
 ]);
+
+/** Every layer name and the kind of value it takes. */
+const LAYER_NAMES = ["frames"] as const;
 
 /** Bad boot options. The message names the option and what it must be. */
 export class ConfigError extends RangeError {
@@ -116,7 +127,21 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
     log: opts.log ?? silentLogger,
+    layers: resolveLayers(opts.layers),
   };
+}
+
+/** Checks the layers object: known names, each a function. Throws ConfigError naming the bad entry. */
+function resolveLayers(layers: unknown): Layers {
+  if (layers === undefined) return {};
+  if (typeof layers !== "object" || layers === null) throw new ConfigError(`Machine.boot: layers must be an object, got ${String(layers)}`);
+  for (const [k, v] of Object.entries(layers)) {
+    if (!(LAYER_NAMES as readonly string[]).includes(k)) {
+      throw new ConfigError(`Machine.boot: unknown layer '${k}' (layers are ${LAYER_NAMES.join(", ")})`);
+    }
+    if (v !== undefined && typeof v !== "function") throw new ConfigError(`Machine.boot: layers.${k} must be a function, got ${typeof v}`);
+  }
+  return layers as Layers;
 }
 
 function isPow2(v: number): boolean {

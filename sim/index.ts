@@ -4,7 +4,11 @@
  */
 
 export * from "../kernel/errno.ts";
+export { Kalloc, xv6Frames } from "../kernel/labs/kalloc.ts";
+export { bitmapFrames, Palloc } from "../kernel/labs/palloc.ts";
+export type { KernelLayers } from "../kernel/main.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
+export type { FrameAllocator, FramesBoot, FramesLayer, FreeRange, PageAllocator } from "../kernel/mm/frames.ts";
 export * from "../kernel/mm/gfp.ts";
 export { KernelOops } from "../kernel/mm/mmu.ts";
 export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
@@ -47,7 +51,7 @@ export {
 } from "../kernel/mm/types.ts";
 export type { VmapOptions } from "../kernel/mm/vmalloc.ts";
 export { VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD, VM_USERMAP } from "../kernel/mm/vmap_area.ts";
-export { InvariantViolation, KernelPanic } from "../kernel/panic.ts";
+export { InvariantViolation, KernelPanic, LayerFault } from "../kernel/panic.ts";
 export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";
 export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
@@ -72,7 +76,7 @@ export {
   registerAllocator,
   TEACHING_ALLOCATORS,
 } from "../userspace/alloc/index.ts";
-export { type BootOptions, ConfigError, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
+export { type BootOptions, ConfigError, type Layers, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
 export { parseTrace, readTrace } from "./trace/read.ts";
 export { perfIndex, type ReplayOptions, replayTrace, replayTraces, type TraceResult, type TraceSetResult } from "./trace/replay.ts";

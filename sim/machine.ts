@@ -3,7 +3,8 @@
  * API of DESIGN.md §5 (kernel services, fault injection, /proc views, stats,
  * checkers).
  */
-import { Kernel } from "../kernel/kernel.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { startKernel } from "../kernel/main.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
@@ -49,6 +50,7 @@ export class MachineProc {
     return renderMeminfo(this.kernel.meminfoValues());
   }
 
+  /** /proc/buddyinfo. Throws Error on a machine whose frames layer is not the buddy allocator. */
   buddyinfo(): string {
     return renderBuddyinfo(this.kernel.buddy);
   }
@@ -79,20 +81,23 @@ export class Machine {
 
   private constructor(config: ResolvedConfig) {
     this.config = config;
-    this.kernel = new Kernel({
-      ramBytes: config.ramBytes,
-      seed: config.seed,
-      debugVm: config.debugVm,
-      maxOrder: config.maxOrder,
-      pcpBatch: config.pcpBatch,
-      slubDebug: config.slubDebug,
-      tlb: config.tlb,
-      overcommitMode: config.overcommit.mode,
-      overcommitRatio: config.overcommit.ratio,
-      swapBytes: config.swapBytes,
-      maxMapCount: config.maxMapCount,
-      log: config.log,
-    });
+    this.kernel = startKernel(
+      {
+        ramBytes: config.ramBytes,
+        seed: config.seed,
+        debugVm: config.debugVm,
+        maxOrder: config.maxOrder,
+        pcpBatch: config.pcpBatch,
+        slubDebug: config.slubDebug,
+        tlb: config.tlb,
+        overcommitMode: config.overcommit.mode,
+        overcommitRatio: config.overcommit.ratio,
+        swapBytes: config.swapBytes,
+        maxMapCount: config.maxMapCount,
+        log: config.log,
+      },
+      config.layers,
+    );
     this.faults = new Faults(this.kernel);
     attachLibc(this.kernel.tasks);
     this.proc = new MachineProc(this.kernel);

@@ -11,10 +11,10 @@
  */
 
 import { panic } from "../panic.ts";
+import type { PageAllocator } from "./frames.ts";
 import { type MemMap, PG_anon_exclusive } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_A, PTE_P, PTE_RW, PTE_SOFT_COW, PTE_SPECIAL } from "./pgtable_types.ts";
@@ -28,7 +28,7 @@ export class CopyPageRange implements PteVisitor {
 
   constructor(
     private readonly memmap: MemMap,
-    private readonly buddy: BuddyAllocator,
+    private readonly buddy: PageAllocator,
   ) {}
 
   /**

@@ -13,11 +13,11 @@
  */
 import { panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
+import type { PageAllocator } from "./frames.ts";
 import type { BootLayout } from "./memblock.ts";
 import type { MemMap } from "./memmap.ts";
 import { Mmu } from "./mmu.ts";
 import type { MmuMemory } from "./mmu_memory.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
 import { HPAGE_PAGES, PAGE_KERNEL } from "./pgtable_types.ts";
@@ -47,7 +47,7 @@ export interface PagingParts {
 export interface PagingBoot {
   readonly phys: PhysMem;
   readonly memmap: MemMap;
-  readonly buddy: BuddyAllocator;
+  readonly buddy: PageAllocator;
   readonly layout: BootLayout;
   readonly printk: Printk;
   readonly debugVm: number;

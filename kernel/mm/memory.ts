@@ -15,12 +15,12 @@
  */
 
 import type { CommitAccounting } from "./commit.ts";
+import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import type { PageTable } from "./pgtable.ts";
 import { changeProtection, freeEmptyTables, type PteVisitor, unmapRange, walkRange, type ZapSink } from "./pgtable_range.ts";
 import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_A, PTE_D, PTE_NX, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US } from "./pgtable_types.ts";
@@ -77,7 +77,7 @@ export class Memory implements ZapSink {
   constructor(
     readonly phys: PhysMem,
     readonly memmap: MemMap,
-    readonly buddy: BuddyAllocator,
+    readonly buddy: PageAllocator,
     readonly vmas: VmaOps,
     readonly shmem: Shmem,
     readonly commit: CommitAccounting,

@@ -12,14 +12,26 @@
  */
 import { invariant } from "../panic.ts";
 import type { Process } from "../process.ts";
-import type { TaskParts } from "../task_init.ts";
+import type { CommitAccounting } from "./commit.ts";
 import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive } from "./memmap.ts";
+import type { Memory } from "./memory.ts";
 import { PAGE } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
+import type { Shmem } from "./shmem.ts";
 import { TASK_SIZE } from "./types.ts";
+import type { VmaOps } from "./vma.ts";
+
+/** What the mm checker recounts: the process side of the kernel (task_init.ts TaskParts has these). */
+export interface MmCheckParts {
+  readonly tasks: { list(): Process[] };
+  readonly memory: Memory;
+  readonly shmem: Shmem;
+  readonly commit: CommitAccounting;
+  readonly vmas: VmaOps;
+}
 
 /** Counts present leaves of a range, by kind. */
 class RssWalk implements PteVisitor {
@@ -51,14 +63,14 @@ class RssWalk implements PteVisitor {
 }
 
 /** Throws InvariantViolation (MM-n) at the first broken invariant. */
-export function checkMms(t: TaskParts): void {
+export function checkMms(t: MmCheckParts): void {
   let charged = 0;
   for (const p of t.tasks.list()) charged += checkMm(t, p);
   for (const id of t.shmem.ids()) charged += t.shmem.charged(id);
   invariant(charged === t.commit.committed, "MM-7", `Committed_AS is ${t.commit.committed} pages, charges add up to ${charged}`);
 }
 
-function checkMm(t: TaskParts, p: Process): number {
+function checkMm(t: MmCheckParts, p: Process): number {
   const mm = p.mm;
   const f = t.vmas.f;
   const problem = mm.tree.validate();

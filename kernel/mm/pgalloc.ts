@@ -12,9 +12,9 @@
  * freed; they count in neither MemTotal nor PageTables.
  */
 import { panic } from "../panic.ts";
+import type { PageAllocator } from "./frames.ts";
 import { __GFP_ACCOUNT, __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import { type MemMap, PG_pgtable, PG_reserved } from "./memmap.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import { PageTable } from "./pgtable.ts";
 import { entryPfn, LEVEL_SIZE, PTE_PS } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -41,7 +41,7 @@ export class Paging {
   constructor(
     readonly phys: PhysMem,
     readonly memmap: MemMap,
-    readonly buddy: BuddyAllocator,
+    readonly buddy: PageAllocator,
     readonly tlb: Tlb,
     /** debugVm: 0 none, 1+ shoot down recorded ranges at once and catch forgotten flushes. */
     readonly debug: number,

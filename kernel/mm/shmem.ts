@@ -18,8 +18,8 @@
  */
 
 import type { CommitAccounting } from "./commit.ts";
+import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER, GFP_KERNEL } from "./gfp.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import type { PhysMem } from "./physmem.ts";
 import { PAGE_OFFSET } from "./types.ts";
 
@@ -49,7 +49,7 @@ export class Shmem {
 
   constructor(
     phys: PhysMem,
-    private readonly buddy: BuddyAllocator,
+    private readonly buddy: PageAllocator,
     private readonly slab: KmallocApi,
     private readonly commit: CommitAccounting,
   ) {

@@ -25,10 +25,10 @@
  * onto the CPU slab's freelist); slab_slowpath.ts holds everything else.
  */
 import type { FailPoint } from "./fault_inject.ts";
+import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
 import { PG_slab, PG_tail } from "./memmap.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import type { PhysMem } from "./physmem.ts";
 import { SLAB_DEBUG_FLAGS } from "./slab_flags.ts";
 import { INUSE_ONE, orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList, slabFreelist } from "./slab_page.ts";
@@ -40,7 +40,7 @@ import { PAGE_OFFSET, PAGE_SIZE } from "./types.ts";
 export interface SlabHost {
   readonly phys: PhysMem;
   readonly memmap: MemMap;
-  readonly buddy: BuddyAllocator;
+  readonly buddy: PageAllocator;
   readonly failSlab: FailPoint;
   readonly rep: SlabReporter;
   /** kva of the struct page array (for "Slab 0x..." lines). */

@@ -12,10 +12,10 @@ import type { Prandom } from "../lib/random.ts";
 import { panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
+import type { PageAllocator } from "./frames.ts";
 import { __GFP_COMP, __GFP_DMA32, __GFP_HIGHMEM, __GFP_RECLAIMABLE, formatGfp, GFP_DMA, GFP_KNOWN_MASK } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
 import { PG_alloc } from "./memmap.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import type { PhysMem } from "./physmem.ts";
 import { type CacheLayout, KmemCache, type SlabHost } from "./slab.ts";
 import { reportObjectsRemaining } from "./slab_debug.ts";
@@ -52,7 +52,7 @@ export interface KmemCacheOptions {
 export interface SlabDeps {
   phys: PhysMem;
   memmap: MemMap;
-  buddy: BuddyAllocator;
+  buddy: PageAllocator;
   printk: Printk;
   failSlab: FailPoint;
   rng: Prandom;
@@ -159,7 +159,7 @@ export function calculateSizes(
 export class SlabAllocator implements SlabHost {
   readonly phys: PhysMem;
   readonly memmap: MemMap;
-  readonly buddy: BuddyAllocator;
+  readonly buddy: PageAllocator;
   readonly failSlab: FailPoint;
   readonly rep: SlabReporter;
   readonly memmapKva: number;

@@ -5,7 +5,6 @@
  */
 import type { MeminfoValues } from "../proc/meminfo.ts";
 import type { SlabinfoRow } from "../proc/slabinfo.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import type { KmemCache } from "./slab.ts";
 import type { SlabAllocator } from "./slab_common.ts";
 import { orderObjects, slabInuse, slabNext } from "./slab_page.ts";
@@ -54,15 +53,16 @@ export function slabinfoRows(s: SlabAllocator): SlabinfoRow[] {
   return rows;
 }
 
-/** Slab, SReclaimable, SUnreclaim, KReclaimable, and the reclaimable part of MemAvailable. */
-export function slabMeminfo(s: SlabAllocator, b: BuddyAllocator, v: MeminfoValues): void {
+/**
+ * Slab, SReclaimable, SUnreclaim, KReclaimable, and the reclaimable part of
+ * MemAvailable (`wmarkLow`: the zones' low watermarks summed, 0 without zones).
+ */
+export function slabMeminfo(s: SlabAllocator, wmarkLow: number, v: MeminfoValues): void {
   const rec = s.pagesReclaimable;
   v.SReclaimable = rec * KB_PER_PAGE;
   v.SUnreclaim = s.pagesUnreclaimable * KB_PER_PAGE;
   v.Slab = v.SReclaimable + v.SUnreclaim;
   v.KReclaimable = (v.KReclaimable ?? 0) + v.SReclaimable;
-  let wmarkLow = 0;
-  for (const z of b.zones) wmarkLow += z.wmarkLow;
   v.MemAvailable = (v.MemAvailable ?? 0) + (rec - Math.min(Math.floor(rec / 2), wmarkLow)) * KB_PER_PAGE;
 }
 

@@ -15,10 +15,10 @@
  */
 import type { Printk } from "../printk.ts";
 import type { VmallocInfoArea } from "../proc/vmallocinfo.ts";
+import type { PageAllocator } from "./frames.ts";
 import { __GFP_HIGHMEM, __GFP_NOWARN, __GFP_ZERO, formatGfp, GFP_KERNEL } from "./gfp.ts";
 import { type MemMap, PG_vmalloc } from "./memmap.ts";
 import { formatPx } from "./mmu.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 import type { PageTable } from "./pgtable.ts";
 import type { ZapSink } from "./pgtable_range.ts";
 import { PAGE_KERNEL, PTE_P } from "./pgtable_types.ts";
@@ -32,7 +32,7 @@ import { VM_ALLOC, VM_MAP, VmapAreaFields } from "./vmap_area.ts";
 export interface VmallocDeps {
   readonly phys: PhysMem;
   readonly memmap: MemMap;
-  readonly buddy: BuddyAllocator;
+  readonly buddy: PageAllocator;
   readonly initMm: PageTable;
   /** The "vmap_area" kmem cache the area objects come from. */
   readonly cache: KmemCache;

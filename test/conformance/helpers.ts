@@ -1,7 +1,8 @@
 /** Shared helpers for the conformance suites (one test per LINUX.md case). */
 
 import type { BootOptions } from "../../sim/index.ts";
-import { Machine, SegmentationFault } from "../../sim/index.ts";
+import { type Machine, SegmentationFault } from "../../sim/index.ts";
+import { bootMachine } from "../support/boot.ts";
 
 export const PAGE = 4096;
 export const START_BRK = 0x555555559000;
@@ -10,7 +11,7 @@ export const STACK_END = 0x7ffffffff000;
 
 /** A machine and one fresh process. */
 export function boot(opts: BootOptions = {}) {
-  const m = Machine.boot({ ramBytes: 32 << 20, debugVm: 3, ...opts });
+  const m = bootMachine({ ramBytes: 32 << 20, debugVm: 3, ...opts });
   const p = m.spawn("t");
   return { m, p };
 }

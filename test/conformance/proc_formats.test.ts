@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, Machine, PROT_READ, PROT_WRITE } from "../../sim/index.ts";
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "../../sim/index.ts";
+import { bootMachine } from "../support/boot.ts";
 
 const PAGE = 4096;
 
 /** A process with a heap, a private mapping, a shared one, and a forked child. */
 function scene() {
-  const m = Machine.boot({ ramBytes: 64 << 20 });
+  const m = bootMachine({ ramBytes: 64 << 20 });
   const p = m.spawn("demo");
   p.sys.brk(0x555555559000 + 0x21000);
   p.mem.fill(0x555555559000, 1, 3 * PAGE);

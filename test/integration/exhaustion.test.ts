@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, Machine, PROT_READ, PROT_WRITE, ProcessKilled } from "../../sim/index.ts";
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, type Machine, PROT_READ, PROT_WRITE, ProcessKilled } from "../../sim/index.ts";
+import { bootMachine } from "../support/boot.ts";
 
 const PAGE = 4096;
 const memFree = (m: Machine) => Number(/MemFree:\s+(\d+)/.exec(m.proc.meminfo())?.[1]);
 
 describe("exhaustion and leaks", () => {
   it("a process that maps and touches a lot, then exits: MemFree, Slab, PageTables and Committed_AS return", () => {
-    const m = Machine.boot({ ramBytes: 64 << 20 });
+    const m = bootMachine({ ramBytes: 64 << 20 });
     m.kernel.dropCaches();
     const before = m.proc.meminfo();
     const p = m.spawn("hog");
@@ -28,7 +29,7 @@ describe("exhaustion and leaks", () => {
   });
 
   it("touching until RAM runs out kills only the hog (SIGKILL, OOM report); the machine keeps working", () => {
-    const m = Machine.boot({ ramBytes: 8 << 20, overcommit: { mode: 1, ratio: 50 } });
+    const m = bootMachine({ ramBytes: 8 << 20, overcommit: { mode: 1, ratio: 50 } });
     const bystander = m.spawn("bystander");
     const b = bystander.sys.mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     bystander.mem.write32(b, 0xabcd);
@@ -55,7 +56,7 @@ describe("exhaustion and leaks", () => {
   });
 
   it("spawning until address-space ids or memory run out fails cleanly; exiting them all returns everything", () => {
-    const m = Machine.boot({ ramBytes: 16 << 20 });
+    const m = bootMachine({ ramBytes: 16 << 20 });
     m.kernel.dropCaches();
     const free0 = memFree(m);
     const procs = [];

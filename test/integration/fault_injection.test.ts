@@ -4,13 +4,14 @@ import {
   MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
-  Machine,
+  type Machine,
   MREMAP_MAYMOVE,
   PROT_READ,
   PROT_WRITE,
   type Process,
   ProcessKilled,
 } from "../../sim/index.ts";
+import { bootMachine } from "../support/boot.ts";
 
 const PAGE = 4096;
 const BASE = 0x100000000;
@@ -59,7 +60,7 @@ function story(m: Machine): string[] {
 
 describe("fault injection along a story: nothing leaks, the checkers pass", () => {
   it("the story runs clean without injection", () => {
-    const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 2 });
+    const m = bootMachine({ ramBytes: 16 << 20, debugVm: 2 });
     expect(story(m)).toEqual(["mmap=ok", "shared=ok", "mprotect=ok", "fork=ok", "mremap=ok", "brk=ok"]);
   });
 
@@ -69,7 +70,7 @@ describe("fault injection along a story: nothing leaks, the checkers pass", () =
       let covered = 0;
       for (let nth = 1; nth <= 400; nth++) {
         covered = nth;
-        const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 2 });
+        const m = bootMachine({ ramBytes: 16 << 20, debugVm: 2 });
         m.kernel.dropCaches();
         const free0 = m.proc.meminfo().match(/MemFree:\s+(\d+)/)?.[1];
         m.faults[point]({ nth });

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { Machine } from "../../sim/index.ts";
+import { bootMachine } from "../support/boot.ts";
 
 describe("p.libc: the C library of a process", () => {
   it("malloc'd memory is the process's memory; brk grew the heap through a page fault", () => {
-    const m = Machine.boot({ ramBytes: 32 << 20 });
+    const m = bootMachine({ ramBytes: 32 << 20 });
     const p = m.spawn("app");
     const a = p.libc.malloc(100);
     expect(a % 16).toBe(0);
@@ -16,7 +16,7 @@ describe("p.libc: the C library of a process", () => {
   });
 
   it("a forked child keeps using the inherited heap; parent and child diverge copy-on-write", () => {
-    const m = Machine.boot({ ramBytes: 32 << 20, debugVm: 2 });
+    const m = bootMachine({ ramBytes: 32 << 20, debugVm: 2 });
     const p = m.spawn("parent");
     const blocks = Array.from({ length: 20 }, (_, i) => {
       const b = p.libc.malloc(64 + i * 40);

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { ProcessKilled } from "../../kernel/signal.ts";
 import { SIGABRT } from "../../kernel/uapi/signal.ts";
-import { Machine } from "../../sim/machine.ts";
+import type { Machine } from "../../sim/machine.ts";
 import { Libc } from "../../userspace/libc/libc.ts";
+import { bootMachine } from "../support/boot.ts";
 
 /** A machine without per-CPU page lists, so MemFree moves page by page. */
 function boot() {
-  const m = Machine.boot({ ramBytes: 64 << 20, pcpBatch: -1 });
+  const m = bootMachine({ ramBytes: 64 << 20, pcpBatch: -1 });
   m.spawn("warm-up").exit(0);
   const before = memFreeKb(m);
   const p = m.spawn("app");
@@ -133,7 +134,7 @@ describe("fault injection along a malloc story", () => {
     const outcomes = new Set<string>();
     for (const point of ["failPageAlloc", "failSlab"] as const) {
       for (let nth = 1; nth <= 300; nth++) {
-        const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 2 });
+        const m = bootMachine({ ramBytes: 16 << 20, debugVm: 2 });
         m.kernel.dropCaches();
         const free0 = memFreeKb(m);
         m.faults[point]({ nth });

@@ -3,7 +3,6 @@ import {
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
-  Machine,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -13,13 +12,14 @@ import {
   SIGSEGV,
   type SigInfo,
 } from "../../sim/index.ts";
+import { bootMachine } from "../support/boot.ts";
 
 const PAGE = 4096;
 const BASE = 0x100000000;
 
 describe("user fault handlers (onSignal SIGSEGV)", () => {
   it("a handler that mprotects the page and retries: the access completes (a write barrier)", () => {
-    const m = Machine.boot({ ramBytes: 16 << 20 });
+    const m = bootMachine({ ramBytes: 16 << 20 });
     const p = m.spawn("gc");
     p.sys.mmap(BASE, 4 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     const dirty: number[] = [];
@@ -38,7 +38,7 @@ describe("user fault handlers (onSignal SIGSEGV)", () => {
   });
 
   it("the handler sees signo, code, the exact address and the access kind", () => {
-    const m = Machine.boot({ ramBytes: 16 << 20 });
+    const m = bootMachine({ ramBytes: 16 << 20 });
     const p = m.spawn("h");
     p.sys.mmap(BASE, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     const infos: SigInfo[] = [];
@@ -57,7 +57,7 @@ describe("user fault handlers (onSignal SIGSEGV)", () => {
   });
 
   it("user-space demand loading: a handler maps missing pages and fills them", () => {
-    const m = Machine.boot({ ramBytes: 16 << 20 });
+    const m = bootMachine({ ramBytes: 16 << 20 });
     const p = m.spawn("loader");
     p.onSignal(SIGSEGV, (info) => {
       const page = info.addr - (info.addr % PAGE);
@@ -69,7 +69,7 @@ describe("user fault handlers (onSignal SIGSEGV)", () => {
   });
 
   it("a handler that retries without fixing anything twice in a row gets the default action", () => {
-    const m = Machine.boot({ ramBytes: 16 << 20 });
+    const m = bootMachine({ ramBytes: 16 << 20 });
     const p = m.spawn("stubborn");
     let calls = 0;
     p.onSignal(SIGSEGV, () => {
@@ -90,7 +90,7 @@ describe("user fault handlers (onSignal SIGSEGV)", () => {
   });
 
   it("a handler returning 'default' kills the process; removing the handler restores the default", () => {
-    const m = Machine.boot({ ramBytes: 16 << 20 });
+    const m = bootMachine({ ramBytes: 16 << 20 });
     const p = m.spawn("d");
     p.onSignal(SIGSEGV, () => "default");
     expect(() => p.mem.read8(BASE)).toThrow(SegmentationFault);
@@ -102,7 +102,7 @@ describe("user fault handlers (onSignal SIGSEGV)", () => {
   });
 
   it("a dead process's memory and syscalls raise clear errors, never touch reused frames", () => {
-    const m = Machine.boot({ ramBytes: 16 << 20 });
+    const m = bootMachine({ ramBytes: 16 << 20 });
     const p = m.spawn("dead");
     p.sys.mmap(BASE, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     p.mem.write8(BASE, 1);

@@ -7,11 +7,12 @@ import {
   MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
-  Machine,
+  type Machine,
   PROT_READ,
   PROT_WRITE,
   type Process,
 } from "../../sim/index.ts";
+import { bootMachine } from "../support/boot.ts";
 
 const PAGE = 4096;
 const PRIV = 0x100000000;
@@ -181,7 +182,7 @@ describe("fork, COW, madvise and exit across several processes against a model o
   it("every process always reads what the model says; after all exit, every frame is back", () => {
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 40, size: "max" }), (cmds) => {
-        const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 2 });
+        const m = bootMachine({ ramBytes: 16 << 20, debugVm: 2 });
         m.kernel.dropCaches();
         const free0 = m.proc.meminfo().match(/MemFree:\\s+(\\d+)/)?.[1];
         const p = m.spawn("root");

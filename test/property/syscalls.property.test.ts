@@ -6,7 +6,7 @@ import {
   MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
-  Machine,
+  type Machine,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -15,6 +15,7 @@ import {
   SEGV_MAPERR,
   SegmentationFault,
 } from "../../sim/index.ts";
+import { bootMachine } from "../support/boot.ts";
 
 const PAGE = 4096;
 const BASE = 0x100000000;
@@ -206,7 +207,7 @@ describe("memory syscalls against a reference model of the address space", () =>
   it("random mmap/munmap/mprotect/brk/touch sequences agree with the model; checkers pass; exit frees everything", () => {
     fc.assert(
       fc.property(fc.commands(commands, { maxCommands: 40, size: "max" }), (cmds) => {
-        const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 2 });
+        const m = bootMachine({ ramBytes: 16 << 20, debugVm: 2 });
         m.kernel.drainPcp();
         const p = m.spawn("model");
         const model: Model = { pages: new Array(WINDOW).fill(null), heap: [] };

@@ -6,8 +6,8 @@
 import { expect } from "vitest";
 import { Process } from "../../kernel/process.ts";
 import { SIGABRT } from "../../kernel/uapi/signal.ts";
-import { Machine } from "../../sim/machine.ts";
 import type { UserProcess } from "../../userspace/env.ts";
+import { bootMachine } from "./boot.ts";
 import { FlatProcess, type FlatProcessOptions } from "./flat_process.ts";
 
 /** Options of {@link makeTestProcess}. */
@@ -20,12 +20,12 @@ export interface TestProcessOptions {
 
 /** A fresh process on a fresh machine. */
 export function makeTestProcess(opts: TestProcessOptions = {}): UserProcess {
-  return Machine.boot({ ramBytes: opts.ramBytes ?? 64 << 20, debugVm: opts.debugVm ?? 1 }).spawn("t");
+  return bootMachine({ ramBytes: opts.ramBytes ?? 64 << 20, debugVm: opts.debugVm ?? 1 }).spawn("t");
 }
 
 /** A spawner of fresh processes that all run on one machine (cheaper than a machine each). */
 export function testSpawner(opts: TestProcessOptions = {}): () => UserProcess {
-  const m = Machine.boot({ ramBytes: opts.ramBytes ?? 64 << 20, debugVm: opts.debugVm ?? 1 });
+  const m = bootMachine({ ramBytes: opts.ramBytes ?? 64 << 20, debugVm: opts.debugVm ?? 1 });
   let n = 0;
   return () => m.spawn(`t${n++}`);
 }

@@ -1,0 +1,134 @@
+/**
+ * start_kernel (Linux init/main.c): the whole wiring of a machine in one
+ * place. Each step builds one layer, hands it exactly the parts it may use,
+ * and registers its checker, /proc lines and stats. The order is the order
+ * of dependence:
+ *
+ *   1. RAM, memblock layout, mem_map, fault-injection points
+ *   2. frames     the page-frame allocator (layers.frames, or the buddy)
+ *   3. paging     TLB, MMU, init_mm with the direct map      <- frames
+ *   4. slab       kmem_caches, kmalloc                      <- frames, RAM
+ *   5. vmalloc    the vmap_area cache and vmalloc area      <- frames, slab, init_mm
+ *   6. tasks      VMAs, commit, shmem, faults, fork, exit   <- all of the above
+ *                 (layers.pageFault, forkCopy, onSpawn, onExit plug in here)
+ *
+ * This is the only file that knows every layer; kernel.ts knows their types.
+ */
+import { Kernel, type KernelConfig } from "./kernel.ts";
+import { Prandom } from "./lib/random.ts";
+import { FailPoint } from "./mm/fault_inject.ts";
+import type { FramesLayer } from "./mm/frames.ts";
+import { pagingInit } from "./mm/init.ts";
+import { Kmalloc } from "./mm/kmalloc.ts";
+import { bootLayout } from "./mm/memblock.ts";
+import { MemMap } from "./mm/memmap.ts";
+import { bootBuddy, bootFrames, type FramesInit } from "./mm/mm_init.ts";
+import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
+import type { BuddyAllocator } from "./mm/page_alloc.ts";
+import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
+import { PhysMem } from "./mm/physmem.ts";
+import type { KmemCache } from "./mm/slab.ts";
+import { checkSlab } from "./mm/slab_check.ts";
+import { SlabAllocator } from "./mm/slab_common.ts";
+import { SLAB_PANIC } from "./mm/slab_flags.ts";
+import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
+import { Vmalloc } from "./mm/vmalloc.ts";
+import { checkVmalloc } from "./mm/vmalloc_check.ts";
+import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
+import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
+import { Printk } from "./printk.ts";
+import { Registry } from "./registry.ts";
+import { tasksInit } from "./task_init.ts";
+
+/** The kernel layers a lab may replace; each absent entry keeps memsim's own (kernel/LAYERS.md). */
+export interface KernelLayers {
+  /** The page-frame allocator. Default: the buddy allocator (kernel/mm/page_alloc.ts). */
+  readonly frames?: FramesLayer;
+}
+
+/**
+ * Boots a kernel: every layer in order, the lab's where `layers` names one.
+ * Throws LayerFault when a lab's layer fails while booting.
+ */
+export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Kernel {
+  // 1. RAM and what memblock reserves. The rng forks keep their order: they fix every seeded choice.
+  const registry = new Registry();
+  const rng = new Prandom(config.seed);
+  const printk = new Printk(config.log);
+  const phys = new PhysMem(config.ramBytes);
+  const layout = bootLayout(phys.nrPages);
+  const memmap = new MemMap(phys.buffer, layout.memmapStart, phys.nrPages);
+  const failPageAlloc = new FailPoint("fail_page_alloc", rng.fork());
+  const failSlab = new FailPoint("failslab", rng.fork());
+
+  // 2. frames
+  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, ...config };
+  const frames = layers.frames === undefined ? bootBuddy(fi) : bootFrames(fi, layers.frames);
+  const pages = frames.pages;
+
+  // 3. paging
+  const pp = pagingInit({ phys, memmap, buddy: pages, layout, printk, debugVm: config.debugVm, tlb: config.tlb });
+  registry.checkers.push({ name: "pgtable", run: () => checkPgtable(pp.paging) });
+  registry.checkers.push({ name: "tlb", run: () => checkTlb(pp.mmu) });
+  registry.meminfoSources.push((v) => pagingMeminfo(pp, v));
+  registry.vmstatSources.push((out) => pagingVmstat(pp, out));
+  registry.statsSources.push(["mmu", () => pagingStats(pp)]);
+
+  // 4. slab and kmalloc
+  const slab = new SlabAllocator({
+    phys,
+    memmap,
+    buddy: pages,
+    printk,
+    failSlab,
+    rng: rng.fork(),
+    slubDebug: config.slubDebug,
+    memmapStart: layout.memmapStart,
+  });
+  const kmallocCaches = new Kmalloc(slab);
+  pages.shrinkers.push((want) => slab.shrinkAll(want));
+  registry.checkers.push({ name: "slab", run: () => checkSlab(slab) });
+  registry.meminfoSources.push((v) => slabMeminfo(slab, lowWatermarks(frames.buddy), v));
+  registry.vmstatSources.push((out) => slabVmstat(slab, out));
+  registry.statsSources.push(["slab", () => slabStats(slab)]);
+
+  // 5. vmalloc
+  const cache = slab.createCache("vmap_area", VMAP_AREA_SIZE, { flags: SLAB_PANIC }) as KmemCache;
+  const vmallocLayer = new Vmalloc({ phys, memmap, buddy: pages, initMm: pp.initMm, cache, printk });
+  registry.checkers.push({ name: "vmalloc", run: () => checkVmalloc(vmallocLayer) });
+  registry.meminfoSources.push((mi) => vmallocMeminfo(vmallocLayer, mi));
+  registry.statsSources.push(["vmalloc", () => vmallocStats(vmallocLayer)]);
+
+  // 6. tasks
+  const taskParts = tasksInit(
+    { phys, memmap, pages, layout, paging: pp.paging, mmu: pp.mmu, printk, slab, kmalloc: kmallocCaches, registry },
+    config,
+  );
+
+  return new Kernel({
+    config,
+    registry,
+    rng,
+    printk,
+    phys,
+    layout,
+    memmap,
+    failPageAlloc,
+    failSlab,
+    pages,
+    buddy: frames.buddy,
+    framesName: frames.name,
+    pagingParts: pp,
+    slab,
+    kmallocCaches,
+    vmallocLayer,
+    taskParts,
+  });
+}
+
+/** The zones' low watermarks summed (0 without the buddy allocator's zones). */
+function lowWatermarks(b: BuddyAllocator | null): number {
+  let n = 0;
+  if (b !== null) for (const z of b.zones) n += z.wmarkLow;
+  return n;
+}

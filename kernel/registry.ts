@@ -1,0 +1,34 @@
+/**
+ * What layers register with the kernel as they boot: invariant checkers,
+ * /proc/meminfo fields, /proc/vmstat counters and sections of `m.stats()`.
+ * A leaf module: every layer's boot may import it, it imports no layer.
+ */
+import type { MeminfoValues } from "./proc/meminfo.ts";
+
+/** A named invariant checker, run by `m.check()`. */
+export interface Checker {
+  readonly name: string;
+  readonly run: () => void;
+}
+
+/** The kernel's lists of observers, filled at boot in layer order. */
+export class Registry {
+  readonly checkers: Checker[] = [];
+  /** Layers add their /proc/meminfo fields here (kB). */
+  readonly meminfoSources: Array<(v: MeminfoValues) => void> = [];
+  /** Layers add their /proc/vmstat counters here, in order. */
+  readonly vmstatSources: Array<(out: Array<[string, number]>) => void> = [];
+  /** Layers add their section of `m.stats()` here. */
+  readonly statsSources: Array<[string, () => unknown]> = [];
+
+  /**
+   * Runs every checker, or only the one named `only`; throws
+   * InvariantViolation on the first failure. Throws RangeError for an unknown name.
+   */
+  check(only?: string): void {
+    if (only !== undefined && !this.checkers.some((c) => c.name === only)) {
+      throw new RangeError(`check: no checker named '${only}' (have ${this.checkers.map((c) => c.name).join(", ")})`);
+    }
+    for (const c of this.checkers) if (only === undefined || c.name === only) c.run();
+  }
+}
