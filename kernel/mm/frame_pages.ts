@@ -15,13 +15,12 @@ import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import type { FrameAllocator } from "./frames.ts";
 import { __GFP_COMP, __GFP_NOFAIL, __GFP_NOWARN, __GFP_ZERO, formatGfp, GFP_KERNEL } from "./gfp.ts";
-import { type MemMap, PG_alloc, PG_anon, PG_head, PG_lazyfree, PG_poisoned, PG_reserved, PG_tail, PG_vmalloc } from "./memmap.ts";
+import { FREEABLE_MASK, type MemMap, PG_alloc, PG_head, PG_reserved, PG_tail } from "./memmap.ts";
 import { PAGE_POISON, type Shrinker } from "./page_alloc.ts";
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
 
 /** Flag and order bits a free looks at (as in page_alloc.ts). */
-const FREEABLE_MASK = 0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned);
 const W = 4;
 
 /** Counters of a lab's page allocator (vmstat, stats). */

@@ -61,6 +61,12 @@ export const PG_poisoned = 1 << 11;
 export const PG_anon_exclusive = 1 << 12;
 /** PG_dirty: a shared anonymous page written through some mapping (set by a write fault, or when a dirty entry is unmapped). */
 export const PG_dirty = 1 << 13;
+/**
+ * The flag and order bits a page allocator's free looks at: a block being
+ * freed must read exactly `PG_alloc | order << 16` under this mask. The bits
+ * left out are page state its last user may leave behind; the free clears them.
+ */
+export const FREEABLE_MASK = 0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned | PG_anon_exclusive | PG_dirty);
 
 /** Names of the flag bits, in bit order, for dumps. */
 export const PAGE_FLAG_NAMES = [
