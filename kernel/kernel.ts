@@ -47,6 +47,8 @@ export interface KernelConfig {
   readonly seed: number;
   /** 0 none, 1 cheap asserts, 2 checkers at syscall exit, 3 after every op. */
   readonly debugVm: number;
+  /** page_poison: fill freed pages with PAGE_POISON (default off). */
+  readonly pagePoison?: boolean;
   readonly maxOrder: number;
   /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
   readonly pcpBatch: number;
@@ -172,7 +174,9 @@ export class Kernel {
     const dmaEnd = Math.min(nrPages, DMA_END_PFN);
     zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, this.config.maxOrder));
     if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, this.config.maxOrder));
-    const buddy = new BuddyAllocator(this.phys, mm, zones, this.config.maxOrder, this.config.debugVm, this.printk, this.failPageAlloc);
+    const buddy = new BuddyAllocator(this.phys, mm, zones, this.config.maxOrder, this.config.debugVm, this.printk, this.failPageAlloc, {
+      pagePoison: this.config.pagePoison === true,
+    });
     buddy.freeBootRange(firstFree, nrPages);
     setupWatermarks(zones);
     for (const z of zones) {
