@@ -19,7 +19,7 @@ import { MemPool } from "@thi.ng/malloc";
 import { Machine } from "../../machine.ts";
 import { readMalloclab } from "../../trace/malloclab.ts";
 import { OP_ALLOC, OP_FREE, OP_REALLOC, type Trace } from "../../trace/trace.ts";
-import { addTarget, type BenchCase, timeIt } from "../harness.ts";
+import { addTarget, type BenchCase, cpuNs, timeIt } from "../harness.ts";
 import { NATIVE_ENV, nativeNsPerOp } from "../native.ts";
 
 /** Peak live payload bytes of a trace. */
@@ -106,10 +106,10 @@ function traceCase(t: Trace): BenchCase {
     setup() {
       mallocNs = Number.POSITIVE_INFINITY;
       return (ops) => {
-        const t0 = process.hrtime.bigint();
+        const t0 = cpuNs();
         let done = 0;
         for (; done < ops; done += t.numOps) last = replayMalloc(t, ptrs);
-        mallocNs = Math.min(mallocNs, Number(process.hrtime.bigint() - t0) / done);
+        mallocNs = Math.min(mallocNs, (cpuNs() - t0) / done);
       };
     },
     report(r) {
