@@ -39,6 +39,8 @@ export interface KernelConfig {
   readonly seed: number;
   /** 0 none, 1 cheap asserts, 2 checkers at syscall exit, 3 after every op. */
   readonly debugVm: number;
+  /** page_poison: fill freed pages with PAGE_POISON (default off). */
+  readonly pagePoison?: boolean;
   readonly maxOrder: number;
   /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
   readonly pcpBatch: number;

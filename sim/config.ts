@@ -22,8 +22,19 @@ export interface BootOptions {
   ramBytes?: number;
   /** Seed of every random choice. Default 1. */
   seed?: number;
-  /** 0 none, 1 cheap asserts (default), 2 checkers at syscall exit, 3 after every operation. */
+  /**
+   * 0 none, 1 cheap O(1) asserts (default), 2 checkers at syscall exit and
+   * page poisoning, 3 checkers after every operation. See the README for what
+   * each level costs.
+   */
   debugVm?: number;
+  /**
+   * Linux page_poison=1: fill every freed page with 0xaa (PAGE_POISON), so a
+   * use after free reads garbage that stands out. Costs a 4 KiB fill per freed
+   * page and keeps frees off the per-CPU fast path. Default: on when
+   * debugVm >= 2, else off (as Linux, which poisons only when asked).
+   */
+  pagePoison?: boolean;
   /** Linux slab_debug letters, e.g. "FZPU". Default "". */
   slubDebug?: string;
   overcommit?: Partial<OvercommitOptions>;
@@ -51,6 +62,7 @@ export interface ResolvedConfig {
   ramBytes: number;
   seed: number;
   debugVm: number;
+  pagePoison: boolean;
   slubDebug: string;
   overcommit: OvercommitOptions;
   swapBytes: number;
@@ -66,6 +78,7 @@ const KNOWN = new Set([
   "ramBytes",
   "seed",
   "debugVm",
+  "pagePoison",
   "slubDebug",
   "overcommit",
   "swapBytes",
@@ -115,10 +128,14 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
   if (typeof slubDebug !== "string" || !/^[-FZPUTAOfzputao]*$/.test(slubDebug)) {
     throw new ConfigError(`Machine.boot: slubDebug takes Linux slab_debug letters (F, Z, P, U, T, A, O or -), got '${String(slubDebug)}'`);
   }
+  const debugVm = intIn("debugVm", opts.debugVm ?? 1, 0, 3);
+  const pagePoison = opts.pagePoison ?? debugVm >= 2;
+  if (typeof pagePoison !== "boolean") throw new ConfigError(`Machine.boot: pagePoison must be true or false, got ${String(pagePoison)}`);
   return {
     ramBytes,
     seed: intIn("seed", opts.seed ?? 1, 0, 2 ** 32 - 1),
-    debugVm: intIn("debugVm", opts.debugVm ?? 1, 0, 3),
+    debugVm,
+    pagePoison,
     slubDebug: slubDebug.toUpperCase(),
     overcommit: { mode, ratio: intIn("overcommit.ratio", oc.ratio ?? 50, 0, 1_000_000) },
     swapBytes: intIn("swapBytes", opts.swapBytes ?? 0, 0, 2 ** 50),

@@ -86,6 +86,7 @@ export class Machine {
         ramBytes: config.ramBytes,
         seed: config.seed,
         debugVm: config.debugVm,
+        pagePoison: config.pagePoison,
         maxOrder: config.maxOrder,
         pcpBatch: config.pcpBatch,
         slubDebug: config.slubDebug,

@@ -43,7 +43,7 @@ export class FramePages {
     readonly layer: FrameAllocator,
     readonly mem: PhysMem,
     readonly memmap: MemMap,
-    private readonly debug: number,
+    private readonly opts: { readonly pagePoison: boolean },
     private readonly printk: Printk,
     private readonly failPoint: FailPoint,
   ) {
@@ -138,7 +138,7 @@ export class FramePages {
 
   /**
    * __free_pages: drops one reference; on the last, clears the struct pages,
-   * poisons the frames (debug >= 1) and gives them to the layer.
+   * poisons the frames (when pagePoison) and gives them to the layer.
    * Panics on a bad free (as page_alloc.ts); throws LayerFault when the layer throws.
    */
   freePages(pfn: number, order: number): void {
@@ -151,7 +151,7 @@ export class FramePages {
     if (ref !== 0) return;
     this.memmap.clear(pfn, 1 << order);
     this.stats.pgfree += 1 << order;
-    if (this.debug >= 1) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
+    if (this.opts.pagePoison) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
     try {
       this.layer.freePages(pfn, order);
     } catch (e) {

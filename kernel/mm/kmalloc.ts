@@ -46,6 +46,9 @@ export const KMALLOC_SIZES: readonly number[] = [8, 16, 32, 64, 96, 128, 192, 25
 /** Size class of requests 1..192, indexed by (size - 1) >> 3 (Linux size_index). */
 const SIZE_INDEX = new Uint8Array([0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6]);
 const GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM | ~GFP_KNOWN_MASK;
+/** kmallocPa's results that are no object: NULL and ZERO_SIZE_PTR. */
+const PA_NULL = -1;
+const PA_ZERO_SIZE = -2;
 /** Head flags of a kmalloc-large block, as far as kfree looks. */
 const LARGE_FLAGS = PG_alloc | PG_head | PG_slab;
 
@@ -113,34 +116,41 @@ export class Kmalloc {
    * block (with the page allocator's warning unless __GFP_NOWARN).
    */
   kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
+    // The canonical address is made here, once (see KmemCache.allocPa).
+    const pa = this.kmallocPa(size, gfp, caller);
+    return pa >= 0 ? PAGE_OFFSET + pa : pa === PA_NULL ? 0 : ZERO_SIZE_PTR;
+  }
+
+  /** kmalloc as a physical address; PA_NULL for NULL, PA_ZERO_SIZE for ZERO_SIZE_PTR. */
+  private kmallocPa(size: number, gfp: number, caller: string | undefined): number {
     // One compare for 1 <= size <= 8192 (the second rejects fractions).
     if ((size - 1) >>> 0 < KMALLOC_MAX_CACHE_SIZE && (size | 0) === size) {
       const list = this.byType[(gfp & __GFP_DMA) | ((gfp >>> 3) & 2)] as KmemCache[];
-      return (list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache).allocSized(
+      return (list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache).allocPa(
         gfp,
         size,
         caller,
       );
     }
-    return size === 0 ? ZERO_SIZE_PTR : this.kmallocLarge(size, gfp);
+    return size === 0 ? PA_ZERO_SIZE : this.kmallocLarge(size, gfp);
   }
 
-  /** kmalloc_large: 2^get_order(size) pages as one compound block. */
+  /** kmalloc_large: 2^get_order(size) pages as one compound block; its pa, or PA_NULL. */
   private kmallocLarge(size: number, gfp: number): number {
     if (!Number.isInteger(size) || size < 0) {
       if ((gfp & __GFP_NOWARN) === 0) this.slab.rep.plain("kmalloc_invalid_size", `kmalloc: invalid size ${size}`);
-      return 0;
+      return PA_NULL;
     }
     if (gfp & GFP_SLAB_BUG_MASK) gfp = this.slab.fixSlabGfp(gfp);
     const order = getOrder(size);
     const pfn = this.slab.buddy.allocPages(order, gfp | __GFP_COMP);
-    if (pfn < 0) return 0;
+    if (pfn < 0) return PA_NULL;
     this.slab.memmap.setOwnerBits(pfn, KMALLOC_LARGE_ID);
     this.slab.largeBlocks++;
     this.slab.largePages += 1 << order;
     this.slab.largeAllocs++;
     this.slab.pagesUnreclaimable += 1 << order;
-    return PAGE_OFFSET + pfn * PAGE_SIZE;
+    return pfn * PAGE_SIZE;
   }
 
   /**

@@ -29,6 +29,8 @@ export interface FramesInit {
   readonly printk: Printk;
   readonly failPageAlloc: FailPoint;
   readonly debugVm: number;
+  /** page_poison: fill freed frames with PAGE_POISON (sim/config.ts: off by default, on at debugVm >= 2). */
+  readonly pagePoison?: boolean;
   readonly maxOrder: number;
   /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
   readonly pcpBatch: number;
@@ -56,7 +58,9 @@ export function bootBuddy(b: FramesInit): FramesParts {
   const dmaEnd = Math.min(nrPages, DMA_END_PFN);
   zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, b.maxOrder));
   if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, b.maxOrder));
-  const buddy = new BuddyAllocator(b.phys, b.memmap, zones, b.maxOrder, b.debugVm, b.printk, b.failPageAlloc);
+  const buddy = new BuddyAllocator(b.phys, b.memmap, zones, b.maxOrder, b.debugVm, b.printk, b.failPageAlloc, {
+    pagePoison: b.pagePoison === true,
+  });
   buddy.freeBootRange(firstFree, nrPages);
   setupWatermarks(zones);
   for (const z of zones) {
@@ -100,7 +104,7 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   if (!(Number.isInteger(fa.maxOrder) && fa.maxOrder >= 0 && fa.maxOrder <= b.maxOrder)) {
     layerFault("frames", `'${fa.name}' declares maxOrder ${String(fa.maxOrder)}; it must be an integer from 0 to ${b.maxOrder}`);
   }
-  const pages = new FramePages(fa, b.phys, b.memmap, b.debugVm, b.printk, b.failPageAlloc);
+  const pages = new FramePages(fa, b.phys, b.memmap, { pagePoison: b.pagePoison === true }, b.printk, b.failPageAlloc);
   const r = b.registry;
   r.checkers.push({ name: "frames", run: () => checkFrames(pages) });
   r.meminfoSources.push((v) => framesMeminfo(pages, v));

@@ -37,7 +37,7 @@ import type { PhysMem } from "./physmem.ts";
 export const MAX_ORDER_LIMIT = 12;
 /** Orders cached on per-CPU lists (Linux: up to PAGE_ALLOC_COSTLY_ORDER). */
 export const PCP_MAX_ORDER = 3;
-/** Byte written over freed pages when debugging (Linux PAGE_POISON). */
+/** Byte written over freed pages with page poisoning on (Linux PAGE_POISON). */
 export const PAGE_POISON = 0xaa;
 
 /** Something that can give pages back under memory pressure (a shrinker). */
@@ -58,6 +58,12 @@ const W = 4;
 /** gfp bits that need more than the per-CPU fast path. */
 const SLOW_GFP = __GFP_DMA | __GFP_COMP;
 
+/** Options of the buddy allocator beyond its shape. */
+export interface BuddyOptions {
+  /** Linux page_poison=1: fill freed pages with PAGE_POISON. Default false. */
+  readonly pagePoison?: boolean;
+}
+
 /** The buddy allocator over all zones. */
 export class BuddyAllocator {
   readonly zones: Zone[];
@@ -68,6 +74,8 @@ export class BuddyAllocator {
   pgfree = 0;
   /** Name of the task on whose behalf the kernel allocates (for reports). */
   currentComm = "swapper/0";
+  /** page_poison: every freed page is filled with PAGE_POISON (and frees skip the fast path). */
+  readonly pagePoison: boolean;
   private readonly w: Uint32Array;
   private readonly normal: Zone;
 
@@ -76,11 +84,13 @@ export class BuddyAllocator {
     readonly memmap: MemMap,
     zones: Zone[],
     readonly maxOrder: number,
-    /** 0 none, 1 cheap asserts and poisoning, 2..3 more checking. */
+    /** 0 none, 1 cheap asserts, 2..3 more checking. */
     readonly debug: number,
     private readonly printk: Printk,
     failPoint: FailPoint,
+    opts: BuddyOptions = {},
   ) {
+    this.pagePoison = opts.pagePoison === true;
     this.zones = zones;
     this.w = memmap.w;
     this.normal = zones[zones.length - 1] as Zone;
@@ -339,7 +349,7 @@ export class BuddyAllocator {
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
     if (ref !== 0) return;
-    if (word0 === (PG_alloc | (order << 16)) && order <= PCP_MAX_ORDER && this.debug === 0 && pfn >= this.normal.startPfn) {
+    if (word0 === (PG_alloc | (order << 16)) && order <= PCP_MAX_ORDER && !this.pagePoison && pfn >= this.normal.startPfn) {
       // Fast path: a plain page back on the Normal zone's per-CPU list.
       const pcp = this.normal.pcp0;
       w[i] = PG_pcp | (order << 16);
@@ -360,7 +370,7 @@ export class BuddyAllocator {
   private freePagesOk(pfn: number, order: number): void {
     this.pgfree += 1 << order;
     if (order > 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
-    if (this.debug >= 1) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
+    if (this.pagePoison) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
     const zone = this.zoneOf(pfn);
     if (order <= PCP_MAX_ORDER) {
       const pcp = zone.pcp0;

@@ -77,6 +77,12 @@ export interface CacheLayout {
   readonly minPartial: number;
 }
 
+/** allocSlow as a physical address, or -1 (see KmemCache.allocPa). */
+function allocSlowPa(c: KmemCache, gfp: number, origSize: number, caller: string | undefined): number {
+  const kva = allocSlow(c, gfp, origSize, caller);
+  return kva === 0 ? -1 : kva - PAGE_OFFSET;
+}
+
 /** A kmem_cache. Make one with `m.kernel.kmemCacheCreate` (or `kernel.slab.createCache`). */
 export class KmemCache {
   readonly name: string;
@@ -188,11 +194,20 @@ export class KmemCache {
    * Panics when the cache was destroyed.
    */
   alloc(gfp: number = GFP_KERNEL, caller?: string): number {
-    return this.allocSized(gfp, this.objectSize, caller);
+    const pa = this.allocPa(gfp, this.objectSize, caller);
+    return pa < 0 ? 0 : PAGE_OFFSET + pa;
   }
 
-  /** alloc with the size the caller asked for (kmalloc's orig_size). The fast path. */
-  allocSized(gfp: number, origSize: number, caller: string | undefined): number {
+  /**
+   * alloc with the size the caller asked for (kmalloc's orig_size), as the
+   * object's physical address, or -1 where alloc returns 0. The fast path.
+   *
+   * Why a pa: a kva is above 2^31, a double. Returned from a function that
+   * may also return a call's result, V8 boxes it (a heap allocation per
+   * object); a pa below 2^31 stays a small integer, and the callers add
+   * PAGE_OFFSET once, at the API edge, where the double stays unboxed.
+   */
+  allocPa(gfp: number, origSize: number, caller: string | undefined): number {
     const i = this.fastWord;
     if (i !== 0 && (gfp & __GFP_ZERO) === 0 && !this.failSlab.armed) {
       const m = this.mem32;
@@ -204,10 +219,10 @@ export class KmemCache {
         m[i + 1] = next;
         m[i + 2] = (m[i + 2] as number) + INUSE_ONE;
         this.allocFastpath++;
-        return PAGE_OFFSET + obj;
+        return obj;
       }
     }
-    return allocSlow(this, gfp, origSize, caller);
+    return allocSlowPa(this, gfp, origSize, caller);
   }
 
   /**

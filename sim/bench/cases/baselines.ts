@@ -64,7 +64,29 @@ const copy: BenchCase = {
   },
 };
 
-export const BASELINES: readonly BenchCase[] = [stack, load, fill, copy];
+let fresh = new Uint8Array(0);
+/**
+ * The first touch of each 4 KiB page of a fresh host ArrayBuffer: the host's
+ * own demand-zero page fault. 64 MiB buffers lie above glibc's largest mmap
+ * threshold, so each is a fresh anonymous mapping (made untimed, in reset).
+ */
+const firstTouch: BenchCase = {
+  name: "first touch of a fresh 4 KiB page (host ArrayBuffer)",
+  ops: 1024,
+  rounds: 40,
+  setup() {
+    return (ops) => {
+      const a = fresh;
+      const n = Math.min(ops, a.length >>> 12);
+      for (let i = 0; i < n; i++) a[i << 12] = 1;
+    };
+  },
+  reset() {
+    fresh = new Uint8Array(64 << 20);
+  },
+};
+
+export const BASELINES: readonly BenchCase[] = [stack, load, fill, copy, firstTouch];
 
 /** Keeps the baselines' results observable so no engine drops the loops. */
 export function baselineSink(): number {

@@ -1,12 +1,12 @@
 /** MMU, TLB and vmalloc benchmarks (issue: page tables, MMU and TLB, vmalloc). */
 
 import { __GFP_ZERO, GFP_HIGHUSER } from "../../../kernel/mm/gfp.ts";
-import { PTE_NX, PTE_P, PTE_RW, PTE_US } from "../../../kernel/mm/pgtable_types.ts";
+import { PTE_NX, PTE_P, PTE_US } from "../../../kernel/mm/pgtable_types.ts";
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../../kernel/uapi/mman.ts";
 import { Machine } from "../../machine.ts";
 import type { BenchCase } from "../harness.ts";
 
 let sink = 0;
-const HEAP = 0x555555559000;
 
 /** m.kernel.mem.read32 on one direct-map page: every access a TLB hit. */
 const kernelHit: BenchCase = {
@@ -26,23 +26,21 @@ const kernelHit: BenchCase = {
   },
 };
 
-/** A user-mode view of a process page table: read32 on one heap page (0x555555559000, where brk starts), every access a TLB hit. */
+/** p.mem.read32 of a process on one touched heap page: every access a TLB hit (default configuration). */
 const userHit: BenchCase = {
-  name: "mmu: user read32 through a TLB hit",
+  name: "mmu: user read32 through the TLB, p.mem.read32 [default config]",
   ops: 10_000_000,
   baseline: "uint32 load",
+  target: 2.5,
   setup() {
-    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
-    const k = m.kernel;
-    const pt = k.paging.pgdAlloc();
-    const pfn = k.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
-    if (pt === null || pfn === null || pt.mapRange(HEAP, pfn, 1, (PTE_P | PTE_RW | PTE_US | PTE_NX) >>> 0) !== "ok") {
-      throw new Error("bench setup: out of memory");
-    }
-    const mem = k.mmu.view(pt, "user");
+    const m = Machine.boot({ ramBytes: 64 << 20, seed: 1 });
+    const p = m.spawn("bench");
+    const heap = p.sys.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const mem = p.mem;
+    mem.write32(heap, 1);
     return (ops) => {
       let x = 0;
-      for (let i = 0; i < ops; i++) x ^= mem.read32(HEAP + ((i * 28) & 4092));
+      for (let i = 0; i < ops; i++) x ^= mem.read32(heap + ((i * 28) & 4092));
       sink ^= x;
     };
   },

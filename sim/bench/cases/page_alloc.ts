@@ -4,14 +4,14 @@ import { __GFP_NOWARN, GFP_ATOMIC } from "../../../kernel/mm/gfp.ts";
 import { Machine } from "../../machine.ts";
 import type { BenchCase } from "../harness.ts";
 
-/** order-0 alloc/free LIFO pairs (per-CPU list fast path). */
+/** order-0 alloc/free LIFO pairs (per-CPU list fast path), default configuration. */
 const lifo: BenchCase = {
-  name: "buddy: order-0 alloc/free LIFO pair",
+  name: "buddy: order-0 alloc/free LIFO pair [default config]",
   ops: 2_000_000,
   baseline: "int32-stack push/pop",
-  target: 4,
+  target: 2.5,
   setup() {
-    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
+    const m = Machine.boot({ ramBytes: 64 << 20, seed: 1 });
     const k = m.kernel.buddy;
     return (ops) => {
       for (let i = 0; i < ops; i++) k.freePages(k.allocPages(0, 0xcc0), 0);
@@ -19,14 +19,14 @@ const lifo: BenchCase = {
   },
 };
 
-/** Random orders 0..3 at half occupancy: alternately allocate into and free from a random slot. */
+/** Random orders 0..3 at half occupancy: alternately allocate into and free from a random slot (default configuration). */
 const random: BenchCase = {
-  name: "buddy: random order 0..3 at half occupancy (per op)",
+  name: "buddy: random order 0..3 at half occupancy (per op) [default config]",
   ops: 1_000_000,
   baseline: "int32-stack push/pop",
-  target: 10,
+  target: 5,
   setup() {
-    const m = Machine.boot({ ramBytes: 256 << 20, debugVm: 0, seed: 7 });
+    const m = Machine.boot({ ramBytes: 256 << 20, seed: 7 });
     const k = m.kernel.buddy;
     const slots = 8192;
     const pfns = new Int32Array(slots).fill(-1);

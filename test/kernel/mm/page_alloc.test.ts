@@ -90,8 +90,8 @@ describe("zones, watermarks and flags", () => {
     m.check();
   });
 
-  it("__GFP_ZERO zero-fills, and freed pages are poisoned with 0xaa", () => {
-    const m = bare();
+  it("__GFP_ZERO zero-fills, and with pagePoison freed pages are poisoned with 0xaa", () => {
+    const m = Machine.boot({ ramBytes: 64 * MiB, pcpBatch: -1, pagePoison: true });
     const pfn = m.kernel.allocPages(1)!;
     const kva = m.kernel.pfnToKva(pfn);
     m.kernel.mem.fill(kva, 0x11, 8192);
@@ -100,6 +100,29 @@ describe("zones, watermarks and flags", () => {
     const again = m.kernel.allocPages(1, GFP_KERNEL | __GFP_ZERO)!;
     expect(again).toBe(pfn);
     expect(Array.from(m.kernel.mem.read(kva, 8192)).every((b) => b === 0)).toBe(true);
+  });
+
+  it("page poisoning is off by default (debugVm 1: a freed page keeps its bytes) and on at debugVm 2", () => {
+    for (const [debugVm, expected] of [
+      [1, 0x11],
+      [2, 0xaa],
+    ] as const) {
+      const m = Machine.boot({ ramBytes: 16 * MiB, debugVm });
+      const pfn = m.kernel.allocPages(0)!;
+      const kva = m.kernel.pfnToKva(pfn);
+      m.kernel.mem.fill(kva, 0x11, 4096);
+      m.kernel.freePages(pfn, 0);
+      expect([debugVm, m.kernel.mem.read8(kva), m.kernel.mem.read8(kva + 4095)]).toEqual([debugVm, expected, expected]);
+    }
+  });
+
+  it("pagePoison: false turns poisoning off at debugVm 2; a bad value is a ConfigError", () => {
+    const m = Machine.boot({ ramBytes: 16 * MiB, debugVm: 2, pagePoison: false });
+    const pfn = m.kernel.allocPages(0)!;
+    m.kernel.mem.fill(m.kernel.pfnToKva(pfn), 0x11, 4096);
+    m.kernel.freePages(pfn, 0);
+    expect(m.kernel.mem.read8(m.kernel.pfnToKva(pfn) + 7)).toBe(0x11);
+    expect(() => Machine.boot({ pagePoison: 1 as unknown as boolean })).toThrow("Machine.boot: pagePoison must be true or false, got 1");
   });
 
   it("order above MAX_PAGE_ORDER fails with Linux's report, silently with __GFP_NOWARN", () => {
