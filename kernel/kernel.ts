@@ -6,6 +6,7 @@
  * attach themselves here and register their checkers and shrinkers.
  */
 
+import { KernelEvents } from "./events.ts";
 import type { Tasks } from "./fork.ts";
 import { Prandom } from "./lib/random.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
@@ -71,6 +72,8 @@ export interface Checker {
 /** The kernel and its services. */
 export class Kernel {
   readonly config: KernelConfig;
+  /** The typed event stream; made first, handed to each subsystem by wireEvents. */
+  readonly events = new KernelEvents();
   readonly phys: PhysMem;
   readonly layout: BootLayout;
   readonly memmap: MemMap;
@@ -151,6 +154,18 @@ export class Kernel {
     this.vmallocLayer = this.vmallocInit();
     this.taskParts = tasksInit(this, config);
     this.tasks = this.taskParts.tasks;
+    this.wireEvents();
+  }
+
+  /** Hands the event bus to every subsystem that emits events. */
+  private wireEvents(): void {
+    const ev = this.events;
+    ev.memmapKva = pfnToKva(this.layout.memmapStart);
+    this.buddy.ev = ev;
+    this.paging.tlb.ev = ev;
+    this.slab.ev = ev;
+    this.taskParts.commit.ev = ev;
+    this.tasks.ev = ev;
   }
 
   /** vmalloc_init: the vmap_area cache and the vmalloc layer, with its checker, meminfo and stats. */

@@ -18,7 +18,7 @@ import type { PidProc } from "./proc/pid.ts";
 import { ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler, signalName } from "./signal.ts";
 import { Syscalls } from "./syscalls.ts";
 import type { UserProcess } from "./uapi/process.ts";
-import { SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGKILL, SIGSEGV } from "./uapi/signal.ts";
+import { SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGABRT, SIGKILL, SIGSEGV } from "./uapi/signal.ts";
 
 export type ProcessState = "running" | "exited" | "killed";
 
@@ -115,9 +115,10 @@ export class Process implements UserProcess {
     this.tasks.exitMm(this);
   }
 
-  /** Kills the process with `signo` and tears its address space down. */
-  kill(signo: number): void {
+  /** Kills the process with `signo` (si_code `code`, SI_KERNEL by default) and tears its address space down. */
+  kill(signo: number, code: number = SI_KERNEL): void {
     if (this.state !== "running") return;
+    this.tasks.signalEvents(this, signo, code, 0);
     this.exitSignal = signo;
     this.state = "killed";
     this.tasks.exitMm(this);
@@ -149,7 +150,7 @@ export class Process implements UserProcess {
     const code = r === FAULT_MAPERR ? SEGV_MAPERR : SEGV_ACCERR;
     const access = ec & PF_WRITE ? "write" : ec & PF_INSTR ? "exec" : "read";
     if (this.userHandlerRetries(va, code, access)) return true;
-    this.kill(SIGSEGV);
+    this.kill(SIGSEGV, code);
     throw new SegmentationFault(this.pid, code, va, access);
   }
 
@@ -162,6 +163,7 @@ export class Process implements UserProcess {
     if (!handler) return false;
     if (va === this.retryAddr && this.retryStreak >= 2) return false;
     if (va !== this.retryAddr) this.retryStreak = 0;
+    this.tasks.signalEvents(this, SIGSEGV, code, 1);
     const answer = handler({ signo: SIGSEGV, code, addr: va, access });
     if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) ended inside its signal handler`);
     if (answer !== "retry") return false;

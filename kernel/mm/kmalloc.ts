@@ -10,6 +10,7 @@
  * 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then the next
  * power of two up to 8192; above that, 2^get_order(size) pages.
  */
+import { EV_KFREE, EV_KMALLOC } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import {
   __GFP_COMP,
@@ -116,13 +117,15 @@ export class Kmalloc {
     // One compare for 1 <= size <= 8192 (the second rejects fractions).
     if ((size - 1) >>> 0 < KMALLOC_MAX_CACHE_SIZE && (size | 0) === size) {
       const list = this.byType[(gfp & __GFP_DMA) | ((gfp >>> 3) & 2)] as KmemCache[];
-      return (list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache).allocSized(
-        gfp,
-        size,
-        caller,
-      );
+      const c = list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache;
+      const kva = c.allocSized(gfp, size, caller);
+      if (this.slab.ev.active[EV_KMALLOC] !== 0) this.slab.ev.kmalloc(caller, kva, size, c.size, gfp);
+      return kva;
     }
-    return size === 0 ? ZERO_SIZE_PTR : this.kmallocLarge(size, gfp);
+    if (size === 0) return ZERO_SIZE_PTR;
+    const kva = this.kmallocLarge(size, gfp);
+    if (this.slab.ev.active[EV_KMALLOC] !== 0) this.slab.ev.kmalloc(caller, kva, size, kva === 0 ? 0 : PAGE_SIZE << getOrder(size), gfp);
+    return kva;
   }
 
   /** kmalloc_large: 2^get_order(size) pages as one compound block. */
@@ -149,6 +152,7 @@ export class Kmalloc {
    * is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
+    if (this.slab.ev.active[EV_KFREE] !== 0) this.slab.ev.kfree(caller, kva);
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.bytes) {
       const m = this.mem32;

@@ -14,6 +14,16 @@
  * read-only for reads of untouched memory.
  */
 
+import {
+  PFO_COW_COPY,
+  PFO_COW_REUSE,
+  PFO_DEMAND_ZERO,
+  PFO_NONE,
+  PFO_SHARED,
+  PFO_WP_SHARED,
+  PFO_ZERO_PAGE,
+  PFO_ZERO_PAGE_COPY,
+} from "../events_types.ts";
 import type { CommitAccounting } from "./commit.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
 import { type MemMap, PG_anon, PG_lazyfree } from "./memmap.ts";
@@ -78,6 +88,9 @@ export function vmaPteFlags(vmFlags: number, writable: boolean): number {
 /** The user-memory side of the kernel. */
 export class Memory implements ZapSink {
   readonly stats = new FaultStats();
+  /** What the last fault did (PFO_*) and whether it grew a stack, for page_fault_user. */
+  outcome = PFO_NONE;
+  stackGrew = false;
   /** The mm a zap is running for (ZapSink has no room for it). */
   private zapMm: MmStruct | null = null;
   private readonly lazy: LazyReclaim;
@@ -105,6 +118,8 @@ export class Memory implements ZapSink {
    */
   handleMmFault(mm: MmStruct, va: number, ec: number): number {
     this.stats.pgfault++;
+    this.outcome = PFO_NONE;
+    this.stackGrew = false;
     let vma = this.vmas.lookup(mm, va);
     if (vma === 0) {
       vma = this.expandStack(mm, va);
@@ -131,6 +146,7 @@ export class Memory implements ZapSink {
     if (!(ec & PF_WRITE)) {
       pt.setPte(page, ptep, this.zeroPfn, (vmaPteFlags(flags, false) | PTE_SPECIAL) >>> 0);
       this.stats.zeroPageMaps++;
+      this.outcome = PFO_ZERO_PAGE;
       return FAULT_OK;
     }
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
@@ -138,6 +154,7 @@ export class Memory implements ZapSink {
     this.anonVmaPrepare(vma);
     this.newAnonPage(mm, pfn);
     pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
+    this.outcome = PFO_DEMAND_ZERO;
     return FAULT_OK;
   }
 
@@ -164,6 +181,7 @@ export class Memory implements ZapSink {
     mm.rssShmem++;
     mm.updateHiwater();
     mm.pt.setPte(page, ptep, pfn, vmaPteFlags(f.flags(vma), (ec & PF_WRITE) !== 0));
+    this.outcome = PFO_SHARED;
     return FAULT_OK;
   }
 
@@ -178,12 +196,14 @@ export class Memory implements ZapSink {
     const old = pt.ptePfn(ptep);
     const pteFlags = pt.pteFlags(ptep);
     if (flags & VM_SHARED) {
+      this.outcome = PFO_WP_SHARED;
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
       return FAULT_OK;
     }
     if (!(pteFlags & PTE_SPECIAL) && this.memmap.refcount(old) === 1) {
       this.stats.cowReuses++;
+      this.outcome = PFO_COW_REUSE;
       this.memmap.clearFlag(old, PG_lazyfree);
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
@@ -192,6 +212,7 @@ export class Memory implements ZapSink {
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
+    this.outcome = pteFlags & PTE_SPECIAL ? PFO_ZERO_PAGE_COPY : PFO_COW_COPY;
     if (pteFlags & PTE_SPECIAL) this.phys.fillPages(pfn, 1, 0);
     else {
       this.phys.copyPage(pfn, old);
@@ -232,6 +253,7 @@ export class Memory implements ZapSink {
       mm.committed += grow;
     }
     vmas.setStart(mm, next, start);
+    this.stackGrew = true;
     return next;
   }
 

@@ -24,6 +24,8 @@
  * This file holds the cache descriptor and the fast paths (an object off or
  * onto the CPU slab's freelist); slab_slowpath.ts holds everything else.
  */
+import type { KernelEvents } from "../events.ts";
+import { EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE } from "../events_types.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import { __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
@@ -43,6 +45,8 @@ export interface SlabHost {
   readonly buddy: BuddyAllocator;
   readonly failSlab: FailPoint;
   readonly rep: SlabReporter;
+  /** The machine's event bus (kmalloc, kmem_cache_alloc, ...). */
+  readonly ev: KernelEvents;
   /** kva of the struct page array (for "Slab 0x..." lines). */
   readonly memmapKva: number;
   /** PID recorded in tracks (0 = swapper until processes exist). */
@@ -188,7 +192,10 @@ export class KmemCache {
    * Panics when the cache was destroyed.
    */
   alloc(gfp: number = GFP_KERNEL, caller?: string): number {
-    return this.allocSized(gfp, this.objectSize, caller);
+    const kva = this.allocSized(gfp, this.objectSize, caller);
+    const ev = this.host.ev;
+    if (ev.active[EV_KMEM_CACHE_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
+    return kva;
   }
 
   /** alloc with the size the caller asked for (kmalloc's orig_size). The fast path. */
@@ -216,6 +223,7 @@ export class KmemCache {
    * freed to its own cache, as Linux's cache_from_obj does.
    */
   free(kva: number, caller?: string): void {
+    if (this.host.ev.active[EV_KMEM_CACHE_FREE] !== 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;

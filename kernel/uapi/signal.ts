@@ -5,6 +5,10 @@ export const SIGABRT = 6;
 export const SIGBUS = 7;
 export const SIGKILL = 9;
 export const SIGSEGV = 11;
+export const SIGCHLD = 17;
+
+/** si_code of a signal the kernel raised for its own reasons (the OOM killer's SIGKILL). */
+export const SI_KERNEL = 0x80;
 
 /** si_code for SIGSEGV: no mapping at the address. */
 export const SEGV_MAPERR = 1;

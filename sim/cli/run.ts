@@ -26,6 +26,7 @@ export function scenarioArg(name: string | undefined): Scenario {
 export function bootAndRun(ctx: CommandCtx, s: Scenario): { m: Machine; rec: Recorder; ram: number } {
   const ram = ctx.args.int("ram", 64 << 20);
   const m = Machine.boot({ ramBytes: ram, seed: ctx.seed, log: ctx.log });
+  ctx.watch(m);
   const rec = runScenario(s, m);
   m.check();
   return { m, rec, ram };

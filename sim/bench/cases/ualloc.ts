@@ -61,5 +61,6 @@ function traceCase(name: string, set: Trace[]): BenchCase {
 }
 
 /** One case per teaching allocator. */
-export const UALLOC_CASES: readonly BenchCase[] =
-  TEACHING_ALLOCATORS.filter((n) => allocatorNames().includes(n)).map((n) => traceCase(n, traces));
+export const UALLOC_CASES: readonly BenchCase[] = TEACHING_ALLOCATORS.filter((n) => allocatorNames().includes(n)).map((n) =>
+  traceCase(n, traces),
+);

@@ -16,7 +16,7 @@ import { LANG_COMMANDS } from "./registry.ts";
 import { Session } from "./session.ts";
 
 function newSession(ctx: CommandCtx): Session {
-  return new Session({ ramBytes: ctx.args.int("ram", 64 << 20), seed: ctx.seed, log: ctx.log });
+  return new Session({ ramBytes: ctx.args.int("ram", 64 << 20), seed: ctx.seed, log: ctx.log, onBoot: ctx.watch });
 }
 
 function readScript(file: string): string {

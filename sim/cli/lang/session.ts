@@ -16,6 +16,8 @@ export interface SessionDefaults {
   readonly ramBytes: number;
   readonly seed: number;
   readonly log: KLogger;
+  /** Called with every machine the session boots (the CLI's --events / --ftrace). */
+  readonly onBoot?: (m: Machine) => void;
 }
 
 /** The outcome of one line: its text, or an error message; `skip` for blank and comment lines. */
@@ -37,7 +39,10 @@ export class Session {
 
   /** The machine, booted with the defaults on first use. */
   get m(): Machine {
-    this.machine ??= Machine.boot({ ramBytes: this.defaults.ramBytes, seed: this.defaults.seed, log: this.defaults.log });
+    if (this.machine === null) {
+      this.machine = Machine.boot({ ramBytes: this.defaults.ramBytes, seed: this.defaults.seed, log: this.defaults.log });
+      this.defaults.onBoot?.(this.machine);
+    }
     return this.machine;
   }
 
@@ -49,6 +54,7 @@ export class Session {
   /** Replaces the machine (the `boot` command); forgets everything about the old one. */
   reboot(m: Machine): void {
     this.machine = m;
+    this.defaults.onBoot?.(m);
     this.held.clear();
     this.vars.clear();
     this.subjects.clear();
