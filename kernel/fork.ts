@@ -255,6 +255,16 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     return r;
   }
 
+  /** A user access to a kernel address: SEGV_MAPERR, with its page_fault_user event. */
+  kernelAddressFault(p: Process, va: number, ec: number): number {
+    if (this.ev.active[EV_PAGE_FAULT_USER] !== 0) {
+      this.ev.setTask(p.pid, p.comm);
+      this.ev.pageFaultUser(va, ec, 0, false, SEGV_MAPERR, 0);
+      this.ev.setTask(0, "swapper/0");
+    }
+    return FAULT_MAPERR;
+  }
+
   private faultEvent(va: number, ec: number, r: number): void {
     const m = this.d.memory;
     const code = r === FAULT_MAPERR ? SEGV_MAPERR : r === FAULT_ACCERR ? SEGV_ACCERR : 0;

@@ -137,7 +137,7 @@ export class Process implements UserProcess {
     const ec = fault.errorCode;
     if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) has ${this.state}; its memory is gone`);
     if (!(ec & PF_USER)) return false;
-    const r = va >= TASK_SIZE ? FAULT_MAPERR : this.tasks.handleMmFault(this, va, ec);
+    const r = va >= TASK_SIZE ? this.tasks.kernelAddressFault(this, va, ec) : this.tasks.handleMmFault(this, va, ec);
     if (r === FAULT_OK) {
       this.minflt++;
       this.retryStreak = 0;

@@ -139,6 +139,14 @@ describe("event stream stories", () => {
 });
 
 describe("event fields", () => {
+  it("a user access to a kernel address is a page_fault_user ending in SIGSEGV/SEGV_MAPERR", () => {
+    const m = Machine.boot({ ramBytes: 4 << 20 });
+    const p = m.spawn("p");
+    const got = record(m, ["page_fault_user"]);
+    expect(() => p.mem.read32(0x800000000000)).toThrow(/SIGSEGV/);
+    expect(got).toEqual(["1 page_fault_user: address=0x800000000000 ip=0x0 error_code=0x4 outcome=sigsegv stack_growth=0 si_code=1"]);
+  });
+
   it("every event has the next sequence number, the logical clock, CPU 0 and its task", () => {
     const m = Machine.boot({ ramBytes: 4 << 20 });
     const got = events(m);
