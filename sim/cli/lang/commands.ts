@@ -12,6 +12,7 @@ import "./cmds_process.ts";
 import "./cmds_libc.ts";
 import "./cmds_explain.ts";
 import "./cmds_slab.ts";
+import "./cmds_events.ts";
 import { LANG_COMMANDS } from "./registry.ts";
 import { Session } from "./session.ts";
 

@@ -3,7 +3,7 @@
  * lines and as ftrace text, byte for byte (golden files), the same bytes on
  * every run, and a clear error for a file that cannot be written.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -67,5 +67,22 @@ describe("--events and --ftrace", () => {
     const text = readFileSync(ft, "utf8");
     expect(text.startsWith("# tracer: nop\n")).toBe(true);
     for (const kind of ["mm_page_alloc", "mm_page_free", "page_fault_user", "brk", "task_newtask"]) expect(text).toContain(`: ${kind}: `);
+  });
+
+  it("the shell's events command shows what the previous line did, filtered by kind", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "memsim-events-"));
+    const file = join(dir, "e.msh");
+    writeFileSync(file, "boot ram=4M\nspawn p\na = p malloc 100\nevents kind=page_fault_user\nevents max=2\nevents kind=nope\n");
+    const r = await memsim(["script", file]);
+    expect(r.out.split("\n").slice(3)).toEqual([
+      "1 page_fault_user events in the previous line (a = p malloc 100)",
+      "19 1 page_fault_user: address=0x555555559000 ip=0x0 error_code=0x6 outcome=demand_zero stack_growth=0 si_code=0",
+      "13 events in the previous line (a = p malloc 100)",
+      "7 1 brk: brk=0x0 ret=0x555555559000",
+      "8 1 vm_enough_memory: pages=1 ret=0 committed=34",
+      "... 11 more",
+      "",
+    ]);
+    expect(r.err).toContain("events: unknown kind 'nope'");
   });
 });
