@@ -80,9 +80,21 @@ export class KernelEvents {
   comm = "swapper/0";
   /** The kva of mem_map's first record (struct page addresses in page=). */
   memmapKva = PAGE_OFFSET;
+  /** "inert" for NO_EVENTS, which nobody may listen to. */
+  private readonly role: "machine" | "inert";
+
+  /**
+   * A machine's bus, or (role "inert") the placeholder subsystems hold
+   * before a kernel hands them its bus. One class for both, so the emit
+   * points' loads of `ev.active` see one object shape.
+   */
+  constructor(role: "machine" | "inert" = "machine") {
+    this.role = role;
+  }
 
   /** Adds a listener of `kind`. Throws RangeError for an unknown kind. */
   listen<K extends EventKind>(kind: K, handler: EventHandler<K>): void {
+    if (this.role === "inert") panic(`events: listening for '${kind}' on a subsystem that was never given its kernel's event bus`);
     if (typeof handler !== "function") throw new TypeError(`events.on('${kind}'): the handler must be a function`);
     const i = eventKindIndex(kind);
     (this.handlers[i] as AnyHandler[]).push(handler as AnyHandler);
@@ -274,12 +286,5 @@ export class KernelEvents {
   }
 }
 
-/** A bus nobody can listen to: what a subsystem holds before a kernel hands it the real one. */
-class InertEvents extends KernelEvents {
-  override listen<K extends EventKind>(kind: K, _handler: EventHandler<K>): void {
-    panic(`events: listening for '${kind}' on a subsystem that was never given its kernel's event bus`);
-  }
-}
-
-/** The shared inert bus (every flag stays 0). */
-export const NO_EVENTS: KernelEvents = new InertEvents();
+/** The shared inert bus: what a subsystem holds before a kernel hands it the real one (every flag stays 0). */
+export const NO_EVENTS: KernelEvents = new KernelEvents("inert");
