@@ -5,10 +5,19 @@
  * route its system calls and page faults to the mm layer.
  */
 import { EINVAL } from "./errno.ts";
+import { type KernelEvents, NO_EVENTS } from "./events.ts";
+import {
+  EV_PAGE_FAULT_USER,
+  EV_SCHED_PROCESS_EXIT,
+  EV_SCHED_PROCESS_FORK,
+  EV_SIGNAL_DELIVER,
+  EV_SIGNAL_GENERATE,
+  EV_TASK_NEWTASK,
+} from "./events_types.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
 import type { MadvisePageOps } from "./mm/madvise.ts";
 import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
-import { FAULT_OK, type Memory, vmaAllows } from "./mm/memory.ts";
+import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, type Memory, vmaAllows } from "./mm/memory.ts";
 import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE, STACK_TOP } from "./mm/mm.ts";
 import {
   VM_ACCOUNT,
@@ -33,7 +42,7 @@ import { TASK_SIZE } from "./mm/types.ts";
 import type { Printk } from "./printk.ts";
 import { PidProc } from "./proc/pid.ts";
 import { Process } from "./process.ts";
-import { SIGKILL } from "./uapi/signal.ts";
+import { SEGV_ACCERR, SEGV_MAPERR, SIGCHLD, SIGKILL } from "./uapi/signal.ts";
 
 /** The stack VMA's flags: rw-p, grows down, accounted. */
 const STACK_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_GROWSDOWN | VM_ACCOUNT;
@@ -60,6 +69,8 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   /** Called after every successful fork, like pthread_atfork's child handlers (the C library keeps its state this way). */
   readonly forkHooks: Array<(parent: Process, child: Process) => void> = [];
   private nextPid = 1;
+  /** The machine's event bus (process, fault, syscall and signal events). */
+  ev: KernelEvents = NO_EVENTS;
   private nextMmId = 1;
   private readonly lazyWalk: LazyFreeWalk;
   private readonly deactivateWalk: DeactivateWalk;
@@ -101,7 +112,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     }
     mm.committed += INITIAL_STACK_PAGES;
     ctx.vmas.insert(mm, vma);
-    return this.register(comm, ppid, mm);
+    const p = this.register(comm, ppid, mm);
+    if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(p.pid, comm, 0);
+    return p;
   }
 
   private newMm(): MmStruct {
@@ -146,6 +159,8 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     mm.hiwaterRss = mm.rssAnon + mm.rssShmem;
     mm.hiwaterVm = mm.totalVm;
     const child = this.register(parent.comm, parent.pid, mm);
+    if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(child.pid, child.comm, SIGCHLD);
+    if (this.ev.active[EV_SCHED_PROCESS_FORK] !== 0) this.ev.processFork(parent.comm, parent.pid, child.comm, child.pid);
     for (const hook of this.forkHooks) hook(parent, child);
     return child;
   }
@@ -186,10 +201,30 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   /** exit_mm: every VMA unmapped (frames, commit, objects), every table freed, the ASID released. */
   exitMm(p: Process): void {
+    const ev = this.ev;
+    const pid = ev.pid;
+    const comm = ev.comm;
+    ev.setTask(p.pid, p.comm);
+    if (ev.active[EV_SCHED_PROCESS_EXIT] !== 0) ev.processExit(p.comm, p.pid);
     p.mem.detach();
     this.releaseMm(p.mm);
     p.mm.pt.retire(this.d.zeroPfn);
     this.byPid.delete(p.pid);
+    ev.setTask(pid, comm);
+  }
+
+  /**
+   * signal_generate and signal_deliver of `sig` to `p`, stamped with `p`:
+   * `handler` 1 when p's own handler runs, 0 for the default action.
+   */
+  signalEvents(p: Process, sig: number, code: number, handler: number): void {
+    const ev = this.ev;
+    if (ev.active[EV_SIGNAL_GENERATE] === 0 && ev.active[EV_SIGNAL_DELIVER] === 0) return;
+    const pid = ev.pid;
+    const comm = ev.comm;
+    ev.setTask(p.pid, p.comm);
+    ev.signal(sig, code, p.comm, p.pid, handler);
+    ev.setTask(pid, comm);
   }
 
   /** The OOM killer's verdict on a process whose fault could not get a frame. */
@@ -204,6 +239,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   setCurrent(p: Process | null): void {
     this.d.setComm(p === null ? "swapper/0" : p.comm);
+    this.ev.setTask(p === null ? 0 : p.pid, p === null ? "swapper/0" : p.comm);
   }
 
   syscallExitChecks(): void {
@@ -212,10 +248,29 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   handleMmFault(p: Process, va: number, ec: number): number {
     this.d.setComm(p.comm);
+    this.ev.setTask(p.pid, p.comm);
     const r = this.d.memory.handleMmFault(p.mm, va, ec);
+    if (this.ev.active[EV_PAGE_FAULT_USER] !== 0) this.faultEvent(va, ec, r);
     this.d.setComm("swapper/0");
+    this.ev.setTask(0, "swapper/0");
     if (r === FAULT_OK && this.d.debugVm >= 3) this.d.check();
     return r;
+  }
+
+  /** A user access to a kernel address: SEGV_MAPERR, with its page_fault_user event. */
+  kernelAddressFault(p: Process, va: number, ec: number): number {
+    if (this.ev.active[EV_PAGE_FAULT_USER] !== 0) {
+      this.ev.setTask(p.pid, p.comm);
+      this.ev.pageFaultUser(va, ec, 0, false, SEGV_MAPERR, 0);
+      this.ev.setTask(0, "swapper/0");
+    }
+    return FAULT_MAPERR;
+  }
+
+  private faultEvent(va: number, ec: number, r: number): void {
+    const m = this.d.memory;
+    const code = r === FAULT_MAPERR ? SEGV_MAPERR : r === FAULT_ACCERR ? SEGV_ACCERR : 0;
+    this.ev.pageFaultUser(va, ec, m.outcome, m.stackGrew, code, r === FAULT_OOM ? 1 : 0);
   }
 
   /** True when an access of this kind at `va` would still be refused (no VMA, or no permission). */

@@ -5,6 +5,7 @@
  * the parts only by their types.
  */
 
+import { KernelEvents } from "./events.ts";
 import type { Tasks } from "./fork.ts";
 import type { Prandom } from "./lib/random.ts";
 import type { FailPoint } from "./mm/fault_inject.ts";
@@ -81,6 +82,8 @@ export interface KernelParts {
 /** The kernel and its services. */
 export class Kernel {
   readonly config: KernelConfig;
+  /** The typed event stream; made first, handed to each subsystem by wireEvents. */
+  readonly events = new KernelEvents();
   readonly phys: PhysMem;
   readonly layout: BootLayout;
   readonly memmap: MemMap;
@@ -149,6 +152,18 @@ export class Kernel {
     this.vmallocLayer = p.vmallocLayer;
     this.taskParts = p.taskParts;
     this.tasks = p.taskParts.tasks;
+    this.wireEvents();
+  }
+
+  /** Hands the event bus to every subsystem that emits events. */
+  private wireEvents(): void {
+    const ev = this.events;
+    ev.memmapKva = pfnToKva(this.layout.memmapStart);
+    if (this.buddyOrNull !== null) this.buddyOrNull.ev = ev;
+    this.paging.tlb.ev = ev;
+    this.slab.ev = ev;
+    this.taskParts.commit.ev = ev;
+    this.tasks.ev = ev;
   }
 
   /**

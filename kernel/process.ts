@@ -117,9 +117,10 @@ export class Process implements UserProcess {
     this.tasks.exitMm(this);
   }
 
-  /** Kills the process with `signo` and tears its address space down. */
-  kill(signo: number): void {
+  /** Kills the process with `signo` (si_code `code`, SI_KERNEL by default) and tears its address space down. */
+  kill(signo: number, code: number = SI_KERNEL): void {
     if (this.state !== "running") return;
+    this.tasks.signalEvents(this, signo, code, 0);
     this.exitSignal = signo;
     this.state = "killed";
     this.tasks.exitMm(this);
@@ -143,7 +144,7 @@ export class Process implements UserProcess {
     // fault, SEGV_MAPERR). Anything outside the 48-bit space is not canonical:
     // x86-64 raises a general protection fault, SIGSEGV with SI_KERNEL and si_addr 0.
     if (va < 0 || va >= VA_LIMIT) return this.deliverSegv(0, SI_KERNEL, access);
-    const r = va >= TASK_SIZE ? FAULT_MAPERR : this.tasks.handleMmFault(this, va, ec);
+    const r = va >= TASK_SIZE ? this.tasks.kernelAddressFault(this, va, ec) : this.tasks.handleMmFault(this, va, ec);
     if (r === FAULT_OK) {
       this.minflt++;
       this.retryStreak = 0;
@@ -155,7 +156,7 @@ export class Process implements UserProcess {
     }
     if (r === FAULT_SIGBUS) {
       if (this.userHandlerRetries(SIGBUS, va, BUS_ADRERR, access)) return true;
-      this.kill(SIGBUS);
+      this.kill(SIGBUS, BUS_ADRERR);
       throw new BusError(this.pid, BUS_ADRERR, va, access);
     }
     return this.deliverSegv(va, r === FAULT_MAPERR ? SEGV_MAPERR : SEGV_ACCERR, access);
@@ -164,7 +165,7 @@ export class Process implements UserProcess {
   /** SIGSEGV with si_code `code` and si_addr `addr`: the handler may retry, else the process dies. */
   private deliverSegv(addr: number, code: number, access: SigInfo["access"]): boolean {
     if (this.userHandlerRetries(SIGSEGV, addr, code, access)) return true;
-    this.kill(SIGSEGV);
+    this.kill(SIGSEGV, code);
     throw new SegmentationFault(this.pid, code, addr, access);
   }
 
@@ -178,6 +179,7 @@ export class Process implements UserProcess {
     if (!handler) return false;
     if (va === this.retryAddr && this.retryStreak >= 2) return false;
     if (va !== this.retryAddr) this.retryStreak = 0;
+    this.tasks.signalEvents(this, signo, code, 1);
     const answer = handler({ signo, code, addr: va, access });
     if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) ended inside its signal handler`);
     if (answer !== "retry") return false;

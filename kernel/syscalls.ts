@@ -6,6 +6,7 @@
  * runs at syscall exit.
  */
 
+import { EV_BRK, EV_MADVISE, EV_MMAP, EV_MPROTECT, EV_MREMAP, EV_MUNMAP } from "./events_types.ts";
 import type { Process } from "./process.ts";
 import type { UserSyscalls } from "./uapi/process.ts";
 
@@ -17,6 +18,7 @@ export class Syscalls implements UserSyscalls {
     const p = this.p;
     p.enter();
     const r = p.tasks.sysBrk(p, addr);
+    if (p.tasks.ev.active[EV_BRK] !== 0) p.tasks.ev.sysBrk(addr, r);
     p.leave();
     return r;
   }
@@ -25,6 +27,7 @@ export class Syscalls implements UserSyscalls {
     const p = this.p;
     p.enter();
     const r = p.tasks.sysMmap(p, addr, len, prot, flags, fd, off);
+    if (p.tasks.ev.active[EV_MMAP] !== 0) p.tasks.ev.sysMmap(addr, len, prot, flags, fd, off, r);
     p.leave();
     return r;
   }
@@ -33,6 +36,7 @@ export class Syscalls implements UserSyscalls {
     const p = this.p;
     p.enter();
     const r = p.tasks.sysMunmap(p, addr, len);
+    if (p.tasks.ev.active[EV_MUNMAP] !== 0) p.tasks.ev.sysMunmap(addr, len, r);
     p.leave();
     return r;
   }
@@ -41,6 +45,7 @@ export class Syscalls implements UserSyscalls {
     const p = this.p;
     p.enter();
     const r = p.tasks.sysMprotect(p, addr, len, prot);
+    if (p.tasks.ev.active[EV_MPROTECT] !== 0) p.tasks.ev.sysMprotect(addr, len, prot, r);
     p.leave();
     return r;
   }
@@ -49,6 +54,7 @@ export class Syscalls implements UserSyscalls {
     const p = this.p;
     p.enter();
     const r = p.tasks.sysMadvise(p, addr, len, advice);
+    if (p.tasks.ev.active[EV_MADVISE] !== 0) p.tasks.ev.sysMadvise(addr, len, advice, r);
     p.leave();
     return r;
   }
@@ -57,6 +63,7 @@ export class Syscalls implements UserSyscalls {
     const p = this.p;
     p.enter();
     const r = p.tasks.sysMremap(p, oldAddr, oldLen, newLen, flags, newAddr);
+    if (p.tasks.ev.active[EV_MREMAP] !== 0) p.tasks.ev.sysMremap(oldAddr, oldLen, newLen, flags, newAddr, r);
     p.leave();
     return r;
   }

@@ -4,6 +4,17 @@
  */
 
 export * from "../kernel/errno.ts";
+export {
+  EVENT_KINDS,
+  type EventFields,
+  type EventHandler,
+  type EventHead,
+  type EventKind,
+  type EventOf,
+  type FaultOutcome,
+  type MemsimEvent,
+  TLB_FLUSH_ALL,
+} from "../kernel/events_types.ts";
 export { Kalloc, xv6Frames } from "../kernel/labs/kalloc.ts";
 export { bitmapFrames, Palloc } from "../kernel/labs/palloc.ts";
 export type { KernelLayers } from "../kernel/main.ts";
@@ -77,9 +88,11 @@ export {
   TEACHING_ALLOCATORS,
 } from "../userspace/alloc/index.ts";
 export { type BootOptions, ConfigError, type Layers, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
+export { type AnyEventHandler, MachineEvents } from "./events.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
 export { parseTrace, readTrace } from "./trace/read.ts";
 export { perfIndex, type ReplayOptions, replayTrace, replayTraces, type TraceResult, type TraceSetResult } from "./trace/replay.ts";
 export { formatTable as formatTraceTable, toJson as traceResultJson } from "./trace/report.ts";
 export { type Trace, TraceError } from "./trace/trace.ts";
+export { FTRACE_HEADER, formatEventJson, formatFtraceLine } from "./trace_output.ts";
 export { formatSize, parseSize } from "./units.ts";

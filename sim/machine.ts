@@ -14,6 +14,7 @@ import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
+import { MachineEvents } from "./events.ts";
 import { attachLibc } from "./libc_attach.ts";
 
 /** Fault injection, like Linux's fail_page_alloc and failslab. */
@@ -78,6 +79,8 @@ export class Machine {
   readonly kernel: Kernel;
   readonly faults: Faults;
   readonly proc: MachineProc;
+  /** The typed event stream: `m.events.on("mm_page_alloc", (e) => ...)` (kernel/EVENTS.md). */
+  readonly events: MachineEvents;
 
   private constructor(config: ResolvedConfig) {
     this.config = config;
@@ -102,6 +105,7 @@ export class Machine {
     this.faults = new Faults(this.kernel);
     attachLibc(this.kernel.tasks);
     this.proc = new MachineProc(this.kernel);
+    this.events = new MachineEvents(this.kernel.events);
   }
 
   /**

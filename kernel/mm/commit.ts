@@ -9,6 +9,9 @@
  * brk shrink, mremap shrink, exit). Faults never charge: the promise was made
  * at map time, so a fault can only fail for lack of frames, not of commit.
  */
+import { ENOMEM } from "../errno.ts";
+import { type KernelEvents, NO_EVENTS } from "../events.ts";
+import { EV_VM_ENOUGH_MEMORY, EV_VM_UNACCT_MEMORY } from "../events_types.ts";
 
 /** vm.overcommit_memory values. */
 export const OVERCOMMIT_GUESS = 0;
@@ -21,6 +24,8 @@ export class CommitAccounting {
   committed = 0;
   /** Requests refused since boot. */
   refused = 0;
+  /** The machine's event bus (vm_enough_memory, vm_unacct_memory). */
+  ev: KernelEvents = NO_EVENTS;
 
   constructor(
     /** 0 heuristic, 1 always, 2 never. */
@@ -47,18 +52,22 @@ export class CommitAccounting {
     if (pages <= 0) return true;
     if (this.mode === OVERCOMMIT_GUESS && pages > this.totalRamPages() + this.swapPages) {
       this.refused++;
+      if (this.ev.active[EV_VM_ENOUGH_MEMORY] !== 0) this.ev.vmEnoughMemory(pages, -ENOMEM, this.committed);
       return false;
     }
     if (this.mode === OVERCOMMIT_NEVER && this.committed + pages > this.commitLimit()) {
       this.refused++;
+      if (this.ev.active[EV_VM_ENOUGH_MEMORY] !== 0) this.ev.vmEnoughMemory(pages, -ENOMEM, this.committed);
       return false;
     }
     this.committed += pages;
+    if (this.ev.active[EV_VM_ENOUGH_MEMORY] !== 0) this.ev.vmEnoughMemory(pages, 0, this.committed);
     return true;
   }
 
   /** vm_unacct_memory: gives `pages` back. */
   uncharge(pages: number): void {
     this.committed -= pages;
+    if (this.ev.active[EV_VM_UNACCT_MEMORY] !== 0 && pages !== 0) this.ev.vmUnacctMemory(pages, this.committed);
   }
 }

@@ -10,6 +10,7 @@
  * 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then the next
  * power of two up to 8192; above that, 2^get_order(size) pages.
  */
+import { EV_KFREE, EV_KMALLOC } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import {
   __GFP_COMP,
@@ -118,7 +119,9 @@ export class Kmalloc {
   kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
     // The canonical address is made here, once (see KmemCache.allocPa).
     const pa = this.kmallocPa(size, gfp, caller);
-    return pa >= 0 ? PAGE_OFFSET + pa : pa === PA_NULL ? 0 : ZERO_SIZE_PTR;
+    const kva = pa >= 0 ? PAGE_OFFSET + pa : pa === PA_NULL ? 0 : ZERO_SIZE_PTR;
+    if (this.slab.ev.active[EV_KMALLOC] !== 0 && size !== 0) this.slab.ev.kmalloc(caller, kva, size, kva === 0 ? 0 : this.ksize(kva), gfp);
+    return kva;
   }
 
   /** kmalloc as a physical address; PA_NULL for NULL, PA_ZERO_SIZE for ZERO_SIZE_PTR. */
@@ -159,6 +162,7 @@ export class Kmalloc {
    * is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
+    if (this.slab.ev.active[EV_KFREE] !== 0) this.slab.ev.kfree(caller, kva);
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.bytes) {
       const m = this.mem32;

@@ -14,6 +14,16 @@
  * read-only for reads of untouched memory.
  */
 
+import {
+  PFO_COW_COPY,
+  PFO_COW_REUSE,
+  PFO_DEMAND_ZERO,
+  PFO_NONE,
+  PFO_SHARED,
+  PFO_WP_SHARED,
+  PFO_ZERO_PAGE,
+  PFO_ZERO_PAGE_COPY,
+} from "../events_types.ts";
 import type { CommitAccounting } from "./commit.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
@@ -68,6 +78,9 @@ export function vmaPteFlags(vmFlags: number, writable: boolean): number {
 /** The user-memory side of the kernel. */
 export class Memory implements ZapSink {
   readonly stats = new FaultStats();
+  /** What the last fault did (PFO_*) and whether it grew a stack, for page_fault_user. */
+  outcome = PFO_NONE;
+  stackGrew = false;
   /** The mm a zap is running for (ZapSink has no room for it). */
   private zapMm: MmStruct | null = null;
   private readonly lazy: LazyReclaim;
@@ -96,6 +109,8 @@ export class Memory implements ZapSink {
    */
   handleMmFault(mm: MmStruct, va: number, ec: number): number {
     this.stats.pgfault++;
+    this.outcome = PFO_NONE;
+    this.stackGrew = false;
     let vma = this.vmas.lookup(mm, va);
     if (vma === 0) {
       vma = this.expandStack(mm, va);
@@ -122,6 +137,7 @@ export class Memory implements ZapSink {
     if (!(ec & PF_WRITE)) {
       pt.setPte(page, ptep, this.zeroPfn, (vmaPteFlags(flags, false) | PTE_SPECIAL) >>> 0);
       this.stats.zeroPageMaps++;
+      this.outcome = PFO_ZERO_PAGE;
       return FAULT_OK;
     }
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
@@ -129,6 +145,7 @@ export class Memory implements ZapSink {
     this.anonVmaPrepare(vma);
     this.newAnonPage(mm, pfn);
     pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
+    this.outcome = PFO_DEMAND_ZERO;
     return FAULT_OK;
   }
 
@@ -163,6 +180,7 @@ export class Memory implements ZapSink {
     if (ec & PF_WRITE) this.memmap.setFlag(pfn, PG_dirty);
     else if (flags & VM_WRITE) pte = (pte | PTE_RW) >>> 0;
     mm.pt.setPte(page, ptep, pfn, pte);
+    this.outcome = PFO_SHARED;
     return FAULT_OK;
   }
 
@@ -178,6 +196,7 @@ export class Memory implements ZapSink {
     const pteFlags = pt.pteFlags(ptep);
     if (flags & VM_SHARED) {
       this.memmap.setFlag(old, PG_dirty);
+      this.outcome = PFO_WP_SHARED;
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
       return FAULT_OK;
@@ -186,6 +205,7 @@ export class Memory implements ZapSink {
     if (!(pteFlags & PTE_SPECIAL) && (this.memmap.testFlag(old, PG_anon_exclusive) || this.memmap.refcount(old) === 1)) {
       // A lazily freed page stays so: the entry becomes dirty, which keeps it at reclaim.
       this.stats.cowReuses++;
+      this.outcome = PFO_COW_REUSE;
       this.memmap.setFlag(old, PG_anon_exclusive);
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
@@ -194,6 +214,7 @@ export class Memory implements ZapSink {
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
+    this.outcome = pteFlags & PTE_SPECIAL ? PFO_ZERO_PAGE_COPY : PFO_COW_COPY;
     if (pteFlags & PTE_SPECIAL) this.phys.fillPages(pfn, 1, 0);
     else {
       this.phys.copyPage(pfn, old);
@@ -243,6 +264,7 @@ export class Memory implements ZapSink {
       mm.committed += grow;
     }
     vmas.setStart(mm, next, start);
+    this.stackGrew = true;
     return next;
   }
 

@@ -14,6 +14,8 @@
  * An allocation takes the smallest order with a free block and splits it,
  * pushing the upper halves on the lower lists (expand).
  */
+import { type KernelEvents, NO_EVENTS } from "../events.ts";
+import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
 import { BUG_ON, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
@@ -76,6 +78,8 @@ export class BuddyAllocator {
   currentComm = "swapper/0";
   /** page_poison: every freed page is filled with PAGE_POISON (and frees skip the fast path). */
   readonly pagePoison: boolean;
+  /** The machine's event bus (mm_page_alloc, mm_page_free, split and merge). */
+  ev: KernelEvents = NO_EVENTS;
   private readonly w: Uint32Array;
   private readonly normal: Zone;
 
@@ -122,10 +126,13 @@ export class BuddyAllocator {
         w[i + 1] = 1;
         zone.pgalloc += 1 << order;
         if (gfp & __GFP_ZERO) this.mem.fillPages(h - 1, 1 << order, 0);
+        if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(h - 1, order, gfp);
         return h - 1;
       }
     }
-    return this.allocPagesSlow(order, gfp);
+    const pfn = this.allocPagesSlow(order, gfp);
+    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
+    return pfn;
   }
 
   /** Everything but the per-CPU fast path: checks, fault injection, zone choice, refills. */
@@ -301,6 +308,7 @@ export class BuddyAllocator {
       const upper = pfn + (1 << high);
       this.addToFreeList(zone, upper, high);
       this.stats.splits[high] = (this.stats.splits[high] as number) + 1;
+      if (this.ev.active[EV_MM_BUDDY_SPLIT] !== 0) this.ev.buddySplit(pfn, high + 1);
     }
     this.w[pfn * W] = 0;
   }
@@ -349,6 +357,7 @@ export class BuddyAllocator {
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
     if (ref !== 0) return;
+    if (this.ev.active[EV_MM_PAGE_FREE] !== 0) this.ev.mmPageFree(pfn, order);
     if (word0 === (PG_alloc | (order << 16)) && order <= PCP_MAX_ORDER && !this.pagePoison && pfn >= this.normal.startPfn) {
       // Fast path: a plain page back on the Normal zone's per-CPU list.
       const pcp = this.normal.pcp0;
@@ -391,6 +400,7 @@ export class BuddyAllocator {
       if ((w[buddy * W] as number) !== (PG_buddy | (order << 16))) break;
       this.delFromFreeList(zone, buddy, order);
       this.stats.merges[order] = (this.stats.merges[order] as number) + 1;
+      if (this.ev.active[EV_MM_BUDDY_MERGE] !== 0) this.ev.buddyMerge(pfn & ~(1 << order), order);
       w[pfn * W] = 0;
       pfn &= ~(1 << order);
       order++;

@@ -24,6 +24,8 @@
  * This file holds the cache descriptor and the fast paths (an object off or
  * onto the CPU slab's freelist); slab_slowpath.ts holds everything else.
  */
+import type { KernelEvents } from "../events.ts";
+import { EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE } from "../events_types.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
@@ -43,6 +45,8 @@ export interface SlabHost {
   readonly buddy: PageAllocator;
   readonly failSlab: FailPoint;
   readonly rep: SlabReporter;
+  /** The machine's event bus (kmalloc, kmem_cache_alloc, ...). */
+  readonly ev: KernelEvents;
   /** kva of the struct page array (for "Slab 0x..." lines). */
   readonly memmapKva: number;
   /** PID recorded in tracks (0 = swapper until processes exist). */
@@ -195,7 +199,10 @@ export class KmemCache {
    */
   alloc(gfp: number = GFP_KERNEL, caller?: string): number {
     const pa = this.allocPa(gfp, this.objectSize, caller);
-    return pa < 0 ? 0 : PAGE_OFFSET + pa;
+    const kva = pa < 0 ? 0 : PAGE_OFFSET + pa;
+    const ev = this.host.ev;
+    if (ev.active[EV_KMEM_CACHE_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
+    return kva;
   }
 
   /**
@@ -231,6 +238,7 @@ export class KmemCache {
    * freed to its own cache, as Linux's cache_from_obj does.
    */
   free(kva: number, caller?: string): void {
+    if (this.host.ev.active[EV_KMEM_CACHE_FREE] !== 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;

@@ -8,6 +8,7 @@
  * descriptors are JS objects (there are few and they do not grow with user
  * activity); objects, freelists and slab state are in RAM.
  */
+import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import type { Prandom } from "../lib/random.ts";
 import { panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
@@ -165,6 +166,8 @@ export class SlabAllocator implements SlabHost {
   readonly memmapKva: number;
   readonly debug: SlubDebug;
   currentPid = 0;
+  /** The machine's event bus; the kernel hands it over after boot. */
+  ev: KernelEvents = NO_EVENTS;
   /** Live caches in creation order (slabinfo prints the newest first). */
   readonly caches: KmemCache[] = [];
   /** Pages in slabs of SLAB_RECLAIM_ACCOUNT caches, and in all others plus kmalloc-large blocks. */

@@ -28,6 +28,8 @@
  * ASID 0 belongs to the kernel's page table (init_mm); global entries are
  * tagged with it. Other address spaces take ids 1..4095 from a pool.
  */
+import { type KernelEvents, NO_EVENTS } from "../events.ts";
+import { EV_TLB_FLUSH, TLB_FLUSH_ALL, TLB_LOCAL_MM_SHOOTDOWN, TLB_LOCAL_SHOOTDOWN } from "../events_types.ts";
 import { panic } from "../panic.ts";
 
 export const TLB_WRITE = 2;
@@ -84,6 +86,8 @@ export class Tlb {
   readonly base: Uint32Array;
   readonly perm: Uint8Array;
   readonly stats = new TlbStats();
+  /** The machine's event bus (tlb_flush). */
+  ev: KernelEvents = NO_EVENTS;
   /** Key arrays of kernel writes, user reads, user writes, kernel fetches, user fetches (kernel reads use keys). */
   private readonly kw: Float64Array;
   private readonly ur: Float64Array;
@@ -196,6 +200,7 @@ export class Tlb {
   invlpg(pageVa: number, asid: number): void {
     this.stats.flushOne++;
     this.stats.entriesFlushed += this.dropPage(pageVa, asid);
+    if (this.ev.active[EV_TLB_FLUSH] !== 0) this.ev.tlbFlush(1, TLB_LOCAL_MM_SHOOTDOWN);
   }
 
   private dropPage(pageVa: number, asid: number): number {
@@ -225,6 +230,7 @@ export class Tlb {
     if (pages <= FLUSH_CEILING_PAGES) st.flushOne += pages;
     else st.flushAsid++;
     st.entriesFlushed += this.dropRange(start, end, asid);
+    if (this.ev.active[EV_TLB_FLUSH] !== 0) this.ev.tlbFlush(pages <= FLUSH_CEILING_PAGES ? pages : TLB_FLUSH_ALL, TLB_LOCAL_MM_SHOOTDOWN);
   }
 
   /** Like flushRange but not counted: the debug shootdown of a range whose flush is pending. */
@@ -255,6 +261,7 @@ export class Tlb {
   /** Drops every non-global entry of `asid` (INVPCID single-context). */
   flushAsid(asid: number): void {
     this.stats.flushAsid++;
+    if (this.ev.active[EV_TLB_FLUSH] !== 0) this.ev.tlbFlush(TLB_FLUSH_ALL, TLB_LOCAL_MM_SHOOTDOWN);
     const keys = this.keys;
     for (let i = 0; i < this.entries; i++) {
       const k = keys[i] as number;
@@ -265,6 +272,7 @@ export class Tlb {
   /** Drops every entry, global ones included (flush_tlb_all). */
   flushAll(): void {
     this.stats.flushAll++;
+    if (this.ev.active[EV_TLB_FLUSH] !== 0) this.ev.tlbFlush(TLB_FLUSH_ALL, TLB_LOCAL_SHOOTDOWN);
     const keys = this.keys;
     for (let i = 0; i < this.entries; i++) if (!Number.isNaN(keys[i] as number)) this.drop(i);
   }

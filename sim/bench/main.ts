@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BASELINES, baselineSink } from "./cases/baselines.ts";
+import { EVENT_CASES, eventsSink } from "./cases/events.ts";
 import { MALLOC_CASES } from "./cases/malloc.ts";
 import { MMU_CASES, mmuSink } from "./cases/mmu.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
@@ -27,11 +28,12 @@ export const BENCH_CASES: readonly BenchCase[] = [
   ...PROCESS_CASES,
   ...MALLOC_CASES,
   ...UALLOC_CASES,
+  ...EVENT_CASES,
 ];
 
 /** What the baselines' and cases' loops computed (kept observable). */
 export function sinks(): number {
-  return baselineSink() + mmuSink();
+  return baselineSink() + mmuSink() + eventsSink();
 }
 
 /** Names of every case, baselines first. */

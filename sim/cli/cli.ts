@@ -10,9 +10,11 @@
 import { InvariantViolation, KernelPanic } from "../../kernel/panic.ts";
 import { ConfigError } from "../config.ts";
 import { type LogLevel, makeLogger, prettyDestination } from "../log.ts";
+import type { Machine } from "../machine.ts";
 import { formatHelp, InputError, Parsed, parseArgs, UsageError } from "./args.ts";
 import { benchCommand } from "./bench.ts";
 import { COMMON_OPTIONS, type Command } from "./command.ts";
+import { EventFiles } from "./event_files.ts";
 import type { Io } from "./io.ts";
 import { scriptCommand, shellCommand } from "./lang/commands.ts";
 import { quizCommand } from "./quiz/quiz.ts";
@@ -36,7 +38,7 @@ export const COMMANDS: readonly Command[] = [
 export function usage(): string {
   const lines = ["usage: memsim <command> [options] [arguments]", "", "commands:"];
   for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
-  lines.push("", "Every command takes --help, --seed N, --json and --log-level LEVEL.");
+  lines.push("", "Every command takes --help, --seed N, --json, --log-level LEVEL, --events FILE and --ftrace FILE.");
   lines.push("Exit status: 0 ok, 1 bad input, 2 bad command line, 3 kernel panic or broken invariant.", "");
   return lines.join("\n");
 }
@@ -77,7 +79,13 @@ async function runParsed(cmd: Command, rest: readonly string[], io: Io): Promise
   const raw = cmd.raw ? new Parsed(new Map(), rest) : args;
   const level = (args.str("log-level") ?? "silent") as LogLevel;
   const dest = io.errIsTTY ? prettyDestination(io.err) : io.err;
-  return cmd.run({ io, args: raw, seed: args.int("seed", 1), json: args.flag("json"), log: makeLogger(level, dest) });
+  const files = new EventFiles({ events: args.str("events"), ftrace: args.str("ftrace") });
+  const watch = (m: Machine): void => files.watch(m);
+  try {
+    return await cmd.run({ io, args: raw, seed: args.int("seed", 1), json: args.flag("json"), log: makeLogger(level, dest), watch });
+  } finally {
+    files.close();
+  }
 }
 
 function reportError(cmd: Command, e: unknown, io: Io): number {

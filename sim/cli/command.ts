@@ -4,6 +4,7 @@
  */
 import type { KLogger } from "../../kernel/printk.ts";
 import { LOG_LEVELS } from "../log.ts";
+import type { Machine } from "../machine.ts";
 import type { OptSpec, Parsed, PosSpec } from "./args.ts";
 import type { Io } from "./io.ts";
 
@@ -12,6 +13,8 @@ export const COMMON_OPTIONS: readonly OptSpec[] = [
   { name: "seed", kind: "int", arg: "N", help: "seed of every random choice (default 1)", max: 2 ** 32 - 1 },
   { name: "json", kind: "flag", help: "machine-readable output" },
   { name: "log-level", kind: "string", arg: "LEVEL", help: `open the logs on stderr: ${LOG_LEVELS.join(", ")}`, choices: LOG_LEVELS },
+  { name: "events", kind: "string", arg: "FILE", help: "write every event to FILE as JSON lines" },
+  { name: "ftrace", kind: "string", arg: "FILE", help: "write every event to FILE in ftrace text format" },
   { name: "help", short: "h", kind: "flag", help: "show this help" },
 ];
 
@@ -25,6 +28,8 @@ export interface CommandCtx {
   readonly json: boolean;
   /** The logger machines are booted with (silent unless --log-level). */
   readonly log: KLogger;
+  /** Hands a machine the command booted to --events / --ftrace (does nothing without them). */
+  readonly watch: (m: Machine) => void;
 }
 
 /** One subcommand. */

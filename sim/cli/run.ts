@@ -8,6 +8,7 @@ import { Machine } from "../machine.ts";
 import { formatSize } from "../units.ts";
 import { type OptSpec, UsageError } from "./args.ts";
 import type { Command, CommandCtx } from "./command.ts";
+import { type EventCounts, formatCounts } from "./event_tally.ts";
 import { findScenario, type Recorder, runScenario, SCENARIOS, type Scenario } from "./scenario.ts";
 import { renderPmap, renderPs } from "./toolviews.ts";
 import { VIEWS } from "./views.ts";
@@ -26,6 +27,7 @@ export function scenarioArg(name: string | undefined): Scenario {
 export function bootAndRun(ctx: CommandCtx, s: Scenario): { m: Machine; rec: Recorder; ram: number } {
   const ram = ctx.args.int("ram", 64 << 20);
   const m = Machine.boot({ ramBytes: ram, seed: ctx.seed, log: ctx.log });
+  ctx.watch(m);
   const rec = runScenario(s, m);
   m.check();
   return { m, rec, ram };
@@ -36,7 +38,7 @@ function runText(ctx: CommandCtx, s: Scenario): number {
   const out = ctx.io.out;
   out.write(`# memsim run: scenario=${s.name} ram=${formatSize(ram)} seed=${ctx.seed}\n# ${s.summary}\n\n`);
   rec.steps.forEach((text, i) => {
-    out.write(`[${i + 1}] ${text}\n`);
+    out.write(`[${i + 1}] ${text}\n    events: ${formatCounts(rec.happened[i] as EventCounts)}\n`);
   });
   for (const v of VIEWS) {
     if (v.inRun) out.write(`\n## ${v.title}\n${v.render(m)}`);
@@ -62,6 +64,7 @@ function runJson(ctx: CommandCtx, s: Scenario): number {
     ram,
     seed: ctx.seed,
     steps: rec.steps,
+    happened: rec.happened,
     meminfo: parseMeminfo(m.proc.meminfo()),
     views,
     processes: m.processes().map((p) => ({

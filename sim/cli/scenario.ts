@@ -15,6 +15,7 @@ import type { Process } from "../../kernel/process.ts";
 import { ProcessKilled } from "../../kernel/signal.ts";
 import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../kernel/uapi/mman.ts";
 import type { Machine } from "../machine.ts";
+import { type EventCounts, EventTally } from "./event_tally.ts";
 import { type Block, ramBlocks } from "./pageinfo.ts";
 import { humanBytes } from "./views.ts";
 
@@ -26,6 +27,8 @@ export interface Sample {
   readonly meminfo: MeminfoValues;
   /** /proc/vmstat counters by name. */
   readonly vmstat: Readonly<Record<string, number>>;
+  /** The event stream's counts since boot. */
+  readonly events: EventCounts;
 }
 
 /** The RAM map at one point of the run. */
@@ -40,16 +43,21 @@ export class Recorder {
   readonly steps: string[] = [];
   readonly samples: Sample[] = [];
   readonly snapshots: Snapshot[] = [];
+  /** What each step did, counted from the event stream (index i is step i + 1). */
+  readonly happened: EventCounts[] = [];
+  private readonly tally: EventTally;
   /** The scenario's own random stream (the kernel's stays untouched). */
   readonly rng: Prandom;
 
   constructor(readonly m: Machine) {
     this.rng = new Prandom((m.config.seed ^ 0x5ce7a410) >>> 0);
+    this.tally = new EventTally(m);
   }
 
   /** Records one step's narration and samples the counters after it. */
   step(text: string): void {
     this.steps.push(text);
+    this.happened.push(this.tally.take());
     this.sample(text);
   }
 
@@ -62,7 +70,13 @@ export class Recorder {
   sample(label: string): void {
     const rows: Array<[string, number]> = [];
     for (const src of this.m.kernel.vmstatSources) src(rows);
-    this.samples.push({ step: this.steps.length, label, meminfo: this.m.kernel.meminfoValues(), vmstat: Object.fromEntries(rows) });
+    this.samples.push({
+      step: this.steps.length,
+      label,
+      meminfo: this.m.kernel.meminfoValues(),
+      vmstat: Object.fromEntries(rows),
+      events: this.tally.total(),
+    });
   }
 }
 

@@ -12,11 +12,12 @@ import "./cmds_process.ts";
 import "./cmds_libc.ts";
 import "./cmds_explain.ts";
 import "./cmds_slab.ts";
+import "./cmds_events.ts";
 import { LANG_COMMANDS } from "./registry.ts";
 import { Session } from "./session.ts";
 
 function newSession(ctx: CommandCtx): Session {
-  return new Session({ ramBytes: ctx.args.int("ram", 64 << 20), seed: ctx.seed, log: ctx.log });
+  return new Session({ ramBytes: ctx.args.int("ram", 64 << 20), seed: ctx.seed, log: ctx.log, onBoot: ctx.watch });
 }
 
 function readScript(file: string): string {

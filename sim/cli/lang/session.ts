@@ -3,6 +3,7 @@
  * `memsim script` keep between lines (the machine, the blocks the user
  * allocated, named values, named subjects such as processes).
  */
+import type { MemsimEvent } from "../../../kernel/events_types.ts";
 import { InvariantViolation, KernelPanic } from "../../../kernel/panic.ts";
 import type { KLogger } from "../../../kernel/printk.ts";
 import { ProcessGone } from "../../../kernel/process.ts";
@@ -16,10 +17,21 @@ export interface SessionDefaults {
   readonly ramBytes: number;
   readonly seed: number;
   readonly log: KLogger;
+  /** Called with every machine the session boots (the CLI's --events / --ftrace). */
+  readonly onBoot?: (m: Machine) => void;
 }
 
 /** The outcome of one line: its text, or an error message; `skip` for blank and comment lines. */
 export type LineOutcome = { kind: "ok"; text: string } | { kind: "error"; text: string } | { kind: "skip" };
+
+/** Events a line caused: the first LINE_EVENTS_KEPT of them, and how many there were. */
+export interface LineEvents {
+  readonly text: string;
+  readonly events: MemsimEvent[];
+  total: number;
+}
+
+const LINE_EVENTS_KEPT = 100_000;
 
 /** A machine plus the user's names for things on it. */
 export class Session {
@@ -32,12 +44,23 @@ export class Session {
   readonly subjects = new Map<string, Subject>();
   /** The subject last created or addressed: what `maps` or `explain` mean without a name. */
   current: string | null = null;
+  /** What the last line other than `events` did (the `events` command shows it). */
+  lastLine: LineEvents = { text: "", events: [], total: 0 };
+  private line: LineEvents = this.lastLine;
+  private readonly collect = (e: MemsimEvent): void => {
+    const l = this.line;
+    if (l.total++ < LINE_EVENTS_KEPT) l.events.push(e);
+  };
 
   constructor(readonly defaults: SessionDefaults) {}
 
   /** The machine, booted with the defaults on first use. */
   get m(): Machine {
-    this.machine ??= Machine.boot({ ramBytes: this.defaults.ramBytes, seed: this.defaults.seed, log: this.defaults.log });
+    if (this.machine === null) {
+      this.machine = Machine.boot({ ramBytes: this.defaults.ramBytes, seed: this.defaults.seed, log: this.defaults.log });
+      this.defaults.onBoot?.(this.machine);
+      this.machine.events.onAll(this.collect);
+    }
     return this.machine;
   }
 
@@ -49,6 +72,8 @@ export class Session {
   /** Replaces the machine (the `boot` command); forgets everything about the old one. */
   reboot(m: Machine): void {
     this.machine = m;
+    this.defaults.onBoot?.(m);
+    m.events.onAll(this.collect);
     this.held.clear();
     this.vars.clear();
     this.subjects.clear();
@@ -59,11 +84,15 @@ export class Session {
   exec(line: string): LineOutcome {
     const words = tokenize(line);
     if (words.length === 0) return { kind: "skip" };
+    const own = words[0] !== "events";
+    if (own) this.line = { text: line.trim(), events: [], total: 0 };
     try {
       const r = this.execWords(words);
       return { kind: "ok", text: typeof r === "string" ? r : r.text };
     } catch (e) {
       return { kind: "error", text: errorText(e) };
+    } finally {
+      if (own) this.lastLine = this.line;
     }
   }
 

@@ -8,6 +8,7 @@ import { ZONE_NAMES } from "../../../kernel/mm/mmzone.ts";
 import type { Process } from "../../../kernel/process.ts";
 import type { Machine } from "../../machine.ts";
 import { formatSize } from "../../units.ts";
+import { type EventCounts, formatCounts } from "../event_tally.ts";
 import { type Block, type Owner, ramBlocks } from "../pageinfo.ts";
 import type { Recorder } from "../scenario.ts";
 import { busiestChunk, chunkZoomSvg, ramMapSvg } from "./rammap.ts";
@@ -74,6 +75,11 @@ const SERIES: ReadonlyArray<{ title: string; unit: string; get: (s: Recorder["sa
     { title: "Committed_AS", unit: "kB", get: (s) => s.meminfo.Committed_AS, colour: "#8a55c9" },
     { title: "page faults (pgfault)", unit: "faults", get: (s) => s.vmstat.pgfault, colour: "#e0b422" },
     { title: "Slab", unit: "kB", get: (s) => s.meminfo.Slab, colour: "#f08a24" },
+    // Running totals counted from the event stream.
+    { title: "pages allocated (mm_page_alloc events)", unit: "pages", get: (s) => s.events.pagesAllocated, colour: "#3f6fbf" },
+    { title: "pages freed (mm_page_free events)", unit: "pages", get: (s) => s.events.pagesFreed, colour: "#7cb6e8" },
+    { title: "copy-on-write copies (page_fault_user)", unit: "faults", get: (s) => s.events.faults.cow_copy ?? 0, colour: "#c0392b" },
+    { title: "TLB flushes (tlb_flush events)", unit: "flushes", get: (s) => s.events.kinds.tlb_flush ?? 0, colour: "#16a085" },
   ];
 
 function seriesSection(r: ReportInput): string {
@@ -91,7 +97,11 @@ function seriesSection(r: ReportInput): string {
 }
 
 function stepsSection(r: ReportInput): string {
-  return `<ol>${r.rec.steps.map((s) => `<li>${esc(s)}</li>`).join("")}</ol>`;
+  const items = r.rec.steps.map((s, i) => {
+    const what = formatCounts(r.rec.happened[i] as EventCounts);
+    return `<li>${esc(s)}<br><span class="muted">events: ${esc(what)}</span></li>`;
+  });
+  return `<ol>${items.join("")}</ol><p class="muted">Under each step: what the event stream recorded during it (kernel/EVENTS.md names every kind).</p>`;
 }
 
 /** Every section, in page order. */

@@ -57,6 +57,7 @@ function reportJson(r: ReportInput): string {
     ram: r.m.config.ramBytes,
     seed: r.m.config.seed,
     steps: r.rec.steps,
+    happened: r.rec.happened,
     blocks: r.blocks.map((b) => ({ pfn: hex(b.pfn), order: b.order, owner: b.owner, detail: b.detail, zone: b.zone })),
     samples: r.rec.samples,
     snapshots: r.rec.snapshots.map((x) => ({ step: x.step, label: x.label, blocks: x.blocks.length })),
