@@ -8,17 +8,17 @@
  */
 
 import type { Tasks } from "./fork.ts";
-import { FAULT_MAPERR, FAULT_OK, FAULT_OOM } from "./mm/memory.ts";
+import { FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./mm/memory.ts";
 import type { MmStruct, Rlimits } from "./mm/mm.ts";
 import type { MmuMemory } from "./mm/mmu_memory.ts";
 import type { PageFault } from "./mm/pgtable.ts";
 import { PF_INSTR, PF_USER, PF_WRITE } from "./mm/pgtable_types.ts";
 import { TASK_SIZE } from "./mm/types.ts";
 import type { PidProc } from "./proc/pid.ts";
-import { ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler, signalName } from "./signal.ts";
+import { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler, signalName } from "./signal.ts";
 import { Syscalls } from "./syscalls.ts";
 import type { UserProcess } from "./uapi/process.ts";
-import { SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGKILL, SIGSEGV } from "./uapi/signal.ts";
+import { BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGBUS, SIGKILL, SIGSEGV } from "./uapi/signal.ts";
 
 export type ProcessState = "running" | "exited" | "killed";
 
@@ -146,8 +146,12 @@ export class Process implements UserProcess {
       this.tasks.oomKill(this);
       throw new ProcessKilled(this.pid, SIGKILL, `pid ${this.pid}: out of memory in a page fault at ${va.toString(16)}: killed (SIGKILL)`);
     }
-    const code = r === FAULT_MAPERR ? SEGV_MAPERR : SEGV_ACCERR;
     const access = ec & PF_WRITE ? "write" : ec & PF_INSTR ? "exec" : "read";
+    if (r === FAULT_SIGBUS) {
+      this.kill(SIGBUS);
+      throw new BusError(this.pid, BUS_ADRERR, va, access);
+    }
+    const code = r === FAULT_MAPERR ? SEGV_MAPERR : SEGV_ACCERR;
     if (this.userHandlerRetries(va, code, access)) return true;
     this.kill(SIGSEGV);
     throw new SegmentationFault(this.pid, code, va, access);

@@ -4,7 +4,7 @@
  */
 
 import { formatVa } from "./mm/types.ts";
-import { SEGV_ACCERR, SIGNAL_NAMES, SIGSEGV } from "./uapi/signal.ts";
+import { SEGV_ACCERR, SIGBUS, SIGNAL_NAMES, SIGSEGV } from "./uapi/signal.ts";
 
 /** The process was killed by `signo`; thrown out of the access or call that caused it. */
 export class ProcessKilled extends Error {
@@ -31,6 +31,22 @@ export class SegmentationFault extends ProcessKilled {
     readonly access: string,
   ) {
     super(pid, SIGSEGV, `pid ${pid}: SIGSEGV (${code === SEGV_ACCERR ? "SEGV_ACCERR" : "SEGV_MAPERR"}) at ${formatVa(addr)} on ${access}`);
+  }
+}
+
+/** An access to a page past the end of the object a shared mapping maps (SIGBUS, BUS_ADRERR). */
+export class BusError extends ProcessKilled {
+  override name = "BusError";
+  constructor(
+    pid: number,
+    /** BUS_ADRERR (2). */
+    readonly code: number,
+    /** The exact faulting byte address. */
+    readonly addr: number,
+    /** "read", "write" or "exec". */
+    readonly access: string,
+  ) {
+    super(pid, SIGBUS, `pid ${pid}: SIGBUS (BUS_ADRERR) at ${formatVa(addr)} on ${access}`);
   }
 }
 

@@ -51,7 +51,7 @@ export { InvariantViolation, KernelPanic } from "../kernel/panic.ts";
 export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";
 export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
-export { ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler } from "../kernel/signal.ts";
+export { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler } from "../kernel/signal.ts";
 export * from "../kernel/uapi/mman.ts";
 export * from "../kernel/uapi/signal.ts";
 export {

@@ -46,6 +46,8 @@ export const FAULT_OK = 0;
 export const FAULT_MAPERR = 1;
 export const FAULT_ACCERR = 2;
 export const FAULT_OOM = 3;
+/** The page lies past the end of the object behind a shared mapping (VM_FAULT_SIGBUS). */
+export const FAULT_SIGBUS = 4;
 
 /** Counters shown in vmstat. */
 export class FaultStats {
@@ -101,7 +103,8 @@ export class Memory implements ZapSink {
   /**
    * handle_mm_fault for a user access at `va` with x86 error code `ec`.
    * Returns FAULT_OK when the access can be retried, FAULT_MAPERR /
-   * FAULT_ACCERR for SIGSEGV, FAULT_OOM when a frame could not be had.
+   * FAULT_ACCERR for SIGSEGV, FAULT_SIGBUS for a shared page past its
+   * object's end, FAULT_OOM when a frame could not be had.
    */
   handleMmFault(mm: MmStruct, va: number, ec: number): number {
     this.stats.pgfault++;
@@ -157,6 +160,8 @@ export class Memory implements ZapSink {
   private doSharedFault(mm: MmStruct, vma: number, page: number, ptep: number, ec: number): number {
     const f = this.vmas.f;
     const index = f.pgoff(vma) + (page - f.start(vma)) / PAGE;
+    // mremap may grow a shared mapping past its object: Linux's shmem fault gives SIGBUS there.
+    if (index >= this.shmem.size(f.shmem(vma))) return FAULT_SIGBUS;
     const pfn = this.shmem.getPage(f.shmem(vma), index);
     if (pfn < 0) return FAULT_OOM;
     this.buddy.getPage(pfn);
