@@ -157,7 +157,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       const flags = f.flags(vma);
       if (flags & VM_DONTCOPY) continue;
       const pages = (f.end(vma) - f.start(vma)) / PAGE;
-      const nv = ctx.vmas.dup(mm, vma);
+      const nv = ctx.vmas.dup(mm, vma, "fork");
       if (nv === 0) return false;
       if (flags & VM_ACCOUNT) {
         if (!ctx.commit.charge(pages)) {
@@ -168,7 +168,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       }
       ctx.vmas.insert(mm, nv);
       if (flags & VM_WIPEONFORK) continue;
-      if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags)) return false;
+      if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags, f.anon(vma))) return false;
     }
     return true;
   }

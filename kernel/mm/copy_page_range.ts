@@ -1,19 +1,23 @@
 /**
  * copy_page_range (Linux mm/memory.c) for fork: the child's page table gets
- * an entry for every present page of a parent VMA. Private writable pages
- * become read-only copy-on-write in both (refcount and mapcount raised, no
- * data copied); shared pages stay shared and writable; the zero page is
- * mapped as it is.
+ * an entry for every present page of a private VMA that has anonymous pages
+ * (vma_needs_copy; a shared VMA's pages are faulted in from the shared
+ * object, and a VMA that never had a write holds only the zero page). Every
+ * anonymous page becomes shared: refcount and mapcount raised, no data
+ * copied, no longer exclusive to one address space, and write-protected in
+ * both, so that the first write copies it (even after mprotect makes its
+ * VMA writable). The child's entries start old (accessed bit clear); the zero
+ * page is mapped as it is.
  */
 
 import { panic } from "../panic.ts";
-import type { MemMap } from "./memmap.ts";
+import { type MemMap, PG_anon_exclusive } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
 import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
-import { PTE_P, PTE_RW, PTE_SOFT_COW, PTE_SPECIAL } from "./pgtable_types.ts";
+import { PTE_A, PTE_P, PTE_RW, PTE_SOFT_COW, PTE_SPECIAL } from "./pgtable_types.ts";
 
 /** One copy at a time; reused across forks. */
 export class CopyPageRange implements PteVisitor {
@@ -28,12 +32,14 @@ export class CopyPageRange implements PteVisitor {
   ) {}
 
   /**
-   * Copies the entries of [start, end) (a VMA with `vmFlags`) from `src` into
-   * `dst`'s page table. Returns false when a child table could not be
-   * allocated; the entries copied so far stay (the caller tears the child
-   * down).
+   * Copies the entries of [start, end) (a VMA with `vmFlags` and anon group
+   * `anon`, 0 for none) from `src` into `dst`'s page table; copies nothing
+   * for a shared VMA or one without anonymous pages. Returns false when a
+   * child table could not be allocated; the entries copied so far stay (the
+   * caller tears the child down).
    */
-  run(src: PageTable, dst: MmStruct, start: number, end: number, vmFlags: number): boolean {
+  run(src: PageTable, dst: MmStruct, start: number, end: number, vmFlags: number, anon: number): boolean {
+    if (vmFlags & VM_SHARED || anon === 0) return true;
     this.src = src;
     this.dst = dst;
     this.cow = (vmFlags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
@@ -63,12 +69,13 @@ export class CopyPageRange implements PteVisitor {
       this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
       if (this.cow) {
         dst.rssAnon++;
+        this.memmap.clearFlag(pfn, PG_anon_exclusive);
         if (flags & PTE_RW) {
           flags = ((flags & ~PTE_RW) | PTE_SOFT_COW) >>> 0;
           src.setPte(va, ptep, pfn, flags);
         }
       } else dst.rssShmem++;
     }
-    dst.pt.setPte(va, to, pfn, flags);
+    dst.pt.setPte(va, to, pfn, (flags & ~PTE_A) >>> 0);
   }
 }

@@ -53,6 +53,14 @@ export const PG_vmalloc = 1 << 9;
 export const PG_lazyfree = 1 << 10;
 /** Poisoned when freed (debug). */
 export const PG_poisoned = 1 << 11;
+/**
+ * PageAnonExclusive: an anonymous page that exactly one address space may
+ * write without a copy. Fork clears it on every page it shares; only a page
+ * with it set may be made writable by mprotect (can_change_pte_writable).
+ */
+export const PG_anon_exclusive = 1 << 12;
+/** PG_dirty: a shared anonymous page written through some mapping (set by a write fault, or when a dirty entry is unmapped). */
+export const PG_dirty = 1 << 13;
 
 /** Names of the flag bits, in bit order, for dumps. */
 export const PAGE_FLAG_NAMES = [
@@ -68,6 +76,8 @@ export const PAGE_FLAG_NAMES = [
   "vmalloc",
   "lazyfree",
   "poisoned",
+  "anon_exclusive",
+  "dirty",
 ] as const;
 
 const FLAG_MASK = 0xffff;

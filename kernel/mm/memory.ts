@@ -16,26 +16,14 @@
 
 import type { CommitAccounting } from "./commit.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
-import { type MemMap, PG_anon, PG_lazyfree } from "./memmap.ts";
+import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_lazyfree } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { BuddyAllocator } from "./page_alloc.ts";
+import type { PageTable } from "./pgtable.ts";
 import { changeProtection, freeEmptyTables, type PteVisitor, unmapRange, walkRange, type ZapSink } from "./pgtable_range.ts";
-import {
-  PF_INSTR,
-  PF_PROT,
-  PF_USER,
-  PF_WRITE,
-  PTE_A,
-  PTE_D,
-  PTE_NX,
-  PTE_P,
-  PTE_RW,
-  PTE_SOFT_COW,
-  PTE_SPECIAL,
-  PTE_US,
-} from "./pgtable_types.ts";
+import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_A, PTE_D, PTE_NX, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
 import { TASK_SIZE } from "./types.ts";
@@ -83,7 +71,7 @@ export class Memory implements ZapSink {
   /** The mm a zap is running for (ZapSink has no room for it). */
   private zapMm: MmStruct | null = null;
   private readonly lazy: LazyReclaim;
-  private nextAnonId = 1;
+  private readonly upgrade: WriteUpgrade;
   private readonly w: Uint32Array;
 
   constructor(
@@ -98,6 +86,7 @@ export class Memory implements ZapSink {
   ) {
     this.w = memmap.w;
     this.lazy = new LazyReclaim(this);
+    this.upgrade = new WriteUpgrade(memmap);
   }
 
   /**
@@ -146,11 +135,11 @@ export class Memory implements ZapSink {
 
   /** anon_vma_prepare: the VMA's private pages get a group id on the first one. */
   private anonVmaPrepare(vma: number): void {
-    if (this.vmas.f.anon(vma) === 0) this.vmas.f.setAnon(vma, this.nextAnonId++);
+    if (this.vmas.f.anon(vma) === 0) this.vmas.f.setAnon(vma, this.vmas.newAnonId());
   }
 
   private newAnonPage(mm: MmStruct, pfn: number): void {
-    this.memmap.setFlag(pfn, PG_anon);
+    this.memmap.setFlag(pfn, PG_anon | PG_anon_exclusive);
     this.memmap.setMapcount(pfn, 1);
     mm.rssAnon++;
     mm.updateHiwater();
@@ -168,7 +157,14 @@ export class Memory implements ZapSink {
     this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
     mm.rssShmem++;
     mm.updateHiwater();
-    mm.pt.setPte(page, ptep, pfn, vmaPteFlags(f.flags(vma), (ec & PF_WRITE) !== 0));
+    // A shared writable mapping needs no write notification: a read maps the
+    // page writable but clean, and the MMU sets D on the first store. A write
+    // fault dirties the page itself (fault_dirty_shared_page).
+    const flags = f.flags(vma);
+    let pte = vmaPteFlags(flags, (ec & PF_WRITE) !== 0);
+    if (ec & PF_WRITE) this.memmap.setFlag(pfn, PG_dirty);
+    else if (flags & VM_WRITE) pte = (pte | PTE_RW) >>> 0;
+    mm.pt.setPte(page, ptep, pfn, pte);
     return FAULT_OK;
   }
 
@@ -183,13 +179,16 @@ export class Memory implements ZapSink {
     const old = pt.ptePfn(ptep);
     const pteFlags = pt.pteFlags(ptep);
     if (flags & VM_SHARED) {
+      this.memmap.setFlag(old, PG_dirty);
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
       return FAULT_OK;
     }
-    if (!(pteFlags & PTE_SPECIAL) && this.memmap.refcount(old) === 1) {
+    // wp_can_reuse_anon_folio: an exclusive page, or one no one else holds, is written in place.
+    if (!(pteFlags & PTE_SPECIAL) && (this.memmap.testFlag(old, PG_anon_exclusive) || this.memmap.refcount(old) === 1)) {
       this.stats.cowReuses++;
       this.memmap.clearFlag(old, PG_lazyfree);
+      this.memmap.setFlag(old, PG_anon_exclusive);
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
       return FAULT_OK;
@@ -303,18 +302,43 @@ export class Memory implements ZapSink {
 
   /**
    * change_protection for mprotect: the present entries of [start, end) get
-   * the VMA's new access bits. COW pages and the zero page stay read-only
-   * (a write fault decides); pages of a VMA without any access lose the
-   * user bit, so every access faults and is refused.
+   * the VMA's new access bits; pages of a VMA without any access lose the
+   * user bit, so every access faults and is refused. A shared mapping's
+   * entries become writable with it. A private mapping's entries lose write,
+   * and only exclusive anonymous pages get it back (can_change_pte_writable):
+   * a page shared since fork, or the zero page, stays read-only so that the
+   * first write faults and copies.
    */
   changeProt(mm: MmStruct, vma: number, start: number, end: number): void {
     const flags = this.vmas.f.flags(vma);
     const any = (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
-    const set = (flags & VM_WRITE ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
-    const clear = (flags & VM_WRITE ? 0 : PTE_RW) | (flags & VM_EXEC ? PTE_NX : 0) | (any ? 0 : PTE_US);
-    const readOnlyIf = flags & VM_SHARED ? PTE_SPECIAL : PTE_SPECIAL | PTE_SOFT_COW;
-    changeProtection(mm.pt, start, end, set >>> 0, clear >>> 0, { readOnlyIf });
+    const shared = (flags & VM_SHARED) !== 0;
+    const write = (flags & VM_WRITE) !== 0;
+    const set = (shared && write ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
+    const clear = (shared && write ? 0 : PTE_RW) | (flags & VM_EXEC ? PTE_NX : 0) | (any ? 0 : PTE_US);
+    changeProtection(mm.pt, start, end, set >>> 0, clear >>> 0, { readOnlyIf: PTE_SPECIAL });
+    if (write && !shared) {
+      this.upgrade.pt = mm.pt;
+      walkRange(mm.pt, start, end, this.upgrade);
+      this.upgrade.pt = null;
+    }
     mm.pt.flushTlb();
+  }
+}
+
+/** mprotect's write upgrade of a private mapping: only exclusive anonymous pages become writable. */
+class WriteUpgrade implements PteVisitor {
+  pt: PageTable | null = null;
+
+  constructor(private readonly memmap: MemMap) {}
+
+  visitPte(va: number, ptep: number, level: number): void {
+    const pt = this.pt as PageTable;
+    const flags = pt.pteFlags(ptep);
+    if (level !== 1 || (flags & (PTE_P | PTE_US | PTE_RW | PTE_SPECIAL)) !== (PTE_P | PTE_US)) return;
+    const pfn = pt.ptePfn(ptep);
+    if (!this.memmap.testFlag(pfn, PG_anon_exclusive)) return;
+    pt.setPte(va, ptep, pfn, (flags | PTE_RW) >>> 0);
   }
 }
 

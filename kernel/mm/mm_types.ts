@@ -12,7 +12,8 @@
  *   vm_end is exclusive. vm_pgoff is the page offset of vm_start in the
  *   backing object (anonymous: vm_start >> 12 when the VMA was created, so
  *   neighbours that grew from one mapping stay mergeable). anon id names the
- *   anon_vma-like group of private pages (0 = none yet); shmem id names the
+ *   anon_vma-like group of private pages (0 = none yet; bit 31 set: the
+ *   group was made by fork under the parent's, see vma.ts); shmem id names the
  *   shared anonymous object (0 = private). mm id is the owning address
  *   space's id (a check that a VMA is where the index says it is).
  *   /proc names ([heap], [stack]) come from the addresses, as in Linux.

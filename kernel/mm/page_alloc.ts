@@ -28,7 +28,20 @@ import {
   formatGfp,
   GFP_KERNEL,
 } from "./gfp.ts";
-import { type MemMap, PG_alloc, PG_anon, PG_buddy, PG_head, PG_lazyfree, PG_pcp, PG_poisoned, PG_tail, PG_vmalloc } from "./memmap.ts";
+import {
+  type MemMap,
+  PG_alloc,
+  PG_anon,
+  PG_anon_exclusive,
+  PG_buddy,
+  PG_dirty,
+  PG_head,
+  PG_lazyfree,
+  PG_pcp,
+  PG_poisoned,
+  PG_tail,
+  PG_vmalloc,
+} from "./memmap.ts";
 import { type PerCpuPages, ZONE_DMA, type Zone } from "./mmzone.ts";
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -58,7 +71,7 @@ const W = 4;
 /** gfp bits that need more than the per-CPU fast path. */
 const SLOW_GFP = __GFP_DMA | __GFP_COMP;
 /** Flag and order bits freePages looks at; the ones left out are cleared by the free. */
-const FREEABLE_MASK = 0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned);
+const FREEABLE_MASK = 0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned | PG_anon_exclusive | PG_dirty);
 
 /** The buddy allocator over all zones. */
 export class BuddyAllocator {

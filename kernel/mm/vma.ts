@@ -28,8 +28,23 @@ export function vmStartGap(start: number, flags: number): number {
   return flags & VM_GROWSDOWN ? Math.max(0, start - STACK_GUARD_GAP) : start;
 }
 
+/** Bit 31 of a VMA's anon word: its anon group was made by fork, under the parent's (anon_vma_chain not singular). */
+export const ANON_FORKED = 0x80000000;
+const ANON_ID = 0x7fffffff;
+
+/**
+ * is_mergeable_anon_vma on two VMAs' anon words: the same group, or one
+ * without a group next to one whose group fork did not make.
+ */
+export function anonMergeable(a: number, b: number): boolean {
+  if (a === 0 || b === 0) return ((a | b) & ANON_FORKED) === 0;
+  return (a & ANON_ID) === (b & ANON_ID);
+}
+
 /** VMA bookkeeping shared by every address space of a machine. */
 export class VmaOps {
+  private nextAnonId = 1;
+
   constructor(
     readonly f: VmaFields,
     private readonly cache: ObjCache,
@@ -63,13 +78,26 @@ export class VmaOps {
     this.cache.free(vma);
   }
 
-  /** A copy of `src` (vm_area_dup) for `mm`, holding its own object reference; 0 when out of memory. */
-  dup(mm: MmStruct, src: number): number {
+  /** A fresh anon group id (anon_vma_prepare). */
+  newAnonId(): number {
+    const id = this.nextAnonId;
+    this.nextAnonId = id === ANON_ID ? 1 : id + 1;
+    return id;
+  }
+
+  /**
+   * A copy of `src` (vm_area_dup) for `mm`, holding its own object
+   * reference; 0 when out of memory. `why` "fork" gives a copy that had
+   * anonymous pages its own anon group, marked ANON_FORKED (anon_vma_fork),
+   * so it never merges with a neighbour through the parent's group.
+   */
+  dup(mm: MmStruct, src: number, why: "fork" | "move" = "move"): number {
     const vma = this.cache.alloc(GFP_KERNEL);
     if (vma === 0) return 0;
     this.f.copy(vma, src);
     this.f.setMm(vma, mm.id);
     if (this.f.shmem(vma) !== 0) this.objects.get(this.f.shmem(vma));
+    if (why === "fork" && this.f.anon(vma) !== 0) this.f.setAnon(vma, (this.newAnonId() | ANON_FORKED) >>> 0);
     return vma;
   }
 
@@ -184,9 +212,7 @@ export class VmaOps {
     const f = this.f;
     if (f.end(a) !== f.start(b) || f.flags(a) !== f.flags(b) || f.shmem(a) !== f.shmem(b)) return false;
     if (f.pgoff(b) !== f.pgoff(a) + (f.end(a) - f.start(a)) / PAGE) return false;
-    const aa = f.anon(a);
-    const ab = f.anon(b);
-    return aa === 0 || ab === 0 || aa === ab;
+    return anonMergeable(f.anon(a), f.anon(b));
   }
 
   /**
