@@ -270,7 +270,8 @@ describe("the memsim command line with fuzzed arguments", () => {
         fc.constantFrom("run", "report", "trace", "script", "quiz", "help", "frob"),
         fc.array(fc.constantFrom(...CLI_WORDS), { maxLength: 5 }),
         async (cmd, rest) => {
-          const argv = [cmd, ...rest];
+          // report -o FILE would write FILE into the checkout: -o always names stdout here.
+          const argv = [cmd, ...rest.flatMap((w) => (w === "-o" ? ["-o", "-"] : [w]))];
           const r = await memsim(argv);
           expect([0, 1, 2], `memsim ${argv.join(" ")}: ${r.err}`).toContain(r.status);
           if (r.status !== 0) expect(r.err, `memsim ${argv.join(" ")}`).toMatch(/^memsim\b/);
