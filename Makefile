@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NPM ?= npm
 
-.PHONY: run test bench check deps typecheck clean
+.PHONY: run test bench check deps typecheck clean soak
 
 # Installs dependencies when node_modules is missing or older than the lockfile.
 # npm 11 may refuse `npm ci` over platform-specific optional packages (Biome's);
@@ -28,6 +28,13 @@ test: deps typecheck
 export BENCH_ARGS
 bench: deps
 	@read -ra args <<< "$${BENCH_ARGS:-}"; npx --no-install tsx sim/cli/main.ts bench "$${args[@]}"
+
+# `make soak` is the run before a release: the property-test models for a
+# million commands (SOAK_COMMANDS), progress on stderr, a summary on stdout;
+# SOAK_SEED replays a run. Exit status 1 when a story failed.
+SOAK_COMMANDS ?= 1000000
+soak: deps
+	npx --no-install tsx test/soak/soak.ts --commands $(SOAK_COMMANDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 check: deps typecheck
 	npx --no-install biome check --config-path .ci/biome.json .

@@ -105,7 +105,8 @@ export class Memory implements ZapSink {
   /**
    * handle_mm_fault for a user access at `va` with x86 error code `ec`.
    * Returns FAULT_OK when the access can be retried, FAULT_MAPERR /
-   * FAULT_ACCERR for SIGSEGV, FAULT_OOM when a frame could not be had.
+   * FAULT_ACCERR for SIGSEGV, FAULT_SIGBUS for a shared page past its
+   * object's end, FAULT_OOM when a frame could not be had.
    */
   handleMmFault(mm: MmStruct, va: number, ec: number): number {
     this.stats.pgfault++;

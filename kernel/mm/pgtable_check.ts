@@ -69,21 +69,16 @@ export function checkPgtable(paging: Paging): void {
     buddyTables: 0,
   };
   for (const pt of paging.live) {
-    invariant(!pt.flushPending(), "PGTABLE-7", `ASID ${pt.asid}: TLB flush of ${pt.describePending()} still pending`);
+    if (pt.flushPending()) invariant(false, "PGTABLE-7", `ASID ${pt.asid}: TLB flush of ${pt.describePending()} still pending`);
     const tables = checkTable(paging, pt, pt.root, 4, 0, census);
-    invariant(tables === pt.nrTables, "PGTABLE-8", `ASID ${pt.asid}: ${tables} tables counted, page table says ${pt.nrTables}`);
+    if (!(tables === pt.nrTables))
+      invariant(false, "PGTABLE-8", `ASID ${pt.asid}: ${tables} tables counted, page table says ${pt.nrTables}`);
   }
-  invariant(
-    census.buddyTables === paging.nrTablePages,
-    "PGTABLE-8",
-    `${census.buddyTables} buddy-allocated tables counted, PageTables says ${paging.nrTablePages}`,
-  );
+  if (!(census.buddyTables === paging.nrTablePages))
+    invariant(false, "PGTABLE-8", `${census.buddyTables} buddy-allocated tables counted, PageTables says ${paging.nrTablePages}`);
   for (let pfn = 0; pfn < mm.nrPages; pfn++) {
-    invariant(
-      !mm.testFlag(pfn, PG_pgtable) || census.seen[pfn] === 1,
-      "PGTABLE-1",
-      `table frame ${hex(pfn)} belongs to no live page table`,
-    );
+    if (!(!mm.testFlag(pfn, PG_pgtable) || census.seen[pfn] === 1))
+      invariant(false, "PGTABLE-1", `table frame ${hex(pfn)} belongs to no live page table`);
     checkMapcount(paging, pfn, census.mapped[pfn] as number);
   }
 }
@@ -92,14 +87,11 @@ export function checkPgtable(paging: Paging): void {
 function checkTable(paging: Paging, pt: PageTable, table: number, level: number, base: number, c: Census): number {
   const mm = paging.memmap;
   const where = `ASID ${pt.asid} level-${level} table ${hex(table)}`;
-  invariant(c.seen[table] === 0, "PGTABLE-6", `${where} reached twice`);
+  if (!(c.seen[table] === 0)) invariant(false, "PGTABLE-6", `${where} reached twice`);
   c.seen[table] = 1;
-  invariant(mm.testFlag(table, PG_pgtable), "PGTABLE-1", `${where} is not marked PG_pgtable`);
-  invariant(
-    mm.ownerBits(table) === level && mm.word(table, 3) === pt.asid,
-    "PGTABLE-1",
-    `${where} has level ${mm.ownerBits(table)}, owner ${mm.word(table, 3)}`,
-  );
+  if (!mm.testFlag(table, PG_pgtable)) invariant(false, "PGTABLE-1", `${where} is not marked PG_pgtable`);
+  if (!(mm.ownerBits(table) === level && mm.word(table, 3) === pt.asid))
+    invariant(false, "PGTABLE-1", `${where} has level ${mm.ownerBits(table)}, owner ${mm.word(table, 3)}`);
   if (!mm.testFlag(table, PG_reserved)) c.buddyTables++;
   const u32 = paging.u32;
   let used = 0;
@@ -115,33 +107,30 @@ function checkTable(paging: Paging, pt: PageTable, table: number, level: number,
       if ((lo & PTE_P) !== 0) checkLeaf(paging, pt, va, level, entryPfn(lo, hi), entryFlags(lo, hi), c);
       continue;
     }
-    invariant((lo & PTE_P) !== 0, "PGTABLE-6", `${where} entry ${i} (${formatVa(va)}) is not present but not zero`);
-    invariant((lo & PTE_PS) === 0, "PGTABLE-6", `${where} entry ${i} has PS at level ${level}`);
+    if (!((lo & PTE_P) !== 0)) invariant(false, "PGTABLE-6", `${where} entry ${i} (${formatVa(va)}) is not present but not zero`);
+    if (!((lo & PTE_PS) === 0)) invariant(false, "PGTABLE-6", `${where} entry ${i} has PS at level ${level}`);
     const child = entryPfn(lo, hi);
-    invariant(child < mm.nrPages, "PGTABLE-6", `${where} entry ${i} points beyond RAM (${hex(child)})`);
+    if (!(child < mm.nrPages)) invariant(false, "PGTABLE-6", `${where} entry ${i} points beyond RAM (${hex(child)})`);
     tables += checkTable(paging, pt, child, level - 1, va, c);
   }
-  invariant(
-    used === paging.tableUsed(table),
-    "PGTABLE-2",
-    `${where} has ${used} entries in use, its count says ${paging.tableUsed(table)}`,
-  );
+  if (!(used === paging.tableUsed(table)))
+    invariant(false, "PGTABLE-2", `${where} has ${used} entries in use, its count says ${paging.tableUsed(table)}`);
   return tables;
 }
 
 function checkLeaf(paging: Paging, pt: PageTable, va: number, level: number, pfn: number, flags: number, c: Census): void {
   const pages = level === 2 ? 512 : 1;
   const nr = paging.memmap.nrPages;
-  invariant(pfn + pages <= nr, "PGTABLE-3", `leaf at ${formatVa(va)} points beyond RAM (pfn ${hex(pfn)})`);
+  if (!(pfn + pages <= nr)) invariant(false, "PGTABLE-3", `leaf at ${formatVa(va)} points beyond RAM (pfn ${hex(pfn)})`);
   const direct = pt.kind === "kernel" && va >= PAGE_OFFSET && va < PAGE_OFFSET + nr * 4096;
   if (direct) {
-    invariant(pfn === (va - PAGE_OFFSET) / 4096, "PGTABLE-5", `direct map at ${formatVa(va)} maps pfn ${hex(pfn)}`);
+    if (!(pfn === (va - PAGE_OFFSET) / 4096)) invariant(false, "PGTABLE-5", `direct map at ${formatVa(va)} maps pfn ${hex(pfn)}`);
     return;
   }
   for (let p = pfn; p < pfn + pages; p++) {
     const state = c.frame[p];
     const ok = state === ALLOCATED || (state === RESERVED && (pt.kind === "kernel" || (flags & PTE_SPECIAL) !== 0));
-    invariant(ok, "PGTABLE-3", `leaf at ${formatVa(va)} points at ${state === FREE ? "free" : "reserved"} frame ${hex(p)}`);
+    if (!ok) invariant(false, "PGTABLE-3", `leaf at ${formatVa(va)} points at ${state === FREE ? "free" : "reserved"} frame ${hex(p)}`);
     if (pt.kind === "user" && (flags & PTE_SPECIAL) === 0) c.mapped[p] = (c.mapped[p] as number) + 1;
   }
 }
@@ -151,18 +140,16 @@ function checkMapcount(paging: Paging, pfn: number, mapped: number): void {
   const mm = paging.memmap;
   const f = mm.flags(pfn);
   if (f & (PG_slab | PG_pgtable | PG_reserved)) {
-    invariant(
-      mapped === 0 || (f & PG_reserved) !== 0,
-      "PGTABLE-4",
-      `frame ${hex(pfn)} (${mm.describeFlags(pfn)}) is mapped by user leaves`,
-    );
+    if (!(mapped === 0 || (f & PG_reserved) !== 0))
+      invariant(false, "PGTABLE-4", `frame ${hex(pfn)} (${mm.describeFlags(pfn)}) is mapped by user leaves`);
     return;
   }
   const mc = f & PG_alloc ? mm.mapcount(pfn) : 0;
-  invariant(mc === mapped, "PGTABLE-4", `frame ${hex(pfn)} has mapcount ${mc}, ${mapped} user leaves map it`);
+  if (!(mc === mapped)) invariant(false, "PGTABLE-4", `frame ${hex(pfn)} has mapcount ${mc}, ${mapped} user leaves map it`);
   if (mapped > 0) {
     const head = mm.compoundHead(pfn);
-    invariant(mm.refcount(head) >= mapped, "PGTABLE-4", `frame ${hex(pfn)} has refcount ${mm.refcount(head)} below its ${mapped} mappings`);
+    if (!(mm.refcount(head) >= mapped))
+      invariant(false, "PGTABLE-4", `frame ${hex(pfn)} has refcount ${mm.refcount(head)} below its ${mapped} mappings`);
   }
 }
 
@@ -180,15 +167,16 @@ export function checkTlb(mmu: Mmu): void {
     const asid = key & 4095;
     const page = key - asid;
     const pt = byAsid.get(asid);
-    invariant(pt !== undefined, "TLB-2", `entry ${i} for ${formatVa(page)} has ASID ${asid}, which no live page table uses`);
+    if (!(pt !== undefined)) invariant(false, "TLB-2", `entry ${i} for ${formatVa(page)} has ASID ${asid}, which no live page table uses`);
     const now = mmu.peek(pt, page);
     const perm = tlb.perm[i] as number;
     const grants = perm & (TLB_WRITE | TLB_USER | TLB_EXEC | TLB_GLOBAL);
     const stale = now < 0 || now - (now % 4096) !== tlb.base[i] || (grants & ~(now % 4096)) !== 0;
-    invariant(
-      !stale,
-      "TLB-1",
-      `entry ${i} for ${formatVa(page)} ASID ${asid} is stale: TLB has frame ${hex(tlb.base[i] as number)} perm ${hex(perm)}, tables say ${now < 0 ? "not mapped" : `${hex(now - (now % 4096))} perm ${hex(now % 4096)}`}`,
-    );
+    if (stale)
+      invariant(
+        false,
+        "TLB-1",
+        `entry ${i} for ${formatVa(page)} ASID ${asid} is stale: TLB has frame ${hex(tlb.base[i] as number)} perm ${hex(perm)}, tables say ${now < 0 ? "not mapped" : `${hex(now - (now % 4096))} perm ${hex(now % 4096)}`}`,
+      );
   }
 }

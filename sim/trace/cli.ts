@@ -50,9 +50,10 @@ export function traceCommand(
     for (const name of allocatorNames()) out.write(`${name.padEnd(28)} ${findAllocator(name)?.summary}\n`);
     return 0;
   }
-  if (sub === undefined || sub === "help" || sub === "--help" || sub === "-h") {
+  if (sub === undefined) return usageError(err, "missing trace command (run or list)");
+  if (sub === "help" || sub === "--help" || sub === "-h") {
     out.write(USAGE);
-    return sub === undefined ? 2 : 0;
+    return 0;
   }
   if (sub !== "run") return usageError(err, `unknown trace command '${sub}'`);
   const parsed = parseRunArgs(rest);

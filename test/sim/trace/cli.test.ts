@@ -85,6 +85,7 @@ describe("memsim trace run", () => {
     ["an unknown option", ["run", "x.rep", "--fast"], "memsim trace: unknown option '--fast'"],
     ["--allocator without a name", ["run", "x.rep", "--allocator"], "memsim trace: --allocator needs a name"],
     ["an unknown subcommand", ["replay"], "memsim trace: unknown trace command 'replay'"],
+    ["no subcommand (the usage goes to stderr, like every usage error)", [], "memsim trace: missing trace command (run or list)"],
   ];
   for (const [what, args, message] of usage) {
     it(`exits 2 on ${what}`, () => {
