@@ -5,7 +5,9 @@
  * route its system calls and page faults to the mm layer.
  */
 import { EINVAL } from "./errno.ts";
+import { type ForkCopy, LabLayers, type TaskLayers } from "./lab_layers.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
+import type { KernelApi } from "./mm/lab_api.ts";
 import type { MadvisePageOps } from "./mm/madvise.ts";
 import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
 import { FAULT_OK, type Memory, vmaAllows } from "./mm/memory.ts";
@@ -52,6 +54,9 @@ export interface TasksDeps {
   /** Runs every checker (debug level >= 2 at syscall exit). */
   check(): void;
   readonly debugVm: number;
+  /** The lab's process-side layers (kernel/LAYERS.md) and the API they are handed. */
+  readonly layers: TaskLayers;
+  readonly k: KernelApi;
 }
 
 /** All processes of a machine. */
@@ -66,12 +71,19 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly mover = new MovePageTables();
   private readonly copier: CopyPageRange;
   private readonly makeProc = (p: Process) => new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap);
+  /** The lab's layers, or null when every one is memsim's own. */
+  private readonly lab: LabLayers | null;
+  private readonly copyDefault = (c: ForkCopy): boolean =>
+    this.copier.run(c.parent.pt, c.child, c.start, c.end, c.flags, this.d.ctx.vmas.f.anon(c.vma));
   private readonly changeProt: ChangeProtection = (mm, vma, start, end) => this.d.memory.changeProt(mm, vma, start, end);
 
   constructor(private readonly d: TasksDeps) {
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
     this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy);
+    const l = d.layers;
+    const any = l.pageFault ?? l.forkCopy ?? l.onSpawn ?? l.onExit;
+    this.lab = any === undefined ? null : new LabLayers(l, d.k, d.memory, this.copyDefault);
   }
 
   /** Live processes, by pid order. */
@@ -101,7 +113,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     }
     mm.committed += INITIAL_STACK_PAGES;
     ctx.vmas.insert(mm, vma);
-    return this.register(comm, ppid, mm);
+    const p = this.register(comm, ppid, mm);
+    this.lab?.hook("onSpawn", p);
+    return p;
   }
 
   private newMm(): MmStruct {
@@ -170,7 +184,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       }
       ctx.vmas.insert(mm, nv);
       if (flags & VM_WIPEONFORK) continue;
-      if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags, f.anon(vma))) return false;
+      if (this.lab === null || this.d.layers.forkCopy === undefined) {
+        if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags, f.anon(vma))) return false;
+      } else if (!this.lab.forkCopy({ parent: pm, child: mm, vma, start: f.start(vma), end: f.end(vma), flags })) return false;
     }
     return true;
   }
@@ -186,6 +202,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   /** exit_mm: every VMA unmapped (frames, commit, objects), every table freed, the ASID released. */
   exitMm(p: Process): void {
+    this.lab?.hook("onExit", p);
     p.mem.detach();
     this.releaseMm(p.mm);
     p.mm.pt.retire(this.d.zeroPfn);
@@ -212,7 +229,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   handleMmFault(p: Process, va: number, ec: number): number {
     this.d.setComm(p.comm);
-    const r = this.d.memory.handleMmFault(p.mm, va, ec);
+    const r =
+      this.lab === null || this.d.layers.pageFault === undefined
+        ? this.d.memory.handleMmFault(p.mm, va, ec)
+        : this.lab.pageFault(p, va, ec);
     this.d.setComm("swapper/0");
     if (r === FAULT_OK && this.d.debugVm >= 3) this.d.check();
     return r;
