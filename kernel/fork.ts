@@ -14,7 +14,9 @@ import {
   EV_SIGNAL_GENERATE,
   EV_TASK_NEWTASK,
 } from "./events_types.ts";
+import { type ForkCopy, LabLayers, type TaskLayers } from "./lab_layers.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
+import type { KernelApi } from "./mm/lab_api.ts";
 import type { MadvisePageOps } from "./mm/madvise.ts";
 import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, type Memory, vmaAllows } from "./mm/memory.ts";
@@ -61,6 +63,9 @@ export interface TasksDeps {
   /** Runs every checker (debug level >= 2 at syscall exit). */
   check(): void;
   readonly debugVm: number;
+  /** The lab's process-side layers (kernel/LAYERS.md) and the API they are handed. */
+  readonly layers: TaskLayers;
+  readonly k: KernelApi;
 }
 
 /** All processes of a machine. */
@@ -77,12 +82,19 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly mover = new MovePageTables();
   private readonly copier: CopyPageRange;
   private readonly makeProc = (p: Process) => new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap);
+  /** The lab's layers, or null when every one is memsim's own. */
+  private readonly lab: LabLayers | null;
+  private readonly copyDefault = (c: ForkCopy): boolean =>
+    this.copier.run(c.parent.pt, c.child, c.start, c.end, c.flags, this.d.ctx.vmas.f.anon(c.vma));
   private readonly changeProt: ChangeProtection = (mm, vma, start, end) => this.d.memory.changeProt(mm, vma, start, end);
 
   constructor(private readonly d: TasksDeps) {
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
     this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy);
+    const l = d.layers;
+    const any = l.pageFault ?? l.forkCopy ?? l.onSpawn ?? l.onExit;
+    this.lab = any === undefined ? null : new LabLayers(l, d.k, d.memory, this.copyDefault);
   }
 
   /** Live processes, by pid order. */
@@ -114,6 +126,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     ctx.vmas.insert(mm, vma);
     const p = this.register(comm, ppid, mm);
     if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(p.pid, comm, 0);
+    this.lab?.hook("onSpawn", p);
     return p;
   }
 
@@ -185,7 +198,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       }
       ctx.vmas.insert(mm, nv);
       if (flags & VM_WIPEONFORK) continue;
-      if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags, f.anon(vma))) return false;
+      if (this.lab === null || this.d.layers.forkCopy === undefined) {
+        if (!this.copier.run(pm.pt, mm, f.start(vma), f.end(vma), flags, f.anon(vma))) return false;
+      } else if (!this.lab.forkCopy({ parent: pm, child: mm, vma, start: f.start(vma), end: f.end(vma), flags })) return false;
     }
     return true;
   }
@@ -206,6 +221,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     const comm = ev.comm;
     ev.setTask(p.pid, p.comm);
     if (ev.active[EV_SCHED_PROCESS_EXIT] !== 0) ev.processExit(p.comm, p.pid);
+    this.lab?.hook("onExit", p);
     p.mem.detach();
     this.releaseMm(p.mm);
     p.mm.pt.retire(this.d.zeroPfn);
@@ -249,7 +265,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   handleMmFault(p: Process, va: number, ec: number): number {
     this.d.setComm(p.comm);
     this.ev.setTask(p.pid, p.comm);
-    const r = this.d.memory.handleMmFault(p.mm, va, ec);
+    const r =
+      this.lab === null || this.d.layers.pageFault === undefined
+        ? this.d.memory.handleMmFault(p.mm, va, ec)
+        : this.lab.pageFault(p, va, ec);
     if (this.ev.active[EV_PAGE_FAULT_USER] !== 0) this.faultEvent(va, ec, r);
     this.d.setComm("swapper/0");
     this.ev.setTask(0, "swapper/0");

@@ -15,6 +15,7 @@
  * This is the only file that knows every layer; kernel.ts knows their types.
  */
 import { Kernel, type KernelConfig } from "./kernel.ts";
+import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import type { FramesLayer } from "./mm/frames.ts";
@@ -41,7 +42,7 @@ import { Registry } from "./registry.ts";
 import { tasksInit } from "./task_init.ts";
 
 /** The kernel layers a lab may replace; each absent entry keeps memsim's own (kernel/LAYERS.md). */
-export interface KernelLayers {
+export interface KernelLayers extends TaskLayers {
   /** The page-frame allocator. Default: the buddy allocator (kernel/mm/page_alloc.ts). */
   readonly frames?: FramesLayer;
 }
@@ -103,6 +104,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const taskParts = tasksInit(
     { phys, memmap, pages, layout, paging: pp.paging, mmu: pp.mmu, printk, slab, kmalloc: kmallocCaches, registry },
     config,
+    layers,
   );
 
   return new Kernel({

@@ -5,8 +5,10 @@
  */
 
 import { Tasks } from "./fork.ts";
+import type { TaskLayers } from "./lab_layers.ts";
 import { CommitAccounting } from "./mm/commit.ts";
 import type { PageAllocator } from "./mm/frames.ts";
+import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import { Memory } from "./mm/memory.ts";
@@ -29,6 +31,8 @@ import type { Checker, Registry } from "./registry.ts";
 export interface TaskParts {
   readonly tasks: Tasks;
   readonly memory: Memory;
+  /** The kernel API handed to a lab's layers. */
+  readonly k: KernelApi;
   readonly shmem: Shmem;
   readonly commit: CommitAccounting;
   readonly vmas: VmaOps;
@@ -58,13 +62,14 @@ export interface TaskInitDeps {
 }
 
 /** Builds the process side on a booted kernel (frames, paging and slab ready). */
-export function tasksInit(k: TaskInitDeps, o: TaskOptions): TaskParts {
+export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = {}): TaskParts {
   const cache = k.slab.createCache("vm_area_struct", VMA_SIZE, { align: 8 });
   if (cache === null) panic("tasks_init: no vm_area_struct cache");
   const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.pages.nrManagedPages(), Math.floor(o.swapBytes / 4096));
   const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit);
   const vmas = new VmaOps(new VmaFields(k.phys), cache, shmem, o.maxMapCount);
   const memory = new Memory(k.phys, k.memmap, k.pages, vmas, shmem, commit, k.layout.kernelStart);
+  const api = new KernelApi(memory);
   const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount };
   const tasks = new Tasks({
     ctx,
@@ -78,8 +83,10 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions): TaskParts {
     },
     check: () => k.registry.check(),
     debugVm: o.debugVm,
+    layers,
+    k: api,
   });
-  const parts = { tasks, memory, shmem, commit, vmas };
+  const parts = { tasks, memory, k: api, shmem, commit, vmas };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);

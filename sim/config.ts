@@ -91,7 +91,7 @@ const KNOWN = new Set([
 ]);
 
 /** Every layer name and the kind of value it takes. */
-const LAYER_NAMES = ["frames"] as const;
+const LAYER_NAMES = ["frames", "pageFault", "forkCopy", "onSpawn", "onExit"] as const;
 
 /** Bad boot options. The message names the option and what it must be. */
 export class ConfigError extends RangeError {

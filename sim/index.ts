@@ -15,12 +15,16 @@ export {
   type MemsimEvent,
   TLB_FLUSH_ALL,
 } from "../kernel/events_types.ts";
+export type { ForkCopy, ForkCopyLayer, LabFault, LabTask, PageFaultLayer, TaskHook, TaskLayers } from "../kernel/lab_layers.ts";
 export { Kalloc, xv6Frames } from "../kernel/labs/kalloc.ts";
 export { bitmapFrames, Palloc } from "../kernel/labs/palloc.ts";
+export { uvmcopy } from "../kernel/labs/uvmcopy.ts";
 export type { KernelLayers } from "../kernel/main.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
 export type { FrameAllocator, FramesBoot, FramesLayer, FreeRange, PageAllocator } from "../kernel/mm/frames.ts";
 export * from "../kernel/mm/gfp.ts";
+export type { KernelApi, WalkMode } from "../kernel/mm/lab_api.ts";
+export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "../kernel/mm/memory.ts";
 export { KernelOops } from "../kernel/mm/mmu.ts";
 export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";

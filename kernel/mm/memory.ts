@@ -110,6 +110,11 @@ export class Memory implements ZapSink {
    */
   handleMmFault(mm: MmStruct, va: number, ec: number): number {
     this.stats.pgfault++;
+    return this.handleFault(mm, va, ec);
+  }
+
+  /** handleMmFault without the pgfault count: the default a lab's pageFault layer reaches with next(). */
+  handleFault(mm: MmStruct, va: number, ec: number): number {
     this.outcome = PFO_NONE;
     this.stackGrew = false;
     let vma = this.vmas.lookup(mm, va);
@@ -150,12 +155,13 @@ export class Memory implements ZapSink {
     return FAULT_OK;
   }
 
-  /** anon_vma_prepare: the VMA's private pages get a group id on the first one. */
-  private anonVmaPrepare(vma: number): void {
+  /** anon_vma_prepare: the VMA's private pages get a group id on the first one (fork copies only VMAs with one). */
+  anonVmaPrepare(vma: number): void {
     if (this.vmas.f.anon(vma) === 0) this.vmas.f.setAnon(vma, this.vmas.newAnonId());
   }
 
-  private newAnonPage(mm: MmStruct, pfn: number): void {
+  /** Accounts a fresh frame as one anonymous page of `mm` (page_add_new_anon_rmap): exclusive, mapped once, in RSS. */
+  newAnonPage(mm: MmStruct, pfn: number): void {
     this.memmap.setFlag(pfn, PG_anon | PG_anon_exclusive);
     this.memmap.setMapcount(pfn, 1);
     mm.rssAnon++;

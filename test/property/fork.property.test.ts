@@ -12,7 +12,7 @@ import {
   PROT_WRITE,
   type Process,
 } from "../../sim/index.ts";
-import { bootMachine } from "../support/boot.ts";
+import { bootMachine, EAGER_FORK } from "../support/boot.ts";
 
 const PAGE = 4096;
 const PRIV = 0x100000000;
@@ -69,7 +69,10 @@ class Fork implements fc.Command<Model, Real> {
     const child = (real.procs[k] as Process).fork();
     expect(child).not.toBeNull();
     real.procs.push(child);
-    model.procs.push((model.procs[k] as PageState[]).map((s) => ({ ...s })));
+    // An eager copy (uvmcopy) gives the child frames of its own: ordinary pages, never lazily freed.
+    model.procs.push(
+      (model.procs[k] as PageState[]).map((s) => (EAGER_FORK && s.frame >= 0 ? { ...s, frame: model.nextFrame++ } : { ...s })),
+    );
     verify(model, real);
   }
   toString = () => `fork(#${this.who})`;

@@ -5,8 +5,9 @@
  * ships (kernel/labs). The vitest config runs those suites a second time
  * with MEMSIM_TEST_FRAMES=xv6.
  */
-import type { BootOptions, FramesLayer } from "../../sim/index.ts";
-import { bitmapFrames, Machine, xv6Frames } from "../../sim/index.ts";
+import type { BootOptions, FramesLayer, Layers } from "../../sim/index.ts";
+import { bitmapFrames, Machine, uvmcopy, xv6Frames } from "../../sim/index.ts";
+import { lazyAlloc } from "./student_layers.ts";
 
 const FRAMES: Record<string, FramesLayer | undefined> = { buddy: undefined, xv6: xv6Frames, bitmap: bitmapFrames };
 
@@ -17,9 +18,25 @@ if (!(TEST_FRAMES in FRAMES)) throw new Error(`MEMSIM_TEST_FRAMES must be buddy,
 /** True when the suites run on the buddy allocator (tests of buddy-only views check this). */
 export const ON_BUDDY = TEST_FRAMES === "buddy";
 
-/** Machine.boot with the test frames layer (a test's own `layers` entries win). */
+/**
+ * MEMSIM_TEST_LAYERS: lab layers to run these suites on by hand, a comma list
+ * of "lazy" (test/support/student_layers.ts lazyAlloc as layers.pageFault)
+ * and "uvmcopy" (the eager fork copy as layers.forkCopy).
+ */
+const LAB: Record<string, Layers> = { lazy: { pageFault: lazyAlloc }, uvmcopy: { forkCopy: uvmcopy } };
+const labLayers: Layers = {};
+for (const name of (process.env.MEMSIM_TEST_LAYERS ?? "").split(",").filter((s) => s !== "")) {
+  const l = LAB[name];
+  if (l === undefined) throw new Error(`MEMSIM_TEST_LAYERS takes ${Object.keys(LAB).join(", ")}, got '${name}'`);
+  Object.assign(labLayers, l);
+}
+
+/** True when fork copies eagerly (MEMSIM_TEST_LAYERS has uvmcopy): models of COW sharing then expect private copies. */
+export const EAGER_FORK = labLayers.forkCopy === uvmcopy;
+
+/** Machine.boot with the test frames layer and MEMSIM_TEST_LAYERS (a test's own `layers` entries win). */
 export function bootMachine(opts: BootOptions = {}): Machine {
   const frames = FRAMES[TEST_FRAMES];
-  if (frames === undefined) return Machine.boot(opts);
-  return Machine.boot({ ...opts, layers: { frames, ...opts.layers } });
+  if (frames === undefined && Object.keys(labLayers).length === 0) return Machine.boot(opts);
+  return Machine.boot({ ...opts, layers: { ...(frames === undefined ? {} : { frames }), ...labLayers, ...opts.layers } });
 }

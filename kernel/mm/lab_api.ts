@@ -1,0 +1,257 @@
+/**
+ * `k`: the kernel API a lab's layer is handed (kernel/LAYERS.md, "The kernel
+ * API"). Everything a student's page-fault handler, fork copy or spawn hook
+ * needs, and nothing more: walk a page table to an entry, read and write
+ * entries by named bits, map and unmap one page, find the VMA of an address,
+ * page reference counts for copy-on-write, user frames with their
+ * accounting, one TLB entry flushed, accessed bits read and cleared.
+ *
+ * The default layers do this work through the same functions: the fault
+ * handler's new anonymous page is Memory.newAnonPage (k.allocUserPage), its
+ * table walk is PageTable.ensure (k.walk "alloc"), fork's COW copy bumps
+ * references with PageAllocator.getPage (k.getPage).
+ *
+ * Numbers only: an address space is its MmStruct, an entry its address in
+ * RAM (ptep), a VMA its handle (0 for none), a frame its pfn. No call makes
+ * an object.
+ */
+
+import type { PageAllocator } from "./frames.ts";
+import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
+import type { MemMap } from "./memmap.ts";
+import type { Memory } from "./memory.ts";
+import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaAllows, vmaPteFlags } from "./memory.ts";
+import type { MmStruct } from "./mm.ts";
+import { PAGE } from "./mm.ts";
+import { VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import {
+  PF_INSTR,
+  PF_PROT,
+  PF_USER,
+  PF_WRITE,
+  PTE_A,
+  PTE_D,
+  PTE_NX,
+  PTE_P,
+  PTE_RW,
+  PTE_SOFT_COW,
+  PTE_SPECIAL,
+  PTE_US,
+} from "./pgtable_types.ts";
+import type { PhysMem } from "./physmem.ts";
+import type { VmaOps } from "./vma.ts";
+
+/** How k.walk treats missing tables: "lookup" stops at them (-1), "alloc" allocates them. */
+export type WalkMode = "lookup" | "alloc";
+
+/** The kernel API handed to a lab's layers. */
+export class KernelApi {
+  /** Entry bits (x86-64, pgtable_types.ts). */
+  readonly PTE_P = PTE_P;
+  readonly PTE_RW = PTE_RW;
+  readonly PTE_US = PTE_US;
+  readonly PTE_A = PTE_A;
+  readonly PTE_D = PTE_D;
+  readonly PTE_NX = PTE_NX;
+  /** Software bit: the entry maps the shared zero page (never counted, never freed). */
+  readonly PTE_SPECIAL = PTE_SPECIAL;
+  /** Software bit: the entry was write-protected for copy-on-write (xv6's PTE_COW). */
+  readonly PTE_COW = PTE_SOFT_COW;
+  /** VMA flags. */
+  readonly VM_READ = VM_READ;
+  readonly VM_WRITE = VM_WRITE;
+  readonly VM_EXEC = VM_EXEC;
+  readonly VM_SHARED = VM_SHARED;
+  readonly VM_GROWSDOWN = VM_GROWSDOWN;
+  /** What a page-fault handler returns. */
+  readonly FAULT_OK = FAULT_OK;
+  readonly FAULT_MAPERR = FAULT_MAPERR;
+  readonly FAULT_ACCERR = FAULT_ACCERR;
+  readonly FAULT_OOM = FAULT_OOM;
+  readonly FAULT_SIGBUS = FAULT_SIGBUS;
+  readonly PAGE_SIZE = PAGE;
+  /** #PF error-code bits. */
+  readonly PF_PROT = PF_PROT;
+  readonly PF_WRITE = PF_WRITE;
+  readonly PF_USER = PF_USER;
+  readonly PF_INSTR = PF_INSTR;
+  private readonly memmap: MemMap;
+  private readonly pages: PageAllocator;
+  private readonly vmas: VmaOps;
+  private readonly phys: PhysMem;
+
+  constructor(private readonly memory: Memory) {
+    this.memmap = memory.memmap;
+    this.pages = memory.buddy;
+    this.vmas = memory.vmas;
+    this.phys = memory.phys;
+  }
+
+  /**
+   * xv6's walk(): the level-1 entry for `va` in `mm`'s page table. With
+   * "alloc" the missing tables are allocated. Returns the entry's address
+   * (ptep; the entry may be zero), or -1 when a table is missing ("lookup")
+   * or could not be allocated ("alloc").
+   */
+  walk(mm: MmStruct, va: number, mode: WalkMode): number {
+    return mode === "alloc" ? mm.pt.ensure(va) : mm.pt.lookup(va);
+  }
+
+  /** The flags of the entry at `ptep` (PTE_* bits; 0 for an empty entry). */
+  pteFlags(mm: MmStruct, ptep: number): number {
+    return mm.pt.pteFlags(ptep);
+  }
+
+  /** The frame the entry at `ptep` names. */
+  ptePfn(mm: MmStruct, ptep: number): number {
+    return mm.pt.ptePfn(ptep);
+  }
+
+  /**
+   * Writes the entry at `ptep` (the slot of `va`): `pfn` with `flags`; pfn 0
+   * and flags 0 clear it. A present entry overwritten is flushed from the TLB.
+   * Counts nothing: pair it with allocUserPage / getPage.
+   * Panics when `ptep` is not the slot of `va`, or `pfn` is beyond RAM.
+   */
+  setPte(mm: MmStruct, va: number, ptep: number, pfn: number, flags: number): void {
+    mm.pt.setPte(va, ptep, pfn, flags >>> 0);
+    mm.pt.flushTlb();
+  }
+
+  /**
+   * xv6's mappages for one page: maps `pfn` at page `va` with `flags`
+   * (PTE_P added). Returns 0, or -1 when a table could not be allocated.
+   */
+  mapPage(mm: MmStruct, va: number, pfn: number, flags: number): number {
+    const page = va - (va % PAGE);
+    const ptep = mm.pt.ensure(page);
+    if (ptep < 0) return -1;
+    this.setPte(mm, page, ptep, pfn, (flags | PTE_P) >>> 0);
+    return 0;
+  }
+
+  /**
+   * Clears the entry of page `va` and flushes it. Returns the frame it
+   * mapped (still allocated: free it with freeUserPage or putPage), or -1
+   * when nothing was mapped there.
+   */
+  unmapPage(mm: MmStruct, va: number): number {
+    const page = va - (va % PAGE);
+    const ptep = mm.pt.lookup(page);
+    if (ptep < 0 || !(mm.pt.pteFlags(ptep) & PTE_P)) return -1;
+    const pfn = mm.pt.ptePfn(ptep);
+    this.setPte(mm, page, ptep, 0, 0);
+    return pfn;
+  }
+
+  /** find_vma: the VMA holding `va`, or 0 when none does. */
+  findVma(mm: MmStruct, va: number): number {
+    return this.vmas.lookup(mm, va);
+  }
+
+  /** First address of VMA `vma`. */
+  vmaStart(vma: number): number {
+    return this.vmas.f.start(vma);
+  }
+
+  /** End (exclusive) of VMA `vma`. */
+  vmaEnd(vma: number): number {
+    return this.vmas.f.end(vma);
+  }
+
+  /** access_error inverted: true when VMA `vma` permits the access #PF error code `ec` describes. */
+  vmaAllows(vma: number, ec: number): boolean {
+    return vmaAllows(this.vmas.f.flags(vma), ec);
+  }
+
+  /** The entry flags memsim gives a page of VMA `vma` (P, US, A; NX unless VM_EXEC; RW and D when `access` is "write" and the VMA is writable). */
+  vmaPteFlags(vma: number, access: "read" | "write"): number {
+    return vmaPteFlags(this.vmas.f.flags(vma), access === "write");
+  }
+
+  /** VM_* flags of VMA `vma`. */
+  vmaFlags(vma: number): number {
+    return this.vmas.f.flags(vma);
+  }
+
+  /** page_ref_count: references to frame `pfn` (0 when it is free). */
+  pageRef(pfn: number): number {
+    return this.memmap.refcount(pfn);
+  }
+
+  /** page_mapcount: page-table entries naming frame `pfn`. */
+  pageMapcount(pfn: number): number {
+    return this.memmap.mapcount(pfn);
+  }
+
+  /**
+   * get_page for one more mapping (xv6's COW refcount inc): a reference and a
+   * mapping of `pfn`, and one more anonymous page in `mm`'s RSS.
+   * Panics when `pfn` is free.
+   */
+  getPage(mm: MmStruct, pfn: number): void {
+    this.pages.getPage(pfn);
+    this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
+    mm.rssAnon++;
+  }
+
+  /**
+   * The inverse of getPage and allocUserPage (xv6's kfree on a COW page):
+   * drops `mm`'s mapping and reference; the frame is freed with the last.
+   */
+  putPage(mm: MmStruct, pfn: number): void {
+    this.memory.releaseAnon(mm, pfn);
+  }
+
+  /**
+   * kalloc for user memory: a zeroed frame accounted as one anonymous page
+   * of `mm` (refcount 1, mapcount 1, RSS) in VMA `vma` (which fork then
+   * knows to copy; 0 for a page of no VMA). Commit was charged when the VMA
+   * was made; a fault never charges. Returns the pfn, or -1 when no frame is
+   * free. Map it with mapPage; free it with putPage.
+   */
+  allocUserPage(mm: MmStruct, vma: number): number {
+    const pfn = this.pages.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
+    if (pfn < 0) return -1;
+    if (vma !== 0) this.memory.anonVmaPrepare(vma);
+    this.memory.newAnonPage(mm, pfn);
+    return pfn;
+  }
+
+  /** Copies frame `src`'s 4096 bytes into frame `dst` (memmove of a page). */
+  copyPage(dst: number, src: number): void {
+    this.phys.copyPage(dst, src);
+  }
+
+  /** Physical memory, byte by byte (a frame's bytes are at pfn * 4096). */
+  read8(pa: number): number {
+    return this.phys.read8(pa);
+  }
+
+  /** Writes one byte of physical memory. */
+  write8(pa: number, v: number): void {
+    this.phys.write8(pa, v);
+  }
+
+  /** invlpg: drops `mm`'s TLB entry for page `va`. */
+  flushTlbPage(mm: MmStruct, va: number): void {
+    const page = va - (va % PAGE);
+    mm.pt.recordFlush(page, page + PAGE);
+    mm.pt.flushTlb();
+  }
+
+  /**
+   * xv6's pgaccess for one page: 1 when page `va` was accessed since the
+   * last call (its PTE_A is set), then clears the bit and flushes the TLB
+   * entry so the next access sets it again; 0 when not accessed or not mapped.
+   */
+  testAndClearAccessed(mm: MmStruct, va: number): number {
+    const page = va - (va % PAGE);
+    const ptep = mm.pt.lookup(page);
+    if (ptep < 0) return 0;
+    const flags = mm.pt.pteFlags(ptep);
+    if (!(flags & PTE_P) || !(flags & PTE_A)) return 0;
+    this.setPte(mm, page, ptep, mm.pt.ptePfn(ptep), (flags & ~PTE_A) >>> 0);
+    return 1;
+  }
+}
