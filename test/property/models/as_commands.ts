@@ -348,9 +348,12 @@ function advisePage(pg: MPage, advice: number): boolean {
       if (pg.priv && pg.priv.refs === 1) pg.priv.lazy = true;
       return true;
     case MADV_WIPEONFORK:
-    case MADV_KEEPONFORK:
       if (pg.shm) return false;
-      pg.wipe = advice === MADV_WIPEONFORK;
+      pg.wipe = true;
+      return true;
+    case MADV_KEEPONFORK:
+      // Linux accepts KEEPONFORK on any mapping, shared too (kernel/LINUX.md, round 2 item 9).
+      pg.wipe = false;
       return true;
     case MADV_DONTFORK:
     case MADV_DOFORK:
