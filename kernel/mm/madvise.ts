@@ -200,6 +200,22 @@ function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number,
   return 0;
 }
 
+/** A walk over the entries of [start, end) of one page table, flushing what it changed. */
+abstract class RangeWalk implements PteVisitor {
+  protected pt: PageTable | null = null;
+
+  constructor(protected readonly memmap: MemMap) {}
+
+  run(pt: PageTable, start: number, end: number): void {
+    this.pt = pt;
+    walkRange(pt, start, end, this);
+    this.pt = null;
+    pt.flushTlb();
+  }
+
+  abstract visitPte(va: number, ptep: number, level: number): void;
+}
+
 /**
  * madvise_free_pte_range: each present anonymous page of [start, end) is
  * marked lazily freeable and its entry made old and clean, so reclaim may
@@ -209,18 +225,7 @@ function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number,
  * page while any mapping's entry is dirty. A page already dirty as a whole
  * (PG_dirty) is skipped while shared, else cleaned. The zero page is skipped.
  */
-export class LazyFreeWalk implements PteVisitor {
-  private pt: PageTable | null = null;
-
-  constructor(private readonly memmap: MemMap) {}
-
-  run(pt: PageTable, start: number, end: number): void {
-    this.pt = pt;
-    walkRange(pt, start, end, this);
-    this.pt = null;
-    pt.flushTlb();
-  }
-
+export class LazyFreeWalk extends RangeWalk {
   visitPte(va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
@@ -242,18 +247,7 @@ export class LazyFreeWalk implements PteVisitor {
  * shared page of [start, end) that only this mapping uses loses its accessed
  * bit (it becomes the first to reclaim); pages stay resident.
  */
-export class DeactivateWalk implements PteVisitor {
-  private pt: PageTable | null = null;
-
-  constructor(private readonly memmap: MemMap) {}
-
-  run(pt: PageTable, start: number, end: number): void {
-    this.pt = pt;
-    walkRange(pt, start, end, this);
-    this.pt = null;
-    pt.flushTlb();
-  }
-
+export class DeactivateWalk extends RangeWalk {
   visitPte(va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
