@@ -5,6 +5,7 @@
  * the parts only by their types.
  */
 
+import type { ClockCosts, CostClock } from "./clock.ts";
 import { KernelEvents } from "./events.ts";
 import type { Tasks } from "./fork.ts";
 import type { Prandom } from "./lib/random.ts";
@@ -55,6 +56,8 @@ export interface KernelConfig {
   readonly overcommitRatio: number;
   readonly swapBytes: number;
   readonly maxMapCount: number;
+  /** What each step costs on the cost clock (clock.ts); the defaults when absent. */
+  readonly clockCosts?: Readonly<ClockCosts>;
 }
 
 /** Everything boot (kernel/main.ts) built, in the order it built it. */
@@ -122,6 +125,11 @@ export class Kernel {
   /** Layers add their section of `m.stats()` here. */
   readonly statsSources: Array<[string, () => unknown]>;
   private readonly buddyOrNull: BuddyAllocator | null;
+
+  /** The cost clock: simulated nanoseconds derived from the layers' counters (clock.ts). */
+  get clock(): CostClock {
+    return this.registry.clock;
+  }
 
   /** Use startKernel (kernel/main.ts), which builds the parts. */
   constructor(p: KernelParts) {

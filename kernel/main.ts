@@ -14,6 +14,7 @@
  *
  * This is the only file that knows every layer; kernel.ts knows their types.
  */
+import { CostClock, DEFAULT_CLOCK_COSTS } from "./clock.ts";
 import { Kernel, type KernelConfig } from "./kernel.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
@@ -53,7 +54,7 @@ export interface KernelLayers extends TaskLayers {
  */
 export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Kernel {
   // 1. RAM and what memblock reserves. The rng forks keep their order: they fix every seeded choice.
-  const registry = new Registry();
+  const registry = new Registry(new CostClock(config.clockCosts ?? DEFAULT_CLOCK_COSTS));
   const rng = new Prandom(config.seed);
   const printk = new Printk(config.log);
   const phys = new PhysMem(config.ramBytes);
@@ -74,6 +75,8 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   registry.meminfoSources.push((v) => pagingMeminfo(pp, v));
   registry.vmstatSources.push((out) => pagingVmstat(pp, out));
   registry.statsSources.push(["mmu", () => pagingStats(pp)]);
+  registry.clock.addCounter("access", () => pp.tlb.stats.hits + pp.tlb.stats.misses);
+  registry.clock.addCounter("tlbMiss", () => pp.tlb.stats.misses);
 
   // 4. slab and kmalloc
   const slab = new SlabAllocator({
@@ -106,6 +109,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     config,
     layers,
   );
+  registry.clock.addCounter("fault", () => taskParts.memory.stats.pgfault);
 
   return new Kernel({
     config,

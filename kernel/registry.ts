@@ -1,8 +1,10 @@
 /**
  * What layers register with the kernel as they boot: invariant checkers,
- * /proc/meminfo fields, /proc/vmstat counters and sections of `m.stats()`.
+ * /proc/meminfo fields, /proc/vmstat counters, sections of `m.stats()` and
+ * the counters the cost clock (clock.ts) is derived from.
  * A leaf module: every layer's boot may import it, it imports no layer.
  */
+import { CostClock, DEFAULT_CLOCK_COSTS } from "./clock.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
 
 /** A named invariant checker, run by `m.check()`. */
@@ -20,6 +22,9 @@ export class Registry {
   readonly vmstatSources: Array<(out: Array<[string, number]>) => void> = [];
   /** Layers add their section of `m.stats()` here. */
   readonly statsSources: Array<[string, () => unknown]> = [];
+
+  /** @param clock the machine's cost clock; layers lend it their counters (default costs when absent). */
+  constructor(readonly clock: CostClock = new CostClock(DEFAULT_CLOCK_COSTS)) {}
 
   /**
    * Runs every checker, or only the one named `only`; throws

@@ -3,6 +3,7 @@
  * that turn bad input into a clear error instead of a broken machine.
  */
 
+import { CLOCK_KINDS, type ClockCosts, DEFAULT_CLOCK_COSTS } from "../kernel/clock.ts";
 import type { KernelLayers } from "../kernel/main.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
@@ -48,6 +49,12 @@ export interface BootOptions {
   pcpBatch?: number;
   /** TLB shape: entries and ways, powers of two (ways <= entries). Default 256 entries, 4-way. */
   tlb?: Partial<TlbConfig>;
+  /**
+   * What each step costs on the cost clock (`m.clock`), in whole simulated
+   * nanoseconds: access, tlbMiss, fault, swapIn, swapOut. Absent kinds keep
+   * the defaults (1, 100, 1000, 100000, 100000).
+   */
+  clock?: Partial<ClockCosts>;
   /** A pino logger; silent when absent. */
   log?: KLogger;
   /** Layers that replace memsim's own (kernel/LAYERS.md); each entry is optional. */
@@ -70,6 +77,7 @@ export interface ResolvedConfig {
   maxOrder: number;
   pcpBatch: number;
   tlb: TlbConfig;
+  clock: ClockCosts;
   log: KLogger;
   layers: Layers;
 }
@@ -86,6 +94,7 @@ const KNOWN = new Set([
   "maxOrder",
   "pcpBatch",
   "tlb",
+  "clock",
   "log",
   "layers",
 ]);
@@ -143,6 +152,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
+    clock: resolveClock(opts.clock ?? {}),
     log: opts.log ?? silentLogger,
     layers: resolveLayers(opts.layers),
   };
@@ -159,6 +169,20 @@ function resolveLayers(layers: unknown): Layers {
     if (v !== undefined && typeof v !== "function") throw new ConfigError(`Machine.boot: layers.${k} must be a function, got ${typeof v}`);
   }
   return layers as Layers;
+}
+
+/** Clock costs: known kinds, whole nanoseconds from 0 to 10^9. Throws ConfigError naming the kind. */
+function resolveClock(c: unknown): ClockCosts {
+  if (typeof c !== "object" || c === null) throw new ConfigError(`Machine.boot: clock must be an object of costs, got ${String(c)}`);
+  const given = c as Record<string, unknown>;
+  for (const k of Object.keys(given)) {
+    if (!(CLOCK_KINDS as readonly string[]).includes(k)) {
+      throw new ConfigError(`Machine.boot: unknown clock cost '${k}' (kinds are ${CLOCK_KINDS.join(", ")})`);
+    }
+  }
+  const out = { ...DEFAULT_CLOCK_COSTS };
+  for (const k of CLOCK_KINDS) out[k] = intIn(`clock.${k}`, given[k] ?? DEFAULT_CLOCK_COSTS[k], 0, 1e9);
+  return out;
 }
 
 function isPow2(v: number): boolean {

@@ -3,6 +3,7 @@
  * values, the error classes and the public types.
  */
 
+export { CLOCK_KINDS, type ClockCosts, type ClockKind, type ClockRow, CostClock, DEFAULT_CLOCK_COSTS } from "../kernel/clock.ts";
 export * from "../kernel/errno.ts";
 export {
   EVENT_KINDS,

@@ -3,6 +3,7 @@
  * API of DESIGN.md §5 (kernel services, fault injection, /proc views, stats,
  * checkers).
  */
+import type { CostClock } from "../kernel/clock.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { startKernel } from "../kernel/main.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
@@ -81,6 +82,11 @@ export class Machine {
   readonly proc: MachineProc;
   /** The typed event stream: `m.events.on("mm_page_alloc", (e) => ...)` (kernel/EVENTS.md). */
   readonly events: MachineEvents;
+  /**
+   * The cost clock: deterministic simulated nanoseconds (`m.clock.now()`),
+   * derived from the TLB, fault and swap counters (kernel/clock.ts).
+   */
+  readonly clock: CostClock;
 
   private constructor(config: ResolvedConfig) {
     this.config = config;
@@ -94,6 +100,7 @@ export class Machine {
         pcpBatch: config.pcpBatch,
         slubDebug: config.slubDebug,
         tlb: config.tlb,
+        clockCosts: config.clock,
         overcommitMode: config.overcommit.mode,
         overcommitRatio: config.overcommit.ratio,
         swapBytes: config.swapBytes,
@@ -106,6 +113,7 @@ export class Machine {
     attachLibc(this.kernel.tasks);
     this.proc = new MachineProc(this.kernel);
     this.events = new MachineEvents(this.kernel.events);
+    this.clock = this.kernel.clock;
   }
 
   /**
@@ -135,6 +143,7 @@ export class Machine {
   stats(): Record<string, unknown> {
     const out: Record<string, unknown> = { ramBytes: this.config.ramBytes, seed: this.config.seed };
     for (const [name, get] of this.kernel.statsSources) out[name] = get();
+    out.clock = { ns: this.clock.now(), effectiveAccessNs: this.clock.effectiveAccessNs(), kinds: this.clock.breakdown() };
     return out;
   }
 
