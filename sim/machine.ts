@@ -9,6 +9,7 @@ import { startKernel } from "../kernel/main.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
+import { renderExtfragIndex, renderUnusableIndex } from "../kernel/proc/extfrag.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
 import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
@@ -55,6 +56,25 @@ export class MachineProc {
   /** /proc/buddyinfo. Throws Error on a machine whose frames layer is not the buddy allocator. */
   buddyinfo(): string {
     return renderBuddyinfo(this.kernel.buddy);
+  }
+
+  /**
+   * debugfs extfrag/unusable_index: per zone and order, the share of free
+   * memory that cannot serve an allocation of that order (0.000 to 1.000).
+   * Throws Error on a machine whose frames layer is not the buddy allocator.
+   */
+  unusableIndex(): string {
+    return renderUnusableIndex(this.kernel.buddy);
+  }
+
+  /**
+   * debugfs extfrag/extfrag_index: per zone and order, whether a failing
+   * allocation of that order fails for want of memory (near 0.000) or because
+   * free memory is in pieces (near 1.000); -1.000 where it would succeed.
+   * Throws Error on a machine whose frames layer is not the buddy allocator.
+   */
+  extfragIndex(): string {
+    return renderExtfragIndex(this.kernel.buddy);
   }
 
   /** /proc/slabinfo, version 2.1. */

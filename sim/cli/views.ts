@@ -40,6 +40,20 @@ function hex(n: number): string {
 /** Every view, in the order `memsim run` prints them. */
 export const VIEWS: View[] = [
   { name: "buddyinfo", title: "/proc/buddyinfo", help: "free blocks per order and zone", inRun: true, render: (m) => m.proc.buddyinfo() },
+  {
+    name: "unusable_index",
+    title: "extfrag/unusable_index",
+    help: "per order, the share of free memory too fragmented to serve it",
+    inRun: false,
+    render: (m) => m.proc.unusableIndex(),
+  },
+  {
+    name: "extfrag_index",
+    title: "extfrag/extfrag_index",
+    help: "per order, whether a failing allocation fails from fragmentation (1) or want of memory (0)",
+    inRun: false,
+    render: (m) => m.proc.extfragIndex(),
+  },
   { name: "zoneinfo", title: "zones", help: "zone spans, free and per-CPU pages, watermarks", inRun: true, render: renderZones },
   { name: "meminfo", title: "/proc/meminfo", help: "memory usage in Linux's format", inRun: true, render: (m) => m.proc.meminfo() },
   { name: "slabinfo", title: "/proc/slabinfo", help: "slab caches in Linux's format", inRun: true, render: (m) => m.proc.slabinfo() },
