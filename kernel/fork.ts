@@ -5,7 +5,7 @@
  * route its system calls and page faults to the mm layer.
  */
 import { EINVAL } from "./errno.ts";
-import { type KernelEvents, NO_EVENTS } from "./events.ts";
+import type { KernelEvents } from "./events.ts";
 import {
   EV_PAGE_FAULT_USER,
   EV_SCHED_PROCESS_EXIT,
@@ -66,6 +66,8 @@ export interface TasksDeps {
   /** The lab's process-side layers (kernel/LAYERS.md) and the API they are handed. */
   readonly layers: TaskLayers;
   readonly k: KernelApi;
+  /** The machine's event bus (kernel/main.ts hands it over). */
+  readonly events: KernelEvents;
 }
 
 /** All processes of a machine. */
@@ -75,7 +77,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   readonly forkHooks: Array<(parent: Process, child: Process) => void> = [];
   private nextPid = 1;
   /** The machine's event bus (process, fault, syscall and signal events). */
-  ev: KernelEvents = NO_EVENTS;
+  readonly ev: KernelEvents;
   private nextMmId = 1;
   private readonly lazyWalk: LazyFreeWalk;
   private readonly deactivateWalk: DeactivateWalk;
@@ -89,6 +91,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly changeProt: ChangeProtection = (mm, vma, start, end) => this.d.memory.changeProt(mm, vma, start, end);
 
   constructor(private readonly d: TasksDeps) {
+    this.ev = d.events;
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
     this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy);
