@@ -117,16 +117,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
    */
   spawn(comm: string, ppid = 0): Process {
     const mm = this.newMm();
-    const ctx = this.d.ctx;
-    const start = STACK_TOP - INITIAL_STACK_PAGES * PAGE;
-    const vma = ctx.vmas.alloc(mm, start, STACK_TOP, STACK_FLAGS, start / PAGE);
-    if (vma === 0 || !ctx.commit.charge(INITIAL_STACK_PAGES)) {
-      if (vma !== 0) ctx.vmas.freeObject(vma);
+    if (this.d.k.insertVma(mm, STACK_TOP - INITIAL_STACK_PAGES * PAGE, STACK_TOP, STACK_FLAGS) === 0) {
       this.d.paging.pgdFree(mm.pt);
       throw new Error(`spawn ${comm}: out of memory for the stack`);
     }
-    mm.committed += INITIAL_STACK_PAGES;
-    ctx.vmas.insert(mm, vma);
     const p = this.register(comm, ppid, mm);
     if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(p.pid, comm, 0);
     this.lab?.hook("onSpawn", p);
@@ -152,8 +146,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
    * fork: a child with a copy of the parent's VMAs and page tables. Private
    * writable pages are shared copy-on-write; shared anonymous memory stays
    * shared; VM_DONTCOPY VMAs are left out and VM_WIPEONFORK ones start empty.
-   * The child's accounted memory is charged to commit. Returns null (and
-   * leaves nothing behind) when memory, commit or an ASID runs out.
+   * The child's accounted memory is charged to commit; layers.onSpawn then
+   * runs for the child. Returns null (and leaves nothing behind) when
+   * memory, commit or an ASID runs out.
    */
   fork(parent: Process): Process | null {
     let mm: MmStruct;
@@ -177,6 +172,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     const child = this.register(parent.comm, parent.pid, mm);
     if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(child.pid, child.comm, SIGCHLD);
     if (this.ev.active[EV_SCHED_PROCESS_FORK] !== 0) this.ev.processFork(parent.comm, parent.pid, child.comm, child.pid);
+    this.lab?.hook("onSpawn", child);
     for (const hook of this.forkHooks) hook(parent, child);
     return child;
   }
