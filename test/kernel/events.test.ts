@@ -139,6 +139,16 @@ describe("event stream stories", () => {
   });
 });
 
+describe("wiring", () => {
+  it("every part that emits holds the machine's one bus, on the buddy allocator and on a lab's", () => {
+    for (const layers of [{}, { frames: xv6Frames }]) {
+      const k = Machine.boot({ ramBytes: 4 << 20, layers }).kernel;
+      const parts = [k.pages.ev, k.paging.tlb.ev, k.slab.ev, k.taskParts.commit.ev, k.tasks.ev];
+      expect(parts.map((ev) => ev === k.events)).toEqual([true, true, true, true, true]);
+    }
+  });
+});
+
 describe("event stream on a lab frame allocator", () => {
   it("xv6 kalloc: malloc -> first write -> exit allocates and frees single frames from the top, with no buddy split or merge", () => {
     const m = Machine.boot({ ramBytes: 4 << 20, seed: 1, layers: { frames: xv6Frames } });
