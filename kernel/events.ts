@@ -9,9 +9,10 @@
  * delivered event), CPU 0 and the current task, then calls each listener of
  * its kind in the order they were added.
  *
- * Subsystems get the machine's one bus from the kernel after construction
- * (`subsystem.ev = kernel.events`); until then they hold NO_EVENTS, which
- * nobody can listen to.
+ * kernel/main.ts makes the machine's one bus before any layer and hands it
+ * to each layer that emits as it builds it (the `events` of its boot
+ * parameters); a part built on its own holds NO_EVENTS, which nobody can
+ * listen to.
  */
 import {
   EV_BRK,
@@ -79,17 +80,19 @@ export class KernelEvents {
   pid = 0;
   comm = "swapper/0";
   /** The kva of mem_map's first record (struct page addresses in page=). */
-  memmapKva = PAGE_OFFSET;
+  readonly memmapKva: number;
   /** "inert" for NO_EVENTS, which nobody may listen to. */
   private readonly role: "machine" | "inert";
 
   /**
-   * A machine's bus, or (role "inert") the placeholder subsystems hold
-   * before a kernel hands them its bus. One class for both, so the emit
-   * points' loads of `ev.active` see one object shape.
+   * A machine's bus, or (role "inert") the placeholder a part built on its
+   * own holds. One class for both, so the emit points' loads of `ev.active`
+   * see one object shape. `memmapKva` is where mem_map starts in the direct
+   * map (what struct page addresses are computed from).
    */
-  constructor(role: "machine" | "inert" = "machine") {
+  constructor(role: "machine" | "inert" = "machine", memmapKva: number = PAGE_OFFSET) {
     this.role = role;
+    this.memmapKva = memmapKva;
   }
 
   /** Adds a listener of `kind`. Throws RangeError for an unknown kind. */
@@ -286,5 +289,5 @@ export class KernelEvents {
   }
 }
 
-/** The shared inert bus: what a subsystem holds before a kernel hands it the real one (every flag stays 0). */
+/** The shared inert bus: what a part built outside kernel/main.ts holds (every flag stays 0). */
 export const NO_EVENTS: KernelEvents = new KernelEvents("inert");

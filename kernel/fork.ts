@@ -5,7 +5,7 @@
  * route its system calls and page faults to the mm layer.
  */
 import { EINVAL } from "./errno.ts";
-import { type KernelEvents, NO_EVENTS } from "./events.ts";
+import type { KernelEvents } from "./events.ts";
 import {
   EV_PAGE_FAULT_USER,
   EV_SCHED_PROCESS_EXIT,
@@ -66,6 +66,8 @@ export interface TasksDeps {
   /** The lab's process-side layers (kernel/LAYERS.md) and the API they are handed. */
   readonly layers: TaskLayers;
   readonly k: KernelApi;
+  /** The machine's event bus (kernel/main.ts hands it over). */
+  readonly events: KernelEvents;
 }
 
 /** All processes of a machine. */
@@ -75,7 +77,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   readonly forkHooks: Array<(parent: Process, child: Process) => void> = [];
   private nextPid = 1;
   /** The machine's event bus (process, fault, syscall and signal events). */
-  ev: KernelEvents = NO_EVENTS;
+  readonly ev: KernelEvents;
   private nextMmId = 1;
   private readonly lazyWalk: LazyFreeWalk;
   private readonly deactivateWalk: DeactivateWalk;
@@ -89,6 +91,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly changeProt: ChangeProtection = (mm, vma, start, end) => this.d.memory.changeProt(mm, vma, start, end);
 
   constructor(private readonly d: TasksDeps) {
+    this.ev = d.events;
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
     this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy);
@@ -114,16 +117,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
    */
   spawn(comm: string, ppid = 0): Process {
     const mm = this.newMm();
-    const ctx = this.d.ctx;
-    const start = STACK_TOP - INITIAL_STACK_PAGES * PAGE;
-    const vma = ctx.vmas.alloc(mm, start, STACK_TOP, STACK_FLAGS, start / PAGE);
-    if (vma === 0 || !ctx.commit.charge(INITIAL_STACK_PAGES)) {
-      if (vma !== 0) ctx.vmas.freeObject(vma);
+    if (this.d.k.insertVma(mm, STACK_TOP - INITIAL_STACK_PAGES * PAGE, STACK_TOP, STACK_FLAGS) === 0) {
       this.d.paging.pgdFree(mm.pt);
       throw new Error(`spawn ${comm}: out of memory for the stack`);
     }
-    mm.committed += INITIAL_STACK_PAGES;
-    ctx.vmas.insert(mm, vma);
     const p = this.register(comm, ppid, mm);
     if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(p.pid, comm, 0);
     this.lab?.hook("onSpawn", p);
@@ -149,8 +146,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
    * fork: a child with a copy of the parent's VMAs and page tables. Private
    * writable pages are shared copy-on-write; shared anonymous memory stays
    * shared; VM_DONTCOPY VMAs are left out and VM_WIPEONFORK ones start empty.
-   * The child's accounted memory is charged to commit. Returns null (and
-   * leaves nothing behind) when memory, commit or an ASID runs out.
+   * The child's accounted memory is charged to commit; layers.onSpawn then
+   * runs for the child. Returns null (and leaves nothing behind) when
+   * memory, commit or an ASID runs out.
    */
   fork(parent: Process): Process | null {
     let mm: MmStruct;
@@ -174,6 +172,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     const child = this.register(parent.comm, parent.pid, mm);
     if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(child.pid, child.comm, SIGCHLD);
     if (this.ev.active[EV_SCHED_PROCESS_FORK] !== 0) this.ev.processFork(parent.comm, parent.pid, child.comm, child.pid);
+    this.lab?.hook("onSpawn", child);
     for (const hook of this.forkHooks) hook(parent, child);
     return child;
   }

@@ -6,7 +6,7 @@
  */
 
 import type { ClockCosts, CostClock } from "./clock.ts";
-import { KernelEvents } from "./events.ts";
+import type { KernelEvents } from "./events.ts";
 import type { Tasks } from "./fork.ts";
 import type { Prandom } from "./lib/random.ts";
 import type { FailPoint } from "./mm/fault_inject.ts";
@@ -64,6 +64,8 @@ export interface KernelConfig {
 export interface KernelParts {
   readonly config: KernelConfig;
   readonly registry: Registry;
+  /** The event bus every emitting layer was handed. */
+  readonly events: KernelEvents;
   readonly rng: Prandom;
   readonly printk: Printk;
   readonly phys: PhysMem;
@@ -85,8 +87,8 @@ export interface KernelParts {
 /** The kernel and its services. */
 export class Kernel {
   readonly config: KernelConfig;
-  /** The typed event stream; made first, handed to each subsystem by wireEvents. */
-  readonly events = new KernelEvents();
+  /** The typed event stream; kernel/main.ts made it first and handed it to every layer that emits. */
+  readonly events: KernelEvents;
   readonly phys: PhysMem;
   readonly layout: BootLayout;
   readonly memmap: MemMap;
@@ -136,6 +138,7 @@ export class Kernel {
     this.config = p.config;
     this.log = p.config.log;
     this.registry = p.registry;
+    this.events = p.events;
     this.checkers = p.registry.checkers;
     this.meminfoSources = p.registry.meminfoSources;
     this.vmstatSources = p.registry.vmstatSources;
@@ -160,18 +163,6 @@ export class Kernel {
     this.vmallocLayer = p.vmallocLayer;
     this.taskParts = p.taskParts;
     this.tasks = p.taskParts.tasks;
-    this.wireEvents();
-  }
-
-  /** Hands the event bus to every subsystem that emits events. */
-  private wireEvents(): void {
-    const ev = this.events;
-    ev.memmapKva = pfnToKva(this.layout.memmapStart);
-    if (this.buddyOrNull !== null) this.buddyOrNull.ev = ev;
-    this.paging.tlb.ev = ev;
-    this.slab.ev = ev;
-    this.taskParts.commit.ev = ev;
-    this.tasks.ev = ev;
   }
 
   /**

@@ -8,7 +8,7 @@
  */
 
 import type { KernelApi } from "./mm/lab_api.ts";
-import { PG_anon, PG_anon_exclusive, PG_pgtable, PG_slab } from "./mm/memmap.ts";
+import { PG_alloc, PG_anon, PG_anon_exclusive, PG_pgtable, PG_slab } from "./mm/memmap.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, type Memory } from "./mm/memory.ts";
 import type { MmStruct } from "./mm/mm.ts";
 import { PAGE } from "./mm/mm.ts";
@@ -65,7 +65,11 @@ export interface ForkCopy {
  */
 export type ForkCopyLayer = (copy: ForkCopy, k: KernelApi, next: (copy: ForkCopy) => boolean) => boolean;
 
-/** layers.onSpawn / layers.onExit: called after a process is made, and before its memory is torn down. */
+/**
+ * layers.onSpawn / layers.onExit: onSpawn after a process is made (by spawn,
+ * or by fork for the child, once its address space is copied) and before
+ * it runs; onExit before its memory is torn down, whatever ended it.
+ */
 export type TaskHook = (p: LabTask, k: KernelApi) => void;
 
 /** The process-side layers (each optional). */
@@ -133,7 +137,8 @@ export class LabLayers {
     if (flags & PTE_SPECIAL) return;
     const pfn = mm.pt.ptePfn(ptep);
     const mmap = this.memory.memmap;
-    if (mmap.refcount(pfn) === 0 || mmap.testFlag(pfn, PG_pgtable) || mmap.testFlag(pfn, PG_slab)) {
+    // A free frame on a per-CPU list keeps its list link where the refcount is: test PG_alloc.
+    if (!mmap.testFlag(pfn, PG_alloc) || mmap.testFlag(pfn, PG_pgtable) || mmap.testFlag(pfn, PG_slab)) {
       layerFault(
         "pageFault",
         `the handler mapped ${formatVa(va)} to frame 0x${pfn.toString(16)}, which is not a user page (free, a page table or slab)`,
@@ -197,7 +202,7 @@ class ForkCheck implements PteVisitor {
       if (mmap.testFlag(pfn, PG_anon_exclusive)) layerFault("forkCopy", `${at} is shared by parent and child but still marked exclusive`);
       return;
     }
-    if (mmap.refcount(pfn) === 0 || !mmap.testFlag(pfn, PG_anon))
+    if (!mmap.testFlag(pfn, PG_alloc) || !mmap.testFlag(pfn, PG_anon))
       layerFault("forkCopy", `${at} in the child is not an allocated anonymous page (use k.allocUserPage)`);
   }
 }

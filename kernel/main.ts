@@ -4,17 +4,23 @@
  * and registers its checker, /proc lines and stats. The order is the order
  * of dependence:
  *
- *   1. RAM, memblock layout, mem_map, fault-injection points
- *   2. frames     the page-frame allocator (layers.frames, or the buddy)
- *   3. paging     TLB, MMU, init_mm with the direct map      <- frames
- *   4. slab       kmem_caches, kmalloc                      <- frames, RAM
+ *   1. RAM, memblock layout, mem_map, fault-injection points, the event bus
+ *   2. frames     the page-frame allocator (layers.frames, or the buddy)   <- events
+ *   3. paging     TLB, MMU, init_mm with the direct map      <- frames, events
+ *   4. slab       kmem_caches, kmalloc                      <- frames, RAM, events
  *   5. vmalloc    the vmap_area cache and vmalloc area      <- frames, slab, init_mm
- *   6. tasks      VMAs, commit, shmem, faults, fork, exit   <- all of the above
+ *   6. tasks      VMAs, commit, shmem, faults, fork, exit   <- all of the above, events
  *                 (layers.pageFault, forkCopy, onSpawn, onExit plug in here)
+ *
+ * The event bus (events.ts) is made before any layer, so every layer that
+ * emits is handed it when it is built: page allocator (either kind), TLB,
+ * slab and kmalloc, commit, tasks. vmalloc emits nothing of its own (its
+ * pages and objects are the page allocator's and slab's events).
  *
  * This is the only file that knows every layer; kernel.ts knows their types.
  */
 import { CostClock, DEFAULT_CLOCK_COSTS } from "./clock.ts";
+import { KernelEvents } from "./events.ts";
 import { Kernel, type KernelConfig } from "./kernel.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
@@ -22,6 +28,7 @@ import { FailPoint } from "./mm/fault_inject.ts";
 import type { FramesLayer } from "./mm/frames.ts";
 import { pagingInit } from "./mm/init.ts";
 import { Kmalloc } from "./mm/kmalloc.ts";
+import { pfnToKva } from "./mm/kmem.ts";
 import { bootLayout } from "./mm/memblock.ts";
 import { MemMap } from "./mm/memmap.ts";
 import { bootBuddy, bootFrames, type FramesInit } from "./mm/mm_init.ts";
@@ -62,14 +69,15 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const memmap = new MemMap(phys.buffer, layout.memmapStart, phys.nrPages);
   const failPageAlloc = new FailPoint("fail_page_alloc", rng.fork());
   const failSlab = new FailPoint("failslab", rng.fork());
+  const events = new KernelEvents("machine", pfnToKva(layout.memmapStart));
 
   // 2. frames
-  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, ...config };
+  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config };
   const frames = layers.frames === undefined ? bootBuddy(fi) : bootFrames(fi, layers.frames);
   const pages = frames.pages;
 
   // 3. paging
-  const pp = pagingInit({ phys, memmap, buddy: pages, layout, printk, debugVm: config.debugVm, tlb: config.tlb });
+  const pp = pagingInit({ phys, memmap, buddy: pages, layout, printk, debugVm: config.debugVm, tlb: config.tlb, events });
   registry.checkers.push({ name: "pgtable", run: () => checkPgtable(pp.paging) });
   registry.checkers.push({ name: "tlb", run: () => checkTlb(pp.mmu) });
   registry.meminfoSources.push((v) => pagingMeminfo(pp, v));
@@ -88,6 +96,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     rng: rng.fork(),
     slubDebug: config.slubDebug,
     memmapStart: layout.memmapStart,
+    events,
   });
   const kmallocCaches = new Kmalloc(slab);
   pages.shrinkers.push((want) => slab.shrinkAll(want));
@@ -105,7 +114,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
 
   // 6. tasks
   const taskParts = tasksInit(
-    { phys, memmap, pages, layout, paging: pp.paging, mmu: pp.mmu, printk, slab, kmalloc: kmallocCaches, registry },
+    { phys, memmap, pages, layout, paging: pp.paging, mmu: pp.mmu, printk, slab, kmalloc: kmallocCaches, registry, events },
     config,
     layers,
   );
@@ -114,6 +123,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   return new Kernel({
     config,
     registry,
+    events,
     rng,
     printk,
     phys,

@@ -4,6 +4,7 @@
  * meminfo and vmstat lines and the mm checker.
  */
 
+import type { KernelEvents } from "./events.ts";
 import { Tasks } from "./fork.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { CommitAccounting } from "./mm/commit.ts";
@@ -59,13 +60,16 @@ export interface TaskInitDeps {
   readonly slab: SlabAllocator;
   readonly kmalloc: KmallocApi;
   readonly registry: Registry;
+  /** The machine's event bus. */
+  readonly events: KernelEvents;
 }
 
 /** Builds the process side on a booted kernel (frames, paging and slab ready). */
 export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = {}): TaskParts {
   const cache = k.slab.createCache("vm_area_struct", VMA_SIZE, { align: 8 });
   if (cache === null) panic("tasks_init: no vm_area_struct cache");
-  const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.pages.nrManagedPages(), Math.floor(o.swapBytes / 4096));
+  const swapPages = Math.floor(o.swapBytes / 4096);
+  const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.pages.nrManagedPages(), swapPages, k.events);
   const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit);
   const vmas = new VmaOps(new VmaFields(k.phys), cache, shmem, o.maxMapCount);
   const memory = new Memory(k.phys, k.memmap, k.pages, vmas, shmem, commit, k.layout.kernelStart);
@@ -85,6 +89,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     debugVm: o.debugVm,
     layers,
     k: api,
+    events: k.events,
   });
   const parts = { tasks, memory, k: api, shmem, commit, vmas };
   const r = k.registry;

@@ -24,8 +24,6 @@ export class CommitAccounting {
   committed = 0;
   /** Requests refused since boot. */
   refused = 0;
-  /** The machine's event bus (vm_enough_memory, vm_unacct_memory). */
-  ev: KernelEvents = NO_EVENTS;
 
   constructor(
     /** 0 heuristic, 1 always, 2 never. */
@@ -36,6 +34,8 @@ export class CommitAccounting {
     private readonly totalRamPages: () => number,
     /** Swap pages. */
     readonly swapPages: number,
+    /** The machine's event bus (vm_enough_memory, vm_unacct_memory). */
+    readonly ev: KernelEvents = NO_EVENTS,
   ) {}
 
   /** CommitLimit in pages: RAM * ratio / 100 + swap. */

@@ -9,7 +9,13 @@
  * It trusts the layer with nothing: an answer that is not a free, aligned,
  * in-range run, or a method that throws, is a LayerFault naming the layer;
  * checkFrames recounts free + allocated against managed to catch lost frames.
+ *
+ * Events: mm_page_alloc for every allocation that returns (pfn -1 when it
+ * failed) and mm_page_free when the last reference goes, at the same points
+ * as the buddy allocator; a lab allocator has no buddy split or merge.
  */
+import { type KernelEvents, NO_EVENTS } from "../events.ts";
+import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
 import { BUG_ON, invariant, layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
@@ -37,19 +43,22 @@ export class FramePages {
   readonly shrinkers: Shrinker[] = [];
   readonly stats = new FramePagesStats();
   currentComm = "swapper/0";
+  /** The machine's event bus (mm_page_alloc, mm_page_free). */
+  readonly ev: KernelEvents;
   private readonly w: Uint32Array;
 
   constructor(
     readonly layer: FrameAllocator,
     readonly mem: PhysMem,
     readonly memmap: MemMap,
-    private readonly opts: { readonly pagePoison: boolean },
+    private readonly opts: { readonly pagePoison: boolean; readonly events?: KernelEvents },
     private readonly printk: Printk,
     private readonly failPoint: FailPoint,
   ) {
     this.name = layer.name;
     this.maxOrder = layer.maxOrder;
     this.w = memmap.w;
+    this.ev = opts.events ?? NO_EVENTS;
   }
 
   /**
@@ -59,6 +68,13 @@ export class FramePages {
    * LayerFault when the layer throws or answers with frames that are not free.
    */
   allocPages(order: number, gfp: number = GFP_KERNEL): number {
+    const pfn = this.allocPagesChecked(order, gfp);
+    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
+    return pfn;
+  }
+
+  /** alloc_pages without its event: the checks, the layer's answer, the struct pages. */
+  private allocPagesChecked(order: number, gfp: number): number {
     if (!(order >= 0 && order <= this.maxOrder && Number.isInteger(order))) {
       if (!Number.isInteger(order) || order < 0) panic(`alloc_pages: invalid order ${order}`);
       return this.warnAlloc(order, gfp);
@@ -149,6 +165,7 @@ export class FramePages {
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
     if (ref !== 0) return;
+    if (this.ev.active[EV_MM_PAGE_FREE] !== 0) this.ev.mmPageFree(pfn, order);
     this.memmap.clear(pfn, 1 << order);
     this.stats.pgfree += 1 << order;
     if (this.opts.pagePoison) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);

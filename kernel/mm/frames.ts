@@ -19,6 +19,7 @@
  * Words: frame = one 4 KiB physical page, named by its pfn; a run of order n
  * is 2^n frames starting at a pfn aligned to 2^n.
  */
+import type { KernelEvents } from "../events.ts";
 import type { Shrinker } from "./page_alloc.ts";
 import type { PhysMem } from "./physmem.ts";
 
@@ -76,6 +77,8 @@ export interface PageAllocator {
   readonly shrinkers: Shrinker[];
   /** Name of the task on whose behalf the kernel allocates (for failure reports). */
   currentComm: string;
+  /** The machine's event bus (mm_page_alloc, mm_page_free), handed over by kernel/main.ts. */
+  readonly ev: KernelEvents;
   /** alloc_pages: a block of 2^order pages with refcount 1, or -1. */
   allocPages(order: number, gfp?: number): number;
   /** __free_pages: drops one reference; frees the block when it was the last. */

@@ -11,6 +11,7 @@
  * the eight image frames set aside here. Tables made later (vmalloc, user
  * address spaces) come from the buddy allocator.
  */
+import type { KernelEvents } from "../events.ts";
 import { panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { PageAllocator } from "./frames.ts";
@@ -52,6 +53,8 @@ export interface PagingBoot {
   readonly printk: Printk;
   readonly debugVm: number;
   readonly tlb?: TlbConfig;
+  /** The machine's event bus (the TLB's tlb_flush). */
+  readonly events: KernelEvents;
 }
 
 /**
@@ -61,7 +64,7 @@ export interface PagingBoot {
 export function pagingInit(boot: PagingBoot): PagingParts {
   const { phys, memmap, buddy, layout } = boot;
   if (layout.kernelPages < BOOT_PGTABLE_OFFSET + BOOT_PGTABLE_FRAMES) panic("paging_init: kernel image too small for the boot page tables");
-  const tlb = new Tlb(boot.tlb);
+  const tlb = new Tlb(boot.tlb, boot.events);
   const paging = new Paging(phys, memmap, buddy, tlb, boot.debugVm);
   const first = layout.kernelStart + BOOT_PGTABLE_OFFSET;
   // Popped from the end: the root takes the first frame.

@@ -9,7 +9,8 @@
  * The default layers do this work through the same functions: the fault
  * handler's new anonymous page is Memory.newAnonPage (k.allocUserPage), its
  * table walk is PageTable.ensure (k.walk "alloc"), fork's COW copy bumps
- * references with PageAllocator.getPage (k.getPage).
+ * references with PageAllocator.getPage (k.getPage), and spawn makes the
+ * [stack] VMA with k.insertVma.
  *
  * Numbers only: an address space is its MmStruct, an entry its address in
  * RAM (ptep), a VMA its handle (0 for none), a frame its pfn. No call makes
@@ -18,12 +19,23 @@
 
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
-import type { MemMap } from "./memmap.ts";
+import { type MemMap, PG_alloc } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaAllows, vmaPteFlags } from "./memory.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE } from "./mm.ts";
-import { VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import {
+  VM_ACCOUNT,
+  VM_DONTCOPY,
+  VM_EXEC,
+  VM_GROWSDOWN,
+  VM_MAYEXEC,
+  VM_MAYREAD,
+  VM_MAYWRITE,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+} from "./mm_types.ts";
 import {
   PF_INSTR,
   PF_PROT,
@@ -39,6 +51,7 @@ import {
   PTE_US,
 } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
+import { TASK_SIZE } from "./types.ts";
 import type { VmaOps } from "./vma.ts";
 
 /** How k.walk treats missing tables: "lookup" stops at them (-1), "alloc" allocates them. */
@@ -63,6 +76,14 @@ export class KernelApi {
   readonly VM_EXEC = VM_EXEC;
   readonly VM_SHARED = VM_SHARED;
   readonly VM_GROWSDOWN = VM_GROWSDOWN;
+  /** What mprotect may later grant (without VM_MAYWRITE a VMA can never be made writable). */
+  readonly VM_MAYREAD = VM_MAYREAD;
+  readonly VM_MAYWRITE = VM_MAYWRITE;
+  readonly VM_MAYEXEC = VM_MAYEXEC;
+  /** fork leaves the VMA out of the child (MADV_DONTFORK). */
+  readonly VM_DONTCOPY = VM_DONTCOPY;
+  /** The VMA's pages are charged to commit (Committed_AS) while it lives. */
+  readonly VM_ACCOUNT = VM_ACCOUNT;
   /** What a page-fault handler returns. */
   readonly FAULT_OK = FAULT_OK;
   readonly FAULT_MAPERR = FAULT_MAPERR;
@@ -144,6 +165,45 @@ export class KernelApi {
     return pfn;
   }
 
+  /**
+   * insert_vm_struct (as _install_special_mapping uses it): a new VMA
+   * [start, end) with VM_* `flags` in `mm`, empty (map its pages with
+   * allocUserPage and mapPage). VM_ACCOUNT charges its pages to commit.
+   * fork copies it unless VM_DONTCOPY; exit unmaps it with everything else.
+   * Returns the VMA, or 0 when the range overlaps a VMA, the map count is at
+   * vm.max_map_count, commit refuses the charge or no memory is left for the
+   * VMA. Throws RangeError when [start, end) is not whole pages of user space.
+   */
+  insertVma(mm: MmStruct, start: number, end: number, flags: number): number {
+    if (
+      !(
+        Number.isInteger(start) &&
+        Number.isInteger(end) &&
+        start % PAGE === 0 &&
+        end % PAGE === 0 &&
+        0 < start &&
+        start < end &&
+        end <= TASK_SIZE
+      )
+    ) {
+      throw new RangeError(`k.insertVma: [0x${start.toString(16)}, 0x${end.toString(16)}) is not whole pages of user space`);
+    }
+    const next = this.vmas.findVma(mm, start);
+    if ((next !== 0 && this.vmas.f.start(next) < end) || mm.mapCount >= this.vmas.maxMapCount) return 0;
+    const vma = this.vmas.alloc(mm, start, end, flags >>> 0, start / PAGE);
+    if (vma === 0) return 0;
+    if (flags & VM_ACCOUNT) {
+      const pages = (end - start) / PAGE;
+      if (!this.memory.commit.charge(pages)) {
+        this.vmas.freeObject(vma);
+        return 0;
+      }
+      mm.committed += pages;
+    }
+    this.vmas.insert(mm, vma);
+    return vma;
+  }
+
   /** find_vma: the VMA holding `va`, or 0 when none does. */
   findVma(mm: MmStruct, va: number): number {
     return this.vmas.lookup(mm, va);
@@ -174,9 +234,9 @@ export class KernelApi {
     return this.vmas.f.flags(vma);
   }
 
-  /** page_ref_count: references to frame `pfn` (0 when it is free). */
+  /** page_ref_count: references to frame `pfn` (0 when it is free, on a per-CPU list too, whose link shares the word). */
   pageRef(pfn: number): number {
-    return this.memmap.refcount(pfn);
+    return this.memmap.testFlag(pfn, PG_alloc) ? this.memmap.refcount(pfn) : 0;
   }
 
   /** page_mapcount: page-table entries naming frame `pfn`. */

@@ -6,6 +6,7 @@
  * meminfo, vmstat and stats with the kernel registry.
  */
 
+import type { KernelEvents } from "../events.ts";
 import { layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { MeminfoValues } from "../proc/meminfo.ts";
@@ -35,6 +36,8 @@ export interface FramesInit {
   /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
   readonly pcpBatch: number;
   readonly registry: Registry;
+  /** The machine's event bus (mm_page_alloc, mm_page_free; split and merge on the buddy). */
+  readonly events: KernelEvents;
 }
 
 /** The booted page allocator; `buddy` is the same object when the buddy allocator is the layer, else null. */
@@ -60,6 +63,7 @@ export function bootBuddy(b: FramesInit): FramesParts {
   if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, b.maxOrder));
   const buddy = new BuddyAllocator(b.phys, b.memmap, zones, b.maxOrder, b.debugVm, b.printk, b.failPageAlloc, {
     pagePoison: b.pagePoison === true,
+    events: b.events,
   });
   buddy.freeBootRange(firstFree, nrPages);
   setupWatermarks(zones);
@@ -104,7 +108,8 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   if (!(Number.isInteger(fa.maxOrder) && fa.maxOrder >= 0 && fa.maxOrder <= b.maxOrder)) {
     layerFault("frames", `'${fa.name}' declares maxOrder ${String(fa.maxOrder)}; it must be an integer from 0 to ${b.maxOrder}`);
   }
-  const pages = new FramePages(fa, b.phys, b.memmap, { pagePoison: b.pagePoison === true }, b.printk, b.failPageAlloc);
+  const opts = { pagePoison: b.pagePoison === true, events: b.events };
+  const pages = new FramePages(fa, b.phys, b.memmap, opts, b.printk, b.failPageAlloc);
   const r = b.registry;
   r.checkers.push({ name: "frames", run: () => checkFrames(pages) });
   r.meminfoSources.push((v) => framesMeminfo(pages, v));

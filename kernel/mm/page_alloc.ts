@@ -64,6 +64,8 @@ const SLOW_GFP = __GFP_DMA | __GFP_COMP;
 export interface BuddyOptions {
   /** Linux page_poison=1: fill freed pages with PAGE_POISON. Default false. */
   readonly pagePoison?: boolean;
+  /** The machine's event bus (kernel/main.ts hands it over); NO_EVENTS when absent. */
+  readonly events?: KernelEvents;
 }
 
 /** The buddy allocator over all zones. */
@@ -79,7 +81,7 @@ export class BuddyAllocator {
   /** page_poison: every freed page is filled with PAGE_POISON (and frees skip the fast path). */
   readonly pagePoison: boolean;
   /** The machine's event bus (mm_page_alloc, mm_page_free, split and merge). */
-  ev: KernelEvents = NO_EVENTS;
+  readonly ev: KernelEvents;
   private readonly w: Uint32Array;
   private readonly normal: Zone;
 
@@ -95,6 +97,7 @@ export class BuddyAllocator {
     opts: BuddyOptions = {},
   ) {
     this.pagePoison = opts.pagePoison === true;
+    this.ev = opts.events ?? NO_EVENTS;
     this.zones = zones;
     this.w = memmap.w;
     this.normal = zones[zones.length - 1] as Zone;

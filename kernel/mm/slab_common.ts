@@ -61,6 +61,8 @@ export interface SlabDeps {
   slubDebug: string;
   /** First frame of mem_map (its kva prints in reports). */
   memmapStart: number;
+  /** The machine's event bus (kernel/main.ts hands it over); NO_EVENTS when absent. */
+  events?: KernelEvents;
 }
 
 const CACHE_LINE_SIZE = 64;
@@ -166,8 +168,8 @@ export class SlabAllocator implements SlabHost {
   readonly memmapKva: number;
   readonly debug: SlubDebug;
   currentPid = 0;
-  /** The machine's event bus; the kernel hands it over after boot. */
-  ev: KernelEvents = NO_EVENTS;
+  /** The machine's event bus (kmem_cache_alloc/free here, kmalloc/kfree in kmalloc.ts). */
+  readonly ev: KernelEvents;
   /** Live caches in creation order (slabinfo prints the newest first). */
   readonly caches: KmemCache[] = [];
   /** Pages in slabs of SLAB_RECLAIM_ACCOUNT caches, and in all others plus kmalloc-large blocks. */
@@ -193,6 +195,7 @@ export class SlabAllocator implements SlabHost {
     this.rep = new SlabReporter(d.printk, d.phys.u8);
     this.memmapKva = PAGE_OFFSET + d.memmapStart * PAGE_SIZE;
     this.debug = parseSlubDebug(d.slubDebug);
+    this.ev = d.events ?? NO_EVENTS;
   }
 
   /**

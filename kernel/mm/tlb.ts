@@ -87,7 +87,7 @@ export class Tlb {
   readonly perm: Uint8Array;
   readonly stats = new TlbStats();
   /** The machine's event bus (tlb_flush). */
-  ev: KernelEvents = NO_EVENTS;
+  readonly ev: KernelEvents;
   /** Key arrays of kernel writes, user reads, user writes, kernel fetches, user fetches (kernel reads use keys). */
   private readonly kw: Float64Array;
   private readonly ur: Float64Array;
@@ -101,8 +101,12 @@ export class Tlb {
   /** ASIDs handed out and not yet freed. */
   nrAsids = 0;
 
-  /** Throws RangeError naming the bad field when the shape is not two powers of two with ways <= entries. */
-  constructor(config: TlbConfig = DEFAULT_TLB) {
+  /**
+   * `events` is the machine's event bus (kernel/main.ts hands it over).
+   * Throws RangeError naming the bad field when the shape is not two powers of two with ways <= entries.
+   */
+  constructor(config: TlbConfig = DEFAULT_TLB, events: KernelEvents = NO_EVENTS) {
+    this.ev = events;
     const { entries, ways } = config;
     if (!isPow2(entries)) throw new RangeError(`tlb: entries must be a power of two from 1 to 65536, got ${entries}`);
     if (!isPow2(ways) || ways > entries)

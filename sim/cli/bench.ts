@@ -22,6 +22,8 @@ function patternArg(text: string | undefined): RegExp | undefined {
 export const benchCommand: Command = {
   name: "bench",
   summary: "run the benchmarks (each case as a ratio to a baseline timed in the same process)",
+  refusesEvents:
+    "recording events inside the timed loops would distort the timings bench reports (trace the same work with run, script or report; 'memsim bench events' measures what listening costs)",
   positionals: [
     {
       name: "pattern",

@@ -38,15 +38,19 @@ export const COMMANDS: readonly Command[] = [
 export function usage(): string {
   const lines = ["usage: memsim <command> [options] [arguments]", "", "commands:"];
   for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(10)} ${c.summary}`);
-  lines.push("", "Every command takes --help, --seed N, --json, --log-level LEVEL, --events FILE and --ftrace FILE.");
+  lines.push("", "Every command takes --help, --seed N, --json, --log-level LEVEL, --events FILE and --ftrace FILE");
+  lines.push("(the events of every machine it boots; bench refuses the last two, they would distort its timings).");
   lines.push("Exit status: 0 ok, 1 bad input, 2 bad command line, 3 kernel panic or broken invariant.", "");
   return lines.join("\n");
 }
 
-/** Help of one command. */
+/** Help of one command. A command that refuses --events/--ftrace says why instead of listing them. */
 export function commandHelp(c: Command): string {
-  const options = [...(c.options ?? []), ...COMMON_OPTIONS];
-  return formatHelp(`memsim ${c.name}`, c.summary, c.description, options, c.positionals ?? []);
+  const common = c.refusesEvents === undefined ? COMMON_OPTIONS : COMMON_OPTIONS.filter((o) => o.name !== "events" && o.name !== "ftrace");
+  const options = [...(c.options ?? []), ...common];
+  const refusal = c.refusesEvents === undefined ? undefined : `--events and --ftrace are not taken: ${c.refusesEvents}.`;
+  const description = [c.description, refusal].filter((d) => d !== undefined).join("\n\n");
+  return formatHelp(`memsim ${c.name}`, c.summary, description === "" ? undefined : description, options, c.positionals ?? []);
 }
 
 /** Runs `memsim ARGV...`; returns the exit status. Never throws for bad input. */
@@ -77,6 +81,9 @@ async function runParsed(cmd: Command, rest: readonly string[], io: Io): Promise
   }
   const args = parseArgs(cmd.raw ? [] : rest, [...(cmd.options ?? []), ...COMMON_OPTIONS], cmd.raw ? [] : (cmd.positionals ?? []));
   const raw = cmd.raw ? new Parsed(new Map(), rest) : args;
+  if (cmd.refusesEvents !== undefined && (args.str("events") !== undefined || args.str("ftrace") !== undefined)) {
+    throw new UsageError(`--events and --ftrace are not taken here: ${cmd.refusesEvents}`);
+  }
   const level = (args.str("log-level") ?? "silent") as LogLevel;
   const dest = io.errIsTTY ? prettyDestination(io.err) : io.err;
   const files = new EventFiles({ events: args.str("events"), ftrace: args.str("ftrace") });

@@ -43,6 +43,11 @@ export interface Command {
   readonly positionals?: readonly PosSpec[];
   /** Hands every argument to `run` unparsed (for commands with subcommands of their own). */
   readonly raw?: boolean;
+  /**
+   * Why the command refuses `--events` and `--ftrace` (a usage error naming
+   * this reason, before any file is opened); absent when it takes them.
+   */
+  readonly refusesEvents?: string;
   /** Returns the exit status. Throws UsageError / InputError for bad input. */
   run(ctx: CommandCtx): number | Promise<number>;
 }

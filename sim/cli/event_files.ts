@@ -8,7 +8,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import type { MemsimEvent } from "../../kernel/events_types.ts";
 import type { Machine } from "../machine.ts";
 import { FTRACE_HEADER, formatEventJson, formatFtraceLine } from "../trace_output.ts";
-import { InputError } from "./args.ts";
+import { InputError, UsageError } from "./args.ts";
 
 const BLOCK = 1 << 16;
 
@@ -46,6 +46,37 @@ class BlockFile {
   }
 }
 
+/** The files of `--events FILE` and `--ftrace FILE` (each optional). */
+export interface EventPaths {
+  readonly events?: string | undefined;
+  readonly ftrace?: string | undefined;
+}
+
+const EVENT_OPTIONS = ["events", "ftrace"] as const;
+
+/**
+ * Takes `--events FILE` and `--ftrace FILE` (or `--events=FILE`) out of the
+ * arguments of a command that parses its own (`memsim trace run`). Returns
+ * the other arguments, in order, and the paths. Throws UsageError when an
+ * option has no FILE.
+ */
+export function takeEventOptions(argv: readonly string[]): { rest: string[]; paths: EventPaths } {
+  const rest: string[] = [];
+  const paths: { events?: string; ftrace?: string } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const name = EVENT_OPTIONS.find((o) => a === `--${o}` || a.startsWith(`--${o}=`));
+    if (name === undefined) {
+      rest.push(a);
+      continue;
+    }
+    const value = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
+    if (value === undefined || value === "") throw new UsageError(`--${name} needs a FILE`);
+    paths[name] = value;
+  }
+  return { rest, paths };
+}
+
 /** The event files a command line asked for; `watch` attaches them to a machine. */
 export class EventFiles {
   private readonly files: BlockFile[] = [];
@@ -54,7 +85,7 @@ export class EventFiles {
   };
 
   /** Opens the files. Throws InputError when one cannot be written. */
-  constructor(paths: { events?: string | undefined; ftrace?: string | undefined }) {
+  constructor(paths: EventPaths) {
     if (paths.events !== undefined) this.files.push(new BlockFile(paths.events, formatEventJson, ""));
     if (paths.ftrace !== undefined) this.files.push(new BlockFile(paths.ftrace, formatFtraceLine, FTRACE_HEADER));
   }

@@ -1,7 +1,7 @@
 /**
  * `memsim trace ...`: the malloc-lab driver on the command line.
  *
- *   memsim trace run [files|dirs...] [--allocator NAME] [--json]
+ *   memsim trace run [files|dirs...] [--allocator NAME] [--json] [--events FILE] [--ftrace FILE]
  *   memsim trace list
  */
 import { readdirSync, statSync } from "node:fs";
@@ -23,7 +23,7 @@ export interface Output {
 export const DEFAULT_ALLOCATOR = "malloc";
 
 const USAGE = [
-  "usage: memsim trace run [files|dirs...] [--allocator NAME] [--json]",
+  "usage: memsim trace run [files|dirs...] [--allocator NAME] [--json] [--events FILE] [--ftrace FILE]",
   "       memsim trace list",
   "",
   "run   replays malloc-lab traces (.rep or JSON lines; a directory means its",
@@ -31,6 +31,9 @@ const USAGE = [
   "      mdriver's table, or with --json { traces, meanUtil, kops, perfIndex }.",
   "      With no files it replays the eleven bundled CS:APP traces.",
   `      --allocator NAME  a registered allocator (default ${DEFAULT_ALLOCATOR}); see 'list'`,
+  "      --events FILE     every event of the replay machine as JSON lines, every run",
+  "      --ftrace FILE     the same in ftrace text format (the timed runs are traced too,",
+  "                        so their throughput includes writing the events)",
   "list  prints the registered allocators",
   "",
 ].join("\n");
@@ -47,6 +50,7 @@ export function traceCommand(
 ): number {
   const [sub, ...rest] = args;
   if (sub === "list") {
+    if (rest.length > 0) return usageError(err, `list takes no arguments (got '${rest[0]}')`);
     for (const name of allocatorNames()) out.write(`${name.padEnd(28)} ${findAllocator(name)?.summary}\n`);
     return 0;
   }

@@ -14,6 +14,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   SIGSEGV,
+  xv6Frames,
 } from "../../sim/index.ts";
 import { formatEventFields } from "../../sim/trace_output.ts";
 
@@ -135,6 +136,59 @@ describe("event stream stories", () => {
       // Still no entry there: the retry is a not-present write again, now allowed.
       `1 page_fault_user: address=0x${va.toString(16)} ip=0x0 error_code=0x6 outcome=demand_zero stack_growth=0 si_code=0`,
     ]);
+  });
+});
+
+describe("wiring", () => {
+  it("every part that emits holds the machine's one bus, on the buddy allocator and on a lab's", () => {
+    for (const layers of [{}, { frames: xv6Frames }]) {
+      const k = Machine.boot({ ramBytes: 4 << 20, layers }).kernel;
+      const parts = [k.pages.ev, k.paging.tlb.ev, k.slab.ev, k.taskParts.commit.ev, k.tasks.ev];
+      expect(parts.map((ev) => ev === k.events)).toEqual([true, true, true, true, true]);
+    }
+  });
+});
+
+describe("event stream on a lab frame allocator", () => {
+  it("xv6 kalloc: malloc -> first write -> exit allocates and frees single frames from the top, with no buddy split or merge", () => {
+    const m = Machine.boot({ ramBytes: 4 << 20, seed: 1, layers: { frames: xv6Frames } });
+    const p = m.spawn("p");
+    const got = record(m);
+    p.mem.write32(p.libc.malloc(100), 1);
+    p.exit(0);
+    expect(got).toEqual([
+      "1 brk: brk=0x0 ret=0x555555559000",
+      "1 vm_enough_memory: pages=1 ret=0 committed=34",
+      // The vm_area_struct slab is frame 0x3fe (taken when spawn made the stack VMA); 0x3ff is the pgd.
+      "1 kmem_cache_alloc: call_site=0x0 ptr=ffff8880003fe028 bytes_req=40 bytes_alloc=40 gfp_flags=GFP_KERNEL node=0 accounted=false",
+      "1 brk: brk=0x5555555595e0 ret=0x5555555595e0",
+      // kalloc pops the head of its free list: the highest frames first (kinit freed them bottom up).
+      "1 mm_page_alloc: page=ffff888000014fd0 pfn=0x3fd order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO",
+      "1 mm_page_alloc: page=ffff888000014fc0 pfn=0x3fc order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO",
+      "1 mm_page_alloc: page=ffff888000014fb0 pfn=0x3fb order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO",
+      "1 mm_page_alloc: page=ffff888000014fa0 pfn=0x3fa order=0 migratetype=0 gfp_flags=GFP_HIGHUSER|__GFP_ZERO",
+      "1 page_fault_user: address=0x555555559000 ip=0x0 error_code=0x6 outcome=demand_zero stack_growth=0 si_code=0",
+      "1 sched_process_exit: comm=p pid=1 prio=120",
+      // exit: the heap page, its VMA, the stack VMA, then the page tables and the pgd.
+      "1 mm_page_free: page=ffff888000014fa0 pfn=0x3fa order=0",
+      "1 tlb_flush: pages:1 reason:local mm shootdown (3)",
+      "1 vm_unacct_memory: pages=1 committed=33",
+      "1 kmem_cache_free: call_site=0x0 ptr=ffff8880003fe028 name=vm_area_struct",
+      "1 vm_unacct_memory: pages=33 committed=0",
+      "1 kmem_cache_free: call_site=0x0 ptr=ffff8880003fe000 name=vm_area_struct",
+      "1 mm_page_free: page=ffff888000014fb0 pfn=0x3fb order=0",
+      "1 mm_page_free: page=ffff888000014fc0 pfn=0x3fc order=0",
+      "1 mm_page_free: page=ffff888000014fd0 pfn=0x3fd order=0",
+      "1 mm_page_free: page=ffff888000014ff0 pfn=0x3ff order=0",
+      "1 tlb_flush: pages:-1 reason:local mm shootdown (3)",
+    ]);
+  });
+
+  it("xv6 kalloc: an order-1 request (above its maxOrder 0) is an mm_page_alloc with pfn -1, as on the buddy allocator", () => {
+    const m = Machine.boot({ ramBytes: 4 << 20, layers: { frames: xv6Frames } });
+    const got = events(m);
+    expect(m.kernel.allocPages(1, 0x2000)).toBeNull();
+    expect(got).toMatchObject([{ kind: "mm_page_alloc", pfn: -1, page: 0, order: 1, gfp_flags: 0x2000 }]);
   });
 });
 

@@ -2,11 +2,22 @@
  * The event stream agrees with the counters: over any mix of page
  * allocations, kmalloc, process memory use, fork and exit, the pages named
  * by successful mm_page_alloc events are vmstat's pgalloc_* growth, and
- * those named by mm_page_free events are pgfree's.
+ * those named by mm_page_free events are pgfree's; on the buddy allocator
+ * and on the lab frame allocators alike.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAP_ANONYMOUS, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE, type Process } from "../../sim/index.ts";
+import {
+  bitmapFrames,
+  type FramesLayer,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  Machine,
+  PROT_READ,
+  PROT_WRITE,
+  type Process,
+  xv6Frames,
+} from "../../sim/index.ts";
 
 type Op =
   | { op: "alloc"; order: number }
@@ -71,11 +82,17 @@ function apply(m: Machine, o: Op, blocks: Array<[number, number]>, objs: number[
   }
 }
 
-describe("event stream vs vmstat", () => {
+const FRAMES: Array<[string, FramesLayer | undefined]> = [
+  ["buddy", undefined],
+  ["xv6Frames", xv6Frames],
+  ["bitmapFrames", bitmapFrames],
+];
+
+describe.each(FRAMES)("event stream vs vmstat on %s", (_name, frames) => {
   it("pages in mm_page_alloc and mm_page_free events equal the growth of pgalloc_* and pgfree", () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
-        const m = Machine.boot({ ramBytes: 4 << 20, seed: 5 });
+        const m = Machine.boot({ ramBytes: 4 << 20, seed: 5, layers: frames === undefined ? {} : { frames } });
         const procs = [m.spawn("p")];
         const before = vmstat(m);
         let allocPages = 0;

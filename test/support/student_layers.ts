@@ -43,6 +43,19 @@ export const lazyWrongFrame: PageFaultLayer = (fault, k, next) => {
   return k.FAULT_OK;
 };
 
+/** Wrong: a use after free. Allocates the frame, frees it again (it goes back on a per-CPU list), then maps it. */
+export const lazyMapsFreedFrame: PageFaultLayer = (fault, k, next) => {
+  const { mm, vma, address } = fault;
+  if (vma === 0 || k.vmaFlags(vma) & k.VM_SHARED) return next(fault);
+  const page = address - (address % k.PAGE_SIZE);
+  const ptep = k.walk(mm, page, "alloc");
+  const pfn = k.allocUserPage(mm, vma);
+  if (ptep < 0 || pfn < 0) return k.FAULT_OOM;
+  k.putPage(mm, pfn);
+  k.setPte(mm, page, ptep, pfn, k.vmaPteFlags(vma, "write"));
+  return k.FAULT_OK;
+};
+
 /** Wrong COW: shares every private page read-only but forgets the child's reference (no k.getPage). */
 export const cowForgetsRefcount: ForkCopyLayer = (c, k, next) => shareAll(c, k, next, "no-ref");
 

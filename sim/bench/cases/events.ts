@@ -3,7 +3,10 @@
  * paths with listeners, beside the same paths with none in page_alloc.ts
  * and slab.ts. "listener removed" is the path after every listener left:
  * it must match the no-listener case; "listening" shows what a listener costs.
+ * The xv6 cases do the same on a lab's frames layer (FramePages around xv6's kalloc).
  */
+
+import { xv6Frames } from "../../../kernel/labs/kalloc.ts";
 import { GFP_KERNEL } from "../../../kernel/mm/gfp.ts";
 import { Machine } from "../../machine.ts";
 import type { BenchCase } from "../harness.ts";
@@ -40,6 +43,29 @@ function buddyPair(name: string, listen: "on" | "removed"): BenchCase {
   };
 }
 
+function xv6Pair(name: string, listen: "none" | "on" | "removed"): BenchCase {
+  return {
+    name: `events: xv6 frames alloc/free pair, ${name}`,
+    ops: 2_000_000,
+    baseline: "int32-stack push/pop",
+    setup() {
+      const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0, layers: { frames: xv6Frames } });
+      if (listen !== "none") {
+        m.events.on("mm_page_alloc", count);
+        m.events.on("mm_page_free", count);
+      }
+      if (listen === "removed") {
+        m.events.off("mm_page_alloc", count);
+        m.events.off("mm_page_free", count);
+      }
+      const k = m.kernel.pages;
+      return (ops) => {
+        for (let i = 0; i < ops; i++) k.freePages(k.allocPages(0, 0xcc0), 0);
+      };
+    },
+  };
+}
+
 function kmallocPair(name: string, listen: "on" | "removed"): BenchCase {
   return {
     name: `events: kmalloc(64)/kfree pair, ${name}`,
@@ -67,4 +93,7 @@ export const EVENT_CASES: readonly BenchCase[] = [
   buddyPair("listening", "on"),
   kmallocPair("listener removed", "removed"),
   kmallocPair("listening", "on"),
+  xv6Pair("no listener", "none"),
+  xv6Pair("listener removed", "removed"),
+  xv6Pair("listening", "on"),
 ];

@@ -4,6 +4,7 @@
  * never written by hand.
  */
 import type { Prandom } from "../../../kernel/lib/random.ts";
+import type { Machine } from "../../machine.ts";
 
 /** One exercise: the question a student reads and the worked answer. */
 export interface Exercise {
@@ -12,11 +13,14 @@ export interface Exercise {
   readonly answer: string;
 }
 
-/** A quiz topic: makes one exercise from a random stream. */
+/** Called with every machine a topic boots to compute an answer (the CLI's --events / --ftrace). */
+export type OnBoot = (m: Machine) => void;
+
+/** A quiz topic: makes one exercise from a random stream; a topic that boots a machine hands it to `onBoot`. */
 export interface Topic {
   readonly name: string;
   readonly summary: string;
-  make(rng: Prandom): Exercise;
+  make(rng: Prandom, onBoot: OnBoot): Exercise;
 }
 
 /** "0x1a0" */

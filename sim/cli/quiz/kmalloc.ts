@@ -8,7 +8,7 @@
  */
 import type { Prandom } from "../../../kernel/lib/random.ts";
 import { Machine } from "../../machine.ts";
-import { between, type Exercise, pick, type Topic } from "./exercise.ts";
+import { between, type Exercise, type OnBoot, pick, type Topic } from "./exercise.ts";
 
 /** Linux's kmalloc caches on x86-64 (KMALLOC_MIN_SIZE 8, with the 96 and 192 byte caches). */
 export const KMALLOC_SIZES = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192] as const;
@@ -59,7 +59,7 @@ function explain(m: Machine, size: number): string {
   return `kmalloc(${size}) -> ${p.name}; ksize ${p.ksize}, ${p.ksize - size} bytes unused (${per})`;
 }
 
-function makeKmalloc(rng: Prandom): Exercise {
+function makeKmalloc(rng: Prandom, onBoot: OnBoot): Exercise {
   const sizes: number[] = [];
   for (let i = 0; i < 5; i++) {
     const kind = rng.below(10);
@@ -73,6 +73,7 @@ function makeKmalloc(rng: Prandom): Exercise {
     `Requests: ${sizes.map((s) => `kmalloc(${s})`).join(", ")}.`,
   ].join("\n");
   const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, debugVm: 0 });
+  onBoot(m);
   return { topic: "kmalloc", question, answer: sizes.map((size) => explain(m, size)).join("\n") };
 }
 

@@ -2,12 +2,14 @@
  * `memsim quiz [topic]`: generated exercises in the style of OSTEP's
  * homework scripts. The seed picks the exercises; answers are hidden unless
  * -c (as OSTEP's scripts do) and are always computed, never stored.
+ * `--events` / `--ftrace` record the machines a topic boots to compute its
+ * answers (kmalloc boots one per exercise; the others use small models).
  */
 import { Prandom } from "../../../kernel/lib/random.ts";
 import { UsageError } from "../args.ts";
 import type { Command } from "../command.ts";
 import { BUDDY_TOPIC } from "./buddy.ts";
-import type { Exercise, Topic } from "./exercise.ts";
+import type { Exercise, OnBoot, Topic } from "./exercise.ts";
 import { FIT_TOPIC } from "./fit.ts";
 import { KMALLOC_TOPIC } from "./kmalloc.ts";
 import { TRANSLATE_TOPIC } from "./translate.ts";
@@ -22,12 +24,12 @@ function topicSalt(name: string): number {
   return h;
 }
 
-/** `count` exercises of each topic, for a seed. */
-export function makeQuiz(topics: readonly Topic[], seed: number, count: number): Exercise[] {
+/** `count` exercises of each topic, for a seed; every machine a topic boots is handed to `onBoot`. */
+export function makeQuiz(topics: readonly Topic[], seed: number, count: number, onBoot: OnBoot = () => {}): Exercise[] {
   const out: Exercise[] = [];
   for (const t of topics) {
     const rng = new Prandom((seed ^ topicSalt(t.name)) >>> 0);
-    for (let i = 0; i < count; i++) out.push(t.make(rng));
+    for (let i = 0; i < count; i++) out.push(t.make(rng, onBoot));
   }
   return out;
 }
@@ -56,7 +58,7 @@ export const quizCommand: Command = {
     const topics = name === "all" ? TOPICS : TOPICS.filter((t) => t.name === name);
     if (topics.length === 0) throw new UsageError(`unknown topic '${name}' (topics: ${TOPICS.map((t) => t.name).join(", ")}, all)`);
     const count = ctx.args.int("number", 1);
-    const ex = makeQuiz(topics, ctx.seed, count);
+    const ex = makeQuiz(topics, ctx.seed, count, ctx.watch);
     const show = ctx.args.flag("compute");
     if (ctx.json) {
       const doc = ex.map((e) => (show ? e : { topic: e.topic, question: e.question }));

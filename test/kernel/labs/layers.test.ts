@@ -16,7 +16,14 @@ import {
   SegmentationFault,
   uvmcopy,
 } from "../../../sim/index.ts";
-import { cowChildWritable, cowForgetsRefcount, lazyAlloc, lazyForgetsToMap, lazyWrongFrame } from "../../support/student_layers.ts";
+import {
+  cowChildWritable,
+  cowForgetsRefcount,
+  lazyAlloc,
+  lazyForgetsToMap,
+  lazyMapsFreedFrame,
+  lazyWrongFrame,
+} from "../../support/student_layers.ts";
 
 /** MemFree in kB, with the per-CPU lists drained (their order depends on the order of frees). */
 function memFree(m: Machine): number {
@@ -82,6 +89,20 @@ describe("layers.pageFault", () => {
     const p = m.spawn("wrong");
     const a = p.sys.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     expect(() => p.mem.read8(a)).toThrow(/^pageFault layer: the handler mapped [0-9a-f]+ to frame 0x[0-9a-f]+, which is not a user page/);
+  });
+
+  it("a handler that maps a frame it has just freed (now on a per-CPU list, its link where the refcount was) is a LayerFault", () => {
+    // 64 MiB: user pages come from the Normal zone, whose per-CPU list is on.
+    const m = Machine.boot({ ramBytes: 64 << 20, layers: { pageFault: lazyMapsFreedFrame } });
+    const p = m.spawn("freed");
+    // Eight frames on the per-CPU list: the fault's three page tables and its page take four, and the frame the handler frees links to the next.
+    const eight = Array.from({ length: 8 }, () => m.kernel.allocPages(0) as number);
+    for (const pfn of eight) m.kernel.freePages(pfn, 0);
+    const a = p.sys.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(() => p.mem.write8(a, 1)).toThrow(
+      /^pageFault layer: the handler mapped [0-9a-f]+ to frame 0x[0-9a-f]+, which is not a user page/,
+    );
+    expect(m.kernel.taskParts.k.pageRef(m.kernel.taskParts.k.ptePfn(p.mm, m.kernel.taskParts.k.walk(p.mm, a, "lookup")))).toBe(0);
   });
 
   it("a handler that throws is a LayerFault with the error as its cause; refusals still reach the process as SIGSEGV", () => {

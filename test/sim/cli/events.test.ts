@@ -3,7 +3,7 @@
  * lines and as ftrace text, byte for byte (golden files), the same bytes on
  * every run, and a clear error for a file that cannot be written.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -84,5 +84,93 @@ describe("--events and --ftrace", () => {
       "",
     ]);
     expect(r.err).toContain("events: unknown kind 'nope'");
+  });
+});
+
+describe("--events and --ftrace on trace run, quiz and bench", () => {
+  const dir = mkdtempSync(join(tmpdir(), "memsim-events-"));
+  const rep = join(dir, "small.rep");
+  writeFileSync(rep, "20000\n2\n4\n1\na 0 100\na 1 5000\nf 0\nf 1\n");
+
+  interface Written {
+    status: number;
+    jsonl: string;
+    ftrace: string;
+  }
+
+  /** Runs the command twice, each time with its own --events and --ftrace files. */
+  async function twice(argv: string[]): Promise<[Written, Written]> {
+    const run = async (n: number): Promise<Written> => {
+      const r = await memsim([...argv, "--events", join(dir, `${n}.jsonl`), "--ftrace", join(dir, `${n}.trace`)]);
+      expect(r.err).toBe("");
+      return {
+        status: r.status,
+        jsonl: readFileSync(join(dir, `${n}.jsonl`), "utf8"),
+        ftrace: readFileSync(join(dir, `${n}.trace`), "utf8"),
+      };
+    };
+    const a = await run(1);
+    return [a, await run(2)];
+  }
+
+  const eventLines = (w: Written) => w.ftrace.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+
+  it("trace run writes the replay machine's events, every run, the same bytes for the same command", async () => {
+    const [a, b] = await twice(["trace", "run", rep]);
+    expect(a.status).toBe(0);
+    expect(b.jsonl).toBe(a.jsonl);
+    expect(b.ftrace).toBe(a.ftrace);
+    const json = a.jsonl
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; comm?: string; common_comm: string });
+    // One checked run and three timed runs, each in a fresh process.
+    expect(json.filter((e) => e.kind === "task_newtask").map((e) => e.comm)).toEqual(["mdriver0", "mdriver1", "mdriver2", "mdriver3"]);
+    expect(json.filter((e) => e.kind === "sched_process_exit")).toHaveLength(4);
+    // malloc's brk(0) and two brk calls growing the heap in every run; the checked run's heap watch asks brk(0) first.
+    const brks = (comm: string) => json.filter((e) => e.kind === "brk" && e.common_comm === comm).length;
+    expect(["mdriver0", "mdriver1", "mdriver2", "mdriver3"].map(brks)).toEqual([4, 3, 3, 3]);
+    expect(eventLines(a)).toHaveLength(json.length);
+  });
+
+  it("trace run: --events without a FILE is a usage error; trace list boots no machine and takes no arguments", async () => {
+    const r = await memsim(["trace", "run", rep, "--events"]);
+    expect([r.status, r.err.split("\n")[0]]).toEqual([2, "memsim trace: --events needs a FILE"]);
+    const l = await memsim(["trace", "list", "--events", join(dir, "list.jsonl")]);
+    expect(l.status).toBe(2);
+    expect(l.err.split("\n")[0]).toBe("memsim trace: list takes no arguments (got '--events')");
+  });
+
+  it("quiz kmalloc writes the events of the machine that computed the answers: one kmalloc per request, in order", async () => {
+    const [a, b] = await twice(["quiz", "kmalloc", "-c"]);
+    const r = await memsim(["quiz", "kmalloc", "-c"]);
+    expect(a.status).toBe(0);
+    expect(b.jsonl).toBe(a.jsonl);
+    expect(b.ftrace).toBe(a.ftrace);
+    const sizes = [...(/Requests: (.*)\./.exec(r.out)?.[1] ?? "").matchAll(/kmalloc\((\d+)\)/g)].map((m) => Number(m[1]));
+    expect(sizes).toHaveLength(5);
+    const kmallocs = a.jsonl
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; bytes_req?: number })
+      .filter((e) => e.kind === "kmalloc");
+    // kmalloc(0) is not traced (as in Linux).
+    expect(kmallocs.map((e) => e.bytes_req)).toEqual(sizes.filter((s) => s !== 0));
+  });
+
+  it("quiz on a topic answered by a model boots no machine: the files hold no events", async () => {
+    const [a] = await twice(["quiz", "buddy"]);
+    expect([a.status, a.jsonl, eventLines(a)]).toEqual([0, "", []]);
+  });
+
+  it("bench refuses --events and --ftrace (exit 2, naming why) and writes no file", async () => {
+    const file = join(dir, "bench.jsonl");
+    const r = await memsim(["bench", "nothing-matches", "--events", file]);
+    expect(r.status).toBe(2);
+    expect(r.err.split("\n")[0]).toBe(
+      "memsim bench: --events and --ftrace are not taken here: recording events inside the timed loops would distort the timings bench reports (trace the same work with run, script or report; 'memsim bench events' measures what listening costs)",
+    );
+    expect(existsSync(file)).toBe(false);
+    expect((await memsim(["bench", "x", "--ftrace", file])).status).toBe(2);
   });
 });
