@@ -39,7 +39,13 @@ export async function grade(labName: string, submission: string, opts: GradeOpti
   let session: Session | null = null;
   for (let i = 0; i < lab.checks.length; i++) {
     session ??= await Session.start(lab.name, file, limit, opts.memoryMb ?? 256);
-    const got = session.loadError ?? (await session.run(i, limit));
+    const broken = session.loadError;
+    if (broken !== null) {
+      // A submission that did not load will not load in a fresh worker either: every check left gets the reason.
+      for (let j = i; j < lab.checks.length; j++) checks.push(result(lab, j, broken));
+      break;
+    }
+    const got = await session.run(i, limit);
     checks.push(result(lab, i, got));
     if (got.status !== "pass" && got.status !== "fail") {
       await session.stop();

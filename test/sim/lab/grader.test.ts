@@ -19,11 +19,13 @@ const FIXTURES = join(import.meta.dirname, "fixtures");
 describe("grader", () => {
   let misbehaves: GradeResult;
   let noExport: GradeResult;
+  let throws: GradeResult;
   let wrong: GradeResult;
   beforeAll(async () => {
-    [misbehaves, noExport, wrong] = await Promise.all([
+    [misbehaves, noExport, throws, wrong] = await Promise.all([
       grade("lazy", join(FIXTURES, "misbehaves.ts"), { timeLimitMs: 4000, memoryMb: 64 }),
       grade("lazy", join(FIXTURES, "no_export.ts")),
+      grade("lazy", join(FIXTURES, "throws_on_import.ts")),
       gradeWith("lazy", ["wrong/always_new_page.ts"]),
     ]);
   });
@@ -39,6 +41,13 @@ describe("grader", () => {
     expect(noExport.score).toBe(0);
     expect(new Set(noExport.checks.map((c) => c.output))).toEqual(
       new Set(["FAILED: the submission does not export pageFault (as functions)"]),
+    );
+  });
+
+  it("fails every check of a submission that throws while loading, with its error", () => {
+    expect(throws.score).toBe(0);
+    expect(new Set(throws.checks.map((c) => c.output))).toEqual(
+      new Set(["FAILED: the submission does not load: Error: half-finished submission"]),
     );
   });
 
