@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { FORMATS, formatResult } from "../../../sim/lab/formats.ts";
 import { grade } from "../../../sim/lab/grader.ts";
 import type { GradeResult } from "../../../sim/lab/types.ts";
-import { expectGolden, memsim } from "../cli/helpers.ts";
+import { expectGolden, memsim, shellRun } from "../cli/helpers.ts";
 import { gradeWith, lost } from "./kit.ts";
 
 const FIXTURES = join(import.meta.dirname, "fixtures");
@@ -77,6 +77,18 @@ describe("memsim lab and memsim grade", () => {
     expect(r.out).toContain(
       "lazy     Lazy allocation: sbrk grows the break, the page-fault handler allocates (8 checks, 11 points; you write lazy.ts)\n",
     );
+    const json = JSON.parse((await memsim(["lab", "list", "--json"])).out);
+    expect(json.map((l: { name: string }) => l.name)).toEqual(["pgtbl", "lazy", "cow", "frames"]);
+    expect(json[0].checks[0]).toEqual({
+      name: "reports-accessed",
+      weight: 2,
+      explain: "Of 8 pages, 1, 3 and 6 were written: pgaccess reports bits 1, 3 and 6 (0x4a).",
+    });
+  });
+
+  it("grades from the real executable, whose workers load TypeScript on their own", () => {
+    const r = shellRun("MEMSIM grade pgtbl sim/lab/pgtbl/solution.ts | tail -1");
+    expect([r.status, r.out, r.err]).toEqual([0, "Score: 6/6\n", ""]);
   });
 
   it("inits a kit and grades it into a file in Gradescope's format", async () => {
