@@ -16,6 +16,7 @@ import { benchCommand } from "./bench.ts";
 import { COMMON_OPTIONS, type Command } from "./command.ts";
 import { EventFiles } from "./event_files.ts";
 import type { Io } from "./io.ts";
+import { gradeCommand, labCommand } from "./lab.ts";
 import { scriptCommand, shellCommand } from "./lang/commands.ts";
 import { quizCommand } from "./quiz/quiz.ts";
 import { reportCommand, serveCommand } from "./report/report.ts";
@@ -32,6 +33,8 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   benchCommand,
   traceCommand,
+  labCommand,
+  gradeCommand,
 ];
 
 /** `memsim --help`. */

@@ -1,0 +1,15 @@
+/** Wrong (lazy lab): never asks whether the VMA allows the access, so a write to a read-only mapping faults forever. */
+import type { PageFaultLayer } from "../../../../kernel/lab_layers.ts";
+
+export const pageFault: PageFaultLayer = (fault, k, next) => {
+  const { mm, vma, address } = fault;
+  if (vma === 0 || k.vmaFlags(vma) & k.VM_SHARED) return next(fault);
+  const page = address - (address % k.PAGE_SIZE);
+  const ptep = k.walk(mm, page, "alloc");
+  if (ptep < 0) return k.FAULT_OOM;
+  if (k.pteFlags(mm, ptep) !== 0) return next(fault);
+  const pfn = k.allocUserPage(mm, vma);
+  if (pfn < 0) return k.FAULT_OOM;
+  k.setPte(mm, page, ptep, pfn, k.vmaPteFlags(vma, "write"));
+  return k.FAULT_OK;
+};

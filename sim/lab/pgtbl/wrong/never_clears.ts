@@ -1,0 +1,16 @@
+/** Wrong (pgtbl lab): reports the accessed bits but never clears them, so every call reports the same pages. */
+import type { KernelApi } from "../../../../kernel/mm/lab_api.ts";
+import type { MmStruct } from "../../../../kernel/mm/mm.ts";
+
+export function pgaccess(k: KernelApi, mm: MmStruct, va: number, n: number): number {
+  let mask = 0;
+  for (let i = 0; i < n; i++) {
+    const page = va + i * k.PAGE_SIZE;
+    const ptep = k.walk(mm, page, "lookup");
+    if (ptep < 0) continue;
+    const flags = k.pteFlags(mm, ptep);
+    if (!(flags & k.PTE_P) || !(flags & k.PTE_A)) continue;
+    mask |= 1 << i;
+  }
+  return mask >>> 0;
+}
