@@ -62,6 +62,13 @@ export const PG_anon_exclusive = 1 << 12;
 /** PG_dirty: a shared anonymous page written through some mapping (set by a write fault, or when a dirty entry is unmapped). */
 export const PG_dirty = 1 << 13;
 /**
+ * PG_swapcache: an anonymous page that is also in a swap slot (the swap
+ * cache holds one reference to it); word 3 (private) holds the slot, as
+ * Linux keeps folio->swap. Not in FREEABLE_MASK's exceptions: freeing a page
+ * still in the swap cache is a bad free.
+ */
+export const PG_swapcache = 1 << 14;
+/**
  * The flag and order bits a page allocator's free looks at: a block being
  * freed must read exactly `PG_alloc | order << 16` under this mask. The bits
  * left out are page state its last user may leave behind; the free clears them.
@@ -84,6 +91,7 @@ export const PAGE_FLAG_NAMES = [
   "poisoned",
   "anon_exclusive",
   "dirty",
+  "swapcache",
 ] as const;
 
 const FLAG_MASK = 0xffff;
