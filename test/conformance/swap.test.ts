@@ -109,11 +109,14 @@ describe("swap (LINUX.md: swap)", () => {
     if (c === null) throw new Error("fork failed");
     expect(meminfo(m, "SwapFree")).toBe(1016);
     expect([status(c, "VmSwap"), smaps(c, "Swap"), smaps(c, "SwapPss")]).toEqual([8, 8, 4]);
+    const outcomes: string[] = [];
+    m.events.on("page_fault_user", (e) => outcomes.push(e.outcome));
     expect(c.mem.read32(BASE)).toBe(1000);
     const maj = vmstat(m, "pgmajfault");
     expect(p.mem.read32(BASE)).toBe(1000);
     expect(vmstat(m, "pgmajfault")).toBe(maj);
     expect(vmstat(m, "pswpin")).toBe(1);
+    expect(outcomes).toEqual(["swap_in", "swap_cache"]);
     // Shared after swap-in: a write copies, the other process keeps the old bytes.
     p.mem.write32(BASE, 7);
     expect([p.mem.read32(BASE), c.mem.read32(BASE)]).toEqual([7, 1000]);
