@@ -10,6 +10,7 @@ import {
   makeLo,
   PROT_READ,
   PROT_WRITE,
+  ProcessKilled,
   PTE_P,
   swpEntryFlags,
   swpEntryPfn,
@@ -89,5 +90,37 @@ describe("the swap device", () => {
       expect(e).toBeInstanceOf(InvariantViolation);
       expect((e as InvariantViolation).id).toBe("SWAP-1");
     }
+  });
+});
+
+describe("swap under failures", () => {
+  it("a fork that fails part way gives back every slot reference it took", () => {
+    const forks: string[] = [];
+    for (let nth = 1; nth <= 8; nth++) {
+      const { m, p, swap } = swapped(3);
+      // A second VMA far away, so the child needs more page tables.
+      p.sys.mmap(BASE + (1 << 30), PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+      p.mem.write32(BASE + (1 << 30), 7);
+      p.sys.madvise(BASE + (1 << 30), PAGE, MADV_PAGEOUT);
+      m.faults.failPageAlloc({ nth });
+      const c = p.fork();
+      forks.push(c === null ? "failed" : "ok");
+      m.faults.clear();
+      m.check();
+      if (c !== null) c.exit(0);
+      expect([swap?.dev.inuse, swap?.dev.count(0), swap?.dev.count(3)], `nth ${nth}`).toEqual([4, 1, 1]);
+      expect(p.mem.read32(BASE + (1 << 30))).toBe(7);
+    }
+    // The fork allocates 6 frames (the child's root, then the tables of each VMA with pages); the
+    // 5th and 6th fail after the first VMA's swap entries were copied; from the 7th on nothing fails.
+    expect(forks).toEqual(["failed", "failed", "failed", "failed", "failed", "failed", "ok", "ok"]);
+  });
+
+  it("no frame for a swap-in: the process dies (SIGKILL, the OOM report) and its exit frees the slots", () => {
+    const { m, p, swap } = swapped(2);
+    m.faults.failPageAlloc({ nth: 1 });
+    expect(() => p.mem.read32(BASE)).toThrow(ProcessKilled);
+    expect(swap?.dev.inuse).toBe(0);
+    m.check();
   });
 });
