@@ -89,6 +89,8 @@ export type FaultOutcome =
   | "cow_reuse"
   | "shared"
   | "wp_shared"
+  | "swap_in"
+  | "swap_cache"
   | "spurious"
   | "sigsegv"
   | "oom";
@@ -102,6 +104,10 @@ export const PFO_COW_COPY = 4;
 export const PFO_COW_REUSE = 5;
 export const PFO_SHARED = 6;
 export const PFO_WP_SHARED = 7;
+/** A swap entry: the slot was read into a new page (a major fault). */
+export const PFO_SWAP_IN = 8;
+/** A swap entry whose page was still in the swap cache (a minor fault). */
+export const PFO_SWAP_CACHE = 9;
 /** Indexed by PFO_*; PFO_NONE (no page work was done) reads as "spurious". */
 export const FAULT_OUTCOMES: readonly FaultOutcome[] = [
   "spurious",
@@ -112,6 +118,8 @@ export const FAULT_OUTCOMES: readonly FaultOutcome[] = [
   "cow_reuse",
   "shared",
   "wp_shared",
+  "swap_in",
+  "swap_cache",
 ];
 
 /** The fields of each kind. Numbers are plain (addresses as unsigned values, gfp as bits). */

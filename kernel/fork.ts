@@ -41,6 +41,7 @@ import type { Paging } from "./mm/pgalloc.ts";
 import { freeEmptyTables } from "./mm/pgtable_range.ts";
 import { PF_INSTR, PF_WRITE } from "./mm/pgtable_types.ts";
 import { TASK_SIZE } from "./mm/types.ts";
+import { PageoutWalk } from "./mm/vmscan.ts";
 import type { Printk } from "./printk.ts";
 import { PidProc } from "./proc/pid.ts";
 import { Process } from "./process.ts";
@@ -83,7 +84,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly deactivateWalk: DeactivateWalk;
   private readonly mover = new MovePageTables();
   private readonly copier: CopyPageRange;
-  private readonly makeProc = (p: Process) => new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap);
+  private readonly makeProc = (p: Process) => new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap, this.d.memory.swap?.dev ?? null);
+  /** MADV_PAGEOUT's swap-out walk, made on first use on a machine with swap. */
+  private pageoutWalk: PageoutWalk | null = null;
   /** The lab's layers, or null when every one is memsim's own. */
   private readonly lab: LabLayers | null;
   private readonly copyDefault = (c: ForkCopy): boolean =>
@@ -92,9 +95,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   constructor(private readonly d: TasksDeps) {
     this.ev = d.events;
-    this.lazyWalk = new LazyFreeWalk(d.memory.memmap);
+    this.lazyWalk = new LazyFreeWalk(d.memory.memmap, d.memory);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
-    this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy);
+    this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy, () => d.memory.swap?.dev ?? null);
     const l = d.layers;
     const any = l.pageFault ?? l.forkCopy ?? l.onSpawn ?? l.onExit;
     this.lab = any === undefined ? null : new LabLayers(l, d.k, d.memory, this.copyDefault);
@@ -343,7 +346,18 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   /** MadvisePageOps. */
   lazyFree(mm: MmStruct, _vma: number, start: number, end: number): void {
+    this.lazyWalk.mm = mm;
     this.lazyWalk.run(mm.pt, start, end);
+    this.lazyWalk.mm = null;
+  }
+
+  /** MadvisePageOps: false without swap. */
+  pageout(mm: MmStruct, _vma: number, start: number, end: number): boolean {
+    const m = this.d.memory;
+    if (m.swap === null) return false;
+    this.pageoutWalk ??= new PageoutWalk(m.phys, m.memmap, m.buddy, m.swap);
+    this.pageoutWalk.run(mm, start, end);
+    return true;
   }
 
   /** MadvisePageOps. */

@@ -119,6 +119,11 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     layers,
   );
   registry.clock.addCounter("fault", () => taskParts.memory.stats.pgfault);
+  const swapDev = taskParts.swap?.dev ?? null;
+  if (swapDev !== null) {
+    registry.clock.addCounter("swapIn", () => swapDev.stats.pswpin);
+    registry.clock.addCounter("swapOut", () => swapDev.stats.pswpout);
+  }
 
   return new Kernel({
     config,

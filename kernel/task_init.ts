@@ -7,7 +7,9 @@
 import type { KernelEvents } from "./events.ts";
 import { Tasks } from "./fork.ts";
 import type { TaskLayers } from "./lab_layers.ts";
+import { Prandom } from "./lib/random.ts";
 import { CommitAccounting } from "./mm/commit.ts";
+import { FailPoint } from "./mm/fault_inject.ts";
 import type { PageAllocator } from "./mm/frames.ts";
 import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
@@ -22,6 +24,9 @@ import type { PhysMem } from "./mm/physmem.ts";
 import type { KmallocApi } from "./mm/shmem.ts";
 import { Shmem } from "./mm/shmem.ts";
 import type { SlabAllocator } from "./mm/slab_common.ts";
+import { checkSwap } from "./mm/swap_check.ts";
+import { SwapCache } from "./mm/swap_state.ts";
+import { SwapDevice } from "./mm/swapfile.ts";
 import { VmaOps } from "./mm/vma.ts";
 import { panic } from "./panic.ts";
 import type { Printk } from "./printk.ts";
@@ -37,6 +42,11 @@ export interface TaskParts {
   readonly shmem: Shmem;
   readonly commit: CommitAccounting;
   readonly vmas: VmaOps;
+  /** The swap device and its cache; null when the machine has no swap (swapBytes below a page). */
+  readonly swap: SwapCache | null;
+  /** Fault injection on swap slot allocation and on swap I/O (`m.faults.failSwapAlloc`, `failSwapIo`). */
+  readonly failSwapAlloc: FailPoint;
+  readonly failSwapIo: FailPoint;
 }
 
 /** Options of the process side (from the boot config). */
@@ -46,6 +56,8 @@ export interface TaskOptions {
   readonly swapBytes: number;
   readonly maxMapCount: number;
   readonly debugVm: number;
+  /** The boot seed: the swap fault-injection points draw from their own generator seeded from it. */
+  readonly seed: number;
 }
 
 /** What the process side is built on: a booted kernel's frames, paging and slab. */
@@ -73,6 +85,12 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit);
   const vmas = new VmaOps(new VmaFields(k.phys), cache, shmem, o.maxMapCount);
   const memory = new Memory(k.phys, k.memmap, k.pages, vmas, shmem, commit, k.layout.kernelStart);
+  // Seeded apart from the kernel's generator, whose sequence of forks fixes every other seeded choice.
+  const swapRng = new Prandom((o.seed ^ 0x5a4b0f15) >>> 0);
+  const failSwapAlloc = new FailPoint("fail_swap_alloc", swapRng.fork());
+  const failSwapIo = new FailPoint("fail_swap_io", swapRng.fork());
+  const dev = o.swapBytes >= 4096 ? new SwapDevice(o.swapBytes, failSwapAlloc, failSwapIo) : null;
+  memory.swap = dev === null ? null : new SwapCache(dev, k.phys, k.memmap, k.pages);
   const api = new KernelApi(memory);
   const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount };
   const tasks = new Tasks({
@@ -91,10 +109,11 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     k: api,
     events: k.events,
   });
-  const parts = { tasks, memory, k: api, shmem, commit, vmas };
+  const parts = { tasks, memory, k: api, shmem, commit, vmas, swap: memory.swap, failSwapAlloc, failSwapIo };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
+  if (dev !== null) r.checkers.push({ name: "swap", run: () => checkSwap(dev, k.memmap, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => taskMeminfo(parts, o, v));
   r.vmstatSources.push((out) => {
     let anon = 0;
@@ -103,6 +122,8 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     out.push(["nr_shmem", shmem.nrPages]);
     out.push(["pgfault", memory.stats.pgfault]);
     out.push(["pgmajfault", memory.stats.pgmajfault]);
+    out.push(["pswpin", dev === null ? 0 : dev.stats.pswpin]);
+    out.push(["pswpout", dev === null ? 0 : dev.stats.pswpout]);
     out.push(["cow_copies", memory.stats.cowCopies]);
     out.push(["cow_reuses", memory.stats.cowReuses]);
     out.push(["zero_page_maps", memory.stats.zeroPageMaps]);
@@ -122,8 +143,10 @@ function taskMeminfo(t: TaskParts, o: TaskOptions, v: MeminfoValues): void {
   v.Active = (v.Active ?? 0) + (anon + t.shmem.nrPages) * 4;
   v.Hugepagesize = 2048;
   v.Cached = (v.Cached ?? 0) + t.shmem.nrPages * 4;
+  const dev = t.swap?.dev ?? null;
   v.SwapTotal = Math.floor(o.swapBytes / 4096) * 4;
-  v.SwapFree = v.SwapTotal;
+  v.SwapFree = v.SwapTotal - (dev === null ? 0 : dev.inuse * 4);
+  v.SwapCached = dev === null ? 0 : dev.nrCached * 4;
   v.CommitLimit = t.commit.commitLimit() * 4;
   v.Committed_AS = t.commit.committed * 4;
 }

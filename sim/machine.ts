@@ -8,6 +8,7 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { startKernel } from "../kernel/main.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
+import { renderSwaps } from "../kernel/mm/swapfile.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderExtfragIndex, renderUnusableIndex } from "../kernel/proc/extfrag.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
@@ -33,15 +34,37 @@ export class Faults {
     this.kernel.failSlab.set(spec);
   }
 
+  /** Fails the nth swap slot allocation from now (the page stays in RAM), or each with a probability; null turns it off. */
+  failSwapAlloc(spec: FailSpec | null): void {
+    this.kernel.taskParts.failSwapAlloc.set(spec);
+  }
+
+  /**
+   * Fails the nth swap read or write from now, or each with a probability;
+   * null turns it off. A failed write leaves the page in RAM; a failed read
+   * fails the fault with SIGBUS.
+   */
+  failSwapIo(spec: FailSpec | null): void {
+    this.kernel.taskParts.failSwapIo.set(spec);
+  }
+
   /** Turns every injection point off. */
   clear(): void {
     this.failPageAlloc(null);
     this.failSlab(null);
+    this.failSwapAlloc(null);
+    this.failSwapIo(null);
   }
 
   /** Failures injected so far, per point. */
-  get injected(): { pageAlloc: number; slab: number } {
-    return { pageAlloc: this.kernel.failPageAlloc.injected, slab: this.kernel.failSlab.injected };
+  get injected(): { pageAlloc: number; slab: number; swapAlloc: number; swapIo: number } {
+    const t = this.kernel.taskParts;
+    return {
+      pageAlloc: this.kernel.failPageAlloc.injected,
+      slab: this.kernel.failSlab.injected,
+      swapAlloc: t.failSwapAlloc.injected,
+      swapIo: t.failSwapIo.injected,
+    };
   }
 }
 
@@ -86,6 +109,11 @@ export class MachineProc {
     const rows: Array<[string, number]> = [];
     for (const src of this.kernel.vmstatSources) src(rows);
     return renderVmstat(rows);
+  }
+
+  /** /proc/swaps: the header, and the swap area's line when the machine has swap. */
+  swaps(): string {
+    return renderSwaps(this.kernel.taskParts.swap?.dev ?? null);
   }
 
   /** /proc/vmallocinfo: the vmalloc and vmap areas in address order. */

@@ -7,7 +7,9 @@
  * copied, no longer exclusive to one address space, and write-protected in
  * both, so that the first write copies it (even after mprotect makes its
  * VMA writable). The child's entries start old (accessed bit clear); the zero
- * page is mapped as it is.
+ * page is mapped as it is. A swap entry is copied as it is and its slot
+ * gains a reference (copy_nonpresent_pte, swap_duplicate): both processes
+ * then fault the same slot in.
  */
 
 import { panic } from "../panic.ts";
@@ -17,7 +19,8 @@ import type { MmStruct } from "./mm.ts";
 import { VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
-import { PTE_A, PTE_P, PTE_RW, PTE_SOFT_COW, PTE_SPECIAL } from "./pgtable_types.ts";
+import { PTE_A, PTE_P, PTE_RW, PTE_SOFT_COW, PTE_SPECIAL, swpOffset } from "./pgtable_types.ts";
+import type { SwapDevice } from "./swapfile.ts";
 
 /** One copy at a time; reused across forks. */
 export class CopyPageRange implements PteVisitor {
@@ -29,6 +32,8 @@ export class CopyPageRange implements PteVisitor {
   constructor(
     private readonly memmap: MemMap,
     private readonly buddy: PageAllocator,
+    /** The swap device, or a getter giving null when the machine has none. */
+    private readonly swap: () => SwapDevice | null,
   ) {}
 
   /**
@@ -57,11 +62,16 @@ export class CopyPageRange implements PteVisitor {
     const src = this.src as PageTable;
     const dst = this.dst as MmStruct;
     let flags = src.pteFlags(ptep);
-    if (!(flags & PTE_P)) return;
     const pfn = src.ptePfn(ptep);
     const to = dst.pt.ensure(va);
     if (to < 0) {
       this.ok = false;
+      return;
+    }
+    if (!(flags & PTE_P)) {
+      (this.swap() as SwapDevice).dup(swpOffset(pfn, flags));
+      dst.swapEnts++;
+      dst.pt.setPte(va, to, pfn, flags);
       return;
     }
     if (!(flags & PTE_SPECIAL)) {

@@ -22,6 +22,8 @@ import {
   PTE_RW,
   PTE_US,
   pxIndex,
+  swpOffset,
+  swpType,
   TABLE_NAMES,
 } from "./pgtable_types.ts";
 import { formatVa, PAGE_OFFSET, TASK_SIZE, VMALLOC_END, VMALLOC_START } from "./types.ts";
@@ -51,6 +53,11 @@ function printTable(pt: PageTable, table: number, level: number, out: string[]):
     const [lo, hi] = entryAt(pt, table, i);
     if ((lo | hi) === 0) continue;
     const pfn = entryPfn(lo, hi);
+    if ((lo & PTE_P) === 0) {
+      const flags = entryFlags(lo, hi);
+      out.push(`${dots}${i}: pte 0x${formatEntry(lo, hi)} swap type ${swpType(flags)} offset ${swpOffset(pfn, flags)}`);
+      continue;
+    }
     out.push(`${dots}${i}: pte 0x${formatEntry(lo, hi)} pa ${hex16(pfn * 4096)}`);
     if ((lo & PTE_P) !== 0 && !isLeaf(level, entryFlags(lo, hi))) printTable(pt, pfn, level - 1, out);
   }
@@ -159,6 +166,12 @@ export function explain(pt: PageTable, va: number): string {
     const flags = entryFlags(lo, hi);
     const head = `  L${level} ${TABLE_NAMES[level]?.padEnd(4)} pfn 0x${table.toString(16)} [${String(i).padStart(3)}] = 0x${formatEntry(lo, hi)}`;
     if ((lo & PTE_P) === 0) {
+      if (level === 1 && (lo | hi) !== 0) {
+        const slot = swpOffset(entryPfn(lo, hi), flags);
+        out.push(`${head} (swap entry: type ${swpType(flags)} offset ${slot})`);
+        out.push(`  => swapped out: any access faults with error_code(0x0000) not-present page, and the fault reads slot ${slot} back`);
+        return `${out.join("\n")}\n`;
+      }
       out.push(`${head} ${(lo | hi) === 0 ? "(none)" : `(not present: ${formatPteFlags(flags)})`}`);
       out.push(`  => not mapped: any access faults with error_code(0x0000) not-present page (plus W=2 for a write, U=4 from user mode)`);
       return `${out.join("\n")}\n`;

@@ -30,7 +30,7 @@ import {
   MADV_WILLNEED,
   MADV_WIPEONFORK,
 } from "../uapi/mman.ts";
-import { type MemMap, PG_anon, PG_dirty, PG_lazyfree } from "./memmap.ts";
+import { type MemMap, PG_anon, PG_dirty, PG_lazyfree, PG_swapcache } from "./memmap.ts";
 import { FAULT_OK, FAULT_SIGBUS } from "./memory.ts";
 import { type MmStruct, PAGE } from "./mm.ts";
 import {
@@ -56,8 +56,13 @@ export interface MadvisePageOps {
   zapRange(mm: MmStruct, vma: number, start: number, end: number): void;
   /** Marks the present, unshared pages of [start, end) lazily freeable (MADV_FREE). */
   lazyFree(mm: MmStruct, vma: number, start: number, end: number): void;
-  /** Clears the accessed bits of the pages of [start, end) only this mapping uses (MADV_COLD, MADV_PAGEOUT). */
+  /** Clears the accessed bits of the pages of [start, end) only this mapping uses (MADV_COLD, MADV_PAGEOUT without swap). */
   deactivate(mm: MmStruct, vma: number, start: number, end: number): void;
+  /**
+   * Swaps out the private anonymous pages of [start, end) only this mapping
+   * uses (MADV_PAGEOUT). Returns false, doing nothing, when the machine has no swap.
+   */
+  pageout(mm: MmStruct, vma: number, start: number, end: number): boolean;
   /** Faults every page of [start, end) in as a read or a write would; a FAULT_* code (MADV_POPULATE_*). */
   populateChecked(mm: MmStruct, vma: number, start: number, end: number, access: "read" | "write"): number;
   /** Frees the shared object's pages behind [start, end) of a shared VMA, unmapping them everywhere (MADV_REMOVE). */
@@ -129,8 +134,10 @@ function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: nu
       return 0;
     case MADV_COLD:
     case MADV_PAGEOUT:
-      // Without swap, paging out leaves anonymous pages where they are: both only age them.
+      // With swap, paging out writes private anonymous pages out; shared anonymous memory
+      // (not swappable here), droppable memory and a machine without swap only age them.
       if (flags & VM_LOCKED) return -EINVAL;
+      if (advice === MADV_PAGEOUT && !(flags & (VM_SHARED | VM_DROPPABLE)) && ops.pageout(mm, vma, start, end)) return 0;
       ops.deactivate(mm, vma, start, end);
       return 0;
     case MADV_REMOVE:
@@ -200,6 +207,14 @@ function updateFlags(ctx: MmapContext, mm: MmStruct, vma: number, start: number,
   return 0;
 }
 
+/** What MADV_FREE needs from the swap side (Memory implements it). */
+export interface LazyFreeSwapOps {
+  /** Clears the swap entry at `ptep` and drops its slot reference. */
+  dropSwapPte(mm: MmStruct, va: number, ptep: number): void;
+  /** Takes a page out of the swap cache when no swap entry names its slot; true when it is out. */
+  tryFreeSwap(pfn: number): boolean;
+}
+
 /** A walk over the entries of [start, end) of one page table, flushing what it changed. */
 abstract class RangeWalk implements PteVisitor {
   protected pt: PageTable | null = null;
@@ -224,15 +239,34 @@ abstract class RangeWalk implements PteVisitor {
  * marked too: only this mapping's entry is cleaned, and reclaim keeps the
  * page while any mapping's entry is dirty. A page already dirty as a whole
  * (PG_dirty) is skipped while shared, else cleaned. The zero page is skipped.
+ * A swap entry is dropped (its data may be discarded); a page in the swap
+ * cache is marked only when it can leave the cache (mapped here alone, its
+ * slot named by no swap entry), else skipped.
  */
 export class LazyFreeWalk extends RangeWalk {
+  /** The address space walked (set by the caller around run()). */
+  mm: MmStruct | null = null;
+
+  constructor(
+    memmap: MemMap,
+    private readonly swap: LazyFreeSwapOps,
+  ) {
+    super(memmap);
+  }
+
   visitPte(va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
-    if (level !== 1 || !(flags & PTE_P) || flags & PTE_SPECIAL) return;
+    if (level !== 1) return;
+    if (!(flags & PTE_P)) {
+      this.swap.dropSwapPte(this.mm as MmStruct, va, ptep);
+      return;
+    }
+    if (flags & PTE_SPECIAL) return;
     const pfn = pt.ptePfn(ptep);
     const memmap = this.memmap;
     if (!memmap.testFlag(pfn, PG_anon)) return;
+    if (memmap.testFlag(pfn, PG_swapcache) && (memmap.mapcount(pfn) !== 1 || !this.swap.tryFreeSwap(pfn))) return;
     if (memmap.testFlag(pfn, PG_dirty)) {
       if (memmap.mapcount(pfn) !== 1) return;
       memmap.clearFlag(pfn, PG_dirty);

@@ -62,11 +62,20 @@ export const PG_anon_exclusive = 1 << 12;
 /** PG_dirty: a shared anonymous page written through some mapping (set by a write fault, or when a dirty entry is unmapped). */
 export const PG_dirty = 1 << 13;
 /**
+ * PG_swapcache: an anonymous page that is also in a swap slot (the swap
+ * cache holds one reference to it); word 3 (private) holds the slot, as
+ * Linux keeps folio->swap. A mapping's reference may be dropped while it is
+ * set; the swap cache clears it before dropping its own, and the swap
+ * checker reports a cached page that was freed (SWAP-3).
+ */
+export const PG_swapcache = 1 << 14;
+/**
  * The flag and order bits a page allocator's free looks at: a block being
  * freed must read exactly `PG_alloc | order << 16` under this mask. The bits
  * left out are page state its last user may leave behind; the free clears them.
  */
-export const FREEABLE_MASK = 0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned | PG_anon_exclusive | PG_dirty);
+export const FREEABLE_MASK =
+  0xfffff & ~(PG_head | PG_anon | PG_vmalloc | PG_lazyfree | PG_poisoned | PG_anon_exclusive | PG_dirty | PG_swapcache);
 
 /** Names of the flag bits, in bit order, for dumps. */
 export const PAGE_FLAG_NAMES = [
@@ -84,6 +93,7 @@ export const PAGE_FLAG_NAMES = [
   "poisoned",
   "anon_exclusive",
   "dirty",
+  "swapcache",
 ] as const;
 
 const FLAG_MASK = 0xffff;

@@ -1,13 +1,14 @@
 /**
  * User memory behind the page tables (Linux mm/memory.c): the page-fault
  * handler (demand-zero pages, the shared zero page, copy-on-write, shared
- * anonymous pages, stack growth), and the page-table work the mmap family
+ * anonymous pages, swap-in, stack growth), and the page-table work the mmap family
  * asks for (zap a range, free empty tables, populate, change protection,
  * mark lazily freeable, move entries).
  *
  * Owns: the frames of user memory (PG_anon, refcount = mappings + other
  * holders, mapcount = page-table entries naming it). Calls: the buddy
- * allocator, page tables and their range walks, shmem.ts, vma.ts.
+ * allocator, page tables and their range walks, shmem.ts, vma.ts, the swap
+ * cache (swap_state.ts) for swap entries.
  *
  * Words: anon page = a private page of one or more (after fork, COW)
  * address spaces; zero page = the one shared all-zero frame mapped
@@ -20,22 +21,40 @@ import {
   PFO_DEMAND_ZERO,
   PFO_NONE,
   PFO_SHARED,
+  PFO_SWAP_CACHE,
+  PFO_SWAP_IN,
   PFO_WP_SHARED,
   PFO_ZERO_PAGE,
   PFO_ZERO_PAGE_COPY,
 } from "../events_types.ts";
+import { panic } from "../panic.ts";
 import type { CommitAccounting } from "./commit.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
-import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty } from "./memmap.ts";
+import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
-import type { PageTable } from "./pgtable.ts";
-import { changeProtection, freeEmptyTables, type PteVisitor, unmapRange, walkRange, type ZapSink } from "./pgtable_range.ts";
-import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_A, PTE_D, PTE_NX, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US } from "./pgtable_types.ts";
+import { ChangeProt } from "./mprotect.ts";
+import { freeEmptyTables, unmapRange, type ZapSink } from "./pgtable_range.ts";
+import {
+  PF_INSTR,
+  PF_PROT,
+  PF_USER,
+  PF_WRITE,
+  PTE_A,
+  PTE_D,
+  PTE_NX,
+  PTE_P,
+  PTE_RW,
+  PTE_SPECIAL,
+  PTE_US,
+  swpOffset,
+  swpType,
+} from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
+import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
 import { LazyReclaim } from "./vmscan.ts";
 
@@ -84,7 +103,9 @@ export class Memory implements ZapSink {
   /** The mm a zap is running for (ZapSink has no room for it). */
   private zapMm: MmStruct | null = null;
   private readonly lazy: LazyReclaim;
-  private readonly upgrade: WriteUpgrade;
+  /** The swap cache over the swap device; null when the machine has no swap. */
+  swap: SwapCache | null = null;
+  private readonly prot: ChangeProt;
   private readonly w: Uint32Array;
 
   constructor(
@@ -99,7 +120,7 @@ export class Memory implements ZapSink {
   ) {
     this.w = memmap.w;
     this.lazy = new LazyReclaim(this, memmap);
-    this.upgrade = new WriteUpgrade(memmap);
+    this.prot = new ChangeProt(memmap, vmas);
   }
 
   /**
@@ -130,7 +151,7 @@ export class Memory implements ZapSink {
     if (ptep < 0) return FAULT_OOM;
     if (pt.pteNone(ptep))
       return flags & VM_SHARED ? this.doSharedFault(mm, vma, page, ptep, ec) : this.doAnonymousPage(mm, vma, page, ptep, ec);
-    if (!(pt.pteFlags(ptep) & PTE_P)) return FAULT_MAPERR;
+    if (!(pt.pteFlags(ptep) & PTE_P)) return this.doSwapPage(mm, vma, page, ptep, ec);
     if (ec & PF_WRITE) return this.doWpPage(mm, vma, page, ptep);
     // A present entry the MMU refused for a read: permissions changed under it; let the walk retry.
     return ec & PF_PROT ? FAULT_ACCERR : FAULT_OK;
@@ -152,6 +173,48 @@ export class Memory implements ZapSink {
     this.newAnonPage(mm, pfn);
     pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
     this.outcome = PFO_DEMAND_ZERO;
+    return FAULT_OK;
+  }
+
+  /**
+   * do_swap_page: the entry holds a swap entry. The slot's page comes from
+   * the swap cache (a minor fault) or is read from the device (a major
+   * fault, pgmajfault). When this entry was the slot's last user and no one
+   * else maps the page, it is this address space's alone: mapped writable
+   * if the VMA is (clean unless the fault was a write, which also takes it
+   * out of the cache); otherwise read-only, and a write then copies it.
+   * A read error gives FAULT_SIGBUS, as Linux's VM_FAULT_SIGBUS.
+   */
+  private doSwapPage(mm: MmStruct, vma: number, page: number, ptep: number, ec: number): number {
+    const swap = this.swap;
+    const pt = mm.pt;
+    const pfnField = pt.ptePfn(ptep);
+    const entry = pt.pteFlags(ptep);
+    if (swap === null || swpType(entry) !== 0) panic(`do_swap_page: bad swap entry at 0x${page.toString(16)}`);
+    const slot = swpOffset(pfnField, entry);
+    const pfn = swap.swapin(slot);
+    if (pfn === SWAPIN_NOMEM) return FAULT_OOM;
+    if (pfn === SWAPIN_EIO) return FAULT_SIGBUS;
+    if (swap.major) this.stats.pgmajfault++;
+    this.outcome = swap.major ? PFO_SWAP_IN : PFO_SWAP_CACHE;
+    const memmap = this.memmap;
+    const exclusive = memmap.mapcount(pfn) === 0 && swap.dev.count(slot) === 1;
+    const write = (ec & PF_WRITE) !== 0;
+    const flags = this.vmas.f.flags(vma);
+    this.anonVmaPrepare(vma);
+    memmap.setMapcount(pfn, memmap.mapcount(pfn) + 1);
+    mm.rssAnon++;
+    mm.swapEnts--;
+    mm.updateHiwater();
+    let pte = vmaPteFlags(flags, exclusive && write);
+    if (exclusive) {
+      memmap.setFlag(pfn, PG_anon_exclusive);
+      if (flags & VM_WRITE) pte |= PTE_RW;
+    }
+    pt.setPte(page, ptep, pfn, pte >>> 0);
+    swap.freeSwapAndCache(slot);
+    if (exclusive && write) swap.tryFreeSwap(pfn);
+    else if (!exclusive && write) return this.doWpPage(mm, vma, page, ptep);
     return FAULT_OK;
   }
 
@@ -208,7 +271,10 @@ export class Memory implements ZapSink {
       pt.flushTlb();
       return FAULT_OK;
     }
-    // wp_can_reuse_anon_folio: an exclusive page, or one no one else holds, is written in place.
+    // wp_can_reuse_anon_folio: an exclusive page, or one no one else holds, is written in place;
+    // a page in the swap cache whose slot no one else names leaves the cache first.
+    if (!(pteFlags & PTE_SPECIAL) && this.swap !== null && this.memmap.testFlag(old, PG_swapcache) && this.memmap.mapcount(old) === 1)
+      this.swap.tryFreeSwap(old);
     if (!(pteFlags & PTE_SPECIAL) && (this.memmap.testFlag(old, PG_anon_exclusive) || this.memmap.refcount(old) === 1)) {
       // A lazily freed page stays so: the entry becomes dirty, which keeps it at reclaim.
       this.stats.cowReuses++;
@@ -238,6 +304,7 @@ export class Memory implements ZapSink {
   releaseAnon(mm: MmStruct, pfn: number): void {
     this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) - 1);
     mm.rssAnon--;
+    if (this.memmap.testFlag(pfn, PG_swapcache)) (this.swap as SwapCache).unmapped(pfn);
     this.buddy.freePages(pfn, 0);
   }
 
@@ -286,16 +353,42 @@ export class Memory implements ZapSink {
   /** ZapSink: one cleared leaf. */
   zapPte(_va: number, pfn: number, flags: number, _pages: number): void {
     const mm = this.zapMm as MmStruct;
-    if (!(flags & PTE_P) || flags & PTE_SPECIAL) return;
+    if (!(flags & PTE_P)) {
+      this.swapEntryGone(mm, pfn, flags);
+      return;
+    }
+    if (flags & PTE_SPECIAL) return;
     const mmap = this.memmap;
     mmap.setMapcount(pfn, mmap.mapcount(pfn) - 1);
-    if (mmap.testFlag(pfn, PG_anon)) mm.rssAnon--;
-    else {
+    if (mmap.testFlag(pfn, PG_anon)) {
+      mm.rssAnon--;
+      if (mmap.testFlag(pfn, PG_swapcache)) (this.swap as SwapCache).unmapped(pfn);
+    } else {
       // A written shared page stays dirty after its entry goes (folio_mark_dirty in zap).
       if (flags & PTE_D) mmap.setFlag(pfn, PG_dirty);
       mm.rssShmem--;
     }
     this.buddy.freePages(pfn, 0);
+  }
+
+  /** A swap entry of `mm` (PFN field `pfnField`, flags word `entry`) was cleared: its slot loses a reference. */
+  swapEntryGone(mm: MmStruct, pfnField: number, entry: number): void {
+    if (this.swap === null || swpType(entry) !== 0) panic(`zap_pte_range: bad swap entry (pfn field 0x${pfnField.toString(16)})`);
+    mm.swapEnts--;
+    this.swap.freeSwapAndCache(swpOffset(pfnField, entry));
+  }
+
+  /** MADV_FREE on a swap entry: the entry is cleared and its slot loses a reference (the data is discardable). */
+  dropSwapPte(mm: MmStruct, va: number, ptep: number): void {
+    const pfnField = mm.pt.ptePfn(ptep);
+    const entry = mm.pt.pteFlags(ptep);
+    mm.pt.clearPte(va, ptep);
+    this.swapEntryGone(mm, pfnField, entry);
+  }
+
+  /** folio_free_swap for MADV_FREE: see SwapCache.tryFreeSwap; true without swap. */
+  tryFreeSwap(pfn: number): boolean {
+    return this.swap === null || this.swap.tryFreeSwap(pfn);
   }
 
   /** free_pgtables over [start, end). */
@@ -351,44 +444,8 @@ export class Memory implements ZapSink {
     }
   }
 
-  /**
-   * change_protection for mprotect: the present entries of [start, end) get
-   * the VMA's new access bits; pages of a VMA without any access lose the
-   * user bit, so every access faults and is refused. A shared mapping's
-   * entries become writable with it. A private mapping's entries lose write,
-   * and only exclusive anonymous pages get it back (can_change_pte_writable):
-   * a page shared since fork, or the zero page, stays read-only so that the
-   * first write faults and copies.
-   */
+  /** change_protection for mprotect (see ChangeProt in mprotect.ts). */
   changeProt(mm: MmStruct, vma: number, start: number, end: number): void {
-    const flags = this.vmas.f.flags(vma);
-    const any = (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
-    const shared = (flags & VM_SHARED) !== 0;
-    const write = (flags & VM_WRITE) !== 0;
-    const set = (shared && write ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
-    const clear = (shared && write ? 0 : PTE_RW) | (flags & VM_EXEC ? PTE_NX : 0) | (any ? 0 : PTE_US);
-    changeProtection(mm.pt, start, end, set >>> 0, clear >>> 0, { readOnlyIf: PTE_SPECIAL });
-    if (write && !shared) {
-      this.upgrade.pt = mm.pt;
-      walkRange(mm.pt, start, end, this.upgrade);
-      this.upgrade.pt = null;
-    }
-    mm.pt.flushTlb();
-  }
-}
-
-/** mprotect's write upgrade of a private mapping: only exclusive anonymous pages become writable. */
-class WriteUpgrade implements PteVisitor {
-  pt: PageTable | null = null;
-
-  constructor(private readonly memmap: MemMap) {}
-
-  visitPte(va: number, ptep: number, level: number): void {
-    const pt = this.pt as PageTable;
-    const flags = pt.pteFlags(ptep);
-    if (level !== 1 || (flags & (PTE_P | PTE_US | PTE_RW | PTE_SPECIAL)) !== (PTE_P | PTE_US)) return;
-    const pfn = pt.ptePfn(ptep);
-    if (!this.memmap.testFlag(pfn, PG_anon_exclusive)) return;
-    pt.setPte(va, ptep, pfn, (flags | PTE_RW) >>> 0);
+    this.prot.run(mm, vma, start, end);
   }
 }

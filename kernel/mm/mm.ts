@@ -71,6 +71,8 @@ export class MmStruct {
   /** Resident anonymous pages (RssAnon) and shared-anonymous pages (RssShmem). */
   rssAnon = 0;
   rssShmem = 0;
+  /** Swap entries in this address space's page table (MM_SWAPENTS, VmSwap). */
+  swapEnts = 0;
   hiwaterRss = 0;
   hiwaterVm = 0;
   /** This address space's page table (set when the mm is made). */

@@ -4,8 +4,8 @@
  *   MM-2 a VMA object disagrees with the index (bounds, owner)
  *   MM-3 VMAs overlap, are empty or unaligned
  *   MM-4 map_count or a VM counter (total, data, stack, exec) is wrong
- *   MM-5 RSS counters disagree with the page table
- *   MM-6 a present entry lies outside every VMA, or maps a frame no one owns
+ *   MM-5 RSS or swap-entry counters disagree with the page table
+ *   MM-6 a present or swap entry lies outside every VMA, or maps a frame no one owns
  *   MM-7 commit: an mm's charge is not the sum of its accounted VMAs, or
  *        Committed_AS is not the sum of all charges
  *   MM-8 a page marked exclusive to one address space is mapped more than once
@@ -38,12 +38,16 @@ class RssWalk implements PteVisitor {
   anon = 0;
   shmem = 0;
   present = 0;
+  swap = 0;
   pt: PageTable | null = null;
   constructor(private readonly memmap: MemMap) {}
   visitPte(va: number, ptep: number): void {
     const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
-    if (!(flags & PTE_P)) return;
+    if (!(flags & PTE_P)) {
+      this.swap++;
+      return;
+    }
     this.present++;
     if (flags & PTE_SPECIAL) return;
     const pfn = pt.ptePfn(ptep);
@@ -116,14 +120,15 @@ function checkMm(t: MmCheckParts, p: Process): number {
     `pid ${p.pid}: vm counters total/data/stack/exec ${mm.totalVm}/${mm.dataVm}/${mm.stackVm}/${mm.execVm}, counted ${total}/${data}/${stack}/${exec}`,
   );
   invariant(
-    walk.anon === mm.rssAnon && walk.shmem === mm.rssShmem,
+    walk.anon === mm.rssAnon && walk.shmem === mm.rssShmem && walk.swap === mm.swapEnts,
     "MM-5",
-    `pid ${p.pid}: rss anon/shmem ${mm.rssAnon}/${mm.rssShmem}, page table has ${walk.anon}/${walk.shmem}`,
+    `pid ${p.pid}: rss anon/shmem/swap ${mm.rssAnon}/${mm.rssShmem}/${mm.swapEnts}, page table has ${walk.anon}/${walk.shmem}/${walk.swap}`,
   );
   const all = new RssWalk(t.memory.memmap);
   all.pt = mm.pt;
   walkRange(mm.pt, 0, TASK_SIZE, all);
   invariant(all.present === walk.present, "MM-6", `pid ${p.pid}: ${all.present - walk.present} present entries lie outside every VMA`);
+  invariant(all.swap === walk.swap, "MM-6", `pid ${p.pid}: ${all.swap - walk.swap} swap entries lie outside every VMA`);
   invariant(accounted === mm.committed, "MM-7", `pid ${p.pid}: charged ${mm.committed} pages, accounted VMAs hold ${accounted}`);
   return mm.committed;
 }

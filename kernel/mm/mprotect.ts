@@ -5,9 +5,14 @@
  */
 import { EACCES, EINVAL, ENOMEM } from "../errno.ts";
 import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE } from "../uapi/mman.ts";
+import { type MemMap, PG_anon_exclusive } from "./memmap.ts";
 import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import { VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { MmapContext } from "./mmap.ts";
+import type { PageTable } from "./pgtable.ts";
+import { changeProtection, type PteVisitor, walkRange } from "./pgtable_range.ts";
+import { PTE_NX, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US } from "./pgtable_types.ts";
+import type { VmaOps } from "./vma.ts";
 
 /** Changes the page-table protection of [start, end) to match the VMA's new flags. */
 export type ChangeProtection = (mm: MmStruct, vma: number, start: number, end: number) => void;
@@ -111,4 +116,48 @@ function mprotectFixup(
   vmas.setFlags(mm, vma, newflags);
   changeProt(mm, vma, start, end);
   return vmas.mergeAround(mm, vma);
+}
+
+/**
+ * change_protection for mprotect: the present entries of [start, end) get
+ * the VMA's new access bits; pages of a VMA without any access lose the
+ * user bit, so every access faults and is refused. A shared mapping's
+ * entries become writable with it. A private mapping's entries lose write,
+ * and only exclusive anonymous pages get it back (can_change_pte_writable):
+ * a page shared since fork, or the zero page, stays read-only so that the
+ * first write faults and copies. Swap entries keep their slot untouched.
+ */
+export class ChangeProt implements PteVisitor {
+  private pt: PageTable | null = null;
+
+  constructor(
+    private readonly memmap: MemMap,
+    private readonly vmas: VmaOps,
+  ) {}
+
+  run(mm: MmStruct, vma: number, start: number, end: number): void {
+    const flags = this.vmas.f.flags(vma);
+    const any = (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
+    const shared = (flags & VM_SHARED) !== 0;
+    const write = (flags & VM_WRITE) !== 0;
+    const set = (shared && write ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
+    const clear = (shared && write ? 0 : PTE_RW) | (flags & VM_EXEC ? PTE_NX : 0) | (any ? 0 : PTE_US);
+    changeProtection(mm.pt, start, end, set >>> 0, clear >>> 0, { readOnlyIf: PTE_SPECIAL });
+    if (write && !shared) {
+      this.pt = mm.pt;
+      walkRange(mm.pt, start, end, this);
+      this.pt = null;
+    }
+    mm.pt.flushTlb();
+  }
+
+  /** The write upgrade of a private mapping: only exclusive anonymous pages become writable. */
+  visitPte(va: number, ptep: number, level: number): void {
+    const pt = this.pt as PageTable;
+    const flags = pt.pteFlags(ptep);
+    if (level !== 1 || (flags & (PTE_P | PTE_US | PTE_RW | PTE_SPECIAL)) !== (PTE_P | PTE_US)) return;
+    const pfn = pt.ptePfn(ptep);
+    if (!this.memmap.testFlag(pfn, PG_anon_exclusive)) return;
+    pt.setPte(va, ptep, pfn, (flags | PTE_RW) >>> 0);
+  }
 }

@@ -28,6 +28,18 @@
  *   With P clear the MMU ignores every other bit: the PFN field and the flags
  *   of a non-present, non-zero entry belong to the layer above (swap entries).
  *
+ * A swap entry (P clear), laid out as x86-64 Linux lays it out:
+ *
+ *    63   59 58                                                  9 8     1 0
+ *   +-------+-----------------------------------------------------+-------+-+
+ *   | type  |            ~offset (50 bits, inverted)              |   0   |0|
+ *   +-------+-----------------------------------------------------+-------+-+
+ *   The offset (the slot) is stored inverted, as Linux does against L1TF, so
+ *   every swap entry, slot 0 of type 0 included, is non-zero. In memsim's
+ *   terms: ~offset bits 0..2 are flags bits 9..11, bits 3..42 the PFN field,
+ *   bits 43..49 flags bits 20..26; the type is flags bits 27..31. Any code
+ *   that copies an entry as (PFN field, flags word) moves a swap entry whole.
+ *
  * A virtual address (48 bits, stored form; DESIGN.md §3):
  *
  *    47        39 38        30 29        21 20        12 11             0
@@ -152,6 +164,40 @@ export function entryTable(ptep: number): number {
 /** A leaf at this level with these flags? (level 1, or PS at level 2). */
 export function isLeaf(level: number, flags: number): boolean {
   return level === 1 || (level === 2 && (flags & PTE_PS) !== 0);
+}
+
+/** Bits of the offset field of a swap entry (entry bits 9..58). */
+const SWP_OFFSET_BITS = 50;
+const SWP_OFFSET_MAX = 2 ** SWP_OFFSET_BITS - 1;
+/** Swap types (devices) a swap entry can name: 5 bits, entry bits 59..63. */
+export const MAX_SWAPFILES = 32;
+
+/** The PFN field of the swap entry for slot `offset` (below 2^50 - 1) of device `type`. */
+export function swpEntryPfn(_type: number, offset: number): number {
+  const inv = SWP_OFFSET_MAX - offset;
+  return Math.floor(inv / 8) % 2 ** 40;
+}
+
+/** The flags word of the swap entry for slot `offset` of device `type` (P clear). */
+export function swpEntryFlags(type: number, offset: number): number {
+  const inv = SWP_OFFSET_MAX - offset;
+  return (((inv & 7) << 9) | ((Math.floor(inv / 2 ** 43) & 0x7f) << 20) | ((type & 31) << 27)) >>> 0;
+}
+
+/** The device of the swap entry with PFN field `pfn` and flags word `flags`. */
+export function swpType(flags: number): number {
+  return flags >>> 27;
+}
+
+/** The slot of the swap entry with PFN field `pfn` and flags word `flags`. */
+export function swpOffset(pfn: number, flags: number): number {
+  const inv = ((flags >>> 9) & 7) + pfn * 8 + ((flags >>> 20) & 0x7f) * 2 ** 43;
+  return SWP_OFFSET_MAX - inv;
+}
+
+/** True when an entry with this flags word, known to be non-zero, is a swap entry (not present). */
+export function isSwapEntry(flags: number): boolean {
+  return (flags & PTE_P) === 0;
 }
 
 const FLAG_LETTERS: ReadonlyArray<readonly [number, string]> = [

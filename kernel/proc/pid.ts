@@ -7,7 +7,8 @@ import type { MmStruct } from "../mm/mm.ts";
 import { VM_DROPPABLE, VM_LOCKED } from "../mm/mm_types.ts";
 import type { PageTable } from "../mm/pgtable.ts";
 import { type PteVisitor, walkRange } from "../mm/pgtable_range.ts";
-import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL } from "../mm/pgtable_types.ts";
+import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL, swpOffset } from "../mm/pgtable_types.ts";
+import type { SwapDevice } from "../mm/swapfile.ts";
 import type { VmaOps } from "../mm/vma.ts";
 import type { Process } from "../process.ts";
 import { type MapsEntry, mapsLine, renderStatus, type SmapsCounts, smapsBlock } from "./task_mmu.ts";
@@ -20,7 +21,10 @@ class SmapsWalk implements PteVisitor {
   c: SmapsCounts = emptyCounts();
   private pt: PageTable | null = null;
 
-  constructor(private readonly memmap: MemMap) {}
+  constructor(
+    private readonly memmap: MemMap,
+    private readonly swap: SwapDevice | null,
+  ) {}
 
   run(pt: PageTable, start: number, end: number, droppable: boolean): SmapsCounts {
     this.c = emptyCounts();
@@ -37,7 +41,11 @@ class SmapsWalk implements PteVisitor {
   visitPte(_va: number, ptep: number, _level: number): void {
     const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
-    if (!(flags & PTE_P) || flags & PTE_SPECIAL) return;
+    if (!(flags & PTE_P)) {
+      this.swapEntry(pt.ptePfn(ptep), flags);
+      return;
+    }
+    if (flags & PTE_SPECIAL) return;
     const pfn = pt.ptePfn(ptep);
     const mapcount = Math.max(1, this.memmap.mapcount(pfn));
     const anon = this.memmap.testFlag(pfn, PG_anon);
@@ -57,6 +65,13 @@ class SmapsWalk implements PteVisitor {
     if (anon) c.anonymous += 4096;
     if (anon && !dirty && (this.droppable || this.memmap.testFlag(pfn, PG_lazyfree))) c.lazyFree += 4096;
   }
+
+  /** A swap entry: Swap, and SwapPss shared among the entries naming the slot (swp_swapcount). */
+  private swapEntry(pfnField: number, flags: number): void {
+    const count = (this.swap as SwapDevice).count(swpOffset(pfnField, flags));
+    this.c.swap += 4096;
+    this.c.swapPssShifted += count >= 2 ? Math.floor((4096 * 4096) / count) : 4096 * 4096;
+  }
 }
 
 function emptyCounts(): SmapsCounts {
@@ -71,6 +86,8 @@ function emptyCounts(): SmapsCounts {
     referenced: 0,
     anonymous: 0,
     lazyFree: 0,
+    swap: 0,
+    swapPssShifted: 0,
     locked: 0,
   };
 }
@@ -83,8 +100,9 @@ export class PidProc {
     private readonly p: Process,
     private readonly vmas: VmaOps,
     memmap: MemMap,
+    swap: SwapDevice | null,
   ) {
-    this.walk = new SmapsWalk(memmap);
+    this.walk = new SmapsWalk(memmap, swap);
   }
 
   private entries(): Array<[number, MapsEntry]> {
@@ -157,6 +175,7 @@ export class PidProc {
       stackPages: dead ? 0 : mm.stackVm,
       exePages: dead ? 0 : mm.execVm,
       ptBytes: dead ? 0 : mm.pt.nrTables * 4096,
+      swapPages: dead ? 0 : mm.swapEnts,
     });
   }
 

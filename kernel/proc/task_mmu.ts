@@ -30,6 +30,9 @@ export interface SmapsCounts {
   referenced: number;
   anonymous: number;
   lazyFree: number;
+  /** Swap entries (bytes) and their share of each slot (bytes << 12). */
+  swap: number;
+  swapPssShifted: number;
   locked: number;
 }
 
@@ -61,9 +64,9 @@ export function smapsBlock(e: MapsEntry, c: SmapsCounts): string {
   out += kb("Referenced:", c.referenced);
   out += kb("Anonymous:", c.anonymous);
   out += kb("LazyFree:", c.lazyFree);
-  for (const k of ["AnonHugePages:", "ShmemPmdMapped:", "FilePmdMapped:", "Shared_Hugetlb:", "Private_Hugetlb:", "Swap:", "SwapPss:"]) {
-    out += kb(k, 0);
-  }
+  for (const k of ["AnonHugePages:", "ShmemPmdMapped:", "FilePmdMapped:", "Shared_Hugetlb:", "Private_Hugetlb:"]) out += kb(k, 0);
+  out += kb("Swap:", c.swap);
+  out += kb("SwapPss:", c.swapPssShifted / 4096);
   out += kb("Locked:", c.locked);
   out += `THPeligible:    ${String(0).padStart(8)}\n`;
   out += `VmFlags: ${vmFlagsString(e.flags)}\n`;
@@ -86,6 +89,8 @@ export interface StatusValues {
   stackPages: number;
   exePages: number;
   ptBytes: number;
+  /** Swap entries in the page table (VmSwap). */
+  swapPages: number;
 }
 
 const st = (key: string, kbytes: number) => `${key}:\t${String(kbytes).padStart(8)} kB\n`;
@@ -109,7 +114,7 @@ export function renderStatus(v: StatusValues): string {
   out += st("VmExe", v.exePages * 4);
   out += st("VmLib", 0);
   out += st("VmPTE", v.ptBytes / 1024);
-  out += st("VmSwap", 0);
+  out += st("VmSwap", v.swapPages * 4);
   out += "Threads:\t1\n";
   return out;
 }

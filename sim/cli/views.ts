@@ -60,6 +60,7 @@ export const VIEWS: View[] = [
   { name: "slabtop", title: "slabtop", help: "slab caches by object count, slabtop style", inRun: false, render: renderSlabtop },
   { name: "vmallocinfo", title: "/proc/vmallocinfo", help: "vmalloc and vmap areas", inRun: true, render: (m) => m.proc.vmallocinfo() },
   { name: "vmstat", title: "/proc/vmstat", help: "event counters", inRun: true, render: (m) => m.proc.vmstat() },
+  { name: "swaps", title: "/proc/swaps", help: "the swap area: size and slots in use", inRun: false, render: (m) => m.proc.swaps() },
 ];
 
 /** A view by name; null when no landed layer provides it. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, MAP_ANONYMOUS, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE } from "../../sim/index.ts";
+import { ConfigError, MADV_PAGEOUT, MAP_ANONYMOUS, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE } from "../../sim/index.ts";
 
 /** A process with two fresh private anonymous pages at `a`. */
 function story(opts: Parameters<typeof Machine.boot>[0] = {}) {
@@ -89,5 +89,25 @@ describe("the cost clock", () => {
       new ConfigError("Machine.boot: clock.fault must be an integer from 0 to 1000000000, got 1.5"),
     );
     expect(() => Machine.boot({ clock: 3 as never })).toThrow(new ConfigError("Machine.boot: clock must be an object of costs, got 3"));
+  });
+});
+
+describe("the cost clock with swap", () => {
+  it("charges a page written out and read back 100 us each, and the major fault 1 us", () => {
+    const { m, p, a } = story({ swapBytes: 1 << 20 });
+    p.mem.write32(a, 0x1234);
+    const before = m.clock.now();
+    expect(p.sys.madvise(a, 4096, MADV_PAGEOUT)).toBe(0);
+    expect(m.clock.now() - before).toBe(100_000);
+    expect(p.mem.read32(a)).toBe(0x1234);
+    // pageout flushed the entry: the read misses, faults (a major fault that reads the slot), and misses again.
+    expect(m.clock.now() - before).toBe(100_000 + 100_000 + 1000 + 2 * (1 + 100));
+    expect(m.clock.breakdown().map((r) => [r.kind, r.count])).toEqual([
+      ["access", 4],
+      ["tlbMiss", 4],
+      ["fault", 2],
+      ["swapIn", 1],
+      ["swapOut", 1],
+    ]);
   });
 });

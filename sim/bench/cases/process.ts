@@ -1,5 +1,14 @@
 /** Process and address-space benchmarks (issues: address spaces; fork/COW/mremap). */
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ, PROT_WRITE } from "../../../kernel/uapi/mman.ts";
+import {
+  MADV_PAGEOUT,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PROT_READ,
+  PROT_WRITE,
+} from "../../../kernel/uapi/mman.ts";
 import { Machine } from "../../machine.ts";
 import type { BenchCase } from "../harness.ts";
 
@@ -150,4 +159,43 @@ const mremap64: BenchCase = {
     "the ratio is against copying ONE 4 KiB page (copying the data would take 16384 of them); 2 MiB-aligned pieces move as whole page tables",
 };
 
-export const PROCESS_CASES: readonly BenchCase[] = [demandZero, mmapWith(100), mmapWith(10_000), maxMaps, fork256, cowFault, mremap64];
+/**
+ * One page's round trip through swap per op: MADV_PAGEOUT of a written page
+ * (a slot, a 4 KiB write, the PTE becomes a swap entry, the frame is freed)
+ * and the read that brings it back (a major fault: a frame, a 4 KiB read,
+ * the PTE again). Two page copies of work, so the baseline is one copy.
+ */
+const swapRoundTrip: BenchCase = {
+  name: "swap: MADV_PAGEOUT then a major fault back (per page)",
+  ops: 20_000,
+  baseline: "4 KiB copy",
+  target: 20,
+  setup() {
+    const m = Machine.boot({ ramBytes: 64 << 20, swapBytes: 4 << 20, debugVm: 0 });
+    const p = m.spawn("bench");
+    const pages = 256;
+    const base = p.sys.mmap(0, pages * PAGE, RW, PA, -1, 0);
+    for (let i = 0; i < pages; i++) p.mem.write32(base + i * PAGE, i);
+    let i = 0;
+    return (ops) => {
+      for (let n = 0; n < ops; n++) {
+        const va = base + (i++ % pages) * PAGE;
+        // The read maps the page back writable and clean (it stays in the swap
+        // cache); the write dirties it, so every pageout writes it out again.
+        p.sys.madvise(va, PAGE, MADV_PAGEOUT);
+        p.mem.write32(va + 4, p.mem.read32(va));
+      }
+    };
+  },
+};
+
+export const PROCESS_CASES: readonly BenchCase[] = [
+  demandZero,
+  mmapWith(100),
+  mmapWith(10_000),
+  maxMaps,
+  fork256,
+  cowFault,
+  mremap64,
+  swapRoundTrip,
+];

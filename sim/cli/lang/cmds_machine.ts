@@ -3,6 +3,7 @@
  * (alloc_pages, free_pages, drain, page, held), fault injection, the views,
  * stats, checkers and kernel reports.
  */
+import type { FailSpec } from "../../../kernel/mm/fault_inject.ts";
 import * as GFP from "../../../kernel/mm/gfp.ts";
 import { PAGE_SIZE } from "../../../kernel/mm/types.ts";
 import { Machine } from "../../machine.ts";
@@ -34,8 +35,9 @@ function boot(s: Session, a: LangArgs): string {
   const debugVm = a.optInt("debug", 1);
   const maxOrder = a.optInt("maxorder", 10);
   const pcpBatch = a.optInt("pcp", 0, -1);
+  const swapBytes = a.optSize("swap", 0);
   a.done(0);
-  const m = Machine.boot({ ramBytes, seed, debugVm, maxOrder, pcpBatch, log: s.defaults.log });
+  const m = Machine.boot({ ramBytes, seed, debugVm, maxOrder, pcpBatch, swapBytes, log: s.defaults.log });
   s.reboot(m);
   const b = m.kernel.buddy;
   return `booted: ram=${formatSize(ramBytes)} seed=${seed} pages=${m.kernel.phys.nrPages} managed=${b.nrManagedPages()} free=${b.nrFreePages()}`;
@@ -72,7 +74,7 @@ function drain(s: Session, a: LangArgs): string {
 }
 
 function fail(s: Session, a: LangArgs): string {
-  const point = a.word(0, "POINT (page_alloc, slab or off)");
+  const point = a.word(0, "POINT (page_alloc, slab, swap_alloc, swap_io or off)");
   const nth = a.optStr("nth");
   const prob = a.optStr("probability");
   const times = a.optInt("times", nth === undefined ? -1 : 1, -1);
@@ -82,15 +84,23 @@ function fail(s: Session, a: LangArgs): string {
     s.m.faults.clear();
     return "fault injection off";
   }
-  if (point !== "page_alloc" && point !== "slab") throw new LangError(`fail: unknown point '${point}' (page_alloc, slab or off)`);
+  const setters = FAIL_POINTS.get(point);
+  if (setters === undefined) throw new LangError(`fail: unknown point '${point}' (page_alloc, slab, swap_alloc, swap_io or off)`);
   if ((nth === undefined) === (prob === undefined)) throw new LangError("fail: give exactly one of nth=N or probability=P");
   const p = prob === undefined ? Number.NaN : Number(prob);
   const spec = nth !== undefined ? { nth: a.optInt("nth", 1, 1), times, minOrder } : { probability: p, times, minOrder };
-  if (point === "page_alloc") s.m.faults.failPageAlloc(spec);
-  else s.m.faults.failSlab(spec);
-  const what = nth !== undefined ? `allocation number ${nth} from now fails` : `each allocation fails with probability ${prob}`;
-  return `${point === "page_alloc" ? "fail_page_alloc" : "failslab"}: ${what}${times === 1 || times === -1 ? "" : ` (${times} times)`}`;
+  setters[1](s.m, spec);
+  const what = nth !== undefined ? `${setters[2]} number ${nth} from now fails` : `each ${setters[2]} fails with probability ${prob}`;
+  return `${setters[0]}: ${what}${times === 1 || times === -1 ? "" : ` (${times} times)`}`;
 }
+
+/** Injection points by language name: the kernel's name for it, the setter, what one call is. */
+const FAIL_POINTS: ReadonlyMap<string, readonly [string, (m: Machine, spec: FailSpec) => void, string]> = new Map([
+  ["page_alloc", ["fail_page_alloc", (m, spec) => m.faults.failPageAlloc(spec), "allocation"]],
+  ["slab", ["failslab", (m, spec) => m.faults.failSlab(spec), "allocation"]],
+  ["swap_alloc", ["fail_swap_alloc", (m, spec) => m.faults.failSwapAlloc(spec), "swap slot allocation"]],
+  ["swap_io", ["fail_swap_io", (m, spec) => m.faults.failSwapIo(spec), "swap read or write"]],
+]);
 
 function page(s: Session, a: LangArgs): string {
   const pfn = a.int(0, "PFN");
@@ -181,13 +191,13 @@ function viewCommand(name: string, helpText: string): LangCommand {
 
 LANG_COMMANDS.push(
   { name: "help", synopsis: "[COMMAND]", help: "list the commands, or explain one", run: help },
-  { name: "boot", synopsis: "[ram=SIZE] [seed=N] [debug=0..3] [maxorder=N] [pcp=N]", help: "boot a fresh machine", run: boot },
+  { name: "boot", synopsis: "[ram=SIZE] [seed=N] [debug=0..3] [maxorder=N] [pcp=N] [swap=SIZE]", help: "boot a fresh machine", run: boot },
   { name: "alloc_pages", synopsis: "ORDER [gfp=FLAGS]", help: "allocate 2^ORDER pages (value: the pfn)", run: allocPages },
   { name: "free_pages", synopsis: "PFN [ORDER]", help: "free a block (ORDER defaults to the one it was allocated with)", run: freePages },
   { name: "drain", synopsis: "", help: "drain_all_pages: per-CPU pages back to the buddy lists", run: drain },
   {
     name: "fail",
-    synopsis: "page_alloc|slab nth=N|probability=P [times=N] [order=N] | off",
+    synopsis: "page_alloc|slab|swap_alloc|swap_io nth=N|probability=P [times=N] [order=N] | off",
     help: "fault injection: fail the Nth allocation from now, or each with probability P",
     run: fail,
   },

@@ -80,6 +80,8 @@ const MADV_WORDS: Readonly<Record<string, number>> = {
   dofork: MMAN.MADV_DOFORK,
   wipeonfork: MMAN.MADV_WIPEONFORK,
   keeponfork: MMAN.MADV_KEEPONFORK,
+  cold: MMAN.MADV_COLD,
+  pageout: MMAN.MADV_PAGEOUT,
 };
 
 function words(cmd: string, list: readonly string[], table: Readonly<Record<string, number>>, what: string): number {

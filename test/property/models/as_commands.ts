@@ -27,6 +27,7 @@ import {
   MADV_KEEPONFORK,
   MADV_MERGEABLE,
   MADV_NORMAL,
+  MADV_PAGEOUT,
   MADV_RANDOM,
   MADV_SEQUENTIAL,
   MADV_WILLNEED,
@@ -45,6 +46,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   type Process,
+  PTE_P,
   SEGV_ACCERR,
   SEGV_MAPERR,
   SegmentationFault,
@@ -379,6 +381,13 @@ function advisePage(pg: MPage, advice: number): boolean {
   }
 }
 
+/** True when page `vpn` of `p` is swapped out: its entry is a swap entry (non-zero, not present). Read through the page table. */
+function swappedOut(p: Process, vpn: number): boolean {
+  const pt = p.mm.pt;
+  const ptep = pt.lookup(vpn * PAGE);
+  return ptep >= 0 && pt.leafLevel === 1 && !pt.pteNone(ptep) && (pt.pteFlags(ptep) & PTE_P) === 0;
+}
+
 class Madvise implements Cmd {
   constructor(
     readonly who: number,
@@ -392,6 +401,16 @@ class Madvise implements Cmd {
     if (k < 0) return;
     const mp = model.procs[k] as MProc;
     const s = resolveVpn(model, mp, this.sel);
+    // MADV_FREE drops swap entries at once (their pages read zero); a resident page only becomes lazily freeable.
+    const dropped: MPage[] = [];
+    if (this.advice === MADV_FREE) {
+      // The walk stops with -EINVAL at the first shared page; the pages before it are advised.
+      for (let v = s; v < s + this.n; v++) {
+        const pg = mp.pages.get(v);
+        if (pg?.shm) break;
+        if (pg && swappedOut(proc(real, k), v)) dropped.push(pg);
+      }
+    }
     let want = 0;
     if (this.advice === MADV_MERGEABLE || this.advice === MADV_HUGEPAGE) want = -EINVAL;
     else {
@@ -419,9 +438,40 @@ class Madvise implements Cmd {
       }
     }
     same(proc(real, k).sys.madvise(s * PAGE, this.n * PAGE, this.advice), want, `${this}`);
+    for (const pg of dropped) releasePage(pg);
     finish(model, real, s, s + this.n);
   }
   toString = () => `madvise(#${this.who}, sel ${this.sel}, ${this.n}p, advice ${this.advice})`;
+}
+
+/**
+ * MADV_PAGEOUT with swap: the content of every page stays as it was (the
+ * next access reads it back). Which pages went out is the machine's choice
+ * (those only this mapping uses); a page that went out is no longer lazily
+ * freeable, since the frame MADV_FREE marked is gone.
+ */
+class Pageout implements Cmd {
+  constructor(
+    readonly who: number,
+    readonly sel: number,
+    readonly n: number,
+  ) {}
+  check = () => true;
+  run(model: Model, real: Real): void {
+    const k = pick(model, this.who);
+    if (k < 0) return;
+    const mp = model.procs[k] as MProc;
+    const s = resolveVpn(model, mp, this.sel);
+    let want = 0;
+    for (let v = s; v < s + this.n; v++) if (!mp.pages.has(v)) want = -ENOMEM;
+    same(proc(real, k).sys.madvise(s * PAGE, this.n * PAGE, MADV_PAGEOUT), want, `${this}`);
+    for (let v = s; v < s + this.n; v++) {
+      const pg = mp.pages.get(v);
+      if (pg?.priv && swappedOut(proc(real, k), v)) pg.priv.lazy = false;
+    }
+    finish(model, real, s, s + this.n);
+  }
+  toString = () => `pageout(#${this.who}, sel ${this.sel}, ${this.n}p)`;
 }
 
 type RemapMode = "inplace" | "maymove" | "fixed" | "dontunmap" | "dontunmap-fixed";
@@ -784,6 +834,8 @@ export function addressSpaceCommands(): Array<fc.Arbitrary<Cmd>> {
     fc.tuple(who, sel, pages).map(([w, s, n]) => new Munmap(w, s, n) as Cmd),
     fc.tuple(who, sel, pages, prot).map(([w, s, n, p]) => new Mprotect(w, s, n, p) as Cmd),
     fc.tuple(who, sel, pages, fc.constantFrom(...ADVICES)).map(([w, s, n, a]) => new Madvise(w, s, n, a) as Cmd),
+    fc.tuple(who, sel, pages).map(([w, s, n]) => new Pageout(w, s, n) as Cmd),
+    fc.tuple(who, sel, pages).map(([w, s, n]) => new Pageout(w, s, n) as Cmd),
     fc
       .tuple(
         who,

@@ -14,11 +14,13 @@ import { fail, type Model, newModel, type Real, START_BRK, verifyAll } from "./a
 export interface StoryOptions {
   /** RAM of each story's machine. */
   ramBytes: number;
+  /** Swap of each story's machine (MADV_PAGEOUT swaps pages out; enough that it never fills). */
+  swapBytes?: number;
   /** Every page of every process is compared this often (in commands), and at the end. */
   fullEvery: number;
 }
 
-export const DEFAULT_STORY: StoryOptions = { ramBytes: 8 << 20, fullEvery: 25 };
+export const DEFAULT_STORY: StoryOptions = { ramBytes: 8 << 20, swapBytes: 4 << 20, fullEvery: 25 };
 
 function meminfoKb(m: Machine, field: string): number {
   const hit = m.proc.meminfo().match(new RegExp(`\\n${field}: +(\\d+) kB`));
@@ -27,7 +29,7 @@ function meminfoKb(m: Machine, field: string): number {
 
 /** Runs one story; throws at the first disagreement. Returns the model (its stats count the work). */
 export function runStory(cmds: Iterable<fc.Command<Model, Real>>, opts: StoryOptions = DEFAULT_STORY): Model {
-  const m = Machine.boot({ ramBytes: opts.ramBytes, debugVm: 1 });
+  const m = Machine.boot({ ramBytes: opts.ramBytes, swapBytes: opts.swapBytes ?? 0, debugVm: 1 });
   m.kernel.dropCaches();
   const free0 = meminfoKb(m, "MemFree");
   const model = newModel();
@@ -44,6 +46,8 @@ export function runStory(cmds: Iterable<fc.Command<Model, Real>>, opts: StoryOpt
     const kb = meminfoKb(m, field);
     if (kb !== 0) fail(`after every process exited, ${field} is ${kb} kB`);
   }
+  if (meminfoKb(m, "SwapFree") !== meminfoKb(m, "SwapTotal"))
+    fail(`after every process exited, SwapFree is ${meminfoKb(m, "SwapFree")} kB`);
   const free = meminfoKb(m, "MemFree");
   if (free !== free0) fail(`after every process exited, MemFree is ${free} kB, ${free0} kB at boot`);
   return model;
