@@ -43,7 +43,7 @@ describe("malloc -> brk -> page fault -> buddy", () => {
     // the top passed M_TRIM_THRESHOLD: brk gave all but the header's page and a page of top back
     expect(p.proc.maps()).toContain("555555559000-55555555b000 rw-p 00000000 00:00 0                          [heap]\n");
     expect(heapRssKb(p.proc.smaps())).toBe(8);
-    libc.heap.check();
+    libc.mallocCheck();
     p.exit(0);
     expect(memFreeKb(m)).toBe(before);
     m.check();
@@ -62,7 +62,7 @@ describe("malloc -> brk -> page fault -> buddy", () => {
     expect(memFreeKb(m)).toBeGreaterThanOrEqual(free + 536);
     expect(p.proc.maps()).toContain("[heap]");
     libc.free(guard);
-    libc.heap.check();
+    libc.mallocCheck();
     m.check();
   });
 });
@@ -120,7 +120,7 @@ function mallocStory(m: Machine): string[] {
     if (c !== 0) libc.free(c);
     else libc.free(a);
     libc.free(b);
-    libc.heap.check();
+    libc.mallocCheck();
     p.exit(0);
   } catch (e) {
     if (!(e instanceof ProcessKilled)) throw e;
