@@ -49,12 +49,19 @@ Object.defineProperty(Process.prototype, "libc", {
 /**
  * Gives the processes of `tasks` their libc with `setup`, and makes forked
  * children inherit their parent's libc state. Throws LayerFault (from the
- * fork) when the layer's fork throws or returns no heap.
+ * fork) when the layer's fork throws or returns no heap; the child is then
+ * gone (exit status 127), its memory given back.
  */
 export function attachLibc(tasks: Tasks, setup: LibcSetup): void {
   setups.set(tasks, { malloc: setup.malloc ?? memsimMalloc, debugVm: setup.debugVm, k: setup.k });
   tasks.forkHooks.push((parent, child) => {
     const libc = libcs.get(parent);
-    if (libc !== undefined) libcs.set(child, libc.forkFor(child));
+    if (libc === undefined) return;
+    try {
+      libcs.set(child, libc.forkFor(child));
+    } catch (e) {
+      child.exit(127);
+      throw e;
+    }
   });
 }

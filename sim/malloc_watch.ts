@@ -17,6 +17,7 @@
  * Words: block = [start, end) a malloc answer covers (end = p + max(n, 1)).
  */
 import type { KernelApi } from "../kernel/mm/lab_api.ts";
+import type { MmStruct } from "../kernel/mm/mm.ts";
 import { InvariantViolation, KernelPanic, LayerFault } from "../kernel/panic.ts";
 import { Process, ProcessGone } from "../kernel/process.ts";
 import { ProcessKilled } from "../kernel/signal.ts";
@@ -98,18 +99,23 @@ export class LiveBlocks {
 
 /** The watch of one process's malloc layer; see the file comment. */
 export class KernelMallocWatch implements MallocWatch {
+  /** The process's address space (its brk bounds are the fast path). */
+  private readonly mm: MmStruct;
+
   constructor(
-    private readonly p: Process,
+    p: Process,
     private readonly k: KernelApi,
     private readonly debugVm: number,
     /** The live blocks (debugVm >= 2), else null. */
     readonly live: LiveBlocks | null = debugVm >= 2 ? new LiveBlocks() : null,
-  ) {}
+  ) {
+    this.mm = p.mm;
+  }
 
   allocated(p: number, n: number): string | null {
     if (this.debugVm === 0) return null;
     const end = p + (n > 0 ? n : 1);
-    const mm = this.p.mm;
+    const mm = this.mm;
     if (!(p >= mm.startBrk && end <= mm.brk)) {
       const why = this.outsideWritable(p, end);
       if (why !== null) return why;
@@ -121,7 +127,7 @@ export class KernelMallocWatch implements MallocWatch {
   private outsideWritable(start: number, end: number): string | null {
     const k = this.k;
     for (let va = start; va < end; ) {
-      const vma = k.findVma(this.p.mm, va);
+      const vma = k.findVma(this.mm, va);
       if (vma === 0) return `outside every writable mapping of the process (${hex(va)} is not mapped)`;
       if (!(k.vmaFlags(vma) & k.VM_WRITE))
         return `outside every writable mapping of the process (${hex(va)} is in a mapping without write permission)`;

@@ -247,7 +247,7 @@ describe("a wrong malloc layer is a LayerFault naming it", () => {
     );
   });
 
-  it("a layer whose fork throws fails the fork with a LayerFault", () => {
+  it("a layer whose fork throws fails the fork with a LayerFault; the child is gone, nothing leaks", () => {
     const badFork: MallocLayer = (env) => {
       const heap = new ImplicitList(env);
       return {
@@ -260,9 +260,12 @@ describe("a wrong malloc layer is a LayerFault naming it", () => {
         },
       };
     };
-    const { p } = boot(badFork);
+    const { m, p } = boot(badFork);
     p.libc.malloc(10);
     expect(layerFaultOf(() => p.fork()).message).toBe("malloc layer: 'nofork' fork() threw: Error: fork? what fork");
+    expect(m.processes()).toEqual([p]);
+    p.exit(0);
+    m.check();
   });
 
   it("a signal from inside the layer is the process's end, not a LayerFault", () => {
