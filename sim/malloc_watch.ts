@@ -6,8 +6,9 @@
  *
  *   debugVm 0   nothing more
  *   debugVm 1   [p, p + n) must lie in writable mappings of the process: two
- *               compares when it is inside the brk heap, a VMA lookup per
- *               mapping otherwise
+ *               compares when it is inside [start_brk, brk) (taken as
+ *               writable: a program that unmaps or protects part of its own
+ *               heap is on its own), a VMA lookup per mapping otherwise
  *   debugVm 2+  also a record of the live blocks (LiveBlocks): a block that
  *               overlaps one handed out before and not yet freed is a fault
  *
