@@ -10,6 +10,7 @@ import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
 import { DEFAULT_TLB, type TlbConfig } from "../kernel/mm/tlb.ts";
 import type { KLogger } from "../kernel/printk.ts";
 import { silentLogger } from "../kernel/printk.ts";
+import type { MallocLayer } from "../userspace/libc/malloc_layer.ts";
 
 /** Overcommit policy (vm.overcommit_memory and vm.overcommit_ratio). */
 export interface OvercommitOptions {
@@ -61,8 +62,11 @@ export interface BootOptions {
   layers?: Layers;
 }
 
-/** The layers a lab may plug in at boot. */
-export interface Layers extends KernelLayers {}
+/** The layers a lab may plug in at boot: the kernel's, and the malloc behind every process's libc. */
+export interface Layers extends KernelLayers {
+  /** The factory of every process's libc heap (userspace/libc/malloc_layer.ts). Default: memsim's malloc. */
+  readonly malloc?: MallocLayer;
+}
 
 /** Boot options with every default filled in. */
 export interface ResolvedConfig {
@@ -100,7 +104,7 @@ const KNOWN = new Set([
 ]);
 
 /** Every layer name and the kind of value it takes. */
-const LAYER_NAMES = ["frames", "pageFault", "forkCopy", "onSpawn", "onExit"] as const;
+const LAYER_NAMES = ["frames", "pageFault", "forkCopy", "onSpawn", "onExit", "malloc"] as const;
 
 /** Bad boot options. The message names the option and what it must be. */
 export class ConfigError extends RangeError {

@@ -92,9 +92,19 @@ export {
   registerAllocator,
   TEACHING_ALLOCATORS,
 } from "../userspace/alloc/index.ts";
+export {
+  MALLOC_ALIGNMENT,
+  type MallocEnv,
+  type MallocHeap,
+  type MallocLayer,
+  type MallocWatch,
+} from "../userspace/libc/malloc_layer.ts";
+export type { Mallinfo2 } from "../userspace/malloc/mallinfo.ts";
+export { Malloc, memsimMalloc } from "../userspace/malloc/malloc.ts";
 export { type BootOptions, ConfigError, type Layers, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { type AnyEventHandler, MachineEvents } from "./events.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
+export { KernelMallocWatch, LiveBlocks } from "./malloc_watch.ts";
 export { parseTrace, readTrace } from "./trace/read.ts";
 export { perfIndex, type ReplayOptions, replayTrace, replayTraces, type TraceResult, type TraceSetResult } from "./trace/replay.ts";
 export { formatTable as formatTraceTable, toJson as traceResultJson } from "./trace/report.ts";

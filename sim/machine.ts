@@ -5,6 +5,7 @@
  */
 import type { CostClock } from "../kernel/clock.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import type { KernelLayers } from "../kernel/main.ts";
 import { startKernel } from "../kernel/main.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
@@ -16,9 +17,15 @@ import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
-import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
+import { type BootOptions, type Layers, type ResolvedConfig, resolveConfig } from "./config.ts";
 import { MachineEvents } from "./events.ts";
 import { attachLibc } from "./libc_attach.ts";
+
+/** The layers the kernel builds itself with: all but malloc, which lives in every process's libc. */
+function kernelLayers(layers: Layers): KernelLayers {
+  const { malloc: _malloc, ...kernel } = layers;
+  return kernel;
+}
 
 /** Fault injection, like Linux's fail_page_alloc and failslab. */
 export class Faults {
@@ -155,10 +162,10 @@ export class Machine {
         maxMapCount: config.maxMapCount,
         log: config.log,
       },
-      config.layers,
+      kernelLayers(config.layers),
     );
     this.faults = new Faults(this.kernel);
-    attachLibc(this.kernel.tasks);
+    attachLibc(this.kernel.tasks, { malloc: config.layers.malloc, debugVm: config.debugVm, k: this.kernel.taskParts.k });
     this.proc = new MachineProc(this.kernel);
     this.events = new MachineEvents(this.kernel.events);
     this.clock = this.kernel.clock;

@@ -2,8 +2,9 @@ import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // The project's top level is fixed, so this lives in test/; its root is the project.
-// Two projects: every suite on memsim's own layers, and the process, fork and
-// syscall suites again on xv6's frame allocator (test/support/boot.ts).
+// Three projects: every suite on memsim's own layers; the process, fork and
+// syscall suites again on xv6's frame allocator; the malloc suites again on a
+// student's malloc, CS:APP's implicit free list (test/support/boot.ts).
 export default defineConfig({
   root: fileURLToPath(new URL("..", import.meta.url)),
   test: {
@@ -29,6 +30,18 @@ export default defineConfig({
           ],
           // A setup file, not test.env: env of an inline project is not passed to its workers in every vitest release.
           setupFiles: ["test/setup.ts", "test/setup_frames_xv6.ts"],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "malloc-implicit",
+          include: [
+            "test/userspace/malloc/contract.test.ts",
+            "test/integration/libc_process.test.ts",
+            "test/integration/malloc.integration.test.ts",
+          ],
+          setupFiles: ["test/setup.ts", "test/setup_malloc_implicit.ts"],
         },
       },
     ],

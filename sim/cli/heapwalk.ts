@@ -7,11 +7,18 @@
 import type { Process } from "../../kernel/process.ts";
 import { FIRST_CHUNK } from "../../userspace/malloc/arena.ts";
 import { CHUNK_FREE, head, mmappedSize, NON_MAIN_ARENA, released, sizeOf } from "../../userspace/malloc/chunk.ts";
+import { Malloc } from "../../userspace/malloc/malloc.ts";
 import type { ChunkInfo } from "./heapmap.ts";
 
-/** Every chunk of p's heap in address order, then its mmapped chunks; [] before the first malloc. */
+/**
+ * Every chunk of p's heap in address order, then its mmapped chunks; []
+ * before the first malloc. Throws Error when p's malloc layer is not
+ * memsim's (the walk reads memsim's chunk layout).
+ */
 export function heapChunks(p: Process): ChunkInfo[] {
-  const a = p.libc.heap.arena;
+  const heap = p.libc.heap;
+  if (!(heap instanceof Malloc)) throw new Error(`the heap walk reads memsim's malloc; pid ${p.pid} runs the malloc layer '${heap.name}'`);
+  const a = heap.arena;
   if (a.base === 0) return [];
   const mem = p.mem;
   const out: ChunkInfo[] = [];

@@ -12,7 +12,7 @@ describe("p.libc: the C library of a process", () => {
     expect(p.proc.maps()).toContain("[heap]");
     expect(p.minflt).toBeGreaterThan(0);
     p.libc.free(a);
-    p.libc.heap.check();
+    p.libc.mallocCheck();
   });
 
   it("a forked child keeps using the inherited heap; parent and child diverge copy-on-write", () => {
@@ -29,8 +29,8 @@ describe("p.libc: the C library of a process", () => {
     const x = c.libc.malloc(5000);
     c.mem.fill(x, 0xcc, 5000);
     c.libc.free(blocks[5] as number);
-    c.libc.heap.check();
-    p.libc.heap.check();
+    c.libc.mallocCheck();
+    p.libc.mallocCheck();
     expect(p.mem.read8((blocks[5] as number) + 10)).toBe(5);
     expect(p.libc.malloc(64 + 3 * 40)).toBe(blocks[3]);
     c.exit(0);

@@ -1,9 +1,14 @@
+/**
+ * malloc through the layers below it. The stories of memsim's own malloc
+ * (its exact heap, its mmap threshold, glibc's abort messages) run on
+ * p.libc when it is memsim's; the rest holds for any malloc layer (the
+ * vitest project malloc-implicit reruns them on a student's).
+ */
 import { describe, expect, it } from "vitest";
 import { ProcessKilled } from "../../kernel/signal.ts";
 import { SIGABRT } from "../../kernel/uapi/signal.ts";
 import type { Machine } from "../../sim/machine.ts";
-import { Libc } from "../../userspace/libc/libc.ts";
-import { bootMachine } from "../support/boot.ts";
+import { bootMachine, ON_MEMSIM_MALLOC } from "../support/boot.ts";
 
 /** A machine without per-CPU page lists, so MemFree moves page by page. */
 function boot() {
@@ -11,7 +16,7 @@ function boot() {
   m.spawn("warm-up").exit(0);
   const before = memFreeKb(m);
   const p = m.spawn("app");
-  return { m, p, libc: new Libc(p), before };
+  return { m, p, libc: p.libc, before };
 }
 
 function memFreeKb(m: Machine): number {
@@ -23,7 +28,25 @@ function heapRssKb(smaps: string): number {
   return Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))![1]);
 }
 
-describe("malloc -> brk -> page fault -> buddy", () => {
+describe("any malloc layer: heap pages come with first touches and go back at exit", () => {
+  it("blocks written byte by byte fault their pages in; exit returns every page", () => {
+    const { m, p, libc, before } = boot();
+    const faults = p.minflt;
+    const blocks = Array.from({ length: 50 }, (_, i) => libc.malloc(1000 + 37 * i));
+    for (const [i, q] of blocks.entries()) libc.memset(q, i, 1000 + 37 * i);
+    // 95325 bytes written: at least 24 pages, each brought in by a fault
+    expect(p.minflt - faults).toBeGreaterThanOrEqual(24);
+    expect(heapRssKb(p.proc.smaps())).toBeGreaterThanOrEqual(96);
+    expect(blocks.map((q) => p.mem.read8(q + 999))).toEqual(blocks.map((_, i) => i));
+    for (const q of blocks.filter((_, i) => i % 3 === 0)) libc.free(q);
+    libc.mallocCheck();
+    p.exit(0);
+    expect(memFreeKb(m)).toBe(before);
+    m.check();
+  });
+});
+
+describe.skipIf(!ON_MEMSIM_MALLOC)("memsim's malloc -> brk -> page fault -> buddy", () => {
   it("the heap grows with brk, its pages arrive on first touch, and a trim gives them back", () => {
     const { m, p, libc, before } = boot();
     const a = libc.malloc(100000);
@@ -43,7 +66,7 @@ describe("malloc -> brk -> page fault -> buddy", () => {
     // the top passed M_TRIM_THRESHOLD: brk gave all but the header's page and a page of top back
     expect(p.proc.maps()).toContain("555555559000-55555555b000 rw-p 00000000 00:00 0                          [heap]\n");
     expect(heapRssKb(p.proc.smaps())).toBe(8);
-    libc.heap.check();
+    libc.mallocCheck();
     p.exit(0);
     expect(memFreeKb(m)).toBe(before);
     m.check();
@@ -62,12 +85,12 @@ describe("malloc -> brk -> page fault -> buddy", () => {
     expect(memFreeKb(m)).toBeGreaterThanOrEqual(free + 536);
     expect(p.proc.maps()).toContain("[heap]");
     libc.free(guard);
-    libc.heap.check();
+    libc.mallocCheck();
     m.check();
   });
 });
 
-describe("large malloc -> mmap -> munmap on free", () => {
+describe.skipIf(!ON_MEMSIM_MALLOC)("memsim's large malloc -> mmap -> munmap on free", () => {
   it("a 1 MiB request is a mapping of its own, gone after free", () => {
     const { m, p, libc } = boot();
     const q = libc.malloc(1 << 20);
@@ -82,7 +105,7 @@ describe("large malloc -> mmap -> munmap on free", () => {
   });
 });
 
-describe("a detected heap bug kills the process", () => {
+describe.skipIf(!ON_MEMSIM_MALLOC)("a heap bug memsim's malloc detects kills the process", () => {
   it("double free: SIGABRT with glibc's message, and every page goes back", () => {
     const { m, p, libc, before } = boot();
     const a = libc.malloc(300);
@@ -106,7 +129,7 @@ function mallocStory(m: Machine): string[] {
   } catch {
     return ["spawn=ENOMEM"];
   }
-  const libc = new Libc(p);
+  const libc = p.libc;
   const got = (what: string, ptr: number) => {
     seen.push(`${what}=${ptr === 0 ? `0/${libc.errno}` : "ok"}`);
     return ptr;
@@ -120,7 +143,7 @@ function mallocStory(m: Machine): string[] {
     if (c !== 0) libc.free(c);
     else libc.free(a);
     libc.free(b);
-    libc.heap.check();
+    libc.mallocCheck();
     p.exit(0);
   } catch (e) {
     if (!(e instanceof ProcessKilled)) throw e;

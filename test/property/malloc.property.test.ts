@@ -42,7 +42,7 @@ function adopt(model: Model, real: Real, b: Block, align = 16): void {
 
 /** After every command: the heap checker, and mallinfo2's halves adding up. */
 function afterEach(real: Real): void {
-  real.libc.heap.check();
+  real.libc.mallocCheck();
   const info = real.libc.mallinfo2();
   expect(info.uordblks + info.fordblks).toBe(info.arena);
 }

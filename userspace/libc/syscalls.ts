@@ -38,12 +38,19 @@ export class LibcSyscalls {
   }
 
   /** Maps a raw result to the C convention: -1 with errno, or the value. */
-  private ret(raw: number): number {
+  protected ret(raw: number): number {
     if (raw < 0) {
       this.errno = -raw;
       return -1;
     }
     return raw;
+  }
+
+  /** brk(2) with the raw result: the new break, or the old one when refused. Keeps `curbrk`. */
+  rawBrk(addr: number): number {
+    this.counts.brk++;
+    this.curbrk = this.sys.brk(addr);
+    return this.curbrk;
   }
 
   /**
@@ -52,13 +59,24 @@ export class LibcSyscalls {
    * returning the old break).
    */
   brk(addr: number): number {
-    this.counts.brk++;
-    this.curbrk = this.sys.brk(addr);
-    if (this.curbrk < addr) {
+    if (this.rawBrk(addr) < addr) {
       this.errno = ENOMEM;
       return -1;
     }
     return 0;
+  }
+
+  /**
+   * sbrk with a raw result: the old break, or -ENOMEM when the kernel
+   * refuses or the new break would leave [0, 2^64). errno is left alone.
+   */
+  rawSbrk(increment: number): number {
+    if (this.curbrk === 0) this.rawBrk(0);
+    if (increment === 0) return this.curbrk;
+    const old = this.curbrk;
+    if (old + increment < 0 || !Number.isSafeInteger(old + increment)) return -ENOMEM;
+    if (this.rawBrk(old + increment) < old + increment) return -ENOMEM;
+    return old;
   }
 
   /**
@@ -67,28 +85,43 @@ export class LibcSyscalls {
    * the new break would leave [0, 2^64).
    */
   sbrk(increment: number): number {
-    if (this.curbrk === 0 && this.brk(0) < 0) return -1;
-    if (increment === 0) return this.curbrk;
-    const old = this.curbrk;
-    if (old + increment < 0 || !Number.isSafeInteger(old + increment)) {
-      this.errno = ENOMEM;
-      return -1;
-    }
-    if (this.brk(old + increment) < 0) return -1;
-    return old;
+    const old = this.rawSbrk(increment);
+    return old < 0 ? this.ret(old) : old;
+  }
+
+  /** mmap(2) with the raw result: the address, or -errno. */
+  rawMmap(addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number {
+    this.counts.mmap++;
+    return this.sys.mmap(addr, len, prot, flags, fd, off);
+  }
+
+  /** munmap(2) with the raw result: 0, or -errno. */
+  rawMunmap(addr: number, len: number): number {
+    this.counts.munmap++;
+    return this.sys.munmap(addr, len);
+  }
+
+  /** madvise(2) with the raw result: 0, or -errno. */
+  rawMadvise(addr: number, len: number, advice: number): number {
+    this.counts.madvise++;
+    return this.sys.madvise(addr, len, advice);
+  }
+
+  /** mremap(2) with the raw result: the new address, or -errno. */
+  rawMremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
+    this.counts.mremap++;
+    return this.sys.mremap(oldAddr, oldLen, newLen, flags, newAddr);
   }
 
   /** mmap(2): the mapping's address, or MAP_FAILED (-1) with errno. */
   mmap(addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number {
-    this.counts.mmap++;
-    const raw = this.sys.mmap(addr, len, prot, flags, fd, off);
+    const raw = this.rawMmap(addr, len, prot, flags, fd, off);
     return raw < 0 ? this.failMap(raw) : raw;
   }
 
   /** munmap(2): 0, or -1 with errno. */
   munmap(addr: number, len: number): number {
-    this.counts.munmap++;
-    return this.ret(this.sys.munmap(addr, len));
+    return this.ret(this.rawMunmap(addr, len));
   }
 
   /** mprotect(2): 0, or -1 with errno. */
@@ -99,14 +132,12 @@ export class LibcSyscalls {
 
   /** madvise(2): 0, or -1 with errno. */
   madvise(addr: number, len: number, advice: number): number {
-    this.counts.madvise++;
-    return this.ret(this.sys.madvise(addr, len, advice));
+    return this.ret(this.rawMadvise(addr, len, advice));
   }
 
   /** mremap(2): the new address, or MAP_FAILED (-1) with errno. */
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
-    this.counts.mremap++;
-    const raw = this.sys.mremap(oldAddr, oldLen, newLen, flags, newAddr);
+    const raw = this.rawMremap(oldAddr, oldLen, newLen, flags, newAddr);
     return raw < 0 ? this.failMap(raw) : raw;
   }
 

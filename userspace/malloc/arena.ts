@@ -31,7 +31,7 @@
  */
 
 import type { UserMemory } from "../env.ts";
-import type { LibcSyscalls } from "../libc/syscalls.ts";
+import type { MallocEnv } from "../libc/malloc_layer.ts";
 import { bk, fd, head, setBk, setFd } from "./chunk.ts";
 import { CORRUPTED_LIST } from "./messages.ts";
 
@@ -121,7 +121,7 @@ export class Arena {
 
   constructor(
     readonly mem: UserMemory,
-    readonly libc: LibcSyscalls,
+    readonly env: MallocEnv,
     readonly abort: (message: string) => never,
     readonly mp: MallocParams,
   ) {}

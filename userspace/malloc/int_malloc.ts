@@ -24,7 +24,6 @@
  * offset the arena header keeps in runs[size / 16]; cutting a chunk moves
  * its header forward. The last cut takes what is left.
  */
-import { ENOMEM } from "../../kernel/errno.ts";
 import type { Arena } from "./arena.ts";
 import { binIndex, FIRST_CHUNK, SB_SIZE, SL_COUNT } from "./arena.ts";
 import {
@@ -67,13 +66,10 @@ export const HEAP_CHUNK_MAX = 2 ** 32 - 2 ** 20;
 
 /**
  * _int_malloc: a chunk of `nb` bytes (a request2size value). Returns the
- * payload VA, or 0 when neither brk nor mmap can supply it (errno ENOMEM).
+ * payload VA, or 0 when neither brk nor mmap can supply it.
  */
 export function intMalloc(a: Arena, nb: number): number {
-  if (a.base === 0 && nb < a.mp.mmapThreshold && !initArena(a, nb < SB_SIZE ? nb * RUN_FIRST : nb)) {
-    a.libc.errno = ENOMEM;
-    return 0;
-  }
+  if (a.base === 0 && nb < a.mp.mmapThreshold && !initArena(a, nb < SB_SIZE ? nb * RUN_FIRST : nb)) return 0;
   if (nb < SB_SIZE && a.base !== 0) {
     const idx = nb >>> 4;
     if (a.binNonEmpty(idx)) {
@@ -137,9 +133,7 @@ function newRun(a: Arena, nb: number): number {
   const count = a.runCount[k] || RUN_FIRST;
   const bytes = nb * count;
   if (bytes >= a.mp.mmapThreshold) return 0;
-  const errno = a.libc.errno;
   const p = intMallocChunk(a, bytes);
-  a.libc.errno = errno;
   if (p === 0) return 0;
   const c = p - 16;
   const hd = head(a.mem, c);

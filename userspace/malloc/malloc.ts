@@ -9,17 +9,19 @@
  * coalesce) -> sysmalloc.ts (brk, mmap, trim, madvise) -> arena.ts (header
  * and TLSF bins) -> chunk.ts (the chunk layout). Words: chunk, bin, top,
  * arena as in glibc; nb = a chunk size from request2size.
+ *
+ * It is the default malloc layer (libc/malloc_layer.ts): made by
+ * {@link memsimMalloc} through the same MallocEnv a lab's layer gets. The C
+ * library around it owns errno and the argument checks.
  */
-import { EINVAL, ENOMEM } from "../../kernel/errno.ts";
-import type { UserProcess } from "../env.ts";
+import type { MallocEnv, MallocHeap, MallocLayer } from "../libc/malloc_layer.ts";
 import { memset } from "../libc/string.ts";
-import type { LibcSyscalls } from "../libc/syscalls.ts";
 import { Arena, type MallocParams } from "./arena.ts";
 import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
 import { intFree, intMalloc } from "./int_malloc.ts";
 import { type Mallinfo2, mallinfo2, mallocTrim } from "./mallinfo.ts";
 import { mallocCheck } from "./malloc_check.ts";
-import { isPowerOf2, midMemalign } from "./memalign.ts";
+import { midMemalign } from "./memalign.ts";
 import { intRealloc } from "./realloc.ts";
 import { MMAP_THRESHOLD_MAX } from "./sysmalloc.ts";
 
@@ -50,14 +52,13 @@ const MMAP_THRESHOLD_LIMIT = MMAP_THRESHOLD_MAX;
 /** The largest M_MXFAST glibc accepts (MAX_FAST_SIZE on 64-bit). */
 const MAX_FAST_SIZE = 160;
 
-/** The default malloc of one process. */
-export class Malloc {
-  /** The arena (exposed for the checker and the Allocator adapter). */
+/** The default malloc of one process (a MallocHeap). */
+export class Malloc implements MallocHeap {
+  readonly name = "memsim";
+  /** The arena (exposed for the checker, the heap walk and the Allocator adapter). */
   readonly arena: Arena;
-  private readonly libc: LibcSyscalls;
 
-  constructor(proc: UserProcess, libc: LibcSyscalls) {
-    this.libc = libc;
+  constructor(env: MallocEnv) {
     const mp: MallocParams = {
       mmapThreshold: DEFAULT_MMAP_THRESHOLD,
       trimThreshold: DEFAULT_TRIM_THRESHOLD,
@@ -66,40 +67,49 @@ export class Malloc {
       noDynThreshold: false,
       perturb: 0,
     };
-    this.arena = new Arena(proc.mem, libc, (message) => proc.abort(message), mp);
+    this.arena = new Arena(env.mem, env, (message) => env.abort(message), mp);
+  }
+
+  /**
+   * The child's malloc after fork: its memory is a copy of this process's,
+   * so the values the arena caches from its header (and mallopt's settings)
+   * are copied too.
+   */
+  fork(child: MallocEnv): Malloc {
+    const m = new Malloc(child);
+    m.arena.copyFrom(this.arena);
+    return m;
   }
 
   /**
    * malloc(3): `n` bytes, 16-byte aligned. malloc(0) returns a minimum
-   * chunk (24 usable bytes). Returns 0 with errno ENOMEM when memory runs out
-   * or `n` is beyond the address space.
+   * chunk (24 usable bytes). Returns 0 when memory runs out or `n` is beyond
+   * the address space.
    */
   malloc(n: number): number {
-    if (!(n >= 0) || n > MAX_REQUEST) return this.noMemory();
+    if (!(n >= 0) || n > MAX_REQUEST) return 0;
     const p = intMalloc(this.arena, requestToSize(n));
     if (p !== 0 && this.arena.mp.perturb !== 0) this.arena.mem.fill(p, this.arena.mp.perturb ^ 0xff, n);
     return p;
   }
 
   /**
-   * free(3): 0 is a no-op. Aborts the process (SIGABRT) with glibc's
-   * message when `p` is not a live allocation ("free(): invalid pointer",
-   * "double free or corruption (!prev)", ...). errno is left alone.
+   * free(3). Aborts the process (SIGABRT) with glibc's message when `p` is
+   * not a live allocation ("free(): invalid pointer", "double free or
+   * corruption (!prev)", ...).
    */
   free(p: number): void {
-    const errno = this.libc.errno;
     intFree(this.arena, p);
-    this.libc.errno = errno;
   }
 
   /**
    * calloc(3): `n * size` zeroed bytes. Memory fresh from brk or mmap is
-   * zero already and is not written. Returns 0 with errno ENOMEM on
-   * overflow or when memory runs out.
+   * zero already and is not written. Returns 0 on overflow or when memory
+   * runs out.
    */
   calloc(n: number, size: number): number {
     const bytes = n * size;
-    if (!(bytes >= 0) || bytes > MAX_REQUEST) return this.noMemory();
+    if (!(bytes >= 0) || bytes > MAX_REQUEST) return 0;
     const a = this.arena;
     const fresh = a.base === 0;
     const oldTop = a.top;
@@ -117,52 +127,19 @@ export class Malloc {
   /**
    * realloc(3): p = 0 is malloc(n); n = 0 frees p and returns 0. Grows in
    * place when the next chunk is free or is the top; shrinks in place.
-   * Returns 0 with errno ENOMEM on failure, p left intact.
+   * Returns 0 on failure, p left intact.
    */
   realloc(p: number, n: number): number {
     return intRealloc(this.arena, p, n);
   }
 
-  /** reallocarray(3): realloc(p, n * size), 0 with errno ENOMEM when the product overflows. */
-  reallocarray(p: number, n: number, size: number): number {
-    const bytes = n * size;
-    if (!(bytes >= 0) || bytes > MAX_REQUEST) return this.noMemory();
-    return intRealloc(this.arena, p, bytes);
-  }
-
-  /**
-   * memalign(3): `n` bytes aligned to `alignment`, rounded up to a power of
-   * two. Returns 0 with errno EINVAL for an alignment past 2^63, ENOMEM when
-   * memory runs out.
-   */
+  /** memalign past 16: `alignment` is a power of two (the C library rounds it). Returns 0 when memory runs out. */
   memalign(alignment: number, n: number): number {
     return midMemalign(this.arena, alignment, n);
   }
 
-  /**
-   * posix_memalign(3): `err` is 0 with `ptr` set, EINVAL when `alignment` is
-   * not a power of two multiple of 8, ENOMEM when memory runs out. errno is
-   * never changed.
-   */
-  posixMemalign(alignment: number, n: number): { err: number; ptr: number } {
-    if (alignment % 8 !== 0 || !isPowerOf2(alignment)) return { err: EINVAL, ptr: 0 };
-    const saved = this.libc.errno;
-    const ptr = midMemalign(this.arena, alignment, n);
-    this.libc.errno = saved;
-    return ptr === 0 ? { err: ENOMEM, ptr: 0 } : { err: 0, ptr };
-  }
-
-  /** aligned_alloc(3) (glibc 2.38): 0 with errno EINVAL unless `alignment` is a power of two. */
-  alignedAlloc(alignment: number, n: number): number {
-    if (!isPowerOf2(alignment)) {
-      this.libc.errno = EINVAL;
-      return 0;
-    }
-    return midMemalign(this.arena, alignment, n);
-  }
-
   /** malloc_usable_size(3): the bytes usable at `p`; 0 for 0 or a chunk that is not in use. */
-  mallocUsableSize(p: number): number {
+  usableSize(p: number): number {
     if (p === 0) return 0;
     const mem = this.arena.mem;
     const hd = head(mem, p - 16);
@@ -172,7 +149,7 @@ export class Malloc {
   }
 
   /** malloc_trim(3): see mallinfo.ts. Returns 1 when memory went back to the kernel. */
-  mallocTrim(pad: number): number {
+  trim(pad: number): number {
     return mallocTrim(this.arena, Number.isFinite(pad) ? Math.max(0, Math.floor(pad)) : 0);
   }
 
@@ -236,9 +213,7 @@ export class Malloc {
   check(): void {
     mallocCheck(this.arena);
   }
-
-  private noMemory(): number {
-    this.libc.errno = ENOMEM;
-    return 0;
-  }
 }
+
+/** memsim's own malloc as a malloc layer: the default of `layers.malloc`. */
+export const memsimMalloc: MallocLayer = (env) => new Malloc(env);

@@ -4,12 +4,10 @@
  * part back as a free chunk (or, in an mmapped chunk, fold it into
  * prev_size) and split off the tail.
  */
-import { EINVAL, ENOMEM } from "../../kernel/errno.ts";
 import type { Arena } from "./arena.ts";
 import {
   head,
   IS_MMAPPED,
-  MALLOC_ALIGNMENT,
   MAX_REQUEST,
   MINSIZE,
   PREV_INUSE,
@@ -31,23 +29,14 @@ export function isPowerOf2(x: number): boolean {
 }
 
 /**
- * _mid_memalign: `n` bytes aligned to `alignment` (rounded up to a power of
- * two, as glibc's memalign does). Returns 0 with errno EINVAL when the
- * alignment passes 2^63 (or is not a number), ENOMEM when memory runs out.
+ * _mid_memalign past MALLOC_ALIGNMENT: `n` bytes aligned to `alignment`, a
+ * power of two above 16 (the C library rounds it up and checks both
+ * arguments). Returns 0 when memory runs out or the padded request passes
+ * MAX_REQUEST.
  */
 export function midMemalign(a: Arena, alignment: number, n: number): number {
-  if (!(n >= 0) || n > MAX_REQUEST) return fail(a, ENOMEM);
-  if (!(alignment >= 0)) return fail(a, EINVAL);
-  if (alignment <= MALLOC_ALIGNMENT) return intMalloc(a, requestToSize(n));
-  if (alignment > 2 ** 63) return fail(a, EINVAL);
-  if (!isPowerOf2(alignment)) alignment = 2 ** Math.ceil(Math.log2(alignment));
-  if (n + alignment + MINSIZE > MAX_REQUEST) return fail(a, ENOMEM);
+  if (n + alignment + MINSIZE > MAX_REQUEST) return 0;
   return intMemalign(a, alignment, requestToSize(n));
-}
-
-function fail(a: Arena, errno: number): number {
-  a.libc.errno = errno;
-  return 0;
 }
 
 /** _int_memalign: a chunk of `nb` bytes whose payload is `alignment`-aligned (alignment > 16, a power of two). */

@@ -5,7 +5,6 @@
  * would move it); otherwise allocate, copy, free. mmapped chunks move with
  * mremap(MREMAP_MAYMOVE).
  */
-import { ENOMEM } from "../../kernel/errno.ts";
 import { MREMAP_MAYMOVE } from "../../kernel/uapi/mman.ts";
 import type { Arena } from "./arena.ts";
 import {
@@ -41,16 +40,16 @@ const PAGE = 4096;
 
 /**
  * realloc(p, n) with glibc's contract: p = 0 is malloc(n); n = 0 frees p
- * and returns 0. Returns the (possibly moved) payload, or 0 with errno
- * ENOMEM, p left intact. Aborts on a pointer that is not a live chunk.
+ * and returns 0. Returns the (possibly moved) payload, or 0 when there is
+ * no memory, p left intact. Aborts on a pointer that is not a live chunk.
  */
 export function intRealloc(a: Arena, p: number, n: number): number {
-  if (p === 0) return n > MAX_REQUEST || !(n >= 0) ? noMemory(a) : intMalloc(a, requestToSize(n));
+  if (p === 0) return n > MAX_REQUEST || !(n >= 0) ? 0 : intMalloc(a, requestToSize(n));
   if (n === 0) {
     intFree(a, p);
     return 0;
   }
-  if (n > MAX_REQUEST || !(n >= 0)) return noMemory(a);
+  if (n > MAX_REQUEST || !(n >= 0)) return 0;
   const mem = a.mem;
   const c = p - 16;
   if (p % 16 !== 0 || p < 16) a.abort(REALLOC_INVALID_POINTER);
@@ -81,11 +80,6 @@ export function intRealloc(a: Arena, p: number, n: number): number {
   mem.copy(q, p, size - 8);
   intFree(a, p);
   return q;
-}
-
-function noMemory(a: Arena): number {
-  a.libc.errno = ENOMEM;
-  return 0;
 }
 
 /** Cuts an in-use chunk down to `nb`, freeing the rest (which merges forward). */
@@ -145,8 +139,8 @@ function reallocMmapped(a: Arena, c: number, hd: number, n: number): number {
   const nb = requestToSize(n);
   const newTotal = Math.ceil((nb + off + 8) / PAGE) * PAGE;
   if (newTotal === total) return c + 16;
-  const moved = a.libc.mremap(block, total, newTotal, MREMAP_MAYMOVE);
-  if (moved !== -1) {
+  const moved = a.env.mremap(block, total, newTotal, MREMAP_MAYMOVE);
+  if (moved >= 0) {
     const nc = moved + off;
     const nsize = newTotal - off;
     setHead(mem, nc, (nsize % 2 ** 32) | IS_MMAPPED);

@@ -8,10 +8,9 @@
  * DECOMMIT_FACTOR * M_TRIM_THRESHOLD bytes (512 KiB by default) are given back
  * with madvise(MADV_DONTNEED).
  *
- * Words: break = the heap end the kernel knows (libc.curbrk); foreign sbrk =
+ * Words: break = the heap end the kernel knows (env.sbrk(0)); foreign sbrk =
  * the break moved by someone other than malloc since malloc last grew it.
  */
-import { ENOMEM } from "../../kernel/errno.ts";
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../kernel/uapi/mman.ts";
 import type { Arena } from "./arena.ts";
 import {
@@ -66,12 +65,12 @@ const pageUp = (va: number) => Math.ceil(va / PAGE) * PAGE;
  * `want` + MINSIZE + M_TOP_PAD bytes. Returns false when brk fails.
  */
 export function initArena(a: Arena, want: number): boolean {
-  const libc = a.libc;
-  const brk0 = libc.sbrk(0);
-  if (brk0 === -1) return false;
+  const env = a.env;
+  const brk0 = env.sbrk(0);
+  if (brk0 < 0) return false;
   const base = Math.ceil(brk0 / 16) * 16;
   const size = base - brk0 + FIRST_CHUNK + Math.ceil((want + MINSIZE + a.mp.topPad) / 16) * 16;
-  if (libc.sbrk(size) !== brk0) return false;
+  if (env.sbrk(size) !== brk0) return false;
   const mem = a.mem;
   a.base = base;
   a.brk0 = brk0;
@@ -110,22 +109,15 @@ export function addMmapped(a: Arena, count: number, bytes: number): void {
  * sysmalloc: serves `nb` when neither the bins nor the top can. Requests
  * at or above the mmap threshold are mmapped; others grow the top with
  * sbrk, falling back to mmap when brk fails. Returns the payload VA, or 0
- * with errno ENOMEM.
+ * when there is no memory.
  */
 export function sysmalloc(a: Arena, nb: number): number {
-  if (a.base === 0 && !initArena(a, nb < a.mp.mmapThreshold ? nb : 0)) {
-    a.libc.errno = ENOMEM;
-    return 0;
-  }
+  if (a.base === 0 && !initArena(a, nb < a.mp.mmapThreshold ? nb : 0)) return 0;
   if (nb >= HEAP_CHUNK_MAX || (nb >= a.mp.mmapThreshold && a.word(OFF_N_MMAPS) < a.mp.nMmapsMax)) {
     const p = mmapChunk(a, nb);
     if (p !== 0 || nb >= HEAP_CHUNK_MAX) return p;
   }
-  if (a.end - a.top < nb + MINSIZE && !growTop(a, nb)) {
-    const p = mmapChunk(a, nb);
-    if (p === 0) a.libc.errno = ENOMEM;
-    return p;
-  }
+  if (a.end - a.top < nb + MINSIZE && !growTop(a, nb)) return mmapChunk(a, nb);
   return splitTop(a, nb, a.topHead());
 }
 
@@ -135,11 +127,11 @@ export function sysmalloc(a: Arena, nb: number): number {
  * Returns false when brk fails.
  */
 export function growTop(a: Arena, nb: number): boolean {
-  const libc = a.libc;
+  const env = a.env;
   const need = Math.ceil((nb + MINSIZE - (a.end - a.top) + a.mp.topPad) / 16) * 16;
   if (a.end - a.base + need > HEAP_CHUNK_MAX) return false;
-  const old = libc.sbrk(need);
-  if (old === -1) return false;
+  const old = env.sbrk(need);
+  if (old < 0) return false;
   if (old === a.end) {
     a.end += need;
     setHead(a.mem, a.top, (a.end - a.top) | (a.topHead() & PREV_INUSE));
@@ -148,7 +140,7 @@ export function growTop(a: Arena, nb: number): boolean {
   }
   if (old < a.end) {
     // Someone moved the break below the heap end: the heap is broken; give back what we took.
-    libc.sbrk(-need);
+    env.sbrk(-need);
     return false;
   }
   fencepost(a, old, need);
@@ -163,7 +155,7 @@ export function growTop(a: Arena, nb: number): boolean {
 function fencepost(a: Arena, old: number, got: number): void {
   const mem = a.mem;
   const pad = (16 - ((old + got) % 16)) % 16;
-  if (pad !== 0 && a.libc.sbrk(pad) === old + got) got += pad;
+  if (pad !== 0 && a.env.sbrk(pad) === old + got) got += pad;
   const newTop = Math.ceil(old / 16) * 16;
   let fence = a.end - 16;
   const oldTop = a.top;
@@ -191,12 +183,12 @@ function fencepost(a: Arena, old: number, got: number): void {
  * whole pages, with a negative sbrk. Returns true when the break moved.
  */
 export function systrim(a: Arena, pad: number): boolean {
-  const libc = a.libc;
+  const env = a.env;
   const tsize = a.end - a.top;
   const extra = pageDown(tsize - MINSIZE - pad - 1);
-  if (extra <= 0 || libc.curbrk !== a.end) return false;
-  libc.sbrk(-extra);
-  const released = a.end - libc.curbrk;
+  if (extra <= 0 || env.sbrk(0) !== a.end) return false;
+  env.sbrk(-extra);
+  const released = a.end - env.sbrk(0);
   if (released <= 0) return false;
   a.end -= released;
   a.cleanFrom = pageUp(a.end);
@@ -213,8 +205,8 @@ export function systrim(a: Arena, pad: number): boolean {
 export function mmapChunk(a: Arena, nb: number): number {
   if (a.base === 0) return 0;
   const size = pageUp(nb + 8);
-  const mm = a.libc.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  if (mm === -1) return 0;
+  const mm = a.env.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (mm < 0) return 0;
   const mem = a.mem;
   setPrevSize(mem, mm, 0);
   setHead(mem, mm, (size % 2 ** 32) | IS_MMAPPED);
@@ -243,7 +235,7 @@ export function munmapChunk(a: Arena, c: number, hd: number): void {
   }
   addMmapped(a, -1, -total);
   a.mmapped.delete(c);
-  a.libc.munmap(block, total);
+  a.env.munmap(block, total);
 }
 
 /**
@@ -262,7 +254,7 @@ export function releaseSpan(a: Arena, start: number, total: number, c: number, s
   if (after !== 0) hi = after >= RELEASE_MIN && released(mem, hi) === 1 ? pageUp(hi + MINSIZE) : hi + after;
   lo = pageUp(Math.max(lo, start + MINSIZE));
   hi = pageDown(Math.min(hi, start + total));
-  if (hi > lo && a.libc.madvise(lo, hi - lo, MADV_DONTNEED) !== 0) return 0;
+  if (hi > lo && a.env.madvise(lo, hi - lo, MADV_DONTNEED) !== 0) return 0;
   return 1;
 }
 
@@ -271,7 +263,7 @@ export function releaseChunk(a: Arena, c: number, size: number): boolean {
   const lo = pageUp(c + MINSIZE);
   const hi = pageDown(c + size);
   if (size < RELEASE_MIN || hi <= lo || released(a.mem, c) === 1) return false;
-  if (a.libc.madvise(lo, hi - lo, MADV_DONTNEED) !== 0) return false;
+  if (a.env.madvise(lo, hi - lo, MADV_DONTNEED) !== 0) return false;
   setReleased(a.mem, c, 1);
   return true;
 }

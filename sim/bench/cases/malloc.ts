@@ -16,6 +16,7 @@
  * (target: memsim >= 0.25x its speed). The traces are read by sim/trace.
  */
 import { MemPool } from "@thi.ng/malloc";
+import type { Malloc } from "../../../userspace/malloc/malloc.ts";
 import { Machine } from "../../machine.ts";
 import { readMalloclab } from "../../trace/malloclab.ts";
 import { OP_ALLOC, OP_FREE, OP_REALLOC, type Trace } from "../../trace/trace.ts";
@@ -65,7 +66,7 @@ function replayMalloc(t: Trace, ptrs: Float64Array): MallocRun {
     else if (k === OP_REALLOC) ptrs[b] = libc.realloc(ptrs[b] as number, size[i] as number);
     else if (b >= 0) libc.free(ptrs[b] as number);
   }
-  const run = { peakHeap: libc.heap.peakHeapBytes(), syscalls: libc.syscalls, faults: proc.minflt };
+  const run = { peakHeap: (libc.heap as Malloc).peakHeapBytes(), syscalls: libc.syscalls, faults: proc.minflt };
   proc.exit(0);
   return run;
 }

@@ -244,6 +244,6 @@ describe("what is not a bug", () => {
     const p = libc.realloc(libc.malloc(10), 20);
     libc.free(p);
     expect(task.state).toBe("running");
-    libc.heap.check();
+    libc.mallocCheck();
   });
 });

@@ -33,7 +33,7 @@ describe("malloc: exact values", () => {
       fordblks: 32,
       keepcost: 32,
     });
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("usable sizes are the chunk size less 8 (heap) or 16 (mmapped)", () => {
@@ -41,13 +41,13 @@ describe("malloc: exact values", () => {
     const usable = [0, 1, 24, 25, 100, 1000, 1001, 131048, 131055].map((n) => libc.mallocUsableSize(libc.malloc(n)));
     expect(usable).toEqual([24, 24, 24, 40, 104, 1000, 1016, 131048, 135152]);
     expect(libc.mallocUsableSize(0)).toBe(0);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("every payload is 16-byte aligned", () => {
     const { libc } = setup();
     for (let n = 0; n < 600; n += 7) expect(libc.malloc(n) % 16).toBe(0);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("mallinfo2 after malloc, malloc, free, and a large malloc", () => {
@@ -80,7 +80,7 @@ describe("malloc: exact values", () => {
     libc.free(c);
     expect(log.at(-1)).toBe(`munmap(${hex(c - 16)}, 0x31000) = 0`);
     expect(libc.mallinfo2().hblks).toBe(0);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("a freed chunk of the same size comes back first (exact small bin)", () => {
@@ -111,7 +111,7 @@ describe("malloc: exact values", () => {
     expect(p).not.toBe(0);
     expect(libc.mallinfo2().hblks).toBe(1);
     libc.free(p);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 });
 
@@ -151,7 +151,7 @@ describe("realloc", () => {
     expect(libc.realloc(p, 5000)).toBe(p);
     expect(libc.mallocUsableSize(p)).toBe(5000);
     expect(log.at(-1)).toMatch(/^brk\(/);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("grows in place over a free next chunk and shrinks in place by splitting", () => {
@@ -165,7 +165,7 @@ describe("realloc", () => {
     expect(libc.realloc(p, 100)).toBe(p);
     expect(libc.mallocUsableSize(p)).toBe(104);
     expect(libc.mallinfo2().ordblks).toBe(2);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("moves when it must, keeping the bytes", () => {
@@ -176,7 +176,7 @@ describe("realloc", () => {
     const q = libc.realloc(p, 3000);
     expect(q).not.toBe(p);
     expect([...proc.read(q, 300)].every((b) => b === 0x5a)).toBe(true);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("realloc(0, n) is malloc(n); realloc(p, 0) frees p and returns 0", () => {
@@ -197,7 +197,7 @@ describe("realloc", () => {
     expect(libc.mallocUsableSize(q)).toBe(602096);
     expect(libc.mallinfo2()).toMatchObject({ hblks: 1, hblkhd: 602112 });
     libc.free(q);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("reallocarray refuses an overflowing product with ENOMEM and keeps p", () => {
@@ -217,7 +217,7 @@ describe("memalign, posix_memalign, aligned_alloc", () => {
     const p = libc.memalign(100, 10);
     expect(p % 128).toBe(0);
     expect(libc.mallocUsableSize(p)).toBeGreaterThanOrEqual(10);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("a large aligned request is an mmapped chunk that frees its whole mapping", () => {
@@ -225,7 +225,7 @@ describe("memalign, posix_memalign, aligned_alloc", () => {
     const p = libc.memalign(65536, 300000);
     expect(p % 65536).toBe(0);
     expect(libc.mallocUsableSize(p)).toBeGreaterThanOrEqual(300000);
-    libc.heap.check();
+    libc.mallocCheck();
     libc.free(p);
     expect(log.at(-1)).toMatch(/^munmap\(0x[0-9a-f]+000, 0x[0-9a-f]+000\) = 0$/);
     expect(libc.mallinfo2().hblks).toBe(0);
@@ -264,7 +264,7 @@ describe("mallopt and the mmap threshold", () => {
     expect(log.slice(before)).toEqual([expect.stringMatching(/^brk\(/)]);
     expect(libc.mallinfo2().hblks).toBe(0);
     libc.free(p);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("M_MMAP_THRESHOLD moves the line and fixes it; values past 32 MiB are refused", () => {
@@ -293,7 +293,7 @@ describe("mallopt and the mmap threshold", () => {
     expect(proc.read8(p)).toBe(0x5a);
     libc.free(p);
     expect(proc.read8(p + 100)).toBe(0xa5);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 });
 
@@ -309,7 +309,7 @@ describe("giving memory back", () => {
     expect(info.arena).toBeLessThan(peak);
     expect(info.keepcost).toBeLessThan(128 * 1024);
     expect(info.uordblks).toBe(1024);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("a free span of 4 x M_TRIM_THRESHOLD inside the heap gives its inner pages back with madvise", () => {
@@ -328,12 +328,12 @@ describe("giving memory back", () => {
     // left: the page with the arena header and the first chunk's header, and the last page with the guard
     expect(heapRssKb(task)).toBe(8);
     const first = ps[0]!;
-    libc.heap.check();
+    libc.mallocCheck();
     const q = libc.malloc(100000);
     expect(q).toBe(first);
     proc.fill(q, 0x77, 100000);
     expect(proc.read8(q + 99999)).toBe(0x77);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("malloc_trim releases the pages inside free chunks, then has nothing more to give", () => {
@@ -346,7 +346,7 @@ describe("giving memory back", () => {
     expect(libc.mallocTrim(0)).toBe(1);
     expect(log.filter((l) => l.startsWith("madvise("))).toHaveLength(1);
     expect(libc.mallocTrim(0)).toBe(0);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 });
 
@@ -358,10 +358,10 @@ describe("living with a foreign sbrk", () => {
     proc.fill(mine, 0x33, 5000);
     const b = libc.malloc(6000);
     expect(b).toBeGreaterThanOrEqual(mine + 5000);
-    libc.heap.check();
+    libc.mallocCheck();
     libc.free(a);
     libc.free(b);
-    libc.heap.check();
+    libc.mallocCheck();
     expect(proc.read8(mine + 4999)).toBe(0x33);
   });
 });
@@ -379,7 +379,7 @@ describe("bad arguments are errno values, never JS errors", () => {
     expect(libc.mallopt(M_TOP_PAD, Number.NaN)).toBe(0);
     expect(libc.mallocTrim(Number.NaN)).toBe(0);
     expect(libc.posixMemalign(Number.NaN, 1).err).toBe(EINVAL);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 
   it("free leaves errno as it was", () => {
@@ -400,6 +400,6 @@ describe("odd settings", () => {
     expect(log[1]).toBe(`brk(${hex(H + 1024 + 1008 + 32 + 112)}) = ${hex(H + 1024 + 1008 + 32 + 112)}`);
     libc.free(libc.malloc(3000));
     libc.free(p);
-    libc.heap.check();
+    libc.mallocCheck();
   });
 });
