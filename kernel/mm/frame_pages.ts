@@ -30,6 +30,17 @@ export const PAGE_POISON = 0xaa;
 
 /** Words per struct page record. */
 const W = 4;
+// The fast paths write W, PG_alloc, FREEABLE_MASK, __GFP_ZERO | __GFP_COMP and the two event ids as
+// literals: in V8 every use of an imported or module-level constant is a load and a check.
+if (
+  W !== 4 ||
+  PG_alloc !== 8 ||
+  FREEABLE_MASK !== 0xfc0ef ||
+  (__GFP_ZERO | __GFP_COMP) !== 0x40100 ||
+  EV_MM_PAGE_ALLOC !== 0 ||
+  EV_MM_PAGE_FREE !== 1
+)
+  throw new Error("frame_pages.ts: fast-path literals out of date");
 
 /** What the kernel counts of a frames layer's traffic (vmstat, stats; frames.ts FramesCounters). */
 export class FramePagesStats {
@@ -56,8 +67,10 @@ export class FramePages {
   ev: KernelEvents = NO_EVENTS;
   private readonly w: Uint32Array;
   private readonly nrPages: number;
-  private readonly fullChecks: boolean;
-  private readonly pagePoison: boolean;
+  /** 1 from debugVm 2 (every record of an answer is read), else 0. */
+  private readonly fullChecks: number;
+  /** 1 with page_poison, else 0. */
+  private readonly pagePoison: number;
 
   constructor(
     readonly layer: FrameAllocator,
@@ -71,8 +84,8 @@ export class FramePages {
     this.maxOrder = layer.maxOrder;
     this.w = memmap.w;
     this.nrPages = memmap.nrPages;
-    this.fullChecks = opts.debugVm >= 2;
-    this.pagePoison = opts.pagePoison;
+    this.fullChecks = opts.debugVm >= 2 ? 1 : 0;
+    this.pagePoison = opts.pagePoison ? 1 : 0;
   }
 
   /**
@@ -82,13 +95,46 @@ export class FramePages {
    * LayerFault when the layer throws or answers with frames that are not free.
    */
   allocPages(order: number, gfp: number = GFP_KERNEL): number {
-    let pfn = -1;
-    if (order >>> 0 !== order || order > this.maxOrder || this.failPoint.armed) pfn = this.allocUnusual(order, gfp);
-    else {
-      pfn = this.take(order, gfp);
-      if (pfn < 0) pfn = this.allocRetry(order, gfp);
-      else this.prepNewPage(pfn, order, gfp);
+    // The fast path, take and prepNewPage written out in one function small enough for V8 to inline with the layer's.
+    if (order >>> 0 !== order || order > this.maxOrder || this.failPoint.armed) return this.allocSlow(order, gfp);
+    let pfn: number;
+    try {
+      pfn = this.layer.allocPages(order, gfp);
+    } catch (e) {
+      return this.allocThrew(order, e);
     }
+    const w = this.w;
+    const i = pfn * 4; // W
+    if (pfn >>> 0 !== pfn || pfn + (1 << order) > this.nrPages || ((w[i] as number) | (pfn & ((1 << order) - 1)) | this.fullChecks) !== 0)
+      return this.allocChecked(pfn, order, gfp);
+    // Words 2 and 3 are zero: FramePages zeroed them on the free, and the layer hands runs out zeroed.
+    w[i] = 8 /* PG_alloc */ | (order << 16);
+    w[i + 1] = 1;
+    this.stats.pgalloc += 1 << order;
+    if (((gfp & 0x40100) /* __GFP_ZERO | __GFP_COMP */ | (this.ev.active[0 /* EV_MM_PAGE_ALLOC */] as number)) !== 0)
+      this.allocExtras(pfn, order, gfp);
+    return pfn;
+  }
+
+  /** An answer the fast path's one test refused: none (-1), or one to check in full before it is prepared. */
+  private allocChecked(pfn: number, order: number, gfp: number): number {
+    if (pfn === -1) return this.allocSlow(order, gfp);
+    this.checkAnswer(pfn, order);
+    this.prepNewPage(pfn, order, gfp);
+    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
+    return pfn;
+  }
+
+  /** Zeroing, compound tails and mm_page_alloc for a block the fast path prepared. */
+  private allocExtras(pfn: number, order: number, gfp: number): void {
+    if (gfp & (__GFP_ZERO | __GFP_COMP)) this.prepUnusual(pfn, order, gfp);
+    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
+  }
+
+  /** Off the fast path: a bad order or fault injection (the layer not asked yet), or the layer had nothing. */
+  private allocSlow(order: number, gfp: number): number {
+    const unusual = order >>> 0 !== order || order > this.maxOrder || this.failPoint.armed;
+    const pfn = unusual ? this.allocUnusual(order, gfp) : this.allocRetry(order, gfp);
     if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
     return pfn;
   }
@@ -116,48 +162,48 @@ export class FramePages {
     return pfn;
   }
 
-  /**
-   * One call into the layer, its answer checked. The hot path is small
-   * enough for V8 to inline with the layer's own fast path; every message
-   * is built out of line.
-   */
+  /** One call into the layer, its answer checked (allocPages has the same steps written out). */
   private take(order: number, gfp: number): number {
     let pfn: number;
     try {
       pfn = this.layer.allocPages(order, gfp);
     } catch (e) {
-      return this.threw(`allocPages(${order})`, e);
+      return this.allocThrew(order, e);
     }
-    if (pfn === -1) return -1;
+    // One test for the common answer: an in-range integer, aligned, its head record zero, no full check asked.
     if (
-      pfn >>> 0 !== pfn ||
-      pfn + (1 << order) > this.nrPages ||
-      (pfn & ((1 << order) - 1)) !== 0 ||
-      (this.w[pfn * W] as number) !== 0 ||
-      this.fullChecks
+      (pfn | 0) !== pfn ||
+      (pfn >>> 0) + (1 << order) > this.nrPages ||
+      ((this.w[pfn * W] as number) | (pfn & ((1 << order) - 1)) | this.fullChecks) !== 0
     )
-      this.checkAnswer(pfn, order);
+      return this.checkAnswer(pfn, order);
     return pfn;
+  }
+
+  private allocThrew(order: number, e: unknown): never {
+    return this.threw(`allocPages(${order})`, e);
   }
 
   private threw(what: string, e: unknown): never {
     return layerFault("frames", `'${this.name}' ${what} threw: ${String(e)}`, e);
   }
 
-  /** Throws LayerFault unless pfn starts a free, aligned run of 2^order frames of this machine. */
-  private checkAnswer(pfn: number, order: number): void {
+  /** Returns pfn (or -1 for "none") when it starts a free, aligned run of 2^order frames of this machine; else throws LayerFault. */
+  private checkAnswer(pfn: number, order: number): number {
+    if (pfn === -1) return -1;
     if (!(Number.isInteger(pfn) && pfn >= 0 && pfn + (1 << order) <= this.nrPages)) {
       layerFault("frames", `'${this.name}' allocPages(${order}) returned ${String(pfn)}, not a pfn of this machine or -1`);
     }
     if (pfn & ((1 << order) - 1))
       layerFault("frames", `'${this.name}' allocPages(${order}) returned pfn 0x${pfn.toString(16)}, misaligned`);
     this.checkRun(pfn, order);
+    return pfn;
   }
 
   /** Every record of the run must be zero (a head only, below debugVm 2). Throws LayerFault naming the first that is not. */
   private checkRun(pfn: number, order: number): void {
-    const end = this.fullChecks ? pfn + (1 << order) : pfn + 1;
-    const words = this.fullChecks ? W : 1;
+    const end = this.fullChecks !== 0 ? pfn + (1 << order) : pfn + 1;
+    const words = this.fullChecks !== 0 ? W : 1;
     for (let p = pfn; p < end; p++) {
       for (let k = 0; k < words; k++) {
         const v = this.w[p * W + k] as number;
@@ -230,13 +276,15 @@ export class FramePages {
    */
   freePages(pfn: number, order: number): void {
     const w = this.w;
-    const i = pfn * W;
+    const i = pfn * 4; // W
     // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
-    if (((w[i] as number) & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || (pfn | 0) !== pfn) this.badFree(pfn, order);
+    if (((w[i] as number) & 0xfc0ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) || (pfn | 0) !== pfn)
+      this.badFree(pfn, order);
+    // PG_alloc: the refcount is at least 1.
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
     if (ref !== 0) return;
-    if (order !== 0 || this.pagePoison || this.ev.active[EV_MM_PAGE_FREE] !== 0) this.beforeFree(pfn, order);
+    if ((order | this.pagePoison | (this.ev.active[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
     this.stats.pgfree += 1 << order;
     w[i] = 0;
     w[i + 2] = 0;
@@ -252,7 +300,7 @@ export class FramePages {
   private beforeFree(pfn: number, order: number): void {
     if (this.ev.active[EV_MM_PAGE_FREE] !== 0) this.ev.mmPageFree(pfn, order);
     if (order !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
-    if (this.pagePoison) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
+    if (this.pagePoison !== 0) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
   }
 
   private badFree(pfn: number, order: number): never {

@@ -16,8 +16,8 @@ import { checkFrames, FramePages } from "./frame_pages.ts";
 import type { FrameAllocator, FramesBoot, FramesLayer, FreeRange } from "./frames.ts";
 import type { BootLayout } from "./memblock.ts";
 import { type MemMap, PG_reserved } from "./memmap.ts";
-import { DMA_END_PFN, PerCpuPages, pcpBatchFor, setupWatermarks, ZONE_NAMES, Zone } from "./mmzone.ts";
-import { BuddyAllocator, PCP_MAX_ORDER } from "./page_alloc.ts";
+import { DMA_END_PFN, setupWatermarks, ZONE_NAMES, Zone } from "./mmzone.ts";
+import { BuddyAllocator } from "./page_alloc.ts";
 import type { PhysMem } from "./physmem.ts";
 
 /** What the frame layer's boot is handed. */
@@ -60,15 +60,7 @@ export function buddyFrames(boot: FramesBoot): BuddyAllocator {
   const buddy = new BuddyAllocator(boot.memmap, zones, boot.maxOrder);
   for (const r of boot.ranges) buddy.freeBootRange(r.start, r.end);
   setupWatermarks(zones);
-  const pcpBatch = boot.options.pcpBatch;
-  for (const z of zones) {
-    const batch = pcpBatch > 0 ? pcpBatch : pcpBatchFor(z.managed);
-    const pcpOn = pcpBatch >= 0;
-    // Linux 6.x zone_highsize: the low watermark shared among CPUs, at least four batches.
-    const high = Math.max(4 * batch, z.wmarkLow);
-    z.pcp0 = new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0);
-    z.pcp = [z.pcp0];
-  }
+  buddy.setupPcp(boot.options.pcpBatch);
   return buddy;
 }
 

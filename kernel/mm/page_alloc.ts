@@ -27,7 +27,7 @@ import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT } from "../events_types.ts";
 import type { FrameAllocator, FramesCounters } from "./frames.ts";
 import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_NOFAIL } from "./gfp.ts";
 import { type MemMap, PG_buddy, PG_pcp } from "./memmap.ts";
-import { type BuddyLists, BuddyStats, type PerCpuPages, ZONE_DMA, type Zone } from "./mmzone.ts";
+import { type BuddyLists, BuddyStats, PerCpuPages, pcpBatchFor, ZONE_DMA, type Zone } from "./mmzone.ts";
 import { checkBuddy } from "./page_alloc_check.ts";
 import { buddyStats } from "./page_alloc_stats.ts";
 
@@ -37,6 +37,9 @@ export const MAX_ORDER_LIMIT = 12;
 export const PCP_MAX_ORDER = 3;
 
 const W = 4;
+// The fast paths below write W, PG_pcp, __GFP_DMA and PCP_MAX_ORDER as literals: in V8 every use of
+// an imported or module-level constant is a load and a check; these stop a change of the names.
+if (W !== 4 || PG_pcp !== 4 || __GFP_DMA !== 1 || PCP_MAX_ORDER !== 3) throw new Error("page_alloc.ts: fast-path literals out of date");
 
 /** The buddy allocator over all zones: memsim's default frames layer. */
 export class BuddyAllocator implements FrameAllocator, BuddyLists {
@@ -47,6 +50,12 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   ev: KernelEvents = NO_EVENTS;
   private readonly w: Uint32Array;
   private readonly normal: Zone;
+  /** The lowest zone (DMA), where frees below the Normal zone go. */
+  private readonly low: Zone;
+  private readonly normalStart: number;
+  /** The boot CPU's lists of the Normal and lowest zones (set by setupPcp). */
+  private normalPcp: PerCpuPages;
+  private lowPcp: PerCpuPages;
 
   /** Use buddyFrames (mm_init.ts), which builds the zones and frees the boot ranges. */
   constructor(
@@ -57,6 +66,10 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     this.zones = zones;
     this.w = memmap.w;
     this.normal = zones[zones.length - 1] as Zone;
+    this.low = zones[0] as Zone;
+    this.normalStart = this.normal.startPfn;
+    this.normalPcp = this.normal.pcp0;
+    this.lowPcp = this.low.pcp0;
     this.stats = new BuddyStats(new Uint32Array(maxOrder + 1), new Uint32Array(maxOrder + 1));
   }
 
@@ -69,20 +82,19 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    * zone the gfp mask allows has a free block above its watermark.
    */
   allocPages(order: number, gfp: number): number {
-    if (order <= PCP_MAX_ORDER && (gfp & __GFP_DMA) === 0) {
-      const zone = this.normal;
-      const pcp = zone.pcp0;
-      const h = pcp.head[order] as number;
-      if (h !== 0 && zone.freePages - (1 << order) >= zone.wmarkLow) {
-        const w = this.w;
-        const i = (h - 1) * W;
-        pcp.head[order] = w[i + 1] as number;
-        pcp.count -= 1 << order;
-        w[i] = 0;
-        w[i + 1] = 0;
-        zone.pgalloc += 1 << order;
-        return h - 1;
-      }
+    const zone = this.normal;
+    const pcp = this.normalPcp;
+    // pcp.head[order] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
+    const h = pcp.head[order] as number;
+    if (h > 0 && (gfp & 1) /* __GFP_DMA */ === 0 && zone.freePages - (1 << order) >= zone.wmarkLow) {
+      const w = this.w;
+      const i = (h - 1) * 4;
+      pcp.head[order] = w[i + 1] as number;
+      w[i] = 0;
+      w[i + 1] = 0;
+      pcp.count -= 1 << order;
+      zone.pgalloc += 1 << order;
+      return h - 1;
     }
     return this.allocSlow(order, gfp);
   }
@@ -232,19 +244,21 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    * zone's per-CPU list, drained by a batch when it passes its high mark.
    */
   freePages(pfn: number, order: number): void {
-    const zone = pfn >= this.normal.startPfn ? this.normal : (this.zones[0] as Zone);
-    if (order <= PCP_MAX_ORDER) {
-      const pcp = zone.pcp0;
-      const w = this.w;
-      const i = pfn * W;
-      w[i] = PG_pcp | (order << 16);
-      w[i + 1] = pcp.head[order] as number;
-      pcp.head[order] = pfn + 1;
-      pcp.count += 1 << order;
-      if (pcp.count > pcp.high) this.freePcpBulk(zone, pcp, pcp.batch);
+    if (order > 3 /* PCP_MAX_ORDER */) {
+      this.freeOnePage(this.zoneOf(pfn), pfn, order);
       return;
     }
-    this.freeOnePage(zone, pfn, order);
+    const pcp = pfn >= this.normalStart ? this.normalPcp : this.lowPcp;
+    const w = this.w;
+    w[pfn * 4] = 4 /* PG_pcp */ | (order << 16);
+    w[pfn * 4 + 1] = pcp.head[order] as number;
+    pcp.head[order] = pfn + 1;
+    if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
+  }
+
+  /** A per-CPU list past its high mark gives a batch back to its zone's buddy lists. */
+  private pcpOverflow(pfn: number, pcp: PerCpuPages): void {
+    this.freePcpBulk(this.zoneOf(pfn), pcp, pcp.batch);
   }
 
   /** __free_one_page: merges with free buddies and puts the block on its list. */
@@ -325,6 +339,23 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** The `buddy` section of m.stats(): zones, splits, merges, per-CPU lists. */
   statsJson(counters: FramesCounters): unknown {
     return buddyStats(this, counters);
+  }
+
+  /**
+   * The per-CPU lists of every zone: `batch` pages per refill and drain (0
+   * picks Linux's size for the zone, -1 turns the lists off), high as Linux
+   * 6.x's zone_highsize: the low watermark, at least four batches.
+   */
+  setupPcp(pcpBatch: number): void {
+    for (const z of this.zones) {
+      const batch = pcpBatch > 0 ? pcpBatch : pcpBatchFor(z.managed);
+      const pcpOn = pcpBatch >= 0;
+      const high = Math.max(4 * batch, z.wmarkLow);
+      z.pcp0 = new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0);
+      z.pcp = [z.pcp0];
+    }
+    this.normalPcp = this.normal.pcp0;
+    this.lowPcp = this.low.pcp0;
   }
 
   /** Puts a boot-time free range [start, end) on the lists as the largest aligned blocks. */
