@@ -299,7 +299,8 @@ export class FramePages {
   /** What a free of more than one frame, with events or with poisoning, does before the layer gets the run. */
   private beforeFree(pfn: number, order: number): void {
     if (this.ev.active[EV_MM_PAGE_FREE] !== 0) this.ev.mmPageFree(pfn, order);
-    if (order !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
+    // Tail records are written only for compound pages, and PG_tail then marks the first tail.
+    if (order !== 0 && (this.w[(pfn + 1) * W] as number) !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
     if (this.pagePoison !== 0) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
   }
 
