@@ -375,7 +375,7 @@ export function checkFrames(f: FramePages): void {
   for (let pfn = 0; pfn < mm.nrPages; ) {
     const word0 = mm.word0(pfn);
     if ((word0 & PG_alloc) === 0) {
-      invariant((word0 & PG_tail) === 0, "FRAMES-1", `frames layer '${f.name}': pfn 0x${pfn.toString(16)} is a tail with no head`);
+      if (word0 & PG_tail) invariant(false, "FRAMES-1", `frames layer '${f.name}': pfn 0x${pfn.toString(16)} is a tail with no head`);
       pfn++;
       continue;
     }
