@@ -33,7 +33,7 @@
  *                                                   others: all four words zero
  *   handed out        the layer zeroes the head     all four words zero when its
  *                     record before returning it    allocPages returns (checked:
- *                                                   the head at debugVm < 2,
+ *                                                   the head's flags at < 2,
  *                                                   every frame from 2)
  *   allocated         FramePages (PG_alloc, order,  word 0 PG_alloc | order,
  *                     refcount 1, PG_head/PG_tail   word 1 refcount, then what
