@@ -10,7 +10,8 @@ import type { KernelEvents } from "./events.ts";
 import type { Tasks } from "./fork.ts";
 import type { Prandom } from "./lib/random.ts";
 import type { FailPoint } from "./mm/fault_inject.ts";
-import type { PageAllocator } from "./mm/frames.ts";
+import { type FramePages, PAGE_POISON } from "./mm/frame_pages.ts";
+import type { FramesZone } from "./mm/frames.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
 import type { PagingParts } from "./mm/init.ts";
 import type { Kmalloc } from "./mm/kmalloc.ts";
@@ -18,7 +19,7 @@ import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import type { Mmu } from "./mm/mmu.ts";
-import { type BuddyAllocator, PAGE_POISON } from "./mm/page_alloc.ts";
+import type { BuddyAllocator } from "./mm/page_alloc.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import type { PageTable } from "./mm/pgtable.ts";
 import type { PhysMem } from "./mm/physmem.ts";
@@ -73,8 +74,8 @@ export interface KernelParts {
   readonly memmap: MemMap;
   readonly failPageAlloc: FailPoint;
   readonly failSlab: FailPoint;
-  /** The page allocator; `buddy` is the same object when the frames layer is Linux's buddy, else null. */
-  readonly pages: PageAllocator;
+  /** The page allocator (the frames layer behind FramePages); `buddy` is the layer when it is memsim's buddy, else null. */
+  readonly pages: FramePages;
   readonly buddy: BuddyAllocator | null;
   readonly framesName: string;
   readonly pagingParts: PagingParts;
@@ -92,8 +93,8 @@ export class Kernel {
   readonly phys: PhysMem;
   readonly layout: BootLayout;
   readonly memmap: MemMap;
-  /** The page allocator every layer calls (the buddy allocator, or a lab's frames layer behind the kernel's checks). */
-  readonly pages: PageAllocator;
+  /** The page allocator every layer calls: the frames layer (the buddy allocator or a lab's) behind the kernel's checks. */
+  readonly pages: FramePages;
   /** "buddy", or the name of the lab's frames layer. */
   readonly framesName: string;
   readonly printk: Printk;
@@ -166,8 +167,10 @@ export class Kernel {
   }
 
   /**
-   * The buddy allocator (zones, free lists, per-CPU lists). Throws Error
-   * when the machine was booted with another frames layer: it has no buddy lists.
+   * The buddy allocator's own view (zones, free lists, per-CPU lists): the
+   * frames layer itself, under FramePages. Allocate through allocPages or
+   * `pages`, never through it. Throws Error when the machine was booted
+   * with another frames layer: it has no buddy lists.
    */
   get buddy(): BuddyAllocator {
     if (this.buddyOrNull === null) {
@@ -176,9 +179,21 @@ export class Kernel {
     return this.buddyOrNull;
   }
 
-  /** True when the frames layer is Linux's buddy allocator (zones, free lists, /proc/buddyinfo). */
+  /** True when the frames layer is memsim's buddy allocator (`m.kernel.buddy`). */
   hasBuddy(): boolean {
     return this.buddyOrNull !== null;
+  }
+
+  /**
+   * The frames layer's zones (/proc/buddyinfo). Throws Error when the layer
+   * has none (xv6, bitmap): it keeps no per-order free lists.
+   */
+  frameZones(): readonly FramesZone[] {
+    const zones = this.pages.layer.zones;
+    if (zones === undefined) {
+      throw new Error(`this machine's frame allocator is '${this.framesName}', not the buddy allocator: it has no zones or buddy lists`);
+    }
+    return zones;
   }
 
   /** alloc_pages. See {@link PageAllocator.allocPages}. Returns null on failure. */

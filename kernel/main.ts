@@ -25,15 +25,14 @@ import { Kernel, type KernelConfig } from "./kernel.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
-import type { FramesLayer } from "./mm/frames.ts";
+import type { FramesLayer, FramesZone } from "./mm/frames.ts";
 import { pagingInit } from "./mm/init.ts";
 import { Kmalloc } from "./mm/kmalloc.ts";
 import { pfnToKva } from "./mm/kmem.ts";
 import { bootLayout } from "./mm/memblock.ts";
 import { MemMap } from "./mm/memmap.ts";
-import { bootBuddy, bootFrames, type FramesInit } from "./mm/mm_init.ts";
+import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
-import type { BuddyAllocator } from "./mm/page_alloc.ts";
 import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
@@ -51,7 +50,7 @@ import { tasksInit } from "./task_init.ts";
 
 /** The kernel layers a lab may replace; each absent entry keeps memsim's own (kernel/LAYERS.md). */
 export interface KernelLayers extends TaskLayers {
-  /** The page-frame allocator. Default: the buddy allocator (kernel/mm/page_alloc.ts). */
+  /** The page-frame allocator. Default: buddyFrames, the buddy allocator (kernel/mm/page_alloc.ts). */
   readonly frames?: FramesLayer;
 }
 
@@ -71,9 +70,9 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const failSlab = new FailPoint("failslab", rng.fork());
   const events = new KernelEvents("machine", pfnToKva(layout.memmapStart));
 
-  // 2. frames
+  // 2. frames: the lab's layer or the buddy allocator, both behind FramePages
   const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config };
-  const frames = layers.frames === undefined ? bootBuddy(fi) : bootFrames(fi, layers.frames);
+  const frames = bootFrames(fi, layers.frames ?? buddyFrames);
   const pages = frames.pages;
 
   // 3. paging
@@ -101,7 +100,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const kmallocCaches = new Kmalloc(slab);
   pages.shrinkers.push((want) => slab.shrinkAll(want));
   registry.checkers.push({ name: "slab", run: () => checkSlab(slab) });
-  registry.meminfoSources.push((v) => slabMeminfo(slab, lowWatermarks(frames.buddy), v));
+  registry.meminfoSources.push((v) => slabMeminfo(slab, lowWatermarks(pages.layer.zones), v));
   registry.vmstatSources.push((out) => slabVmstat(slab, out));
   registry.statsSources.push(["slab", () => slabStats(slab)]);
 
@@ -147,9 +146,9 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   });
 }
 
-/** The zones' low watermarks summed (0 without the buddy allocator's zones). */
-function lowWatermarks(b: BuddyAllocator | null): number {
+/** The zones' low watermarks summed (0 for a frames layer without zones). */
+function lowWatermarks(zones: readonly FramesZone[] | undefined): number {
   let n = 0;
-  if (b !== null) for (const z of b.zones) n += z.wmarkLow;
+  for (const z of zones ?? []) n += z.wmarkLow;
   return n;
 }

@@ -10,6 +10,8 @@ import type { MeminfoValues } from "./proc/meminfo.ts";
 /** A named invariant checker, run by `m.check()`. */
 export interface Checker {
   readonly name: string;
+  /** Other names `check(only)` accepts for it ("frames" for the frames layer's checker). */
+  readonly aliases?: readonly string[];
   readonly run: () => void;
 }
 
@@ -31,9 +33,10 @@ export class Registry {
    * InvariantViolation on the first failure. Throws RangeError for an unknown name.
    */
   check(only?: string): void {
-    if (only !== undefined && !this.checkers.some((c) => c.name === only)) {
+    const named = (c: Checker) => c.name === only || c.aliases?.includes(only as string) === true;
+    if (only !== undefined && !this.checkers.some(named)) {
       throw new RangeError(`check: no checker named '${only}' (have ${this.checkers.map((c) => c.name).join(", ")})`);
     }
-    for (const c of this.checkers) if (only === undefined || c.name === only) c.run();
+    for (const c of this.checkers) if (only === undefined || named(c)) c.run();
   }
 }

@@ -22,12 +22,23 @@ export { bitmapFrames, Palloc } from "../kernel/labs/palloc.ts";
 export { uvmcopy } from "../kernel/labs/uvmcopy.ts";
 export type { KernelLayers } from "../kernel/main.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
-export type { FrameAllocator, FramesBoot, FramesLayer, FreeRange, PageAllocator } from "../kernel/mm/frames.ts";
+export type {
+  FrameAllocator,
+  FramesBoot,
+  FramesCounters,
+  FramesLayer,
+  FramesOptions,
+  FramesZone,
+  FreeRange,
+  PageAllocator,
+} from "../kernel/mm/frames.ts";
 export * from "../kernel/mm/gfp.ts";
 export type { KernelApi, WalkMode } from "../kernel/mm/lab_api.ts";
 export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "../kernel/mm/memory.ts";
+export { buddyFrames } from "../kernel/mm/mm_init.ts";
 export { KernelOops } from "../kernel/mm/mmu.ts";
 export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
+export { BuddyAllocator } from "../kernel/mm/page_alloc.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
 export type { ChangeProtOptions, PteVisitor, ZapSink } from "../kernel/mm/pgtable_range.ts";
 export * from "../kernel/mm/pgtable_types.ts";

@@ -83,9 +83,9 @@ export class MachineProc {
     return renderMeminfo(this.kernel.meminfoValues());
   }
 
-  /** /proc/buddyinfo. Throws Error on a machine whose frames layer is not the buddy allocator. */
+  /** /proc/buddyinfo. Throws Error on a machine whose frames layer has no zones (xv6, bitmap). */
   buddyinfo(): string {
-    return renderBuddyinfo(this.kernel.buddy);
+    return renderBuddyinfo(this.kernel.frameZones(), this.kernel.pages.maxOrder);
   }
 
   /**

@@ -95,7 +95,6 @@ const CYCLES_LEFT = [
   "kernel/mm/dump_pagetables.ts <-> kernel/mm/pgalloc.ts <-> kernel/mm/pgtable.ts <-> kernel/mm/pgtable_map.ts <-> kernel/mm/pgtable_range.ts",
   "kernel/mm/memory.ts <-> kernel/mm/vmscan.ts",
   "kernel/mm/mmu.ts <-> kernel/mm/mmu_memory.ts",
-  "kernel/mm/page_alloc.ts <-> kernel/mm/page_alloc_check.ts",
   "kernel/mm/slab.ts <-> kernel/mm/slab_debug.ts <-> kernel/mm/slab_slowpath.ts",
 ];
 

@@ -1,42 +1,64 @@
 /**
- * FramePages: a lab's frame allocator (frames.ts FrameAllocator) behind the
- * kernel's page-allocator contract. Owns what alloc_pages adds around the
- * free-frame choice: order checks, fault injection, shrinkers and the
- * failure report on the way in; struct page preparation (PG_alloc, order,
- * refcount 1, zeroing, compound tails); on the way out the bad-free checks,
- * the reference drop and poisoning.
+ * FramePages: a frames layer (frames.ts FrameAllocator: memsim's buddy
+ * allocator or a lab's) behind the kernel's page-allocator contract. Owns
+ * what alloc_pages adds around the free-frame choice: order checks, fault
+ * injection, shrinkers and the failure report on the way in; struct page
+ * preparation (PG_alloc, order, refcount 1, zeroing, compound tails); on the
+ * way out the bad-free checks, the reference drop, clearing the records and
+ * poisoning; the mm_page_alloc and mm_page_free events.
  *
  * It trusts the layer with nothing: an answer that is not a free, aligned,
- * in-range run, or a method that throws, is a LayerFault naming the layer;
- * checkFrames recounts free + allocated against managed to catch lost frames.
- *
- * Events: mm_page_alloc for every allocation that returns (pfn -1 when it
- * failed) and mm_page_free when the last reference goes, at the same points
- * as the buddy allocator; a lab allocator has no buddy split or merge.
+ * in-range run, or a method that throws, is a LayerFault naming the layer.
+ * How much of a run is checked depends on debugVm (the same for every
+ * layer): below 2 the head frame's record (O(1) per call), from 2 every
+ * record of the run (O(2^order)). checkFrames recounts free + per-CPU +
+ * allocated against managed to catch lost frames.
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
 import { BUG_ON, invariant, layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
-import type { FrameAllocator } from "./frames.ts";
+import type { FrameAllocator, Shrinker } from "./frames.ts";
 import { __GFP_COMP, __GFP_NOFAIL, __GFP_NOWARN, __GFP_ZERO, formatGfp, GFP_KERNEL } from "./gfp.ts";
 import { FREEABLE_MASK, type MemMap, PG_alloc, PG_head, PG_reserved, PG_tail } from "./memmap.ts";
-import { PAGE_POISON, type Shrinker } from "./page_alloc.ts";
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
 
-/** Flag and order bits a free looks at (as in page_alloc.ts). */
-const W = 4;
+/** Byte written over freed pages with page poisoning on (Linux PAGE_POISON). */
+export const PAGE_POISON = 0xaa;
 
-/** Counters of a lab's page allocator (vmstat, stats). */
+/** Words per struct page record. */
+const W = 4;
+// The fast paths write W, PG_alloc, FREEABLE_MASK, __GFP_ZERO | __GFP_COMP and the two event ids as
+// literals: in V8 every use of an imported or module-level constant is a load and a check.
+if (
+  W !== 4 ||
+  PG_alloc !== 8 ||
+  FREEABLE_MASK !== 0xf80ef ||
+  (__GFP_ZERO | __GFP_COMP) !== 0x40100 ||
+  EV_MM_PAGE_ALLOC !== 0 ||
+  EV_MM_PAGE_FREE !== 1
+)
+  throw new Error("frame_pages.ts: fast-path literals out of date");
+
+/** What the kernel counts of a frames layer's traffic (vmstat, stats; frames.ts FramesCounters). */
 export class FramePagesStats {
   pgalloc = 0;
   pgfree = 0;
   allocFailures = 0;
 }
 
-/** The kernel's page allocator over a lab's FrameAllocator. */
+/** What FramePages does beyond the layer's choice. */
+export interface FramePagesOptions {
+  readonly pagePoison: boolean;
+  /** Below 2: the head record of each answer is checked; from 2: every record of the run. */
+  readonly debugVm: number;
+  /** The machine's event bus (kernel/main.ts hands it over); NO_EVENTS when absent. */
+  readonly events?: KernelEvents;
+}
+
+/** The kernel's page allocator over a frames layer. */
 export class FramePages {
   readonly name: string;
   readonly maxOrder: number;
@@ -46,18 +68,26 @@ export class FramePages {
   /** The machine's event bus (mm_page_alloc, mm_page_free). */
   readonly ev: KernelEvents;
   private readonly w: Uint32Array;
+  private readonly nrPages: number;
+  /** 1 from debugVm 2 (every record of an answer is read), else 0. */
+  private readonly fullChecks: number;
+  /** 1 with page_poison, else 0. */
+  private readonly pagePoison: number;
 
   constructor(
     readonly layer: FrameAllocator,
     readonly mem: PhysMem,
     readonly memmap: MemMap,
-    private readonly opts: { readonly pagePoison: boolean; readonly events?: KernelEvents },
+    opts: FramePagesOptions,
     private readonly printk: Printk,
     private readonly failPoint: FailPoint,
   ) {
     this.name = layer.name;
     this.maxOrder = layer.maxOrder;
     this.w = memmap.w;
+    this.nrPages = memmap.nrPages;
+    this.fullChecks = opts.debugVm >= 2 ? 1 : 0;
+    this.pagePoison = opts.pagePoison ? 1 : 0;
     this.ev = opts.events ?? NO_EVENTS;
   }
 
@@ -68,52 +98,136 @@ export class FramePages {
    * LayerFault when the layer throws or answers with frames that are not free.
    */
   allocPages(order: number, gfp: number = GFP_KERNEL): number {
-    const pfn = this.allocPagesChecked(order, gfp);
+    // The fast path, take and prepNewPage written out in one function small enough for V8 to inline with the layer's.
+    if (order >>> 0 !== order || order > this.maxOrder || this.failPoint.armed) return this.allocSlow(order, gfp);
+    let pfn: number;
+    try {
+      pfn = this.layer.allocPages(order, gfp);
+    } catch (e) {
+      return this.allocThrew(order, e);
+    }
+    const w = this.w;
+    const i = pfn * 4; // W
+    if (pfn >>> 0 !== pfn || pfn + (1 << order) > this.nrPages || ((w[i] as number) | (pfn & ((1 << order) - 1)) | this.fullChecks) !== 0)
+      return this.allocChecked(pfn, order, gfp);
+    // Words 2 and 3 are zero: FramePages zeroed them on the free, and the layer hands runs out zeroed.
+    w[i] = 8 /* PG_alloc */ | (order << 16);
+    w[i + 1] = 1;
+    this.stats.pgalloc += 1 << order;
+    if (((gfp & 0x40100) /* __GFP_ZERO | __GFP_COMP */ | (this.ev.active[0 /* EV_MM_PAGE_ALLOC */] as number)) !== 0)
+      this.allocExtras(pfn, order, gfp);
+    return pfn;
+  }
+
+  /** An answer the fast path's one test refused: none (-1), or one to check in full before it is prepared. */
+  private allocChecked(pfn: number, order: number, gfp: number): number {
+    if (pfn === -1) return this.allocSlow(order, gfp);
+    this.checkAnswer(pfn, order);
+    this.prepNewPage(pfn, order, gfp);
     if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
     return pfn;
   }
 
-  /** alloc_pages without its event: the checks, the layer's answer, the struct pages. */
-  private allocPagesChecked(order: number, gfp: number): number {
+  /** Zeroing, compound tails and mm_page_alloc for a block the fast path prepared. */
+  private allocExtras(pfn: number, order: number, gfp: number): void {
+    if (gfp & (__GFP_ZERO | __GFP_COMP)) this.prepUnusual(pfn, order, gfp);
+    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
+  }
+
+  /** Off the fast path: a bad order or fault injection (the layer not asked yet), or the layer had nothing. */
+  private allocSlow(order: number, gfp: number): number {
+    const unusual = order >>> 0 !== order || order > this.maxOrder || this.failPoint.armed;
+    const pfn = unusual ? this.allocUnusual(order, gfp) : this.allocRetry(order, gfp);
+    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
+    return pfn;
+  }
+
+  /** A bad order, or fault injection armed. */
+  private allocUnusual(order: number, gfp: number): number {
     if (!(order >= 0 && order <= this.maxOrder && Number.isInteger(order))) {
       if (!Number.isInteger(order) || order < 0) panic(`alloc_pages: invalid order ${order}`);
       return this.warnAlloc(order, gfp);
     }
-    if (this.failPoint.armed && (gfp & __GFP_NOFAIL) === 0 && this.failPoint.shouldFail(order)) return -1;
-    let pfn = this.take(order, gfp);
-    if (pfn < 0 && this.runShrinkers(1 << order)) pfn = this.take(order, gfp);
+    if ((gfp & __GFP_NOFAIL) === 0 && this.failPoint.shouldFail(order)) return -1;
+    const pfn = this.take(order, gfp);
+    if (pfn < 0) return this.allocRetry(order, gfp);
+    this.prepNewPage(pfn, order, gfp);
+    return pfn;
+  }
+
+  /** The layer had nothing: shrinkers, per-CPU lists back to it, one more try, else the failure report. */
+  private allocRetry(order: number, gfp: number): number {
+    if (!this.runShrinkers(1 << order)) return this.warnAlloc(order, gfp);
+    this.drainPcp();
+    const pfn = this.take(order, gfp);
     if (pfn < 0) return this.warnAlloc(order, gfp);
     this.prepNewPage(pfn, order, gfp);
     return pfn;
   }
 
-  /** One call into the layer, its answer checked. */
+  /** One call into the layer, its answer checked (allocPages has the same steps written out). */
   private take(order: number, gfp: number): number {
     let pfn: number;
     try {
       pfn = this.layer.allocPages(order, gfp);
     } catch (e) {
-      return layerFault("frames", `'${this.name}' allocPages(${order}) threw: ${String(e)}`, e);
+      return this.allocThrew(order, e);
     }
+    // One test for the common answer: an in-range integer, aligned, its head record zero, no full check asked.
+    if (
+      (pfn | 0) !== pfn ||
+      (pfn >>> 0) + (1 << order) > this.nrPages ||
+      ((this.w[pfn * W] as number) | (pfn & ((1 << order) - 1)) | this.fullChecks) !== 0
+    )
+      return this.checkAnswer(pfn, order);
+    return pfn;
+  }
+
+  private allocThrew(order: number, e: unknown): never {
+    return this.threw(`allocPages(${order})`, e);
+  }
+
+  private threw(what: string, e: unknown): never {
+    return layerFault("frames", `'${this.name}' ${what} threw: ${String(e)}`, e);
+  }
+
+  /** Returns pfn (or -1 for "none") when it starts a free, aligned run of 2^order frames of this machine; else throws LayerFault. */
+  private checkAnswer(pfn: number, order: number): number {
     if (pfn === -1) return -1;
-    if (!(Number.isInteger(pfn) && pfn >= 0 && pfn + (1 << order) <= this.memmap.nrPages)) {
+    if (!(Number.isInteger(pfn) && pfn >= 0 && pfn + (1 << order) <= this.nrPages)) {
       layerFault("frames", `'${this.name}' allocPages(${order}) returned ${String(pfn)}, not a pfn of this machine or -1`);
     }
     if (pfn & ((1 << order) - 1))
       layerFault("frames", `'${this.name}' allocPages(${order}) returned pfn 0x${pfn.toString(16)}, misaligned`);
-    for (let p = pfn; p < pfn + (1 << order); p++) {
-      const word0 = this.w[p * W] as number;
-      if (word0 !== 0) {
-        const what = word0 & PG_reserved ? "reserved" : "already allocated";
-        layerFault(
-          "frames",
-          `'${this.name}' allocPages(${order}) returned pfn 0x${pfn.toString(16)}, but frame 0x${p.toString(16)} is ${what}`,
-        );
-      }
-    }
+    this.checkRun(pfn, order);
     return pfn;
   }
 
+  /** Every record of the run must be zero (a head only, below debugVm 2). Throws LayerFault naming the first that is not. */
+  private checkRun(pfn: number, order: number): void {
+    const end = this.fullChecks !== 0 ? pfn + (1 << order) : pfn + 1;
+    const words = this.fullChecks !== 0 ? W : 1;
+    for (let p = pfn; p < end; p++) {
+      for (let k = 0; k < words; k++) {
+        const v = this.w[p * W + k] as number;
+        if (v === 0) continue;
+        const what =
+          k > 0
+            ? `has struct page word ${k} = ${v}`
+            : v & PG_reserved
+              ? "is reserved"
+              : v & PG_alloc
+                ? "is already allocated"
+                : `has a record (flags ${this.memmap.describeFlags(p)}), not a free frame's`;
+        layerFault(
+          "frames",
+          `'${this.name}' allocPages(${order}) returned pfn 0x${pfn.toString(16)}, but frame 0x${p.toString(16)} ${what}`,
+        );
+      }
+    }
+  }
+
+  /** The head record of a new block: allocated, its order, refcount 1; zeroing and compound tails as asked. */
   private prepNewPage(pfn: number, order: number, gfp: number): void {
     const w = this.w;
     const i = pfn * W;
@@ -122,9 +236,14 @@ export class FramePages {
     w[i + 2] = 0;
     w[i + 3] = 0;
     this.stats.pgalloc += 1 << order;
+    if (gfp & (__GFP_ZERO | __GFP_COMP)) this.prepUnusual(pfn, order, gfp);
+  }
+
+  private prepUnusual(pfn: number, order: number, gfp: number): void {
+    const w = this.w;
     if (gfp & __GFP_ZERO) this.mem.fillPages(pfn, 1 << order, 0);
     if (gfp & __GFP_COMP && order > 0) {
-      w[i] = (w[i] as number) | PG_head;
+      w[pfn * W] = (w[pfn * W] as number) | PG_head;
       for (let t = pfn + 1; t < pfn + (1 << order); t++) {
         w[t * W] = PG_tail;
         w[t * W + 3] = pfn;
@@ -155,25 +274,45 @@ export class FramePages {
   /**
    * __free_pages: drops one reference; on the last, clears the struct pages,
    * poisons the frames (when pagePoison) and gives them to the layer.
-   * Panics on a bad free (as page_alloc.ts); throws LayerFault when the layer throws.
+   * Panics on a bad free (a double free, a reserved frame, a wrong order, a
+   * page still owned by slab or a page table); throws LayerFault when the layer throws.
    */
   freePages(pfn: number, order: number): void {
     const w = this.w;
-    const i = pfn * W;
-    const word0 = w[i] as number;
-    if ((word0 & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || (pfn | 0) !== pfn) badFree(this.memmap, this.maxOrder, pfn, order);
+    const i = pfn * 4; // W
+    // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
+    if (((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) || (pfn | 0) !== pfn)
+      this.badFree(pfn, order);
+    // PG_alloc: the refcount is at least 1.
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
     if (ref !== 0) return;
-    if (this.ev.active[EV_MM_PAGE_FREE] !== 0) this.ev.mmPageFree(pfn, order);
-    this.memmap.clear(pfn, 1 << order);
+    if ((order | this.pagePoison | (this.ev.active[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
     this.stats.pgfree += 1 << order;
-    if (this.opts.pagePoison) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
+    w[i] = 0;
+    w[i + 2] = 0;
+    w[i + 3] = 0;
     try {
       this.layer.freePages(pfn, order);
     } catch (e) {
-      layerFault("frames", `'${this.name}' freePages(0x${pfn.toString(16)}, ${order}) threw: ${String(e)}`, e);
+      this.freeThrew(pfn, order, e);
     }
+  }
+
+  /** What a free of more than one frame, with events or with poisoning, does before the layer gets the run. */
+  private beforeFree(pfn: number, order: number): void {
+    if (this.ev.active[EV_MM_PAGE_FREE] !== 0) this.ev.mmPageFree(pfn, order);
+    // Tail records are written only for compound pages, and PG_tail then marks the first tail.
+    if (order !== 0 && (this.w[(pfn + 1) * W] as number) !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
+    if (this.pagePoison !== 0) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
+  }
+
+  private badFree(pfn: number, order: number): never {
+    return badFree(this.memmap, this.maxOrder, pfn, order);
+  }
+
+  private freeThrew(pfn: number, order: number, e: unknown): never {
+    return this.threw(`freePages(0x${pfn.toString(16)}, ${order})`, e);
   }
 
   /** get_page. Panics on a frame that is not allocated. */
@@ -191,13 +330,21 @@ export class FramePages {
     return this.ask("nrManagedPages", () => this.layer.nrManagedPages());
   }
 
-  /** No per-CPU lists here. */
+  /** Frames on the layer's per-CPU lists (0 for a layer without them). */
   nrPcpPages(): number {
-    return 0;
+    const layer = this.layer;
+    return layer.nrPcpPages === undefined ? 0 : this.ask("nrPcpPages", () => layer.nrPcpPages?.() ?? 0);
   }
 
-  /** No per-CPU lists here. */
-  drainPcp(): void {}
+  /** The layer's per-CPU lists back to its free lists (nothing for a layer without them). */
+  drainPcp(): void {
+    if (this.layer.drainPcp === undefined) return;
+    try {
+      this.layer.drainPcp();
+    } catch (e) {
+      layerFault("frames", `'${this.name}' drainPcp() threw: ${String(e)}`, e);
+    }
+  }
 
   private ask(what: string, get: () => number): number {
     let n: number;
@@ -216,7 +363,7 @@ export class FramePages {
  * The `frames` checker: runs the layer's own checker, then recounts the
  * frames struct page says are allocated and compares them with the layer's
  * counts. IDs:
- *   FRAMES-1 allocated + free != managed (the layer lost or invented frames)
+ *   FRAMES-1 allocated + free + per-CPU != managed (the layer lost or invented frames)
  *   FRAMES-2 the layer's own checker failed
  * Throws InvariantViolation naming the layer.
  */
@@ -230,22 +377,24 @@ export function checkFrames(f: FramePages): void {
   let allocated = 0;
   for (let pfn = 0; pfn < mm.nrPages; ) {
     const word0 = mm.word0(pfn);
-    if (word0 === 0 || word0 & PG_reserved) {
+    if ((word0 & PG_alloc) === 0) {
+      if (word0 & PG_tail) invariant(false, "FRAMES-1", `frames layer '${f.name}': pfn 0x${pfn.toString(16)} is a tail with no head`);
       pfn++;
       continue;
     }
-    invariant((word0 & PG_tail) === 0, "FRAMES-1", `frames layer '${f.name}': pfn 0x${pfn.toString(16)} is a tail with no head`);
     allocated += 1 << mm.order(pfn);
     pfn += 1 << mm.order(pfn);
   }
   const free = f.nrFreePages();
+  const pcp = f.nrPcpPages();
   const managed = f.nrManagedPages();
-  const lost = managed - allocated - free;
+  const lost = managed - allocated - free - pcp;
+  const counts = `${managed} managed, ${allocated} allocated, ${free} free${pcp > 0 ? `, ${pcp} per-CPU` : ""}`;
   invariant(
     lost === 0,
     "FRAMES-1",
     lost > 0
-      ? `frames layer '${f.name}': ${lost} frame(s) neither allocated nor free (${managed} managed, ${allocated} allocated, ${free} free): the layer lost them`
-      : `frames layer '${f.name}': ${-lost} frame(s) counted both free and allocated (${managed} managed, ${allocated} allocated, ${free} free)`,
+      ? `frames layer '${f.name}': ${lost} frame(s) neither allocated nor free (${counts}): the layer lost them`
+      : `frames layer '${f.name}': ${-lost} frame(s) counted both free and allocated (${counts})`,
   );
 }

@@ -2,31 +2,46 @@
  * The page-frame layer's two contracts (the `frames` entry of
  * `Machine.boot({ layers })`, kernel/LAYERS.md).
  *
- *   FrameAllocator  what a lab writes: hands out and takes back runs of free
- *                   frames (xv6 kalloc/kfree, Pintos palloc). It knows nothing
- *                   of struct page; it may keep its own metadata in the free
- *                   frames or in frames it reserves at boot.
+ *   FrameAllocator  what a frames layer is: hands out and takes back runs of
+ *                   free frames (xv6 kalloc/kfree, Pintos palloc, Linux's
+ *                   buddy allocator). It may keep its metadata in the free
+ *                   frames, in frames it reserves at boot, or in the struct
+ *                   page records of the frames it holds free.
  *   PageAllocator   what the rest of the kernel calls (alloc_pages,
  *                   __free_pages, get_page): pages come back prepared
  *                   (refcount 1, zeroed on __GFP_ZERO), frees drop a reference.
  *
- * Linux's buddy allocator (page_alloc.ts) is a PageAllocator by itself: it
- * keeps its free lists in struct page and prepares pages on its fast path.
- * A lab's FrameAllocator is put behind FramePages (frame_pages.ts), which
+ * Every frames layer, memsim's own buddy allocator (page_alloc.ts,
+ * `buddyFrames`) included, is put behind FramePages (frame_pages.ts), which
  * prepares pages, checks every answer the layer gives and names the layer
- * when one is wrong.
+ * when one is wrong. The optional members of FrameAllocator are capabilities
+ * a layer may offer (per-CPU lists, zones); the kernel uses them where it
+ * finds them and does without otherwise.
  *
  * Words: frame = one 4 KiB physical page, named by its pfn; a run of order n
  * is 2^n frames starting at a pfn aligned to 2^n.
  */
 import type { KernelEvents } from "../events.ts";
-import type { Shrinker } from "./page_alloc.ts";
+import type { MemMap } from "./memmap.ts";
 import type { PhysMem } from "./physmem.ts";
+
+/** Something that can give pages back under memory pressure (a shrinker): returns the pages it freed. */
+export type Shrinker = (wantPages: number) => number;
 
 /** A range of frames [start, end) that boot leaves free. */
 export interface FreeRange {
   readonly start: number;
   readonly end: number;
+}
+
+/** The machine's boot options a frames layer may honour (it may ignore them). */
+export interface FramesOptions {
+  /** 0 none, 1 cheap asserts (default), 2..3 more checking. */
+  readonly debugVm: number;
+  /** page_poison: the kernel fills every freed run with 0xaa before handing it back. */
+  readonly pagePoison: boolean;
+  /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
+  readonly pcpBatch: number;
 }
 
 /** What a frame allocator is handed at boot. */
@@ -38,6 +53,14 @@ export interface FramesBoot {
   /** The largest order the machine was booted with (`maxOrder`, default 10); an allocator may support less. */
   readonly maxOrder: number;
   /**
+   * struct page (memmap.ts). The records of the frames the allocator holds
+   * free are its own (Linux's buddy keeps its lists there); every other
+   * record is the kernel's. A run handed out by allocPages must have all its
+   * records zero, and freePages receives the run with all its records zero.
+   */
+  readonly memmap: MemMap;
+  readonly options: FramesOptions;
+  /**
    * Takes frames of a free range for the allocator's own metadata (a bitmap,
    * say): they are marked reserved and count in neither MemTotal nor MemFree.
    * Panics when the frames are not inside a free range.
@@ -45,26 +68,66 @@ export interface FramesBoot {
   reserve(pfn: number, count: number): void;
 }
 
-/** A page-frame allocator a lab may write. Every method is called by the kernel only. */
+/**
+ * One zone of a frames layer that has zones (the buddy allocator's DMA and
+ * Normal): /proc/buddyinfo, MemAvailable, the slab's reserve and vmstat's
+ * pgalloc_<zone> read it.
+ */
+export interface FramesZone {
+  readonly name: string;
+  readonly startPfn: number;
+  readonly endPfn: number;
+  /** Frames of the zone the allocator hands out. */
+  readonly managed: number;
+  /** Free blocks on each order's free list (/proc/buddyinfo), orders 0..maxOrder. */
+  readonly nrFree: ArrayLike<number>;
+  readonly wmarkMin: number;
+  readonly wmarkLow: number;
+  readonly wmarkHigh: number;
+  /** Frames kept free against fallback from higher zones. */
+  readonly lowmemReserve: number;
+  /** Frames allocated from the zone since boot. */
+  readonly pgalloc: number;
+}
+
+/** What the kernel counted of a frames layer's traffic (FramePages), handed to `stats`. */
+export interface FramesCounters {
+  readonly pgalloc: number;
+  readonly pgfree: number;
+  readonly allocFailures: number;
+}
+
+/** A page-frame allocator: memsim's buddy or a lab's. Every method is called by the kernel only. */
 export interface FrameAllocator {
-  /** Names the layer in reports ("xv6", "bitmap"). */
+  /** Names the layer in reports ("buddy", "xv6", "bitmap"). */
   readonly name: string;
   /** The largest order allocPages accepts (0: single frames only). */
   readonly maxOrder: number;
   /**
    * 2^order free frames, their first pfn aligned to 2^order, or -1 when there
    * are none. `gfp` is the request's GFP mask (an allocator may ignore it).
-   * The kernel prepares the frames' struct page and zeroes them on __GFP_ZERO.
+   * Called with 0 <= order <= maxOrder only. The kernel prepares the frames'
+   * struct page, zeroes them on __GFP_ZERO and runs the shrinkers (then
+   * asks again) when the answer is -1.
    */
   allocPages(order: number, gfp: number): number;
   /** Takes back a run allocPages gave out, with the same order. Its bytes are the allocator's again. */
   freePages(pfn: number, order: number): void;
-  /** Frames free now (MemFree). */
+  /** Frames free now (MemFree): frames on per-CPU lists are not counted. */
   nrFreePages(): number;
   /** Frames this allocator hands out, free or not (MemTotal). */
   nrManagedPages(): number;
   /** Recounts the allocator's own state; throws (an InvariantViolation, say) when it is broken. */
   check(): void;
+
+  /** Optional: frames held on per-CPU lists, neither free nor allocated (0 when absent). */
+  nrPcpPages?(): number;
+  /** Optional: gives every per-CPU list back to the free lists (drain_all_pages; after shrinkers free something). */
+  drainPcp?(): void;
+  /** Optional: the zones, lowest first; without them the machine has no /proc/buddyinfo or watermarks. */
+  readonly zones?: readonly FramesZone[];
+  /** Optional: a JSON-able view of the allocator, `m.stats()[name]` (else `m.stats().frames` holds the counters). */
+  statsJson?(counters: FramesCounters): unknown;
 }
 
 /** A frames layer: made once at boot, handed the free ranges. */

@@ -21,6 +21,28 @@
  *   owners (PG_slab, PG_pgtable) overlay words 1..3 with their own named
  *   accessors and give the page back with pageResetForFree().
  *
+ * Who writes which record (every frames layer, the buddy included, goes
+ * through FramePages, frame_pages.ts):
+ *
+ *   frame state       writer                        record
+ *   ----------------  ----------------------------  ------------------------------
+ *   reserved          boot (mm_init.ts)             PG_reserved, order 0
+ *   free, in a layer  the frames layer: the buddy   buddy: PG_buddy or PG_pcp,
+ *                     (page_alloc.ts); xv6 and      order and links in the head,
+ *                     bitmap write nothing here     zero in the other frames;
+ *                                                   others: all four words zero
+ *   handed out        the layer zeroes the head     all four words zero when its
+ *                     record before returning it    allocPages returns (checked:
+ *                                                   the head's flags at < 2,
+ *                                                   every frame from 2)
+ *   allocated         FramePages (PG_alloc, order,  word 0 PG_alloc | order,
+ *                     refcount 1, PG_head/PG_tail   word 1 refcount, then what
+ *                     for __GFP_COMP), then the     the owner writes
+ *                     owner (slab, page tables,
+ *                     fault handler, kmalloc-large)
+ *   being freed       FramePages zeroes every       all zero when the layer's
+ *                     record of the run             freePages is called
+ *
  * An all-zero record is a frame inside a free block that is not its head, so a
  * freshly booted machine touches only the records of block heads.
  */

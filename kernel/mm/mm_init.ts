@@ -1,9 +1,10 @@
 /**
  * Boot of the page-frame layer (Linux mm/mm_init.c, memblock_free_all):
- * reserves the frames memblock keeps, then hands the rest to the frame
- * allocator: Linux's buddy allocator with its zones and per-CPU lists, or
- * a lab's FrameAllocator behind FramePages. Each registers its checker,
- * meminfo, vmstat and stats with the kernel registry.
+ * reserves the frames memblock keeps, hands the rest to the frames layer
+ * (memsim's buddy allocator, `buddyFrames`, unless the lab names another)
+ * and puts it behind FramePages, the one path every layer takes. Registers
+ * the layer's checker, meminfo, vmstat and stats with the kernel registry,
+ * using the optional capabilities (per-CPU lists, zones) the layer offers.
  */
 
 import type { KernelEvents } from "../events.ts";
@@ -13,13 +14,11 @@ import type { MeminfoValues } from "../proc/meminfo.ts";
 import type { Registry } from "../registry.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import { checkFrames, FramePages } from "./frame_pages.ts";
-import type { FramesBoot, FramesLayer, FreeRange, PageAllocator } from "./frames.ts";
+import type { FrameAllocator, FramesBoot, FramesLayer, FreeRange } from "./frames.ts";
 import type { BootLayout } from "./memblock.ts";
 import { type MemMap, PG_reserved } from "./memmap.ts";
-import { DMA_END_PFN, PerCpuPages, pcpBatchFor, setupWatermarks, ZONE_NAMES, Zone } from "./mmzone.ts";
-import { BuddyAllocator, PCP_MAX_ORDER } from "./page_alloc.ts";
-import { checkBuddy } from "./page_alloc_check.ts";
-import { buddyMeminfo, buddyStats, buddyVmstat } from "./page_alloc_stats.ts";
+import { DMA_END_PFN, setupWatermarks, ZONE_NAMES, Zone } from "./mmzone.ts";
+import { BuddyAllocator } from "./page_alloc.ts";
 import type { PhysMem } from "./physmem.ts";
 
 /** What the frame layer's boot is handed. */
@@ -40,12 +39,32 @@ export interface FramesInit {
   readonly events: KernelEvents;
 }
 
-/** The booted page allocator; `buddy` is the same object when the buddy allocator is the layer, else null. */
+/** The booted page allocator; `buddy` is the layer when it is memsim's buddy allocator, else null. */
 export interface FramesParts {
-  readonly pages: PageAllocator;
+  readonly pages: FramePages;
   readonly buddy: BuddyAllocator | null;
   /** The layer's name: "buddy" or the lab allocator's. */
   readonly name: string;
+}
+
+/**
+ * The buddy allocator as a frames layer (the default of `layers.frames`):
+ * zones DMA (the first 16 MiB) and Normal over the machine, the free ranges
+ * on the lists as the largest aligned blocks, Linux's watermarks and
+ * per-CPU lists. Its struct page use is the one frames.ts allows: the
+ * records of the frames it holds free.
+ */
+export function buddyFrames(boot: FramesBoot): BuddyAllocator {
+  const nrPages = boot.ram.nrPages;
+  const zones: Zone[] = [];
+  const dmaEnd = Math.min(nrPages, DMA_END_PFN);
+  zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, boot.maxOrder));
+  if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, boot.maxOrder));
+  const buddy = new BuddyAllocator(boot.memmap, zones, boot.maxOrder);
+  for (const r of boot.ranges) buddy.freeBootRange(r.start, r.end);
+  setupWatermarks(zones);
+  buddy.setupPcp(boot.options.pcpBatch);
+  return buddy;
 }
 
 /** Reserves the boot frames (frame 0, kernel image, mem_map) in struct page. */
@@ -53,53 +72,27 @@ function reserveBootFrames(b: FramesInit): void {
   for (let pfn = 0; pfn < b.layout.firstFree; pfn++) b.memmap.setHead(pfn, PG_reserved, 0);
 }
 
-/** Boots the buddy allocator (the default frames layer) with its zones and per-CPU lists. */
-export function bootBuddy(b: FramesInit): FramesParts {
-  reserveBootFrames(b);
-  const { nrPages, firstFree } = b.layout;
-  const zones: Zone[] = [];
-  const dmaEnd = Math.min(nrPages, DMA_END_PFN);
-  zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, b.maxOrder));
-  if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, b.maxOrder));
-  const buddy = new BuddyAllocator(b.phys, b.memmap, zones, b.maxOrder, b.debugVm, b.printk, b.failPageAlloc, {
-    pagePoison: b.pagePoison === true,
-    events: b.events,
-  });
-  buddy.freeBootRange(firstFree, nrPages);
-  setupWatermarks(zones);
-  for (const z of zones) {
-    const batch = b.pcpBatch > 0 ? b.pcpBatch : pcpBatchFor(z.managed);
-    const pcpOn = b.pcpBatch >= 0;
-    // Linux 6.x zone_highsize: the low watermark shared among CPUs, at least four batches.
-    const high = Math.max(4 * batch, z.wmarkLow);
-    z.pcp0 = new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0);
-    z.pcp = [z.pcp0];
-  }
-  const r = b.registry;
-  r.checkers.push({ name: "buddy", run: () => checkBuddy(buddy) });
-  r.meminfoSources.push((v) => buddyMeminfo(buddy, v));
-  r.vmstatSources.push((out) => buddyVmstat(buddy, out));
-  r.statsSources.push(["buddy", () => buddyStats(buddy)]);
-  return { pages: buddy, buddy, name: "buddy" };
-}
-
 /**
- * Boots a lab's frames layer on the free ranges memblock leaves. Throws
- * LayerFault when the layer throws while booting or declares a bad maxOrder.
+ * Boots a frames layer on the free ranges memblock leaves and puts it
+ * behind FramePages. Throws LayerFault when the layer throws while booting
+ * or declares a bad maxOrder.
  */
 export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   reserveBootFrames(b);
   const ranges: FreeRange[] = [{ start: b.layout.firstFree, end: b.layout.nrPages }];
+  const pagePoison = b.pagePoison === true;
   const boot: FramesBoot = {
     ram: b.phys,
     ranges,
     maxOrder: b.maxOrder,
+    memmap: b.memmap,
+    options: { debugVm: b.debugVm, pagePoison, pcpBatch: b.pcpBatch },
     reserve: (pfn, count) => {
       if (!ranges.some((r) => pfn >= r.start && pfn + count <= r.end)) panic(`memblock_reserve: [${pfn}, ${pfn + count}) is not free`);
       for (let p = pfn; p < pfn + count; p++) b.memmap.setHead(p, PG_reserved, 0);
     },
   };
-  let fa: ReturnType<FramesLayer>;
+  let fa: FrameAllocator;
   try {
     fa = layer(boot);
   } catch (e) {
@@ -108,30 +101,49 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   if (!(Number.isInteger(fa.maxOrder) && fa.maxOrder >= 0 && fa.maxOrder <= b.maxOrder)) {
     layerFault("frames", `'${fa.name}' declares maxOrder ${String(fa.maxOrder)}; it must be an integer from 0 to ${b.maxOrder}`);
   }
-  const opts = { pagePoison: b.pagePoison === true, events: b.events };
-  const pages = new FramePages(fa, b.phys, b.memmap, opts, b.printk, b.failPageAlloc);
-  const r = b.registry;
-  r.checkers.push({ name: "frames", run: () => checkFrames(pages) });
-  r.meminfoSources.push((v) => framesMeminfo(pages, v));
-  r.vmstatSources.push((out) => {
-    out.push(["nr_free_pages", pages.nrFreePages()]);
-    out.push(["pgalloc_normal", pages.stats.pgalloc]);
-    out.push(["pgfree", pages.stats.pgfree]);
-    out.push(["allocstall", 0]);
-    out.push(["buddy_alloc_fail", pages.stats.allocFailures]);
-  });
-  r.statsSources.push([
-    "frames",
-    () => ({ name: pages.name, maxOrder: pages.maxOrder, managed: pages.nrManagedPages(), free: pages.nrFreePages(), ...pages.stats }),
-  ]);
-  return { pages, buddy: null, name: fa.name };
+  const pages = new FramePages(fa, b.phys, b.memmap, { pagePoison, debugVm: b.debugVm, events: b.events }, b.printk, b.failPageAlloc);
+  // The buddy's own events (mm_buddy_split, mm_buddy_merge) go to the same bus.
+  if (fa instanceof BuddyAllocator) fa.ev = b.events;
+  registerFrames(b.registry, pages);
+  return { pages, buddy: fa instanceof BuddyAllocator ? fa : null, name: fa.name };
 }
 
-/** MemTotal, MemFree, MemAvailable (no watermarks without zones), DirectMap4k. */
+/** The frames layer's checker (named after the layer, also answering to "frames"), /proc lines and stats. */
+function registerFrames(r: Registry, pages: FramePages): void {
+  const fa = pages.layer;
+  r.checkers.push({ name: fa.name, aliases: ["frames"], run: () => checkFrames(pages) });
+  r.meminfoSources.push((v) => framesMeminfo(pages, v));
+  r.vmstatSources.push((out) => framesVmstat(pages, out));
+  const statsJson = fa.statsJson;
+  if (statsJson !== undefined) r.statsSources.push([fa.name, () => statsJson.call(fa, pages.stats)]);
+  else
+    r.statsSources.push([
+      "frames",
+      () => ({ name: pages.name, maxOrder: pages.maxOrder, managed: pages.nrManagedPages(), free: pages.nrFreePages(), ...pages.stats }),
+    ]);
+}
+
+/**
+ * MemTotal, MemFree, MemAvailable (free minus the high watermarks and
+ * lowmem reserves of the layer's zones, when it has zones), DirectMap4k.
+ */
 function framesMeminfo(f: FramePages, v: MeminfoValues): void {
+  let reserve = 0;
+  for (const z of f.layer.zones ?? []) reserve += z.wmarkHigh + z.lowmemReserve;
   const free = f.nrFreePages();
   v.MemTotal = f.nrManagedPages() * 4;
   v.MemFree = free * 4;
-  v.MemAvailable = (v.MemAvailable ?? 0) + free * 4;
+  v.MemAvailable = (v.MemAvailable ?? 0) + Math.max(0, free - reserve) * 4;
   v.DirectMap4k = f.mem.nrPages * 4;
+}
+
+/** nr_free_pages, pgalloc_<zone> (pgalloc_normal without zones), pgfree, allocstall, buddy_alloc_fail. */
+function framesVmstat(f: FramePages, out: Array<[string, number]>): void {
+  out.push(["nr_free_pages", f.nrFreePages()]);
+  const zones = f.layer.zones;
+  if (zones === undefined) out.push(["pgalloc_normal", f.stats.pgalloc]);
+  else for (const z of zones) out.push([`pgalloc_${z.name.toLowerCase()}`, z.pgalloc]);
+  out.push(["pgfree", f.stats.pgfree]);
+  out.push(["allocstall", 0]);
+  out.push(["buddy_alloc_fail", f.stats.allocFailures]);
 }

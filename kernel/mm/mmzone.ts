@@ -8,6 +8,8 @@
  * are singly linked the same way through word 1.
  */
 
+import type { MemMap } from "./memmap.ts";
+
 /** Zone indexes, lowest first. */
 export const ZONE_DMA = 0;
 export const ZONE_NORMAL = 1;
@@ -31,6 +33,24 @@ export class PerCpuPages {
   ) {
     this.head = new Int32Array(orders);
   }
+}
+
+/** Counters of the buddy allocator, shown in its stats. */
+export class BuddyStats {
+  pcpRefills = 0;
+  pcpDrains = 0;
+  constructor(
+    readonly splits: Uint32Array,
+    readonly merges: Uint32Array,
+  ) {}
+}
+
+/** What the buddy allocator's checker and stats read (page_alloc.ts BuddyAllocator is one). */
+export interface BuddyLists {
+  readonly zones: readonly Zone[];
+  readonly maxOrder: number;
+  readonly memmap: MemMap;
+  readonly stats: BuddyStats;
 }
 
 /** One zone of physical memory. */

@@ -1,10 +1,18 @@
 /**
- * The buddy page-frame allocator (Linux mm/page_alloc.c).
+ * The buddy page-frame allocator (Linux mm/page_alloc.c), memsim's default
+ * frames layer: a FrameAllocator (frames.ts) behind FramePages like any
+ * lab's, booted by `buddyFrames` (mm_init.ts).
  *
- * Owns: the zones' free lists and per-CPU lists, split/merge, watermarks,
- * allocation-failure reports. Calls: memmap (struct page records), physmem
- * (zeroing and poisoning), fault injection. Words: page = 4 KiB frame;
- * block = 2^order pages aligned to their size, named by its head pfn.
+ * Owns: the zones' free lists and per-CPU lists, split/merge, the zone
+ * choice and watermarks. FramePages owns the rest of alloc_pages (order
+ * checks, fault injection, shrinkers, failure reports, struct page of
+ * allocated pages, zeroing, poisoning). Words: page = 4 KiB frame; block =
+ * 2^order pages aligned to their size, named by its head pfn.
+ *
+ * struct page: the records of free frames are the buddy's (memmap.ts): a
+ * free block's head holds PG_buddy or PG_pcp, its order and list links; every
+ * other record of a free block is zero. A block leaves allocPages with all
+ * its records zero and comes back to freePages the same way.
  *
  * Basic algorithm of a free (__free_one_page):
  *   1. the buddy of block (pfn, order) is pfn ^ (1 << order);
@@ -15,170 +23,98 @@
  * pushing the upper halves on the lower lists (expand).
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
-import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT, EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
-import { BUG_ON, panic } from "../panic.ts";
-import type { Printk } from "../printk.ts";
-import type { FailPoint } from "./fault_inject.ts";
-import {
-  __GFP_COMP,
-  __GFP_DIRECT_RECLAIM,
-  __GFP_DMA,
-  __GFP_HIGH,
-  __GFP_NOFAIL,
-  __GFP_NOWARN,
-  __GFP_ZERO,
-  formatGfp,
-  GFP_KERNEL,
-} from "./gfp.ts";
-import { FREEABLE_MASK, type MemMap, PG_alloc, PG_buddy, PG_head, PG_pcp, PG_tail } from "./memmap.ts";
-import { type PerCpuPages, ZONE_DMA, type Zone } from "./mmzone.ts";
-import { badFree } from "./page_alloc_check.ts";
-import type { PhysMem } from "./physmem.ts";
+import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT } from "../events_types.ts";
+import type { FrameAllocator, FramesCounters } from "./frames.ts";
+import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_NOFAIL } from "./gfp.ts";
+import { type MemMap, PG_buddy, PG_pcp } from "./memmap.ts";
+import { type BuddyLists, BuddyStats, PerCpuPages, pcpBatchFor, ZONE_DMA, type Zone } from "./mmzone.ts";
+import { checkBuddy } from "./page_alloc_check.ts";
+import { buddyStats } from "./page_alloc_stats.ts";
 
 /** Largest order a kernel may be built with here (4-bit order field). */
 export const MAX_ORDER_LIMIT = 12;
 /** Orders cached on per-CPU lists (Linux: up to PAGE_ALLOC_COSTLY_ORDER). */
 export const PCP_MAX_ORDER = 3;
-/** Byte written over freed pages with page poisoning on (Linux PAGE_POISON). */
-export const PAGE_POISON = 0xaa;
-
-/** Something that can give pages back under memory pressure (a shrinker). */
-export type Shrinker = (wantPages: number) => number;
-
-/** Counters of the page allocator, exported in stats and vmstat. */
-export class BuddyStats {
-  allocFailures = 0;
-  pcpRefills = 0;
-  pcpDrains = 0;
-  constructor(
-    readonly splits: Uint32Array,
-    readonly merges: Uint32Array,
-  ) {}
-}
 
 const W = 4;
-/** gfp bits that need more than the per-CPU fast path. */
-const SLOW_GFP = __GFP_DMA | __GFP_COMP;
+// The fast paths below write W, PG_pcp, __GFP_DMA and PCP_MAX_ORDER as literals: in V8 every use of
+// an imported or module-level constant is a load and a check; these stop a change of the names.
+if (W !== 4 || PG_pcp !== 4 || __GFP_DMA !== 1 || PCP_MAX_ORDER !== 3) throw new Error("page_alloc.ts: fast-path literals out of date");
 
-/** Options of the buddy allocator beyond its shape. */
-export interface BuddyOptions {
-  /** Linux page_poison=1: fill freed pages with PAGE_POISON. Default false. */
-  readonly pagePoison?: boolean;
-  /** The machine's event bus (kernel/main.ts hands it over); NO_EVENTS when absent. */
-  readonly events?: KernelEvents;
-}
-
-/** The buddy allocator over all zones. */
-export class BuddyAllocator {
+/** The buddy allocator over all zones: memsim's default frames layer. */
+export class BuddyAllocator implements FrameAllocator, BuddyLists {
+  readonly name = "buddy";
   readonly zones: Zone[];
   readonly stats: BuddyStats;
-  readonly failPoint: FailPoint;
-  readonly shrinkers: Shrinker[] = [];
-  /** Pages freed since boot (vmstat pgfree). */
-  pgfree = 0;
-  /** Name of the task on whose behalf the kernel allocates (for reports). */
-  currentComm = "swapper/0";
-  /** page_poison: every freed page is filled with PAGE_POISON (and frees skip the fast path). */
-  readonly pagePoison: boolean;
-  /** The machine's event bus (mm_page_alloc, mm_page_free, split and merge). */
-  readonly ev: KernelEvents;
+  /** The machine's event bus (mm_buddy_split, mm_buddy_merge). */
+  ev: KernelEvents = NO_EVENTS;
   private readonly w: Uint32Array;
   private readonly normal: Zone;
+  /** The lowest zone (DMA), where frees below the Normal zone go. */
+  private readonly low: Zone;
+  private readonly normalStart: number;
+  /** The boot CPU's lists of the Normal and lowest zones (set by setupPcp). */
+  private normalPcp: PerCpuPages;
+  private lowPcp: PerCpuPages;
 
+  /** Use buddyFrames (mm_init.ts), which builds the zones and frees the boot ranges. */
   constructor(
-    readonly mem: PhysMem,
     readonly memmap: MemMap,
     zones: Zone[],
     readonly maxOrder: number,
-    /** 0 none, 1 cheap asserts, 2..3 more checking. */
-    readonly debug: number,
-    private readonly printk: Printk,
-    failPoint: FailPoint,
-    opts: BuddyOptions = {},
   ) {
-    this.pagePoison = opts.pagePoison === true;
-    this.ev = opts.events ?? NO_EVENTS;
     this.zones = zones;
     this.w = memmap.w;
     this.normal = zones[zones.length - 1] as Zone;
+    this.low = zones[0] as Zone;
+    this.normalStart = this.normal.startPfn;
+    this.normalPcp = this.normal.pcp0;
+    this.lowPcp = this.low.pcp0;
     this.stats = new BuddyStats(new Uint32Array(maxOrder + 1), new Uint32Array(maxOrder + 1));
-    this.failPoint = failPoint;
   }
 
   /**
-   * alloc_pages: a block of 2^order pages, refcount 1, or -1.
+   * A block of 2^order pages with all its struct page records zero, or -1.
+   * FramePages calls it with 0 <= order <= maxOrder only.
    *
    * The fast path is a per-CPU list hit in the Normal zone above its low
-   * watermark with plain flags; everything else goes through allocPagesSlow.
-   * Returns -1 when no zone the gfp mask allows has a free block above its
-   * watermark, when fault injection says so, or when order > maxOrder (with a
-   * failure report unless __GFP_NOWARN).
-   * Panics when order is not an integer or is negative.
+   * watermark; everything else goes through allocSlow. Returns -1 when no
+   * zone the gfp mask allows has a free block above its watermark.
    */
-  allocPages(order: number, gfp: number = GFP_KERNEL): number {
-    if ((order & PCP_MAX_ORDER) === order && (gfp & SLOW_GFP) === 0 && !this.failPoint.armed) {
-      const zone = this.normal;
-      const pcp = zone.pcp0;
-      const h = pcp.head[order] as number;
-      if (h !== 0 && zone.freePages - (1 << order) >= zone.wmarkLow) {
-        const w = this.w;
-        const i = (h - 1) * W;
-        pcp.head[order] = w[i + 1] as number;
-        pcp.count -= 1 << order;
-        w[i] = PG_alloc | (order << 16);
-        w[i + 1] = 1;
-        zone.pgalloc += 1 << order;
-        if (gfp & __GFP_ZERO) this.mem.fillPages(h - 1, 1 << order, 0);
-        if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(h - 1, order, gfp);
-        return h - 1;
-      }
+  allocPages(order: number, gfp: number): number {
+    const zone = this.normal;
+    const pcp = this.normalPcp;
+    // pcp.head[order] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
+    const h = pcp.head[order] as number;
+    if (h > 0 && (gfp & 1) /* __GFP_DMA */ === 0 && zone.freePages - (1 << order) >= zone.wmarkLow) {
+      const w = this.w;
+      const i = (h - 1) * 4;
+      pcp.head[order] = w[i + 1] as number;
+      w[i] = 0;
+      w[i + 1] = 0;
+      pcp.count -= 1 << order;
+      zone.pgalloc += 1 << order;
+      return h - 1;
     }
-    const pfn = this.allocPagesSlow(order, gfp);
-    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
-    return pfn;
+    return this.allocSlow(order, gfp);
   }
 
-  /** Everything but the per-CPU fast path: checks, fault injection, zone choice, refills. */
-  private allocPagesSlow(order: number, gfp: number): number {
-    if (!(order >= 0 && order <= this.maxOrder && Number.isInteger(order))) {
-      return this.allocBadOrder(order, gfp);
-    }
-    if (this.failPoint.armed && (gfp & __GFP_NOFAIL) === 0 && this.failPoint.shouldFail(order)) {
-      return -1;
-    }
+  /** Everything but the per-CPU fast path: zone choice, refills, the zonelist at the min watermark. */
+  private allocSlow(order: number, gfp: number): number {
     const zone = (gfp & __GFP_DMA) !== 0 ? (this.zones[ZONE_DMA] as Zone) : this.normal;
     let pfn = -1;
-    if (zone.freePages - (1 << order) >= zone.wmarkLow) {
-      pfn = order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order) : this.rmqueueSmallest(zone, order);
-    }
-    if (pfn < 0) return this.allocSlowpath(order, gfp);
-    this.prepNewPage(pfn, order, gfp);
+    if (zone.freePages - (1 << order) >= zone.wmarkLow) pfn = this.rmqueue(zone, order);
+    if (pfn < 0) pfn = this.allocFromZonelist(order, gfp);
+    if (pfn >= 0) this.zoneOf(pfn).pgalloc += 1 << order;
     return pfn;
   }
 
-  private allocBadOrder(order: number, gfp: number): number {
-    if (!Number.isInteger(order) || order < 0) panic(`alloc_pages: invalid order ${order}`);
-    this.warnAlloc(order, gfp);
-    return -1;
+  /** A block from the zone: through the per-CPU list for small orders. Its head record is zero. */
+  private rmqueue(zone: Zone, order: number): number {
+    return order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order) : this.rmqueueSmallest(zone, order);
   }
 
-  /**
-   * The slow path: every allowed zone down to its min watermark (lowered for
-   * __GFP_HIGH and atomic requests), then shrinkers, then a failure report.
-   */
-  private allocSlowpath(order: number, gfp: number): number {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const pfn = this.allocFromZonelist(order, gfp);
-      if (pfn >= 0) {
-        this.prepNewPage(pfn, order, gfp);
-        return pfn;
-      }
-      if (attempt === 0 && !this.runShrinkers(1 << order)) break;
-    }
-    this.warnAlloc(order, gfp);
-    return -1;
-  }
-
+  /** Every allowed zone down to its min watermark (lowered for __GFP_HIGH and atomic requests). */
   private allocFromZonelist(order: number, gfp: number): number {
     const top = (gfp & __GFP_DMA) !== 0 ? ZONE_DMA : this.zones.length - 1;
     for (let z = top; z >= 0; z--) {
@@ -186,7 +122,7 @@ export class BuddyAllocator {
       let mark = this.minMark(zone, gfp);
       if (z !== top) mark += zone.lowmemReserve;
       if (zone.freePages - (1 << order) + 1 <= mark && (gfp & __GFP_NOFAIL) === 0) continue;
-      const pfn = order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order) : this.rmqueueSmallest(zone, order);
+      const pfn = this.rmqueue(zone, order);
       if (pfn >= 0) return pfn;
     }
     return -1;
@@ -202,47 +138,6 @@ export class BuddyAllocator {
     return min;
   }
 
-  private runShrinkers(want: number): boolean {
-    let freed = 0;
-    for (const s of this.shrinkers) {
-      freed += s(want - freed);
-      if (freed >= want) break;
-    }
-    if (freed > 0) this.drainPcp();
-    return freed > 0;
-  }
-
-  private warnAlloc(order: number, gfp: number): void {
-    this.stats.allocFailures++;
-    if (gfp & __GFP_NOWARN) return;
-    this.printk.report(
-      "page_alloc_failure",
-      `${this.currentComm}: page allocation failure: order:${order}, mode:0x${gfp.toString(16)}(${formatGfp(gfp)}), nodemask=(null)`,
-    );
-  }
-
-  /** Marks a block allocated: head flags and order, refcount 1; compound and zeroing as asked. */
-  private prepNewPage(pfn: number, order: number, gfp: number): void {
-    const w = this.w;
-    const i = pfn * W;
-    w[i] = PG_alloc | (order << 16);
-    w[i + 1] = 1;
-    w[i + 2] = 0;
-    w[i + 3] = 0;
-    this.zoneOf(pfn).pgalloc += 1 << order;
-    if (gfp & __GFP_ZERO) this.mem.fillPages(pfn, 1 << order, 0);
-    if (gfp & __GFP_COMP && order > 0) this.prepCompound(pfn, order);
-  }
-
-  private prepCompound(pfn: number, order: number): void {
-    const w = this.w;
-    w[pfn * W] = (w[pfn * W] as number) | PG_head;
-    for (let t = pfn + 1; t < pfn + (1 << order); t++) {
-      w[t * W] = PG_tail;
-      w[t * W + 3] = pfn;
-    }
-  }
-
   /** Takes one block from the per-CPU list, refilling it from the buddy lists when empty. */
   private rmqueuePcp(zone: Zone, order: number): number {
     const pcp = zone.pcp0;
@@ -251,6 +146,8 @@ export class BuddyAllocator {
     const pfn = (pcp.head[order] as number) - 1;
     pcp.head[order] = w[pfn * W + 1] as number;
     pcp.count -= 1 << order;
+    w[pfn * W] = 0;
+    w[pfn * W + 1] = 0;
     return pfn;
   }
 
@@ -278,19 +175,17 @@ export class BuddyAllocator {
     return got > 0;
   }
 
-  /** Pushes a block on the front of a per-CPU list. */
+  /** Pushes a block whose records are zero on the front of a per-CPU list. */
   private pcpPush(pcp: PerCpuPages, pfn: number, order: number): void {
     const w = this.w;
     const i = pfn * W;
     w[i] = PG_pcp | (order << 16);
     w[i + 1] = pcp.head[order] as number;
-    w[i + 2] = 0;
-    w[i + 3] = 0;
     pcp.head[order] = pfn + 1;
     pcp.count += 1 << order;
   }
 
-  /** __rmqueue_smallest: the smallest free block of at least `order`, split down. */
+  /** __rmqueue_smallest: the smallest free block of at least `order`, split down; its head record is zero. */
   private rmqueueSmallest(zone: Zone, order: number): number {
     for (let o = order; o <= this.maxOrder; o++) {
       const h = zone.freeHead[o] as number;
@@ -313,7 +208,6 @@ export class BuddyAllocator {
       this.stats.splits[high] = (this.stats.splits[high] as number) + 1;
       if (this.ev.active[EV_MM_BUDDY_SPLIT] !== 0) this.ev.buddySplit(pfn, high + 1);
     }
-    this.w[pfn * W] = 0;
   }
 
   private addToFreeList(zone: Zone, pfn: number, order: number): void {
@@ -329,6 +223,7 @@ export class BuddyAllocator {
     zone.nrFree[order] = (zone.nrFree[order] as number) + 1;
   }
 
+  /** Takes a block off its free list, leaving its head record zero. */
   private delFromFreeList(zone: Zone, pfn: number, order: number): void {
     const w = this.w;
     const i = pfn * W;
@@ -344,53 +239,26 @@ export class BuddyAllocator {
   }
 
   /**
-   * __free_pages: drops one reference to block (pfn, order); frees it when that
-   * was the last.
-   *
-   * Panics when pfn is out of range, not the head of an allocated block of
-   * this order (a double free, a free of a reserved frame, a misaligned pfn or
-   * a wrong order), or still owned by a layer (slab, page table).
+   * Takes back block (pfn, order), its records zero (FramePages cleared them
+   * and made every bad-free check). Orders up to PCP_MAX_ORDER go on the
+   * zone's per-CPU list, drained by a batch when it passes its high mark.
    */
   freePages(pfn: number, order: number): void {
-    const w = this.w;
-    const i = pfn * W;
-    // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
-    const word0 = w[i] as number;
-    if ((word0 & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || (pfn | 0) !== pfn) badFree(this.memmap, this.maxOrder, pfn, order);
-    const ref = (w[i + 1] as number) - 1;
-    w[i + 1] = ref;
-    if (ref !== 0) return;
-    if (this.ev.active[EV_MM_PAGE_FREE] !== 0) this.ev.mmPageFree(pfn, order);
-    if (word0 === (PG_alloc | (order << 16)) && order <= PCP_MAX_ORDER && !this.pagePoison && pfn >= this.normal.startPfn) {
-      // Fast path: a plain page back on the Normal zone's per-CPU list.
-      const pcp = this.normal.pcp0;
-      w[i] = PG_pcp | (order << 16);
-      w[i + 1] = pcp.head[order] as number;
-      w[i + 2] = 0;
-      w[i + 3] = 0;
-      pcp.head[order] = pfn + 1;
-      pcp.count += 1 << order;
-      this.pgfree += 1 << order;
-      // Tail records are only ever written for compound pages (PG_tail on the first tail).
-      if (order > 0 && (w[i + W] as number) !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
-      if (pcp.count > pcp.high) this.freePcpBulk(this.normal, pcp, pcp.batch);
+    if (order > 3 /* PCP_MAX_ORDER */) {
+      this.freeOnePage(this.zoneOf(pfn), pfn, order);
       return;
     }
-    this.freePagesOk(pfn, order);
+    const pcp = pfn >= this.normalStart ? this.normalPcp : this.lowPcp;
+    const w = this.w;
+    w[pfn * 4] = 4 /* PG_pcp */ | (order << 16);
+    w[pfn * 4 + 1] = pcp.head[order] as number;
+    pcp.head[order] = pfn + 1;
+    if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
   }
 
-  private freePagesOk(pfn: number, order: number): void {
-    this.pgfree += 1 << order;
-    if (order > 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
-    if (this.pagePoison) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
-    const zone = this.zoneOf(pfn);
-    if (order <= PCP_MAX_ORDER) {
-      const pcp = zone.pcp0;
-      this.pcpPush(pcp, pfn, order);
-      if (pcp.count > pcp.high) this.freePcpBulk(zone, pcp, pcp.batch);
-      return;
-    }
-    this.freeOnePage(zone, pfn, order);
+  /** A per-CPU list past its high mark gives a batch back to its zone's buddy lists. */
+  private pcpOverflow(pfn: number, pcp: PerCpuPages): void {
+    this.freePcpBulk(this.zoneOf(pfn), pcp, pcp.batch);
   }
 
   /** __free_one_page: merges with free buddies and puts the block on its list. */
@@ -437,13 +305,6 @@ export class BuddyAllocator {
     }
   }
 
-  /** get_page: one more reference to an allocated block's head. Panics on a free page. */
-  getPage(pfn: number): void {
-    const i = pfn * W;
-    BUG_ON(((this.w[i] as number) & PG_alloc) === 0, `get_page: pfn 0x${pfn.toString(16)} is not allocated`);
-    this.w[i + 1] = (this.w[i + 1] as number) + 1;
-  }
-
   /** The zone holding pfn. */
   zoneOf(pfn: number): Zone {
     return pfn < this.normal.startPfn ? (this.zones[0] as Zone) : this.normal;
@@ -468,6 +329,33 @@ export class BuddyAllocator {
     let n = 0;
     for (const z of this.zones) n += z.managed;
     return n;
+  }
+
+  /** checkBuddy (page_alloc_check.ts): recounts every list. Throws InvariantViolation (BUDDY-n). */
+  check(): void {
+    checkBuddy(this);
+  }
+
+  /** The `buddy` section of m.stats(): zones, splits, merges, per-CPU lists. */
+  statsJson(counters: FramesCounters): unknown {
+    return buddyStats(this, counters);
+  }
+
+  /**
+   * The per-CPU lists of every zone: `batch` pages per refill and drain (0
+   * picks Linux's size for the zone, -1 turns the lists off), high as Linux
+   * 6.x's zone_highsize: the low watermark, at least four batches.
+   */
+  setupPcp(pcpBatch: number): void {
+    for (const z of this.zones) {
+      const batch = pcpBatch > 0 ? pcpBatch : pcpBatchFor(z.managed);
+      const pcpOn = pcpBatch >= 0;
+      const high = Math.max(4 * batch, z.wmarkLow);
+      z.pcp0 = new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0);
+      z.pcp = [z.pcp0];
+    }
+    this.normalPcp = this.normal.pcp0;
+    this.lowPcp = this.low.pcp0;
   }
 
   /** Puts a boot-time free range [start, end) on the lists as the largest aligned blocks. */

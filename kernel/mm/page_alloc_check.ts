@@ -17,14 +17,13 @@
  */
 import { invariant, panic } from "../panic.ts";
 import { type MemMap, PG_alloc, PG_buddy, PG_pcp, PG_reserved } from "./memmap.ts";
-import type { Zone } from "./mmzone.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
+import type { BuddyLists, Zone } from "./mmzone.ts";
 
 const FREE = 1;
 const PCP = 2;
 
 /** Throws InvariantViolation (BUDDY-n) at the first broken invariant. */
-export function checkBuddy(b: BuddyAllocator): void {
+export function checkBuddy(b: BuddyLists): void {
   const mm = b.memmap;
   const seen = new Uint8Array(mm.nrPages);
   for (const zone of b.zones) checkZoneLists(b, zone, seen);
@@ -57,7 +56,7 @@ function checkAligned(pfn: number, order: number): void {
 }
 
 /** Walks one zone's buddy lists and per-CPU lists, marking the frames they cover. */
-function checkZoneLists(b: BuddyAllocator, zone: Zone, seen: Uint8Array): void {
+function checkZoneLists(b: BuddyLists, zone: Zone, seen: Uint8Array): void {
   const mm = b.memmap;
   let free = 0;
   for (let order = 0; order <= b.maxOrder; order++) {
@@ -106,7 +105,7 @@ function markBlock(zone: Zone, seen: Uint8Array, pfn: number, order: number, kin
   }
 }
 
-function checkUnmerged(b: BuddyAllocator, zone: Zone, pfn: number, order: number): void {
+function checkUnmerged(b: BuddyLists, zone: Zone, pfn: number, order: number): void {
   if (order >= b.maxOrder) return;
   const buddy = pfn ^ (1 << order);
   if (!zone.contains(buddy)) return;
@@ -117,7 +116,7 @@ function checkUnmerged(b: BuddyAllocator, zone: Zone, pfn: number, order: number
   );
 }
 
-function checkFreeTail(b: BuddyAllocator, pfn: number, order: number): void {
+function checkFreeTail(b: BuddyLists, pfn: number, order: number): void {
   const mm = b.memmap;
   for (let p = pfn + 1; p < pfn + (1 << order); p++) {
     invariant(

@@ -1,35 +1,12 @@
 /**
- * What the page allocator shows: its meminfo fields, vmstat counters and the
- * `buddy` section of `m.stats()`.
+ * What the buddy allocator shows beyond what every frames layer shows
+ * (frame_pages.ts): the `buddy` section of `m.stats()`.
  */
-import type { MeminfoValues } from "../proc/meminfo.ts";
-import type { PerCpuPages } from "./mmzone.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
-
-const KB_PER_PAGE = 4;
-
-/** MemTotal, MemFree, MemAvailable (free minus the reserves the kernel keeps), DirectMap4k. */
-export function buddyMeminfo(b: BuddyAllocator, v: MeminfoValues): void {
-  let reserve = 0;
-  for (const z of b.zones) reserve += z.wmarkHigh + z.lowmemReserve;
-  const free = b.nrFreePages();
-  v.MemTotal = b.nrManagedPages() * KB_PER_PAGE;
-  v.MemFree = free * KB_PER_PAGE;
-  v.MemAvailable = (v.MemAvailable ?? 0) + Math.max(0, free - reserve) * KB_PER_PAGE;
-  v.DirectMap4k = b.mem.nrPages * KB_PER_PAGE;
-}
-
-/** nr_free_pages, pgalloc_*, pgfree, and memsim's split/merge counters. */
-export function buddyVmstat(b: BuddyAllocator, out: Array<[string, number]>): void {
-  out.push(["nr_free_pages", b.nrFreePages()]);
-  for (const z of b.zones) out.push([`pgalloc_${z.name.toLowerCase()}`, z.pgalloc]);
-  out.push(["pgfree", b.pgfree]);
-  out.push(["allocstall", 0]);
-  out.push(["buddy_alloc_fail", b.stats.allocFailures]);
-}
+import type { FramesCounters } from "./frames.ts";
+import type { BuddyLists, PerCpuPages } from "./mmzone.ts";
 
 /** Blocks on each order's per-CPU list, counted by walking the lists. */
-function pcpBlocksByOrder(b: BuddyAllocator, pcp: PerCpuPages): number[] {
+function pcpBlocksByOrder(b: BuddyLists, pcp: PerCpuPages): number[] {
   const out: number[] = [];
   for (let order = 0; order < pcp.head.length; order++) {
     let n = 0;
@@ -39,8 +16,8 @@ function pcpBlocksByOrder(b: BuddyAllocator, pcp: PerCpuPages): number[] {
   return out;
 }
 
-/** JSON-able state: per zone free counts by order and watermarks, splits, merges, pcp. */
-export function buddyStats(b: BuddyAllocator): unknown {
+/** JSON-able state: per zone free counts by order and watermarks, the kernel's counters, splits, merges, pcp. */
+export function buddyStats(b: BuddyLists, counters: FramesCounters): unknown {
   return {
     zones: b.zones.map((z) => ({
       name: z.name,
@@ -55,8 +32,8 @@ export function buddyStats(b: BuddyAllocator): unknown {
       pcp: z.pcp.map((p) => ({ count: p.count, high: p.high, batch: p.batch, byOrder: pcpBlocksByOrder(b, p) })),
     })),
     pgalloc: b.zones.reduce((n, z) => n + z.pgalloc, 0),
-    pgfree: b.pgfree,
-    allocFailures: b.stats.allocFailures,
+    pgfree: counters.pgfree,
+    allocFailures: counters.allocFailures,
     splits: Array.from(b.stats.splits),
     merges: Array.from(b.stats.merges),
     pcpRefills: b.stats.pcpRefills,

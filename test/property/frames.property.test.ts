@@ -7,6 +7,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { MemMap } from "../../kernel/mm/memmap.ts";
 import { PhysMem } from "../../kernel/mm/physmem.ts";
 import { __GFP_NOWARN, bitmapFrames, type FrameAllocator, type FramesLayer, Machine, xv6Frames } from "../../sim/index.ts";
 
@@ -86,10 +87,13 @@ const commands = [
 
 function isolated(kind: Real["kind"]): { model: Model; real: Real } {
   const reserved: number[] = [];
+  const ram = new PhysMem(NR_PAGES * 4096);
   const boot = {
-    ram: new PhysMem(NR_PAGES * 4096),
+    ram,
     ranges: [{ start: FIRST, end: NR_PAGES }],
     maxOrder: 6,
+    memmap: new MemMap(ram.buffer, 1, NR_PAGES),
+    options: { debugVm: 1, pagePoison: false, pcpBatch: 0 },
     reserve: (pfn: number, count: number) => {
       for (let p = pfn; p < pfn + count; p++) reserved.push(p);
     },

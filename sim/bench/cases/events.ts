@@ -35,7 +35,7 @@ function buddyPair(name: string, listen: "on" | "removed"): BenchCase {
         m.events.off("mm_page_alloc", count);
         m.events.off("mm_page_free", count);
       }
-      const k = m.kernel.buddy;
+      const k = m.kernel.pages;
       return (ops) => {
         for (let i = 0; i < ops; i++) k.freePages(k.allocPages(0, 0xcc0), 0);
       };

@@ -1,4 +1,4 @@
-/** Buddy allocator benchmarks (issue: foundation). */
+/** Buddy allocator benchmarks (issue: foundation), through m.kernel.pages: FramePages over the buddy layer, as every kernel caller. */
 
 import { __GFP_NOWARN, GFP_ATOMIC } from "../../../kernel/mm/gfp.ts";
 import { Machine } from "../../machine.ts";
@@ -12,7 +12,7 @@ const lifo: BenchCase = {
   target: 2.5,
   setup() {
     const m = Machine.boot({ ramBytes: 64 << 20, seed: 1 });
-    const k = m.kernel.buddy;
+    const k = m.kernel.pages;
     return (ops) => {
       for (let i = 0; i < ops; i++) k.freePages(k.allocPages(0, 0xcc0), 0);
     };
@@ -27,7 +27,7 @@ const random: BenchCase = {
   target: 5,
   setup() {
     const m = Machine.boot({ ramBytes: 256 << 20, seed: 7 });
-    const k = m.kernel.buddy;
+    const k = m.kernel.pages;
     const slots = 8192;
     const pfns = new Int32Array(slots).fill(-1);
     const orders = new Int8Array(slots);
@@ -62,14 +62,14 @@ const allocAll: BenchCase = {
   ops: 1,
   setup() {
     const m = Machine.boot({ ramBytes: 1 << 30, debugVm: 0 });
-    const k = m.kernel.buddy;
+    const k = m.kernel;
     const held = new Int32Array(1 << 18);
     return () => {
       const t0 = process.hrtime.bigint();
       let n = 0;
       for (;;) {
         const p = k.allocPages(0, GFP_ATOMIC | __GFP_NOWARN);
-        if (p < 0) break;
+        if (p === null) break;
         held[n++] = p;
       }
       for (let i = 0; i < n; i++) k.freePages(held[i] as number, 0);

@@ -3,6 +3,7 @@
  * behind a whole machine, and the kernel's verdicts on broken ones.
  */
 import { describe, expect, it } from "vitest";
+import { MemMap } from "../../../kernel/mm/memmap.ts";
 import { PhysMem } from "../../../kernel/mm/physmem.ts";
 import {
   bitmapFrames,
@@ -17,10 +18,13 @@ import {
 
 /** A 1 MiB RAM with frames [10, 256) free; `reserved` collects what the allocator reserves. */
 function smallBoot(reserved: number[] = []): FramesBoot {
+  const ram = new PhysMem(1 << 20);
   return {
-    ram: new PhysMem(1 << 20),
+    ram,
     ranges: [{ start: 10, end: 256 }],
     maxOrder: 10,
+    memmap: new MemMap(ram.buffer, 1, 256),
+    options: { debugVm: 1, pagePoison: false, pcpBatch: 0 },
     reserve: (pfn, count) => {
       for (let p = pfn; p < pfn + count; p++) reserved.push(p);
     },

@@ -75,7 +75,7 @@ describe("refcounts", () => {
   it("get_page keeps a block alive until the last free", () => {
     const m = Machine.boot({ ramBytes: 16 << 20, pcpBatch: -1 });
     const pfn = m.kernel.allocPages(0)!;
-    m.kernel.buddy.getPage(pfn);
+    m.kernel.pages.getPage(pfn);
     m.kernel.freePages(pfn, 0);
     expect(m.kernel.memmap.refcount(pfn)).toBe(1);
     m.check();
