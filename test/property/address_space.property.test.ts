@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { MADV_FREE, PROT_WRITE } from "../../sim/index.ts";
 import { BUDGET_TIMEOUT, budgetOf, runBudget } from "../support/budget.ts";
-import { ADDRESS_SPACE_MODEL } from "./models/as_story.ts";
+import { Access, Fork, Madvise, Mmap, Reclaim } from "./models/as_commands.ts";
+import { ADDRESS_SPACE_MODEL, runStory } from "./models/as_story.ts";
 
 describe("several address spaces against a byte-exact model", () => {
   it(
@@ -10,4 +12,16 @@ describe("several address spaces against a byte-exact model", () => {
     },
     BUDGET_TIMEOUT,
   );
+
+  // The soak's story (seed 21567842): the model kept a MADV_FREE page that a fork had shared, the machine dropped it from both.
+  it("a page marked by MADV_FREE and then shared by fork is dropped from parent and child at reclaim", () => {
+    const story = [
+      new Mmap(0, 0, 1, PROT_WRITE, false, "fixed", false),
+      new Access(0, 0, 4088, 1, "bytes", true, 1),
+      new Madvise(0, 0, 1, MADV_FREE),
+      new Fork(0),
+      new Reclaim(),
+    ];
+    expect(runStory(story).stats.commands).toBe(5);
+  });
 });

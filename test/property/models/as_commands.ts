@@ -197,7 +197,7 @@ class Spawn implements Cmd {
   toString = () => "spawn";
 }
 
-class Fork implements Cmd {
+export class Fork implements Cmd {
   constructor(readonly who: number) {}
   check = (m: Readonly<Model>) => liveSlots(m as Model).length < MAX_PROCS;
   run(model: Model, real: Real): void {
@@ -227,7 +227,7 @@ class Exit implements Cmd {
   toString = () => `exit(#${this.who})`;
 }
 
-class Mmap implements Cmd {
+export class Mmap implements Cmd {
   constructor(
     readonly who: number,
     readonly at: number,
@@ -379,7 +379,7 @@ function advisePage(pg: MPage, advice: number): boolean {
   }
 }
 
-class Madvise implements Cmd {
+export class Madvise implements Cmd {
   constructor(
     readonly who: number,
     readonly sel: number,
@@ -597,7 +597,7 @@ function expectKilled(model: Model, real: Real, k: number, err: unknown, want: F
   model.stats.faults++;
 }
 
-class Access implements Cmd {
+export class Access implements Cmd {
   constructor(
     readonly who: number,
     readonly sel: number,
@@ -733,14 +733,21 @@ class KernelAccess implements Cmd {
   toString = () => `kernel-${this.write ? "store" : "load"}(#${this.who}, direct map +0x${this.offset.toString(16)})`;
 }
 
-/** Memory pressure: lazily freed pages that one page holds and nobody wrote since MADV_FREE go. */
-class Reclaim implements Cmd {
+/**
+ * Memory pressure: lazily freed pages nobody wrote since MADV_FREE go, from
+ * every page that holds them. MADV_FREE marks a page only while one page
+ * holds it (its entry is then clean); a fork after that shares it with clean
+ * entries, and a write breaks the sharing (the writer gets a copy) or, alone,
+ * clears the mark, so every holder of a marked page has a clean entry and
+ * reclaim drops it from all of them (kernel/LINUX.md, round 2 item 4).
+ */
+export class Reclaim implements Cmd {
   check = () => true;
   run(model: Model, real: Real): void {
     real.m.kernel.reclaimLazyFree();
     for (const mp of model.procs) {
       if (!mp) continue;
-      for (const pg of mp.pages.values()) if (pg.priv?.lazy && pg.priv.refs === 1) releasePage(pg);
+      for (const pg of mp.pages.values()) if (pg.priv?.lazy) releasePage(pg);
     }
     finish(model, real, BASE_VPN, BASE_VPN + WINDOW);
   }

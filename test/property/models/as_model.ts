@@ -43,7 +43,7 @@ function fmt(v: unknown): string {
 /** Content of a private page; one object per possible frame. bytes null = all zero (never written). */
 export class Priv {
   refs = 1;
-  /** MADV_FREE marked it and nobody wrote it since: reclaim may drop it while one page holds it. */
+  /** MADV_FREE marked it (while one page held it) and nobody wrote it since: reclaim drops it from every page holding it. */
   lazy = false;
   constructor(public bytes: Uint8Array | null) {}
 }
