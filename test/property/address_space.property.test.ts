@@ -24,4 +24,19 @@ describe("several address spaces against a byte-exact model", () => {
     ];
     expect(runStory(story).stats.commands).toBe(5);
   });
+
+  // MADV_FREE on a page fork shares marks it while it is not dirty as a whole; reclaim drops it only when no entry is dirty.
+  const write = () => new Access(0, 0, 4088, 1, "bytes", true, 1);
+  const map = () => new Mmap(0, 0, 1, PROT_WRITE, false, "fixed", false);
+  const free = (who: number) => new Madvise(who, 0, 1, MADV_FREE);
+  it.each([
+    ["freed in both after fork: dropped from both", [map(), write(), new Fork(0), free(0), free(1), new Reclaim()]],
+    ["freed in the parent only: the child's dirty entry keeps it in both", [map(), write(), new Fork(0), free(0), new Reclaim()]],
+    [
+      "kept once by a dirty entry, it is dirty as a whole: MADV_FREE skips it while shared",
+      [map(), write(), new Fork(0), free(0), new Reclaim(), free(0), free(1), new Reclaim()],
+    ],
+  ])("a written private page shared by fork, %s", (_name, story) => {
+    expect(runStory(story).stats.commands).toBe(story.length);
+  });
 });

@@ -177,7 +177,8 @@ function forkModel(model: Model, k: number): number {
   const pages = new Map<number, MPage>();
   for (const [v, pg] of mp.pages) {
     if (pg.dontfork) continue;
-    const c = { ...pg, priv: pg.wipe && !pg.shm ? null : pg.priv };
+    const wiped = pg.wipe && !pg.shm;
+    const c = { ...pg, priv: wiped ? null : pg.priv, dirty: wiped ? false : pg.dirty };
     if (c.priv) c.priv.refs++;
     pages.set(v, c);
   }
@@ -264,7 +265,10 @@ export class Mmap implements Cmd {
     for (let i = 0; i < this.n; i++) {
       const pg = newPage(model, tag, this.prot, shm, i);
       // MAP_POPULATE faults a writable private mapping in as writes: a frame of its own, zero.
-      if (this.populate && !shm && writable(this.prot)) pg.priv = new Priv(null);
+      if (this.populate && !shm && writable(this.prot)) {
+        pg.priv = new Priv(null);
+        pg.dirty = true;
+      }
       mp.pages.set(at + i, pg);
     }
     finish(model, real, at, at + this.n);
@@ -345,7 +349,12 @@ function advisePage(pg: MPage, advice: number): boolean {
       return true;
     case MADV_FREE:
       if (pg.shm) return false;
-      if (pg.priv && pg.priv.refs === 1) pg.priv.lazy = true;
+      // madvise_free_pte_range: a page dirty as a whole is skipped while shared, else cleaned and marked, and this entry cleaned.
+      if (pg.priv && !(pg.priv.dirty && pg.priv.refs > 1)) {
+        pg.priv.dirty = false;
+        pg.priv.lazy = true;
+        pg.dirty = false;
+      }
       return true;
     case MADV_WIPEONFORK:
       if (pg.shm) return false;
@@ -734,20 +743,24 @@ class KernelAccess implements Cmd {
 }
 
 /**
- * Memory pressure: lazily freed pages nobody wrote since MADV_FREE go, from
- * every page that holds them. MADV_FREE marks a page only while one page
- * holds it (its entry is then clean); a fork after that shares it with clean
- * entries, and a write breaks the sharing (the writer gets a copy) or, alone,
- * clears the mark, so every holder of a marked page has a clean entry and
- * reclaim drops it from all of them (kernel/LINUX.md, round 2 item 4).
+ * Memory pressure: a page MADV_FREE marked goes from every page holding it
+ * when none of their entries is dirty; else it becomes dirty as a whole and
+ * ordinary again, and stays in all of them (kernel/LINUX.md, round 2 item 4).
  */
 export class Reclaim implements Cmd {
   check = () => true;
   run(model: Model, real: Real): void {
     real.m.kernel.reclaimLazyFree();
+    const holders = new Map<Priv, MPage[]>();
     for (const mp of model.procs) {
       if (!mp) continue;
-      for (const pg of mp.pages.values()) if (pg.priv?.lazy) releasePage(pg);
+      for (const pg of mp.pages.values()) if (pg.priv?.lazy) holders.set(pg.priv, [...(holders.get(pg.priv) ?? []), pg]);
+    }
+    for (const [priv, pages] of holders) {
+      if (pages.some((pg) => pg.dirty)) {
+        priv.lazy = false;
+        priv.dirty = true;
+      } else for (const pg of pages) releasePage(pg);
     }
     finish(model, real, BASE_VPN, BASE_VPN + WINDOW);
   }
