@@ -67,9 +67,14 @@ function soakModel(model: SoakModel, want: number, args: Args, tally: Tally, pro
   while (done < want) {
     const seed = (args.seed + round * 7919) % 2 ** 31;
     round++;
+    // Only the drawn story counts: later calls are fast-check shrinking a failure.
+    let drawn = true;
     const result = fc.check(
       fc.property(model.arbitrary(args.storyMax || model.storyMax), (story) => {
+        const first = drawn;
+        drawn = false;
         const r = model.run(story);
+        if (!first) return;
         done += r.commands;
         tally.commands += r.commands;
         tally.checks += r.checks;
