@@ -1,14 +1,19 @@
 /**
- * Fuzzing the inputs a user hands memsim (the shell's lines have their own
- * property test in test/sim/cli): boot options, trace files in both formats,
- * and CLI command lines. Each either works or fails with the error class that
+ * Fuzzing the inputs a user hands memsim: boot options, trace files in both
+ * formats, CLI command lines, and script files for `memsim script` (the
+ * language's lines one by one, with the checkers after each, are the shell
+ * model's: models/shell.ts). Each either works or fails with the error class that
  * names what was wrong (ConfigError, TraceError, a usage message with exit
  * status 2 or 1); never another exception, never a corrupted machine.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, ENOMEM, Machine, parseTrace, replayTrace, TraceError } from "../../sim/index.ts";
 import { memsim } from "../sim/cli/helpers.ts";
+import { shellLine } from "./models/shell.ts";
 
 const WILD: unknown[] = [
   Number.NaN,
@@ -278,6 +283,33 @@ describe("the memsim command line with fuzzed arguments", () => {
         },
       ),
       { numRuns: 120 },
+    );
+  });
+});
+
+describe("memsim script with fuzzed script files", () => {
+  const dir = mkdtempSync(join(tmpdir(), "memsim-script-fuzz-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("exits 0 or 1; a failure names the file (and the line unless -k); no line is an internal error", async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(shellLine, { maxLength: 15 }),
+        fc.subarray(["--echo", "-k", "--json"]),
+        fc.constantFrom("\n", "\r\n"),
+        async (lines, flags, eol) => {
+          const file = join(dir, `s${n++}.msh`);
+          writeFileSync(file, ["spawn p", ...lines].join(eol));
+          const r = await memsim(["script", "--ram", "4M", ...flags, file]);
+          const all = `${r.out}\n${r.err}`;
+          expect([0, 1], `memsim script ${flags.join(" ")}: ${r.err}`).toContain(r.status);
+          expect(all, "internal error").not.toMatch(/internal error/);
+          if (r.status === 1)
+            expect(r.err).toMatch(flags.includes("-k") ? /^memsim script: .*: \d+ lines? failed$/m : /^memsim script: .*:\d+: /m);
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 });

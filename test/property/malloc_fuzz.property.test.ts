@@ -1,68 +1,13 @@
-import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ProcessKilled } from "../../kernel/signal.ts";
-import { Machine } from "../../sim/machine.ts";
-import { Libc } from "../../userspace/libc/libc.ts";
-
-/** One step after the heap was scribbled on. */
-type Op =
-  | { kind: "malloc"; size: number }
-  | { kind: "free"; index: number }
-  | { kind: "realloc"; index: number; size: number }
-  | { kind: "memalign"; size: number };
-
-const size = fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 200, max: 20000 }), fc.integer({ min: 100000, max: 300000 }));
-const op: fc.Arbitrary<Op> = fc.oneof(
-  size.map((s) => ({ kind: "malloc" as const, size: s })),
-  fc.nat(100).map((i) => ({ kind: "free" as const, index: i })),
-  fc.tuple(fc.nat(100), size).map(([i, s]) => ({ kind: "realloc" as const, index: i, size: s })),
-  size.map((s) => ({ kind: "memalign" as const, size: s })),
-);
-/**
- * A scribble: a word offset around a live block's header (block >= 0), or a
- * word of the arena header at the heap's start (block < 0), and the value written.
- */
-const scribble = fc.record({
-  block: fc.integer({ min: -30, max: 100 }),
-  word: fc.integer({ min: -6, max: 12 }),
-  arenaWord: fc.nat(257),
-  value: fc.oneof(fc.nat(64), fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 1, 8, 9, 16, 17, 0x21, 0x31)),
-});
-const HEAP = 0x555555559000;
+import { BUDGET_TIMEOUT, budgetOf, runBudget } from "../support/budget.ts";
+import { MALLOC_FUZZ_MODEL } from "./models/malloc_fuzz.ts";
 
 describe("a scribbled heap never breaks the emulator", () => {
-  it("after random writes over chunk and arena headers, malloc/free/realloc either work or kill the process", () => {
-    const m = Machine.boot({ ramBytes: 64 << 20, debugVm: 0 });
-    fc.assert(
-      fc.property(
-        fc.array(size, { minLength: 3, maxLength: 12 }),
-        fc.array(scribble, { minLength: 1, maxLength: 4 }),
-        fc.array(op, { maxLength: 12 }),
-        (sizes, scribbles, ops) => {
-          const p = m.spawn("fuzz");
-          const libc = new Libc(p);
-          const live = sizes.map((s) => libc.malloc(s)).filter((q) => q !== 0);
-          libc.free(live.splice(1, 1)[0]!);
-          try {
-            for (const s of scribbles)
-              p.mem.write32(s.block < 0 ? HEAP + 4 * s.arenaWord : live[s.block % live.length]! + 4 * s.word, s.value);
-            for (const o of ops) {
-              if (o.kind === "malloc") live.push(libc.malloc(o.size));
-              else if (o.kind === "memalign") live.push(libc.memalign(64, o.size));
-              else if (live.length > 0) {
-                const i = o.index % live.length;
-                if (o.kind === "free") libc.free(live.splice(i, 1)[0]!);
-                else live[i] = libc.realloc(live[i]!, o.size);
-              }
-            }
-          } catch (e) {
-            expect(e).toBeInstanceOf(ProcessKilled);
-          }
-          if (p.state === "running") p.exit(0);
-          m.check();
-        },
-      ),
-      { numRuns: 150 },
-    );
-  });
+  it(
+    `after random writes over chunk and arena headers, malloc/free/realloc either work or kill the process (${budgetOf(MALLOC_FUZZ_MODEL)} commands)`,
+    () => {
+      expect(runBudget(MALLOC_FUZZ_MODEL)).toBeGreaterThanOrEqual(budgetOf(MALLOC_FUZZ_MODEL));
+    },
+    BUDGET_TIMEOUT,
+  );
 });

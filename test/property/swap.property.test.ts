@@ -24,7 +24,7 @@ import {
   PROT_WRITE,
   type Process,
 } from "../../sim/index.ts";
-import { runCommands } from "./models/budget.ts";
+import { BUDGET_TIMEOUT, runCommands } from "../support/budget.ts";
 
 /** Commands per run (SWAP_COMMANDS to change it), in stories of up to 120 commands. */
 const COMMANDS = Number(process.env.SWAP_COMMANDS ?? 3000);
@@ -333,9 +333,13 @@ function runStory(cmds: Iterable<Cmd>, seed: number): number {
 }
 
 describe("swap against a byte-exact model", () => {
-  it("write/read/fork/exit/mmap/munmap/mremap/DONTNEED/PAGEOUT with a small swap area: every byte reads back, checkers pass, every slot is freed", () => {
-    let seed = 1;
-    const n = runCommands(fc.commands(commands(), { maxCommands: 120, size: "max" }), (cmds) => runStory(cmds, seed++), COMMANDS);
-    expect(n).toBeGreaterThanOrEqual(COMMANDS);
-  });
+  it(
+    "write/read/fork/exit/mmap/munmap/mremap/DONTNEED/PAGEOUT with a small swap area: every byte reads back, checkers pass, every slot is freed",
+    () => {
+      let seed = 1;
+      const n = runCommands(fc.commands(commands(), { maxCommands: 120, size: "max" }), (cmds) => runStory(cmds, seed++), COMMANDS);
+      expect(n).toBeGreaterThanOrEqual(COMMANDS);
+    },
+    BUDGET_TIMEOUT,
+  );
 });

@@ -5,10 +5,12 @@
  *
  *   tsx test/soak/soak.ts [--commands N] [--seed S] [--models a,b] [--story-max M]
  *
- * Each model runs stories (fast-check command sequences) until it has run
- * its share of the commands. A failing story is shrunk by fast-check to a
- * minimal one; the summary prints it with the seed and path that replay it
- * (FC_SEED=<seed> in the vitest test, or --seed here). Exit status 1 when
+ * Each model (test/soak/soak_models.ts: every budgeted property test's model)
+ * runs stories (fast-check command sequences of up to its storyMax commands,
+ * or M) until it has run its share of the commands. A failing story is shrunk by fast-check to a
+ * minimal one; the summary prints it with the seed and path, and the soak
+ * command that replays it (--models NAME --seed SEED --commands 1: the
+ * failing story is the first one drawn from that seed). Exit status 1 when
  * any story failed.
  */
 import fc from "fast-check";
@@ -18,11 +20,12 @@ interface Args {
   commands: number;
   seed: number;
   models: string[];
+  /** The longest story; 0: each model's own (its storyMax). */
   storyMax: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { commands: 1_000_000, seed: Date.now() % 2 ** 31, models: SOAK_MODELS.map((m) => m.name), storyMax: 300 };
+  const args: Args = { commands: 1_000_000, seed: Date.now() % 2 ** 31, models: SOAK_MODELS.map((m) => m.name), storyMax: 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) usage(`${flag} needs a value`);
@@ -53,6 +56,8 @@ interface Tally {
   stories: number;
   checks: number;
   failures: string[];
+  /** Per model: commands, stories, seconds. */
+  perModel: string[];
 }
 
 /** Runs `model` for `want` commands in stories of up to storyMax commands. */
@@ -62,9 +67,14 @@ function soakModel(model: SoakModel, want: number, args: Args, tally: Tally, pro
   while (done < want) {
     const seed = (args.seed + round * 7919) % 2 ** 31;
     round++;
+    // Only the drawn story counts: later calls are fast-check shrinking a failure.
+    let drawn = true;
     const result = fc.check(
-      fc.property(model.arbitrary(args.storyMax), (story) => {
+      fc.property(model.arbitrary(args.storyMax || model.storyMax), (story) => {
+        const first = drawn;
+        drawn = false;
         const r = model.run(story);
+        if (!first) return;
         done += r.commands;
         tally.commands += r.commands;
         tally.checks += r.checks;
@@ -74,7 +84,7 @@ function soakModel(model: SoakModel, want: number, args: Args, tally: Tally, pro
       { numRuns: 1, seed },
     );
     if (result.failed) {
-      const where = `${model.name}: seed ${result.seed}, path "${result.counterexamplePath}"`;
+      const where = `${model.name}: seed ${result.seed}, path "${result.counterexamplePath}" (replay: tsx test/soak/soak.ts --models ${model.name} --seed ${result.seed} --commands 1${args.storyMax ? ` --story-max ${args.storyMax}` : ""})`;
       const story = result.counterexample ? fc.stringify(result.counterexample[0]) : "(none)";
       const why = result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance);
       tally.failures.push(`${where}\n  ${why.split("\n")[0]}\n  minimal story: ${story}`);
@@ -87,7 +97,7 @@ function soakModel(model: SoakModel, want: number, args: Args, tally: Tally, pro
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   const models = SOAK_MODELS.filter((m) => args.models.includes(m.name));
-  const tally: Tally = { commands: 0, stories: 0, checks: 0, failures: [] };
+  const tally: Tally = { commands: 0, stories: 0, checks: 0, failures: [], perModel: [] };
   const t0 = performance.now();
   let last = 0;
   const progress = (name: string, done: number) => {
@@ -103,9 +113,11 @@ function main(): void {
   let left = args.commands;
   models.forEach((model, i) => {
     const share = Math.ceil(left / (models.length - i));
-    const before = tally.commands;
+    const [before, stories, t] = [tally.commands, tally.stories, performance.now()];
     soakModel(model, share, args, tally, progress);
     left -= tally.commands - before;
+    const secs = ((performance.now() - t) / 1000).toFixed(1);
+    tally.perModel.push(`    ${model.name.padEnd(16)} ${tally.commands - before} commands, ${tally.stories - stories} stories, ${secs} s`);
   });
   const secs = (performance.now() - t0) / 1000;
   const out = [
@@ -114,6 +126,8 @@ function main(): void {
     `  stories:       ${tally.stories}`,
     `  checker runs:  ${tally.checks}`,
     `  time:          ${secs.toFixed(1)} s`,
+    `  models:        ${models.length}`,
+    ...tally.perModel,
     `  failures:      ${tally.failures.length}`,
     ...tally.failures.map((f) => `  - ${f}`),
   ];

@@ -1,25 +1,43 @@
 /**
- * The models the soak runner drives: each is a fast-check arbitrary of one
- * story and a function that runs it, throwing at the first disagreement with
- * the model and returning how many commands and checker runs it made. The
- * same code runs in the vitest property tests (test/property/).
+ * The models the soak runner drives: every budgeted property test's model
+ * (test/property/models/), each a fast-check arbitrary of one story and a
+ * function that runs it, throwing at the first disagreement with the model
+ * and returning how many commands and checker runs it made. The vitest
+ * property tests run the same code for their budget (test/support/budget.ts).
  */
-import type fc from "fast-check";
-import { runStory, storyArbitrary } from "../property/models/as_story.ts";
 
-export interface SoakModel {
-  readonly name: string;
-  arbitrary(maxCommands: number): fc.Arbitrary<unknown>;
-  run(story: unknown): { commands: number; checks: number };
-}
+import { ADDRESS_SPACE_MODEL } from "../property/models/as_story.ts";
+import { COW_MPROTECT_MODEL } from "../property/models/cow_mprotect.ts";
+import { EVENTS_MODEL } from "../property/models/events.ts";
+import { FORK_MODEL } from "../property/models/fork.ts";
+import { FRAMES_MACHINE_MODEL, FRAMES_MODEL } from "../property/models/frames.ts";
+import { MALLOC_MODEL } from "../property/models/malloc.ts";
+import { MALLOC_FUZZ_MODEL } from "../property/models/malloc_fuzz.ts";
+import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
+import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
+import { SHELL_MODEL } from "../property/models/shell.ts";
+import { SLAB_MODEL } from "../property/models/slab.ts";
+import { SYSCALL_ARGS_MODEL } from "../property/models/syscall_args.ts";
+import { SYSCALLS_MODEL } from "../property/models/syscalls.ts";
+import { VMALLOC_MODEL } from "../property/models/vmalloc.ts";
+import type { PropertyModel } from "../support/budget.ts";
+
+export type SoakModel = PropertyModel<unknown>;
 
 export const SOAK_MODELS: SoakModel[] = [
-  {
-    name: "address-spaces",
-    arbitrary: (max) => storyArbitrary(max),
-    run: (story) => {
-      const s = runStory(story as Parameters<typeof runStory>[0]).stats;
-      return { commands: s.commands, checks: s.checks };
-    },
-  },
-];
+  ADDRESS_SPACE_MODEL,
+  PAGE_ALLOC_MODEL,
+  SLAB_MODEL,
+  VMALLOC_MODEL,
+  PGTABLE_MODEL,
+  FRAMES_MODEL,
+  FRAMES_MACHINE_MODEL,
+  MALLOC_MODEL,
+  MALLOC_FUZZ_MODEL,
+  FORK_MODEL,
+  COW_MPROTECT_MODEL,
+  SYSCALLS_MODEL,
+  SYSCALL_ARGS_MODEL,
+  EVENTS_MODEL,
+  SHELL_MODEL,
+] as SoakModel[];

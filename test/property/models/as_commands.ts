@@ -179,7 +179,8 @@ function forkModel(model: Model, k: number): number {
   const pages = new Map<number, MPage>();
   for (const [v, pg] of mp.pages) {
     if (pg.dontfork) continue;
-    const c = { ...pg, priv: pg.wipe && !pg.shm ? null : pg.priv };
+    const wiped = pg.wipe && !pg.shm;
+    const c = { ...pg, priv: wiped ? null : pg.priv, dirty: wiped ? false : pg.dirty };
     if (c.priv) c.priv.refs++;
     pages.set(v, c);
   }
@@ -199,7 +200,7 @@ class Spawn implements Cmd {
   toString = () => "spawn";
 }
 
-class Fork implements Cmd {
+export class Fork implements Cmd {
   constructor(readonly who: number) {}
   check = (m: Readonly<Model>) => liveSlots(m as Model).length < MAX_PROCS;
   run(model: Model, real: Real): void {
@@ -229,7 +230,7 @@ class Exit implements Cmd {
   toString = () => `exit(#${this.who})`;
 }
 
-class Mmap implements Cmd {
+export class Mmap implements Cmd {
   constructor(
     readonly who: number,
     readonly at: number,
@@ -266,7 +267,10 @@ class Mmap implements Cmd {
     for (let i = 0; i < this.n; i++) {
       const pg = newPage(model, tag, this.prot, shm, i);
       // MAP_POPULATE faults a writable private mapping in as writes: a frame of its own, zero.
-      if (this.populate && !shm && writable(this.prot)) pg.priv = new Priv(null);
+      if (this.populate && !shm && writable(this.prot)) {
+        pg.priv = new Priv(null);
+        pg.dirty = true;
+      }
       mp.pages.set(at + i, pg);
     }
     finish(model, real, at, at + this.n);
@@ -347,7 +351,12 @@ function advisePage(pg: MPage, advice: number): boolean {
       return true;
     case MADV_FREE:
       if (pg.shm) return false;
-      if (pg.priv && pg.priv.refs === 1) pg.priv.lazy = true;
+      // madvise_free_pte_range: a page dirty as a whole is skipped while shared, else cleaned and marked, and this entry cleaned.
+      if (pg.priv && !(pg.priv.dirty && pg.priv.refs > 1)) {
+        pg.priv.dirty = false;
+        pg.priv.lazy = true;
+        pg.dirty = false;
+      }
       return true;
     case MADV_WIPEONFORK:
       if (pg.shm) return false;
@@ -388,7 +397,7 @@ function swappedOut(p: Process, vpn: number): boolean {
   return ptep >= 0 && pt.leafLevel === 1 && !pt.pteNone(ptep) && (pt.pteFlags(ptep) & PTE_P) === 0;
 }
 
-class Madvise implements Cmd {
+export class Madvise implements Cmd {
   constructor(
     readonly who: number,
     readonly sel: number,
@@ -647,7 +656,7 @@ function expectKilled(model: Model, real: Real, k: number, err: unknown, want: F
   model.stats.faults++;
 }
 
-class Access implements Cmd {
+export class Access implements Cmd {
   constructor(
     readonly who: number,
     readonly sel: number,
@@ -783,14 +792,25 @@ class KernelAccess implements Cmd {
   toString = () => `kernel-${this.write ? "store" : "load"}(#${this.who}, direct map +0x${this.offset.toString(16)})`;
 }
 
-/** Memory pressure: lazily freed pages that one page holds and nobody wrote since MADV_FREE go. */
-class Reclaim implements Cmd {
+/**
+ * Memory pressure: a page MADV_FREE marked goes from every page holding it
+ * when none of their entries is dirty; else it becomes dirty as a whole and
+ * ordinary again, and stays in all of them (kernel/LINUX.md, round 2 item 4).
+ */
+export class Reclaim implements Cmd {
   check = () => true;
   run(model: Model, real: Real): void {
     real.m.kernel.reclaimLazyFree();
+    const holders = new Map<Priv, MPage[]>();
     for (const mp of model.procs) {
       if (!mp) continue;
-      for (const pg of mp.pages.values()) if (pg.priv?.lazy && pg.priv.refs === 1) releasePage(pg);
+      for (const pg of mp.pages.values()) if (pg.priv?.lazy) holders.set(pg.priv, [...(holders.get(pg.priv) ?? []), pg]);
+    }
+    for (const [priv, pages] of holders) {
+      if (pages.some((pg) => pg.dirty)) {
+        priv.lazy = false;
+        priv.dirty = true;
+      } else for (const pg of pages) releasePage(pg);
     }
     finish(model, real, BASE_VPN, BASE_VPN + WINDOW);
   }

@@ -43,8 +43,10 @@ function fmt(v: unknown): string {
 /** Content of a private page; one object per possible frame. bytes null = all zero (never written). */
 export class Priv {
   refs = 1;
-  /** MADV_FREE marked it and nobody wrote it since: reclaim may drop it while one page holds it. */
+  /** MADV_FREE marked it (PG_lazyfree): reclaim drops it from every page holding it unless one of their entries is dirty. */
   lazy = false;
+  /** Dirty as a whole (PG_dirty): reclaim found a dirty entry on it while it was marked; MADV_FREE skips it while shared. */
+  dirty = false;
   constructor(public bytes: Uint8Array | null) {}
 }
 
@@ -71,6 +73,8 @@ export interface MPage {
   heap: boolean;
   /** Advice bits that only change VMA flags (random, sequential, dontdump): they split VMAs too. */
   adv: number;
+  /** The private page's entry is dirty (a store or a write fault set D; fork copies it; MADV_FREE cleans it). */
+  dirty?: boolean;
 }
 
 export interface MProc {
@@ -142,6 +146,7 @@ export function inObject(pg: MPage): boolean {
 export function releasePage(pg: MPage): void {
   if (pg.priv) pg.priv.refs--;
   pg.priv = null;
+  pg.dirty = false;
 }
 
 /** Makes page `pg` of a process writable content of its own and returns its bytes (the COW break). */
@@ -155,8 +160,9 @@ export function writableBytes(pg: MPage): Uint8Array {
     return b;
   }
   const p = pg.priv;
+  // The store sets the entry's dirty bit; a marked page written in place stays marked until reclaim sees it.
+  pg.dirty = true;
   if (p && p.refs === 1) {
-    p.lazy = false;
     if (!p.bytes) p.bytes = new Uint8Array(PAGE);
     return p.bytes;
   }

@@ -7,6 +7,7 @@
  */
 import fc from "fast-check";
 import { Machine } from "../../../sim/index.ts";
+import type { PropertyModel } from "../../support/budget.ts";
 import { addressSpaceCommands } from "./as_commands.ts";
 import { checkIsolation } from "./as_isolation.ts";
 import { fail, type Model, newModel, type Real, START_BRK, verifyAll } from "./as_model.ts";
@@ -57,3 +58,15 @@ export function runStory(cmds: Iterable<fc.Command<Model, Real>>, opts: StoryOpt
 export function storyArbitrary(maxCommands: number): fc.Arbitrary<Iterable<fc.Command<Model, Real>>> {
   return fc.commands(addressSpaceCommands(), { maxCommands, size: "max" });
 }
+
+/** The multi-process model as the budgeted test and the soak drive it (AS_COMMANDS overrides its budget). */
+export const ADDRESS_SPACE_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> = {
+  name: "address-spaces",
+  budget: Number(process.env.AS_COMMANDS ?? 10_000),
+  storyMax: 300,
+  arbitrary: storyArbitrary,
+  run: (cmds) => {
+    const s = runStory(cmds).stats;
+    return { commands: s.commands, checks: s.checks };
+  },
+};
