@@ -61,6 +61,10 @@ export const PG_poisoned = 1 << 11;
 export const PG_anon_exclusive = 1 << 12;
 /** PG_dirty: a shared anonymous page written through some mapping (set by a write fault, or when a dirty entry is unmapped). */
 export const PG_dirty = 1 << 13;
+/** PG_file: a page-cache page holding a block of a file (kernel/fs/filemap.ts); its last user clears it before the free. */
+export const PG_file = 1 << 14;
+/** PG_active: a page-cache page on the active file list (accessed twice while cached); cleared with PG_file. */
+export const PG_active = 1 << 15;
 /**
  * The flag and order bits a page allocator's free looks at: a block being
  * freed must read exactly `PG_alloc | order << 16` under this mask. The bits
@@ -84,6 +88,8 @@ export const PAGE_FLAG_NAMES = [
   "poisoned",
   "anon_exclusive",
   "dirty",
+  "file",
+  "active",
 ] as const;
 
 const FLAG_MASK = 0xffff;
