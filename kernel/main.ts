@@ -11,10 +11,12 @@
  *   5. vmalloc    the vmap_area cache and vmalloc area      <- frames, slab, init_mm
  *   6. tasks      VMAs, commit, shmem, faults, fork, exit   <- all of the above
  *                 (layers.pageFault, forkCopy, onSpawn, onExit plug in here)
+ *   7. files      the disk, sfs, the page cache, fd tables  <- frames, tasks
  *
  * This is the only file that knows every layer; kernel.ts knows their types.
  */
 import { CostClock, DEFAULT_CLOCK_COSTS } from "./clock.ts";
+import { fsInit } from "./fs/fs_init.ts";
 import { Kernel, type KernelConfig } from "./kernel.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
@@ -41,6 +43,9 @@ import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
 import { Printk } from "./printk.ts";
 import { Registry } from "./registry.ts";
 import { tasksInit } from "./task_init.ts";
+
+/** The disk of a machine booted without an `fs` option: 8 MiB. */
+export const DEFAULT_DISK_BYTES = 8 << 20;
 
 /** The kernel layers a lab may replace; each absent entry keeps memsim's own (kernel/LAYERS.md). */
 export interface KernelLayers extends TaskLayers {
@@ -110,6 +115,10 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     layers,
   );
   registry.clock.addCounter("fault", () => taskParts.memory.stats.pgfault);
+
+  // 7. files
+  const fs = config.fs ?? { diskBytes: DEFAULT_DISK_BYTES, files: [] };
+  fsInit({ phys, memmap, pages, registry, tasks: taskParts.tasks, seed: config.seed, wmarkLow: lowWatermarks(frames.buddy) }, fs);
 
   return new Kernel({
     config,

@@ -72,6 +72,7 @@ export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";
 export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
 export { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler } from "../kernel/signal.ts";
+export * from "../kernel/uapi/fcntl.ts";
 export * from "../kernel/uapi/mman.ts";
 export * from "../kernel/uapi/signal.ts";
 export {
@@ -94,6 +95,7 @@ export {
 } from "../userspace/alloc/index.ts";
 export { type BootOptions, ConfigError, type Layers, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { type AnyEventHandler, MachineEvents } from "./events.ts";
+export { FsError, MachineFs } from "./fs_host.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
 export { parseTrace, readTrace } from "./trace/read.ts";
 export { perfIndex, type ReplayOptions, replayTrace, replayTraces, type TraceResult, type TraceSetResult } from "./trace/replay.ts";

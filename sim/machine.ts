@@ -4,6 +4,7 @@
  * checkers).
  */
 import type { CostClock } from "../kernel/clock.ts";
+import type { Vfs } from "../kernel/fs/vfs.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { startKernel } from "../kernel/main.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
@@ -17,6 +18,7 @@ import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type ResolvedConfig, resolveConfig } from "./config.ts";
 import { MachineEvents } from "./events.ts";
+import { MachineFs } from "./fs_host.ts";
 import { attachLibc } from "./libc_attach.ts";
 
 /** Fault injection, like Linux's fail_page_alloc and failslab. */
@@ -107,6 +109,8 @@ export class Machine {
    * derived from the TLB, fault and swap counters (kernel/clock.ts).
    */
   readonly clock: CostClock;
+  /** The machine's files from the host side: write, read, list, sync, remount (sim/fs_host.ts). */
+  readonly fs: MachineFs;
 
   private constructor(config: ResolvedConfig) {
     this.config = config;
@@ -121,6 +125,7 @@ export class Machine {
         slubDebug: config.slubDebug,
         tlb: config.tlb,
         clockCosts: config.clock,
+        fs: config.fs,
         overcommitMode: config.overcommit.mode,
         overcommitRatio: config.overcommit.ratio,
         swapBytes: config.swapBytes,
@@ -134,6 +139,19 @@ export class Machine {
     this.proc = new MachineProc(this.kernel);
     this.events = new MachineEvents(this.kernel.events);
     this.clock = this.kernel.clock;
+    const tasks = this.kernel.tasks;
+    this.fs = new MachineFs(() => tasks.vfs as Vfs);
+  }
+
+  /**
+   * echo 3 > /proc/sys/vm/drop_caches: every clean page-cache page freed,
+   * then the kernel's dropCaches (empty slabs, per-CPU pages). Dirty pages
+   * stay (sync first to drop them too). Returns the page-cache pages freed.
+   */
+  dropCaches(): number {
+    const n = (this.kernel.tasks.vfs as Vfs).cache.dropClean();
+    this.kernel.dropCaches();
+    return n;
   }
 
   /**
