@@ -84,16 +84,12 @@ function writePages(vfs: Vfs, p: FsTask, ino: number, buf: number, len: number, 
     const hole = fs.bmap(ino, index, "lookup") === 0;
     const pfn = vfs.cache.getPage(ino, index, hole ? "overwrite" : "read");
     if (pfn < 0) return { done, err: -ENOMEM };
-    if (hole) {
-      if (fs.bmap(ino, index, "create") <= 0) return { done, err: -ENOSPC };
-      // The new block holds whatever it held before: the page must reach it even if the copy fails.
-      vfs.cache.markDirty(pfn);
-    }
+    if (hole && fs.bmap(ino, index, "create") <= 0) return { done, err: -ENOSPC };
     const left = copyFromUser(p, pfn * BLOCK_SIZE + off, buf + done, chunk);
-    if (left < chunk) {
-      vfs.cache.markDirty(pfn);
-      if (at + chunk - left > fs.d.size(ino)) fs.d.setSize(ino, at + chunk - left);
-    }
+    const end = at + chunk - left;
+    if (left < chunk && end > fs.d.size(ino)) fs.d.setSize(ino, end);
+    // A new block holds whatever it held before: inside the file its page must reach it even if the copy failed.
+    if (left < chunk || (hole && index * BLOCK_SIZE < fs.d.size(ino))) vfs.cache.markDirty(pfn);
     done += chunk - left;
     if (left > 0) return { done, err: -EFAULT };
   }
