@@ -35,15 +35,22 @@ export class Faults {
     this.kernel.failSlab.set(spec);
   }
 
+  /** Fails the nth disk-block allocation of the filesystem from now (a full disk: ENOSPC), or each with a probability. */
+  failBlockAlloc(spec: FailSpec | null): void {
+    (this.kernel.tasks.vfs as Vfs).fs.failBlock.set(spec);
+  }
+
   /** Turns every injection point off. */
   clear(): void {
     this.failPageAlloc(null);
     this.failSlab(null);
+    this.failBlockAlloc(null);
   }
 
   /** Failures injected so far, per point. */
-  get injected(): { pageAlloc: number; slab: number } {
-    return { pageAlloc: this.kernel.failPageAlloc.injected, slab: this.kernel.failSlab.injected };
+  get injected(): { pageAlloc: number; slab: number; blockAlloc: number } {
+    const blockAlloc = (this.kernel.tasks.vfs as Vfs).fs.failBlock.injected;
+    return { pageAlloc: this.kernel.failPageAlloc.injected, slab: this.kernel.failSlab.injected, blockAlloc };
   }
 }
 
