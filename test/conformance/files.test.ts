@@ -263,3 +263,22 @@ describe("descriptors across dup, fork and exit", () => {
     m.check();
   });
 });
+
+describe("libc file wrappers", () => {
+  it("a failing call returns -1 and sets errno; a successful one leaves errno alone", () => {
+    const { p, buf } = setup();
+    const f = p.libc.files;
+    expect(f.open("/missing", O_RDONLY)).toBe(-1);
+    expect(p.libc.errno).toBe(ENOENT);
+    const fd = f.open("/x", O_CREAT | O_RDWR, 0o600);
+    expect(fd).toBe(0);
+    expect(p.libc.errno).toBe(ENOENT);
+    p.mem.write(buf, enc("abc"));
+    expect(f.write(fd, buf, 3)).toBe(3);
+    expect(f.lseek(fd, 0, SEEK_SET)).toBe(0);
+    expect(f.read(fd, buf + 8, 3)).toBe(3);
+    expect(dec(p.mem.read(buf + 8, 3))).toBe("abc");
+    expect(f.close(7)).toBe(-1);
+    expect(p.libc.errno).toBe(EBADF);
+  });
+});

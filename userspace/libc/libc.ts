@@ -4,20 +4,25 @@
  * default malloc (userspace/malloc). Everything reaches the process only
  * through its UserMemory and UserSyscalls.
  */
+import type { UserFileSyscalls } from "../../kernel/uapi/fcntl.ts";
 import type { UserMemory, UserProcess } from "../env.ts";
 import type { Mallinfo2 } from "../malloc/mallinfo.ts";
 import { Malloc } from "../malloc/malloc.ts";
 import { memcmp, memcpy, memmove, memset, strlen } from "./string.ts";
 import { LibcSyscalls } from "./syscalls.ts";
+import { LibcFiles } from "./unistd.ts";
 
 /** libc for one process; see the file comment. */
 export class Libc extends LibcSyscalls {
   /** The default malloc (exposed for its checker and counters). */
   readonly heap: Malloc;
   private readonly mem: UserMemory;
+  private readonly proc: UserProcess;
+  private filesOrNull: LibcFiles | null = null;
 
   constructor(proc: UserProcess) {
     super(proc);
+    this.proc = proc;
     this.mem = proc.mem;
     this.heap = new Malloc(proc, this);
   }
@@ -32,6 +37,19 @@ export class Libc extends LibcSyscalls {
     c.curbrk = this.curbrk;
     c.heap.arena.copyFrom(this.heap.arena);
     return c;
+  }
+
+  /**
+   * The file wrappers (open, read, write ...: unistd.ts), sharing this errno.
+   * Throws TypeError when the process has no file system calls (a test's flat process).
+   */
+  get files(): LibcFiles {
+    if (this.filesOrNull === null) {
+      const sys = this.proc.sys as Partial<UserFileSyscalls>;
+      if (typeof sys.open !== "function") throw new TypeError("libc: this process has no file system calls");
+      this.filesOrNull = new LibcFiles(sys as UserFileSyscalls, this);
+    }
+    return this.filesOrNull;
   }
 
   /** malloc(3); see Malloc.malloc. */
