@@ -53,8 +53,8 @@ export interface BootOptions {
   tlb?: Partial<TlbConfig>;
   /**
    * What each step costs on the cost clock (`m.clock`), in whole simulated
-   * nanoseconds: access, tlbMiss, fault, swapIn, swapOut. Absent kinds keep
-   * the defaults (1, 100, 1000, 100000, 100000).
+   * nanoseconds: access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite. Absent kinds keep
+   * the defaults (1, 100, 1000, 100000, 100000, 100000, 100000).
    */
   clock?: Partial<ClockCosts>;
   /**
