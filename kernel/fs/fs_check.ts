@@ -9,7 +9,7 @@
  * (PAGECACHE-1), the dirty and active counts match the flags (PAGECACHE-2),
  * and a dirty page lies inside its file and has a block to go to (PAGECACHE-3).
  */
-import { PG_active, PG_dirty, PG_file } from "../mm/memmap.ts";
+import { PG_active, PG_dirty, PG_file, STRUCT_PAGE_SIZE } from "../mm/memmap.ts";
 import { invariant } from "../panic.ts";
 import { BLOCK_SIZE } from "./blockdev.ts";
 import { MAX_FILE_SIZE, NR_DIRECT, PTRS_PER_BLOCK } from "./sfs_layout.ts";
@@ -37,9 +37,14 @@ export function checkFs(vfs: Vfs): void {
     hold(ino, ind);
     for (let i = 0; i < PTRS_PER_BLOCK; i++) if (d.ptr(ind, i) !== 0) hold(ino, d.ptr(ind, i));
   }
-  for (let blk = 0; blk < g.nrBlocks; blk++) {
-    if (blk < g.dataStart) invariant(d.bit(blk) === 1, "FS-3", `metadata block ${blk} free in the bitmap`);
-    else invariant(d.bit(blk) === 0 || owner[blk] !== 0, "FS-2", `block ${blk} in use but held by no inode (a leak)`);
+  for (let blk = 0; blk < g.dataStart; blk++) invariant(d.bit(blk) === 1, "FS-3", `metadata block ${blk} free in the bitmap`);
+  // Held blocks were counted above; the bitmap's data bits must add up to the same number.
+  let held = 0;
+  for (let blk = g.dataStart; blk < g.nrBlocks; blk++) if (owner[blk] !== 0) held++;
+  const used = g.nrBlocks - g.dataStart - fs.freeBlocks();
+  if (used !== held) {
+    for (let blk = g.dataStart; blk < g.nrBlocks; blk++)
+      invariant(d.bit(blk) === 0 || owner[blk] !== 0, "FS-2", `block ${blk} in use but held by no inode (a leak)`);
   }
   for (let ino = 1; ino < g.nrInodes; ino++) {
     if (d.mode(ino) === 0 || !fs.isDir(ino)) continue;
@@ -69,7 +74,8 @@ export function checkPageCache(vfs: Vfs): void {
   }
   invariant(cached.size === c.nrPages, "PAGECACHE-1", `nrPages ${c.nrPages}, cached frames ${cached.size}`);
   let flagged = 0;
-  for (let pfn = 0; pfn < mm.nrPages; pfn++) if (mm.testFlag(pfn, PG_file)) flagged++;
+  const w = mm.w;
+  for (let i = 0; i < w.length; i += STRUCT_PAGE_SIZE / 4) if (((w[i] as number) & PG_file) !== 0) flagged++;
   invariant(flagged === cached.size, "PAGECACHE-1", `${flagged} frames carry PG_file, ${cached.size} are cached`);
   invariant(dirty === c.nrDirty, "PAGECACHE-2", `nrDirty ${c.nrDirty}, dirty frames ${dirty}`);
   invariant(active === c.nrActive, "PAGECACHE-2", `nrActive ${c.nrActive}, active frames ${active}`);

@@ -80,8 +80,18 @@ export class Sfs {
 
   /** Free data blocks left. */
   freeBlocks(): number {
+    const { dataStart, nrBlocks } = this.d.g;
     let n = 0;
-    for (let b = this.d.g.dataStart; b < this.d.g.nrBlocks; b++) if (this.d.bit(b) === 0) n++;
+    for (let b = dataStart; b < nrBlocks; ) {
+      // Whole 32-bit words of the bitmap at a time where they fit.
+      if ((b & 31) === 0 && b + 32 <= nrBlocks) {
+        n += 32 - popcount(this.d.bitmapWord(b));
+        b += 32;
+      } else {
+        if (this.d.bit(b) === 0) n++;
+        b++;
+      }
+    }
     return n;
   }
 
@@ -203,4 +213,11 @@ export class Sfs {
     }
     return out;
   }
+}
+
+/** Set bits in a 32-bit word. */
+function popcount(v: number): number {
+  let x = v - ((v >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }

@@ -126,6 +126,11 @@ export class SfsDisk {
     return ((this.u32[w] as number) >>> (blk & 31)) & 1;
   }
 
+  /** The bitmap word holding the bits of blocks blk..blk+31 (blk a multiple of 32). */
+  bitmapWord(blk: number): number {
+    return this.u32[this.g.bitmapStart * PTRS_PER_BLOCK + (blk >>> 5)] as number;
+  }
+
   setBit(blk: number, v: 0 | 1): void {
     const w = this.g.bitmapStart * PTRS_PER_BLOCK + (blk >>> 5);
     const m = 1 << (blk & 31);

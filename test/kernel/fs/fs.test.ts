@@ -87,3 +87,24 @@ describe("the disk and sfs from the host side (m.fs)", () => {
     expect(after.map((r) => r.costNs)).toEqual([100_000, 100_000]);
   });
 });
+
+describe("the fs and pagecache checkers", () => {
+  it("a bitmap bit set with no inode holding the block is FS-2; a held block marked free is FS-1", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20 });
+    m.fs.writeFile("/a", "x");
+    const d = m.kernel.tasks.vfs!.fs.d;
+    const held = d.direct(m.kernel.tasks.vfs!.fs.lookup(1, "a"), 0);
+    d.setBit(d.g.nrBlocks - 1, 1);
+    expect(() => m.check("fs")).toThrow(/FS-2: block \d+ in use but held by no inode/);
+    d.setBit(d.g.nrBlocks - 1, 0);
+    d.setBit(held, 0);
+    expect(() => m.check("fs")).toThrow(`FS-1: inode 2 holds block ${held}, free in the bitmap`);
+  });
+
+  it("a frame marked PG_file outside the page cache is PAGECACHE-1", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20 });
+    const pfn = m.kernel.allocPages(0)!;
+    m.kernel.memmap.setFlag(pfn, 1 << 14);
+    expect(() => m.check("pagecache")).toThrow("PAGECACHE-1: 1 frames carry PG_file, 0 are cached");
+  });
+});
