@@ -13,14 +13,15 @@
  *         + tlbMiss x (tlb misses)              the page-table walk on a miss
  *         + fault x pgfault                     entering and leaving the fault handler
  *         + swapIn x pswpin + swapOut x pswpout one page of swap I/O each
+ *         + diskRead x blocks read + diskWrite x blocks written   the block device (fs/blockdev.ts)
  *
  * The defaults are orders of magnitude of real hardware: a cached access
  * ~1 ns, a walk that goes to DRAM ~100 ns, a minor fault ~1 us, a page of
- * swap I/O ~100 us. A major fault is a fault plus its swap-in.
+ * swap I/O ~100 us, a 4 KiB disk block read or written ~100 us. A major fault is a fault plus its swap-in.
  */
 
 /** The kinds of step the clock charges, in the order reports list them. */
-export const CLOCK_KINDS = ["access", "tlbMiss", "fault", "swapIn", "swapOut"] as const;
+export const CLOCK_KINDS = ["access", "tlbMiss", "fault", "swapIn", "swapOut", "diskRead", "diskWrite"] as const;
 
 /** One kind of step the clock charges. */
 export type ClockKind = (typeof CLOCK_KINDS)[number];
@@ -35,6 +36,8 @@ export const DEFAULT_CLOCK_COSTS: Readonly<ClockCosts> = Object.freeze({
   fault: 1000,
   swapIn: 100_000,
   swapOut: 100_000,
+  diskRead: 100_000,
+  diskWrite: 100_000,
 });
 
 /** A counter a layer lends the clock: how many steps of `kind` it has made so far. */
@@ -71,7 +74,7 @@ export class CostClock {
 
   /** Steps and nanoseconds per kind, every kind listed (0 when no layer counts it). */
   breakdown(): ClockRow[] {
-    const counts: Record<ClockKind, number> = { access: 0, tlbMiss: 0, fault: 0, swapIn: 0, swapOut: 0 };
+    const counts: Record<ClockKind, number> = { access: 0, tlbMiss: 0, fault: 0, swapIn: 0, swapOut: 0, diskRead: 0, diskWrite: 0 };
     for (const [kind, count] of this.counters) counts[kind] += count();
     return CLOCK_KINDS.map((kind) => ({ kind, count: counts[kind], costNs: this.costs[kind], ns: counts[kind] * this.costs[kind] }));
   }

@@ -17,12 +17,16 @@ export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
 export const ENODEV = 19;
+export const ENOTDIR = 20;
+export const EISDIR = 21;
 export const EINVAL = 22;
 export const ENFILE = 23;
 export const EMFILE = 24;
 export const EFBIG = 27;
 export const ENOSPC = 28;
+export const ESPIPE = 29;
 export const ERANGE = 34;
+export const ENAMETOOLONG = 36;
 export const ENOSYS = 38;
 export const EOVERFLOW = 75;
 
@@ -43,12 +47,16 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [EBUSY]: "EBUSY",
   [EEXIST]: "EEXIST",
   [ENODEV]: "ENODEV",
+  [ENOTDIR]: "ENOTDIR",
+  [EISDIR]: "EISDIR",
   [EINVAL]: "EINVAL",
   [ENFILE]: "ENFILE",
   [EMFILE]: "EMFILE",
   [EFBIG]: "EFBIG",
   [ENOSPC]: "ENOSPC",
+  [ESPIPE]: "ESPIPE",
   [ERANGE]: "ERANGE",
+  [ENAMETOOLONG]: "ENAMETOOLONG",
   [ENOSYS]: "ENOSYS",
   [EOVERFLOW]: "EOVERFLOW",
 };

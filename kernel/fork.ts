@@ -14,6 +14,7 @@ import {
   EV_SIGNAL_GENERATE,
   EV_TASK_NEWTASK,
 } from "./events_types.ts";
+import type { Vfs } from "./fs/vfs.ts";
 import { type ForkCopy, LabLayers, type TaskLayers } from "./lab_layers.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
 import type { KernelApi } from "./mm/lab_api.ts";
@@ -76,6 +77,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly byPid = new Map<number, Process>();
   /** Called after every successful fork, like pthread_atfork's child handlers (the C library keeps its state this way). */
   readonly forkHooks: Array<(parent: Process, child: Process) => void> = [];
+  /** Called at exit before the address space goes (the file layer closes the descriptors here). */
+  readonly exitHooks: Array<(p: Process) => void> = [];
+  /** The file layer (fs/vfs.ts), set at boot. */
+  vfs: Vfs | null = null;
   private nextPid = 1;
   /** The machine's event bus (process, fault, syscall and signal events). */
   readonly ev: KernelEvents;
@@ -224,6 +229,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     ev.setTask(p.pid, p.comm);
     if (ev.active[EV_SCHED_PROCESS_EXIT] !== 0) ev.processExit(p.comm, p.pid);
     this.lab?.hook("onExit", p);
+    for (const hook of this.exitHooks) hook(p);
     p.mem.detach();
     this.releaseMm(p.mm);
     p.mm.pt.retire(this.d.zeroPfn);

@@ -8,6 +8,7 @@
 import type { ClockCosts, CostClock } from "./clock.ts";
 import type { KernelEvents } from "./events.ts";
 import type { Tasks } from "./fork.ts";
+import type { FsOptions } from "./fs/fs_init.ts";
 import type { Prandom } from "./lib/random.ts";
 import type { FailPoint } from "./mm/fault_inject.ts";
 import { type FramePages, PAGE_POISON } from "./mm/frame_pages.ts";
@@ -59,6 +60,8 @@ export interface KernelConfig {
   readonly maxMapCount: number;
   /** What each step costs on the cost clock (clock.ts); the defaults when absent. */
   readonly clockCosts?: Readonly<ClockCosts>;
+  /** The disk and the files shipped on it (fs/fs_init.ts); an empty 8 MiB disk when absent. */
+  readonly fs?: FsOptions;
 }
 
 /** Everything boot (kernel/main.ts) built, in the order it built it. */

@@ -11,6 +11,7 @@
  *   5. vmalloc    the vmap_area cache and vmalloc area      <- frames, slab, init_mm
  *   6. tasks      VMAs, commit, shmem, faults, fork, exit   <- all of the above, events
  *                 (layers.pageFault, forkCopy, onSpawn, onExit plug in here)
+ *   7. files      the disk, sfs, the page cache, fd tables  <- frames, tasks
  *
  * The event bus (events.ts) is made before any layer, so every layer that
  * emits is handed it when it is built: page allocator (either kind), TLB,
@@ -21,6 +22,7 @@
  */
 import { CostClock, DEFAULT_CLOCK_COSTS } from "./clock.ts";
 import { KernelEvents } from "./events.ts";
+import { fsInit } from "./fs/fs_init.ts";
 import { Kernel, type KernelConfig } from "./kernel.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
@@ -47,6 +49,9 @@ import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
 import { Printk } from "./printk.ts";
 import { Registry } from "./registry.ts";
 import { tasksInit } from "./task_init.ts";
+
+/** The disk of a machine booted without an `fs` option: 8 MiB. */
+export const DEFAULT_DISK_BYTES = 8 << 20;
 
 /** The kernel layers a lab may replace; each absent entry keeps memsim's own (kernel/LAYERS.md). */
 export interface KernelLayers extends TaskLayers {
@@ -123,6 +128,10 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     registry.clock.addCounter("swapIn", () => swapDev.stats.pswpin);
     registry.clock.addCounter("swapOut", () => swapDev.stats.pswpout);
   }
+
+  // 7. files
+  const fs = config.fs ?? { diskBytes: DEFAULT_DISK_BYTES, files: [] };
+  fsInit({ phys, memmap, pages, registry, tasks: taskParts.tasks, seed: config.seed, wmarkLow: lowWatermarks(pages.layer.zones) }, fs);
 
   return new Kernel({
     config,

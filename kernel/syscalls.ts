@@ -7,12 +7,15 @@
  */
 
 import { EV_BRK, EV_MADVISE, EV_MMAP, EV_MPROTECT, EV_MREMAP, EV_MUNMAP } from "./events_types.ts";
+import { FileSyscalls } from "./fs/fs_syscalls.ts";
 import type { Process } from "./process.ts";
 import type { UserSyscalls } from "./uapi/process.ts";
 
-/** The syscall table entries for memory, bound to one process. */
-export class Syscalls implements UserSyscalls {
-  constructor(private readonly p: Process) {}
+/** The syscall table entries for memory (and, inherited, for files: fs/fs_syscalls.ts), bound to one process. */
+export class Syscalls extends FileSyscalls implements UserSyscalls {
+  constructor(private readonly p: Process) {
+    super(p);
+  }
 
   brk(addr: number): number {
     const p = this.p;

@@ -4,13 +4,15 @@
  */
 
 import { CLOCK_KINDS, type ClockCosts, DEFAULT_CLOCK_COSTS } from "../kernel/clock.ts";
-import type { KernelLayers } from "../kernel/main.ts";
+import type { FsOptions } from "../kernel/fs/fs_init.ts";
+import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
 import { DEFAULT_TLB, type TlbConfig } from "../kernel/mm/tlb.ts";
 import type { KLogger } from "../kernel/printk.ts";
 import { silentLogger } from "../kernel/printk.ts";
 import type { MallocLayer } from "../userspace/libc/malloc_layer.ts";
+import { readHostTree } from "./fs_host.ts";
 
 /** Overcommit policy (vm.overcommit_memory and vm.overcommit_ratio). */
 export interface OvercommitOptions {
@@ -52,10 +54,15 @@ export interface BootOptions {
   tlb?: Partial<TlbConfig>;
   /**
    * What each step costs on the cost clock (`m.clock`), in whole simulated
-   * nanoseconds: access, tlbMiss, fault, swapIn, swapOut. Absent kinds keep
-   * the defaults (1, 100, 1000, 100000, 100000).
+   * nanoseconds: access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite. Absent kinds keep
+   * the defaults (1, 100, 1000, 100000, 100000, 100000, 100000).
    */
   clock?: Partial<ClockCosts>;
+  /**
+   * The disk: `sizeBytes` (a multiple of 4096, 64 KiB to 1 GiB; default 8 MiB)
+   * and `from`, a host folder whose files are copied onto it at boot.
+   */
+  fs?: { sizeBytes?: number; from?: string };
   /** A pino logger; silent when absent. */
   log?: KLogger;
   /** Layers that replace memsim's own (kernel/LAYERS.md); each entry is optional. */
@@ -82,6 +89,7 @@ export interface ResolvedConfig {
   pcpBatch: number;
   tlb: TlbConfig;
   clock: ClockCosts;
+  fs: FsOptions;
   log: KLogger;
   layers: Layers;
 }
@@ -99,6 +107,7 @@ const KNOWN = new Set([
   "pcpBatch",
   "tlb",
   "clock",
+  "fs",
   "log",
   "layers",
 ]);
@@ -157,6 +166,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
     clock: resolveClock(opts.clock ?? {}),
+    fs: resolveFs(opts.fs ?? {}),
     log: opts.log ?? silentLogger,
     layers: resolveLayers(opts.layers),
   };
@@ -187,6 +197,25 @@ function resolveClock(c: unknown): ClockCosts {
   const out = { ...DEFAULT_CLOCK_COSTS };
   for (const k of CLOCK_KINDS) out[k] = intIn(`clock.${k}`, given[k] ?? DEFAULT_CLOCK_COSTS[k], 0, 1e9);
   return out;
+}
+
+/** The disk: a page multiple from 64 KiB to 1 GiB, and the host folder read now. Throws ConfigError naming the field. */
+function resolveFs(f: unknown): FsOptions {
+  if (typeof f !== "object" || f === null) throw new ConfigError(`Machine.boot: fs must be an object, got ${String(f)}`);
+  const given = f as Record<string, unknown>;
+  for (const k of Object.keys(given)) {
+    if (k !== "sizeBytes" && k !== "from") throw new ConfigError(`Machine.boot: unknown fs option '${k}' (options are sizeBytes, from)`);
+  }
+  const diskBytes = intIn("fs.sizeBytes", given.sizeBytes ?? DEFAULT_DISK_BYTES, 64 << 10, 1 << 30);
+  if (diskBytes % 4096 !== 0) throw new ConfigError(`Machine.boot: fs.sizeBytes must be a multiple of 4096, got ${diskBytes}`);
+  const from = given.from;
+  if (from === undefined) return { diskBytes, files: [] };
+  if (typeof from !== "string") throw new ConfigError(`Machine.boot: fs.from must be a folder path, got ${String(from)}`);
+  try {
+    return { diskBytes, files: readHostTree(from) };
+  } catch (e) {
+    throw new ConfigError(`Machine.boot: fs.from: cannot read '${from}': ${(e as Error).message}`);
+  }
 }
 
 function isPow2(v: number): boolean {

@@ -83,6 +83,7 @@ export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";
 export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
 export { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler } from "../kernel/signal.ts";
+export * from "../kernel/uapi/fcntl.ts";
 export * from "../kernel/uapi/mman.ts";
 export * from "../kernel/uapi/signal.ts";
 export {
@@ -114,6 +115,7 @@ export type { Mallinfo2 } from "../userspace/malloc/mallinfo.ts";
 export { Malloc, memsimMalloc } from "../userspace/malloc/malloc.ts";
 export { type BootOptions, ConfigError, type Layers, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { type AnyEventHandler, MachineEvents } from "./events.ts";
+export { FsError, MachineFs } from "./fs_host.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
 export { KernelMallocWatch, LiveBlocks } from "./malloc_watch.ts";
 export { parseTrace, readTrace } from "./trace/read.ts";

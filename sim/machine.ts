@@ -4,6 +4,7 @@
  * checkers).
  */
 import type { CostClock } from "../kernel/clock.ts";
+import type { Vfs } from "../kernel/fs/vfs.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { KernelLayers } from "../kernel/main.ts";
 import { startKernel } from "../kernel/main.ts";
@@ -19,6 +20,7 @@ import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
 import { type BootOptions, type Layers, type ResolvedConfig, resolveConfig } from "./config.ts";
 import { MachineEvents } from "./events.ts";
+import { MachineFs } from "./fs_host.ts";
 import { attachLibc } from "./libc_attach.ts";
 
 /** The layers the kernel builds itself with: all but malloc, which lives in every process's libc. */
@@ -55,22 +57,29 @@ export class Faults {
     this.kernel.taskParts.failSwapIo.set(spec);
   }
 
+  /** Fails the nth disk-block allocation of the filesystem from now (a full disk: ENOSPC), or each with a probability. */
+  failBlockAlloc(spec: FailSpec | null): void {
+    (this.kernel.tasks.vfs as Vfs).fs.failBlock.set(spec);
+  }
+
   /** Turns every injection point off. */
   clear(): void {
     this.failPageAlloc(null);
     this.failSlab(null);
     this.failSwapAlloc(null);
     this.failSwapIo(null);
+    this.failBlockAlloc(null);
   }
 
   /** Failures injected so far, per point. */
-  get injected(): { pageAlloc: number; slab: number; swapAlloc: number; swapIo: number } {
+  get injected(): { pageAlloc: number; slab: number; swapAlloc: number; swapIo: number; blockAlloc: number } {
     const t = this.kernel.taskParts;
     return {
       pageAlloc: this.kernel.failPageAlloc.injected,
       slab: this.kernel.failSlab.injected,
       swapAlloc: t.failSwapAlloc.injected,
       swapIo: t.failSwapIo.injected,
+      blockAlloc: (this.kernel.tasks.vfs as Vfs).fs.failBlock.injected,
     };
   }
 }
@@ -142,6 +151,8 @@ export class Machine {
    * derived from the TLB, fault and swap counters (kernel/clock.ts).
    */
   readonly clock: CostClock;
+  /** The machine's files from the host side: write, read, list, sync, remount (sim/fs_host.ts). */
+  readonly fs: MachineFs;
 
   private constructor(config: ResolvedConfig) {
     this.config = config;
@@ -156,6 +167,7 @@ export class Machine {
         slubDebug: config.slubDebug,
         tlb: config.tlb,
         clockCosts: config.clock,
+        fs: config.fs,
         overcommitMode: config.overcommit.mode,
         overcommitRatio: config.overcommit.ratio,
         swapBytes: config.swapBytes,
@@ -169,6 +181,19 @@ export class Machine {
     this.proc = new MachineProc(this.kernel);
     this.events = new MachineEvents(this.kernel.events);
     this.clock = this.kernel.clock;
+    const tasks = this.kernel.tasks;
+    this.fs = new MachineFs(() => tasks.vfs as Vfs);
+  }
+
+  /**
+   * echo 3 > /proc/sys/vm/drop_caches: every clean page-cache page freed,
+   * then the kernel's dropCaches (empty slabs, per-CPU pages). Dirty pages
+   * stay (sync first to drop them too). Returns the page-cache pages freed.
+   */
+  dropCaches(): number {
+    const n = (this.kernel.tasks.vfs as Vfs).cache.dropClean();
+    this.kernel.dropCaches();
+    return n;
   }
 
   /**

@@ -11,7 +11,8 @@
  *   flags   [15:0]  PG_* bits
  *           [19:16] order of a block head (free or allocated)
  *           [31:20] owner bits: the layer that owns the page may use them
- *                   (the slab allocator keeps its cache id there)
+ *                   (the slab allocator keeps its cache id there; the page
+ *                   cache its PG_active, bit 20)
  *   free block head (PG_buddy) or per-CPU page (PG_pcp):
  *           word 1 = next pfn + 1, word 2 = prev pfn + 1 (0 = none)
  *   allocated page:
@@ -91,6 +92,14 @@ export const PG_dirty = 1 << 13;
  * checker reports a cached page that was freed (SWAP-3).
  */
 export const PG_swapcache = 1 << 14;
+/** PG_file: a page-cache page holding a block of a file (kernel/fs/filemap.ts); its last user clears it before the free. */
+export const PG_file = 1 << 15;
+/**
+ * PG_active: a page-cache page on the active file list (accessed twice while
+ * cached); cleared with PG_file. The 16 flag bits are all taken, so this is
+ * an owner bit (bit 20) of the page cache, which owns every PG_file page.
+ */
+export const PG_active = 1 << 20;
 /**
  * The flag and order bits a page allocator's free looks at: a block being
  * freed must read exactly `PG_alloc | order << 16` under this mask. The bits
@@ -116,6 +125,7 @@ export const PAGE_FLAG_NAMES = [
   "anon_exclusive",
   "dirty",
   "swapcache",
+  "file",
 ] as const;
 
 const FLAG_MASK = 0xffff;

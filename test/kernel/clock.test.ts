@@ -26,6 +26,8 @@ describe("the cost clock", () => {
       ["fault", 1, 1000],
       ["swapIn", 0, 0],
       ["swapOut", 0, 0],
+      ["diskRead", 0, 0],
+      ["diskWrite", 0, 0],
     ]);
   });
 
@@ -57,7 +59,15 @@ describe("the cost clock", () => {
   it("takes configured costs per kind and keeps the defaults for the rest", () => {
     const { m, p, a } = story({ clock: { fault: 5000, access: 2 } });
     p.mem.write32(a, 1);
-    expect(m.clock.costs).toEqual({ access: 2, tlbMiss: 100, fault: 5000, swapIn: 100_000, swapOut: 100_000 });
+    expect(m.clock.costs).toEqual({
+      access: 2,
+      tlbMiss: 100,
+      fault: 5000,
+      swapIn: 100_000,
+      swapOut: 100_000,
+      diskRead: 100_000,
+      diskWrite: 100_000,
+    });
     expect(m.clock.now()).toBe(2 * 2 + 2 * 100 + 5000);
   });
 
@@ -78,12 +88,12 @@ describe("the cost clock", () => {
     const s = m.stats().clock as { ns: number; effectiveAccessNs: number; kinds: { kind: string }[] };
     expect(s.ns).toBe(1202);
     expect(s.effectiveAccessNs).toBe(601);
-    expect(s.kinds.map((k) => k.kind)).toEqual(["access", "tlbMiss", "fault", "swapIn", "swapOut"]);
+    expect(s.kinds.map((k) => k.kind)).toEqual(["access", "tlbMiss", "fault", "swapIn", "swapOut", "diskRead", "diskWrite"]);
   });
 
   it("refuses unknown kinds and costs that are not whole nanoseconds", () => {
     expect(() => Machine.boot({ clock: { disk: 5 } as never })).toThrow(
-      new ConfigError("Machine.boot: unknown clock cost 'disk' (kinds are access, tlbMiss, fault, swapIn, swapOut)"),
+      new ConfigError("Machine.boot: unknown clock cost 'disk' (kinds are access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite)"),
     );
     expect(() => Machine.boot({ clock: { fault: 1.5 } })).toThrow(
       new ConfigError("Machine.boot: clock.fault must be an integer from 0 to 1000000000, got 1.5"),
@@ -108,6 +118,8 @@ describe("the cost clock with swap", () => {
       ["fault", 2],
       ["swapIn", 1],
       ["swapOut", 1],
+      ["diskRead", 0],
+      ["diskWrite", 0],
     ]);
   });
 });

@@ -8,6 +8,7 @@
  * the process only through its UserMemory and UserSyscalls.
  */
 import { EINVAL, ENOMEM } from "../../kernel/errno.ts";
+import type { UserFileSyscalls } from "../../kernel/uapi/fcntl.ts";
 import type { UserMemory, UserProcess } from "../env.ts";
 import type { Mallinfo2 } from "../malloc/mallinfo.ts";
 import { memsimMalloc } from "../malloc/malloc.ts";
@@ -15,6 +16,7 @@ import { isPowerOf2 } from "../malloc/memalign.ts";
 import { MALLOC_ALIGNMENT, type MallocEnv, type MallocHeap, type MallocLayer, type MallocWatch, plainWatch } from "./malloc_layer.ts";
 import { memcmp, memcpy, memmove, memset, strlen } from "./string.ts";
 import { LibcSyscalls } from "./syscalls.ts";
+import { LibcFiles } from "./unistd.ts";
 
 /** The largest request: the user half of the address space less two minimum chunks (glibc: PTRDIFF_MAX). */
 const MAX_REQUEST = 2 ** 47 - 64;
@@ -69,9 +71,12 @@ export class Libc extends LibcSyscalls {
   layerBytes = 0;
   peakLayerBytes = 0;
   private readonly mem: UserMemory;
+  private readonly proc: UserProcess;
+  private filesOrNull: LibcFiles | null = null;
 
   constructor(proc: UserProcess, opts: LibcOptions = {}) {
     super(proc);
+    this.proc = proc;
     this.mem = proc.mem;
     this.watch = opts.watch ?? plainWatch;
     this.env = {
@@ -188,6 +193,19 @@ export class Libc extends LibcSyscalls {
   private noMemory(): number {
     this.errno = ENOMEM;
     return 0;
+  }
+
+  /**
+   * The file wrappers (open, read, write ...: unistd.ts), sharing this errno.
+   * Throws TypeError when the process has no file system calls (a test's flat process).
+   */
+  get files(): LibcFiles {
+    if (this.filesOrNull === null) {
+      const sys = this.proc.sys as Partial<UserFileSyscalls>;
+      if (typeof sys.open !== "function") throw new TypeError("libc: this process has no file system calls");
+      this.filesOrNull = new LibcFiles(sys as UserFileSyscalls, this);
+    }
+    return this.filesOrNull;
   }
 
   /**

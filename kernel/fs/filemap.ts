@@ -1,0 +1,209 @@
+/**
+ * The page cache (Linux mm/filemap.c and mm/page-writeback.c, reduced): per
+ * inode an ordered index from page index (file offset / 4096) to a frame
+ * from the page allocator. The bytes live in those RAM frames; JS keeps only
+ * the index. read and write go through it; fsync and sync write dirty pages
+ * back to their disk blocks; drop_caches frees the clean ones.
+ *
+ * Each cached frame carries PG_file in struct page, PG_dirty while it holds
+ * bytes the disk has not, and PG_active once it was used a second time
+ * (mark_page_accessed: new pages start on the inactive list).
+ *
+ * Dirty thresholds, simplified: with `dirtyable` = free pages + cached pages,
+ * passing vm.dirty_background_ratio (10%) of it writes every dirty page back
+ * (the flusher, run at once since there is one CPU and no scheduler);
+ * vm.dirty_ratio (20%) is counted as a throttle of the writer. Writeback is
+ * synchronous, so the Writeback field of meminfo is always 0.
+ */
+import type { PageAllocator } from "../mm/frames.ts";
+import { GFP_KERNEL } from "../mm/gfp.ts";
+import { type MemMap, PG_active, PG_dirty, PG_file } from "../mm/memmap.ts";
+import type { PhysMem } from "../mm/physmem.ts";
+import { BLOCK_SIZE, type BlockDevice } from "./blockdev.ts";
+import type { Sfs } from "./sfs.ts";
+
+/** getPage's mode: a read needs the block's bytes; a write that covers the whole page does not. */
+export type FillMode = "read" | "overwrite";
+
+/** Counters of the page cache (vmstat and stats). */
+export class PageCacheStats {
+  /** Pages read from disk into the cache (vmstat pgpgin, in pages). */
+  pgpgin = 0;
+  /** Pages written from the cache to disk (vmstat pgpgout, in pages). */
+  pgpgout = 0;
+  /** Background writebacks started by dirty_background_ratio. */
+  backgroundFlushes = 0;
+  /** Writes throttled by dirty_ratio. */
+  throttled = 0;
+}
+
+/** The machine's page cache. */
+export class PageCache {
+  /** ino -> (page index -> pfn). */
+  private readonly inodes = new Map<number, Map<number, number>>();
+  readonly stats = new PageCacheStats();
+  nrPages = 0;
+  nrDirty = 0;
+  nrActive = 0;
+  /** vm.dirty_background_ratio and vm.dirty_ratio (percent). */
+  dirtyBackgroundRatio = 10;
+  dirtyRatio = 20;
+  private readonly u8: Uint8Array;
+
+  constructor(
+    phys: PhysMem,
+    private readonly memmap: MemMap,
+    private readonly pages: PageAllocator,
+    private readonly dev: BlockDevice,
+    /** The mounted filesystem (replaced by a remount). */
+    public fs: Sfs,
+  ) {
+    this.u8 = phys.u8;
+  }
+
+  /** The frame caching page `index` of `ino`, or -1. */
+  find(ino: number, index: number): number {
+    return this.inodes.get(ino)?.get(index) ?? -1;
+  }
+
+  /**
+   * The frame of page `index` of `ino`, read from its block on a miss
+   * (zeroed for a hole, or when `mode` is "overwrite"). Returns -1 when no
+   * frame could be had (ENOMEM).
+   */
+  getPage(ino: number, index: number, mode: FillMode): number {
+    const pfn = this.find(ino, index);
+    if (pfn >= 0) {
+      this.markAccessed(pfn);
+      return pfn;
+    }
+    const nf = this.pages.allocPages(0, GFP_KERNEL);
+    if (nf < 0) return -1;
+    const at = nf * BLOCK_SIZE;
+    const blk = mode === "read" ? this.fs.bmap(ino, index, "lookup") : 0;
+    if (blk > 0) {
+      this.dev.readBlock(blk, this.u8, at);
+      this.stats.pgpgin++;
+    } else this.u8.fill(0, at, at + BLOCK_SIZE);
+    this.insert(ino, index, nf);
+    return nf;
+  }
+
+  private insert(ino: number, index: number, pfn: number): void {
+    let m = this.inodes.get(ino);
+    if (m === undefined) {
+      m = new Map();
+      this.inodes.set(ino, m);
+    }
+    m.set(index, pfn);
+    this.memmap.setFlag(pfn, PG_file);
+    this.nrPages++;
+  }
+
+  /** mark_page_accessed: the second use moves a page to the active list. */
+  private markAccessed(pfn: number): void {
+    if (this.memmap.testFlag(pfn, PG_active)) return;
+    this.memmap.setFlag(pfn, PG_active);
+    this.nrActive++;
+  }
+
+  /** set_page_dirty. */
+  markDirty(pfn: number): void {
+    if (this.memmap.testFlag(pfn, PG_dirty)) return;
+    this.memmap.setFlag(pfn, PG_dirty);
+    this.nrDirty++;
+  }
+
+  /** Writes one dirty page of `ino` back to its block. Panics (via bmap's caller) never: a dirty page always has a block. */
+  private writePage(ino: number, index: number, pfn: number): void {
+    const blk = this.fs.bmap(ino, index, "lookup");
+    if (blk > 0) {
+      this.dev.writeBlock(blk, this.u8, pfn * BLOCK_SIZE);
+      this.stats.pgpgout++;
+    }
+    this.memmap.clearFlag(pfn, PG_dirty);
+    this.nrDirty--;
+  }
+
+  /** Writes back every dirty page of `ino` (fsync). Returns the pages written. */
+  writebackInode(ino: number): number {
+    const m = this.inodes.get(ino);
+    if (m === undefined) return 0;
+    let n = 0;
+    for (const index of [...m.keys()].sort((a, b) => a - b)) {
+      const pfn = m.get(index) as number;
+      if (!this.memmap.testFlag(pfn, PG_dirty)) continue;
+      this.writePage(ino, index, pfn);
+      n++;
+    }
+    return n;
+  }
+
+  /** sync: every dirty page of every file. Returns the pages written. */
+  writebackAll(): number {
+    let n = 0;
+    for (const ino of [...this.inodes.keys()].sort((a, b) => a - b)) n += this.writebackInode(ino);
+    return n;
+  }
+
+  /**
+   * balance_dirty_pages, simplified: past the background threshold every
+   * dirty page is written back at once; past dirty_ratio the writer is
+   * counted as throttled. Called after each write.
+   */
+  balanceDirty(): void {
+    const dirtyable = this.pages.nrFreePages() + this.nrPages;
+    if (this.nrDirty * 100 <= dirtyable * this.dirtyBackgroundRatio) return;
+    if (this.nrDirty * 100 > dirtyable * this.dirtyRatio) this.stats.throttled++;
+    this.stats.backgroundFlushes++;
+    this.writebackAll();
+  }
+
+  /** truncate_inode_pages: drops every page of `ino` from index `first` on, dirty or not. */
+  truncate(ino: number, first: number): void {
+    const m = this.inodes.get(ino);
+    if (m === undefined) return;
+    for (const [index, pfn] of [...m]) {
+      if (index < first) continue;
+      m.delete(index);
+      this.release(pfn);
+    }
+    if (m.size === 0) this.inodes.delete(ino);
+  }
+
+  /** drop_caches 1: frees every clean page. Returns the pages freed. */
+  dropClean(): number {
+    let n = 0;
+    for (const [ino, m] of [...this.inodes]) {
+      for (const [index, pfn] of [...m]) {
+        if (this.memmap.testFlag(pfn, PG_dirty)) continue;
+        m.delete(index);
+        this.release(pfn);
+        n++;
+      }
+      if (m.size === 0) this.inodes.delete(ino);
+    }
+    return n;
+  }
+
+  private release(pfn: number): void {
+    const mm = this.memmap;
+    if (mm.testFlag(pfn, PG_dirty)) this.nrDirty--;
+    if (mm.testFlag(pfn, PG_active)) this.nrActive--;
+    mm.clearFlag(pfn, PG_file | PG_dirty | PG_active);
+    this.nrPages--;
+    this.pages.freePages(pfn, 0);
+  }
+
+  /** The inodes with cached pages and their indexes (a copy: callers may truncate while iterating). */
+  inodeIndexes(): Array<[number, number[]]> {
+    return [...this.inodes].map(([ino, m]) => [ino, [...m.keys()]]);
+  }
+
+  /** Every cached page as [ino, index, pfn], for the checker. */
+  entries(): Array<[number, number, number]> {
+    const out: Array<[number, number, number]> = [];
+    for (const [ino, m] of this.inodes) for (const [index, pfn] of m) out.push([ino, index, pfn]);
+    return out;
+  }
+}

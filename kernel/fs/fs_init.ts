@@ -1,0 +1,103 @@
+/**
+ * Boot of the file layer: the disk, sfs, the page cache, the descriptor
+ * tables' fork and exit hooks, the files a lab ships, and what the layer
+ * registers (the fs and pagecache checkers, meminfo and vmstat lines, stats,
+ * the clock's diskRead and diskWrite).
+ */
+
+import { errnoName } from "../errno.ts";
+import type { Tasks } from "../fork.ts";
+import { Prandom } from "../lib/random.ts";
+import { FailPoint } from "../mm/fault_inject.ts";
+import type { PageAllocator } from "../mm/frames.ts";
+import type { MemMap } from "../mm/memmap.ts";
+import type { PhysMem } from "../mm/physmem.ts";
+import { panic } from "../panic.ts";
+import type { MeminfoValues } from "../proc/meminfo.ts";
+import type { Registry } from "../registry.ts";
+import { checkFs, checkPageCache } from "./fs_check.ts";
+import { exitFiles, forkFiles } from "./open.ts";
+import { Vfs } from "./vfs.ts";
+
+/** One file or directory shipped at boot (`Machine.boot({ fs: { from } })`); data null = a directory. */
+export interface BootFile {
+  readonly path: string;
+  readonly data: Uint8Array | null;
+}
+
+/** The file layer's boot options. */
+export interface FsOptions {
+  /** Disk size in bytes (a multiple of 4096). */
+  readonly diskBytes: number;
+  /** Files to put on the fresh disk, parents before children. */
+  readonly files: readonly BootFile[];
+}
+
+/** What the file layer is built on. */
+export interface FsInitDeps {
+  readonly phys: PhysMem;
+  readonly memmap: MemMap;
+  readonly pages: PageAllocator;
+  readonly registry: Registry;
+  readonly tasks: Tasks;
+  readonly seed: number;
+  /** The zones' low watermarks summed (MemAvailable keeps that much of the cache). */
+  readonly wmarkLow: number;
+}
+
+/** Builds the file layer. Panics when a shipped file does not fit on the disk. */
+export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
+  // Its own generator: the kernel's forks keep their order (every other seeded choice is unchanged).
+  const failBlock = new FailPoint("fail_block_alloc", new Prandom((k.seed ^ 0x5f5) >>> 0));
+  const vfs = new Vfs({ phys: k.phys, memmap: k.memmap, pages: k.pages, failBlock, diskBytes: o.diskBytes });
+  for (const f of o.files) {
+    const r = f.data === null ? vfs.hostMkdirs(f.path) : vfs.hostWriteFile(f.path, f.data);
+    if (r < 0) panic(`fs_init: cannot ship ${f.path}: ${errnoName(r)}`);
+  }
+  vfs.cache.writebackAll();
+  k.tasks.vfs = vfs;
+  k.tasks.forkHooks.push((parent, child) => forkFiles(vfs, parent.pid, child.pid));
+  k.tasks.exitHooks.push((p) => exitFiles(vfs, p.pid));
+  const r = k.registry;
+  r.checkers.push({ name: "fs", run: () => checkFs(vfs) });
+  r.checkers.push({ name: "pagecache", run: () => checkPageCache(vfs) });
+  r.meminfoSources.push((v) => fsMeminfo(vfs, k.wmarkLow, v));
+  r.vmstatSources.push((out) => {
+    out.push(["nr_file_pages", vfs.cache.nrPages]);
+    out.push(["nr_dirty", vfs.cache.nrDirty]);
+    out.push(["nr_writeback", 0]);
+    out.push(["pgpgin", vfs.cache.stats.pgpgin * 4]);
+    out.push(["pgpgout", vfs.cache.stats.pgpgout * 4]);
+  });
+  r.statsSources.push(["fs", () => fsStats(vfs)]);
+  r.clock.addCounter("diskRead", () => vfs.dev.reads);
+  r.clock.addCounter("diskWrite", () => vfs.dev.writes);
+  return vfs;
+}
+
+function fsMeminfo(vfs: Vfs, wmarkLow: number, v: MeminfoValues): void {
+  const c = vfs.cache;
+  const inactive = c.nrPages - c.nrActive;
+  v.Buffers = 0;
+  v.Cached = (v.Cached ?? 0) + c.nrPages * 4;
+  v.Active = (v.Active ?? 0) + c.nrActive * 4;
+  v.Inactive = (v.Inactive ?? 0) + inactive * 4;
+  v["Active(file)"] = c.nrActive * 4;
+  v["Inactive(file)"] = inactive * 4;
+  v.Dirty = c.nrDirty * 4;
+  v.Writeback = 0;
+  v.MemAvailable = (v.MemAvailable ?? 0) + (c.nrPages - Math.min(Math.floor(c.nrPages / 2), wmarkLow)) * 4;
+}
+
+function fsStats(vfs: Vfs): unknown {
+  return {
+    diskBlocks: vfs.dev.nrBlocks,
+    freeBlocks: vfs.fs.freeBlocks(),
+    blockReads: vfs.dev.reads,
+    blockWrites: vfs.dev.writes,
+    cachedPages: vfs.cache.nrPages,
+    dirtyPages: vfs.cache.nrDirty,
+    activePages: vfs.cache.nrActive,
+    ...vfs.cache.stats,
+  };
+}
