@@ -162,6 +162,7 @@ export class Kernel {
     if (this.buddyOrNull !== null) this.buddyOrNull.ev = ev;
     this.paging.tlb.ev = ev;
     this.slab.ev = ev;
+    this.kmallocCaches.useEvents(ev);
     this.taskParts.commit.ev = ev;
     this.tasks.ev = ev;
   }

@@ -10,8 +10,10 @@
  * 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then the next
  * power of two up to 8192; above that, 2^get_order(size) pages.
  */
+import type { KernelEvents } from "../events.ts";
 import { EV_KFREE, EV_KMALLOC } from "../events_types.ts";
 import { panic } from "../panic.ts";
+import type { FailPoint } from "./fault_inject.ts";
 import {
   __GFP_COMP,
   __GFP_DMA,
@@ -26,6 +28,7 @@ import {
 import { PG_alloc, PG_head, PG_slab, PG_tail } from "./memmap.ts";
 import type { KmemCache } from "./slab.ts";
 import type { SlabAllocator } from "./slab_common.ts";
+import type { SlabCpu } from "./slab_cpu.ts";
 import { getOrigSize, setOrigSize } from "./slab_debug.ts";
 import {
   KMALLOC_MAX_CACHE_SIZE,
@@ -52,6 +55,38 @@ const PA_NULL = -1;
 const PA_ZERO_SIZE = -2;
 /** Head flags of a kmalloc-large block, as far as kfree looks. */
 const LARGE_FLAGS = PG_alloc | PG_head | PG_slab;
+/**
+ * What the fast paths of kmalloc and kfree use of other layers' constants,
+ * as a const enum: each name compiles to its number, so the fast paths read
+ * no module binding (a load and an initialisation check per use, per call).
+ * Checked against their sources when this module loads.
+ */
+enum Fast {
+  /** Size classes per cache type in the class table (13 used). */
+  CLASS_STRIDE = 16,
+  MAX_CACHE_SIZE = 8192,
+  GFP_DMA = 0x01,
+  GFP_ZERO = 0x100,
+  GFP_KERNEL = 0xcc0,
+  PG_tail = 1 << 5,
+  PG_slab = 1 << 6,
+  EV_KMALLOC = 4,
+  EV_KFREE = 5,
+  PAGE_OFFSET = 0x888000000000,
+}
+if (
+  Fast.MAX_CACHE_SIZE !== KMALLOC_MAX_CACHE_SIZE ||
+  Fast.GFP_DMA !== __GFP_DMA ||
+  Fast.GFP_ZERO !== __GFP_ZERO ||
+  Fast.GFP_KERNEL !== GFP_KERNEL ||
+  __GFP_RECLAIMABLE >>> 3 !== 2 ||
+  Fast.PG_tail !== PG_tail ||
+  Fast.PG_slab !== PG_slab ||
+  Fast.EV_KMALLOC !== EV_KMALLOC ||
+  Fast.EV_KFREE !== EV_KFREE ||
+  Fast.PAGE_OFFSET !== PAGE_OFFSET
+)
+  panic("kmalloc: a fast-path constant differs from its source");
 
 function kmallocName(prefix: string, size: number): string {
   return `${prefix}${size >= 1024 ? `${size / 1024}k` : size}`;
@@ -75,6 +110,14 @@ export class Kmalloc {
   private readonly bytes: number;
   /** Caches by owner id (the slab allocator's table). */
   private readonly byId: ReadonlyArray<KmemCache | undefined>;
+  /** Cache id by (type index * CLASS_STRIDE + size class): the fast path's way to a cache, no object on it. */
+  private readonly classId = new Int32Array(4 * Fast.CLASS_STRIDE);
+  /** The size class of every request 1..8192, indexed by (size - 1) >> 3: one load on the fast path. */
+  private readonly sizeClass = new Uint8Array(KMALLOC_MAX_CACHE_SIZE >> 3);
+  private readonly cpu: SlabCpu;
+  private readonly failSlab: FailPoint;
+  /** The event bus's per-kind flags (see useEvents): the fast paths test one byte, held here. */
+  private active: Uint8Array;
 
   constructor(private readonly slab: SlabAllocator) {
     this.mem32 = slab.phys.u32;
@@ -82,6 +125,9 @@ export class Kmalloc {
     this.byId = slab.byId;
     this.byType = [this.normal, this.dma, this.reclaim, this.dma];
     this.bytes = slab.phys.bytes;
+    this.cpu = slab.cpu;
+    this.failSlab = slab.failSlab;
+    this.active = slab.ev.active;
     const types: Array<[KmemCache[], string, number]> = [
       [this.normal, "kmalloc-", 0],
       [this.reclaim, "kmalloc-rcl-", SLAB_RECLAIM_ACCOUNT],
@@ -95,6 +141,16 @@ export class Kmalloc {
         list.push(c);
       }
     }
+    for (let g = 0; g < this.sizeClass.length; g++) this.sizeClass[g] = kmallocIndex(8 * g + 1);
+    for (let type = 0; type < 4; type++) {
+      const list = this.byType[type] as KmemCache[];
+      for (let k = 0; k < list.length; k++) this.classId[type * Fast.CLASS_STRIDE + k] = (list[k] as KmemCache).id;
+    }
+  }
+
+  /** Emits kmalloc and kfree events on `ev` (the kernel's bus, handed over after boot, as the slab allocator's). */
+  useEvents(ev: KernelEvents): void {
+    this.active = ev.active;
   }
 
   /** True for the kmalloc caches, which cannot be destroyed. */
@@ -116,12 +172,36 @@ export class Kmalloc {
    * failure, when memory runs out, or when size exceeds the largest buddy
    * block (with the page allocator's warning unless __GFP_NOWARN).
    */
-  kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
-    // The canonical address is made here, once (see KmemCache.allocPa).
-    const pa = this.kmallocPa(size, gfp, caller);
-    const kva = pa >= 0 ? PAGE_OFFSET + pa : pa === PA_NULL ? 0 : ZERO_SIZE_PTR;
-    if (this.slab.ev.active[EV_KMALLOC] !== 0 && size !== 0) this.slab.ev.kmalloc(caller, kva, size, kva === 0 ? 0 : this.ksize(kva), gfp);
+  kmalloc(size: number, gfp: number = Fast.GFP_KERNEL, caller?: string): number {
+    // The canonical address is made here, once, from a pa: a small integer
+    // wherever the rest is not inlined into the caller (a kva is a double,
+    // boxed when a call returns it).
+    const pa = this.allocPa(size, gfp, caller);
+    const kva = pa !== 0 ? Fast.PAGE_OFFSET + pa : size === 0 ? ZERO_SIZE_PTR : 0;
+    if (this.active[Fast.EV_KMALLOC] !== 0) this.traceKmalloc(caller, kva, size, gfp);
     return kva;
+  }
+
+  /** kmalloc as a pa: 0 for NULL and for kmalloc(0). The fast path: the CPU slab of the size class's cache. */
+  private allocPa(size: number, gfp: number, caller: string | undefined): number {
+    // One compare for 1 <= size <= 8192; the second rejects fractions.
+    if ((size - 1) >>> 0 < Fast.MAX_CACHE_SIZE && (size | 0) === size && (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed) {
+      const k = this.sizeClass[(size - 1) >> 3] as number;
+      const pa = this.cpu.alloc(this.classId[((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) * Fast.CLASS_STRIDE + k] as number);
+      if (pa !== 0) return pa;
+    }
+    const pa = this.kmallocPa(size, gfp, caller);
+    return Math.max(pa, 0);
+  }
+
+  /** The kfree event. */
+  private traceKfree(caller: string | undefined, kva: number): void {
+    this.slab.ev.kfree(caller, kva);
+  }
+
+  /** The kmalloc event (none for kmalloc(0)). */
+  private traceKmalloc(caller: string | undefined, kva: number, size: number, gfp: number): void {
+    if (size !== 0) this.slab.ev.kmalloc(caller, kva, size, kva === 0 ? 0 : this.ksize(kva), gfp);
   }
 
   /** kmalloc as a physical address; PA_NULL for NULL, PA_ZERO_SIZE for ZERO_SIZE_PTR. */
@@ -162,33 +242,30 @@ export class Kmalloc {
    * is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
-    if (this.slab.ev.active[EV_KFREE] !== 0) this.slab.ev.kfree(caller, kva);
-    const pa = kva - PAGE_OFFSET;
+    if (this.active[Fast.EV_KFREE] !== 0) this.traceKfree(caller, kva);
+    const pa = kva - Fast.PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.bytes) {
-      const m = this.mem32;
-      let i = this.mm + ((pa >>> 12) << 2);
-      let w0 = m[i] as number;
-      if (w0 & PG_tail) {
-        i = this.mm + ((m[i + 3] as number) << 2);
-        w0 = m[i] as number;
-      }
-      const c = this.byId[w0 >>> 20];
-      if (w0 & PG_slab && c !== undefined) {
-        c.slabFree(pa, i, w0, caller);
-        return;
-      }
+      // The fast path: an object in an order-0 slab page (a compound tail goes the slow way), freed onto its CPU slab.
+      const i = this.mm + ((pa >>> 12) << 2);
+      const w0 = this.mem32[i] as number;
+      if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab && this.cpu.free(w0 >>> 20, i, pa)) return;
     }
-    this.kfreeSlow(kva);
+    this.kfreeSlow(kva, caller);
   }
 
-  /** kfree of NULL, ZERO_SIZE_PTR, a kmalloc-large block, or something else (reported). */
-  private kfreeSlow(kva: number): void {
+  /** kfree past the fast path: NULL, ZERO_SIZE_PTR, any slab object, a kmalloc-large block, or something else (reported). */
+  private kfreeSlow(kva: number, caller: string | undefined): void {
     if (kva === 0 || kva === ZERO_SIZE_PTR) return;
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.bytes) {
       const head = this.slab.memmap.compoundHead(pa >>> 12);
       const w0 = this.slab.memmap.word0(head);
-      if (w0 & PG_slab) panic(`kfree: slab page 0x${head.toString(16)} has no live cache`);
+      if (w0 & PG_slab) {
+        const c = this.byId[w0 >>> 20];
+        if (c === undefined) panic(`kfree: slab page 0x${head.toString(16)} has no live cache`);
+        c.slabFree(pa, c.pageWord(head), w0, caller);
+        return;
+      }
       if ((w0 & LARGE_FLAGS) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID && pa === head * PAGE_SIZE) {
         this.freeLarge(head, (w0 >>> 16) & 15);
         return;

@@ -32,8 +32,9 @@ import { __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
 import { PG_slab, PG_tail } from "./memmap.ts";
 import type { PhysMem } from "./physmem.ts";
+import type { SlabCpu } from "./slab_cpu.ts";
 import { SLAB_DEBUG_FLAGS } from "./slab_flags.ts";
-import { INUSE_ONE, orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList, slabFreelist } from "./slab_page.ts";
+import { orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList, slabFreelist } from "./slab_page.ts";
 import type { SlabReporter } from "./slab_report.ts";
 import { allocSlow, deactivateSlab, discardSlab, freeForeign, shrinkCache, slabFreeSlow } from "./slab_slowpath.ts";
 import { PAGE_OFFSET, PAGE_SIZE } from "./types.ts";
@@ -47,6 +48,8 @@ export interface SlabHost {
   readonly rep: SlabReporter;
   /** The machine's event bus (kmalloc, kmem_cache_alloc, ...). */
   readonly ev: KernelEvents;
+  /** kmem_cache_cpu of every cache, by id (the fast paths' state). */
+  readonly cpu: SlabCpu;
   /** kva of the struct page array (for "Slab 0x..." lines). */
   readonly memmapKva: number;
   /** PID recorded in tracks (0 = swapper until processes exist). */
@@ -127,17 +130,10 @@ export class KmemCache {
   private readonly mm: number;
   private readonly failSlab: FailPoint;
 
-  /** kmem_cache_cpu: the CPU slab's head pfn (0 = none). */
+  /** kmem_cache_cpu: the CPU slab's head pfn (0 = none); what the fast paths read of it is in `cpu`. */
   cpuSlab = 0;
-  /**
-   * What the fast paths need of the CPU slab, precomputed (all 0 when there
-   * is none, or when debugging keeps every operation on the slow path):
-   * its struct page's index in mem32, its first object's pa and the bytes
-   * its objects span.
-   */
-  private fastWord = 0;
-  private cpuBase = 0;
-  private cpuUsed = 0;
+  /** The kmem_cache_cpu rows of all caches (this cache's is row `id`). */
+  private readonly cpu: SlabCpu;
   /** kmem_cache_node */
   readonly partial: SlabList;
   readonly full: SlabList;
@@ -147,10 +143,8 @@ export class KmemCache {
   /** Pages held by this cache's slabs. */
   pages = 0;
 
-  /** Statistics (CONFIG_SLUB_STATS-like). */
-  allocFastpath = 0;
+  /** Statistics (CONFIG_SLUB_STATS-like); the fast-path counts are kept in `cpu`, see the accessors below. */
   allocSlowpath = 0;
-  freeFastpath = 0;
   freeSlowpath = 0;
   allocFailed = 0;
   slabsAllocated = 0;
@@ -188,6 +182,26 @@ export class KmemCache {
     this.failSlab = host.failSlab;
     this.partial = new SlabList(this.w, SLAB_PARTIAL);
     this.full = new SlabList(this.w, SLAB_FULL);
+    this.cpu = host.cpu;
+    this.cpu.initRow(id, l.offset, this.random, l.size);
+  }
+
+  /** Allocations served from the CPU slab (Linux ALLOC_FASTPATH). */
+  get allocFastpath(): number {
+    return this.cpu.counts[2 * this.id] as number;
+  }
+
+  set allocFastpath(n: number) {
+    this.cpu.counts[2 * this.id] = n;
+  }
+
+  /** Frees onto the CPU slab (Linux FREE_FASTPATH). */
+  get freeFastpath(): number {
+    return this.cpu.counts[2 * this.id + 1] as number;
+  }
+
+  set freeFastpath(n: number) {
+    this.cpu.counts[2 * this.id + 1] = n;
   }
 
   /**
@@ -198,8 +212,8 @@ export class KmemCache {
    * Panics when the cache was destroyed.
    */
   alloc(gfp: number = GFP_KERNEL, caller?: string): number {
-    const pa = this.allocPa(gfp, this.objectSize, caller);
-    const kva = pa < 0 ? 0 : PAGE_OFFSET + pa;
+    const pa = (gfp & __GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
+    const kva = pa !== 0 ? PAGE_OFFSET + pa : allocSlow(this, gfp, this.objectSize, caller);
     const ev = this.host.ev;
     if (ev.active[EV_KMEM_CACHE_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
     return kva;
@@ -207,29 +221,16 @@ export class KmemCache {
 
   /**
    * alloc with the size the caller asked for (kmalloc's orig_size), as the
-   * object's physical address, or -1 where alloc returns 0. The fast path.
+   * object's physical address, or -1 where alloc returns 0.
    *
    * Why a pa: a kva is above 2^31, a double. Returned from a function that
    * may also return a call's result, V8 boxes it (a heap allocation per
-   * object); a pa below 2^31 stays a small integer, and the callers add
-   * PAGE_OFFSET once, at the API edge, where the double stays unboxed.
+   * object); a pa stays an integer, and the callers add PAGE_OFFSET once,
+   * at the API edge, where the double stays unboxed.
    */
   allocPa(gfp: number, origSize: number, caller: string | undefined): number {
-    const i = this.fastWord;
-    if (i !== 0 && (gfp & __GFP_ZERO) === 0 && !this.failSlab.armed) {
-      const m = this.mem32;
-      const obj = m[i + 1] as number;
-      const fp = obj + this.offset;
-      const next = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
-      if (obj !== 0 && (next === 0 || (next - this.cpuBase) >>> 0 < this.cpuUsed)) {
-        m[fp >>> 2] = obj ^ this.random ^ fp;
-        m[i + 1] = next;
-        m[i + 2] = (m[i + 2] as number) + INUSE_ONE;
-        this.allocFastpath++;
-        return obj;
-      }
-    }
-    return allocSlowPa(this, gfp, origSize, caller);
+    const pa = (gfp & __GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
+    return pa !== 0 ? pa : allocSlowPa(this, gfp, origSize, caller);
   }
 
   /**
@@ -262,21 +263,7 @@ export class KmemCache {
    * not an object start or an object already free.
    */
   slabFree(pa: number, word: number, w0: number, caller: string | undefined): void {
-    // The common case, tested in one go: an object start in the CPU slab,
-    // whose free pointer shows it is not free (see slab_page.ts), no debugging.
-    const off = pa - this.cpuBase;
-    if (word === this.fastWord && off >>> 0 < this.cpuUsed && this.isStride(off)) {
-      const m = this.mem32;
-      const fp = pa + this.offset;
-      const dec = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
-      if (dec === pa || (dec !== 0 && (dec - this.cpuBase) >>> 0 >= this.cpuUsed)) {
-        m[fp >>> 2] = (m[word + 1] as number) ^ this.random ^ fp;
-        m[word + 1] = pa;
-        m[word + 2] = (m[word + 2] as number) - INUSE_ONE;
-        this.freeFastpath++;
-        return;
-      }
-    }
+    if (this.cpu.free(this.id, word, pa)) return;
     slabFreeSlow(this, pa, (word - this.mm) >>> 2, w0, caller);
   }
 
@@ -342,9 +329,8 @@ export class KmemCache {
    */
   setCpuSlab(pfn: number): void {
     this.cpuSlab = pfn;
-    const fast = pfn !== 0 && !this.debug;
-    this.fastWord = fast ? this.mm + pfn * 4 : 0;
-    this.cpuBase = fast ? pfn * PAGE_SIZE + this.redLeftPad : 0;
-    this.cpuUsed = fast ? (this.usedBytes[this.host.memmap.order(pfn)] as number) : 0;
+    if (pfn === 0 || this.debug) this.cpu.setCpu(this.id, 0, 0, 0);
+    else
+      this.cpu.setCpu(this.id, this.mm + pfn * 4, pfn * PAGE_SIZE + this.redLeftPad, this.usedBytes[this.host.memmap.order(pfn)] as number);
   }
 }
