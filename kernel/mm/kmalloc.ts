@@ -102,24 +102,31 @@ export class Kmalloc {
   readonly normal: KmemCache[] = [];
   readonly reclaim: KmemCache[] = [];
   readonly dma: KmemCache[] = [];
+  // What the fast paths read is `declare`d: each property is created
+  // holding its final kind of value, so the JIT keeps its map (see
+  // MmuMemory in mmu_memory.ts).
+  declare private readonly slab: SlabAllocator;
   /** The caches by type index: __GFP_DMA (0x01) gives 1, __GFP_RECLAIMABLE (0x10) gives 2, DMA wins. */
-  private readonly byType: KmemCache[][];
+  declare private readonly byType: KmemCache[][];
   /** RAM as words, and the index of mem_map's first word in it. */
-  private readonly mem32: Uint32Array;
-  private readonly mm: number;
-  private readonly bytes: number;
+  declare private readonly mem32: Uint32Array;
+  declare private readonly mm: number;
+  declare private readonly bytes: number;
   /** Caches by owner id (the slab allocator's table). */
-  private readonly byId: ReadonlyArray<KmemCache | undefined>;
+  declare private readonly byId: ReadonlyArray<KmemCache | undefined>;
   /** Cache id by (type index * CLASS_STRIDE + size class): the fast path's way to a cache, no object on it. */
-  private readonly classId = new Int32Array(4 * Fast.CLASS_STRIDE);
+  declare private readonly classId: Int32Array;
   /** The size class of every request 1..8192, indexed by (size - 1) >> 3: one load on the fast path. */
-  private readonly sizeClass = new Uint8Array(KMALLOC_MAX_CACHE_SIZE >> 3);
-  private readonly cpu: SlabCpu;
-  private readonly failSlab: FailPoint;
+  declare private readonly sizeClass: Uint8Array;
+  declare private readonly cpu: SlabCpu;
+  declare private readonly failSlab: FailPoint;
   /** The event bus's per-kind flags (see useEvents): the fast paths test one byte, held here. */
-  private active: Uint8Array;
+  declare private active: Uint8Array;
 
-  constructor(private readonly slab: SlabAllocator) {
+  constructor(slab: SlabAllocator) {
+    this.slab = slab;
+    this.classId = new Int32Array(4 * Fast.CLASS_STRIDE);
+    this.sizeClass = new Uint8Array(KMALLOC_MAX_CACHE_SIZE >> 3);
     this.mem32 = slab.phys.u32;
     this.mm = slab.memmap.firstPfn * (PAGE_SIZE / 4);
     this.byId = slab.byId;

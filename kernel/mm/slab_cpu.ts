@@ -55,20 +55,22 @@ if (INUSE_ONE !== Cpu.INUSE_ONE) panic("slab_cpu: INUSE_ONE differs from slab_pa
 
 /** kmem_cache_cpu rows of every cache id, and the fast-path counts. */
 export class SlabCpu {
+  // `declare`d: each property is created holding its typed array, so the
+  // JIT keeps its map (see MmuMemory in mmu_memory.ts).
   /** ROW words per cache id. */
-  private readonly t: Int32Array;
+  declare private readonly t: Int32Array;
+  /** RAM as words. */
+  declare private readonly m: Uint32Array;
   /** Per id: [2 id] fast allocations, [2 id + 1] fast frees. */
-  readonly counts: Float64Array;
+  declare readonly counts: Float64Array;
   /** Per id: 1 / size, for the stride test of a size that is no power of two. */
-  private readonly inv: Float64Array;
+  declare private readonly inv: Float64Array;
   /** Per id: the object stride. */
-  private readonly size: Int32Array;
+  declare private readonly size: Int32Array;
 
   /** Rows for cache ids 0..ids-1 over RAM seen as words (`m`). */
-  constructor(
-    ids: number,
-    private readonly m: Uint32Array,
-  ) {
+  constructor(ids: number, m: Uint32Array) {
+    this.m = m;
     this.t = new Int32Array(ids * Cpu.ROW);
     this.counts = new Float64Array(ids * 2);
     this.inv = new Float64Array(ids);
