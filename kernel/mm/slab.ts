@@ -26,6 +26,7 @@
  */
 import type { KernelEvents } from "../events.ts";
 import { EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE } from "../events_types.ts";
+import { panic } from "../panic.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
@@ -84,6 +85,29 @@ export interface CacheLayout {
   readonly minPartial: number;
 }
 
+/**
+ * The other layers' constants the fast paths use, as a const enum: each name
+ * compiles to its number, so no module binding is read per call (a load and
+ * an initialisation check each). Checked against their sources at load.
+ */
+enum Fast {
+  GFP_ZERO = 0x100,
+  PG_tail = 1 << 5,
+  PG_slab = 1 << 6,
+  EV_ALLOC = 6,
+  EV_FREE = 7,
+  PAGE_OFFSET = 0x888000000000,
+}
+if (
+  Fast.GFP_ZERO !== __GFP_ZERO ||
+  Fast.PG_tail !== PG_tail ||
+  Fast.PG_slab !== PG_slab ||
+  Fast.EV_ALLOC !== EV_KMEM_CACHE_ALLOC ||
+  Fast.EV_FREE !== EV_KMEM_CACHE_FREE ||
+  Fast.PAGE_OFFSET !== PAGE_OFFSET
+)
+  panic("slab: a fast-path constant differs from its source");
+
 /** allocSlow as a physical address, or -1 (see KmemCache.allocPa). */
 function allocSlowPa(c: KmemCache, gfp: number, origSize: number, caller: string | undefined): number {
   const kva = allocSlow(c, gfp, origSize, caller);
@@ -92,51 +116,51 @@ function allocSlowPa(c: KmemCache, gfp: number, origSize: number, caller: string
 
 /** A kmem_cache. Make one with `m.kernel.kmemCacheCreate` (or `kernel.slab.createCache`). */
 export class KmemCache {
-  readonly name: string;
-  readonly id: number;
+  declare readonly name: string;
+  declare readonly id: number;
   /** Bytes the user asked for (object_size). */
-  readonly objectSize: number;
+  declare readonly objectSize: number;
   /** Stride between objects, metadata and alignment included. */
-  readonly size: number;
-  readonly align: number;
+  declare readonly size: number;
+  declare readonly align: number;
   /** End of object plus right red zone; metadata starts here. */
-  readonly inuse: number;
+  declare readonly inuse: number;
   /** Free pointer offset from the object start. */
-  readonly offset: number;
-  readonly redLeftPad: number;
-  readonly flags: number;
+  declare readonly offset: number;
+  declare readonly redLeftPad: number;
+  declare readonly flags: number;
   /** Preferred slab order and objects per slab (Linux s->oo). */
-  readonly order: number;
-  readonly objects: number;
+  declare readonly order: number;
+  declare readonly objects: number;
   /** Fallback order when the preferred one is not available (s->min). */
-  readonly minOrder: number;
-  readonly allocflags: number;
+  declare readonly minOrder: number;
+  declare readonly allocflags: number;
   /** Empty slabs kept on the partial list before they go back to the buddy allocator. */
-  readonly minPartial: number;
+  declare readonly minPartial: number;
   readonly ctor: ((kva: number) => void) | null;
   /** Freelist hardening key. */
-  readonly random: number;
-  readonly debug: boolean;
-  readonly host: SlabHost;
+  declare readonly random: number;
+  declare readonly debug: boolean;
+  declare readonly host: SlabHost;
   /** objects * size for each order, the span objects occupy. */
-  readonly usedBytes: Int32Array;
-  private readonly invSize: number;
+  declare readonly usedBytes: Int32Array;
+  declare private readonly invSize: number;
   /** mem_map words, RAM as words and bytes (the slab paths share these views). */
-  readonly w: Uint32Array;
-  readonly mem32: Uint32Array;
-  readonly mem8: Uint8Array;
-  private readonly ramBytes: number;
+  declare readonly w: Uint32Array;
+  declare readonly mem32: Uint32Array;
+  declare readonly mem8: Uint8Array;
+  declare private readonly ramBytes: number;
   /** Index of mem_map's first word in mem32: struct page words read through the RAM view. */
-  private readonly mm: number;
-  private readonly failSlab: FailPoint;
+  declare private readonly mm: number;
+  declare private readonly failSlab: FailPoint;
 
   /** kmem_cache_cpu: the CPU slab's head pfn (0 = none); what the fast paths read of it is in `cpu`. */
   cpuSlab = 0;
   /** The kmem_cache_cpu rows of all caches (this cache's is row `id`). */
-  private readonly cpu: SlabCpu;
+  declare private readonly cpu: SlabCpu;
   /** kmem_cache_node */
-  readonly partial: SlabList;
-  readonly full: SlabList;
+  declare readonly partial: SlabList;
+  declare readonly full: SlabList;
   nrSlabs = 0;
   totalObjects = 0;
   nrDisabled = 0;
@@ -212,10 +236,10 @@ export class KmemCache {
    * Panics when the cache was destroyed.
    */
   alloc(gfp: number = GFP_KERNEL, caller?: string): number {
-    const pa = (gfp & __GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
-    const kva = pa !== 0 ? PAGE_OFFSET + pa : allocSlow(this, gfp, this.objectSize, caller);
+    const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
+    const kva = pa !== 0 ? Fast.PAGE_OFFSET + pa : allocSlow(this, gfp, this.objectSize, caller);
     const ev = this.host.ev;
-    if (ev.active[EV_KMEM_CACHE_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
+    if (ev.active[Fast.EV_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
     return kva;
   }
 
@@ -229,7 +253,7 @@ export class KmemCache {
    * at the API edge, where the double stays unboxed.
    */
   allocPa(gfp: number, origSize: number, caller: string | undefined): number {
-    const pa = (gfp & __GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
+    const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
     return pa !== 0 ? pa : allocSlowPa(this, gfp, origSize, caller);
   }
 
@@ -239,17 +263,17 @@ export class KmemCache {
    * freed to its own cache, as Linux's cache_from_obj does.
    */
   free(kva: number, caller?: string): void {
-    if (this.host.ev.active[EV_KMEM_CACHE_FREE] !== 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
-    const pa = kva - PAGE_OFFSET;
+    if (this.host.ev.active[Fast.EV_FREE] !== 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
+    const pa = kva - Fast.PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;
       let i = this.mm + ((pa >>> 12) << 2);
       let w0 = m[i] as number;
-      if (w0 & PG_tail) {
+      if (w0 & Fast.PG_tail) {
         i = this.mm + ((m[i + 3] as number) << 2);
         w0 = m[i] as number;
       }
-      if (w0 & PG_slab && w0 >>> 20 === this.id) {
+      if (w0 & Fast.PG_slab && w0 >>> 20 === this.id) {
         this.slabFree(pa, i, w0, caller);
         return;
       }
