@@ -21,8 +21,9 @@
  * CPU slab, or on the partial list (free objects), the full list (none), or
  * disabled (failed a check, never touched again).
  *
- * This file holds the cache descriptor and the fast paths (an object off or
- * onto the CPU slab's freelist); slab_slowpath.ts holds everything else.
+ * This file holds the cache descriptor and its entry points; the fast paths
+ * (an object off or onto the CPU slab's freelist) work on the cache's row in
+ * slab_cpu.ts, and slab_slowpath.ts holds everything else.
  */
 import type { KernelEvents } from "../events.ts";
 import { EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE } from "../events_types.ts";
