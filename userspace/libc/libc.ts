@@ -13,8 +13,8 @@ import { LibcSyscalls } from "./syscalls.ts";
 /** libc for one process; see the file comment. */
 export class Libc extends LibcSyscalls {
   /** The default malloc (exposed for its checker and counters). */
-  readonly heap: Malloc;
-  private readonly mem: UserMemory;
+  declare readonly heap: Malloc;
+  declare private readonly mem: UserMemory;
 
   constructor(proc: UserProcess) {
     super(proc);

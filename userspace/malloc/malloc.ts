@@ -53,8 +53,8 @@ const MAX_FAST_SIZE = 160;
 /** The default malloc of one process. */
 export class Malloc {
   /** The arena (exposed for the checker and the Allocator adapter). */
-  readonly arena: Arena;
-  private readonly libc: LibcSyscalls;
+  declare readonly arena: Arena;
+  declare private readonly libc: LibcSyscalls;
 
   constructor(proc: UserProcess, libc: LibcSyscalls) {
     this.libc = libc;
