@@ -50,9 +50,6 @@ export const KMALLOC_SIZES: readonly number[] = [8, 16, 32, 64, 96, 128, 192, 25
 /** Size class of requests 1..192, indexed by (size - 1) >> 3 (Linux size_index). */
 const SIZE_INDEX = new Uint8Array([0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6]);
 const GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM | ~GFP_KNOWN_MASK;
-/** kmallocPa's results that are no object: NULL and ZERO_SIZE_PTR. */
-const PA_NULL = -1;
-const PA_ZERO_SIZE = -2;
 /** Head flags of a kmalloc-large block, as far as kfree looks. */
 const LARGE_FLAGS = PG_alloc | PG_head | PG_slab;
 /**
@@ -197,8 +194,7 @@ export class Kmalloc {
       const pa = this.cpu.alloc(this.classId[((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) * Fast.CLASS_STRIDE + k] as number);
       if (pa !== 0) return pa;
     }
-    const pa = this.kmallocPa(size, gfp, caller);
-    return Math.max(pa, 0);
+    return this.kmallocPa(size, gfp, caller);
   }
 
   /** The kfree event. */
@@ -211,30 +207,27 @@ export class Kmalloc {
     if (size !== 0) this.slab.ev.kmalloc(caller, kva, size, kva === 0 ? 0 : this.ksize(kva), gfp);
   }
 
-  /** kmalloc as a physical address; PA_NULL for NULL, PA_ZERO_SIZE for ZERO_SIZE_PTR. */
+  /** kmalloc past the fast path, as a physical address: 0 for NULL and for kmalloc(0). */
   private kmallocPa(size: number, gfp: number, caller: string | undefined): number {
     // One compare for 1 <= size <= 8192 (the second rejects fractions).
     if ((size - 1) >>> 0 < KMALLOC_MAX_CACHE_SIZE && (size | 0) === size) {
       const list = this.byType[(gfp & __GFP_DMA) | ((gfp >>> 3) & 2)] as KmemCache[];
-      return (list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache).allocPa(
-        gfp,
-        size,
-        caller,
-      );
+      const c = list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache;
+      return Math.max(c.allocPa(gfp, size, caller), 0);
     }
-    return size === 0 ? PA_ZERO_SIZE : this.kmallocLarge(size, gfp);
+    return size === 0 ? 0 : this.kmallocLarge(size, gfp);
   }
 
-  /** kmalloc_large: 2^get_order(size) pages as one compound block; its pa, or PA_NULL. */
+  /** kmalloc_large: 2^get_order(size) pages as one compound block; its pa, or 0. */
   private kmallocLarge(size: number, gfp: number): number {
     if (!Number.isInteger(size) || size < 0) {
       if ((gfp & __GFP_NOWARN) === 0) this.slab.rep.plain("kmalloc_invalid_size", `kmalloc: invalid size ${size}`);
-      return PA_NULL;
+      return 0;
     }
     if (gfp & GFP_SLAB_BUG_MASK) gfp = this.slab.fixSlabGfp(gfp);
     const order = getOrder(size);
     const pfn = this.slab.buddy.allocPages(order, gfp | __GFP_COMP);
-    if (pfn < 0) return PA_NULL;
+    if (pfn < 0) return 0;
     this.slab.memmap.setOwnerBits(pfn, KMALLOC_LARGE_ID);
     this.slab.largeBlocks++;
     this.slab.largePages += 1 << order;

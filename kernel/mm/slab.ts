@@ -213,20 +213,20 @@ export class KmemCache {
 
   /** Allocations served from the CPU slab (Linux ALLOC_FASTPATH). */
   get allocFastpath(): number {
-    return this.cpu.counts[2 * this.id] as number;
+    return this.cpu.counts[this.cpu.countAt(this.id)] as number;
   }
 
   set allocFastpath(n: number) {
-    this.cpu.counts[2 * this.id] = n;
+    this.cpu.counts[this.cpu.countAt(this.id)] = n;
   }
 
   /** Frees onto the CPU slab (Linux FREE_FASTPATH). */
   get freeFastpath(): number {
-    return this.cpu.counts[2 * this.id + 1] as number;
+    return this.cpu.counts[this.cpu.countAt(this.id) + 1] as number;
   }
 
   set freeFastpath(n: number) {
-    this.cpu.counts[2 * this.id + 1] = n;
+    this.cpu.counts[this.cpu.countAt(this.id) + 1] = n;
   }
 
   /**

@@ -61,7 +61,7 @@ export class SlabCpu {
   declare private readonly t: Int32Array;
   /** RAM as words. */
   declare private readonly m: Uint32Array;
-  /** Per id: [2 id] fast allocations, [2 id + 1] fast frees. */
+  /** Per id: [id * ROW] fast allocations, [id * ROW + 1] fast frees (indexed like the rows, so the fast paths reuse the row offset). */
   declare readonly counts: Float64Array;
   /** Per id: 1 / size, for the stride test of a size that is no power of two. */
   declare private readonly inv: Float64Array;
@@ -72,7 +72,7 @@ export class SlabCpu {
   constructor(ids: number, m: Uint32Array) {
     this.m = m;
     this.t = new Int32Array(ids * Cpu.ROW);
-    this.counts = new Float64Array(ids * 2);
+    this.counts = new Float64Array(ids * Cpu.ROW);
     this.inv = new Float64Array(ids);
     this.size = new Int32Array(ids);
   }
@@ -86,8 +86,8 @@ export class SlabCpu {
     this.t[r + Cpu.MASK] = (size & (size - 1)) === 0 ? size - 1 : -1;
     this.inv[id] = 1 / size;
     this.size[id] = size;
-    this.counts[2 * id] = 0;
-    this.counts[2 * id + 1] = 0;
+    this.counts[r] = 0;
+    this.counts[r + 1] = 0;
   }
 
   /** Sets cache `id`'s CPU slab for the fast paths: its struct page word, first object pa and span; word 0 turns them off. */
@@ -96,6 +96,11 @@ export class SlabCpu {
     this.t[r + Cpu.WORD] = word;
     this.t[r + Cpu.BASE] = base;
     this.t[r + Cpu.USED] = used;
+  }
+
+  /** Where cache `id`'s counts start in `counts`. */
+  countAt(id: number): number {
+    return id * Cpu.ROW;
   }
 
   /** The struct page word of cache `id`'s CPU slab as the fast paths see it (0: they are off). */
@@ -125,7 +130,7 @@ export class SlabCpu {
     m[fp >>> 2] = obj ^ key;
     m[i + 1] = next;
     m[i + 2] = (m[i + 2] as number) + Cpu.INUSE_ONE;
-    (this.counts[2 * id] as number)++;
+    (this.counts[r] as number)++;
     return obj;
   }
 
@@ -152,7 +157,7 @@ export class SlabCpu {
     m[fp >>> 2] = (m[word + 1] as number) ^ key;
     m[word + 1] = pa;
     m[word + 2] = (m[word + 2] as number) - Cpu.INUSE_ONE;
-    (this.counts[2 * id + 1] as number)++;
+    (this.counts[r + 1] as number)++;
     return true;
   }
 
