@@ -178,23 +178,40 @@ export class Kmalloc {
    */
   kmalloc(size: number, gfp: number = Fast.GFP_KERNEL, caller?: string): number {
     // The canonical address is made here, once, from a pa: a small integer
-    // wherever the rest is not inlined into the caller (a kva is a double,
-    // boxed when a call returns it).
-    const pa = this.allocPa(size, gfp, caller);
-    const kva = pa !== 0 ? Fast.PAGE_OFFSET + pa : size === 0 ? ZERO_SIZE_PTR : 0;
-    if (this.active[Fast.EV_KMALLOC] !== 0) this.traceKmalloc(caller, kva, size, gfp);
-    return kva;
+    // wherever the fast path is not inlined into the caller (a kva is a
+    // double, boxed when a call returns it). Everything else, the event
+    // included, is kmallocSlow's.
+    const pa = this.allocFast(size, gfp);
+    return pa !== 0 ? Fast.PAGE_OFFSET + pa : this.kmallocSlow(size, gfp, caller);
   }
 
-  /** kmalloc as a pa: 0 for NULL and for kmalloc(0). The fast path: the CPU slab of the size class's cache. */
-  private allocPa(size: number, gfp: number, caller: string | undefined): number {
+  /**
+   * The fast path: an object off the CPU slab of the size class's cache, as
+   * a pa, or 0 when kmallocSlow must run. Nobody may be listening for kmalloc
+   * events: the flag is tested here, so the emit (its call and arguments)
+   * stays out of the code a caller's loop inlines.
+   */
+  private allocFast(size: number, gfp: number): number {
     // One compare for 1 <= size <= 8192; the second rejects fractions.
-    if ((size - 1) >>> 0 < Fast.MAX_CACHE_SIZE && (size | 0) === size && (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed) {
+    if (
+      (size - 1) >>> 0 < Fast.MAX_CACHE_SIZE &&
+      (size | 0) === size &&
+      (gfp & Fast.GFP_ZERO) === 0 &&
+      this.active[Fast.EV_KMALLOC] === 0 &&
+      !this.failSlab.armed
+    ) {
       const k = this.sizeClass[(size - 1) >> 3] as number;
-      const pa = this.cpu.alloc(this.classId[((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) * Fast.CLASS_STRIDE + k] as number);
-      if (pa !== 0) return pa;
+      return this.cpu.alloc(this.classId[((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) * Fast.CLASS_STRIDE + k] as number);
     }
-    return this.kmallocPa(size, gfp, caller);
+    return 0;
+  }
+
+  /** kmalloc past the fast path (the CPU slab may still serve it): the kva, 0 or ZERO_SIZE_PTR, and the kmalloc event. */
+  private kmallocSlow(size: number, gfp: number, caller: string | undefined): number {
+    const pa = this.kmallocPa(size, gfp, caller);
+    const kva = pa !== 0 ? PAGE_OFFSET + pa : size === 0 ? ZERO_SIZE_PTR : 0;
+    if (this.active[Fast.EV_KMALLOC] !== 0) this.traceKmalloc(caller, kva, size, gfp);
+    return kva;
   }
 
   /** The kfree event. */
@@ -242,10 +259,11 @@ export class Kmalloc {
    * is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
-    if (this.active[Fast.EV_KFREE] !== 0) this.traceKfree(caller, kva);
     const pa = kva - Fast.PAGE_OFFSET;
-    if (pa >>> 0 === pa && pa < this.bytes) {
-      // The fast path: an object in an order-0 slab page (a compound tail goes the slow way), freed onto its CPU slab.
+    // The fast path, while nobody listens for kfree events (kfreeSlow emits
+    // them): an object in an order-0 slab page (a compound tail goes the
+    // slow way), freed onto its CPU slab.
+    if (pa >>> 0 === pa && pa < this.bytes && this.active[Fast.EV_KFREE] === 0) {
       const i = this.mm + ((pa >>> 12) << 2);
       const w0 = this.mem32[i] as number;
       if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab && this.cpu.free(w0 >>> 20, i, pa)) return;
@@ -255,6 +273,7 @@ export class Kmalloc {
 
   /** kfree past the fast path: NULL, ZERO_SIZE_PTR, any slab object, a kmalloc-large block, or something else (reported). */
   private kfreeSlow(kva: number, caller: string | undefined): void {
+    if (this.active[Fast.EV_KFREE] !== 0) this.traceKfree(caller, kva);
     if (kva === 0 || kva === ZERO_SIZE_PTR) return;
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.bytes) {
