@@ -90,47 +90,47 @@ export interface KernelParts {
 
 /** The kernel and its services. */
 export class Kernel {
-  readonly config: KernelConfig;
+  declare readonly config: KernelConfig;
   /** The typed event stream; kernel/main.ts made it first and handed it to every layer that emits. */
-  readonly events: KernelEvents;
-  readonly phys: PhysMem;
-  readonly layout: BootLayout;
-  readonly memmap: MemMap;
+  declare readonly events: KernelEvents;
+  declare readonly phys: PhysMem;
+  declare readonly layout: BootLayout;
+  declare readonly memmap: MemMap;
   /** The page allocator every layer calls: the frames layer (the buddy allocator or a lab's) behind the kernel's checks. */
-  readonly pages: FramePages;
+  declare readonly pages: FramePages;
   /** "buddy", or the name of the lab's frames layer. */
-  readonly framesName: string;
-  readonly printk: Printk;
-  readonly rng: Prandom;
-  readonly failPageAlloc: FailPoint;
-  readonly failSlab: FailPoint;
-  readonly log: KLogger;
+  declare readonly framesName: string;
+  declare readonly printk: Printk;
+  declare readonly rng: Prandom;
+  declare readonly failPageAlloc: FailPoint;
+  declare readonly failSlab: FailPoint;
+  declare readonly log: KLogger;
   /** The slab allocator: every kmem_cache, its accounting and reports. */
-  readonly slab: SlabAllocator;
+  declare readonly slab: SlabAllocator;
   /** The kmalloc caches and kmalloc-large. */
-  readonly kmallocCaches: Kmalloc;
+  declare readonly kmallocCaches: Kmalloc;
   /** Kernel memory by kva, through the MMU and init_mm. */
-  readonly mem: KernelMemory;
+  declare readonly mem: KernelMemory;
   /** Page tables, the MMU and the TLB (kernel/mm/init.ts). */
-  readonly pagingParts: PagingParts;
-  readonly paging: Paging;
-  readonly mmu: Mmu;
+  declare readonly pagingParts: PagingParts;
+  declare readonly paging: Paging;
+  declare readonly mmu: Mmu;
   /** The kernel's page table (init_mm): the direct map and the vmalloc area. */
-  readonly initMm: PageTable;
+  declare readonly initMm: PageTable;
   /** The vmalloc layer (vmalloc.ts). */
-  readonly vmallocLayer: Vmalloc;
+  declare readonly vmallocLayer: Vmalloc;
   /** Processes and their address spaces (task_init.ts). */
-  readonly taskParts: TaskParts;
-  readonly tasks: Tasks;
-  readonly registry: Registry;
-  readonly checkers: Checker[];
+  declare readonly taskParts: TaskParts;
+  declare readonly tasks: Tasks;
+  declare readonly registry: Registry;
+  declare readonly checkers: Checker[];
   /** Layers add their /proc/meminfo fields here (kB). */
   readonly meminfoSources: Array<(v: MeminfoValues) => void>;
   /** Layers add their /proc/vmstat counters here, in order. */
   readonly vmstatSources: Array<(out: Array<[string, number]>) => void>;
   /** Layers add their section of `m.stats()` here. */
   readonly statsSources: Array<[string, () => unknown]>;
-  private readonly buddyOrNull: BuddyAllocator | null;
+  declare private readonly buddyOrNull: BuddyAllocator | null;
 
   /** The cost clock: simulated nanoseconds derived from the layers' counters (clock.ts). */
   get clock(): CostClock {

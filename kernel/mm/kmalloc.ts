@@ -10,8 +10,10 @@
  * 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then the next
  * power of two up to 8192; above that, 2^get_order(size) pages.
  */
+import type { KernelEvents } from "../events.ts";
 import { EV_KFREE, EV_KMALLOC } from "../events_types.ts";
 import { panic } from "../panic.ts";
+import type { FailPoint } from "./fault_inject.ts";
 import {
   __GFP_COMP,
   __GFP_DMA,
@@ -26,6 +28,7 @@ import {
 import { PG_alloc, PG_head, PG_slab, PG_tail } from "./memmap.ts";
 import type { KmemCache } from "./slab.ts";
 import type { SlabAllocator } from "./slab_common.ts";
+import type { SlabCpu } from "./slab_cpu.ts";
 import { getOrigSize, setOrigSize } from "./slab_debug.ts";
 import {
   KMALLOC_MAX_CACHE_SIZE,
@@ -47,11 +50,40 @@ export const KMALLOC_SIZES: readonly number[] = [8, 16, 32, 64, 96, 128, 192, 25
 /** Size class of requests 1..192, indexed by (size - 1) >> 3 (Linux size_index). */
 const SIZE_INDEX = new Uint8Array([0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6]);
 const GFP_SLAB_BUG_MASK = __GFP_DMA32 | __GFP_HIGHMEM | ~GFP_KNOWN_MASK;
-/** kmallocPa's results that are no object: NULL and ZERO_SIZE_PTR. */
-const PA_NULL = -1;
-const PA_ZERO_SIZE = -2;
 /** Head flags of a kmalloc-large block, as far as kfree looks. */
 const LARGE_FLAGS = PG_alloc | PG_head | PG_slab;
+/**
+ * What the fast paths of kmalloc and kfree use of other layers' constants,
+ * as a const enum: each name compiles to its number, so the fast paths read
+ * no module binding (a load and an initialisation check per use, per call).
+ * Checked against their sources when this module loads.
+ */
+enum Fast {
+  /** Size classes per cache type in the class table (13 used). */
+  CLASS_STRIDE = 16,
+  MAX_CACHE_SIZE = 8192,
+  GFP_DMA = 0x01,
+  GFP_ZERO = 0x100,
+  GFP_KERNEL = 0xcc0,
+  PG_tail = 1 << 5,
+  PG_slab = 1 << 6,
+  EV_KMALLOC = 4,
+  EV_KFREE = 5,
+  PAGE_OFFSET = 0x888000000000,
+}
+if (
+  Fast.MAX_CACHE_SIZE !== KMALLOC_MAX_CACHE_SIZE ||
+  Fast.GFP_DMA !== __GFP_DMA ||
+  Fast.GFP_ZERO !== __GFP_ZERO ||
+  Fast.GFP_KERNEL !== GFP_KERNEL ||
+  __GFP_RECLAIMABLE >>> 3 !== 2 ||
+  Fast.PG_tail !== PG_tail ||
+  Fast.PG_slab !== PG_slab ||
+  Fast.EV_KMALLOC !== EV_KMALLOC ||
+  Fast.EV_KFREE !== EV_KFREE ||
+  Fast.PAGE_OFFSET !== PAGE_OFFSET
+)
+  panic("kmalloc: a fast-path constant differs from its source");
 
 function kmallocName(prefix: string, size: number): string {
   return `${prefix}${size >= 1024 ? `${size / 1024}k` : size}`;
@@ -67,21 +99,39 @@ export class Kmalloc {
   readonly normal: KmemCache[] = [];
   readonly reclaim: KmemCache[] = [];
   readonly dma: KmemCache[] = [];
+  // What the fast paths read is `declare`d: each property is created
+  // holding its final kind of value, so the JIT keeps its map (see
+  // MmuMemory in mmu_memory.ts).
+  declare private readonly slab: SlabAllocator;
   /** The caches by type index: __GFP_DMA (0x01) gives 1, __GFP_RECLAIMABLE (0x10) gives 2, DMA wins. */
-  private readonly byType: KmemCache[][];
+  declare private readonly byType: KmemCache[][];
   /** RAM as words, and the index of mem_map's first word in it. */
-  private readonly mem32: Uint32Array;
-  private readonly mm: number;
-  private readonly bytes: number;
+  declare private readonly mem32: Uint32Array;
+  declare private readonly mm: number;
+  declare private readonly bytes: number;
   /** Caches by owner id (the slab allocator's table). */
-  private readonly byId: ReadonlyArray<KmemCache | undefined>;
+  declare private readonly byId: ReadonlyArray<KmemCache | undefined>;
+  /** Cache id by (type index * CLASS_STRIDE + size class): the fast path's way to a cache, no object on it. */
+  declare private readonly classId: Int32Array;
+  /** The size class of every request 1..8192, indexed by (size - 1) >> 3: one load on the fast path. */
+  declare private readonly sizeClass: Uint8Array;
+  declare private readonly cpu: SlabCpu;
+  declare private readonly failSlab: FailPoint;
+  /** The event bus's per-kind flags (the slab allocator's bus, from kernel/main.ts): the fast paths test one byte, held here. */
+  declare private readonly active: Uint8Array;
 
-  constructor(private readonly slab: SlabAllocator) {
+  constructor(slab: SlabAllocator) {
+    this.slab = slab;
+    this.classId = new Int32Array(4 * Fast.CLASS_STRIDE);
+    this.sizeClass = new Uint8Array(KMALLOC_MAX_CACHE_SIZE >> 3);
     this.mem32 = slab.phys.u32;
     this.mm = slab.memmap.firstPfn * (PAGE_SIZE / 4);
     this.byId = slab.byId;
     this.byType = [this.normal, this.dma, this.reclaim, this.dma];
     this.bytes = slab.phys.bytes;
+    this.cpu = slab.cpu;
+    this.failSlab = slab.failSlab;
+    this.active = slab.ev.active;
     const types: Array<[KmemCache[], string, number]> = [
       [this.normal, "kmalloc-", 0],
       [this.reclaim, "kmalloc-rcl-", SLAB_RECLAIM_ACCOUNT],
@@ -94,6 +144,11 @@ export class Kmalloc {
         if (!c) panic(`kmalloc: cannot create ${kmallocName(prefix, size)}`);
         list.push(c);
       }
+    }
+    for (let g = 0; g < this.sizeClass.length; g++) this.sizeClass[g] = kmallocIndex(8 * g + 1);
+    for (let type = 0; type < 4; type++) {
+      const list = this.byType[type] as KmemCache[];
+      for (let k = 0; k < list.length; k++) this.classId[type * Fast.CLASS_STRIDE + k] = (list[k] as KmemCache).id;
     }
   }
 
@@ -116,38 +171,75 @@ export class Kmalloc {
    * failure, when memory runs out, or when size exceeds the largest buddy
    * block (with the page allocator's warning unless __GFP_NOWARN).
    */
-  kmalloc(size: number, gfp: number = GFP_KERNEL, caller?: string): number {
-    // The canonical address is made here, once (see KmemCache.allocPa).
+  kmalloc(size: number, gfp: number = Fast.GFP_KERNEL, caller?: string): number {
+    // The canonical address is made here, once, from a pa: a small integer
+    // wherever the fast path is not inlined into the caller (a kva is a
+    // double, boxed when a call returns it). Everything else, the event
+    // included, is kmallocSlow's.
+    const pa = this.allocFast(size, gfp);
+    return pa !== 0 ? Fast.PAGE_OFFSET + pa : this.kmallocSlow(size, gfp, caller);
+  }
+
+  /**
+   * The fast path: an object off the CPU slab of the size class's cache, as
+   * a pa, or 0 when kmallocSlow must run. Nobody may be listening for kmalloc
+   * events: the flag is tested here, so the emit (its call and arguments)
+   * stays out of the code a caller's loop inlines.
+   */
+  private allocFast(size: number, gfp: number): number {
+    // One compare for 1 <= size <= 8192; the second rejects fractions.
+    if (
+      (size - 1) >>> 0 < Fast.MAX_CACHE_SIZE &&
+      (size | 0) === size &&
+      (gfp & Fast.GFP_ZERO) === 0 &&
+      this.active[Fast.EV_KMALLOC] === 0 &&
+      !this.failSlab.armed
+    ) {
+      const k = this.sizeClass[(size - 1) >> 3] as number;
+      return this.cpu.alloc(this.classId[((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) * Fast.CLASS_STRIDE + k] as number);
+    }
+    return 0;
+  }
+
+  /** kmalloc past the fast path (the CPU slab may still serve it): the kva, 0 or ZERO_SIZE_PTR, and the kmalloc event. */
+  private kmallocSlow(size: number, gfp: number, caller: string | undefined): number {
     const pa = this.kmallocPa(size, gfp, caller);
-    const kva = pa >= 0 ? PAGE_OFFSET + pa : pa === PA_NULL ? 0 : ZERO_SIZE_PTR;
-    if (this.slab.ev.active[EV_KMALLOC] !== 0 && size !== 0) this.slab.ev.kmalloc(caller, kva, size, kva === 0 ? 0 : this.ksize(kva), gfp);
+    const kva = pa !== 0 ? PAGE_OFFSET + pa : size === 0 ? ZERO_SIZE_PTR : 0;
+    if (this.active[Fast.EV_KMALLOC] !== 0) this.traceKmalloc(caller, kva, size, gfp);
     return kva;
   }
 
-  /** kmalloc as a physical address; PA_NULL for NULL, PA_ZERO_SIZE for ZERO_SIZE_PTR. */
+  /** The kfree event. */
+  private traceKfree(caller: string | undefined, kva: number): void {
+    this.slab.ev.kfree(caller, kva);
+  }
+
+  /** The kmalloc event (none for kmalloc(0)). */
+  private traceKmalloc(caller: string | undefined, kva: number, size: number, gfp: number): void {
+    if (size !== 0) this.slab.ev.kmalloc(caller, kva, size, kva === 0 ? 0 : this.ksize(kva), gfp);
+  }
+
+  /** kmalloc past the fast path, as a physical address: 0 for NULL and for kmalloc(0). */
   private kmallocPa(size: number, gfp: number, caller: string | undefined): number {
     // One compare for 1 <= size <= 8192 (the second rejects fractions).
     if ((size - 1) >>> 0 < KMALLOC_MAX_CACHE_SIZE && (size | 0) === size) {
       const list = this.byType[(gfp & __GFP_DMA) | ((gfp >>> 3) & 2)] as KmemCache[];
-      return (list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache).allocPa(
-        gfp,
-        size,
-        caller,
-      );
+      const c = list[size <= 192 ? (SIZE_INDEX[(size - 1) >> 3] as number) : 31 - Math.clz32(size - 1)] as KmemCache;
+      return Math.max(c.allocPa(gfp, size, caller), 0);
     }
-    return size === 0 ? PA_ZERO_SIZE : this.kmallocLarge(size, gfp);
+    return size === 0 ? 0 : this.kmallocLarge(size, gfp);
   }
 
-  /** kmalloc_large: 2^get_order(size) pages as one compound block; its pa, or PA_NULL. */
+  /** kmalloc_large: 2^get_order(size) pages as one compound block; its pa, or 0. */
   private kmallocLarge(size: number, gfp: number): number {
     if (!Number.isInteger(size) || size < 0) {
       if ((gfp & __GFP_NOWARN) === 0) this.slab.rep.plain("kmalloc_invalid_size", `kmalloc: invalid size ${size}`);
-      return PA_NULL;
+      return 0;
     }
     if (gfp & GFP_SLAB_BUG_MASK) gfp = this.slab.fixSlabGfp(gfp);
     const order = getOrder(size);
     const pfn = this.slab.buddy.allocPages(order, gfp | __GFP_COMP);
-    if (pfn < 0) return PA_NULL;
+    if (pfn < 0) return 0;
     this.slab.memmap.setOwnerBits(pfn, KMALLOC_LARGE_ID);
     this.slab.largeBlocks++;
     this.slab.largePages += 1 << order;
@@ -162,33 +254,32 @@ export class Kmalloc {
    * is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
-    if (this.slab.ev.active[EV_KFREE] !== 0) this.slab.ev.kfree(caller, kva);
-    const pa = kva - PAGE_OFFSET;
-    if (pa >>> 0 === pa && pa < this.bytes) {
-      const m = this.mem32;
-      let i = this.mm + ((pa >>> 12) << 2);
-      let w0 = m[i] as number;
-      if (w0 & PG_tail) {
-        i = this.mm + ((m[i + 3] as number) << 2);
-        w0 = m[i] as number;
-      }
-      const c = this.byId[w0 >>> 20];
-      if (w0 & PG_slab && c !== undefined) {
-        c.slabFree(pa, i, w0, caller);
-        return;
-      }
+    const pa = kva - Fast.PAGE_OFFSET;
+    // The fast path, while nobody listens for kfree events (kfreeSlow emits
+    // them): an object in an order-0 slab page (a compound tail goes the
+    // slow way), freed onto its CPU slab.
+    if (pa >>> 0 === pa && pa < this.bytes && this.active[Fast.EV_KFREE] === 0) {
+      const i = this.mm + ((pa >>> 12) << 2);
+      const w0 = this.mem32[i] as number;
+      if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab && this.cpu.free(w0 >>> 20, i, pa)) return;
     }
-    this.kfreeSlow(kva);
+    this.kfreeSlow(kva, caller);
   }
 
-  /** kfree of NULL, ZERO_SIZE_PTR, a kmalloc-large block, or something else (reported). */
-  private kfreeSlow(kva: number): void {
+  /** kfree past the fast path: NULL, ZERO_SIZE_PTR, any slab object, a kmalloc-large block, or something else (reported). */
+  private kfreeSlow(kva: number, caller: string | undefined): void {
+    if (this.active[Fast.EV_KFREE] !== 0) this.traceKfree(caller, kva);
     if (kva === 0 || kva === ZERO_SIZE_PTR) return;
     const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.bytes) {
       const head = this.slab.memmap.compoundHead(pa >>> 12);
       const w0 = this.slab.memmap.word0(head);
-      if (w0 & PG_slab) panic(`kfree: slab page 0x${head.toString(16)} has no live cache`);
+      if (w0 & PG_slab) {
+        const c = this.byId[w0 >>> 20];
+        if (c === undefined) panic(`kfree: slab page 0x${head.toString(16)} has no live cache`);
+        c.slabFree(pa, c.pageWord(head), w0, caller);
+        return;
+      }
       if ((w0 & LARGE_FLAGS) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID && pa === head * PAGE_SIZE) {
         this.freeLarge(head, (w0 >>> 16) & 15);
         return;

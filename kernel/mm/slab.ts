@@ -21,19 +21,22 @@
  * CPU slab, or on the partial list (free objects), the full list (none), or
  * disabled (failed a check, never touched again).
  *
- * This file holds the cache descriptor and the fast paths (an object off or
- * onto the CPU slab's freelist); slab_slowpath.ts holds everything else.
+ * This file holds the cache descriptor and its entry points; the fast paths
+ * (an object off or onto the CPU slab's freelist) work on the cache's row in
+ * slab_cpu.ts, and slab_slowpath.ts holds everything else.
  */
 import type { KernelEvents } from "../events.ts";
 import { EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE } from "../events_types.ts";
+import { panic } from "../panic.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
 import { PG_slab, PG_tail } from "./memmap.ts";
 import type { PhysMem } from "./physmem.ts";
+import type { SlabCpu } from "./slab_cpu.ts";
 import { SLAB_DEBUG_FLAGS } from "./slab_flags.ts";
-import { INUSE_ONE, orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList, slabFreelist } from "./slab_page.ts";
+import { orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList, slabFreelist } from "./slab_page.ts";
 import type { SlabReporter } from "./slab_report.ts";
 import { allocSlow, deactivateSlab, discardSlab, freeForeign, shrinkCache, slabFreeSlow } from "./slab_slowpath.ts";
 import { PAGE_OFFSET, PAGE_SIZE } from "./types.ts";
@@ -47,6 +50,8 @@ export interface SlabHost {
   readonly rep: SlabReporter;
   /** The machine's event bus (kmalloc, kmem_cache_alloc, ...). */
   readonly ev: KernelEvents;
+  /** kmem_cache_cpu of every cache, by id (the fast paths' state). */
+  readonly cpu: SlabCpu;
   /** kva of the struct page array (for "Slab 0x..." lines). */
   readonly memmapKva: number;
   /** PID recorded in tracks (0 = swapper until processes exist). */
@@ -81,6 +86,29 @@ export interface CacheLayout {
   readonly minPartial: number;
 }
 
+/**
+ * The other layers' constants the fast paths use, as a const enum: each name
+ * compiles to its number, so no module binding is read per call (a load and
+ * an initialisation check each). Checked against their sources at load.
+ */
+enum Fast {
+  GFP_ZERO = 0x100,
+  PG_tail = 1 << 5,
+  PG_slab = 1 << 6,
+  EV_ALLOC = 6,
+  EV_FREE = 7,
+  PAGE_OFFSET = 0x888000000000,
+}
+if (
+  Fast.GFP_ZERO !== __GFP_ZERO ||
+  Fast.PG_tail !== PG_tail ||
+  Fast.PG_slab !== PG_slab ||
+  Fast.EV_ALLOC !== EV_KMEM_CACHE_ALLOC ||
+  Fast.EV_FREE !== EV_KMEM_CACHE_FREE ||
+  Fast.PAGE_OFFSET !== PAGE_OFFSET
+)
+  panic("slab: a fast-path constant differs from its source");
+
 /** allocSlow as a physical address, or -1 (see KmemCache.allocPa). */
 function allocSlowPa(c: KmemCache, gfp: number, origSize: number, caller: string | undefined): number {
   const kva = allocSlow(c, gfp, origSize, caller);
@@ -89,68 +117,59 @@ function allocSlowPa(c: KmemCache, gfp: number, origSize: number, caller: string
 
 /** A kmem_cache. Make one with `m.kernel.kmemCacheCreate` (or `kernel.slab.createCache`). */
 export class KmemCache {
-  readonly name: string;
-  readonly id: number;
+  declare readonly name: string;
+  declare readonly id: number;
   /** Bytes the user asked for (object_size). */
-  readonly objectSize: number;
+  declare readonly objectSize: number;
   /** Stride between objects, metadata and alignment included. */
-  readonly size: number;
-  readonly align: number;
+  declare readonly size: number;
+  declare readonly align: number;
   /** End of object plus right red zone; metadata starts here. */
-  readonly inuse: number;
+  declare readonly inuse: number;
   /** Free pointer offset from the object start. */
-  readonly offset: number;
-  readonly redLeftPad: number;
-  readonly flags: number;
+  declare readonly offset: number;
+  declare readonly redLeftPad: number;
+  declare readonly flags: number;
   /** Preferred slab order and objects per slab (Linux s->oo). */
-  readonly order: number;
-  readonly objects: number;
+  declare readonly order: number;
+  declare readonly objects: number;
   /** Fallback order when the preferred one is not available (s->min). */
-  readonly minOrder: number;
-  readonly allocflags: number;
+  declare readonly minOrder: number;
+  declare readonly allocflags: number;
   /** Empty slabs kept on the partial list before they go back to the buddy allocator. */
-  readonly minPartial: number;
+  declare readonly minPartial: number;
   readonly ctor: ((kva: number) => void) | null;
   /** Freelist hardening key. */
-  readonly random: number;
-  readonly debug: boolean;
-  readonly host: SlabHost;
+  declare readonly random: number;
+  declare readonly debug: boolean;
+  declare readonly host: SlabHost;
   /** objects * size for each order, the span objects occupy. */
-  readonly usedBytes: Int32Array;
-  private readonly invSize: number;
+  declare readonly usedBytes: Int32Array;
+  declare private readonly invSize: number;
   /** mem_map words, RAM as words and bytes (the slab paths share these views). */
-  readonly w: Uint32Array;
-  readonly mem32: Uint32Array;
-  readonly mem8: Uint8Array;
-  private readonly ramBytes: number;
+  declare readonly w: Uint32Array;
+  declare readonly mem32: Uint32Array;
+  declare readonly mem8: Uint8Array;
+  declare private readonly ramBytes: number;
   /** Index of mem_map's first word in mem32: struct page words read through the RAM view. */
-  private readonly mm: number;
-  private readonly failSlab: FailPoint;
+  declare private readonly mm: number;
+  declare private readonly failSlab: FailPoint;
 
-  /** kmem_cache_cpu: the CPU slab's head pfn (0 = none). */
+  /** kmem_cache_cpu: the CPU slab's head pfn (0 = none); what the fast paths read of it is in `cpu`. */
   cpuSlab = 0;
-  /**
-   * What the fast paths need of the CPU slab, precomputed (all 0 when there
-   * is none, or when debugging keeps every operation on the slow path):
-   * its struct page's index in mem32, its first object's pa and the bytes
-   * its objects span.
-   */
-  private fastWord = 0;
-  private cpuBase = 0;
-  private cpuUsed = 0;
+  /** The kmem_cache_cpu rows of all caches (this cache's is row `id`). */
+  declare private readonly cpu: SlabCpu;
   /** kmem_cache_node */
-  readonly partial: SlabList;
-  readonly full: SlabList;
+  declare readonly partial: SlabList;
+  declare readonly full: SlabList;
   nrSlabs = 0;
   totalObjects = 0;
   nrDisabled = 0;
   /** Pages held by this cache's slabs. */
   pages = 0;
 
-  /** Statistics (CONFIG_SLUB_STATS-like). */
-  allocFastpath = 0;
+  /** Statistics (CONFIG_SLUB_STATS-like); the fast-path counts are kept in `cpu`, see the accessors below. */
   allocSlowpath = 0;
-  freeFastpath = 0;
   freeSlowpath = 0;
   allocFailed = 0;
   slabsAllocated = 0;
@@ -188,6 +207,26 @@ export class KmemCache {
     this.failSlab = host.failSlab;
     this.partial = new SlabList(this.w, SLAB_PARTIAL);
     this.full = new SlabList(this.w, SLAB_FULL);
+    this.cpu = host.cpu;
+    this.cpu.initRow(id, l.offset, this.random, l.size);
+  }
+
+  /** Allocations served from the CPU slab (Linux ALLOC_FASTPATH). */
+  get allocFastpath(): number {
+    return this.cpu.counts[this.cpu.countAt(this.id)] as number;
+  }
+
+  set allocFastpath(n: number) {
+    this.cpu.counts[this.cpu.countAt(this.id)] = n;
+  }
+
+  /** Frees onto the CPU slab (Linux FREE_FASTPATH). */
+  get freeFastpath(): number {
+    return this.cpu.counts[this.cpu.countAt(this.id) + 1] as number;
+  }
+
+  set freeFastpath(n: number) {
+    this.cpu.counts[this.cpu.countAt(this.id) + 1] = n;
   }
 
   /**
@@ -198,38 +237,25 @@ export class KmemCache {
    * Panics when the cache was destroyed.
    */
   alloc(gfp: number = GFP_KERNEL, caller?: string): number {
-    const pa = this.allocPa(gfp, this.objectSize, caller);
-    const kva = pa < 0 ? 0 : PAGE_OFFSET + pa;
+    const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
+    const kva = pa !== 0 ? Fast.PAGE_OFFSET + pa : allocSlow(this, gfp, this.objectSize, caller);
     const ev = this.host.ev;
-    if (ev.active[EV_KMEM_CACHE_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
+    if (ev.active[Fast.EV_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
     return kva;
   }
 
   /**
    * alloc with the size the caller asked for (kmalloc's orig_size), as the
-   * object's physical address, or -1 where alloc returns 0. The fast path.
+   * object's physical address, or -1 where alloc returns 0.
    *
    * Why a pa: a kva is above 2^31, a double. Returned from a function that
    * may also return a call's result, V8 boxes it (a heap allocation per
-   * object); a pa below 2^31 stays a small integer, and the callers add
-   * PAGE_OFFSET once, at the API edge, where the double stays unboxed.
+   * object); a pa stays an integer, and the callers add PAGE_OFFSET once,
+   * at the API edge, where the double stays unboxed.
    */
   allocPa(gfp: number, origSize: number, caller: string | undefined): number {
-    const i = this.fastWord;
-    if (i !== 0 && (gfp & __GFP_ZERO) === 0 && !this.failSlab.armed) {
-      const m = this.mem32;
-      const obj = m[i + 1] as number;
-      const fp = obj + this.offset;
-      const next = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
-      if (obj !== 0 && (next === 0 || (next - this.cpuBase) >>> 0 < this.cpuUsed)) {
-        m[fp >>> 2] = obj ^ this.random ^ fp;
-        m[i + 1] = next;
-        m[i + 2] = (m[i + 2] as number) + INUSE_ONE;
-        this.allocFastpath++;
-        return obj;
-      }
-    }
-    return allocSlowPa(this, gfp, origSize, caller);
+    const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
+    return pa !== 0 ? pa : allocSlowPa(this, gfp, origSize, caller);
   }
 
   /**
@@ -238,17 +264,17 @@ export class KmemCache {
    * freed to its own cache, as Linux's cache_from_obj does.
    */
   free(kva: number, caller?: string): void {
-    if (this.host.ev.active[EV_KMEM_CACHE_FREE] !== 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
-    const pa = kva - PAGE_OFFSET;
+    if (this.host.ev.active[Fast.EV_FREE] !== 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
+    const pa = kva - Fast.PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;
       let i = this.mm + ((pa >>> 12) << 2);
       let w0 = m[i] as number;
-      if (w0 & PG_tail) {
+      if (w0 & Fast.PG_tail) {
         i = this.mm + ((m[i + 3] as number) << 2);
         w0 = m[i] as number;
       }
-      if (w0 & PG_slab && w0 >>> 20 === this.id) {
+      if (w0 & Fast.PG_slab && w0 >>> 20 === this.id) {
         this.slabFree(pa, i, w0, caller);
         return;
       }
@@ -262,21 +288,7 @@ export class KmemCache {
    * not an object start or an object already free.
    */
   slabFree(pa: number, word: number, w0: number, caller: string | undefined): void {
-    // The common case, tested in one go: an object start in the CPU slab,
-    // whose free pointer shows it is not free (see slab_page.ts), no debugging.
-    const off = pa - this.cpuBase;
-    if (word === this.fastWord && off >>> 0 < this.cpuUsed && this.isStride(off)) {
-      const m = this.mem32;
-      const fp = pa + this.offset;
-      const dec = ((m[fp >>> 2] as number) ^ this.random ^ fp) >>> 0;
-      if (dec === pa || (dec !== 0 && (dec - this.cpuBase) >>> 0 >= this.cpuUsed)) {
-        m[fp >>> 2] = (m[word + 1] as number) ^ this.random ^ fp;
-        m[word + 1] = pa;
-        m[word + 2] = (m[word + 2] as number) - INUSE_ONE;
-        this.freeFastpath++;
-        return;
-      }
-    }
+    if (this.cpu.free(this.id, word, pa)) return;
     slabFreeSlow(this, pa, (word - this.mm) >>> 2, w0, caller);
   }
 
@@ -342,9 +354,8 @@ export class KmemCache {
    */
   setCpuSlab(pfn: number): void {
     this.cpuSlab = pfn;
-    const fast = pfn !== 0 && !this.debug;
-    this.fastWord = fast ? this.mm + pfn * 4 : 0;
-    this.cpuBase = fast ? pfn * PAGE_SIZE + this.redLeftPad : 0;
-    this.cpuUsed = fast ? (this.usedBytes[this.host.memmap.order(pfn)] as number) : 0;
+    if (pfn === 0 || this.debug) this.cpu.setCpu(this.id, 0, 0, 0);
+    else
+      this.cpu.setCpu(this.id, this.mm + pfn * 4, pfn * PAGE_SIZE + this.redLeftPad, this.usedBytes[this.host.memmap.order(pfn)] as number);
   }
 }

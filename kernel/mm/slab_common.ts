@@ -19,6 +19,7 @@ import type { MemMap } from "./memmap.ts";
 import { PG_alloc } from "./memmap.ts";
 import type { PhysMem } from "./physmem.ts";
 import { type CacheLayout, KmemCache, type SlabHost } from "./slab.ts";
+import { SlabCpu } from "./slab_cpu.ts";
 import { reportObjectsRemaining } from "./slab_debug.ts";
 import {
   __OBJECT_POISON,
@@ -182,6 +183,8 @@ export class SlabAllocator implements SlabHost {
   largeFrees = 0;
   /** Live caches by owner id (slab pages carry the id in their owner bits). */
   readonly byId: Array<KmemCache | undefined> = [];
+  /** kmem_cache_cpu of every cache id (the fast paths' state). */
+  readonly cpu: SlabCpu;
   private readonly rng: Prandom;
   private readonly labels: string[] = [""];
   private readonly labelIds = new Map<string, number>();
@@ -196,6 +199,7 @@ export class SlabAllocator implements SlabHost {
     this.memmapKva = PAGE_OFFSET + d.memmapStart * PAGE_SIZE;
     this.debug = parseSlubDebug(d.slubDebug);
     this.ev = d.events ?? NO_EVENTS;
+    this.cpu = new SlabCpu(LAST_CACHE_ID + 1, d.phys.u32);
   }
 
   /**

@@ -113,6 +113,9 @@ describe("user fault handlers (onSignal SIGSEGV)", () => {
     q.sys.mmap(BASE, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     q.mem.write8(BASE, 0x77);
     expect(() => p.mem.read8(BASE)).toThrow(/process \d+ \(dead\) has exited/);
+    expect(() => p.mem.read32(BASE)).toThrow(/process \d+ \(dead\) has exited/);
+    expect(() => p.mem.write32(BASE, 5)).toThrow(/process \d+ \(dead\) has exited/);
+    expect(() => p.mem.write8(BASE, 5)).toThrow(/process \d+ \(dead\) has exited/);
     expect(() => p.sys.brk(0)).toThrow(/has exited; it cannot make system calls/);
     expect(q.mem.read8(BASE)).toBe(0x77);
     m.check();

@@ -215,6 +215,25 @@ describe("event fields", () => {
     expect(m.events.now()).toBe(got.length * 1000);
   });
 
+  it("a listener added after the fast paths ran sees every kmalloc and kfree, and none once it leaves", () => {
+    const m = Machine.boot({ ramBytes: 4 << 20 });
+    for (let i = 0; i < 100; i++) m.kernel.kfree(m.kernel.kmalloc(64));
+    let seen: string[] = [];
+    const on = (e: { kind: string }) => seen.push(e.kind);
+    m.events.on("kmalloc", on);
+    m.events.on("kfree", on);
+    for (let i = 0; i < 3; i++) m.kernel.kfree(m.kernel.kmalloc(64));
+    expect(seen).toEqual(["kmalloc", "kfree", "kmalloc", "kfree", "kmalloc", "kfree"]);
+    m.events.off("kmalloc", on);
+    m.events.off("kfree", on);
+    seen = [];
+    for (let i = 0; i < 3; i++) m.kernel.kfree(m.kernel.kmalloc(64));
+    expect(seen).toEqual([]);
+    const c = m.kernel.kmallocCaches.normal[3]!;
+    expect([c.name, c.allocFastpath + c.allocSlowpath, c.freeFastpath + c.freeSlowpath]).toEqual(["kmalloc-64", 106, 106]);
+    m.check();
+  });
+
   it("kmalloc and kfree carry Linux's fields: bytes_req, the cache's bytes_alloc, the caller", () => {
     const m = Machine.boot({ ramBytes: 8 << 20 });
     const got = record(m, ["kmalloc", "kfree"]);

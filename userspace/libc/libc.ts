@@ -62,16 +62,16 @@ const hex = (v: unknown) => (typeof v === "number" && Number.isSafeInteger(v) &&
 /** libc for one process; see the file comment. */
 export class Libc extends LibcSyscalls {
   /** The malloc layer's heap (memsim's own is a Malloc: its checker and counters). */
-  readonly heap: MallocHeap;
+  declare readonly heap: MallocHeap;
   /** Who judges the heap's answers. */
-  readonly watch: MallocWatch;
+  declare readonly watch: MallocWatch;
   /** What the layer is given: the process's memory and raw system calls through this libc. */
-  readonly env: MallocEnv;
+  declare readonly env: MallocEnv;
   /** Bytes the layer holds from the kernel through its MallocEnv (break moves, mappings), and their peak. */
   layerBytes = 0;
   peakLayerBytes = 0;
-  private readonly mem: UserMemory;
-  private readonly proc: UserProcess;
+  declare private readonly mem: UserMemory;
+  declare private readonly proc: UserProcess;
   private filesOrNull: LibcFiles | null = null;
 
   constructor(proc: UserProcess, opts: LibcOptions = {}) {

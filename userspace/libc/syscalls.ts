@@ -25,7 +25,7 @@ export class LibcSyscalls {
   /** The break as libc last saw it (glibc's __curbrk); 0 until the first brk. */
   curbrk = 0;
   readonly counts: SyscallCounts = { brk: 0, mmap: 0, munmap: 0, mprotect: 0, madvise: 0, mremap: 0 };
-  private readonly sys: UserSyscalls;
+  declare private readonly sys: UserSyscalls;
 
   constructor(proc: UserProcess) {
     this.sys = proc.sys;

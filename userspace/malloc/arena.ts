@@ -119,12 +119,19 @@ export class Arena {
   /** The mmapped chunks alive, for the checker only: malloc never consults it. */
   readonly mmapped = new Set<number>();
 
-  constructor(
-    readonly mem: UserMemory,
-    readonly env: MallocEnv,
-    readonly abort: (message: string) => never,
-    readonly mp: MallocParams,
-  ) {}
+  // Declared, not parameter properties: each is created holding its value,
+  // so the JIT keeps its map (see kernel/README.md, fast paths and the JIT).
+  declare readonly mem: UserMemory;
+  declare readonly env: MallocEnv;
+  declare readonly abort: (message: string) => never;
+  declare readonly mp: MallocParams;
+
+  constructor(mem: UserMemory, env: MallocEnv, abort: (message: string) => never, mp: MallocParams) {
+    this.mem = mem;
+    this.env = env;
+    this.abort = abort;
+    this.mp = mp;
+  }
 
   /**
    * After fork: the child's memory is a copy of the parent's, so the values

@@ -56,7 +56,7 @@ const MAX_FAST_SIZE = 160;
 export class Malloc implements MallocHeap {
   readonly name = "memsim";
   /** The arena (exposed for the checker, the heap walk and the Allocator adapter). */
-  readonly arena: Arena;
+  declare readonly arena: Arena;
 
   constructor(env: MallocEnv) {
     const mp: MallocParams = {

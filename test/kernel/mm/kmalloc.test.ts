@@ -252,6 +252,62 @@ describe("bad frees never corrupt the allocator", () => {
   });
 });
 
+describe("the CPU slab fast paths", () => {
+  it("every request size from 1 to 8192 gets the class ksize names, the same from the fast path and the slow one", () => {
+    const m = boot();
+    const classOf = (n: number) => [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192].find((c) => c >= n);
+    for (let n = 1; n <= 8192; n++) {
+      const p = m.kernel.kmalloc(n);
+      expect(m.kernel.ksize(p)).toBe(classOf(n));
+      m.kernel.kfree(p);
+    }
+    expect(m.kernel.reports).toEqual([]);
+    m.check();
+  });
+
+  it("a pointer into the middle of an object of a stride that is no power of two (kmalloc-96) is reported, not freed", () => {
+    const m = boot();
+    const p = m.kernel.kmalloc(96);
+    const q = m.kernel.kmalloc(96);
+    m.kernel.kfree(q + 32);
+    m.kernel.kfree(p + 64);
+    expect(m.kernel.reports.map((r) => r.kind)).toEqual(["slab_invalid_pointer", "slab_invalid_pointer"]);
+    expect(activeIn(m, "kmalloc-96")).toBe(2);
+    m.kernel.kfree(q);
+    m.kernel.kfree(p);
+    expect(activeIn(m, "kmalloc-96")).toBe(0);
+    expect(m.kernel.kmalloc(96)).toBe(p);
+    m.check();
+  });
+
+  it("a fractional size takes no size class: reported as invalid and NULL", () => {
+    const m = boot();
+    expect(m.kernel.kmalloc(64.5)).toBe(0);
+    expect(m.kernel.reports.map((r) => r.kind)).toEqual(["kmalloc_invalid_size"]);
+    m.check();
+  });
+
+  it("a cache made with the id of a destroyed one starts from zero fast-path counts and its own freelist key", () => {
+    const m = boot();
+    const a = m.kernel.kmemCacheCreate("first", 40)!;
+    a.free(a.alloc());
+    expect(a.allocFastpath + a.freeFastpath).toBeGreaterThan(0);
+    expect(m.kernel.kmemCacheDestroy(a)).toBe(true);
+    const b = m.kernel.kmemCacheCreate("second", 72)!;
+    expect(b.id).toBe(a.id);
+    expect([b.allocFastpath, b.freeFastpath]).toEqual([0, 0]);
+    const x = b.alloc();
+    const y = b.alloc();
+    b.free(x);
+    b.free(y);
+    expect([b.allocFastpath, b.freeFastpath]).toEqual([1, 2]);
+    expect(b.alloc()).toBe(y);
+    expect(b.alloc()).toBe(x);
+    expect(m.kernel.reports).toEqual([]);
+    m.check();
+  });
+});
+
 describe("kmalloc types", () => {
   it("GFP_DMA objects come from dma-kmalloc caches in ZONE_DMA", () => {
     const m = Machine.boot({ ramBytes: 64 * MiB });

@@ -1,0 +1,168 @@
+/**
+ * kmem_cache_cpu of every cache (Linux struct kmem_cache_cpu, the state
+ * slab_alloc_node and do_slab_free use on their fast paths): one row of
+ * small integers per cache id in one Int32Array, and the two fast paths
+ * that work on it alone.
+ *
+ * Why a table and not fields of KmemCache: kmalloc and kfree find the cache
+ * by an index (the size class, the owner id in struct page), so their fast
+ * paths read integers at computed offsets of one typed array and never load
+ * a cache object, whose shape the JIT would have to check. Everything here
+ * is a 32-bit integer; the hot path builds no object and no double. alloc
+ * and free are small on purpose: kmalloc, kfree and a caller's loop must
+ * fit in V8's inlining budget together, or kmalloc's result (a kva, a
+ * double) is boxed on every call.
+ *
+ * Row of cache `id` (ROW words from id * ROW; id 0 is never a cache):
+ *
+ *   +0 WORD    mem32 index of the CPU slab's struct page; 0 = no fast path
+ *              (no CPU slab, or slab_debug sends every operation to the
+ *              slow path)
+ *   +1 BASE    pa of the CPU slab's first object
+ *   +2 USED    bytes its object slots span (objects * size)
+ *   +3 OFFSET  the free pointer's offset in an object
+ *   +4 RANDOM  the freelist hardening key (30 bits)
+ *   +5 MASK    size - 1 when the stride is a power of two, else -1
+ *
+ * The fast paths keep every check the slow path makes for the same case:
+ * the free pointer is hardened (stored = next ^ random ^ its own address),
+ * a decoded next pointer must lie in the slab, a freed pointer must be an
+ * object start in the CPU slab, and an object whose free pointer does not
+ * show it allocated (see slab_page.ts) goes to the slow path's freelist
+ * walk, which catches a double free. Fast-path counts live beside the rows
+ * in a Float64Array (exact past 2^31).
+ */
+import { panic } from "../panic.ts";
+import { INUSE_ONE } from "./slab_page.ts";
+
+/**
+ * The row layout. A const enum, so each name compiles to its number: the
+ * fast paths read no module binding (each such read is a load and a check
+ * that it is initialised, on every call).
+ */
+enum Cpu {
+  ROW = 8,
+  WORD = 0,
+  BASE = 1,
+  USED = 2,
+  OFFSET = 3,
+  RANDOM = 4,
+  MASK = 5,
+  /** slab_page.ts INUSE_ONE: word 2's step for one object in use (checked at load below). */
+  INUSE_ONE = 1 << 20,
+}
+if (INUSE_ONE !== Cpu.INUSE_ONE) panic("slab_cpu: INUSE_ONE differs from slab_page.ts");
+
+/** kmem_cache_cpu rows of every cache id, and the fast-path counts. */
+export class SlabCpu {
+  // `declare`d: each property is created holding its typed array, so the
+  // JIT keeps its map (see MmuMemory in mmu_memory.ts).
+  /** ROW words per cache id. */
+  declare private readonly t: Int32Array;
+  /** RAM as words. */
+  declare private readonly m: Uint32Array;
+  /** Per id: [id * ROW] fast allocations, [id * ROW + 1] fast frees (indexed like the rows, so the fast paths reuse the row offset). */
+  declare readonly counts: Float64Array;
+  /** Per id: 1 / size, for the stride test of a size that is no power of two. */
+  declare private readonly inv: Float64Array;
+  /** Per id: the object stride. */
+  declare private readonly size: Int32Array;
+
+  /** Rows for cache ids 0..ids-1 over RAM seen as words (`m`). */
+  constructor(ids: number, m: Uint32Array) {
+    this.m = m;
+    this.t = new Int32Array(ids * Cpu.ROW);
+    this.counts = new Float64Array(ids * Cpu.ROW);
+    this.inv = new Float64Array(ids);
+    this.size = new Int32Array(ids);
+  }
+
+  /** Fills the fixed part of cache `id`'s row (a new cache, or an id reused); no CPU slab yet. */
+  initRow(id: number, offset: number, random: number, size: number): void {
+    const r = id * Cpu.ROW;
+    this.t.fill(0, r, r + Cpu.ROW);
+    this.t[r + Cpu.OFFSET] = offset;
+    this.t[r + Cpu.RANDOM] = random;
+    this.t[r + Cpu.MASK] = (size & (size - 1)) === 0 ? size - 1 : -1;
+    this.inv[id] = 1 / size;
+    this.size[id] = size;
+    this.counts[r] = 0;
+    this.counts[r + 1] = 0;
+  }
+
+  /** Sets cache `id`'s CPU slab for the fast paths: its struct page word, first object pa and span; word 0 turns them off. */
+  setCpu(id: number, word: number, base: number, used: number): void {
+    const r = id * Cpu.ROW;
+    this.t[r + Cpu.WORD] = word;
+    this.t[r + Cpu.BASE] = base;
+    this.t[r + Cpu.USED] = used;
+  }
+
+  /** Where cache `id`'s counts start in `counts`. */
+  countAt(id: number): number {
+    return id * Cpu.ROW;
+  }
+
+  /** The struct page word of cache `id`'s CPU slab as the fast paths see it (0: they are off). */
+  cpuWord(id: number): number {
+    return this.t[id * Cpu.ROW + Cpu.WORD] as number;
+  }
+
+  /**
+   * The allocation fast path: pops the head of cache `id`'s CPU slab
+   * freelist and returns its pa, or 0 when the slow path must run (no fast
+   * CPU slab, an empty freelist, or a next pointer that does not decode
+   * into the slab). 0 and not -1: no object is at pa 0, and a result that
+   * is a Uint32Array load or 0 stays an unsigned integer for the JIT, where
+   * mixing in -1 makes it a double on every call.
+   */
+  alloc(id: number): number {
+    const t = this.t;
+    const m = this.m;
+    const r = id * Cpu.ROW;
+    const i = t[r + Cpu.WORD] as number;
+    const obj = m[i + 1] as number;
+    const fp = obj + (t[r + Cpu.OFFSET] as number);
+    const key = (t[r + Cpu.RANDOM] as number) ^ fp;
+    const next = ((m[fp >>> 2] as number) ^ key) >>> 0;
+    if (i === 0 || obj === 0 || (next !== 0 && (next - (t[r + Cpu.BASE] as number)) >>> 0 >= (t[r + Cpu.USED] as number))) return 0;
+    // The object's free pointer decodes to itself while it is allocated.
+    m[fp >>> 2] = obj ^ key;
+    m[i + 1] = next;
+    m[i + 2] = (m[i + 2] as number) + Cpu.INUSE_ONE;
+    (this.counts[r] as number)++;
+    return obj;
+  }
+
+  /**
+   * The free fast path: pushes `pa` onto cache `id`'s CPU slab freelist
+   * when `word` (the mem32 index of pa's slab's struct page) is that CPU
+   * slab, pa is an object start in it, and its free pointer shows it
+   * allocated. Returns true when freed, false when the slow path must decide.
+   */
+  free(id: number, word: number, pa: number): boolean {
+    const t = this.t;
+    const m = this.m;
+    const r = id * Cpu.ROW;
+    const base = t[r + Cpu.BASE] as number;
+    const used = t[r + Cpu.USED] as number;
+    const off = pa - base;
+    // A power-of-two stride is tested by its mask alone; any other (MASK -1) by the multiply.
+    if (word !== t[r + Cpu.WORD] || off >>> 0 >= used || ((off & (t[r + Cpu.MASK] as number)) !== 0 && !this.isStride(id, off)))
+      return false;
+    const fp = pa + (t[r + Cpu.OFFSET] as number);
+    const key = (t[r + Cpu.RANDOM] as number) ^ fp;
+    const dec = ((m[fp >>> 2] as number) ^ key) >>> 0;
+    if (dec !== pa && (dec === 0 || (dec - base) >>> 0 < used)) return false;
+    m[fp >>> 2] = (m[word + 1] as number) ^ key;
+    m[word + 1] = pa;
+    m[word + 2] = (m[word + 2] as number) - Cpu.INUSE_ONE;
+    (this.counts[r + 1] as number)++;
+    return true;
+  }
+
+  /** True when `off` is a multiple of cache `id`'s stride (a multiply instead of a division; exact below 2^31). */
+  isStride(id: number, off: number): boolean {
+    return ((off * (this.inv[id] as number) + 0.5) | 0) * (this.size[id] as number) === off;
+  }
+}
