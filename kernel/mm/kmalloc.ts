@@ -10,7 +10,6 @@
  * 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then the next
  * power of two up to 8192; above that, 2^get_order(size) pages.
  */
-import type { KernelEvents } from "../events.ts";
 import { EV_KFREE, EV_KMALLOC } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import type { FailPoint } from "./fault_inject.ts";
