@@ -17,6 +17,7 @@ import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
 import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
 import { SHELL_MODEL } from "../property/models/shell.ts";
 import { SLAB_MODEL } from "../property/models/slab.ts";
+import { SWAP_MODEL } from "../property/models/swap.ts";
 import { SYSCALL_ARGS_MODEL } from "../property/models/syscall_args.ts";
 import { SYSCALLS_MODEL } from "../property/models/syscalls.ts";
 import { VMALLOC_MODEL } from "../property/models/vmalloc.ts";
@@ -40,4 +41,5 @@ export const SOAK_MODELS: SoakModel[] = [
   SYSCALL_ARGS_MODEL,
   EVENTS_MODEL,
   SHELL_MODEL,
+  SWAP_MODEL,
 ] as SoakModel[];
