@@ -7,6 +7,8 @@
 import type { PageFaultLayer } from "../../kernel/lab_layers.ts";
 import type { KernelApi } from "../../kernel/mm/lab_api.ts";
 import { LayerFault } from "../../kernel/panic.ts";
+import { ProcessKilled, SegmentationFault } from "../../kernel/signal.ts";
+import { SEGV_ACCERR, SIGKILL } from "../../kernel/uapi/signal.ts";
 import type { Layers } from "../config.ts";
 import { Machine } from "../machine.ts";
 import { CheckFailed } from "./types.ts";
@@ -76,6 +78,33 @@ export function caught(fn: () => void): unknown {
   } catch (e) {
     return e;
   }
+}
+
+/**
+ * Runs an access the check expects to fail and notes "WHAT: succeeded" or
+ * what it threw. Returns the error, or null when the access succeeded.
+ */
+export function attempt(log: string[], what: string, fn: () => void): unknown {
+  const e = caught(fn);
+  note(log, `${what}: ${e === null ? "succeeded" : describe(e)}`);
+  return e;
+}
+
+/** What an attempted write ended in, for an expectation's message. */
+export function writeOutcome(e: unknown): string {
+  return e === null ? "a successful write" : describe(e);
+}
+
+/** Fails the check unless `e` is a SIGSEGV with SEGV_ACCERR; notes the si_code. */
+export function expectAccErr(log: string[], e: unknown): void {
+  expectTrue(e instanceof SegmentationFault, `expected SIGSEGV (SEGV_ACCERR), got ${writeOutcome(e)}`);
+  expectEq(log, "si_code", (e as SegmentationFault).code, SEGV_ACCERR);
+}
+
+/** Fails the check unless `e` says `who` was killed by SIGKILL (the out-of-memory kill, not a signal it could catch). */
+export function expectKilled(e: unknown, who: string): void {
+  const killed = e instanceof ProcessKilled && !(e instanceof SegmentationFault) && e.signo === SIGKILL;
+  if (!killed) throw new CheckFailed(`expected ${who} killed by SIGKILL, got ${writeOutcome(e)}`);
 }
 
 /** Runs the invariant checkers; a broken one fails the check with its message. */

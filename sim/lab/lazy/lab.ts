@@ -7,12 +7,23 @@
  */
 import type { LabFault, PageFaultLayer } from "../../../kernel/lab_layers.ts";
 import type { KernelApi } from "../../../kernel/mm/lab_api.ts";
-import { ProcessKilled, SegmentationFault } from "../../../kernel/signal.ts";
+import { SegmentationFault } from "../../../kernel/signal.ts";
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ } from "../../../kernel/uapi/mman.ts";
-import { SEGV_ACCERR, SEGV_MAPERR, SIGKILL } from "../../../kernel/uapi/signal.ts";
+import { SEGV_MAPERR } from "../../../kernel/uapi/signal.ts";
 import type { Machine } from "../../machine.ts";
-import { caught, checkers, describe, expectEq, expectTrue, labMachine, note, tracedFault } from "../trial.ts";
-import { CheckFailed, type Lab, type LabCheck } from "../types.ts";
+import {
+  attempt,
+  checkers,
+  expectAccErr,
+  expectEq,
+  expectKilled,
+  expectTrue,
+  labMachine,
+  note,
+  tracedFault,
+  writeOutcome,
+} from "../trial.ts";
+import type { Lab, LabCheck } from "../types.ts";
 
 /** What a lazy-lab submission exports. */
 export interface LazySubmission {
@@ -96,12 +107,8 @@ const checks: LabCheck<LazySubmission>[] = [
       p.mem.write32(start, 1);
       note(log, "write to the first heap page: succeeded");
       const wild = start + 16 * PAGE;
-      const e = caught(() => p.mem.write32(wild, 1));
-      note(log, `write at 0x${wild.toString(16)}: ${e === null ? "succeeded" : describe(e)}`);
-      expectTrue(
-        e instanceof SegmentationFault,
-        `expected SIGSEGV (SEGV_MAPERR) at 0x${wild.toString(16)}, got ${e === null ? "a successful write" : describe(e)}`,
-      );
+      const e = attempt(log, `write at 0x${wild.toString(16)}`, () => p.mem.write32(wild, 1));
+      expectTrue(e instanceof SegmentationFault, `expected SIGSEGV (SEGV_MAPERR) at 0x${wild.toString(16)}, got ${writeOutcome(e)}`);
       expectEq(log, "si_code", (e as SegmentationFault).code, SEGV_MAPERR);
       checkers(m, log);
     },
@@ -116,10 +123,10 @@ const checks: LabCheck<LazySubmission>[] = [
       const a = p.sys.mmap(0, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
       note(log, `mmap(2 pages, PROT_READ) = 0x${a.toString(16)}`);
       expectEq(log, "read32 of the read-only page", p.mem.read32(a), 0);
-      const e = caught(() => p.mem.write32(a + PAGE, 1));
-      note(log, `write to the read-only mapping: ${e === null ? "succeeded" : describe(e)}`);
-      expectTrue(e instanceof SegmentationFault, `expected SIGSEGV (SEGV_ACCERR), got ${e === null ? "a successful write" : describe(e)}`);
-      expectEq(log, "si_code", (e as SegmentationFault).code, SEGV_ACCERR);
+      expectAccErr(
+        log,
+        attempt(log, "write to the read-only mapping", () => p.mem.write32(a + PAGE, 1)),
+      );
       checkers(m, log);
     },
   },
@@ -174,10 +181,10 @@ const checks: LabCheck<LazySubmission>[] = [
       note(log, "sbrk(4096)");
       m.faults.failPageAlloc({ nth: 1 });
       note(log, "the next frame allocation will fail");
-      const e = caught(() => p.mem.write8(start + PAGE, 1));
-      note(log, `write to the next lazy page: ${e === null ? "succeeded" : describe(e)}`);
-      const killed = e instanceof ProcessKilled && !(e instanceof SegmentationFault) && e.signo === SIGKILL;
-      if (!killed) throw new CheckFailed(`expected the process killed by SIGKILL, got ${e === null ? "a successful write" : describe(e)}`);
+      expectKilled(
+        attempt(log, "write to the next lazy page", () => p.mem.write8(start + PAGE, 1)),
+        "the process",
+      );
       checkers(m, log);
     },
   },
