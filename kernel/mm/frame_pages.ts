@@ -21,7 +21,7 @@ import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import type { FrameAllocator, Shrinker } from "./frames.ts";
 import { __GFP_COMP, __GFP_NOFAIL, __GFP_NOWARN, __GFP_ZERO, formatGfp, GFP_KERNEL } from "./gfp.ts";
-import { FREEABLE_MASK, type MemMap, PG_alloc, PG_head, PG_reserved, PG_tail } from "./memmap.ts";
+import { FREEABLE_MASK, type MemMap, PG_alloc, PG_head, PG_reserved, PG_tail, STRUCT_PAGE_WORDS } from "./memmap.ts";
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
 
@@ -29,11 +29,11 @@ import type { PhysMem } from "./physmem.ts";
 export const PAGE_POISON = 0xaa;
 
 /** Words per struct page record. */
-const W = 4;
+const W = 16;
 // The fast paths write W, PG_alloc, FREEABLE_MASK, __GFP_ZERO | __GFP_COMP and the two event ids as
 // literals: in V8 every use of an imported or module-level constant is a load and a check.
 if (
-  W !== 4 ||
+  W !== STRUCT_PAGE_WORDS ||
   PG_alloc !== 8 ||
   FREEABLE_MASK !== 0xf80ef ||
   (__GFP_ZERO | __GFP_COMP) !== 0x40100 ||
@@ -107,7 +107,7 @@ export class FramePages {
       return this.allocThrew(order, e);
     }
     const w = this.w;
-    const i = pfn * 4; // W
+    const i = pfn * 16; // WORDS
     if (pfn >>> 0 !== pfn || pfn + (1 << order) > this.nrPages || ((w[i] as number) | (pfn & ((1 << order) - 1)) | this.fullChecks) !== 0)
       return this.allocChecked(pfn, order, gfp);
     // Words 2 and 3 are zero: FramePages zeroed them on the free, and the layer hands runs out zeroed.
@@ -279,9 +279,13 @@ export class FramePages {
    */
   freePages(pfn: number, order: number): void {
     const w = this.w;
-    const i = pfn * 4; // W
+    const i = pfn * 16; // WORDS
     // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
-    if (((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) || (pfn | 0) !== pfn)
+    if (
+      ((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) ||
+      (pfn | 0) !== pfn ||
+      ((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 // flags2, lru, mapping, memcg
+    )
       this.badFree(pfn, order);
     // PG_alloc: the refcount is at least 1.
     const ref = (w[i + 1] as number) - 1;
@@ -292,6 +296,9 @@ export class FramePages {
     w[i] = 0;
     w[i + 2] = 0;
     w[i + 3] = 0;
+    w[i + 6] = 0;
+    w[i + 8] = 0;
+    w[i + 10] = 0;
     try {
       this.layer.freePages(pfn, order);
     } catch (e) {

@@ -258,7 +258,7 @@ export class Kmalloc {
     // them): an object in an order-0 slab page (a compound tail goes the
     // slow way), freed onto its CPU slab.
     if (pa >>> 0 === pa && pa < this.bytes && this.active[Fast.EV_KFREE] === 0) {
-      const i = this.mm + ((pa >>> 12) << 2);
+      const i = this.mm + ((pa >>> 12) << 4);
       const w0 = this.mem32[i] as number;
       if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab && this.cpu.free(w0 >>> 20, i, pa)) return;
     }

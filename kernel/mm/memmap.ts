@@ -1,12 +1,18 @@
 /**
- * mem_map: the struct page array. One 16-byte record per frame, stored in RAM
+ * mem_map: the struct page array. One 64-byte record per frame, stored in RAM
  * frames that boot reserves (like memblock does), read and written only
  * through the accessors below.
  *
- *   struct page (four little-endian 32-bit words)
+ *   struct page (sixteen little-endian 32-bit words, 64 bytes as in Linux)
  *   0        4          8          12         16
  *   +--------+----------+----------+----------+
- *   | flags  |  word 1  |  word 2  |  word 3  |
+ *   | flags  |  word 1  |  word 2  |  word 3  |   words 0..3: the allocators
+ *   +--------+----------+----------+----------+
+ *   | flags2 | lru.next | lru.prev | mapping  |   words 4..15: the page's users
+ *   +--------+----------+----------+----------+
+ *   | index  |  memcg   |  owner   |  spare   |
+ *   +--------+----------+----------+----------+
+ *   |  spare |  spare   |  spare   |  spare   |
  *   +--------+----------+----------+----------+
  *   flags   [15:0]  PG_* bits
  *           [19:16] order of a block head (free or allocated)
@@ -21,6 +27,17 @@
  *   compound tail (PG_tail): word 3 = pfn of the head
  *   owners (PG_slab, PG_pgtable) overlay words 1..3 with their own named
  *   accessors and give the page back with pageResetForFree().
+ *   words 4..15 of an allocated page (a frames layer never sees them):
+ *           word 4  flags2: more page state bits (reclaim's LRU bits)
+ *           word 5  lru.next, word 6 lru.prev: pfn + 1 on an LRU list (0 = none)
+ *           word 7  mapping: the object the page belongs to (0 = none)
+ *           word 8  index: the page's offset in that object, in pages
+ *           word 9  memcg: the memory cgroup charged for the page (0 = none)
+ *           word 10 owner: an allocation-site handle (page_owner)
+ *           words 11..15 spare
+ *   Words 4, 5, 7 and 9 must be zero when the last reference is dropped
+ *   (Linux's "bad page state" check in free_pages_prepare); FramePages
+ *   panics otherwise, and clears words 6, 8 and 10..15 itself.
  *
  * Who writes which record (every frames layer, the buddy included, goes
  * through FramePages, frame_pages.ts):
@@ -49,8 +66,18 @@
  */
 import { PAGE_SIZE } from "./types.ts";
 
-export const STRUCT_PAGE_SIZE = 16;
-const WORDS = 4;
+export const STRUCT_PAGE_SIZE = 64;
+/** 32-bit words per struct page. */
+export const STRUCT_PAGE_WORDS = 16;
+const WORDS = 16;
+/** Word indices of the users' part of struct page (see the diagram). */
+export const SP_FLAGS2 = 4;
+export const SP_LRU_NEXT = 5;
+export const SP_LRU_PREV = 6;
+export const SP_MAPPING = 7;
+export const SP_INDEX = 8;
+export const SP_MEMCG = 9;
+export const SP_OWNER = 10;
 
 /** Reserved at boot (frame 0, kernel image, mem_map itself). */
 export const PG_reserved = 1 << 0;
@@ -135,7 +162,7 @@ const OWNER_SHIFT = 20;
 
 /** The struct page array, a view over its frames in RAM. */
 export class MemMap {
-  /** Raw words: record of pfn at [pfn * 4, pfn * 4 + 4). Hot paths only. */
+  /** Raw words: record of pfn at [pfn * 16, pfn * 16 + 16). Hot paths only. */
   readonly w: Uint32Array;
   readonly nrPages: number;
   /** First frame of the array itself and how many frames it spans. */
@@ -195,6 +222,29 @@ export class MemMap {
 
   setWord(pfn: number, k: 1 | 2 | 3, v: number): void {
     this.w[pfn * WORDS + k] = v;
+  }
+
+  /** One of the users' words 4..15 (SP_FLAGS2, SP_LRU_NEXT, ..., SP_OWNER). */
+  userWord(pfn: number, k: number): number {
+    return this.w[pfn * WORDS + k] as number;
+  }
+
+  setUserWord(pfn: number, k: number, v: number): void {
+    this.w[pfn * WORDS + k] = v >>> 0;
+  }
+
+  flags2(pfn: number): number {
+    return this.w[pfn * WORDS + SP_FLAGS2] as number;
+  }
+
+  setFlags2(pfn: number, bits: number): void {
+    const i = pfn * WORDS + SP_FLAGS2;
+    this.w[i] = ((this.w[i] as number) | bits) >>> 0;
+  }
+
+  clearFlags2(pfn: number, bits: number): void {
+    const i = pfn * WORDS + SP_FLAGS2;
+    this.w[i] = ((this.w[i] as number) & ~bits) >>> 0;
   }
 
   refcount(pfn: number): number {

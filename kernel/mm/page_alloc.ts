@@ -36,10 +36,10 @@ export const MAX_ORDER_LIMIT = 12;
 /** Orders cached on per-CPU lists (Linux: up to PAGE_ALLOC_COSTLY_ORDER). */
 export const PCP_MAX_ORDER = 3;
 
-const W = 4;
+const W = 16;
 // The fast paths below write W, PG_pcp, __GFP_DMA and PCP_MAX_ORDER as literals: in V8 every use of
 // an imported or module-level constant is a load and a check; these stop a change of the names.
-if (W !== 4 || PG_pcp !== 4 || __GFP_DMA !== 1 || PCP_MAX_ORDER !== 3) throw new Error("page_alloc.ts: fast-path literals out of date");
+if (W !== 16 || PG_pcp !== 4 || __GFP_DMA !== 1 || PCP_MAX_ORDER !== 3) throw new Error("page_alloc.ts: fast-path literals out of date");
 
 /** The buddy allocator over all zones: memsim's default frames layer. */
 export class BuddyAllocator implements FrameAllocator, BuddyLists {
@@ -88,7 +88,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     const h = pcp.head[order] as number;
     if (h > 0 && (gfp & 1) /* __GFP_DMA */ === 0 && zone.freePages - (1 << order) >= zone.wmarkLow) {
       const w = this.w;
-      const i = (h - 1) * 4;
+      const i = (h - 1) * 16;
       pcp.head[order] = w[i + 1] as number;
       w[i] = 0;
       w[i + 1] = 0;
@@ -250,8 +250,8 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     }
     const pcp = pfn >= this.normalStart ? this.normalPcp : this.lowPcp;
     const w = this.w;
-    w[pfn * 4] = 4 /* PG_pcp */ | (order << 16);
-    w[pfn * 4 + 1] = pcp.head[order] as number;
+    w[pfn * 16] = 4 /* PG_pcp */ | (order << 16);
+    w[pfn * 16 + 1] = pcp.head[order] as number;
     pcp.head[order] = pfn + 1;
     if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
   }

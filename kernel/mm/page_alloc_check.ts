@@ -16,7 +16,7 @@
  *   BUDDY-8 non-head frame of a free block has a non-zero record
  */
 import { invariant, panic } from "../panic.ts";
-import { type MemMap, PG_alloc, PG_buddy, PG_pcp, PG_reserved } from "./memmap.ts";
+import { type MemMap, PG_alloc, PG_buddy, PG_pcp, PG_reserved, SP_LRU_NEXT, SP_MAPPING, SP_MEMCG } from "./memmap.ts";
 import type { BuddyLists, Zone } from "./mmzone.ts";
 
 const FREE = 1;
@@ -143,6 +143,10 @@ export function badFree(mm: MemMap, maxOrder: number, pfn: number, order: number
   if (f & PG_reserved) panic(`__free_pages: freeing reserved pfn ${hex}`);
   if (f & PG_alloc && mm.order(pfn) !== order) {
     panic(`__free_pages: pfn ${hex} was allocated with order ${mm.order(pfn)}, freed with order ${order}`);
+  }
+  if (f & PG_alloc && (mm.flags2(pfn) | mm.userWord(pfn, SP_LRU_NEXT) | mm.userWord(pfn, SP_MAPPING) | mm.userWord(pfn, SP_MEMCG)) !== 0) {
+    const words = `flags2 0x${mm.flags2(pfn).toString(16)} lru.next ${mm.userWord(pfn, SP_LRU_NEXT)} mapping ${mm.userWord(pfn, SP_MAPPING)} memcg ${mm.userWord(pfn, SP_MEMCG)}`;
+    panic(`__free_pages: bad page state pfn ${hex}: still in use (${words})`);
   }
   if (f & PG_alloc) panic(`__free_pages: bad page state pfn ${hex} flags ${mm.describeFlags(pfn)}`);
   panic(`__free_pages: pfn ${hex} is not an allocated block (double free?)`);

@@ -268,10 +268,10 @@ export class KmemCache {
     const pa = kva - Fast.PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;
-      let i = this.mm + ((pa >>> 12) << 2);
+      let i = this.mm + ((pa >>> 12) << 4);
       let w0 = m[i] as number;
       if (w0 & Fast.PG_tail) {
-        i = this.mm + ((m[i + 3] as number) << 2);
+        i = this.mm + ((m[i + 3] as number) << 4);
         w0 = m[i] as number;
       }
       if (w0 & Fast.PG_slab && w0 >>> 20 === this.id) {
@@ -289,12 +289,12 @@ export class KmemCache {
    */
   slabFree(pa: number, word: number, w0: number, caller: string | undefined): void {
     if (this.cpu.free(this.id, word, pa)) return;
-    slabFreeSlow(this, pa, (word - this.mm) >>> 2, w0, caller);
+    slabFreeSlow(this, pa, (word - this.mm) >>> 4, w0, caller);
   }
 
   /** The mem32 index of slab `pfn`'s struct page, as slabFree takes it. */
   pageWord(pfn: number): number {
-    return this.mm + pfn * 4;
+    return this.mm + pfn * 16;
   }
 
   /** Whether `pa` is on slab `head`'s freelist (a bounded walk that never repairs). */
@@ -356,6 +356,6 @@ export class KmemCache {
     this.cpuSlab = pfn;
     if (pfn === 0 || this.debug) this.cpu.setCpu(this.id, 0, 0, 0);
     else
-      this.cpu.setCpu(this.id, this.mm + pfn * 4, pfn * PAGE_SIZE + this.redLeftPad, this.usedBytes[this.host.memmap.order(pfn)] as number);
+      this.cpu.setCpu(this.id, this.mm + pfn * 16, pfn * PAGE_SIZE + this.redLeftPad, this.usedBytes[this.host.memmap.order(pfn)] as number);
   }
 }

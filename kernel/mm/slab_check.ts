@@ -66,7 +66,7 @@ function scanMemmap(s: SlabAllocator): Map<number, number[]> {
   let largePages = 0;
   const w = mm.w;
   for (let pfn = 0; pfn < mm.nrPages; pfn++) {
-    const w0 = w[pfn * 4] as number;
+    const w0 = w[pfn * 16] as number;
     if ((w0 & (PG_slab | PG_head)) === 0) continue;
     const isSlab = (w0 & PG_slab) !== 0;
     const isLarge = (w0 & (PG_alloc | PG_head | PG_slab)) === (PG_alloc | PG_head) && w0 >>> 20 === KMALLOC_LARGE_ID;

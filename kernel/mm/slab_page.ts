@@ -32,7 +32,7 @@
 import { PG_alloc, PG_head, PG_slab } from "./memmap.ts";
 import { PAGE_SIZE } from "./types.ts";
 
-const W = 4;
+const W = 16;
 const PFN_MASK = 0xfffff;
 const HIGH_SHIFT = 20;
 
