@@ -52,8 +52,8 @@ import { panic } from "./panic.ts";
 
 /** Nanoseconds the logical clock advances per delivered event. */
 export const EVENT_TICK_NS = 1000;
-/** Bytes of one struct page record in mem_map (memmap.ts: 4 words). */
-const STRUCT_PAGE_BYTES = 16;
+/** Bytes of one struct page record in mem_map (memmap.ts: 16 words). */
+const STRUCT_PAGE_BYTES = 64;
 /** MIGRATE_* of a gfp mask: (gfp & (__GFP_RECLAIMABLE | __GFP_MOVABLE)) >> GFP_MOVABLE_SHIFT. */
 const GFP_MOVABLE_MASK = 0x18;
 const GFP_MOVABLE_SHIFT = 3;

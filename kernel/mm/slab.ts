@@ -356,6 +356,11 @@ export class KmemCache {
     this.cpuSlab = pfn;
     if (pfn === 0 || this.debug) this.cpu.setCpu(this.id, 0, 0, 0);
     else
-      this.cpu.setCpu(this.id, this.mm + pfn * 16, pfn * PAGE_SIZE + this.redLeftPad, this.usedBytes[this.host.memmap.order(pfn)] as number);
+      this.cpu.setCpu(
+        this.id,
+        this.mm + pfn * 16,
+        pfn * PAGE_SIZE + this.redLeftPad,
+        this.usedBytes[this.host.memmap.order(pfn)] as number,
+      );
   }
 }

@@ -16,6 +16,7 @@
  *   caller = interned label id (0 = no record), when = slab clock.
  */
 import { formatGfp } from "./gfp.ts";
+import { STRUCT_PAGE_SIZE } from "./memmap.ts";
 import type { KmemCache } from "./slab.ts";
 import {
   __OBJECT_POISON,
@@ -125,7 +126,7 @@ export function printSlabInfo(c: KmemCache, pfn: number): void {
   const mm = c.host.memmap;
   const objects = orderObjects(mm.order(pfn), c.size);
   const flags = `0x${mm.word0(pfn).toString(16)}(${mm.describeFlags(pfn)})`;
-  const slab = `0x${formatVa(c.host.memmapKva + pfn * 16)}`;
+  const slab = `0x${formatVa(c.host.memmapKva + pfn * STRUCT_PAGE_SIZE)}`;
   c.host.rep.line(`INFO: Slab ${slab} objects=${objects} used=${slabInuse(mm.w, pfn)} fp=${ptrOf(slabFreelist(mm.w, pfn))} flags=${flags}`);
 }
 

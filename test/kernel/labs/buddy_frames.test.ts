@@ -62,9 +62,9 @@ describe("layers.frames: buddyFrames is the default machine", () => {
     const want = story(byDefault);
     const got = story(explicit);
     expect(got).toEqual(want);
-    expect(want.pfns.slice(0, 6)).toEqual([0x1c00, 0x1c08, 0x40, 0x1800, 0x1c02, 0x1c20]);
+    expect(want.pfns.slice(0, 6)).toEqual([0x1c00, 0x1c08, 0xa0, 0x1800, 0x1c02, 0x1c20]);
     expect(want.buddyinfo).toBe(
-      "Node 0, zone      DMA      1      1      1      1      0      0      1      1      1      1      3 \n" +
+      "Node 0, zone      DMA      1      1      1      1      0      1      1      0      1      1      3 \n" +
         "Node 0, zone   Normal      1      1      1      1      1      0      1      1      1      1      3 \n",
     );
   });

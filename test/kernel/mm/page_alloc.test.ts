@@ -16,10 +16,10 @@ function freeCounts(m: Machine, zone: number): number[] {
 describe("boot", () => {
   it("64 MiB: two zones, reserved frame 0, kernel image and mem_map, MemTotal is the rest", () => {
     const m = Machine.boot({ ramBytes: 64 * MiB });
-    // 16384 frames; mem_map = 16384 * 16 B = 64 frames; reserved = 1 + 16 + 64 = 81.
-    expect(m.proc.meminfo()).toContain("MemTotal:          65212 kB\n");
+    // 16384 frames; mem_map = 16384 * 64 B = 256 frames; reserved = 1 + 16 + 256 = 273.
+    expect(m.proc.meminfo()).toContain("MemTotal:          64444 kB\n");
     expect(m.proc.buddyinfo()).toBe(
-      "Node 0, zone      DMA      1      1      1      1      0      1      0      1      1      1      3 \n" +
+      "Node 0, zone      DMA      1      1      1      1      0      1      1      1      0      1      3 \n" +
         "Node 0, zone   Normal      0      0      0      0      0      0      0      0      0      0     12 \n",
     );
     m.check();

@@ -40,7 +40,7 @@ function debugMachine(slubDebug = "FZPU") {
 
 function slabLine(m: Machine, objKva: number, used: number, fpKva: number, objects = 16): string {
   const pfn = Math.floor((objKva - PAGE_OFFSET) / 4096);
-  const page = PAGE_OFFSET + m.kernel.layout.memmapStart * 4096 + pfn * 16;
+  const page = PAGE_OFFSET + m.kernel.layout.memmapStart * 4096 + pfn * 64; // STRUCT_PAGE_SIZE
   return `INFO: Slab ${ptr(page)} objects=${objects} used=${used} fp=${ptr(fpKva)} flags=0x${m.kernel.memmap.word0(pfn).toString(16)}(alloc|slab)`;
 }
 

@@ -52,15 +52,15 @@ describe("extfrag measures (Linux's unusable free space index and fragmentation 
 
   it("m.proc shows both for a machine's zones, after half its pages were freed in a checkerboard", () => {
     const m = Machine.boot({ ramBytes: 1 << 20, seed: 1, maxOrder: 3, pcpBatch: -1 });
-    expect(m.proc.buddyinfo()).toBe("Node 0, zone      DMA      0      1      1     29 \n");
-    // F = 238: order 2 leaves 2 of them unusable (8 / 1000 after rounding down), order 3 leaves 6 (25).
-    expect(m.proc.unusableIndex()).toBe("Node 0, zone      DMA 0.000 0.000 0.008 0.025 \n");
+    expect(m.proc.buddyinfo()).toBe("Node 0, zone      DMA      1      1      0     29 \n");
+    // F = 235: order 1 leaves 1 page unusable (1000 / 235 = 4 after rounding down), orders 2 and 3 leave 3 (12).
+    expect(m.proc.unusableIndex()).toBe("Node 0, zone      DMA 0.000 0.004 0.012 0.012 \n");
     const pfns: Pfn[] = [];
     for (let pfn = m.kernel.allocPages(0, GFP_KERNEL); pfn !== null; pfn = m.kernel.allocPages(0, GFP_KERNEL)) pfns.push(pfn);
     for (let i = 0; i < pfns.length; i += 2) m.kernel.freePages(pfns[i]!, 0);
-    expect(m.proc.buddyinfo()).toBe("Node 0, zone      DMA    103      0      0      4 \n");
-    // F = 135 pages; an order-1 request can use the 4 order-3 blocks' 32 pages only: (135 - 32) / 135.
-    expect(m.proc.unusableIndex()).toBe("Node 0, zone      DMA 0.000 0.762 0.762 0.762 \n");
+    expect(m.proc.buddyinfo()).toBe("Node 0, zone      DMA    102      0      0      4 \n");
+    // F = 134 pages; an order-1 request can use the 4 order-3 blocks' 32 pages only: (134 - 32) / 134.
+    expect(m.proc.unusableIndex()).toBe("Node 0, zone      DMA 0.000 0.761 0.761 0.761 \n");
     expect(m.proc.extfragIndex()).toBe("Node 0, zone      DMA -1.000 -1.000 -1.000 -1.000 \n");
   });
 });

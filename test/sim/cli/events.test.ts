@@ -76,11 +76,11 @@ describe("--events and --ftrace", () => {
     const r = await memsim(["script", file]);
     expect(r.out.split("\n").slice(3)).toEqual([
       "1 page_fault_user events in the previous line (a = p malloc 100)",
-      "19 1 page_fault_user: address=0x555555559000 ip=0x0 error_code=0x6 outcome=demand_zero stack_growth=0 si_code=0",
-      "13 events in the previous line (a = p malloc 100)",
+      "18 1 page_fault_user: address=0x555555559000 ip=0x0 error_code=0x6 outcome=demand_zero stack_growth=0 si_code=0",
+      "12 events in the previous line (a = p malloc 100)",
       "7 1 brk: brk=0x0 ret=0x555555559000",
       "8 1 vm_enough_memory: pages=1 ret=0 committed=34",
-      "... 11 more",
+      "... 10 more",
       "",
     ]);
     expect(r.err).toContain("events: unknown kind 'nope'");

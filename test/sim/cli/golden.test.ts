@@ -119,7 +119,7 @@ describe("memsim script", () => {
       line: 2,
       cmd: "boot ram=32M seed=1 pcp=-1",
       ok: true,
-      text: "booted: ram=32M seed=1 pages=8192 managed=8143 free=8143",
+      text: "booted: ram=32M seed=1 pages=8192 managed=8047 free=8047",
     });
     expect(lines.every((l) => (JSON.parse(l) as { ok: boolean }).ok)).toBe(true);
   });

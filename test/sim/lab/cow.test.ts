@@ -42,7 +42,7 @@ describe("lab cow", () => {
   it("names the checker that caught a leaked reference", () => {
     const out = graded.get("wrong/forgets_put.ts")!.checks[0]!.output;
     expect(out.split("\n").at(-1)).toBe(
-      "FAILED: the kernel's checkers found a broken invariant: InvariantViolation: PGTABLE-4: frame 0x1e has mapcount 2, 1 user leaves map it",
+      "FAILED: the kernel's checkers found a broken invariant: InvariantViolation: PGTABLE-4: frame 0x36 has mapcount 2, 1 user leaves map it",
     );
   });
 });
