@@ -78,17 +78,60 @@ export const NO_SITES: UserSiteHook = { user: false, userAlloc: () => {}, userFr
 const OWN_FILES =
   /[\\/](kernel|userspace)[\\/]|[\\/]sim[\\/](alloc_sites|alloc_reports|events|malloc_watch|libc_attach)\.ts|node:|node_modules/;
 
-/** The caller's frame: the first stack frame outside memsim's own layers, as "fn (path:line)". */
-export function stackSite(root: string): string {
+/** V8's structured stack frames (the CallSite API), as much of them as a site needs. */
+interface CallSite {
+  getFileName(): string | null | undefined;
+  getLineNumber(): number | null;
+  getColumnNumber(): number | null;
+}
+
+const asFrames = (_e: Error, frames: CallSite[]): CallSite[] => frames;
+const FRAMES = 40;
+/** Site text by the generated code's file:line:column of its frame. */
+const siteCache = new Map<string, string>();
+
+/** The stack above stackSite: structured frames, or (prepare undefined) the text as the host formats it, source maps applied. */
+function capture(prepare: typeof Error.prepareStackTrace | undefined): unknown {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 40;
-  const stack = new Error().stack ?? "";
+  const old = Error.prepareStackTrace;
+  Error.stackTraceLimit = FRAMES;
+  if (prepare !== undefined) Error.prepareStackTrace = prepare;
+  const holder = { stack: undefined as unknown };
+  Error.captureStackTrace(holder, stackSite);
+  const stack = holder.stack;
+  Error.prepareStackTrace = old;
   Error.stackTraceLimit = limit;
-  for (const line of stack.split("\n").slice(1)) {
-    const m = /^\s*at (?:(.*?) \()?(.*?):(\d+):\d+\)?$/.exec(line);
-    if (m === null || OWN_FILES.test(m[2] as string)) continue;
-    const file = (m[2] as string).replace(/^file:\/\//, "").replace(root, "");
-    return `${m[1] ?? "<anonymous>"} (${file}:${m[3]})`;
+  return stack;
+}
+
+/** Frame `k` of the formatted stack as "fn (path:line)". */
+function frameText(root: string, k: number): string {
+  const line = String(capture(undefined)).split("\n").slice(1)[k] ?? "";
+  const m = /^\s*at (?:(.*?) \()?(.*?):(\d+):\d+\)?$/.exec(line);
+  if (m === null) return "<unknown>";
+  const file = (m[2] as string).replace(/^file:\/\//, "").replace(root, "");
+  return `${m[1] ?? "<anonymous>"} (${file}:${m[3]})`;
+}
+
+/**
+ * The caller's frame: the first stack frame outside memsim's own layers, as
+ * "fn (path:line)" with `root` stripped from the path. The frame is found
+ * in V8's structured frames; its text (with the source map's line) is
+ * formatted once per code location and cached.
+ */
+export function stackSite(root: string): string {
+  const frames = capture(asFrames as typeof Error.prepareStackTrace) as CallSite[];
+  for (let k = 0; k < frames.length; k++) {
+    const f = frames[k] as CallSite;
+    const file = f.getFileName() ?? "";
+    if (file === "" || OWN_FILES.test(file)) continue;
+    const key = `${file}:${f.getLineNumber()}:${f.getColumnNumber()}`;
+    let site = siteCache.get(key);
+    if (site === undefined) {
+      site = frameText(root, k);
+      siteCache.set(key, site);
+    }
+    return site;
   }
   return "<unknown>";
 }
