@@ -63,7 +63,8 @@ function seriesOf(ctx: CommandCtx, file: string): FragSeries[] {
     const every = interval > 0 ? interval : Math.max(1, Math.ceil(trace.numOps / 10));
     return traceFragSeries(trace, { allocators: allocatorsArg(ctx), interval: every, spawn: host.spawn, release: host.release });
   } catch (e) {
-    if (e instanceof TraceError || (e instanceof Error && e.message.includes("out of memory"))) throw new InputError(e.message);
+    const unfit = e instanceof Error && (e.message.includes("out of memory") || e.message.includes("no heap census"));
+    if (e instanceof TraceError || unfit) throw new InputError((e as Error).message);
     throw e;
   }
 }
