@@ -67,6 +67,12 @@ export interface BootOptions {
   log?: KLogger;
   /** Layers that replace memsim's own (kernel/LAYERS.md); each entry is optional. */
   layers?: Layers;
+  /**
+   * Allocation sites from boot (`m.allocSites`, sim/alloc_sites.ts): one
+   * sample per `sampleBytes` bytes (1: every allocation), of the user malloc
+   * family, the kernel's allocations or both. Default: off.
+   */
+  allocSites?: { sampleBytes?: number; scope?: "user" | "kernel" | "all" } | null;
 }
 
 /** The layers a lab may plug in at boot: the kernel's, and the malloc behind every process's libc. */
@@ -92,6 +98,7 @@ export interface ResolvedConfig {
   fs: FsOptions;
   log: KLogger;
   layers: Layers;
+  allocSites: { sampleBytes: number; scope: "user" | "kernel" | "all" } | null;
 }
 
 const KNOWN = new Set([
@@ -110,6 +117,7 @@ const KNOWN = new Set([
   "fs",
   "log",
   "layers",
+  "allocSites",
 ]);
 
 /** Every layer name and the kind of value it takes. */
@@ -169,7 +177,18 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     fs: resolveFs(opts.fs ?? {}),
     log: opts.log ?? silentLogger,
     layers: resolveLayers(opts.layers),
+    allocSites: resolveAllocSites(opts.allocSites),
   };
+}
+
+/** Checks allocSites: sampleBytes an integer >= 1, scope user, kernel or all. Throws ConfigError naming the bad field. */
+function resolveAllocSites(a: BootOptions["allocSites"]): ResolvedConfig["allocSites"] {
+  if (a === undefined || a === null) return null;
+  const sampleBytes = intIn("allocSites.sampleBytes", a.sampleBytes ?? 1, 1, 2 ** 40);
+  const scope = a.scope ?? "all";
+  if (scope !== "user" && scope !== "kernel" && scope !== "all")
+    throw new ConfigError(`Machine.boot: allocSites.scope must be user, kernel or all, got ${String(scope)}`);
+  return { sampleBytes, scope };
 }
 
 /** Checks the layers object: known names, each a function. Throws ConfigError naming the bad entry. */

@@ -11,6 +11,7 @@ import { Process } from "../kernel/process.ts";
 import { Libc } from "../userspace/libc/libc.ts";
 import type { MallocLayer } from "../userspace/libc/malloc_layer.ts";
 import { memsimMalloc } from "../userspace/malloc/malloc.ts";
+import { NO_SITES, type UserSiteHook } from "./alloc_sites.ts";
 import { KernelMallocWatch } from "./malloc_watch.ts";
 
 declare module "../kernel/process.ts" {
@@ -28,6 +29,8 @@ export interface LibcSetup {
   readonly debugVm: number;
   /** The kernel API the watch finds VMAs with. */
   readonly k: KernelApi;
+  /** Allocation-site tracking of the machine (default: none). */
+  readonly sites?: UserSiteHook;
 }
 
 const libcs = new WeakMap<Process, Libc>();
@@ -39,7 +42,8 @@ Object.defineProperty(Process.prototype, "libc", {
     let libc = libcs.get(this);
     if (libc === undefined) {
       const s = setups.get(this.tasks);
-      libc = s === undefined ? new Libc(this) : new Libc(this, { malloc: s.malloc, watch: new KernelMallocWatch(this, s.k, s.debugVm) });
+      const watch = s === undefined ? undefined : new KernelMallocWatch(this, s.k, s.debugVm, undefined, s.sites);
+      libc = s === undefined || watch === undefined ? new Libc(this) : new Libc(this, { malloc: s.malloc, watch });
       libcs.set(this, libc);
     }
     return libc;
@@ -53,7 +57,7 @@ Object.defineProperty(Process.prototype, "libc", {
  * gone (exit status 127), its memory given back.
  */
 export function attachLibc(tasks: Tasks, setup: LibcSetup): void {
-  setups.set(tasks, { malloc: setup.malloc ?? memsimMalloc, debugVm: setup.debugVm, k: setup.k });
+  setups.set(tasks, { malloc: setup.malloc ?? memsimMalloc, debugVm: setup.debugVm, k: setup.k, sites: setup.sites ?? NO_SITES });
   tasks.forkHooks.push((parent, child) => {
     const libc = libcs.get(parent);
     if (libc === undefined) return;

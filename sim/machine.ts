@@ -3,12 +3,16 @@
  * API of DESIGN.md §5 (kernel services, fault injection, /proc views, stats,
  * checkers).
  */
+
+import { join } from "node:path";
 import type { CostClock } from "../kernel/clock.ts";
 import type { Vfs } from "../kernel/fs/vfs.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { KernelLayers } from "../kernel/main.ts";
 import { startKernel } from "../kernel/main.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
+import { kmemleakUnreferenced, renderKmemleak } from "../kernel/mm/kmemleak.ts";
+import { renderPageOwner } from "../kernel/mm/page_owner.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderSwaps } from "../kernel/mm/swapfile.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
@@ -18,10 +22,14 @@ import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
+import { AllocSites, type SiteStats } from "./alloc_sites.ts";
 import { type BootOptions, type Layers, type ResolvedConfig, resolveConfig } from "./config.ts";
 import { MachineEvents } from "./events.ts";
 import { MachineFs } from "./fs_host.ts";
 import { attachLibc } from "./libc_attach.ts";
+
+/** The repository's root, stripped from stack-frame paths so call sites read the same on every computer. */
+const REPO_ROOT = `${join(import.meta.dirname, "..")}/`;
 
 /** The layers the kernel builds itself with: all but malloc, which lives in every process's libc. */
 function kernelLayers(layers: Layers): KernelLayers {
@@ -86,7 +94,35 @@ export class Faults {
 
 /** Machine-wide /proc files. */
 export class MachineProc {
-  constructor(private readonly kernel: Kernel) {}
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly sites: AllocSites,
+  ) {}
+
+  /**
+   * page_owner (debugfs): who allocated each block still allocated, when,
+   * with which mask and from where; only blocks allocated while
+   * allocSites tracked the kernel (and sampled) appear. kernel/mm/page_owner.ts.
+   */
+  pageOwner(): string {
+    return renderPageOwner(this.sites.pages.values(), this.kernel.memmap);
+  }
+
+  /**
+   * A kmemleak scan (debugfs kmemleak after "scan"): the tracked kmalloc and
+   * kmem_cache objects no allocated kernel memory points to. kernel/mm/kmemleak.ts.
+   */
+  kmemleak(): string {
+    const objs = [...this.sites.kernelLive].map(([ptr, r]) => ({
+      ptr,
+      size: r.size,
+      site: (this.sites.sites[r.site] as SiteStats).site,
+      pid: r.pid,
+      comm: r.comm,
+      ts: r.ts,
+    }));
+    return renderKmemleak(kmemleakUnreferenced(objs, this.kernel.phys, this.kernel.memmap), this.kernel.phys);
+  }
 
   meminfo(): string {
     return renderMeminfo(this.kernel.meminfoValues());
@@ -146,6 +182,8 @@ export class Machine {
   readonly proc: MachineProc;
   /** The typed event stream: `m.events.on("mm_page_alloc", (e) => ...)` (kernel/EVENTS.md). */
   readonly events: MachineEvents;
+  /** Allocation sites: off until `enable()` or the boot option `allocSites` (sim/alloc_sites.ts). */
+  readonly allocSites: AllocSites;
   /**
    * The cost clock: deterministic simulated nanoseconds (`m.clock.now()`),
    * derived from the TLB, fault and swap counters (kernel/clock.ts).
@@ -177,9 +215,12 @@ export class Machine {
       kernelLayers(config.layers),
     );
     this.faults = new Faults(this.kernel);
-    attachLibc(this.kernel.tasks, { malloc: config.layers.malloc, debugVm: config.debugVm, k: this.kernel.taskParts.k });
-    this.proc = new MachineProc(this.kernel);
     this.events = new MachineEvents(this.kernel.events);
+    this.allocSites = new AllocSites(this.kernel, this.events, config.seed, REPO_ROOT);
+    const sites = this.allocSites;
+    attachLibc(this.kernel.tasks, { malloc: config.layers.malloc, debugVm: config.debugVm, k: this.kernel.taskParts.k, sites });
+    this.proc = new MachineProc(this.kernel, sites);
+    if (config.allocSites !== null) sites.enable(config.allocSites);
     this.clock = this.kernel.clock;
     const tasks = this.kernel.tasks;
     this.fs = new MachineFs(() => tasks.vfs as Vfs);

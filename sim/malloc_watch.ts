@@ -24,6 +24,7 @@ import { Process, ProcessGone } from "../kernel/process.ts";
 import { ProcessKilled } from "../kernel/signal.ts";
 import type { UserProcess } from "../kernel/uapi/process.ts";
 import type { MallocWatch } from "../userspace/libc/malloc_layer.ts";
+import { NO_SITES, type UserSiteHook } from "./alloc_sites.ts";
 
 const hex = (v: number) => `0x${v.toString(16)}`;
 
@@ -102,6 +103,7 @@ export class LiveBlocks {
 export class KernelMallocWatch implements MallocWatch {
   /** The process's address space (its brk bounds are the fast path). */
   private readonly mm: MmStruct;
+  private readonly pid: number;
 
   constructor(
     p: Process,
@@ -109,11 +111,15 @@ export class KernelMallocWatch implements MallocWatch {
     private readonly debugVm: number,
     /** The live blocks (debugVm >= 2), else null. */
     readonly live: LiveBlocks | null = debugVm >= 2 ? new LiveBlocks() : null,
+    /** Allocation-site tracking (alloc_sites.ts): one flag test per call while it is off. */
+    private readonly sites: UserSiteHook = NO_SITES,
   ) {
     this.mm = p.mm;
+    this.pid = p.pid;
   }
 
   allocated(p: number, n: number): string | null {
+    if (this.sites.user) this.sites.userAlloc(this.pid, p, n);
     if (this.debugVm === 0) return null;
     const end = p + (n > 0 ? n : 1);
     const mm = this.mm;
@@ -138,6 +144,7 @@ export class KernelMallocWatch implements MallocWatch {
   }
 
   released(p: number): void {
+    if (this.sites.user) this.sites.userFree(this.pid, p);
     this.live?.remove(p);
   }
 
@@ -157,6 +164,6 @@ export class KernelMallocWatch implements MallocWatch {
 
   fork(child: UserProcess): MallocWatch {
     if (!(child instanceof Process)) throw new TypeError("KernelMallocWatch.fork: the child must be a kernel Process");
-    return new KernelMallocWatch(child, this.k, this.debugVm, this.live === null ? null : this.live.clone());
+    return new KernelMallocWatch(child, this.k, this.debugVm, this.live === null ? null : this.live.clone(), this.sites);
   }
 }

@@ -33,7 +33,8 @@
  *           word 7  mapping: the object the page belongs to (0 = none)
  *           word 8  index: the page's offset in that object, in pages
  *           word 9  memcg: the memory cgroup charged for the page (0 = none)
- *           word 10 owner: an allocation-site handle (page_owner)
+ *           word 10 owner: an allocation-site handle (page_owner: site id + 1,
+ *                   written by sim/alloc_sites.ts on the head page)
  *           words 11..15 spare
  *   Words 4, 5, 7 and 9 must be zero when the last reference is dropped
  *   (Linux's "bad page state" check in free_pages_prepare); FramePages

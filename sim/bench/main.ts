@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { ALLOC_SITES_CASES } from "./cases/alloc_sites.ts";
 import { BASELINES, baselineSink } from "./cases/baselines.ts";
 import { EVENT_CASES, eventsSink } from "./cases/events.ts";
 import { MALLOC_CASES } from "./cases/malloc.ts";
@@ -29,6 +30,7 @@ export const BENCH_CASES: readonly BenchCase[] = [
   ...MALLOC_CASES,
   ...UALLOC_CASES,
   ...EVENT_CASES,
+  ...ALLOC_SITES_CASES,
 ];
 
 /** What the baselines' and cases' loops computed (kept observable). */

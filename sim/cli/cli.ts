@@ -15,6 +15,7 @@ import { formatHelp, InputError, Parsed, parseArgs, UsageError } from "./args.ts
 import { benchCommand } from "./bench.ts";
 import { COMMON_OPTIONS, type Command } from "./command.ts";
 import { EventFiles } from "./event_files.ts";
+import { fragCommand } from "./frag.ts";
 import type { Io } from "./io.ts";
 import { gradeCommand, labCommand } from "./lab.ts";
 import { scriptCommand, shellCommand } from "./lang/commands.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   benchCommand,
   traceCommand,
+  fragCommand,
   labCommand,
   gradeCommand,
 ];

@@ -21,6 +21,20 @@ export interface AllocatorStats {
   syscalls: number;
 }
 
+/**
+ * Where an allocator's heap bytes are, for the fragmentation measures
+ * (sim/frag.ts): every byte of `heapBytes` is granted, free or overhead
+ * (overhead = heapBytes - granted - free: headers, roots, bitmaps, padding).
+ */
+export interface HeapCensus {
+  /** Bytes of the blocks callers hold: each block's usable size (what was asked plus rounding). */
+  grantedBytes: number;
+  /** Bytes the allocator could hand out without asking the kernel: free blocks (their headers included) and uncarved space. */
+  freeBytes: number;
+  /** The largest of those free blocks, in bytes (0 when nothing is free). */
+  largestFreeBytes: number;
+}
+
 /** A userspace allocator. */
 export interface Allocator {
   readonly name: string;
@@ -35,6 +49,8 @@ export interface Allocator {
   /** Recounts the heap from scratch; throws HeapCorruption naming what is wrong. */
   check(): void;
   stats(): AllocatorStats;
+  /** Optional: walks the heap and counts granted and free bytes (a debug view, costs the whole heap). Returns null when the allocator cannot see its own heap. */
+  census?(): HeapCensus | null;
 }
 
 /**

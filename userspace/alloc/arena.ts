@@ -21,7 +21,7 @@
  * exactly how many live bytes it drops.
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, type HeapCensus, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { ALIGN, alignUp, HeapCore, hex, KIND_ARENA, load64, PAGE_SIZE, R_LIVE, R_OWN, store64 } from "./heap.ts";
 
 /** Checkpoints an arena can hold at once. */
@@ -225,6 +225,13 @@ class ArenaAllocator implements Arena {
 
   stats(): AllocatorStats {
     return this.core.stats();
+  }
+
+  /** Everything below top counts as granted (a freed block that was not the newest stays there until reset); free is top..end. */
+  census(): HeapCensus {
+    if (this.core.root === 0) return { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
+    const free = this.get(A_END) - this.get(A_TOP);
+    return { grantedBytes: this.get(A_TOP) - this.get(A_BASE), freeBytes: free, largestFreeBytes: free };
   }
 }
 

@@ -26,7 +26,7 @@
  *   The first block's PREV_ALLOC is set (nothing before it may be merged).
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, type HeapCensus, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { alignUp, HeapCore, hex, load64, PAGE_SIZE, store64 } from "./heap.ts";
 
 export const ALLOC = 1;
@@ -344,5 +344,21 @@ export abstract class BoundaryTagHeap implements Allocator {
 
   stats(): AllocatorStats {
     return this.core.stats();
+  }
+
+  /** One walk of the blocks: an allocated block grants its payload (size - HDR), a free block is free whole. */
+  census(): HeapCensus {
+    const r = { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
+    if (this.core.root === 0) return r;
+    const hi = this.hi();
+    for (let b = this.lo(); b < hi; b += this.sizeOf(b)) {
+      const size = this.sizeOf(b);
+      if (this.hdr(b) & ALLOC) r.grantedBytes += size - HDR;
+      else {
+        r.freeBytes += size;
+        if (size > r.largestFreeBytes) r.largestFreeBytes = size;
+      }
+    }
+    return r;
   }
 }

@@ -23,7 +23,7 @@
  *                 16  head[0 .. T] (u64 each): free list per order
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, type HeapCensus, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { alignUp, HeapCore, hex, KIND_BUDDY, load64, PAGE_SIZE, R_OWN, store64 } from "./heap.ts";
 import { largeAlloc, largeCheck, largeFree, largeRealloc } from "./large.ts";
 
@@ -317,6 +317,19 @@ class BuddyAllocator implements Allocator {
 
   stats(): AllocatorStats {
     return this.core.stats();
+  }
+
+  /** Free: the blocks on the order lists; granted: the rest of the top blocks past their bitmaps, plus large mappings. */
+  census(): HeapCensus {
+    const c = this.core;
+    const r = { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
+    if (c.root === 0) return r;
+    for (let k = 0; k <= this.T; k++) {
+      for (let b = this.head(k); b !== 0; b = load64(this.mem, b + F_NEXT)) r.freeBytes += blockBytes(k);
+      if (this.head(k) !== 0) r.largestFreeBytes = blockBytes(k);
+    }
+    r.grantedBytes = this.tops() * (this.topBytes - this.metaBytes) - r.freeBytes + largeCheck(c).capacity;
+    return r;
   }
 }
 

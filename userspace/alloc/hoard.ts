@@ -27,7 +27,7 @@
  * Size classes: 16..128 by 16, then four per doubling up to S/4.
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, type HeapCensus, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { alignUp, HeapCore, hex, KIND_HOARD, load64, R_OWN, store64 } from "./heap.ts";
 import { largeAlloc, largeCheck, largeFree, largeRealloc } from "./large.ts";
 
@@ -334,6 +334,35 @@ class HoardAllocator implements Allocator {
 
   stats(): AllocatorStats {
     return this.core.stats();
+  }
+
+  /**
+   * Granted: used blocks times their class size, plus large mappings; free:
+   * the unused blocks of each superblock and the empty superblocks past
+   * their header. The largest free block is the largest class with a free
+   * slot (any class when a superblock is empty).
+   */
+  census(): HeapCensus {
+    const c = this.core;
+    if (c.root === 0) return { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
+    const r = { grantedBytes: largeCheck(c).capacity, freeBytes: 0, largestFreeBytes: 0 };
+    const m = this.mem;
+    for (let k = 0; k < this.sizes.length; k++) {
+      for (let g = 0; g <= FULL; g++) {
+        for (let sb = load64(m, this.headAddr(k, g)); sb !== 0; sb = load64(m, sb + SB_NEXT)) {
+          const bsize = m.read32(sb + SB_BSIZE);
+          const used = m.read32(sb + SB_USED);
+          r.grantedBytes += used * bsize;
+          r.freeBytes += (m.read32(sb + SB_CAP) - used) * bsize;
+          if (used < m.read32(sb + SB_CAP) && bsize > r.largestFreeBytes) r.largestFreeBytes = bsize;
+        }
+      }
+    }
+    for (let sb = load64(m, this.headAddr(-1, EMPTY)); sb !== 0; sb = load64(m, sb + SB_NEXT)) {
+      r.freeBytes += this.S - SB_HDR;
+      r.largestFreeBytes = this.maxSmall;
+    }
+    return r;
   }
 }
 

@@ -18,7 +18,7 @@
  *                 32  end (u64)    end of the pool == the break
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, HeapCorruption, reallocByMove } from "./allocator.ts";
+import { type Allocator, type AllocatorStats, type HeapCensus, HeapCorruption, reallocByMove } from "./allocator.ts";
 import { alignUp, HeapCore, hex, KIND_POOL, load64, PAGE_SIZE, R_OWN, store64 } from "./heap.ts";
 import { largeAlloc, largeCheck, largeFree, largeRealloc } from "./large.ts";
 
@@ -201,6 +201,17 @@ class PoolAllocator implements Allocator {
 
   stats(): AllocatorStats {
     return this.core.stats();
+  }
+
+  /** Granted: carved blocks off the free stack plus large mappings; free: the stack and the uncarved tail (each serves one block). */
+  census(): HeapCensus {
+    const c = this.core;
+    if (c.root === 0) return { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
+    const carved = (this.get(P_CARVE) - this.get(P_START)) / this.bsize;
+    const nfree = c.mem.read32(c.root + P_NFREE);
+    const free = nfree * this.bsize + (this.get(P_END) - this.get(P_CARVE));
+    const granted = (carved - nfree) * this.bsize + largeCheck(c).capacity;
+    return { grantedBytes: granted, freeBytes: free, largestFreeBytes: free >= this.bsize ? this.bsize : 0 };
   }
 }
 

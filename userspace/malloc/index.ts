@@ -6,7 +6,7 @@
  * sized free's size and realloc's old size are only used for the live-bytes
  * counter; malloc itself ignores them.
  */
-import type { Allocator, AllocatorStats } from "../alloc/allocator.ts";
+import type { Allocator, AllocatorStats, HeapCensus } from "../alloc/allocator.ts";
 import type { UserProcess } from "../env.ts";
 import { Libc } from "../libc/libc.ts";
 import type { MallocLayer } from "../libc/malloc_layer.ts";
@@ -47,6 +47,12 @@ export class MallocAllocator implements Allocator {
 
   check(): void {
     this.libc.mallocCheck();
+  }
+
+  /** memsim's malloc walks its heap (census.ts). Returns null for another malloc layer, whose heap memsim cannot read. */
+  census(): HeapCensus | null {
+    const heap = this.libc.heap;
+    return heap instanceof Malloc ? heap.census() : null;
   }
 
   /** memsim's malloc counts its heap itself; another layer's is what it got through its MallocEnv. */

@@ -14,9 +14,11 @@
  * {@link memsimMalloc} through the same MallocEnv a lab's layer gets. The C
  * library around it owns errno and the argument checks.
  */
+import type { HeapCensus } from "../alloc/allocator.ts";
 import type { MallocEnv, MallocHeap, MallocLayer } from "../libc/malloc_layer.ts";
 import { memset } from "../libc/string.ts";
 import { Arena, type MallocParams } from "./arena.ts";
+import { mallocCensus } from "./census.ts";
 import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
 import { intFree, intMalloc } from "./int_malloc.ts";
 import { type Mallinfo2, mallinfo2, mallocTrim } from "./mallinfo.ts";
@@ -207,6 +209,11 @@ export class Malloc implements MallocHeap {
   /** Highest heapBytes() seen. */
   peakHeapBytes(): number {
     return this.arena.peakBytes;
+  }
+
+  /** Granted and free bytes of the heap (census.ts): a walk of every chunk, for the fragmentation measures. */
+  census(): HeapCensus {
+    return mallocCensus(this.arena);
   }
 
   /** Runs the heap checker (malloc_check.ts); throws HeapCorruption. */

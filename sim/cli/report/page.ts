@@ -11,6 +11,7 @@ import { formatSize } from "../../units.ts";
 import { type EventCounts, formatCounts } from "../event_tally.ts";
 import { type Block, type Owner, ramBlocks } from "../pageinfo.ts";
 import type { Recorder } from "../scenario.ts";
+import { fragSection } from "./frag_section.ts";
 import { busiestChunk, chunkZoomSvg, ramMapSvg } from "./rammap.ts";
 import { pagetableSection, processSection, slabSection, vmallocSection } from "./sections.ts";
 import { barChart, esc, freeColour, LEGEND, lineChart, ownerColour } from "./svg.ts";
@@ -114,6 +115,7 @@ export const REPORT_SECTIONS: ReportSection[] = [
   { id: "processes", title: "Processes and their VMAs", render: processSection },
   { id: "pagetable", title: "Page-table walk", render: pagetableSection },
   { id: "series", title: "Over the run", render: seriesSection },
+  { id: "frag", title: "Fragmentation over time, allocator by allocator", render: () => fragSection() },
 ];
 
 const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}

@@ -107,3 +107,44 @@ export function lineChart(title: string, unit: string, values: readonly number[]
   });
   return `${out}</svg>`;
 }
+
+/** One line of a multi-line chart: its points (x, y) and colour. */
+export interface ChartLine {
+  readonly name: string;
+  readonly colour: string;
+  readonly points: ReadonlyArray<readonly [number, number]>;
+}
+
+/** Several lines on shared axes (x from 0 to the largest x), a legend below; values in tooltips. */
+export function multiLineChart(title: string, xLabel: string, lines: readonly ChartLine[], fmt: (v: number) => string): string {
+  const w = 590;
+  const h = 210;
+  const pad = 64;
+  const top = 26;
+  const bottom = h - 44;
+  const xs = lines.flatMap((l) => l.points.map((p) => p[0]));
+  const ys = lines.flatMap((l) => l.points.map((p) => p[1]));
+  const xMax = Math.max(1, ...xs);
+  const yMax = Math.max(0, ...ys);
+  const yMin = Math.min(0, ...ys);
+  const span = yMax - yMin || 1;
+  const x = (v: number) => pad + (v / xMax) * (w - pad - 12);
+  const y = (v: number) => top + (1 - (v - yMin) / span) * (bottom - top);
+  let out = `<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">`;
+  out += `<text x="4" y="16" class="lbl">${esc(title)}</text>`;
+  out += `<line x1="${pad}" y1="${bottom}" x2="${w - 8}" y2="${bottom}" stroke="#bbb"/><line x1="${pad}" y1="${top}" x2="${pad}" y2="${bottom}" stroke="#bbb"/>`;
+  out += `<text x="${pad - 6}" y="${y(yMax) + 4}" text-anchor="end" class="axis">${esc(fmt(yMax))}</text>`;
+  out += `<text x="${pad - 6}" y="${y(yMin) + 4}" text-anchor="end" class="axis">${esc(fmt(yMin))}</text>`;
+  out += `<text x="${w - 8}" y="${bottom + 14}" text-anchor="end" class="axis">${esc(`${xLabel}: ${xMax}`)}</text>`;
+  lines.forEach((l, i) => {
+    const pts = l.points.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(" ");
+    out += `<polyline fill="none" stroke="${l.colour}" stroke-width="1.8" points="${pts}"><title>${esc(l.name)}</title></polyline>`;
+    for (const [a, b] of l.points) {
+      out += `<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="2.5" fill="${l.colour}"><title>${esc(`${l.name} at ${a}: ${fmt(b)}`)}</title></circle>`;
+    }
+    const lx = pad + (i % 5) * 104;
+    const ly = bottom + 24 + Math.floor(i / 5) * 14;
+    out += `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${l.colour}"/><text x="${lx + 14}" y="${ly}" class="axis">${esc(l.name)}</text>`;
+  });
+  return `${out}</svg>`;
+}
