@@ -88,6 +88,7 @@ describe("memsim report in Chromium", () => {
       "processes",
       "pagetable",
       "series",
+      "frag",
     ]);
     expect(await page.locator("#ptwalk g.level").count()).toBe(4);
     expect(await page.locator("#processes svg.vmas").count()).toBe(2);
