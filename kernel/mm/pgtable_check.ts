@@ -18,7 +18,7 @@
  *   TLB-2     a TLB entry belongs to no live address space
  */
 import { invariant } from "../panic.ts";
-import { PG_alloc, PG_pgtable, PG_reserved, PG_slab } from "./memmap.ts";
+import { PG_alloc, PG_pgtable, PG_reserved, PG_slab, PG_tail } from "./memmap.ts";
 import type { Mmu } from "./mmu.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -144,7 +144,8 @@ function checkMapcount(paging: Paging, pfn: number, mapped: number): void {
       invariant(false, "PGTABLE-4", `frame ${hex(pfn)} (${mm.describeFlags(pfn)}) is mapped by user leaves`);
     return;
   }
-  const mc = f & PG_alloc ? mm.mapcount(pfn) : 0;
+  // A huge page's tails keep their own mapcount (huge_memory.ts), like order-0 pages.
+  const mc = f & (PG_alloc | PG_tail) ? mm.mapcount(pfn) : 0;
   if (!(mc === mapped)) invariant(false, "PGTABLE-4", `frame ${hex(pfn)} has mapcount ${mc}, ${mapped} user leaves map it`);
   if (mapped > 0) {
     const head = mm.compoundHead(pfn);
