@@ -11,6 +11,7 @@ import { Prandom } from "./lib/random.ts";
 import { CommitAccounting } from "./mm/commit.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import type { PageAllocator } from "./mm/frames.ts";
+import { checkThp } from "./mm/huge_memory_check.ts";
 import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
@@ -116,6 +117,10 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
+  r.checkers.push({
+    name: "thp",
+    run: () => checkThp({ tasks, memmap: k.memmap, vmas, huge: memory.huge }),
+  } satisfies Checker);
   if (dev !== null) r.checkers.push({ name: "swap", run: () => checkSwap(dev, k.memmap, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => taskMeminfo(parts, o, v));
   r.vmstatSources.push((out) => {

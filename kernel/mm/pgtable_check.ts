@@ -16,6 +16,7 @@
  *   PGTABLE-8 table counts (per page table, PageTables) differ from the recount
  *   TLB-1     a TLB entry disagrees with the page tables (stale translation)
  *   TLB-2     a TLB entry belongs to no live address space
+ *   (both also for the 2 MiB entries of tlb_huge.ts)
  */
 import { invariant } from "../panic.ts";
 import { PG_alloc, PG_pgtable, PG_reserved, PG_slab, PG_tail } from "./memmap.ts";
@@ -162,6 +163,7 @@ export function checkTlb(mmu: Mmu): void {
   const tlb = mmu.tlb;
   const byAsid = new Map<number, PageTable>();
   for (const pt of mmu.paging.live) byAsid.set(pt.asid, pt);
+  checkHugeTlb(mmu, byAsid);
   for (let i = 0; i < tlb.entries; i++) {
     const key = tlb.keys[i] as number;
     if (Number.isNaN(key)) continue;
@@ -179,5 +181,24 @@ export function checkTlb(mmu: Mmu): void {
         "TLB-1",
         `entry ${i} for ${formatVa(page)} ASID ${asid} is stale: TLB has frame ${hex(tlb.base[i] as number)} perm ${hex(perm)}, tables say ${now < 0 ? "not mapped" : `${hex(now - (now % 4096))} perm ${hex(now % 4096)}`}`,
       );
+  }
+}
+
+/** TLB-1 / TLB-2 for the 2 MiB array (tlb_huge.ts): each entry must match a 2 MiB leaf of a live page table. */
+function checkHugeTlb(mmu: Mmu, byAsid: Map<number, PageTable>): void {
+  const huge = mmu.tlb.huge;
+  for (let j = 0; j < huge.keys.length; j++) {
+    const key = huge.keys[j] as number;
+    if (Number.isNaN(key)) continue;
+    const asid = key % 4096;
+    const va = key - asid;
+    const pt = byAsid.get(asid);
+    if (pt === undefined) invariant(false, "TLB-2", `2 MiB entry ${j} for ${formatVa(va)} has ASID ${asid}, which no live page table uses`);
+    const ptep = pt.lookup(va);
+    const now = mmu.peek(pt, va);
+    const grants = (huge.perm[j] as number) & (TLB_WRITE | TLB_USER | TLB_EXEC);
+    const stale = ptep < 0 || pt.leafLevel !== 2 || now < 0 || now - (now % 4096) !== huge.base[j] || (grants & ~(now % 4096)) !== 0;
+    if (stale)
+      invariant(false, "TLB-1", `2 MiB entry ${j} for ${formatVa(va)} ASID ${asid} is stale (frame ${hex(huge.base[j] as number)})`);
   }
 }

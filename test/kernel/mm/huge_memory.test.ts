@@ -277,3 +277,18 @@ describe("khugepaged", () => {
     expect(vmstat(m, "thp_collapse_alloc")).toBe(0);
   });
 });
+
+describe("the thp checker", () => {
+  it("reports a tail frame whose mapcount disagrees with the leaves (THP-2)", () => {
+    const { m, p } = filled({ debugVm: 1 });
+    const head = p.mm.pt.ptePfn(p.mm.pt.lookup(BASE));
+    m.kernel.memmap.setMapcount(head + 3, 2);
+    expect(() => m.check("thp")).toThrow(/THP-2.*frame .* has mapcount 2, 1 leaves map it/);
+  });
+
+  it("reports a wrong nr_anon_transparent_hugepages (THP-3)", () => {
+    const { m } = filled({ debugVm: 1 });
+    m.kernel.thp.stats.nrAnonThps++;
+    expect(() => m.check("thp")).toThrow(/THP-3.*is 3, 2 huge pages counted/);
+  });
+});
