@@ -319,6 +319,7 @@ export class Kernel {
   khugepaged(): number {
     return khugepagedScan(
       this.taskParts.memory,
+      this.taskParts.memory.huge,
       this.tasks.list().map((p) => p.mm),
     );
   }

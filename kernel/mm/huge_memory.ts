@@ -32,9 +32,11 @@
  */
 import { PFO_COW_REUSE, PFO_DEMAND_ZERO } from "../events_types.ts";
 import { panic } from "../panic.ts";
+import { FAULT_ACCERR, FAULT_OK, FAULT_OOM } from "./fault_codes.ts";
+import type { PageAllocator } from "./frames.ts";
 import { __GFP_COMP, __GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
+import type { MemMap } from "./memmap.ts";
 import { PG_alloc, PG_anon, PG_anon_exclusive, PG_head } from "./memmap.ts";
-import { FAULT_ACCERR, FAULT_OK, FAULT_OOM, type Memory } from "./memory.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_DROPPABLE, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -56,7 +58,9 @@ import {
   PTE_US,
   USER_TABLE,
 } from "./pgtable_types.ts";
+import type { PhysMem } from "./physmem.ts";
 import { TASK_SIZE } from "./types.ts";
+import type { VmaOps } from "./vma.ts";
 
 /** Order of a huge page (2 MiB of 4 KiB frames). */
 export const HPAGE_ORDER = 9;
@@ -79,6 +83,20 @@ export class ThpStats {
   nrAnonThps = 0;
 }
 
+/** What the huge-page side needs from user memory (memory.ts's Memory is one). */
+export interface HugeHost {
+  readonly phys: PhysMem;
+  readonly memmap: MemMap;
+  readonly buddy: PageAllocator;
+  readonly vmas: VmaOps;
+  /** Fault counters: a reused huge page counts in cowReuses. */
+  readonly stats: { cowReuses: number };
+  /** What the last fault did (PFO_*), for page_fault_user. */
+  outcome: number;
+  /** anon_vma_prepare. */
+  anonVmaPrepare(vma: number): void;
+}
+
 /** The huge-page side of user memory. */
 export class HugeMemory {
   enabled: ThpEnabled = "madvise";
@@ -88,7 +106,7 @@ export class HugeMemory {
   allMms: () => readonly MmStruct[] = () => [];
   private readonly found: Array<PageTable | number> = [];
 
-  constructor(private readonly mem: Memory) {}
+  constructor(private readonly mem: HugeHost) {}
 
   /**
    * Whether faults in `vma` may get huge pages (thp_vma_allowable_order):

@@ -14,15 +14,13 @@
  * Owns: the scan and the collapse. Calls: huge_memory.ts (eligibility,
  * accounting), the page allocator, page tables.
  */
-import { GFP_TRANSHUGE, HPAGE_ORDER, type HugeMemory, hugeFlags } from "./huge_memory.ts";
+import { GFP_TRANSHUGE, HPAGE_ORDER, type HugeHost, type HugeMemory, hugeFlags } from "./huge_memory.ts";
 import { PG_alloc, PG_anon, PG_anon_exclusive, PG_lazyfree, PG_swapcache } from "./memmap.ts";
-import type { Memory } from "./memory.ts";
 import type { MmStruct } from "./mm.ts";
 import { entryAddr, HPAGE_PAGES, HPAGE_SIZE, PTE_P, PTE_RW, PTE_SPECIAL } from "./pgtable_types.ts";
 
 /** Collapses every range it can in `mms`. Returns how many huge pages it made. */
-export function khugepagedScan(mem: Memory, mms: readonly MmStruct[]): number {
-  const huge = mem.huge;
+export function khugepagedScan(mem: HugeHost, huge: HugeMemory, mms: readonly MmStruct[]): number {
   if (huge.enabled === "never") return 0;
   let made = 0;
   for (const mm of mms) {
@@ -45,7 +43,7 @@ export function khugepagedScan(mem: Memory, mms: readonly MmStruct[]): number {
  * collapse_huge_page for the 2 MiB at `haddr` of `mm`. Returns "skip" when
  * the range does not qualify, "nomem" when no huge page could be had.
  */
-function collapseHugePage(mem: Memory, huge: HugeMemory, mm: MmStruct, vma: number, haddr: number): "collapsed" | "skip" | "nomem" {
+function collapseHugePage(mem: HugeHost, huge: HugeMemory, mm: MmStruct, vma: number, haddr: number): "collapsed" | "skip" | "nomem" {
   const pt = mm.pt;
   const first = pt.lookup(haddr);
   if (first < 0 || pt.leafLevel !== 1) return "skip";
@@ -83,7 +81,7 @@ function collapseHugePage(mem: Memory, huge: HugeMemory, mm: MmStruct, vma: numb
 }
 
 /** A private anonymous page only this mapping holds (not in the swap cache, not lazily freeable). */
-function exclusiveAnon(mem: Memory, pfn: number): boolean {
+function exclusiveAnon(mem: HugeHost, pfn: number): boolean {
   const m = mem.memmap;
   return (
     m.testFlag(pfn, PG_alloc) &&

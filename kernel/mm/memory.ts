@@ -29,6 +29,7 @@ import {
 } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import type { CommitAccounting } from "./commit.ts";
+import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./fault_codes.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
 import { HugeMemory } from "./huge_memory.ts";
@@ -59,13 +60,7 @@ import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
 import { LazyReclaim } from "./vmscan.ts";
 
-/** What a fault came to. */
-export const FAULT_OK = 0;
-export const FAULT_MAPERR = 1;
-export const FAULT_ACCERR = 2;
-export const FAULT_OOM = 3;
-/** The access is past the end of the object a shared mapping maps (SIGBUS, BUS_ADRERR). */
-export const FAULT_SIGBUS = 4;
+export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./fault_codes.ts";
 
 /** Counters shown in vmstat. */
 export class FaultStats {
