@@ -292,3 +292,46 @@ describe("the thp checker", () => {
     expect(() => m.check("thp")).toThrow(/THP-3.*is 3, 2 huge pages counted/);
   });
 });
+
+describe("report formats", () => {
+  it("smaps of a VMA of two huge pages, and the meminfo and vmstat lines", () => {
+    const { m, p } = filled();
+    const block = p.proc
+      .smaps()
+      // Blocks split at each maps line (the newline before one is dropped).
+      .split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)
+      .find((b) => b.startsWith("200000000-"));
+    expect(block).toBe(
+      [
+        "200000000-200400000 rw-p 00000000 00:00 0 ",
+        "Size:               4096 kB",
+        "KernelPageSize:        4 kB",
+        "MMUPageSize:           4 kB",
+        "Rss:                4096 kB",
+        "Pss:                4096 kB",
+        "Pss_Dirty:          4096 kB",
+        "Shared_Clean:          0 kB",
+        "Shared_Dirty:          0 kB",
+        "Private_Clean:         0 kB",
+        "Private_Dirty:      4096 kB",
+        "Referenced:         4096 kB",
+        "Anonymous:          4096 kB",
+        "LazyFree:              0 kB",
+        "AnonHugePages:      4096 kB",
+        "ShmemPmdMapped:        0 kB",
+        "FilePmdMapped:         0 kB",
+        "Shared_Hugetlb:        0 kB",
+        "Private_Hugetlb:       0 kB",
+        "Swap:                  0 kB",
+        "SwapPss:               0 kB",
+        "Locked:                0 kB",
+        "THPeligible:           1",
+        "VmFlags: rd wr mr mw me ac ",
+      ].join("\n"),
+    );
+    expect(m.proc.meminfo()).toContain("\nAnonHugePages:      4096 kB\n");
+    expect(m.proc.vmstat()).toContain(
+      "nr_anon_transparent_hugepages 2\nthp_fault_alloc 2\nthp_fault_fallback 0\nthp_collapse_alloc 0\nthp_split_page 0\nthp_split_pmd 0\n",
+    );
+  });
+});
