@@ -176,6 +176,7 @@ export class Machine {
       },
       kernelLayers(config.layers),
     );
+    this.kernel.thp.enabled = config.thp;
     this.faults = new Faults(this.kernel);
     attachLibc(this.kernel.tasks, { malloc: config.layers.malloc, debugVm: config.debugVm, k: this.kernel.taskParts.k });
     this.proc = new MachineProc(this.kernel);

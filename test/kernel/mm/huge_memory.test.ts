@@ -60,6 +60,14 @@ function readsBack(p: ReturnType<typeof filled>["p"], from: number, to: number):
 }
 
 describe("transparent huge pages: faults", () => {
+  it("Machine.boot takes thp and refuses a mode that is not one of the three", () => {
+    expect(Machine.boot({ ramBytes: 16 << 20, thp: "always" }).kernel.thp.enabled).toBe("always");
+    expect(Machine.boot({ ramBytes: 16 << 20 }).kernel.thp.enabled).toBe("madvise");
+    expect(() => Machine.boot({ ramBytes: 16 << 20, thp: "sometimes" as "always" })).toThrow(
+      'Machine.boot: thp must be "always", "madvise" or "never", got sometimes',
+    );
+  });
+
   it("a 4 MiB aligned region under 'always' takes two huge faults and shows 4096 kB AnonHugePages", () => {
     const { m, p } = filled();
     expect(p.minflt).toBe(2);
