@@ -89,7 +89,8 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly deactivateWalk: DeactivateWalk;
   private readonly mover = new MovePageTables();
   private readonly copier: CopyPageRange;
-  private readonly makeProc = (p: Process) => new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap, this.d.memory.swap?.dev ?? null);
+  private readonly makeProc = (p: Process) =>
+    new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap, this.d.memory.swap?.dev ?? null, (vma) => this.d.memory.huge.vmaEligible(vma));
   /** MADV_PAGEOUT's swap-out walk, made on first use on a machine with swap. */
   private pageoutWalk: PageoutWalk | null = null;
   /** The lab's layers, or null when every one is memsim's own. */
@@ -102,7 +103,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     this.ev = d.events;
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap, d.memory);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
-    this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy, () => d.memory.swap?.dev ?? null);
+    this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy, () => d.memory.swap?.dev ?? null, d.memory.huge);
     const l = d.layers;
     const any = l.pageFault ?? l.forkCopy ?? l.onSpawn ?? l.onExit;
     this.lab = any === undefined ? null : new LabLayers(l, d.k, d.memory, this.copyDefault);
@@ -351,6 +352,11 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   }
 
   /** MadvisePageOps. */
+  splitHugeRange(mm: MmStruct, start: number, end: number): boolean {
+    return this.d.memory.huge.splitRange(mm, start, end);
+  }
+
+  /** MadvisePageOps. */
   lazyFree(mm: MmStruct, _vma: number, start: number, end: number): void {
     this.lazyWalk.mm = mm;
     this.lazyWalk.run(mm.pt, start, end);
@@ -396,6 +402,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   /** MremapPageOps. */
   movePageTables(mm: MmStruct, oldStart: number, newStart: number, len: number): boolean {
+    if (!this.d.memory.huge.splitForMove(mm, oldStart, len, newStart - oldStart)) return false;
     return this.mover.run(mm.pt, oldStart, newStart, len);
   }
 }

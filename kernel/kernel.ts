@@ -14,7 +14,9 @@ import type { FailPoint } from "./mm/fault_inject.ts";
 import { type FramePages, PAGE_POISON } from "./mm/frame_pages.ts";
 import type { FramesZone } from "./mm/frames.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
+import type { HugeMemory } from "./mm/huge_memory.ts";
 import type { PagingParts } from "./mm/init.ts";
+import { khugepagedScan } from "./mm/khugepaged.ts";
 import type { Kmalloc } from "./mm/kmalloc.ts";
 import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import type { BootLayout } from "./mm/memblock.ts";
@@ -298,6 +300,28 @@ export class Kernel {
    */
   reclaimLazyFree(): number {
     return this.tasks.reclaimLazyFree();
+  }
+
+  /**
+   * Transparent huge pages (kernel/mm/huge_memory.ts): `thp.enabled`
+   * ("always" | "madvise" | "never", default "madvise"), `thp.defrag` and
+   * the thp_* counters.
+   */
+  get thp(): HugeMemory {
+    return this.taskParts.memory.huge;
+  }
+
+  /**
+   * One full khugepaged scan (kernel/mm/khugepaged.ts): every 2 MiB-aligned
+   * range of an eligible VMA whose 512 pages are present and private to one
+   * process becomes a huge page. Returns how many were made.
+   */
+  khugepaged(): number {
+    return khugepagedScan(
+      this.taskParts.memory,
+      this.taskParts.memory.huge,
+      this.tasks.list().map((p) => p.mm),
+    );
   }
 
   /**

@@ -11,6 +11,7 @@ import { Prandom } from "./lib/random.ts";
 import { CommitAccounting } from "./mm/commit.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import type { PageAllocator } from "./mm/frames.ts";
+import { checkThp } from "./mm/huge_memory_check.ts";
 import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
@@ -91,6 +92,8 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const failSwapIo = new FailPoint("fail_swap_io", swapRng.fork());
   const dev = o.swapBytes >= 4096 ? new SwapDevice(o.swapBytes, failSwapAlloc, failSwapIo) : null;
   memory.swap = dev === null ? null : new SwapCache(dev, k.phys, k.memmap, k.pages);
+  // A VMA cut inside a 2 MiB leaf splits the leaf first (huge_memory.ts).
+  vmas.splitHook = (mm, addr) => memory.huge.splitAt(mm, addr);
   const api = new KernelApi(memory);
   const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount };
   const tasks = new Tasks({
@@ -109,10 +112,15 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     k: api,
     events: k.events,
   });
+  memory.huge.allMms = () => tasks.list().map((p) => p.mm);
   const parts = { tasks, memory, k: api, shmem, commit, vmas, swap: memory.swap, failSwapAlloc, failSwapIo };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
+  r.checkers.push({
+    name: "thp",
+    run: () => checkThp({ tasks, memmap: k.memmap, vmas, huge: memory.huge }),
+  } satisfies Checker);
   if (dev !== null) r.checkers.push({ name: "swap", run: () => checkSwap(dev, k.memmap, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => taskMeminfo(parts, o, v));
   r.vmstatSources.push((out) => {
@@ -128,6 +136,13 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     out.push(["cow_reuses", memory.stats.cowReuses]);
     out.push(["zero_page_maps", memory.stats.zeroPageMaps]);
     out.push(["pglazyfreed", memory.stats.lazyFreed]);
+    const thp = memory.huge.stats;
+    out.push(["nr_anon_transparent_hugepages", thp.nrAnonThps]);
+    out.push(["thp_fault_alloc", thp.thpFaultAlloc]);
+    out.push(["thp_fault_fallback", thp.thpFaultFallback]);
+    out.push(["thp_collapse_alloc", thp.thpCollapseAlloc]);
+    out.push(["thp_split_page", thp.thpSplitPage]);
+    out.push(["thp_split_pmd", thp.thpSplitPmd]);
   });
   r.statsSources.push(["mm", () => taskStats(parts)]);
   return parts;
@@ -142,6 +157,7 @@ function taskMeminfo(t: TaskParts, o: TaskOptions, v: MeminfoValues): void {
   v["Active(anon)"] = (anon + t.shmem.nrPages) * 4;
   v.Active = (v.Active ?? 0) + (anon + t.shmem.nrPages) * 4;
   v.Hugepagesize = 2048;
+  v.AnonHugePages = t.memory.huge.stats.nrAnonThps * 2048;
   v.Cached = (v.Cached ?? 0) + t.shmem.nrPages * 4;
   const dev = t.swap?.dev ?? null;
   v.SwapTotal = Math.floor(o.swapBytes / 4096) * 4;
@@ -158,6 +174,7 @@ function taskStats(t: TaskParts): unknown {
     commitRefused: t.commit.refused,
     shmemPages: t.shmem.nrPages,
     faults: { ...t.memory.stats },
+    thp: { ...t.memory.huge.stats },
     processes: t.tasks.list().map((p) => ({
       pid: p.pid,
       comm: p.comm,

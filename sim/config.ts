@@ -46,6 +46,8 @@ export interface BootOptions {
   swapBytes?: number;
   /** vm.max_map_count. Default 65530. */
   maxMapCount?: number;
+  /** /sys/kernel/mm/transparent_hugepage/enabled: "always", "madvise" (default) or "never". */
+  thp?: "always" | "madvise" | "never";
   /** Largest buddy order (MAX_PAGE_ORDER), 0..12. Default 10. */
   maxOrder?: number;
   /** Per-CPU list batch in pages: 0 = Linux's size for the zone (default), -1 = no per-CPU lists. */
@@ -91,6 +93,7 @@ export interface ResolvedConfig {
   overcommit: OvercommitOptions;
   swapBytes: number;
   maxMapCount: number;
+  thp: "always" | "madvise" | "never";
   maxOrder: number;
   pcpBatch: number;
   tlb: TlbConfig;
@@ -110,6 +113,7 @@ const KNOWN = new Set([
   "overcommit",
   "swapBytes",
   "maxMapCount",
+  "thp",
   "maxOrder",
   "pcpBatch",
   "tlb",
@@ -170,6 +174,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     overcommit: { mode, ratio: intIn("overcommit.ratio", oc.ratio ?? 50, 0, 1_000_000) },
     swapBytes: intIn("swapBytes", opts.swapBytes ?? 0, 0, 2 ** 50),
     maxMapCount: intIn("maxMapCount", opts.maxMapCount ?? 65530, 1, 2 ** 31 - 1),
+    thp: resolveThp(opts.thp ?? "madvise"),
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
@@ -189,6 +194,12 @@ function resolveAllocSites(a: BootOptions["allocSites"]): ResolvedConfig["allocS
   if (scope !== "user" && scope !== "kernel" && scope !== "all")
     throw new ConfigError(`Machine.boot: allocSites.scope must be user, kernel or all, got ${String(scope)}`);
   return { sampleBytes, scope };
+}
+
+/** The THP mode. Throws ConfigError unless it is one of the three. */
+function resolveThp(v: unknown): "always" | "madvise" | "never" {
+  if (v === "always" || v === "madvise" || v === "never") return v;
+  throw new ConfigError(`Machine.boot: thp must be "always", "madvise" or "never", got ${String(v)}`);
 }
 
 /** Checks the layers object: known names, each a function. Throws ConfigError naming the bad entry. */

@@ -9,11 +9,13 @@
  * VMA writable). The child's entries start old (accessed bit clear); the zero
  * page is mapped as it is. A swap entry is copied as it is and its slot
  * gains a reference (copy_nonpresent_pte, swap_duplicate): both processes
- * then fault the same slot in.
+ * then fault the same slot in. A 2 MiB leaf (a transparent huge page) is
+ * shared whole, write-protected in both (copy_huge_pmd, huge_memory.ts).
  */
 
 import { panic } from "../panic.ts";
 import type { PageAllocator } from "./frames.ts";
+import type { HugeMemory } from "./huge_memory.ts";
 import { type MemMap, PG_anon_exclusive } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
@@ -34,6 +36,8 @@ export class CopyPageRange implements PteVisitor {
     private readonly buddy: PageAllocator,
     /** The swap device, or a getter giving null when the machine has none. */
     private readonly swap: () => SwapDevice | null,
+    /** Fork's copy of a 2 MiB leaf (copy_huge_pmd). */
+    private readonly huge: HugeMemory,
   ) {}
 
   /**
@@ -58,9 +62,13 @@ export class CopyPageRange implements PteVisitor {
 
   visitPte(va: number, ptep: number, level: number): void {
     if (!this.ok) return;
-    if (level !== 1) panic("copy_page_range: 2 MiB user leaves are not supported");
     const src = this.src as PageTable;
     const dst = this.dst as MmStruct;
+    if (level === 2) {
+      if (!this.huge.copyHugePmd(src, dst, va, ptep, this.cow)) this.ok = false;
+      return;
+    }
+    if (level !== 1) panic(`copy_page_range: a level-${level} leaf`);
     let flags = src.pteFlags(ptep);
     const pfn = src.ptePfn(ptep);
     const to = dst.pt.ensure(va);

@@ -5,9 +5,10 @@
  *
  * Supported: NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, FREE, REMOVE,
  * DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, DONTDUMP, DODUMP, COLD, PAGEOUT,
- * POPULATE_READ, POPULATE_WRITE, DONTNEED_LOCKED. memsim is configured
- * without KSM and transparent huge pages, so MERGEABLE, UNMERGEABLE,
- * HUGEPAGE, NOHUGEPAGE are -EINVAL, as on such a Linux build.
+ * POPULATE_READ, POPULATE_WRITE, DONTNEED_LOCKED, HUGEPAGE, NOHUGEPAGE
+ * (VM_HUGEPAGE / VM_NOHUGEPAGE for transparent huge pages, huge_memory.ts).
+ * memsim is configured without KSM, so MERGEABLE and UNMERGEABLE are
+ * -EINVAL, as on such a Linux build.
  */
 import { EFAULT, EINVAL, ENOMEM } from "../errno.ts";
 import {
@@ -19,7 +20,9 @@ import {
   MADV_DONTNEED,
   MADV_DONTNEED_LOCKED,
   MADV_FREE,
+  MADV_HUGEPAGE,
   MADV_KEEPONFORK,
+  MADV_NOHUGEPAGE,
   MADV_NORMAL,
   MADV_PAGEOUT,
   MADV_POPULATE_READ,
@@ -37,7 +40,9 @@ import {
   VM_DONTCOPY,
   VM_DONTDUMP,
   VM_DROPPABLE,
+  VM_HUGEPAGE,
   VM_LOCKED,
+  VM_NOHUGEPAGE,
   VM_RAND_READ,
   VM_READ,
   VM_SEQ_READ,
@@ -67,6 +72,8 @@ export interface MadvisePageOps {
   populateChecked(mm: MmStruct, vma: number, start: number, end: number, access: "read" | "write"): number;
   /** Frees the shared object's pages behind [start, end) of a shared VMA, unmapping them everywhere (MADV_REMOVE). */
   removeShared(vma: number, start: number, end: number): void;
+  /** Splits the 2 MiB leaves across either end of [start, end); false when out of memory. */
+  splitHugeRange(mm: MmStruct, start: number, end: number): boolean;
 }
 
 const VALID = new Set([
@@ -88,6 +95,8 @@ const VALID = new Set([
   MADV_POPULATE_READ,
   MADV_POPULATE_WRITE,
   MADV_DONTNEED_LOCKED,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
 ]);
 
 /** do_madvise. Returns 0, -EINVAL (advice, alignment, wrong kind of mapping) or -ENOMEM (holes). */
@@ -130,6 +139,7 @@ function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: nu
     case MADV_DONTNEED:
     case MADV_DONTNEED_LOCKED:
       if (advice === MADV_DONTNEED && flags & VM_LOCKED) return -EINVAL;
+      if (!ops.splitHugeRange(mm, start, end)) return -ENOMEM;
       ops.zapRange(mm, vma, start, end);
       return 0;
     case MADV_COLD:
@@ -160,6 +170,11 @@ function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: nu
       return updateFlags(ctx, mm, vma, start, end, flags | VM_DONTCOPY);
     case MADV_DOFORK:
       return updateFlags(ctx, mm, vma, start, end, flags & ~VM_DONTCOPY);
+    case MADV_HUGEPAGE:
+      // hugepage_madvise sets the flag on any VMA; memsim gives huge pages to private anonymous memory only (no shmem THP).
+      return updateFlags(ctx, mm, vma, start, end, ((flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE) >>> 0);
+    case MADV_NOHUGEPAGE:
+      return updateFlags(ctx, mm, vma, start, end, ((flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE) >>> 0);
     case MADV_DONTDUMP:
       return updateFlags(ctx, mm, vma, start, end, flags | VM_DONTDUMP);
     case MADV_DODUMP:

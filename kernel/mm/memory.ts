@@ -29,8 +29,10 @@ import {
 } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import type { CommitAccounting } from "./commit.ts";
+import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./fault_codes.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
+import { HugeMemory } from "./huge_memory.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
@@ -58,13 +60,7 @@ import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
 import { LazyReclaim } from "./vmscan.ts";
 
-/** What a fault came to. */
-export const FAULT_OK = 0;
-export const FAULT_MAPERR = 1;
-export const FAULT_ACCERR = 2;
-export const FAULT_OOM = 3;
-/** The access is past the end of the object a shared mapping maps (SIGBUS, BUS_ADRERR). */
-export const FAULT_SIGBUS = 4;
+export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./fault_codes.ts";
 
 /** Counters shown in vmstat. */
 export class FaultStats {
@@ -107,6 +103,8 @@ export class Memory implements ZapSink {
   swap: SwapCache | null = null;
   private readonly prot: ChangeProt;
   private readonly w: Uint32Array;
+  /** Transparent huge pages (huge_memory.ts): the 2 MiB side of faults, fork, zap and splits. */
+  readonly huge: HugeMemory;
 
   constructor(
     readonly phys: PhysMem,
@@ -121,6 +119,7 @@ export class Memory implements ZapSink {
     this.w = memmap.w;
     this.lazy = new LazyReclaim(this, memmap);
     this.prot = new ChangeProt(memmap, vmas);
+    this.huge = new HugeMemory(this);
   }
 
   /**
@@ -145,6 +144,10 @@ export class Memory implements ZapSink {
     }
     const flags = this.vmas.f.flags(vma);
     if (!vmaAllows(flags, ec)) return FAULT_ACCERR;
+    if (!(flags & VM_SHARED)) {
+      const r = this.huge.fault(mm, vma, va, ec);
+      if (r >= 0) return r;
+    }
     const page = va - (va % PAGE);
     const pt = mm.pt;
     const ptep = pt.ensure(page);
@@ -344,6 +347,8 @@ export class Memory implements ZapSink {
 
   /** zap_page_range for one VMA's part [start, end): entries cleared, frames released, TLB flushed. */
   zapRange(mm: MmStruct, _vma: number, start: number, end: number): void {
+    // A 2 MiB leaf across an end is split first (the callers split beforehand when that can fail: munmap at the VMA split, MADV_DONTNEED).
+    if (!this.huge.splitRange(mm, start, end)) panic("zap_page_range: a 2 MiB leaf across the range could not be split");
     this.zapMm = mm;
     unmapRange(mm.pt, start, end, this);
     this.zapMm = null;
@@ -351,8 +356,12 @@ export class Memory implements ZapSink {
   }
 
   /** ZapSink: one cleared leaf. */
-  zapPte(_va: number, pfn: number, flags: number, _pages: number): void {
+  zapPte(_va: number, pfn: number, flags: number, pages: number): void {
     const mm = this.zapMm as MmStruct;
+    if (pages !== 1 && flags & PTE_P) {
+      this.huge.zapHugePmd(mm, pfn);
+      return;
+    }
     if (!(flags & PTE_P)) {
       this.swapEntryGone(mm, pfn, flags);
       return;

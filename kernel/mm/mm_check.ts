@@ -41,14 +41,15 @@ class RssWalk implements PteVisitor {
   swap = 0;
   pt: PageTable | null = null;
   constructor(private readonly memmap: MemMap) {}
-  visitPte(va: number, ptep: number): void {
+  visitPte(va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
+    const pages = level === 2 ? 512 : 1;
     const flags = pt.pteFlags(ptep);
     if (!(flags & PTE_P)) {
       this.swap++;
       return;
     }
-    this.present++;
+    this.present += pages;
     if (flags & PTE_SPECIAL) return;
     const pfn = pt.ptePfn(ptep);
     invariant(
@@ -56,8 +57,8 @@ class RssWalk implements PteVisitor {
       "MM-6",
       `pte for ${va.toString(16)} maps pfn 0x${pfn.toString(16)}, which is not allocated`,
     );
-    if (this.memmap.testFlag(pfn, PG_anon)) this.anon++;
-    else this.shmem++;
+    if (this.memmap.testFlag(pfn, PG_anon)) this.anon += pages;
+    else this.shmem += pages;
     invariant(
       !this.memmap.testFlag(pfn, PG_anon_exclusive) || this.memmap.mapcount(pfn) === 1,
       "MM-8",

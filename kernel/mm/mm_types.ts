@@ -56,6 +56,14 @@ export const VM_DONTDUMP = 0x4000000;
  * mnemonic for it, as in Linux.
  */
 export const VM_DROPPABLE = 0x40000000;
+/** MADV_HUGEPAGE marked this VMA (Linux's value): transparent huge pages even under "madvise". */
+export const VM_HUGEPAGE = 0x20000000;
+/**
+ * MADV_NOHUGEPAGE marked this VMA: never transparent huge pages. Linux keeps
+ * it in bit 30, which memsim gives to VM_DROPPABLE; bit 31 (Linux's
+ * VM_MERGEABLE, unused without KSM) holds it here.
+ */
+export const VM_NOHUGEPAGE = 0x80000000;
 
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 /** Flags that mprotect/madvise may change without making two VMAs unmergeable for good. */
@@ -81,6 +89,8 @@ export const VMFLAG_MNEMONICS: ReadonlyArray<readonly [number, string]> = [
   [VM_NORESERVE, "nr"],
   [VM_WIPEONFORK, "wf"],
   [VM_DONTDUMP, "dd"],
+  [VM_HUGEPAGE, "hg"],
+  [VM_NOHUGEPAGE, "nh"],
 ];
 
 /** Field access to VMA objects by kva. One instance per machine. */

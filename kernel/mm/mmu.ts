@@ -118,8 +118,20 @@ export class Mmu {
         `mmu: access to ${formatVa(va)} while the TLB flush of ${pt.describePending()} is pending (a page-table change was not flushed)`,
       );
     }
+    if (pt.kind === "user") {
+      const j = tlb.huge.lookup(page, pt.asid, acc);
+      if (j >= 0) return this.hugeHit(j, page, pt.asid);
+    }
     tlb.stats.misses++;
     return this.walk(pt, acc, page);
+  }
+
+  /** A 4 KiB miss the 2 MiB array answers: its 4 KiB piece goes into the sets, counted as a hit. */
+  private hugeHit(j: number, page: number, asid: number): number {
+    const tlb = this.tlb;
+    tlb.stats.hits++;
+    tlb.huge.stats.hits++;
+    return tlb.insert(page, asid, (tlb.huge.base[j] as number) + (page % 0x200000), tlb.huge.perm[j] as number);
   }
 
   /**
@@ -162,7 +174,10 @@ export class Mmu {
     if (((lo | set) & PTE_D) === 0) allow &= ~TLB_WRITE;
     if ((lo & PTE_G) !== 0) allow |= TLB_GLOBAL;
     let pfn = entryPfn(lo, hi);
-    if ((lo & PTE_PS) !== 0) pfn += lower & 511;
+    if ((lo & PTE_PS) !== 0) {
+      if (pt.kind === "user") this.tlb.huge.insert(page - (page % 0x200000), pt.asid, pfn * 4096, allow);
+      pfn += lower & 511;
+    }
     return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
   }
 

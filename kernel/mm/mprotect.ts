@@ -155,7 +155,8 @@ export class ChangeProt implements PteVisitor {
   visitPte(va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
-    if (level !== 1 || (flags & (PTE_P | PTE_US | PTE_RW | PTE_SPECIAL)) !== (PTE_P | PTE_US)) return;
+    // A 2 MiB leaf (level 2) is one exclusive huge page or none: its head's flag decides.
+    if (level > 2 || (flags & (PTE_P | PTE_US | PTE_RW | PTE_SPECIAL)) !== (PTE_P | PTE_US)) return;
     const pfn = pt.ptePfn(ptep);
     if (!this.memmap.testFlag(pfn, PG_anon_exclusive)) return;
     pt.setPte(va, ptep, pfn, (flags | PTE_RW) >>> 0);

@@ -234,7 +234,8 @@ export class MovePageTables implements PteVisitor {
     const src = pmdLookup(pt, va);
     if (src < 0) return false;
     const flags = pt.pteFlags(src);
-    if (!(flags & PTE_P) || flags & PTE_PS) return false;
+    if (!(flags & PTE_P)) return false;
+    if (flags & PTE_PS) return this.moveHugePmd(pt, va, src, flags);
     const dstVa = va + this.delta;
     const dst = pt.ensure(dstVa, 2);
     if (dst < 0) {
@@ -250,9 +251,31 @@ export class MovePageTables implements PteVisitor {
     return true;
   }
 
+  /**
+   * move_huge_pmd: a 2 MiB leaf (a transparent huge page) moves as one
+   * entry; the destination's empty table, left by the unmap before, goes
+   * first (ensure phase). The caller split every leaf that cannot move whole.
+   */
+  private moveHugePmd(pt: PageTable, va: number, src: number, flags: number): boolean {
+    const dstVa = va + this.delta;
+    if (this.phase === "ensure") freeEmptyTables(pt, dstVa, dstVa + HPAGE_SIZE);
+    const dst = pt.ensure(dstVa, 2);
+    if (dst < 0) {
+      this.ok = false;
+      return true;
+    }
+    if (!pt.pteNone(dst)) panic(`move_huge_pmd: the destination 0x${dstVa.toString(16)} is not empty`);
+    if (this.phase === "move") {
+      const pfn = pt.ptePfn(src);
+      pt.clearPte(va, src);
+      pt.setPte(dstVa, dst, pfn, flags);
+    }
+    return true;
+  }
+
   visitPte(va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
-    if (level !== 1) panic("move_page_tables: 2 MiB user leaves are not supported");
+    if (level !== 1) panic("move_page_tables: a 2 MiB leaf across a range end (not split)");
     if (this.phase === "ensure") {
       if (this.ok && pt.ensure(va + this.delta) < 0) this.ok = false;
       return;

@@ -16,9 +16,10 @@
  *   PGTABLE-8 table counts (per page table, PageTables) differ from the recount
  *   TLB-1     a TLB entry disagrees with the page tables (stale translation)
  *   TLB-2     a TLB entry belongs to no live address space
+ *   (both also for the 2 MiB entries of tlb_huge.ts)
  */
 import { invariant } from "../panic.ts";
-import { PG_alloc, PG_pgtable, PG_reserved, PG_slab } from "./memmap.ts";
+import { PG_alloc, PG_pgtable, PG_reserved, PG_slab, PG_tail } from "./memmap.ts";
 import type { Mmu } from "./mmu.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -144,7 +145,8 @@ function checkMapcount(paging: Paging, pfn: number, mapped: number): void {
       invariant(false, "PGTABLE-4", `frame ${hex(pfn)} (${mm.describeFlags(pfn)}) is mapped by user leaves`);
     return;
   }
-  const mc = f & PG_alloc ? mm.mapcount(pfn) : 0;
+  // A huge page's tails keep their own mapcount (huge_memory.ts), like order-0 pages.
+  const mc = f & (PG_alloc | PG_tail) ? mm.mapcount(pfn) : 0;
   if (!(mc === mapped)) invariant(false, "PGTABLE-4", `frame ${hex(pfn)} has mapcount ${mc}, ${mapped} user leaves map it`);
   if (mapped > 0) {
     const head = mm.compoundHead(pfn);
@@ -161,6 +163,7 @@ export function checkTlb(mmu: Mmu): void {
   const tlb = mmu.tlb;
   const byAsid = new Map<number, PageTable>();
   for (const pt of mmu.paging.live) byAsid.set(pt.asid, pt);
+  checkHugeTlb(mmu, byAsid);
   for (let i = 0; i < tlb.entries; i++) {
     const key = tlb.keys[i] as number;
     if (Number.isNaN(key)) continue;
@@ -178,5 +181,24 @@ export function checkTlb(mmu: Mmu): void {
         "TLB-1",
         `entry ${i} for ${formatVa(page)} ASID ${asid} is stale: TLB has frame ${hex(tlb.base[i] as number)} perm ${hex(perm)}, tables say ${now < 0 ? "not mapped" : `${hex(now - (now % 4096))} perm ${hex(now % 4096)}`}`,
       );
+  }
+}
+
+/** TLB-1 / TLB-2 for the 2 MiB array (tlb_huge.ts): each entry must match a 2 MiB leaf of a live page table. */
+function checkHugeTlb(mmu: Mmu, byAsid: Map<number, PageTable>): void {
+  const huge = mmu.tlb.huge;
+  for (let j = 0; j < huge.keys.length; j++) {
+    const key = huge.keys[j] as number;
+    if (Number.isNaN(key)) continue;
+    const asid = key % 4096;
+    const va = key - asid;
+    const pt = byAsid.get(asid);
+    if (pt === undefined) invariant(false, "TLB-2", `2 MiB entry ${j} for ${formatVa(va)} has ASID ${asid}, which no live page table uses`);
+    const ptep = pt.lookup(va);
+    const now = mmu.peek(pt, va);
+    const grants = (huge.perm[j] as number) & (TLB_WRITE | TLB_USER | TLB_EXEC);
+    const stale = ptep < 0 || pt.leafLevel !== 2 || now < 0 || now - (now % 4096) !== huge.base[j] || (grants & ~(now % 4096)) !== 0;
+    if (stale)
+      invariant(false, "TLB-1", `2 MiB entry ${j} for ${formatVa(va)} ASID ${asid} is stale (frame ${hex(huge.base[j] as number)})`);
   }
 }

@@ -22,8 +22,10 @@
  * (perm & acc) === acc. So that a hit costs one compare, each kind of access
  * also has its own key array, holding keys[i] where entry i allows that
  * access and NaN elsewhere (keysFor(acc)); keys itself serves kernel reads.
- * A 2 MiB leaf is cached as the 4 KiB pieces that are used (x86 may do the
- * same); flushes of a 2 MiB leaf cover its whole range.
+ * A 2 MiB leaf of the kernel's direct map is cached as the 4 KiB pieces
+ * that are used; a 2 MiB leaf of a user page table (a transparent huge page)
+ * also gets an entry in the 2 MiB array (tlb_huge.ts), which answers a 4 KiB
+ * miss inside it without a walk. Flushes of a 2 MiB leaf cover its whole range.
  *
  * ASID 0 belongs to the kernel's page table (init_mm); global entries are
  * tagged with it. Other address spaces take ids 1..4095 from a pool.
@@ -31,6 +33,7 @@
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_TLB_FLUSH, TLB_FLUSH_ALL, TLB_LOCAL_MM_SHOOTDOWN, TLB_LOCAL_SHOOTDOWN } from "../events_types.ts";
 import { panic } from "../panic.ts";
+import { HugeTlb } from "./tlb_huge.ts";
 
 export const TLB_WRITE = 2;
 export const TLB_USER = 4;
@@ -86,6 +89,8 @@ export class Tlb {
   readonly base: Uint32Array;
   readonly perm: Uint8Array;
   readonly stats = new TlbStats();
+  /** The 2 MiB entries (tlb_huge.ts), consulted on a 4 KiB miss; every flush below covers them too. */
+  readonly huge = new HugeTlb();
   /** The machine's event bus (tlb_flush). */
   readonly ev: KernelEvents;
   /** Key arrays of kernel writes, user reads, user writes, kernel fetches, user fetches (kernel reads use keys). */
@@ -203,7 +208,7 @@ export class Tlb {
   /** invlpg: drops the entries for page `pageVa` of `asid` and the global one. */
   invlpg(pageVa: number, asid: number): void {
     this.stats.flushOne++;
-    this.stats.entriesFlushed += this.dropPage(pageVa, asid);
+    this.stats.entriesFlushed += this.dropPage(pageVa, asid) + this.huge.dropRange(pageVa, pageVa + 4096, asid);
     if (this.ev.active[EV_TLB_FLUSH] !== 0) this.ev.tlbFlush(1, TLB_LOCAL_MM_SHOOTDOWN);
   }
 
@@ -243,7 +248,7 @@ export class Tlb {
   }
 
   private dropRange(start: number, end: number, asid: number): number {
-    let n = 0;
+    let n = this.huge.dropRange(start, end, asid);
     if ((end - start) / 4096 <= FLUSH_CEILING_PAGES) {
       for (let va = start; va < end; va += 4096) n += this.dropPage(va, asid);
       return n;
@@ -266,6 +271,7 @@ export class Tlb {
   flushAsid(asid: number): void {
     this.stats.flushAsid++;
     if (this.ev.active[EV_TLB_FLUSH] !== 0) this.ev.tlbFlush(TLB_FLUSH_ALL, TLB_LOCAL_MM_SHOOTDOWN);
+    this.stats.entriesFlushed += this.huge.dropAsid(asid);
     const keys = this.keys;
     for (let i = 0; i < this.entries; i++) {
       const k = keys[i] as number;
@@ -277,6 +283,7 @@ export class Tlb {
   flushAll(): void {
     this.stats.flushAll++;
     if (this.ev.active[EV_TLB_FLUSH] !== 0) this.ev.tlbFlush(TLB_FLUSH_ALL, TLB_LOCAL_SHOOTDOWN);
+    this.stats.entriesFlushed += this.huge.dropAsid(-1);
     const keys = this.keys;
     for (let i = 0; i < this.entries; i++) if (!Number.isNaN(keys[i] as number)) this.drop(i);
   }

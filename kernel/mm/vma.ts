@@ -44,6 +44,12 @@ export function anonMergeable(a: number, b: number): boolean {
 /** VMA bookkeeping shared by every address space of a machine. */
 export class VmaOps {
   private nextAnonId = 1;
+  /**
+   * Called before a VMA is cut at `addr` (vma_adjust_trans_huge): memory.ts
+   * splits a 2 MiB leaf the cut falls inside. False refuses the cut (no
+   * table for the split).
+   */
+  splitHook: ((mm: MmStruct, addr: number) => boolean) | null = null;
 
   constructor(
     readonly f: VmaFields,
@@ -185,6 +191,7 @@ export class VmaOps {
     const start = f.start(vma);
     const end = f.end(vma);
     BUG_ON(addr <= start || addr >= end || addr % PAGE !== 0, `split_vma: ${addr} not inside [${start}, ${end})`);
+    if (this.splitHook !== null && !this.splitHook(mm, addr)) return 0;
     const upper = this.cache.alloc(GFP_KERNEL);
     if (upper === 0) return 0;
     f.copy(upper, vma);

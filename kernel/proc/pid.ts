@@ -38,7 +38,7 @@ class SmapsWalk implements PteVisitor {
   /** The VMA being walked is VM_DROPPABLE: its pages are lazily freeable from the start. */
   droppable = false;
 
-  visitPte(_va: number, ptep: number, _level: number): void {
+  visitPte(_va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
     if (!(flags & PTE_P)) {
@@ -46,6 +46,10 @@ class SmapsWalk implements PteVisitor {
       return;
     }
     if (flags & PTE_SPECIAL) return;
+    if (level === 2) {
+      this.hugeLeaf(pt.ptePfn(ptep), flags);
+      return;
+    }
     const pfn = pt.ptePfn(ptep);
     const mapcount = Math.max(1, this.memmap.mapcount(pfn));
     const anon = this.memmap.testFlag(pfn, PG_anon);
@@ -64,6 +68,26 @@ class SmapsWalk implements PteVisitor {
     if (flags & PTE_A) c.referenced += 4096;
     if (anon) c.anonymous += 4096;
     if (anon && !dirty && (this.droppable || this.memmap.testFlag(pfn, PG_lazyfree))) c.lazyFree += 4096;
+  }
+
+  /** smaps_pmd_entry: a 2 MiB leaf counts 512 pages of its huge page, and AnonHugePages. */
+  private hugeLeaf(head: number, flags: number): void {
+    const bytes = 512 * 4096;
+    const mapcount = Math.max(1, this.memmap.mapcount(head));
+    const dirty = (flags & PTE_D) !== 0;
+    const c = this.c;
+    c.rss += bytes;
+    const pss = Math.floor((bytes * 4096) / mapcount);
+    c.pssShifted += pss;
+    if (dirty) c.pssDirtyShifted += pss;
+    if (mapcount >= 2) {
+      if (dirty) c.sharedDirty += bytes;
+      else c.sharedClean += bytes;
+    } else if (dirty) c.privateDirty += bytes;
+    else c.privateClean += bytes;
+    if (flags & PTE_A) c.referenced += bytes;
+    c.anonymous += bytes;
+    c.anonHuge += bytes;
   }
 
   /** A swap entry: Swap, and SwapPss shared among the entries naming the slot (swp_swapcount). */
@@ -89,6 +113,8 @@ function emptyCounts(): SmapsCounts {
     swap: 0,
     swapPssShifted: 0,
     locked: 0,
+    anonHuge: 0,
+    thpEligible: 0,
   };
 }
 
@@ -101,6 +127,8 @@ export class PidProc {
     private readonly vmas: VmaOps,
     memmap: MemMap,
     swap: SwapDevice | null,
+    /** Whether a VMA may get transparent huge pages (smaps THPeligible). */
+    private readonly thpEligible: (vma: number) => boolean = () => false,
   ) {
     this.walk = new SmapsWalk(memmap, swap);
   }
@@ -150,6 +178,7 @@ export class PidProc {
       .map(([vma, e]) => {
         const c = this.walk.run(this.p.mm.pt, e.start, e.end, (this.vmas.f.flags(vma) & VM_DROPPABLE) !== 0);
         if (this.vmas.f.flags(vma) & VM_LOCKED) c.locked = c.rss;
+        c.thpEligible = this.thpEligible(vma) ? 1 : 0;
         return smapsBlock(e, c);
       })
       .join("");

@@ -34,6 +34,10 @@ export interface SmapsCounts {
   swap: number;
   swapPssShifted: number;
   locked: number;
+  /** Bytes mapped by 2 MiB leaves of transparent huge pages. */
+  anonHuge: number;
+  /** 1 when the VMA may get transparent huge pages. */
+  thpEligible: number;
 }
 
 const hex8 = (n: number) => n.toString(16).padStart(8, "0");
@@ -64,11 +68,12 @@ export function smapsBlock(e: MapsEntry, c: SmapsCounts): string {
   out += kb("Referenced:", c.referenced);
   out += kb("Anonymous:", c.anonymous);
   out += kb("LazyFree:", c.lazyFree);
-  for (const k of ["AnonHugePages:", "ShmemPmdMapped:", "FilePmdMapped:", "Shared_Hugetlb:", "Private_Hugetlb:"]) out += kb(k, 0);
+  out += kb("AnonHugePages:", c.anonHuge);
+  for (const k of ["ShmemPmdMapped:", "FilePmdMapped:", "Shared_Hugetlb:", "Private_Hugetlb:"]) out += kb(k, 0);
   out += kb("Swap:", c.swap);
   out += kb("SwapPss:", c.swapPssShifted / 4096);
   out += kb("Locked:", c.locked);
-  out += `THPeligible:    ${String(0).padStart(8)}\n`;
+  out += `THPeligible:    ${String(c.thpEligible).padStart(8)}\n`;
   out += `VmFlags: ${vmFlagsString(e.flags)}\n`;
   return out;
 }

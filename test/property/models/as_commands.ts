@@ -23,7 +23,6 @@ import {
   MADV_DONTFORK,
   MADV_DONTNEED,
   MADV_FREE,
-  MADV_HUGEPAGE,
   MADV_KEEPONFORK,
   MADV_MERGEABLE,
   MADV_NORMAL,
@@ -337,7 +336,6 @@ const ADVICES = [
   MADV_DONTDUMP,
   MADV_DODUMP,
   MADV_MERGEABLE,
-  MADV_HUGEPAGE,
 ];
 const ADV_RAND = 1;
 const ADV_SEQ = 2;
@@ -421,7 +419,7 @@ export class Madvise implements Cmd {
       }
     }
     let want = 0;
-    if (this.advice === MADV_MERGEABLE || this.advice === MADV_HUGEPAGE) want = -EINVAL;
+    if (this.advice === MADV_MERGEABLE) want = -EINVAL;
     else {
       const tags = new Map<number, number>();
       for (let v = s; v < s + this.n; v++) {
