@@ -66,14 +66,15 @@ export class MmuStats {
   oopses = 0;
 }
 
-/** The MMU of the machine's one CPU. */
+/** The MMU of the CPU running now (kernel/smp.ts points `tlb` at that CPU's TLB). */
 export class Mmu {
   readonly stats = new MmuStats();
   private readonly u32: Uint32Array;
 
   constructor(
     readonly phys: PhysMem,
-    readonly tlb: Tlb,
+    /** This CPU's TLB: kernel/smp.ts swaps it when the machine switches CPU. */
+    public tlb: Tlb,
     readonly paging: Paging,
     private readonly printk: Printk,
     /** debugVm: >= 1 catches accesses to a range whose TLB flush is pending. */
