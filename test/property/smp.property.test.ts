@@ -10,7 +10,7 @@ import { SMP_MODEL } from "./models/smp.ts";
 
 describe("threads on several CPUs against a model", () => {
   it(
-    `map/unmap/protect/write/read/DONTNEED/fork from up to 3 threads on 1..4 CPUs, random schedules: every read is the last write, every TLB checks out (${budgetOf(SMP_MODEL)} commands)`,
+    `map/unmap/protect/write/read/DONTNEED/fork and kmalloc/kfree/alloc_pages/free_pages from up to 3 threads on 1..4 CPUs, random schedules: every read is the last write, every TLB checks out (${budgetOf(SMP_MODEL)} commands)`,
     () => {
       expect(runBudget(SMP_MODEL)).toBeGreaterThanOrEqual(budgetOf(SMP_MODEL));
     },

@@ -2,7 +2,9 @@
  * Threads on several CPUs against a model: one process and its threads
  * share a window of private anonymous pages; each thread runs its own list
  * of operations (map, unmap, protect, write, read, DONTNEED, fork with a
- * child that writes and exits), interleaved by a random seeded schedule that
+ * child that writes and exits, and kernel allocations on the thread's CPU:
+ * kmalloc/kfree and alloc_pages/free_pages, each block stamped and checked
+ * when freed), interleaved by a random seeded schedule that
  * also migrates threads between CPUs. Every read returns what the model
  * says the last write left (a CPU using a stale translation after munmap,
  * mprotect, DONTNEED or a COW write-protect would read another frame, or
@@ -36,7 +38,11 @@ type Op =
   | { k: "write"; i: number; v: number }
   | { k: "read"; i: number }
   | { k: "dontneed"; i: number; n: number }
-  | { k: "fork"; i: number; v: number };
+  | { k: "fork"; i: number; v: number }
+  | { k: "kmalloc"; size: number; v: number }
+  | { k: "kfree"; pick: number }
+  | { k: "pages"; order: number; v: number }
+  | { k: "freePages"; pick: number };
 
 /** A story: the machine's CPUs, the threads' programs and the schedule. */
 export interface SmpStory {
@@ -48,6 +54,12 @@ export interface SmpStory {
 
 /** Window page -> [prot, value]; absent = unmapped. */
 type Model = Map<number, [number, number]>;
+
+/** Kernel blocks live: kmalloc'd [kva, stamp] and allocated [pfn, order, stamp]. */
+interface KernelBlocks {
+  objs: Array<[number, number]>;
+  pages: Array<[number, number, number]>;
+}
 
 const page = fc.integer({ min: 0, max: WINDOW - 1 });
 const span = fc.integer({ min: 1, max: 3 });
@@ -61,6 +73,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant("read" as const), i: page }),
   fc.record({ k: fc.constant("dontneed" as const), i: page, n: span }),
   fc.record({ k: fc.constant("fork" as const), i: page, v: fc.integer({ min: 1, max: 0xffff }) }),
+  fc.record({ k: fc.constant("kmalloc" as const), size: fc.integer({ min: 4, max: 3000 }), v: fc.integer({ min: 1, max: 0xffff }) }),
+  fc.record({ k: fc.constant("kfree" as const), pick: fc.nat() }),
+  fc.record({ k: fc.constant("pages" as const), order: fc.integer({ min: 0, max: 3 }), v: fc.integer({ min: 1, max: 0xffff }) }),
+  fc.record({ k: fc.constant("freePages" as const), pick: fc.nat() }),
 );
 
 function pages(o: { i: number; n: number }): number[] {
@@ -69,8 +85,46 @@ function pages(o: { i: number; n: number }): number[] {
   return out;
 }
 
+/** Runs a kernel allocation op on the machine, stamping and checking each block. */
+function applyKernel(op: Op, m: Machine, kb: KernelBlocks): string {
+  const k = m.kernel;
+  switch (op.k) {
+    case "kmalloc": {
+      const kva = k.kmalloc(op.size);
+      if (kva === 0) return "nomem";
+      k.mem.write32(kva, op.v);
+      kb.objs.push([kva, op.v]);
+      return "kmalloc";
+    }
+    case "kfree": {
+      if (kb.objs.length === 0) return "skip";
+      const [kva, v] = kb.objs.splice(op.pick % kb.objs.length, 1)[0] as [number, number];
+      expectSame(k.mem.read32(kva), v, "a kmalloc'd object keeps its stamp");
+      k.kfree(kva);
+      return "kfree";
+    }
+    case "pages": {
+      const pfn = k.allocPages(op.order);
+      if (pfn === null) return "nomem";
+      k.mem.write32(k.pfnToKva(pfn), op.v);
+      kb.pages.push([pfn, op.order, op.v]);
+      return "pages";
+    }
+    case "freePages": {
+      if (kb.pages.length === 0) return "skip";
+      const [pfn, order, v] = kb.pages.splice(op.pick % kb.pages.length, 1)[0] as [number, number, number];
+      expectSame(k.mem.read32(k.pfnToKva(pfn)), v, "an allocated block keeps its stamp");
+      k.freePages(pfn, order);
+      return "freePages";
+    }
+    default:
+      return "skip";
+  }
+}
+
 /** Runs one op against the real process and the model; returns what it saw. */
 function apply(op: Op, p: Process, model: Model): string {
+  if (op.k === "kmalloc" || op.k === "kfree" || op.k === "pages" || op.k === "freePages") return "kernel";
   const at = BASE + op.i * PAGE;
   switch (op.k) {
     case "map": {
@@ -126,22 +180,29 @@ function apply(op: Op, p: Process, model: Model): string {
   }
 }
 
+/** One op: a process op against the model, or a kernel allocation. */
+function runOp(op: Op, m: Machine, p: Process, model: Model, kb: KernelBlocks): string {
+  const r = apply(op, p, model);
+  return r === "kernel" ? applyKernel(op, m, kb) : r;
+}
+
 /** Runs a story; throws at the first disagreement or broken invariant. */
 export function runSmpStory(story: SmpStory): StoryStats {
   const m = Machine.boot({ ramBytes: 8 << 20, cpus: story.cpus, seed: 1 });
   const p = m.spawn("smp");
   const model: Model = new Map();
+  const kb: KernelBlocks = { objs: [], pages: [] };
   const threads = [p, ...story.programs.slice(1).map((_, k) => p.spawnThread(`t${k + 1}`, { stackBytes: 4 * PAGE }))];
   const programs = story.programs.map((ops, k) => ({
     thread: threads[k] ?? p,
     ops: ops.map(
       (op): Operation =>
         () =>
-          apply(op, p, model),
+          runOp(op, m, p, model, kb),
     ),
   }));
   const stats: StoryStats = { commands: 0, checks: 0 };
-  const own = story.cpus > 1 ? ["smp-tlb", "pgtable", "mm"] : ["tlb", "pgtable", "mm"];
+  const own = [story.cpus > 1 ? "smp-tlb" : "tlb", "pgtable", "mm", "slab"];
   m.run(programs, {
     schedule: { kind: "random", seed: story.seed, migrate: story.migrate },
     afterStep: () => {
@@ -149,6 +210,8 @@ export function runSmpStory(story: SmpStory): StoryStats {
       checkAfterCommand(m, stats, own);
     },
   });
+  for (const [kva] of kb.objs) m.kernel.kfree(kva);
+  for (const [pfn, order] of kb.pages) m.kernel.freePages(pfn, order);
   p.exit(0);
   m.check();
   stats.checks++;
