@@ -221,7 +221,7 @@ export function runSmpStory(story: SmpStory): StoryStats {
 /** The model the budgeted property (and the soak) drive. */
 export const SMP_MODEL: PropertyModel<SmpStory> = {
   name: "smp",
-  budget: Number(process.env.SMP_COMMANDS ?? 3000),
+  budget: Number(process.env.SMP_COMMANDS ?? 2000),
   storyMax: 40,
   arbitrary: (max) =>
     fc.record({
