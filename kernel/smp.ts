@@ -106,6 +106,22 @@ export class Smp {
   }
 }
 
+/**
+ * vmstat counters are sums over CPUs: the TLB lines paging wrote (CPU 0's,
+ * mm/mmu_stats.ts) gain the other CPUs' counts, remote flushes included.
+ */
+function addOtherCpus(out: Array<[string, number]>, tlbs: readonly Tlb[]): void {
+  for (const row of out) {
+    for (const t of tlbs) {
+      const s = t.stats;
+      if (row[0] === "nr_tlb_local_flush_all") row[1] += s.flushAll + s.flushAsid;
+      else if (row[0] === "nr_tlb_local_flush_one") row[1] += s.flushOne;
+      else if (row[0] === "tlb_hit") row[1] += s.hits;
+      else if (row[0] === "tlb_miss") row[1] += s.misses;
+    }
+  }
+}
+
 /** What registerSmp hooks the CPUs into. */
 export interface SmpRegistration {
   readonly registry: Registry;
@@ -133,6 +149,7 @@ export function registerSmp(r: SmpRegistration): void {
   registry.clock.addCounter("ipi", () => sd.ipis);
   registry.clock.addCounter("lockWait", () => locks.waitNs);
   registry.vmstatSources.push((out) => {
+    addOtherCpus(out, smp.tlbs.slice(1));
     out.push(["nr_tlb_remote_flush", sd.remoteFlushes]);
     out.push(["nr_tlb_remote_flush_received", sd.ipis]);
   });

@@ -47,6 +47,8 @@ describe("CPUs and per-CPU TLBs", () => {
         "3 cpu1 tid 2 op 1.1 = SIGSEGV [201+2201 -> 3603 ns]\n",
     );
     expect(m.proc.interrupts()).toBe("           CPU0       CPU1       \nTLB:          0          1   TLB shootdowns\n");
+    // Summed over CPUs: CPU 1's flush of the IPI is a local flush of its own; its ASID flush came when the process died.
+    expect(m.proc.vmstat()).toContain("nr_tlb_local_flush_all 2\nnr_tlb_local_flush_one 2\ntlb_hit 0\ntlb_miss 4\npgtable_walk 4\n");
     expect(m.proc.vmstat()).toContain("nr_tlb_remote_flush 1\nnr_tlb_remote_flush_received 1\n");
     expect(m.clock.breakdown().find((k) => k.kind === "ipi")).toEqual({ kind: "ipi", count: 1, costNs: 1000, ns: 1000 });
     expect(p.describe()).toBe("killed by SIGSEGV");
