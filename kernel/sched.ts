@@ -16,8 +16,9 @@
  * Which locks an operation took is read from counters, before and after:
  * mmap_lock for writing or reading and the page-table lock from the syscalls
  * (syscalls.ts) and from page faults (a fault takes mmap_lock for reading
- * and the page-table lock), the slab list lock when a slab slow path ran,
- * the zone lock when the buddy lists changed. Locks are taken in that order
+ * and the page-table lock), the slab list lock when a slab slow path ran or
+ * a slab was made or freed, the zone lock when the buddy lists changed
+ * (per-CPU list refills and drains, splits, merges, free pages). Locks are taken in that order
  * and held to the end of the operation.
  *
  * Policies: "round-robin" (each CPU in turn runs the next thread of its
@@ -106,7 +107,9 @@ export const PROBE_SLAB = 2;
 export const PROBE_MMAP_W = 3;
 export const PROBE_MMAP_R = 4;
 export const PROBE_PTL = 5;
-export const NR_PROBES = 6;
+/** Free pages on the buddy lists: an order-0 allocation with no per-CPU lists changes nothing else. */
+export const PROBE_ZONE_FREE = 6;
+export const NR_PROBES = 7;
 
 /** One program being run. */
 interface Runnable {
@@ -260,7 +263,8 @@ export class Scheduler {
       taken.push(["&mm->mmap_lock-R", `mmap_lock:${mm}`, "read"]);
     if (faults || (a[PROBE_PTL] as number) > (b[PROBE_PTL] as number)) taken.push(["&mm->page_table_lock", `ptl:${mm}`, "write"]);
     if ((a[PROBE_SLAB] as number) !== (b[PROBE_SLAB] as number)) taken.push(["&n->list_lock", "list_lock", "write"]);
-    if ((a[PROBE_ZONE] as number) !== (b[PROBE_ZONE] as number)) taken.push(["&zone->lock", "zone", "write"]);
+    const zone = a[PROBE_ZONE] !== b[PROBE_ZONE] || a[PROBE_ZONE_FREE] !== b[PROBE_ZONE_FREE];
+    if (zone) taken.push(["&zone->lock", "zone", "write"]);
     const locks = this.d.locks;
     let at = start;
     const from: number[] = [];
@@ -318,6 +322,9 @@ export function makeLockProbe(p: LockProbeParts): (out: Float64Array) => void {
       for (let o = 0; o < b.stats.splits.length; o++) zone += (b.stats.splits[o] as number) + (b.stats.merges[o] as number);
     }
     out[PROBE_ZONE] = zone;
+    let free = 0;
+    for (const z of b?.zones ?? []) free += z.freePages;
+    out[PROBE_ZONE_FREE] = free;
     let slab = 0;
     for (const c of p.slab.caches) slab += c.allocSlowpath + c.freeSlowpath + c.slabsAllocated + c.slabsFreed;
     out[PROBE_SLAB] = slab;

@@ -30,6 +30,23 @@ describe("modelled locks", () => {
     expect(m.clock.breakdown().at(-1)).toEqual({ kind: "lockWait", count: 300, costNs: 1, ns: 300 });
   });
 
+  it("page allocations on two CPUs without per-CPU lists contend on the zone lock", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, cpus: 2, pcpBatch: -1 });
+    const p = m.spawn("app");
+    const t = p.spawnThread("worker", { stackBytes: 4096 });
+    if (t === null) throw new Error("no thread");
+    const pfns: number[] = [];
+    const alloc = () => pfns.push(m.kernel.allocPages(0) ?? -1);
+    m.run([
+      { thread: p, ops: [alloc, alloc] },
+      { thread: t, ops: [alloc, alloc] },
+    ]);
+    const zone = m.kernel.locks.classes.find((c) => c.name === "&zone->lock");
+    expect([zone?.acquisitions, zone?.contentions, zone?.acqBounces, zone?.waitTotal]).toEqual([4, 3, 3, 300]);
+    for (const pfn of pfns) m.kernel.freePages(pfn, 0);
+    m.check();
+  });
+
   it("readers share a rw lock, a writer waits for them all, and a reader waits for the writer", () => {
     const ls = new LockStat(3);
     expect(ls.acquire("&mm->mmap_lock-R", "mm1", "read", 0, 0)).toBe(0);
