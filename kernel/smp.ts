@@ -55,7 +55,10 @@ export class Smp {
     for (let c = 1; c < nrCpus; c++) tlbs.push(new Tlb(parts.tlbConfig, parts.events));
     this.tlbs = tlbs;
     this.shootdown = new TlbShootdown(tlbs);
-    if (nrCpus > 1) parts.paging.remote = this.shootdown;
+    if (nrCpus > 1) {
+      parts.paging.remote = this.shootdown;
+      parts.mmu.cpumask = this.shootdown;
+    }
   }
 
   /** The CPU running now (smp_processor_id). */

@@ -69,6 +69,8 @@ export class MmuStats {
 /** The MMU of the CPU running now (kernel/smp.ts points `tlb` at that CPU's TLB). */
 export class Mmu {
   readonly stats = new MmuStats();
+  /** mm_cpumask (tlbflush.ts) on a machine with several CPUs: a fill marks the running CPU as holding the ASID. */
+  cpumask: { fillsHere(asid: number): void } | null = null;
   private readonly u32: Uint32Array;
 
   constructor(
@@ -164,6 +166,7 @@ export class Mmu {
     if ((lo & PTE_G) !== 0) allow |= TLB_GLOBAL;
     let pfn = entryPfn(lo, hi);
     if ((lo & PTE_PS) !== 0) pfn += lower & 511;
+    if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
     return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
   }
 

@@ -7,7 +7,8 @@
  * TLB) and charged on the cost clock (kind `ipi`).
  *
  * mm_cpumask: per ASID, bit c is set once CPU c has run a thread of that
- * address space, and stays set while its TLB may still hold entries of it
+ * address space or cached one of its translations (the MMU marks it at each
+ * TLB fill), and stays set while its TLB may still hold entries of it
  * (a CPU that switched away holds them lazily, as x86 with PCIDs does). CPU 0
  * is where the host's direct calls run (p.mem, p.sys outside `m.run`), so it
  * counts as holding every address space. The kernel's ASID 0 (the direct map,
@@ -41,6 +42,15 @@ export class TlbShootdown implements RemoteFlush {
   markRunning(asid: number, cpu: number): void {
     if (cpu < 32) this.maskLo[asid] = ((this.maskLo[asid] as number) | (1 << cpu)) >>> 0;
     else this.maskHi[asid] = ((this.maskHi[asid] as number) | (1 << (cpu - 32))) >>> 0;
+  }
+
+  /**
+   * The running CPU's TLB is about to cache an entry of `asid` (Mmu.fill):
+   * it holds the address space from now on, whichever way it came to touch
+   * it (a thread of it running here, or a fork or a kernel walk made here).
+   */
+  fillsHere(asid: number): void {
+    this.markRunning(asid, this.current);
   }
 
   /** True when CPU `cpu`'s TLB may hold entries of `asid` (always for CPU 0 and for the kernel's ASID). */

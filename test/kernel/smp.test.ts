@@ -68,6 +68,32 @@ describe("CPUs and per-CPU TLBs", () => {
     expect(m.kernel.smp.shootdown.cpumask(p.mm.pt.asid)).toEqual([0, 1]);
   });
 
+  it("a child forked on CPU 1 and touched there is in its cpumask: its munmap from CPU 0 shoots CPU 1 down", () => {
+    const { m, p, a, t } = twoThreads(2);
+    p.mem.write32(a, 5);
+    p.schedSetaffinity(t.tid, [1]);
+    const child: Array<ReturnType<typeof p.fork>> = [];
+    m.run([
+      {
+        thread: t,
+        ops: [
+          () => {
+            const c = p.fork();
+            child.push(c);
+            return c?.mem.read32(a);
+          },
+        ],
+      },
+    ]);
+    const c = child[0];
+    if (!c) throw new Error("no child");
+    expect(m.kernel.smp.shootdown.cpumask(c.mm.pt.asid)).toEqual([0, 1]);
+    const before = m.kernel.smp.tlbIpis(1);
+    expect(c.sys.munmap(a, 4096)).toBe(0);
+    expect(m.kernel.smp.tlbIpis(1) - before).toBe(1);
+    m.check();
+  });
+
   it("each CPU caches translations in its own TLB, and events carry the CPU", () => {
     const { m, p, a, t } = twoThreads(2);
     const cpus: number[] = [];
