@@ -232,6 +232,7 @@ export class Scheduler {
     const t = r.thread;
     const cpu = t.cpu;
     d.smp.switchTo(cpu, t.group.mem, t.group.mm.pt.asid);
+    this.bindViews(cpu);
     d.tasks.setCurrent(d.tasks.get(t.group.pid) ?? null);
     d.probe(this.before);
     const ns0 = d.clockNs();
@@ -281,13 +282,21 @@ export class Scheduler {
     return end;
   }
 
+  /**
+   * Every process's memory view uses CPU `cpu`'s TLB, not only the running
+   * thread's: an operation may touch another process (a child it forked),
+   * and its hits must be this CPU's.
+   */
+  private bindViews(cpu: number): void {
+    const tlb = this.d.smp.tlbs[cpu];
+    if (tlb === undefined) return;
+    for (const p of this.d.tasks.list()) p.mem.useTlb(tlb);
+  }
+
   /** After a run the host's calls run on CPU 0 again: every view back on its TLB. */
   private backToBoot(): void {
-    const smp = this.d.smp;
-    smp.switchTo(0);
-    const tlb0 = smp.tlbs[0];
-    if (tlb0 === undefined) return;
-    for (const p of this.d.tasks.list()) p.mem.useTlb(tlb0);
+    this.d.smp.switchTo(0);
+    this.bindViews(0);
   }
 }
 
