@@ -14,17 +14,26 @@
  *         + fault x pgfault                     entering and leaving the fault handler
  *         + swapIn x pswpin + swapOut x pswpout one page of swap I/O each
  *         + diskRead x blocks read + diskWrite x blocks written   the block device (fs/blockdev.ts)
+ *         + ipi x TLB shootdown IPIs        (cpus > 1) kernel/mm/tlbflush.ts
+ *         + lockWait x ns waited for locks  (cpus > 1) kernel/locking/lock_stat.ts
  *
  * The defaults are orders of magnitude of real hardware: a cached access
  * ~1 ns, a walk that goes to DRAM ~100 ns, a minor fault ~1 us, a page of
  * swap I/O ~100 us, a 4 KiB disk block read or written ~100 us. A major fault is a fault plus its swap-in.
+ * An IPI (send, receive, flush, acknowledge) ~1 us; lock wait is counted in
+ * nanoseconds already, so its cost is 1. The SMP kinds are listed by
+ * breakdown() only on a machine that counts them (cpus > 1), so a one-CPU
+ * machine reports exactly what it always did.
  */
 
 /** The kinds of step the clock charges, in the order reports list them. */
 export const CLOCK_KINDS = ["access", "tlbMiss", "fault", "swapIn", "swapOut", "diskRead", "diskWrite"] as const;
 
+/** The kinds only a machine with more than one CPU charges (kernel/smp.ts registers them). */
+export const SMP_CLOCK_KINDS = ["ipi", "lockWait"] as const;
+
 /** One kind of step the clock charges. */
-export type ClockKind = (typeof CLOCK_KINDS)[number];
+export type ClockKind = (typeof CLOCK_KINDS)[number] | (typeof SMP_CLOCK_KINDS)[number];
 
 /** What one step of each kind costs, in simulated nanoseconds. */
 export type ClockCosts = Record<ClockKind, number>;
@@ -38,6 +47,8 @@ export const DEFAULT_CLOCK_COSTS: Readonly<ClockCosts> = Object.freeze({
   swapOut: 100_000,
   diskRead: 100_000,
   diskWrite: 100_000,
+  ipi: 1000,
+  lockWait: 1,
 });
 
 /** A counter a layer lends the clock: how many steps of `kind` it has made so far. */
@@ -72,11 +83,23 @@ export class CostClock {
     return ns;
   }
 
-  /** Steps and nanoseconds per kind, every kind listed (0 when no layer counts it). */
+  /** Steps and nanoseconds per kind: every base kind listed (0 when no layer counts it), the SMP kinds when counted. */
   breakdown(): ClockRow[] {
-    const counts: Record<ClockKind, number> = { access: 0, tlbMiss: 0, fault: 0, swapIn: 0, swapOut: 0, diskRead: 0, diskWrite: 0 };
+    const counts: Record<ClockKind, number> = {
+      access: 0,
+      tlbMiss: 0,
+      fault: 0,
+      swapIn: 0,
+      swapOut: 0,
+      diskRead: 0,
+      diskWrite: 0,
+      ipi: 0,
+      lockWait: 0,
+    };
     for (const [kind, count] of this.counters) counts[kind] += count();
-    return CLOCK_KINDS.map((kind) => ({ kind, count: counts[kind], costNs: this.costs[kind], ns: counts[kind] * this.costs[kind] }));
+    const kinds: ClockKind[] = [...CLOCK_KINDS];
+    for (const k of SMP_CLOCK_KINDS) if (this.counters.some((c) => c[0] === k)) kinds.push(k);
+    return kinds.map((kind) => ({ kind, count: counts[kind], costNs: this.costs[kind], ns: counts[kind] * this.costs[kind] }));
   }
 
   /**

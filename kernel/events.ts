@@ -79,6 +79,8 @@ export class KernelEvents {
   /** The task events are stamped with (Tasks keeps it current). */
   pid = 0;
   comm = "swapper/0";
+  /** The CPU events are stamped with (kernel/smp.ts keeps it current; 0 on a one-CPU machine). */
+  cpu = 0;
   /** The kva of mem_map's first record (struct page addresses in page=). */
   readonly memmapKva: number;
   /** "inert" for NO_EVENTS, which nobody may listen to. */
@@ -125,6 +127,11 @@ export class KernelEvents {
     return this.seq * EVENT_TICK_NS;
   }
 
+  /** Sets the CPU later events happen on (kernel/smp.ts, at each switch of CPU). */
+  setCpu(cpu: number): void {
+    this.cpu = cpu;
+  }
+
   /** Names the task later events happen on (pid 0 is the kernel itself). */
   setTask(pid: number, comm: string): void {
     this.pid = pid;
@@ -137,7 +144,7 @@ export class KernelEvents {
     const e = {
       seq,
       ts: seq * EVENT_TICK_NS,
-      cpu: 0,
+      cpu: this.cpu,
       common_pid: this.pid,
       common_comm: this.comm,
       kind,

@@ -16,6 +16,7 @@ import {
 } from "./events_types.ts";
 import type { Vfs } from "./fs/vfs.ts";
 import { type ForkCopy, LabLayers, type TaskLayers } from "./lab_layers.ts";
+import { SyscallLocks } from "./locking/lock_stat.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
 import type { KernelApi } from "./mm/lab_api.ts";
 import type { MadvisePageOps } from "./mm/madvise.ts";
@@ -82,6 +83,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   /** The file layer (fs/vfs.ts), set at boot. */
   vfs: Vfs | null = null;
   private nextPid = 1;
+  /** The locks the memory syscalls took so far (kernel/locking/lock_stat.ts, read by the scheduler). */
+  readonly syscallLocks = new SyscallLocks();
+  /** The machine's CPU count (kernel/smp.ts): threads are allowed on all of them at first. */
+  nrCpus = 1;
   /** The machine's event bus (process, fault, syscall and signal events). */
   readonly ev: KernelEvents;
   private nextMmId = 1;
@@ -107,6 +112,11 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     const l = d.layers;
     const any = l.pageFault ?? l.forkCopy ?? l.onSpawn ?? l.onExit;
     this.lab = any === undefined ? null : new LabLayers(l, d.k, d.memory, this.copyDefault);
+  }
+
+  /** A fresh id from the pid space (a thread's tid). */
+  allocPid(): number {
+    return this.nextPid++;
   }
 
   /** Live processes, by pid order. */

@@ -10,6 +10,7 @@ import type { KernelEvents } from "./events.ts";
 import type { Tasks } from "./fork.ts";
 import type { FsOptions } from "./fs/fs_init.ts";
 import type { Prandom } from "./lib/random.ts";
+import type { LockStat } from "./locking/lock_stat.ts";
 import type { FailPoint } from "./mm/fault_inject.ts";
 import { type FramePages, PAGE_POISON } from "./mm/frame_pages.ts";
 import type { FramesZone } from "./mm/frames.ts";
@@ -35,6 +36,8 @@ import { panic } from "./panic.ts";
 import type { KernelReport, KLogger, Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
 import type { Checker, Registry } from "./registry.ts";
+import type { Scheduler } from "./sched.ts";
+import type { Smp } from "./smp.ts";
 import type { TaskParts } from "./task_init.ts";
 
 export type { Checker } from "./registry.ts";
@@ -64,6 +67,8 @@ export interface KernelConfig {
   readonly clockCosts?: Readonly<ClockCosts>;
   /** The disk and the files shipped on it (fs/fs_init.ts); an empty 8 MiB disk when absent. */
   readonly fs?: FsOptions;
+  /** CPUs, 1..64 (smp.ts); 1 when absent. */
+  readonly cpus?: number;
 }
 
 /** Everything boot (kernel/main.ts) built, in the order it built it. */
@@ -88,6 +93,10 @@ export interface KernelParts {
   readonly kmallocCaches: Kmalloc;
   readonly vmallocLayer: Vmalloc;
   readonly taskParts: TaskParts;
+  /** The CPUs and their TLBs (smp.ts), the modelled locks and the scheduler (sched.ts). */
+  readonly smp: Smp;
+  readonly locks: LockStat;
+  readonly sched: Scheduler;
 }
 
 /** The kernel and its services. */
@@ -125,6 +134,10 @@ export class Kernel {
   declare readonly taskParts: TaskParts;
   declare readonly tasks: Tasks;
   declare readonly registry: Registry;
+  /** The CPUs (smp.ts), the modelled locks (/proc/lock_stat) and the scheduler (`m.run`). */
+  declare readonly smp: Smp;
+  declare readonly locks: LockStat;
+  declare readonly sched: Scheduler;
   declare readonly checkers: Checker[];
   /** Layers add their /proc/meminfo fields here (kB). */
   readonly meminfoSources: Array<(v: MeminfoValues) => void>;
@@ -169,6 +182,9 @@ export class Kernel {
     this.vmallocLayer = p.vmallocLayer;
     this.taskParts = p.taskParts;
     this.tasks = p.taskParts.tasks;
+    this.smp = p.smp;
+    this.locks = p.locks;
+    this.sched = p.sched;
   }
 
   /**

@@ -12,6 +12,7 @@
  *   6. tasks      VMAs, commit, shmem, faults, fork, exit   <- all of the above, events
  *                 (layers.pageFault, forkCopy, onSpawn, onExit plug in here)
  *   7. files      the disk, sfs, the page cache, fd tables  <- frames, tasks
+ *   8. CPUs       per-CPU TLBs, shootdown, the scheduler    <- paging, tasks, slab
  *
  * The event bus (events.ts) is made before any layer, so every layer that
  * emits is handed it when it is built: page allocator (either kind), TLB,
@@ -26,6 +27,7 @@ import { fsInit } from "./fs/fs_init.ts";
 import { Kernel, type KernelConfig } from "./kernel.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
+import { LockStat } from "./locking/lock_stat.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import type { FramesLayer, FramesZone } from "./mm/frames.ts";
 import { pagingInit } from "./mm/init.ts";
@@ -42,12 +44,15 @@ import { checkSlab } from "./mm/slab_check.ts";
 import { SlabAllocator } from "./mm/slab_common.ts";
 import { SLAB_PANIC } from "./mm/slab_flags.ts";
 import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
+import { DEFAULT_TLB } from "./mm/tlb.ts";
 import { Vmalloc } from "./mm/vmalloc.ts";
 import { checkVmalloc } from "./mm/vmalloc_check.ts";
 import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
 import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
 import { Printk } from "./printk.ts";
 import { Registry } from "./registry.ts";
+import { makeLockProbe, Scheduler } from "./sched.ts";
+import { registerSmp, Smp } from "./smp.ts";
 import { tasksInit } from "./task_init.ts";
 
 /** The disk of a machine booted without an `fs` option: 8 MiB. */
@@ -133,7 +138,25 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const fs = config.fs ?? { diskBytes: DEFAULT_DISK_BYTES, files: [] };
   fsInit({ phys, memmap, pages, registry, tasks: taskParts.tasks, seed: config.seed, wmarkLow: lowWatermarks(pages.layer.zones) }, fs);
 
+  // 8. CPUs: one TLB each, shootdown IPIs, the modelled locks and the scheduler
+  const smp = new Smp(config.cpus ?? 1, {
+    mmu: pp.mmu,
+    paging: pp.paging,
+    kernelMem: pp.mem,
+    events,
+    tlbConfig: config.tlb ?? DEFAULT_TLB,
+  });
+  taskParts.tasks.nrCpus = smp.nrCpus;
+  const locks = new LockStat(smp.nrCpus);
+  registerSmp({ registry, smp, locks, mmu: pp.mmu });
+  const memory = taskParts.memory;
+  const probe = makeLockProbe({ faults: () => memory.stats.pgfault, buddy: frames.buddy, pages, slab, tasks: taskParts.tasks });
+  const sched = new Scheduler({ smp, tasks: taskParts.tasks, locks, events, clockNs: () => registry.clock.now(), probe });
+
   return new Kernel({
+    smp,
+    locks,
+    sched,
     config,
     registry,
     events,

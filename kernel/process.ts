@@ -4,12 +4,13 @@
  * exit state. User accesses go through the MMU in user mode; faults come
  * back here, become page-fault handling, or SIGSEGV.
  *
- * Words: task = process (one thread each); mm = its address space.
+ * Words: task = process; mm = its address space. A process has one thread
+ * (its leader) until spawnThread adds more (thread.ts); they share the mm.
  */
 
 import type { Tasks } from "./fork.ts";
 import { FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./mm/memory.ts";
-import type { MmStruct, Rlimits } from "./mm/mm.ts";
+import { INITIAL_STACK_PAGES, type MmStruct, PAGE, type Rlimits, STACK_TOP } from "./mm/mm.ts";
 import type { MmuMemory } from "./mm/mmu_memory.ts";
 import type { PageFault } from "./mm/pgtable.ts";
 import { PF_INSTR, PF_USER, PF_WRITE } from "./mm/pgtable_types.ts";
@@ -17,6 +18,7 @@ import { TASK_SIZE, VA_BITS } from "./mm/types.ts";
 import type { PidProc } from "./proc/pid.ts";
 import { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler, signalName } from "./signal.ts";
 import { Syscalls } from "./syscalls.ts";
+import { findThread, type SpawnThreadOptions, spawnThread, Thread } from "./thread.ts";
 import type { UserProcess } from "./uapi/process.ts";
 import { BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL, SIGABRT, SIGBUS, SIGKILL, SIGSEGV } from "./uapi/signal.ts";
 
@@ -42,6 +44,8 @@ export class Process implements UserProcess {
   readonly sys: Syscalls;
   /** /proc/PID: maps, smaps, status. */
   readonly proc: PidProc;
+  /** Its threads, the leader (tid = pid) first; exited ones stay listed with state "exited". */
+  readonly threads: Thread[];
   private readonly handlers = new Map<number, SignalHandler>();
   private retryAddr = -1;
   private retryStreak = 0;
@@ -57,6 +61,7 @@ export class Process implements UserProcess {
     makeProc: (p: Process) => PidProc,
   ) {
     this.sys = new Syscalls(this);
+    this.threads = [new Thread(this, pid, comm, STACK_TOP - INITIAL_STACK_PAGES * PAGE, STACK_TOP, tasks.nrCpus)];
     this.proc = makeProc(this);
     mm.pt.faultHandler = (fault) => this.pageFault(fault);
   }
@@ -109,12 +114,47 @@ export class Process implements UserProcess {
     return child;
   }
 
-  /** exit(2): tears the address space down and ends the process with `status`. */
+  /** exit(2), which is exit_group: every thread ends, the address space is torn down, the process ends with `status`. */
   exit(status = 0): void {
     if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) has already ${this.state}`);
     this.exitStatus = status & 0xff;
     this.state = "exited";
+    this.endThreads();
     this.tasks.exitMm(this);
+  }
+
+  /**
+   * pthread_create: a thread sharing this address space, with its own tid
+   * and stack (kernel/thread.ts). Returns null when its stack cannot be
+   * mapped. Throws ProcessGone when the process has ended.
+   */
+  spawnThread(name: string, opts: SpawnThreadOptions = {}): Thread | null {
+    if (this.state !== "running") throw new ProcessGone(`process ${this.pid} (${this.comm}) has ${this.state}; it cannot start threads`);
+    return spawnThread(this, name, () => this.tasks.allocPid(), this.tasks.nrCpus, opts);
+  }
+
+  /** Live threads (Threads: in /proc/PID/status). */
+  get nrThreads(): number {
+    let n = 0;
+    for (const t of this.threads) if (t.state === "running") n++;
+    return n;
+  }
+
+  /**
+   * sched_setaffinity(tid, cpus): thread `tid` of this process (0 = the
+   * leader) may run only on `cpus`. Returns 0, -ESRCH for no such live
+   * thread, -EINVAL when no listed CPU exists.
+   */
+  schedSetaffinity(tid: number, cpus: readonly number[]): number {
+    const t = findThread(this, tid);
+    if (typeof t === "number") return t;
+    return t.setAffinity(cpus, this.tasks.nrCpus);
+  }
+
+  /** Every thread ends with the process (exit_group, a fatal signal). */
+  private endThreads(): void {
+    for (const t of this.threads) t.state = "exited";
+    this.mm.users = 0;
   }
 
   /** Kills the process with `signo` (si_code `code`, SI_KERNEL by default) and tears its address space down. */
@@ -123,6 +163,7 @@ export class Process implements UserProcess {
     this.tasks.signalEvents(this, signo, code, 0);
     this.exitSignal = signo;
     this.state = "killed";
+    this.endThreads();
     this.tasks.exitMm(this);
   }
 

@@ -3,7 +3,8 @@
  * results (a value or -errno; brk returns the break). Wild arguments (NaN,
  * negative, fractional, huge) become the errno Linux gives for a bad value,
  * never an exception. At debug level 2 and above every invariant checker
- * runs at syscall exit.
+ * runs at syscall exit. Each one counts the locks Linux would take for it
+ * (mmap_lock, the page-table lock) for the scheduler's lock model.
  */
 
 import { EV_BRK, EV_MADVISE, EV_MMAP, EV_MPROTECT, EV_MREMAP, EV_MUNMAP } from "./events_types.ts";
@@ -20,6 +21,8 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
   brk(addr: number): number {
     const p = this.p;
     p.enter();
+    const locks = p.tasks.syscallLocks;
+    locks.mmapWrite++;
     const r = p.tasks.sysBrk(p, addr);
     if (p.tasks.ev.active[EV_BRK] !== 0) p.tasks.ev.sysBrk(addr, r);
     p.leave();
@@ -29,6 +32,8 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
   mmap(addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number {
     const p = this.p;
     p.enter();
+    const locks = p.tasks.syscallLocks;
+    locks.mmapWrite++;
     const r = p.tasks.sysMmap(p, addr, len, prot, flags, fd, off);
     if (p.tasks.ev.active[EV_MMAP] !== 0) p.tasks.ev.sysMmap(addr, len, prot, flags, fd, off, r);
     p.leave();
@@ -38,6 +43,9 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
   munmap(addr: number, len: number): number {
     const p = this.p;
     p.enter();
+    const locks = p.tasks.syscallLocks;
+    locks.mmapWrite++;
+    locks.ptl++;
     const r = p.tasks.sysMunmap(p, addr, len);
     if (p.tasks.ev.active[EV_MUNMAP] !== 0) p.tasks.ev.sysMunmap(addr, len, r);
     p.leave();
@@ -47,6 +55,9 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
   mprotect(addr: number, len: number, prot: number): number {
     const p = this.p;
     p.enter();
+    const locks = p.tasks.syscallLocks;
+    locks.mmapWrite++;
+    locks.ptl++;
     const r = p.tasks.sysMprotect(p, addr, len, prot);
     if (p.tasks.ev.active[EV_MPROTECT] !== 0) p.tasks.ev.sysMprotect(addr, len, prot, r);
     p.leave();
@@ -56,6 +67,9 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
   madvise(addr: number, len: number, advice: number): number {
     const p = this.p;
     p.enter();
+    const locks = p.tasks.syscallLocks;
+    locks.mmapRead++;
+    locks.ptl++;
     const r = p.tasks.sysMadvise(p, addr, len, advice);
     if (p.tasks.ev.active[EV_MADVISE] !== 0) p.tasks.ev.sysMadvise(addr, len, advice, r);
     p.leave();
@@ -65,6 +79,9 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
     const p = this.p;
     p.enter();
+    const locks = p.tasks.syscallLocks;
+    locks.mmapWrite++;
+    locks.ptl++;
     const r = p.tasks.sysMremap(p, oldAddr, oldLen, newLen, flags, newAddr);
     if (p.tasks.ev.active[EV_MREMAP] !== 0) p.tasks.ev.sysMremap(oldAddr, oldLen, newLen, flags, newAddr, r);
     p.leave();

@@ -3,7 +3,7 @@
  * that turn bad input into a clear error instead of a broken machine.
  */
 
-import { CLOCK_KINDS, type ClockCosts, DEFAULT_CLOCK_COSTS } from "../kernel/clock.ts";
+import { CLOCK_KINDS, type ClockCosts, type ClockKind, DEFAULT_CLOCK_COSTS, SMP_CLOCK_KINDS } from "../kernel/clock.ts";
 import type { FsOptions } from "../kernel/fs/fs_init.ts";
 import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
@@ -11,6 +11,7 @@ import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
 import { DEFAULT_TLB, type TlbConfig } from "../kernel/mm/tlb.ts";
 import type { KLogger } from "../kernel/printk.ts";
 import { silentLogger } from "../kernel/printk.ts";
+import { MAX_CPUS } from "../kernel/smp.ts";
 import type { MallocLayer } from "../userspace/libc/malloc_layer.ts";
 import { readHostTree } from "./fs_host.ts";
 
@@ -54,6 +55,8 @@ export interface BootOptions {
   pcpBatch?: number;
   /** TLB shape: entries and ways, powers of two (ways <= entries). Default 256 entries, 4-way. */
   tlb?: Partial<TlbConfig>;
+  /** CPUs, 1..64, each with its own TLB (kernel/smp.ts). Default 1. */
+  cpus?: number;
   /**
    * What each step costs on the cost clock (`m.clock`), in whole simulated
    * nanoseconds: access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite. Absent kinds keep
@@ -97,6 +100,7 @@ export interface ResolvedConfig {
   maxOrder: number;
   pcpBatch: number;
   tlb: TlbConfig;
+  cpus: number;
   clock: ClockCosts;
   fs: FsOptions;
   log: KLogger;
@@ -117,6 +121,7 @@ const KNOWN = new Set([
   "maxOrder",
   "pcpBatch",
   "tlb",
+  "cpus",
   "clock",
   "fs",
   "log",
@@ -178,6 +183,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
+    cpus: intIn("cpus", opts.cpus ?? 1, 1, MAX_CPUS),
     clock: resolveClock(opts.clock ?? {}),
     fs: resolveFs(opts.fs ?? {}),
     log: opts.log ?? silentLogger,
@@ -219,13 +225,14 @@ function resolveLayers(layers: unknown): Layers {
 function resolveClock(c: unknown): ClockCosts {
   if (typeof c !== "object" || c === null) throw new ConfigError(`Machine.boot: clock must be an object of costs, got ${String(c)}`);
   const given = c as Record<string, unknown>;
+  const all: readonly ClockKind[] = [...CLOCK_KINDS, ...SMP_CLOCK_KINDS];
   for (const k of Object.keys(given)) {
-    if (!(CLOCK_KINDS as readonly string[]).includes(k)) {
-      throw new ConfigError(`Machine.boot: unknown clock cost '${k}' (kinds are ${CLOCK_KINDS.join(", ")})`);
+    if (!(all as readonly string[]).includes(k)) {
+      throw new ConfigError(`Machine.boot: unknown clock cost '${k}' (kinds are ${all.join(", ")})`);
     }
   }
   const out = { ...DEFAULT_CLOCK_COSTS };
-  for (const k of CLOCK_KINDS) out[k] = intIn(`clock.${k}`, given[k] ?? DEFAULT_CLOCK_COSTS[k], 0, 1e9);
+  for (const k of all) out[k] = intIn(`clock.${k}`, given[k] ?? DEFAULT_CLOCK_COSTS[k], 0, 1e9);
   return out;
 }
 

@@ -3,7 +3,15 @@
  * values, the error classes and the public types.
  */
 
-export { CLOCK_KINDS, type ClockCosts, type ClockKind, type ClockRow, CostClock, DEFAULT_CLOCK_COSTS } from "../kernel/clock.ts";
+export {
+  CLOCK_KINDS,
+  type ClockCosts,
+  type ClockKind,
+  type ClockRow,
+  CostClock,
+  DEFAULT_CLOCK_COSTS,
+  SMP_CLOCK_KINDS,
+} from "../kernel/clock.ts";
 export * from "../kernel/errno.ts";
 export {
   EVENT_KINDS,
@@ -20,6 +28,7 @@ export type { ForkCopy, ForkCopyLayer, LabFault, LabTask, PageFaultLayer, TaskHo
 export { Kalloc, xv6Frames } from "../kernel/labs/kalloc.ts";
 export { bitmapFrames, Palloc } from "../kernel/labs/palloc.ts";
 export { uvmcopy } from "../kernel/labs/uvmcopy.ts";
+export { LOCK_CLASSES, type LockClass } from "../kernel/locking/lock_stat.ts";
 export type { KernelLayers } from "../kernel/main.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
 export type {
@@ -82,7 +91,18 @@ export { InvariantViolation, KernelPanic, LayerFault } from "../kernel/panic.ts"
 export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";
 export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
+export {
+  OP_BASE_NS,
+  type Operation,
+  type Program,
+  type RunOptions,
+  type RunResult,
+  type Schedule,
+  type StepRecord,
+} from "../kernel/sched.ts";
 export { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHandler } from "../kernel/signal.ts";
+export { MAX_CPUS } from "../kernel/smp.ts";
+export { type SpawnThreadOptions, Thread } from "../kernel/thread.ts";
 export * from "../kernel/uapi/fcntl.ts";
 export * from "../kernel/uapi/mman.ts";
 export * from "../kernel/uapi/signal.ts";

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { CostClock } from "../kernel/clock.ts";
 import type { Vfs } from "../kernel/fs/vfs.ts";
 import type { Kernel } from "../kernel/kernel.ts";
+import { renderLockStat } from "../kernel/locking/lock_stat.ts";
 import type { KernelLayers } from "../kernel/main.ts";
 import { startKernel } from "../kernel/main.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
@@ -22,6 +23,7 @@ import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
+import type { Program, RunOptions, RunResult } from "../kernel/sched.ts";
 import { AllocSites, type SiteStats } from "./alloc_sites.ts";
 import { type BootOptions, type Layers, type ResolvedConfig, resolveConfig } from "./config.ts";
 import { MachineEvents } from "./events.ts";
@@ -168,6 +170,16 @@ export class MachineProc {
     return renderSwaps(this.kernel.taskParts.swap?.dev ?? null);
   }
 
+  /** /proc/interrupts: one column per CPU, the TLB shootdown IPIs each received. */
+  interrupts(): string {
+    return this.kernel.smp.interrupts();
+  }
+
+  /** /proc/lock_stat: the modelled locks' acquisitions, contentions and wait and hold times (kernel/locking/lock_stat.ts). */
+  lockStat(): string {
+    return renderLockStat(this.kernel.locks);
+  }
+
   /** /proc/vmallocinfo: the vmalloc and vmap areas in address order. */
   vmallocinfo(): string {
     return renderVmallocinfo(this.kernel.vmallocLayer.areas());
@@ -204,6 +216,7 @@ export class Machine {
         pcpBatch: config.pcpBatch,
         slubDebug: config.slubDebug,
         tlb: config.tlb,
+        cpus: config.cpus,
         clockCosts: config.clock,
         fs: config.fs,
         overcommitMode: config.overcommit.mode,
@@ -254,6 +267,17 @@ export class Machine {
   spawn(name: string): Process {
     if (typeof name !== "string" || name.length === 0) throw new TypeError("spawn: a process needs a non-empty name");
     return this.kernel.tasks.spawn(name);
+  }
+
+  /**
+   * Runs several threads' operation lists interleaved on the machine's CPUs
+   * (kernel/sched.ts): round-robin by default, or `{ schedule: { kind:
+   * "random", seed } }`, or an explicit order. The same machine, programs
+   * and schedule give the same steps and the same bytes. Throws RangeError
+   * on a bad schedule or a program whose thread has ended.
+   */
+  run(programs: readonly Program[], opts: RunOptions = {}): RunResult {
+    return this.kernel.sched.run(programs, opts);
   }
 
   /** Live processes, in pid order. */

@@ -75,6 +75,8 @@ export class MmStruct {
   swapEnts = 0;
   hiwaterRss = 0;
   hiwaterVm = 0;
+  /** mm_users: the threads sharing this address space (kernel/thread.ts); it is torn down with the last. */
+  users = 1;
   /** This address space's page table (set when the mm is made). */
   pt!: PageTable;
 

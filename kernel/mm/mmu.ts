@@ -66,14 +66,17 @@ export class MmuStats {
   oopses = 0;
 }
 
-/** The MMU of the machine's one CPU. */
+/** The MMU of the CPU running now (kernel/smp.ts points `tlb` at that CPU's TLB). */
 export class Mmu {
   readonly stats = new MmuStats();
+  /** mm_cpumask (tlbflush.ts) on a machine with several CPUs: a fill marks the running CPU as holding the ASID. */
+  cpumask: { fillsHere(asid: number): void } | null = null;
   private readonly u32: Uint32Array;
 
   constructor(
     readonly phys: PhysMem,
-    readonly tlb: Tlb,
+    /** This CPU's TLB: kernel/smp.ts swaps it when the machine switches CPU. */
+    public tlb: Tlb,
     readonly paging: Paging,
     private readonly printk: Printk,
     /** debugVm: >= 1 catches accesses to a range whose TLB flush is pending. */
@@ -178,6 +181,7 @@ export class Mmu {
       if (pt.kind === "user") this.tlb.huge.insert(page - (page % 0x200000), pt.asid, pfn * 4096, allow);
       pfn += lower & 511;
     }
+    if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
     return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
   }
 

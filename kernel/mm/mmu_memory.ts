@@ -15,7 +15,7 @@ import type { KernelMemory } from "./kmem.ts";
 import type { Mmu } from "./mmu.ts";
 import type { PageTable } from "./pgtable.ts";
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from "./pgtable_types.ts";
-import type { TlbStats } from "./tlb.ts";
+import type { Tlb, TlbStats } from "./tlb.ts";
 
 /** Pieces up to this many bytes are copied by a loop: no subarray object for a short string. */
 const SMALL_COPY = 64;
@@ -33,7 +33,7 @@ export class MmuMemory implements KernelMemory {
   /** TLB keys of entries allowing a load / a store in this mode (all NaN once detached). */
   declare private rkeys: Float64Array;
   declare private wkeys: Float64Array;
-  declare private readonly base: Uint32Array;
+  declare private base: Uint32Array;
   declare private readonly setMask: number;
   declare private readonly waysShift: number;
   declare private readonly ways: number;
@@ -41,7 +41,9 @@ export class MmuMemory implements KernelMemory {
   declare private readonly u8: Uint8Array;
   declare private readonly u16: Uint16Array;
   declare private readonly u32: Uint32Array;
-  declare private readonly tstats: TlbStats;
+  declare private tstats: TlbStats;
+  /** True once detached: no TLB may serve this view again. */
+  declare private gone: boolean;
   /** The TLB entry of the last hit, tried first. */
   declare private last: number;
   /** Access bits of a load, a store and a fetch in this mode. */
@@ -56,6 +58,7 @@ export class MmuMemory implements KernelMemory {
   ) {
     const tlb = mmu.tlb;
     this.last = 0;
+    this.gone = false;
     this.base = tlb.base;
     this.setMask = tlb.setMask;
     this.waysShift = tlb.waysShift;
@@ -74,12 +77,27 @@ export class MmuMemory implements KernelMemory {
   }
 
   /**
+   * Binds this view to `tlb`, the TLB of the CPU it now runs on
+   * (kernel/smp.ts, at a switch of CPU): later hits probe that TLB only.
+   * A detached view stays detached. The TLB must have this one's shape.
+   */
+  useTlb(tlb: Tlb): void {
+    if (this.gone || this.tstats === tlb.stats) return;
+    this.base = tlb.base;
+    this.tstats = tlb.stats;
+    this.rkeys = tlb.keysFor(this.readAcc);
+    this.wkeys = tlb.keysFor(this.writeAcc);
+    this.last = 0;
+  }
+
+  /**
    * The address space is gone: no TLB entry may match any more (its ASID
    * may be reused), so every access takes the slow path and faults.
    */
   detach(): void {
     // Key arrays that match nothing, rather than an ASID no key has (a
     // fraction would turn the field into a double for every view).
+    this.gone = true;
     this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.entries).fill(Number.NaN);
   }
 

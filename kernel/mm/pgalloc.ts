@@ -21,6 +21,14 @@ import type { PhysMem } from "./physmem.ts";
 import { KERNEL_ASID, type Tlb } from "./tlb.ts";
 import { formatVa } from "./types.ts";
 
+/** What a page table asks of the other CPUs after a change (mm/tlbflush.ts implements it). */
+export interface RemoteFlush {
+  /** The range [start, end) of `asid` was flushed here: flush it on every other CPU that may cache it. */
+  flushOthers(asid: number, start: number, end: number): void;
+  /** `asid` is going back to the pool: every other CPU drops its entries. */
+  asidFreed(asid: number): void;
+}
+
 const GFP_PGTABLE_KERNEL = GFP_KERNEL | __GFP_ZERO;
 const GFP_PGTABLE_USER = GFP_PGTABLE_KERNEL | __GFP_ACCOUNT;
 
@@ -42,12 +50,19 @@ export class Paging {
     readonly phys: PhysMem,
     readonly memmap: MemMap,
     readonly buddy: PageAllocator,
-    readonly tlb: Tlb,
+    /** The running CPU's TLB (kernel/smp.ts swaps it); flushes go here. */
+    public tlb: Tlb,
     /** debugVm: 0 none, 1+ shoot down recorded ranges at once and catch forgotten flushes. */
     readonly debug: number,
   ) {
     this.u32 = phys.u32;
+    this.asids = tlb;
   }
+
+  /** The boot CPU's TLB, which owns the ASID pool whatever CPU runs. */
+  readonly asids: Tlb;
+  /** Flushes on the other CPUs (mm/tlbflush.ts); null on a machine with one CPU. */
+  remote: RemoteFlush | null = null;
 
   /** A zeroed table frame for `level` owned by `asid`, or -1 when out of memory. */
   allocTable(level: number, asid: number): number {
@@ -114,11 +129,11 @@ export class Paging {
    * Returns null when out of memory or when all 4095 user ASIDs are in use.
    */
   pgdAlloc(): PageTable | null {
-    const asid = this.tlb.allocAsid();
+    const asid = this.asids.allocAsid();
     if (asid < 0) return null;
     const root = this.allocTable(4, asid);
     if (root < 0) {
-      this.tlb.freeAsid(asid);
+      this.asids.freeAsid(asid);
       return null;
     }
     const pt = new PageTable(this, root, asid, "user");
@@ -145,7 +160,8 @@ export class Paging {
     if (pt.flushPending()) panic(`pgd_free: TLB flush pending for ${pt.describePending()}`);
     this.freeTree(pt.root, 4, 0);
     this.live.delete(pt);
-    this.tlb.freeAsid(pt.asid);
+    this.remote?.asidFreed(pt.asid);
+    this.asids.freeAsid(pt.asid);
   }
 
   private freeTree(table: number, level: number, base: number): void {

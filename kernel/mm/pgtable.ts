@@ -294,6 +294,7 @@ export class PageTable {
     const pages = (this.flushEnd - this.flushStart) / 4096;
     if (pages === 1) tlb.invlpg(this.flushStart, this.asid);
     else tlb.flushRange(this.flushStart, this.flushEnd, this.asid);
+    this.paging.remote?.flushOthers(this.asid, this.flushStart, this.flushEnd);
     this.flushStart = 0;
     this.flushEnd = 0;
   }

@@ -24,7 +24,7 @@ import type { Mmu } from "./mmu.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
 import { entryFlags, entryPfn, isLeaf, LEVEL_SIZE, PTE_P, PTE_PS, PTE_SPECIAL } from "./pgtable_types.ts";
-import { TLB_EXEC, TLB_GLOBAL, TLB_USER, TLB_WRITE } from "./tlb.ts";
+import { TLB_EXEC, TLB_GLOBAL, TLB_USER, TLB_WRITE, type Tlb } from "./tlb.ts";
 import { formatVa, PAGE_OFFSET } from "./types.ts";
 
 const FREE = 0;
@@ -156,11 +156,11 @@ function checkMapcount(paging: Paging, pfn: number, mapped: number): void {
 }
 
 /**
- * Throws InvariantViolation (TLB-n) when a valid TLB entry belongs to no live
+ * Throws InvariantViolation (TLB-n) when a valid entry of `tlb` (the running
+ * CPU's by default) belongs to no live
  * address space or grants something the page tables no longer do.
  */
-export function checkTlb(mmu: Mmu): void {
-  const tlb = mmu.tlb;
+export function checkTlb(mmu: Mmu, tlb: Tlb = mmu.tlb): void {
   const byAsid = new Map<number, PageTable>();
   for (const pt of mmu.paging.live) byAsid.set(pt.asid, pt);
   checkHugeTlb(mmu, byAsid);

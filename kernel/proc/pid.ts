@@ -11,6 +11,7 @@ import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL, swpOffset } from "../mm/pgtable_types
 import type { SwapDevice } from "../mm/swapfile.ts";
 import type { VmaOps } from "../mm/vma.ts";
 import type { Process } from "../process.ts";
+import { cpusAllowedList, cpusAllowedMask } from "../thread.ts";
 import { type MapsEntry, mapsLine, renderStatus, type SmapsCounts, smapsBlock } from "./task_mmu.ts";
 
 /** Inode numbers shown for shared anonymous objects (like shmem's). */
@@ -184,13 +185,23 @@ export class PidProc {
       .join("");
   }
 
-  /** /proc/PID/status. */
-  status(): string {
+  /**
+   * /proc/PID/status, or /proc/PID/task/TID/status for thread `tid` (its
+   * name, Pid and Cpus_allowed; the memory lines are the process's).
+   * Throws Error when the process has no thread `tid`.
+   */
+  status(tid = 0): string {
     const p = this.p;
     const mm = p.mm;
     const dead = p.state !== "running";
+    const t = tid === 0 ? p.threads[0] : p.threads.find((x) => x.tid === tid);
+    if (t === undefined) throw new Error(`/proc/${p.pid}/task/${tid}: no such thread`);
+    const smp = p.tasks.nrCpus > 1;
     return renderStatus({
-      name: p.comm.slice(0, 15),
+      name: t.comm.slice(0, 15),
+      tid: t.tid === p.pid ? undefined : t.tid,
+      threads: dead ? 1 : p.nrThreads,
+      cpusAllowed: smp ? [cpusAllowedMask(t, p.tasks.nrCpus), cpusAllowedList(t)] : undefined,
       state: dead ? "Z (zombie)" : "R (running)",
       pid: p.pid,
       ppid: p.ppid,

@@ -96,6 +96,12 @@ export interface StatusValues {
   ptBytes: number;
   /** Swap entries in the page table (VmSwap). */
   swapPages: number;
+  /** Live threads (Threads:). */
+  threads: number;
+  /** The thread's id when it is not the leader (Pid: shows it, Tgid: the process). */
+  tid?: number;
+  /** Cpus_allowed and Cpus_allowed_list, shown on a machine with more than one CPU (kernel/thread.ts). */
+  cpusAllowed?: readonly [mask: string, list: string];
 }
 
 const st = (key: string, kbytes: number) => `${key}:\t${String(kbytes).padStart(8)} kB\n`;
@@ -103,7 +109,7 @@ const st = (key: string, kbytes: number) => `${key}:\t${String(kbytes).padStart(
 /** /proc/PID/status (the identity lines and every Vm/Rss line). */
 export function renderStatus(v: StatusValues): string {
   const rss = v.rssAnonPages + v.rssShmemPages;
-  let out = `Name:\t${v.name}\nUmask:\t0022\nState:\t${v.state}\nTgid:\t${v.pid}\nNgid:\t0\nPid:\t${v.pid}\nPPid:\t${v.ppid}\nTracerPid:\t0\n`;
+  let out = `Name:\t${v.name}\nUmask:\t0022\nState:\t${v.state}\nTgid:\t${v.pid}\nNgid:\t0\nPid:\t${v.tid ?? v.pid}\nPPid:\t${v.ppid}\nTracerPid:\t0\n`;
   out += "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
   out += st("VmPeak", v.peakPages * 4);
   out += st("VmSize", v.sizePages * 4);
@@ -120,6 +126,7 @@ export function renderStatus(v: StatusValues): string {
   out += st("VmLib", 0);
   out += st("VmPTE", v.ptBytes / 1024);
   out += st("VmSwap", v.swapPages * 4);
-  out += "Threads:\t1\n";
+  out += `Threads:\t${v.threads}\n`;
+  if (v.cpusAllowed !== undefined) out += `Cpus_allowed:\t${v.cpusAllowed[0]}\nCpus_allowed_list:\t${v.cpusAllowed[1]}\n`;
   return out;
 }

@@ -17,6 +17,7 @@ import { MMU_CASES, mmuSink } from "./cases/mmu.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
 import { PROCESS_CASES } from "./cases/process.ts";
 import { SLAB_CASES } from "./cases/slab.ts";
+import { SMP_CASES, smpSink } from "./cases/smp.ts";
 import { UALLOC_CASES } from "./cases/ualloc.ts";
 import type { BenchCase, BenchProgress, BenchResult } from "./harness.ts";
 import { buildNativeReplay, NATIVE_ENV } from "./native.ts";
@@ -31,11 +32,12 @@ export const BENCH_CASES: readonly BenchCase[] = [
   ...UALLOC_CASES,
   ...EVENT_CASES,
   ...ALLOC_SITES_CASES,
+  ...SMP_CASES,
 ];
 
 /** What the baselines' and cases' loops computed (kept observable). */
 export function sinks(): number {
-  return baselineSink() + mmuSink() + eventsSink();
+  return baselineSink() + mmuSink() + eventsSink() + smpSink();
 }
 
 /** Names of every case, baselines first. */

@@ -67,6 +67,8 @@ describe("the cost clock", () => {
       swapOut: 100_000,
       diskRead: 100_000,
       diskWrite: 100_000,
+      ipi: 1000,
+      lockWait: 1,
     });
     expect(m.clock.now()).toBe(2 * 2 + 2 * 100 + 5000);
   });
@@ -93,7 +95,9 @@ describe("the cost clock", () => {
 
   it("refuses unknown kinds and costs that are not whole nanoseconds", () => {
     expect(() => Machine.boot({ clock: { disk: 5 } as never })).toThrow(
-      new ConfigError("Machine.boot: unknown clock cost 'disk' (kinds are access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite)"),
+      new ConfigError(
+        "Machine.boot: unknown clock cost 'disk' (kinds are access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite, ipi, lockWait)",
+      ),
     );
     expect(() => Machine.boot({ clock: { fault: 1.5 } })).toThrow(
       new ConfigError("Machine.boot: clock.fault must be an integer from 0 to 1000000000, got 1.5"),

@@ -18,6 +18,7 @@ import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
 import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
 import { SHELL_MODEL } from "../property/models/shell.ts";
 import { SLAB_MODEL } from "../property/models/slab.ts";
+import { SMP_MODEL } from "../property/models/smp.ts";
 import { SWAP_MODEL } from "../property/models/swap.ts";
 import { SYSCALL_ARGS_MODEL } from "../property/models/syscall_args.ts";
 import { SYSCALLS_MODEL } from "../property/models/syscalls.ts";
@@ -44,4 +45,5 @@ export const SOAK_MODELS: SoakModel[] = [
   SHELL_MODEL,
   SWAP_MODEL,
   FILES_MODEL,
+  SMP_MODEL,
 ] as SoakModel[];

@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { LockStat, renderLockStat } from "../../../kernel/locking/lock_stat.ts";
+import { MAP_ANONYMOUS, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE } from "../../../sim/index.ts";
+
+const RULE = "-".repeat(223);
+const HEAD =
+  "                              class name    con-bounces    contentions   waittime-min   waittime-max waittime-total   waittime-avg    acq-bounces   acquisitions   holdtime-min   holdtime-max holdtime-total   holdtime-avg";
+
+describe("modelled locks", () => {
+  it("two threads' mmaps on two CPUs serialise on mmap_lock: every one after the first waits, on the clock too", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, cpus: 2 });
+    const p = m.spawn("app");
+    const t = p.spawnThread("worker", { stackBytes: 4096 });
+    if (t === null) throw new Error("no thread");
+    const mmap = () => p.sys.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const r = m.run([
+      { thread: p, ops: [mmap, mmap] },
+      { thread: t, ops: [mmap, mmap] },
+    ]);
+    expect(r.steps.map((s) => [s.cpu, s.startNs, s.waitNs, s.endNs])).toEqual([
+      [0, 0, 0, 100],
+      [1, 0, 100, 200],
+      [0, 100, 100, 300],
+      [1, 200, 100, 400],
+    ]);
+    expect(m.proc.lockStat()).toBe(
+      `lock_stat version 0.4\n${RULE}\n${HEAD}\n${RULE}\n\n` +
+        "                        &mm->mmap_lock-W:              3              3           0.10           0.10           0.30           0.10              3              4           0.10           0.10           0.40           0.10\n",
+    );
+    expect(m.clock.breakdown().at(-1)).toEqual({ kind: "lockWait", count: 300, costNs: 1, ns: 300 });
+  });
+
+  it("page allocations on two CPUs without per-CPU lists contend on the zone lock", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, cpus: 2, pcpBatch: -1 });
+    const p = m.spawn("app");
+    const t = p.spawnThread("worker", { stackBytes: 4096 });
+    if (t === null) throw new Error("no thread");
+    const pfns: number[] = [];
+    const alloc = () => pfns.push(m.kernel.allocPages(0) ?? -1);
+    m.run([
+      { thread: p, ops: [alloc, alloc] },
+      { thread: t, ops: [alloc, alloc] },
+    ]);
+    const zone = m.kernel.locks.classes.find((c) => c.name === "&zone->lock");
+    expect([zone?.acquisitions, zone?.contentions, zone?.acqBounces, zone?.waitTotal]).toEqual([4, 3, 3, 300]);
+    for (const pfn of pfns) m.kernel.freePages(pfn, 0);
+    m.check();
+  });
+
+  it("readers share a rw lock, a writer waits for them all, and a reader waits for the writer", () => {
+    const ls = new LockStat(3);
+    expect(ls.acquire("&mm->mmap_lock-R", "mm1", "read", 0, 0)).toBe(0);
+    ls.release("&mm->mmap_lock-R", "mm1", "read", 0, 500);
+    expect(ls.acquire("&mm->mmap_lock-R", "mm1", "read", 1, 100)).toBe(100);
+    ls.release("&mm->mmap_lock-R", "mm1", "read", 100, 700);
+    expect(ls.acquire("&mm->mmap_lock-W", "mm1", "write", 2, 200)).toBe(700);
+    ls.release("&mm->mmap_lock-W", "mm1", "write", 700, 900);
+    expect(ls.acquire("&mm->mmap_lock-R", "mm1", "read", 0, 800)).toBe(900);
+    expect(ls.acquire("&mm->mmap_lock-W", "mm2", "write", 0, 800)).toBe(800);
+    expect(ls.waitNs).toBe(500 + 100);
+    const [w, rd] = ls.classes;
+    expect([w?.acquisitions, w?.contentions, w?.waitMax]).toEqual([2, 1, 500]);
+    expect([rd?.acquisitions, rd?.contentions, rd?.acqBounces, rd?.waitTotal]).toEqual([3, 1, 2, 100]);
+    expect(renderLockStat(new LockStat(1))).toBe(`lock_stat version 0.4\n${RULE}\n${HEAD}\n${RULE}\n`);
+  });
+});
