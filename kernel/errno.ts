@@ -29,6 +29,7 @@ export const ERANGE = 34;
 export const ENAMETOOLONG = 36;
 export const ENOSYS = 38;
 export const EOVERFLOW = 75;
+export const EOPNOTSUPP = 95;
 
 /** Errno names by value, for messages ("ENOMEM"). */
 export const ERRNO_NAMES: Readonly<Record<number, string>> = {
@@ -59,6 +60,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [ENAMETOOLONG]: "ENAMETOOLONG",
   [ENOSYS]: "ENOSYS",
   [EOVERFLOW]: "EOVERFLOW",
+  [EOPNOTSUPP]: "EOPNOTSUPP",
 };
 
 /** "ENOMEM" for 12 or -12; "E?" plus the number for an unknown value. */
