@@ -8,6 +8,7 @@ export const ESRCH = 3;
 export const EINTR = 4;
 export const EIO = 5;
 export const E2BIG = 7;
+export const ENOEXEC = 8;
 export const EBADF = 9;
 export const ECHILD = 10;
 export const EAGAIN = 11;
@@ -39,6 +40,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [EINTR]: "EINTR",
   [EIO]: "EIO",
   [E2BIG]: "E2BIG",
+  [ENOEXEC]: "ENOEXEC",
   [EBADF]: "EBADF",
   [ECHILD]: "ECHILD",
   [EAGAIN]: "EAGAIN",

@@ -20,6 +20,7 @@ import type { MmapFile } from "../mm/mmap.ts";
 import type { PageTable } from "../mm/pgtable.ts";
 import { type PteVisitor, walkRange } from "../mm/pgtable_range.ts";
 import { PTE_D, PTE_P, PTE_SPECIAL } from "../mm/pgtable_types.ts";
+import { invariant } from "../panic.ts";
 import { O_ACCMODE, O_RDONLY, O_RDWR, O_WRONLY } from "../uapi/fcntl.ts";
 import { BLOCK_SIZE } from "./blockdev.ts";
 import type { OpenFile } from "./file.ts";
@@ -226,8 +227,25 @@ export class FileMmap implements FileMapping, VfsMappings {
     w.pt = null;
   }
 
-  /** Mapped file objects and their VMA references (for the checker). */
-  objects(): Array<[number, number]> {
-    return [...this.byObj].map(([obj, e]) => [obj, e.refs]);
+  /**
+   * The FILEMAP checker: every file object's reference count equals the
+   * VMAs naming it, and every VMA names a known object. Throws
+   * InvariantViolation (FILEMAP-1).
+   */
+  check(): void {
+    const seen = new Map<number, number>();
+    const f = this.host.f;
+    for (const mm of this.host.mms()) {
+      for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
+        const obj = f.shmem(mm.tree.value(n));
+        if (!isFileObject(obj)) continue;
+        invariant(this.byObj.has(obj), "FILEMAP-1", `a VMA of mm ${mm.id} names unknown file object 0x${obj.toString(16)}`);
+        seen.set(obj, (seen.get(obj) ?? 0) + 1);
+      }
+    }
+    for (const [obj, e] of this.byObj) {
+      const n = seen.get(obj) ?? 0;
+      invariant(e.refs === n, "FILEMAP-1", `file object 0x${obj.toString(16)} (inode ${e.file.ino}) has ${e.refs} references, ${n} VMAs`);
+    }
   }
 }

@@ -75,7 +75,14 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
   k.tasks.exitHooks.push((p) => exitFiles(vfs, p.pid));
   const r = k.registry;
   r.checkers.push({ name: "fs", run: () => checkFs(vfs) });
-  r.checkers.push({ name: "pagecache", run: () => checkPageCache(vfs) });
+  // The mapped files' references are part of the page cache's check (FILEMAP-1).
+  r.checkers.push({
+    name: "pagecache",
+    run: () => {
+      checkPageCache(vfs);
+      mappings.check();
+    },
+  });
   r.meminfoSources.push((v) => fsMeminfo(vfs, k.wmarkLow, v));
   r.vmstatSources.push((out) => {
     out.push(["nr_file_pages", vfs.cache.nrPages]);

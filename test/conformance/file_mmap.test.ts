@@ -328,7 +328,7 @@ describe("fork, /proc and meminfo", () => {
   });
 
   it("maps shows offset, device, inode and path; '(deleted)' once unlinked", () => {
-    const { m, p } = setup();
+    const { p } = setup();
     const fd = p.sys.open("/f", O_RDWR);
     const ino = statIno(p, fd);
     const a = p.sys.mmap(0, PAGE, PROT_READ, MAP_PRIVATE, fd, PAGE);
