@@ -420,7 +420,9 @@ export class Memory implements ZapSink {
   populate(mm: MmStruct, vma: number, start: number, end: number): void {
     const flags = this.vmas.f.flags(vma);
     if (!(flags & (VM_READ | VM_WRITE | VM_EXEC))) return;
-    const ec = PF_USER | (flags & VM_WRITE ? PF_WRITE : 0);
+    // A shared file mapping is populated by reads (populate_vma_page_range writes only private memory): nothing is dirtied.
+    const fileShared = flags & VM_SHARED && isFileObject(this.vmas.f.shmem(vma));
+    const ec = PF_USER | (flags & VM_WRITE && !fileShared ? PF_WRITE : 0);
     for (let va = start; va < end; va += PAGE) {
       const ptep = mm.pt.lookup(va);
       if (ptep >= 0 && !mm.pt.pteNone(ptep)) continue;

@@ -13,9 +13,11 @@ import {
   MADV_REMOVE,
   MAP_FIXED,
   MAP_LOCKED,
+  MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
+  MREMAP_MAYMOVE,
   MS_ASYNC,
   MS_INVALIDATE,
   MS_SYNC,
@@ -391,6 +393,37 @@ describe("fork, /proc and meminfo", () => {
     expect(fsStat(m, "freeBlocks")).toBe(free);
     expect(p.sys.munmap(a + PAGE, PAGE)).toBe(0);
     expect(fsStat(m, "freeBlocks")).toBe(free + 3);
+    m.check();
+  });
+});
+
+describe("MAP_POPULATE and mremap on file mappings", () => {
+  it("MAP_POPULATE reads a shared file mapping in clean; a private writable one gets its copies", () => {
+    const { m, p } = setup(2 * PAGE + 100);
+    const fd = p.sys.open("/f", O_RDWR);
+    const s = p.sys.mmap(0, 4 * PAGE, RW, MAP_SHARED | MAP_POPULATE, fd, 0);
+    expect(meminfo(m, "Dirty")).toBe(0);
+    expect(p.proc.status()).toMatch(/RssFile:\s+12 kB/);
+    const v = p.sys.mmap(0, 2 * PAGE, RW, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    expect(p.proc.status()).toMatch(/RssAnon:\s+8 kB/);
+    expect(p.mem.read8(v + 1)).toBe(98);
+    expect(p.mem.read8(s + 1)).toBe(98);
+    m.check();
+  });
+
+  it("mremap moves and grows a file mapping: the new range maps the file from the same offset", () => {
+    const { m, p } = setup(3 * PAGE);
+    const fd = p.sys.open("/f", O_RDWR);
+    const a = p.sys.mmap(0, PAGE, RW, MAP_SHARED, fd, PAGE);
+    p.mem.write8(a, 0x41);
+    const b = p.sys.mremap(a, PAGE, 2 * PAGE, MREMAP_MAYMOVE);
+    expect(b).toBeGreaterThan(0);
+    expect(p.mem.read8(b)).toBe(0x41);
+    expect(p.mem.read8(b + PAGE)).toBe(97 + ((2 * PAGE) % 26));
+    expect(p.proc.maps()).toContain(`${b.toString(16)}-${(b + 2 * PAGE).toString(16)} rw-s 00001000 08:01`);
+    expect(p.sys.munmap(b, 2 * PAGE)).toBe(0);
+    m.fs.remount();
+    expect(m.fs.readFile("/f")[PAGE]).toBe(0x41);
     m.check();
   });
 });
