@@ -397,7 +397,24 @@ describe("fork, /proc and meminfo", () => {
   });
 });
 
-describe("MAP_POPULATE and mremap on file mappings", () => {
+describe("MAP_POPULATE, mprotect and mremap on file mappings", () => {
+  it("a hole page read through a read-only shared mapping gets its block when mprotect makes it writable and it is stored to", () => {
+    const { m, p } = boot();
+    const fd = p.sys.open("/h", O_CREAT | O_RDWR, 0o644);
+    expect(p.sys.ftruncate(fd, PAGE)).toBe(0);
+    const a = p.sys.mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    expect(p.mem.read8(a)).toBe(0);
+    expect(p.sys.mprotect(a, PAGE, RW)).toBe(0);
+    const free = fsStat(m, "freeBlocks");
+    p.mem.write8(a, 5);
+    expect(fsStat(m, "freeBlocks")).toBe(free - 1);
+    expect(meminfo(m, "Dirty")).toBe(4);
+    expect(p.sys.msync(a, PAGE, MS_SYNC)).toBe(0);
+    m.fs.remount();
+    expect(m.fs.readFile("/h")[0]).toBe(5);
+    m.check();
+  });
+
   it("MAP_POPULATE reads a shared file mapping in clean; a private writable one gets its copies", () => {
     const { m, p } = setup(2 * PAGE + 100);
     const fd = p.sys.open("/f", O_RDWR);
