@@ -8,6 +8,7 @@ export const ESRCH = 3;
 export const EINTR = 4;
 export const EIO = 5;
 export const E2BIG = 7;
+export const ENOEXEC = 8;
 export const EBADF = 9;
 export const ECHILD = 10;
 export const EAGAIN = 11;
@@ -29,6 +30,7 @@ export const ERANGE = 34;
 export const ENAMETOOLONG = 36;
 export const ENOSYS = 38;
 export const EOVERFLOW = 75;
+export const EOPNOTSUPP = 95;
 
 /** Errno names by value, for messages ("ENOMEM"). */
 export const ERRNO_NAMES: Readonly<Record<number, string>> = {
@@ -38,6 +40,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [EINTR]: "EINTR",
   [EIO]: "EIO",
   [E2BIG]: "E2BIG",
+  [ENOEXEC]: "ENOEXEC",
   [EBADF]: "EBADF",
   [ECHILD]: "ECHILD",
   [EAGAIN]: "EAGAIN",
@@ -59,6 +62,7 @@ export const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [ENAMETOOLONG]: "ENAMETOOLONG",
   [ENOSYS]: "ENOSYS",
   [EOVERFLOW]: "EOVERFLOW",
+  [EOPNOTSUPP]: "EOPNOTSUPP",
 };
 
 /** "ENOMEM" for 12 or -12; "E?" plus the number for an unknown value. */

@@ -91,6 +91,8 @@ export type FaultOutcome =
   | "wp_shared"
   | "swap_in"
   | "swap_cache"
+  | "file"
+  | "file_copy"
   | "spurious"
   | "sigsegv"
   | "oom";
@@ -108,6 +110,10 @@ export const PFO_WP_SHARED = 7;
 export const PFO_SWAP_IN = 8;
 /** A swap entry whose page was still in the swap cache (a minor fault). */
 export const PFO_SWAP_CACHE = 9;
+/** A file mapping: the page-cache page was mapped (read from disk first if it was not cached). */
+export const PFO_FILE = 10;
+/** A write to a private file mapping: the file's page was copied into a private anonymous page. */
+export const PFO_FILE_COPY = 11;
 /** Indexed by PFO_*; PFO_NONE (no page work was done) reads as "spurious". */
 export const FAULT_OUTCOMES: readonly FaultOutcome[] = [
   "spurious",
@@ -120,6 +126,8 @@ export const FAULT_OUTCOMES: readonly FaultOutcome[] = [
   "wp_shared",
   "swap_in",
   "swap_cache",
+  "file",
+  "file_copy",
 ];
 
 /** The fields of each kind. Numbers are plain (addresses as unsigned values, gfp as bits). */

@@ -14,6 +14,7 @@ import {
   EV_SIGNAL_GENERATE,
   EV_TASK_NEWTASK,
 } from "./events_types.ts";
+import type { FsTask } from "./fs/task.ts";
 import type { Vfs } from "./fs/vfs.ts";
 import { type ForkCopy, LabLayers, type TaskLayers } from "./lab_layers.ts";
 import { SyscallLocks } from "./locking/lock_stat.ts";
@@ -39,6 +40,7 @@ import type { Mmu } from "./mm/mmu.ts";
 import { MmuMemory } from "./mm/mmu_memory.ts";
 import { type ChangeProtection, sysMprotect } from "./mm/mprotect.ts";
 import { MovePageTables, type MremapPageOps, sysMremap } from "./mm/mremap.ts";
+import { sysMsync } from "./mm/msync.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import { freeEmptyTables } from "./mm/pgtable_range.ts";
 import { PF_INSTR, PF_WRITE } from "./mm/pgtable_types.ts";
@@ -186,7 +188,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       this.releaseMm(mm);
       return null;
     }
-    mm.hiwaterRss = mm.rssAnon + mm.rssShmem;
+    mm.hiwaterRss = mm.rssAnon + mm.rssShmem + mm.rssFile;
     mm.hiwaterVm = mm.totalVm;
     const child = this.register(parent.comm, parent.pid, mm);
     if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(child.pid, child.comm, SIGCHLD);
@@ -264,10 +266,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   /** The OOM killer's verdict on a process whose fault could not get a frame. */
   oomKill(p: Process): void {
-    const rssKb = (p.mm.rssAnon + p.mm.rssShmem) * 4;
+    const rssKb = (p.mm.rssAnon + p.mm.rssShmem + p.mm.rssFile) * 4;
     this.d.printk.report(
       "oom_kill",
-      `Out of memory: Killed process ${p.pid} (${p.comm}) total-vm:${p.mm.totalVm * 4}kB, anon-rss:${p.mm.rssAnon * 4}kB, file-rss:0kB, shmem-rss:${p.mm.rssShmem * 4}kB (rss ${rssKb}kB)`,
+      `Out of memory: Killed process ${p.pid} (${p.comm}) total-vm:${p.mm.totalVm * 4}kB, anon-rss:${p.mm.rssAnon * 4}kB, file-rss:${p.mm.rssFile * 4}kB, shmem-rss:${p.mm.rssShmem * 4}kB (rss ${rssKb}kB)`,
     );
     p.kill(SIGKILL);
   }
@@ -324,7 +326,25 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   }
 
   sysMmap(p: Process, addr: number, len: number, prot: number, flags: number, fd: number, off: number): number {
-    return doMmap(this.d.ctx, p.mm, addr, len, prot, flags, fd, off);
+    const files = this.vfs?.mappings ?? null;
+    if (files === null) return doMmap(this.d.ctx, p.mm, addr, len, prot, flags, fd, off);
+    let obj = 0;
+    const r = doMmap(this.d.ctx, p.mm, addr, len, prot, flags, fd, off, (n) => {
+      const file = files.resolve(p.pid, n);
+      if (file !== null) obj = file.obj;
+      return file;
+    });
+    if (obj !== 0) files.dropUnused(obj);
+    return r;
+  }
+
+  /** msync: MS_SYNC writes back each shared file mapping's file (its dirty PTEs harvested first). */
+  sysMsync(p: FsTask, start: number, len: number, flags: number): number {
+    const mm = (p as Process).mm;
+    const vfs = this.vfs;
+    return sysMsync(this.d.ctx.vmas, mm, start, len, flags, (obj) => {
+      if (vfs?.mappings) vfs.cache.writebackInode(vfs.mappings.ino(obj));
+    });
   }
 
   sysMunmap(p: Process, addr: number, len: number): number {

@@ -136,7 +136,20 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
 
   // 7. files
   const fs = config.fs ?? { diskBytes: DEFAULT_DISK_BYTES, files: [] };
-  fsInit({ phys, memmap, pages, registry, tasks: taskParts.tasks, seed: config.seed, wmarkLow: lowWatermarks(pages.layer.zones) }, fs);
+  fsInit(
+    {
+      phys,
+      memmap,
+      pages,
+      registry,
+      tasks: taskParts.tasks,
+      memory: taskParts.memory,
+      objects: taskParts.objects,
+      seed: config.seed,
+      wmarkLow: lowWatermarks(pages.layer.zones),
+    },
+    fs,
+  );
 
   // 8. CPUs: one TLB each, shootdown IPIs, the modelled locks and the scheduler
   const smp = new Smp(config.cpus ?? 1, {

@@ -10,6 +10,7 @@ import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
 import { CommitAccounting } from "./mm/commit.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
+import { VmaObjects } from "./mm/filemap_fault.ts";
 import type { PageAllocator } from "./mm/frames.ts";
 import { checkThp } from "./mm/huge_memory_check.ts";
 import { KernelApi } from "./mm/lab_api.ts";
@@ -43,6 +44,8 @@ export interface TaskParts {
   readonly shmem: Shmem;
   readonly commit: CommitAccounting;
   readonly vmas: VmaOps;
+  /** The references VMAs hold on their objects (shmem and, once the file layer boots, files). */
+  readonly objects: VmaObjects;
   /** The swap device and its cache; null when the machine has no swap (swapBytes below a page). */
   readonly swap: SwapCache | null;
   /** Fault injection on swap slot allocation and on swap I/O (`m.faults.failSwapAlloc`, `failSwapIo`). */
@@ -84,7 +87,8 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const swapPages = Math.floor(o.swapBytes / 4096);
   const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.pages.nrManagedPages(), swapPages, k.events);
   const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit);
-  const vmas = new VmaOps(new VmaFields(k.phys), cache, shmem, o.maxMapCount);
+  const objects = new VmaObjects(shmem);
+  const vmas = new VmaOps(new VmaFields(k.phys), cache, objects, o.maxMapCount);
   const memory = new Memory(k.phys, k.memmap, k.pages, vmas, shmem, commit, k.layout.kernelStart);
   // Seeded apart from the kernel's generator, whose sequence of forks fixes every other seeded choice.
   const swapRng = new Prandom((o.seed ^ 0x5a4b0f15) >>> 0);
@@ -113,7 +117,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     events: k.events,
   });
   memory.huge.allMms = () => tasks.list().map((p) => p.mm);
-  const parts = { tasks, memory, k: api, shmem, commit, vmas, swap: memory.swap, failSwapAlloc, failSwapIo };
+  const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
@@ -182,6 +186,7 @@ function taskStats(t: TaskParts): unknown {
       totalVmPages: p.mm.totalVm,
       rssAnonPages: p.mm.rssAnon,
       rssShmemPages: p.mm.rssShmem,
+      rssFilePages: p.mm.rssFile,
       committedPages: p.mm.committed,
       minflt: p.minflt,
     })),

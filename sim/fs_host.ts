@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { errnoName } from "../kernel/errno.ts";
+import { buildExecutable, type ExecutableImage } from "../kernel/fs/binfmt.ts";
 import type { BootFile } from "../kernel/fs/fs_init.ts";
 import type { Vfs } from "../kernel/fs/vfs.ts";
 
@@ -48,6 +49,15 @@ export class MachineFs {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     const r = this.vfs().hostWriteFile(path, bytes);
     if (r < 0) throw new FsError(path, -r);
+  }
+
+  /**
+   * Writes a memsim executable (kernel/fs/binfmt.ts: a header page, the
+   * text, the data) as `path`, for `m.spawn(name, { exec: path })`, with
+   * mode 0755. Throws RangeError for a bad image, FsError when the disk refuses.
+   */
+  writeExecutable(path: string, img: ExecutableImage): void {
+    this.writeFile(path, buildExecutable(img));
   }
 
   /** The bytes of `path`. */

@@ -24,6 +24,7 @@ export {
   type MemsimEvent,
   TLB_FLUSH_ALL,
 } from "../kernel/events_types.ts";
+export { buildExecutable, EXEC_MAGIC, type ExecutableImage, TEXT_BASE } from "../kernel/fs/binfmt.ts";
 export type { ForkCopy, ForkCopyLayer, LabFault, LabTask, PageFaultLayer, TaskHook, TaskLayers } from "../kernel/lab_layers.ts";
 export { Kalloc, xv6Frames } from "../kernel/labs/kalloc.ts";
 export { bitmapFrames, Palloc } from "../kernel/labs/palloc.ts";

@@ -6,6 +6,8 @@
 
 import { join } from "node:path";
 import type { CostClock } from "../kernel/clock.ts";
+import { EACCES, EISDIR, ENOENT, errnoName } from "../kernel/errno.ts";
+import { loadExecutable, parseHeader } from "../kernel/fs/binfmt.ts";
 import type { Vfs } from "../kernel/fs/vfs.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { renderLockStat } from "../kernel/locking/lock_stat.ts";
@@ -261,12 +263,35 @@ export class Machine {
   }
 
   /**
-   * A new process `name` with an empty address space and a stack.
-   * Throws Error when the machine has no memory (or address-space id) left for it.
+   * A new process `name` with an empty address space and a stack; with
+   * `exec`, the program file at that path (written by
+   * `m.fs.writeExecutable`) is mapped as Linux's ELF loader maps a static
+   * binary: text, data, bss, then the heap (kernel/fs/binfmt.ts).
+   * Throws Error when the machine has no memory (or address-space id) left
+   * for it, or naming the errno when the program cannot be loaded (ENOENT,
+   * EACCES, ENOEXEC); no process is left behind then.
    */
-  spawn(name: string): Process {
+  spawn(name: string, opts: { exec?: string } = {}): Process {
     if (typeof name !== "string" || name.length === 0) throw new TypeError("spawn: a process needs a non-empty name");
-    return this.kernel.tasks.spawn(name);
+    const p = this.kernel.tasks.spawn(name);
+    if (opts.exec === undefined) return p;
+    const r = this.exec(p, opts.exec);
+    if (r < 0) {
+      p.exit(127);
+      throw new Error(`spawn ${name}: cannot load ${opts.exec}: ${errnoName(r)}`);
+    }
+    return p;
+  }
+
+  /** Loads the program at `path` into fresh process `p`: its entry address, or -errno. */
+  private exec(p: Process, path: string): number {
+    const vfs = this.kernel.tasks.vfs;
+    if (vfs === null) return -ENOENT;
+    const bytes = vfs.hostReadFile(path);
+    if (typeof bytes === "number") return bytes === -EISDIR ? -EACCES : bytes;
+    const header = parseHeader(bytes);
+    if (typeof header === "number") return header;
+    return loadExecutable(p, path, header);
   }
 
   /**

@@ -17,6 +17,8 @@ export class OpenFile {
     readonly ino: number,
     /** The open flags (O_ACCMODE bits, O_APPEND ...). */
     readonly flags: number,
+    /** The absolute path it was opened by (d_path: /proc/PID/maps shows it). */
+    readonly path = "",
   ) {}
 }
 
@@ -58,4 +60,15 @@ export class FdTable {
     for (let fd = 0; fd < this.fds.length; fd++) if (this.fds[fd] !== null && this.fds[fd] !== undefined) out.push(fd);
     return out;
   }
+}
+
+/** The absolute form of a path as opened from the root: empty parts and "." dropped, ".." taken back. */
+export function absolutePath(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return `/${out.join("/")}`;
 }

@@ -17,8 +17,9 @@
  */
 import type { PageAllocator } from "../mm/frames.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
-import { type MemMap, PG_active, PG_dirty, PG_file } from "../mm/memmap.ts";
+import { type MemMap, PG_active, PG_dirty, PG_file, SP_INDEX, SP_MAPPING } from "../mm/memmap.ts";
 import type { PhysMem } from "../mm/physmem.ts";
+import { panic } from "../panic.ts";
 import { BLOCK_SIZE, type BlockDevice } from "./blockdev.ts";
 import type { Sfs } from "./sfs.ts";
 
@@ -45,6 +46,10 @@ export class PageCache {
   nrPages = 0;
   nrDirty = 0;
   nrActive = 0;
+  /** Cached pages some process maps (meminfo Mapped; kept by file_mmap.ts). */
+  nrMapped = 0;
+  /** Called before an inode's writeback: moves dirty bits of its shared mappings into the cache (file_mmap.ts). */
+  beforeWriteback: ((ino: number) => void) | null = null;
   /** vm.dirty_background_ratio and vm.dirty_ratio (percent). */
   dirtyBackgroundRatio = 10;
   dirtyRatio = 20;
@@ -97,6 +102,9 @@ export class PageCache {
     }
     m.set(index, pfn);
     this.memmap.setFlag(pfn, PG_file);
+    // struct page names its file and offset (page->mapping, page->index), PG_file telling them from anon_vma words.
+    this.memmap.setUserWord(pfn, SP_MAPPING, ino);
+    this.memmap.setUserWord(pfn, SP_INDEX, index);
     this.nrPages++;
   }
 
@@ -129,6 +137,7 @@ export class PageCache {
   writebackInode(ino: number): number {
     const m = this.inodes.get(ino);
     if (m === undefined) return 0;
+    this.beforeWriteback?.(ino);
     let n = 0;
     for (const index of [...m.keys()].sort((a, b) => a - b)) {
       const pfn = m.get(index) as number;
@@ -171,12 +180,12 @@ export class PageCache {
     if (m.size === 0) this.inodes.delete(ino);
   }
 
-  /** drop_caches 1: frees every clean page. Returns the pages freed. */
+  /** drop_caches 1: frees every clean page no process maps (mapped pages stay, as invalidate_mapping_pages leaves them). Returns the pages freed. */
   dropClean(): number {
     let n = 0;
     for (const [ino, m] of [...this.inodes]) {
       for (const [index, pfn] of [...m]) {
-        if (this.memmap.testFlag(pfn, PG_dirty)) continue;
+        if (this.memmap.testFlag(pfn, PG_dirty) || this.memmap.mapcount(pfn) !== 0) continue;
         m.delete(index);
         this.release(pfn);
         n++;
@@ -186,8 +195,12 @@ export class PageCache {
     return n;
   }
 
+  /** Panics when the page is still mapped (the caller forgot unmap_mapping_range). */
   private release(pfn: number): void {
     const mm = this.memmap;
+    if (mm.mapcount(pfn) !== 0) panic(`truncate_inode_pages: pfn 0x${pfn.toString(16)} is still mapped ${mm.mapcount(pfn)} times`);
+    mm.setUserWord(pfn, SP_MAPPING, 0);
+    mm.setUserWord(pfn, SP_INDEX, 0);
     if (mm.testFlag(pfn, PG_dirty)) this.nrDirty--;
     if (mm.testFlag(pfn, PG_active)) this.nrActive--;
     mm.clearFlag(pfn, PG_file | PG_dirty | PG_active);

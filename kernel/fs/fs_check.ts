@@ -9,7 +9,7 @@
  * (PAGECACHE-1), the dirty and active counts match the flags (PAGECACHE-2),
  * and a dirty page lies inside its file and has a block to go to (PAGECACHE-3).
  */
-import { PG_active, PG_dirty, PG_file, STRUCT_PAGE_SIZE } from "../mm/memmap.ts";
+import { PG_active, PG_dirty, PG_file, SP_INDEX, SP_MAPPING, STRUCT_PAGE_SIZE } from "../mm/memmap.ts";
 import { invariant } from "../panic.ts";
 import { BLOCK_SIZE } from "./blockdev.ts";
 import { MAX_FILE_SIZE, NR_DIRECT, PTRS_PER_BLOCK } from "./sfs_layout.ts";
@@ -61,12 +61,19 @@ export function checkPageCache(vfs: Vfs): void {
   const mm = vfs.memmapForCheck;
   let dirty = 0;
   let active = 0;
+  let mapped = 0;
   const cached = new Set<number>();
   for (const [ino, index, pfn] of c.entries()) {
     invariant(mm.testFlag(pfn, PG_file), "PAGECACHE-1", `cached frame ${pfn} (inode ${ino} page ${index}) lacks PG_file`);
     invariant(!cached.has(pfn), "PAGECACHE-1", `frame ${pfn} cached twice`);
     cached.add(pfn);
     if (mm.testFlag(pfn, PG_active)) active++;
+    if (mm.mapcount(pfn) > 0) mapped++;
+    invariant(
+      mm.userWord(pfn, SP_MAPPING) === ino && mm.userWord(pfn, SP_INDEX) === index,
+      "PAGECACHE-1",
+      `cached frame ${pfn} (inode ${ino} page ${index}) names inode ${mm.userWord(pfn, SP_MAPPING)} page ${mm.userWord(pfn, SP_INDEX)}`,
+    );
     if (!mm.testFlag(pfn, PG_dirty)) continue;
     dirty++;
     invariant(index * BLOCK_SIZE < vfs.fs.d.size(ino), "PAGECACHE-3", `dirty page ${index} of inode ${ino} past EOF`);
@@ -79,4 +86,5 @@ export function checkPageCache(vfs: Vfs): void {
   invariant(flagged === cached.size, "PAGECACHE-1", `${flagged} frames carry PG_file, ${cached.size} are cached`);
   invariant(dirty === c.nrDirty, "PAGECACHE-2", `nrDirty ${c.nrDirty}, dirty frames ${dirty}`);
   invariant(active === c.nrActive, "PAGECACHE-2", `nrActive ${c.nrActive}, active frames ${active}`);
+  invariant(mapped === c.nrMapped, "PAGECACHE-2", `nrMapped ${c.nrMapped}, mapped frames ${mapped}`);
 }

@@ -9,12 +9,15 @@ import { errnoName } from "../errno.ts";
 import type { Tasks } from "../fork.ts";
 import { Prandom } from "../lib/random.ts";
 import { FailPoint } from "../mm/fault_inject.ts";
+import type { VmaObjects } from "../mm/filemap_fault.ts";
 import type { PageAllocator } from "../mm/frames.ts";
 import type { MemMap } from "../mm/memmap.ts";
+import type { Memory } from "../mm/memory.ts";
 import type { PhysMem } from "../mm/physmem.ts";
 import { panic } from "../panic.ts";
 import type { MeminfoValues } from "../proc/meminfo.ts";
 import type { Registry } from "../registry.ts";
+import { FileMmap } from "./file_mmap.ts";
 import { checkFs, checkPageCache } from "./fs_check.ts";
 import { exitFiles, forkFiles } from "./open.ts";
 import { Vfs } from "./vfs.ts";
@@ -40,6 +43,9 @@ export interface FsInitDeps {
   readonly pages: PageAllocator;
   readonly registry: Registry;
   readonly tasks: Tasks;
+  /** The fault handler and the VMA object references, handed the file layer's mmap side. */
+  readonly memory: Memory;
+  readonly objects: VmaObjects;
   readonly seed: number;
   /** The zones' low watermarks summed (MemAvailable keeps that much of the cache). */
   readonly wmarkLow: number;
@@ -56,11 +62,27 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
   }
   vfs.cache.writebackAll();
   k.tasks.vfs = vfs;
+  const mappings = new FileMmap(
+    vfs,
+    { mms: () => k.tasks.list().map((p) => p.mm), f: k.memory.vmas.f, zapRange: (mm, vma, s, e) => k.memory.zapRange(mm, vma, s, e) },
+    k.memmap,
+  );
+  vfs.mappings = mappings;
+  k.memory.file.files = mappings;
+  k.objects.files = mappings;
+  vfs.cache.beforeWriteback = (ino) => mappings.harvest(ino);
   k.tasks.forkHooks.push((parent, child) => forkFiles(vfs, parent.pid, child.pid));
   k.tasks.exitHooks.push((p) => exitFiles(vfs, p.pid));
   const r = k.registry;
   r.checkers.push({ name: "fs", run: () => checkFs(vfs) });
-  r.checkers.push({ name: "pagecache", run: () => checkPageCache(vfs) });
+  // The mapped files' references are part of the page cache's check (FILEMAP-1).
+  r.checkers.push({
+    name: "pagecache",
+    run: () => {
+      checkPageCache(vfs);
+      mappings.check();
+    },
+  });
   r.meminfoSources.push((v) => fsMeminfo(vfs, k.wmarkLow, v));
   r.vmstatSources.push((out) => {
     out.push(["nr_file_pages", vfs.cache.nrPages]);
@@ -85,6 +107,7 @@ function fsMeminfo(vfs: Vfs, wmarkLow: number, v: MeminfoValues): void {
   v["Active(file)"] = c.nrActive * 4;
   v["Inactive(file)"] = inactive * 4;
   v.Dirty = c.nrDirty * 4;
+  v.Mapped = c.nrMapped * 4;
   v.Writeback = 0;
   v.MemAvailable = (v.MemAvailable ?? 0) + (c.nrPages - Math.min(Math.floor(c.nrPages / 2), wmarkLow)) * 4;
 }

@@ -83,6 +83,11 @@ export class FileSyscalls implements UserFileSyscalls {
     return this.leave(sysFsync(this.enter(), this.task, fd));
   }
 
+  msync(addr: number, len: number, flags: number): number {
+    this.enter();
+    return this.leave(this.task.tasks.sysMsync(this.task, addr, len, flags));
+  }
+
   dup(fd: number): number {
     return this.leave(sysDup(this.enter(), this.task, fd));
   }

@@ -10,7 +10,7 @@
  */
 import { EACCES, EBADF, EEXIST, EINVAL, EISDIR, EMFILE, ENOENT, ENOTDIR } from "../errno.ts";
 import { O_ACCMODE, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY } from "../uapi/fcntl.ts";
-import { FdTable, NR_OPEN, OpenFile } from "./file.ts";
+import { absolutePath, FdTable, NR_OPEN, OpenFile } from "./file.ts";
 import { walkPath } from "./namei.ts";
 import type { FsTask } from "./task.ts";
 import type { Vfs } from "./vfs.ts";
@@ -45,7 +45,7 @@ export function sysOpen(vfs: Vfs, p: FsTask, path: string, flags: number, mode: 
     if (tr < 0) return tr;
   }
   vfs.openInode(ino);
-  t.install(fd, new OpenFile(ino, flags));
+  t.install(fd, new OpenFile(ino, flags, absolutePath(path)));
   return fd;
 }
 
@@ -70,7 +70,7 @@ export function sysClose(vfs: Vfs, p: FsTask, fd: number): number {
 
 /** Drops one reference to a description; the last one closes its inode. */
 function fput(vfs: Vfs, f: OpenFile): void {
-  if (--f.refs === 0) vfs.closeInode(f.ino);
+  vfs.fput(f);
 }
 
 /** dup(2): the lowest free descriptor naming the same description, or -EBADF / -EMFILE. */

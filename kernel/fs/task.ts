@@ -16,6 +16,8 @@ export interface FsTask {
   readonly tasks: {
     /** handle_mm_fault for this process: FAULT_OK or why not. */
     handleMmFault(p: FsTask, va: number, ec: number): number;
+    /** msync(2) on this process's address space (kernel/mm/msync.ts). */
+    sysMsync(p: FsTask, start: number, len: number, flags: number): number;
     readonly vfs: Vfs | null;
   };
   /** Enters a system call (throws when the process is gone). */

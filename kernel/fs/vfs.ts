@@ -11,15 +11,31 @@ import type { FailPoint } from "../mm/fault_inject.ts";
 import type { PageAllocator } from "../mm/frames.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
 import type { MemMap } from "../mm/memmap.ts";
+import type { MmapFile } from "../mm/mmap.ts";
 import type { PhysMem } from "../mm/physmem.ts";
 import { panic } from "../panic.ts";
 import { S_IFDIR, S_IFREG } from "../uapi/fcntl.ts";
 import { BLOCK_SIZE, BlockDevice } from "./blockdev.ts";
-import { FdTable } from "./file.ts";
+import { FdTable, type OpenFile } from "./file.ts";
 import { PageCache } from "./filemap.ts";
 import { walkPath } from "./namei.ts";
 import { Sfs } from "./sfs.ts";
 import { MAX_FILE_SIZE, mkfs, readSuperblock, SfsDisk } from "./sfs_layout.ts";
+
+/** The mmap side of the file layer (file_mmap.ts), as the vfs and the task side call it. */
+export interface VfsMappings {
+  /** mmap's view of descriptor `fd` of process `pid`, or null for a bad descriptor. */
+  resolve(pid: number, fd: number): MmapFile | null;
+  /** Forgets an object no VMA took. */
+  dropUnused(obj: number): void;
+  /** The inode and the open file a file object names. */
+  ino(obj: number): number;
+  file(obj: number): OpenFile;
+  /** Unmaps every page of `ino` from page index `first` on, from every mapping. */
+  unmapFrom(ino: number, first: number): void;
+  /** Unmaps the page-cache pages of `ino` from every mapping; private copies stay. */
+  unmapFromCache(ino: number): void;
+}
 
 /** The umask every process runs with (022). */
 export const UMASK = 0o022;
@@ -43,6 +59,8 @@ export class Vfs {
   private readonly opens = new Map<number, number>();
   /** Descriptor tables by pid (made at a process's first file call, copied by fork). */
   readonly tables = new Map<number, FdTable>();
+  /** The mmap side (file_mmap.ts), set at boot once the task side exists; null before. */
+  mappings: VfsMappings | null = null;
   private scratchPa = -1;
 
   /** struct page, for the page-cache checker. */
@@ -84,7 +102,11 @@ export class Vfs {
    */
   remount(): void {
     this.cache.writebackAll();
-    for (const [ino] of this.cache.inodeIndexes()) this.cache.truncate(ino, 0);
+    for (const [ino] of this.cache.inodeIndexes()) {
+      // Mapped pages are unmapped (private copies stay): the next access faults them in from the disk.
+      this.mappings?.unmapFromCache(ino);
+      this.cache.truncate(ino, 0);
+    }
     this.fs = this.mount();
     this.cache.fs = this.fs;
   }
@@ -111,6 +133,11 @@ export class Vfs {
     if (n === 0) this.opens.delete(ino);
     else this.opens.set(ino, n);
     if (n === 0 && this.fs.d.nlink(ino) === 0) this.evict(ino);
+  }
+
+  /** Drops one reference to an open file description; the last one closes its inode. */
+  fput(f: OpenFile): void {
+    if (--f.refs === 0) this.closeInode(f.ino);
   }
 
   /** Open descriptions of `ino`. */
@@ -163,6 +190,7 @@ export class Vfs {
     }
     const keep = Math.ceil(size / BLOCK_SIZE);
     if (size < d.size(ino)) {
+      this.mappings?.unmapFrom(ino, keep);
       this.cache.truncate(ino, keep);
       this.fs.truncateBlocks(ino, keep);
     }

@@ -16,7 +16,7 @@
 import { panic } from "../panic.ts";
 import type { PageAllocator } from "./frames.ts";
 import type { HugeMemory } from "./huge_memory.ts";
-import { type MemMap, PG_anon_exclusive } from "./memmap.ts";
+import { type MemMap, PG_anon_exclusive, PG_file } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -85,7 +85,9 @@ export class CopyPageRange implements PteVisitor {
     if (!(flags & PTE_SPECIAL)) {
       this.buddy.getPage(pfn);
       this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
-      if (this.cow) {
+      // A file's page in a private mapping is read-only already: the child maps it as it is.
+      if (this.memmap.testFlag(pfn, PG_file)) dst.rssFile++;
+      else if (this.cow) {
         dst.rssAnon++;
         this.memmap.clearFlag(pfn, PG_anon_exclusive);
         if (flags & PTE_RW) {

@@ -329,6 +329,15 @@ export class FramePages {
     this.w[i + 1] = (this.w[i + 1] as number) + 1;
   }
 
+  /** put_page: a reference that is not the last is dropped at once; the last goes through freePages and its checks. */
+  putPage(pfn: number): void {
+    const i = pfn * W;
+    BUG_ON(((this.w[i] as number) & PG_alloc) === 0, `put_page: pfn 0x${pfn.toString(16)} is not allocated`);
+    const ref = this.w[i + 1] as number;
+    if (ref > 1) this.w[i + 1] = ref - 1;
+    else this.freePages(pfn, 0);
+  }
+
   nrFreePages(): number {
     return this.ask("nrFreePages", () => this.layer.nrFreePages());
   }

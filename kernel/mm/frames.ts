@@ -148,6 +148,11 @@ export interface PageAllocator {
   freePages(pfn: number, order: number): void;
   /** get_page: one more reference to an allocated block's head. */
   getPage(pfn: number): void;
+  /**
+   * put_page on an order-0 page: drops a reference; the struct page's user
+   * words are checked only when it is the last (then it is freePages).
+   */
+  putPage(pfn: number): void;
   nrFreePages(): number;
   /** Pages held on per-CPU lists (0 without them). */
   nrPcpPages(): number;

@@ -10,7 +10,7 @@
  * memsim is configured without KSM, so MERGEABLE and UNMERGEABLE are
  * -EINVAL, as on such a Linux build.
  */
-import { EFAULT, EINVAL, ENOMEM } from "../errno.ts";
+import { EACCES, EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from "../errno.ts";
 import {
   MADV_COLD,
   MADV_DODUMP,
@@ -33,6 +33,7 @@ import {
   MADV_WILLNEED,
   MADV_WIPEONFORK,
 } from "../uapi/mman.ts";
+import { isFileObject } from "./filemap_fault.ts";
 import { type MemMap, PG_anon, PG_dirty, PG_lazyfree, PG_swapcache } from "./memmap.ts";
 import { FAULT_OK, FAULT_SIGBUS } from "./memory.ts";
 import { type MmStruct, PAGE } from "./mm.ts";
@@ -133,6 +134,7 @@ export function sysMadvise(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, 
 /** Applies one advice to [start, end) inside one VMA. */
 function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: number, start: number, end: number, advice: number): number {
   const flags = ctx.vmas.f.flags(vma);
+  const file = isFileObject(ctx.vmas.f.shmem(vma));
   switch (advice) {
     case MADV_WILLNEED:
       return 0;
@@ -152,15 +154,19 @@ function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: nu
       return 0;
     case MADV_REMOVE:
       // Punches a hole in the object behind a shared mapping; private memory has none.
-      if (flags & VM_LOCKED || !(flags & VM_SHARED)) return -EINVAL;
+      // sfs cannot punch holes (fallocate is EOPNOTSUPP, as on ext2).
+      if (flags & VM_LOCKED) return -EINVAL;
+      if (file) return flags & VM_SHARED ? -EOPNOTSUPP : -EACCES;
+      if (!(flags & VM_SHARED)) return -EINVAL;
       ops.removeShared(vma, start, end);
       return 0;
     case MADV_FREE:
-      if (flags & (VM_SHARED | VM_LOCKED)) return -EINVAL;
+      // Only anonymous memory may be freed lazily.
+      if (file || flags & (VM_SHARED | VM_LOCKED)) return -EINVAL;
       ops.lazyFree(mm, vma, start, end);
       return 0;
     case MADV_WIPEONFORK:
-      if (flags & VM_SHARED) return -EINVAL;
+      if (file || flags & VM_SHARED) return -EINVAL;
       return updateFlags(ctx, mm, vma, start, end, flags | VM_WIPEONFORK);
     case MADV_KEEPONFORK:
       // Any mapping may keep its pages on fork, except droppable memory, which never does.

@@ -29,7 +29,8 @@ import {
 } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import type { CommitAccounting } from "./commit.ts";
-import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./fault_codes.ts";
+import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaPteFlags } from "./fault_codes.ts";
+import { FileFault, isFileObject } from "./filemap_fault.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
 import { HugeMemory } from "./huge_memory.ts";
@@ -39,28 +40,14 @@ import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { ChangeProt } from "./mprotect.ts";
 import { freeEmptyTables, unmapRange, type ZapSink } from "./pgtable_range.ts";
-import {
-  PF_INSTR,
-  PF_PROT,
-  PF_USER,
-  PF_WRITE,
-  PTE_A,
-  PTE_D,
-  PTE_NX,
-  PTE_P,
-  PTE_RW,
-  PTE_SPECIAL,
-  PTE_US,
-  swpOffset,
-  swpType,
-} from "./pgtable_types.ts";
+import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_D, PTE_P, PTE_RW, PTE_SPECIAL, swpOffset, swpType } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
 import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
 import { LazyReclaim } from "./vmscan.ts";
 
-export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./fault_codes.ts";
+export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaPteFlags } from "./fault_codes.ts";
 
 /** Counters shown in vmstat. */
 export class FaultStats {
@@ -82,14 +69,6 @@ export function vmaAllows(vmFlags: number, ec: number): boolean {
   return (vmFlags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
 }
 
-/** The leaf flags a VMA's pages get (writable only when asked and allowed). */
-export function vmaPteFlags(vmFlags: number, writable: boolean): number {
-  let f = PTE_P | PTE_US | PTE_A;
-  if (!(vmFlags & VM_EXEC)) f |= PTE_NX;
-  if (writable && vmFlags & VM_WRITE) f |= PTE_RW | PTE_D;
-  return f >>> 0;
-}
-
 /** The user-memory side of the kernel. */
 export class Memory implements ZapSink {
   readonly stats = new FaultStats();
@@ -105,6 +84,8 @@ export class Memory implements ZapSink {
   private readonly w: Uint32Array;
   /** Transparent huge pages (huge_memory.ts): the 2 MiB side of faults, fork, zap and splits. */
   readonly huge: HugeMemory;
+  /** Faults and unmaps of file pages (filemap_fault.ts). */
+  readonly file: FileFault;
 
   constructor(
     readonly phys: PhysMem,
@@ -120,6 +101,7 @@ export class Memory implements ZapSink {
     this.lazy = new LazyReclaim(this, memmap);
     this.prot = new ChangeProt(memmap, vmas);
     this.huge = new HugeMemory(this);
+    this.file = new FileFault(this, memmap);
   }
 
   /**
@@ -152,6 +134,7 @@ export class Memory implements ZapSink {
     const pt = mm.pt;
     const ptep = pt.ensure(page);
     if (ptep < 0) return FAULT_OOM;
+    if (pt.pteNone(ptep) && isFileObject(this.vmas.f.shmem(vma))) return this.file.fault(mm, vma, page, ptep, ec);
     if (pt.pteNone(ptep))
       return flags & VM_SHARED ? this.doSharedFault(mm, vma, page, ptep, ec) : this.doAnonymousPage(mm, vma, page, ptep, ec);
     if (!(pt.pteFlags(ptep) & PTE_P)) return this.doSwapPage(mm, vma, page, ptep, ec);
@@ -268,12 +251,14 @@ export class Memory implements ZapSink {
     const old = pt.ptePfn(ptep);
     const pteFlags = pt.pteFlags(ptep);
     if (flags & VM_SHARED) {
+      if (this.file.isFilePage(old)) return this.file.wpShared(mm, vma, page, ptep, old);
       this.memmap.setFlag(old, PG_dirty);
       this.outcome = PFO_WP_SHARED;
       pt.setPte(page, ptep, old, vmaPteFlags(flags, true));
       pt.flushTlb();
       return FAULT_OK;
     }
+    if (!(pteFlags & PTE_SPECIAL) && this.file.isFilePage(old)) return this.file.wpPrivate(mm, vma, page, ptep, old);
     // wp_can_reuse_anon_folio: an exclusive page, or one no one else holds, is written in place;
     // a page in the swap cache whose slot no one else names leaves the cache first.
     if (!(pteFlags & PTE_SPECIAL) && this.swap !== null && this.memmap.testFlag(old, PG_swapcache) && this.memmap.mapcount(old) === 1)
@@ -367,6 +352,10 @@ export class Memory implements ZapSink {
       return;
     }
     if (flags & PTE_SPECIAL) return;
+    if (this.file.isFilePage(pfn)) {
+      this.file.unmapFilePage(mm, pfn, flags);
+      return;
+    }
     const mmap = this.memmap;
     mmap.setMapcount(pfn, mmap.mapcount(pfn) - 1);
     if (mmap.testFlag(pfn, PG_anon)) {
@@ -445,7 +434,9 @@ export class Memory implements ZapSink {
   populate(mm: MmStruct, vma: number, start: number, end: number): void {
     const flags = this.vmas.f.flags(vma);
     if (!(flags & (VM_READ | VM_WRITE | VM_EXEC))) return;
-    const ec = PF_USER | (flags & VM_WRITE ? PF_WRITE : 0);
+    // A shared file mapping is populated by reads (populate_vma_page_range writes only private memory): nothing is dirtied.
+    const fileShared = flags & VM_SHARED && isFileObject(this.vmas.f.shmem(vma));
+    const ec = PF_USER | (flags & VM_WRITE && !fileShared ? PF_WRITE : 0);
     for (let va = start; va < end; va += PAGE) {
       const ptep = mm.pt.lookup(va);
       if (ptep >= 0 && !mm.pt.pteNone(ptep)) continue;

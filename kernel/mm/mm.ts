@@ -71,6 +71,8 @@ export class MmStruct {
   /** Resident anonymous pages (RssAnon) and shared-anonymous pages (RssShmem). */
   rssAnon = 0;
   rssShmem = 0;
+  /** Resident page-cache pages mapped by file VMAs (RssFile). */
+  rssFile = 0;
   /** Swap entries in this address space's page table (MM_SWAPENTS, VmSwap). */
   swapEnts = 0;
   hiwaterRss = 0;
@@ -95,7 +97,7 @@ export class MmStruct {
 
   /** Updates the high-water marks after RSS or VM size grew. */
   updateHiwater(): void {
-    const rss = this.rssAnon + this.rssShmem;
+    const rss = this.rssAnon + this.rssShmem + this.rssFile;
     if (rss > this.hiwaterRss) this.hiwaterRss = rss;
     if (this.totalVm > this.hiwaterVm) this.hiwaterVm = this.totalVm;
   }

@@ -13,7 +13,7 @@
 import { invariant } from "../panic.ts";
 import type { Process } from "../process.ts";
 import type { CommitAccounting } from "./commit.ts";
-import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive } from "./memmap.ts";
+import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive, PG_file } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
 import { PAGE } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_SHARED, VM_WRITE } from "./mm_types.ts";
@@ -37,6 +37,7 @@ export interface MmCheckParts {
 class RssWalk implements PteVisitor {
   anon = 0;
   shmem = 0;
+  file = 0;
   present = 0;
   swap = 0;
   pt: PageTable | null = null;
@@ -58,6 +59,7 @@ class RssWalk implements PteVisitor {
       `pte for ${va.toString(16)} maps pfn 0x${pfn.toString(16)}, which is not allocated`,
     );
     if (this.memmap.testFlag(pfn, PG_anon)) this.anon += pages;
+    else if (this.memmap.testFlag(pfn, PG_file)) this.file += pages;
     else this.shmem += pages;
     invariant(
       !this.memmap.testFlag(pfn, PG_anon_exclusive) || this.memmap.mapcount(pfn) === 1,
@@ -121,9 +123,9 @@ function checkMm(t: MmCheckParts, p: Process): number {
     `pid ${p.pid}: vm counters total/data/stack/exec ${mm.totalVm}/${mm.dataVm}/${mm.stackVm}/${mm.execVm}, counted ${total}/${data}/${stack}/${exec}`,
   );
   invariant(
-    walk.anon === mm.rssAnon && walk.shmem === mm.rssShmem && walk.swap === mm.swapEnts,
+    walk.anon === mm.rssAnon && walk.shmem === mm.rssShmem && walk.file === mm.rssFile && walk.swap === mm.swapEnts,
     "MM-5",
-    `pid ${p.pid}: rss anon/shmem/swap ${mm.rssAnon}/${mm.rssShmem}/${mm.swapEnts}, page table has ${walk.anon}/${walk.shmem}/${walk.swap}`,
+    `pid ${p.pid}: rss anon/shmem/file/swap ${mm.rssAnon}/${mm.rssShmem}/${mm.rssFile}/${mm.swapEnts}, page table has ${walk.anon}/${walk.shmem}/${walk.file}/${walk.swap}`,
   );
   const all = new RssWalk(t.memory.memmap);
   all.pt = mm.pt;

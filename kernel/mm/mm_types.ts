@@ -14,7 +14,8 @@
  *   neighbours that grew from one mapping stay mergeable). anon id names the
  *   anon_vma-like group of private pages (0 = none yet; bit 31 set: the
  *   group was made by fork under the parent's, see vma.ts); shmem id names the
- *   shared anonymous object (0 = private). mm id is the owning address
+ *   object the VMA maps: a shared anonymous object, or with bit 30 set
+ *   (VMA_FILE, filemap_fault.ts) an open file; 0 = anonymous private. mm id is the owning address
  *   space's id (a check that a VMA is where the index says it is).
  *   /proc names ([heap], [stack]) come from the addresses, as in Linux.
  */

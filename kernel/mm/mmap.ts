@@ -7,7 +7,7 @@
  * Calls: vma.ts for VMA bookkeeping, PageTableOps (memory.ts) to zap,
  * populate and free page tables, commit.ts to charge and uncharge.
  */
-import { EBADF, EEXIST, EINVAL, ENOMEM, EOVERFLOW, EPERM } from "../errno.ts";
+import { EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, EPERM } from "../errno.ts";
 import {
   MAP_ANONYMOUS,
   MAP_DROPPABLE,
@@ -20,6 +20,7 @@ import {
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
+  MAP_SHARED_VALIDATE,
   MAP_TYPE,
   PROT_EXEC,
   PROT_READ,
@@ -56,6 +57,17 @@ export interface PageTableOps {
   populate(mm: MmStruct, vma: number, start: number, end: number): void;
   /** A new shared anonymous object of `pages` pages, charged to commit when asked; its id, or 0 (no memory) / -1 (commit refused). */
   shmemCreate(pages: number, charge: boolean): number;
+}
+
+/** An open file as mmap sees it (the fd resolved by the caller, kernel/fs/file_mmap.ts). */
+export interface MmapFile {
+  /** The VMA object word naming the open file (VMA_FILE set); the VMA takes its own reference. */
+  readonly obj: number;
+  /** FMODE_READ and FMODE_WRITE of the open file. */
+  readonly readable: boolean;
+  readonly writable: boolean;
+  /** False for a file type without an mmap operation (a directory): ENODEV. */
+  readonly mappable: boolean;
 }
 
 /** Machine-wide context the mmap family works in. */
@@ -126,8 +138,10 @@ function rangeFree(ctx: MmapContext, mm: MmStruct, addr: number, len: number): b
 }
 
 /**
- * do_mmap for anonymous memory. Checks run in Linux's order: offset
- * alignment, file descriptor, length, address, type flags, limits, commit.
+ * do_mmap. Checks run in Linux's order: offset alignment, file descriptor,
+ * length, address, type flags (and the open file's mode), limits, commit.
+ * `files` resolves a descriptor (null when it names no open file); without
+ * it every file mapping is -EBADF.
  */
 export function doMmap(
   ctx: MmapContext,
@@ -138,11 +152,14 @@ export function doMmap(
   flags: number,
   fd: number,
   off: number,
+  files: ((fd: number) => MmapFile | null) | null = null,
 ): number {
   if (!isAddr(addr) || !Number.isInteger(len) || !Number.isSafeInteger(prot) || !Number.isSafeInteger(flags)) return -EINVAL;
   if (!Number.isSafeInteger(off) || off % PAGE !== 0) return -EINVAL;
-  // memsim has no files: a file mapping, or any descriptor but -1, is a bad descriptor.
-  if (!(flags & MAP_ANONYMOUS) || fd !== -1) return -EBADF;
+  // An anonymous mapping with a descriptor other than -1 is refused as before (memsim's rule).
+  if (flags & MAP_ANONYMOUS && fd !== -1) return -EBADF;
+  const file = flags & MAP_ANONYMOUS || files === null ? null : files(fd);
+  if (!(flags & MAP_ANONYMOUS) && file === null) return -EBADF;
   if (len === 0) return -EINVAL;
   // len is a size_t: a negative one, or one PAGE_ALIGN takes past 2^64, is too large.
   if (len < 0 || len > STACK_TOP) return -ENOMEM;
@@ -155,6 +172,7 @@ export function doMmap(
   len = pageAlign(len);
   if (len > STACK_TOP) return -ENOMEM;
   if (off / PAGE + len / PAGE > 2 ** 52) return -EOVERFLOW;
+  if (file !== null) return mmapFile(ctx, mm, addr, len, prot, flags, file, off);
   // Anonymous memory knows MAP_SHARED, MAP_PRIVATE and MAP_DROPPABLE; MAP_SHARED_VALIDATE is for files.
   const type = flags & MAP_TYPE;
   if (type !== MAP_SHARED && type !== MAP_PRIVATE && type !== MAP_DROPPABLE) return -EINVAL;
@@ -182,6 +200,49 @@ export function doMmap(
   return at;
 }
 
+/**
+ * do_mmap's file half: the mapping type against the open file's mode
+ * (EACCES for a shared writable mapping of a file not open for writing, or
+ * any mapping of one not open for reading; ENODEV for a directory), then
+ * the range, then mmap_region with the file as the VMA's object. A shared
+ * mapping of a read-only file loses VM_MAYWRITE and VM_SHARED (it keeps
+ * VM_MAYSHARE, so maps shows "s"), and mprotect may never make it writable.
+ */
+function mmapFile(
+  ctx: MmapContext,
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  prot: number,
+  flags: number,
+  file: MmapFile,
+  off: number,
+): number {
+  const type = flags & MAP_TYPE;
+  let vmFlags = protToVmFlags(prot);
+  if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) {
+    if (prot & PROT_WRITE && !file.writable) return -EACCES;
+    vmFlags |= VM_SHARED | VM_MAYSHARE;
+    if (!file.writable) vmFlags &= ~(VM_MAYWRITE | VM_SHARED);
+  } else if (type !== MAP_PRIVATE) return -EINVAL;
+  if (!file.readable) return -EACCES;
+  if (!file.mappable) return -ENODEV;
+  if (flags & MAP_GROWSDOWN) return -EINVAL;
+  if (flags & MAP_HUGETLB) return -ENOMEM;
+  const at = getUnmappedArea(ctx, mm, addr, len, flags);
+  if (at < 0) return at;
+  if (flags & MAP_FIXED_NOREPLACE) {
+    const hit = ctx.vmas.findVma(mm, at);
+    if (hit !== 0 && ctx.vmas.f.start(hit) < at + len) return -EEXIST;
+  }
+  if (flags & MAP_NORESERVE && ctx.commit.mode !== OVERCOMMIT_NEVER) vmFlags |= VM_NORESERVE;
+  if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
+  const r = mmapRegion(ctx, mm, at, len, vmFlags, { obj: file.obj, pgoff: off / PAGE });
+  if (r < 0) return r;
+  if (flags & (MAP_POPULATE | MAP_LOCKED)) populateRange(ctx, mm, at, at + len);
+  return at;
+}
+
 /** may_expand_vm: RLIMIT_AS and RLIMIT_DATA. */
 function mayExpandVm(mm: MmStruct, flags: number, pages: number): boolean {
   if ((mm.totalVm + pages) * PAGE > mm.rlimits.as) return false;
@@ -191,9 +252,18 @@ function mayExpandVm(mm: MmStruct, flags: number, pages: number): boolean {
 
 /**
  * mmap_region: unmaps what the range overlaps (MAP_FIXED), charges commit,
- * then extends a neighbour or makes a new VMA. Returns 0 or -ENOMEM.
+ * then extends a neighbour or makes a new VMA. `file` (a file mapping)
+ * names the object the VMA maps and the page offset of its start.
+ * Returns 0 or -ENOMEM.
  */
-export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: number, vmFlags: number): number {
+export function mmapRegion(
+  ctx: MmapContext,
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  vmFlags: number,
+  file: { obj: number; pgoff: number } | null = null,
+): number {
   const pages = len / PAGE;
   const overlap = overlappingPages(ctx, mm, addr, addr + len);
   if (!mayExpandVm(mm, vmFlags, pages - overlap)) return -ENOMEM;
@@ -205,7 +275,7 @@ export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: nu
   const accountFlags = accountable(vmFlags) ? vmFlags | VM_ACCOUNT : vmFlags;
   if (
     mm.mapCount >= ctx.maxMapCount &&
-    (vmFlags & VM_SHARED || ctx.vmas.mergeNewRange(mm, addr, addr + len, accountFlags, "probe") === 0)
+    (vmFlags & VM_SHARED || file !== null || ctx.vmas.mergeNewRange(mm, addr, addr + len, accountFlags, "probe") === 0)
   ) {
     return -ENOMEM;
   }
@@ -217,6 +287,7 @@ export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: nu
     mm.committed += pages;
     vmFlags |= VM_ACCOUNT;
   }
+  if (file !== null) return insertFileVma(ctx, mm, addr, len, vmFlags, file, charge);
   // A private range next to a compatible VMA extends it; no new object is needed.
   if (!(vmFlags & VM_SHARED) && ctx.vmas.mergeNewRange(mm, addr, addr + len, vmFlags, "merge") !== 0) return 0;
   const vma = ctx.vmas.alloc(mm, addr, addr + len, vmFlags, addr / PAGE);
@@ -233,6 +304,30 @@ export function mmapRegion(ctx: MmapContext, mm: MmStruct, addr: number, len: nu
     ctx.vmas.f.setShmem(vma, shmem);
     ctx.vmas.f.setPgoff(vma, 0);
   }
+  ctx.vmas.insert(mm, vma);
+  ctx.vmas.mergeAround(mm, vma);
+  return 0;
+}
+
+/** The new VMA of a file mapping: it holds a reference on the file and merges with a neighbour mapping the file contiguously. */
+function insertFileVma(
+  ctx: MmapContext,
+  mm: MmStruct,
+  addr: number,
+  len: number,
+  vmFlags: number,
+  file: { obj: number; pgoff: number },
+  charged: boolean,
+): number {
+  const vma = ctx.vmas.alloc(mm, addr, addr + len, vmFlags, file.pgoff);
+  if (vma === 0) {
+    if (charged) {
+      ctx.commit.uncharge(len / PAGE);
+      mm.committed -= len / PAGE;
+    }
+    return -ENOMEM;
+  }
+  ctx.vmas.setObject(vma, file.obj);
   ctx.vmas.insert(mm, vma);
   ctx.vmas.mergeAround(mm, vma);
   return 0;

@@ -5,6 +5,7 @@
  */
 import { EACCES, EINVAL, ENOMEM } from "../errno.ts";
 import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE } from "../uapi/mman.ts";
+import { isFileObject } from "./filemap_fault.ts";
 import { type MemMap, PG_anon_exclusive } from "./memmap.ts";
 import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import { VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
@@ -121,8 +122,9 @@ function mprotectFixup(
 /**
  * change_protection for mprotect: the present entries of [start, end) get
  * the VMA's new access bits; pages of a VMA without any access lose the
- * user bit, so every access faults and is refused. A shared mapping's
- * entries become writable with it. A private mapping's entries lose write,
+ * user bit, so every access faults and is refused. A shared anonymous
+ * mapping's entries become writable with it (a shared file mapping's stay
+ * read-only until their first store faults). A private mapping's entries lose write,
  * and only exclusive anonymous pages get it back (can_change_pte_writable):
  * a page shared since fork, or the zero page, stays read-only so that the
  * first write faults and copies. Swap entries keep their slot untouched.
@@ -140,7 +142,10 @@ export class ChangeProt implements PteVisitor {
     const any = (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
     const shared = (flags & VM_SHARED) !== 0;
     const write = (flags & VM_WRITE) !== 0;
-    const set = (shared && write ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
+    // A shared file mapping made writable keeps its read-only entries so (write notify): the
+    // first store faults, and the page gets its disk block before it can be dirtied.
+    const notify = shared && isFileObject(this.vmas.f.shmem(vma));
+    const set = (shared && write && !notify ? PTE_RW : 0) | (flags & VM_EXEC ? 0 : PTE_NX) | (any ? PTE_US : 0);
     const clear = (shared && write ? 0 : PTE_RW) | (flags & VM_EXEC ? PTE_NX : 0) | (any ? 0 : PTE_US);
     changeProtection(mm.pt, start, end, set >>> 0, clear >>> 0, { readOnlyIf: PTE_SPECIAL });
     if (write && !shared) {

@@ -112,6 +112,12 @@ export class VmaOps {
     return vma;
   }
 
+  /** Makes a fresh VMA name object `obj` (a file), taking a reference on it. */
+  setObject(vma: number, obj: number): void {
+    this.f.setShmem(vma, obj);
+    this.objects.get(obj);
+  }
+
   /** Frees a VMA object that was never inserted. */
   freeObject(vma: number): void {
     this.cache.free(vma);

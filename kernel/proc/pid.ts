@@ -2,6 +2,7 @@
  * /proc/PID files of one process: maps, smaps and status, gathered from its
  * VMAs and a walk of its page table, rendered by task_mmu.ts.
  */
+import { isFileObject } from "../mm/filemap_fault.ts";
 import { type MemMap, PG_anon, PG_dirty, PG_lazyfree } from "../mm/memmap.ts";
 import type { MmStruct } from "../mm/mm.ts";
 import { VM_DROPPABLE, VM_LOCKED } from "../mm/mm_types.ts";
@@ -13,6 +14,9 @@ import type { VmaOps } from "../mm/vma.ts";
 import type { Process } from "../process.ts";
 import { cpusAllowedList, cpusAllowedMask } from "../thread.ts";
 import { type MapsEntry, mapsLine, renderStatus, type SmapsCounts, smapsBlock } from "./task_mmu.ts";
+
+/** The device of memsim's disk in maps lines (major 8, minor 1: the first partition of the first SCSI disk). */
+const FILE_DEV = "08:01";
 
 /** Inode numbers shown for shared anonymous objects (like shmem's). */
 const SHMEM_INODE_BASE = 1000;
@@ -143,7 +147,12 @@ export class PidProc {
       const start = f.start(vma);
       const end = f.end(vma);
       const flags = f.flags(vma);
-      const shmem = f.shmem(vma);
+      const obj = f.shmem(vma);
+      if (isFileObject(obj)) {
+        out.push([vma, this.fileEntry(vma, obj)]);
+        continue;
+      }
+      const shmem = obj;
       let name = "";
       if (shmem) name = "/dev/zero (deleted)";
       else if (start <= mm.brk && end >= mm.startBrk) name = "[heap]";
@@ -162,6 +171,23 @@ export class PidProc {
       ]);
     }
     return out;
+  }
+
+  /** A file mapping's line: the file offset, the disk's device, the inode and the path ("(deleted)" once unlinked). */
+  private fileEntry(vma: number, obj: number): MapsEntry {
+    const f = this.vmas.f;
+    const vfs = this.p.tasks.vfs;
+    const file = vfs?.mappings?.file(obj);
+    const gone = file === undefined || vfs === null || vfs.fs.d.nlink(file.ino) === 0;
+    return {
+      start: f.start(vma),
+      end: f.end(vma),
+      flags: f.flags(vma),
+      offset: f.pgoff(vma) * 4096,
+      dev: FILE_DEV,
+      inode: file?.ino ?? 0,
+      name: `${file?.path ?? ""}${gone ? " (deleted)" : ""}`,
+    };
   }
 
   /** /proc/PID/maps. */
@@ -211,6 +237,7 @@ export class PidProc {
       hwmPages: dead ? 0 : mm.hiwaterRss,
       rssAnonPages: dead ? 0 : mm.rssAnon,
       rssShmemPages: dead ? 0 : mm.rssShmem,
+      rssFilePages: dead ? 0 : mm.rssFile,
       dataPages: dead ? 0 : mm.dataVm,
       stackPages: dead ? 0 : mm.stackVm,
       exePages: dead ? 0 : mm.execVm,

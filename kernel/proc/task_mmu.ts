@@ -90,6 +90,8 @@ export interface StatusValues {
   hwmPages: number;
   rssAnonPages: number;
   rssShmemPages: number;
+  /** Page-cache pages mapped by file VMAs (RssFile). */
+  rssFilePages: number;
   dataPages: number;
   stackPages: number;
   exePages: number;
@@ -108,7 +110,7 @@ const st = (key: string, kbytes: number) => `${key}:\t${String(kbytes).padStart(
 
 /** /proc/PID/status (the identity lines and every Vm/Rss line). */
 export function renderStatus(v: StatusValues): string {
-  const rss = v.rssAnonPages + v.rssShmemPages;
+  const rss = v.rssAnonPages + v.rssShmemPages + v.rssFilePages;
   let out = `Name:\t${v.name}\nUmask:\t0022\nState:\t${v.state}\nTgid:\t${v.pid}\nNgid:\t0\nPid:\t${v.tid ?? v.pid}\nPPid:\t${v.ppid}\nTracerPid:\t0\n`;
   out += "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n";
   out += st("VmPeak", v.peakPages * 4);
@@ -118,7 +120,7 @@ export function renderStatus(v: StatusValues): string {
   out += st("VmHWM", v.hwmPages * 4);
   out += st("VmRSS", rss * 4);
   out += st("RssAnon", v.rssAnonPages * 4);
-  out += st("RssFile", 0);
+  out += st("RssFile", v.rssFilePages * 4);
   out += st("RssShmem", v.rssShmemPages * 4);
   out += st("VmData", v.dataPages * 4);
   out += st("VmStk", v.stackPages * 4);

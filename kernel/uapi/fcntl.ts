@@ -49,6 +49,8 @@ export interface UserFileSyscalls {
   mkdir(path: string, mode?: number): number;
   fsync(fd: number): number;
   fdatasync(fd: number): number;
+  /** msync(2): flushes shared file mappings of [addr, addr + len) (MS_SYNC / MS_ASYNC / MS_INVALIDATE from mman.ts). */
+  msync(addr: number, len: number, flags: number): number;
   dup(fd: number): number;
   dup2(oldfd: number, newfd: number): number;
 }

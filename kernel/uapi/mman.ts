@@ -32,6 +32,11 @@ export const MAP_NONBLOCK = 0x10000;
 export const MAP_STACK = 0x20000;
 export const MAP_HUGETLB = 0x40000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
+/** msync flags. */
+export const MS_ASYNC = 1;
+export const MS_INVALIDATE = 2;
+export const MS_SYNC = 4;
+
 /** mmap's failure value as libc returns it: (void *) -1. */
 export const MAP_FAILED = -1;
 

@@ -9,6 +9,7 @@
 import { ADDRESS_SPACE_MODEL } from "../property/models/as_story.ts";
 import { COW_MPROTECT_MODEL } from "../property/models/cow_mprotect.ts";
 import { EVENTS_MODEL } from "../property/models/events.ts";
+import { FILE_MMAP_MODEL } from "../property/models/file_mmap.ts";
 import { FILES_MODEL } from "../property/models/files.ts";
 import { FORK_MODEL } from "../property/models/fork.ts";
 import { FRAMES_MACHINE_MODEL, FRAMES_MODEL } from "../property/models/frames.ts";
@@ -46,4 +47,5 @@ export const SOAK_MODELS: SoakModel[] = [
   SWAP_MODEL,
   FILES_MODEL,
   SMP_MODEL,
+  FILE_MMAP_MODEL,
 ] as SoakModel[];

@@ -58,6 +58,10 @@ export class LibcFiles {
   unlink(path: string): number {
     return this.ret(this.sys.unlink(path));
   }
+  /** msync(2): 0, or -1 with errno (EINVAL, ENOMEM, EBUSY). */
+  msync(addr: number, len: number, flags: number): number {
+    return this.ret(this.sys.msync(addr, len, flags));
+  }
   mkdir(path: string, mode = 0o777): number {
     return this.ret(this.sys.mkdir(path, mode));
   }

@@ -1,0 +1,272 @@
+/**
+ * File mappings against a byte-array model: processes sharing one open
+ * description of /f, each with a MAP_SHARED and a MAP_PRIVATE mapping of it
+ * (made before any fork, so children inherit both), write, pwrite, store
+ * through either mapping, msync, ftruncate, fork and exit, and the machine
+ * drops its caches, pages private memory out (MADV_PAGEOUT, with swap) and
+ * remounts. After every command every checker passes, the file equals the
+ * model, and each live process's mappings read as the model says: the
+ * shared one as the file, the private one as the file except on the pages
+ * it copied. A last remount with every process gone must still give the
+ * model's bytes.
+ */
+import fc from "fast-check";
+import { expect } from "vitest";
+import {
+  MADV_PAGEOUT,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  type Machine,
+  MS_ASYNC,
+  MS_SYNC,
+  O_CREAT,
+  O_RDWR,
+  PROT_READ,
+  PROT_WRITE,
+  type Process,
+} from "../../../sim/index.ts";
+import { bootMachine } from "../../support/boot.ts";
+import { type PropertyModel, runModel, type StoryStats } from "../../support/budget.ts";
+
+const PAGE = 4096;
+const SPAN_PAGES = 6;
+const SPAN = SPAN_PAGES * PAGE;
+
+/** The file, and per process (by slot) its private mapping's copied pages. */
+interface Model {
+  bytes: number[];
+  copies: Array<Map<number, number[]> | null>;
+}
+interface Real {
+  m: Machine;
+  procs: Array<Process | null>;
+  fd: number;
+  buf: number;
+  shared: number;
+  priv: number;
+}
+
+function pick(model: Model, who: number): number {
+  const alive = model.copies.map((c, k) => (c === null ? -1 : k)).filter((k) => k >= 0);
+  return alive[who % alive.length] as number;
+}
+
+function proc(model: Model, real: Real, who: number): Process {
+  return real.procs[pick(model, who)] as Process;
+}
+
+/** The page `index` of the file as the model has it (zeros past the end). */
+function filePage(model: Model, index: number): number[] {
+  const out = new Array<number>(PAGE).fill(0);
+  for (let i = 0; i < PAGE; i++) out[i] = model.bytes[index * PAGE + i] ?? 0;
+  return out;
+}
+
+function writeModel(model: Model, at: number, len: number, byte: number): void {
+  while (model.bytes.length < at) model.bytes.push(0);
+  for (let i = 0; i < len; i++) model.bytes[at + i] = byte;
+}
+
+function verify(model: Model, real: Real): void {
+  real.m.check();
+  const got = real.m.fs.readFile("/f");
+  expect(Buffer.from(got).equals(Buffer.from(model.bytes))).toBe(true);
+  const pages = Math.min(SPAN_PAGES, Math.ceil(model.bytes.length / PAGE));
+  for (let k = 0; k < real.procs.length; k++) {
+    const p = real.procs[k];
+    const copies = model.copies[k];
+    if (p === null || p === undefined || copies === null || copies === undefined) continue;
+    for (let i = 0; i < pages; i++) {
+      const want = filePage(model, i);
+      expect(Buffer.from(p.mem.read(real.shared + i * PAGE, PAGE)).equals(Buffer.from(want))).toBe(true);
+      const mine = copies.get(i) ?? want;
+      expect(Buffer.from(p.mem.read(real.priv + i * PAGE, PAGE)).equals(Buffer.from(mine))).toBe(true);
+    }
+  }
+}
+
+abstract class Cmd implements fc.Command<Model, Real> {
+  check = (_m: Readonly<Model>): boolean => true;
+  abstract run(model: Model, real: Real): void;
+  abstract toString(): string;
+}
+
+class Pwrite extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly off: number,
+    readonly len: number,
+    readonly byte: number,
+  ) {
+    super();
+  }
+  run(model: Model, real: Real): void {
+    const p = proc(model, real, this.who);
+    p.mem.fill(real.buf, this.byte, this.len);
+    expect(p.sys.pwrite(real.fd, real.buf, this.len, this.off)).toBe(this.len);
+    writeModel(model, this.off, this.len, this.byte);
+    verify(model, real);
+  }
+  toString = () => `pwrite(#${this.who}, off ${this.off}, ${this.len}, ${this.byte})`;
+}
+
+/** A store through a mapping, inside the file (a store past the last page would be SIGBUS). */
+class Store extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly kind: "shared" | "private",
+    readonly off: number,
+    readonly len: number,
+    readonly byte: number,
+  ) {
+    super();
+  }
+  override check = (m: Readonly<Model>) => m.bytes.length > 0;
+  run(model: Model, real: Real): void {
+    const k = pick(model, this.who);
+    const p = real.procs[k] as Process;
+    const end = Math.min(model.bytes.length, SPAN);
+    const at = this.off % end;
+    const len = Math.min(this.len, end - at);
+    if (this.kind === "shared") {
+      p.mem.fill(real.shared + at, this.byte, len);
+      writeModel(model, at, len, this.byte);
+    } else {
+      p.mem.fill(real.priv + at, this.byte, len);
+      const copies = model.copies[k] as Map<number, number[]>;
+      for (let i = at; i < at + len; i++) {
+        const index = Math.floor(i / PAGE);
+        if (!copies.has(index)) copies.set(index, filePage(model, index));
+        (copies.get(index) as number[])[i % PAGE] = this.byte;
+      }
+    }
+    verify(model, real);
+  }
+  toString = () => `store(#${this.who}, ${this.kind}, off ${this.off}, ${this.len}, ${this.byte})`;
+}
+
+class Ftruncate extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly len: number,
+  ) {
+    super();
+  }
+  run(model: Model, real: Real): void {
+    const p = proc(model, real, this.who);
+    expect(p.sys.ftruncate(real.fd, this.len)).toBe(0);
+    if (this.len < model.bytes.length) {
+      model.bytes.length = this.len;
+      // Pages wholly past the new end are unmapped everywhere, private copies included.
+      const keep = Math.ceil(this.len / PAGE);
+      for (const c of model.copies) if (c !== null) for (const i of [...c.keys()]) if (i >= keep) c.delete(i);
+    } else writeModel(model, model.bytes.length, this.len - model.bytes.length, 0);
+    verify(model, real);
+  }
+  toString = () => `ftruncate(#${this.who}, ${this.len})`;
+}
+
+class Msync extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly flags: number,
+  ) {
+    super();
+  }
+  run(model: Model, real: Real): void {
+    const p = proc(model, real, this.who);
+    expect(p.sys.msync(real.shared, SPAN, this.flags)).toBe(0);
+    expect(p.sys.msync(real.priv, SPAN, this.flags)).toBe(0);
+    verify(model, real);
+  }
+  toString = () => `msync(#${this.who}, ${this.flags === MS_SYNC ? "MS_SYNC" : "MS_ASYNC"})`;
+}
+
+class Fork extends Cmd {
+  constructor(readonly who: number) {
+    super();
+  }
+  override check = (m: Readonly<Model>) => m.copies.filter((c) => c !== null).length < 4;
+  run(model: Model, real: Real): void {
+    const k = pick(model, this.who);
+    const child = (real.procs[k] as Process).fork();
+    expect(child).not.toBeNull();
+    real.procs.push(child);
+    const copies = model.copies[k] as Map<number, number[]>;
+    model.copies.push(new Map([...copies].map(([i, b]) => [i, [...b]])));
+    verify(model, real);
+  }
+  toString = () => `fork(#${this.who})`;
+}
+
+class Exit extends Cmd {
+  constructor(readonly who: number) {
+    super();
+  }
+  override check = (m: Readonly<Model>) => m.copies.filter((c) => c !== null).length > 1;
+  run(model: Model, real: Real): void {
+    const k = pick(model, this.who);
+    (real.procs[k] as Process).exit(0);
+    real.procs[k] = null;
+    model.copies[k] = null;
+    verify(model, real);
+  }
+  toString = () => `exit(#${this.who})`;
+}
+
+class Reclaim extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly what: "remount" | "dropCaches" | "pageout",
+  ) {
+    super();
+  }
+  run(model: Model, real: Real): void {
+    if (this.what === "remount") real.m.fs.remount();
+    else if (this.what === "dropCaches") real.m.dropCaches();
+    else expect(proc(model, real, this.who).sys.madvise(real.priv, SPAN, MADV_PAGEOUT)).toBe(0);
+    verify(model, real);
+  }
+  toString = () => `${this.what}(#${this.who})`;
+}
+
+const who = fc.nat(7);
+const len = fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 2 * PAGE }));
+const off = fc.oneof(fc.integer({ min: 0, max: 128 }), fc.integer({ min: 0, max: SPAN }));
+const byte = fc.integer({ min: 1, max: 255 });
+const commands = [
+  fc.tuple(who, off, len, byte).map(([w, o, l, b]) => new Pwrite(w, o, l, b)),
+  fc.tuple(who, fc.constantFrom("shared" as const, "private" as const), off, len, byte).map(([w, k, o, l, b]) => new Store(w, k, o, l, b)),
+  fc.tuple(who, fc.integer({ min: 0, max: SPAN })).map(([w, l]) => new Ftruncate(w, l)),
+  fc.tuple(who, fc.constantFrom(MS_SYNC, MS_ASYNC)).map(([w, f]) => new Msync(w, f)),
+  who.map((w) => new Fork(w)),
+  who.map((w) => new Exit(w)),
+  fc.tuple(who, fc.constantFrom("remount" as const, "dropCaches" as const, "pageout" as const)).map(([w, r]) => new Reclaim(w, r)),
+];
+
+/** The file-mapping model: a story of up to `maxCommands` commands on a fresh 16 MiB machine with 4 MiB of swap. */
+export const FILE_MMAP_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> = {
+  name: "file_mmap",
+  budget: 800,
+  storyMax: 25,
+  arbitrary: (max) => fc.commands(commands, { maxCommands: max, size: "max" }),
+  run(cmds): StoryStats {
+    const m = bootMachine({ ramBytes: 16 << 20, swapBytes: 4 << 20, debugVm: 1 });
+    const p = m.spawn("t");
+    const buf = p.sys.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const fd = p.sys.open("/f", O_CREAT | O_RDWR, 0o644);
+    const shared = p.sys.mmap(0, SPAN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    const priv = p.sys.mmap(0, SPAN, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    const model: Model = { bytes: [], copies: [new Map()] };
+    const real: Real = { m, procs: [p], fd, buf, shared, priv };
+    const stats: StoryStats = { commands: 0, checks: 0 };
+    runModel(model, real, cmds, stats);
+    for (const q of m.processes()) q.exit(0);
+    m.fs.remount();
+    real.procs = [];
+    verify(model, real);
+    stats.checks = stats.commands + 1;
+    return stats;
+  },
+};
