@@ -20,7 +20,7 @@ import { BUG_ON, invariant, layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import type { FrameAllocator, Shrinker } from "./frames.ts";
-import { __GFP_COMP, __GFP_NOFAIL, __GFP_NOWARN, __GFP_ZERO, formatGfp, GFP_KERNEL } from "./gfp.ts";
+import { __GFP_COMP, __GFP_NOFAIL, __GFP_NOWARN, __GFP_ZERO, formatGfp } from "./gfp.ts";
 import { FREEABLE_MASK, type MemMap, PG_alloc, PG_head, PG_reserved, PG_tail, STRUCT_PAGE_WORDS } from "./memmap.ts";
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -43,10 +43,10 @@ if (
   throw new Error("frame_pages.ts: fast-path literals out of date");
 
 /** What the kernel counts of a frames layer's traffic (vmstat, stats; frames.ts FramesCounters). */
-export class FramePagesStats {
-  pgalloc = 0;
-  pgfree = 0;
-  allocFailures = 0;
+export interface FramePagesStats {
+  readonly pgalloc: number;
+  readonly pgfree: number;
+  readonly allocFailures: number;
 }
 
 /** What FramePages does beyond the layer's choice. */
@@ -63,10 +63,15 @@ export class FramePages {
   readonly name: string;
   readonly maxOrder: number;
   readonly shrinkers: Shrinker[] = [];
-  readonly stats = new FramePagesStats();
+  /** Pages handed out and taken back, and failed allocations, since boot (read through `stats`). */
+  private pgalloc = 0;
+  private pgfree = 0;
+  private allocFailures = 0;
   currentComm = "swapper/0";
   /** The machine's event bus (mm_page_alloc, mm_page_free). */
   readonly ev: KernelEvents;
+  /** ev.active, held here so the fast paths test an event with one load less. */
+  private readonly evActive: Uint8Array;
   private readonly w: Uint32Array;
   private readonly nrPages: number;
   /** 1 from debugVm 2 (every record of an answer is read), else 0. */
@@ -89,6 +94,12 @@ export class FramePages {
     this.fullChecks = opts.debugVm >= 2 ? 1 : 0;
     this.pagePoison = opts.pagePoison ? 1 : 0;
     this.ev = opts.events ?? NO_EVENTS;
+    this.evActive = this.ev.active;
+  }
+
+  /** The counters as they are now (a snapshot). */
+  get stats(): FramePagesStats {
+    return { pgalloc: this.pgalloc, pgfree: this.pgfree, allocFailures: this.allocFailures };
   }
 
   /**
@@ -97,7 +108,7 @@ export class FramePages {
    * __GFP_NOWARN). Panics when order is not a non-negative integer; throws
    * LayerFault when the layer throws or answers with frames that are not free.
    */
-  allocPages(order: number, gfp: number = GFP_KERNEL): number {
+  allocPages(order: number, gfp: number): number {
     // The fast path, take and prepNewPage written out in one function small enough for V8 to inline with the layer's.
     if (order >>> 0 !== order || order > this.maxOrder || this.failPoint.armed) return this.allocSlow(order, gfp);
     let pfn: number;
@@ -108,30 +119,32 @@ export class FramePages {
     }
     const w = this.w;
     const i = pfn * 16; // WORDS
-    if (pfn >>> 0 !== pfn || pfn + (1 << order) > this.nrPages || ((w[i] as number) | (pfn & ((1 << order) - 1)) | this.fullChecks) !== 0)
+    const n = 1 << order;
+    // One test sends every unusual case to allocChecked: none (-1), a bad answer, full checks, zeroing, compound,
+    // the event. A pfn that is negative, too large or not an integer reads undefined (so 1), or leaves i & 15 set.
+    if (
+      ((w[i] ?? 1) | (i & ((n << 4) - 1)) | this.fullChecks | (gfp & 0x40100) | (this.evActive[0] as number)) !== 0 ||
+      pfn + n > this.nrPages
+    )
       return this.allocChecked(pfn, order, gfp);
     // Words 2 and 3 are zero: FramePages zeroed them on the free, and the layer hands runs out zeroed.
     w[i] = 8 /* PG_alloc */ | (order << 16);
     w[i + 1] = 1;
-    this.stats.pgalloc += 1 << order;
-    if (((gfp & 0x40100) /* __GFP_ZERO | __GFP_COMP */ | (this.ev.active[0 /* EV_MM_PAGE_ALLOC */] as number)) !== 0)
-      this.allocExtras(pfn, order, gfp);
+    this.pgalloc += n;
     return pfn;
   }
 
-  /** An answer the fast path's one test refused: none (-1), or one to check in full before it is prepared. */
+  /**
+   * Whatever the fast path's one test refused: none (-1); else the answer
+   * checked in full, then prepared with zeroing, compound tails and the
+   * mm_page_alloc event as asked.
+   */
   private allocChecked(pfn: number, order: number, gfp: number): number {
     if (pfn === -1) return this.allocSlow(order, gfp);
     this.checkAnswer(pfn, order);
     this.prepNewPage(pfn, order, gfp);
     if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
     return pfn;
-  }
-
-  /** Zeroing, compound tails and mm_page_alloc for a block the fast path prepared. */
-  private allocExtras(pfn: number, order: number, gfp: number): void {
-    if (gfp & (__GFP_ZERO | __GFP_COMP)) this.prepUnusual(pfn, order, gfp);
-    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
   }
 
   /** Off the fast path: a bad order or fault injection (the layer not asked yet), or the layer had nothing. */
@@ -235,7 +248,7 @@ export class FramePages {
     w[i + 1] = 1;
     w[i + 2] = 0;
     w[i + 3] = 0;
-    this.stats.pgalloc += 1 << order;
+    this.pgalloc += 1 << order;
     if (gfp & (__GFP_ZERO | __GFP_COMP)) this.prepUnusual(pfn, order, gfp);
   }
 
@@ -261,7 +274,7 @@ export class FramePages {
   }
 
   private warnAlloc(order: number, gfp: number): number {
-    this.stats.allocFailures++;
+    this.allocFailures++;
     if ((gfp & __GFP_NOWARN) === 0) {
       this.printk.report(
         "page_alloc_failure",
@@ -280,19 +293,18 @@ export class FramePages {
   freePages(pfn: number, order: number): void {
     const w = this.w;
     const i = pfn * 16; // WORDS
-    // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
+    // A pfn out of range or not an integer reads undefined (undefined & mask is 0) or, when 16 * pfn is an
+    // integer, leaves i & 15 set: badFree either way. Words 4, 5, 7, 9: flags2, lru, mapping, memcg.
     if (
       ((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) ||
-      (pfn | 0) !== pfn ||
-      ((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 // flags2, lru, mapping, memcg
+      ((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number) | (i & 15)) !== 0
     )
       this.badFree(pfn, order);
     // PG_alloc: the refcount is at least 1.
-    const ref = (w[i + 1] as number) - 1;
-    w[i + 1] = ref;
-    if (ref !== 0) return;
-    if ((order | this.pagePoison | (this.ev.active[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
-    this.stats.pgfree += 1 << order;
+    const r = i + 1;
+    if ((w[r] = (w[r] as number) - 1) !== 0) return;
+    if ((order | this.pagePoison | (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
+    this.pgfree += 1 << order;
     w[i] = 0;
     w[i + 2] = 0;
     w[i + 3] = 0;

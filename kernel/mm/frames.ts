@@ -142,8 +142,8 @@ export interface PageAllocator {
   currentComm: string;
   /** The machine's event bus (mm_page_alloc, mm_page_free), handed over by kernel/main.ts. */
   readonly ev: KernelEvents;
-  /** alloc_pages: a block of 2^order pages with refcount 1, or -1. */
-  allocPages(order: number, gfp?: number): number;
+  /** alloc_pages: a block of 2^order pages with refcount 1, or -1. `gfp` is required (the kernel wrapper defaults it to GFP_KERNEL). */
+  allocPages(order: number, gfp: number): number;
   /** __free_pages: drops one reference; frees the block when it was the last. */
   freePages(pfn: number, order: number): void;
   /** get_page: one more reference to an allocated block's head. */

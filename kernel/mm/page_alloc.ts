@@ -86,14 +86,15 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     const pcp = this.normalPcp;
     // pcp.head[order] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
     const h = pcp.head[order] as number;
-    if (h > 0 && (gfp & 1) /* __GFP_DMA */ === 0 && zone.freePages - (1 << order) >= zone.wmarkLow) {
+    const n = 1 << order;
+    if (h > 0 && (gfp & 1) /* __GFP_DMA */ === 0 && zone.freePages - n >= zone.wmarkLow) {
       const w = this.w;
-      const i = (h - 1) * 16;
+      const i = h * 16 - 16;
       pcp.head[order] = w[i + 1] as number;
       w[i] = 0;
       w[i + 1] = 0;
-      pcp.count -= 1 << order;
-      zone.pgalloc += 1 << order;
+      pcp.count -= n;
+      zone.pgalloc += n;
       return h - 1;
     }
     return this.allocSlow(order, gfp);
@@ -245,15 +246,21 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    */
   freePages(pfn: number, order: number): void {
     if (order > 3 /* PCP_MAX_ORDER */) {
-      this.freeOnePage(this.zoneOf(pfn), pfn, order);
+      this.freeLarge(pfn, order);
       return;
     }
     const pcp = pfn >= this.normalStart ? this.normalPcp : this.lowPcp;
     const w = this.w;
-    w[pfn * 16] = 4 /* PG_pcp */ | (order << 16);
-    w[pfn * 16 + 1] = pcp.head[order] as number;
+    const i = pfn * 16;
+    w[i] = 4 /* PG_pcp */ | (order << 16);
+    w[i + 1] = pcp.head[order] as number;
     pcp.head[order] = pfn + 1;
     if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
+  }
+
+  /** A block above PCP_MAX_ORDER goes straight to its zone's buddy lists. */
+  private freeLarge(pfn: number, order: number): void {
+    this.freeOnePage(this.zoneOf(pfn), pfn, order);
   }
 
   /** A per-CPU list past its high mark gives a batch back to its zone's buddy lists. */

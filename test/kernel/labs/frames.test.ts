@@ -121,7 +121,7 @@ describe("a machine on a lab frame allocator", () => {
 });
 
 /** An allocator over xv6's that can be told to misbehave. */
-function faulty(mode: "double" | "leak" | "throw"): (b: FramesBoot) => FrameAllocator {
+function faulty(mode: "double" | "leak" | "throw" | "half"): (b: FramesBoot) => FrameAllocator {
   return (boot) => {
     const inner = xv6Frames(boot);
     let last = -1;
@@ -131,7 +131,7 @@ function faulty(mode: "double" | "leak" | "throw"): (b: FramesBoot) => FrameAllo
       allocPages(order, gfp) {
         if (mode === "double" && last >= 0) return last;
         last = inner.allocPages(order, gfp);
-        return last;
+        return mode === "half" ? last - 0.5 : last;
       },
       freePages(pfn, order) {
         if (mode === "throw") throw new Error("oops");
@@ -175,5 +175,12 @@ describe("a broken frames layer is named, never a corrupt kernel", () => {
     const pfn = m.kernel.allocPages(0);
     if (pfn === null) throw new Error("no frame");
     expect(() => m.kernel.freePages(pfn, 0)).toThrow("frames layer: 'faulty-throw' freePages(");
+  });
+
+  it("an answer that is not an integer is a LayerFault, even where 16 * pfn lands on a record", () => {
+    const m = Machine.boot({ ramBytes: 8 << 20, layers: { frames: faulty("half") } });
+    expect(() => m.kernel.allocPages(0)).toThrow(
+      /^frames layer: 'faulty-half' allocPages\(0\) returned \d+\.5, not a pfn of this machine or -1$/,
+    );
   });
 });

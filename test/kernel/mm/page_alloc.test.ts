@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { SP_INDEX } from "../../../kernel/mm/memmap.ts";
 import { __GFP_NOWARN, __GFP_ZERO, GFP_ATOMIC, GFP_DMA, GFP_KERNEL, KernelPanic, Machine } from "../../../sim/index.ts";
 
 const MiB = 1 << 20;
@@ -186,6 +187,16 @@ describe("bad frees and bad input are kernel panics naming the problem", () => {
     ["reserved frame", (m) => m.kernel.freePages(0, 0), /freeing reserved pfn 0x0/],
     ["pfn out of range", (m) => m.kernel.freePages(1 << 30, 0), /out of range/],
     ["NaN pfn", (m) => m.kernel.freePages(Number.NaN, 0), /out of range/],
+    ["fractional pfn", (m, p) => m.kernel.freePages(p + 1 / 64, 0), /out of range/],
+    [
+      // 16 * pfn is an integer and the word there (the page's index) reads as an order-0 PG_alloc head
+      "fractional pfn landing on a word that looks like a head",
+      (m, p) => {
+        m.kernel.memmap.setUserWord(p, SP_INDEX, 8 /* PG_alloc */);
+        m.kernel.freePages(p + 0.5, 0);
+      },
+      /out of range/,
+    ],
     ["negative order", (m) => m.kernel.allocPages(-1), /invalid order -1/],
     ["NaN order", (m) => m.kernel.allocPages(Number.NaN), /invalid order NaN/],
   ];
