@@ -92,6 +92,14 @@ function emptyCounts(): SmapsCounts {
   };
 }
 
+/** The name maps gives a VMA that is not a special mapping: from its object or its addresses, as in Linux. */
+function anonName(mm: MmStruct, start: number, end: number, shmem: number): string {
+  if (shmem) return "/dev/zero (deleted)";
+  if (start <= mm.brk && end >= mm.startBrk) return "[heap]";
+  if (start <= mm.startStack && end >= mm.startStack) return "[stack]";
+  return "";
+}
+
 /** The /proc/PID views of one process. */
 export class PidProc {
   private readonly walk: SmapsWalk;
@@ -115,10 +123,7 @@ export class PidProc {
       const end = f.end(vma);
       const flags = f.flags(vma);
       const shmem = f.shmem(vma);
-      let name = "";
-      if (shmem) name = "/dev/zero (deleted)";
-      else if (start <= mm.brk && end >= mm.startBrk) name = "[heap]";
-      else if (start <= mm.startStack && end >= mm.startStack) name = "[stack]";
+      const name = this.vmas.name(vma) || anonName(mm, start, end, shmem);
       out.push([
         vma,
         {

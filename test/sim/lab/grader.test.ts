@@ -88,7 +88,7 @@ describe("memsim lab and memsim grade", () => {
 
   it("grades from the real executable, whose workers load TypeScript on their own", () => {
     const r = shellRun("MEMSIM grade pgtbl sim/lab/pgtbl/solution.ts | tail -1");
-    expect([r.status, r.out, r.err]).toEqual([0, "Score: 6/6\n", ""]);
+    expect([r.status, r.out, r.err]).toEqual([0, "Score: 15/15\n", ""]);
   });
 
   it("inits a kit and grades it into a file in Gradescope's format", async () => {
