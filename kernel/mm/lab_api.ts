@@ -17,9 +17,10 @@
  * an object.
  */
 
+import { panic } from "../panic.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
-import { type MemMap, PG_alloc, PG_pgtable } from "./memmap.ts";
+import { type MemMap, PG_alloc, PG_anon_exclusive, PG_pgtable } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaAllows, vmaPteFlags } from "./memory.ts";
 import type { MmStruct } from "./mm.ts";
@@ -310,6 +311,25 @@ export class KernelApi {
     this.pages.getPage(pfn);
     this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
     mm.rssAnon++;
+  }
+
+  /**
+   * What Linux's fork does to each anonymous page it shares
+   * (page_try_dup_anon_rmap): clears the frame's anon-exclusive mark
+   * (PageAnonExclusive), so no address space may write it in place or
+   * mprotect it writable while it may be shared (memsim's own COW fault sets
+   * it again when it reuses a last reference). Call it on every frame a fork
+   * copy shares with k.getPage.
+   * Panics when `pfn` is free.
+   */
+  clearAnonExclusive(pfn: number): void {
+    if (!this.memmap.testFlag(pfn, PG_alloc)) panic(`k.clearAnonExclusive: frame 0x${pfn.toString(16)} is free`);
+    this.memmap.clearFlag(pfn, PG_anon_exclusive);
+  }
+
+  /** PageAnonExclusive: 1 when frame `pfn` is an anonymous page only one address space maps and may write in place, else 0. */
+  anonExclusive(pfn: number): number {
+    return this.memmap.testFlag(pfn, PG_anon_exclusive) ? 1 : 0;
   }
 
   /**

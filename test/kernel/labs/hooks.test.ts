@@ -189,3 +189,21 @@ describe("k reads a page table at every level", () => {
     expect(() => k.pteLo(p.mm, k.ptePfn(p.mm, leaf) * 4096)).toThrow(RangeError);
   });
 });
+
+describe("k.clearAnonExclusive", () => {
+  it("a faulted-in anonymous page is exclusive until fork's side clears the mark; a free frame panics", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 3 });
+    const k = m.kernel.taskParts.k;
+    const p = m.spawn("a");
+    const a = p.sys.mmap(0, 4096, PROT_READ | PROT_WRITE, 0x22);
+    p.mem.write32(a, 1);
+    const pfn = k.ptePfn(p.mm, k.walk(p.mm, a, "lookup"));
+    expect(k.anonExclusive(pfn)).toBe(1);
+    k.clearAnonExclusive(pfn);
+    expect(k.anonExclusive(pfn)).toBe(0);
+    m.check();
+    p.exit(0);
+    m.kernel.drainPcp();
+    expect(() => k.clearAnonExclusive(pfn)).toThrow(`k.clearAnonExclusive: frame 0x${pfn.toString(16)} is free`);
+  });
+});
