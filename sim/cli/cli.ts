@@ -18,6 +18,7 @@ import { EventFiles } from "./event_files.ts";
 import type { Io } from "./io.ts";
 import { gradeCommand, labCommand } from "./lab.ts";
 import { scriptCommand, shellCommand } from "./lang/commands.ts";
+import { ostepCommand } from "./ostep.ts";
 import { quizCommand } from "./quiz/quiz.ts";
 import { reportCommand, serveCommand } from "./report/report.ts";
 import { runCommand } from "./run.ts";
@@ -35,6 +36,7 @@ export const COMMANDS: readonly Command[] = [
   traceCommand,
   labCommand,
   gradeCommand,
+  ostepCommand,
 ];
 
 /** `memsim --help`. */
