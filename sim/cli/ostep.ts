@@ -6,16 +6,18 @@
  */
 import { type OstepArgs, type OstepOption, ostepHelp, parseOstep } from "../ostep/options.ts";
 import { PAGING_LINEAR_OPTIONS, pagingLinearTranslate } from "../ostep/paging_linear.ts";
+import { PAGING_MULTILEVEL_OPTIONS, pagingMultilevelTranslate } from "../ostep/paging_multilevel.ts";
 import type { Command } from "./command.ts";
 
 interface Simulator {
   readonly options: readonly OstepOption[];
-  run(o: OstepArgs): { out: string; status: number };
+  run(o: OstepArgs): { out: string; status: number; err?: string };
 }
 
 /** The simulators by the original script's name (without .py). */
 const SIMULATORS: Record<string, Simulator> = {
   "paging-linear-translate": { options: PAGING_LINEAR_OPTIONS, run: pagingLinearTranslate },
+  "paging-multilevel-translate": { options: PAGING_MULTILEVEL_OPTIONS, run: pagingMultilevelTranslate },
 };
 
 /** `memsim ostep`. */
@@ -43,6 +45,7 @@ export const ostepCommand: Command = {
     }
     const r = sim.run(o);
     ctx.io.out.write(r.out);
+    if (r.err) ctx.io.err.write(`memsim ostep ${name}: ${r.err}`);
     return r.status;
   },
 };
