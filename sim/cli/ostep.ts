@@ -4,6 +4,7 @@
  * simulator parses its own arguments as optparse does: a bad one is
  * optparse's message and status 2.
  */
+import { MALLOC_OPTIONS, mallocSim } from "../ostep/malloc_sim.ts";
 import { type OstepArgs, type OstepOption, ostepHelp, parseOstep } from "../ostep/options.ts";
 import { PAGING_LINEAR_OPTIONS, pagingLinearTranslate } from "../ostep/paging_linear.ts";
 import { PAGING_MULTILEVEL_OPTIONS, pagingMultilevelTranslate } from "../ostep/paging_multilevel.ts";
@@ -16,6 +17,7 @@ interface Simulator {
 
 /** The simulators by the original script's name (without .py). */
 const SIMULATORS: Record<string, Simulator> = {
+  malloc: { options: MALLOC_OPTIONS, run: mallocSim },
   "paging-linear-translate": { options: PAGING_LINEAR_OPTIONS, run: pagingLinearTranslate },
   "paging-multilevel-translate": { options: PAGING_MULTILEVEL_OPTIONS, run: pagingMultilevelTranslate },
 };

@@ -1,7 +1,7 @@
 /**
  * `memsim ostep SIMULATOR` against the originals' outputs:
  * test/golden/ostep/SIMULATOR/N.out is what OSTEP's SIMULATOR.py printed
- * for line N of ARGS (paging-linear-translate under python3;
+ * for line N of ARGS (malloc and paging-linear-translate under python3;
  * paging-multilevel-translate under python2, the only Python it runs on);
  * memsim must print the same bytes and exit with the same status (1 after
  * an "Error" line, as the original's exit(1)).
@@ -20,7 +20,7 @@ function cases(sim: string): (readonly [string, number, string])[] {
     .map((args, i) => [args, i + 1, readFileSync(join(dir, `${i + 1}.out`), "utf8")] as const);
 }
 
-describe.each(["paging-linear-translate", "paging-multilevel-translate"])("memsim ostep %s", (sim) => {
+describe.each(["malloc", "paging-linear-translate", "paging-multilevel-translate"])("memsim ostep %s", (sim) => {
   it.each(cases(sim))("%s prints what the original printed (case %d)", async (args, _n, want) => {
     const r = await memsim(["ostep", sim, ...args.split(" ")]);
     expect(r.out).toBe(want);
