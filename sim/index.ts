@@ -137,6 +137,7 @@ export { Malloc, memsimMalloc } from "../userspace/malloc/malloc.ts";
 export { type BootOptions, ConfigError, type Layers, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { type AnyEventHandler, MachineEvents } from "./events.ts";
 export { FsError, MachineFs } from "./fs_host.ts";
+export type { MemLib } from "./lab/malloc/memlib.ts";
 export { Faults, Machine, MachineProc } from "./machine.ts";
 export { KernelMallocWatch, LiveBlocks } from "./malloc_watch.ts";
 export { parseTrace, readTrace } from "./trace/read.ts";

@@ -17,9 +17,10 @@
  * an object.
  */
 
+import { panic } from "../panic.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
-import { type MemMap, PG_alloc } from "./memmap.ts";
+import { type MemMap, PG_alloc, PG_anon_exclusive, PG_pgtable } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaAllows, vmaPteFlags } from "./memory.ts";
 import type { MmStruct } from "./mm.ts";
@@ -45,6 +46,7 @@ import {
   PTE_D,
   PTE_NX,
   PTE_P,
+  PTE_PS,
   PTE_RW,
   PTE_SOFT_COW,
   PTE_SPECIAL,
@@ -66,6 +68,10 @@ export class KernelApi {
   readonly PTE_A = PTE_A;
   readonly PTE_D = PTE_D;
   readonly PTE_NX = PTE_NX;
+  /** An upper-level entry that is itself a leaf (a 2 MiB page at level 2), not a table. */
+  readonly PTE_PS = PTE_PS;
+  /** Entries in one table (one 4 KiB frame of 8-byte entries). */
+  readonly PTRS_PER_TABLE = 512;
   /** Software bit: the entry maps the shared zero page (never counted, never freed). */
   readonly PTE_SPECIAL = PTE_SPECIAL;
   /** Software bit: the entry was write-protected for copy-on-write (xv6's PTE_COW). */
@@ -116,6 +122,54 @@ export class KernelApi {
    */
   walk(mm: MmStruct, va: number, mode: WalkMode): number {
     return mode === "alloc" ? mm.pt.ensure(va) : mm.pt.lookup(va);
+  }
+
+  /** The frame of `mm`'s level-4 table (CR3; xv6's p->pagetable): where a walk of any level starts. */
+  pgd(mm: MmStruct): number {
+    return mm.pt.root;
+  }
+
+  /**
+   * The address of entry `index` (0..511) of table frame `table`, a table of
+   * `mm`'s page table at any level (the root from pgd, a lower one from the
+   * ptePfn of a present entry without PTE_PS above level 1). Read it with
+   * pteFlags, ptePfn, pteLo and pteHi.
+   * Throws RangeError when `table` is not one of `mm`'s table frames or
+   * `index` is not 0..511.
+   */
+  tableEntry(mm: MmStruct, table: number, index: number): number {
+    this.checkTable(mm, table, "k.tableEntry");
+    if (!(Number.isInteger(index) && index >= 0 && index < 512)) {
+      throw new RangeError(`k.tableEntry: index ${index} is not 0..511`);
+    }
+    return table * PAGE + index * 8;
+  }
+
+  /**
+   * Bits 0..31 of the entry at `ptep` as the hardware sees them (low pfn
+   * bits and the low flags); with pteHi, the 64-bit entry xv6 prints with %p.
+   * Throws RangeError when `ptep` is not an entry of `mm`'s page table.
+   */
+  pteLo(mm: MmStruct, ptep: number): number {
+    this.checkTable(mm, Math.floor(ptep / PAGE), "k.pteLo");
+    return this.phys.read32(ptep - (ptep % 8));
+  }
+
+  /** Bits 32..63 of the entry at `ptep` (high pfn bits, NX at bit 31 of this word). Throws as pteLo. */
+  pteHi(mm: MmStruct, ptep: number): number {
+    this.checkTable(mm, Math.floor(ptep / PAGE), "k.pteHi");
+    return this.phys.read32(ptep - (ptep % 8) + 4);
+  }
+
+  /** Throws RangeError unless frame `table` is a page-table frame of `mm` (PG_pgtable, tagged with its ASID). */
+  private checkTable(mm: MmStruct, table: number, who: string): void {
+    const ok =
+      Number.isInteger(table) &&
+      table >= 0 &&
+      table < this.phys.nrPages &&
+      this.memmap.testFlag(table, PG_pgtable) &&
+      this.memmap.word(table, 3) === mm.pt.asid;
+    if (!ok) throw new RangeError(`${who}: frame ${table} is not a page-table frame of this address space`);
   }
 
   /** The flags of the entry at `ptep` (PTE_* bits; 0 for an empty entry). */
@@ -172,9 +226,12 @@ export class KernelApi {
    * fork copies it unless VM_DONTCOPY; exit unmaps it with everything else.
    * Returns the VMA, or 0 when the range overlaps a VMA, the map count is at
    * vm.max_map_count, commit refuses the charge or no memory is left for the
-   * VMA. Throws RangeError when [start, end) is not whole pages of user space.
+   * VMA. A `name` ("[usyscall]") makes it a special mapping
+   * (_install_special_mapping's vm_special_mapping name): /proc/PID/maps
+   * shows it, fork's copy and the halves of a split keep it, it never merges.
+   * Throws RangeError when [start, end) is not whole pages of user space.
    */
-  insertVma(mm: MmStruct, start: number, end: number, flags: number): number {
+  insertVma(mm: MmStruct, start: number, end: number, flags: number, name = ""): number {
     if (
       !(
         Number.isInteger(start) &&
@@ -200,6 +257,7 @@ export class KernelApi {
       }
       mm.committed += pages;
     }
+    if (name !== "") this.vmas.setName(vma, name);
     this.vmas.insert(mm, vma);
     return vma;
   }
@@ -253,6 +311,25 @@ export class KernelApi {
     this.pages.getPage(pfn);
     this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) + 1);
     mm.rssAnon++;
+  }
+
+  /**
+   * What Linux's fork does to each anonymous page it shares
+   * (page_try_dup_anon_rmap): clears the frame's anon-exclusive mark
+   * (PageAnonExclusive), so no address space may write it in place or
+   * mprotect it writable while it may be shared (memsim's own COW fault sets
+   * it again when it reuses a last reference). Call it on every frame a fork
+   * copy shares with k.getPage.
+   * Panics when `pfn` is free.
+   */
+  clearAnonExclusive(pfn: number): void {
+    if (!this.memmap.testFlag(pfn, PG_alloc)) panic(`k.clearAnonExclusive: frame 0x${pfn.toString(16)} is free`);
+    this.memmap.clearFlag(pfn, PG_anon_exclusive);
+  }
+
+  /** PageAnonExclusive: 1 when frame `pfn` is an anonymous page only one address space maps and may write in place, else 0. */
+  anonExclusive(pfn: number): number {
+    return this.memmap.testFlag(pfn, PG_anon_exclusive) ? 1 : 0;
   }
 
   /**

@@ -51,6 +51,13 @@ export class VmaOps {
    */
   splitHook: ((mm: MmStruct, addr: number) => boolean) | null = null;
 
+  /**
+   * Names of special mappings (vm_special_mapping's name: "[usyscall]"), by
+   * VMA. Copied by dup (fork, split, move), dropped when the VMA is freed; a
+   * named VMA never merges. Empty on a machine without them.
+   */
+  private readonly names = new Map<number, string>();
+
   constructor(
     readonly f: VmaFields,
     private readonly cache: ObjCache,
@@ -81,7 +88,18 @@ export class VmaOps {
     mm.tree.remove(f.start(vma));
     this.statAccount(mm, f.flags(vma), -(f.end(vma) - f.start(vma)) / PAGE);
     if (f.shmem(vma) !== 0) this.objects.put(f.shmem(vma));
+    this.names.delete(vma);
     this.cache.free(vma);
+  }
+
+  /** Names `vma` as a special mapping (/proc/PID/maps shows `name`). */
+  setName(vma: number, name: string): void {
+    this.names.set(vma, name);
+  }
+
+  /** The special-mapping name of `vma`, or "" when it has none. */
+  name(vma: number): string {
+    return this.names.size === 0 ? "" : (this.names.get(vma) ?? "");
   }
 
   /** A fresh anon group id (anon_vma_prepare). */
@@ -104,6 +122,8 @@ export class VmaOps {
     this.f.copy(vma, src);
     this.f.setMm(vma, mm.id);
     if (this.f.shmem(vma) !== 0) this.objects.get(this.f.shmem(vma));
+    const name = this.name(src);
+    if (name !== "") this.names.set(vma, name);
     if (why === "fork") {
       // mlock is not inherited.
       this.f.setFlags(vma, this.f.flags(vma) & ~VM_LOCKED);
@@ -120,12 +140,14 @@ export class VmaOps {
 
   /** Frees a VMA object that was never inserted. */
   freeObject(vma: number): void {
+    this.names.delete(vma);
     this.cache.free(vma);
   }
 
   /** Frees a dup() that was never inserted, with its object reference. */
   freeDup(vma: number): void {
     if (this.f.shmem(vma) !== 0) this.objects.put(this.f.shmem(vma));
+    this.names.delete(vma);
     this.cache.free(vma);
   }
 
@@ -229,6 +251,7 @@ export class VmaOps {
   canMerge(a: number, b: number): boolean {
     const f = this.f;
     if (f.end(a) !== f.start(b) || f.flags(a) !== f.flags(b) || f.shmem(a) !== f.shmem(b)) return false;
+    if (this.names.size !== 0 && (this.name(a) !== "" || this.name(b) !== "")) return false;
     if (f.pgoff(b) !== f.pgoff(a) + (f.end(a) - f.start(a)) / PAGE) return false;
     return anonMergeable(f.anon(a), f.anon(b));
   }

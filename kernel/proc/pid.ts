@@ -123,6 +123,14 @@ function emptyCounts(): SmapsCounts {
   };
 }
 
+/** The name maps gives a VMA that is not a special mapping: from its object or its addresses, as in Linux. */
+function anonName(mm: MmStruct, start: number, end: number, shmem: number): string {
+  if (shmem) return "/dev/zero (deleted)";
+  if (start <= mm.brk && end >= mm.startBrk) return "[heap]";
+  if (start <= mm.startStack && end >= mm.startStack) return "[stack]";
+  return "";
+}
+
 /** The /proc/PID views of one process. */
 export class PidProc {
   private readonly walk: SmapsWalk;
@@ -153,10 +161,7 @@ export class PidProc {
         continue;
       }
       const shmem = obj;
-      let name = "";
-      if (shmem) name = "/dev/zero (deleted)";
-      else if (start <= mm.brk && end >= mm.startBrk) name = "[heap]";
-      else if (start <= mm.startStack && end >= mm.startStack) name = "[stack]";
+      const name = this.vmas.name(vma) || anonName(mm, start, end, shmem);
       out.push([
         vma,
         {

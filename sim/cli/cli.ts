@@ -19,6 +19,7 @@ import { fragCommand } from "./frag.ts";
 import type { Io } from "./io.ts";
 import { gradeCommand, labCommand } from "./lab.ts";
 import { scriptCommand, shellCommand } from "./lang/commands.ts";
+import { ostepCommand } from "./ostep.ts";
 import { quizCommand } from "./quiz/quiz.ts";
 import { reportCommand, serveCommand } from "./report/report.ts";
 import { runCommand } from "./run.ts";
@@ -37,6 +38,7 @@ export const COMMANDS: readonly Command[] = [
   fragCommand,
   labCommand,
   gradeCommand,
+  ostepCommand,
 ];
 
 /** `memsim --help`. */

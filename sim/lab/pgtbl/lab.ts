@@ -1,7 +1,9 @@
 /**
- * Lab "pgtbl" (xv6's pgtbl lab, its pgaccess part): report and clear the
- * accessed bits of a range of pages by walking the page table. The student
- * gets `k` without k.testAndClearAccessed, which is the answer.
+ * Lab "pgtbl" (xv6's pgtbl lab): report and clear the accessed bits of a
+ * range of pages by walking the page table (pgaccess; the student gets `k`
+ * without k.testAndClearAccessed, which is the answer), print a page table
+ * (vmprint, vmprint_checks.ts) and map a read-only page holding the pid into
+ * every process (ugetpid, ugetpid_checks.ts).
  */
 import type { KernelApi } from "../../../kernel/mm/lab_api.ts";
 import type { MmStruct } from "../../../kernel/mm/mm.ts";
@@ -10,11 +12,16 @@ import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../../kern
 import type { Machine } from "../../machine.ts";
 import { checkers, describe, expectEq, labMachine, note } from "../trial.ts";
 import { CheckFailed, type Lab, type LabCheck } from "../types.ts";
+import { type UgetpidSubmission, ugetpidChecks } from "./ugetpid_checks.ts";
+import { type VmprintSubmission, vmprintChecks } from "./vmprint_checks.ts";
 
-/** What a pgtbl-lab submission exports. */
-export interface PgtblSubmission {
+/** What the pgaccess part of a submission exports. */
+export interface PgaccessSubmission {
   readonly pgaccess: (k: KernelApi, mm: MmStruct, va: number, n: number) => number;
 }
+
+/** What a pgtbl-lab submission (pgtbl.ts) exports. */
+export type PgtblSubmission = PgaccessSubmission & VmprintSubmission & UgetpidSubmission;
 
 const PAGE = 4096;
 
@@ -27,7 +34,7 @@ interface Setup {
 }
 
 /** A machine, a process with `pages` fresh read-write pages at `base`, and the student's pgaccess bound to it. */
-function setup(sub: PgtblSubmission, log: string[], pages: number): Setup {
+function setup(sub: PgaccessSubmission, log: string[], pages: number): Setup {
   let kernel: KernelApi | null = null;
   const m = labMachine({
     onSpawn: (_p, k) => {
@@ -80,7 +87,7 @@ function touch(s: Setup, log: string[], pages: readonly number[], access: "read"
   note(log, `${access} pages ${pages.join(", ")}`);
 }
 
-const checks: LabCheck<PgtblSubmission>[] = [
+const pgaccessChecks: LabCheck<PgaccessSubmission>[] = [
   {
     name: "reports-accessed",
     weight: 2,
@@ -134,12 +141,12 @@ const checks: LabCheck<PgtblSubmission>[] = [
   },
 ];
 
-/** The page-table lab (pgaccess). */
+/** The page-table lab: pgaccess, vmprint, ugetpid. */
 export const pgtblLab: Lab<PgtblSubmission> = {
   name: "pgtbl",
-  title: "Page tables: report and clear accessed bits (xv6's pgaccess)",
-  studentFiles: ["pgaccess.ts"],
-  exports: ["pgaccess"],
-  checks,
+  title: "Page tables: accessed bits (pgaccess), print a page table (vmprint), a read-only pid page (ugetpid)",
+  studentFiles: ["pgtbl.ts"],
+  exports: ["pgaccess", "vmprint", "usyscall"],
+  checks: [...pgaccessChecks, ...vmprintChecks, ...ugetpidChecks],
   timeLimitMs: 10_000,
 };

@@ -145,3 +145,65 @@ describe("a hook that throws", () => {
     expect(() => p.exit(0)).toThrow("onExit layer: the hook for pid 1 threw: cannot free USYSCALL of a");
   });
 });
+
+describe("k.insertVma with a name: a special mapping", () => {
+  const named: TaskHook = (p, k) => {
+    const flags = k.VM_READ | k.VM_WRITE | k.VM_MAYREAD | k.VM_MAYWRITE;
+    if (k.insertVma(p.mm, 0x10_0000_0000, 0x10_0000_2000, flags, "[special]") === 0) throw new Error("no VMA");
+  };
+
+  it("maps shows its name; fork's copy keeps it; an anonymous neighbour with the same flags does not merge with it", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 3, layers: { onSpawn: (p, k) => (p.pid === 1 ? named(p, k) : undefined) } });
+    const p = m.spawn("a");
+    expect(p.sys.mmap(0x10_0000_2000, 4096, PROT_READ | PROT_WRITE, 0x32)).toBe(0x10_0000_2000);
+    const lines = p.proc.maps().split("\n");
+    expect(lines.slice(0, 2).map((l) => l.replace(/ +/g, " "))).toEqual([
+      "1000000000-1000002000 rw-p 00000000 00:00 0 [special]",
+      "1000002000-1000003000 rw-p 00000000 00:00 0 ",
+    ]);
+    const c = p.fork();
+    expect(c?.proc.maps().split("\n")[0]?.replace(/ +/g, " ")).toBe("1000000000-1000002000 rw-p 00000000 00:00 0 [special]");
+    m.check();
+  });
+});
+
+describe("k reads a page table at every level", () => {
+  it("pgd, tableEntry and pteLo/pteHi walk to the same leaf as walk(); a frame that is not one of mm's tables is a RangeError", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 3 });
+    const k = m.kernel.taskParts.k;
+    const p = m.spawn("a");
+    const a = p.sys.mmap(0, 4096, PROT_READ | PROT_WRITE, 0x22);
+    p.mem.write32(a, 1);
+    let table = k.pgd(p.mm);
+    for (let level = 4; level > 1; level--) {
+      const ptep = k.tableEntry(p.mm, table, Math.floor(a / 2 ** (12 + 9 * (level - 1))) % 512);
+      expect(k.pteFlags(p.mm, ptep) & (k.PTE_P | k.PTE_PS)).toBe(k.PTE_P);
+      table = k.ptePfn(p.mm, ptep);
+    }
+    const leaf = k.tableEntry(p.mm, table, Math.floor(a / 4096) % 512);
+    expect(leaf).toBe(k.walk(p.mm, a, "lookup"));
+    expect([k.pteHi(p.mm, leaf) >>> 31, k.pteLo(p.mm, leaf) >>> 12]).toEqual([1, k.ptePfn(p.mm, leaf)]);
+    const q = m.spawn("b");
+    expect(() => k.tableEntry(q.mm, table, 0)).toThrow(RangeError);
+    expect(() => k.tableEntry(p.mm, table, 512)).toThrow("k.tableEntry: index 512 is not 0..511");
+    expect(() => k.pteLo(p.mm, k.ptePfn(p.mm, leaf) * 4096)).toThrow(RangeError);
+  });
+});
+
+describe("k.clearAnonExclusive", () => {
+  it("a faulted-in anonymous page is exclusive until fork's side clears the mark; a free frame panics", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, debugVm: 3 });
+    const k = m.kernel.taskParts.k;
+    const p = m.spawn("a");
+    const a = p.sys.mmap(0, 4096, PROT_READ | PROT_WRITE, 0x22);
+    p.mem.write32(a, 1);
+    const pfn = k.ptePfn(p.mm, k.walk(p.mm, a, "lookup"));
+    expect(k.anonExclusive(pfn)).toBe(1);
+    k.clearAnonExclusive(pfn);
+    expect(k.anonExclusive(pfn)).toBe(0);
+    m.check();
+    p.exit(0);
+    m.kernel.drainPcp();
+    expect(() => k.clearAnonExclusive(pfn)).toThrow(`k.clearAnonExclusive: frame 0x${pfn.toString(16)} is free`);
+  });
+});

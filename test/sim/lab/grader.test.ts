@@ -78,7 +78,7 @@ describe("memsim lab and memsim grade", () => {
       "lazy     Lazy allocation: sbrk grows the break, the page-fault handler allocates (8 checks, 11 points; you write lazy.ts)\n",
     );
     const json = JSON.parse((await memsim(["lab", "list", "--json"])).out);
-    expect(json.map((l: { name: string }) => l.name)).toEqual(["pgtbl", "lazy", "cow", "frames"]);
+    expect(json.map((l: { name: string }) => l.name)).toEqual(["pgtbl", "lazy", "cow", "frames", "malloc"]);
     expect(json[0].checks[0]).toEqual({
       name: "reports-accessed",
       weight: 2,
@@ -88,7 +88,7 @@ describe("memsim lab and memsim grade", () => {
 
   it("grades from the real executable, whose workers load TypeScript on their own", () => {
     const r = shellRun("MEMSIM grade pgtbl sim/lab/pgtbl/solution.ts | tail -1");
-    expect([r.status, r.out, r.err]).toEqual([0, "Score: 6/6\n", ""]);
+    expect([r.status, r.out, r.err]).toEqual([0, "Score: 15/15\n", ""]);
   });
 
   it("inits a kit and grades it into a file in Gradescope's format", async () => {
@@ -104,7 +104,10 @@ describe("memsim lab and memsim grade", () => {
 
   it("refuses an unknown lab (2) and a missing submission (1)", async () => {
     const unknown = await memsim(["grade", "nolab", "x.ts"]);
-    expect([unknown.status, unknown.err.split("\n")[0]]).toEqual([2, "memsim grade: unknown lab 'nolab' (labs: pgtbl, lazy, cow, frames)"]);
+    expect([unknown.status, unknown.err.split("\n")[0]]).toEqual([
+      2,
+      "memsim grade: unknown lab 'nolab' (labs: pgtbl, lazy, cow, frames, malloc)",
+    ]);
     const missing = await memsim(["grade", "lazy", "/nonexistent/sub.ts"]);
     expect([missing.status, missing.err]).toEqual([1, "memsim grade: no such file or folder: /nonexistent/sub.ts\n"]);
   });

@@ -1,6 +1,9 @@
 /** Wrong (COW lab): copies but never drops the reference to the frame it replaced, so frames leak. */
 import type { PageFaultLayer } from "../../../../kernel/lab_layers.ts";
 
+// Fork's side is right: the mistake is in the write fault.
+export { forkCopy } from "../solution.ts";
+
 export const pageFault: PageFaultLayer = (fault, k, next) => {
   const { mm, vma, address } = fault;
   if (vma === 0 || !(fault.errorCode & k.PF_WRITE) || !k.vmaAllows(vma, fault.errorCode)) return next(fault);

@@ -1,6 +1,9 @@
 /** Wrong (COW lab): handles every write fault on a present entry, COW or not, allowed or not, and maps the copy with hard-coded writable flags. */
 import type { PageFaultLayer } from "../../../../kernel/lab_layers.ts";
 
+// Fork's side is right: the mistake is in the write fault.
+export { forkCopy } from "../solution.ts";
+
 export const pageFault: PageFaultLayer = (fault, k, next) => {
   const { mm, vma, address } = fault;
   if (vma === 0 || !(fault.errorCode & k.PF_WRITE)) return next(fault);
