@@ -91,6 +91,11 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const failSwapIo = new FailPoint("fail_swap_io", swapRng.fork());
   const dev = o.swapBytes >= 4096 ? new SwapDevice(o.swapBytes, failSwapAlloc, failSwapIo) : null;
   memory.swap = dev === null ? null : new SwapCache(dev, k.phys, k.memmap, k.pages);
+  const memcg = memory.memcg;
+  if (memory.swap !== null && dev !== null) {
+    memory.swap.uncharge = (pfn) => memcg.uncharge(pfn);
+    dev.swapUncharge = (id) => memcg.swapUncharge(id);
+  }
   const api = new KernelApi(memory);
   const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount };
   const tasks = new Tasks({
@@ -113,6 +118,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
+  r.checkers.push({ name: "memcg", run: () => memcg.check(k.memmap.nrPages, (fn) => dev?.forEachSwapCgroup(fn)) } satisfies Checker);
   if (dev !== null) r.checkers.push({ name: "swap", run: () => checkSwap(dev, k.memmap, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => taskMeminfo(parts, o, v));
   r.vmstatSources.push((out) => {
@@ -128,6 +134,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     out.push(["cow_reuses", memory.stats.cowReuses]);
     out.push(["zero_page_maps", memory.stats.zeroPageMaps]);
     out.push(["pglazyfreed", memory.stats.lazyFreed]);
+    out.push(["oom_kill", tasks.oom.kills]);
   });
   r.statsSources.push(["mm", () => taskStats(parts)]);
   return parts;

@@ -281,16 +281,17 @@ export class FramePages {
     const w = this.w;
     const i = pfn * 16; // WORDS
     // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
-    if (
-      ((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) ||
-      (pfn | 0) !== pfn ||
-      ((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 // flags2, lru, mapping, memcg
-    )
+    if (((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) || (pfn | 0) !== pfn)
       this.badFree(pfn, order);
     // PG_alloc: the refcount is at least 1.
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
     if (ref !== 0) return;
+    // The last reference: flags2, lru, mapping and memcg must have been cleared by the page's users.
+    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0) {
+      w[i + 1] = 1;
+      this.badFree(pfn, order);
+    }
     if ((order | this.pagePoison | (this.ev.active[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
     this.stats.pgfree += 1 << order;
     w[i] = 0;

@@ -31,6 +31,7 @@ import { panic } from "../panic.ts";
 import type { CommitAccounting } from "./commit.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
+import { MemcgController } from "./memcontrol.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
@@ -107,6 +108,8 @@ export class Memory implements ZapSink {
   swap: SwapCache | null = null;
   private readonly prot: ChangeProt;
   private readonly w: Uint32Array;
+  /** The memory cgroups new anonymous pages are charged to (memcontrol.ts). */
+  readonly memcg: MemcgController;
 
   constructor(
     readonly phys: PhysMem,
@@ -119,6 +122,7 @@ export class Memory implements ZapSink {
     readonly zeroPfn: number,
   ) {
     this.w = memmap.w;
+    this.memcg = new MemcgController(memmap);
     this.lazy = new LazyReclaim(this, memmap);
     this.prot = new ChangeProt(memmap, vmas);
   }
@@ -167,6 +171,7 @@ export class Memory implements ZapSink {
       this.outcome = PFO_ZERO_PAGE;
       return FAULT_OK;
     }
+    if (mm.memcg !== 0 && !this.memcg.tryCharge(mm.memcg)) return FAULT_OOM;
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
@@ -192,9 +197,13 @@ export class Memory implements ZapSink {
     const entry = pt.pteFlags(ptep);
     if (swap === null || swpType(entry) !== 0) panic(`do_swap_page: bad swap entry at 0x${page.toString(16)}`);
     const slot = swpOffset(pfnField, entry);
+    // A page read from the device is charged to the group the slot holds a charge for, else to mm's.
+    const memcg = swap.dev.cachePfn(slot) >= 0 ? 0 : swap.dev.swapCgroup(slot) || mm.memcg;
+    if (memcg !== 0 && !this.memcg.tryCharge(memcg)) return FAULT_OOM;
     const pfn = swap.swapin(slot);
     if (pfn === SWAPIN_NOMEM) return FAULT_OOM;
     if (pfn === SWAPIN_EIO) return FAULT_SIGBUS;
+    if (swap.major) this.swapinCharge(memcg, slot, pfn);
     if (swap.major) this.stats.pgmajfault++;
     this.outcome = swap.major ? PFO_SWAP_IN : PFO_SWAP_CACHE;
     const memmap = this.memmap;
@@ -218,6 +227,13 @@ export class Memory implements ZapSink {
     return FAULT_OK;
   }
 
+  /** mem_cgroup_swapin_charge_folio: the page read for `slot` is charged to `memcg`; the slot's charge goes. */
+  private swapinCharge(memcg: number, slot: number, pfn: number): void {
+    this.memcg.charge(memcg, pfn);
+    const held = (this.swap as SwapCache).dev.clearSwapCgroup(slot);
+    if (held !== 0) this.memcg.swapUncharge(held);
+  }
+
   /** anon_vma_prepare: the VMA's private pages get a group id on the first one (fork copies only VMAs with one). */
   anonVmaPrepare(vma: number): void {
     if (this.vmas.f.anon(vma) === 0) this.vmas.f.setAnon(vma, this.vmas.newAnonId());
@@ -227,6 +243,7 @@ export class Memory implements ZapSink {
   newAnonPage(mm: MmStruct, pfn: number): void {
     this.memmap.setFlag(pfn, PG_anon | PG_anon_exclusive);
     this.memmap.setMapcount(pfn, 1);
+    this.memcg.charge(mm.memcg, pfn);
     mm.rssAnon++;
     mm.updateHiwater();
   }
@@ -284,6 +301,7 @@ export class Memory implements ZapSink {
       pt.flushTlb();
       return FAULT_OK;
     }
+    if (mm.memcg !== 0 && !this.memcg.tryCharge(mm.memcg)) return FAULT_OOM;
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
@@ -305,6 +323,7 @@ export class Memory implements ZapSink {
     this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) - 1);
     mm.rssAnon--;
     if (this.memmap.testFlag(pfn, PG_swapcache)) (this.swap as SwapCache).unmapped(pfn);
+    this.memcg.uncharge(pfn);
     this.buddy.freePages(pfn, 0);
   }
 
@@ -368,6 +387,7 @@ export class Memory implements ZapSink {
       if (flags & PTE_D) mmap.setFlag(pfn, PG_dirty);
       mm.rssShmem--;
     }
+    this.memcg.uncharge(pfn);
     this.buddy.freePages(pfn, 0);
   }
 

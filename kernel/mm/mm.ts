@@ -75,6 +75,8 @@ export class MmStruct {
   swapEnts = 0;
   hiwaterRss = 0;
   hiwaterVm = 0;
+  /** The memory cgroup new anonymous pages of this mm are charged to (0 = the root: none; memcontrol.ts). */
+  memcg = 0;
   /** This address space's page table (set when the mm is made). */
   pt!: PageTable;
 
