@@ -161,6 +161,29 @@ export class MemcgController {
     return false;
   }
 
+  /**
+   * tryCharge for a COW copy of page `hold` (-1: the zero page): the page is
+   * held meanwhile (wp_page_copy's reference), so the group's reclaim cannot
+   * swap out the page about to be copied.
+   */
+  tryChargeHolding(id: number, hold: number, pages: { getPage(pfn: number): void; freePages(pfn: number, order: number): void }): boolean {
+    if (hold < 0) return this.tryCharge(id);
+    pages.getPage(hold);
+    const ok = this.tryCharge(id);
+    pages.freePages(hold, 0);
+    return ok;
+  }
+
+  /**
+   * mem_cgroup_swapin_charge_folio: page `pfn`, just read from a slot, is
+   * charged to group `id`; the slot's charge (group `held`, 0 = none), whose
+   * record the caller cleared, goes.
+   */
+  swapinCharge(id: number, pfn: number, held: number): void {
+    this.charge(id, pfn);
+    if (held !== 0) this.swapUncharge(held);
+  }
+
   private reclaimPages(g: MemCgroup, want: number): void {
     if (this.reclaim === null) return;
     const before = g.current;

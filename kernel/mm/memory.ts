@@ -197,13 +197,13 @@ export class Memory implements ZapSink {
     const entry = pt.pteFlags(ptep);
     if (swap === null || swpType(entry) !== 0) panic(`do_swap_page: bad swap entry at 0x${page.toString(16)}`);
     const slot = swpOffset(pfnField, entry);
-    // A page read from the device is charged to the group the slot holds a charge for, else to mm's.
-    const memcg = swap.dev.cachePfn(slot) >= 0 ? 0 : swap.dev.swapCgroup(slot) || mm.memcg;
+    // A page read from the device is charged to the faulting mm's group; the slot's charge goes (kernel/LINUX.md).
+    const memcg = swap.dev.cachePfn(slot) >= 0 ? 0 : mm.memcg;
     if (memcg !== 0 && !this.memcg.tryCharge(memcg)) return FAULT_OOM;
     const pfn = swap.swapin(slot);
     if (pfn === SWAPIN_NOMEM) return FAULT_OOM;
     if (pfn === SWAPIN_EIO) return FAULT_SIGBUS;
-    if (swap.major) this.swapinCharge(memcg, slot, pfn);
+    if (swap.major) this.memcg.swapinCharge(memcg, pfn, swap.dev.clearSwapCgroup(slot));
     if (swap.major) this.stats.pgmajfault++;
     this.outcome = swap.major ? PFO_SWAP_IN : PFO_SWAP_CACHE;
     const memmap = this.memmap;
@@ -225,13 +225,6 @@ export class Memory implements ZapSink {
     if (exclusive && write) swap.tryFreeSwap(pfn);
     else if (!exclusive && write) return this.doWpPage(mm, vma, page, ptep);
     return FAULT_OK;
-  }
-
-  /** mem_cgroup_swapin_charge_folio: the page read for `slot` is charged to `memcg`; the slot's charge goes. */
-  private swapinCharge(memcg: number, slot: number, pfn: number): void {
-    this.memcg.charge(memcg, pfn);
-    const held = (this.swap as SwapCache).dev.clearSwapCgroup(slot);
-    if (held !== 0) this.memcg.swapUncharge(held);
   }
 
   /** anon_vma_prepare: the VMA's private pages get a group id on the first one (fork copies only VMAs with one). */
@@ -301,7 +294,7 @@ export class Memory implements ZapSink {
       pt.flushTlb();
       return FAULT_OK;
     }
-    if (mm.memcg !== 0 && !this.memcg.tryCharge(mm.memcg)) return FAULT_OOM;
+    if (mm.memcg !== 0 && !this.memcg.tryChargeHolding(mm.memcg, pteFlags & PTE_SPECIAL ? -1 : old, this.buddy)) return FAULT_OOM;
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);

@@ -14,6 +14,7 @@ import { FORK_MODEL } from "../property/models/fork.ts";
 import { FRAMES_MACHINE_MODEL, FRAMES_MODEL } from "../property/models/frames.ts";
 import { MALLOC_MODEL } from "../property/models/malloc.ts";
 import { MALLOC_FUZZ_MODEL } from "../property/models/malloc_fuzz.ts";
+import { MEMCG_MODEL } from "../property/models/memcg.ts";
 import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
 import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
 import { SHELL_MODEL } from "../property/models/shell.ts";
@@ -44,4 +45,5 @@ export const SOAK_MODELS: SoakModel[] = [
   SHELL_MODEL,
   SWAP_MODEL,
   FILES_MODEL,
+  MEMCG_MODEL,
 ] as SoakModel[];

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { MAP_ANONYMOUS, MAP_PRIVATE, type Machine, PROT_READ, PROT_WRITE, type Process, ProcessKilled } from "../../../sim/index.ts";
+import {
+  MADV_PAGEOUT,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  type Machine,
+  PROT_READ,
+  PROT_WRITE,
+  type Process,
+  ProcessKilled,
+} from "../../../sim/index.ts";
 import { bootMachine } from "../../support/boot.ts";
 
 const PAGE = 4096;
@@ -152,6 +161,23 @@ describe("memory cgroups: memory.max with swap", () => {
     expect(m.cgroups.read(g, "memory.current")).toBe(`${6 * PAGE}\n`);
     expect(events(m, "lab")).toEqual({ low: 0, high: 4, max: 0, oom: 0, oom_kill: 0 });
     for (let i = 0; i < 10; i++) expect(p.mem.read32(a + i * PAGE)).toBe(i + 1);
+    m.check();
+  });
+
+  it("a COW copy at the group's max: reclaim takes another page, never the one being copied", () => {
+    const m = bootMachine({ ramBytes: 16 << 20, swapBytes: 1 << 20 });
+    const g = m.cgroups.create("lab", { max: 2 * PAGE });
+    const p = m.spawn("p");
+    p.cgroup = g;
+    const a = p.sys.mmap(0, 2 * PAGE, RW, PA, -1, 0);
+    p.mem.write32(a, 1);
+    expect(p.sys.madvise(a, PAGE, MADV_PAGEOUT)).toBe(0);
+    const c = p.fork() as Process; // both name the slot
+    expect(p.mem.read32(a)).toBe(1); // read back into the swap cache, shared with the child's swap entry
+    p.mem.write32(a + PAGE, 2); // the group is at its max
+    expect(m.cgroups.read(g, "memory.current")).toBe(`${2 * PAGE}\n`);
+    p.mem.write32(a, 3); // copy-on-write: the second page goes to swap to make room
+    expect([p.mem.read32(a), p.mem.read32(a + PAGE), c.mem.read32(a)]).toEqual([3, 2, 1]);
     m.check();
   });
 });
