@@ -193,7 +193,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     mm.hiwaterVm = mm.totalVm;
     const child = this.register(parent.comm, parent.pid, mm);
     child.setOomScoreAdj(parent.oomScoreAdj);
-    if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(child.pid, child.comm, SIGCHLD);
+    if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(child.pid, child.comm, SIGCHLD, child.oomScoreAdj);
     if (this.ev.active[EV_SCHED_PROCESS_FORK] !== 0) this.ev.processFork(parent.comm, parent.pid, child.comm, child.pid);
     this.lab?.hook("onSpawn", child);
     for (const hook of this.forkHooks) hook(parent, child);

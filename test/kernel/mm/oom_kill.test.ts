@@ -57,7 +57,10 @@ describe("/proc/PID/oom_score and oom_score_adj", () => {
     expect(p.setOomScoreAdj(1.5)).toBe(-EINVAL);
     expect(p.oomScoreAdj).toBe(0);
     expect(p.setOomScoreAdj(1000)).toBe(0);
+    const seen: number[] = [];
+    m.events.on("task_newtask", (e) => seen.push(e.oom_score_adj));
     expect((p.fork() as Process).oomScoreAdj).toBe(1000);
+    expect(seen).toEqual([1000]);
   });
 });
 
