@@ -267,8 +267,8 @@ export class KernelEvents {
     this.emit(EV_VM_UNACCT_MEMORY, "vm_unacct_memory", { pages, committed });
   }
 
-  taskNewtask(pid: number, comm: string, cloneFlags: number): void {
-    this.emit(EV_TASK_NEWTASK, "task_newtask", { pid, comm, clone_flags: cloneFlags, oom_score_adj: 0 });
+  taskNewtask(pid: number, comm: string, cloneFlags: number, oomScoreAdj = 0): void {
+    this.emit(EV_TASK_NEWTASK, "task_newtask", { pid, comm, clone_flags: cloneFlags, oom_score_adj: oomScoreAdj });
   }
 
   processFork(parentComm: string, parentPid: number, childComm: string, childPid: number): void {

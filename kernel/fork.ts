@@ -22,6 +22,7 @@ import { CopyPageRange } from "./mm/copy_page_range.ts";
 import type { KernelApi } from "./mm/lab_api.ts";
 import type { MadvisePageOps } from "./mm/madvise.ts";
 import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
+import type { MemCgroup } from "./mm/memcontrol.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, type Memory, vmaAllows } from "./mm/memory.ts";
 import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE, STACK_TOP } from "./mm/mm.ts";
 import {
@@ -41,6 +42,7 @@ import { MmuMemory } from "./mm/mmu_memory.ts";
 import { type ChangeProtection, sysMprotect } from "./mm/mprotect.ts";
 import { MovePageTables, type MremapPageOps, sysMremap } from "./mm/mremap.ts";
 import { sysMsync } from "./mm/msync.ts";
+import { OomKiller, oomBadness, oomScore } from "./mm/oom_kill.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import { freeEmptyTables } from "./mm/pgtable_range.ts";
 import { PF_INSTR, PF_WRITE } from "./mm/pgtable_types.ts";
@@ -105,9 +107,20 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private readonly copyDefault = (c: ForkCopy): boolean =>
     this.copier.run(c.parent.pt, c.child, c.start, c.end, c.flags, this.d.ctx.vmas.f.anon(c.vma));
   private readonly changeProt: ChangeProtection = (mm, vma, start, end) => this.d.memory.changeProt(mm, vma, start, end);
+  /** The OOM killer (mm/oom_kill.ts). */
+  readonly oom: OomKiller;
 
   constructor(private readonly d: TasksDeps) {
     this.ev = d.events;
+    const m = d.memory;
+    const swapPages = () => m.swap?.dev.nrSlots ?? 0;
+    this.oom = new OomKiller(
+      d.printk,
+      () => this.list(),
+      () => m.buddy.nrManagedPages() + swapPages(),
+      swapPages,
+      m.memcg,
+    );
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap, d.memory);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
     this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy, () => d.memory.swap?.dev ?? null, d.memory.huge);
@@ -180,6 +193,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     }
     const pm = parent.mm;
     Object.assign(mm.rlimits, pm.rlimits);
+    mm.memcg = pm.memcg;
     mm.startBrk = pm.startBrk;
     mm.brk = pm.brk;
     mm.startStack = pm.startStack;
@@ -191,7 +205,8 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     mm.hiwaterRss = mm.rssAnon + mm.rssShmem + mm.rssFile;
     mm.hiwaterVm = mm.totalVm;
     const child = this.register(parent.comm, parent.pid, mm);
-    if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(child.pid, child.comm, SIGCHLD);
+    child.setOomScoreAdj(parent.oomScoreAdj);
+    if (this.ev.active[EV_TASK_NEWTASK] !== 0) this.ev.taskNewtask(child.pid, child.comm, SIGCHLD, child.oomScoreAdj);
     if (this.ev.active[EV_SCHED_PROCESS_FORK] !== 0) this.ev.processFork(parent.comm, parent.pid, child.comm, child.pid);
     this.lab?.hook("onSpawn", child);
     for (const hook of this.forkHooks) hook(parent, child);
@@ -264,14 +279,46 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     ev.setTask(pid, comm);
   }
 
-  /** The OOM killer's verdict on a process whose fault could not get a frame. */
-  oomKill(p: Process): void {
-    const rssKb = (p.mm.rssAnon + p.mm.rssShmem + p.mm.rssFile) * 4;
-    this.d.printk.report(
-      "oom_kill",
-      `Out of memory: Killed process ${p.pid} (${p.comm}) total-vm:${p.mm.totalVm * 4}kB, anon-rss:${p.mm.rssAnon * 4}kB, file-rss:${p.mm.rssFile * 4}kB, shmem-rss:${p.mm.rssShmem * 4}kB (rss ${rssKb}kB)`,
-    );
-    p.kill(SIGKILL);
+  /**
+   * A fault of `p` could not have a frame (FAULT_OOM): the OOM killer runs,
+   * over p's memory cgroup when a charge there failed, else over the
+   * machine, and kills the process with the highest badness. Returns true
+   * when p is still running (the fault is retried, as Linux retries the
+   * allocation once the victim's memory is freed); when nothing could be
+   * killed, p itself is killed (Linux would panic or loop).
+   */
+  outOfMemory(p: Process): boolean {
+    const memcg = this.d.memory.memcg;
+    const group = memcg.oomPending === 0 ? null : memcg.byId(memcg.oomPending);
+    memcg.oomPending = 0;
+    if (this.oom.outOfMemory(p, group) === null) p.kill(SIGKILL);
+    return p.state === "running";
+  }
+
+  /** Moves `p` to memory cgroup `g` (echo PID > cgroup.procs): its new pages are charged there. Throws RangeError when `g` is another machine's. */
+  setCgroup(p: Process, g: MemCgroup): void {
+    const memcg = this.d.memory.memcg;
+    if (g !== memcg.root && memcg.lookup(g.name) !== g) throw new RangeError(`cgroup ${g.path} is not a group of this machine`);
+    p.mm.memcg = g.id;
+  }
+
+  /** The memory cgroup of `p`. */
+  cgroupOf(p: Process): MemCgroup {
+    return this.d.memory.memcg.byId(p.mm.memcg);
+  }
+
+  /** /proc/PID/oom_score of `p`. */
+  oomScore(p: Process): number {
+    const total = this.oom.totalPages();
+    return oomScore(oomBadness(p, total), total);
+  }
+
+  /** MADV_PAGEOUT's swap-out walk (made on first use), or null on a machine without swap. */
+  pageoutWalker(): PageoutWalk | null {
+    const m = this.d.memory;
+    if (m.swap === null) return null;
+    this.pageoutWalk ??= new PageoutWalk(m.phys, m.memmap, m.buddy, m.swap, m.memcg);
+    return this.pageoutWalk;
   }
 
   setCurrent(p: Process | null): void {
@@ -284,6 +331,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   }
 
   handleMmFault(p: Process, va: number, ec: number): number {
+    this.d.memory.memcg.oomPending = 0;
     this.d.setComm(p.comm);
     this.ev.setTask(p.pid, p.comm);
     const r =
@@ -395,10 +443,9 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   /** MadvisePageOps: false without swap. */
   pageout(mm: MmStruct, _vma: number, start: number, end: number): boolean {
-    const m = this.d.memory;
-    if (m.swap === null) return false;
-    this.pageoutWalk ??= new PageoutWalk(m.phys, m.memmap, m.buddy, m.swap);
-    this.pageoutWalk.run(mm, start, end);
+    const walk = this.pageoutWalker();
+    if (walk === null) return false;
+    walk.run(mm, start, end);
     return true;
   }
 

@@ -8,10 +8,13 @@
  * (its leader) until spawnThread adds more (thread.ts); they share the mm.
  */
 
+import { EINVAL } from "./errno.ts";
 import type { Tasks } from "./fork.ts";
+import type { MemCgroup } from "./mm/memcontrol.ts";
 import { FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./mm/memory.ts";
 import { INITIAL_STACK_PAGES, type MmStruct, PAGE, type Rlimits, STACK_TOP } from "./mm/mm.ts";
 import type { MmuMemory } from "./mm/mmu_memory.ts";
+import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from "./mm/oom_kill.ts";
 import type { PageFault } from "./mm/pgtable.ts";
 import { PF_INSTR, PF_USER, PF_WRITE } from "./mm/pgtable_types.ts";
 import { TASK_SIZE, VA_BITS } from "./mm/types.ts";
@@ -47,6 +50,7 @@ export class Process implements UserProcess {
   /** Its threads, the leader (tid = pid) first; exited ones stay listed with state "exited". */
   readonly threads: Thread[];
   private readonly handlers = new Map<number, SignalHandler>();
+  private adj = 0;
   private retryAddr = -1;
   private retryStreak = 0;
 
@@ -81,6 +85,28 @@ export class Process implements UserProcess {
       throw new RangeError(`setrlimit: ${resource} must be a whole number of bytes or Infinity, got ${bytes}`);
     }
     this.mm.rlimits[resource] = bytes;
+  }
+
+  /** oom_score_adj: -1000 (never chosen by the OOM killer) to 1000 (chosen first); inherited at fork. */
+  get oomScoreAdj(): number {
+    return this.adj;
+  }
+
+  /** echo N > /proc/PID/oom_score_adj. Returns 0, or -EINVAL when `n` is not an integer in -1000..1000. */
+  setOomScoreAdj(n: number): number {
+    if (!Number.isInteger(n) || n < OOM_SCORE_ADJ_MIN || n > OOM_SCORE_ADJ_MAX) return -EINVAL;
+    this.adj = n;
+    return 0;
+  }
+
+  /** The memory cgroup the process's new pages are charged to (the root unless moved; a child starts in its parent's). */
+  get cgroup(): MemCgroup {
+    return this.tasks.cgroupOf(this);
+  }
+
+  /** Moves the process to another memory cgroup of its machine (cgroup.procs). Throws RangeError for a group of another machine. */
+  set cgroup(g: MemCgroup) {
+    this.tasks.setCgroup(this, g);
   }
 
   /** Installs a handler for `signo` (SIGSEGV or SIGBUS), or removes it with null. */
@@ -192,7 +218,8 @@ export class Process implements UserProcess {
       return true;
     }
     if (r === FAULT_OOM) {
-      this.tasks.oomKill(this);
+      // The OOM killer chose another process, whose memory is now free: retry the access.
+      if (this.tasks.outOfMemory(this)) return true;
       throw new ProcessKilled(this.pid, SIGKILL, `pid ${this.pid}: out of memory in a page fault at ${va.toString(16)}: killed (SIGKILL)`);
     }
     if (r === FAULT_SIGBUS) {

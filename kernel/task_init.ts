@@ -98,6 +98,11 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   memory.swap = dev === null ? null : new SwapCache(dev, k.phys, k.memmap, k.pages);
   // A VMA cut inside a 2 MiB leaf splits the leaf first (huge_memory.ts).
   vmas.splitHook = (mm, addr) => memory.huge.splitAt(mm, addr);
+  const memcg = memory.memcg;
+  if (memory.swap !== null && dev !== null) {
+    memory.swap.uncharge = (pfn) => memcg.uncharge(pfn);
+    dev.swapUncharge = (id) => memcg.swapUncharge(id);
+  }
   const api = new KernelApi(memory);
   const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount };
   const tasks = new Tasks({
@@ -125,6 +130,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     name: "thp",
     run: () => checkThp({ tasks, memmap: k.memmap, vmas, huge: memory.huge }),
   } satisfies Checker);
+  r.checkers.push({ name: "memcg", run: () => memcg.check(k.memmap.nrPages, (fn) => dev?.forEachSwapCgroup(fn)) } satisfies Checker);
   if (dev !== null) r.checkers.push({ name: "swap", run: () => checkSwap(dev, k.memmap, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => taskMeminfo(parts, o, v));
   r.vmstatSources.push((out) => {
@@ -147,6 +153,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     out.push(["thp_collapse_alloc", thp.thpCollapseAlloc]);
     out.push(["thp_split_page", thp.thpSplitPage]);
     out.push(["thp_split_pmd", thp.thpSplitPmd]);
+    out.push(["oom_kill", tasks.oom.kills]);
   });
   r.statsSources.push(["mm", () => taskStats(parts)]);
   return parts;

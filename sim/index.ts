@@ -44,10 +44,12 @@ export type {
 } from "../kernel/mm/frames.ts";
 export * from "../kernel/mm/gfp.ts";
 export type { KernelApi, WalkMode } from "../kernel/mm/lab_api.ts";
+export { MEMCG_FILES, MEMCG_MAX, MemCgroup, type MemcgFile, type MemcgLimits } from "../kernel/mm/memcontrol.ts";
 export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "../kernel/mm/memory.ts";
 export { buddyFrames } from "../kernel/mm/mm_init.ts";
 export { KernelOops } from "../kernel/mm/mmu.ts";
 export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
+export { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from "../kernel/mm/oom_kill.ts";
 export { BuddyAllocator } from "../kernel/mm/page_alloc.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
 export type { ChangeProtOptions, PteVisitor, ZapSink } from "../kernel/mm/pgtable_range.ts";
@@ -134,6 +136,7 @@ export {
 } from "../userspace/libc/malloc_layer.ts";
 export type { Mallinfo2 } from "../userspace/malloc/mallinfo.ts";
 export { Malloc, memsimMalloc } from "../userspace/malloc/malloc.ts";
+export { MachineCgroups } from "./cgroups.ts";
 export { type BootOptions, ConfigError, type Layers, type OvercommitOptions, type ResolvedConfig } from "./config.ts";
 export { type AnyEventHandler, MachineEvents } from "./events.ts";
 export { FsError, MachineFs } from "./fs_host.ts";

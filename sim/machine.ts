@@ -27,6 +27,7 @@ import { renderVmstat } from "../kernel/proc/vmstat.ts";
 import type { Process } from "../kernel/process.ts";
 import type { Program, RunOptions, RunResult } from "../kernel/sched.ts";
 import { AllocSites, type SiteStats } from "./alloc_sites.ts";
+import { MachineCgroups } from "./cgroups.ts";
 import { type BootOptions, type Layers, type ResolvedConfig, resolveConfig } from "./config.ts";
 import { MachineEvents } from "./events.ts";
 import { MachineFs } from "./fs_host.ts";
@@ -205,6 +206,8 @@ export class Machine {
   readonly clock: CostClock;
   /** The machine's files from the host side: write, read, list, sync, remount (sim/fs_host.ts). */
   readonly fs: MachineFs;
+  /** The memory cgroups: `m.cgroups.create(name, { max, high })`, then `p.cgroup = g` (sim/cgroups.ts). */
+  readonly cgroups: MachineCgroups;
 
   private constructor(config: ResolvedConfig) {
     this.config = config;
@@ -240,6 +243,7 @@ export class Machine {
     this.clock = this.kernel.clock;
     const tasks = this.kernel.tasks;
     this.fs = new MachineFs(() => tasks.vfs as Vfs);
+    this.cgroups = new MachineCgroups(this.kernel.taskParts.memory.memcg);
   }
 
   /**

@@ -294,15 +294,16 @@ export class FramePages {
     const w = this.w;
     const i = pfn * 16; // WORDS
     // A pfn out of range or not an integer reads undefined (undefined & mask is 0) or, when 16 * pfn is an
-    // integer, leaves i & 15 set: badFree either way. Words 4, 5, 7, 9: flags2, lru, mapping, memcg.
-    if (
-      ((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) ||
-      ((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number) | (i & 15)) !== 0
-    )
-      this.badFree(pfn, order);
+    // integer, leaves i & 15 set: badFree either way.
+    if (((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) || (i & 15) !== 0) this.badFree(pfn, order);
     // PG_alloc: the refcount is at least 1.
     const r = i + 1;
     if ((w[r] = (w[r] as number) - 1) !== 0) return;
+    // The last reference: flags2, lru, mapping and memcg (words 4, 5, 7, 9) must have been cleared by the page's users.
+    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0) {
+      w[r] = 1;
+      this.badFree(pfn, order);
+    }
     if ((order | this.pagePoison | (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
     this.pgfree += 1 << order;
     w[i] = 0;

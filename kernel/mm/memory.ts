@@ -34,6 +34,7 @@ import { FileFault, isFileObject } from "./filemap_fault.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
 import { HugeMemory } from "./huge_memory.ts";
+import { MemcgController } from "./memcontrol.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
@@ -86,6 +87,8 @@ export class Memory implements ZapSink {
   readonly huge: HugeMemory;
   /** Faults and unmaps of file pages (filemap_fault.ts). */
   readonly file: FileFault;
+  /** The memory cgroups new anonymous pages are charged to (memcontrol.ts). */
+  readonly memcg: MemcgController;
 
   constructor(
     readonly phys: PhysMem,
@@ -98,6 +101,7 @@ export class Memory implements ZapSink {
     readonly zeroPfn: number,
   ) {
     this.w = memmap.w;
+    this.memcg = new MemcgController(memmap);
     this.lazy = new LazyReclaim(this, memmap);
     this.prot = new ChangeProt(memmap, vmas);
     this.huge = new HugeMemory(this);
@@ -153,6 +157,7 @@ export class Memory implements ZapSink {
       this.outcome = PFO_ZERO_PAGE;
       return FAULT_OK;
     }
+    if (mm.memcg !== 0 && !this.memcg.tryCharge(mm.memcg)) return FAULT_OOM;
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
@@ -178,9 +183,13 @@ export class Memory implements ZapSink {
     const entry = pt.pteFlags(ptep);
     if (swap === null || swpType(entry) !== 0) panic(`do_swap_page: bad swap entry at 0x${page.toString(16)}`);
     const slot = swpOffset(pfnField, entry);
+    // A page read from the device is charged to the faulting mm's group; the slot's charge goes (kernel/LINUX.md).
+    const memcg = swap.dev.cachePfn(slot) >= 0 ? 0 : mm.memcg;
+    if (memcg !== 0 && !this.memcg.tryCharge(memcg)) return FAULT_OOM;
     const pfn = swap.swapin(slot);
     if (pfn === SWAPIN_NOMEM) return FAULT_OOM;
     if (pfn === SWAPIN_EIO) return FAULT_SIGBUS;
+    if (swap.major) this.memcg.swapinCharge(memcg, pfn, swap.dev.clearSwapCgroup(slot));
     if (swap.major) this.stats.pgmajfault++;
     this.outcome = swap.major ? PFO_SWAP_IN : PFO_SWAP_CACHE;
     const memmap = this.memmap;
@@ -213,6 +222,7 @@ export class Memory implements ZapSink {
   newAnonPage(mm: MmStruct, pfn: number): void {
     this.memmap.setFlag(pfn, PG_anon | PG_anon_exclusive);
     this.memmap.setMapcount(pfn, 1);
+    this.memcg.charge(mm.memcg, pfn);
     mm.rssAnon++;
     mm.updateHiwater();
   }
@@ -272,6 +282,7 @@ export class Memory implements ZapSink {
       pt.flushTlb();
       return FAULT_OK;
     }
+    if (mm.memcg !== 0 && !this.memcg.tryChargeHolding(mm.memcg, pteFlags & PTE_SPECIAL ? -1 : old, this.buddy)) return FAULT_OOM;
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
@@ -293,6 +304,7 @@ export class Memory implements ZapSink {
     this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) - 1);
     mm.rssAnon--;
     if (this.memmap.testFlag(pfn, PG_swapcache)) (this.swap as SwapCache).unmapped(pfn);
+    this.memcg.uncharge(pfn);
     this.buddy.freePages(pfn, 0);
   }
 
@@ -366,6 +378,7 @@ export class Memory implements ZapSink {
       if (flags & PTE_D) mmap.setFlag(pfn, PG_dirty);
       mm.rssShmem--;
     }
+    this.memcg.uncharge(pfn);
     this.buddy.freePages(pfn, 0);
   }
 

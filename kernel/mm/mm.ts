@@ -79,6 +79,8 @@ export class MmStruct {
   hiwaterVm = 0;
   /** mm_users: the threads sharing this address space (kernel/thread.ts); it is torn down with the last. */
   users = 1;
+  /** The memory cgroup new anonymous pages of this mm are charged to (0 = the root: none; memcontrol.ts). */
+  memcg = 0;
   /** This address space's page table (set when the mm is made). */
   pt!: PageTable;
 

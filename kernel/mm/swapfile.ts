@@ -34,6 +34,8 @@ class SwapChunk {
   data: Uint8Array | null = null;
   readonly count = new Uint32Array(CHUNK_SLOTS);
   readonly cache = new Int32Array(CHUNK_SLOTS).fill(-1);
+  /** swap_cgroup: the memory cgroup charged for the slot (0 = none). */
+  readonly memcg = new Uint16Array(CHUNK_SLOTS);
 }
 
 /** Counters shown in vmstat. */
@@ -55,6 +57,8 @@ export class SwapDevice {
   /** No free slot lies below this one. */
   private lowest = 0;
   private readonly chunks: Array<SwapChunk | undefined> = [];
+  /** Gives back the swap charge of group `id` when a slot recording it is freed (memcontrol.ts sets it). */
+  swapUncharge: ((id: number) => void) | null = null;
 
   constructor(
     bytes: number,
@@ -146,7 +150,38 @@ export class SwapDevice {
   private releaseIfUnused(slot: number): void {
     if (this.inUse(slot)) return;
     this.inuse--;
+    const id = this.clearSwapCgroup(slot);
+    if (id !== 0) this.swapUncharge?.(id);
     if (slot < this.lowest) this.lowest = slot;
+  }
+
+  /** lookup_swap_cgroup_id: the memory cgroup charged for `slot` (0 = none). */
+  swapCgroup(slot: number): number {
+    const c = this.chunks[Math.floor(slot / CHUNK_SLOTS)];
+    return c === undefined ? 0 : (c.memcg[slot % CHUNK_SLOTS] as number);
+  }
+
+  /** swap_cgroup_record: in-use `slot` now holds group `id`'s charge. */
+  setSwapCgroup(slot: number, id: number): void {
+    this.chunk(slot).memcg[slot % CHUNK_SLOTS] = id;
+  }
+
+  /** Clears `slot`'s record. Returns the group it named (0 = none). */
+  clearSwapCgroup(slot: number): number {
+    const c = this.chunks[Math.floor(slot / CHUNK_SLOTS)];
+    if (c === undefined) return 0;
+    const id = c.memcg[slot % CHUNK_SLOTS] as number;
+    c.memcg[slot % CHUNK_SLOTS] = 0;
+    return id;
+  }
+
+  /** Calls `fn(slot, id)` for every slot holding a charge, in order. */
+  forEachSwapCgroup(fn: (slot: number, id: number) => void): void {
+    for (let i = 0; i < this.chunks.length; i++) {
+      const c = this.chunks[i];
+      if (c === undefined) continue;
+      for (let j = 0; j < CHUNK_SLOTS; j++) if (c.memcg[j] !== 0) fn(i * CHUNK_SLOTS + j, c.memcg[j] as number);
+    }
   }
 
   /** The 4096 bytes of `slot` (made zero on first use). */

@@ -17,6 +17,7 @@
  * slot I/O.
  */
 import type { PageAllocator } from "./frames.ts";
+import type { MemcgController } from "./memcontrol.ts";
 import { type MemMap, PG_anon, PG_dirty, PG_lazyfree, PG_swapcache } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
 import type { MmStruct } from "./mm.ts";
@@ -116,6 +117,8 @@ export class PageoutWalk implements PteVisitor {
     private readonly memmap: MemMap,
     private readonly pages: PageAllocator,
     private readonly swap: SwapCache,
+    /** The memory cgroups: a page's charge moves to its slot (mem_cgroup_swapout). */
+    private readonly memcg: MemcgController | null = null,
   ) {}
 
   /** Pages out [start, end) of `mm`. Returns how many pages went to swap. */
@@ -126,6 +129,15 @@ export class PageoutWalk implements PteVisitor {
     mm.pt.flushTlb();
     this.mm = null;
     return this.paged;
+  }
+
+  /** Pages out the one page the leaf `ptep` of `mm` maps at `va`, as run does (the caller flushes the TLB). True when it went to swap. */
+  pageOne(mm: MmStruct, va: number, ptep: number): boolean {
+    const before = this.paged;
+    this.mm = mm;
+    this.visitPte(va, ptep, 1);
+    this.mm = null;
+    return this.paged > before;
   }
 
   visitPte(va: number, ptep: number, level: number): void {
@@ -151,6 +163,8 @@ export class PageoutWalk implements PteVisitor {
     mm.swapEnts++;
     memmap.setMapcount(pfn, 0);
     mm.rssAnon--;
+    const memcg = this.memcg === null ? 0 : this.memcg.swapout(pfn);
+    if (memcg !== 0) this.swap.dev.setSwapCgroup(slot, memcg);
     this.pages.freePages(pfn, 0);
     // __remove_mapping: the page is clean and mapped nowhere; it leaves the cache and RAM.
     this.swap.delete(pfn);

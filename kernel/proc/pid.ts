@@ -251,6 +251,22 @@ export class PidProc {
     });
   }
 
+  /** /proc/PID/oom_score: the OOM killer's badness scaled to 0..2000 (mm/oom_kill.ts). */
+  oomScore(): string {
+    this.alive();
+    return `${this.p.tasks.oomScore(this.p)}\n`;
+  }
+
+  /** /proc/PID/oom_score_adj (write it with p.setOomScoreAdj). */
+  oomScoreAdj(): string {
+    return `${this.p.oomScoreAdj}\n`;
+  }
+
+  /** /proc/PID/cgroup: cgroup v2's one line, "0::/NAME". */
+  cgroup(): string {
+    return `0::${this.p.cgroup.path}\n`;
+  }
+
   /** locked_vm: pages of VM_LOCKED VMAs. */
   private lockedPages(): number {
     const mm = this.p.mm;

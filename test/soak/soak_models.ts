@@ -15,6 +15,7 @@ import { FORK_MODEL } from "../property/models/fork.ts";
 import { FRAMES_MACHINE_MODEL, FRAMES_MODEL } from "../property/models/frames.ts";
 import { MALLOC_MODEL } from "../property/models/malloc.ts";
 import { MALLOC_FUZZ_MODEL } from "../property/models/malloc_fuzz.ts";
+import { MEMCG_MODEL } from "../property/models/memcg.ts";
 import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
 import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
 import { SHELL_MODEL } from "../property/models/shell.ts";
@@ -48,4 +49,5 @@ export const SOAK_MODELS: SoakModel[] = [
   FILES_MODEL,
   SMP_MODEL,
   FILE_MMAP_MODEL,
+  MEMCG_MODEL,
 ] as SoakModel[];

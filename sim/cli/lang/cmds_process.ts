@@ -279,6 +279,21 @@ const PROC: Array<LangCommand<ProcSubject>> = [
       return `${subj.name}: exited with status ${status}`;
     },
   },
+  {
+    name: "oom_score_adj",
+    synopsis: "[ADJ]",
+    help: "/proc/PID/oom_score_adj: shows it, or writes ADJ (-1000..1000, else -EINVAL; -1000 is never OOM-killed)",
+    run: (subj, a) => {
+      if (a.pos.length === 0) {
+        a.done(0);
+        return subj.p.proc.oomScoreAdj().trim();
+      }
+      const n = a.int(0, "ADJ", -(2 ** 31), 2 ** 31 - 1);
+      a.done(1);
+      const r = subj.p.setOomScoreAdj(n);
+      return r < 0 ? `oom_score_adj: -${errnoName(-r)}` : `${subj.name}: oom_score_adj ${n}`;
+    },
+  },
 ];
 
 type ProcView = (p: Process, a: LangArgs) => string;
@@ -287,6 +302,7 @@ const VIEWS: ReadonlyArray<readonly [string, string, ProcView]> = [
   ["maps", "/proc/PID/maps", (p) => p.proc.maps()],
   ["smaps", "/proc/PID/smaps", (p) => p.proc.smaps()],
   ["status", "/proc/PID/status", (p) => p.proc.status()],
+  ["oom_score", "/proc/PID/oom_score: the OOM killer's badness scaled to 0..2000", (p) => p.proc.oomScore()],
   ["pmap", "pmap -x: size, RSS and dirty kB per mapping", (p) => renderPmap(p)],
   ["pagetable", "the page-table tree, xv6 vmprint style", (p) => p.mm.pt.vmprint()],
   ["ptdump", "mapped ranges by protection, Linux ptdump style", (p) => p.mm.pt.ptdump()],
