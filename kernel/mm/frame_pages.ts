@@ -63,6 +63,12 @@ export class FramePages {
   readonly name: string;
   readonly maxOrder: number;
   readonly shrinkers: Shrinker[] = [];
+  /**
+   * Called with a page's pfn when its last reference is dropped while its
+   * users' words (flags2, lru, mapping, memcg) are set: each owner clears
+   * its own (reclaim's LRU and reverse map, a memory cgroup's charge).
+   */
+  readonly releasers: Array<(pfn: number) => void> = [];
   readonly stats = new FramePagesStats();
   currentComm = "swapper/0";
   /** The machine's event bus (mm_page_alloc, mm_page_free). */
@@ -281,12 +287,11 @@ export class FramePages {
     const w = this.w;
     const i = pfn * 16; // WORDS
     // An out-of-range pfn reads undefined, and undefined & mask is 0: badFree.
-    if (
-      ((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) ||
-      (pfn | 0) !== pfn ||
-      ((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 // flags2, lru, mapping, memcg
-    )
+    if (((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) || (pfn | 0) !== pfn)
       this.badFree(pfn, order);
+    // flags2, lru, mapping, memcg: their owners let go at the last reference (releasers), else a bad page state.
+    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 && this.putUsed(pfn, order))
+      return;
     // PG_alloc: the refcount is at least 1.
     const ref = (w[i + 1] as number) - 1;
     w[i + 1] = ref;
@@ -304,6 +309,23 @@ export class FramePages {
     } catch (e) {
       this.freeThrew(pfn, order, e);
     }
+  }
+
+  /**
+   * A put of a page whose users' words are set: a reference that is not
+   * the last just goes (returns true); at the last, every releaser clears
+   * its words, and words left set are a bad page state (panics).
+   */
+  private putUsed(pfn: number, order: number): boolean {
+    const i = pfn * W;
+    const w = this.w;
+    if ((w[i + 1] as number) > 1) {
+      w[i + 1] = (w[i + 1] as number) - 1;
+      return true;
+    }
+    for (const r of this.releasers) r(pfn);
+    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0) this.badFree(pfn, order);
+    return false;
   }
 
   /** What a free of more than one frame, with events or with poisoning, does before the layer gets the run. */

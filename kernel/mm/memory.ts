@@ -57,6 +57,7 @@ import type { Shmem } from "./shmem.ts";
 import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
 import { LazyReclaim } from "./vmscan.ts";
+import type { Reclaim } from "./vmscan_shrink.ts";
 
 /** What a fault came to. */
 export const FAULT_OK = 0;
@@ -105,6 +106,8 @@ export class Memory implements ZapSink {
   private readonly lazy: LazyReclaim;
   /** The swap cache over the swap device; null when the machine has no swap. */
   swap: SwapCache | null = null;
+  /** LRU lists, reverse map and reclaim (vmscan_shrink.ts); set once at boot by tasks_init. */
+  reclaim: Reclaim | null = null;
   private readonly prot: ChangeProt;
   private readonly w: Uint32Array;
 
@@ -131,7 +134,18 @@ export class Memory implements ZapSink {
    */
   handleMmFault(mm: MmStruct, va: number, ec: number): number {
     this.stats.pgfault++;
-    return this.handleFault(mm, va, ec);
+    const reclaim = this.reclaim;
+    if (reclaim === null) return this.handleFault(mm, va, ec);
+    reclaim.safe++;
+    let r: number;
+    try {
+      r = this.handleFault(mm, va, ec);
+    } finally {
+      reclaim.safe--;
+    }
+    // kswapd's safe point: the fault is done and holds no page.
+    if (this.outcome !== PFO_NONE) reclaim.afterFault();
+    return r;
   }
 
   /** handleMmFault without the pgfault count: the default a lab's pageFault layer reaches with next(). */
@@ -167,10 +181,12 @@ export class Memory implements ZapSink {
       this.outcome = PFO_ZERO_PAGE;
       return FAULT_OK;
     }
+    this.reclaim?.beforeAlloc();
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
     this.newAnonPage(mm, pfn);
+    this.reclaim?.addNewAnon(pfn, vma, page);
     pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
     this.outcome = PFO_DEMAND_ZERO;
     return FAULT_OK;
@@ -212,6 +228,7 @@ export class Memory implements ZapSink {
       if (flags & VM_WRITE) pte |= PTE_RW;
     }
     pt.setPte(page, ptep, pfn, pte >>> 0);
+    this.reclaim?.mapped(pfn, vma, page, slot, swap.major);
     swap.freeSwapAndCache(slot);
     if (exclusive && write) swap.tryFreeSwap(pfn);
     else if (!exclusive && write) return this.doWpPage(mm, vma, page, ptep);
@@ -284,7 +301,7 @@ export class Memory implements ZapSink {
       pt.flushTlb();
       return FAULT_OK;
     }
-    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
+    const pfn = this.allocCopyTarget(old, pteFlags);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
     this.outcome = pteFlags & PTE_SPECIAL ? PFO_ZERO_PAGE_COPY : PFO_COW_COPY;
@@ -295,9 +312,23 @@ export class Memory implements ZapSink {
       this.releaseAnon(mm, old);
     }
     this.newAnonPage(mm, pfn);
+    this.reclaim?.addNewAnon(pfn, vma, page);
     pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
     pt.flushTlb();
     return FAULT_OK;
+  }
+
+  /**
+   * The new frame of a COW copy. The page being copied is held by an extra
+   * reference while the allocation may reclaim, so reclaim leaves it mapped.
+   */
+  private allocCopyTarget(old: number, pteFlags: number): number {
+    if (this.reclaim === null || pteFlags & PTE_SPECIAL) return this.buddy.allocPages(0, GFP_HIGHUSER);
+    this.buddy.getPage(old);
+    this.reclaim.beforeAlloc();
+    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
+    this.buddy.freePages(old, 0);
+    return pfn;
   }
 
   /** Drops one mapping of an anonymous page (page_remove_rmap + put_page). */

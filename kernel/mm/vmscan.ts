@@ -26,6 +26,18 @@ import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_D, PTE_P, PTE_SPECIAL, swpEntryFlags, swpEntryPfn } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { SwapCache } from "./swap_state.ts";
+import type { Reclaim } from "./vmscan_shrink.ts";
+
+/**
+ * try_to_free_pages for the OOM and memory-cgroup paths: reclaims up to
+ * `nrPages` anonymous pages of the machine `reclaim` serves (Memory.reclaim),
+ * of memory cgroup `memcg` only (the SP_MEMCG word of struct page) unless
+ * `memcg` is 0. Counted as direct reclaim (pgscan_direct, pgsteal_direct).
+ * Returns the pages freed (0 while a reclaim is already running).
+ */
+export function tryToFreePages(reclaim: Reclaim, nrPages: number, memcg: number): number {
+  return reclaim.tryToFreePages(nrPages, memcg);
+}
 
 /** The two passes of one reclaim run. */
 export class LazyReclaim implements PteVisitor {
