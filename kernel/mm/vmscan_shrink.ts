@@ -313,7 +313,8 @@ export class Reclaim implements RmapVisitor {
     const mm = this.memmap;
     const cached = mm.testFlag(pfn, PG_swapcache);
     // Someone besides the mappings (and the swap cache) holds it: a fault or fork is using it.
-    if (mm.refcount(pfn) !== mm.mapcount(pfn) + (cached ? 1 : 0) || mm.mapcount(pfn) === 0) return this.keep(pfn);
+    if (mm.refcount(pfn) !== mm.mapcount(pfn) + (cached ? 1 : 0)) return this.keep(pfn);
+    if (mm.mapcount(pfn) === 0) return cached ? this.dropCached(pfn) : this.keep(pfn);
     this.mode = "inspect";
     this.seen = 0;
     if (this.rmap.walk(pfn, this) !== mm.mapcount(pfn)) return this.keep(pfn);
@@ -330,6 +331,22 @@ export class Reclaim implements RmapVisitor {
   private keep(pfn: number): false {
     this.host.keep(pfn);
     return false;
+  }
+
+  /**
+   * A swap-cache page no entry maps (its entries are swap entries, or it
+   * was copied on write): its slot holds its data, so it just leaves the
+   * cache and RAM; a dirty one is written first.
+   */
+  private dropCached(pfn: number): boolean {
+    const swap = this.memory.swap as SwapCache;
+    const mm = this.memmap;
+    if (mm.testFlag(pfn, PG_dirty)) {
+      if (!swapWritePage(this.memory.phys, swap.dev, pfn, swap.slotOf(pfn))) return this.keep(pfn);
+      mm.clearFlag(pfn, PG_dirty);
+    }
+    swap.delete(pfn);
+    return true;
   }
 
   /** mlock_vma_folio from reclaim: the page is unevictable while a VM_LOCKED VMA maps it. */

@@ -15,6 +15,7 @@ import { MALLOC_CASES } from "./cases/malloc.ts";
 import { MMU_CASES, mmuSink } from "./cases/mmu.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
 import { PROCESS_CASES } from "./cases/process.ts";
+import { RECLAIM_CASES } from "./cases/reclaim.ts";
 import { SLAB_CASES } from "./cases/slab.ts";
 import { UALLOC_CASES } from "./cases/ualloc.ts";
 import type { BenchCase, BenchProgress, BenchResult } from "./harness.ts";
@@ -26,6 +27,7 @@ export const BENCH_CASES: readonly BenchCase[] = [
   ...SLAB_CASES,
   ...MMU_CASES,
   ...PROCESS_CASES,
+  ...RECLAIM_CASES,
   ...MALLOC_CASES,
   ...UALLOC_CASES,
   ...EVENT_CASES,

@@ -16,6 +16,7 @@ import { MALLOC_MODEL } from "../property/models/malloc.ts";
 import { MALLOC_FUZZ_MODEL } from "../property/models/malloc_fuzz.ts";
 import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
 import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
+import { RECLAIM_MODEL } from "../property/models/reclaim.ts";
 import { SHELL_MODEL } from "../property/models/shell.ts";
 import { SLAB_MODEL } from "../property/models/slab.ts";
 import { SWAP_MODEL } from "../property/models/swap.ts";
@@ -44,4 +45,5 @@ export const SOAK_MODELS: SoakModel[] = [
   SHELL_MODEL,
   SWAP_MODEL,
   FILES_MODEL,
+  RECLAIM_MODEL,
 ] as SoakModel[];
