@@ -56,7 +56,6 @@ import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
 import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
-import { LazyReclaim } from "./vmscan.ts";
 import type { Reclaim } from "./vmscan_shrink.ts";
 
 /** What a fault came to. */
@@ -103,7 +102,6 @@ export class Memory implements ZapSink {
   stackGrew = false;
   /** The mm a zap is running for (ZapSink has no room for it). */
   private zapMm: MmStruct | null = null;
-  private readonly lazy: LazyReclaim;
   /** The swap cache over the swap device; null when the machine has no swap. */
   swap: SwapCache | null = null;
   /** LRU lists, reverse map and reclaim (vmscan_shrink.ts); set once at boot by tasks_init. */
@@ -122,7 +120,6 @@ export class Memory implements ZapSink {
     readonly zeroPfn: number,
   ) {
     this.w = memmap.w;
-    this.lazy = new LazyReclaim(this, memmap);
     this.prot = new ChangeProt(memmap, vmas);
   }
 
@@ -428,14 +425,13 @@ export class Memory implements ZapSink {
   }
 
   /**
-   * Drops up to `want` frames' worth of lazily freeable pages (MADV_FREE
-   * pages no mapping wrote since, and every page of a VM_DROPPABLE VMA)
-   * from the address spaces `mms`. Returns how many frames went back.
+   * Drops up to `want` lazily freeable pages (MADV_FREE pages no mapping
+   * wrote since, and every page of a VM_DROPPABLE VMA) from every mapping,
+   * through the LRU lists and the reverse map (Reclaim.reclaimLazy; `mms`
+   * is no longer needed). Returns how many frames went back.
    */
-  reclaimLazy(mms: readonly MmStruct[], want: number): number {
-    const freed = this.lazy.run(mms, want);
-    this.stats.lazyFreed += freed;
-    return freed;
+  reclaimLazy(_mms: readonly MmStruct[], want: number): number {
+    return this.reclaim === null ? 0 : this.reclaim.reclaimLazy(want);
   }
 
   /**

@@ -255,6 +255,54 @@ export class Reclaim implements RmapVisitor {
     return this.shrink(nrPages, memcg, "direct");
   }
 
+  /**
+   * The lazy-free shrinker (and `m.kernel.reclaimLazyFree()`): walks the
+   * evictable lists from their tails and drops up to `want` pages that are
+   * lazily freeable: MADV_FREE pages no entry wrote since (one that was
+   * written becomes dirty and ordinary again) and pages of MAP_DROPPABLE
+   * mappings, from every mapping at once through the reverse map.
+   * Returns pages freed.
+   */
+  reclaimLazy(want: number): number {
+    if (this.running !== 0) return 0;
+    this.running++;
+    this.rmap.mms = this.mms();
+    let freed = 0;
+    try {
+      for (const lru of [LRU_INACTIVE_ANON, LRU_ACTIVE_ANON]) {
+        for (let pfn = this.lru.last(lru); pfn >= 0 && freed < want; ) {
+          const prev = this.lru.prev(pfn);
+          if (this.dropLazy(pfn)) freed++;
+          pfn = prev;
+        }
+      }
+    } finally {
+      this.rmap.mms = [];
+      this.running--;
+    }
+    return freed;
+  }
+
+  /** One page of reclaimLazy: dropped when lazily freeable and held by its mappings alone. */
+  private dropLazy(pfn: number): boolean {
+    const mm = this.memmap;
+    const cached = mm.testFlag(pfn, PG_swapcache);
+    if (mm.mapcount(pfn) === 0 || mm.refcount(pfn) !== mm.mapcount(pfn) + (cached ? 1 : 0)) return false;
+    this.mode = "inspect";
+    this.seen = 0;
+    if (this.rmap.walk(pfn, this) !== mm.mapcount(pfn)) return false;
+    if (!(this.seen & Seen.Droppable)) {
+      if (!mm.testFlag(pfn, PG_lazyfree)) return false;
+      if (this.seen & Seen.Dirty) {
+        mm.clearFlag(pfn, PG_lazyfree);
+        mm.setFlag(pfn, PG_dirty);
+        return false;
+      }
+    }
+    this.dropAll(pfn);
+    return true;
+  }
+
   /** shrink_lruvec: asks the policy for victims until `want` pages went or the scan budget is spent. */
   shrink(want: number, memcg: number, who: ReclaimWho): number {
     this.running++;
