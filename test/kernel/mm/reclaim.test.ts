@@ -15,6 +15,7 @@ import {
   PROT_WRITE,
   type Process,
   type ReplacementLayer,
+  xv6Frames,
 } from "../../../sim/index.ts";
 
 const PAGE = 4096;
@@ -150,6 +151,21 @@ describe("kswapd and direct reclaim", () => {
     expect([vmstat(m, "pgscan_direct"), vmstat(m, "pgsteal_direct")]).toEqual([96, 32]);
     for (const pfn of held) m.kernel.pages.freePages(pfn, 0);
     for (let i = 0; i < 65; i++) expect(p.mem.read32(BASE + i * PAGE)).toBe(1 + i);
+    m.check();
+  });
+});
+
+describe("reclaim on a frames layer without zones", () => {
+  it("xv6's allocator: watermarks are computed from its managed pages, kswapd and reclaim work the same", () => {
+    const m = Machine.boot({ ramBytes: 4 << 20, swapBytes: 4 << 20, debugVm: 1, layers: { frames: xv6Frames } });
+    const p = m.spawn("t");
+    const reclaim = m.kernel.taskParts.reclaim;
+    expect(reclaim.watermarks()).toEqual({ min: 62, low: 77, high: 92 });
+    mapPages(p, BASE, 1000);
+    let n = 0;
+    while (vmstat(m, "kswapd_wakeups") === 0) p.mem.write32(BASE + n * PAGE, 1 + n++);
+    expect(reclaim.nrFree()).toBe(92);
+    for (let i = 0; i < n; i++) expect(p.mem.read32(BASE + i * PAGE)).toBe(1 + i);
     m.check();
   });
 });
