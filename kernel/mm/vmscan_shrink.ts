@@ -47,15 +47,26 @@ import {
   SP_MAPPING,
   SP_MEMCG,
 } from "./memmap.ts";
-import type { Memory } from "./memory.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_DROPPABLE, VM_LOCKED } from "./mm_types.ts";
 import { swapWritePage } from "./page_io.ts";
 import { PTE_A, PTE_D, swpEntryFlags, swpEntryPfn } from "./pgtable_types.ts";
+import type { PhysMem } from "./physmem.ts";
 import { ReplacementHost, type ReplacementKernel, type ReplacementLayer, twoListReplacement } from "./replacement.ts";
 import { Rmap, type RmapVisitor } from "./rmap.ts";
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
 import type { SwapCache } from "./swap_state.ts";
+import type { VmaOps } from "./vma.ts";
+
+/** What reclaim uses of the user-memory layer (memory.ts Memory): RAM, VMAs, the swap cache, the anon-page release. */
+export interface ReclaimMemory {
+  readonly phys: PhysMem;
+  readonly vmas: VmaOps;
+  readonly swap: SwapCache | null;
+  readonly stats: { lazyFreed: number };
+  /** Drops one mapping of an anonymous page (page_remove_rmap + put_page). */
+  releaseAnon(mm: MmStruct, pfn: number): void;
+}
 
 /** Pages one direct reclaim asks for (SWAP_CLUSTER_MAX). */
 export const SWAP_CLUSTER_MAX = 32;
@@ -123,7 +134,7 @@ export class Reclaim implements RmapVisitor {
     private readonly pages: PageAllocator,
     /** The frames layer's zones (their watermarks), or undefined for a layer without. */
     private readonly zones: readonly FramesZone[] | undefined,
-    private readonly memory: Memory,
+    private readonly memory: ReclaimMemory,
     /** The address spaces of the machine's processes (Tasks.list). */
     private readonly mms: () => MmStruct[],
     layer: ReplacementLayer | undefined,
