@@ -81,7 +81,6 @@ export class ReclaimStats {
   pgstealKswapd = 0;
   pgstealDirect = 0;
   workingsetRefaultAnon = 0;
-  pgactivate = 0;
   kswapdWakeups = 0;
 }
 
