@@ -123,6 +123,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     );
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap, d.memory);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
+    this.deactivateWalk.deactivate = (pfn) => d.memory.reclaim?.deactivate(pfn);
     this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy, () => d.memory.swap?.dev ?? null, d.memory.huge);
     const l = d.layers;
     const any = l.pageFault ?? l.forkCopy ?? l.onSpawn ?? l.onExit;

@@ -15,6 +15,7 @@ import { PAGE } from "./mm/mm.ts";
 import { VM_SHARED } from "./mm/mm_types.ts";
 import type { PteVisitor } from "./mm/pgtable_range.ts";
 import { PF_INSTR, PF_WRITE, PTE_NX, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US } from "./mm/pgtable_types.ts";
+import type { ReplacementLayer } from "./mm/replacement.ts";
 import { formatVa } from "./mm/types.ts";
 import { LayerFault, layerFault } from "./panic.ts";
 
@@ -78,6 +79,8 @@ export interface TaskLayers {
   readonly forkCopy?: ForkCopyLayer;
   readonly onSpawn?: TaskHook;
   readonly onExit?: TaskHook;
+  /** The page-replacement policy reclaim asks for victims (kernel/mm/replacement.ts). Default: twoListReplacement. */
+  readonly replacement?: ReplacementLayer;
 }
 
 const RESULTS = new Set([FAULT_OK, FAULT_MAPERR, FAULT_ACCERR, FAULT_OOM, FAULT_SIGBUS]);

@@ -124,7 +124,20 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
 
   // 6. tasks
   const taskParts = tasksInit(
-    { phys, memmap, pages, layout, paging: pp.paging, mmu: pp.mmu, printk, slab, kmalloc: kmallocCaches, registry, events },
+    {
+      phys,
+      memmap,
+      pages,
+      layout,
+      paging: pp.paging,
+      mmu: pp.mmu,
+      printk,
+      slab,
+      kmalloc: kmallocCaches,
+      registry,
+      events,
+      zones: pages.layer.zones,
+    },
     config,
     layers,
   );

@@ -11,7 +11,7 @@ import { Prandom } from "./lib/random.ts";
 import { CommitAccounting } from "./mm/commit.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import { VmaObjects } from "./mm/filemap_fault.ts";
-import type { PageAllocator } from "./mm/frames.ts";
+import type { FramesZone, PageAllocator } from "./mm/frames.ts";
 import { checkThp } from "./mm/huge_memory_check.ts";
 import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
@@ -30,6 +30,8 @@ import { checkSwap } from "./mm/swap_check.ts";
 import { SwapCache } from "./mm/swap_state.ts";
 import { SwapDevice } from "./mm/swapfile.ts";
 import { VmaOps } from "./mm/vma.ts";
+import { checkLru, reclaimMeminfo, reclaimVmstat } from "./mm/vmscan_check.ts";
+import { Reclaim } from "./mm/vmscan_shrink.ts";
 import { panic } from "./panic.ts";
 import type { Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
@@ -51,6 +53,8 @@ export interface TaskParts {
   /** Fault injection on swap slot allocation and on swap I/O (`m.faults.failSwapAlloc`, `failSwapIo`). */
   readonly failSwapAlloc: FailPoint;
   readonly failSwapIo: FailPoint;
+  /** LRU lists, reverse map, the replacement policy, kswapd and direct reclaim. */
+  readonly reclaim: Reclaim;
 }
 
 /** Options of the process side (from the boot config). */
@@ -78,6 +82,8 @@ export interface TaskInitDeps {
   readonly registry: Registry;
   /** The machine's event bus. */
   readonly events: KernelEvents;
+  /** The frames layer's zones (their watermarks wake kswapd), or undefined for a layer without. */
+  readonly zones?: readonly FramesZone[];
 }
 
 /** Builds the process side on a booted kernel (frames, paging and slab ready). */
@@ -122,9 +128,18 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     events: k.events,
   });
   memory.huge.allMms = () => tasks.list().map((p) => p.mm);
-  const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo };
+  const reclaim = new Reclaim(k.memmap, k.pages, k.zones, memory, () => tasks.list().map((p) => p.mm), layers.replacement, o.seed);
+  memory.reclaim = reclaim;
+  k.pages.releasers.push((pfn) => reclaim.release(pfn));
+  // A page whose last reference goes with a charge left (an eviction) gives it back to its group.
+  k.pages.releasers.push((pfn) => memory.memcg.uncharge(pfn));
+  const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo, reclaim };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
+  k.pages.shrinkers.push((want) => reclaim.shrinker(want));
+  r.checkers.push({ name: "lru", run: () => checkLru(reclaim, tasks.list()) } satisfies Checker);
+  r.meminfoSources.push((v) => reclaimMeminfo(reclaim, v));
+  r.vmstatSources.push((out) => reclaimVmstat(reclaim, out));
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
   r.checkers.push({
     name: "thp",
@@ -164,9 +179,9 @@ function taskMeminfo(t: TaskParts, o: TaskOptions, v: MeminfoValues): void {
   for (const p of t.tasks.list()) anon += p.mm.rssAnon;
   v.AnonPages = anon * 4;
   v.Shmem = t.shmem.nrPages * 4;
-  // No LRU lists: anonymous and shmem pages are all reported active.
-  v["Active(anon)"] = (anon + t.shmem.nrPages) * 4;
-  v.Active = (v.Active ?? 0) + (anon + t.shmem.nrPages) * 4;
+  // Shared anonymous pages have no LRU lists yet: they are reported active (the anonymous lists: reclaimMeminfo).
+  v["Active(anon)"] = (v["Active(anon)"] ?? 0) + t.shmem.nrPages * 4;
+  v.Active = (v.Active ?? 0) + t.shmem.nrPages * 4;
   v.Hugepagesize = 2048;
   v.AnonHugePages = t.memory.huge.stats.nrAnonThps * 2048;
   v.Cached = (v.Cached ?? 0) + t.shmem.nrPages * 4;

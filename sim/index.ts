@@ -54,6 +54,16 @@ export { BuddyAllocator } from "../kernel/mm/page_alloc.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
 export type { ChangeProtOptions, PteVisitor, ZapSink } from "../kernel/mm/pgtable_range.ts";
 export * from "../kernel/mm/pgtable_types.ts";
+export type { ReplacementKernel, ReplacementLayer, ReplacementPolicy } from "../kernel/mm/replacement.ts";
+export { twoListReplacement } from "../kernel/mm/replacement.ts";
+export {
+  clockReplacement,
+  fifoReplacement,
+  lruReplacement,
+  optReplacement,
+  randomReplacement,
+  recordingReplacement,
+} from "../kernel/mm/replacement_policies.ts";
 export type { KmemCache } from "../kernel/mm/slab.ts";
 export type { KmemCacheOptions } from "../kernel/mm/slab_common.ts";
 export {

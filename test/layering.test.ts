@@ -93,7 +93,6 @@ function importCycles(dir: string): string[] {
 const CYCLES_LEFT = [
   "kernel/fork.ts <-> kernel/proc/pid.ts <-> kernel/process.ts <-> kernel/syscalls.ts",
   "kernel/mm/dump_pagetables.ts <-> kernel/mm/pgalloc.ts <-> kernel/mm/pgtable.ts <-> kernel/mm/pgtable_map.ts <-> kernel/mm/pgtable_range.ts",
-  "kernel/mm/memory.ts <-> kernel/mm/vmscan.ts",
   "kernel/mm/mmu.ts <-> kernel/mm/mmu_memory.ts",
   "kernel/mm/slab.ts <-> kernel/mm/slab_debug.ts <-> kernel/mm/slab_slowpath.ts",
 ];

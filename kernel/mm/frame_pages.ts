@@ -67,6 +67,12 @@ export class FramePages {
   private pgalloc = 0;
   private pgfree = 0;
   private allocFailures = 0;
+  /**
+   * Called with a page's pfn when its last reference is dropped while its
+   * users' words (flags2, lru, mapping, memcg) are set: each owner clears
+   * its own (reclaim's LRU and reverse map, a memory cgroup's charge).
+   */
+  readonly releasers: Array<(pfn: number) => void> = [];
   currentComm = "swapper/0";
   /** The machine's event bus (mm_page_alloc, mm_page_free). */
   readonly ev: KernelEvents;
@@ -296,14 +302,12 @@ export class FramePages {
     // A pfn out of range or not an integer reads undefined (undefined & mask is 0) or, when 16 * pfn is an
     // integer, leaves i & 15 set: badFree either way.
     if (((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) || (i & 15) !== 0) this.badFree(pfn, order);
+    // flags2, lru, mapping, memcg: their owners let go at the last reference (releasers), else a bad page state.
+    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 && this.putUsed(pfn, order))
+      return;
     // PG_alloc: the refcount is at least 1.
     const r = i + 1;
     if ((w[r] = (w[r] as number) - 1) !== 0) return;
-    // The last reference: flags2, lru, mapping and memcg (words 4, 5, 7, 9) must have been cleared by the page's users.
-    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0) {
-      w[r] = 1;
-      this.badFree(pfn, order);
-    }
     if ((order | this.pagePoison | (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
     this.pgfree += 1 << order;
     w[i] = 0;
@@ -317,6 +321,23 @@ export class FramePages {
     } catch (e) {
       this.freeThrew(pfn, order, e);
     }
+  }
+
+  /**
+   * A put of a page whose users' words are set: a reference that is not
+   * the last just goes (returns true); at the last, every releaser clears
+   * its words, and words left set are a bad page state (panics).
+   */
+  private putUsed(pfn: number, order: number): boolean {
+    const i = pfn * W;
+    const w = this.w;
+    if ((w[i + 1] as number) > 1) {
+      w[i + 1] = (w[i + 1] as number) - 1;
+      return true;
+    }
+    for (const r of this.releasers) r(pfn);
+    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0) this.badFree(pfn, order);
+    return false;
   }
 
   /** What a free of more than one frame, with events or with poisoning, does before the layer gets the run. */

@@ -138,6 +138,8 @@ export interface PageAllocator {
   readonly maxOrder: number;
   /** Reclaimers run when an allocation finds nothing free. */
   readonly shrinkers: Shrinker[];
+  /** Called at a page's last reference when its users' words are set: each owner clears its own (FramePages.releasers). */
+  readonly releasers: Array<(pfn: number) => void>;
   /** Name of the task on whose behalf the kernel allocates (for failure reports). */
   currentComm: string;
   /** The machine's event bus (mm_page_alloc, mm_page_free), handed over by kernel/main.ts. */

@@ -303,12 +303,16 @@ export class LazyFreeWalk extends RangeWalk {
  * bit (it becomes the first to reclaim); pages stay resident.
  */
 export class DeactivateWalk extends RangeWalk {
+  /** Told of each page the walk deactivates: the LRU moves it to the inactive list (Reclaim.deactivate). */
+  deactivate: ((pfn: number) => void) | null = null;
+
   visitPte(va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
     const flags = pt.pteFlags(ptep);
-    if (level !== 1 || (flags & (PTE_P | PTE_SPECIAL | PTE_A)) !== (PTE_P | PTE_A)) return;
+    if (level !== 1 || (flags & (PTE_P | PTE_SPECIAL)) !== PTE_P) return;
     const pfn = pt.ptePfn(ptep);
     if (this.memmap.mapcount(pfn) !== 1) return;
-    pt.setPte(va, ptep, pfn, (flags & ~PTE_A) >>> 0);
+    if (flags & PTE_A) pt.setPte(va, ptep, pfn, (flags & ~PTE_A) >>> 0);
+    this.deactivate?.(pfn);
   }
 }

@@ -128,6 +128,24 @@ export const PG_file = 1 << 15;
  * an owner bit (bit 20) of the page cache, which owns every PG_file page.
  */
 export const PG_active = 1 << 20;
+/*
+ * flags2 (word 4) bits 0..7: reclaim's LRU state (kernel/mm/swap.ts,
+ * vmscan.ts, mlock.ts own them). The LRU's release hook clears them, with
+ * the links and the rmap words, before a page's last reference goes.
+ */
+/** PG_lru: on one of the anon LRU lists (swap.ts). */
+export const PG2_lru = 1 << 0;
+/** PG_active: on the active anon list. */
+export const PG2_active = 1 << 1;
+/** PG_referenced: seen referenced once on the inactive list (second chance). */
+export const PG2_referenced = 1 << 2;
+/** PG_unevictable: on the unevictable list (a VM_LOCKED VMA maps it). */
+export const PG2_unevictable = 1 << 3;
+/** PG_mlocked: counted in Mlocked (mlock.ts). */
+export const PG2_mlocked = 1 << 4;
+/** PG_workingset: was active before it was evicted (its refault counts). */
+export const PG2_workingset = 1 << 5;
+
 /**
  * The flag and order bits a page allocator's free looks at: a block being
  * freed must read exactly `PG_alloc | order << 16` under this mask. The bits

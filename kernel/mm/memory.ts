@@ -46,7 +46,7 @@ import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
 import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
-import { LazyReclaim } from "./vmscan.ts";
+import type { Reclaim } from "./vmscan_shrink.ts";
 
 export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaPteFlags } from "./fault_codes.ts";
 
@@ -78,9 +78,10 @@ export class Memory implements ZapSink {
   stackGrew = false;
   /** The mm a zap is running for (ZapSink has no room for it). */
   private zapMm: MmStruct | null = null;
-  private readonly lazy: LazyReclaim;
   /** The swap cache over the swap device; null when the machine has no swap. */
   swap: SwapCache | null = null;
+  /** LRU lists, reverse map and reclaim (vmscan_shrink.ts); set once at boot by tasks_init. */
+  reclaim: Reclaim | null = null;
   private readonly prot: ChangeProt;
   private readonly w: Uint32Array;
   /** Transparent huge pages (huge_memory.ts): the 2 MiB side of faults, fork, zap and splits. */
@@ -102,7 +103,6 @@ export class Memory implements ZapSink {
   ) {
     this.w = memmap.w;
     this.memcg = new MemcgController(memmap);
-    this.lazy = new LazyReclaim(this, memmap);
     this.prot = new ChangeProt(memmap, vmas);
     this.huge = new HugeMemory(this);
     this.file = new FileFault(this, memmap);
@@ -116,7 +116,18 @@ export class Memory implements ZapSink {
    */
   handleMmFault(mm: MmStruct, va: number, ec: number): number {
     this.stats.pgfault++;
-    return this.handleFault(mm, va, ec);
+    const reclaim = this.reclaim;
+    if (reclaim === null) return this.handleFault(mm, va, ec);
+    reclaim.safe++;
+    let r: number;
+    try {
+      r = this.handleFault(mm, va, ec);
+    } finally {
+      reclaim.safe--;
+    }
+    // kswapd's safe point: the fault is done and holds no page.
+    if (this.outcome !== PFO_NONE) reclaim.afterFault();
+    return r;
   }
 
   /** handleMmFault without the pgfault count: the default a lab's pageFault layer reaches with next(). */
@@ -157,11 +168,13 @@ export class Memory implements ZapSink {
       this.outcome = PFO_ZERO_PAGE;
       return FAULT_OK;
     }
+    this.reclaim?.beforeAlloc();
     if (mm.memcg !== 0 && !this.memcg.tryCharge(mm.memcg)) return FAULT_OOM;
     const pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
     this.newAnonPage(mm, pfn);
+    this.reclaim?.addNewAnon(pfn, vma, page);
     pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
     this.outcome = PFO_DEMAND_ZERO;
     return FAULT_OK;
@@ -207,6 +220,7 @@ export class Memory implements ZapSink {
       if (flags & VM_WRITE) pte |= PTE_RW;
     }
     pt.setPte(page, ptep, pfn, pte >>> 0);
+    this.reclaim?.mapped(pfn, vma, page, slot, swap.major);
     swap.freeSwapAndCache(slot);
     if (exclusive && write) swap.tryFreeSwap(pfn);
     else if (!exclusive && write) return this.doWpPage(mm, vma, page, ptep);
@@ -283,7 +297,7 @@ export class Memory implements ZapSink {
       return FAULT_OK;
     }
     if (mm.memcg !== 0 && !this.memcg.tryChargeHolding(mm.memcg, pteFlags & PTE_SPECIAL ? -1 : old, this.buddy)) return FAULT_OOM;
-    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
+    const pfn = this.allocCopyTarget(old, pteFlags);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
     this.outcome = pteFlags & PTE_SPECIAL ? PFO_ZERO_PAGE_COPY : PFO_COW_COPY;
@@ -294,9 +308,23 @@ export class Memory implements ZapSink {
       this.releaseAnon(mm, old);
     }
     this.newAnonPage(mm, pfn);
+    this.reclaim?.addNewAnon(pfn, vma, page);
     pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
     pt.flushTlb();
     return FAULT_OK;
+  }
+
+  /**
+   * The new frame of a COW copy. The page being copied is held by an extra
+   * reference while the allocation may reclaim, so reclaim leaves it mapped.
+   */
+  private allocCopyTarget(old: number, pteFlags: number): number {
+    if (this.reclaim === null || pteFlags & PTE_SPECIAL) return this.buddy.allocPages(0, GFP_HIGHUSER);
+    this.buddy.getPage(old);
+    this.reclaim.beforeAlloc();
+    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
+    this.buddy.freePages(old, 0);
+    return pfn;
   }
 
   /** Drops one mapping of an anonymous page (page_remove_rmap + put_page). */
@@ -408,14 +436,13 @@ export class Memory implements ZapSink {
   }
 
   /**
-   * Drops up to `want` frames' worth of lazily freeable pages (MADV_FREE
-   * pages no mapping wrote since, and every page of a VM_DROPPABLE VMA)
-   * from the address spaces `mms`. Returns how many frames went back.
+   * Drops up to `want` lazily freeable pages (MADV_FREE pages no mapping
+   * wrote since, and every page of a VM_DROPPABLE VMA) from every mapping,
+   * through the LRU lists and the reverse map (Reclaim.reclaimLazy; `mms`
+   * is no longer needed). Returns how many frames went back.
    */
-  reclaimLazy(mms: readonly MmStruct[], want: number): number {
-    const freed = this.lazy.run(mms, want);
-    this.stats.lazyFreed += freed;
-    return freed;
+  reclaimLazy(_mms: readonly MmStruct[], want: number): number {
+    return this.reclaim === null ? 0 : this.reclaim.reclaimLazy(want);
   }
 
   /**

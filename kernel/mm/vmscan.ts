@@ -1,100 +1,33 @@
 /**
- * Reclaim of lazily freeable anonymous pages (Linux mm/vmscan.c and the
- * MADV_FREE / VM_DROPPABLE branch of try_to_unmap_one in mm/rmap.c): the
- * shrinker that memory pressure and `m.kernel.reclaimLazyFree()` run.
+ * MADV_PAGEOUT's swap-out of one address space's pages (Linux mm/vmscan.c
+ * reclaim_pages and shrink_folio_list for anonymous pages): see
+ * PageoutWalk; and tryToFreePages, the entry point of reclaim for the OOM
+ * and memory-cgroup paths. Reclaim from the LRU lists itself (kswapd,
+ * direct reclaim, the lazy-free shrinker over MADV_FREE and MAP_DROPPABLE
+ * pages) lives in vmscan_shrink.ts.
  *
- * A page MADV_FREE marked (PG_lazyfree) is dropped from every mapping only
- * while no mapping has written it since: a dirty entry anywhere makes the
- * page dirty and ordinary again (folio_mark_dirty + swapbacked). A page of a
- * VM_DROPPABLE VMA is dropped even when written. memsim has no reverse map,
- * so one pass over every address space finds the written pages, a second
- * drops the rest; a page once dropped from one mapping is dropped from all.
- *
- * Also the swap-out of one address space's pages that MADV_PAGEOUT asks
- * for (reclaim_pages, shrink_folio_list for anonymous pages): see PageoutWalk.
- *
- * Calls: page tables (walk, clear), Memory.releaseAnon, the swap cache and
- * slot I/O.
+ * Calls: page tables (walk), the swap cache and slot I/O.
  */
 import type { PageAllocator } from "./frames.ts";
 import type { MemcgController } from "./memcontrol.ts";
-import { type MemMap, PG_anon, PG_dirty, PG_lazyfree, PG_swapcache } from "./memmap.ts";
-import type { Memory } from "./memory.ts";
+import { type MemMap, PG_anon, PG_dirty, PG_swapcache } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
-import { VM_DROPPABLE } from "./mm_types.ts";
 import { swapWritePage } from "./page_io.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_D, PTE_P, PTE_SPECIAL, swpEntryFlags, swpEntryPfn } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { SwapCache } from "./swap_state.ts";
+import type { Reclaim } from "./vmscan_shrink.ts";
 
-/** The two passes of one reclaim run. */
-export class LazyReclaim implements PteVisitor {
-  private mm: MmStruct | null = null;
-  private phase: "redirty" | "drop" = "redirty";
-  private droppable = false;
-  private want = 0;
-  /** Frames freed (their last mapping dropped) in this run. */
-  private freed = 0;
-  /** Frames dropped from some mappings but still held by others: always dropped from all. */
-  private readonly partial = new Set<number>();
-
-  constructor(
-    private readonly memory: Memory,
-    private readonly memmap: MemMap,
-  ) {}
-
-  /** Drops up to `want` frames' worth of lazily freeable pages of `mms`. Returns frames freed. */
-  run(mms: readonly MmStruct[], want: number): number {
-    this.want = want;
-    this.freed = 0;
-    this.partial.clear();
-    for (const phase of ["redirty", "drop"] as const) {
-      this.phase = phase;
-      for (const mm of mms) this.walkMm(mm);
-    }
-    this.partial.clear();
-    return this.freed;
-  }
-
-  private walkMm(mm: MmStruct): void {
-    const vmas = this.memory.vmas;
-    const f = vmas.f;
-    this.mm = mm;
-    for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
-      const vma = mm.tree.value(n);
-      this.droppable = (f.flags(vma) & VM_DROPPABLE) !== 0;
-      walkRange(mm.pt, f.start(vma), f.end(vma), this);
-    }
-    mm.pt.flushTlb();
-    this.mm = null;
-  }
-
-  visitPte(va: number, ptep: number, level: number): void {
-    const mm = this.mm as MmStruct;
-    const pt = mm.pt;
-    const flags = pt.pteFlags(ptep);
-    if (level !== 1 || !(flags & PTE_P) || flags & PTE_SPECIAL) return;
-    const pfn = pt.ptePfn(ptep);
-    const memmap = this.memmap;
-    if (!memmap.testFlag(pfn, PG_anon)) return;
-    if (this.phase === "redirty") {
-      if (!this.droppable && flags & PTE_D && memmap.testFlag(pfn, PG_lazyfree)) {
-        memmap.clearFlag(pfn, PG_lazyfree);
-        memmap.setFlag(pfn, PG_dirty);
-      }
-      return;
-    }
-    if (!this.droppable && !memmap.testFlag(pfn, PG_lazyfree)) return;
-    if (this.freed >= this.want && !this.partial.has(pfn)) return;
-    const last = memmap.refcount(pfn) === 1;
-    pt.clearPte(va, ptep);
-    this.memory.releaseAnon(mm, pfn);
-    if (last) {
-      this.freed++;
-      this.partial.delete(pfn);
-    } else this.partial.add(pfn);
-  }
+/**
+ * try_to_free_pages for the OOM and memory-cgroup paths: reclaims up to
+ * `nrPages` anonymous pages of the machine `reclaim` serves (Memory.reclaim),
+ * of memory cgroup `memcg` only (the SP_MEMCG word of struct page) unless
+ * `memcg` is 0. Counted as direct reclaim (pgscan_direct, pgsteal_direct).
+ * Returns the pages freed (0 while a reclaim is already running).
+ */
+export function tryToFreePages(reclaim: Reclaim, nrPages: number, memcg: number): number {
+  return reclaim.tryToFreePages(nrPages, memcg);
 }
 
 /**

@@ -16,6 +16,7 @@ import { MALLOC_CASES } from "./cases/malloc.ts";
 import { MMU_CASES, mmuSink } from "./cases/mmu.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
 import { PROCESS_CASES } from "./cases/process.ts";
+import { RECLAIM_CASES } from "./cases/reclaim.ts";
 import { SLAB_CASES } from "./cases/slab.ts";
 import { SMP_CASES, smpSink } from "./cases/smp.ts";
 import { UALLOC_CASES } from "./cases/ualloc.ts";
@@ -28,6 +29,7 @@ export const BENCH_CASES: readonly BenchCase[] = [
   ...SLAB_CASES,
   ...MMU_CASES,
   ...PROCESS_CASES,
+  ...RECLAIM_CASES,
   ...MALLOC_CASES,
   ...UALLOC_CASES,
   ...EVENT_CASES,

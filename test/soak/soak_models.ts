@@ -18,6 +18,7 @@ import { MALLOC_FUZZ_MODEL } from "../property/models/malloc_fuzz.ts";
 import { MEMCG_MODEL } from "../property/models/memcg.ts";
 import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
 import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
+import { RECLAIM_MODEL } from "../property/models/reclaim.ts";
 import { SHELL_MODEL } from "../property/models/shell.ts";
 import { SLAB_MODEL } from "../property/models/slab.ts";
 import { SMP_MODEL } from "../property/models/smp.ts";
@@ -50,4 +51,5 @@ export const SOAK_MODELS: SoakModel[] = [
   SMP_MODEL,
   FILE_MMAP_MODEL,
   MEMCG_MODEL,
+  RECLAIM_MODEL,
 ] as SoakModel[];

@@ -1,0 +1,488 @@
+/**
+ * Reclaim of anonymous pages from the LRU lists (Linux mm/vmscan.c:
+ * shrink_folio_list, kswapd, direct reclaim, try_to_free_pages; the
+ * try_to_unmap_one and folio_referenced_one halves of mm/rmap.c).
+ *
+ * The replacement policy (replacement.ts) picks victims; for each one this
+ * file decides through the reverse map (rmap.ts) what can be done:
+ *   - a VM_LOCKED VMA maps it: mlocked, it goes to the unevictable list;
+ *   - a lazily freed page (MADV_FREE) that no entry wrote since, or a page
+ *     of a VM_DROPPABLE VMA: dropped from every mapping, no I/O;
+ *   - any other page: written to a swap slot (unless it is clean in the
+ *     swap cache already), every entry becomes a swap entry, the page goes;
+ *   - a page someone else holds a reference to (a fault or fork in the
+ *     middle of using it), or whose entries are not all found, or that
+ *     cannot get a slot: kept, and the policy told so.
+ *
+ * kswapd: memsim has no threads. After a fault that allocated, when free
+ * pages are below the low watermark, kswapd runs at once (a safe point: no
+ * page is held) and reclaims until free pages reach the high watermark.
+ * Direct reclaim: before a fault allocates a user page with free pages
+ * below the min watermark, and when the page allocator finds nothing
+ * during a fault, SWAP_CLUSTER_MAX pages are reclaimed in the allocating
+ * task. Watermarks are the zones' (summed) when the frames layer has zones,
+ * else computed the same way from its managed pages.
+ *
+ * Limits: compound (huge) pages are never on the lists; page-cache pages
+ * keep their own lists (fs/filemap.ts); reclaim from the shrinker path
+ * runs only inside a fault (`safe`), never in the middle of fork or exit.
+ *
+ * Calls: the LRU lists, the reverse map, the policy host, the swap cache
+ * and slot I/O, Memory.releaseAnon, page tables.
+ */
+import type { FramesZone, PageAllocator } from "./frames.ts";
+import {
+  type MemMap,
+  PG_dirty,
+  PG_head,
+  PG_lazyfree,
+  PG_swapcache,
+  PG2_active,
+  PG2_lru,
+  PG2_mlocked,
+  PG2_referenced,
+  PG2_unevictable,
+  PG2_workingset,
+  SP_INDEX,
+  SP_MAPPING,
+  SP_MEMCG,
+} from "./memmap.ts";
+import type { MmStruct } from "./mm.ts";
+import { VM_DROPPABLE, VM_LOCKED } from "./mm_types.ts";
+import { swapWritePage } from "./page_io.ts";
+import { PTE_A, PTE_D, swpEntryFlags, swpEntryPfn } from "./pgtable_types.ts";
+import type { PhysMem } from "./physmem.ts";
+import { ReplacementHost, type ReplacementKernel, type ReplacementLayer, twoListReplacement } from "./replacement.ts";
+import { Rmap, type RmapVisitor } from "./rmap.ts";
+import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
+import type { SwapCache } from "./swap_state.ts";
+import type { VmaOps } from "./vma.ts";
+
+/** What reclaim uses of the user-memory layer (memory.ts Memory): RAM, VMAs, the swap cache, the anon-page release. */
+export interface ReclaimMemory {
+  readonly phys: PhysMem;
+  readonly vmas: VmaOps;
+  readonly swap: SwapCache | null;
+  readonly stats: { lazyFreed: number };
+  /** Drops one mapping of an anonymous page (page_remove_rmap + put_page). */
+  releaseAnon(mm: MmStruct, pfn: number): void;
+}
+
+/** Pages one direct reclaim asks for (SWAP_CLUSTER_MAX). */
+export const SWAP_CLUSTER_MAX = 32;
+
+/** Who is reclaiming: counted apart in vmstat. */
+export type ReclaimWho = "kswapd" | "direct";
+
+/** The counters vmstat shows. */
+export class ReclaimStats {
+  pgscanKswapd = 0;
+  pgscanDirect = 0;
+  pgstealKswapd = 0;
+  pgstealDirect = 0;
+  workingsetRefaultAnon = 0;
+  kswapdWakeups = 0;
+}
+
+/** The min, low and high watermarks, in free pages, over the whole machine. */
+export interface Watermarks {
+  min: number;
+  low: number;
+  high: number;
+}
+
+/** Linux's watermarks (mmzone.ts setupWatermarks) for a machine of `managed` pages without zones. */
+export function computeWatermarks(managed: number): Watermarks {
+  const minFreeKb = Math.min(262144, Math.max(128, Math.floor(Math.sqrt(managed * 4 * 16))));
+  const min = Math.floor(minFreeKb / 4);
+  const step = Math.max(Math.floor(min / 4), Math.floor((managed * 10) / 10000));
+  return { min, low: min + step, high: min + 2 * step };
+}
+
+/** What one rmap walk of an eviction found. */
+enum Seen {
+  Locked = 1,
+  Dirty = 2,
+  Droppable = 4,
+}
+
+/** The machine's reclaim: LRU lists, reverse map, policy, kswapd and direct reclaim. */
+export class Reclaim implements RmapVisitor {
+  readonly stats = new ReclaimStats();
+  readonly lru: LruLists;
+  readonly rmap: Rmap;
+  readonly host: ReplacementHost;
+  /** Set while a fault runs: the only time the allocator's shrinker path may reclaim. */
+  safe = 0;
+  /** Watermarks, computed at the first use (the frames layer is booted by then). */
+  private marks: Watermarks | null = null;
+  /** Per swap slot: 1 when reclaim evicted the page there, 2 when it was active (workingset): a swap-in is a refault. */
+  private shadow: Uint8Array;
+  /** The walk in progress: "young" harvests accessed bits, "inspect" looks, "drop" and "swap" unmap. */
+  private mode: "young" | "inspect" | "drop" | "swap" = "young";
+  private seen = 0;
+  private young = 0;
+  private slot = 0;
+  private running = 0;
+  /** Pages the policy looked at (harvested) in the current run, and the last one. */
+  private looked = 0;
+  private lastLooked = -1;
+
+  constructor(
+    readonly memmap: MemMap,
+    private readonly pages: PageAllocator,
+    /** The frames layer's zones (their watermarks), or undefined for a layer without. */
+    private readonly zones: readonly FramesZone[] | undefined,
+    private readonly memory: ReclaimMemory,
+    /** The address spaces of the machine's processes (Tasks.list). */
+    private readonly mms: () => MmStruct[],
+    layer: ReplacementLayer | undefined,
+    seed: number,
+  ) {
+    this.lru = new LruLists(memmap);
+    this.rmap = new Rmap(memmap, memory.vmas);
+    const k: ReplacementKernel = {
+      lru: this.lru,
+      harvest: (pfn) => this.harvest(pfn),
+      pageKey: (pfn) => memmap.userWord(pfn, SP_MAPPING) * 2 ** 36 + memmap.userWord(pfn, SP_INDEX),
+      seed,
+    };
+    this.host = new ReplacementHost((layer ?? twoListReplacement)(k), this.lru);
+    this.shadow = new Uint8Array(memory.swap === null ? 0 : memory.swap.dev.nrSlots);
+  }
+
+  /** The machine's watermarks. */
+  watermarks(): Watermarks {
+    if (this.marks !== null) return this.marks;
+    const zones = this.zones;
+    if (zones === undefined || zones.length === 0) this.marks = computeWatermarks(this.pages.nrManagedPages());
+    else {
+      const m = { min: 0, low: 0, high: 0 };
+      for (const z of zones) {
+        m.min += z.wmarkMin;
+        m.low += z.wmarkLow;
+        m.high += z.wmarkHigh;
+      }
+      this.marks = m;
+    }
+    return this.marks;
+  }
+
+  /**
+   * lru_cache_add_inactive_or_unevictable + the naming half of
+   * page_add_new_anon_rmap: a new anonymous page mapped at `va` of `vma`
+   * joins the lists (unevictable and mlocked in a VM_LOCKED VMA).
+   */
+  addNewAnon(pfn: number, vma: number, va: number): void {
+    if (this.memmap.testFlag(pfn, PG_head)) return;
+    this.rmap.addNewAnon(pfn, vma, va);
+    if (this.memory.vmas.f.flags(vma) & VM_LOCKED) {
+      this.memmap.setFlags2(pfn, PG2_mlocked);
+      this.lru.add(pfn, LRU_UNEVICTABLE);
+      return;
+    }
+    this.lru.add(pfn, LRU_INACTIVE_ANON);
+    this.host.added(pfn);
+  }
+
+  /**
+   * A fault mapped page `pfn` at `va` of `vma`: a page read back from swap
+   * (`slot`, major) joins the lists, and is a refault when reclaim evicted
+   * it; a page already on them is a reference the policy hears of.
+   */
+  mapped(pfn: number, vma: number, va: number, slot: number, major: boolean): void {
+    if (!(this.memmap.flags2(pfn) & PG2_lru)) {
+      this.addNewAnon(pfn, vma, va);
+      if (!major || slot >= this.shadow.length || this.shadow[slot] === 0) return;
+      this.stats.workingsetRefaultAnon++;
+      if (this.shadow[slot] === 2) this.memmap.setFlags2(pfn, PG2_workingset);
+      this.shadow[slot] = 0;
+    }
+    if (!(this.memmap.flags2(pfn) & PG2_unevictable)) this.host.referenced(pfn);
+  }
+
+  /**
+   * The last reference to `pfn` is going (FramePages' release hook): off
+   * its list, out of the policy, reverse-map and LRU words cleared.
+   */
+  release(pfn: number): void {
+    const mm = this.memmap;
+    const f2 = mm.flags2(pfn);
+    if (f2 & PG2_lru) {
+      if (!(f2 & PG2_unevictable)) this.host.removed(pfn);
+      this.lru.del(pfn);
+    }
+    mm.clearFlags2(pfn, PG2_referenced | PG2_mlocked | PG2_workingset | PG2_active);
+    this.rmap.clear(pfn);
+  }
+
+  /**
+   * MADV_COLD (deactivate_page): an evictable page on the active list goes
+   * to the inactive head with no referenced state.
+   */
+  deactivate(pfn: number): void {
+    const f2 = this.memmap.flags2(pfn);
+    if ((f2 & (PG2_lru | PG2_unevictable)) !== PG2_lru) return;
+    this.memmap.clearFlags2(pfn, PG2_referenced);
+    if (f2 & PG2_active) this.lru.move(pfn, LRU_INACTIVE_ANON);
+  }
+
+  /** Pages an allocation can have at once: free, and cached on per-CPU lists. */
+  nrFree(): number {
+    return this.pages.nrFreePages() + this.pages.nrPcpPages();
+  }
+
+  /** After a fault that allocated: wakes kswapd when free pages are below the low watermark. */
+  afterFault(): void {
+    if (this.running === 0 && this.nrFree() < this.watermarks().low) this.kswapd();
+  }
+
+  /** Before a fault allocates a user page: direct reclaim when free pages are below min. */
+  beforeAlloc(): void {
+    if (this.running === 0 && this.nrFree() < this.watermarks().min) this.shrink(SWAP_CLUSTER_MAX, 0, "direct");
+  }
+
+  /** The allocator found nothing (a shrinker): direct reclaim, inside a fault only. Returns pages freed. */
+  shrinker(want: number): number {
+    if (this.safe === 0 || this.running !== 0) return 0;
+    return this.shrink(Math.max(want, SWAP_CLUSTER_MAX), 0, "direct");
+  }
+
+  /** balance_pgdat: reclaims until free pages reach the high watermark (or nothing more can go). Returns pages freed. */
+  kswapd(): number {
+    this.stats.kswapdWakeups++;
+    const want = this.watermarks().high - this.nrFree();
+    return want > 0 ? this.shrink(want, 0, "kswapd") : 0;
+  }
+
+  /**
+   * try_to_free_pages: reclaims up to `nrPages` pages, of memory cgroup
+   * `memcg` only (its SP_MEMCG word) unless memcg is 0. Counted as direct
+   * reclaim. Returns the pages freed.
+   */
+  tryToFreePages(nrPages: number, memcg: number): number {
+    if (this.running !== 0) return 0;
+    return this.shrink(nrPages, memcg, "direct");
+  }
+
+  /**
+   * The lazy-free shrinker (and `m.kernel.reclaimLazyFree()`): walks the
+   * evictable lists from their tails and drops up to `want` pages that are
+   * lazily freeable: MADV_FREE pages no entry wrote since (one that was
+   * written becomes dirty and ordinary again) and pages of MAP_DROPPABLE
+   * mappings, from every mapping at once through the reverse map.
+   * Returns pages freed.
+   */
+  reclaimLazy(want: number): number {
+    if (this.running !== 0) return 0;
+    this.running++;
+    this.rmap.mms = this.mms();
+    let freed = 0;
+    try {
+      for (const lru of [LRU_INACTIVE_ANON, LRU_ACTIVE_ANON]) {
+        for (let pfn = this.lru.last(lru); pfn >= 0 && freed < want; ) {
+          const prev = this.lru.prev(pfn);
+          if (this.dropLazy(pfn)) freed++;
+          pfn = prev;
+        }
+      }
+    } finally {
+      this.rmap.mms = [];
+      this.running--;
+    }
+    return freed;
+  }
+
+  /** One page of reclaimLazy: dropped when lazily freeable and held by its mappings alone. */
+  private dropLazy(pfn: number): boolean {
+    const mm = this.memmap;
+    const cached = mm.testFlag(pfn, PG_swapcache);
+    if (mm.mapcount(pfn) === 0 || mm.refcount(pfn) !== mm.mapcount(pfn) + (cached ? 1 : 0)) return false;
+    this.mode = "inspect";
+    this.seen = 0;
+    if (this.rmap.walk(pfn, this) !== mm.mapcount(pfn)) return false;
+    if (!(this.seen & Seen.Droppable)) {
+      if (!mm.testFlag(pfn, PG_lazyfree)) return false;
+      if (this.seen & Seen.Dirty) {
+        mm.clearFlag(pfn, PG_lazyfree);
+        mm.setFlag(pfn, PG_dirty);
+        return false;
+      }
+    }
+    this.dropAll(pfn);
+    return true;
+  }
+
+  /** shrink_lruvec: asks the policy for victims until `want` pages went or the scan budget is spent. */
+  shrink(want: number, memcg: number, who: ReclaimWho): number {
+    this.running++;
+    this.rmap.mms = this.mms();
+    const lru = this.lru;
+    const budget = 2 * ((lru.count[LRU_INACTIVE_ANON] as number) + (lru.count[LRU_ACTIVE_ANON] as number)) + 1;
+    let victims = 0;
+    let stolen = 0;
+    this.looked = 0;
+    try {
+      while (stolen < want && victims < budget) {
+        this.lastLooked = -1;
+        const pfn = this.host.victim();
+        if (pfn < 0) break;
+        victims++;
+        // A victim the policy chose without looking (FIFO, RANDOM) is scanned now.
+        if (pfn !== this.lastLooked) this.looked++;
+        if (memcg !== 0 && this.memmap.userWord(pfn, SP_MEMCG) !== memcg) this.host.keep(pfn);
+        else if (this.evict(pfn)) stolen++;
+      }
+    } finally {
+      this.rmap.mms = [];
+      this.running--;
+    }
+    const scanned = this.looked;
+    if (who === "kswapd") {
+      this.stats.pgscanKswapd += scanned;
+      this.stats.pgstealKswapd += stolen;
+    } else {
+      this.stats.pgscanDirect += scanned;
+      this.stats.pgstealDirect += stolen;
+    }
+    return stolen;
+  }
+
+  /** Pages counted in Mlocked (PG_mlocked), all on the unevictable list. */
+  nrMlocked(): number {
+    let n = 0;
+    for (let pfn = this.lru.first(LRU_UNEVICTABLE); pfn >= 0; pfn = this.lru.next(pfn)) if (this.memmap.flags2(pfn) & PG2_mlocked) n++;
+    return n;
+  }
+
+  /** folio_referenced: clears the accessed bits of every entry mapping `pfn`; returns how many were set. */
+  harvest(pfn: number): number {
+    if (this.rmap.mms.length === 0) this.rmap.mms = this.mms();
+    this.mode = "young";
+    this.young = 0;
+    this.looked++;
+    this.lastLooked = pfn;
+    this.rmap.walk(pfn, this);
+    return this.young;
+  }
+
+  /** shrink_folio_list for one page. Returns true when the page left RAM. */
+  private evict(pfn: number): boolean {
+    const mm = this.memmap;
+    const cached = mm.testFlag(pfn, PG_swapcache);
+    // Someone besides the mappings (and the swap cache) holds it: a fault or fork is using it.
+    if (mm.refcount(pfn) !== mm.mapcount(pfn) + (cached ? 1 : 0)) return this.keep(pfn);
+    if (mm.mapcount(pfn) === 0) return cached ? this.dropCached(pfn) : this.keep(pfn);
+    this.mode = "inspect";
+    this.seen = 0;
+    if (this.rmap.walk(pfn, this) !== mm.mapcount(pfn)) return this.keep(pfn);
+    if (this.seen & Seen.Locked) return this.mlock(pfn);
+    if (mm.testFlag(pfn, PG_lazyfree) && this.seen & Seen.Dirty) {
+      // A written MADV_FREE page is ordinary again (folio_mark_dirty + swapbacked).
+      mm.clearFlag(pfn, PG_lazyfree);
+      mm.setFlag(pfn, PG_dirty);
+    }
+    if (this.seen & Seen.Droppable || mm.testFlag(pfn, PG_lazyfree)) return this.dropAll(pfn);
+    return this.swapOut(pfn, cached);
+  }
+
+  private keep(pfn: number): false {
+    this.host.keep(pfn);
+    return false;
+  }
+
+  /**
+   * A swap-cache page no entry maps (its entries are swap entries, or it
+   * was copied on write): its slot holds its data, so it just leaves the
+   * cache and RAM; a dirty one is written first.
+   */
+  private dropCached(pfn: number): boolean {
+    const swap = this.memory.swap as SwapCache;
+    const mm = this.memmap;
+    if (mm.testFlag(pfn, PG_dirty)) {
+      if (!swapWritePage(this.memory.phys, swap.dev, pfn, swap.slotOf(pfn))) return this.keep(pfn);
+      mm.clearFlag(pfn, PG_dirty);
+    }
+    swap.delete(pfn);
+    return true;
+  }
+
+  /** mlock_vma_folio from reclaim: the page is unevictable while a VM_LOCKED VMA maps it. */
+  private mlock(pfn: number): false {
+    this.host.removed(pfn);
+    this.lru.del(pfn);
+    this.memmap.clearFlags2(pfn, PG2_referenced);
+    this.memmap.setFlags2(pfn, PG2_mlocked);
+    this.lru.add(pfn, LRU_UNEVICTABLE);
+    return false;
+  }
+
+  /** A lazily freeable or droppable page leaves every mapping without I/O. */
+  private dropAll(pfn: number): true {
+    this.mode = "drop";
+    this.rmap.walk(pfn, this);
+    this.memory.stats.lazyFreed++;
+    return true;
+  }
+
+  /** pageout + try_to_unmap: the page goes to its slot and every entry becomes a swap entry. */
+  private swapOut(pfn: number, cached: boolean): boolean {
+    const swap = this.memory.swap;
+    if (swap === null) return this.keep(pfn);
+    const mm = this.memmap;
+    const slot = cached ? swap.slotOf(pfn) : swap.addToSwap(pfn);
+    if (slot < 0) return this.keep(pfn);
+    const dirty = !cached || (this.seen & Seen.Dirty) !== 0 || mm.testFlag(pfn, PG_dirty);
+    if (dirty && !swapWritePage(this.memory.phys, swap.dev, pfn, slot)) {
+      if (!cached) swap.delete(pfn);
+      return this.keep(pfn);
+    }
+    mm.clearFlag(pfn, PG_dirty);
+    if (slot < this.shadow.length) this.shadow[slot] = mm.flags2(pfn) & PG2_active ? 2 : 1;
+    this.slot = slot;
+    this.mode = "swap";
+    this.rmap.walk(pfn, this);
+    // __remove_mapping: clean, mapped nowhere, only the cache holds it.
+    (swap as SwapCache).delete(pfn);
+    return true;
+  }
+
+  /** RmapVisitor: one entry of the page being harvested, inspected or unmapped. */
+  rmapOne(mm: MmStruct, vma: number, va: number, ptep: number): boolean {
+    const pt = mm.pt;
+    const flags = pt.pteFlags(ptep);
+    const pfn = pt.ptePfn(ptep);
+    switch (this.mode) {
+      case "young":
+        if (flags & PTE_A) {
+          this.young++;
+          pt.setPte(va, ptep, pfn, (flags & ~PTE_A) >>> 0);
+          pt.flushTlb();
+        }
+        return true;
+      case "inspect": {
+        const vf = this.memory.vmas.f.flags(vma);
+        if (vf & VM_LOCKED) this.seen |= Seen.Locked;
+        if (vf & VM_DROPPABLE) this.seen |= Seen.Droppable;
+        if (flags & PTE_D) this.seen |= Seen.Dirty;
+        return true;
+      }
+      case "drop":
+        pt.clearPte(va, ptep);
+        pt.flushTlb();
+        this.memory.releaseAnon(mm, pfn);
+        return true;
+      case "swap": {
+        const swap = this.memory.swap as SwapCache;
+        swap.dev.dup(this.slot);
+        pt.setPte(va, ptep, swpEntryPfn(0, this.slot), swpEntryFlags(0, this.slot));
+        pt.flushTlb();
+        mm.swapEnts++;
+        this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) - 1);
+        mm.rssAnon--;
+        this.pages.freePages(pfn, 0);
+        return true;
+      }
+    }
+  }
+}
