@@ -34,7 +34,6 @@ import { pagingInit } from "./mm/init.ts";
 import { Kmalloc } from "./mm/kmalloc.ts";
 import { pfnToKva } from "./mm/kmem.ts";
 import { bootLayout } from "./mm/memblock.ts";
-import { MemcgPageout } from "./mm/memcg_reclaim.ts";
 import { MemMap } from "./mm/memmap.ts";
 import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
@@ -142,18 +141,6 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     layers,
   );
   registry.clock.addCounter("fault", () => taskParts.memory.stats.pgfault);
-  // A memory cgroup over its limits reclaims its own pages: swap-out through MADV_PAGEOUT's walk (memcg_reclaim.ts).
-  const tasks = taskParts.tasks;
-  taskParts.memory.memcg.reclaim = new MemcgPageout(
-    memmap,
-    taskParts.vmas.f,
-    () => tasks.pageoutWalker(),
-    (id) =>
-      tasks
-        .list()
-        .filter((p) => p.mm.memcg === id)
-        .map((p) => p.mm),
-  );
   const swapDev = taskParts.swap?.dev ?? null;
   if (swapDev !== null) {
     registry.clock.addCounter("swapIn", () => swapDev.stats.pswpin);

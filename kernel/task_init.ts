@@ -30,6 +30,7 @@ import { checkSwap } from "./mm/swap_check.ts";
 import { SwapCache } from "./mm/swap_state.ts";
 import { SwapDevice } from "./mm/swapfile.ts";
 import { VmaOps } from "./mm/vma.ts";
+import { tryToFreePages } from "./mm/vmscan.ts";
 import { checkLru, reclaimMeminfo, reclaimVmstat } from "./mm/vmscan_check.ts";
 import { Reclaim } from "./mm/vmscan_shrink.ts";
 import { panic } from "./panic.ts";
@@ -130,6 +131,8 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   memory.huge.allMms = () => tasks.list().map((p) => p.mm);
   const reclaim = new Reclaim(k.memmap, k.pages, k.zones, memory, () => tasks.list().map((p) => p.mm), layers.replacement, o.seed);
   memory.reclaim = reclaim;
+  // A memory cgroup over its limits reclaims its own pages from the LRU lists: the machine's replacement policy picks them.
+  memory.memcg.reclaim = { tryToFreePages: (nrPages, id) => tryToFreePages(reclaim, nrPages, id) };
   k.pages.releasers.push((pfn) => reclaim.release(pfn));
   // A page whose last reference goes with a charge left (an eviction) gives it back to its group.
   k.pages.releasers.push((pfn) => memory.memcg.uncharge(pfn));

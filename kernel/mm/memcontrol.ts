@@ -7,8 +7,8 @@
  * swap counter, memory.events), the charge of every user anonymous page
  * (struct page word 9, SP_MEMCG: the id charged, 0 = none) and of every swap
  * slot written for one (the per-slot record beside the swap map, Linux's
- * swap_cgroup, kept by swapfile.ts). Calls: a MemcgReclaim (kernel/main.ts
- * wires one) when a group is over its limits.
+ * swap_cgroup, kept by swapfile.ts). Calls: a MemcgReclaim (kernel/task_init.ts
+ * wires vmscan.ts tryToFreePages) when a group is over its limits.
  *
  *   charge      a page is given to a process in a group: demand-zero, COW
  *               copy, swap-in read from the device (Memory calls tryCharge
@@ -97,7 +97,7 @@ export class MemcgController {
   /** Groups by id; index 0 is the root. */
   private readonly groups: Array<MemCgroup | undefined> = [this.root];
   private readonly byName = new Map<string, MemCgroup>();
-  /** The reclaim groups over their limits call (kernel/main.ts sets it). */
+  /** The reclaim groups over their limits call (kernel/task_init.ts sets it). */
   reclaim: MemcgReclaim | null = null;
   /** The group whose charge failed last (mem_cgroup_oom: handled once the fault is unwound), or 0. */
   oomPending = 0;

@@ -58,11 +58,13 @@ import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_UNEVICTABLE, LruLists } from ".
 import type { SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
 
-/** What reclaim uses of the user-memory layer (memory.ts Memory): RAM, VMAs, the swap cache, the anon-page release. */
+/** What reclaim uses of the user-memory layer (memory.ts Memory): RAM, VMAs, the swap cache, the memory cgroups, the anon-page release. */
 export interface ReclaimMemory {
   readonly phys: PhysMem;
   readonly vmas: VmaOps;
   readonly swap: SwapCache | null;
+  /** mem_cgroup_swapout: a page leaving RAM for a slot gives its charge to the slot; returns the group to record (0: none). */
+  readonly memcg: { swapout(pfn: number): number };
   readonly stats: { lazyFreed: number };
   /** Drops one mapping of an anonymous page (page_remove_rmap + put_page). */
   releaseAnon(mm: MmStruct, pfn: number): void;
@@ -403,8 +405,16 @@ export class Reclaim implements RmapVisitor {
       if (!swapWritePage(this.memory.phys, swap.dev, pfn, swap.slotOf(pfn))) return this.keep(pfn);
       mm.clearFlag(pfn, PG_dirty);
     }
+    this.chargeToSlot(pfn, swap.slotOf(pfn));
     swap.delete(pfn);
     return true;
+  }
+
+  /** mem_cgroup_swapout: the page's charge (if any) moves to its slot, before the cache lets the page go. */
+  private chargeToSlot(pfn: number, slot: number): void {
+    const swap = this.memory.swap as SwapCache;
+    const id = this.memory.memcg.swapout(pfn);
+    if (id !== 0) swap.dev.setSwapCgroup(slot, id);
   }
 
   /** mlock_vma_folio from reclaim: the page is unevictable while a VM_LOCKED VMA maps it. */
@@ -442,8 +452,9 @@ export class Reclaim implements RmapVisitor {
     this.slot = slot;
     this.mode = "swap";
     this.rmap.walk(pfn, this);
-    // __remove_mapping: clean, mapped nowhere, only the cache holds it.
-    (swap as SwapCache).delete(pfn);
+    // __remove_mapping: clean, mapped nowhere, only the cache holds it; its charge goes to the slot.
+    this.chargeToSlot(pfn, slot);
+    swap.delete(pfn);
     return true;
   }
 

@@ -26,7 +26,7 @@ export function scenarioArg(name: string | undefined): Scenario {
 /** Boots the machine a scenario command asked for and runs the scenario. */
 export function bootAndRun(ctx: CommandCtx, s: Scenario): { m: Machine; rec: Recorder; ram: number } {
   const ram = ctx.args.int("ram", 64 << 20);
-  const m = Machine.boot({ ramBytes: ram, seed: ctx.seed, log: ctx.log });
+  const m = Machine.boot({ ramBytes: ram, seed: ctx.seed, log: ctx.log, ...(s.swapBytes === undefined ? {} : { swapBytes: s.swapBytes }) });
   ctx.watch(m);
   const rec = runScenario(s, m);
   m.check();
@@ -77,6 +77,7 @@ function runJson(ctx: CommandCtx, s: Scenario): number {
     })),
     stats: m.stats(),
     samples: rec.samples,
+    ...(rec.eat.length > 0 ? { eat: rec.eat } : {}),
   };
   ctx.io.out.write(`${JSON.stringify(doc, null, 2)}\n`);
   return 0;

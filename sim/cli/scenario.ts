@@ -17,6 +17,7 @@ import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from
 import type { Machine } from "../machine.ts";
 import { type EventCounts, EventTally } from "./event_tally.ts";
 import { type Block, ramBlocks } from "./pageinfo.ts";
+import { type EatPoint, THRASH_SWAP_BYTES, thrashScenario } from "./scenario_thrash.ts";
 import { humanBytes } from "./views.ts";
 
 /** The machine's counters at one point of the run. */
@@ -45,6 +46,8 @@ export class Recorder {
   readonly snapshots: Snapshot[] = [];
   /** What each step did, counted from the event stream (index i is step i + 1). */
   readonly happened: EventCounts[] = [];
+  /** Effective access time per step, for a scenario that measures it (thrash); the report charts it. */
+  readonly eat: EatPoint[] = [];
   private readonly tally: EventTally;
   /** The scenario's own random stream (the kernel's stays untouched). */
   readonly rng: Prandom;
@@ -84,6 +87,8 @@ export class Recorder {
 export interface Scenario {
   readonly name: string;
   readonly summary: string;
+  /** The swap device the machine boots with, in bytes (default: none). */
+  readonly swapBytes?: number;
   run(rec: Recorder): void;
 }
 
@@ -266,6 +271,12 @@ export const SCENARIOS: Scenario[] = [
   { name: "default", summary: "kernel allocations, then processes that map, fault, fork and exit", run: defaultScenario },
   { name: "oom", summary: "overcommit: a process touches more than RAM until the OOM killer ends it", run: oomScenario },
   { name: "fragment", summary: "external fragmentation: free memory that no high-order request can use", run: fragmentScenario },
+  {
+    name: "thrash",
+    summary: "a working set growing past its cgroup's frames: faults, swap I/O and effective access time per step",
+    swapBytes: THRASH_SWAP_BYTES,
+    run: thrashScenario,
+  },
 ];
 
 /** Finds a scenario by name; null when there is none. */

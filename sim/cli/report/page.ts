@@ -97,6 +97,21 @@ function seriesSection(r: ReportInput): string {
   return `<div class="charts">${charts.join("")}</div>${note}`;
 }
 
+/** The effective access time of each step of a scenario that measures it (thrash), on a log scale: it spans orders of magnitude. */
+function eatSection(r: ReportInput): string | null {
+  const eat = r.rec.eat;
+  if (eat.length === 0) return null;
+  const labels = eat.map((e) => `step ${e.step}, ${e.label}: ${e.accesses} accesses in ${e.ns} ns, EAT ${e.eatNs.toFixed(1)} ns`);
+  const log10 = eat.map((e) => Math.round(Math.log10(Math.max(1, e.eatNs)) * 100) / 100);
+  const chart = lineChart("effective access time per step, log10", "log10 ns", log10, labels, "#c0392b");
+  const rows = eat.map(
+    (e) =>
+      `<tr><td>${e.step}</td><td>${esc(e.label)}</td><td class="num">${e.accesses}</td><td class="num">${e.ns}</td><td class="num">${e.eatNs.toFixed(1)}</td></tr>`,
+  );
+  const head = "<tr><th>step</th><th>what</th><th>accesses</th><th>ns</th><th>EAT ns</th></tr>";
+  return `<p>Nanoseconds of the cost clock (m.clock) spent in each step divided by the memory accesses made in it. Hover a point for its figures.</p>${chart}<table class="data">${head}${rows.join("")}</table>`;
+}
+
 function stepsSection(r: ReportInput): string {
   const items = r.rec.steps.map((s, i) => {
     const what = formatCounts(r.rec.happened[i] as EventCounts);
@@ -115,6 +130,7 @@ export const REPORT_SECTIONS: ReportSection[] = [
   { id: "processes", title: "Processes and their VMAs", render: processSection },
   { id: "pagetable", title: "Page-table walk", render: pagetableSection },
   { id: "series", title: "Over the run", render: seriesSection },
+  { id: "eat", title: "Effective access time per step", render: eatSection },
   { id: "frag", title: "Fragmentation over time, allocator by allocator", render: () => fragSection() },
 ];
 
@@ -138,7 +154,9 @@ export function renderReport(r: ReportInput): string {
   const body = REPORT_SECTIONS.map((s) => {
     const html = s.render(r);
     return html === null ? "" : `<section id="${s.id}"><h2>${esc(s.title)}</h2>${html}</section>`;
-  }).join("\n");
+  })
+    .filter((html) => html !== "")
+    .join("\n");
   return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>memsim report: ${esc(r.scenario)}</title><style>${CSS}</style></head>\n<body>${head}\n${body}\n<div id="tip"></div><script>${SCRIPT}</script></body></html>\n`;
 }
 

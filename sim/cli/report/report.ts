@@ -61,6 +61,7 @@ function reportJson(r: ReportInput): string {
     blocks: r.blocks.map((b) => ({ pfn: hex(b.pfn), order: b.order, owner: b.owner, detail: b.detail, zone: b.zone })),
     samples: r.rec.samples,
     snapshots: r.rec.snapshots.map((x) => ({ step: x.step, label: x.label, blocks: x.blocks.length })),
+    ...(r.rec.eat.length > 0 ? { eat: r.rec.eat } : {}),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }

@@ -1,13 +1,16 @@
 import { describe, expect, it } from "vitest";
 import {
+  fifoReplacement,
+  lruReplacement,
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
-  type Machine,
+  Machine,
   PROT_READ,
   PROT_WRITE,
   type Process,
   ProcessKilled,
+  type ReplacementLayer,
 } from "../../../sim/index.ts";
 import { bootMachine } from "../../support/boot.ts";
 
@@ -110,6 +113,64 @@ describe("memory cgroups: charging", () => {
     expect(() => {
       m.spawn("p").cgroup = other;
     }).toThrow(RangeError);
+  });
+});
+
+/** Runs reference string `refs` (page numbers) in a group of `frames` frames under FIFO. Returns [pgfault, pgmajfault, pswpin, pswpout, pgsteal]. */
+function fifoRun(frames: number, refs: readonly number[]): number[] {
+  const m = Machine.boot({ ramBytes: 16 << 20, swapBytes: 1 << 20, layers: { replacement: fifoReplacement } });
+  const g = m.cgroups.create("lab", { max: frames * PAGE });
+  const p = m.spawn("p");
+  p.cgroup = g;
+  const a = p.sys.mmap(0, 8 * PAGE, RW, PA, -1, 0);
+  const stat = (name: string) => Number(m.proc.vmstat().match(new RegExp(`^${name} (\\d+)$`, "m"))?.[1]);
+  const before = ["pgfault", "pgmajfault", "pswpin", "pswpout"].map(stat);
+  for (const r of refs) p.mem.write32(a + r * PAGE, r);
+  for (const r of new Set(refs)) expect(p.mem.read32(a + r * PAGE)).toBe(r);
+  m.check();
+  const after = ["pgfault", "pgmajfault", "pswpin", "pswpout"].map(stat);
+  return [...after.map((v, i) => v - (before[i] as number)), g.pgsteal];
+}
+
+describe("memory cgroups: reclaim through the LRU lists and the machine's replacement policy", () => {
+  // Belady's string 1 2 3 4 1 2 5 1 2 3 4 5. FIFO with 3 frames: 9 faults (5 first touches, 4 refaults);
+  // with 4 frames: 10 (5 first touches, 5 refaults). The reads that check the bytes back add faults of their own;
+  // a page they brought back and that is evicted again unwritten is clean in the swap cache: no write (pswpout).
+  it("FIFO shows Belady's anomaly inside a group: 3 frames fault 9 times on the string, 4 frames 10 times", () => {
+    const refs = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5];
+    // 3 frames, oldest first after the string: 5 3 4. Reading back 1 2 3 4 5 faults on each (evicting 5, 3, 4, 1, 2; 1 and 2 clean).
+    expect(fifoRun(3, refs)).toEqual([9 + 5, 4 + 5, 4 + 5, 6 + 3, 6 + 5]);
+    // 4 frames, oldest first after the string: 2 3 4 5. Reading back 1 2 3 4 5 faults on each (evicting 2, 3, 4, 5, 1; 1 clean).
+    expect(fifoRun(4, refs)).toEqual([10 + 5, 5 + 5, 5 + 5, 6 + 4, 6 + 5]);
+  });
+});
+
+/**
+ * In a group of 4 frames: pages 0-3 written, page 4 written (page 0 goes under either policy, and the
+ * look at the others clears their accessed bits), page 1 read again, page 5 written. Returns whether a
+ * read of page `page` then finds it in swap (one swap-in).
+ */
+function inSwapAfter(policy: ReplacementLayer, page: number): boolean {
+  const m = Machine.boot({ ramBytes: 16 << 20, swapBytes: 1 << 20, layers: { replacement: policy } });
+  const g = m.cgroups.create("lab", { max: 4 * PAGE });
+  const p = m.spawn("p");
+  p.cgroup = g;
+  const a = p.sys.mmap(0, 8 * PAGE, RW, PA, -1, 0);
+  for (const i of [0, 1, 2, 3, 4]) p.mem.write32(a + i * PAGE, i);
+  p.mem.read32(a + PAGE);
+  p.mem.write32(a + 5 * PAGE, 5);
+  const stats = m.kernel.taskParts.swap?.dev.stats;
+  const before = stats?.pswpin ?? -1;
+  expect(p.mem.read32(a + page * PAGE)).toBe(page);
+  expect(g.current).toBe(4);
+  m.check();
+  return (stats?.pswpin ?? -1) === before + 1;
+}
+
+describe("memory cgroups: the machine's replacement policy picks the group's victims", () => {
+  it("FIFO evicts page 1, the oldest, though it was just used; LRU evicts page 2, the least recently used", () => {
+    expect([inSwapAfter(fifoReplacement, 1), inSwapAfter(fifoReplacement, 2)]).toEqual([true, false]);
+    expect([inSwapAfter(lruReplacement, 1), inSwapAfter(lruReplacement, 2)]).toEqual([false, true]);
   });
 });
 

@@ -46,6 +46,20 @@ describe("memsim run", () => {
     expectGolden("cli/run-json.json", r.out);
   });
 
+  it("run thrash --json: EAT per step from the cost clock, low while the working set fits the group's 16 frames, thousands of ns past it", async () => {
+    const r = await memsim(["run", "thrash", "--json", "--ram", "8M"]);
+    const doc = JSON.parse(r.out) as { eat: Array<{ step: number; label: string; accesses: number; ns: number; eatNs: number }> };
+    expect(doc.eat.map((e) => e.label)).toEqual([8, 12, 16, 17, 20, 24, 32].map((n) => `working set ${n} pages`));
+    // 16 accesses a page, 4 sweeps, plus one retried access per fault (8 + 4 + 4 first touches, then 52 faults at 17 pages).
+    expect(doc.eat.map((e) => e.accesses)).toEqual([520, 772, 1028, 1140, 1360, 1632, 2176]);
+    for (const e of doc.eat) expect(e.eatNs).toBe(Math.round((e.ns * 10) / e.accesses) / 10);
+    const fits = doc.eat.slice(0, 3).map((e) => e.eatNs);
+    const over = doc.eat.slice(3).map((e) => e.eatNs);
+    expect(Math.max(...fits)).toBeLessThan(20);
+    expect(Math.min(...over)).toBeGreaterThan(9000);
+    expectGolden("cli/run-thrash.json", r.out);
+  });
+
   it("identical arguments print identical bytes; another seed prints others", async () => {
     const a = await memsim(["run", "--seed", "9", "--ram", "16M"]);
     const b = await memsim(["run", "--seed", "9", "--ram", "16M"]);
@@ -163,6 +177,18 @@ describe("memsim report", () => {
     }
     expect(next).toBe(2048);
     expectGolden("cli/report-8M.json", r.out);
+  });
+
+  it("report thrash draws the EAT of each step: one point and one table row per step of the working set", async () => {
+    const r = await memsim(["report", "-o", "-", "--ram", "8M", "thrash"]);
+    const at = r.out.indexOf('<section id="eat">');
+    expect(at).toBeGreaterThan(0);
+    const section = r.out.slice(at, r.out.indexOf("</section>", at) + "</section>".length);
+    expect(section.match(/<circle /g)?.length).toBe(7);
+    expect(section.match(/<tr><td>\d/g)?.length).toBe(7);
+    expectGolden("cli/report-thrash-eat.html", `${section}\n`);
+    const def = await memsim(["report", "-o", "-", "--ram", "8M"]);
+    expect(def.out).not.toContain('<section id="eat">');
   });
 
   it("report -o - writes the page to stdout, the same bytes each time", async () => {

@@ -124,6 +124,21 @@ describe("memsim report in Chromium", () => {
     await page.close();
   });
 
+  it("the thrash scenario adds the EAT section after the series: one point per step, a tooltip with the step's figures", async () => {
+    const file = join(OUT, "report-thrash.html");
+    await memsim(["report", "-o", file, "thrash", "--ram", "8M"]);
+    const { page, errors } = await open(`file://${file}`);
+    const ids = await page.locator("section").evaluateAll((s) => s.map((x) => x.id));
+    expect(ids.slice(ids.indexOf("series"), ids.indexOf("series") + 2)).toEqual(["series", "eat"]);
+    expect(await page.locator("#eat svg.chart circle").count()).toBe(7);
+    await page.locator("#eat svg.chart circle").nth(3).hover();
+    expect(await page.locator("#tip").textContent()).toBe(
+      "step 5, working set 17 pages: 1140 accesses in 10363540 ns, EAT 9090.8 ns: 3.96 log10 ns",
+    );
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it("the page served on 127.0.0.1 is the same page", async () => {
     const r = await memsim(["report", "-o", "-", "--ram", "8M"]);
     let server: Server | undefined;
