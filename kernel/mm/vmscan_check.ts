@@ -6,7 +6,7 @@
  *         its bits, not allocated anonymous memory, a bad back link, a cycle
  *   LRU-2 a list's count differs from the pages walked on it
  *   LRU-3 a page has PG_lru but is on no list (or on two)
- *   LRU-4 a page with reverse-map words is on no list, or a PG_mlocked page
+ *   LRU-4 an anonymous page with reverse-map words is on no list, or a PG_mlocked page
  *         is not on the unevictable list
  *   RMAP-1 a present anonymous entry maps a page whose reverse-map words
  *         (mapping, index) do not lead back to it: the rmap walk from the
@@ -14,7 +14,7 @@
  */
 import { invariant } from "../panic.ts";
 import type { MeminfoValues } from "../proc/meminfo.ts";
-import { type MemMap, PG_alloc, PG_anon, PG2_lru, PG2_mlocked, SP_INDEX, SP_MAPPING } from "./memmap.ts";
+import { type MemMap, PG_alloc, PG_anon, PG_file, PG2_lru, PG2_mlocked, SP_INDEX, SP_MAPPING } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
@@ -33,7 +33,8 @@ export function checkLru(r: Reclaim, procs: ReadonlyArray<{ readonly mm: MmStruc
     const onBits = (memmap.flags2(pfn) & PG2_lru) !== 0 && (memmap.word0(pfn) & PG_alloc) !== 0;
     invariant(!onBits || seen[pfn] === 1, "LRU-3", `pfn ${hex(pfn)} has PG_lru but is on no LRU list`);
     if (!(memmap.word0(pfn) & PG_alloc)) continue;
-    if (memmap.userWord(pfn, SP_MAPPING) !== 0)
+    // A page-cache page's words name its inode and index: the file side, on no anonymous list.
+    if (memmap.userWord(pfn, SP_MAPPING) !== 0 && !memmap.testFlag(pfn, PG_file))
       invariant(seen[pfn] === 1, "LRU-4", `pfn ${hex(pfn)} has reverse-map words but is on no LRU list`);
     if (memmap.flags2(pfn) & PG2_mlocked)
       invariant(

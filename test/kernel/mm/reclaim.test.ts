@@ -199,6 +199,16 @@ describe("unevictable and lazily freed pages", () => {
   });
 });
 
+describe("page-cache pages and the anonymous LRU lists", () => {
+  it("a file's cached pages name their inode in struct page yet sit on no LRU list, and the LRU checker accepts them", () => {
+    const { m } = boot();
+    m.fs.writeFile("/f", new Uint8Array(2 * PAGE + 100).fill(7));
+    m.fs.sync();
+    expect(m.fs.readFile("/f").length).toBe(2 * PAGE + 100);
+    expect(() => m.check()).not.toThrow();
+  });
+});
+
 describe("layers.replacement on a machine", () => {
   it("FIFO evicts in the order pages came in, whatever their references", () => {
     const { m, p, reclaim } = boot({ replacement: fifoReplacement });
