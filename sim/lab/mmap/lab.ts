@@ -127,10 +127,10 @@ const checks: LabCheck<MmapSubmission>[] = [
   {
     name: "private-write-stays-private",
     weight: 2,
-    explain: "Writes to a MAP_PRIVATE mapping read back in the mapping and never reach the file.",
+    explain: "Writes to a writable MAP_PRIVATE mapping of a read-only descriptor read back in the mapping and never reach the file.",
     run(sub, log) {
       const { m, p } = mmapMachine(sub, log);
-      const fd = openFile(p, O_RDWR, log);
+      const fd = openFile(p, O_RDONLY, log);
       const a = map(p, 2, RW, MAP_PRIVATE, fd, log);
       p.mem.write(a, new Uint8Array(PAGE).fill(0x5a));
       p.mem.write8(a + PAGE + 8, 0x5a);
@@ -205,7 +205,7 @@ const checks: LabCheck<MmapSubmission>[] = [
     name: "fork-mapping",
     weight: 2,
     explain:
-      "After fork the child reads the parent's shared and private mappings; its shared write reaches the parent, its private write does not.",
+      "After fork the child reads the parent's shared and private mappings; its shared write reaches the parent, its private write does not; the child's munmap leaves the parent's mapping.",
     run(sub, log) {
       const { m, p } = mmapMachine(sub, log);
       const fd = openFile(p, O_RDWR, log);
@@ -222,8 +222,10 @@ const checks: LabCheck<MmapSubmission>[] = [
       expectEq(log, "parent read8 of the child's shared write", p.mem.read8(s + 8), 0x43);
       c!.mem.write8(q + PAGE + 8, 0x43);
       expectEq(log, "parent read8 where the child wrote its private mapping", p.mem.read8(q + PAGE + 8), A);
+      unmap(c!, s, 2, log);
       c!.exit(0);
       note(log, "child exited");
+      expectEq(log, "parent read8 of the shared mapping the child unmapped", p.mem.read8(s + 8), 0x43);
       checkers(m, log);
     },
   },
