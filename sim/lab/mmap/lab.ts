@@ -18,7 +18,18 @@ import { MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "../../../kernel/
 import { SEGV_MAPERR } from "../../../kernel/uapi/signal.ts";
 import type { Machine } from "../../machine.ts";
 import type { LazySubmission } from "../lazy/lab.ts";
-import { attempt, checkers, expectEq, expectTrue, freeFrames, labMachine, note, tracedFault, writeOutcome } from "../trial.ts";
+import {
+  attempt,
+  checkers,
+  expectEq,
+  expectKilled,
+  expectTrue,
+  freeFrames,
+  labMachine,
+  note,
+  tracedFault,
+  writeOutcome,
+} from "../trial.ts";
 import type { Lab, LabCheck } from "../types.ts";
 
 /** What an mmap-lab submission exports (a page-fault layer, as the lazy lab's). */
@@ -260,6 +271,24 @@ const checks: LabCheck<MmapSubmission>[] = [
       m.fs.sync();
       m.dropCaches();
       expectEq(log, "frames not given back", before - freeFrames(m), 0);
+      checkers(m, log);
+    },
+  },
+  {
+    name: "out-of-memory-kills",
+    weight: 1,
+    explain: "When no frame can be had for a private copy, the process is killed (SIGKILL) and the kernel stays consistent.",
+    run(sub, log) {
+      const { m, p } = mmapMachine(sub, log);
+      const fd = openFile(p, O_RDWR, log);
+      const a = map(p, 2, RW, MAP_PRIVATE, fd, log);
+      expectEq(log, "read8 of the first page", p.mem.read8(a), A);
+      m.faults.failPageAlloc({ nth: 1 });
+      note(log, "the next frame allocation will fail");
+      expectKilled(
+        attempt(log, "write to the second page", () => p.mem.write8(a + PAGE, 1)),
+        "the process",
+      );
       checkers(m, log);
     },
   },

@@ -8,10 +8,10 @@ import type { GradeResult } from "../../../sim/lab/types.ts";
 import { gradeAll, lost } from "./kit.ts";
 
 const WRONG: [string, string[], number][] = [
-  ["wrong/copies_shared.ts", ["reads-map-the-cache", "shared-write-reaches-file", "partial-munmap", "two-mappings", "fork-mapping"], 5],
-  ["wrong/private_maps_cache.ts", ["private-write-stays-private"], 10],
-  ["wrong/leaks_reference.ts", ["frames-come-back"], 11],
-  ["wrong/ignores_eof.ts", ["past-eof-sigbus"], 11],
+  ["wrong/copies_shared.ts", ["reads-map-the-cache", "shared-write-reaches-file", "partial-munmap", "two-mappings", "fork-mapping"], 6],
+  ["wrong/private_maps_cache.ts", ["private-write-stays-private", "out-of-memory-kills"], 10],
+  ["wrong/leaks_reference.ts", ["frames-come-back"], 12],
+  ["wrong/ignores_eof.ts", ["past-eof-sigbus"], 12],
 ];
 
 describe("lab mmap", () => {
@@ -23,7 +23,7 @@ describe("lab mmap", () => {
   it("gives the reference solution full marks", () => {
     const r = graded.get("solution.ts")!;
     expect(lost(r)).toEqual([]);
-    expect([r.score, r.maxScore]).toEqual([12, 12]);
+    expect([r.score, r.maxScore]).toEqual([13, 13]);
   });
 
   it("gives the untouched skeleton nothing, and says the file mapping faults", () => {
