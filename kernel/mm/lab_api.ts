@@ -411,8 +411,10 @@ export class KernelApi {
    * mapFilePage makes it the mapping's, putFilePage drops it. Returns the
    * pfn, FILE_PAGE_SIGBUS when `index` is past the last page of the file,
    * or -1 when no frame could be had.
+   * Throws RangeError when `vma` does not map a file.
    */
   filePage(vma: number, index: number): number {
+    this.checkFileVma(vma, "k.filePage");
     return this.memory.file.getPage(vma, index);
   }
 
@@ -428,11 +430,18 @@ export class KernelApi {
    * the mapcount and `mm`'s file RSS. A store through it reaches the file.
    * A "write" gives the page its disk block and dirties it. Returns
    * FAULT_OK, or FAULT_SIGBUS when the disk is full (the reference dropped).
-   * Panics when the entry at `ptep` is not empty.
+   * Throws RangeError when `vma` does not map a file. Panics when the entry
+   * at `ptep` is not empty.
    */
   mapFilePage(mm: MmStruct, vma: number, va: number, ptep: number, pfn: number, access: "read" | "write"): number {
+    this.checkFileVma(vma, "k.mapFilePage");
     const page = va - (va % PAGE);
     if (!mm.pt.pteNone(ptep)) panic(`k.mapFilePage: the entry of 0x${page.toString(16)} is not empty`);
     return this.memory.file.mapPage(mm, vma, page, ptep, pfn, access);
+  }
+
+  /** Throws RangeError unless `vma` is a VMA mapping a file. */
+  private checkFileVma(vma: number, who: string): void {
+    if (vma === 0 || !isFileObject(this.vmas.f.shmem(vma))) throw new RangeError(`${who}: VMA ${vma} does not map a file`);
   }
 }

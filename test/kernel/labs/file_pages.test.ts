@@ -56,6 +56,14 @@ describe("k's file-page calls", () => {
     expect(() => m.check()).not.toThrow();
   });
 
+  it("filePage and mapFilePage refuse a VMA that maps no file with a RangeError", () => {
+    const { p, k } = setup();
+    const anon = p.sys.mmap(0, PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS);
+    const vma = k.findVma(p.mm, anon);
+    expect(() => k.filePage(vma, 0)).toThrow(/k.filePage: VMA \d+ does not map a file/);
+    expect(() => k.mapFilePage(p.mm, vma, anon, k.walk(p.mm, anon, "alloc"), 1, "read")).toThrow(RangeError);
+  });
+
   it("mapFilePage through an entry that is not empty is a kernel panic", () => {
     const { p, k, a, vma } = setup();
     expect(p.mem.read8(a)).toBe(0x41);
