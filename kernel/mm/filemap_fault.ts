@@ -82,25 +82,63 @@ export class FileFault {
 
   /**
    * A fault on an empty entry of a file VMA (do_read_fault, do_cow_fault,
-   * do_shared_fault). Returns FAULT_OK, FAULT_SIGBUS past the end of the
-   * file, FAULT_OOM when no frame could be had.
+   * do_shared_fault), through the same steps the lab API hands a student
+   * (kernel/mm/lab_api.ts: filePage, mapFilePage, putFilePage). Returns
+   * FAULT_OK, FAULT_SIGBUS past the end of the file, FAULT_OOM when no
+   * frame could be had.
    */
   fault(mm: MmStruct, vma: number, page: number, ptep: number, ec: number): number {
-    const files = this.files as FileMapping;
-    const pfn = files.getPage(this.m.vmas.f.shmem(vma), this.index(vma, page));
+    const pfn = this.getPage(vma, this.index(vma, page));
     if (pfn === FILE_PAGE_SIGBUS) return FAULT_SIGBUS;
     if (pfn < 0) return FAULT_OOM;
-    const flags = this.m.vmas.f.flags(vma);
     const write = (ec & PF_WRITE) !== 0;
-    if (write && !(flags & VM_SHARED)) return this.copyToAnon(mm, vma, page, ptep, pfn);
-    if (write && !files.mkwrite(pfn)) return FAULT_SIGBUS;
-    this.m.buddy.getPage(pfn);
+    if (write && !(this.m.vmas.f.flags(vma) & VM_SHARED)) {
+      const r = this.copyToAnon(mm, vma, page, ptep, pfn);
+      this.m.buddy.putPage(pfn);
+      return r;
+    }
+    return this.mapPage(mm, vma, page, ptep, pfn, write ? "write" : "read");
+  }
+
+  /**
+   * filemap_fault's lookup: the cache frame of page `index` of the file VMA
+   * `vma` maps, read in when not cached, with one reference for the caller
+   * (mapPage makes it the mapping's; put it with putPage otherwise).
+   * Returns the pfn, FILE_PAGE_SIGBUS past the last page of the file, or
+   * FILE_PAGE_NOMEM when no frame could be had.
+   */
+  getPage(vma: number, index: number): number {
+    const pfn = (this.files as FileMapping).getPage(this.m.vmas.f.shmem(vma), index);
+    if (pfn >= 0) this.m.buddy.getPage(pfn);
+    return pfn;
+  }
+
+  /** The page index in its file of page `va` of file VMA `vma`. */
+  fileIndex(vma: number, va: number): number {
+    return this.index(vma, va - (va % PAGE));
+  }
+
+  /**
+   * finish_fault for a cache page: maps `pfn` (holding the reference
+   * getPage gave) at `page` through the empty entry `ptep`, with the
+   * entry flags of `vma` for `access`. A write gives the page its disk
+   * block first (page_mkwrite) and dirties it. Returns FAULT_OK, or
+   * FAULT_SIGBUS when the disk has no block left (the reference dropped).
+   */
+  mapPage(mm: MmStruct, vma: number, page: number, ptep: number, pfn: number, access: "read" | "write"): number {
+    const files = this.files as FileMapping;
+    const write = access === "write";
+    if (write && !files.mkwrite(pfn)) {
+      this.m.buddy.putPage(pfn);
+      return FAULT_SIGBUS;
+    }
+    const flags = this.m.vmas.f.flags(vma);
     this.mapOne(mm, pfn);
     let pte = vmaPteFlags(flags, write);
     // Writable but clean after a read, once the page has its block: the MMU
     // sets D on the first store, and writeback harvests it. A page over a
     // hole stays read-only so that its first store faults (page_mkwrite).
-    if (flags & VM_SHARED && flags & VM_WRITE && files.hasBlock(pfn)) pte |= PTE_RW;
+    if (!write && flags & VM_SHARED && flags & VM_WRITE && files.hasBlock(pfn)) pte |= PTE_RW;
     if (write) files.markDirty(pfn);
     mm.pt.setPte(page, ptep, pfn, pte >>> 0);
     this.m.outcome = PFO_FILE;

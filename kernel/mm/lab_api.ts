@@ -18,6 +18,7 @@
  */
 
 import { panic } from "../panic.ts";
+import { FILE_PAGE_SIGBUS, isFileObject } from "./filemap_fault.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
 import { type MemMap, PG_alloc, PG_anon_exclusive, PG_pgtable } from "./memmap.ts";
@@ -96,6 +97,8 @@ export class KernelApi {
   readonly FAULT_ACCERR = FAULT_ACCERR;
   readonly FAULT_OOM = FAULT_OOM;
   readonly FAULT_SIGBUS = FAULT_SIGBUS;
+  /** filePage's answer for a page past the last page of the file (the access is SIGBUS). */
+  readonly FILE_PAGE_SIGBUS = FILE_PAGE_SIGBUS;
   readonly PAGE_SIZE = PAGE;
   /** #PF error-code bits. */
   readonly PF_PROT = PF_PROT;
@@ -390,5 +393,55 @@ export class KernelApi {
     if (!(flags & PTE_P) || !(flags & PTE_A)) return 0;
     this.setPte(mm, page, ptep, mm.pt.ptePfn(ptep), (flags & ~PTE_A) >>> 0);
     return 1;
+  }
+  /** 1 when VMA `vma` maps a file (mmap of a descriptor), else 0. */
+  vmaIsFile(vma: number): number {
+    return isFileObject(this.vmas.f.shmem(vma)) ? 1 : 0;
+  }
+
+  /** The page index in its file of page `va` of file VMA `vma` (vm_pgoff plus the pages before `va`). */
+  filePageIndex(vma: number, va: number): number {
+    return this.memory.file.fileIndex(vma, va);
+  }
+
+  /**
+   * filemap_fault's lookup: the page-cache frame of page `index` of the file
+   * VMA `vma` maps (read from the disk when not cached; a partial last page
+   * is zero past the end of the file), with one reference for the caller:
+   * mapFilePage makes it the mapping's, putFilePage drops it. Returns the
+   * pfn, FILE_PAGE_SIGBUS when `index` is past the last page of the file,
+   * or -1 when no frame could be had.
+   * Throws RangeError when `vma` does not map a file.
+   */
+  filePage(vma: number, index: number): number {
+    this.checkFileVma(vma, "k.filePage");
+    return this.memory.file.getPage(vma, index);
+  }
+
+  /** put_page: drops a reference filePage gave (after copying the page for a private write). */
+  putFilePage(pfn: number): void {
+    this.pages.putPage(pfn);
+  }
+
+  /**
+   * finish_fault for a page-cache page: maps `pfn` (with the reference
+   * filePage gave, which the mapping keeps) at page `va` through the empty
+   * entry `ptep` of `mm`, flags as `vmaPteFlags(vma, access)`; counted in
+   * the mapcount and `mm`'s file RSS. A store through it reaches the file.
+   * A "write" gives the page its disk block and dirties it. Returns
+   * FAULT_OK, or FAULT_SIGBUS when the disk is full (the reference dropped).
+   * Throws RangeError when `vma` does not map a file. Panics when the entry
+   * at `ptep` is not empty.
+   */
+  mapFilePage(mm: MmStruct, vma: number, va: number, ptep: number, pfn: number, access: "read" | "write"): number {
+    this.checkFileVma(vma, "k.mapFilePage");
+    const page = va - (va % PAGE);
+    if (!mm.pt.pteNone(ptep)) panic(`k.mapFilePage: the entry of 0x${page.toString(16)} is not empty`);
+    return this.memory.file.mapPage(mm, vma, page, ptep, pfn, access);
+  }
+
+  /** Throws RangeError unless `vma` is a VMA mapping a file. */
+  private checkFileVma(vma: number, who: string): void {
+    if (vma === 0 || !isFileObject(this.vmas.f.shmem(vma))) throw new RangeError(`${who}: VMA ${vma} does not map a file`);
   }
 }
