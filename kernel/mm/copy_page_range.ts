@@ -20,7 +20,7 @@ import type { HugeMemory } from "./huge_memory.ts";
 import type { Hugetlb } from "./hugetlb.ts";
 import { type MemMap, PG_anon_exclusive, PG_file } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
-import { VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
+import { VM_HUGETLB, VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_A, PTE_P, PTE_RW, PTE_SOFT_COW, PTE_SPECIAL, swpOffset } from "./pgtable_types.ts";
@@ -52,7 +52,8 @@ export class CopyPageRange implements PteVisitor {
    * caller tears the child down).
    */
   run(src: PageTable, dst: MmStruct, start: number, end: number, vmFlags: number, anon: number): boolean {
-    if (vmFlags & VM_SHARED || anon === 0) return true;
+    // A shared hugetlb VMA has no object to fault from: its leaves are copied as they are (no COW).
+    if ((vmFlags & (VM_SHARED | VM_HUGETLB)) === VM_SHARED || anon === 0) return true;
     this.src = src;
     this.dst = dst;
     this.cow = (vmFlags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;

@@ -23,7 +23,8 @@
  *
  * Choices (kernel/LINUX.md): no surplus pages (nr_overcommit_hugepages is
  * 0: HugePages_Surp is always 0); shrinking frees only pages neither in use
- * nor needed by reservations; MAP_SHARED hugetlb is refused with EINVAL; a
+ * nor needed by reservations; a MAP_SHARED mapping is populated at mmap (no
+ * hugetlbfs file holds its pages) and fork shares its leaves as they are; a
  * COW that finds the pool empty gives the writer SIGBUS, where Linux would
  * let the reservation owner steal the page from its children.
  */
@@ -34,7 +35,7 @@ import { __GFP_COMP, __GFP_NOWARN, GFP_HIGHUSER } from "./gfp.ts";
 import { HPAGE_ORDER, hugeFlags } from "./huge_memory.ts";
 import { type MemMap, PG_alloc, PG_anon, PG_head } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
-import { VM_HUGETLB_RESV } from "./mm_types.ts";
+import { VM_HUGETLB_RESV, VM_SHARED } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
 import { HPAGE_PAGES, HPAGE_SIZE, PF_PROT, PF_WRITE, PTE_A, PTE_P, PTE_RW } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -190,7 +191,7 @@ export class Hugetlb {
     if (!(flags & PTE_P)) panic(`hugetlb_fault: non-present 2 MiB leaf at 0x${haddr.toString(16)}`);
     if (!(ec & PF_WRITE) || flags & PTE_RW) return ec & PF_PROT && !(ec & PF_WRITE) ? FAULT_ACCERR : FAULT_OK;
     const old = pt.ptePfn(pmdp);
-    if (this.host.memmap.refcount(old) === 2) {
+    if (this.host.memmap.refcount(old) === 2 || this.host.vmas.f.flags(vma) & VM_SHARED) {
       pt.setPte(haddr, pmdp, old, hugeFlags(this.host.vmas.f.flags(vma), { write: true }));
       pt.flushTlb();
       return FAULT_OK;

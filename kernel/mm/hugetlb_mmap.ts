@@ -6,11 +6,11 @@
  * a hugetlb VMA inside a huge page. The pool itself is hugetlb.ts.
  */
 import { EINVAL, ENOMEM } from "../errno.ts";
-import { MAP_FIXED, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_NORESERVE, MAP_PRIVATE, MAP_TYPE } from "../uapi/mman.ts";
+import { MAP_FIXED, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MAP_TYPE } from "../uapi/mman.ts";
 import type { Hugetlb } from "./hugetlb.ts";
 import type { MmStruct } from "./mm.ts";
 import { MMAP_MIN_ADDR, PAGE, STACK_TOP } from "./mm.ts";
-import { VM_DONTEXPAND, VM_HUGETLB, VM_HUGETLB_RESV, VM_NORESERVE } from "./mm_types.ts";
+import { VM_DONTEXPAND, VM_HUGETLB, VM_HUGETLB_RESV, VM_MAYSHARE, VM_NORESERVE, VM_SHARED } from "./mm_types.ts";
 import { HPAGE_SIZE } from "./pgtable_types.ts";
 import type { VmaOps } from "./vma.ts";
 
@@ -25,23 +25,29 @@ export interface HugetlbMmapOps {
 }
 
 /**
- * do_mmap for MAP_ANONYMOUS | MAP_HUGETLB. Returns the address, -EINVAL for
- * a page size other than 2 MiB, MAP_SHARED (not supported by memsim), or a
- * MAP_FIXED address not 2 MiB aligned; -ENOMEM when the pool's free pages
+ * do_mmap for MAP_ANONYMOUS | MAP_HUGETLB. MAP_SHARED is reserved whether
+ * or not MAP_NORESERVE is given, and the caller populates it at once (memsim
+ * has no hugetlbfs file to find a shared page in later), so a fork child
+ * maps the very pages. Returns the address, -EINVAL for a page size other
+ * than 2 MiB, a type other than private or shared, or a MAP_FIXED address
+ * not 2 MiB aligned; -ENOMEM when the pool's free pages
  * not yet reserved cannot cover the mapping.
  */
 export function mmapHugetlb(ops: HugetlbMmapOps, mm: MmStruct, addr: number, len: number, vmFlags: number, flags: number): number {
   const size = (flags >>> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
   if (size !== 0 && size !== 21) return -EINVAL;
-  if ((flags & MAP_TYPE) !== MAP_PRIVATE) return -EINVAL;
+  const type = flags & MAP_TYPE;
+  if (type !== MAP_PRIVATE && type !== MAP_SHARED) return -EINVAL;
   len = Math.ceil(len / HPAGE_SIZE) * HPAGE_SIZE;
   if (len > STACK_TOP) return -ENOMEM;
   const at = hugetlbArea(ops, mm, addr, len, flags);
   if (at < 0) return at;
   const pages = len / HPAGE_SIZE;
-  const reserve = !(flags & MAP_NORESERVE);
+  // A shared mapping always reserves: the caller populates it at once, so every process that maps it sees the same pages.
+  const reserve = type === MAP_SHARED || !(flags & MAP_NORESERVE);
   if (reserve && !ops.hugetlb.reserve(pages)) return -ENOMEM;
   vmFlags |= VM_HUGETLB | VM_DONTEXPAND | (reserve ? VM_HUGETLB_RESV : VM_NORESERVE);
+  if (type === MAP_SHARED) vmFlags |= VM_SHARED | VM_MAYSHARE;
   const r = ops.region(at, len, vmFlags);
   if (r < 0) {
     if (reserve) ops.hugetlb.unreserve(pages);

@@ -219,7 +219,9 @@ function doMmapHugetlb(ctx: MmapContext, mm: MmStruct, addr: number, len: number
   };
   const vmFlags = protToVmFlags(prot) | (flags & MAP_LOCKED ? VM_LOCKED : 0);
   const at = mmapHugetlb(ops, mm, addr, len, vmFlags, flags);
-  if (at >= 0 && flags & (MAP_POPULATE | MAP_LOCKED)) populateRange(ctx, mm, at, at + Math.ceil(len / HPAGE_SIZE) * HPAGE_SIZE);
+  // A shared mapping is populated at once (hugetlb_mmap.ts).
+  if (at >= 0 && flags & (MAP_POPULATE | MAP_LOCKED | MAP_SHARED))
+    populateRange(ctx, mm, at, at + Math.ceil(len / HPAGE_SIZE) * HPAGE_SIZE);
   return at;
 }
 
@@ -314,8 +316,10 @@ export function mmapRegion(
   // A private range next to a compatible VMA extends it; no new object is needed.
   if (!(vmFlags & VM_SHARED) && ctx.vmas.mergeNewRange(mm, addr, addr + len, vmFlags, "merge") !== 0) return 0;
   const vma = ctx.vmas.alloc(mm, addr, addr + len, vmFlags, addr / PAGE);
-  const shmem = vma !== 0 && vmFlags & VM_SHARED ? ctx.pt.shmemCreate(pages, (vmFlags & VM_NORESERVE) === 0) : 0;
-  if (vma === 0 || (vmFlags & VM_SHARED && shmem <= 0)) {
+  // Shared anonymous memory gets a shmem object; shared hugetlb memory is its pool pages alone.
+  const needsShmem = (vmFlags & (VM_SHARED | VM_HUGETLB)) === VM_SHARED;
+  const shmem = vma !== 0 && needsShmem ? ctx.pt.shmemCreate(pages, (vmFlags & VM_NORESERVE) === 0) : 0;
+  if (vma === 0 || (needsShmem && shmem <= 0)) {
     if (vma !== 0) ctx.vmas.freeObject(vma);
     if (charge) {
       ctx.commit.uncharge(pages);

@@ -109,10 +109,9 @@ describe("MAP_HUGETLB", () => {
     expect(q.sys.mmap(0, HPAGE, RW, HUGE)).toBe(-ENOMEM);
   });
 
-  it("refuses other page sizes, MAP_SHARED, unaligned fixed addresses", () => {
+  it("refuses other page sizes and unaligned fixed addresses", () => {
     const { p } = boot(2);
     expect(p.sys.mmap(0, HPAGE, RW, HUGE | MAP_HUGE_1GB)).toBe(-EINVAL);
-    expect(p.sys.mmap(0, HPAGE, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB)).toBe(-EINVAL);
     expect(p.sys.mmap(BASE + 4096, HPAGE, RW, HUGE | MAP_FIXED)).toBe(-EINVAL);
     expect(p.sys.mmap(BASE, HPAGE, RW, HUGE | MAP_FIXED)).toBe(BASE);
   });
@@ -189,6 +188,29 @@ describe("MAP_HUGETLB", () => {
     if (c === null) throw new Error("fork failed");
     expect(() => c.mem.write8(BASE, 4)).toThrow(BusError);
     expect(p.mem.read8(BASE)).toBe(3);
+    m.check();
+  });
+
+  it("MAP_SHARED is populated at mmap and shared with a fork child, Shared_Hugetlb in smaps", () => {
+    const { m, p } = boot(3);
+    const SHARED = MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED;
+    expect(p.sys.mmap(BASE, 2 * HPAGE, RW, SHARED | MAP_NORESERVE)).toBe(BASE);
+    expect(pool(m)).toEqual([3, 1, 0]);
+    expect(p.sys.mmap(BASE + 4 * HPAGE, 2 * HPAGE, RW, SHARED)).toBe(-ENOMEM);
+    p.mem.write32(BASE + HPAGE, 5);
+    const c = p.fork();
+    if (c === null) throw new Error("fork failed");
+    c.mem.write32(BASE + HPAGE, 6);
+    expect(p.mem.read32(BASE + HPAGE)).toBe(6);
+    c.mem.write32(BASE, 7);
+    expect(p.mem.read32(BASE)).toBe(7);
+    expect(pool(m)).toEqual([3, 1, 0]);
+    expect(smapsField(c.proc.smaps(), "Shared_Hugetlb")).toContain(4096);
+    expect(c.proc.maps()).toContain("rw-s");
+    m.check();
+    c.exit(0);
+    expect(p.sys.munmap(BASE, 2 * HPAGE)).toBe(0);
+    expect(pool(m)).toEqual([3, 3, 0]);
     m.check();
   });
 
