@@ -1,6 +1,6 @@
 /**
  * hugetlb against a model: processes over a window of four 2 MiB slots at a
- * fixed address map (MAP_FIXED | MAP_HUGETLB), unmap, write and read huge
+ * fixed address map (MAP_FIXED | MAP_HUGETLB, private or shared), unmap, write and read huge
  * pages, fork, exit, and the pool is resized. The model keeps which pool
  * page each slot of each process maps (or none yet), each page's value and
  * its mappers, and which slots still hold a reservation; from that it
@@ -17,6 +17,7 @@ import {
   MAP_FIXED,
   MAP_HUGETLB,
   MAP_PRIVATE,
+  MAP_SHARED,
   Machine,
   PROT_READ,
   PROT_WRITE,
@@ -35,6 +36,8 @@ const HUGE = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED;
 interface MSlot {
   page: number;
   owner: boolean;
+  /** MAP_SHARED: populated at mmap, never copied. */
+  shared: boolean;
 }
 type Slots = Map<number, MSlot>;
 interface Model {
@@ -106,12 +109,14 @@ class Mmap implements Cmd {
     readonly who: number,
     readonly s: number,
     readonly n: number,
+    readonly shared: boolean,
   ) {}
   check = (m: Readonly<Model>) => live(m as Model).length > 0;
   run(model: Model, real: Real): void {
     const k = pick(model, this.who);
     const n = Math.min(this.n, SLOTS - this.s);
-    const r = (real.procs[k] as Process).sys.mmap(BASE + this.s * HPAGE, n * HPAGE, PROT_READ | PROT_WRITE, HUGE);
+    const flags = this.shared ? (HUGE & ~MAP_PRIVATE) | MAP_SHARED : HUGE;
+    const r = (real.procs[k] as Process).sys.mmap(BASE + this.s * HPAGE, n * HPAGE, PROT_READ | PROT_WRITE, flags);
     // The reservation is made before MAP_FIXED unmaps what was there.
     if (free(model) - rsvd(model) < n) expect(r).toBeLessThan(0);
     else {
@@ -120,12 +125,14 @@ class Mmap implements Cmd {
       for (let i = this.s; i < this.s + n; i++) {
         const old = slots.get(i);
         if (old) drop(model, old);
-        slots.set(i, { page: -1, owner: true });
+        slots.set(i, { page: -1, owner: true, shared: this.shared });
       }
+      // A shared mapping is populated at once, from its reservations.
+      if (this.shared) for (let i = this.s; i < this.s + n; i++) (slots.get(i) as MSlot).page = newPage(model, 0);
     }
     after(model, real);
   }
-  toString = () => `mmap(${this.who}, ${this.s}, ${this.n})`;
+  toString = () => `mmap(${this.who}, ${this.s}, ${this.n}, ${this.shared ? "shared" : "private"})`;
 }
 
 class Munmap implements Cmd {
@@ -170,7 +177,8 @@ class Access implements Cmd {
     const write = this.v >= 0;
     const spare = free(model) - rsvd(model) > 0;
     const pg = slot.page < 0 ? undefined : (model.pages.get(slot.page) as [number, number]);
-    const needs = pg === undefined ? !slot.owner : write && pg[1] > 1;
+    const cow = write && pg !== undefined && pg[1] > 1 && !slot.shared;
+    const needs = pg === undefined ? !slot.owner : cow;
     if (needs && !spare) {
       expect(() => (write ? p.mem.write32(va, this.v) : p.mem.read32(va))).toThrow(BusError);
       kill(model, real, k);
@@ -180,7 +188,7 @@ class Access implements Cmd {
     if (pg === undefined) {
       slot.page = newPage(model, 0);
       slot.owner = false;
-    } else if (write && pg[1] > 1) {
+    } else if (cow && pg !== undefined) {
       pg[1]--;
       slot.page = newPage(model, pg[0]);
     }
@@ -205,7 +213,7 @@ class Fork implements Cmd {
     const copy: Slots = new Map();
     for (const [i, s] of model.procs[k] as Slots) {
       if (s.page >= 0) (model.pages.get(s.page) as [number, number])[1]++;
-      copy.set(i, { page: s.page, owner: false });
+      copy.set(i, { page: s.page, owner: false, shared: s.shared });
     }
     model.procs.push(copy);
     after(model, real);
@@ -245,7 +253,7 @@ const count = fc.integer({ min: 1, max: SLOTS });
 
 function commands(): fc.Arbitrary<Cmd>[] {
   return [
-    fc.tuple(who, slot, count).map(([w, s, n]) => new Mmap(w, s, n)),
+    fc.tuple(who, slot, count, fc.boolean()).map(([w, s, n, sh]) => new Mmap(w, s, n, sh)),
     fc.tuple(who, slot, count).map(([w, s, n]) => new Munmap(w, s, n)),
     fc.tuple(who, slot, fc.nat()).map(([w, s, v]) => new Access(w, s, v)),
     fc.tuple(who, slot, fc.nat()).map(([w, s, v]) => new Access(w, s, v)),
