@@ -28,6 +28,7 @@
  * COW that finds the pool empty gives the writer SIGBUS, where Linux would
  * let the reservation owner steal the page from its children.
  */
+import { PFO_COW_COPY, PFO_COW_REUSE, PFO_DEMAND_ZERO } from "../events_types.ts";
 import { invariant, panic } from "../panic.ts";
 import { FAULT_ACCERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./fault_codes.ts";
 import type { PageAllocator } from "./frames.ts";
@@ -65,6 +66,8 @@ export interface HugetlbHost {
   readonly memmap: MemMap;
   readonly buddy: PageAllocator;
   readonly vmas: VmaOps;
+  /** What the last fault did (PFO_*), for page_fault_user. */
+  outcome: number;
 }
 
 /** The huge page pool and MAP_HUGETLB memory. */
@@ -181,6 +184,7 @@ export class Hugetlb {
     if (f.anon(vma) === 0) f.setAnon(vma, this.host.vmas.newAnonId());
     this.mapLeaf(mm, vma, haddr, pmdp, head);
     this.stats.faults++;
+    this.host.outcome = PFO_DEMAND_ZERO;
     return FAULT_OK;
   }
 
@@ -194,6 +198,7 @@ export class Hugetlb {
     if (this.host.memmap.refcount(old) === 2 || this.host.vmas.f.flags(vma) & VM_SHARED) {
       pt.setPte(haddr, pmdp, old, hugeFlags(this.host.vmas.f.flags(vma), { write: true }));
       pt.flushTlb();
+      this.host.outcome = PFO_COW_REUSE;
       return FAULT_OK;
     }
     const head = this.take(false);
@@ -206,6 +211,7 @@ export class Hugetlb {
     this.mapLeaf(mm, vma, haddr, pmdp, head);
     pt.flushTlb();
     this.stats.cowCopies++;
+    this.host.outcome = PFO_COW_COPY;
     return FAULT_OK;
   }
 
