@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { PG_anon } from "../../../kernel/mm/memmap.ts";
 import {
   BusError,
   ConfigError,
@@ -224,5 +225,42 @@ describe("MAP_HUGETLB", () => {
     expect(p.state).toBe("killed");
     expect(pool(m)).toEqual([1, 1, 0]);
     m.check();
+  });
+});
+
+describe("the hugetlb checker", () => {
+  function mapped() {
+    const m = Machine.boot({ ramBytes: 32 << 20, debugVm: 1, hugePages: 3 });
+    const p = m.spawn("t");
+    expect(p.sys.mmap(BASE, 2 * HPAGE, RW, HUGE | MAP_FIXED)).toBe(BASE);
+    p.mem.write8(BASE, 1);
+    return { m, p };
+  }
+
+  it("reports free + in use differing from the total (HUGETLB-1)", () => {
+    const { m } = mapped();
+    m.kernel.hugetlb.free--;
+    expect(() => m.check("hugetlb")).toThrow(/HUGETLB-1.*total 3, free 1 \(list 2\), counted free 2 \+ in use 1/);
+  });
+
+  it("reports more reservations than free pages (HUGETLB-2)", () => {
+    const { m } = mapped();
+    m.kernel.hugetlb.rsvd = 3;
+    expect(() => m.check("hugetlb")).toThrow(/HUGETLB-2.*3 reserved, 2 free/);
+  });
+
+  it("reports a pool page marked anonymous (HUGETLB-3)", () => {
+    const { m, p } = mapped();
+    const head = p.mm.pt.ptePfn(p.mm.pt.lookup(BASE));
+    m.kernel.memmap.setFlag(head, PG_anon);
+    expect(() => m.check("hugetlb")).toThrow(/HUGETLB-3/);
+  });
+
+  it("reports a free pool page that is held (HUGETLB-4)", () => {
+    const { m, p } = mapped();
+    const head = p.mm.pt.ptePfn(p.mm.pt.lookup(BASE));
+    expect(p.sys.munmap(BASE, HPAGE)).toBe(0);
+    m.kernel.memmap.setRefcount(head, 2);
+    expect(() => m.check("hugetlb")).toThrow(/HUGETLB-4.*has refcount 2, mapcount 0/);
   });
 });
