@@ -29,6 +29,7 @@ import {
   VM_ACCOUNT,
   VM_DONTCOPY,
   VM_GROWSDOWN,
+  VM_HUGETLB_RESV,
   VM_MAYEXEC,
   VM_MAYREAD,
   VM_MAYWRITE,
@@ -124,7 +125,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     this.lazyWalk = new LazyFreeWalk(d.memory.memmap, d.memory);
     this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
     this.deactivateWalk.deactivate = (pfn) => d.memory.reclaim?.deactivate(pfn);
-    this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy, () => d.memory.swap?.dev ?? null, d.memory.huge);
+    this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy, () => d.memory.swap?.dev ?? null, d.memory.huge, d.memory.hugetlb);
     const l = d.layers;
     const any = l.pageFault ?? l.forkCopy ?? l.onSpawn ?? l.onExit;
     this.lab = any === undefined ? null : new LabLayers(l, d.k, d.memory, this.copyDefault);
@@ -225,6 +226,8 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       const pages = (f.end(vma) - f.start(vma)) / PAGE;
       const nv = ctx.vmas.dup(mm, vma, "fork");
       if (nv === 0) return false;
+      // The child's hugetlb VMA owns no reservation (reset_vma_resv_huge_pages).
+      if (flags & VM_HUGETLB_RESV) f.setFlags(nv, flags & ~VM_HUGETLB_RESV);
       if (flags & VM_ACCOUNT) {
         if (!ctx.commit.charge(pages)) {
           ctx.vmas.freeDup(nv);

@@ -16,6 +16,7 @@ import { type FramePages, PAGE_POISON } from "./mm/frame_pages.ts";
 import type { FramesZone } from "./mm/frames.ts";
 import { GFP_KERNEL } from "./mm/gfp.ts";
 import type { HugeMemory } from "./mm/huge_memory.ts";
+import type { Hugetlb } from "./mm/hugetlb.ts";
 import type { PagingParts } from "./mm/init.ts";
 import { khugepagedScan } from "./mm/khugepaged.ts";
 import type { Kmalloc } from "./mm/kmalloc.ts";
@@ -325,6 +326,20 @@ export class Kernel {
    */
   get thp(): HugeMemory {
     return this.taskParts.memory.huge;
+  }
+
+  /** The hugetlb pool (kernel/mm/hugetlb.ts): `total`, `free`, `rsvd` and its counters. */
+  get hugetlb(): Hugetlb {
+    return this.taskParts.memory.hugetlb;
+  }
+
+  /**
+   * vm.nr_hugepages: resizes the hugetlb pool toward `n` pages of 2 MiB
+   * (growing while the buddy allocator has order-9 blocks, shrinking by free
+   * unreserved pages only). Returns the size reached, which may fall short of `n`.
+   */
+  setNrHugepages(n: number): number {
+    return this.taskParts.memory.hugetlb.setNrHugepages(n);
   }
 
   /**

@@ -111,7 +111,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     dev.swapUncharge = (id) => memcg.swapUncharge(id);
   }
   const api = new KernelApi(memory);
-  const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount };
+  const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount, hugetlb: memory.hugetlb };
   const tasks = new Tasks({
     ctx,
     memory,
@@ -146,8 +146,9 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
   r.checkers.push({
     name: "thp",
-    run: () => checkThp({ tasks, memmap: k.memmap, vmas, huge: memory.huge }),
+    run: () => checkThp({ tasks, memmap: k.memmap, vmas, huge: memory.huge, hugetlb: memory.hugetlb }),
   } satisfies Checker);
+  r.checkers.push({ name: "hugetlb", run: () => memory.hugetlb.check() } satisfies Checker);
   r.checkers.push({ name: "memcg", run: () => memcg.check(k.memmap.nrPages, (fn) => dev?.forEachSwapCgroup(fn)) } satisfies Checker);
   if (dev !== null) r.checkers.push({ name: "swap", run: () => checkSwap(dev, k.memmap, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => taskMeminfo(parts, o, v));
@@ -186,6 +187,12 @@ function taskMeminfo(t: TaskParts, o: TaskOptions, v: MeminfoValues): void {
   v["Active(anon)"] = (v["Active(anon)"] ?? 0) + t.shmem.nrPages * 4;
   v.Active = (v.Active ?? 0) + t.shmem.nrPages * 4;
   v.Hugepagesize = 2048;
+  const pool = t.memory.hugetlb;
+  v.HugePages_Total = pool.total;
+  v.HugePages_Free = pool.free;
+  v.HugePages_Rsvd = pool.rsvd;
+  v.HugePages_Surp = 0;
+  v.Hugetlb = pool.total * 2048;
   v.AnonHugePages = t.memory.huge.stats.nrAnonThps * 2048;
   v.Cached = (v.Cached ?? 0) + t.shmem.nrPages * 4;
   const dev = t.swap?.dev ?? null;

@@ -49,6 +49,12 @@ export interface BootOptions {
   maxMapCount?: number;
   /** /sys/kernel/mm/transparent_hugepage/enabled: "always", "madvise" (default) or "never". */
   thp?: "always" | "madvise" | "never";
+  /**
+   * vm.nr_hugepages at boot: 2 MiB pages set aside for MAP_HUGETLB
+   * (kernel/mm/hugetlb.ts), 0 up to RAM / 2 MiB, and needs maxOrder >= 9.
+   * The pool gets as many as the buddy allocator has (HugePages_Total). Default 0.
+   */
+  hugePages?: number;
   /** Largest buddy order (MAX_PAGE_ORDER), 0..12. Default 10. */
   maxOrder?: number;
   /** Per-CPU list batch in pages: 0 = Linux's size for the zone (default), -1 = no per-CPU lists. */
@@ -97,6 +103,7 @@ export interface ResolvedConfig {
   swapBytes: number;
   maxMapCount: number;
   thp: "always" | "madvise" | "never";
+  hugePages: number;
   maxOrder: number;
   pcpBatch: number;
   tlb: TlbConfig;
@@ -118,6 +125,7 @@ const KNOWN = new Set([
   "swapBytes",
   "maxMapCount",
   "thp",
+  "hugePages",
   "maxOrder",
   "pcpBatch",
   "tlb",
@@ -180,6 +188,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     swapBytes: intIn("swapBytes", opts.swapBytes ?? 0, 0, 2 ** 50),
     maxMapCount: intIn("maxMapCount", opts.maxMapCount ?? 65530, 1, 2 ** 31 - 1),
     thp: resolveThp(opts.thp ?? "madvise"),
+    hugePages: resolveHugePages(opts, ramBytes),
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
@@ -190,6 +199,14 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     layers: resolveLayers(opts.layers),
     allocSites: resolveAllocSites(opts.allocSites),
   };
+}
+
+/** Checks hugePages: an integer from 0 to RAM / 2 MiB, and none without order-9 blocks (maxOrder below 9). */
+function resolveHugePages(opts: BootOptions, ramBytes: number): number {
+  const n = intIn("hugePages", opts.hugePages ?? 0, 0, Math.floor(ramBytes / (2 * 1024 * 1024)));
+  if (n > 0 && (opts.maxOrder ?? 10) < 9)
+    throw new ConfigError(`Machine.boot: hugePages needs maxOrder >= 9, got maxOrder ${String(opts.maxOrder)}`);
+  return n;
 }
 
 /** Checks allocSites: sampleBytes an integer >= 1, scope user, kernel or all. Throws ConfigError naming the bad field. */

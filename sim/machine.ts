@@ -233,6 +233,7 @@ export class Machine {
       kernelLayers(config.layers),
     );
     this.kernel.thp.enabled = config.thp;
+    this.kernel.setNrHugepages(config.hugePages);
     this.faults = new Faults(this.kernel);
     this.events = new MachineEvents(this.kernel.events);
     this.allocSites = new AllocSites(this.kernel, this.events, config.seed, REPO_ROOT);

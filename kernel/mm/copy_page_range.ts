@@ -10,15 +10,17 @@
  * page is mapped as it is. A swap entry is copied as it is and its slot
  * gains a reference (copy_nonpresent_pte, swap_duplicate): both processes
  * then fault the same slot in. A 2 MiB leaf (a transparent huge page) is
- * shared whole, write-protected in both (copy_huge_pmd, huge_memory.ts).
+ * shared whole, write-protected in both (copy_huge_pmd, huge_memory.ts);
+ * so is a hugetlb leaf (hugetlb.ts).
  */
 
 import { panic } from "../panic.ts";
 import type { PageAllocator } from "./frames.ts";
 import type { HugeMemory } from "./huge_memory.ts";
+import type { Hugetlb } from "./hugetlb.ts";
 import { type MemMap, PG_anon_exclusive, PG_file } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
-import { VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
+import { VM_HUGETLB, VM_MAYWRITE, VM_SHARED } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_A, PTE_P, PTE_RW, PTE_SOFT_COW, PTE_SPECIAL, swpOffset } from "./pgtable_types.ts";
@@ -38,6 +40,8 @@ export class CopyPageRange implements PteVisitor {
     private readonly swap: () => SwapDevice | null,
     /** Fork's copy of a 2 MiB leaf (copy_huge_pmd). */
     private readonly huge: HugeMemory,
+    /** Fork's copy of a hugetlb leaf (copy_hugetlb_page_range). */
+    private readonly hugetlb: Hugetlb,
   ) {}
 
   /**
@@ -48,7 +52,8 @@ export class CopyPageRange implements PteVisitor {
    * caller tears the child down).
    */
   run(src: PageTable, dst: MmStruct, start: number, end: number, vmFlags: number, anon: number): boolean {
-    if (vmFlags & VM_SHARED || anon === 0) return true;
+    // A shared hugetlb VMA has no object to fault from: its leaves are copied as they are (no COW).
+    if ((vmFlags & (VM_SHARED | VM_HUGETLB)) === VM_SHARED || anon === 0) return true;
     this.src = src;
     this.dst = dst;
     this.cow = (vmFlags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
@@ -65,7 +70,10 @@ export class CopyPageRange implements PteVisitor {
     const src = this.src as PageTable;
     const dst = this.dst as MmStruct;
     if (level === 2) {
-      if (!this.huge.copyHugePmd(src, dst, va, ptep, this.cow)) this.ok = false;
+      const copied = this.hugetlb.isHugetlbPage(src.ptePfn(ptep))
+        ? this.hugetlb.copyLeaf(src, dst, va, ptep, this.cow)
+        : this.huge.copyHugePmd(src, dst, va, ptep, this.cow);
+      if (!copied) this.ok = false;
       return;
     }
     if (level !== 1) panic(`copy_page_range: a level-${level} leaf`);

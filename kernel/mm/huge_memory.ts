@@ -38,7 +38,7 @@ import { __GFP_COMP, __GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
 import { PG_alloc, PG_anon, PG_anon_exclusive, PG_head } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
-import { VM_DROPPABLE, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import { VM_DROPPABLE, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_HUGETLB, VM_NOHUGEPAGE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
 import {
   entryAddr,
@@ -116,7 +116,8 @@ export class HugeMemory {
   vmaEligible(vma: number): boolean {
     const f = this.mem.vmas.f;
     const flags = f.flags(vma);
-    if (this.enabled === "never" || flags & (VM_SHARED | VM_GROWSDOWN | VM_DROPPABLE | VM_NOHUGEPAGE) || f.shmem(vma) !== 0) return false;
+    if (this.enabled === "never" || flags & (VM_SHARED | VM_GROWSDOWN | VM_DROPPABLE | VM_NOHUGEPAGE | VM_HUGETLB) || f.shmem(vma) !== 0)
+      return false;
     if (this.enabled === "madvise" && !(flags & VM_HUGEPAGE)) return false;
     return (flags & (VM_READ | VM_WRITE | VM_EXEC)) !== 0;
   }

@@ -12,6 +12,7 @@
 import { invariant } from "../panic.ts";
 import type { Process } from "../process.ts";
 import { HPAGE_ORDER, type HugeMemory } from "./huge_memory.ts";
+import type { Hugetlb } from "./hugetlb.ts";
 import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive, PG_head, PG_tail } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_SHARED } from "./mm_types.ts";
@@ -25,6 +26,8 @@ export interface ThpCheckParts {
   readonly memmap: MemMap;
   readonly vmas: VmaOps;
   readonly huge: HugeMemory;
+  /** The hugetlb pool: its leaves are its checker's (hugetlb.ts), not THP's. */
+  readonly hugetlb: Hugetlb;
 }
 
 /** Throws InvariantViolation (THP-n) at the first broken invariant. */
@@ -37,6 +40,7 @@ export function checkThp(t: ThpCheckParts): void {
     for (let i = 0; i < found.length; i += 2) {
       const va = found[i] as number;
       const head = found[i + 1] as number;
+      if (t.hugetlb.isHugetlbPage(head)) continue;
       checkLeaf(t, p, va, head);
       leaves.set(head, (leaves.get(head) ?? 0) + 1);
     }

@@ -42,6 +42,7 @@ import {
   VM_DONTDUMP,
   VM_DROPPABLE,
   VM_HUGEPAGE,
+  VM_HUGETLB,
   VM_LOCKED,
   VM_NOHUGEPAGE,
   VM_RAND_READ,
@@ -135,6 +136,8 @@ export function sysMadvise(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, 
 function madviseVma(ctx: MmapContext, mm: MmStruct, ops: MadvisePageOps, vma: number, start: number, end: number, advice: number): number {
   const flags = ctx.vmas.f.flags(vma);
   const file = isFileObject(ctx.vmas.f.shmem(vma));
+  // memsim takes no advice on hugetlb memory but WILLNEED (its pages are never split, swapped or freed lazily).
+  if (flags & VM_HUGETLB && advice !== MADV_WILLNEED) return -EINVAL;
   switch (advice) {
     case MADV_WILLNEED:
       return 0;

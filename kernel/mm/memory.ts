@@ -34,11 +34,12 @@ import { FileFault, isFileObject } from "./filemap_fault.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
 import { HugeMemory } from "./huge_memory.ts";
+import { Hugetlb } from "./hugetlb.ts";
 import { MemcgController } from "./memcontrol.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
-import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { ChangeProt } from "./mprotect.ts";
 import { freeEmptyTables, unmapRange, type ZapSink } from "./pgtable_range.ts";
 import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_D, PTE_P, PTE_RW, PTE_SPECIAL, swpOffset, swpType } from "./pgtable_types.ts";
@@ -86,6 +87,8 @@ export class Memory implements ZapSink {
   private readonly w: Uint32Array;
   /** Transparent huge pages (huge_memory.ts): the 2 MiB side of faults, fork, zap and splits. */
   readonly huge: HugeMemory;
+  /** The hugetlb pool and MAP_HUGETLB faults (hugetlb.ts). */
+  readonly hugetlb: Hugetlb;
   /** Faults and unmaps of file pages (filemap_fault.ts). */
   readonly file: FileFault;
   /** The memory cgroups new anonymous pages are charged to (memcontrol.ts). */
@@ -105,6 +108,7 @@ export class Memory implements ZapSink {
     this.memcg = new MemcgController(memmap);
     this.prot = new ChangeProt(memmap, vmas);
     this.huge = new HugeMemory(this);
+    this.hugetlb = new Hugetlb(this);
     this.file = new FileFault(this, memmap);
   }
 
@@ -141,6 +145,7 @@ export class Memory implements ZapSink {
     }
     const flags = this.vmas.f.flags(vma);
     if (!vmaAllows(flags, ec)) return FAULT_ACCERR;
+    if (flags & VM_HUGETLB) return this.hugetlb.fault(mm, vma, va, ec);
     if (!(flags & VM_SHARED)) {
       const r = this.huge.fault(mm, vma, va, ec);
       if (r >= 0) return r;
@@ -384,7 +389,8 @@ export class Memory implements ZapSink {
   zapPte(_va: number, pfn: number, flags: number, pages: number): void {
     const mm = this.zapMm as MmStruct;
     if (pages !== 1 && flags & PTE_P) {
-      this.huge.zapHugePmd(mm, pfn);
+      if (this.hugetlb.isHugetlbPage(pfn)) this.hugetlb.zap(pfn);
+      else this.huge.zapHugePmd(mm, pfn);
       return;
     }
     if (!(flags & PTE_P)) {

@@ -13,6 +13,7 @@
 import { invariant } from "../panic.ts";
 import type { Process } from "../process.ts";
 import type { CommitAccounting } from "./commit.ts";
+import type { Hugetlb } from "./hugetlb.ts";
 import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive, PG_file } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
 import { PAGE } from "./mm.ts";
@@ -41,7 +42,10 @@ class RssWalk implements PteVisitor {
   present = 0;
   swap = 0;
   pt: PageTable | null = null;
-  constructor(private readonly memmap: MemMap) {}
+  constructor(
+    private readonly memmap: MemMap,
+    private readonly hugetlb: Hugetlb,
+  ) {}
   visitPte(va: number, ptep: number, level: number): void {
     const pt = this.pt as PageTable;
     const pages = level === 2 ? 512 : 1;
@@ -58,6 +62,8 @@ class RssWalk implements PteVisitor {
       "MM-6",
       `pte for ${va.toString(16)} maps pfn 0x${pfn.toString(16)}, which is not allocated`,
     );
+    // A hugetlb page counts in no RSS counter (as in Linux).
+    if (level === 2 && this.hugetlb.isHugetlbPage(pfn)) return;
     if (this.memmap.testFlag(pfn, PG_anon)) this.anon += pages;
     else if (this.memmap.testFlag(pfn, PG_file)) this.file += pages;
     else this.shmem += pages;
@@ -82,7 +88,7 @@ function checkMm(t: MmCheckParts, p: Process): number {
   const f = t.vmas.f;
   const problem = mm.tree.validate();
   invariant(problem === null, "MM-1", `pid ${p.pid}: ${problem}`);
-  const walk = new RssWalk(t.memory.memmap);
+  const walk = new RssWalk(t.memory.memmap, t.memory.hugetlb);
   walk.pt = mm.pt;
   let count = 0;
   let total = 0;
@@ -127,7 +133,7 @@ function checkMm(t: MmCheckParts, p: Process): number {
     "MM-5",
     `pid ${p.pid}: rss anon/shmem/file/swap ${mm.rssAnon}/${mm.rssShmem}/${mm.rssFile}/${mm.swapEnts}, page table has ${walk.anon}/${walk.shmem}/${walk.file}/${walk.swap}`,
   );
-  const all = new RssWalk(t.memory.memmap);
+  const all = new RssWalk(t.memory.memmap, t.memory.hugetlb);
   all.pt = mm.pt;
   walkRange(mm.pt, 0, TASK_SIZE, all);
   invariant(all.present === walk.present, "MM-6", `pid ${p.pid}: ${all.present - walk.present} present entries lie outside every VMA`);

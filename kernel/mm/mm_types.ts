@@ -48,6 +48,14 @@ export const VM_DONTCOPY = 0x20000;
 export const VM_DONTEXPAND = 0x40000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
+/** A MAP_HUGETLB mapping (Linux's value): 2 MiB pages from the hugetlb pool (hugetlb.ts); smaps shows "ht". */
+export const VM_HUGETLB = 0x400000;
+/**
+ * This hugetlb VMA owns its pool reservations (Linux keeps HPAGE_RESV_OWNER
+ * in vm_private_data; memsim uses bit 9, Linux's VM_UFFD_MISSING, unused
+ * here). fork clears it in the child. No smaps mnemonic.
+ */
+export const VM_HUGETLB_RESV = 0x200;
 export const VM_WIPEONFORK = 0x2000000;
 export const VM_DONTDUMP = 0x4000000;
 /**
@@ -88,6 +96,7 @@ export const VMFLAG_MNEMONICS: ReadonlyArray<readonly [number, string]> = [
   [VM_DONTEXPAND, "de"],
   [VM_ACCOUNT, "ac"],
   [VM_NORESERVE, "nr"],
+  [VM_HUGETLB, "ht"],
   [VM_WIPEONFORK, "wf"],
   [VM_DONTDUMP, "dd"],
   [VM_HUGEPAGE, "hg"],

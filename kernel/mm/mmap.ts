@@ -27,6 +27,8 @@ import {
   PROT_WRITE,
 } from "../uapi/mman.ts";
 import { type CommitAccounting, OVERCOMMIT_NEVER } from "./commit.ts";
+import type { Hugetlb } from "./hugetlb.ts";
+import { hugetlbRangeCheck, mmapHugetlb } from "./hugetlb_mmap.ts";
 import { MMAP_MIN_ADDR, type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import {
   VM_ACCOUNT,
@@ -34,6 +36,8 @@ import {
   VM_DROPPABLE,
   VM_EXEC,
   VM_GROWSDOWN,
+  VM_HUGETLB,
+  VM_HUGETLB_RESV,
   VM_LOCKED,
   VM_MAYEXEC,
   VM_MAYREAD,
@@ -45,6 +49,7 @@ import {
   VM_WIPEONFORK,
   VM_WRITE,
 } from "./mm_types.ts";
+import { HPAGE_SIZE } from "./pgtable_types.ts";
 import { type VmaOps, vmStartGap } from "./vma.ts";
 
 /** What mmap.ts needs from the page-table side (memory.ts). */
@@ -76,6 +81,8 @@ export interface MmapContext {
   readonly pt: PageTableOps;
   readonly commit: CommitAccounting;
   readonly maxMapCount: number;
+  /** The hugetlb pool MAP_HUGETLB draws from; without it MAP_HUGETLB is -ENOMEM. */
+  readonly hugetlb?: Hugetlb;
 }
 
 function pageAlign(n: number): number {
@@ -91,9 +98,9 @@ export function protToVmFlags(prot: number): number {
   return f;
 }
 
-/** accountable_mapping: private writable memory is charged, unless NORESERVE. */
+/** accountable_mapping: private writable memory is charged, unless NORESERVE or hugetlb (the pool reserves it). */
 export function accountable(flags: number): boolean {
-  return (flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE;
+  return (flags & (VM_NORESERVE | VM_SHARED | VM_WRITE | VM_HUGETLB)) === VM_WRITE;
 }
 
 /** True for a safe integer usable as an address or length. */
@@ -179,7 +186,7 @@ export function doMmap(
   const shared = type === MAP_SHARED;
   if (shared && flags & MAP_GROWSDOWN) return -EINVAL;
   if (type === MAP_DROPPABLE && flags & (MAP_LOCKED | MAP_HUGETLB | MAP_GROWSDOWN)) return -EINVAL;
-  if (flags & MAP_HUGETLB) return -ENOMEM;
+  if (flags & MAP_HUGETLB) return doMmapHugetlb(ctx, mm, addr, len, prot, flags);
   const at = getUnmappedArea(ctx, mm, addr, len, flags);
   if (at < 0) return at;
   if (flags & MAP_FIXED_NOREPLACE) {
@@ -197,6 +204,24 @@ export function doMmap(
   if (r < 0) return r;
   // A locked mapping is populated at once (mm_populate), like MAP_POPULATE.
   if (flags & (MAP_POPULATE | MAP_LOCKED)) populateRange(ctx, mm, at, at + len);
+  return at;
+}
+
+/** do_mmap for MAP_HUGETLB (hugetlb_mmap.ts), populated when asked. */
+function doMmapHugetlb(ctx: MmapContext, mm: MmStruct, addr: number, len: number, prot: number, flags: number): number {
+  const hugetlb = ctx.hugetlb;
+  if (hugetlb === undefined || flags & MAP_FIXED_NOREPLACE) return hugetlb === undefined ? -ENOMEM : -EINVAL;
+  const ops = {
+    hugetlb,
+    vmas: ctx.vmas,
+    region: (a: number, l: number, v: number) => mmapRegion(ctx, mm, a, l, v),
+    unmappedArea: (a: number, l: number, f: number) => getUnmappedArea(ctx, mm, a, l, f),
+  };
+  const vmFlags = protToVmFlags(prot) | (flags & MAP_LOCKED ? VM_LOCKED : 0);
+  const at = mmapHugetlb(ops, mm, addr, len, vmFlags, flags);
+  // A shared mapping is populated at once (hugetlb_mmap.ts).
+  if (at >= 0 && flags & (MAP_POPULATE | MAP_LOCKED | MAP_SHARED))
+    populateRange(ctx, mm, at, at + Math.ceil(len / HPAGE_SIZE) * HPAGE_SIZE);
   return at;
 }
 
@@ -291,8 +316,10 @@ export function mmapRegion(
   // A private range next to a compatible VMA extends it; no new object is needed.
   if (!(vmFlags & VM_SHARED) && ctx.vmas.mergeNewRange(mm, addr, addr + len, vmFlags, "merge") !== 0) return 0;
   const vma = ctx.vmas.alloc(mm, addr, addr + len, vmFlags, addr / PAGE);
-  const shmem = vma !== 0 && vmFlags & VM_SHARED ? ctx.pt.shmemCreate(pages, (vmFlags & VM_NORESERVE) === 0) : 0;
-  if (vma === 0 || (vmFlags & VM_SHARED && shmem <= 0)) {
+  // Shared anonymous memory gets a shmem object; shared hugetlb memory is its pool pages alone.
+  const needsShmem = (vmFlags & (VM_SHARED | VM_HUGETLB)) === VM_SHARED;
+  const shmem = vma !== 0 && needsShmem ? ctx.pt.shmemCreate(pages, (vmFlags & VM_NORESERVE) === 0) : 0;
+  if (vma === 0 || (needsShmem && shmem <= 0)) {
     if (vma !== 0) ctx.vmas.freeObject(vma);
     if (charge) {
       ctx.commit.uncharge(pages);
@@ -360,6 +387,8 @@ export function sysMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: nu
   if (!isAddr(start) || !Number.isSafeInteger(len) || start % PAGE !== 0) return -EINVAL;
   if (start > STACK_TOP || len < 0 || len > STACK_TOP - start) return -EINVAL;
   if (pageAlign(len) === 0) return -EINVAL;
+  const cut = hugetlbRangeCheck(ctx.vmas, mm, start, start + pageAlign(len));
+  if (cut < 0) return cut;
   return doMunmap(ctx, mm, start, pageAlign(len));
 }
 
@@ -399,6 +428,7 @@ export function unmapVma(ctx: MmapContext, mm: MmStruct, vma: number): void {
   const f = ctx.vmas.f;
   const start = f.start(vma);
   const end = f.end(vma);
+  if (f.flags(vma) & VM_HUGETLB_RESV) ctx.hugetlb?.closeRange(mm, start, end);
   ctx.pt.zapRange(mm, vma, start, end);
   if (f.flags(vma) & VM_ACCOUNT) {
     ctx.commit.uncharge((end - start) / PAGE);

@@ -6,6 +6,7 @@
 import { EACCES, EINVAL, ENOMEM } from "../errno.ts";
 import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE } from "../uapi/mman.ts";
 import { isFileObject } from "./filemap_fault.ts";
+import { hugetlbRangeCheck } from "./hugetlb_mmap.ts";
 import { type MemMap, PG_anon_exclusive } from "./memmap.ts";
 import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import { VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
@@ -49,6 +50,7 @@ export function sysMprotect(
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
   const vmas = ctx.vmas;
   const f = vmas.f;
+  if (hugetlbRangeCheck(vmas, mm, start, end) < 0) return -EINVAL;
   let vma = vmas.findVma(mm, start);
   if (vma === 0 || f.start(vma) >= end) return -ENOMEM;
   if (grows & PROT_GROWSDOWN) {

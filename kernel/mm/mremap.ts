@@ -8,7 +8,7 @@ import { EFAULT, EINVAL, ENOMEM } from "../errno.ts";
 import { panic } from "../panic.ts";
 import { MAP_FIXED, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from "../uapi/mman.ts";
 import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
-import { VM_ACCOUNT, VM_DONTEXPAND, VM_GROWSDOWN, VM_MAYSHARE, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import { VM_ACCOUNT, VM_DONTEXPAND, VM_GROWSDOWN, VM_HUGETLB, VM_MAYSHARE, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { doMunmap, getUnmappedArea, type MmapContext } from "./mmap.ts";
 import type { PageTable } from "./pgtable.ts";
 import { freeEmptyTables, type PteVisitor, walkRange } from "./pgtable_range.ts";
@@ -45,6 +45,8 @@ export function sysMremap(
   const vmas = ctx.vmas;
   const vma = vmas.lookup(mm, addr);
   if (vma === 0) return -EFAULT;
+  // memsim does not move or resize hugetlb mappings.
+  if (vmas.f.flags(vma) & VM_HUGETLB) return -EINVAL;
   // old_len 0 duplicates a shared mapping; of a private one it would make an unrelated new mapping.
   if (oldLen === 0 && !(vmas.f.flags(vma) & (VM_SHARED | VM_MAYSHARE))) return -EINVAL;
   if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) return mremapTo(ctx, mm, ops, addr, oldLen, newAddr, newLen, flags);

@@ -52,7 +52,10 @@ class SmapsWalk implements PteVisitor {
     }
     if (flags & PTE_SPECIAL) return;
     if (level === 2) {
-      this.hugeLeaf(pt.ptePfn(ptep), flags);
+      const head = pt.ptePfn(ptep);
+      // A THP page is anonymous; a hugetlb pool page never is.
+      if (this.memmap.testFlag(head, PG_anon)) this.hugeLeaf(head, flags);
+      else this.hugetlbLeaf(head);
       return;
     }
     const pfn = pt.ptePfn(ptep);
@@ -95,6 +98,12 @@ class SmapsWalk implements PteVisitor {
     c.anonHuge += bytes;
   }
 
+  /** smaps_hugetlb_range: a hugetlb page counts only in Shared_Hugetlb or Private_Hugetlb (not in Rss). */
+  private hugetlbLeaf(head: number): void {
+    if (this.memmap.mapcount(head) >= 2) this.c.sharedHugetlb += 512 * 4096;
+    else this.c.privateHugetlb += 512 * 4096;
+  }
+
   /** A swap entry: Swap, and SwapPss shared among the entries naming the slot (swp_swapcount). */
   private swapEntry(pfnField: number, flags: number): void {
     const count = (this.swap as SwapDevice).count(swpOffset(pfnField, flags));
@@ -119,6 +128,8 @@ function emptyCounts(): SmapsCounts {
     swapPssShifted: 0,
     locked: 0,
     anonHuge: 0,
+    sharedHugetlb: 0,
+    privateHugetlb: 0,
     thpEligible: 0,
   };
 }

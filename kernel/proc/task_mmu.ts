@@ -2,7 +2,7 @@
  * /proc/PID/maps, /proc/PID/smaps and the memory lines of /proc/PID/status,
  * in Linux's formats (fs/proc/task_mmu.c, fs/proc/array.c).
  */
-import { VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE, vmFlagsString } from "../mm/mm_types.ts";
+import { VM_EXEC, VM_HUGETLB, VM_MAYSHARE, VM_READ, VM_WRITE, vmFlagsString } from "../mm/mm_types.ts";
 
 /** What a maps line needs to know about one VMA. */
 export interface MapsEntry {
@@ -36,6 +36,9 @@ export interface SmapsCounts {
   locked: number;
   /** Bytes mapped by 2 MiB leaves of transparent huge pages. */
   anonHuge: number;
+  /** Bytes of hugetlb pages mapped more than once, and once (smaps_hugetlb_range). */
+  sharedHugetlb: number;
+  privateHugetlb: number;
   /** 1 when the VMA may get transparent huge pages. */
   thpEligible: number;
 }
@@ -56,8 +59,9 @@ const kb = (key: string, bytes: number) => `${key.padEnd(16)}${String(Math.floor
 export function smapsBlock(e: MapsEntry, c: SmapsCounts): string {
   let out = mapsLine(e);
   out += kb("Size:", e.end - e.start);
-  out += kb("KernelPageSize:", 4096);
-  out += kb("MMUPageSize:", 4096);
+  const pageSize = e.flags & VM_HUGETLB ? 2048 * 1024 : 4096;
+  out += kb("KernelPageSize:", pageSize);
+  out += kb("MMUPageSize:", pageSize);
   out += kb("Rss:", c.rss);
   out += kb("Pss:", c.pssShifted / 4096);
   out += kb("Pss_Dirty:", c.pssDirtyShifted / 4096);
@@ -69,7 +73,10 @@ export function smapsBlock(e: MapsEntry, c: SmapsCounts): string {
   out += kb("Anonymous:", c.anonymous);
   out += kb("LazyFree:", c.lazyFree);
   out += kb("AnonHugePages:", c.anonHuge);
-  for (const k of ["ShmemPmdMapped:", "FilePmdMapped:", "Shared_Hugetlb:", "Private_Hugetlb:"]) out += kb(k, 0);
+  out += kb("ShmemPmdMapped:", 0);
+  out += kb("FilePmdMapped:", 0);
+  out += kb("Shared_Hugetlb:", c.sharedHugetlb);
+  out += kb("Private_Hugetlb:", c.privateHugetlb);
   out += kb("Swap:", c.swap);
   out += kb("SwapPss:", c.swapPssShifted / 4096);
   out += kb("Locked:", c.locked);

@@ -80,6 +80,7 @@ describe("layers.frames: buddyFrames is the default machine", () => {
       "lru",
       "mm",
       "thp",
+      "hugetlb",
       "memcg",
       "fs",
       "pagecache",
