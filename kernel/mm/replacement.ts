@@ -22,7 +22,7 @@ import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, type LruLists } from "./swap.ts";
 
 /** What a policy is handed when the machine boots. */
 export interface ReplacementKernel {
-  /** The anonymous LRU lists: a policy may move pages between inactive and active (never to or from unevictable). */
+  /** The LRU lists: a policy may move anonymous pages between inactive and active (never to or from unevictable; the file lists are the kernel's). */
   readonly lru: LruLists;
   /**
    * folio_referenced: clears the accessed bit of every page-table entry
