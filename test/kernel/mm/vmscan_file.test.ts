@@ -147,6 +147,25 @@ describe("page-cache pages on the file LRU lists", () => {
     m.check();
   });
 
+  it("under memory pressure kswapd takes the page cache and no anonymous page goes to swap", () => {
+    const { m, p } = boot();
+    m.fs.writeFile("/big", new Uint8Array(512 * PAGE).fill(9));
+    m.fs.remount();
+    expect(m.fs.readFile("/big").length).toBe(512 * PAGE);
+    expect(meminfo(m, "Cached")).toBe(2048);
+    const pages = 600;
+    expect(p.sys.mmap(BASE, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).toBe(BASE);
+    for (let i = 0; i < pages; i++) p.mem.write32(BASE + i * PAGE, 1000 + i);
+    // 13 wakeups each take the cache down to the high watermark: 208 clean pages, each scanned once, none written.
+    expect([vmstat(m, "kswapd_wakeups"), vmstat(m, "pgsteal_kswapd"), vmstat(m, "pgsteal_direct")]).toEqual([13, 208, 0]);
+    expect([vmstat(m, "pgscan_file"), vmstat(m, "pgsteal_file"), vmstat(m, "nr_vmscan_write")]).toEqual([208, 208, 0]);
+    expect(meminfo(m, "Cached")).toBe((512 - 208) * 4);
+    expect(vmstat(m, "pswpout")).toBe(0);
+    expect(swappedOut(p, BASE, pages)).toEqual([]);
+    for (let i = 0; i < pages; i++) expect(p.mem.read32(BASE + i * PAGE)).toBe(1000 + i);
+    m.check();
+  });
+
   it("drop_caches still frees the clean unmapped pages and takes them off the file lists", () => {
     const { m } = boot();
     m.fs.writeFile("/f", pattern(3));
