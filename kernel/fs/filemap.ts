@@ -117,6 +117,20 @@ export class PageCache {
     this.lru?.add(pfn);
   }
 
+  /**
+   * get_page on cache page `pfn` while a syscall copies to or from it: the
+   * copy may fault, and a fault's reclaim leaves a page someone else holds.
+   * Undo with `put`.
+   */
+  hold(pfn: number): void {
+    this.pages.getPage(pfn);
+  }
+
+  /** put_page after `hold` (the cache's own reference stays). */
+  put(pfn: number): void {
+    this.pages.putPage(pfn);
+  }
+
   /** Pages on the active file list. */
   nrActive(): number {
     return this.lru === null ? 0 : this.lru.nrActive();

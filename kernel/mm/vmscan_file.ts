@@ -32,7 +32,7 @@
  *
  * Calls: the LRU lists, the page cache's side (FileCacheReclaim).
  */
-import { type MemMap, PG_dirty, PG2_active, PG2_lru, PG2_referenced, SP_MEMCG } from "./memmap.ts";
+import { type MemMap, PG_dirty, PG2_active, PG2_lru, PG2_referenced } from "./memmap.ts";
 import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, type LruLists } from "./swap.ts";
 
 /** What file reclaim needs of the file layer (kernel/fs/file_mmap.ts and filemap.ts). */
@@ -105,12 +105,13 @@ export class FileLru {
   }
 
   /**
-   * Reclaims up to `want` file pages (of memory cgroup `memcg` only unless
-   * it is 0). Sets `scanned`. Returns the pages freed.
+   * Reclaims up to `want` file pages. Sets `scanned`. Returns the pages
+   * freed. A memory cgroup's reclaim (`memcg` not 0) finds none: page-cache
+   * pages carry no charge (memcontrol.ts charges anonymous pages only).
    */
   shrink(want: number, memcg: number): number {
     this.scanned = 0;
-    if (this.cache === null) return 0;
+    if (this.cache === null || memcg !== 0) return 0;
     const lru = this.lru;
     const budget = 2 * this.nrPages() + 1;
     let stolen = 0;
@@ -119,8 +120,7 @@ export class FileLru {
       const pfn = lru.last(LRU_INACTIVE_FILE);
       if (pfn < 0) break;
       this.scanned++;
-      if (memcg !== 0 && this.memmap.userWord(pfn, SP_MEMCG) !== memcg) this.rotate(pfn);
-      else if (this.reclaimOne(pfn)) stolen++;
+      if (this.reclaimOne(pfn)) stolen++;
     }
     this.stats.pgscanFile += this.scanned;
     this.stats.pgstealFile += stolen;

@@ -166,6 +166,27 @@ describe("page-cache pages on the file LRU lists", () => {
     m.check();
   });
 
+  it("a read whose copy faults keeps the cache page it copies from, though the fault's kswapd finds it at the inactive tail", () => {
+    const { m, p, reclaim } = boot();
+    m.fs.writeFile("/f", pattern(1));
+    m.fs.remount();
+    const low = reclaim.watermarks().low;
+    const pages = 1000;
+    expect(p.sys.mmap(BASE, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).toBe(BASE);
+    let i = 0;
+    // Free pages down to the low watermark plus the one the read's page cache takes.
+    while (reclaim.nrFree() !== low + 1 && i < pages) p.mem.write32(BASE + i++ * PAGE, i);
+    expect(reclaim.nrFree()).toBe(low + 1);
+    const buf = BASE + i * PAGE;
+    const fd = p.sys.open("/f", O_RDONLY);
+    const wakeups = vmstat(m, "kswapd_wakeups");
+    expect(p.sys.read(fd, buf, PAGE)).toBe(PAGE);
+    expect(vmstat(m, "kswapd_wakeups")).toBe(wakeups + 1);
+    expect(p.mem.read(buf, PAGE)).toEqual(pattern(1));
+    expect(meminfo(m, "Cached")).toBe(4);
+    m.check();
+  });
+
   it("drop_caches still frees the clean unmapped pages and takes them off the file lists", () => {
     const { m } = boot();
     m.fs.writeFile("/f", pattern(3));
