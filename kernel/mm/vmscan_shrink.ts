@@ -58,7 +58,7 @@ import { PTE_A, PTE_D, swpEntryFlags, swpEntryPfn } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import { ReplacementHost, type ReplacementKernel, type ReplacementLayer, twoListReplacement } from "./replacement.ts";
 import { Rmap, type RmapVisitor } from "./rmap.ts";
-import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
+import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
 import type { SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
 import { FileLru } from "./vmscan_file.ts";
@@ -225,14 +225,14 @@ export class Reclaim implements RmapVisitor {
   }
 
   /**
-   * MADV_COLD (deactivate_page): an evictable page on the active list goes
-   * to the inactive head with no referenced state.
+   * MADV_COLD (deactivate_page): an evictable page on an active list goes
+   * to its inactive head (anon or file) with no referenced state.
    */
   deactivate(pfn: number): void {
     const f2 = this.memmap.flags2(pfn);
     if ((f2 & (PG2_lru | PG2_unevictable)) !== PG2_lru) return;
     this.memmap.clearFlags2(pfn, PG2_referenced);
-    if (f2 & PG2_active) this.lru.move(pfn, LRU_INACTIVE_ANON);
+    if (f2 & PG2_active) this.lru.move(pfn, this.memmap.testFlag(pfn, PG_file) ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON);
   }
 
   /** Pages an allocation can have at once: free, and cached on per-CPU lists. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  MADV_COLD,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -184,6 +185,21 @@ describe("page-cache pages on the file LRU lists", () => {
     expect(vmstat(m, "kswapd_wakeups")).toBe(wakeups + 1);
     expect(p.mem.read(buf, PAGE)).toEqual(pattern(1));
     expect(meminfo(m, "Cached")).toBe(4);
+    m.check();
+  });
+
+  it("MADV_COLD on a file mapping moves its active page back to the inactive file list", () => {
+    const { m, p } = boot();
+    m.fs.writeFile("/f", pattern(1));
+    m.fs.remount();
+    const fd = p.sys.open("/f", O_RDONLY);
+    expect(p.sys.mmap(FILE_AT, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0)).toBe(FILE_AT);
+    expect(p.mem.read(FILE_AT, 1)[0]).toBe(0x40);
+    const buf = p.sys.mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    expect(p.sys.pread(fd, buf, 1, 0)).toBe(1);
+    expect([meminfo(m, "Active(file)"), meminfo(m, "Inactive(file)")]).toEqual([4, 0]);
+    expect(p.sys.madvise(FILE_AT, PAGE, MADV_COLD)).toBe(0);
+    expect([meminfo(m, "Active(file)"), meminfo(m, "Inactive(file)")]).toEqual([0, 4]);
     m.check();
   });
 
