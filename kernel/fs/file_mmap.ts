@@ -15,11 +15,11 @@ import { FILE_PAGE_NOMEM, FILE_PAGE_SIGBUS, type FileMapping, isFileObject, VMA_
 import { type MemMap, PG_file, SP_INDEX, SP_MAPPING } from "../mm/memmap.ts";
 import type { MmStruct } from "../mm/mm.ts";
 import type { VmaFields } from "../mm/mm_types.ts";
-import { VM_SHARED } from "../mm/mm_types.ts";
+import { VM_LOCKED, VM_SHARED } from "../mm/mm_types.ts";
 import type { MmapFile } from "../mm/mmap.ts";
 import type { PageTable } from "../mm/pgtable.ts";
 import { type PteVisitor, walkRange } from "../mm/pgtable_range.ts";
-import { PTE_D, PTE_P, PTE_SPECIAL } from "../mm/pgtable_types.ts";
+import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL } from "../mm/pgtable_types.ts";
 import { invariant } from "../panic.ts";
 import { O_ACCMODE, O_RDONLY, O_RDWR, O_WRONLY } from "../uapi/fcntl.ts";
 import { BLOCK_SIZE } from "./blockdev.ts";
@@ -146,6 +146,10 @@ export class FileMmap implements FileMapping, VfsMappings {
     this.vfs.fput(e.file);
   }
 
+  get major(): boolean {
+    return this.vfs.cache.lastRead;
+  }
+
   getPage(obj: number, index: number): number {
     const ino = this.ino(obj);
     if (index >= Math.ceil(this.vfs.fs.d.size(ino) / BLOCK_SIZE)) return FILE_PAGE_SIGBUS;
@@ -225,6 +229,55 @@ export class FileMmap implements FileMapping, VfsMappings {
       for (const va of w.vas) this.host.zapRange(mm, vma, va, va + BLOCK_SIZE);
     });
     w.pt = null;
+  }
+
+  /**
+   * The address at which `vma` maps page-cache page `pfn` (its inode and
+   * index from struct page), or -1 when its entry there maps something else
+   * (a private copy, nothing, a swap entry).
+   */
+  private vaOfPage(mm: MmStruct, vma: number, pfn: number): number {
+    const f = this.host.f;
+    const off = this.memmap.userWord(pfn, SP_INDEX) - f.pgoff(vma);
+    if (off < 0 || off >= (f.end(vma) - f.start(vma)) / BLOCK_SIZE) return -1;
+    const va = f.start(vma) + off * BLOCK_SIZE;
+    const ptep = mm.pt.lookup(va);
+    if (ptep < 0) return -1;
+    const flags = mm.pt.pteFlags(ptep);
+    return (flags & (PTE_P | PTE_SPECIAL)) === PTE_P && mm.pt.ptePfn(ptep) === pfn ? va : -1;
+  }
+
+  /**
+   * Reclaim's folio_referenced for page-cache page `pfn`: clears the
+   * accessed bit of every entry that maps it. Returns how many had it set,
+   * or -1 when a VM_LOCKED VMA maps it.
+   */
+  referenced(pfn: number): number {
+    let young = 0;
+    this.forEachMapping(this.memmap.userWord(pfn, SP_MAPPING), (mm, vma) => {
+      const va = young < 0 ? -1 : this.vaOfPage(mm, vma, pfn);
+      if (va < 0) return;
+      if (this.host.f.flags(vma) & VM_LOCKED) {
+        young = -1;
+        return;
+      }
+      const ptep = mm.pt.lookup(va);
+      const flags = mm.pt.pteFlags(ptep);
+      if (!(flags & PTE_A)) return;
+      mm.pt.setPte(va, ptep, pfn, (flags & ~PTE_A) >>> 0);
+      mm.pt.flushTlb();
+      young++;
+    });
+    return young;
+  }
+
+  /** Reclaim's try_to_unmap for page-cache page `pfn`: zaps every entry that maps it. Returns its mapcount after. */
+  unmapPage(pfn: number): number {
+    this.forEachMapping(this.memmap.userWord(pfn, SP_MAPPING), (mm, vma) => {
+      const va = this.vaOfPage(mm, vma, pfn);
+      if (va >= 0) this.host.zapRange(mm, vma, va, va + BLOCK_SIZE);
+    });
+    return this.memmap.mapcount(pfn);
   }
 
   /**

@@ -5,9 +5,11 @@
  * the index. read and write go through it; fsync and sync write dirty pages
  * back to their disk blocks; drop_caches frees the clean ones.
  *
- * Each cached frame carries PG_file in struct page, PG_dirty while it holds
- * bytes the disk has not, and PG_active once it was used a second time
- * (mark_page_accessed: new pages start on the inactive list).
+ * Each cached frame carries PG_file in struct page and PG_dirty while it
+ * holds bytes the disk has not, and sits on the file LRU lists
+ * (mm/vmscan_file.ts): new pages start on the inactive list, a second use
+ * moves a page to the active one (mark_page_accessed), and reclaim takes
+ * clean pages back from the inactive tail (a dirty one is written first).
  *
  * Dirty thresholds, simplified: with `dirtyable` = free pages + cached pages,
  * passing vm.dirty_background_ratio (10%) of it writes every dirty page back
@@ -17,8 +19,9 @@
  */
 import type { PageAllocator } from "../mm/frames.ts";
 import { GFP_KERNEL } from "../mm/gfp.ts";
-import { type MemMap, PG_active, PG_dirty, PG_file, SP_INDEX, SP_MAPPING } from "../mm/memmap.ts";
+import { type MemMap, PG_dirty, PG_file, SP_INDEX, SP_MAPPING } from "../mm/memmap.ts";
 import type { PhysMem } from "../mm/physmem.ts";
+import type { FileLru } from "../mm/vmscan_file.ts";
 import { panic } from "../panic.ts";
 import { BLOCK_SIZE, type BlockDevice } from "./blockdev.ts";
 import type { Sfs } from "./sfs.ts";
@@ -45,7 +48,10 @@ export class PageCache {
   readonly stats = new PageCacheStats();
   nrPages = 0;
   nrDirty = 0;
-  nrActive = 0;
+  /** The file LRU lists, set at boot (reclaim's FileLru); null for a cache outside a machine. */
+  lru: FileLru | null = null;
+  /** Whether the last getPage read its page from disk (a fault on it is major). */
+  lastRead = false;
   /** Cached pages some process maps (meminfo Mapped; kept by file_mmap.ts). */
   nrMapped = 0;
   /** Called before an inode's writeback: moves dirty bits of its shared mappings into the cache (file_mmap.ts). */
@@ -77,9 +83,10 @@ export class PageCache {
    * frame could be had (ENOMEM).
    */
   getPage(ino: number, index: number, mode: FillMode): number {
+    this.lastRead = false;
     const pfn = this.find(ino, index);
     if (pfn >= 0) {
-      this.markAccessed(pfn);
+      this.lru?.accessed(pfn);
       return pfn;
     }
     const nf = this.pages.allocPages(0, GFP_KERNEL);
@@ -89,6 +96,7 @@ export class PageCache {
     if (blk > 0) {
       this.dev.readBlock(blk, this.u8, at);
       this.stats.pgpgin++;
+      this.lastRead = true;
     } else this.u8.fill(0, at, at + BLOCK_SIZE);
     this.insert(ino, index, nf);
     return nf;
@@ -106,13 +114,26 @@ export class PageCache {
     this.memmap.setUserWord(pfn, SP_MAPPING, ino);
     this.memmap.setUserWord(pfn, SP_INDEX, index);
     this.nrPages++;
+    this.lru?.add(pfn);
   }
 
-  /** mark_page_accessed: the second use moves a page to the active list. */
-  private markAccessed(pfn: number): void {
-    if (this.memmap.testFlag(pfn, PG_active)) return;
-    this.memmap.setFlag(pfn, PG_active);
-    this.nrActive++;
+  /**
+   * get_page on cache page `pfn` while a syscall copies to or from it: the
+   * copy may fault, and a fault's reclaim leaves a page someone else holds.
+   * Undo with `put`.
+   */
+  hold(pfn: number): void {
+    this.pages.getPage(pfn);
+  }
+
+  /** put_page after `hold` (the cache's own reference stays). */
+  put(pfn: number): void {
+    this.pages.putPage(pfn);
+  }
+
+  /** Pages on the active file list. */
+  nrActive(): number {
+    return this.lru === null ? 0 : this.lru.nrActive();
   }
 
   /** set_page_dirty. */
@@ -195,15 +216,35 @@ export class PageCache {
     return n;
   }
 
+  /**
+   * Reclaim's __remove_mapping for unmapped cache page `pfn`: a dirty page
+   * is written to its block first, then the page leaves the cache and RAM.
+   * Returns false when it is still mapped.
+   */
+  evict(pfn: number): boolean {
+    const mm = this.memmap;
+    if (mm.mapcount(pfn) !== 0) return false;
+    const ino = mm.userWord(pfn, SP_MAPPING);
+    const index = mm.userWord(pfn, SP_INDEX);
+    const m = this.inodes.get(ino);
+    if (m === undefined || m.get(index) !== pfn)
+      panic(`filemap evict: pfn 0x${pfn.toString(16)} is not cached as inode ${ino} page ${index}`);
+    if (mm.testFlag(pfn, PG_dirty)) this.writePage(ino, index, pfn);
+    m.delete(index);
+    if (m.size === 0) this.inodes.delete(ino);
+    this.release(pfn);
+    return true;
+  }
+
   /** Panics when the page is still mapped (the caller forgot unmap_mapping_range). */
   private release(pfn: number): void {
     const mm = this.memmap;
     if (mm.mapcount(pfn) !== 0) panic(`truncate_inode_pages: pfn 0x${pfn.toString(16)} is still mapped ${mm.mapcount(pfn)} times`);
+    this.lru?.del(pfn);
     mm.setUserWord(pfn, SP_MAPPING, 0);
     mm.setUserWord(pfn, SP_INDEX, 0);
     if (mm.testFlag(pfn, PG_dirty)) this.nrDirty--;
-    if (mm.testFlag(pfn, PG_active)) this.nrActive--;
-    mm.clearFlag(pfn, PG_file | PG_dirty | PG_active);
+    mm.clearFlag(pfn, PG_file | PG_dirty);
     this.nrPages--;
     this.pages.freePages(pfn, 0);
   }

@@ -6,10 +6,11 @@
  * limit (FS-4), and a directory entry names an inode in use (FS-5).
  * checkPageCache recounts the page cache against struct page: each cached
  * frame has PG_file and the frames with PG_file are exactly the cached ones
- * (PAGECACHE-1), the dirty and active counts match the flags (PAGECACHE-2),
+ * (PAGECACHE-1), the dirty and mapped counts match the flags and every
+ * cached page is on a file LRU list, which hold no other page (PAGECACHE-2),
  * and a dirty page lies inside its file and has a block to go to (PAGECACHE-3).
  */
-import { PG_active, PG_dirty, PG_file, SP_INDEX, SP_MAPPING, STRUCT_PAGE_SIZE } from "../mm/memmap.ts";
+import { PG_dirty, PG_file, PG2_lru, SP_INDEX, SP_MAPPING, STRUCT_PAGE_SIZE } from "../mm/memmap.ts";
 import { invariant } from "../panic.ts";
 import { BLOCK_SIZE } from "./blockdev.ts";
 import { MAX_FILE_SIZE, NR_DIRECT, PTRS_PER_BLOCK } from "./sfs_layout.ts";
@@ -60,14 +61,14 @@ export function checkPageCache(vfs: Vfs): void {
   const c = vfs.cache;
   const mm = vfs.memmapForCheck;
   let dirty = 0;
-  let active = 0;
   let mapped = 0;
   const cached = new Set<number>();
   for (const [ino, index, pfn] of c.entries()) {
     invariant(mm.testFlag(pfn, PG_file), "PAGECACHE-1", `cached frame ${pfn} (inode ${ino} page ${index}) lacks PG_file`);
     invariant(!cached.has(pfn), "PAGECACHE-1", `frame ${pfn} cached twice`);
     cached.add(pfn);
-    if (mm.testFlag(pfn, PG_active)) active++;
+    if (c.lru !== null)
+      invariant((mm.flags2(pfn) & PG2_lru) !== 0, "PAGECACHE-2", `cached frame ${pfn} (inode ${ino} page ${index}) is on no file LRU list`);
     if (mm.mapcount(pfn) > 0) mapped++;
     invariant(
       mm.userWord(pfn, SP_MAPPING) === ino && mm.userWord(pfn, SP_INDEX) === index,
@@ -85,6 +86,7 @@ export function checkPageCache(vfs: Vfs): void {
   for (let i = 0; i < w.length; i += STRUCT_PAGE_SIZE / 4) if (((w[i] as number) & PG_file) !== 0) flagged++;
   invariant(flagged === cached.size, "PAGECACHE-1", `${flagged} frames carry PG_file, ${cached.size} are cached`);
   invariant(dirty === c.nrDirty, "PAGECACHE-2", `nrDirty ${c.nrDirty}, dirty frames ${dirty}`);
-  invariant(active === c.nrActive, "PAGECACHE-2", `nrActive ${c.nrActive}, active frames ${active}`);
+  if (c.lru !== null)
+    invariant(c.lru.nrPages() === c.nrPages, "PAGECACHE-2", `${c.lru.nrPages()} pages on the file LRU lists, ${c.nrPages} cached`);
   invariant(mapped === c.nrMapped, "PAGECACHE-2", `nrMapped ${c.nrMapped}, mapped frames ${mapped}`);
 }

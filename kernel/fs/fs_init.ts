@@ -56,6 +56,9 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
   // Its own generator: the kernel's forks keep their order (every other seeded choice is unchanged).
   const failBlock = new FailPoint("fail_block_alloc", new Prandom((k.seed ^ 0x5f5) >>> 0));
   const vfs = new Vfs({ phys: k.phys, memmap: k.memmap, pages: k.pages, failBlock, diskBytes: o.diskBytes });
+  // Cache pages join the file LRU lists from the first one on (the shipped files' too).
+  const fileLru = k.memory.reclaim?.file ?? null;
+  vfs.cache.lru = fileLru;
   for (const f of o.files) {
     const r = f.data === null ? vfs.hostMkdirs(f.path) : vfs.hostWriteFile(f.path, f.data);
     if (r < 0) panic(`fs_init: cannot ship ${f.path}: ${errnoName(r)}`);
@@ -71,6 +74,12 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
   k.memory.file.files = mappings;
   k.objects.files = mappings;
   vfs.cache.beforeWriteback = (ino) => mappings.harvest(ino);
+  if (fileLru !== null)
+    fileLru.cache = {
+      referenced: (pfn) => mappings.referenced(pfn),
+      unmap: (pfn) => mappings.unmapPage(pfn),
+      evict: (pfn) => vfs.cache.evict(pfn),
+    };
   k.tasks.forkHooks.push((parent, child) => forkFiles(vfs, parent.pid, child.pid));
   k.tasks.exitHooks.push((p) => exitFiles(vfs, p.pid));
   const r = k.registry;
@@ -99,12 +108,14 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
 
 function fsMeminfo(vfs: Vfs, wmarkLow: number, v: MeminfoValues): void {
   const c = vfs.cache;
-  const inactive = c.nrPages - c.nrActive;
+  // Every cached page is on a file list: what is not active is inactive.
+  const active = c.nrActive();
+  const inactive = c.nrPages - active;
   v.Buffers = 0;
   v.Cached = (v.Cached ?? 0) + c.nrPages * 4;
-  v.Active = (v.Active ?? 0) + c.nrActive * 4;
+  v.Active = (v.Active ?? 0) + active * 4;
   v.Inactive = (v.Inactive ?? 0) + inactive * 4;
-  v["Active(file)"] = c.nrActive * 4;
+  v["Active(file)"] = active * 4;
   v["Inactive(file)"] = inactive * 4;
   v.Dirty = c.nrDirty * 4;
   v.Mapped = c.nrMapped * 4;
@@ -120,7 +131,7 @@ function fsStats(vfs: Vfs): unknown {
     blockWrites: vfs.dev.writes,
     cachedPages: vfs.cache.nrPages,
     dirtyPages: vfs.cache.nrDirty,
-    activePages: vfs.cache.nrActive,
+    activePages: vfs.cache.nrActive(),
     ...vfs.cache.stats,
   };
 }

@@ -51,7 +51,10 @@ export function readAt(vfs: Vfs, p: FsTask, f: OpenFile, buf: number, count: num
     const chunk = Math.min(len - done, BLOCK_SIZE - off);
     const pfn = vfs.cache.getPage(f.ino, Math.floor(at / BLOCK_SIZE), "read");
     if (pfn < 0) return done > 0 ? done : -ENOMEM;
+    // Held while the copy may fault: the fault's reclaim must not take this page.
+    vfs.cache.hold(pfn);
     const left = copyToUser(p, buf + done, pfn * BLOCK_SIZE + off, chunk);
+    vfs.cache.put(pfn);
     done += chunk - left;
     if (left > 0) return done > 0 ? done : -EFAULT;
   }
@@ -85,7 +88,9 @@ function writePages(vfs: Vfs, p: FsTask, ino: number, buf: number, len: number, 
     const pfn = vfs.cache.getPage(ino, index, hole ? "overwrite" : "read");
     if (pfn < 0) return { done, err: -ENOMEM };
     if (hole && fs.bmap(ino, index, "create") <= 0) return { done, err: -ENOSPC };
+    vfs.cache.hold(pfn);
     const left = copyFromUser(p, pfn * BLOCK_SIZE + off, buf + done, chunk);
+    vfs.cache.put(pfn);
     const end = at + chunk - left;
     if (left < chunk && end > fs.d.size(ino)) fs.d.setSize(ino, end);
     // A new block holds whatever it held before: inside the file its page must reach it even if the copy failed.

@@ -40,6 +40,8 @@ export const FILE_PAGE_NOMEM = -1;
 export interface FileMapping {
   /** The cache frame of page `index` of file object `obj`, or FILE_PAGE_SIGBUS / FILE_PAGE_NOMEM. */
   getPage(obj: number, index: number): number;
+  /** Whether the last getPage read its page from disk (the fault is major). */
+  readonly major: boolean;
   /** set_page_dirty on a cache page (counted in Dirty). */
   markDirty(pfn: number): void;
   /** page_mkwrite: gives cache page `pfn` a disk block before its first store. Returns false when none is left (SIGBUS). */
@@ -60,6 +62,8 @@ export interface FileFaultHost {
   readonly phys: PhysMem;
   /** The outcome the fault handler reports (PFO_*). */
   outcome: number;
+  /** Fault counters: a page read from disk is a major fault. */
+  readonly stats: { pgmajfault: number };
   anonVmaPrepare(vma: number): void;
   newAnonPage(mm: MmStruct, pfn: number): void;
 }
@@ -108,8 +112,12 @@ export class FileFault {
    * FILE_PAGE_NOMEM when no frame could be had.
    */
   getPage(vma: number, index: number): number {
-    const pfn = (this.files as FileMapping).getPage(this.m.vmas.f.shmem(vma), index);
-    if (pfn >= 0) this.m.buddy.getPage(pfn);
+    const files = this.files as FileMapping;
+    const pfn = files.getPage(this.m.vmas.f.shmem(vma), index);
+    if (pfn < 0) return pfn;
+    // A page read from the disk makes the fault major (the lab's path through k.filePage counts too).
+    if (files.major) this.m.stats.pgmajfault++;
+    this.m.buddy.getPage(pfn);
     return pfn;
   }
 
@@ -151,9 +159,12 @@ export class FileFault {
    * empty or map `src` read-only (then that mapping is dropped).
    */
   private copyToAnon(mm: MmStruct, vma: number, page: number, ptep: number, src: number): number {
+    // Held across the allocation, whose reclaim would otherwise take the cache page being copied.
+    this.m.buddy.getPage(src);
     const pfn = this.m.buddy.allocPages(0, GFP_HIGHUSER);
+    if (pfn >= 0) this.m.phys.copyPage(pfn, src);
+    this.m.buddy.putPage(src);
     if (pfn < 0) return FAULT_OOM;
-    this.m.phys.copyPage(pfn, src);
     this.m.anonVmaPrepare(vma);
     this.m.newAnonPage(mm, pfn);
     mm.pt.setPte(page, ptep, pfn, vmaPteFlags(this.m.vmas.f.flags(vma), true));

@@ -17,8 +17,7 @@
  *   flags   [15:0]  PG_* bits
  *           [19:16] order of a block head (free or allocated)
  *           [31:20] owner bits: the layer that owns the page may use them
- *                   (the slab allocator keeps its cache id there; the page
- *                   cache its PG_active, bit 20)
+ *                   (the slab allocator keeps its cache id there)
  *   free block head (PG_buddy) or per-CPU page (PG_pcp):
  *           word 1 = next pfn + 1, word 2 = prev pfn + 1 (0 = none)
  *   allocated page:
@@ -122,20 +121,14 @@ export const PG_dirty = 1 << 13;
 export const PG_swapcache = 1 << 14;
 /** PG_file: a page-cache page holding a block of a file (kernel/fs/filemap.ts); its last user clears it before the free. */
 export const PG_file = 1 << 15;
-/**
- * PG_active: a page-cache page on the active file list (accessed twice while
- * cached); cleared with PG_file. The 16 flag bits are all taken, so this is
- * an owner bit (bit 20) of the page cache, which owns every PG_file page.
- */
-export const PG_active = 1 << 20;
 /*
  * flags2 (word 4) bits 0..7: reclaim's LRU state (kernel/mm/swap.ts,
  * vmscan.ts, mlock.ts own them). The LRU's release hook clears them, with
  * the links and the rmap words, before a page's last reference goes.
  */
-/** PG_lru: on one of the anon LRU lists (swap.ts). */
+/** PG_lru: on one of the LRU lists (swap.ts; a PG_file page on a file list). */
 export const PG2_lru = 1 << 0;
-/** PG_active: on the active anon list. */
+/** PG_active: on the active anon or active file list. */
 export const PG2_active = 1 << 1;
 /** PG_referenced: seen referenced once on the inactive list (second chance). */
 export const PG2_referenced = 1 << 2;

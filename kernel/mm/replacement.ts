@@ -17,12 +17,12 @@
  * evictable page there; the unevictable list is the kernel's own).
  */
 import { layerFault } from "../panic.ts";
-import { type MemMap, PG_alloc, PG2_lru, PG2_referenced, PG2_unevictable } from "./memmap.ts";
+import { type MemMap, PG_alloc, PG_file, PG2_lru, PG2_referenced, PG2_unevictable } from "./memmap.ts";
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, type LruLists } from "./swap.ts";
 
 /** What a policy is handed when the machine boots. */
 export interface ReplacementKernel {
-  /** The anonymous LRU lists: a policy may move pages between inactive and active (never to or from unevictable). */
+  /** The LRU lists: a policy may move anonymous pages between inactive and active (never to or from unevictable; the file lists are the kernel's). */
   readonly lru: LruLists;
   /**
    * folio_referenced: clears the accessed bit of every page-table entry
@@ -139,7 +139,8 @@ class TwoList implements ReplacementPolicy {
 /**
  * The kernel's side of a policy: every call through try/catch, every
  * victim checked. A policy that throws, or names a page that is not a
- * resident evictable anonymous page, is a LayerFault("replacement").
+ * resident evictable anonymous page (a page-cache page on the file lists
+ * included), is a LayerFault("replacement").
  */
 export class ReplacementHost {
   constructor(
@@ -198,10 +199,10 @@ export class ReplacementHost {
         "replacement",
         `replacement layer: '${this.policy.name}' victim() returned ${String(pfn)}, not a pfn of this machine or -1`,
       );
-    if (!mm.testFlag(pfn, PG_alloc) || (mm.flags2(pfn) & (PG2_lru | PG2_unevictable)) !== PG2_lru)
+    if (!mm.testFlag(pfn, PG_alloc) || (mm.flags2(pfn) & (PG2_lru | PG2_unevictable)) !== PG2_lru || mm.testFlag(pfn, PG_file))
       layerFault(
         "replacement",
-        `replacement layer: '${this.policy.name}' victim() returned pfn 0x${pfn.toString(16)}, which is not a resident evictable page`,
+        `replacement layer: '${this.policy.name}' victim() returned pfn 0x${pfn.toString(16)}, which is not a resident evictable anonymous page`,
       );
     return pfn;
   }

@@ -1,16 +1,19 @@
 /**
- * The anonymous LRU lists (Linux mm/swap.c, the lruvec of include/linux/mmzone.h):
- * every resident anonymous page that reclaim may find is on exactly one of
- * three lists, linked through its struct page.
+ * The LRU lists (Linux mm/swap.c, the lruvec of include/linux/mmzone.h):
+ * every resident anonymous page that reclaim may find, and every page-cache
+ * page, is on exactly one of five lists, linked through its struct page.
  *
- *   lists (one machine-wide lruvec; heads and counts are three integers each)
+ *   lists (one machine-wide lruvec; heads and counts are five integers each)
  *
  *     inactive anon  head -> [pfn] <-> [pfn] <-> ... <-> [pfn] <- tail
  *     active anon    head -> ...                           <- tail
  *     unevictable    head -> ...                           <- tail
+ *     inactive file  head -> ...                           <- tail
+ *     active file    head -> ...                           <- tail
  *
  *   struct page of a page on a list (memmap.ts):
- *     flags2  PG2_lru, plus PG2_active (active list) or PG2_unevictable
+ *     flags2  PG2_lru, plus PG2_active (an active list) or PG2_unevictable;
+ *             PG_file (word 0) tells a file list from an anon one
  *     word 5  lru.next: pfn + 1 of the next page towards the tail (0 = none)
  *     word 6  lru.prev: pfn + 1 of the previous page (0 = none)
  *
@@ -18,21 +21,31 @@
  * page sits on is the replacement policy's business (replacement.ts): the
  * default two-list policy moves pages between inactive and active, the
  * others leave every evictable page on the inactive list and keep their own
- * order. The unevictable list is the kernel's (mlock.ts).
+ * order. The unevictable list is the kernel's (mlock.ts). The two file lists
+are the kernel's too (vmscan_file.ts): the page cache adds its pages there
+and reclaim scans them before the anonymous ones.
  *
  * Calls: struct page only.
  */
 import { panic } from "../panic.ts";
-import { type MemMap, PG2_active, PG2_lru, PG2_unevictable, SP_LRU_NEXT, SP_LRU_PREV } from "./memmap.ts";
+import { type MemMap, PG_file, PG2_active, PG2_lru, PG2_unevictable, SP_LRU_NEXT, SP_LRU_PREV } from "./memmap.ts";
 
-/** List numbers (enum lru_list, anonymous half). */
+/** List numbers (enum lru_list; memsim numbers the file lists after the unevictable one). */
 export const LRU_INACTIVE_ANON = 0;
 export const LRU_ACTIVE_ANON = 1;
 export const LRU_UNEVICTABLE = 2;
+export const LRU_INACTIVE_FILE = 3;
+export const LRU_ACTIVE_FILE = 4;
 /** Lists of the lruvec. */
-export const NR_LRU_LISTS = 3;
+export const NR_LRU_LISTS = 5;
 
-/** The three anonymous LRU lists, linked through struct page. */
+/** The flags2 bits of a page on list `lru`. */
+function listBits(lru: number): number {
+  if (lru === LRU_UNEVICTABLE) return PG2_lru | PG2_unevictable;
+  return lru === LRU_ACTIVE_ANON || lru === LRU_ACTIVE_FILE ? PG2_lru | PG2_active : PG2_lru;
+}
+
+/** The five LRU lists, linked through struct page. */
 export class LruLists {
   /** pfn + 1 of each list's first page (0 = empty). */
   readonly head = new Int32Array(NR_LRU_LISTS);
@@ -43,10 +56,20 @@ export class LruLists {
 
   constructor(readonly memmap: MemMap) {}
 
-  /** The list a page with PG2_lru is on (by its flags2 bits). */
+  /** The list a page with PG2_lru is on (by its flags2 bits and PG_file). */
   listOf(pfn: number): number {
     const f = this.memmap.flags2(pfn);
-    return f & PG2_unevictable ? LRU_UNEVICTABLE : f & PG2_active ? LRU_ACTIVE_ANON : LRU_INACTIVE_ANON;
+    if (f & PG2_unevictable) return LRU_UNEVICTABLE;
+    if (this.memmap.testFlag(pfn, PG_file)) return f & PG2_active ? LRU_ACTIVE_FILE : LRU_INACTIVE_FILE;
+    return f & PG2_active ? LRU_ACTIVE_ANON : LRU_INACTIVE_ANON;
+  }
+
+  /** Panics when `pfn` cannot go on `lru`: already on a list, or a file page on an anon list (or the reverse). */
+  private checkAdd(pfn: number, lru: number): void {
+    const mm = this.memmap;
+    if (mm.flags2(pfn) & PG2_lru) panic(`lru_add: pfn 0x${pfn.toString(16)} is already on an LRU list`);
+    if (lru !== LRU_UNEVICTABLE && lru >= LRU_INACTIVE_FILE !== mm.testFlag(pfn, PG_file))
+      panic(`lru_add: pfn 0x${pfn.toString(16)} ${mm.testFlag(pfn, PG_file) ? "is" : "is not"} a page-cache page (list ${lru})`);
   }
 
   /** Whether the page is on a list. */
@@ -57,8 +80,8 @@ export class LruLists {
   /** lru_cache_add: puts a page at the head of list `lru`. Panics when it is on a list already. */
   add(pfn: number, lru: number): void {
     const mm = this.memmap;
-    if (mm.flags2(pfn) & PG2_lru) panic(`lru_add: pfn 0x${pfn.toString(16)} is already on an LRU list`);
-    mm.setFlags2(pfn, PG2_lru | (lru === LRU_ACTIVE_ANON ? PG2_active : lru === LRU_UNEVICTABLE ? PG2_unevictable : 0));
+    this.checkAdd(pfn, lru);
+    mm.setFlags2(pfn, listBits(lru));
     const first = this.head[lru] as number;
     mm.setUserWord(pfn, SP_LRU_NEXT, first);
     mm.setUserWord(pfn, SP_LRU_PREV, 0);
@@ -71,8 +94,8 @@ export class LruLists {
   /** Puts a page at the tail of list `lru` (where reclaim looks first). */
   addTail(pfn: number, lru: number): void {
     const mm = this.memmap;
-    if (mm.flags2(pfn) & PG2_lru) panic(`lru_add: pfn 0x${pfn.toString(16)} is already on an LRU list`);
-    mm.setFlags2(pfn, PG2_lru | (lru === LRU_ACTIVE_ANON ? PG2_active : lru === LRU_UNEVICTABLE ? PG2_unevictable : 0));
+    this.checkAdd(pfn, lru);
+    mm.setFlags2(pfn, listBits(lru));
     const last = this.tail[lru] as number;
     mm.setUserWord(pfn, SP_LRU_PREV, last);
     mm.setUserWord(pfn, SP_LRU_NEXT, 0);

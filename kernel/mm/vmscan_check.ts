@@ -3,7 +3,8 @@
  *
  * checkLru recounts from struct page and the page tables. IDs:
  *   LRU-1 a list is broken: a page on it without PG_lru, on another list by
- *         its bits, not allocated anonymous memory, a bad back link, a cycle
+ *         its bits, not allocated anonymous memory (a page-cache page on a
+ *         file list), a bad back link, a cycle
  *   LRU-2 a list's count differs from the pages walked on it
  *   LRU-3 a page has PG_lru but is on no list (or on two)
  *   LRU-4 an anonymous page with reverse-map words is on no list, or a PG_mlocked page
@@ -18,10 +19,10 @@ import { type MemMap, PG_alloc, PG_anon, PG_file, PG2_lru, PG2_mlocked, SP_INDEX
 import type { MmStruct } from "./mm.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
-import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_UNEVICTABLE, NR_LRU_LISTS } from "./swap.ts";
+import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, NR_LRU_LISTS } from "./swap.ts";
 import type { Reclaim } from "./vmscan_shrink.ts";
 
-const LIST_NAMES = ["inactive_anon", "active_anon", "unevictable"] as const;
+const LIST_NAMES = ["inactive_anon", "active_anon", "unevictable", "inactive_file", "active_file"] as const;
 const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
 
 /** Recounts the LRU lists and checks the reverse map of every mapped anonymous page. Throws InvariantViolation. */
@@ -59,10 +60,11 @@ function walkList(r: Reclaim, lru: number, seen: Uint8Array): void {
     seen[pfn] = 1;
     invariant((memmap.flags2(pfn) & PG2_lru) !== 0, "LRU-1", `${name}: pfn ${hex(pfn)} is on the list without PG_lru`);
     invariant(lists.listOf(pfn) === lru, "LRU-1", `${name}: pfn ${hex(pfn)} is marked for ${LIST_NAMES[lists.listOf(pfn)]}`);
+    const kind = lru === LRU_INACTIVE_FILE || lru === LRU_ACTIVE_FILE ? PG_file : PG_anon;
     invariant(
-      memmap.testFlag(pfn, PG_alloc) && memmap.testFlag(pfn, PG_anon),
+      memmap.testFlag(pfn, PG_alloc) && memmap.testFlag(pfn, kind),
       "LRU-1",
-      `${name}: pfn ${hex(pfn)} is not an allocated anonymous page (flags ${memmap.describeFlags(pfn)})`,
+      `${name}: pfn ${hex(pfn)} is not an allocated ${kind === PG_file ? "page-cache" : "anonymous"} page (flags ${memmap.describeFlags(pfn)})`,
     );
     invariant(lists.prev(pfn) === prev, "LRU-1", `${name}: pfn ${hex(pfn)} links back to ${hex(lists.prev(pfn))}, not ${hex(prev)}`);
     prev = pfn;
@@ -129,11 +131,16 @@ export function reclaimVmstat(r: Reclaim, out: Array<[string, number]>): void {
   out.push(["nr_inactive_anon", c[LRU_INACTIVE_ANON] as number]);
   out.push(["nr_active_anon", c[LRU_ACTIVE_ANON] as number]);
   out.push(["nr_unevictable", c[LRU_UNEVICTABLE] as number]);
+  out.push(["nr_inactive_file", c[LRU_INACTIVE_FILE] as number]);
+  out.push(["nr_active_file", c[LRU_ACTIVE_FILE] as number]);
   out.push(["nr_mlock", r.nrMlocked()]);
   out.push(["workingset_refault_anon", s.workingsetRefaultAnon]);
   out.push(["pgscan_kswapd", s.pgscanKswapd]);
   out.push(["pgscan_direct", s.pgscanDirect]);
   out.push(["pgsteal_kswapd", s.pgstealKswapd]);
   out.push(["pgsteal_direct", s.pgstealDirect]);
+  out.push(["pgscan_file", r.file.stats.pgscanFile]);
+  out.push(["pgsteal_file", r.file.stats.pgstealFile]);
+  out.push(["nr_vmscan_write", r.file.stats.vmscanWrite]);
   out.push(["kswapd_wakeups", s.kswapdWakeups]);
 }

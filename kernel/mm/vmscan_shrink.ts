@@ -23,8 +23,11 @@
  * task. Watermarks are the zones' (summed) when the frames layer has zones,
  * else computed the same way from its managed pages.
  *
- * Limits: compound (huge) pages are never on the lists; page-cache pages
- * keep their own lists (fs/filemap.ts); reclaim from the shrinker path
+ * Page-cache pages are on the file lists (vmscan_file.ts); every shrink
+ * scans those first and asks the policy for anonymous victims only for
+ * what they could not give.
+ *
+ * Limits: compound (huge) pages are never on the lists; reclaim from the shrinker path
  * runs only inside a fault (`safe`), never in the middle of fork or exit.
  *
  * Calls: the LRU lists, the reverse map, the policy host, the swap cache
@@ -34,6 +37,7 @@ import type { FramesZone, PageAllocator } from "./frames.ts";
 import {
   type MemMap,
   PG_dirty,
+  PG_file,
   PG_head,
   PG_lazyfree,
   PG_swapcache,
@@ -54,9 +58,10 @@ import { PTE_A, PTE_D, swpEntryFlags, swpEntryPfn } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import { ReplacementHost, type ReplacementKernel, type ReplacementLayer, twoListReplacement } from "./replacement.ts";
 import { Rmap, type RmapVisitor } from "./rmap.ts";
-import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
+import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
 import type { SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
+import { FileLru } from "./vmscan_file.ts";
 
 /** What reclaim uses of the user-memory layer (memory.ts Memory): RAM, VMAs, the swap cache, the memory cgroups, the anon-page release. */
 export interface ReclaimMemory {
@@ -112,6 +117,8 @@ enum Seen {
 export class Reclaim implements RmapVisitor {
   readonly stats = new ReclaimStats();
   readonly lru: LruLists;
+  /** The file lists (page-cache pages) and their reclaim. */
+  readonly file: FileLru;
   readonly rmap: Rmap;
   readonly host: ReplacementHost;
   /** Set while a fault runs: the only time the allocator's shrinker path may reclaim. */
@@ -142,6 +149,7 @@ export class Reclaim implements RmapVisitor {
     seed: number,
   ) {
     this.lru = new LruLists(memmap);
+    this.file = new FileLru(memmap, this.lru);
     this.rmap = new Rmap(memmap, memory.vmas);
     const k: ReplacementKernel = {
       lru: this.lru,
@@ -211,7 +219,7 @@ export class Reclaim implements RmapVisitor {
     const mm = this.memmap;
     const f2 = mm.flags2(pfn);
     if (f2 & PG2_lru) {
-      if (!(f2 & PG2_unevictable)) this.host.removed(pfn);
+      if (!(f2 & PG2_unevictable) && !mm.testFlag(pfn, PG_file)) this.host.removed(pfn);
       this.lru.del(pfn);
     }
     mm.clearFlags2(pfn, PG2_referenced | PG2_mlocked | PG2_workingset | PG2_active);
@@ -219,14 +227,14 @@ export class Reclaim implements RmapVisitor {
   }
 
   /**
-   * MADV_COLD (deactivate_page): an evictable page on the active list goes
-   * to the inactive head with no referenced state.
+   * MADV_COLD (deactivate_page): an evictable page on an active list goes
+   * to its inactive head (anon or file) with no referenced state.
    */
   deactivate(pfn: number): void {
     const f2 = this.memmap.flags2(pfn);
     if ((f2 & (PG2_lru | PG2_unevictable)) !== PG2_lru) return;
     this.memmap.clearFlags2(pfn, PG2_referenced);
-    if (f2 & PG2_active) this.lru.move(pfn, LRU_INACTIVE_ANON);
+    if (f2 & PG2_active) this.lru.move(pfn, this.memmap.testFlag(pfn, PG_file) ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON);
   }
 
   /** Pages an allocation can have at once: free, and cached on per-CPU lists. */
@@ -315,7 +323,11 @@ export class Reclaim implements RmapVisitor {
     return true;
   }
 
-  /** shrink_lruvec: asks the policy for victims until `want` pages went or the scan budget is spent. */
+  /**
+   * shrink_lruvec: the file lists first (vmscan_file.ts), then asks the
+   * policy for anonymous victims until `want` pages went or the scan budget
+   * is spent.
+   */
   shrink(want: number, memcg: number, who: ReclaimWho): number {
     this.running++;
     this.rmap.mms = this.mms();
@@ -325,6 +337,8 @@ export class Reclaim implements RmapVisitor {
     let stolen = 0;
     this.looked = 0;
     try {
+      stolen = this.file.shrink(want, memcg);
+      this.looked = this.file.scanned;
       while (stolen < want && victims < budget) {
         this.lastLooked = -1;
         const pfn = this.host.victim();

@@ -3,8 +3,9 @@
  * description of /f, each with a MAP_SHARED and a MAP_PRIVATE mapping of it
  * (made before any fork, so children inherit both), write, pwrite, store
  * through either mapping, msync, ftruncate, fork and exit, and the machine
- * drops its caches, pages private memory out (MADV_PAGEOUT, with swap) and
- * remounts. After every command every checker passes, the file equals the
+ * drops its caches, pages private memory out (MADV_PAGEOUT, with swap),
+ * reclaims (the file lists first: mapped cache pages are unmapped and read
+ * back on the next access) and remounts. After every command every checker passes, the file equals the
  * model, and each live process's mappings read as the model says: the
  * shared one as the file, the private one as the file except on the pages
  * it copied. A last remount with every process gone must still give the
@@ -218,13 +219,14 @@ class Exit extends Cmd {
 class Reclaim extends Cmd {
   constructor(
     readonly who: number,
-    readonly what: "remount" | "dropCaches" | "pageout",
+    readonly what: "remount" | "dropCaches" | "pageout" | "reclaim",
   ) {
     super();
   }
   run(model: Model, real: Real): void {
     if (this.what === "remount") real.m.fs.remount();
     else if (this.what === "dropCaches") real.m.dropCaches();
+    else if (this.what === "reclaim") real.m.kernel.taskParts.reclaim.tryToFreePages(8, 0);
     else expect(proc(model, real, this.who).sys.madvise(real.priv, SPAN, MADV_PAGEOUT)).toBe(0);
     verify(model, real);
   }
@@ -242,7 +244,9 @@ const commands = [
   fc.tuple(who, fc.constantFrom(MS_SYNC, MS_ASYNC)).map(([w, f]) => new Msync(w, f)),
   who.map((w) => new Fork(w)),
   who.map((w) => new Exit(w)),
-  fc.tuple(who, fc.constantFrom("remount" as const, "dropCaches" as const, "pageout" as const)).map(([w, r]) => new Reclaim(w, r)),
+  fc
+    .tuple(who, fc.constantFrom("remount" as const, "dropCaches" as const, "pageout" as const, "reclaim" as const))
+    .map(([w, r]) => new Reclaim(w, r)),
 ];
 
 /** The file-mapping model: a story of up to `maxCommands` commands on a fresh 16 MiB machine with 4 MiB of swap. */

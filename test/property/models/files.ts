@@ -1,7 +1,8 @@
 /**
  * Files against a byte-array model: processes sharing one open description
  * of /f write, pwrite, ftruncate, lseek, pread, fork and exit, and the
- * machine fsyncs, drops its caches and remounts; after every command every
+ * machine fsyncs, drops its caches, reclaims (the file LRU lists: dirty
+ * pages written back first) and remounts; after every command every
  * checker passes and the file (read from the host side) equals the model,
  * and so it does after a last remount with every process gone.
  */
@@ -177,12 +178,13 @@ class Exit extends Cmd {
 }
 
 class Machine_ extends Cmd {
-  constructor(readonly what: "remount" | "dropCaches" | "fsync") {
+  constructor(readonly what: "remount" | "dropCaches" | "fsync" | "reclaim") {
     super();
   }
   run(model: Model, real: Real): void {
     if (this.what === "remount") real.m.fs.remount();
     else if (this.what === "dropCaches") real.m.dropCaches();
+    else if (this.what === "reclaim") real.m.kernel.taskParts.reclaim.tryToFreePages(8, 0);
     else expect((real.procs[pick(model, 0)] as Process).sys.fsync(real.fd)).toBe(0);
     verify(model, real);
   }
@@ -202,7 +204,7 @@ const commands = [
   fc.tuple(who, off, len).map(([w, o, l]) => new Pread(w, o, l)),
   who.map((w) => new Fork(w)),
   who.map((w) => new Exit(w)),
-  fc.constantFrom("remount" as const, "dropCaches" as const, "fsync" as const).map((w) => new Machine_(w)),
+  fc.constantFrom("remount" as const, "dropCaches" as const, "fsync" as const, "reclaim" as const).map((w) => new Machine_(w)),
 ];
 
 /** The files model: a story of up to `maxCommands` commands on a fresh 16 MiB machine and its disk. */

@@ -1,0 +1,169 @@
+/**
+ * The file LRU lists and their reclaim (Linux mm/swap.c
+ * folio_add_lru / folio_mark_accessed for page-cache folios, and the file
+ * half of mm/vmscan.c shrink_list / shrink_folio_list).
+ *
+ * Every page-cache page is on the inactive or the active file list
+ * (swap.ts), one truth for "active": PG2_active of the LRU.
+ *   - a new cache page enters the inactive head with PG2_referenced (the
+ *     read or write that brought it in is its first use);
+ *   - mark_page_accessed: a later use of an inactive page that is
+ *     referenced promotes it to the active list, else it becomes referenced;
+ *   - reclaim takes from the inactive tail; when the inactive list is
+ *     shorter than the active one, the active tail is moved to the
+ *     inactive head first (its referenced state cleared).
+ *
+ * One victim (the inactive tail):
+ *   - someone besides the cache and the mappings holds it (a fault in the
+ *     middle of copying it): rotated to the inactive head, kept;
+ *   - mapped: the accessed bits of its entries are read and cleared; a
+ *     young page gets a second chance (referenced, inactive head) or, when
+ *     already referenced or young in two entries, goes active; a page a
+ *     VM_LOCKED VMA maps goes active. Otherwise every entry is zapped
+ *     (a dirty entry dirties the page), and its next access is a major fault
+ *     that reads it back from disk;
+ *   - unmapped: a dirty page is written back to its block first (memsim's
+ *     writeback is synchronous), then the page leaves the cache and RAM.
+ *
+ * Balance with the anonymous lists (Linux weighs both by vm.swappiness),
+ * simplified: reclaim scans the file lists first and the anonymous lists
+ * only for what the file lists could not give. So clean cache goes before
+ * any anonymous page is swapped.
+ *
+ * Calls: the LRU lists, the page cache's side (FileCacheReclaim).
+ */
+import { type MemMap, PG_dirty, PG2_active, PG2_lru, PG2_referenced } from "./memmap.ts";
+import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, type LruLists } from "./swap.ts";
+
+/** What file reclaim needs of the file layer (kernel/fs/file_mmap.ts and filemap.ts). */
+export interface FileCacheReclaim {
+  /**
+   * folio_referenced for a page-cache page: clears the accessed bit of every
+   * entry that maps `pfn` and returns how many had it set; -1 when a
+   * VM_LOCKED VMA maps it.
+   */
+  referenced(pfn: number): number;
+  /** try_to_unmap: zaps every entry that maps `pfn`. Returns the mappings left (0 when all went). */
+  unmap(pfn: number): number;
+  /** __remove_mapping: writes `pfn` back when dirty, then drops it from the cache and frees it. Returns false when it stays. */
+  evict(pfn: number): boolean;
+}
+
+/** The file lists' vmstat counters. */
+export class FileReclaimStats {
+  /** Inactive file pages reclaim looked at (pgscan_file). */
+  pgscanFile = 0;
+  /** File pages reclaim freed (pgsteal_file). */
+  pgstealFile = 0;
+  /** Dirty file pages reclaim wrote back before freeing them (nr_vmscan_write). */
+  vmscanWrite = 0;
+}
+
+/** The machine's file LRU lists and their reclaim. */
+export class FileLru {
+  readonly stats = new FileReclaimStats();
+  /** The file layer, set when it boots (a machine without files has empty file lists). */
+  cache: FileCacheReclaim | null = null;
+  /** Pages the last shrink looked at. */
+  scanned = 0;
+
+  constructor(
+    private readonly memmap: MemMap,
+    readonly lru: LruLists,
+  ) {}
+
+  /** folio_add_lru for a new page-cache page: the inactive head, referenced once. */
+  add(pfn: number): void {
+    this.lru.add(pfn, LRU_INACTIVE_FILE);
+    this.memmap.setFlags2(pfn, PG2_referenced);
+  }
+
+  /** folio_mark_accessed: an inactive referenced page is promoted, an unreferenced one becomes referenced. */
+  accessed(pfn: number): void {
+    const f2 = this.memmap.flags2(pfn);
+    if (f2 & PG2_active) return;
+    if (f2 & PG2_referenced) {
+      this.memmap.clearFlags2(pfn, PG2_referenced);
+      this.lru.move(pfn, LRU_ACTIVE_FILE);
+    } else this.memmap.setFlags2(pfn, PG2_referenced);
+  }
+
+  /** Takes a page-cache page off its list (before the cache lets it go). */
+  del(pfn: number): void {
+    if (this.memmap.flags2(pfn) & PG2_lru) this.lru.del(pfn);
+    this.memmap.clearFlags2(pfn, PG2_referenced);
+  }
+
+  /** Pages on the two file lists. */
+  nrPages(): number {
+    return (this.lru.count[LRU_INACTIVE_FILE] as number) + (this.lru.count[LRU_ACTIVE_FILE] as number);
+  }
+
+  /** Pages on the active file list. */
+  nrActive(): number {
+    return this.lru.count[LRU_ACTIVE_FILE] as number;
+  }
+
+  /**
+   * Reclaims up to `want` file pages. Sets `scanned`. Returns the pages
+   * freed. A memory cgroup's reclaim (`memcg` not 0) finds none: page-cache
+   * pages carry no charge (memcontrol.ts charges anonymous pages only).
+   */
+  shrink(want: number, memcg: number): number {
+    this.scanned = 0;
+    if (this.cache === null || memcg !== 0) return 0;
+    const lru = this.lru;
+    const budget = 2 * this.nrPages() + 1;
+    let stolen = 0;
+    while (stolen < want && this.scanned < budget) {
+      if ((lru.count[LRU_INACTIVE_FILE] as number) < (lru.count[LRU_ACTIVE_FILE] as number)) this.deactivate(lru.last(LRU_ACTIVE_FILE));
+      const pfn = lru.last(LRU_INACTIVE_FILE);
+      if (pfn < 0) break;
+      this.scanned++;
+      if (this.reclaimOne(pfn)) stolen++;
+    }
+    this.stats.pgscanFile += this.scanned;
+    this.stats.pgstealFile += stolen;
+    return stolen;
+  }
+
+  /** shrink_active_list for one file page: to the inactive head, its referenced state cleared. */
+  private deactivate(pfn: number): void {
+    this.memmap.clearFlags2(pfn, PG2_referenced);
+    this.lru.move(pfn, LRU_INACTIVE_FILE);
+  }
+
+  private rotate(pfn: number): false {
+    this.lru.move(pfn, LRU_INACTIVE_FILE);
+    return false;
+  }
+
+  /** shrink_folio_list for one inactive file page. Returns true when it left RAM. */
+  private reclaimOne(pfn: number): boolean {
+    const mm = this.memmap;
+    const cache = this.cache as FileCacheReclaim;
+    // The cache's reference and one per mapping; anything more is a user in the middle of it.
+    if (mm.refcount(pfn) !== 1 + mm.mapcount(pfn)) return this.rotate(pfn);
+    if (mm.mapcount(pfn) > 0) {
+      const young = cache.referenced(pfn);
+      if (young !== 0) return this.referencedPage(pfn, young);
+      if (cache.unmap(pfn) !== 0) return this.rotate(pfn);
+    }
+    const dirty = mm.testFlag(pfn, PG_dirty);
+    if (!cache.evict(pfn)) return this.rotate(pfn);
+    if (dirty) this.stats.vmscanWrite++;
+    return true;
+  }
+
+  /** folio_check_references for a mapped page some entry used (`young` entries; -1 = mlocked). */
+  private referencedPage(pfn: number, young: number): false {
+    const mm = this.memmap;
+    if (young < 0 || young > 1 || mm.flags2(pfn) & PG2_referenced) {
+      mm.clearFlags2(pfn, PG2_referenced);
+      this.lru.move(pfn, LRU_ACTIVE_FILE);
+      return false;
+    }
+    mm.setFlags2(pfn, PG2_referenced);
+    return this.rotate(pfn);
+  }
+}
