@@ -107,7 +107,6 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   vmas.splitHook = (mm, addr) => memory.huge.splitAt(mm, addr);
   const memcg = memory.memcg;
   if (memory.swap !== null && dev !== null) {
-    memory.swap.uncharge = (pfn) => memcg.uncharge(pfn);
     dev.swapUncharge = (id) => memcg.swapUncharge(id);
   }
   const api = new KernelApi(memory);

@@ -337,7 +337,6 @@ export class Memory implements ZapSink {
     this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) - 1);
     mm.rssAnon--;
     if (this.memmap.testFlag(pfn, PG_swapcache)) (this.swap as SwapCache).unmapped(pfn);
-    this.memcg.uncharge(pfn);
     this.buddy.freePages(pfn, 0);
   }
 
@@ -412,7 +411,6 @@ export class Memory implements ZapSink {
       if (flags & PTE_D) mmap.setFlag(pfn, PG_dirty);
       mm.rssShmem--;
     }
-    this.memcg.uncharge(pfn);
     this.buddy.freePages(pfn, 0);
   }
 

@@ -31,8 +31,6 @@ export const SWAPIN_EIO = -2;
 export class SwapCache {
   /** Whether the last swapin read the slot (a major fault) rather than finding it cached. */
   major = false;
-  /** Uncharges a page whose last reference the cache drops (memcontrol.ts; set at boot). */
-  uncharge: ((pfn: number) => void) | null = null;
 
   constructor(
     readonly dev: SwapDevice,
@@ -73,7 +71,6 @@ export class SwapCache {
     this.memmap.setPrivate(pfn, 0);
     this.dev.nrCached--;
     this.dev.setCache(slot, -1);
-    this.uncharge?.(pfn);
     this.pages.freePages(pfn, 0);
   }
 
