@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
@@ -12,6 +13,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // One test file per core. Vitest's default keeps one core for itself
+    // (cores - 1), which on CI's two cores ran every file one after another;
+    // the main process only collects results, so it needs no core of its own.
+    maxWorkers: Math.max(2, availableParallelism()),
     reporters: process.env.CI ? ["default", ["json", { outputFile: ".vitest-report.json" }]] : ["default"],
     projects: [
       { extends: true, test: { name: "default", include: ["test/**/*.test.ts"] } },
