@@ -84,7 +84,7 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
   k.tasks.exitHooks.push((p) => exitFiles(vfs, p.pid));
   const r = k.registry;
   r.checkers.push({ name: "fs", run: () => checkFs(vfs) });
-  // The mapped files' references are part of the page cache's check (FILEMAP-1).
+  // The mapped files' references and i_mmap lists are part of the page cache's check (FILEMAP-1, FILEMAP-2).
   r.checkers.push({
     name: "pagecache",
     run: () => {

@@ -17,6 +17,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
+  MREMAP_FIXED,
   MREMAP_MAYMOVE,
   MS_ASYNC,
   MS_INVALIDATE,
@@ -394,6 +395,36 @@ describe("fork, /proc and meminfo", () => {
     expect(p.sys.munmap(a + PAGE, PAGE)).toBe(0);
     expect(fsStat(m, "freeBlocks")).toBe(free + 3);
     m.check();
+  });
+});
+
+describe("the i_mmap list of a file", () => {
+  it("holds one VMA per mapping through mmap, a split, fork, a merge, mremap, munmap and exit", () => {
+    const { m, p } = setup(4 * PAGE);
+    const fd = p.sys.open("/f", O_RDWR);
+    const a = p.sys.mmap(0, 4 * PAGE, RW, MAP_SHARED, fd, 0);
+    expect(m.fs.mappings("/f")).toBe(1);
+    // mprotect of the middle two pages: three VMAs; back to RW merges them into one.
+    expect(p.sys.mprotect(a + PAGE, 2 * PAGE, PROT_READ)).toBe(0);
+    expect(m.fs.mappings("/f")).toBe(3);
+    m.check();
+    const child = p.fork();
+    if (child === null) throw new Error("fork failed");
+    expect(m.fs.mappings("/f")).toBe(6);
+    expect(p.sys.mprotect(a + PAGE, 2 * PAGE, RW)).toBe(0);
+    expect(m.fs.mappings("/f")).toBe(4);
+    // mremap moves the parent's VMA: one leaves the list, one joins it.
+    const b = p.sys.mremap(a, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a + 64 * PAGE);
+    expect(b).toBe(a + 64 * PAGE);
+    expect(m.fs.mappings("/f")).toBe(4);
+    // munmap of the first page of the moved VMA leaves the rest; the child's three go at exit.
+    expect(p.sys.munmap(b, PAGE)).toBe(0);
+    expect(m.fs.mappings("/f")).toBe(4);
+    child.exit(0);
+    expect(m.fs.mappings("/f")).toBe(1);
+    m.check();
+    expect(p.sys.munmap(b + PAGE, 3 * PAGE)).toBe(0);
+    expect(m.fs.mappings("/f")).toBe(0);
   });
 });
 

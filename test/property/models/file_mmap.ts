@@ -5,7 +5,11 @@
  * through either mapping, msync, ftruncate, fork and exit, and the machine
  * drops its caches, pages private memory out (MADV_PAGEOUT, with swap),
  * reclaims (the file lists first: mapped cache pages are unmapped and read
- * back on the next access) and remounts. After every command every checker passes, the file equals the
+ * back on the next access) and remounts. The VMAs themselves change too:
+ * a range of a mapping is unmapped and mapped again from the file, made
+ * read-only and writable again (a split, then a merge), or moved away by
+ * mremap and back (so the inode's i_mmap list, FILEMAP-2, follows every
+ * link and unlink). After every command every checker passes, the file equals the
  * model, and each live process's mappings read as the model says: the
  * shared one as the file, the private one as the file except on the pages
  * it copied. A last remount with every process gone must still give the
@@ -16,9 +20,12 @@ import { expect } from "vitest";
 import {
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
   type Machine,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   MS_ASYNC,
   MS_SYNC,
   O_CREAT,
@@ -46,6 +53,8 @@ interface Real {
   buf: number;
   shared: number;
   priv: number;
+  /** A free range of SPAN bytes where mremap moves a mapping for a while. */
+  moveTo: number;
 }
 
 function pick(model: Model, who: number): number {
@@ -216,6 +225,47 @@ class Exit extends Cmd {
   toString = () => `exit(#${this.who})`;
 }
 
+/**
+ * Pages [first, first + n) of one process's mapping change VMA: "remap"
+ * unmaps them and maps the file there again (MAP_FIXED, the same offset;
+ * a private mapping loses its copies there), "split" makes them read-only
+ * and writable again (split, then merge back), "move" moves the whole
+ * mapping by mremap and back to its address.
+ */
+class Revma extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly kind: "shared" | "private",
+    readonly how: "remap" | "split" | "move",
+    readonly first: number,
+    readonly n: number,
+  ) {
+    super();
+  }
+  run(model: Model, real: Real): void {
+    const k = pick(model, this.who);
+    const p = real.procs[k] as Process;
+    const base = this.kind === "shared" ? real.shared : real.priv;
+    const n = Math.min(this.n, SPAN_PAGES - this.first);
+    const at = base + this.first * PAGE;
+    if (this.how === "remap") {
+      expect(p.sys.munmap(at, n * PAGE)).toBe(0);
+      const flags = (this.kind === "shared" ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+      expect(p.sys.mmap(at, n * PAGE, PROT_READ | PROT_WRITE, flags, real.fd, this.first * PAGE)).toBe(at);
+      if (this.kind === "private") for (let i = this.first; i < this.first + n; i++) (model.copies[k] as Map<number, number[]>).delete(i);
+    } else if (this.how === "split") {
+      expect(p.sys.mprotect(at, n * PAGE, PROT_READ)).toBe(0);
+      expect(p.sys.mprotect(at, n * PAGE, PROT_READ | PROT_WRITE)).toBe(0);
+    } else {
+      const away = p.sys.mremap(base, SPAN, SPAN, MREMAP_MAYMOVE | MREMAP_FIXED, real.moveTo);
+      expect(away).toBe(real.moveTo);
+      expect(p.sys.mremap(away, SPAN, SPAN, MREMAP_MAYMOVE | MREMAP_FIXED, base)).toBe(base);
+    }
+    verify(model, real);
+  }
+  toString = () => `${this.how}(#${this.who}, ${this.kind}, pages ${this.first}+${this.n})`;
+}
+
 class Reclaim extends Cmd {
   constructor(
     readonly who: number,
@@ -242,6 +292,15 @@ const commands = [
   fc.tuple(who, fc.constantFrom("shared" as const, "private" as const), off, len, byte).map(([w, k, o, l, b]) => new Store(w, k, o, l, b)),
   fc.tuple(who, fc.integer({ min: 0, max: SPAN })).map(([w, l]) => new Ftruncate(w, l)),
   fc.tuple(who, fc.constantFrom(MS_SYNC, MS_ASYNC)).map(([w, f]) => new Msync(w, f)),
+  fc
+    .tuple(
+      who,
+      fc.constantFrom("shared" as const, "private" as const),
+      fc.constantFrom("remap" as const, "split" as const, "move" as const),
+      fc.nat(SPAN_PAGES - 1),
+      fc.integer({ min: 1, max: SPAN_PAGES }),
+    )
+    .map(([w, k, h, f, n]) => new Revma(w, k, h, f, n)),
   who.map((w) => new Fork(w)),
   who.map((w) => new Exit(w)),
   fc
@@ -262,8 +321,11 @@ export const FILE_MMAP_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> =
     const fd = p.sys.open("/f", O_CREAT | O_RDWR, 0o644);
     const shared = p.sys.mmap(0, SPAN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     const priv = p.sys.mmap(0, SPAN, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    // Reserved, then freed: a hole every process inherits free (nothing else maps there).
+    const moveTo = p.sys.mmap(0, SPAN, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+    expect(p.sys.munmap(moveTo, SPAN)).toBe(0);
     const model: Model = { bytes: [], copies: [new Map()] };
-    const real: Real = { m, procs: [p], fd, buf, shared, priv };
+    const real: Real = { m, procs: [p], fd, buf, shared, priv, moveTo };
     const stats: StoryStats = { commands: 0, checks: 0 };
     runModel(model, real, cmds, stats);
     for (const q of m.processes()) q.exit(0);
