@@ -208,17 +208,23 @@ export class FileMmap implements FileMapping, VfsMappings {
   }
 
   /**
-   * Moves the dirty bits of every shared mapping of `ino` into the page
-   * cache (the clean-and-mark half of writeback). Returns the pages found
-   * dirty in page tables.
+   * Moves the dirty bits of every shared mapping of pages [first, last] of
+   * `ino` into the page cache (the clean-and-mark half of writeback,
+   * page_mkclean on the range's pages). Returns the pages found dirty in
+   * page tables.
    */
-  harvest(ino: number): number {
+  harvest(ino: number, first = 0, last = Number.MAX_SAFE_INTEGER): number {
     const w = this.harvestWalk;
+    const f = this.host.f;
     w.found = 0;
     this.forEachMapping(ino, (mm, vma) => {
-      if (!(this.host.f.flags(vma) & VM_SHARED)) return;
+      if (!(f.flags(vma) & VM_SHARED)) return;
+      const pgoff = f.pgoff(vma);
+      const lo = Math.max(first, pgoff);
+      const hi = Math.min(last + 1, pgoff + (f.end(vma) - f.start(vma)) / BLOCK_SIZE);
+      if (lo >= hi) return;
       w.pt = mm.pt;
-      walkRange(mm.pt, this.host.f.start(vma), this.host.f.end(vma), w);
+      walkRange(mm.pt, f.start(vma) + (lo - pgoff) * BLOCK_SIZE, f.start(vma) + (hi - pgoff) * BLOCK_SIZE, w);
       mm.pt.flushTlb();
     });
     w.pt = null;

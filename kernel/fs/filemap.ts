@@ -54,8 +54,12 @@ export class PageCache {
   lastRead = false;
   /** Cached pages some process maps (meminfo Mapped; kept by file_mmap.ts). */
   nrMapped = 0;
-  /** Called before an inode's writeback: moves dirty bits of its shared mappings into the cache (file_mmap.ts). */
-  beforeWriteback: ((ino: number) => void) | null = null;
+  /**
+   * Called before the writeback of pages [first, last] of an inode: moves
+   * the dirty bits of its shared mappings of those pages into the cache
+   * (file_mmap.ts).
+   */
+  beforeWriteback: ((ino: number, first: number, last: number) => void) | null = null;
   /** vm.dirty_background_ratio and vm.dirty_ratio (percent). */
   dirtyBackgroundRatio = 10;
   dirtyRatio = 20;
@@ -156,13 +160,23 @@ export class PageCache {
 
   /** Writes back every dirty page of `ino` (fsync). Returns the pages written. */
   writebackInode(ino: number): number {
+    return this.writebackRange(ino, 0, Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * filemap_write_and_wait_range: writes back the dirty pages of `ino`
+   * with index in [first, last], after their dirty PTEs moved into the
+   * cache (vfs_fsync_range, as msync MS_SYNC calls it). Returns the pages
+   * written.
+   */
+  writebackRange(ino: number, first: number, last: number): number {
     const m = this.inodes.get(ino);
     if (m === undefined) return 0;
-    this.beforeWriteback?.(ino);
+    this.beforeWriteback?.(ino, first, last);
     let n = 0;
     for (const index of [...m.keys()].sort((a, b) => a - b)) {
       const pfn = m.get(index) as number;
-      if (!this.memmap.testFlag(pfn, PG_dirty)) continue;
+      if (index < first || index > last || !this.memmap.testFlag(pfn, PG_dirty)) continue;
       this.writePage(ino, index, pfn);
       n++;
     }

@@ -73,7 +73,7 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
   vfs.mappings = mappings;
   k.memory.file.files = mappings;
   k.objects.files = mappings;
-  vfs.cache.beforeWriteback = (ino) => mappings.harvest(ino);
+  vfs.cache.beforeWriteback = (ino, first, last) => mappings.harvest(ino, first, last);
   if (fileLru !== null)
     fileLru.cache = {
       referenced: (pfn) => mappings.referenced(pfn),

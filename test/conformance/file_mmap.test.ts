@@ -169,6 +169,41 @@ describe("MAP_SHARED: stores reach the file", () => {
     expect(m.fs.readText("/f").slice(0, 3)).toBe("aAc");
   });
 
+  it("msync MS_SYNC on a range writes only the file pages that range maps; MS_ASYNC writes nothing", () => {
+    const { m, p } = setup(8 * PAGE);
+    const fd = p.sys.open("/f", O_RDWR);
+    // File pages 2..7 at a; each read first, so it is mapped writable and clean.
+    const a = p.sys.mmap(0, 6 * PAGE, RW, MAP_SHARED, fd, 2 * PAGE);
+    for (let i = 0; i < 6; i++) expect(p.mem.read8(a + i * PAGE)).toBe(97 + ((i * PAGE + 2 * PAGE) % 26));
+    // Dirty PTEs on file pages 2, 3, 4 and 5; file page 0 dirty in the cache by pwrite.
+    for (let i = 0; i < 4; i++) p.mem.write8(a + i * PAGE, 0x41 + i);
+    const buf = p.sys.mmap(0, PAGE, RW, MAP_PRIVATE | 0x20, -1, 0);
+    p.mem.write8(buf, 0x5a);
+    expect(p.sys.pwrite(fd, buf, 1, 0)).toBe(1);
+    expect(meminfo(m, "Dirty")).toBe(4);
+    const writes = fsStat(m, "blockWrites");
+    const out = vmstatOf(m, "pgpgout");
+    expect(p.sys.msync(a + PAGE, 2 * PAGE, MS_ASYNC)).toBe(0);
+    expect([fsStat(m, "blockWrites") - writes, meminfo(m, "Dirty")]).toEqual([0, 4]);
+    // [a + PAGE, a + 3 * PAGE) maps file pages 3 and 4: two blocks, 8 KiB of pgpgout; page 0's
+    // cache dirt and the dirty PTEs of pages 2 and 5 stay where they were.
+    expect(p.sys.msync(a + PAGE, 2 * PAGE, MS_SYNC)).toBe(0);
+    expect([fsStat(m, "blockWrites") - writes, vmstatOf(m, "pgpgout") - out, meminfo(m, "Dirty")]).toEqual([2, 8, 4]);
+    // fsync takes the rest: page 0, then pages 2 and 5 once their PTEs are harvested.
+    expect(p.sys.fsync(fd)).toBe(0);
+    expect([fsStat(m, "blockWrites") - writes, vmstatOf(m, "pgpgout") - out, meminfo(m, "Dirty")]).toEqual([5, 20, 0]);
+    m.fs.remount();
+    const f = m.fs.readFile("/f");
+    expect([f[0], f[2 * PAGE], f[3 * PAGE], f[4 * PAGE], f[5 * PAGE], f[6 * PAGE]]).toEqual([
+      0x5a,
+      0x41,
+      0x42,
+      0x43,
+      0x44,
+      97 + ((6 * PAGE) % 26),
+    ]);
+  });
+
   it("munmap makes the written page dirty in the cache; fsync writes it", () => {
     const { m, p } = setup();
     const fd = p.sys.open("/f", O_RDWR);
@@ -477,6 +512,14 @@ describe("MAP_POPULATE, mprotect and mremap on file mappings", () => {
 });
 
 /** A counter of the file layer's stats (blockWrites, freeBlocks ...). */
+function vmstatOf(m: ReturnType<typeof boot>["m"], key: string): number {
+  const line = m.proc
+    .vmstat()
+    .split("\n")
+    .find((l) => l.startsWith(`${key} `));
+  return Number(line?.split(" ")[1]);
+}
+
 function fsStat(m: ReturnType<typeof boot>["m"], key: string): number {
   return (m.stats().fs as Record<string, number>)[key] as number;
 }

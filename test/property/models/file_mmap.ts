@@ -177,20 +177,24 @@ class Ftruncate extends Cmd {
   toString = () => `ftruncate(#${this.who}, ${this.len})`;
 }
 
+/** msync of pages [first, first + n) of both mappings (MS_SYNC writes that file range only). */
 class Msync extends Cmd {
   constructor(
     readonly who: number,
     readonly flags: number,
+    readonly first: number,
+    readonly n: number,
   ) {
     super();
   }
   run(model: Model, real: Real): void {
     const p = proc(model, real, this.who);
-    expect(p.sys.msync(real.shared, SPAN, this.flags)).toBe(0);
-    expect(p.sys.msync(real.priv, SPAN, this.flags)).toBe(0);
+    const len = Math.min(this.n, SPAN_PAGES - this.first) * PAGE;
+    expect(p.sys.msync(real.shared + this.first * PAGE, len, this.flags)).toBe(0);
+    expect(p.sys.msync(real.priv + this.first * PAGE, len, this.flags)).toBe(0);
     verify(model, real);
   }
-  toString = () => `msync(#${this.who}, ${this.flags === MS_SYNC ? "MS_SYNC" : "MS_ASYNC"})`;
+  toString = () => `msync(#${this.who}, ${this.flags === MS_SYNC ? "MS_SYNC" : "MS_ASYNC"}, pages ${this.first}+${this.n})`;
 }
 
 class Fork extends Cmd {
@@ -291,7 +295,9 @@ const commands = [
   fc.tuple(who, off, len, byte).map(([w, o, l, b]) => new Pwrite(w, o, l, b)),
   fc.tuple(who, fc.constantFrom("shared" as const, "private" as const), off, len, byte).map(([w, k, o, l, b]) => new Store(w, k, o, l, b)),
   fc.tuple(who, fc.integer({ min: 0, max: SPAN })).map(([w, l]) => new Ftruncate(w, l)),
-  fc.tuple(who, fc.constantFrom(MS_SYNC, MS_ASYNC)).map(([w, f]) => new Msync(w, f)),
+  fc
+    .tuple(who, fc.constantFrom(MS_SYNC, MS_ASYNC), fc.nat(SPAN_PAGES - 1), fc.integer({ min: 1, max: SPAN_PAGES }))
+    .map(([w, f, first, n]) => new Msync(w, f, first, n)),
   fc
     .tuple(
       who,
