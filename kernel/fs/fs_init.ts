@@ -78,7 +78,7 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
     fileLru.cache = {
       referenced: (pfn) => mappings.referenced(pfn),
       unmap: (pfn) => mappings.unmapPage(pfn),
-      evict: (pfn) => vfs.cache.evict(pfn),
+      evict: (pfn, shadow) => vfs.cache.evict(pfn, shadow),
     };
   k.tasks.forkHooks.push((parent, child) => forkFiles(vfs, parent.pid, child.pid));
   k.tasks.exitHooks.push((p) => exitFiles(vfs, p.pid));

@@ -109,6 +109,7 @@ export class Vfs {
       this.mappings?.unmapFromCache(ino);
       this.cache.truncate(ino, 0);
     }
+    this.cache.forgetAllShadows();
     this.fs = this.mount();
     this.cache.fs = this.fs;
   }
