@@ -256,6 +256,22 @@ describe("MAP_SHARED: stores reach the file", () => {
     expect(m.fs.readText("/f").slice(PAGE, PAGE + 12)).toBe("abcdefghijyz");
   });
 
+  it("write(fd, buf) from a buffer that maps the same file copies within the file, faulting the mapping in", () => {
+    const { m, p } = setup();
+    const fd = p.sys.open("/f", O_RDWR);
+    const a = p.sys.mmap(0, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    const minor = p.mm.pt.explain(a).includes("not mapped");
+    expect(minor).toBe(true);
+    // File bytes 0..9 written at file offset 4096 (page 1), read from the mapping of page 0.
+    expect(p.sys.pwrite(fd, a, 10, PAGE)).toBe(10);
+    expect(p.mm.pt.explain(a)).not.toContain("not mapped");
+    // The mapping of page 1 sees the write at once: one page cache.
+    expect(new TextDecoder().decode(p.mem.read(a + PAGE, 12))).toBe("abcdefghijyz");
+    expect(p.sys.fsync(fd)).toBe(0);
+    m.fs.remount();
+    expect(m.fs.readText("/f").slice(PAGE, PAGE + 12)).toBe("abcdefghijyz");
+  });
+
   it("a store over a hole gives the page its block at the first write (page_mkwrite)", () => {
     const { m, p } = boot();
     const fd = p.sys.open("/h", O_CREAT | O_RDWR, 0o644);
@@ -399,6 +415,31 @@ describe("fork, /proc and meminfo", () => {
     const vb = block(v);
     expect([field(vb, "Rss"), field(vb, "Shared_Clean"), field(vb, "Private_Dirty"), field(vb, "Anonymous")]).toEqual([8, 4, 4, 4]);
     expect(p.proc.status()).toMatch(/RssFile:\s+16 kB/);
+  });
+
+  it("smaps Shared_Dirty: a dirty page two processes map; fsync makes it Shared_Clean", () => {
+    const { p } = setup(2 * PAGE);
+    const fd = p.sys.open("/f", O_RDWR);
+    const s = p.sys.mmap(0, 2 * PAGE, RW, MAP_SHARED, fd, 0);
+    p.mem.write8(s, 1); // page 0 dirty
+    p.mem.read8(s + PAGE); // page 1 clean
+    const c = p.fork();
+    if (c === null) throw new Error("fork failed");
+    c.mem.read8(s);
+    c.mem.read8(s + PAGE);
+    const fields = () => {
+      const text = p.proc.smaps();
+      const at = text.indexOf(`${s.toString(16)}-`);
+      const b = text.slice(at, text.indexOf("VmFlags", at));
+      const k = ["Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty"];
+      return k.map((name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(b)?.[1]));
+    };
+    // Both pages mapped twice: shared, Pss half of each.
+    expect(fields()).toEqual([8, 4, 4, 4, 0, 0]);
+    expect(p.sys.fsync(fd)).toBe(0);
+    expect(fields()).toEqual([8, 4, 8, 0, 0, 0]);
+    c.exit(0);
+    expect(fields()).toEqual([8, 8, 0, 0, 8, 0]);
   });
 
   it("meminfo Mapped counts cached pages some process maps; drop_caches leaves them", () => {

@@ -94,6 +94,28 @@ describe("the page cache: meminfo, vmstat, writeback, drop_caches", () => {
     expect(vfs.cache.stats.pgpgout).toBe(flushedAt + 1);
     const dirtyable = m.kernel.pages.nrFreePages() + vfs.cache.nrPages;
     expect(flushedAt + 1).toBe(Math.floor(dirtyable / 100) + 1);
+    // Under dirty_ratio (20 %) the writer was never throttled.
+    expect(vfs.cache.stats.throttled).toBe(0);
+    m.check();
+  });
+});
+
+describe("vm.dirty_ratio", () => {
+  it("a write that leaves more than dirty_ratio of the dirtyable pages dirty is counted as throttled, and flushed", () => {
+    const { m, p, buf, vfs } = setup(4 << 20);
+    const fd = p.sys.open("/big", O_CREAT | O_RDWR, 0o644);
+    vfs.cache.dirtyBackgroundRatio = 1;
+    vfs.cache.dirtyRatio = 1;
+    // 16 pages dirty at once: past 1 % of the dirtyable pages (under 1,024 on a 4 MiB machine).
+    const dirtyable = m.kernel.pages.nrFreePages() + vfs.cache.nrPages;
+    expect([16 * 100 > dirtyable, 100 <= dirtyable]).toEqual([true, true]);
+    expect(p.sys.write(fd, buf, 16 * PAGE)).toBe(16 * PAGE);
+    expect([vfs.cache.stats.throttled, vfs.cache.stats.backgroundFlushes, vfs.cache.nrDirty, vfs.cache.stats.pgpgout]).toEqual([
+      1, 1, 0, 16,
+    ]);
+    // One more dirty page is under both thresholds: no flush, no throttle.
+    expect(p.sys.write(fd, buf, PAGE)).toBe(PAGE);
+    expect([vfs.cache.stats.throttled, vfs.cache.stats.backgroundFlushes, vfs.cache.nrDirty]).toEqual([1, 1, 1]);
     m.check();
   });
 });
