@@ -4,6 +4,7 @@ import {
   ENOSPC,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  MAP_SHARED,
   O_CREAT,
   O_RDONLY,
   O_RDWR,
@@ -141,6 +142,21 @@ describe("fault injection along the file paths", () => {
     m.faults.failBlockAlloc({ nth: 2 });
     expect(p.sys.write(fd, buf, 3 * PAGE)).toBe(PAGE);
     expect(m.fs.readFile("/f").length).toBe(PAGE);
+    m.check();
+  });
+
+  it("a failed page-cache allocation in a file fault goes the OOM way: the biggest process is killed and the fault retried", () => {
+    const { m, p, vfs } = setup();
+    m.fs.writeFile("/r", new Uint8Array(PAGE).fill(7));
+    m.fs.remount();
+    const hog = m.spawn("hog");
+    const big = hog.sys.mmap(0, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    hog.mem.fill(big, 1, 64 * PAGE);
+    const fd = p.sys.open("/r", O_RDONLY);
+    const a = p.sys.mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    m.faults.failPageAlloc({ nth: 1 });
+    expect(p.mem.read8(a)).toBe(7);
+    expect([hog.state, p.state, vmstat(m, "oom_kill"), vfs.cache.nrPages]).toEqual(["killed", "running", 1, 1]);
     m.check();
   });
 
