@@ -1,6 +1,6 @@
 /**
  * File mappings against a byte-array model: processes sharing one open
- * description of /f, each with a MAP_SHARED and a MAP_PRIVATE mapping of it
+ * description of /f (so one position), each with a MAP_SHARED and a MAP_PRIVATE mapping of it
  * (made before any fork, so children inherit both), write, pwrite, store
  * through either mapping, msync, ftruncate, fork and exit, and the machine
  * drops its caches, pages private memory out (MADV_PAGEOUT, with swap),
@@ -44,6 +44,8 @@ const SPAN = SPAN_PAGES * PAGE;
 /** The file, and per process (by slot) its private mapping's copied pages. */
 interface Model {
   bytes: number[];
+  /** The shared description's position (write advances it). */
+  pos: number;
   copies: Array<Map<number, number[]> | null>;
 }
 interface Real {
@@ -119,6 +121,27 @@ class Pwrite extends Cmd {
     verify(model, real);
   }
   toString = () => `pwrite(#${this.who}, off ${this.off}, ${this.len}, ${this.byte})`;
+}
+
+/** write(2) at the shared position, which every process's descriptor shares. */
+class Write extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly len: number,
+    readonly byte: number,
+  ) {
+    super();
+  }
+  override check = (m: Readonly<Model>) => m.pos + this.len <= SPAN;
+  run(model: Model, real: Real): void {
+    const p = proc(model, real, this.who);
+    p.mem.fill(real.buf, this.byte, this.len);
+    expect(p.sys.write(real.fd, real.buf, this.len)).toBe(this.len);
+    writeModel(model, model.pos, this.len, this.byte);
+    model.pos += this.len;
+    verify(model, real);
+  }
+  toString = () => `write(#${this.who}, ${this.len}, ${this.byte})`;
 }
 
 /** A store through a mapping, inside the file (a store past the last page would be SIGBUS). */
@@ -293,6 +316,7 @@ const off = fc.oneof(fc.integer({ min: 0, max: 128 }), fc.integer({ min: 0, max:
 const byte = fc.integer({ min: 1, max: 255 });
 const commands = [
   fc.tuple(who, off, len, byte).map(([w, o, l, b]) => new Pwrite(w, o, l, b)),
+  fc.tuple(who, len, byte).map(([w, l, b]) => new Write(w, l, b)),
   fc.tuple(who, fc.constantFrom("shared" as const, "private" as const), off, len, byte).map(([w, k, o, l, b]) => new Store(w, k, o, l, b)),
   fc.tuple(who, fc.integer({ min: 0, max: SPAN })).map(([w, l]) => new Ftruncate(w, l)),
   fc
@@ -330,7 +354,7 @@ export const FILE_MMAP_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> =
     // Reserved, then freed: a hole every process inherits free (nothing else maps there).
     const moveTo = p.sys.mmap(0, SPAN, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
     expect(p.sys.munmap(moveTo, SPAN)).toBe(0);
-    const model: Model = { bytes: [], copies: [new Map()] };
+    const model: Model = { bytes: [], pos: 0, copies: [new Map()] };
     const real: Real = { m, procs: [p], fd, buf, shared, priv, moveTo };
     const stats: StoryStats = { commands: 0, checks: 0 };
     runModel(model, real, cmds, stats);
