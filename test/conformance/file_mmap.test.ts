@@ -287,6 +287,27 @@ describe("MAP_SHARED: stores reach the file", () => {
     expect(m.fs.readFile("/h")[PAGE]).toBe(7);
     m.check();
   });
+
+  it("a store over a hole when the block allocation fails is SIGBUS (BUS_ADRERR); another process's store gets the block", () => {
+    const { m, p } = boot();
+    const fd = p.sys.open("/h", O_CREAT | O_RDWR, 0o644);
+    expect(p.sys.ftruncate(fd, PAGE)).toBe(0);
+    const free = fsStat(m, "freeBlocks");
+    const a = p.sys.mmap(0, PAGE, RW, MAP_SHARED, fd, 0);
+    m.faults.failBlockAlloc({ nth: 1 });
+    const e = busError(() => p.mem.write8(a + 5, 9));
+    // The default action of SIGBUS kills the process; no block was taken.
+    expect([e.code, e.addr, p.state, fsStat(m, "freeBlocks")]).toEqual([BUS_ADRERR, a + 5, "killed", free]);
+    const q = m.spawn("q");
+    const qfd = q.sys.open("/h", O_RDWR);
+    const b = q.sys.mmap(0, PAGE, RW, MAP_SHARED, qfd, 0);
+    q.mem.write8(b + 5, 9);
+    expect(fsStat(m, "freeBlocks")).toBe(free - 1);
+    expect(q.sys.fsync(qfd)).toBe(0);
+    m.fs.remount();
+    expect(m.fs.readFile("/h")[5]).toBe(9);
+    m.check();
+  });
 });
 
 describe("MAP_PRIVATE: copies, never written back", () => {
