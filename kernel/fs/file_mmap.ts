@@ -28,7 +28,7 @@ import { BLOCK_SIZE } from "./blockdev.ts";
 import type { OpenFile } from "./file.ts";
 import type { Vfs, VfsMappings } from "./vfs.ts";
 
-/** What the walks need of the task side: every address space and a zap. */
+/** What the file layer needs of the task side: every address space (for the checker's recount) and a zap. */
 export interface MappingHost {
   /** Every live address space. */
   mms(): Iterable<MmStruct>;
