@@ -390,12 +390,12 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     return r;
   }
 
-  /** msync: MS_SYNC writes back each shared file mapping's file (its dirty PTEs harvested first). */
+  /** msync: MS_SYNC writes back the file pages each shared file mapping of the range maps (their dirty PTEs harvested first). */
   sysMsync(p: FsTask, start: number, len: number, flags: number): number {
     const mm = (p as Process).mm;
     const vfs = this.vfs;
-    return sysMsync(this.d.ctx.vmas, mm, start, len, flags, (obj) => {
-      if (vfs?.mappings) vfs.cache.writebackInode(vfs.mappings.ino(obj));
+    return sysMsync(this.d.ctx.vmas, mm, start, len, flags, (obj, first, last) => {
+      if (vfs?.mappings) vfs.cache.writebackRange(vfs.mappings.ino(obj), first, last);
     });
   }
 

@@ -79,6 +79,13 @@ export class MachineFs {
     return r;
   }
 
+  /** How many VMAs, of every process, map `path` (the inode's i_mmap list; an unlinked file is no longer reachable here). */
+  mappings(path: string): number {
+    const r = this.vfs().hostMappings(path);
+    if (r < 0) throw new FsError(path, -r);
+    return r;
+  }
+
   /** Makes `path` and every missing parent directory. */
   mkdirs(path: string): void {
     const r = this.vfs().hostMkdirs(path);

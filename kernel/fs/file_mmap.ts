@@ -8,8 +8,10 @@
  *
  * A mapped file stays open while a VMA maps it (the VMA holds a reference
  * on the open file description, as vm_file does), so close(fd) after mmap
- * leaves the mapping working. The mappings of an inode are found by walking
- * the VMAs of every address space (memsim keeps no per-inode list).
+ * leaves the mapping working. The mappings of an inode are found on its
+ * i_mmap list (address_space->i_mmap): every VMA naming one of its open
+ * files joins it when linked into its mm (mmap, split, fork, mremap) and
+ * leaves it when removed (munmap, merge, exit); FILEMAP-2 recounts it.
  */
 import { FILE_PAGE_NOMEM, FILE_PAGE_SIGBUS, type FileMapping, isFileObject, VMA_FILE } from "../mm/filemap_fault.ts";
 import { type MemMap, PG_file, SP_INDEX, SP_MAPPING } from "../mm/memmap.ts";
@@ -20,13 +22,13 @@ import type { MmapFile } from "../mm/mmap.ts";
 import type { PageTable } from "../mm/pgtable.ts";
 import { type PteVisitor, walkRange } from "../mm/pgtable_range.ts";
 import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL } from "../mm/pgtable_types.ts";
-import { invariant } from "../panic.ts";
+import { invariant, panic } from "../panic.ts";
 import { O_ACCMODE, O_RDONLY, O_RDWR, O_WRONLY } from "../uapi/fcntl.ts";
 import { BLOCK_SIZE } from "./blockdev.ts";
 import type { OpenFile } from "./file.ts";
 import type { Vfs, VfsMappings } from "./vfs.ts";
 
-/** What the walks need of the task side: every address space and a zap. */
+/** What the file layer needs of the task side: every address space (for the checker's recount) and a zap. */
 export interface MappingHost {
   /** Every live address space. */
   mms(): Iterable<MmStruct>;
@@ -77,6 +79,8 @@ export class FileMmap implements FileMapping, VfsMappings {
   private readonly byObj = new Map<number, Mapped>();
   private readonly objOf = new WeakMap<OpenFile, number>();
   private nextId = 1;
+  /** i_mmap: ino -> (vma -> its mm), every VMA of every address space mapping the inode. */
+  private readonly iMmap = new Map<number, Map<number, MmStruct>>();
   private readonly harvestWalk: HarvestWalk;
   private readonly cacheWalk: CacheEntriesWalk;
 
@@ -146,6 +150,29 @@ export class FileMmap implements FileMapping, VfsMappings {
     this.vfs.fput(e.file);
   }
 
+  link(mm: MmStruct, vma: number, obj: number): void {
+    const ino = this.ino(obj);
+    let list = this.iMmap.get(ino);
+    if (list === undefined) {
+      list = new Map();
+      this.iMmap.set(ino, list);
+    }
+    list.set(vma, mm);
+  }
+
+  /** Panics when `vma` is not on the list of the inode `obj` maps. */
+  unlink(vma: number, obj: number): void {
+    const ino = this.ino(obj);
+    const list = this.iMmap.get(ino);
+    if (list === undefined || !list.delete(vma)) panic(`file_mmap: vma 0x${vma.toString(16)} is not on the i_mmap list of inode ${ino}`);
+    if (list.size === 0) this.iMmap.delete(ino);
+  }
+
+  /** The number of VMAs mapping inode `ino` (its i_mmap list). */
+  mappingCount(ino: number): number {
+    return this.iMmap.get(ino)?.size ?? 0;
+  }
+
   get major(): boolean {
     return this.vfs.cache.lastRead;
   }
@@ -173,30 +200,31 @@ export class FileMmap implements FileMapping, VfsMappings {
     this.vfs.cache.nrMapped += delta;
   }
 
-  /** Calls `fn` for every VMA of every address space that maps inode `ino`. */
+  /** Calls `fn` for every VMA on the i_mmap list of inode `ino` (`fn` must not link or unlink VMAs). */
   private forEachMapping(ino: number, fn: (mm: MmStruct, vma: number) => void): void {
-    const f = this.host.f;
-    for (const mm of this.host.mms()) {
-      for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
-        const vma = mm.tree.value(n);
-        const obj = f.shmem(vma);
-        if (isFileObject(obj) && this.ino(obj) === ino) fn(mm, vma);
-      }
-    }
+    const list = this.iMmap.get(ino);
+    if (list === undefined) return;
+    for (const [vma, mm] of list) fn(mm, vma);
   }
 
   /**
-   * Moves the dirty bits of every shared mapping of `ino` into the page
-   * cache (the clean-and-mark half of writeback). Returns the pages found
-   * dirty in page tables.
+   * Moves the dirty bits of every shared mapping of pages [first, last] of
+   * `ino` into the page cache (the clean-and-mark half of writeback,
+   * page_mkclean on the range's pages). Returns the pages found dirty in
+   * page tables.
    */
-  harvest(ino: number): number {
+  harvest(ino: number, first = 0, last = Number.MAX_SAFE_INTEGER): number {
     const w = this.harvestWalk;
+    const f = this.host.f;
     w.found = 0;
     this.forEachMapping(ino, (mm, vma) => {
-      if (!(this.host.f.flags(vma) & VM_SHARED)) return;
+      if (!(f.flags(vma) & VM_SHARED)) return;
+      const pgoff = f.pgoff(vma);
+      const lo = Math.max(first, pgoff);
+      const hi = Math.min(last + 1, pgoff + (f.end(vma) - f.start(vma)) / BLOCK_SIZE);
+      if (lo >= hi) return;
       w.pt = mm.pt;
-      walkRange(mm.pt, this.host.f.start(vma), this.host.f.end(vma), w);
+      walkRange(mm.pt, f.start(vma) + (lo - pgoff) * BLOCK_SIZE, f.start(vma) + (hi - pgoff) * BLOCK_SIZE, w);
       mm.pt.flushTlb();
     });
     w.pt = null;
@@ -282,23 +310,37 @@ export class FileMmap implements FileMapping, VfsMappings {
 
   /**
    * The FILEMAP checker: every file object's reference count equals the
-   * VMAs naming it, and every VMA names a known object. Throws
-   * InvariantViolation (FILEMAP-1).
+   * VMAs naming it, and every VMA names a known object (FILEMAP-1); the
+   * i_mmap lists hold exactly the file VMAs of every address space, each
+   * under the inode it maps and with its own mm (FILEMAP-2). Throws
+   * InvariantViolation.
    */
   check(): void {
     const seen = new Map<number, number>();
     const f = this.host.f;
-    for (const mm of this.host.mms()) {
+    let vmas = 0;
+    for (const mm of new Set(this.host.mms())) {
       for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
-        const obj = f.shmem(mm.tree.value(n));
+        const vma = mm.tree.value(n);
+        const obj = f.shmem(vma);
         if (!isFileObject(obj)) continue;
         invariant(this.byObj.has(obj), "FILEMAP-1", `a VMA of mm ${mm.id} names unknown file object 0x${obj.toString(16)}`);
         seen.set(obj, (seen.get(obj) ?? 0) + 1);
+        const ino = this.ino(obj);
+        invariant(
+          this.iMmap.get(ino)?.get(vma) === mm,
+          "FILEMAP-2",
+          `vma 0x${vma.toString(16)} of mm ${mm.id} is not on inode ${ino}'s i_mmap list`,
+        );
+        vmas++;
       }
     }
     for (const [obj, e] of this.byObj) {
       const n = seen.get(obj) ?? 0;
       invariant(e.refs === n, "FILEMAP-1", `file object 0x${obj.toString(16)} (inode ${e.file.ino}) has ${e.refs} references, ${n} VMAs`);
     }
+    let listed = 0;
+    for (const list of this.iMmap.values()) listed += list.size;
+    invariant(listed === vmas, "FILEMAP-2", `the i_mmap lists hold ${listed} VMAs, the address spaces ${vmas} file VMAs`);
   }
 }

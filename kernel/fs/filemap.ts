@@ -45,6 +45,8 @@ export class PageCacheStats {
 export class PageCache {
   /** ino -> (page index -> pfn). */
   private readonly inodes = new Map<number, Map<number, number>>();
+  /** ino -> (page index -> shadow): where reclaim evicted a page (workingset_eviction's shadow entry). */
+  private readonly shadows = new Map<number, Map<number, number>>();
   readonly stats = new PageCacheStats();
   nrPages = 0;
   nrDirty = 0;
@@ -54,8 +56,12 @@ export class PageCache {
   lastRead = false;
   /** Cached pages some process maps (meminfo Mapped; kept by file_mmap.ts). */
   nrMapped = 0;
-  /** Called before an inode's writeback: moves dirty bits of its shared mappings into the cache (file_mmap.ts). */
-  beforeWriteback: ((ino: number) => void) | null = null;
+  /**
+   * Called before the writeback of pages [first, last] of an inode: moves
+   * the dirty bits of its shared mappings of those pages into the cache
+   * (file_mmap.ts).
+   */
+  beforeWriteback: ((ino: number, first: number, last: number) => void) | null = null;
   /** vm.dirty_background_ratio and vm.dirty_ratio (percent). */
   dirtyBackgroundRatio = 10;
   dirtyRatio = 20;
@@ -114,7 +120,39 @@ export class PageCache {
     this.memmap.setUserWord(pfn, SP_MAPPING, ino);
     this.memmap.setUserWord(pfn, SP_INDEX, index);
     this.nrPages++;
-    this.lru?.add(pfn);
+    const shadow = this.takeShadow(ino, index);
+    if (shadow < 0) this.lru?.add(pfn);
+    else this.lru?.refault(pfn, shadow);
+  }
+
+  /** The shadow reclaim left at page `index` of `ino`, removed; -1 when there is none. */
+  private takeShadow(ino: number, index: number): number {
+    const s = this.shadows.get(ino);
+    const shadow = s?.get(index);
+    if (s === undefined || shadow === undefined) return -1;
+    s.delete(index);
+    if (s.size === 0) this.shadows.delete(ino);
+    return shadow;
+  }
+
+  /** Forgets the shadows of `ino` from page index `first` on (a truncate; 0 for an inode that goes). */
+  private forgetShadows(ino: number, first: number): void {
+    const s = this.shadows.get(ino);
+    if (s === undefined) return;
+    for (const index of [...s.keys()]) if (index >= first) s.delete(index);
+    if (s.size === 0) this.shadows.delete(ino);
+  }
+
+  /** Forgets every shadow (a remount: the cache starts from nothing). */
+  forgetAllShadows(): void {
+    this.shadows.clear();
+  }
+
+  /** Shadow entries left by reclaim, for the checker and tests. */
+  nrShadows(): number {
+    let n = 0;
+    for (const s of this.shadows.values()) n += s.size;
+    return n;
   }
 
   /**
@@ -156,13 +194,23 @@ export class PageCache {
 
   /** Writes back every dirty page of `ino` (fsync). Returns the pages written. */
   writebackInode(ino: number): number {
+    return this.writebackRange(ino, 0, Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
+   * filemap_write_and_wait_range: writes back the dirty pages of `ino`
+   * with index in [first, last], after their dirty PTEs moved into the
+   * cache (vfs_fsync_range, as msync MS_SYNC calls it). Returns the pages
+   * written.
+   */
+  writebackRange(ino: number, first: number, last: number): number {
     const m = this.inodes.get(ino);
     if (m === undefined) return 0;
-    this.beforeWriteback?.(ino);
+    this.beforeWriteback?.(ino, first, last);
     let n = 0;
     for (const index of [...m.keys()].sort((a, b) => a - b)) {
       const pfn = m.get(index) as number;
-      if (!this.memmap.testFlag(pfn, PG_dirty)) continue;
+      if (index < first || index > last || !this.memmap.testFlag(pfn, PG_dirty)) continue;
       this.writePage(ino, index, pfn);
       n++;
     }
@@ -191,6 +239,7 @@ export class PageCache {
 
   /** truncate_inode_pages: drops every page of `ino` from index `first` on, dirty or not. */
   truncate(ino: number, first: number): void {
+    this.forgetShadows(ino, first);
     const m = this.inodes.get(ino);
     if (m === undefined) return;
     for (const [index, pfn] of [...m]) {
@@ -218,10 +267,11 @@ export class PageCache {
 
   /**
    * Reclaim's __remove_mapping for unmapped cache page `pfn`: a dirty page
-   * is written to its block first, then the page leaves the cache and RAM.
-   * Returns false when it is still mapped.
+   * is written to its block first, then the page leaves the cache and RAM,
+   * `shadow` staying at its index until the page comes back (a refault) or
+   * a truncate forgets it. Returns false when it is still mapped.
    */
-  evict(pfn: number): boolean {
+  evict(pfn: number, shadow: number): boolean {
     const mm = this.memmap;
     if (mm.mapcount(pfn) !== 0) return false;
     const ino = mm.userWord(pfn, SP_MAPPING);
@@ -233,6 +283,12 @@ export class PageCache {
     m.delete(index);
     if (m.size === 0) this.inodes.delete(ino);
     this.release(pfn);
+    let s = this.shadows.get(ino);
+    if (s === undefined) {
+      s = new Map();
+      this.shadows.set(ino, s);
+    }
+    s.set(index, shadow);
     return true;
   }
 

@@ -73,18 +73,18 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
   vfs.mappings = mappings;
   k.memory.file.files = mappings;
   k.objects.files = mappings;
-  vfs.cache.beforeWriteback = (ino) => mappings.harvest(ino);
+  vfs.cache.beforeWriteback = (ino, first, last) => mappings.harvest(ino, first, last);
   if (fileLru !== null)
     fileLru.cache = {
       referenced: (pfn) => mappings.referenced(pfn),
       unmap: (pfn) => mappings.unmapPage(pfn),
-      evict: (pfn) => vfs.cache.evict(pfn),
+      evict: (pfn, shadow) => vfs.cache.evict(pfn, shadow),
     };
   k.tasks.forkHooks.push((parent, child) => forkFiles(vfs, parent.pid, child.pid));
   k.tasks.exitHooks.push((p) => exitFiles(vfs, p.pid));
   const r = k.registry;
   r.checkers.push({ name: "fs", run: () => checkFs(vfs) });
-  // The mapped files' references are part of the page cache's check (FILEMAP-1).
+  // The mapped files' references and i_mmap lists are part of the page cache's check (FILEMAP-1, FILEMAP-2).
   r.checkers.push({
     name: "pagecache",
     run: () => {

@@ -35,6 +35,8 @@ export interface VfsMappings {
   unmapFrom(ino: number, first: number): void;
   /** Unmaps the page-cache pages of `ino` from every mapping; private copies stay. */
   unmapFromCache(ino: number): void;
+  /** The VMAs on the i_mmap list of `ino`. */
+  mappingCount(ino: number): number;
 }
 
 /** The umask every process runs with (022). */
@@ -107,6 +109,7 @@ export class Vfs {
       this.mappings?.unmapFromCache(ino);
       this.cache.truncate(ino, 0);
     }
+    this.cache.forgetAllShadows();
     this.fs = this.mount();
     this.cache.fs = this.fs;
   }
@@ -259,6 +262,14 @@ export class Vfs {
       out.set(u8.subarray(pfn * BLOCK_SIZE, pfn * BLOCK_SIZE + n), pos);
     }
     return out;
+  }
+
+  /** The VMAs of every process that map file `path` (its i_mmap list), or -errno (ENOENT). */
+  hostMappings(path: string): number {
+    const t = walkPath(this.fs, path);
+    if (typeof t === "number") return t;
+    if (t.ino === 0) return -ENOENT;
+    return this.mappings === null ? 0 : this.mappings.mappingCount(t.ino);
   }
 
   /** The names in directory `path`, sorted, or -errno. */

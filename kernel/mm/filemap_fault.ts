@@ -53,6 +53,10 @@ export interface FileMapping {
   /** A VMA took / dropped a reference on file object `obj`. */
   get(obj: number): void;
   put(obj: number): void;
+  /** `vma` of `mm`, naming file object `obj`, joined its mm (the inode's i_mmap list gains it). */
+  link(mm: MmStruct, vma: number, obj: number): void;
+  /** `vma`, naming file object `obj`, leaves its mm (and the inode's i_mmap list). */
+  unlink(vma: number, obj: number): void;
 }
 
 /** What the file fault path needs of Memory (memory.ts). */
@@ -241,5 +245,14 @@ export class VmaObjects {
   put(id: number): void {
     if (isFileObject(id)) (this.files as FileMapping).put(id);
     else this.shmem.put(id);
+  }
+
+  /** A file VMA joins its inode's i_mmap list; a shmem object keeps none. */
+  link(mm: MmStruct, vma: number, id: number): void {
+    if (isFileObject(id)) (this.files as FileMapping).link(mm, vma, id);
+  }
+
+  unlink(vma: number, id: number): void {
+    if (isFileObject(id)) (this.files as FileMapping).unlink(vma, id);
   }
 }

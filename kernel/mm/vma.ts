@@ -17,10 +17,14 @@ export interface ObjCache {
   free(kva: number): void;
 }
 
-/** Reference counting of the shared objects VMAs name (shmem.ts). */
+/** Reference counting of the shared objects VMAs name (shmem.ts), and the file's list of the VMAs mapping it. */
 export interface VmaObjectRefs {
   get(id: number): void;
   put(id: number): void;
+  /** vma_link's i_mmap half: `vma` of `mm`, naming object `id`, joined its mm's tree. */
+  link(mm: MmStruct, vma: number, id: number): void;
+  /** `vma`, naming object `id`, leaves its mm's tree (before its reference is put). */
+  unlink(vma: number, id: number): void;
 }
 
 /** vm_start_gap(): the lowest address a VMA keeps free below itself. */
@@ -74,20 +78,24 @@ export class VmaOps {
     return vma;
   }
 
-  /** Links a VMA into the mm and counts its pages. */
+  /** Links a VMA into the mm (and into its object's list of mappings) and counts its pages. */
   insert(mm: MmStruct, vma: number): void {
     const f = this.f;
     const start = f.start(vma);
     mm.tree.insert(start, f.end(vma), vmStartGap(start, f.flags(vma)), vma);
     this.statAccount(mm, f.flags(vma), (f.end(vma) - start) / PAGE);
+    if (f.shmem(vma) !== 0) this.objects.link(mm, vma, f.shmem(vma));
   }
 
-  /** Unlinks a VMA from the mm, uncounts its pages, drops its object reference and frees it. */
+  /** Unlinks a VMA from the mm (and from its object's list), uncounts its pages, drops its object reference and frees it. */
   remove(mm: MmStruct, vma: number): void {
     const f = this.f;
     mm.tree.remove(f.start(vma));
     this.statAccount(mm, f.flags(vma), -(f.end(vma) - f.start(vma)) / PAGE);
-    if (f.shmem(vma) !== 0) this.objects.put(f.shmem(vma));
+    if (f.shmem(vma) !== 0) {
+      this.objects.unlink(vma, f.shmem(vma));
+      this.objects.put(f.shmem(vma));
+    }
     this.names.delete(vma);
     this.cache.free(vma);
   }
@@ -229,6 +237,7 @@ export class VmaOps {
     f.setEnd(vma, addr);
     mm.tree.setEnd(mm.tree.lookup(start), addr);
     mm.tree.insert(addr, end, vmStartGap(addr, f.flags(upper)), upper);
+    if (f.shmem(upper) !== 0) this.objects.link(mm, upper, f.shmem(upper));
     return upper;
   }
 

@@ -135,6 +135,9 @@ export function reclaimVmstat(r: Reclaim, out: Array<[string, number]>): void {
   out.push(["nr_active_file", c[LRU_ACTIVE_FILE] as number]);
   out.push(["nr_mlock", r.nrMlocked()]);
   out.push(["workingset_refault_anon", s.workingsetRefaultAnon]);
+  out.push(["workingset_refault_file", r.file.stats.workingsetRefaultFile]);
+  out.push(["workingset_activate_file", r.file.stats.workingsetActivateFile]);
+  out.push(["workingset_restore_file", r.file.stats.workingsetRestoreFile]);
   out.push(["pgscan_kswapd", s.pgscanKswapd]);
   out.push(["pgscan_direct", s.pgscanDirect]);
   out.push(["pgsteal_kswapd", s.pgstealKswapd]);

@@ -25,6 +25,19 @@
  *   - unmapped: a dirty page is written back to its block first (memsim's
  *     writeback is synchronous), then the page leaves the cache and RAM.
  *
+ * Workingset detection (mm/workingset.c, simplified): `age` counts file
+ * evictions and activations (nonresident_age). A page reclaim evicts
+ * leaves a shadow in the cache's index: the age at its eviction and whether
+ * it was part of the workingset (PG_workingset: it had been active, set when
+ * the active list let it go). When the page comes back into the cache there,
+ * that is a refault (workingset_refault_file); its refault distance (the
+ * age now minus the shadow's) no larger than the active file list means it
+ * would have stayed had it been active, so it starts on the active list
+ * (workingset_activate_file, and workingset_restore_file when it was in the
+ * workingset). Linux adds the anonymous lists to that size when swap is on;
+ * memsim compares with the active file list alone. drop_caches and truncate
+ * leave no shadow; truncate and a remount forget them.
+ *
  * Balance with the anonymous lists (Linux weighs both by vm.swappiness),
  * simplified: reclaim scans the file lists first and the anonymous lists
  * only for what the file lists could not give. So clean cache goes before
@@ -32,7 +45,7 @@
  *
  * Calls: the LRU lists, the page cache's side (FileCacheReclaim).
  */
-import { type MemMap, PG_dirty, PG2_active, PG2_lru, PG2_referenced } from "./memmap.ts";
+import { type MemMap, PG_dirty, PG2_active, PG2_lru, PG2_referenced, PG2_workingset } from "./memmap.ts";
 import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, type LruLists } from "./swap.ts";
 
 /** What file reclaim needs of the file layer (kernel/fs/file_mmap.ts and filemap.ts). */
@@ -45,8 +58,12 @@ export interface FileCacheReclaim {
   referenced(pfn: number): number;
   /** try_to_unmap: zaps every entry that maps `pfn`. Returns the mappings left (0 when all went). */
   unmap(pfn: number): number;
-  /** __remove_mapping: writes `pfn` back when dirty, then drops it from the cache and frees it. Returns false when it stays. */
-  evict(pfn: number): boolean;
+  /**
+   * __remove_mapping: writes `pfn` back when dirty, then drops it from the
+   * cache, leaves `shadow` in its place (workingset_eviction) and frees it.
+   * Returns false when it stays.
+   */
+  evict(pfn: number, shadow: number): boolean;
 }
 
 /** The file lists' vmstat counters. */
@@ -57,6 +74,12 @@ export class FileReclaimStats {
   pgstealFile = 0;
   /** Dirty file pages reclaim wrote back before freeing them (nr_vmscan_write). */
   vmscanWrite = 0;
+  /** Pages that came back into the cache where reclaim had evicted them (workingset_refault_file). */
+  workingsetRefaultFile = 0;
+  /** Refaults close enough to start on the active list (workingset_activate_file). */
+  workingsetActivateFile = 0;
+  /** Activated refaults of pages that had been in the workingset (workingset_restore_file). */
+  workingsetRestoreFile = 0;
 }
 
 /** The machine's file LRU lists and their reclaim. */
@@ -66,6 +89,8 @@ export class FileLru {
   cache: FileCacheReclaim | null = null;
   /** Pages the last shrink looked at. */
   scanned = 0;
+  /** nonresident_age: file evictions and activations so far. */
+  private age = 0;
 
   constructor(
     private readonly memmap: MemMap,
@@ -78,20 +103,41 @@ export class FileLru {
     this.memmap.setFlags2(pfn, PG2_referenced);
   }
 
-  /** folio_mark_accessed: an inactive referenced page is promoted, an unreferenced one becomes referenced. */
+  /**
+   * workingset_refault for page-cache page `pfn`, new in the cache where
+   * reclaim left `shadow`: counted, and put on the active list when its
+   * refault distance fits in the active file list, else added as a new page.
+   */
+  refault(pfn: number, shadow: number): void {
+    this.stats.workingsetRefaultFile++;
+    if (this.age - Math.floor(shadow / 2) > this.nrActive()) {
+      this.add(pfn);
+      return;
+    }
+    this.lru.add(pfn, LRU_ACTIVE_FILE);
+    this.age++;
+    this.stats.workingsetActivateFile++;
+    if (shadow & 1) {
+      this.memmap.setFlags2(pfn, PG2_workingset);
+      this.stats.workingsetRestoreFile++;
+    }
+  }
+
+  /** folio_mark_accessed: an inactive referenced page is promoted (workingset_activation), an unreferenced one becomes referenced. */
   accessed(pfn: number): void {
     const f2 = this.memmap.flags2(pfn);
     if (f2 & PG2_active) return;
     if (f2 & PG2_referenced) {
       this.memmap.clearFlags2(pfn, PG2_referenced);
       this.lru.move(pfn, LRU_ACTIVE_FILE);
+      this.age++;
     } else this.memmap.setFlags2(pfn, PG2_referenced);
   }
 
   /** Takes a page-cache page off its list (before the cache lets it go). */
   del(pfn: number): void {
     if (this.memmap.flags2(pfn) & PG2_lru) this.lru.del(pfn);
-    this.memmap.clearFlags2(pfn, PG2_referenced);
+    this.memmap.clearFlags2(pfn, PG2_referenced | PG2_workingset);
   }
 
   /** Pages on the two file lists. */
@@ -127,9 +173,10 @@ export class FileLru {
     return stolen;
   }
 
-  /** shrink_active_list for one file page: to the inactive head, its referenced state cleared. */
+  /** shrink_active_list for one file page: to the inactive head, its referenced state cleared, marked workingset. */
   private deactivate(pfn: number): void {
     this.memmap.clearFlags2(pfn, PG2_referenced);
+    this.memmap.setFlags2(pfn, PG2_workingset);
     this.lru.move(pfn, LRU_INACTIVE_FILE);
   }
 
@@ -150,7 +197,9 @@ export class FileLru {
       if (cache.unmap(pfn) !== 0) return this.rotate(pfn);
     }
     const dirty = mm.testFlag(pfn, PG_dirty);
-    if (!cache.evict(pfn)) return this.rotate(pfn);
+    // workingset_eviction: the age before this eviction, and whether the page was in the workingset.
+    if (!cache.evict(pfn, this.age * 2 + (mm.flags2(pfn) & PG2_workingset ? 1 : 0))) return this.rotate(pfn);
+    this.age++;
     if (dirty) this.stats.vmscanWrite++;
     return true;
   }

@@ -17,6 +17,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
+  MREMAP_FIXED,
   MREMAP_MAYMOVE,
   MS_ASYNC,
   MS_INVALIDATE,
@@ -168,6 +169,41 @@ describe("MAP_SHARED: stores reach the file", () => {
     expect(m.fs.readText("/f").slice(0, 3)).toBe("aAc");
   });
 
+  it("msync MS_SYNC on a range writes only the file pages that range maps; MS_ASYNC writes nothing", () => {
+    const { m, p } = setup(8 * PAGE);
+    const fd = p.sys.open("/f", O_RDWR);
+    // File pages 2..7 at a; each read first, so it is mapped writable and clean.
+    const a = p.sys.mmap(0, 6 * PAGE, RW, MAP_SHARED, fd, 2 * PAGE);
+    for (let i = 0; i < 6; i++) expect(p.mem.read8(a + i * PAGE)).toBe(97 + ((i * PAGE + 2 * PAGE) % 26));
+    // Dirty PTEs on file pages 2, 3, 4 and 5; file page 0 dirty in the cache by pwrite.
+    for (let i = 0; i < 4; i++) p.mem.write8(a + i * PAGE, 0x41 + i);
+    const buf = p.sys.mmap(0, PAGE, RW, MAP_PRIVATE | 0x20, -1, 0);
+    p.mem.write8(buf, 0x5a);
+    expect(p.sys.pwrite(fd, buf, 1, 0)).toBe(1);
+    expect(meminfo(m, "Dirty")).toBe(4);
+    const writes = fsStat(m, "blockWrites");
+    const out = vmstatOf(m, "pgpgout");
+    expect(p.sys.msync(a + PAGE, 2 * PAGE, MS_ASYNC)).toBe(0);
+    expect([fsStat(m, "blockWrites") - writes, meminfo(m, "Dirty")]).toEqual([0, 4]);
+    // [a + PAGE, a + 3 * PAGE) maps file pages 3 and 4: two blocks, 8 KiB of pgpgout; page 0's
+    // cache dirt and the dirty PTEs of pages 2 and 5 stay where they were.
+    expect(p.sys.msync(a + PAGE, 2 * PAGE, MS_SYNC)).toBe(0);
+    expect([fsStat(m, "blockWrites") - writes, vmstatOf(m, "pgpgout") - out, meminfo(m, "Dirty")]).toEqual([2, 8, 4]);
+    // fsync takes the rest: page 0, then pages 2 and 5 once their PTEs are harvested.
+    expect(p.sys.fsync(fd)).toBe(0);
+    expect([fsStat(m, "blockWrites") - writes, vmstatOf(m, "pgpgout") - out, meminfo(m, "Dirty")]).toEqual([5, 20, 0]);
+    m.fs.remount();
+    const f = m.fs.readFile("/f");
+    expect([f[0], f[2 * PAGE], f[3 * PAGE], f[4 * PAGE], f[5 * PAGE], f[6 * PAGE]]).toEqual([
+      0x5a,
+      0x41,
+      0x42,
+      0x43,
+      0x44,
+      97 + ((6 * PAGE) % 26),
+    ]);
+  });
+
   it("munmap makes the written page dirty in the cache; fsync writes it", () => {
     const { m, p } = setup();
     const fd = p.sys.open("/f", O_RDWR);
@@ -220,6 +256,22 @@ describe("MAP_SHARED: stores reach the file", () => {
     expect(m.fs.readText("/f").slice(PAGE, PAGE + 12)).toBe("abcdefghijyz");
   });
 
+  it("write(fd, buf) from a buffer that maps the same file copies within the file, faulting the mapping in", () => {
+    const { m, p } = setup();
+    const fd = p.sys.open("/f", O_RDWR);
+    const a = p.sys.mmap(0, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    const minor = p.mm.pt.explain(a).includes("not mapped");
+    expect(minor).toBe(true);
+    // File bytes 0..9 written at file offset 4096 (page 1), read from the mapping of page 0.
+    expect(p.sys.pwrite(fd, a, 10, PAGE)).toBe(10);
+    expect(p.mm.pt.explain(a)).not.toContain("not mapped");
+    // The mapping of page 1 sees the write at once: one page cache.
+    expect(new TextDecoder().decode(p.mem.read(a + PAGE, 12))).toBe("abcdefghijyz");
+    expect(p.sys.fsync(fd)).toBe(0);
+    m.fs.remount();
+    expect(m.fs.readText("/f").slice(PAGE, PAGE + 12)).toBe("abcdefghijyz");
+  });
+
   it("a store over a hole gives the page its block at the first write (page_mkwrite)", () => {
     const { m, p } = boot();
     const fd = p.sys.open("/h", O_CREAT | O_RDWR, 0o644);
@@ -233,6 +285,27 @@ describe("MAP_SHARED: stores reach the file", () => {
     expect(p.sys.munmap(a, 2 * PAGE)).toBe(0);
     m.fs.remount();
     expect(m.fs.readFile("/h")[PAGE]).toBe(7);
+    m.check();
+  });
+
+  it("a store over a hole when the block allocation fails is SIGBUS (BUS_ADRERR); another process's store gets the block", () => {
+    const { m, p } = boot();
+    const fd = p.sys.open("/h", O_CREAT | O_RDWR, 0o644);
+    expect(p.sys.ftruncate(fd, PAGE)).toBe(0);
+    const free = fsStat(m, "freeBlocks");
+    const a = p.sys.mmap(0, PAGE, RW, MAP_SHARED, fd, 0);
+    m.faults.failBlockAlloc({ nth: 1 });
+    const e = busError(() => p.mem.write8(a + 5, 9));
+    // The default action of SIGBUS kills the process; no block was taken.
+    expect([e.code, e.addr, p.state, fsStat(m, "freeBlocks")]).toEqual([BUS_ADRERR, a + 5, "killed", free]);
+    const q = m.spawn("q");
+    const qfd = q.sys.open("/h", O_RDWR);
+    const b = q.sys.mmap(0, PAGE, RW, MAP_SHARED, qfd, 0);
+    q.mem.write8(b + 5, 9);
+    expect(fsStat(m, "freeBlocks")).toBe(free - 1);
+    expect(q.sys.fsync(qfd)).toBe(0);
+    m.fs.remount();
+    expect(m.fs.readFile("/h")[5]).toBe(9);
     m.check();
   });
 });
@@ -365,6 +438,31 @@ describe("fork, /proc and meminfo", () => {
     expect(p.proc.status()).toMatch(/RssFile:\s+16 kB/);
   });
 
+  it("smaps Shared_Dirty: a dirty page two processes map; fsync makes it Shared_Clean", () => {
+    const { p } = setup(2 * PAGE);
+    const fd = p.sys.open("/f", O_RDWR);
+    const s = p.sys.mmap(0, 2 * PAGE, RW, MAP_SHARED, fd, 0);
+    p.mem.write8(s, 1); // page 0 dirty
+    p.mem.read8(s + PAGE); // page 1 clean
+    const c = p.fork();
+    if (c === null) throw new Error("fork failed");
+    c.mem.read8(s);
+    c.mem.read8(s + PAGE);
+    const fields = () => {
+      const text = p.proc.smaps();
+      const at = text.indexOf(`${s.toString(16)}-`);
+      const b = text.slice(at, text.indexOf("VmFlags", at));
+      const k = ["Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty"];
+      return k.map((name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(b)?.[1]));
+    };
+    // Both pages mapped twice: shared, Pss half of each.
+    expect(fields()).toEqual([8, 4, 4, 4, 0, 0]);
+    expect(p.sys.fsync(fd)).toBe(0);
+    expect(fields()).toEqual([8, 4, 8, 0, 0, 0]);
+    c.exit(0);
+    expect(fields()).toEqual([8, 8, 0, 0, 8, 0]);
+  });
+
   it("meminfo Mapped counts cached pages some process maps; drop_caches leaves them", () => {
     const { m, p } = setup(4 * PAGE);
     const fd = p.sys.open("/f", O_RDONLY);
@@ -394,6 +492,36 @@ describe("fork, /proc and meminfo", () => {
     expect(p.sys.munmap(a + PAGE, PAGE)).toBe(0);
     expect(fsStat(m, "freeBlocks")).toBe(free + 3);
     m.check();
+  });
+});
+
+describe("the i_mmap list of a file", () => {
+  it("holds one VMA per mapping through mmap, a split, fork, a merge, mremap, munmap and exit", () => {
+    const { m, p } = setup(4 * PAGE);
+    const fd = p.sys.open("/f", O_RDWR);
+    const a = p.sys.mmap(0, 4 * PAGE, RW, MAP_SHARED, fd, 0);
+    expect(m.fs.mappings("/f")).toBe(1);
+    // mprotect of the middle two pages: three VMAs; back to RW merges them into one.
+    expect(p.sys.mprotect(a + PAGE, 2 * PAGE, PROT_READ)).toBe(0);
+    expect(m.fs.mappings("/f")).toBe(3);
+    m.check();
+    const child = p.fork();
+    if (child === null) throw new Error("fork failed");
+    expect(m.fs.mappings("/f")).toBe(6);
+    expect(p.sys.mprotect(a + PAGE, 2 * PAGE, RW)).toBe(0);
+    expect(m.fs.mappings("/f")).toBe(4);
+    // mremap moves the parent's VMA: one leaves the list, one joins it.
+    const b = p.sys.mremap(a, 4 * PAGE, 4 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a + 64 * PAGE);
+    expect(b).toBe(a + 64 * PAGE);
+    expect(m.fs.mappings("/f")).toBe(4);
+    // munmap of the first page of the moved VMA leaves the rest; the child's three go at exit.
+    expect(p.sys.munmap(b, PAGE)).toBe(0);
+    expect(m.fs.mappings("/f")).toBe(4);
+    child.exit(0);
+    expect(m.fs.mappings("/f")).toBe(1);
+    m.check();
+    expect(p.sys.munmap(b + PAGE, 3 * PAGE)).toBe(0);
+    expect(m.fs.mappings("/f")).toBe(0);
   });
 });
 
@@ -446,6 +574,14 @@ describe("MAP_POPULATE, mprotect and mremap on file mappings", () => {
 });
 
 /** A counter of the file layer's stats (blockWrites, freeBlocks ...). */
+function vmstatOf(m: ReturnType<typeof boot>["m"], key: string): number {
+  const line = m.proc
+    .vmstat()
+    .split("\n")
+    .find((l) => l.startsWith(`${key} `));
+  return Number(line?.split(" ")[1]);
+}
+
 function fsStat(m: ReturnType<typeof boot>["m"], key: string): number {
   return (m.stats().fs as Record<string, number>)[key] as number;
 }

@@ -185,6 +185,45 @@ describe("errno for bad arguments, as Linux gives them", () => {
     expect(p.sys.fsync(w)).toBe(-EBADF);
   });
 
+  it("write from a buffer that runs into an unmapped page writes up to it; pwrite of a PROT_NONE buffer is EFAULT", () => {
+    const { m, p, buf } = setup();
+    const fd = p.sys.open("/f", O_CREAT | O_RDWR, 0o644);
+    p.mem.fill(buf + 7 * PAGE - 100, 0x61, 100);
+    expect(p.sys.munmap(buf + 7 * PAGE, PAGE)).toBe(0);
+    // The copy stops at the unmapped page: 100 bytes, the position after them.
+    expect(p.sys.write(fd, buf + 7 * PAGE - 100, 300)).toBe(100);
+    expect(p.sys.lseek(fd, 0, SEEK_CUR)).toBe(100);
+    expect(p.sys.write(fd, buf + 7 * PAGE, 10)).toBe(-EFAULT);
+    expect(p.sys.mprotect(buf, PAGE, PROT_NONE)).toBe(0);
+    expect(p.sys.pwrite(fd, buf, 10, 0)).toBe(-EFAULT);
+    expect(m.fs.readFile("/f").length).toBe(100);
+    m.check();
+  });
+
+  it("fstat, fdatasync, pread, pwrite, dup: EBADF; fstat into a bad buffer EFAULT; pwrite at a negative offset EINVAL", () => {
+    const { p, buf } = setup();
+    const fd = p.sys.open("/f", O_CREAT | O_RDWR, 0o644);
+    expect(p.sys.fstat(9, buf)).toBe(-EBADF);
+    expect(p.sys.fdatasync(9)).toBe(-EBADF);
+    expect(p.sys.pread(9, buf, 1, 0)).toBe(-EBADF);
+    expect(p.sys.pwrite(9, buf, 1, 0)).toBe(-EBADF);
+    expect(p.sys.pwrite(fd, buf, 1, -1)).toBe(-EINVAL);
+    expect(p.sys.fstat(fd, 0)).toBe(-EFAULT);
+    expect(p.sys.fstat(fd, 2 ** 47 - 16)).toBe(-EFAULT);
+    expect(p.sys.fdatasync(fd)).toBe(0);
+  });
+
+  it("EACCES when the owner bits forbid the access: O_RDWR of a read-only file, O_RDONLY of a write-only one", () => {
+    const { m, p } = setup();
+    expect(p.sys.open("/ro", O_CREAT | O_EXCL | O_WRONLY, 0o444)).toBeGreaterThanOrEqual(0);
+    expect(p.sys.open("/wo", O_CREAT | O_EXCL | O_WRONLY, 0o200)).toBeGreaterThanOrEqual(0);
+    expect(p.sys.open("/ro", O_RDWR)).toBe(-EACCES);
+    expect(p.sys.open("/ro", O_WRONLY | O_TRUNC)).toBe(-EACCES);
+    expect(p.sys.open("/wo", O_RDONLY)).toBe(-EACCES);
+    expect(p.sys.open("/wo", O_WRONLY)).toBeGreaterThanOrEqual(0);
+    expect(m.fs.list("/")).toEqual(["ro", "wo"]);
+  });
+
   it("unlink and mkdir: ENOENT, EISDIR, EEXIST, ENOTDIR", () => {
     const { m, p } = setup();
     m.fs.writeFile("/f", "x");

@@ -5,7 +5,7 @@ import { FILE_MMAP_MODEL } from "./models/file_mmap.ts";
 
 describe("file mappings against a byte-array model", () => {
   it(
-    `any interleaving of pwrite, stores through shared and private mappings, msync, ftruncate, fork, exit, drop_caches, MADV_PAGEOUT and remount leaves the file and every mapping equal to the model (${budgetOf(FILE_MMAP_MODEL)} commands)`,
+    `any interleaving of write, pwrite, stores through shared and private mappings, msync of page ranges, munmap and mmap again, mprotect splits, mremap moves, ftruncate, fork, exit, drop_caches, MADV_PAGEOUT, reclaim and remount leaves the file and every mapping equal to the model (${budgetOf(FILE_MMAP_MODEL)} commands)`,
     () => {
       expect(runBudget(FILE_MMAP_MODEL)).toBeGreaterThanOrEqual(budgetOf(FILE_MMAP_MODEL));
     },

@@ -4,6 +4,7 @@ import {
   ENOSPC,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  MAP_SHARED,
   O_CREAT,
   O_RDONLY,
   O_RDWR,
@@ -94,6 +95,28 @@ describe("the page cache: meminfo, vmstat, writeback, drop_caches", () => {
     expect(vfs.cache.stats.pgpgout).toBe(flushedAt + 1);
     const dirtyable = m.kernel.pages.nrFreePages() + vfs.cache.nrPages;
     expect(flushedAt + 1).toBe(Math.floor(dirtyable / 100) + 1);
+    // Under dirty_ratio (20 %) the writer was never throttled.
+    expect(vfs.cache.stats.throttled).toBe(0);
+    m.check();
+  });
+});
+
+describe("vm.dirty_ratio", () => {
+  it("a write that leaves more than dirty_ratio of the dirtyable pages dirty is counted as throttled, and flushed", () => {
+    const { m, p, buf, vfs } = setup(4 << 20);
+    const fd = p.sys.open("/big", O_CREAT | O_RDWR, 0o644);
+    vfs.cache.dirtyBackgroundRatio = 1;
+    vfs.cache.dirtyRatio = 1;
+    // 16 pages dirty at once: past 1 % of the dirtyable pages (under 1,024 on a 4 MiB machine).
+    const dirtyable = m.kernel.pages.nrFreePages() + vfs.cache.nrPages;
+    expect([16 * 100 > dirtyable, 100 <= dirtyable]).toEqual([true, true]);
+    expect(p.sys.write(fd, buf, 16 * PAGE)).toBe(16 * PAGE);
+    expect([vfs.cache.stats.throttled, vfs.cache.stats.backgroundFlushes, vfs.cache.nrDirty, vfs.cache.stats.pgpgout]).toEqual([
+      1, 1, 0, 16,
+    ]);
+    // One more dirty page is under both thresholds: no flush, no throttle.
+    expect(p.sys.write(fd, buf, PAGE)).toBe(PAGE);
+    expect([vfs.cache.stats.throttled, vfs.cache.stats.backgroundFlushes, vfs.cache.nrDirty]).toEqual([1, 1, 1]);
     m.check();
   });
 });
@@ -119,6 +142,21 @@ describe("fault injection along the file paths", () => {
     m.faults.failBlockAlloc({ nth: 2 });
     expect(p.sys.write(fd, buf, 3 * PAGE)).toBe(PAGE);
     expect(m.fs.readFile("/f").length).toBe(PAGE);
+    m.check();
+  });
+
+  it("a failed page-cache allocation in a file fault goes the OOM way: the biggest process is killed and the fault retried", () => {
+    const { m, p, vfs } = setup();
+    m.fs.writeFile("/r", new Uint8Array(PAGE).fill(7));
+    m.fs.remount();
+    const hog = m.spawn("hog");
+    const big = hog.sys.mmap(0, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    hog.mem.fill(big, 1, 64 * PAGE);
+    const fd = p.sys.open("/r", O_RDONLY);
+    const a = p.sys.mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    m.faults.failPageAlloc({ nth: 1 });
+    expect(p.mem.read8(a)).toBe(7);
+    expect([hog.state, p.state, vmstat(m, "oom_kill"), vfs.cache.nrPages]).toEqual(["killed", "running", 1, 1]);
     m.check();
   });
 

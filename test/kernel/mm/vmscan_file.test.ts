@@ -108,6 +108,68 @@ describe("page-cache pages on the file LRU lists", () => {
     m.check();
   });
 
+  it("a page read again after reclaim evicted it is a refault; a short refault distance starts it on the active list", () => {
+    const { m, p, reclaim, vfs } = boot();
+    m.fs.writeFile("/f", pattern(4));
+    m.fs.remount();
+    const buf = p.sys.mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const fd = p.sys.open("/f", O_RDONLY);
+    expect(p.sys.read(fd, buf, 4 * PAGE)).toBe(4 * PAGE);
+    // Page 0 promoted (age 1); reclaim evicts pages 1 (shadow age 1, age 2) and 2 (shadow age 2, age 3).
+    expect(p.sys.pread(fd, buf, 10, 0)).toBe(10);
+    expect(reclaim.tryToFreePages(2, 0)).toBe(2);
+    expect(vfs.cache.nrShadows()).toBe(2);
+    // Page 2: distance 3 - 2 = 1, within the one active page: activated (age 4).
+    expect(p.sys.pread(fd, buf, 10, 2 * PAGE)).toBe(10);
+    // Page 1: distance 4 - 1 = 3, past the two active pages: a plain inactive page.
+    expect(p.sys.pread(fd, buf, 10, PAGE)).toBe(10);
+    const ws = ["workingset_refault_file", "workingset_activate_file", "workingset_restore_file"].map((k) => vmstat(m, k));
+    expect(ws).toEqual([2, 1, 0]);
+    expect([meminfo(m, "Active(file)"), meminfo(m, "Inactive(file)"), vfs.cache.nrShadows()]).toEqual([8, 8, 0]);
+    m.check();
+  });
+
+  it("a refaulted page that had been active before its eviction is restored to the workingset", () => {
+    const { m, p, reclaim } = boot();
+    m.fs.writeFile("/f", pattern(3));
+    m.fs.remount();
+    const buf = p.sys.mmap(0, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const fd = p.sys.open("/f", O_RDONLY);
+    expect(p.sys.read(fd, buf, 3 * PAGE)).toBe(3 * PAGE);
+    // Pages 0 and 1 promoted (age 2). Reclaim first deactivates page 0 (the active tail: PG_workingset),
+    // evicts page 2 (shadow age 2, age 3), then page 0 (shadow age 3 with the workingset bit, age 4).
+    expect(p.sys.pread(fd, buf, 10, 0)).toBe(10);
+    expect(p.sys.pread(fd, buf, 10, PAGE)).toBe(10);
+    expect(reclaim.tryToFreePages(2, 0)).toBe(2);
+    // Page 0: distance 4 - 3 = 1 within the active page 1: activated and restored (age 5).
+    expect(p.sys.pread(fd, buf, 10, 0)).toBe(10);
+    // Page 2: distance 5 - 2 = 3 past the two active pages.
+    expect(p.sys.pread(fd, buf, 10, 2 * PAGE)).toBe(10);
+    const ws = ["workingset_refault_file", "workingset_activate_file", "workingset_restore_file"].map((k) => vmstat(m, k));
+    expect(ws).toEqual([2, 1, 1]);
+    expect([meminfo(m, "Active(file)"), meminfo(m, "Inactive(file)")]).toEqual([8, 4]);
+    m.check();
+  });
+
+  it("drop_caches and truncate leave no shadow: reading the page again is no refault", () => {
+    const { m, p, reclaim, vfs } = boot();
+    m.fs.writeFile("/f", pattern(2));
+    m.fs.remount();
+    const buf = p.sys.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const fd = p.sys.open("/f", O_RDWR);
+    expect(p.sys.read(fd, buf, 2 * PAGE)).toBe(2 * PAGE);
+    m.dropCaches();
+    expect(p.sys.pread(fd, buf, 2 * PAGE, 0)).toBe(2 * PAGE);
+    expect(reclaim.tryToFreePages(2, 0)).toBe(2);
+    expect(vfs.cache.nrShadows()).toBe(2);
+    // Truncating to one page forgets page 1's shadow; page 0's refault still counts.
+    expect(p.sys.ftruncate(fd, PAGE)).toBe(0);
+    expect(vfs.cache.nrShadows()).toBe(1);
+    expect(p.sys.pread(fd, buf, 2 * PAGE, 0)).toBe(PAGE);
+    expect(vmstat(m, "workingset_refault_file")).toBe(1);
+    m.check();
+  });
+
   it("a dirty file page is written back before reclaim frees it, and its bytes are read back", () => {
     const { m, p, reclaim } = boot();
     const buf = p.sys.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

@@ -1,11 +1,15 @@
 /**
  * File mappings against a byte-array model: processes sharing one open
- * description of /f, each with a MAP_SHARED and a MAP_PRIVATE mapping of it
+ * description of /f (so one position), each with a MAP_SHARED and a MAP_PRIVATE mapping of it
  * (made before any fork, so children inherit both), write, pwrite, store
  * through either mapping, msync, ftruncate, fork and exit, and the machine
  * drops its caches, pages private memory out (MADV_PAGEOUT, with swap),
  * reclaims (the file lists first: mapped cache pages are unmapped and read
- * back on the next access) and remounts. After every command every checker passes, the file equals the
+ * back on the next access) and remounts. The VMAs themselves change too:
+ * a range of a mapping is unmapped and mapped again from the file, made
+ * read-only and writable again (a split, then a merge), or moved away by
+ * mremap and back (so the inode's i_mmap list, FILEMAP-2, follows every
+ * link and unlink). After every command every checker passes, the file equals the
  * model, and each live process's mappings read as the model says: the
  * shared one as the file, the private one as the file except on the pages
  * it copied. A last remount with every process gone must still give the
@@ -16,9 +20,12 @@ import { expect } from "vitest";
 import {
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_PRIVATE,
   MAP_SHARED,
   type Machine,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   MS_ASYNC,
   MS_SYNC,
   O_CREAT,
@@ -37,6 +44,8 @@ const SPAN = SPAN_PAGES * PAGE;
 /** The file, and per process (by slot) its private mapping's copied pages. */
 interface Model {
   bytes: number[];
+  /** The shared description's position (write advances it). */
+  pos: number;
   copies: Array<Map<number, number[]> | null>;
 }
 interface Real {
@@ -46,6 +55,8 @@ interface Real {
   buf: number;
   shared: number;
   priv: number;
+  /** A free range of SPAN bytes where mremap moves a mapping for a while. */
+  moveTo: number;
 }
 
 function pick(model: Model, who: number): number {
@@ -112,6 +123,27 @@ class Pwrite extends Cmd {
   toString = () => `pwrite(#${this.who}, off ${this.off}, ${this.len}, ${this.byte})`;
 }
 
+/** write(2) at the shared position, which every process's descriptor shares. */
+class Write extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly len: number,
+    readonly byte: number,
+  ) {
+    super();
+  }
+  override check = (m: Readonly<Model>) => m.pos + this.len <= SPAN;
+  run(model: Model, real: Real): void {
+    const p = proc(model, real, this.who);
+    p.mem.fill(real.buf, this.byte, this.len);
+    expect(p.sys.write(real.fd, real.buf, this.len)).toBe(this.len);
+    writeModel(model, model.pos, this.len, this.byte);
+    model.pos += this.len;
+    verify(model, real);
+  }
+  toString = () => `write(#${this.who}, ${this.len}, ${this.byte})`;
+}
+
 /** A store through a mapping, inside the file (a store past the last page would be SIGBUS). */
 class Store extends Cmd {
   constructor(
@@ -168,20 +200,24 @@ class Ftruncate extends Cmd {
   toString = () => `ftruncate(#${this.who}, ${this.len})`;
 }
 
+/** msync of pages [first, first + n) of both mappings (MS_SYNC writes that file range only). */
 class Msync extends Cmd {
   constructor(
     readonly who: number,
     readonly flags: number,
+    readonly first: number,
+    readonly n: number,
   ) {
     super();
   }
   run(model: Model, real: Real): void {
     const p = proc(model, real, this.who);
-    expect(p.sys.msync(real.shared, SPAN, this.flags)).toBe(0);
-    expect(p.sys.msync(real.priv, SPAN, this.flags)).toBe(0);
+    const len = Math.min(this.n, SPAN_PAGES - this.first) * PAGE;
+    expect(p.sys.msync(real.shared + this.first * PAGE, len, this.flags)).toBe(0);
+    expect(p.sys.msync(real.priv + this.first * PAGE, len, this.flags)).toBe(0);
     verify(model, real);
   }
-  toString = () => `msync(#${this.who}, ${this.flags === MS_SYNC ? "MS_SYNC" : "MS_ASYNC"})`;
+  toString = () => `msync(#${this.who}, ${this.flags === MS_SYNC ? "MS_SYNC" : "MS_ASYNC"}, pages ${this.first}+${this.n})`;
 }
 
 class Fork extends Cmd {
@@ -216,6 +252,47 @@ class Exit extends Cmd {
   toString = () => `exit(#${this.who})`;
 }
 
+/**
+ * Pages [first, first + n) of one process's mapping change VMA: "remap"
+ * unmaps them and maps the file there again (MAP_FIXED, the same offset;
+ * a private mapping loses its copies there), "split" makes them read-only
+ * and writable again (split, then merge back), "move" moves the whole
+ * mapping by mremap and back to its address.
+ */
+class Revma extends Cmd {
+  constructor(
+    readonly who: number,
+    readonly kind: "shared" | "private",
+    readonly how: "remap" | "split" | "move",
+    readonly first: number,
+    readonly n: number,
+  ) {
+    super();
+  }
+  run(model: Model, real: Real): void {
+    const k = pick(model, this.who);
+    const p = real.procs[k] as Process;
+    const base = this.kind === "shared" ? real.shared : real.priv;
+    const n = Math.min(this.n, SPAN_PAGES - this.first);
+    const at = base + this.first * PAGE;
+    if (this.how === "remap") {
+      expect(p.sys.munmap(at, n * PAGE)).toBe(0);
+      const flags = (this.kind === "shared" ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+      expect(p.sys.mmap(at, n * PAGE, PROT_READ | PROT_WRITE, flags, real.fd, this.first * PAGE)).toBe(at);
+      if (this.kind === "private") for (let i = this.first; i < this.first + n; i++) (model.copies[k] as Map<number, number[]>).delete(i);
+    } else if (this.how === "split") {
+      expect(p.sys.mprotect(at, n * PAGE, PROT_READ)).toBe(0);
+      expect(p.sys.mprotect(at, n * PAGE, PROT_READ | PROT_WRITE)).toBe(0);
+    } else {
+      const away = p.sys.mremap(base, SPAN, SPAN, MREMAP_MAYMOVE | MREMAP_FIXED, real.moveTo);
+      expect(away).toBe(real.moveTo);
+      expect(p.sys.mremap(away, SPAN, SPAN, MREMAP_MAYMOVE | MREMAP_FIXED, base)).toBe(base);
+    }
+    verify(model, real);
+  }
+  toString = () => `${this.how}(#${this.who}, ${this.kind}, pages ${this.first}+${this.n})`;
+}
+
 class Reclaim extends Cmd {
   constructor(
     readonly who: number,
@@ -239,9 +316,21 @@ const off = fc.oneof(fc.integer({ min: 0, max: 128 }), fc.integer({ min: 0, max:
 const byte = fc.integer({ min: 1, max: 255 });
 const commands = [
   fc.tuple(who, off, len, byte).map(([w, o, l, b]) => new Pwrite(w, o, l, b)),
+  fc.tuple(who, len, byte).map(([w, l, b]) => new Write(w, l, b)),
   fc.tuple(who, fc.constantFrom("shared" as const, "private" as const), off, len, byte).map(([w, k, o, l, b]) => new Store(w, k, o, l, b)),
   fc.tuple(who, fc.integer({ min: 0, max: SPAN })).map(([w, l]) => new Ftruncate(w, l)),
-  fc.tuple(who, fc.constantFrom(MS_SYNC, MS_ASYNC)).map(([w, f]) => new Msync(w, f)),
+  fc
+    .tuple(who, fc.constantFrom(MS_SYNC, MS_ASYNC), fc.nat(SPAN_PAGES - 1), fc.integer({ min: 1, max: SPAN_PAGES }))
+    .map(([w, f, first, n]) => new Msync(w, f, first, n)),
+  fc
+    .tuple(
+      who,
+      fc.constantFrom("shared" as const, "private" as const),
+      fc.constantFrom("remap" as const, "split" as const, "move" as const),
+      fc.nat(SPAN_PAGES - 1),
+      fc.integer({ min: 1, max: SPAN_PAGES }),
+    )
+    .map(([w, k, h, f, n]) => new Revma(w, k, h, f, n)),
   who.map((w) => new Fork(w)),
   who.map((w) => new Exit(w)),
   fc
@@ -262,8 +351,11 @@ export const FILE_MMAP_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> =
     const fd = p.sys.open("/f", O_CREAT | O_RDWR, 0o644);
     const shared = p.sys.mmap(0, SPAN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     const priv = p.sys.mmap(0, SPAN, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    const model: Model = { bytes: [], copies: [new Map()] };
-    const real: Real = { m, procs: [p], fd, buf, shared, priv };
+    // Reserved, then freed: a hole every process inherits free (nothing else maps there).
+    const moveTo = p.sys.mmap(0, SPAN, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+    expect(p.sys.munmap(moveTo, SPAN)).toBe(0);
+    const model: Model = { bytes: [], pos: 0, copies: [new Map()] };
+    const real: Real = { m, procs: [p], fd, buf, shared, priv, moveTo };
     const stats: StoryStats = { commands: 0, checks: 0 };
     runModel(model, real, cmds, stats);
     for (const q of m.processes()) q.exit(0);
