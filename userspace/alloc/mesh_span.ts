@@ -23,6 +23,10 @@
  */
 import type { UserMemory } from "../env.ts";
 
+/** The size classes: at least four objects per span. */
+export const MESH_CLASSES: readonly number[] = [
+  16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
+];
 /** "No index". */
 export const NONE = 0xffffffff;
 /** Bytes per span record. */
