@@ -40,6 +40,8 @@ export interface MeshRssRun {
   peakRssKb: number;
   /** Pairs meshed during the replay. */
   meshes: number;
+  /** Pss at each sample, kB (the same operations in both runs of a row). */
+  pssKb: number[];
 }
 
 /** One trace with meshing off and on. */
@@ -47,6 +49,8 @@ export interface MeshRssRow {
   trace: string;
   off: MeshRssRun;
   on: MeshRssRun;
+  /** The sample where meshing saved the most: Pss off and on there, kB (0 and 0 when it never saved). */
+  best: { offKb: number; onKb: number };
 }
 
 /**
@@ -66,13 +70,20 @@ export function meshRssRow(
       opts.release(p);
     }
   };
-  return { trace: trace.name, off: run(0), on: run(opts.meshPeriod ?? 256) };
+  const off = run(0);
+  const on = run(opts.meshPeriod ?? 256);
+  let best = { offKb: 0, onKb: 0 };
+  off.pssKb.forEach((kb, i) => {
+    const saved = kb - (on.pssKb[i] as number);
+    if (saved > best.offKb - best.onKb) best = { offKb: kb, onKb: on.pssKb[i] as number };
+  });
+  return { trace: trace.name, off, on, best };
 }
 
 function replay(trace: Trace, a: MeshAllocator, p: Process, interval: number): MeshRssRun {
   const ptr = new Float64Array(trace.numIds);
   const len = new Float64Array(trace.numIds);
-  const r: MeshRssRun = { peakPssKb: 0, meanPssKb: 0, peakRssKb: 0, meshes: 0 };
+  const r: MeshRssRun = { peakPssKb: 0, meanPssKb: 0, peakRssKb: 0, meshes: 0, pssKb: [] };
   let samples = 0;
   for (let i = 0; i < trace.numOps; i++) {
     step(trace, i, a, p, ptr, len);
@@ -81,6 +92,7 @@ function replay(trace: Trace, a: MeshAllocator, p: Process, interval: number): M
     r.peakPssKb = Math.max(r.peakPssKb, pssKb);
     r.peakRssKb = Math.max(r.peakRssKb, vmRssKb(p.proc.status()));
     r.meanPssKb += pssKb;
+    r.pssKb.push(pssKb);
     samples++;
   }
   r.meanPssKb = Math.round(r.meanPssKb / samples);
