@@ -36,8 +36,10 @@ import {
   EV_SIGNAL_GENERATE,
   EV_TASK_NEWTASK,
   EV_TLB_FLUSH,
+  EV_VFREE,
   EV_VM_ENOUGH_MEMORY,
   EV_VM_UNACCT_MEMORY,
+  EV_VMALLOC,
   EVENT_KINDS,
   type EventFields,
   type EventHandler,
@@ -212,6 +214,14 @@ export class KernelEvents {
 
   kmemCacheFree(caller: string | undefined, ptr: number, name: string): void {
     this.emit(EV_KMEM_CACHE_FREE, "kmem_cache_free", { call_site: caller ?? "", ptr, name });
+  }
+
+  vmalloc(caller: string | undefined, addr: number, size: number, nrPages: number, gfp: number): void {
+    this.emit(EV_VMALLOC, "vmalloc", { call_site: caller ?? "", addr, size, nr_pages: nrPages, gfp_flags: gfp });
+  }
+
+  vfree(addr: number, nrPages: number): void {
+    this.emit(EV_VFREE, "vfree", { addr, nr_pages: nrPages });
   }
 
   tlbFlush(pages: number, reason: number): void {

@@ -33,6 +33,8 @@ export const EVENT_KINDS = [
   "sched_process_exit",
   "signal_generate",
   "signal_deliver",
+  "vmalloc",
+  "vfree",
 ] as const;
 
 export const EV_MM_PAGE_ALLOC = 0;
@@ -58,6 +60,8 @@ export const EV_SCHED_PROCESS_FORK = 19;
 export const EV_SCHED_PROCESS_EXIT = 20;
 export const EV_SIGNAL_GENERATE = 21;
 export const EV_SIGNAL_DELIVER = 22;
+export const EV_VMALLOC = 23;
+export const EV_VFREE = 24;
 export const NR_EVENT_KINDS = EVENT_KINDS.length;
 
 /** A kind's name. */
@@ -192,6 +196,10 @@ export interface EventFields {
   signal_generate: { sig: number; errno: number; code: number; comm: string; pid: number; grp: number; res: number };
   /** sa_handler 0 is SIG_DFL (the default action); 1 marks a handler installed with onSignal. */
   signal_deliver: { sig: number; errno: number; code: number; sa_handler: number; sa_flags: number };
+  /** A vmalloc area made (addr 0 when it failed); call_site is the caller's label, "" when it gave none. */
+  vmalloc: { call_site: string; addr: number; size: number; nr_pages: number; gfp_flags: number };
+  /** A vmalloc area freed by vfree (not vunmap, not a bad vfree). */
+  vfree: { addr: number; nr_pages: number };
 }
 
 /** One event of kind K. */

@@ -116,7 +116,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
 
   // 5. vmalloc
   const cache = slab.createCache("vmap_area", VMAP_AREA_SIZE, { flags: SLAB_PANIC }) as KmemCache;
-  const vmallocLayer = new Vmalloc({ phys, memmap, buddy: pages, initMm: pp.initMm, cache, printk });
+  const vmallocLayer = new Vmalloc({ phys, memmap, buddy: pages, initMm: pp.initMm, cache, printk, events });
   registry.checkers.push({ name: "vmalloc", run: () => checkVmalloc(vmallocLayer) });
   registry.meminfoSources.push((mi) => vmallocMeminfo(vmallocLayer, mi));
   registry.statsSources.push(["vmalloc", () => vmallocStats(vmallocLayer)]);

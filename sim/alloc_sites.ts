@@ -8,7 +8,7 @@
  *
  * What is tagged: the user malloc family (through the kernel's watch of each
  * process's libc, sim/malloc_watch.ts: one flag test per call), kmalloc,
- * kmem_cache_alloc and alloc_pages (from the event stream: while tracking is
+ * kmem_cache_alloc, vmalloc and alloc_pages (from the event stream: while tracking is
  * off nobody listens, so those paths pay nothing at all).
  *
  * Sampling as tcmalloc and jemalloc do: one allocation is recorded every N
@@ -37,7 +37,7 @@ export interface AllocSitesOptions {
 /** Counters of one site. */
 export interface SiteStats {
   readonly site: string;
-  /** Where the allocations come from: "malloc", "kmalloc", "kmem_cache_alloc", "alloc_pages". */
+  /** Where the allocations come from: "malloc", "kmalloc", "kmem_cache_alloc", "vmalloc", "alloc_pages". */
   readonly fn: string;
   calls: number;
   bytes: number;
@@ -148,7 +148,7 @@ export class AllocSites implements UserSiteHook {
   private readonly ids = new Map<string, number>();
   /** Live sampled user blocks, per pid. */
   readonly userLive = new Map<number, Map<number, SiteRecord>>();
-  /** Live sampled kmalloc and kmem_cache objects, by kva. */
+  /** Live sampled kmalloc and kmem_cache objects and vmalloc areas, by address. */
   readonly kernelLive = new Map<number, SiteRecord>();
   /** Live sampled page blocks, by pfn. */
   readonly pages = new Map<number, PageOwnerRecord>();
@@ -306,6 +306,9 @@ export class AllocSites implements UserSiteHook {
     ev("kmem_cache_alloc", (e) => this.kernelAlloc("kmem_cache_alloc", e.call_site, e.ptr, e.bytes_req));
     ev("kfree", (e) => this.kernelFree(e.ptr));
     ev("kmem_cache_free", (e) => this.kernelFree(e.ptr));
+    // A vmalloc area counts its asked size; its pages also come through mm_page_alloc (page_owner), as on Linux.
+    ev("vmalloc", (e) => this.kernelAlloc("vmalloc", e.call_site, e.addr, e.size));
+    ev("vfree", (e) => this.kernelFree(e.addr));
     ev("mm_page_alloc", (e) => {
       if (e.pfn < 0 || !this.sample(4096 << e.order)) return;
       const id = this.siteId(stackSite(this.root), "alloc_pages");

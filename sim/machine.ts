@@ -18,6 +18,7 @@ import { kmemleakUnreferenced, renderKmemleak } from "../kernel/mm/kmemleak.ts";
 import { renderPageOwner } from "../kernel/mm/page_owner.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderSwaps } from "../kernel/mm/swapfile.ts";
+import { VMALLOC_START } from "../kernel/mm/types.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderExtfragIndex, renderUnusableIndex } from "../kernel/proc/extfrag.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
@@ -114,10 +115,11 @@ export class MachineProc {
   }
 
   /**
-   * A kmemleak scan (debugfs kmemleak after "scan"): the tracked kmalloc and
-   * kmem_cache objects no allocated kernel memory points to. kernel/mm/kmemleak.ts.
+   * A kmemleak scan (debugfs kmemleak after "scan"): the tracked kmalloc,
+   * kmem_cache and vmalloc objects no allocated kernel memory points to. kernel/mm/kmemleak.ts.
    */
   kmemleak(): string {
+    const vm = this.kernel.vmallocLayer;
     const objs = [...this.sites.kernelLive].map(([ptr, r]) => ({
       ptr,
       size: r.size,
@@ -125,6 +127,9 @@ export class MachineProc {
       pid: r.pid,
       comm: r.comm,
       ts: r.ts,
+      pfns:
+        ptr >= VMALLOC_START ? Array.from({ length: Math.ceil(r.size / 4096) }, (_, i) => vm.vmallocToPfn(ptr + i * 4096) ?? 0) : undefined,
+      meta: ptr >= VMALLOC_START ? vm.findArea(ptr) : undefined,
     }));
     return renderKmemleak(kmemleakUnreferenced(objs, this.kernel.phys, this.kernel.memmap), this.kernel.phys);
   }

@@ -82,6 +82,8 @@ const PRINTERS: { [K in EventKind]: (e: Extract<MemsimEvent, { kind: K }>) => st
   signal_generate: (e) => `sig=${e.sig} errno=${e.errno} code=${e.code} comm=${e.comm} pid=${e.pid} grp=${e.grp} res=${e.res}`,
   signal_deliver: (e) =>
     `sig=${e.sig} errno=${e.errno} code=${e.code} sa_handler=${e.sa_handler.toString(16)} sa_flags=${e.sa_flags.toString(16)}`,
+  vmalloc: (e) => `call_site=${site(e.call_site)} addr=${ptr(e.addr)} size=${e.size} nr_pages=${e.nr_pages} gfp_flags=${gfp(e.gfp_flags)}`,
+  vfree: (e) => `addr=${ptr(e.addr)} nr_pages=${e.nr_pages}`,
 };
 
 /** The fields of one event as its tracepoint prints them. */

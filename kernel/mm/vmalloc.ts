@@ -13,6 +13,8 @@
  * Words: area = [va_start, va_end) including the guard page; size = the
  * mapped part, va_end - va_start - PAGE_SIZE.
  */
+import type { KernelEvents } from "../events.ts";
+import { EV_VFREE, EV_VMALLOC } from "../events_types.ts";
 import type { Printk } from "../printk.ts";
 import type { VmallocInfoArea } from "../proc/vmallocinfo.ts";
 import type { PageAllocator } from "./frames.ts";
@@ -37,6 +39,8 @@ export interface VmallocDeps {
   /** The "vmap_area" kmem cache the area objects come from. */
   readonly cache: KmemCache;
   readonly printk: Printk;
+  /** The event bus: vmalloc and vfree events (allocation sites listen to them). */
+  readonly events?: KernelEvents;
 }
 
 /** Options of vmap. */
@@ -98,13 +102,22 @@ export class Vmalloc {
   vmalloc(size: number, opts?: { zero?: boolean; caller?: string }): number {
     if (!Number.isInteger(size)) throw new RangeError(`vmalloc: size ${size} is not an integer`);
     const gfp = opts?.zero === true ? GFP_KERNEL | __GFP_ZERO : GFP_KERNEL;
+    const start = this.vmallocArea(size, gfp, opts?.caller ?? (opts?.zero ? "vzalloc" : "vmalloc"));
+    const ev = this.d.events;
+    if (ev !== undefined && ev.active[EV_VMALLOC] !== 0)
+      ev.vmalloc(opts?.caller, start, size, start === 0 ? 0 : Math.ceil(size / PAGE_SIZE), gfp);
+    return start;
+  }
+
+  /** vmalloc's work: the area's address, or 0 (see vmalloc). */
+  private vmallocArea(size: number, gfp: number, caller: string): number {
     if (size === 0) return this.warnZero();
     if (size < 0 || Math.floor(size / PAGE_SIZE) > this.d.buddy.nrManagedPages()) {
       return this.warn(gfp, `vmalloc error: size ${BigInt.asUintN(64, BigInt(size))}, exceeds total pages`);
     }
     const bytes = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
     const nr = bytes / PAGE_SIZE;
-    const area = this.getVmArea(bytes, VM_ALLOC, opts?.caller ?? (opts?.zero ? "vzalloc" : "vmalloc"), gfp);
+    const area = this.getVmArea(bytes, VM_ALLOC, caller, gfp);
     if (area === 0) return 0;
     const start = this.fields.start(area);
     const pfns = this.scratch(nr);
@@ -144,7 +157,10 @@ export class Vmalloc {
       this.d.printk.report("vmalloc_bad_free", `Trying to vfree() nonexistent vm area (${formatPx(kva)})`);
       return;
     }
+    const nr = this.fields.nrPages(area);
     this.unmapArea(area, (this.fields.flags(area) & VM_ALLOC) !== 0);
+    const ev = this.d.events;
+    if (ev !== undefined && ev.active[EV_VFREE] !== 0) ev.vfree(kva, nr);
   }
 
   /**

@@ -13,6 +13,7 @@ import { ALLOC_SITES_CASES } from "./cases/alloc_sites.ts";
 import { BASELINES, baselineSink } from "./cases/baselines.ts";
 import { EVENT_CASES, eventsSink } from "./cases/events.ts";
 import { MALLOC_CASES } from "./cases/malloc.ts";
+import { MESH_CASES } from "./cases/mesh.ts";
 import { MMU_CASES, mmuSink } from "./cases/mmu.ts";
 import { PAGE_ALLOC_CASES } from "./cases/page_alloc.ts";
 import { PROCESS_CASES } from "./cases/process.ts";
@@ -32,6 +33,7 @@ export const BENCH_CASES: readonly BenchCase[] = [
   ...RECLAIM_CASES,
   ...MALLOC_CASES,
   ...UALLOC_CASES,
+  ...MESH_CASES,
   ...EVENT_CASES,
   ...ALLOC_SITES_CASES,
   ...SMP_CASES,

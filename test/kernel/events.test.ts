@@ -374,3 +374,25 @@ describe("listeners", () => {
     expect(m.events.listeners("kmalloc")).toBe(1);
   });
 });
+
+describe("vmalloc and vfree events", () => {
+  it("vmalloc comes after the page allocations it made, vfree after the frees; a failed or bad call says so", () => {
+    const m = Machine.boot({ ramBytes: 4 << 20, seed: 1 });
+    const got = record(m, ["vmalloc", "vfree"]);
+    const k = m.kernel;
+    // 5000 bytes: two pages, at the start of the vmalloc range (0xffffc90000000000).
+    const a = k.vmalloc(5000, "my_probe");
+    k.vfree(a);
+    // vzalloc names itself when the caller does not; a size past RAM fails with addr 0 and no pages.
+    k.vfree(k.vzalloc(100));
+    k.vmalloc(8 << 20);
+    k.vfree(a); // freed already: Linux's warning, no event
+    expect(got).toEqual([
+      "0 vmalloc: call_site=my_probe addr=ffffc90000000000 size=5000 nr_pages=2 gfp_flags=GFP_KERNEL",
+      "0 vfree: addr=ffffc90000000000 nr_pages=2",
+      "0 vmalloc: call_site=vzalloc addr=ffffc90000000000 size=100 nr_pages=1 gfp_flags=GFP_KERNEL|__GFP_ZERO",
+      "0 vfree: addr=ffffc90000000000 nr_pages=1",
+      "0 vmalloc: call_site=0x0 addr=0000000000000000 size=8388608 nr_pages=0 gfp_flags=GFP_KERNEL",
+    ]);
+  });
+});

@@ -147,3 +147,67 @@ describe("kernel: labels, page_owner and kmemleak", () => {
     expect(m.proc.kmemleak()).toContain("held_by_a");
   });
 });
+
+describe("vmalloc sites", () => {
+  it("vmalloc and vfree are counted per site (the caller's label, else its stack frame) and in heaptrack's summary", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, allocSites: { scope: "kernel" } });
+    const k = m.kernel;
+    const a = k.vmalloc(10_000, "my_vmalloc_user");
+    const b = k.vmalloc(5000);
+    k.vfree(b);
+    const vm = m.allocSites.sites.filter((s) => s.fn === "vmalloc");
+    // The asked sizes, not the 3 and 2 pages mapped; the freed area is live no more, its peak stays.
+    expect(
+      vm.map(({ site, calls, bytes, liveCount, liveBytes, peakBytes }) => ({ site, calls, bytes, liveCount, liveBytes, peakBytes })),
+    ).toEqual([
+      { site: "my_vmalloc_user", calls: 1, bytes: 10_000, liveCount: 1, liveBytes: 10_000, peakBytes: 10_000 },
+      {
+        site: expect.stringMatching(/^.* \(test\/sim\/alloc_sites\.test\.ts:\d+\)$/),
+        calls: 1,
+        bytes: 5000,
+        liveCount: 0,
+        liveBytes: 0,
+        peakBytes: 5000,
+      },
+    ]);
+    // 10,000 B = 9.77 KB (heaptrack's 1024-based units).
+    expect(m.allocSites.report()).toContain("1 calls to allocation functions with 9.77KB peak consumption from\nmy_vmalloc_user\n");
+    expect([...m.allocSites.kernelLive.keys()]).toContain(a);
+    expect([...m.allocSites.kernelLive.keys()]).not.toContain(b);
+  });
+
+  it("N = 1 records every vmalloc, and tracking off records none", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20 });
+    m.kernel.vfree(m.kernel.vmalloc(4096, "before_tracking"));
+    m.allocSites.enable({ scope: "kernel", sampleBytes: 1 });
+    for (let i = 0; i < 5; i++) m.kernel.vfree(m.kernel.vmalloc(100 + i, "tracked"));
+    m.allocSites.disable();
+    m.kernel.vfree(m.kernel.vmalloc(4096, "after_tracking"));
+    const vm = m.allocSites.sites.filter((s) => s.fn === "vmalloc");
+    // 100 + 101 + 102 + 103 + 104 = 510 bytes over 5 calls.
+    expect(vm.map((s) => [s.site, s.calls, s.bytes, s.liveCount])).toEqual([["tracked", 5, 510, 0]]);
+  });
+
+  it("kmemleak reports a vmalloc area nothing points to (its own pages do not count), not one a kmalloc object points to", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, allocSites: { scope: "kernel" } });
+    const k = m.kernel;
+    const lost = k.vmalloc(8192, "lost_area");
+    const held = k.vmalloc(4096, "held_area");
+    const holder = k.kmalloc(64, 0, "area_holder")!;
+    k.mem.write32(holder, held % 2 ** 32);
+    k.mem.write32(holder + 4, Math.floor(held / 2 ** 32));
+    // The lost area points to itself: a self-reference keeps nothing alive.
+    k.mem.write32(lost, lost % 2 ** 32);
+    k.mem.write32(lost + 4, Math.floor(lost / 2 ** 32));
+    const text = m.proc.kmemleak();
+    expect(text).toContain("backtrace:\n    lost_area\n");
+    expect(text).not.toContain("held_area");
+    const mine = `unreferenced object ${text.split("unreferenced object ").find((r) => r.includes("lost_area"))!}`;
+    // The area's address in canonical form, its asked size, and its first bytes (read through its frames): its own address, little-endian.
+    expect(mine.split("\n")[0]).toBe(`unreferenced object 0xffff${lost.toString(16)} (size 8192):`);
+    const le = Array.from({ length: 8 }, (_, i) => (Math.floor(lost / 2 ** (8 * i)) % 256).toString(16).padStart(2, "0")).join(" ");
+    expect(mine).toContain(`hex dump (first 32 bytes):\n    ${le} 00 00 00 00 00 00 00 00`);
+    k.kfree(holder);
+    expect(m.proc.kmemleak()).toContain("held_area");
+  });
+});

@@ -78,6 +78,38 @@ describe("userspace allocators on the tiny trace", () => {
   });
 });
 
+describe("the other teaching allocators on the tiny trace: granted, internal and external by hand", () => {
+  // At t=3 (100, 200, 40 live: 340 requested) and t=6 (40, 50 live: 90 requested).
+  const at = (name: string, t: number) => {
+    const x = series(name).samples[t]!;
+    return [x.requestedBytes, x.grantedBytes, x.internalBytes];
+  };
+  it("boundary-tag fits (nextfit, worstfit, segregated): 8-byte headers, 16-byte chunks: 104 + 200 + 40, then 40 + 56", () => {
+    for (const name of ["nextfit", "worstfit", "segregated"]) {
+      expect(at(name, 3)).toEqual([340, 344, 4]);
+      expect(at(name, 6)).toEqual([90, 96, 6]);
+    }
+    // External = 1 - largest / free: the freed 208- and 112-byte chunks lie outside the 3664-byte tail (320 of
+    // 3984 free bytes). Segregated fit put the 50 (a 64-byte chunk) in the 208-byte hole, leaving 144 + 112 = 256
+    // outside a 3728-byte tail.
+    expect(series("nextfit").samples[6]!.external).toBe(1 - 3664 / 3984);
+    expect(series("worstfit").samples[6]!.external).toBe(1 - 3664 / 3984);
+    expect(series("segregated").samples[6]!.external).toBe(1 - 3728 / 3984);
+  });
+
+  it("buddy (user): powers of two, 128 + 256 + 64, then 64 + 64", () => {
+    expect(at("buddy", 3)).toEqual([340, 448, 108]);
+    expect(at("buddy", 6)).toEqual([90, 128, 38]);
+  });
+
+  it("hoard and mesh: size classes 112, 224, 48, 64", () => {
+    for (const name of ["hoard", "mesh"]) {
+      expect(at(name, 3)).toEqual([340, 384, 44]);
+      expect(at(name, 6)).toEqual([90, 112, 22]);
+    }
+  });
+});
+
 describe("kernel allocators", () => {
   it("buddy: an order-2 allocation grants exactly 16 KiB and the unusable index follows the free lists", () => {
     const m = Machine.boot({ ramBytes: 16 << 20, seed: 1 });

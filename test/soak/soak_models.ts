@@ -16,6 +16,7 @@ import { FRAMES_MACHINE_MODEL, FRAMES_MODEL } from "../property/models/frames.ts
 import { MALLOC_MODEL } from "../property/models/malloc.ts";
 import { MALLOC_FUZZ_MODEL } from "../property/models/malloc_fuzz.ts";
 import { MEMCG_MODEL } from "../property/models/memcg.ts";
+import { MESH_MODEL } from "../property/models/mesh.ts";
 import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
 import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
 import { RECLAIM_MODEL } from "../property/models/reclaim.ts";
@@ -52,4 +53,5 @@ export const SOAK_MODELS: SoakModel[] = [
   FILE_MMAP_MODEL,
   MEMCG_MODEL,
   RECLAIM_MODEL,
+  MESH_MODEL,
 ] as SoakModel[];

@@ -210,7 +210,8 @@ export class HeapCore {
     if (delta > 0) this.notePeak();
   }
 
-  private countSyscall(): void {
+  /** Counts one system call the allocator made itself (through `sys`, not these helpers). */
+  countSyscall(): void {
     const va = this.root + R_SYSCALLS;
     store64(this.mem, va, load64(this.mem, va) + 1);
   }
@@ -228,6 +229,7 @@ export const KIND_FREELIST = 3;
 export const KIND_SEGREGATED = 4;
 export const KIND_BUDDY = 5;
 export const KIND_HOARD = 6;
+export const KIND_MESH = 7;
 
 /** Hex for messages. */
 export function hex(va: number): string {

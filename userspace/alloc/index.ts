@@ -10,6 +10,7 @@ import { createArena } from "./arena.ts";
 import { createBuddy } from "./buddy.ts";
 import { createFreeList, type FitPolicy, freeListName, type ListOrder } from "./freelist.ts";
 import { createHoard } from "./hoard.ts";
+import { createMesh } from "./mesh.ts";
 import { createPool } from "./pool.ts";
 import { createSegregated } from "./segregated.ts";
 
@@ -52,6 +53,16 @@ entries.push(
   { name: "segregated", summary: "segregated fit: 128 size classes, LIFO lists, immediate coalescing", create: (p) => createSegregated(p) },
   { name: "buddy", summary: "binary buddy, 16 B to 512 KiB blocks in 1 MiB top blocks, headerless", create: (p) => createBuddy(p) },
   { name: "hoard", summary: "Hoard-style 64 KiB aligned superblocks, size classes, fullness groups", create: (p) => createHoard(p) },
+  {
+    name: "mesh",
+    summary: "Mesh: one-page spans of a shared object, random offsets, meshing of disjoint spans every 256 frees",
+    create: (p) => createMesh(p, {}, "mesh"),
+  },
+  {
+    name: "mesh-nomesh",
+    summary: "the Mesh allocator with meshing off (the baseline of its RSS figures)",
+    create: (p) => createMesh(p, { meshPeriod: 0 }, "mesh-nomesh"),
+  },
 );
 
 const byName = new Map(entries.map((e) => [e.name, e]));
@@ -96,4 +107,4 @@ export function registerAllocator(entry: AllocatorEntry): void {
   byName.set(entry.name, entry);
 }
 
-export { createArena, createBuddy, createFreeList, createHoard, createPool, createSegregated };
+export { createArena, createBuddy, createFreeList, createHoard, createMesh, createPool, createSegregated };

@@ -1,6 +1,7 @@
 /**
- * Allocation-site benchmarks (issue 18): the kmalloc(64)/kfree pair and a
- * user malloc(64)/free pair through the C library, each four ways: "never
+ * Allocation-site benchmarks (issue 18): the kmalloc(64)/kfree pair, the
+ * vmalloc(4096)/vfree pair and a user malloc(64)/free pair through the C
+ * library, each four ways: "never
  * enabled" (a machine that never tracked), "enabled then disabled" (must
  * equal it within noise: the kernel side is event listeners, gone once
  * disabled, and the user side one flag test in the malloc watch), "N=1"
@@ -44,6 +45,21 @@ function kmallocPair(track: Track): BenchCase {
   };
 }
 
+function vmallocPair(track: Track): BenchCase {
+  return {
+    name: `sites: vmalloc(4096)/vfree pair, ${HOW[track]}`,
+    ops: track === "all" ? 50_000 : 200_000,
+    baseline: "int32-stack push/pop",
+    setup() {
+      const k = boot(track).kernel;
+      k.vfree(k.vmalloc(4096));
+      return (ops) => {
+        for (let i = 0; i < ops; i++) k.vfree(k.vmalloc(4096));
+      };
+    },
+  };
+}
+
 function mallocPair(track: Track): BenchCase {
   return {
     name: `sites: libc malloc(64)/free pair, ${HOW[track]}`,
@@ -61,4 +77,4 @@ function mallocPair(track: Track): BenchCase {
 
 const TRACKS: readonly Track[] = ["never", "disabled", "all", "sampled"];
 
-export const ALLOC_SITES_CASES: readonly BenchCase[] = [...TRACKS.map(kmallocPair), ...TRACKS.map(mallocPair)];
+export const ALLOC_SITES_CASES: readonly BenchCase[] = [...TRACKS.map(kmallocPair), ...TRACKS.map(vmallocPair), ...TRACKS.map(mallocPair)];
