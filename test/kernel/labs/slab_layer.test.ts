@@ -45,7 +45,14 @@ describe("layers.slab", () => {
     const m = Machine.boot({
       ramBytes: 8 << 20,
       seed: 1,
-      layers: { slab: patched((_b, inner) => ({ create: (name, size, o) => (made.push(name), inner.create(name, size, o)) })) },
+      layers: {
+        slab: patched((_b, inner) => ({
+          create: (name, size, o) => {
+            made.push(name);
+            return inner.create(name, size, o);
+          },
+        })),
+      },
     });
     expect(made).toEqual(["vmap_area", "vm_area_struct"]);
     const p = m.spawn("p");
@@ -87,7 +94,11 @@ describe("layers.slab", () => {
           return pfn;
         },
       });
-      return Object.assign(Object.create(inner), { shrink: () => (boot.freePages(taken.at(-1)!, 0), 1) }) as SlabCaches;
+      const shrink = () => {
+        boot.freePages(taken.at(-1)!, 0);
+        return 1;
+      };
+      return Object.assign(Object.create(inner), { shrink }) as SlabCaches;
     };
     const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: rogue } });
     const c = m.kernel.kmemCaches.create("t", 64)!;
