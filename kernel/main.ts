@@ -30,6 +30,7 @@ import { Prandom } from "./lib/random.ts";
 import { LockStat } from "./locking/lock_stat.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import type { FramesLayer, FramesZone, PageAllocator } from "./mm/frames.ts";
+import { FramesLocks } from "./mm/frames_locks.ts";
 import { pagingInit } from "./mm/init.ts";
 import { Kmalloc } from "./mm/kmalloc.ts";
 import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
@@ -84,7 +85,8 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const events = new KernelEvents("machine", pfnToKva(layout.memmapStart));
 
   // 2. frames: the lab's layer or the buddy allocator, both behind FramePages
-  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config };
+  const framesLocks = new FramesLocks(config.cpus ?? 1);
+  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config, locks: framesLocks };
   const frames = bootFrames(fi, layers.frames ?? buddyFrames);
   const pages = frames.pages;
 
@@ -183,8 +185,17 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const locks = new LockStat(smp.nrCpus);
   registerSmp({ registry, smp, locks, mmu: pp.mmu });
   const memory = taskParts.memory;
-  const probe = makeLockProbe({ faults: () => memory.stats.pgfault, buddy: frames.buddy, pages, slab, tasks: taskParts.tasks });
-  const sched = new Scheduler({ smp, tasks: taskParts.tasks, locks, events, clockNs: () => registry.clock.now(), probe });
+  framesLocks.currentCpu = () => smp.current;
+  const probe = makeLockProbe({
+    faults: () => memory.stats.pgfault,
+    buddy: frames.buddy,
+    pages,
+    slab,
+    tasks: taskParts.tasks,
+    framesLocks: frames.locks,
+  });
+  const framesLockCounts = frames.locks?.counts ?? null;
+  const sched = new Scheduler({ smp, tasks: taskParts.tasks, locks, events, clockNs: () => registry.clock.now(), probe, framesLockCounts });
 
   return new Kernel({
     smp,

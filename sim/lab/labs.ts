@@ -1,6 +1,7 @@
 /** Every lab `memsim lab` and `memsim grade` know, by name. */
 import { cowLab } from "./cow/lab.ts";
 import { framesLab } from "./frames/lab.ts";
+import { kallocLab } from "./kalloc/lab.ts";
 import { lazyLab } from "./lazy/lab.ts";
 import { mallocLab } from "./malloc/lab.ts";
 import { mmapLab } from "./mmap/lab.ts";
@@ -10,7 +11,7 @@ import type { Lab } from "./types.ts";
 
 /** The labs, in the order `memsim lab list` prints them. */
 // biome-ignore lint/suspicious/noExplicitAny: each lab has its own submission type
-export const LABS: readonly Lab<any>[] = [pgtblLab, lazyLab, cowLab, mmapLab, framesLab, slabLab, mallocLab];
+export const LABS: readonly Lab<any>[] = [pgtblLab, lazyLab, cowLab, mmapLab, framesLab, kallocLab, slabLab, mallocLab];
 
 /** The lab named `name`, or null when there is none. */
 // biome-ignore lint/suspicious/noExplicitAny: each lab has its own submission type
