@@ -29,7 +29,12 @@ export class FramesLocks {
   /** Counts one acquisition of lock `lock`. Throws LayerFault for a lock the layer did not declare. */
   acquire(lock: number): void {
     if (!(Number.isInteger(lock) && lock >= 0 && lock < this.declared))
-      layerFault("frames", `acquire(${String(lock)}): the layer declares locks 0 to ${this.declared - 1}`);
+      layerFault(
+        "frames",
+        this.declared === 0
+          ? `acquire(${String(lock)}): the layer declares no locks (FrameAllocator.locks)`
+          : `acquire(${String(lock)}): the layer declares locks 0 to ${this.declared - 1}`,
+      );
     this.counts[lock] = (this.counts[lock] as number) + 1;
   }
 }
