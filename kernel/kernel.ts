@@ -30,6 +30,7 @@ import type { PageTable } from "./mm/pgtable.ts";
 import type { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
 import type { KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
+import type { SlabCaches } from "./mm/slab_layer.ts";
 import type { TlbConfig } from "./mm/tlb.ts";
 import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
 import type { Vmalloc, VmapOptions } from "./mm/vmalloc.ts";
@@ -91,6 +92,7 @@ export interface KernelParts {
   readonly framesName: string;
   readonly pagingParts: PagingParts;
   readonly slab: SlabAllocator;
+  readonly kmemCaches: SlabCaches;
   readonly kmallocCaches: Kmalloc;
   readonly vmallocLayer: Vmalloc;
   readonly taskParts: TaskParts;
@@ -119,6 +121,12 @@ export class Kernel {
   declare readonly log: KLogger;
   /** The slab allocator: every kmem_cache, its accounting and reports. */
   declare readonly slab: SlabAllocator;
+  /**
+   * The object caches (kernel/mm/slab_layer.ts): layers.slab behind the
+   * kernel's checks, or SLUB behind the same interface. The vmap_area and
+   * vm_area_struct caches come from them.
+   */
+  declare readonly kmemCaches: SlabCaches;
   /** The kmalloc caches and kmalloc-large. */
   declare readonly kmallocCaches: Kmalloc;
   /** Kernel memory by kva, through the MMU and init_mm. */
@@ -179,6 +187,7 @@ export class Kernel {
     this.initMm = p.pagingParts.initMm;
     this.mem = p.pagingParts.mem;
     this.slab = p.slab;
+    this.kmemCaches = p.kmemCaches;
     this.kmallocCaches = p.kmallocCaches;
     this.vmallocLayer = p.vmallocLayer;
     this.taskParts = p.taskParts;

@@ -29,26 +29,28 @@ import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
 import { LockStat } from "./locking/lock_stat.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
-import type { FramesLayer, FramesZone } from "./mm/frames.ts";
+import type { FramesLayer, FramesZone, PageAllocator } from "./mm/frames.ts";
+import { FramesLocks } from "./mm/frames_locks.ts";
 import { pagingInit } from "./mm/init.ts";
 import { Kmalloc } from "./mm/kmalloc.ts";
-import { pfnToKva } from "./mm/kmem.ts";
+import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import { bootLayout } from "./mm/memblock.ts";
 import { MemMap } from "./mm/memmap.ts";
 import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
 import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
-import type { KmemCache } from "./mm/slab.ts";
 import { checkSlab } from "./mm/slab_check.ts";
 import { SlabAllocator } from "./mm/slab_common.ts";
-import { SLAB_PANIC } from "./mm/slab_flags.ts";
+import { type SlabCaches, type SlabLayer, slubCaches } from "./mm/slab_layer.ts";
+import { CheckedSlab } from "./mm/slab_layer_check.ts";
 import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
 import { DEFAULT_TLB } from "./mm/tlb.ts";
 import { Vmalloc } from "./mm/vmalloc.ts";
 import { checkVmalloc } from "./mm/vmalloc_check.ts";
 import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
 import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
+import { panic } from "./panic.ts";
 import { Printk } from "./printk.ts";
 import { Registry } from "./registry.ts";
 import { makeLockProbe, Scheduler } from "./sched.ts";
@@ -62,6 +64,8 @@ export const DEFAULT_DISK_BYTES = 8 << 20;
 export interface KernelLayers extends TaskLayers {
   /** The page-frame allocator. Default: buddyFrames, the buddy allocator (kernel/mm/page_alloc.ts). */
   readonly frames?: FramesLayer;
+  /** The object caches (kmem_cache_*; kmalloc stays SLUB's). Default: slubCaches (kernel/mm/slab_layer.ts). */
+  readonly slab?: SlabLayer;
 }
 
 /**
@@ -81,7 +85,8 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const events = new KernelEvents("machine", pfnToKva(layout.memmapStart));
 
   // 2. frames: the lab's layer or the buddy allocator, both behind FramePages
-  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config };
+  const framesLocks = new FramesLocks(config.cpus ?? 1);
+  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config, locks: framesLocks };
   const frames = bootFrames(fi, layers.frames ?? buddyFrames);
   const pages = frames.pages;
 
@@ -113,9 +118,12 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   registry.meminfoSources.push((v) => slabMeminfo(slab, lowWatermarks(pages.layer.zones), v));
   registry.vmstatSources.push((out) => slabVmstat(slab, out));
   registry.statsSources.push(["slab", () => slabStats(slab)]);
+  const kmemCaches = objectCaches(layers.slab, slab, pages, pp.mem);
+  if (kmemCaches instanceof CheckedSlab) registry.checkers.push({ name: "slab_layer", run: () => kmemCaches.check() });
 
   // 5. vmalloc
-  const cache = slab.createCache("vmap_area", VMAP_AREA_SIZE, { flags: SLAB_PANIC }) as KmemCache;
+  const cache = kmemCaches.create("vmap_area", VMAP_AREA_SIZE);
+  if (cache === null) panic("vmalloc_init: no vmap_area cache");
   const vmallocLayer = new Vmalloc({ phys, memmap, buddy: pages, initMm: pp.initMm, cache, printk, events });
   registry.checkers.push({ name: "vmalloc", run: () => checkVmalloc(vmallocLayer) });
   registry.meminfoSources.push((mi) => vmallocMeminfo(vmallocLayer, mi));
@@ -132,6 +140,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
       mmu: pp.mmu,
       printk,
       slab,
+      kmemCaches,
       kmalloc: kmallocCaches,
       registry,
       events,
@@ -176,8 +185,17 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const locks = new LockStat(smp.nrCpus);
   registerSmp({ registry, smp, locks, mmu: pp.mmu });
   const memory = taskParts.memory;
-  const probe = makeLockProbe({ faults: () => memory.stats.pgfault, buddy: frames.buddy, pages, slab, tasks: taskParts.tasks });
-  const sched = new Scheduler({ smp, tasks: taskParts.tasks, locks, events, clockNs: () => registry.clock.now(), probe });
+  framesLocks.currentCpu = () => smp.current;
+  const probe = makeLockProbe({
+    faults: () => memory.stats.pgfault,
+    buddy: frames.buddy,
+    pages,
+    slab,
+    tasks: taskParts.tasks,
+    framesLocks: frames.locks,
+  });
+  const framesLockCounts = frames.locks?.counts ?? null;
+  const sched = new Scheduler({ smp, tasks: taskParts.tasks, locks, events, clockNs: () => registry.clock.now(), probe, framesLockCounts });
 
   return new Kernel({
     smp,
@@ -198,10 +216,16 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     framesName: frames.name,
     pagingParts: pp,
     slab,
+    kmemCaches,
     kmallocCaches,
     vmallocLayer,
     taskParts,
   });
+}
+
+/** The object caches: the lab's layer behind CheckedSlab, or SLUB's caches as they are. */
+function objectCaches(layer: SlabLayer | undefined, slab: SlabAllocator, pages: PageAllocator, mem: KernelMemory): SlabCaches {
+  return layer === undefined ? slubCaches(slab) : new CheckedSlab(layer, pages, mem);
 }
 
 /** The zones' low watermarks summed (0 for a frames layer without zones). */

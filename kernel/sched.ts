@@ -31,6 +31,7 @@ import type { Tasks } from "./fork.ts";
 import { Prandom } from "./lib/random.ts";
 import type { LockClass, LockMode, LockStat } from "./locking/lock_stat.ts";
 import type { FramePages } from "./mm/frame_pages.ts";
+import type { FramesLocks } from "./mm/frames_locks.ts";
 import type { BuddyLists } from "./mm/mmzone.ts";
 import type { SlabAllocator } from "./mm/slab_common.ts";
 import type { Process } from "./process.ts";
@@ -98,6 +99,8 @@ export interface SchedDeps {
   readonly clockNs: () => number;
   /** Writes the lock-relevant counters into `out` (PROBE_* indexes). */
   readonly probe: (out: Float64Array) => void;
+  /** Acquisitions of each of the frames layer's own locks (frames_locks.ts), or null when it declares none. */
+  readonly framesLockCounts?: Float64Array | null;
 }
 
 /** Indexes of the counters the probe writes. */
@@ -123,8 +126,12 @@ interface Runnable {
 export class Scheduler {
   private readonly before = new Float64Array(NR_PROBES);
   private readonly after = new Float64Array(NR_PROBES);
+  /** The frames layer's lock counts before the operation (empty without them). */
+  private readonly framesBefore: Float64Array;
 
-  constructor(private readonly d: SchedDeps) {}
+  constructor(private readonly d: SchedDeps) {
+    this.framesBefore = new Float64Array(d.framesLockCounts?.length ?? 0);
+  }
 
   /**
    * Runs the programs' operations interleaved by `opts.schedule` until every
@@ -235,6 +242,7 @@ export class Scheduler {
     this.bindViews(cpu);
     d.tasks.setCurrent(d.tasks.get(t.group.pid) ?? null);
     d.probe(this.before);
+    if (d.framesLockCounts) this.framesBefore.set(d.framesLockCounts);
     const ns0 = d.clockNs();
     const op = r.next++;
     let result: string;
@@ -266,6 +274,7 @@ export class Scheduler {
     if ((a[PROBE_SLAB] as number) !== (b[PROBE_SLAB] as number)) taken.push(["&n->list_lock", "list_lock", "write"]);
     const zone = a[PROBE_ZONE] !== b[PROBE_ZONE] || a[PROBE_ZONE_FREE] !== b[PROBE_ZONE_FREE];
     if (zone) taken.push(["&zone->lock", "zone", "write"]);
+    this.framesLocksTaken(taken);
     const locks = this.d.locks;
     let at = start;
     const from: number[] = [];
@@ -280,6 +289,14 @@ export class Scheduler {
     }
     locks.cpuNs[cpu] = end;
     return end;
+  }
+
+  /** The frames layer's own locks the operation took (their counts moved): instances `kmem:i` of &zone->lock. */
+  private framesLocksTaken(taken: Array<[LockClass, string, LockMode]>): void {
+    const now = this.d.framesLockCounts;
+    if (!now) return;
+    const b = this.framesBefore;
+    for (let i = 0; i < now.length; i++) if (now[i] !== b[i]) taken.push(["&zone->lock", `kmem:${i}`, "write"]);
   }
 
   /**
@@ -312,6 +329,8 @@ export interface LockProbeParts {
   readonly pages: FramePages;
   readonly slab: SlabAllocator;
   readonly tasks: Tasks;
+  /** The frames layer's own locks, or null (absent) when it declares none. */
+  readonly framesLocks?: FramesLocks | null;
 }
 
 /**
@@ -325,7 +344,8 @@ export function makeLockProbe(p: LockProbeParts): (out: Float64Array) => void {
     out[PROBE_FAULTS] = p.faults();
     const b = p.buddy;
     let zone = 0;
-    if (b === null) zone = p.pages.stats.pgalloc + p.pages.stats.pgfree;
+    // A layer with locks of its own says which it took (Scheduler.framesLocksTaken): no zone lock.
+    if (b === null) zone = p.framesLocks ? 0 : p.pages.stats.pgalloc + p.pages.stats.pgfree;
     else {
       zone = b.stats.pcpRefills + b.stats.pcpDrains;
       for (let o = 0; o < b.stats.splits.length; o++) zone += (b.stats.splits[o] as number) + (b.stats.merges[o] as number);

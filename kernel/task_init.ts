@@ -26,6 +26,7 @@ import type { PhysMem } from "./mm/physmem.ts";
 import type { KmallocApi } from "./mm/shmem.ts";
 import { Shmem } from "./mm/shmem.ts";
 import type { SlabAllocator } from "./mm/slab_common.ts";
+import type { SlabCaches } from "./mm/slab_layer.ts";
 import { checkSwap } from "./mm/swap_check.ts";
 import { SwapCache } from "./mm/swap_state.ts";
 import { SwapDevice } from "./mm/swapfile.ts";
@@ -79,6 +80,8 @@ export interface TaskInitDeps {
   readonly mmu: Mmu;
   readonly printk: Printk;
   readonly slab: SlabAllocator;
+  /** The object caches (layers.slab, or SLUB behind the same interface): the VMA cache comes from them. */
+  readonly kmemCaches: SlabCaches;
   readonly kmalloc: KmallocApi;
   readonly registry: Registry;
   /** The machine's event bus. */
@@ -89,7 +92,7 @@ export interface TaskInitDeps {
 
 /** Builds the process side on a booted kernel (frames, paging and slab ready). */
 export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = {}): TaskParts {
-  const cache = k.slab.createCache("vm_area_struct", VMA_SIZE, { align: 8 });
+  const cache = k.kmemCaches.create("vm_area_struct", VMA_SIZE, { align: 8 });
   if (cache === null) panic("tasks_init: no vm_area_struct cache");
   const swapPages = Math.floor(o.swapBytes / 4096);
   const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.pages.nrManagedPages(), swapPages, k.events);

@@ -138,7 +138,7 @@ const KNOWN = new Set([
 ]);
 
 /** Every layer name and the kind of value it takes. */
-const LAYER_NAMES = ["frames", "pageFault", "forkCopy", "onSpawn", "onExit", "replacement", "malloc"] as const;
+const LAYER_NAMES = ["frames", "slab", "pageFault", "forkCopy", "onSpawn", "onExit", "replacement", "malloc"] as const;
 
 /** Bad boot options. The message names the option and what it must be. */
 export class ConfigError extends RangeError {

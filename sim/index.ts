@@ -86,6 +86,8 @@ export {
   SLUB_RED_INACTIVE,
   ZERO_SIZE_PTR,
 } from "../kernel/mm/slab_flags.ts";
+export type { SlabBoot, SlabCache, SlabCacheOptions, SlabCaches, SlabLayer } from "../kernel/mm/slab_layer.ts";
+export { slubCaches } from "../kernel/mm/slab_layer.ts";
 export type { TlbConfig } from "../kernel/mm/tlb.ts";
 export type { Order, Pfn, PhysAddr, VirtAddr } from "../kernel/mm/types.ts";
 export {
@@ -103,6 +105,7 @@ export { VM_ALLOC, VM_IOREMAP, VM_MAP, VM_NO_GUARD, VM_USERMAP } from "../kernel
 export { InvariantViolation, KernelPanic, LayerFault } from "../kernel/panic.ts";
 export type { KernelReport, KLogger } from "../kernel/printk.ts";
 export { parseMeminfo } from "../kernel/proc/meminfo.ts";
+export type { SlabinfoRow } from "../kernel/proc/slabinfo.ts";
 export { Process, ProcessGone, type ProcessState } from "../kernel/process.ts";
 export {
   OP_BASE_NS,

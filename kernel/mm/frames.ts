@@ -66,6 +66,17 @@ export interface FramesBoot {
    * Panics when the frames are not inside a free range.
    */
   reserve(pfn: number, count: number): void;
+  /** CPUs of the machine (the `cpus` boot option): a per-CPU allocator keeps a list for each. */
+  readonly nrCpus: number;
+  /** The CPU the kernel is running on now (smp_processor_id; 0 at boot and outside `m.run`). */
+  thisCpu(): number;
+  /**
+   * Says the allocator takes its lock number `lock` now (xv6's acquire on
+   * kmem's lock). Only a layer that declares `locks` calls it; the scheduler
+   * models contention on each lock apart (kernel/mm/frames_locks.ts).
+   * Throws LayerFault for a lock number the layer did not declare.
+   */
+  acquire(lock: number): void;
 }
 
 /**
@@ -126,6 +137,12 @@ export interface FrameAllocator {
   drainPcp?(): void;
   /** Optional: the zones, lowest first; without them the machine has no /proc/buddyinfo or watermarks. */
   readonly zones?: readonly FramesZone[];
+  /**
+   * Optional: how many locks the allocator takes through `boot.acquire`
+   * (0..65; a per-CPU allocator: one per CPU). Absent or 0, the kernel
+   * models one lock taken by every allocation and free (the zone lock).
+   */
+  readonly locks?: number;
   /** Optional: a JSON-able view of the allocator, `m.stats()[name]` (else `m.stats().frames` holds the counters). */
   statsJson?(counters: FramesCounters): unknown;
 }

@@ -15,6 +15,7 @@ import type { Registry } from "../registry.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import { checkFrames, FramePages } from "./frame_pages.ts";
 import type { FrameAllocator, FramesBoot, FramesLayer, FreeRange } from "./frames.ts";
+import { FramesLocks, MAX_FRAMES_LOCKS } from "./frames_locks.ts";
 import type { BootLayout } from "./memblock.ts";
 import { type MemMap, PG_reserved } from "./memmap.ts";
 import { DMA_END_PFN, setupWatermarks, ZONE_NAMES, Zone } from "./mmzone.ts";
@@ -37,6 +38,8 @@ export interface FramesInit {
   readonly registry: Registry;
   /** The machine's event bus (mm_page_alloc, mm_page_free; split and merge on the buddy). */
   readonly events: KernelEvents;
+  /** The layer's own locks and the running CPU (FramesBoot.acquire, thisCpu). Default: one CPU, no locks counted. */
+  readonly locks?: FramesLocks;
 }
 
 /** The booted page allocator; `buddy` is the layer when it is memsim's buddy allocator, else null. */
@@ -45,6 +48,8 @@ export interface FramesParts {
   readonly buddy: BuddyAllocator | null;
   /** The layer's name: "buddy" or the lab allocator's. */
   readonly name: string;
+  /** The layer's locks, when it declared some (FrameAllocator.locks), else null: the scheduler then models one zone lock. */
+  readonly locks: FramesLocks | null;
 }
 
 /**
@@ -81,6 +86,7 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   reserveBootFrames(b);
   const ranges: FreeRange[] = [{ start: b.layout.firstFree, end: b.layout.nrPages }];
   const pagePoison = b.pagePoison === true;
+  const locks = b.locks ?? new FramesLocks(1);
   const boot: FramesBoot = {
     ram: b.phys,
     ranges,
@@ -91,6 +97,9 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
       if (!ranges.some((r) => pfn >= r.start && pfn + count <= r.end)) panic(`memblock_reserve: [${pfn}, ${pfn + count}) is not free`);
       for (let p = pfn; p < pfn + count; p++) b.memmap.setHead(p, PG_reserved, 0);
     },
+    nrCpus: locks.nrCpus,
+    thisCpu: () => locks.currentCpu(),
+    acquire: (lock) => locks.acquire(lock),
   };
   let fa: FrameAllocator;
   try {
@@ -101,11 +110,15 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   if (!(Number.isInteger(fa.maxOrder) && fa.maxOrder >= 0 && fa.maxOrder <= b.maxOrder)) {
     layerFault("frames", `'${fa.name}' declares maxOrder ${String(fa.maxOrder)}; it must be an integer from 0 to ${b.maxOrder}`);
   }
+  const nrLocks = fa.locks ?? 0;
+  if (!(Number.isInteger(nrLocks) && nrLocks >= 0 && nrLocks <= MAX_FRAMES_LOCKS))
+    layerFault("frames", `'${fa.name}' declares ${String(nrLocks)} locks; it may declare 0 to ${MAX_FRAMES_LOCKS}`);
+  locks.declared = nrLocks;
   const pages = new FramePages(fa, b.phys, b.memmap, { pagePoison, debugVm: b.debugVm, events: b.events }, b.printk, b.failPageAlloc);
   // The buddy's own events (mm_buddy_split, mm_buddy_merge) go to the same bus.
   if (fa instanceof BuddyAllocator) fa.ev = b.events;
   registerFrames(b.registry, pages);
-  return { pages, buddy: fa instanceof BuddyAllocator ? fa : null, name: fa.name };
+  return { pages, buddy: fa instanceof BuddyAllocator ? fa : null, name: fa.name, locks: nrLocks > 0 ? locks : null };
 }
 
 /** The frames layer's checker (named after the layer, also answering to "frames"), /proc lines and stats. */

@@ -39,18 +39,23 @@ export function slabinfoRows(s: SlabAllocator): SlabinfoRow[] {
   const rows: SlabinfoRow[] = [];
   for (let i = s.caches.length - 1; i >= 0; i--) {
     const c = s.caches[i] as KmemCache;
-    rows.push({
-      name: c.name,
-      activeObjs: c.totalObjects - partialFree(c),
-      numObjs: c.totalObjects,
-      objSize: c.size,
-      objPerSlab: c.objects,
-      pagesPerSlab: 1 << c.order,
-      activeSlabs: c.nrSlabs,
-      numSlabs: c.nrSlabs,
-    });
+    rows.push(slabinfoRow(c, c.totalObjects - partialFree(c)));
   }
   return rows;
+}
+
+/** One cache's slabinfo counts, with `activeObjs` as the caller counts it. */
+export function slabinfoRow(c: KmemCache, activeObjs: number): SlabinfoRow {
+  return {
+    name: c.name,
+    activeObjs,
+    numObjs: c.totalObjects,
+    objSize: c.size,
+    objPerSlab: c.objects,
+    pagesPerSlab: 1 << c.order,
+    activeSlabs: c.nrSlabs,
+    numSlabs: c.nrSlabs,
+  };
 }
 
 /**

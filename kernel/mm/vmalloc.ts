@@ -25,7 +25,7 @@ import type { PageTable } from "./pgtable.ts";
 import type { ZapSink } from "./pgtable_range.ts";
 import { PAGE_KERNEL, PTE_P } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
-import type { KmemCache } from "./slab.ts";
+import type { SlabCache } from "./slab_layer.ts";
 import { PAGE_SIZE, VMALLOC_END, VMALLOC_START } from "./types.ts";
 import { VmaTree } from "./vma_tree.ts";
 import { VM_ALLOC, VM_MAP, VmapAreaFields } from "./vmap_area.ts";
@@ -37,7 +37,7 @@ export interface VmallocDeps {
   readonly buddy: PageAllocator;
   readonly initMm: PageTable;
   /** The "vmap_area" kmem cache the area objects come from. */
-  readonly cache: KmemCache;
+  readonly cache: SlabCache;
   readonly printk: Printk;
   /** The event bus: vmalloc and vfree events (allocation sites listen to them). */
   readonly events?: KernelEvents;

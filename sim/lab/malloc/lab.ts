@@ -5,9 +5,10 @@
  * check per trace, then utilisation and throughput (on the cost clock)
  * against the lab's targets, each with mdriver's table.
  */
-import { MALLOCLAB_TRACES } from "../../trace/malloclab.ts";
+import { MALLOCLAB_TRACES, readMalloclab } from "../../trace/malloclab.ts";
 import { note } from "../trial.ts";
 import { CheckFailed, type Lab, type LabCheck } from "../types.ts";
+import { libcMallocCheck } from "./libc_check.ts";
 import { type MallocSubmission, type MdriverResult, mdriverTable, runMdriver, THRU_TARGET } from "./mdriver.ts";
 
 /** Mean utilisation the utilisation check asks for. */
@@ -67,6 +68,17 @@ const checks: LabCheck<MallocSubmission>[] = [
       if (!r.valid) throw new CheckFailed("a trace is invalid: throughput counts only when all are valid");
       if (r.thru < THRU_TARGET)
         throw new CheckFailed(`throughput ${(r.thru / 1e3).toFixed(0)} Kops per simulated second, below ${THRU_TARGET / 1e3}`);
+    },
+  },
+  {
+    name: "libc-malloc",
+    weight: 2,
+    explain:
+      "Booted as the process's libc malloc (layers.malloc), realloc-bal.rep through p.libc keeps every block's bytes, and /proc/PID/maps's [heap] spans what mem_sbrk grew.",
+    run(sub, log) {
+      const t = readMalloclab()[MALLOCLAB_TRACES.indexOf("realloc-bal.rep")];
+      if (t === undefined) throw new Error("realloc-bal.rep is not bundled");
+      libcMallocCheck(sub, t, log);
     },
   },
 ];

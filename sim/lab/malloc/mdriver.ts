@@ -18,7 +18,7 @@ import { Machine } from "../../machine.ts";
 import { readMalloclab } from "../../trace/malloclab.ts";
 import { replayCalls, replayTrace, type TraceResult } from "../../trace/replay.ts";
 import type { Trace } from "../../trace/trace.ts";
-import { MemLib } from "./memlib.ts";
+import { MemLib, processHost } from "./memlib.ts";
 
 /** What a malloc-lab submission (mm.ts) exports. */
 export interface MallocSubmission {
@@ -36,7 +36,7 @@ const RAM = 64 << 20;
 
 /** The student's mm as the trace driver's Allocator, in `proc`; mm_init runs first. */
 function mmAllocator(sub: MallocSubmission, proc: UserProcess): Allocator {
-  const lib = new MemLib(proc);
+  const lib = new MemLib(processHost(proc));
   if (sub.mm_init(lib) < 0) throw new Error("mm_init returned -1");
   let live = 0;
   return {

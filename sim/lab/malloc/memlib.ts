@@ -2,9 +2,22 @@
  * CS:APP's memlib for the malloc lab, over a memsim process: the heap is
  * the process's brk heap, grown by mem_sbrk alone (no mmap), up to
  * MAX_HEAP bytes; its bytes are reached through the process's MMU
- * (`mem`), so every load and store costs simulated time on m.clock.
+ * (`mem`), so every load and store costs simulated time on m.clock. The
+ * process is reached through a MemLibHost: a UserProcess's brk for mdriver,
+ * a MallocEnv's when the mm is the process's libc malloc (mm_layer.ts).
  */
 import type { UserMemory, UserProcess } from "../../../userspace/env.ts";
+
+/** What memlib needs of a process: its memory and brk(2) (the new break, or the old one when refused). */
+export interface MemLibHost {
+  readonly mem: UserMemory;
+  brk(addr: number): number;
+}
+
+/** A process's memory and brk as a MemLibHost. */
+export function processHost(proc: UserProcess): MemLibHost {
+  return { mem: proc.mem, brk: (addr) => proc.sys.brk(addr) };
+}
 
 /** memlib's MAX_HEAP: 20 MiB. */
 export const MAX_HEAP = 20 << 20;
@@ -16,9 +29,9 @@ export class MemLib {
   private readonly lo: number;
   private brk: number;
 
-  constructor(private readonly proc: UserProcess) {
-    this.mem = proc.mem;
-    this.lo = proc.sys.brk(0);
+  constructor(private readonly host: MemLibHost) {
+    this.mem = host.mem;
+    this.lo = host.brk(0);
     this.brk = this.lo;
   }
 
@@ -30,7 +43,7 @@ export class MemLib {
   mem_sbrk(incr: number): number {
     if (!Number.isInteger(incr) || incr < 0 || this.brk + incr > this.lo + MAX_HEAP) return -1;
     const old = this.brk;
-    if (incr > 0 && this.proc.sys.brk(old + incr) !== old + incr) return -1;
+    if (incr > 0 && this.host.brk(old + incr) !== old + incr) return -1;
     this.brk = old + incr;
     return old;
   }

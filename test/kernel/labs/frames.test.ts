@@ -28,6 +28,9 @@ function smallBoot(reserved: number[] = []): FramesBoot {
     reserve: (pfn, count) => {
       for (let p = pfn; p < pfn + count; p++) reserved.push(p);
     },
+    nrCpus: 1,
+    thisCpu: () => 0,
+    acquire: () => {},
   };
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LockStat, renderLockStat } from "../../../kernel/locking/lock_stat.ts";
-import { MAP_ANONYMOUS, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE } from "../../../sim/index.ts";
+import { type FramesLayer, MAP_ANONYMOUS, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE, xv6Frames } from "../../../sim/index.ts";
+import { frames as perCpuKalloc } from "../../../sim/lab/kalloc/solution.ts";
 
 const RULE = "-".repeat(223);
 const HEAD =
@@ -45,6 +46,43 @@ describe("modelled locks", () => {
     expect([zone?.acquisitions, zone?.contentions, zone?.acqBounces, zone?.waitTotal]).toEqual([4, 3, 3, 300]);
     for (const pfn of pfns) m.kernel.freePages(pfn, 0);
     m.check();
+  });
+
+  it("a frames layer with a lock per CPU contends only where two CPUs take the same lock (a steal)", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, cpus: 2, layers: { frames: perCpuKalloc } });
+    const p = m.spawn("app");
+    const t = p.spawnThread("worker", { stackBytes: 4096 });
+    if (t === null) throw new Error("no thread");
+    const pfns: number[] = [];
+    const alloc = () => pfns.push(m.kernel.allocPages(0) ?? -1);
+    const r = m.run([
+      { thread: p, ops: [alloc, alloc] },
+      { thread: t, ops: [alloc, alloc] },
+    ]);
+    // CPU 0 holds kmem:0 to 100. CPU 1's list is empty: it steals, taking kmem:0 (waits to 100) and
+    // kmem:1, held to 200. CPU 0's second alloc waits for kmem:0 to 200; CPU 1's second takes kmem:1 alone.
+    expect(r.steps.map((s) => [s.cpu, s.startNs, s.waitNs, s.endNs])).toEqual([
+      [0, 0, 0, 100],
+      [1, 0, 100, 200],
+      [0, 100, 100, 300],
+      [1, 200, 0, 300],
+    ]);
+    const zone = m.kernel.locks.classes.find((c) => c.name === "&zone->lock");
+    expect([zone?.acquisitions, zone?.contentions, zone?.waitTotal]).toEqual([5, 2, 200]);
+    for (const pfn of pfns) m.kernel.freePages(pfn, 0);
+    m.check();
+  });
+
+  it("a frames layer that takes a lock it did not declare is a LayerFault", () => {
+    const undeclared: FramesLayer = (boot) => {
+      const allocPages = () => {
+        boot.acquire(0);
+        return -1;
+      };
+      return Object.assign(xv6Frames(boot), { allocPages });
+    };
+    const m = Machine.boot({ ramBytes: 16 << 20, layers: { frames: undeclared } });
+    expect(() => m.kernel.allocPages(0)).toThrow("frames layer: acquire(0): the layer declares no locks (FrameAllocator.locks)");
   });
 
   it("readers share a rw lock, a writer waits for them all, and a reader waits for the writer", () => {

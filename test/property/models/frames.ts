@@ -102,6 +102,9 @@ function isolated(kind: Real["kind"]): { model: Model; real: Real } {
     reserve: (pfn: number, count: number) => {
       for (let p = pfn; p < pfn + count; p++) reserved.push(p);
     },
+    nrCpus: 1,
+    thisCpu: () => 0,
+    acquire: () => {},
   };
   const a = kind === "xv6" ? xv6Frames(boot) : bitmapFrames(boot);
   const used = new Uint8Array(NR_PAGES).fill(1, 0, FIRST);

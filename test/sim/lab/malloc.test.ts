@@ -16,9 +16,9 @@ const TRACES = ["amptjp", "cccp", "cp-decl", "expr", "coalescing", "random", "ra
 );
 
 const WRONG: [string, string[], number][] = [
-  ["wrong/no_coalescing.ts", ["trace-random", "utilization", "throughput"], 10],
-  ["wrong/forgets_overhead.ts", [...TRACES, "utilization", "throughput"], 0],
-  ["wrong/realloc_loses_data.ts", ["trace-realloc", "trace-realloc2", "utilization", "throughput"], 9],
+  ["wrong/no_coalescing.ts", ["trace-random", "utilization", "throughput"], 12],
+  ["wrong/forgets_overhead.ts", [...TRACES, "utilization", "throughput", "libc-malloc"], 0],
+  ["wrong/realloc_loses_data.ts", ["trace-realloc", "trace-realloc2", "utilization", "throughput", "libc-malloc"], 9],
 ];
 
 describe("lab malloc", () => {
@@ -32,7 +32,7 @@ describe("lab malloc", () => {
   it("gives the reference solution (an explicit free list) full marks", () => {
     const r = graded.get("solution.ts")!;
     expect(lost(r)).toEqual([]);
-    expect([r.score, r.maxScore]).toEqual([19, 19]);
+    expect([r.score, r.maxScore]).toEqual([21, 21]);
   });
 
   it("prints mdriver's table with throughput from the cost clock and the performance index", () => {
@@ -54,6 +54,7 @@ describe("lab malloc", () => {
       "trace-realloc2",
       "utilization",
       "throughput",
+      "libc-malloc",
     ]);
     expect(r.score).toBe(6);
   });
@@ -62,6 +63,27 @@ describe("lab malloc", () => {
     const r = graded.get(file)!;
     expect(lost(r)).toEqual(checks);
     expect(r.score).toBe(score);
+  });
+
+  it("runs the reference as p.libc's malloc: [heap] in /proc/PID/maps is the break mem_sbrk set, page-rounded", () => {
+    const out = graded
+      .get("solution.ts")!
+      .checks.find((c) => c.name === "libc-malloc")!
+      .output.split("\n");
+    // 615,504 bytes of heap round up to 151 pages: 618,496 = 0x97000.
+    expect(out.slice(1, 4)).toEqual([
+      "every block kept its bytes; the heap grew to 615504 bytes (peak 615504) through mem_sbrk -> brk",
+      "[heap] start in /proc/PID/maps: 0x555555559000",
+      "[heap] size in /proc/PID/maps, bytes: 0x97000",
+    ]);
+  });
+
+  it("names the realloc that lost its bytes when the mm is the libc malloc too", () => {
+    const out = graded
+      .get("wrong/realloc_loses_data.ts")!
+      .checks.find((c) => c.name === "libc-malloc")!
+      .output.split("\n");
+    expect(out.at(-1)).toBe("FAILED: realloc-bal.rep line 7: after realloc: byte +0 of 0x5555555592c0 is 0, expected 1 (not kept)");
   });
 
   it("names the operation whose payload lost its bytes", () => {

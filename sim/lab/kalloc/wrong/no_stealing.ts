@@ -1,0 +1,80 @@
+/**
+ * Wrong (kalloc lab): per-CPU lists without stealing. Boot puts every
+ * frame on CPU 0's list, so any other CPU's allocation fails until it has
+ * freed frames of its own, though CPU 0 has thousands.
+ */
+import type { FrameAllocator, FramesBoot, FramesLayer } from "memsim";
+
+const PAGE = 4096;
+
+class PerCpuKalloc implements FrameAllocator {
+  readonly name = "kalloc-percpu";
+  readonly maxOrder = 0;
+  readonly locks: number;
+  /** Each CPU's first free pfn + 1 (0: empty), and its count. */
+  private readonly head: Int32Array;
+  private readonly nfree: Int32Array;
+  private readonly managed: number;
+
+  constructor(private readonly boot: FramesBoot) {
+    this.locks = boot.nrCpus;
+    this.head = new Int32Array(boot.nrCpus);
+    this.nfree = new Int32Array(boot.nrCpus);
+    let n = 0;
+    // kinit's freerange runs on the boot CPU: every frame starts on its list.
+    for (const r of boot.ranges) {
+      for (let pfn = r.start; pfn < r.end; pfn++) this.freePages(pfn, 0);
+      n += r.end - r.start;
+    }
+    this.managed = n;
+  }
+
+  allocPages(order: number, _gfp: number): number {
+    if (order !== 0) return -1;
+    const cpu = this.boot.thisCpu();
+    this.boot.acquire(cpu);
+    // The mistake: no stealing; an empty list is out of memory, whatever the other CPUs hold.
+    return this.head[cpu] === 0 ? -1 : this.pop(cpu);
+  }
+
+  freePages(pfn: number, _order: number): void {
+    const cpu = this.boot.thisCpu();
+    this.boot.acquire(cpu);
+    this.push(cpu, pfn);
+  }
+
+  private pop(cpu: number): number {
+    const pfn = (this.head[cpu] as number) - 1;
+    this.head[cpu] = this.boot.ram.read32(pfn * PAGE);
+    this.nfree[cpu] = (this.nfree[cpu] as number) - 1;
+    return pfn;
+  }
+
+  private push(cpu: number, pfn: number): void {
+    this.boot.ram.write32(pfn * PAGE, this.head[cpu] as number);
+    this.head[cpu] = pfn + 1;
+    this.nfree[cpu] = (this.nfree[cpu] as number) + 1;
+  }
+
+  nrFreePages(): number {
+    let n = 0;
+    for (const k of this.nfree) n += k;
+    return n;
+  }
+
+  nrManagedPages(): number {
+    return this.managed;
+  }
+
+  check(): void {
+    for (let cpu = 0; cpu < this.boot.nrCpus; cpu++) {
+      let n = 0;
+      for (let h = this.head[cpu] as number; h !== 0; h = this.boot.ram.read32((h - 1) * PAGE)) {
+        if (++n > this.managed) throw new Error(`cpu ${cpu}'s free list has a cycle`);
+      }
+      if (n !== this.nfree[cpu]) throw new Error(`cpu ${cpu}'s free list holds ${n} frames, its count says ${this.nfree[cpu]}`);
+    }
+  }
+}
+
+export const frames: FramesLayer = (boot) => new PerCpuKalloc(boot);

@@ -1,0 +1,60 @@
+/**
+ * The slab lab end to end: `memsim lab init`, the reference solution and the
+ * skeleton graded in workers, each wrong solution losing exactly the checks
+ * its mistake breaks, and the kernel naming the layer's mistake.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import type { GradeResult } from "../../../sim/lab/types.ts";
+import { gradeAll, lost } from "./kit.ts";
+
+// off_by_one: ceil(4096 / 104) = 40 objects of 104 bytes, the 40th past the page (1000 and 3000 bytes too);
+// 4096 / 64 divides, so alignment's 64-byte stride is right.
+const WRONG: [string, string[], number][] = [
+  ["wrong/off_by_one.ts", ["slabinfo-counts", "objects-disjoint", "partial-first", "shrink-returns-frames", "destroy-returns-frames"], 2],
+  ["wrong/keeps_empty_slabs.ts", ["shrink-returns-frames", "destroy-returns-frames"], 7],
+  ["wrong/ignores_alignment.ts", ["alignment"], 9],
+];
+
+describe("lab slab", () => {
+  let graded: Map<string, GradeResult>;
+  beforeAll(async () => {
+    graded = await gradeAll("slab", ["solution.ts", "skeleton/slab.ts", ...WRONG.map(([f]) => f)]);
+  }, 120_000);
+
+  it("gives the reference solution full marks", () => {
+    const r = graded.get("solution.ts")!;
+    expect(lost(r)).toEqual([]);
+    expect([r.score, r.maxScore]).toEqual([10, 10]);
+  });
+
+  it("gives the untouched skeleton nothing: the kernel's own caches cannot be made", () => {
+    const r = graded.get("skeleton/slab.ts")!;
+    expect(r.score).toBe(0);
+    expect(r.checks[0]!.output.split("\n").at(-1)).toBe("FAILED: unexpected KernelPanic: vmalloc_init: no vmap_area cache");
+  });
+
+  it.each(WRONG)("%s loses exactly %j", (file, checks, score) => {
+    const r = graded.get(file)!;
+    expect(lost(r)).toEqual(checks);
+    expect(r.score).toBe(score);
+  });
+
+  it("names the object that runs past its slab (39 objects of 104 bytes end at 0xfd8 = 4056; the 40th would end at 4160)", () => {
+    const out = graded.get("wrong/off_by_one.ts")!.checks[1]!.output.split("\n").at(-1);
+    expect(out).toBe(
+      "FAILED: unexpected LayerFault: slab layer: 'aos' alloc(lab-100) returned ffff888000031fd8: its 100 bytes run past the end of its slab at ffff888000032000",
+    );
+  });
+
+  it("says the destroyed cache kept its two slabs' frames", () => {
+    const out = graded.get("wrong/keeps_empty_slabs.ts")!.checks[6]!.output.split("\n").at(-1);
+    expect(out).toBe("FAILED: unexpected LayerFault: slab layer: 'aos' destroyed lab-1000 but kept 2 of its slabs' frame runs");
+  });
+
+  it("shows the expected slabinfo counts in the log", () => {
+    const out = graded.get("solution.ts")!.checks[1]!.output;
+    expect(out).toContain(
+      "slabinfo lab-1000: activeObjs 20, numObjs 24, objSize 1000, objPerSlab 8, pagesPerSlab 2, activeSlabs 3, numSlabs 3",
+    );
+  });
+});
