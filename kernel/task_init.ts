@@ -113,6 +113,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   }
   const api = new KernelApi(memory);
   const mlock = new MlockPages(k.memmap, memory, () => tasks.list().map((p) => p.mm));
+  memory.munlockFolio = (pfn) => mlock.munlockPage(pfn);
   const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount, mlock };
   const tasks = new Tasks({
     ctx,

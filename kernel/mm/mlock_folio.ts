@@ -133,7 +133,7 @@ export class MlockPages implements PteVisitor, RmapVisitor {
   }
 
   /** munlock_folio: an unevictable page that no VM_LOCKED VMA maps goes back to the inactive list and the policy. */
-  private munlockPage(pfn: number): void {
+  munlockPage(pfn: number): void {
     const reclaim = this.memory.reclaim;
     const mm = this.memmap;
     if (reclaim === null || !(mm.flags2(pfn) & PG2_unevictable)) return;

@@ -147,6 +147,17 @@ describe("mlock family: VMAs, counters and lists (LINUX.md: mlock)", () => {
     m.check();
   });
 
+  it("mlock of a page shared with a fork child copies it (a write fault); the child's page stays evictable", () => {
+    const { m, p } = mapped(1);
+    p.mem.write32(BASE, 41);
+    const child = p.fork();
+    if (child === null) throw new Error("fork failed");
+    expect(p.sys.mlock(BASE, PAGE)).toBe(0);
+    expect([meminfo(m, "Mlocked"), meminfo(m, "Unevictable")]).toEqual([4, 4]);
+    expect(child.mem.read32(BASE)).toBe(41);
+    m.check();
+  });
+
   it("under memory pressure locked pages are never swapped; after munlock they are", () => {
     const { m, p } = mapped(64, { ramBytes: 4 << 20, swapBytes: 16 << 20, debugVm: 0 });
     for (let i = 0; i < 64; i++) p.mem.write32(BASE + i * PAGE, 500 + i);
