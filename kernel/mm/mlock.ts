@@ -57,9 +57,9 @@ function mlockFixup(ctx: MmapContext, mm: MmStruct, vma: number, start: number, 
  * it stay changed, as in Linux).
  */
 function applyVmaLockFlags(ctx: MmapContext, mm: MmStruct, start: number, len: number, lockFlags: number): number {
+  if (len === 0) return 0;
   const end = start + len;
   if (end > STACK_TOP) return -ENOMEM;
-  if (len === 0) return 0;
   const f = ctx.vmas.f;
   let vma = ctx.vmas.findVma(mm, start);
   if (vma === 0 || f.start(vma) > start) return -ENOMEM;

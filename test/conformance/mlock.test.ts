@@ -54,6 +54,9 @@ describe("mlock family: errno (LINUX.md: mlock)", () => {
     expect(p.sys.mlockall(MCL_ONFAULT)).toBe(-EINVAL);
     expect(p.sys.mlockall(MCL_CURRENT | 8)).toBe(-EINVAL);
     expect(p.sys.mlock(BASE, -1)).toBe(-EINVAL);
+    // An empty range is 0, mapped or not.
+    expect(p.sys.mlock(BASE - 2 * PAGE, 0)).toBe(0);
+    expect(p.sys.munlock(BASE - 2 * PAGE, 0)).toBe(0);
   });
 
   it("ENOMEM for an unmapped start and for a hole; the VMA before the hole stays locked", () => {
@@ -133,6 +136,17 @@ describe("mlock family: VMAs, counters and lists (LINUX.md: mlock)", () => {
     expect([status(p, "VmLck"), meminfo(m, "Mlocked"), meminfo(m, "Unevictable")]).toEqual([0, 0, 0]);
     const later = p.sys.mmap(0, PAGE, RW, PA, -1, 0);
     expect(vmFlags(p, later)).not.toContain("lo");
+  });
+
+  it("mlockall(MCL_FUTURE | MCL_ONFAULT): a new mapping is locked but not populated", () => {
+    const { m, p } = mapped(1);
+    expect(p.sys.mlockall(MCL_FUTURE | MCL_ONFAULT)).toBe(0);
+    expect(status(p, "VmLck")).toBe(0);
+    const at = p.sys.mmap(0, 2 * PAGE, RW, PA, -1, 0);
+    expect(vmFlags(p, at)).toBe("rd wr mr mw me lo ac");
+    expect([status(p, "VmLck"), meminfo(m, "Mlocked")]).toEqual([8, 0]);
+    p.mem.write32(at, 1);
+    expect(meminfo(m, "Mlocked")).toBe(4);
   });
 
   it("munmap of the last locked mapping makes a page a fork child still maps evictable again", () => {
