@@ -71,7 +71,20 @@ describe("layers.frames: buddyFrames is the default machine", () => {
 
   it("m.check('buddy') and m.check('frames') run the same checker: the buddy's recount, then FRAMES-1", () => {
     const m = Machine.boot({ ramBytes: 16 << 20 });
-    expect(m.kernel.checkers.map((c) => c.name)).toEqual(["buddy", "pgtable", "tlb", "slab", "vmalloc", "mm", "thp", "fs", "pagecache"]);
+    expect(m.kernel.checkers.map((c) => c.name)).toEqual([
+      "buddy",
+      "pgtable",
+      "tlb",
+      "slab",
+      "vmalloc",
+      "lru",
+      "mm",
+      "mlock",
+      "thp",
+      "memcg",
+      "fs",
+      "pagecache",
+    ]);
     m.check("buddy");
     m.check("frames");
   });
