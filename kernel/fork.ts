@@ -411,6 +411,11 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     return sysMadvise(this.d.ctx, p.mm, this, addr, len, advice);
   }
 
+  /** The machine's mmap context (the mlock family works on it: mm/mlock.ts). */
+  mmapContext(): MmapContext {
+    return this.d.ctx;
+  }
+
   sysMremap(p: Process, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number {
     if (!Number.isSafeInteger(newAddr)) return -EINVAL;
     return sysMremap(this.d.ctx, p.mm, this, addr, oldLen, newLen, flags, newAddr);

@@ -79,7 +79,7 @@ export class Process implements UserProcess {
    * setrlimit for the memory resources. Throws RangeError naming the
    * resource or value when either is bad.
    */
-  setrlimit(resource: "data" | "as" | "stack", bytes: number): void {
+  setrlimit(resource: "data" | "as" | "stack" | "memlock", bytes: number): void {
     if (!(resource in this.mm.rlimits)) throw new RangeError(`setrlimit: unknown resource '${resource}'`);
     if (!(bytes >= 0) || !(Number.isSafeInteger(bytes) || bytes === Number.POSITIVE_INFINITY)) {
       throw new RangeError(`setrlimit: ${resource} must be a whole number of bytes or Infinity, got ${bytes}`);

@@ -4,6 +4,7 @@
  */
 import { isFileObject } from "../mm/filemap_fault.ts";
 import { type MemMap, PG_anon, PG_dirty, PG_lazyfree } from "../mm/memmap.ts";
+import { lockedVm } from "../mm/mlock_folio.ts";
 import type { MmStruct } from "../mm/mm.ts";
 import { VM_DROPPABLE, VM_LOCKED } from "../mm/mm_types.ts";
 import type { PageTable } from "../mm/pgtable.ts";
@@ -249,7 +250,7 @@ export class PidProc {
       ppid: p.ppid,
       peakPages: dead ? 0 : mm.hiwaterVm,
       sizePages: dead ? 0 : mm.totalVm,
-      lockedPages: dead ? 0 : this.lockedPages(),
+      lockedPages: dead ? 0 : lockedVm(this.vmas, mm),
       hwmPages: dead ? 0 : mm.hiwaterRss,
       rssAnonPages: dead ? 0 : mm.rssAnon,
       rssShmemPages: dead ? 0 : mm.rssShmem,
@@ -276,18 +277,6 @@ export class PidProc {
   /** /proc/PID/cgroup: cgroup v2's one line, "0::/NAME". */
   cgroup(): string {
     return `0::${this.p.cgroup.path}\n`;
-  }
-
-  /** locked_vm: pages of VM_LOCKED VMAs. */
-  private lockedPages(): number {
-    const mm = this.p.mm;
-    const f = this.vmas.f;
-    let pages = 0;
-    for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
-      const vma = mm.tree.value(n);
-      if (f.flags(vma) & VM_LOCKED) pages += (f.end(vma) - f.start(vma)) / 4096;
-    }
-    return pages;
   }
 
   private alive(): void {

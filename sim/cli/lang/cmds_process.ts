@@ -175,6 +175,47 @@ const PROC: Array<LangCommand<ProcSubject>> = [
     },
   },
   {
+    name: "mlock",
+    synopsis: "ADDR LEN [onfault]",
+    help: "mlock(2); with onfault mlock2(MLOCK_ONFAULT)",
+    run: ({ p }, a) => {
+      const addr = a.int(0, "ADDR");
+      const len = a.size(1, "LEN");
+      const flags = a.pos[2] === undefined ? 0 : words("mlock", [a.word(2, "FLAG")], { onfault: MMAN.MLOCK_ONFAULT }, "flag");
+      a.done(3);
+      return sysResult("mlock", p.sys.mlock2(addr, len, flags), false);
+    },
+  },
+  {
+    name: "munlock",
+    synopsis: "ADDR LEN",
+    help: "munlock(2)",
+    run: ({ p }, a) => {
+      const r = p.sys.munlock(a.int(0, "ADDR"), a.size(1, "LEN"));
+      a.done(2);
+      return sysResult("munlock", r, false);
+    },
+  },
+  {
+    name: "mlockall",
+    synopsis: "FLAG... (current, future, onfault)",
+    help: "mlockall(2)",
+    run: ({ p }, a) => {
+      const flags = words("mlockall", a.pos, { current: MMAN.MCL_CURRENT, future: MMAN.MCL_FUTURE, onfault: MMAN.MCL_ONFAULT }, "flag");
+      a.done(99);
+      return sysResult("mlockall", p.sys.mlockall(flags), false);
+    },
+  },
+  {
+    name: "munlockall",
+    synopsis: "",
+    help: "munlockall(2)",
+    run: ({ p }, a) => {
+      a.done(0);
+      return sysResult("munlockall", p.sys.munlockall(), false);
+    },
+  },
+  {
     name: "mremap",
     synopsis: "ADDR OLDLEN NEWLEN [maymove] [fixed=ADDR]",
     help: "mremap(2); prints the new address (value: it)",
