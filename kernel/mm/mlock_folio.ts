@@ -120,16 +120,9 @@ export class MlockPages implements PteVisitor, RmapVisitor {
     return false;
   }
 
-  /** mlock_folio: an evictable page leaves the policy for the unevictable list. */
+  /** mlock_folio for one present page of the range. */
   private mlockPage(pfn: number): void {
-    const reclaim = this.memory.reclaim;
-    const mm = this.memmap;
-    if (reclaim === null || mm.flags2(pfn) & PG2_unevictable) return;
-    reclaim.host.removed(pfn);
-    reclaim.lru.del(pfn);
-    mm.clearFlags2(pfn, PG2_referenced);
-    mm.setFlags2(pfn, PG2_mlocked);
-    reclaim.lru.add(pfn, LRU_UNEVICTABLE);
+    if (this.memory.reclaim !== null) mlockFolio(this.memory.reclaim, pfn);
   }
 
   /** munlock_folio: an unevictable page that no VM_LOCKED VMA maps goes back to the inactive list and the policy. */
@@ -151,6 +144,23 @@ export class MlockPages implements PteVisitor, RmapVisitor {
     reclaim.lru.add(pfn, LRU_INACTIVE_ANON);
     reclaim.host.added(pfn);
   }
+}
+
+/**
+ * mlock_folio: an evictable anonymous LRU page that a VM_LOCKED VMA maps
+ * leaves the replacement policy for the unevictable list (PG_mlocked). A
+ * page already unevictable is left as it is. Used by mlock's walk and by
+ * a fault that maps a page already on the lists (a swap-cache hit) into a
+ * locked VMA, as Linux's rmap does when it adds a mapping.
+ */
+export function mlockFolio(reclaim: Reclaim, pfn: number): void {
+  const mm = reclaim.memmap;
+  if (mm.flags2(pfn) & PG2_unevictable) return;
+  reclaim.host.removed(pfn);
+  reclaim.lru.del(pfn);
+  mm.clearFlags2(pfn, PG2_referenced);
+  mm.setFlags2(pfn, PG2_mlocked);
+  reclaim.lru.add(pfn, LRU_UNEVICTABLE);
 }
 
 /**

@@ -51,6 +51,7 @@ import {
   SP_MAPPING,
   SP_MEMCG,
 } from "./memmap.ts";
+import { mlockFolio } from "./mlock_folio.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_DROPPABLE, VM_LOCKED } from "./mm_types.ts";
 import { swapWritePage } from "./page_io.ts";
@@ -198,7 +199,8 @@ export class Reclaim implements RmapVisitor {
   /**
    * A fault mapped page `pfn` at `va` of `vma`: a page read back from swap
    * (`slot`, major) joins the lists, and is a refault when reclaim evicted
-   * it; a page already on them is a reference the policy hears of.
+   * it; a page already on them (the swap cache's) is mlocked when `vma` is
+   * VM_LOCKED (mlock_vma_folio), else a reference the policy hears of.
    */
   mapped(pfn: number, vma: number, va: number, slot: number, major: boolean): void {
     if (!(this.memmap.flags2(pfn) & PG2_lru)) {
@@ -207,7 +209,7 @@ export class Reclaim implements RmapVisitor {
       this.stats.workingsetRefaultAnon++;
       if (this.shadow[slot] === 2) this.memmap.setFlags2(pfn, PG2_workingset);
       this.shadow[slot] = 0;
-    }
+    } else if (this.memory.vmas.f.flags(vma) & VM_LOCKED) mlockFolio(this, pfn);
     if (!(this.memmap.flags2(pfn) & PG2_unevictable)) this.host.referenced(pfn);
   }
 

@@ -4,9 +4,11 @@ import {
   EINVAL,
   ENOMEM,
   EPERM,
+  MADV_PAGEOUT,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_LOCKED,
+  MAP_NORESERVE,
   MAP_PRIVATE,
   MCL_CURRENT,
   MCL_FUTURE,
@@ -184,6 +186,58 @@ describe("mlock family: VMAs, counters and lists (LINUX.md: mlock)", () => {
     for (let round = 0; round < 2; round++) for (let i = 0; i < 1200; i++) p.mem.write32(big + i * PAGE, i + round);
     expect(smapsAll(p, "Swap")[0]).toBe(256);
     for (let i = 0; i < 64; i++) expect(p.mem.read32(BASE + i * PAGE)).toBe(500 + i);
+    m.check();
+  });
+});
+
+describe("mlock of a page the swap cache holds (LINUX.md: mlock)", () => {
+  // Linux: a page is mlocked when at least one VM_LOCKED VMA maps it, however the mapping came
+  // (mlock_vma_folio when a mapping is added). A swap-in that finds the page in the swap cache
+  // maps a page already on the LRU lists; it must still leave them for the unevictable list.
+  it("mlock of pages whose swap slots a fork shared, read back from the swap cache, makes them unevictable", () => {
+    const { m, p } = mapped(4, { swapBytes: 1 << 20 });
+    for (let i = 0; i < 4; i++) p.mem.write32(BASE + i * PAGE, 70 + i);
+    expect(p.sys.madvise(BASE, 4 * PAGE, MADV_PAGEOUT)).toBe(0);
+    const child = p.fork();
+    if (child === null) throw new Error("fork failed");
+    // The parent's writes swap each page in (a major fault) and copy it: the slot is the child's
+    // too. The swap cache keeps the read-in page, on the LRU lists, for the child's entry.
+    for (let i = 0; i < 4; i++) p.mem.write32(BASE + i * PAGE, 80 + i);
+    expect([meminfo(m, "SwapCached"), meminfo(m, "Unevictable")]).toEqual([16, 0]);
+    // The child's populate maps those 4 cached pages (a minor fault each, the slot then only the
+    // child's, so the page is reused): 4 pages * 4 kB = 16 kB locked, none of them the parent's.
+    expect(child.sys.mlock(BASE, 4 * PAGE)).toBe(0);
+    expect([meminfo(m, "Mlocked"), meminfo(m, "Unevictable"), meminfo(m, "SwapCached")]).toEqual([16, 16, 0]);
+    for (let i = 0; i < 4; i++) expect([child.mem.read32(BASE + i * PAGE), p.mem.read32(BASE + i * PAGE)]).toEqual([70 + i, 80 + i]);
+    expect(child.sys.munlock(BASE, 4 * PAGE)).toBe(0);
+    expect([meminfo(m, "Mlocked"), meminfo(m, "Unevictable")]).toEqual([0, 0]);
+    m.check();
+  });
+
+  it("the reclaim property's counterexample: fill, fork, fill, fork, fill, then mlock of 16 pages the second child shares", () => {
+    // Same machine and window as test/property/models/reclaim.ts: 4 MiB of RAM, a 1200-page window
+    // (more than RAM), so filling it swaps. r0 writes 10 pages, forks c1, writes all 1200 (its own
+    // copies; many go to swap), forks c2 (who shares r0's swap entries), writes pages 0..9 again:
+    // r0 swaps each in and copies it, leaving the read-in page in the swap cache for c2's entry.
+    const W = 1200;
+    const { m, p } = boot({ ramBytes: 4 << 20, swapBytes: 32 << 20, debugVm: 1 });
+    p.setrlimit("memlock", 96 * PAGE);
+    expect(p.sys.mmap(BASE, W * PAGE, RW, PA | MAP_FIXED | MAP_NORESERVE, -1, 0)).toBe(BASE);
+    const fill = (n: number, tag: number) => {
+      for (let i = 0; i < n; i++) p.mem.write32(BASE + i * PAGE, tag + i);
+    };
+    fill(10, 1);
+    const c1 = p.fork();
+    fill(W, 2);
+    const c2 = p.fork();
+    fill(10, 3);
+    if (c1 === null || c2 === null) throw new Error("fork failed");
+    // c2 locks pages 0..15: 10 come from the swap cache, 6 are read from their slots;
+    // every one is mlocked: 16 pages * 4 kB = 64 kB (the model's count; 24 kB before the fix).
+    expect(c2.sys.mlock(BASE, 16 * PAGE)).toBe(0);
+    expect([status(c2, "VmLck"), meminfo(m, "Mlocked"), meminfo(m, "Unevictable")]).toEqual([64, 64, 64]);
+    for (let i = 0; i < 16; i++) expect(c2.mem.read32(BASE + i * PAGE)).toBe(2 + i);
+    for (let i = 0; i < 10; i++) expect([p.mem.read32(BASE + i * PAGE), c1.mem.read32(BASE + i * PAGE)]).toEqual([3 + i, 1 + i]);
     m.check();
   });
 });
