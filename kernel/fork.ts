@@ -334,7 +334,13 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     if (this.d.debugVm >= 2) this.d.check();
   }
 
+  /**
+   * handle_mm_fault for process `p`, with mm_account_fault's count: a fault
+   * that read its page from swap or disk (pgmajfault moved) is one of the
+   * process's majflt, any other that succeeded one of its minflt.
+   */
   handleMmFault(p: Process, va: number, ec: number): number {
+    const majors = this.d.memory.stats.pgmajfault;
     this.d.memory.memcg.oomPending = 0;
     this.d.setComm(p.comm);
     this.ev.setTask(p.pid, p.comm);
@@ -345,7 +351,11 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     if (this.ev.active[EV_PAGE_FAULT_USER] !== 0) this.faultEvent(va, ec, r);
     this.d.setComm("swapper/0");
     this.ev.setTask(0, "swapper/0");
-    if (r === FAULT_OK && this.d.debugVm >= 3) this.d.check();
+    if (r === FAULT_OK) {
+      if (this.d.memory.stats.pgmajfault !== majors) p.majflt++;
+      else p.minflt++;
+      if (this.d.debugVm >= 3) this.d.check();
+    }
     return r;
   }
 

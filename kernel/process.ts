@@ -213,7 +213,6 @@ export class Process implements UserProcess {
     if (va < 0 || va >= VA_LIMIT) return this.deliverSegv(0, SI_KERNEL, access);
     const r = va >= TASK_SIZE ? this.tasks.kernelAddressFault(this, va, ec) : this.tasks.handleMmFault(this, va, ec);
     if (r === FAULT_OK) {
-      this.minflt++;
       this.retryStreak = 0;
       return true;
     }

@@ -230,6 +230,7 @@ function taskStats(t: TaskParts): unknown {
       rssFilePages: p.mm.rssFile,
       committedPages: p.mm.committed,
       minflt: p.minflt,
+      majflt: p.majflt,
     })),
   };
 }

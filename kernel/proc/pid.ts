@@ -1,5 +1,5 @@
 /**
- * /proc/PID files of one process: maps, smaps and status, gathered from its
+ * /proc/PID files of one process: maps, smaps, status and stat, gathered from its
  * VMAs and a walk of its page table, rendered by task_mmu.ts.
  */
 import { isFileObject } from "../mm/filemap_fault.ts";
@@ -14,6 +14,7 @@ import type { SwapDevice } from "../mm/swapfile.ts";
 import type { VmaOps } from "../mm/vma.ts";
 import type { Process } from "../process.ts";
 import { cpusAllowedList, cpusAllowedMask } from "../thread.ts";
+import { renderStat } from "./array.ts";
 import { type MapsEntry, mapsLine, renderStatus, type SmapsCounts, smapsBlock } from "./task_mmu.ts";
 
 /** The device of memsim's disk in maps lines (major 8, minor 1: the first partition of the first SCSI disk). */
@@ -260,6 +261,26 @@ export class PidProc {
       exePages: dead ? 0 : mm.execVm,
       ptBytes: dead ? 0 : mm.pt.nrTables * 4096,
       swapPages: dead ? 0 : mm.swapEnts,
+    });
+  }
+
+  /** /proc/PID/stat: the one-line record of proc(5), with minflt and majflt (array.ts). */
+  stat(): string {
+    const p = this.p;
+    const mm = p.mm;
+    const dead = p.state !== "running";
+    return renderStat({
+      pid: p.pid,
+      comm: p.comm.slice(0, 15),
+      state: dead ? "Z" : "R",
+      ppid: p.ppid,
+      minflt: p.minflt,
+      majflt: p.majflt,
+      threads: dead ? 1 : p.nrThreads,
+      vsizeBytes: dead ? 0 : mm.totalVm * 4096,
+      rssPages: dead ? 0 : mm.rssAnon + mm.rssFile + mm.rssShmem,
+      startStack: dead ? 0 : mm.startStack,
+      startBrk: dead ? 0 : mm.startBrk,
     });
   }
 

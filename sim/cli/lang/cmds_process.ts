@@ -255,12 +255,12 @@ const PROC: Array<LangCommand<ProcSubject>> = [
       const mode = a.pos[2] ?? "write";
       if (mode !== "read" && mode !== "write") throw new LangError(`touch: read or write, got '${mode}'`);
       a.done(3);
-      const before = p.minflt;
+      const before = p.minflt + p.majflt;
       for (let off = 0; off < len; off += 4096) {
         if (mode === "write") p.mem.write8(start + off, 1);
         else p.mem.read8(start + off);
       }
-      return `touched ${Math.ceil(len / 4096)} pages (${p.minflt - before} page faults)`;
+      return `touched ${Math.ceil(len / 4096)} pages (${p.minflt + p.majflt - before} page faults)`;
     },
   },
   {
@@ -343,6 +343,7 @@ const VIEWS: ReadonlyArray<readonly [string, string, ProcView]> = [
   ["maps", "/proc/PID/maps", (p) => p.proc.maps()],
   ["smaps", "/proc/PID/smaps", (p) => p.proc.smaps()],
   ["status", "/proc/PID/status", (p) => p.proc.status()],
+  ["stat", "/proc/PID/stat: one line, minflt and majflt among its fields", (p) => p.proc.stat()],
   ["oom_score", "/proc/PID/oom_score: the OOM killer's badness scaled to 0..2000", (p) => p.proc.oomScore()],
   ["pmap", "pmap -x: size, RSS and dirty kB per mapping", (p) => renderPmap(p)],
   ["pagetable", "the page-table tree, xv6 vmprint style", (p) => p.mm.pt.vmprint()],
