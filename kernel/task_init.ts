@@ -143,6 +143,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   k.pages.shrinkers.push((want) => reclaim.shrinker(want));
+  k.pages.oomKiller = (order, gfp) => tasks.oomFromAlloc(order, gfp);
   r.checkers.push({ name: "lru", run: () => checkLru(reclaim, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => reclaimMeminfo(reclaim, v));
   r.vmstatSources.push((out) => reclaimVmstat(reclaim, out));

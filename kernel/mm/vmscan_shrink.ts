@@ -28,7 +28,7 @@
  * what they could not give.
  *
  * Limits: compound (huge) pages are never on the lists; reclaim from the shrinker path
- * runs only inside a fault (`safe`), never in the middle of fork or exit.
+ * runs only at safe points (`safe`: inside a fault, the page cache's allocation), never in the middle of fork or exit.
  *
  * Calls: the LRU lists, the reverse map, the policy host, the swap cache
  * and slot I/O, Memory.releaseAnon, page tables.
