@@ -11,7 +11,7 @@
  */
 import { ENOMEM } from "../errno.ts";
 import { FAULT_OK } from "./fault_codes.ts";
-import { type MemMap, PG2_lru, PG2_mlocked, PG2_referenced, PG2_unevictable } from "./memmap.ts";
+import { type MemMap, PG2_lru, PG2_mlocked, PG2_unevictable } from "./memmap.ts";
 import { type MmStruct, PAGE } from "./mm.ts";
 import {
   VM_DONTEXPAND,
@@ -27,7 +27,7 @@ import {
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
 import type { RmapVisitor } from "./rmap.ts";
-import { LRU_INACTIVE_ANON, LRU_UNEVICTABLE } from "./swap.ts";
+import { LRU_INACTIVE_ANON } from "./swap.ts";
 import type { VmaOps } from "./vma.ts";
 import type { Reclaim } from "./vmscan_shrink.ts";
 
@@ -122,7 +122,7 @@ export class MlockPages implements PteVisitor, RmapVisitor {
 
   /** mlock_folio for one present page of the range. */
   private mlockPage(pfn: number): void {
-    if (this.memory.reclaim !== null) mlockFolio(this.memory.reclaim, pfn);
+    this.memory.reclaim?.mlockFolio(pfn);
   }
 
   /** munlock_folio: an unevictable page that no VM_LOCKED VMA maps goes back to the inactive list and the policy. */
@@ -144,23 +144,6 @@ export class MlockPages implements PteVisitor, RmapVisitor {
     reclaim.lru.add(pfn, LRU_INACTIVE_ANON);
     reclaim.host.added(pfn);
   }
-}
-
-/**
- * mlock_folio: an evictable anonymous LRU page that a VM_LOCKED VMA maps
- * leaves the replacement policy for the unevictable list (PG_mlocked). A
- * page already unevictable is left as it is. Used by mlock's walk and by
- * a fault that maps a page already on the lists (a swap-cache hit) into a
- * locked VMA, as Linux's rmap does when it adds a mapping.
- */
-export function mlockFolio(reclaim: Reclaim, pfn: number): void {
-  const mm = reclaim.memmap;
-  if (mm.flags2(pfn) & PG2_unevictable) return;
-  reclaim.host.removed(pfn);
-  reclaim.lru.del(pfn);
-  mm.clearFlags2(pfn, PG2_referenced);
-  mm.setFlags2(pfn, PG2_mlocked);
-  reclaim.lru.add(pfn, LRU_UNEVICTABLE);
 }
 
 /**

@@ -51,7 +51,6 @@ import {
   SP_MAPPING,
   SP_MEMCG,
 } from "./memmap.ts";
-import { mlockFolio } from "./mlock_folio.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_DROPPABLE, VM_LOCKED } from "./mm_types.ts";
 import { swapWritePage } from "./page_io.ts";
@@ -209,8 +208,25 @@ export class Reclaim implements RmapVisitor {
       this.stats.workingsetRefaultAnon++;
       if (this.shadow[slot] === 2) this.memmap.setFlags2(pfn, PG2_workingset);
       this.shadow[slot] = 0;
-    } else if (this.memory.vmas.f.flags(vma) & VM_LOCKED) mlockFolio(this, pfn);
+    } else if (this.memory.vmas.f.flags(vma) & VM_LOCKED) this.mlockFolio(pfn);
     if (!(this.memmap.flags2(pfn) & PG2_unevictable)) this.host.referenced(pfn);
+  }
+
+  /**
+   * mlock_folio: an evictable anonymous LRU page that a VM_LOCKED VMA maps
+   * leaves the replacement policy for the unevictable list (PG_mlocked); an
+   * unevictable page stays as it is. Called by mlock's walk (mlock_folio.ts)
+   * and by a fault that maps a page already on the lists (a swap-cache hit)
+   * into a locked VMA, as Linux's rmap does when it adds a mapping.
+   */
+  mlockFolio(pfn: number): void {
+    const mm = this.memmap;
+    if (mm.flags2(pfn) & PG2_unevictable) return;
+    this.host.removed(pfn);
+    this.lru.del(pfn);
+    mm.clearFlags2(pfn, PG2_referenced);
+    mm.setFlags2(pfn, PG2_mlocked);
+    this.lru.add(pfn, LRU_UNEVICTABLE);
   }
 
   /**
