@@ -88,6 +88,10 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   /** The file layer (fs/vfs.ts), set at boot. */
   vfs: Vfs | null = null;
   private nextPid = 1;
+  /** The process in a system call (setCurrent), or null. */
+  private current: Process | null = null;
+  /** Faults being handled (handleMmFault); the allocator's OOM step leaves them to their own path. */
+  private faulting = 0;
   /** The locks the memory syscalls took so far (kernel/locking/lock_stat.ts, read by the scheduler). */
   readonly syscallLocks = new SyscallLocks();
   /** The machine's CPU count (kernel/smp.ts): threads are allowed on all of them at first. */
@@ -291,6 +295,25 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
    * allocation once the victim's memory is freed); when nothing could be
    * killed, p itself is killed (Linux would panic or loop).
    */
+  /**
+   * The page allocator's OOM step (FramePages.oomKiller, after reclaim
+   * failed) for a kernel allocation made by the current process's system
+   * call at a point where reclaim may run (the page cache's allocation):
+   * the OOM killer runs over the machine for it. Returns true when a victim
+   * other than the caller was killed (its memory is free: the allocation is
+   * tried again). A fault's allocation is left to the fault's own OOM path
+   * (FAULT_OOM, outOfMemory); fork, exit and other points where reclaim
+   * may not run fail the allocation instead, as does a caller already
+   * chosen (it dies as its call returns).
+   */
+  oomFromAlloc(order: number, gfp: number): boolean {
+    const p = this.current;
+    const reclaim = this.d.memory.reclaim;
+    if (p === null || this.faulting !== 0 || reclaim === null || reclaim.safe === 0 || p.killPending) return false;
+    const victim = this.oom.outOfMemory(p, null, { gfp, order });
+    return victim !== null && victim !== p;
+  }
+
   outOfMemory(p: Process): boolean {
     const memcg = this.d.memory.memcg;
     const group = memcg.oomPending === 0 ? null : memcg.byId(memcg.oomPending);
@@ -326,6 +349,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   }
 
   setCurrent(p: Process | null): void {
+    this.current = p;
     this.d.setComm(p === null ? "swapper/0" : p.comm);
     this.ev.setTask(p === null ? 0 : p.pid, p === null ? "swapper/0" : p.comm);
   }
@@ -334,18 +358,34 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     if (this.d.debugVm >= 2) this.d.check();
   }
 
+  /**
+   * handle_mm_fault for process `p`, with mm_account_fault's count: a fault
+   * that read its page from swap or disk (pgmajfault moved) is one of the
+   * process's majflt, any other that succeeded one of its minflt.
+   */
   handleMmFault(p: Process, va: number, ec: number): number {
+    const majors = this.d.memory.stats.pgmajfault;
     this.d.memory.memcg.oomPending = 0;
+    this.faulting++;
     this.d.setComm(p.comm);
     this.ev.setTask(p.pid, p.comm);
-    const r =
-      this.lab === null || this.d.layers.pageFault === undefined
-        ? this.d.memory.handleMmFault(p.mm, va, ec)
-        : this.lab.pageFault(p, va, ec);
+    let r: number;
+    try {
+      r =
+        this.lab === null || this.d.layers.pageFault === undefined
+          ? this.d.memory.handleMmFault(p.mm, va, ec)
+          : this.lab.pageFault(p, va, ec);
+    } finally {
+      this.faulting--;
+    }
     if (this.ev.active[EV_PAGE_FAULT_USER] !== 0) this.faultEvent(va, ec, r);
     this.d.setComm("swapper/0");
     this.ev.setTask(0, "swapper/0");
-    if (r === FAULT_OK && this.d.debugVm >= 3) this.d.check();
+    if (r === FAULT_OK) {
+      if (this.d.memory.stats.pgmajfault !== majors) p.majflt++;
+      else p.minflt++;
+      if (this.d.debugVm >= 3) this.d.check();
+    }
     return r;
   }
 
@@ -409,6 +449,11 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   sysMadvise(p: Process, addr: number, len: number, advice: number): number {
     return sysMadvise(this.d.ctx, p.mm, this, addr, len, advice);
+  }
+
+  /** The machine's mmap context (the mlock family works on it: mm/mlock.ts). */
+  mmapContext(): MmapContext {
+    return this.d.ctx;
   }
 
   sysMremap(p: Process, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number {

@@ -37,6 +37,10 @@ export class ProcessGone extends Error {
 /** One process. */
 export class Process implements UserProcess {
   state: ProcessState = "running";
+  /** Inside one of its system calls (between enter and leave). */
+  private inSyscall = false;
+  /** A signal that killed it inside a system call, delivered as it leaves (0: none). */
+  private pendingKill = 0;
   exitStatus: number | null = null;
   exitSignal: number | null = null;
   /** Minor and major faults (/proc/PID/stat minflt, majflt). */
@@ -79,7 +83,7 @@ export class Process implements UserProcess {
    * setrlimit for the memory resources. Throws RangeError naming the
    * resource or value when either is bad.
    */
-  setrlimit(resource: "data" | "as" | "stack", bytes: number): void {
+  setrlimit(resource: "data" | "as" | "stack" | "memlock", bytes: number): void {
     if (!(resource in this.mm.rlimits)) throw new RangeError(`setrlimit: unknown resource '${resource}'`);
     if (!(bytes >= 0) || !(Number.isSafeInteger(bytes) || bytes === Number.POSITIVE_INFINITY)) {
       throw new RangeError(`setrlimit: ${resource} must be a whole number of bytes or Infinity, got ${bytes}`);
@@ -115,16 +119,26 @@ export class Process implements UserProcess {
     else this.handlers.set(signo, handler);
   }
 
+  /** True while a signal that killed it inside its system call waits for the call to end. */
+  get killPending(): boolean {
+    return this.pendingKill !== 0;
+  }
+
   /** Enters a system call: checks the process is alive and names it in kernel reports. */
   enter(): void {
     if (this.state !== "running")
       throw new ProcessGone(`process ${this.pid} (${this.comm}) has ${this.state}; it cannot make system calls`);
     this.tasks.setCurrent(this);
+    this.inSyscall = true;
   }
 
-  /** Leaves a system call: runs the checkers at debug level 2 and above. */
+  /** Leaves a system call: a pending SIGKILL takes effect, then the checkers run at debug level 2 and above. */
   leave(): void {
+    this.inSyscall = false;
     this.tasks.setCurrent(null);
+    const sig = this.pendingKill;
+    this.pendingKill = 0;
+    if (sig !== 0) this.kill(sig);
     this.tasks.syscallExitChecks();
   }
 
@@ -186,6 +200,12 @@ export class Process implements UserProcess {
   /** Kills the process with `signo` (si_code `code`, SI_KERNEL by default) and tears its address space down. */
   kill(signo: number, code: number = SI_KERNEL): void {
     if (this.state !== "running") return;
+    // Killed in the middle of its own system call (the OOM killer chose it from a kernel
+    // allocation): the signal is pending and the process dies as it leaves the kernel.
+    if (this.inSyscall) {
+      this.pendingKill = signo;
+      return;
+    }
     this.tasks.signalEvents(this, signo, code, 0);
     this.exitSignal = signo;
     this.state = "killed";
@@ -213,7 +233,6 @@ export class Process implements UserProcess {
     if (va < 0 || va >= VA_LIMIT) return this.deliverSegv(0, SI_KERNEL, access);
     const r = va >= TASK_SIZE ? this.tasks.kernelAddressFault(this, va, ec) : this.tasks.handleMmFault(this, va, ec);
     if (r === FAULT_OK) {
-      this.minflt++;
       this.retryStreak = 0;
       return true;
     }

@@ -9,6 +9,7 @@
 
 import { EV_BRK, EV_MADVISE, EV_MMAP, EV_MPROTECT, EV_MREMAP, EV_MUNMAP } from "./events_types.ts";
 import { FileSyscalls } from "./fs/fs_syscalls.ts";
+import { sysMlock2, sysMlockall, sysMunlock, sysMunlockall } from "./mm/mlock.ts";
 import type { Process } from "./process.ts";
 import type { UserSyscalls } from "./uapi/process.ts";
 
@@ -84,6 +85,46 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
     locks.ptl++;
     const r = p.tasks.sysMremap(p, oldAddr, oldLen, newLen, flags, newAddr);
     if (p.tasks.ev.active[EV_MREMAP] !== 0) p.tasks.ev.sysMremap(oldAddr, oldLen, newLen, flags, newAddr, r);
+    p.leave();
+    return r;
+  }
+
+  mlock(addr: number, len: number): number {
+    return this.mlock2(addr, len, 0);
+  }
+
+  mlock2(addr: number, len: number, flags: number): number {
+    const p = this.p;
+    p.enter();
+    p.tasks.syscallLocks.mmapWrite++;
+    const r = sysMlock2(p.tasks.mmapContext(), p.mm, addr, len, flags);
+    p.leave();
+    return r;
+  }
+
+  munlock(addr: number, len: number): number {
+    const p = this.p;
+    p.enter();
+    p.tasks.syscallLocks.mmapWrite++;
+    const r = sysMunlock(p.tasks.mmapContext(), p.mm, addr, len);
+    p.leave();
+    return r;
+  }
+
+  mlockall(flags: number): number {
+    const p = this.p;
+    p.enter();
+    p.tasks.syscallLocks.mmapWrite++;
+    const r = sysMlockall(p.tasks.mmapContext(), p.mm, flags);
+    p.leave();
+    return r;
+  }
+
+  munlockall(): number {
+    const p = this.p;
+    p.enter();
+    p.tasks.syscallLocks.mmapWrite++;
+    const r = sysMunlockall(p.tasks.mmapContext(), p.mm);
     p.leave();
     return r;
   }

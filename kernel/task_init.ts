@@ -17,6 +17,8 @@ import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import { Memory } from "./mm/memory.ts";
+import { checkMlock } from "./mm/mlock.ts";
+import { MlockPages } from "./mm/mlock_folio.ts";
 import { checkMms } from "./mm/mm_check.ts";
 import { VMA_SIZE, VmaFields } from "./mm/mm_types.ts";
 import type { MmapContext } from "./mm/mmap.ts";
@@ -113,7 +115,9 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     dev.swapUncharge = (id) => memcg.swapUncharge(id);
   }
   const api = new KernelApi(memory);
-  const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount, hugetlb: memory.hugetlb };
+  const mlock = new MlockPages(k.memmap, memory, () => tasks.list().map((p) => p.mm));
+  memory.munlockFolio = (pfn) => mlock.munlockPage(pfn);
+  const ctx: MmapContext = { vmas, pt: memory, commit, maxMapCount: o.maxMapCount, hugetlb: memory.hugetlb, mlock };
   const tasks = new Tasks({
     ctx,
     memory,
@@ -142,10 +146,17 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   k.pages.shrinkers.push((want) => reclaim.shrinker(want));
+  k.pages.oomKiller = (order, gfp) => tasks.oomFromAlloc(order, gfp);
   r.checkers.push({ name: "lru", run: () => checkLru(reclaim, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => reclaimMeminfo(reclaim, v));
   r.vmstatSources.push((out) => reclaimVmstat(reclaim, out));
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
+  r.checkers.push({
+    name: "mlock",
+    run: () => {
+      for (const p of tasks.list()) checkMlock(vmas, p.mm);
+    },
+  } satisfies Checker);
   r.checkers.push({
     name: "thp",
     run: () => checkThp({ tasks, memmap: k.memmap, vmas, huge: memory.huge, hugetlb: memory.hugetlb }),
@@ -223,6 +234,7 @@ function taskStats(t: TaskParts): unknown {
       rssFilePages: p.mm.rssFile,
       committedPages: p.mm.committed,
       minflt: p.minflt,
+      majflt: p.majflt,
     })),
   };
 }

@@ -52,6 +52,12 @@ export class PageCache {
   nrDirty = 0;
   /** The file LRU lists, set at boot (reclaim's FileLru); null for a cache outside a machine. */
   lru: FileLru | null = null;
+  /**
+   * Reclaim's safe-point count (Reclaim.safe), set at boot: a cache page's
+   * allocation holds no page, so direct reclaim (and, from a system call,
+   * the OOM killer) may run inside it. Null for a cache outside a machine.
+   */
+  reclaimPoint: { safe: number } | null = null;
   /** Whether the last getPage read its page from disk (a fault on it is major). */
   lastRead = false;
   /** Cached pages some process maps (meminfo Mapped; kept by file_mmap.ts). */
@@ -95,7 +101,7 @@ export class PageCache {
       this.lru?.accessed(pfn);
       return pfn;
     }
-    const nf = this.pages.allocPages(0, GFP_KERNEL);
+    const nf = this.allocCachePage();
     if (nf < 0) return -1;
     const at = nf * BLOCK_SIZE;
     const blk = mode === "read" ? this.fs.bmap(ino, index, "lookup") : 0;
@@ -106,6 +112,18 @@ export class PageCache {
     } else this.u8.fill(0, at, at + BLOCK_SIZE);
     this.insert(ino, index, nf);
     return nf;
+  }
+
+  /** A frame for a new cache page (GFP_KERNEL): reclaim and the OOM killer may run, as the page is not held yet. */
+  private allocCachePage(): number {
+    const point = this.reclaimPoint;
+    if (point === null) return this.pages.allocPages(0, GFP_KERNEL);
+    point.safe++;
+    try {
+      return this.pages.allocPages(0, GFP_KERNEL);
+    } finally {
+      point.safe--;
+    }
   }
 
   private insert(ino: number, index: number, pfn: number): void {

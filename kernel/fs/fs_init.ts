@@ -59,6 +59,7 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
   // Cache pages join the file LRU lists from the first one on (the shipped files' too).
   const fileLru = k.memory.reclaim?.file ?? null;
   vfs.cache.lru = fileLru;
+  vfs.cache.reclaimPoint = k.memory.reclaim ?? null;
   for (const f of o.files) {
     const r = f.data === null ? vfs.hostMkdirs(f.path) : vfs.hostWriteFile(f.path, f.data);
     if (r < 0) panic(`fs_init: cannot ship ${f.path}: ${errnoName(r)}`);

@@ -1,7 +1,7 @@
 /**
  * What the file layer needs of a process, as an interface: its pid, its
  * memory view (the MMU and page table the kernel copies through), its fault
- * counter, the kernel entry and exit, and the task list's fault handler.
+ * counters, the kernel entry and exit, and the task list's fault handler.
  * A kernel Process satisfies it; naming it here keeps kernel/fs out of the
  * process <-> syscalls import circle.
  */
@@ -12,7 +12,9 @@ import type { Vfs } from "./vfs.ts";
 export interface FsTask {
   readonly pid: number;
   readonly mem: MmuMemory;
+  /** Minor and major faults; the task list's handleMmFault counts them. */
   minflt: number;
+  majflt: number;
   readonly tasks: {
     /** handle_mm_fault for this process: FAULT_OK or why not. */
     handleMmFault(p: FsTask, va: number, ec: number): number;

@@ -33,7 +33,6 @@ export function userPa(p: FsTask, va: number, access: "read" | "write"): number 
     const ec = ~i & ~PF_USER;
     mmu.stats.faults++;
     if (p.tasks.handleMmFault(p, va, ec) !== FAULT_OK) return -1;
-    p.minflt++;
   }
   return -1;
 }

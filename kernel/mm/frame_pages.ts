@@ -19,8 +19,17 @@ import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
 import { BUG_ON, invariant, layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
-import type { FrameAllocator, Shrinker } from "./frames.ts";
-import { __GFP_COMP, __GFP_NOFAIL, __GFP_NOWARN, __GFP_ZERO, formatGfp } from "./gfp.ts";
+import type { FrameAllocator, OomHook, Shrinker } from "./frames.ts";
+import {
+  __GFP_COMP,
+  __GFP_DIRECT_RECLAIM,
+  __GFP_NOFAIL,
+  __GFP_NORETRY,
+  __GFP_NOWARN,
+  __GFP_RETRY_MAYFAIL,
+  __GFP_ZERO,
+  formatGfp,
+} from "./gfp.ts";
 import { FREEABLE_MASK, type MemMap, PG_alloc, PG_head, PG_reserved, PG_tail, STRUCT_PAGE_WORDS } from "./memmap.ts";
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -63,6 +72,8 @@ export class FramePages {
   readonly name: string;
   readonly maxOrder: number;
   readonly shrinkers: Shrinker[] = [];
+  /** The OOM killer after the shrinkers failed (kernel/task_init.ts sets it; null on a bare allocator). */
+  oomKiller: OomHook | null = null;
   /** Pages handed out and taken back, and failed allocations, since boot (read through `stats`). */
   private pgalloc = 0;
   private pgfree = 0;
@@ -174,14 +185,37 @@ export class FramePages {
     return pfn;
   }
 
-  /** The layer had nothing: shrinkers, per-CPU lists back to it, one more try, else the failure report. */
+  /**
+   * The layer had nothing (__alloc_pages_slowpath): the shrinkers (direct
+   * reclaim among them), per-CPU lists back to it and one more try; then,
+   * for an allocation that may, the OOM killer and one more try; else the
+   * failure report.
+   */
   private allocRetry(order: number, gfp: number): number {
-    if (!this.runShrinkers(1 << order)) return this.warnAlloc(order, gfp);
-    this.drainPcp();
-    const pfn = this.take(order, gfp);
+    let pfn = -1;
+    if (this.runShrinkers(1 << order)) {
+      this.drainPcp();
+      pfn = this.take(order, gfp);
+    }
+    if (pfn < 0 && this.mayOom(order, gfp)) {
+      this.drainPcp();
+      pfn = this.take(order, gfp);
+    }
     if (pfn < 0) return this.warnAlloc(order, gfp);
     this.prepNewPage(pfn, order, gfp);
     return pfn;
+  }
+
+  /**
+   * __alloc_pages_may_oom: the OOM killer runs only for an allocation that
+   * may reclaim directly, is not costly (order <= 3, PAGE_ALLOC_COSTLY_ORDER)
+   * and asked neither __GFP_NORETRY nor __GFP_RETRY_MAYFAIL (those fail
+   * instead). Returns true when it freed memory.
+   */
+  private mayOom(order: number, gfp: number): boolean {
+    if (this.oomKiller === null || order > 3 || (gfp & __GFP_DIRECT_RECLAIM) === 0) return false;
+    if (gfp & (__GFP_NORETRY | __GFP_RETRY_MAYFAIL)) return false;
+    return this.oomKiller(order, gfp);
   }
 
   /** One call into the layer, its answer checked (allocPages has the same steps written out). */

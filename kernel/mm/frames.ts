@@ -28,6 +28,14 @@ import type { PhysMem } from "./physmem.ts";
 /** Something that can give pages back under memory pressure (a shrinker): returns the pages it freed. */
 export type Shrinker = (wantPages: number) => number;
 
+/**
+ * The OOM killer as the page allocator's slow path sees it
+ * (__alloc_pages_may_oom): asked for an allocation of `order` with `gfp`
+ * that reclaim could not satisfy; returns true when it freed memory (a
+ * victim was killed), so the allocation is tried once more.
+ */
+export type OomHook = (order: number, gfp: number) => boolean;
+
 /** A range of frames [start, end) that boot leaves free. */
 export interface FreeRange {
   readonly start: number;
@@ -155,6 +163,8 @@ export interface PageAllocator {
   readonly maxOrder: number;
   /** Reclaimers run when an allocation finds nothing free. */
   readonly shrinkers: Shrinker[];
+  /** The OOM killer, asked after the shrinkers failed an allocation that may invoke it (null: none; set at boot). */
+  oomKiller: OomHook | null;
   /** Called at a page's last reference when its users' words are set: each owner clears its own (FramePages.releasers). */
   readonly releasers: Array<(pfn: number) => void>;
   /** Name of the task on whose behalf the kernel allocates (for failure reports). */

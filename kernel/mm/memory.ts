@@ -39,7 +39,7 @@ import { MemcgController } from "./memcontrol.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
-import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { ChangeProt } from "./mprotect.ts";
 import { freeEmptyTables, unmapRange, type ZapSink } from "./pgtable_range.ts";
 import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_D, PTE_P, PTE_RW, PTE_SPECIAL, swpOffset, swpType } from "./pgtable_types.ts";
@@ -83,6 +83,8 @@ export class Memory implements ZapSink {
   swap: SwapCache | null = null;
   /** LRU lists, reverse map and reclaim (vmscan_shrink.ts); set once at boot by tasks_init. */
   reclaim: Reclaim | null = null;
+  /** munlock_vma_folio (mlock_folio.ts): a COW copy in a locked VMA unmapped the old page there. Set at boot. */
+  munlockFolio: ((pfn: number) => void) | null = null;
   private readonly prot: ChangeProt;
   private readonly w: Uint32Array;
   /** Transparent huge pages (huge_memory.ts): the 2 MiB side of faults, fork, zap and splits. */
@@ -316,6 +318,7 @@ export class Memory implements ZapSink {
     this.reclaim?.addNewAnon(pfn, vma, page);
     pt.setPte(page, ptep, pfn, vmaPteFlags(flags, true));
     pt.flushTlb();
+    if (flags & VM_LOCKED && !(pteFlags & PTE_SPECIAL)) this.munlockFolio?.(old);
     return FAULT_OK;
   }
 

@@ -77,6 +77,8 @@ export class MmStruct {
   swapEnts = 0;
   hiwaterRss = 0;
   hiwaterVm = 0;
+  /** def_flags: VMA flags every new mapping gets (mlockall(MCL_FUTURE) sets VM_LOCKED here; mlock.ts). */
+  defFlags = 0;
   /** mm_users: the threads sharing this address space (kernel/thread.ts); it is torn down with the last. */
   users = 1;
   /** The memory cgroup new anonymous pages of this mm are charged to (0 = the root: none; memcontrol.ts). */

@@ -46,6 +46,10 @@ export const VM_SEQ_READ = 0x8000;
 export const VM_RAND_READ = 0x10000;
 export const VM_DONTCOPY = 0x20000;
 export const VM_DONTEXPAND = 0x40000;
+/** mlock2(MLOCK_ONFAULT) / MCL_ONFAULT: locked, but pages come in only as they fault. */
+export const VM_LOCKONFAULT = 0x80000;
+/** The bits mlock, munlock and mlockall set and clear together. */
+export const VM_LOCKED_MASK = VM_LOCKED | VM_LOCKONFAULT;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 /** A MAP_HUGETLB mapping (Linux's value): 2 MiB pages from the hugetlb pool (hugetlb.ts); smaps shows "ht". */

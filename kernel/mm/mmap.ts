@@ -7,7 +7,7 @@
  * Calls: vma.ts for VMA bookkeeping, PageTableOps (memory.ts) to zap,
  * populate and free page tables, commit.ts to charge and uncharge.
  */
-import { EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, EPERM } from "../errno.ts";
+import { EACCES, EAGAIN, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM, EOVERFLOW, EPERM } from "../errno.ts";
 import {
   MAP_ANONYMOUS,
   MAP_DROPPABLE,
@@ -29,6 +29,7 @@ import {
 import { type CommitAccounting, OVERCOMMIT_NEVER } from "./commit.ts";
 import type { Hugetlb } from "./hugetlb.ts";
 import { hugetlbRangeCheck, mmapHugetlb } from "./hugetlb_mmap.ts";
+import { lockableFlags, type MlockPages, mlockFutureOk, munlockVmaForUnmap } from "./mlock_folio.ts";
 import { MMAP_MIN_ADDR, type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
 import {
   VM_ACCOUNT,
@@ -39,6 +40,7 @@ import {
   VM_HUGETLB,
   VM_HUGETLB_RESV,
   VM_LOCKED,
+  VM_LOCKONFAULT,
   VM_MAYEXEC,
   VM_MAYREAD,
   VM_MAYSHARE,
@@ -83,6 +85,8 @@ export interface MmapContext {
   readonly maxMapCount: number;
   /** The hugetlb pool MAP_HUGETLB draws from; without it MAP_HUGETLB is -ENOMEM. */
   readonly hugetlb?: Hugetlb;
+  /** The page side of mlock (mlock.ts): locked pages go to and leave the unevictable list. */
+  readonly mlock: MlockPages;
 }
 
 function pageAlign(n: number): number {
@@ -200,10 +204,11 @@ export function doMmap(
   // Droppable pages are never reserved, and go neither to a child nor to a core dump.
   if (type === MAP_DROPPABLE) vmFlags |= VM_DROPPABLE | VM_NORESERVE | VM_WIPEONFORK | VM_DONTDUMP;
   if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
+  vmFlags = lockableFlags(vmFlags | mm.defFlags);
+  if (!mlockFutureOk(ctx.vmas, mm, vmFlags, len)) return -EAGAIN;
   const r = mmapRegion(ctx, mm, at, len, vmFlags);
   if (r < 0) return r;
-  // A locked mapping is populated at once (mm_populate), like MAP_POPULATE.
-  if (flags & (MAP_POPULATE | MAP_LOCKED)) populateRange(ctx, mm, at, at + len);
+  if (populates(flags, vmFlags)) populateRange(ctx, mm, at, at + len);
   return at;
 }
 
@@ -262,10 +267,17 @@ function mmapFile(
   }
   if (flags & MAP_NORESERVE && ctx.commit.mode !== OVERCOMMIT_NEVER) vmFlags |= VM_NORESERVE;
   if (flags & MAP_LOCKED) vmFlags |= VM_LOCKED;
+  vmFlags |= mm.defFlags;
+  if (!mlockFutureOk(ctx.vmas, mm, vmFlags, len)) return -EAGAIN;
   const r = mmapRegion(ctx, mm, at, len, vmFlags, { obj: file.obj, pgoff: off / PAGE });
   if (r < 0) return r;
-  if (flags & (MAP_POPULATE | MAP_LOCKED)) populateRange(ctx, mm, at, at + len);
+  if (populates(flags, vmFlags)) populateRange(ctx, mm, at, at + len);
   return at;
+}
+
+/** A new mapping is populated at once (mm_populate) with MAP_POPULATE, or when locked (MAP_LOCKED, MCL_FUTURE) but not on fault. */
+function populates(flags: number, vmFlags: number): boolean {
+  return (flags & MAP_POPULATE) !== 0 || (vmFlags & (VM_LOCKED | VM_LOCKONFAULT)) === VM_LOCKED;
 }
 
 /** may_expand_vm: RLIMIT_AS and RLIMIT_DATA. */
@@ -423,9 +435,10 @@ export function doMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: num
   return 0;
 }
 
-/** Zaps a whole VMA's pages, uncharges it and removes it. */
+/** Zaps a whole VMA's pages (munlocked first when locked), uncharges it and removes it. */
 export function unmapVma(ctx: MmapContext, mm: MmStruct, vma: number): void {
   const f = ctx.vmas.f;
+  munlockVmaForUnmap(ctx.vmas, ctx.mlock, mm, vma);
   const start = f.start(vma);
   const end = f.end(vma);
   if (f.flags(vma) & VM_HUGETLB_RESV) ctx.hugetlb?.closeRange(mm, start, end);

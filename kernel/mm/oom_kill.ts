@@ -44,6 +44,15 @@ export const OOM_UNKILLABLE = Number.MIN_SAFE_INTEGER;
 /** PAGE_COUNTER_MAX in kB on a 64-bit kernel: how Linux prints an unlimited swap limit. */
 const UNLIMITED_KB = "9007199254740988";
 
+/** The allocation the OOM killer runs for (printed in its first line): its GFP mask and order. */
+export interface OomRequest {
+  readonly gfp: number;
+  readonly order: number;
+}
+
+/** A user page of a fault: GFP_HIGHUSER, order 0. */
+const USER_PAGE: OomRequest = { gfp: GFP_HIGHUSER, order: 0 };
+
 /** What the OOM killer sees of a process. */
 export interface OomTask {
   readonly pid: number;
@@ -105,7 +114,7 @@ export class OomKiller {
    * Returns the victim, or null when every candidate is unkillable (then
    * only "Out of memory and no killable processes..." is printed).
    */
-  outOfMemory(current: OomTask, group: MemCgroup | null): OomTask | null {
+  outOfMemory(current: OomTask, group: MemCgroup | null, req: OomRequest = USER_PAGE): OomTask | null {
     const total = this.totalFor(group);
     const tasks = this.tasks().filter((t) => t.state === "running" && (group === null || t.mm.memcg === group.id));
     let chosen: OomTask | null = null;
@@ -117,7 +126,7 @@ export class OomKiller {
       best = points;
     }
     if (group !== null) group.events.oom++;
-    this.header(current, group, tasks);
+    this.header(current, group, tasks, req);
     if (chosen === null) {
       this.line("oom", "Out of memory and no killable processes...");
       return null;
@@ -131,11 +140,11 @@ export class OomKiller {
   }
 
   /** dump_header: who asked, the group's usage, the task table, nothing of show_mem. */
-  private header(current: OomTask, group: MemCgroup | null, tasks: readonly OomTask[]): void {
-    const gfp = GFP_HIGHUSER;
+  private header(current: OomTask, group: MemCgroup | null, tasks: readonly OomTask[], req: OomRequest): void {
+    const gfp = req.gfp;
     this.line(
       "oom",
-      `${current.comm} invoked oom-killer: gfp_mask=0x${gfp.toString(16)}(${formatGfp(gfp)}), order=0, oom_score_adj=${current.oomScoreAdj}`,
+      `${current.comm} invoked oom-killer: gfp_mask=0x${gfp.toString(16)}(${formatGfp(gfp)}), order=${req.order}, oom_score_adj=${current.oomScoreAdj}`,
     );
     if (group !== null) {
       const limit = group.maxPages === Number.POSITIVE_INFINITY ? UNLIMITED_KB : String(group.maxPages * 4);

@@ -28,7 +28,7 @@
  * what they could not give.
  *
  * Limits: compound (huge) pages are never on the lists; reclaim from the shrinker path
- * runs only inside a fault (`safe`), never in the middle of fork or exit.
+ * runs only at safe points (`safe`: inside a fault, the page cache's allocation), never in the middle of fork or exit.
  *
  * Calls: the LRU lists, the reverse map, the policy host, the swap cache
  * and slot I/O, Memory.releaseAnon, page tables.
@@ -198,7 +198,8 @@ export class Reclaim implements RmapVisitor {
   /**
    * A fault mapped page `pfn` at `va` of `vma`: a page read back from swap
    * (`slot`, major) joins the lists, and is a refault when reclaim evicted
-   * it; a page already on them is a reference the policy hears of.
+   * it; a page already on them (the swap cache's) is mlocked when `vma` is
+   * VM_LOCKED (mlock_vma_folio), else a reference the policy hears of.
    */
   mapped(pfn: number, vma: number, va: number, slot: number, major: boolean): void {
     if (!(this.memmap.flags2(pfn) & PG2_lru)) {
@@ -207,8 +208,25 @@ export class Reclaim implements RmapVisitor {
       this.stats.workingsetRefaultAnon++;
       if (this.shadow[slot] === 2) this.memmap.setFlags2(pfn, PG2_workingset);
       this.shadow[slot] = 0;
-    }
+    } else if (this.memory.vmas.f.flags(vma) & VM_LOCKED) this.mlockFolio(pfn);
     if (!(this.memmap.flags2(pfn) & PG2_unevictable)) this.host.referenced(pfn);
+  }
+
+  /**
+   * mlock_folio: an evictable anonymous LRU page that a VM_LOCKED VMA maps
+   * leaves the replacement policy for the unevictable list (PG_mlocked); an
+   * unevictable page stays as it is. Called by mlock's walk (mlock_folio.ts)
+   * and by a fault that maps a page already on the lists (a swap-cache hit)
+   * into a locked VMA, as Linux's rmap does when it adds a mapping.
+   */
+  mlockFolio(pfn: number): void {
+    const mm = this.memmap;
+    if (mm.flags2(pfn) & PG2_unevictable) return;
+    this.host.removed(pfn);
+    this.lru.del(pfn);
+    mm.clearFlags2(pfn, PG2_referenced);
+    mm.setFlags2(pfn, PG2_mlocked);
+    this.lru.add(pfn, LRU_UNEVICTABLE);
   }
 
   /**

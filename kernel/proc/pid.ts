@@ -1,9 +1,10 @@
 /**
- * /proc/PID files of one process: maps, smaps and status, gathered from its
+ * /proc/PID files of one process: maps, smaps, status and stat, gathered from its
  * VMAs and a walk of its page table, rendered by task_mmu.ts.
  */
 import { isFileObject } from "../mm/filemap_fault.ts";
 import { type MemMap, PG_anon, PG_dirty, PG_lazyfree } from "../mm/memmap.ts";
+import { lockedVm } from "../mm/mlock_folio.ts";
 import type { MmStruct } from "../mm/mm.ts";
 import { VM_DROPPABLE, VM_LOCKED } from "../mm/mm_types.ts";
 import type { PageTable } from "../mm/pgtable.ts";
@@ -13,6 +14,7 @@ import type { SwapDevice } from "../mm/swapfile.ts";
 import type { VmaOps } from "../mm/vma.ts";
 import type { Process } from "../process.ts";
 import { cpusAllowedList, cpusAllowedMask } from "../thread.ts";
+import { renderStat } from "./array.ts";
 import { type MapsEntry, mapsLine, renderStatus, type SmapsCounts, smapsBlock } from "./task_mmu.ts";
 
 /** The device of memsim's disk in maps lines (major 8, minor 1: the first partition of the first SCSI disk). */
@@ -249,7 +251,7 @@ export class PidProc {
       ppid: p.ppid,
       peakPages: dead ? 0 : mm.hiwaterVm,
       sizePages: dead ? 0 : mm.totalVm,
-      lockedPages: dead ? 0 : this.lockedPages(),
+      lockedPages: dead ? 0 : lockedVm(this.vmas, mm),
       hwmPages: dead ? 0 : mm.hiwaterRss,
       rssAnonPages: dead ? 0 : mm.rssAnon,
       rssShmemPages: dead ? 0 : mm.rssShmem,
@@ -259,6 +261,26 @@ export class PidProc {
       exePages: dead ? 0 : mm.execVm,
       ptBytes: dead ? 0 : mm.pt.nrTables * 4096,
       swapPages: dead ? 0 : mm.swapEnts,
+    });
+  }
+
+  /** /proc/PID/stat: the one-line record of proc(5), with minflt and majflt (array.ts). */
+  stat(): string {
+    const p = this.p;
+    const mm = p.mm;
+    const dead = p.state !== "running";
+    return renderStat({
+      pid: p.pid,
+      comm: p.comm.slice(0, 15),
+      state: dead ? "Z" : "R",
+      ppid: p.ppid,
+      minflt: p.minflt,
+      majflt: p.majflt,
+      threads: dead ? 1 : p.nrThreads,
+      vsizeBytes: dead ? 0 : mm.totalVm * 4096,
+      rssPages: dead ? 0 : mm.rssAnon + mm.rssFile + mm.rssShmem,
+      startStack: dead ? 0 : mm.startStack,
+      startBrk: dead ? 0 : mm.startBrk,
     });
   }
 
@@ -276,18 +298,6 @@ export class PidProc {
   /** /proc/PID/cgroup: cgroup v2's one line, "0::/NAME". */
   cgroup(): string {
     return `0::${this.p.cgroup.path}\n`;
-  }
-
-  /** locked_vm: pages of VM_LOCKED VMAs. */
-  private lockedPages(): number {
-    const mm = this.p.mm;
-    const f = this.vmas.f;
-    let pages = 0;
-    for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
-      const vma = mm.tree.value(n);
-      if (f.flags(vma) & VM_LOCKED) pages += (f.end(vma) - f.start(vma)) / 4096;
-    }
-    return pages;
   }
 
   private alive(): void {

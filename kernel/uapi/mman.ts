@@ -32,6 +32,12 @@ export const MAP_NONBLOCK = 0x10000;
 export const MAP_STACK = 0x20000;
 export const MAP_HUGETLB = 0x40000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
+/** mlock2 flags. */
+export const MLOCK_ONFAULT = 0x01;
+/** mlockall flags: lock what is mapped now, what is mapped later, and only as pages fault in. */
+export const MCL_CURRENT = 1;
+export const MCL_FUTURE = 2;
+export const MCL_ONFAULT = 4;
 /** msync flags. */
 export const MS_ASYNC = 1;
 export const MS_INVALIDATE = 2;

@@ -33,6 +33,13 @@ export interface UserSyscalls {
   mprotect(addr: number, len: number, prot: number): number;
   madvise(addr: number, len: number, advice: number): number;
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr?: number): number;
+  mlock(addr: number, len: number): number;
+  /** mlock2: `flags` 0 or MLOCK_ONFAULT. */
+  mlock2(addr: number, len: number, flags: number): number;
+  munlock(addr: number, len: number): number;
+  /** mlockall: MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT. */
+  mlockall(flags: number): number;
+  munlockall(): number;
 }
 
 /** A process as userspace code sees it. */

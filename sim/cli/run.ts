@@ -73,6 +73,7 @@ function runJson(ctx: CommandCtx, s: Scenario): number {
       comm: p.comm,
       state: p.state,
       minflt: p.minflt,
+      majflt: p.majflt,
       maps: p.state === "running" ? p.proc.maps() : "",
     })),
     stats: m.stats(),

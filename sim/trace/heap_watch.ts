@@ -162,4 +162,29 @@ export class HeapWatch implements UserSyscalls {
     this.counts.other++;
     return this.inner.sys.madvise(addr, len, advice);
   }
+
+  mlock(addr: number, len: number): number {
+    this.counts.other++;
+    return this.inner.sys.mlock(addr, len);
+  }
+
+  mlock2(addr: number, len: number, flags: number): number {
+    this.counts.other++;
+    return this.inner.sys.mlock2(addr, len, flags);
+  }
+
+  munlock(addr: number, len: number): number {
+    this.counts.other++;
+    return this.inner.sys.munlock(addr, len);
+  }
+
+  mlockall(flags: number): number {
+    this.counts.other++;
+    return this.inner.sys.mlockall(flags);
+  }
+
+  munlockall(): number {
+    this.counts.other++;
+    return this.inner.sys.munlockall();
+  }
 }

@@ -70,6 +70,21 @@ describe("/proc formats, byte for byte", () => {
     expect(after).toContain("\nPrivate_Dirty:        12 kB\n");
   });
 
+  it("stat: 52 fields in proc(5)'s order, memsim's values where it models them and 0 elsewhere", () => {
+    const m = bootMachine({ ramBytes: 32 << 20 });
+    const p = m.spawn("t");
+    const a = p.sys.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p.mem.write32(a, 1);
+    // pid 1, ppid 0, one minor fault (the write), no major; vsize: VmSize 140 kB = 143360 bytes
+    // (the 8 KiB mapping and the 132 KiB stack); rss 1 page; rsslim RLIM_INFINITY; startstack
+    // 0x7fffffffefe0 = 140737488351200; exit_signal 17 (SIGCHLD); start_brk 0x555555559000 = 93824992251904.
+    const want =
+      "1 (t) R 0 0 0 0 -1 0 1 0 0 0 0 0 0 0 20 0 1 0 0 143360 1 18446744073709551615 0 0 140737488351200 0 0 " +
+      "0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 93824992251904 0 0 0 0 0\n";
+    expect(p.proc.stat()).toBe(want);
+    expect(want.trim().split(" ")).toHaveLength(52);
+  });
+
   it("status: identity lines and every Vm/Rss line as Linux prints them", () => {
     const { p } = scene();
     expect(p.proc.status()).toBe(

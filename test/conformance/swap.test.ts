@@ -10,6 +10,7 @@ import {
   MAP_SHARED,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
+  O_RDONLY,
   PROT_READ,
   PROT_WRITE,
 } from "../../sim/index.ts";
@@ -205,5 +206,65 @@ describe("swap (LINUX.md: swap)", () => {
   it("swap counts in CommitLimit as before: RAM * ratio + SwapTotal", () => {
     const { m } = boot({ swapBytes: SWAP, overcommit: { mode: 2, ratio: 50 } });
     expect(meminfo(m, "CommitLimit")).toBe(Math.floor(meminfo(m, "MemTotal") / 4 / 2) * 4 + 1024);
+  });
+});
+
+/** Fields 10 (minflt) and 12 (majflt) of /proc/PID/stat, counted from 1 as proc(5) does. */
+function faultFields(p: Booted["p"]): [number, number] {
+  const line = p.proc.stat();
+  // The fields after "(comm)" start at field 3.
+  const rest = line
+    .slice(line.lastIndexOf(")") + 2)
+    .trim()
+    .split(" ");
+  return [Number(rest[10 - 3]), Number(rest[12 - 3])];
+}
+
+describe("per-process fault counts: minflt and majflt (LINUX.md: swap)", () => {
+  it("a swap-in read from the slot is the process's major fault; one served by the swap cache, or a demand-zero page, a minor one", () => {
+    const { m, p } = boot({ swapBytes: SWAP });
+    expect(p.sys.mmap(BASE, 2 * PAGE, RW, PA | MAP_FIXED, -1, 0)).toBe(BASE);
+    p.mem.write32(BASE, 1);
+    p.mem.write32(BASE + PAGE, 2);
+    // Two demand-zero write faults: minor.
+    expect([p.minflt, p.majflt]).toEqual([2, 0]);
+    expect(p.sys.madvise(BASE, 2 * PAGE, MADV_PAGEOUT)).toBe(0);
+    expect(p.mem.read32(BASE)).toBe(1);
+    // The read of page 0 read its slot: major.
+    expect([p.minflt, p.majflt]).toEqual([2, 1]);
+    const c = p.fork();
+    if (c === null) throw new Error("fork failed");
+    // A child starts with no faults of its own; page 1 is still only in its slot: the child's major fault.
+    expect([c.minflt, c.majflt]).toEqual([0, 0]);
+    expect(c.mem.read32(BASE + PAGE)).toBe(2);
+    expect([c.minflt, c.majflt]).toEqual([0, 1]);
+    // The parent finds page 1 in the swap cache the child's fault filled: minor.
+    expect(p.mem.read32(BASE + PAGE)).toBe(2);
+    expect([p.minflt, p.majflt]).toEqual([3, 1]);
+    expect(faultFields(p)).toEqual([3, 1]);
+    expect(faultFields(c)).toEqual([0, 1]);
+    // The machine's pgmajfault is the sum of the two majors.
+    expect(vmstat(m, "pgmajfault")).toBe(2);
+    m.check();
+  });
+
+  it("a file page read from the disk is a major fault; the same page found in the page cache by another process, a minor one", () => {
+    const { m, p } = boot();
+    m.fs.writeFile("/f", new Uint8Array(2 * PAGE).fill(7));
+    m.fs.sync();
+    m.dropCaches();
+    const q = m.spawn("q");
+    const fd = p.sys.open("/f", O_RDONLY);
+    const qfd = q.sys.open("/f", O_RDONLY);
+    const a = p.sys.mmap(0, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    const b = q.sys.mmap(0, 2 * PAGE, PROT_READ, MAP_SHARED, qfd, 0);
+    // p's two pages are read from the disk (2 majors); q maps the same two cached pages (2 minors).
+    expect([p.mem.read8(a), p.mem.read8(a + PAGE)]).toEqual([7, 7]);
+    expect([q.mem.read8(b), q.mem.read8(b + PAGE)]).toEqual([7, 7]);
+    expect([faultFields(p), faultFields(q)]).toEqual([
+      [0, 2],
+      [2, 0],
+    ]);
+    m.check();
   });
 });

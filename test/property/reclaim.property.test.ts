@@ -10,7 +10,7 @@ import { RECLAIM_MODEL } from "./models/reclaim.ts";
 
 describe("reclaim against a word-exact model", () => {
   it(
-    `fill/read/fork/exit/MADV_COLD/MADV_FREE/reclaim on 4 MiB with windows 3.5 times RAM: every word reads back, checkers pass (${budgetOf(RECLAIM_MODEL)} commands)`,
+    `fill/read/fork/exit/MADV_COLD/MADV_FREE/mlock/munlock/reclaim on 4 MiB with windows 3.5 times RAM: every word reads back, checkers pass (${budgetOf(RECLAIM_MODEL)} commands)`,
     () => {
       expect(runBudget(RECLAIM_MODEL)).toBeGreaterThanOrEqual(budgetOf(RECLAIM_MODEL));
     },

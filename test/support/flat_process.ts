@@ -18,7 +18,7 @@
  * Tests call {@link makeTestProcess}; switching a test to a real process is
  * the one line in that function.
  */
-import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, EPERM } from "../../kernel/errno.ts";
+import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, ENOSYS, EPERM } from "../../kernel/errno.ts";
 import {
   MADV_DONTNEED,
   MADV_FREE,
@@ -308,6 +308,27 @@ export class FlatProcess implements UserProcess, UserMemory, UserSyscalls {
       }
     });
     return hole ? -ENOMEM : 0;
+  }
+
+  /** A flat process pages nothing, so it has no mlock family: -ENOSYS. */
+  mlock(_addr: number, _len: number): number {
+    return -ENOSYS;
+  }
+
+  mlock2(_addr: number, _len: number, _flags: number): number {
+    return -ENOSYS;
+  }
+
+  munlock(_addr: number, _len: number): number {
+    return -ENOSYS;
+  }
+
+  mlockall(_flags: number): number {
+    return -ENOSYS;
+  }
+
+  munlockall(): number {
+    return -ENOSYS;
   }
 
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {

@@ -43,6 +43,11 @@ export function tracedProcess(ramBytes = 64 << 20): Traced {
     mprotect: rec("mprotect"),
     madvise: rec("madvise"),
     mremap: rec("mremap"),
+    mlock: rec("mlock"),
+    mlock2: rec("mlock2"),
+    munlock: rec("munlock"),
+    mlockall: rec("mlockall"),
+    munlockall: rec("munlockall"),
   };
   const proc: UserProcess = { pid: p.pid, mem: p.mem, sys, abort: (message) => p.abort(message) };
   return { m, p, proc, log };

@@ -141,6 +141,31 @@ export class LibcSyscalls {
     return raw < 0 ? this.failMap(raw) : raw;
   }
 
+  /** mlock(2): 0, or -1 with errno (EINVAL, ENOMEM, EPERM). Not counted in `counts`. */
+  mlock(addr: number, len: number): number {
+    return this.ret(this.sys.mlock(addr, len));
+  }
+
+  /** mlock2(2) with flags 0 or MLOCK_ONFAULT: 0, or -1 with errno. */
+  mlock2(addr: number, len: number, flags: number): number {
+    return this.ret(this.sys.mlock2(addr, len, flags));
+  }
+
+  /** munlock(2): 0, or -1 with errno. */
+  munlock(addr: number, len: number): number {
+    return this.ret(this.sys.munlock(addr, len));
+  }
+
+  /** mlockall(2) with MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT: 0, or -1 with errno. */
+  mlockall(flags: number): number {
+    return this.ret(this.sys.mlockall(flags));
+  }
+
+  /** munlockall(2): 0. */
+  munlockall(): number {
+    return this.ret(this.sys.munlockall());
+  }
+
   private failMap(raw: number): number {
     this.errno = -raw;
     return MAP_FAILED;

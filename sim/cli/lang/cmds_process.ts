@@ -175,6 +175,47 @@ const PROC: Array<LangCommand<ProcSubject>> = [
     },
   },
   {
+    name: "mlock",
+    synopsis: "ADDR LEN [onfault]",
+    help: "mlock(2); with onfault mlock2(MLOCK_ONFAULT)",
+    run: ({ p }, a) => {
+      const addr = a.int(0, "ADDR");
+      const len = a.size(1, "LEN");
+      const flags = a.pos[2] === undefined ? 0 : words("mlock", [a.word(2, "FLAG")], { onfault: MMAN.MLOCK_ONFAULT }, "flag");
+      a.done(3);
+      return sysResult("mlock", p.sys.mlock2(addr, len, flags), false);
+    },
+  },
+  {
+    name: "munlock",
+    synopsis: "ADDR LEN",
+    help: "munlock(2)",
+    run: ({ p }, a) => {
+      const r = p.sys.munlock(a.int(0, "ADDR"), a.size(1, "LEN"));
+      a.done(2);
+      return sysResult("munlock", r, false);
+    },
+  },
+  {
+    name: "mlockall",
+    synopsis: "FLAG... (current, future, onfault)",
+    help: "mlockall(2)",
+    run: ({ p }, a) => {
+      const flags = words("mlockall", a.pos, { current: MMAN.MCL_CURRENT, future: MMAN.MCL_FUTURE, onfault: MMAN.MCL_ONFAULT }, "flag");
+      a.done(99);
+      return sysResult("mlockall", p.sys.mlockall(flags), false);
+    },
+  },
+  {
+    name: "munlockall",
+    synopsis: "",
+    help: "munlockall(2)",
+    run: ({ p }, a) => {
+      a.done(0);
+      return sysResult("munlockall", p.sys.munlockall(), false);
+    },
+  },
+  {
     name: "mremap",
     synopsis: "ADDR OLDLEN NEWLEN [maymove] [fixed=ADDR]",
     help: "mremap(2); prints the new address (value: it)",
@@ -214,12 +255,12 @@ const PROC: Array<LangCommand<ProcSubject>> = [
       const mode = a.pos[2] ?? "write";
       if (mode !== "read" && mode !== "write") throw new LangError(`touch: read or write, got '${mode}'`);
       a.done(3);
-      const before = p.minflt;
+      const before = p.minflt + p.majflt;
       for (let off = 0; off < len; off += 4096) {
         if (mode === "write") p.mem.write8(start + off, 1);
         else p.mem.read8(start + off);
       }
-      return `touched ${Math.ceil(len / 4096)} pages (${p.minflt - before} page faults)`;
+      return `touched ${Math.ceil(len / 4096)} pages (${p.minflt + p.majflt - before} page faults)`;
     },
   },
   {
@@ -302,6 +343,7 @@ const VIEWS: ReadonlyArray<readonly [string, string, ProcView]> = [
   ["maps", "/proc/PID/maps", (p) => p.proc.maps()],
   ["smaps", "/proc/PID/smaps", (p) => p.proc.smaps()],
   ["status", "/proc/PID/status", (p) => p.proc.status()],
+  ["stat", "/proc/PID/stat: one line, minflt and majflt among its fields", (p) => p.proc.stat()],
   ["oom_score", "/proc/PID/oom_score: the OOM killer's badness scaled to 0..2000", (p) => p.proc.oomScore()],
   ["pmap", "pmap -x: size, RSS and dirty kB per mapping", (p) => renderPmap(p)],
   ["pagetable", "the page-table tree, xv6 vmprint style", (p) => p.mm.pt.vmprint()],

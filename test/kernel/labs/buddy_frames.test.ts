@@ -79,6 +79,7 @@ describe("layers.frames: buddyFrames is the default machine", () => {
       "vmalloc",
       "lru",
       "mm",
+      "mlock",
       "thp",
       "hugetlb",
       "memcg",

@@ -2,7 +2,10 @@
  * Reclaim under memory pressure against a model of every word written: a
  * 4 MiB machine with swap, up to three processes each over a window bigger
  * than RAM; commands fill runs of pages, write and read single pages, fork,
- * exit, mark pages cold or lazily free, and ask for reclaim directly. The
+ * exit, mark pages cold or lazily free, lock and unlock runs of pages
+ * (mlock/munlock under an RLIMIT_MEMLOCK of LOCK_LIMIT pages: the result,
+ * VmLck and the Unevictable count are predicted exactly), and ask for
+ * reclaim directly. The
  * windows together exceed RAM many times, so kswapd and direct reclaim run
  * all the time. Every word a process wrote reads back (a MADV_FREE page
  * reads back its word or zero, and once written again its new word);
@@ -11,6 +14,8 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 import {
+  EINVAL,
+  ENOMEM,
   MADV_COLD,
   MADV_FREE,
   MAP_ANONYMOUS,
@@ -29,11 +34,15 @@ const BASE = 0x100000000;
 /** Pages per process window: three windows are about 3.5 times the machine's RAM. */
 const WINDOW = 1200;
 const MAX_PROCS = 3;
+/** RLIMIT_MEMLOCK of every process, in pages. */
+const LOCK_LIMIT = 96;
 
 /** Per page: the word at its start, or a pair [word, 0] for a MADV_FREE page that may be dropped. 0 / absent = never written. */
 type Pages = Map<number, number | readonly [number, number]>;
 interface Model {
   procs: Array<Pages | null>;
+  /** Per process: the window pages it has locked (mlock is not inherited by fork). */
+  locked: Array<Set<number> | null>;
 }
 interface Real {
   m: Machine;
@@ -114,6 +123,7 @@ class Fork implements Cmd {
     const child = (real.procs[k] as Process).fork();
     real.procs[slot] = child;
     model.procs[slot] = new Map(model.procs[k] as Pages);
+    model.locked[slot] = new Set();
     after(real, stats);
   }
   toString = () => `fork(${this.who})`;
@@ -127,6 +137,7 @@ class Exit implements Cmd {
     (real.procs[k] as Process).exit(0);
     real.procs[k] = null;
     model.procs[k] = null;
+    model.locked[k] = null;
     after(real, stats);
   }
   toString = () => `exit(${this.who})`;
@@ -148,10 +159,13 @@ class Advise implements Cmd {
       (end - this.start) * PAGE,
       this.advice === "cold" ? MADV_COLD : MADV_FREE,
     );
-    expect(r).toBe(0);
+    // A locked VMA refuses both with EINVAL; the VMAs before it took the advice.
+    let stop = this.start;
+    while (stop < end && !(model.locked[k] as Set<number>).has(stop)) stop++;
+    expect(r).toBe(stop < end ? -EINVAL : 0);
     if (this.advice === "free") {
       const pages = model.procs[k] as Pages;
-      for (let i = this.start; i < end; i++) {
+      for (let i = this.start; i < stop; i++) {
         const v = pages.get(i);
         if (typeof v === "number" && v !== 0) pages.set(i, [v, 0]);
       }
@@ -159,6 +173,40 @@ class Advise implements Cmd {
     after(real, stats);
   }
   toString = () => `madvise(${this.who}, ${this.start}, ${this.n}, ${this.advice})`;
+}
+
+class Lock implements Cmd {
+  constructor(
+    readonly who: number,
+    readonly start: number,
+    readonly n: number,
+    readonly op: "mlock" | "munlock",
+  ) {}
+  check = () => true;
+  run(model: Model, real: Real): void {
+    const k = pick(model, this.who);
+    const p = real.procs[k] as Process;
+    const locked = model.locked[k] as Set<number>;
+    const end = Math.min(WINDOW, this.start + this.n);
+    const addr = BASE + this.start * PAGE;
+    if (this.op === "munlock") {
+      expect(p.sys.munlock(addr, (end - this.start) * PAGE)).toBe(0);
+      for (let i = this.start; i < end; i++) locked.delete(i);
+    } else {
+      const union = new Set(locked);
+      for (let i = this.start; i < end; i++) union.add(i);
+      const want = union.size > LOCK_LIMIT ? -ENOMEM : 0;
+      expect(p.sys.mlock(addr, (end - this.start) * PAGE)).toBe(want);
+      if (want === 0) model.locked[k] = union;
+    }
+    const vmLck = Number(/VmLck:\s+(\d+) kB/.exec(p.proc.status())?.[1]);
+    expect(vmLck).toBe((model.locked[k] as Set<number>).size * 4);
+    // Every locked page is resident (mlock populates) and unevictable; nothing else is.
+    const all = model.locked.reduce((n, l) => n + (l?.size ?? 0), 0);
+    expect(Number(/Unevictable:\s+(\d+) kB/.exec(real.m.proc.meminfo())?.[1])).toBe(all * 4);
+    after(real, stats);
+  }
+  toString = () => `${this.op}(${this.who}, ${this.start}, ${this.n})`;
 }
 
 class Reclaim implements Cmd {
@@ -184,6 +232,9 @@ function commands(): Array<fc.Arbitrary<Cmd>> {
     fc
       .tuple(who, page, fc.integer({ min: 1, max: 100 }), fc.constantFrom("cold" as const, "free" as const))
       .map(([w, s, n, a]) => new Advise(w, s, n, a)),
+    fc
+      .tuple(who, page, fc.integer({ min: 1, max: 64 }), fc.constantFrom("mlock" as const, "munlock" as const))
+      .map(([w, s, n, op]) => new Lock(w, s, n, op)),
     fc.integer({ min: 1, max: 64 }).map((n) => new Reclaim(n)),
   ];
 }
@@ -191,8 +242,9 @@ function commands(): Array<fc.Arbitrary<Cmd>> {
 function runStory(cmds: Iterable<Cmd>): StoryStats {
   const m = Machine.boot({ ramBytes: 4 << 20, swapBytes: 32 << 20, debugVm: 1 });
   const first = m.spawn("r0");
+  first.setrlimit("memlock", LOCK_LIMIT * PAGE);
   expect(first.sys.mmap(BASE, WINDOW * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE)).toBe(BASE);
-  const model: Model = { procs: [new Map(), null, null] };
+  const model: Model = { procs: [new Map(), null, null], locked: [new Set(), null, null] };
   const real: Real = { m, procs: [first, null, null] };
   const s: StoryStats = { commands: 0, checks: 0 };
   stats.checks = 0;

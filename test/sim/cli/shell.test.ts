@@ -58,6 +58,14 @@ describe("memsim shell", () => {
     expectGolden("cli/shell-help.txt", r.out);
   });
 
+  it("mlock, munlock, mlockall and munlockall: the raw result, errno by name, VmLck in status", async () => {
+    const lines = ["spawn p", "a = p mmap 0 16K rw private anon", "p mlock $a 8K", "p mlockall onfault", "p mlock $a 4K sometimes"];
+    const r = await memsim(["shell"], input([...lines, "p status", "p munlockall", "p status"]));
+    const out = r.out.split("\n");
+    expect(out.slice(2, 6)).toEqual(["0", "mlockall: -EINVAL", "error: mlock: unknown flag 'sometimes' (onfault)", "Name:\tp"]);
+    expect(out.filter((l) => l.startsWith("VmLck:"))).toEqual(["VmLck:\t       8 kB", "VmLck:\t       0 kB"]);
+  });
+
   it("spawning until memory runs out is an answer, not a crash, and the machine stays consistent", async () => {
     const lines = ["boot ram=1M", ...Array.from({ length: 300 }, (_, i) => `spawn p${i}`), "check"];
     const r = await memsim(["shell"], input(lines));
