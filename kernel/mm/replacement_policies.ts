@@ -6,9 +6,12 @@
  * by pfn; the kernel leaves every page they hold on the inactive list.
  *
  * References a policy is told of: `added` (the page came in: a fault, a
- * swap-in) and `referenced` (a fault mapped it again, or a refault). LRU
- * and CLOCK also read accessed bits with `k.harvest` when they look for a
- * victim, as hardware gives them; FIFO, RANDOM and OPT never do.
+ * swap-in) and `referenced` (a fault mapped it again, or a refault; in the
+ * every-access mode, each user load and store). LRU and CLOCK also read
+ * accessed bits with `k.harvest` when they look for a victim, as hardware
+ * gives them, except in the every-access mode, where the bits say nothing
+ * `referenced` did not (so LRU is exact there); FIFO, RANDOM and OPT never
+ * read them.
  */
 import { Prandom } from "../lib/random.ts";
 import type { ReplacementKernel, ReplacementLayer, ReplacementPolicy } from "./replacement.ts";
@@ -108,6 +111,7 @@ class Lru extends Fifo {
   }
 
   override victim(): number {
+    if (this.k.references === "every-access") return this.list.last();
     for (let n = this.list.size; n > 0; n--) {
       const pfn = this.list.last();
       if (this.k.harvest(pfn) === 0) return pfn;
@@ -182,7 +186,7 @@ class Clock implements ReplacementPolicy {
     // Two turns at most: the first clears every bit.
     for (;;) {
       const pfn = this.hand;
-      if (this.k.harvest(pfn) > 0) this.use[pfn] = 1;
+      if (this.k.references === "faults-and-bits" && this.k.harvest(pfn) > 0) this.use[pfn] = 1;
       if (this.use[pfn] === 0) return pfn;
       this.use[pfn] = 0;
       this.hand = this.next[pfn] as number;
@@ -239,7 +243,8 @@ class RandomPolicy implements ReplacementPolicy {
  * farthest away goes first; pages never used again go first of all, oldest
  * resident first. `refs` is the string of page keys (k.pageKey) a first run
  * recorded with recordingReplacement; each `added` and `referenced` call
- * is one step along it.
+ * is one step along it (in the every-access mode, each `referenced` call:
+ * one per access).
  */
 export function optReplacement(refs: readonly number[]): ReplacementLayer {
   return (k) => new Opt(k, refs);
@@ -258,7 +263,8 @@ class Opt extends Fifo {
   }
 
   override added(pfn: number): void {
-    this.step++;
+    // In the every-access mode the access that brought the page in is also `referenced`: one step.
+    if (this.k.references === "faults-and-bits") this.step++;
     super.added(pfn);
   }
 
@@ -288,14 +294,14 @@ class Opt extends Fifo {
   }
 }
 
-/** Wraps a policy and appends the key of every reference it is told of (added, referenced) to `out`: the string OPT replays. */
+/** Wraps a policy and appends the key of every reference it is told of (added and referenced; in the every-access mode referenced alone) to `out`: the string OPT replays. */
 export function recordingReplacement(inner: ReplacementLayer, out: number[]): ReplacementLayer {
   return (k) => {
     const p = inner(k);
     return {
       name: p.name,
       added(pfn: number): void {
-        out.push(k.pageKey(pfn));
+        if (k.references === "faults-and-bits") out.push(k.pageKey(pfn));
         p.added(pfn);
       },
       removed: (pfn: number): void => p.removed(pfn),

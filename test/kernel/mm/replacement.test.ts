@@ -22,7 +22,7 @@ const BELADY = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5];
  */
 function run(layer: ReplacementLayer, refs: readonly number[], frames: number, seed = 1): number[] {
   const memmap = new MemMap(new ArrayBuffer(16 * 4096), 0, 16);
-  const k: ReplacementKernel = { lru: new LruLists(memmap), harvest: () => 0, pageKey: (pfn) => pfn, seed };
+  const k: ReplacementKernel = { lru: new LruLists(memmap), harvest: () => 0, pageKey: (pfn) => pfn, seed, references: "faults-and-bits" };
   const policy = layer(k);
   const resident = new Set<number>();
   const victims: number[] = [];
