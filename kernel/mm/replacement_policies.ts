@@ -246,8 +246,16 @@ class RandomPolicy implements ReplacementPolicy {
  * is one step along it (in the every-access mode, each `referenced` call:
  * one per access).
  */
-export function optReplacement(refs: readonly number[]): ReplacementLayer {
-  return (k) => new Opt(k, refs);
+export function optReplacement(refs: readonly number[], opts: OptOptions = {}): ReplacementLayer {
+  return (k) => new Opt(k, refs, opts.pick ?? "farthest", opts.ties ?? "oldest");
+}
+
+/** OPT's variants: which next use goes first, and which resident page among equals (pages never used again tie). */
+export interface OptOptions {
+  /** "farthest" (Belady's, the default) or "soonest" (the worst choice, OSTEP's UNOPT). */
+  readonly pick?: "farthest" | "soonest";
+  /** Among pages whose next uses tie: the one resident longest ("oldest", the default) or the one that came in last ("newest"). */
+  readonly ties?: "oldest" | "newest";
 }
 
 class Opt extends Fifo {
@@ -258,6 +266,8 @@ class Opt extends Fifo {
   constructor(
     k: ReplacementKernel,
     private readonly refs: readonly number[],
+    private readonly pick: "farthest" | "soonest",
+    private readonly ties: "oldest" | "newest",
   ) {
     super(k);
   }
@@ -272,16 +282,20 @@ class Opt extends Fifo {
     this.step++;
   }
 
+  /** Walks the resident pages oldest first; the first page that beats the best so far wins, or also one that ties it with ties "newest". */
   override victim(): number {
+    const soonest = this.pick === "soonest";
+    const newest = this.ties === "newest";
     let best = -1;
-    let bestNext = -1;
+    let bestNext = soonest ? Number.POSITIVE_INFINITY : -1;
     for (let p = this.list.last(); p >= 0; p = (this.list.prev[p] as number) - 1) {
       const next = this.nextUse(this.k.pageKey(p));
-      if (next > bestNext) {
+      const better = soonest ? next < bestNext || (newest && next === bestNext) : next > bestNext || (newest && next === bestNext);
+      if (better) {
         best = p;
         bestNext = next;
       }
-      if (next === Number.MAX_SAFE_INTEGER) break;
+      if (!soonest && !newest && next === Number.MAX_SAFE_INTEGER) break;
     }
     return best;
   }
