@@ -5,11 +5,12 @@ import { lazyLab } from "./lazy/lab.ts";
 import { mallocLab } from "./malloc/lab.ts";
 import { mmapLab } from "./mmap/lab.ts";
 import { pgtblLab } from "./pgtbl/lab.ts";
+import { replacementLab } from "./replacement/lab.ts";
 import type { Lab } from "./types.ts";
 
 /** The labs, in the order `memsim lab list` prints them. */
 // biome-ignore lint/suspicious/noExplicitAny: each lab has its own submission type
-export const LABS: readonly Lab<any>[] = [pgtblLab, lazyLab, cowLab, mmapLab, framesLab, mallocLab];
+export const LABS: readonly Lab<any>[] = [pgtblLab, lazyLab, cowLab, mmapLab, framesLab, replacementLab, mallocLab];
 
 /** The lab named `name`, or null when there is none. */
 // biome-ignore lint/suspicious/noExplicitAny: each lab has its own submission type
