@@ -9,9 +9,10 @@ import type { GradeResult } from "../../../sim/lab/types.ts";
 import { gradeAll, lost } from "./kit.ts";
 
 const WRONG: [string, string[], number][] = [
-  // Never harvests: pages 0 and 1, used through TLB hits only, look unused and go as in FIFO (19 faults, not 14).
+  // Never harvests: pages 0 and 1, used through TLB hits only, look unused and go as in FIFO (18 faults, not 14).
   ["wrong/no_harvest.ts", ["second-chance-hits"], 7],
-  // Keeps evicted and freed pages in its circle: a child's freed copies are named again and the group runs out.
+  // Keeps evicted and freed pages in its circle: when a frame comes back its links are rewritten over the stale ones,
+  // the circle breaks, and with the children's copies in the group no victim it names can go (the child is OOM-killed).
   ["wrong/forgets_removed.ts", ["page-parallel", "second-chance-hits"], 5],
   // Unlinks the hand's page for every removal: after an munmap it names a frame the kernel took.
   ["wrong/removes_hand.ts", ["munmap-under-pressure"], 9],
