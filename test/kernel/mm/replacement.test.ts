@@ -70,6 +70,18 @@ describe("replacement policies on Belady's reference string", () => {
     expect(run(optReplacement(BELADY), BELADY, 3)).toEqual([3, 4, 1, 2]);
   });
 
+  it("OPT with ties 'newest' takes the page that came in last among those never used again (OSTEP's simulator)", () => {
+    // 4 evicts 3 (next uses 1@4 2@5 3@9), 5 evicts 4 (1@7 2@8 4@10); at 3, 1 and 2 are never used again: the
+    // newer, 2, goes; at 4, 1 and 3 tie: 3 goes. Oldest-first would give 1 then 2.
+    expect(run(optReplacement(BELADY, { ties: "newest" }), BELADY, 3)).toEqual([3, 4, 2, 3]);
+  });
+
+  it("OPT with pick 'soonest' (OSTEP's UNOPT) evicts the page needed next: 9 victims, ties to the oldest", () => {
+    // By hand: 4 evicts 1 (1@4), 1 evicts 2 (2@5), 2 evicts 1 (1@7), 5 evicts 2 (2@8), 1 evicts 3 (3@9),
+    // 2 evicts 4 (4@10), 3 evicts 5 (5@11), then every resident page is never used again: the oldest, 1, then 2.
+    expect(run(optReplacement(BELADY, { pick: "soonest" }), BELADY, 3)).toEqual([1, 2, 1, 2, 3, 4, 5, 1, 2]);
+  });
+
   it("RANDOM draws its victims from the seeded generator: the same seed, the same victims", () => {
     // Seed 42: {1,2,3} loses 2 to 4, {1,3,4} loses 3 to 2, {1,4,2} loses 2 to 5, 5 goes for 2, 1 for 3, 4 for 5 (each resident: run checks).
     expect(run(randomReplacement, BELADY, 3, 42)).toEqual([2, 3, 2, 5, 1, 4]);
