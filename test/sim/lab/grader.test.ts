@@ -106,7 +106,7 @@ describe("memsim lab and memsim grade", () => {
     const unknown = await memsim(["grade", "nolab", "x.ts"]);
     expect([unknown.status, unknown.err.split("\n")[0]]).toEqual([
       2,
-      "memsim grade: unknown lab 'nolab' (labs: pgtbl, lazy, cow, mmap, frames, malloc)",
+      "memsim grade: unknown lab 'nolab' (labs: pgtbl, lazy, cow, mmap, frames, replacement, malloc)",
     ]);
     const missing = await memsim(["grade", "lazy", "/nonexistent/sub.ts"]);
     expect([missing.status, missing.err]).toEqual([1, "memsim grade: no such file or folder: /nonexistent/sub.ts\n"]);
