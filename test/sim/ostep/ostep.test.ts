@@ -17,7 +17,8 @@
  * paging-policy.py under python3. memsim computes each answer on a machine
  * (sim/ostep/paging_policy_machine.ts).
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { pyFixed2 } from "../../../sim/ostep/paging_policy.ts";
@@ -90,6 +91,16 @@ describe("memsim paging-policy: the answers come from a machine", () => {
       "",
       "",
     ]);
+  });
+
+  it("reads --addressfile one page a line, as -a would give them", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "memsim-pp-")), "addrs");
+    writeFileSync(file, "0\n1\n2\n0\n3\n1\n");
+    const [f, a] = [await memsim(["paging-policy", "-f", file, "-c"]), await memsim(["paging-policy", "-a", "0,1,2,0,3,1", "-c"])];
+    // The ARG lines differ (addresses -1 and the file's name, against the list and none); the rest is the same.
+    expect(f.out.split("\n").slice(10)).toEqual(a.out.split("\n").slice(10));
+    // FIFO by hand: 0m 1m 2m 0h 3m (0 goes) 1h.
+    expect(f.out.split("\n").at(-3)).toBe("FINALSTATS hits 2   misses 4   hitrate 33.33");
   });
 
   it("says a policy the original does not know is not implemented, with status 1", async () => {
