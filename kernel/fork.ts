@@ -39,7 +39,6 @@ import {
 } from "./mm/mm_types.ts";
 import { doMmap, type MmapContext, sysBrk, sysMunmap, unmapVma } from "./mm/mmap.ts";
 import type { Mmu } from "./mm/mmu.ts";
-import { MmuMemory } from "./mm/mmu_memory.ts";
 import { type ChangeProtection, sysMprotect } from "./mm/mprotect.ts";
 import { MovePageTables, type MremapPageOps, sysMremap } from "./mm/mremap.ts";
 import { sysMsync } from "./mm/msync.ts";
@@ -177,7 +176,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   private register(comm: string, ppid: number, mm: MmStruct): Process {
     const pid = this.nextPid++;
-    const p = new Process(this, pid, ppid, comm, mm, new MmuMemory(this.d.mmu, mm.pt, "user"), this.makeProc);
+    const p = new Process(this, pid, ppid, comm, mm, this.d.mmu.view(mm.pt, "user"), this.makeProc);
     this.byPid.set(pid, p);
     return p;
   }

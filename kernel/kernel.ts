@@ -71,6 +71,8 @@ export interface KernelConfig {
   readonly fs?: FsOptions;
   /** CPUs, 1..64 (smp.ts); 1 when absent. */
   readonly cpus?: number;
+  /** The every-access mode: each user load and store reports its page to the replacement policy (Mmu.observe). Off when absent. */
+  readonly observeAccesses?: boolean;
 }
 
 /** Everything boot (kernel/main.ts) built, in the order it built it. */

@@ -70,6 +70,8 @@ export interface TaskOptions {
   readonly debugVm: number;
   /** The boot seed: the swap fault-injection points draw from their own generator seeded from it. */
   readonly seed: number;
+  /** The every-access mode (KernelConfig.observeAccesses). */
+  readonly observeAccesses?: boolean;
 }
 
 /** What the process side is built on: a booted kernel's frames, paging and slab. */
@@ -135,8 +137,12 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     events: k.events,
   });
   memory.huge.allMms = () => tasks.list().map((p) => p.mm);
-  const reclaim = new Reclaim(k.memmap, k.pages, k.zones, memory, () => tasks.list().map((p) => p.mm), layers.replacement, o.seed);
+  const references = o.observeAccesses === true ? "every-access" : "faults-and-bits";
+  const mms = () => tasks.list().map((p) => p.mm);
+  const reclaim = new Reclaim(k.memmap, k.pages, k.zones, memory, mms, layers.replacement, o.seed, references);
   memory.reclaim = reclaim;
+  // The every-access mode: each user translation tells reclaim, which tells the policy.
+  if (references === "every-access") k.mmu.observe(reclaim);
   // A memory cgroup over its limits reclaims its own pages from the LRU lists: the machine's replacement policy picks them.
   memory.memcg.reclaim = { tryToFreePages: (nrPages, id) => tryToFreePages(reclaim, nrPages, id) };
   k.pages.releasers.push((pfn) => reclaim.release(pfn));

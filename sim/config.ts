@@ -61,6 +61,13 @@ export interface BootOptions {
   pcpBatch?: number;
   /** TLB shape: entries and ways, powers of two (ways <= entries). Default 256 entries, 4-way. */
   tlb?: Partial<TlbConfig>;
+  /**
+   * The MMU's modes. `observeAccesses: true` is the every-access mode: each
+   * user load and store takes the slow path and reports its page to the
+   * replacement policy (`layers.replacement`), so LRU is exact; it costs
+   * each user access a translation. Default off (no cost).
+   */
+  mmu?: { observeAccesses?: boolean };
   /** CPUs, 1..64, each with its own TLB (kernel/smp.ts). Default 1. */
   cpus?: number;
   /**
@@ -107,6 +114,7 @@ export interface ResolvedConfig {
   maxOrder: number;
   pcpBatch: number;
   tlb: TlbConfig;
+  mmu: { observeAccesses: boolean };
   cpus: number;
   clock: ClockCosts;
   fs: FsOptions;
@@ -129,6 +137,7 @@ const KNOWN = new Set([
   "maxOrder",
   "pcpBatch",
   "tlb",
+  "mmu",
   "cpus",
   "clock",
   "fs",
@@ -192,6 +201,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
+    mmu: resolveMmu(opts.mmu ?? {}),
     cpus: intIn("cpus", opts.cpus ?? 1, 1, MAX_CPUS),
     clock: resolveClock(opts.clock ?? {}),
     fs: resolveFs(opts.fs ?? {}),
@@ -283,4 +293,12 @@ function resolveTlb(t: Partial<TlbConfig>): TlbConfig {
   const ways = intIn("tlb.ways", t.ways ?? Math.min(DEFAULT_TLB.ways, entries), 1, entries);
   if (!isPow2(ways)) throw new ConfigError(`Machine.boot: tlb.ways must be a power of two, got ${ways}`);
   return { entries, ways };
+}
+
+function resolveMmu(o: { observeAccesses?: boolean }): { observeAccesses: boolean } {
+  for (const k of Object.keys(o)) if (k !== "observeAccesses") throw new ConfigError(`Machine.boot: unknown option 'mmu.${k}'`);
+  const observeAccesses = o.observeAccesses ?? false;
+  if (typeof observeAccesses !== "boolean")
+    throw new ConfigError(`Machine.boot: mmu.observeAccesses must be true or false, got ${String(observeAccesses)}`);
+  return { observeAccesses };
 }

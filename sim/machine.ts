@@ -226,6 +226,7 @@ export class Machine {
         pcpBatch: config.pcpBatch,
         slubDebug: config.slubDebug,
         tlb: config.tlb,
+        observeAccesses: config.mmu.observeAccesses,
         cpus: config.cpus,
         clockCosts: config.clock,
         fs: config.fs,

@@ -66,12 +66,20 @@ export class MmuStats {
   oopses = 0;
 }
 
+/** Told of every user-mode access in the every-access mode (Mmu.observe). */
+export interface AccessObserver {
+  /** A user load, store or fetch reached frame `pfn` (after any fault it took). */
+  userAccess(pfn: number): void;
+}
+
 /** The MMU of the CPU running now (kernel/smp.ts points `tlb` at that CPU's TLB). */
 export class Mmu {
   readonly stats = new MmuStats();
   /** mm_cpumask (tlbflush.ts) on a machine with several CPUs: a fill marks the running CPU as holding the ASID. */
   cpumask: { fillsHere(asid: number): void } | null = null;
   private readonly u32: Uint32Array;
+  /** The every-access mode's observer, or null (the default: user accesses that hit the TLB are seen by no one). */
+  private observer: AccessObserver | null = null;
 
   constructor(
     readonly phys: PhysMem,
@@ -97,14 +105,39 @@ export class Mmu {
     if (!Number.isInteger(va)) throw new RangeError(`mmu: address ${va} is not an integer`);
     for (let tries = 0; ; tries++) {
       const i = va >= 0 && va < VA_LIMIT ? this.fill(pt, va, acc) : ~acc;
-      if (i >= 0) return (this.tlb.base[i] as number) + (va & 4095);
+      if (i >= 0) {
+        const pa = (this.tlb.base[i] as number) + (va & 4095);
+        if (this.observer !== null && (acc & PF_USER) !== 0) this.observer.userAccess((pa - (pa & 4095)) / 4096);
+        return pa;
+      }
       this.fault(pt, va, ~i, tries);
     }
   }
 
-  /** Loads and stores through `pt` in `mode` (the process layer's p.mem is a user view). */
+  /**
+   * Loads and stores through `pt` in `mode` (the process layer's p.mem is a
+   * user view). In the every-access mode a user view bypasses the inline
+   * TLB probe, so each of its accesses comes through `translate`.
+   */
   view(pt: PageTable, mode: AccessMode): MmuMemory {
-    return new MmuMemory(this, pt, mode);
+    const v = new MmuMemory(this, pt, mode);
+    if (this.observer !== null && mode === "user") v.bypassTlb();
+    return v;
+  }
+
+  /**
+   * Turns on the every-access mode (boot option `mmu.observeAccesses`):
+   * from now on every user-mode translation reports its frame to `o`, and
+   * every user view made by `view` takes the slow path. Set once, at boot,
+   * before any process exists.
+   */
+  observe(o: AccessObserver): void {
+    this.observer = o;
+  }
+
+  /** True in the every-access mode. */
+  get observing(): boolean {
+    return this.observer !== null;
   }
 
   /** The TLB entry translating `va` for `acc`, walking on a miss; or ~errorCode on failure. */

@@ -44,6 +44,8 @@ export class MmuMemory implements KernelMemory {
   declare private tstats: TlbStats;
   /** True once detached: no TLB may serve this view again. */
   declare private gone: boolean;
+  /** True in the every-access mode: no key ever matches, so each access reaches Mmu.translate. */
+  declare private bypass: boolean;
   /** The TLB entry of the last hit, tried first. */
   declare private last: number;
   /** Access bits of a load, a store and a fetch in this mode. */
@@ -59,6 +61,7 @@ export class MmuMemory implements KernelMemory {
     const tlb = mmu.tlb;
     this.last = 0;
     this.gone = false;
+    this.bypass = false;
     this.base = tlb.base;
     this.setMask = tlb.setMask;
     this.waysShift = tlb.waysShift;
@@ -85,9 +88,21 @@ export class MmuMemory implements KernelMemory {
     if (this.gone || this.tstats === tlb.stats) return;
     this.base = tlb.base;
     this.tstats = tlb.stats;
+    this.last = 0;
+    if (this.bypass) return;
     this.rkeys = tlb.keysFor(this.readAcc);
     this.wkeys = tlb.keysFor(this.writeAcc);
-    this.last = 0;
+  }
+
+  /**
+   * The every-access mode (Mmu.observe): this view's inline probes never
+   * match, as after `detach`, so every load and store takes the slow path
+   * into Mmu.translate, which still finds the TLB entry (a hit on the cost
+   * clock) and reports the access. The fast path's code is unchanged.
+   */
+  bypassTlb(): void {
+    this.bypass = true;
+    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.entries).fill(Number.NaN);
   }
 
   /**

@@ -33,6 +33,15 @@ export interface ReplacementKernel {
   pageKey(pfn: number): number;
   /** The machine's seed, for a policy that draws (RANDOM). */
   readonly seed: number;
+  /**
+   * Which references `referenced` reports. "faults-and-bits" (the default):
+   * a fault that maps a resident page and a refault; every other access
+   * shows only as an accessed bit, for `harvest`. "every-access" (boot
+   * option `mmu: { observeAccesses: true }`): exactly one call per user
+   * load or store, after any fault it took (so a page that came in is
+   * `added` first), and none from faults; accessed bits add nothing then.
+   */
+  readonly references: "faults-and-bits" | "every-access";
 }
 
 /** A replacement policy: one object per machine. Every method is called by the kernel only. */
@@ -43,7 +52,7 @@ export interface ReplacementPolicy {
   added(pfn: number): void;
   /** `pfn` stopped being the policy's: freed, evicted, or made unevictable. */
   removed(pfn: number): void;
-  /** The kernel saw a reference to resident `pfn` (a fault mapped it again, or it refaulted from swap). */
+  /** The kernel saw a reference to resident `pfn`: a fault mapped it again, or it refaulted from swap; in the every-access mode, each user access. */
   referenced(pfn: number): void;
   /** The next page to evict, still resident; -1 when the policy has none. */
   victim(): number;

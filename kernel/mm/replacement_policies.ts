@@ -6,9 +6,12 @@
  * by pfn; the kernel leaves every page they hold on the inactive list.
  *
  * References a policy is told of: `added` (the page came in: a fault, a
- * swap-in) and `referenced` (a fault mapped it again, or a refault). LRU
- * and CLOCK also read accessed bits with `k.harvest` when they look for a
- * victim, as hardware gives them; FIFO, RANDOM and OPT never do.
+ * swap-in) and `referenced` (a fault mapped it again, or a refault; in the
+ * every-access mode, each user load and store). LRU and CLOCK also read
+ * accessed bits with `k.harvest` when they look for a victim, as hardware
+ * gives them, except in the every-access mode, where the bits say nothing
+ * `referenced` did not (so LRU is exact there); FIFO, RANDOM and OPT never
+ * read them.
  */
 import { Prandom } from "../lib/random.ts";
 import type { ReplacementKernel, ReplacementLayer, ReplacementPolicy } from "./replacement.ts";
@@ -108,6 +111,7 @@ class Lru extends Fifo {
   }
 
   override victim(): number {
+    if (this.k.references === "every-access") return this.list.last();
     for (let n = this.list.size; n > 0; n--) {
       const pfn = this.list.last();
       if (this.k.harvest(pfn) === 0) return pfn;
@@ -182,7 +186,7 @@ class Clock implements ReplacementPolicy {
     // Two turns at most: the first clears every bit.
     for (;;) {
       const pfn = this.hand;
-      if (this.k.harvest(pfn) > 0) this.use[pfn] = 1;
+      if (this.k.references === "faults-and-bits" && this.k.harvest(pfn) > 0) this.use[pfn] = 1;
       if (this.use[pfn] === 0) return pfn;
       this.use[pfn] = 0;
       this.hand = this.next[pfn] as number;
@@ -239,10 +243,19 @@ class RandomPolicy implements ReplacementPolicy {
  * farthest away goes first; pages never used again go first of all, oldest
  * resident first. `refs` is the string of page keys (k.pageKey) a first run
  * recorded with recordingReplacement; each `added` and `referenced` call
- * is one step along it.
+ * is one step along it (in the every-access mode, each `referenced` call:
+ * one per access).
  */
-export function optReplacement(refs: readonly number[]): ReplacementLayer {
-  return (k) => new Opt(k, refs);
+export function optReplacement(refs: readonly number[], opts: OptOptions = {}): ReplacementLayer {
+  return (k) => new Opt(k, refs, opts.pick ?? "farthest", opts.ties ?? "oldest");
+}
+
+/** OPT's variants: which next use goes first, and which resident page among equals (pages never used again tie). */
+export interface OptOptions {
+  /** "farthest" (Belady's, the default) or "soonest" (the worst choice, OSTEP's UNOPT). */
+  readonly pick?: "farthest" | "soonest";
+  /** Among pages whose next uses tie: the one resident longest ("oldest", the default) or the one that came in last ("newest"). */
+  readonly ties?: "oldest" | "newest";
 }
 
 class Opt extends Fifo {
@@ -253,12 +266,15 @@ class Opt extends Fifo {
   constructor(
     k: ReplacementKernel,
     private readonly refs: readonly number[],
+    private readonly pick: "farthest" | "soonest",
+    private readonly ties: "oldest" | "newest",
   ) {
     super(k);
   }
 
   override added(pfn: number): void {
-    this.step++;
+    // In the every-access mode the access that brought the page in is also `referenced`: one step.
+    if (this.k.references === "faults-and-bits") this.step++;
     super.added(pfn);
   }
 
@@ -266,16 +282,20 @@ class Opt extends Fifo {
     this.step++;
   }
 
+  /** Walks the resident pages oldest first; the first page that beats the best so far wins, or also one that ties it with ties "newest". */
   override victim(): number {
+    const soonest = this.pick === "soonest";
+    const newest = this.ties === "newest";
     let best = -1;
-    let bestNext = -1;
+    let bestNext = soonest ? Number.POSITIVE_INFINITY : -1;
     for (let p = this.list.last(); p >= 0; p = (this.list.prev[p] as number) - 1) {
       const next = this.nextUse(this.k.pageKey(p));
-      if (next > bestNext) {
+      const better = soonest ? next < bestNext || (newest && next === bestNext) : next > bestNext || (newest && next === bestNext);
+      if (better) {
         best = p;
         bestNext = next;
       }
-      if (next === Number.MAX_SAFE_INTEGER) break;
+      if (!soonest && !newest && next === Number.MAX_SAFE_INTEGER) break;
     }
     return best;
   }
@@ -288,14 +308,14 @@ class Opt extends Fifo {
   }
 }
 
-/** Wraps a policy and appends the key of every reference it is told of (added, referenced) to `out`: the string OPT replays. */
+/** Wraps a policy and appends the key of every reference it is told of (added and referenced; in the every-access mode referenced alone) to `out`: the string OPT replays. */
 export function recordingReplacement(inner: ReplacementLayer, out: number[]): ReplacementLayer {
   return (k) => {
     const p = inner(k);
     return {
       name: p.name,
       added(pfn: number): void {
-        out.push(k.pageKey(pfn));
+        if (k.references === "faults-and-bits") out.push(k.pageKey(pfn));
         p.added(pfn);
       },
       removed: (pfn: number): void => p.removed(pfn),

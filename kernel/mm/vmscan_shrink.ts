@@ -147,6 +147,8 @@ export class Reclaim implements RmapVisitor {
     private readonly mms: () => MmStruct[],
     layer: ReplacementLayer | undefined,
     seed: number,
+    /** "every-access" when the MMU reports each user access (Mmu.observe, wired to `userAccess`); else "faults-and-bits". */
+    readonly references: ReplacementKernel["references"] = "faults-and-bits",
   ) {
     this.lru = new LruLists(memmap);
     this.file = new FileLru(memmap, this.lru);
@@ -156,6 +158,7 @@ export class Reclaim implements RmapVisitor {
       harvest: (pfn) => this.harvest(pfn),
       pageKey: (pfn) => memmap.userWord(pfn, SP_MAPPING) * 2 ** 36 + memmap.userWord(pfn, SP_INDEX),
       seed,
+      references,
     };
     this.host = new ReplacementHost((layer ?? twoListReplacement)(k), this.lru);
     this.shadow = new Uint8Array(memory.swap === null ? 0 : memory.swap.dev.nrSlots);
@@ -209,7 +212,19 @@ export class Reclaim implements RmapVisitor {
       if (this.shadow[slot] === 2) this.memmap.setFlags2(pfn, PG2_workingset);
       this.shadow[slot] = 0;
     } else if (this.memory.vmas.f.flags(vma) & VM_LOCKED) this.mlockFolio(pfn);
-    if (!(this.memmap.flags2(pfn) & PG2_unevictable)) this.host.referenced(pfn);
+    if (this.references === "faults-and-bits" && !(this.memmap.flags2(pfn) & PG2_unevictable)) this.host.referenced(pfn);
+  }
+
+  /**
+   * The every-access mode's observer (Mmu.observe): a user load or store
+   * reached `pfn`; a resident evictable anonymous page is a reference the
+   * policy hears of. In this mode a fault reports nothing itself: the
+   * access it retries does, once.
+   */
+  userAccess(pfn: number): void {
+    const mm = this.memmap;
+    if ((mm.flags2(pfn) & (PG2_lru | PG2_unevictable)) !== PG2_lru || mm.testFlag(pfn, PG_file)) return;
+    this.host.referenced(pfn);
   }
 
   /**

@@ -19,7 +19,7 @@ import { fragCommand } from "./frag.ts";
 import type { Io } from "./io.ts";
 import { gradeCommand, labCommand } from "./lab.ts";
 import { scriptCommand, shellCommand } from "./lang/commands.ts";
-import { ostepCommand } from "./ostep.ts";
+import { ostepCommand, pagingPolicyCommand } from "./ostep.ts";
 import { quizCommand } from "./quiz/quiz.ts";
 import { reportCommand, serveCommand } from "./report/report.ts";
 import { runCommand } from "./run.ts";
@@ -39,6 +39,7 @@ export const COMMANDS: readonly Command[] = [
   labCommand,
   gradeCommand,
   ostepCommand,
+  pagingPolicyCommand,
 ];
 
 /** `memsim --help`. */

@@ -7,11 +7,12 @@ import { mallocLab } from "./malloc/lab.ts";
 import { mmapLab } from "./mmap/lab.ts";
 import { pgtblLab } from "./pgtbl/lab.ts";
 import { slabLab } from "./slab/lab.ts";
+import { replacementLab } from "./replacement/lab.ts";
 import type { Lab } from "./types.ts";
 
 /** The labs, in the order `memsim lab list` prints them. */
 // biome-ignore lint/suspicious/noExplicitAny: each lab has its own submission type
-export const LABS: readonly Lab<any>[] = [pgtblLab, lazyLab, cowLab, mmapLab, framesLab, kallocLab, slabLab, mallocLab];
+export const LABS: readonly Lab<any>[] = [pgtblLab, lazyLab, cowLab, mmapLab, framesLab, kallocLab, slabLab, replacementLab, mallocLab];
 
 /** The lab named `name`, or null when there is none. */
 // biome-ignore lint/suspicious/noExplicitAny: each lab has its own submission type

@@ -9,6 +9,7 @@
 import { ADDRESS_SPACE_MODEL } from "../property/models/as_story.ts";
 import { COW_MPROTECT_MODEL } from "../property/models/cow_mprotect.ts";
 import { EVENTS_MODEL } from "../property/models/events.ts";
+import { EXACT_LRU_MODEL } from "../property/models/exact_lru.ts";
 import { FILE_MMAP_MODEL } from "../property/models/file_mmap.ts";
 import { FILES_MODEL } from "../property/models/files.ts";
 import { FORK_MODEL } from "../property/models/fork.ts";
@@ -52,6 +53,7 @@ export const SOAK_MODELS: SoakModel[] = [
   SMP_MODEL,
   FILE_MMAP_MODEL,
   MEMCG_MODEL,
+  EXACT_LRU_MODEL,
   RECLAIM_MODEL,
   MESH_MODEL,
 ] as SoakModel[];

@@ -22,7 +22,7 @@ const BELADY = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5];
  */
 function run(layer: ReplacementLayer, refs: readonly number[], frames: number, seed = 1): number[] {
   const memmap = new MemMap(new ArrayBuffer(16 * 4096), 0, 16);
-  const k: ReplacementKernel = { lru: new LruLists(memmap), harvest: () => 0, pageKey: (pfn) => pfn, seed };
+  const k: ReplacementKernel = { lru: new LruLists(memmap), harvest: () => 0, pageKey: (pfn) => pfn, seed, references: "faults-and-bits" };
   const policy = layer(k);
   const resident = new Set<number>();
   const victims: number[] = [];
@@ -68,6 +68,18 @@ describe("replacement policies on Belady's reference string", () => {
 
   it("OPT, 3 frames: 7 faults, the page used farthest ahead (or never) goes, oldest first among the never-used", () => {
     expect(run(optReplacement(BELADY), BELADY, 3)).toEqual([3, 4, 1, 2]);
+  });
+
+  it("OPT with ties 'newest' takes the page that came in last among those never used again (OSTEP's simulator)", () => {
+    // 4 evicts 3 (next uses 1@4 2@5 3@9), 5 evicts 4 (1@7 2@8 4@10); at 3, 1 and 2 are never used again: the
+    // newer, 2, goes; at 4, 1 and 3 tie: 3 goes. Oldest-first would give 1 then 2.
+    expect(run(optReplacement(BELADY, { ties: "newest" }), BELADY, 3)).toEqual([3, 4, 2, 3]);
+  });
+
+  it("OPT with pick 'soonest' (OSTEP's UNOPT) evicts the page needed next: 9 victims, ties to the oldest", () => {
+    // By hand: 4 evicts 1 (1@4), 1 evicts 2 (2@5), 2 evicts 1 (1@7), 5 evicts 2 (2@8), 1 evicts 3 (3@9),
+    // 2 evicts 4 (4@10), 3 evicts 5 (5@11), then every resident page is never used again: the oldest, 1, then 2.
+    expect(run(optReplacement(BELADY, { pick: "soonest" }), BELADY, 3)).toEqual([1, 2, 1, 2, 3, 4, 5, 1, 2]);
   });
 
   it("RANDOM draws its victims from the seeded generator: the same seed, the same victims", () => {

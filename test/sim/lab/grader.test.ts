@@ -78,7 +78,7 @@ describe("memsim lab and memsim grade", () => {
       "lazy     Lazy allocation: sbrk grows the break, the page-fault handler allocates (8 checks, 11 points; you write lazy.ts)\n",
     );
     const json = JSON.parse((await memsim(["lab", "list", "--json"])).out);
-    expect(json.map((l: { name: string }) => l.name)).toEqual(["pgtbl", "lazy", "cow", "mmap", "frames", "kalloc", "slab", "malloc"]);
+    expect(json.map((l: { name: string }) => l.name)).toEqual(["pgtbl", "lazy", "cow", "mmap", "frames", "kalloc", "slab", "replacement", "malloc"]);
     expect(json[0].checks[0]).toEqual({
       name: "reports-accessed",
       weight: 2,
@@ -106,7 +106,7 @@ describe("memsim lab and memsim grade", () => {
     const unknown = await memsim(["grade", "nolab", "x.ts"]);
     expect([unknown.status, unknown.err.split("\n")[0]]).toEqual([
       2,
-      "memsim grade: unknown lab 'nolab' (labs: pgtbl, lazy, cow, mmap, frames, kalloc, slab, malloc)",
+      "memsim grade: unknown lab 'nolab' (labs: pgtbl, lazy, cow, mmap, frames, kalloc, slab, replacement, malloc)",
     ]);
     const missing = await memsim(["grade", "lazy", "/nonexistent/sub.ts"]);
     expect([missing.status, missing.err]).toEqual([1, "memsim grade: no such file or folder: /nonexistent/sub.ts\n"]);

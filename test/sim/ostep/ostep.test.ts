@@ -5,10 +5,23 @@
  * paging-multilevel-translate under python2, the only Python it runs on);
  * memsim must print the same bytes and exit with the same status (1 after
  * an "Error" line, as the original's exit(1)).
+ *
+ * paging-policy: the small cases (1-6: OSTEP's string 0,1,2,0,1,3,0,3,1,2,1
+ * under each policy, Belady's string; 13, 16) were traced by hand through
+ * the program's rules (a hit moves the page to the MRU end for LRU and MRU
+ * only; a miss with a full cache pops index 0 for FIFO and LRU, the last of
+ * the pages used farthest ahead or never for OPT (its >=), the first used
+ * soonest for UNOPT; the list is printed with '%12s'; hitrate '%.2f'), and
+ * every case, the seed-drawn ones (RAND and CLOCK draw their victims from
+ * the same generator as the addresses) included, was checked against
+ * paging-policy.py under python3. memsim computes each answer on a machine
+ * (sim/ostep/paging_policy_machine.ts).
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { pyFixed2 } from "../../../sim/ostep/paging_policy.ts";
 import { PyRandom } from "../../../sim/ostep/py_random.ts";
 import { memsim } from "../cli/helpers.ts";
 
@@ -20,7 +33,7 @@ function cases(sim: string): (readonly [string, number, string])[] {
     .map((args, i) => [args, i + 1, readFileSync(join(dir, `${i + 1}.out`), "utf8")] as const);
 }
 
-describe.each(["malloc", "paging-linear-translate", "paging-multilevel-translate"])("memsim ostep %s", (sim) => {
+describe.each(["malloc", "paging-linear-translate", "paging-multilevel-translate", "paging-policy"])("memsim ostep %s", (sim) => {
   it.each(cases(sim))("%s prints what the original printed (case %d)", async (args, _n, want) => {
     const r = await memsim(["ostep", sim, ...args.split(" ")]);
     expect(r.out).toBe(want);
@@ -56,5 +69,47 @@ describe("memsim ostep paging-multilevel-translate out of pages", () => {
       1,
       "memsim ostep paging-multilevel-translate: AssertionError: out of physical pages: allocate fewer virtual pages (-a)\n",
     ]);
+  });
+});
+
+describe("memsim paging-policy: the answers come from a machine", () => {
+  it("is memsim ostep paging-policy under its own name", async () => {
+    const args = ["-a", "0,1,2,0,1,3,0,3,1,2,1", "-p", "LRU", "-c"];
+    const [a, b] = [await memsim(["paging-policy", ...args]), await memsim(["ostep", "paging-policy", ...args])];
+    expect([a.status, a.out]).toEqual([0, b.out]);
+  });
+
+  it("--show-kernel adds the kernel's view: OPT on OSTEP's string faults 5 times, swaps 2 and 3 out and 2 back in", async () => {
+    // By hand: misses 0 1 2 (first touches), 3 (evicts 2: pswpout), 2 (evicts 3: pswpout; 2 read back: pgmajfault, pswpin).
+    // At the end 0 1 2 are resident (3 frames, 12 kB, all on the inactive list: OPT keeps its own order) and 3 is in swap.
+    const r = await memsim(["paging-policy", "-a", "0,1,2,0,1,3,0,3,1,2,1", "-p", "OPT", "-c", "--show-kernel"]);
+    expect(r.out.split("\n").slice(-6)).toEqual([
+      "KERNEL policy opt in a memory cgroup of 3 frames, every access reported",
+      "KERNEL pgfault 5   pgmajfault 1   pswpin 1   pswpout 2",
+      "KERNEL memory.current 12288   memory.swap.current 4096",
+      "KERNEL Active(anon) 0 kB   Inactive(anon) 12 kB",
+      "",
+      "",
+    ]);
+  });
+
+  it("reads --addressfile one page a line, as -a would give them", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "memsim-pp-")), "addrs");
+    writeFileSync(file, "0\n1\n2\n0\n3\n1\n");
+    const [f, a] = [await memsim(["paging-policy", "-f", file, "-c"]), await memsim(["paging-policy", "-a", "0,1,2,0,3,1", "-c"])];
+    // The ARG lines differ (addresses -1 and the file's name, against the list and none); the rest is the same.
+    expect(f.out.split("\n").slice(10)).toEqual(a.out.split("\n").slice(10));
+    // FIFO by hand: 0m 1m 2m 0h 3m (0 goes) 1h.
+    expect(f.out.split("\n").at(-3)).toBe("FINALSTATS hits 2   misses 4   hitrate 33.33");
+  });
+
+  it("says a policy the original does not know is not implemented, with status 1", async () => {
+    const r = await memsim(["paging-policy", "-p", "LFU", "-c"]);
+    expect([r.status, r.out.split("\n").at(-2)]).toEqual([1, "Policy LFU is not yet implemented"]);
+  });
+
+  it("prints '%.2f' as Python does: an exact tie rounds to even, anything else as toFixed", () => {
+    // 12.125 and 0.375 are exact in binary: Python gives 12.12 and 0.38; 600/11 = 54.5454... gives 54.55.
+    expect([pyFixed2(12.125), pyFixed2(0.375), pyFixed2(37.5), pyFixed2(600 / 11)]).toEqual(["12.12", "0.38", "37.50", "54.55"]);
   });
 });
