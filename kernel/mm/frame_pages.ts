@@ -56,6 +56,8 @@ export interface FramePagesOptions {
   readonly debugVm: number;
   /** The machine's event bus (kernel/main.ts hands it over); NO_EVENTS when absent. */
   readonly events?: KernelEvents;
+  /** CPUs of the machine (default 1): with more, a failing allocation drains every CPU's lists before it gives up. */
+  readonly nrCpus?: number;
 }
 
 /** The kernel's page allocator over a frames layer. */
@@ -84,6 +86,7 @@ export class FramePages {
   private readonly fullChecks: number;
   /** 1 with page_poison, else 0. */
   private readonly pagePoison: number;
+  private readonly nrCpus: number;
 
   constructor(
     readonly layer: FrameAllocator,
@@ -101,6 +104,7 @@ export class FramePages {
     this.pagePoison = opts.pagePoison ? 1 : 0;
     this.ev = opts.events ?? NO_EVENTS;
     this.evActive = this.ev.active;
+    this.nrCpus = opts.nrCpus ?? 1;
   }
 
   /** The counters as they are now (a snapshot). */
@@ -174,9 +178,14 @@ export class FramePages {
     return pfn;
   }
 
-  /** The layer had nothing: shrinkers, per-CPU lists back to it, one more try, else the failure report. */
+  /**
+   * The layer had nothing: shrinkers, per-CPU lists back to it, one more try,
+   * else the failure report. With several CPUs the lists are drained even when
+   * the shrinkers freed nothing (pages may sit on other CPUs' lists), as
+   * Linux's allocator drains all CPUs before it declares OOM.
+   */
   private allocRetry(order: number, gfp: number): number {
-    if (!this.runShrinkers(1 << order)) return this.warnAlloc(order, gfp);
+    if (!this.runShrinkers(1 << order) && (this.nrCpus === 1 || this.nrPcpPages() === 0)) return this.warnAlloc(order, gfp);
     this.drainPcp();
     const pfn = this.take(order, gfp);
     if (pfn < 0) return this.warnAlloc(order, gfp);
@@ -393,6 +402,16 @@ export class FramePages {
       this.layer.drainPcp();
     } catch (e) {
       layerFault("frames", `'${this.name}' drainPcp() threw: ${String(e)}`, e);
+    }
+  }
+
+  /** The running CPU is now `cpu` (kernel/smp.ts): the layer's setCpu, when it has one. Throws LayerFault when it throws. */
+  setCpu(cpu: number): void {
+    if (this.layer.setCpu === undefined) return;
+    try {
+      this.layer.setCpu(cpu);
+    } catch (e) {
+      layerFault("frames", `'${this.name}' setCpu(${cpu}) threw: ${String(e)}`, e);
     }
   }
 

@@ -34,6 +34,8 @@ export interface FramesInit {
   readonly maxOrder: number;
   /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
   readonly pcpBatch: number;
+  /** CPUs of the machine (default 1): the frames layer keeps per-CPU lists for each. */
+  readonly cpus?: number;
   readonly registry: Registry;
   /** The machine's event bus (mm_page_alloc, mm_page_free; split and merge on the buddy). */
   readonly events: KernelEvents;
@@ -63,7 +65,7 @@ export function buddyFrames(boot: FramesBoot): BuddyAllocator {
   const buddy = new BuddyAllocator(boot.memmap, zones, boot.maxOrder);
   for (const r of boot.ranges) buddy.freeBootRange(r.start, r.end);
   setupWatermarks(zones);
-  buddy.setupPcp(boot.options.pcpBatch);
+  buddy.setupPcp(boot.options.pcpBatch, boot.options.nrCpus ?? 1);
   return buddy;
 }
 
@@ -86,7 +88,7 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
     ranges,
     maxOrder: b.maxOrder,
     memmap: b.memmap,
-    options: { debugVm: b.debugVm, pagePoison, pcpBatch: b.pcpBatch },
+    options: { debugVm: b.debugVm, pagePoison, pcpBatch: b.pcpBatch, nrCpus: b.cpus ?? 1 },
     reserve: (pfn, count) => {
       if (!ranges.some((r) => pfn >= r.start && pfn + count <= r.end)) panic(`memblock_reserve: [${pfn}, ${pfn + count}) is not free`);
       for (let p = pfn; p < pfn + count; p++) b.memmap.setHead(p, PG_reserved, 0);
@@ -101,7 +103,14 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   if (!(Number.isInteger(fa.maxOrder) && fa.maxOrder >= 0 && fa.maxOrder <= b.maxOrder)) {
     layerFault("frames", `'${fa.name}' declares maxOrder ${String(fa.maxOrder)}; it must be an integer from 0 to ${b.maxOrder}`);
   }
-  const pages = new FramePages(fa, b.phys, b.memmap, { pagePoison, debugVm: b.debugVm, events: b.events }, b.printk, b.failPageAlloc);
+  const pages = new FramePages(
+    fa,
+    b.phys,
+    b.memmap,
+    { pagePoison, debugVm: b.debugVm, events: b.events, nrCpus: b.cpus ?? 1 },
+    b.printk,
+    b.failPageAlloc,
+  );
   // The buddy's own events (mm_buddy_split, mm_buddy_merge) go to the same bus.
   if (fa instanceof BuddyAllocator) fa.ev = b.events;
   registerFrames(b.registry, pages);
