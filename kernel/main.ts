@@ -173,7 +173,10 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     tlbConfig: config.tlb ?? DEFAULT_TLB,
   });
   taskParts.tasks.nrCpus = smp.nrCpus;
-  if (smp.nrCpus > 1) smp.percpu.push(pages);
+  if (smp.nrCpus > 1) {
+    slab.cpu.setNrCpus(smp.nrCpus);
+    smp.percpu.push(pages, slab.cpu);
+  }
   const locks = new LockStat(smp.nrCpus);
   registerSmp({ registry, smp, locks, mmu: pp.mmu });
   const memory = taskParts.memory;
