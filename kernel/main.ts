@@ -50,6 +50,7 @@ import { checkVmalloc } from "./mm/vmalloc_check.ts";
 import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
 import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
 import { Printk } from "./printk.ts";
+import { Rcu } from "./rcu/tree.ts";
 import { Registry } from "./registry.ts";
 import { makeLockProbe, Scheduler } from "./sched.ts";
 import { registerSmp, Smp } from "./smp.ts";
@@ -181,12 +182,18 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   registerSmp({ registry, smp, locks, mmu: pp.mmu });
   const memory = taskParts.memory;
   const probe = makeLockProbe({ faults: () => memory.stats.pgfault, buddy: frames.buddy, pages, slab, tasks: taskParts.tasks });
-  const sched = new Scheduler({ smp, tasks: taskParts.tasks, locks, events, clockNs: () => registry.clock.now(), probe });
+  const rcu = new Rcu({ nrCpus: smp.nrCpus, free: (kva) => kmallocCaches.kfree(kva, "kfree_rcu") });
+  if (smp.nrCpus > 1) {
+    registry.checkers.push({ name: "rcu", run: () => rcu.check() });
+    registry.statsSources.push(["rcu", () => ({ ...rcu.stats, pending: rcu.pending() })]);
+  }
+  const sched = new Scheduler({ smp, tasks: taskParts.tasks, locks, events, clockNs: () => registry.clock.now(), probe, rcu });
 
   return new Kernel({
     smp,
     locks,
     sched,
+    rcu,
     config,
     registry,
     events,

@@ -34,6 +34,7 @@ import type { FramePages } from "./mm/frame_pages.ts";
 import type { BuddyLists } from "./mm/mmzone.ts";
 import type { SlabAllocator } from "./mm/slab_common.ts";
 import type { Process } from "./process.ts";
+import type { Rcu } from "./rcu/tree.ts";
 import { ProcessKilled } from "./signal.ts";
 import type { Smp } from "./smp.ts";
 import type { Thread } from "./thread.ts";
@@ -98,6 +99,8 @@ export interface SchedDeps {
   readonly clockNs: () => number;
   /** Writes the lock-relevant counters into `out` (PROBE_* indexes). */
   readonly probe: (out: Float64Array) => void;
+  /** RCU (rcu/tree.ts): told the running thread, the end of each operation and idle CPUs. */
+  readonly rcu?: Rcu;
 }
 
 /** Indexes of the counters the probe writes. */
@@ -178,10 +181,18 @@ export class Scheduler {
         rr++;
       }
       this.followAffinity(r, queues);
+      this.noteIdle(queues);
       const rec = this.step(r, steps.length);
       steps.push(rec);
       opts.afterStep?.(rec);
     }
+  }
+
+  /** A CPU with an empty run queue is idle: an RCU quiescent state. */
+  private noteIdle(queues: Runnable[][]): void {
+    const rcu = this.d.rcu;
+    if (rcu === undefined) return;
+    for (let c = 0; c < queues.length; c++) rcu.setIdle(c, (queues[c] as Runnable[]).length === 0 ? 1 : 0);
   }
 
   private done(r: Runnable): boolean {
@@ -237,13 +248,19 @@ export class Scheduler {
     d.probe(this.before);
     const ns0 = d.clockNs();
     const op = r.next++;
+    const rcu = d.rcu;
+    if (rcu !== undefined) rcu.current = t.tid;
     let result: string;
     try {
       result = String((r.ops[op] as Operation)(t));
     } catch (e) {
       if (!(e instanceof ProcessKilled)) throw e;
       result = e.name === "SegmentationFault" ? "SIGSEGV" : e.name === "BusError" ? "SIGBUS" : "SIGKILL";
+    } finally {
+      if (rcu !== undefined) rcu.current = 0;
     }
+    // The operation ended: a context-switch point, so a quiescent state for its CPU.
+    rcu?.quiescentState(cpu);
     const cost = d.clockNs() - ns0 + OP_BASE_NS;
     d.probe(this.after);
     d.tasks.setCurrent(null);
@@ -297,6 +314,8 @@ export class Scheduler {
   private backToBoot(): void {
     this.d.smp.switchTo(0);
     this.bindViews(0);
+    // Only CPU 0 runs now (the host's calls); the others are idle.
+    for (let c = 0; c < this.d.smp.nrCpus; c++) this.d.rcu?.setIdle(c, c === 0 ? 0 : 1);
   }
 }
 
