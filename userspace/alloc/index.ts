@@ -8,6 +8,7 @@ import { createMalloc } from "../malloc/index.ts";
 import type { Allocator } from "./allocator.ts";
 import { createArena } from "./arena.ts";
 import { createBuddy } from "./buddy.ts";
+import { createEbr } from "./ebr.ts";
 import { createFreeList, type FitPolicy, freeListName, type ListOrder } from "./freelist.ts";
 import { createHoard } from "./hoard.ts";
 import { createPool } from "./pool.ts";
@@ -52,6 +53,11 @@ entries.push(
   { name: "segregated", summary: "segregated fit: 128 size classes, LIFO lists, immediate coalescing", create: (p) => createSegregated(p) },
   { name: "buddy", summary: "binary buddy, 16 B to 512 KiB blocks in 1 MiB top blocks, headerless", create: (p) => createBuddy(p) },
   { name: "hoard", summary: "Hoard-style 64 KiB aligned superblocks, size classes, fullness groups", create: (p) => createHoard(p) },
+  {
+    name: "ebr",
+    summary: "epoch-based reclamation over segregated: retire() frees once no reader can hold the block",
+    create: (p) => createEbr(createSegregated(p)),
+  },
 );
 
 const byName = new Map(entries.map((e) => [e.name, e]));
@@ -96,4 +102,4 @@ export function registerAllocator(entry: AllocatorEntry): void {
   byName.set(entry.name, entry);
 }
 
-export { createArena, createBuddy, createFreeList, createHoard, createPool, createSegregated };
+export { createArena, createBuddy, createEbr, createFreeList, createHoard, createPool, createSegregated };
