@@ -37,6 +37,7 @@ import type { Vmalloc, VmapOptions } from "./mm/vmalloc.ts";
 import { panic } from "./panic.ts";
 import type { KernelReport, KLogger, Printk } from "./printk.ts";
 import type { MeminfoValues } from "./proc/meminfo.ts";
+import type { Rcu } from "./rcu/tree.ts";
 import type { Checker, Registry } from "./registry.ts";
 import type { Scheduler } from "./sched.ts";
 import type { Smp } from "./smp.ts";
@@ -102,6 +103,8 @@ export interface KernelParts {
   readonly smp: Smp;
   readonly locks: LockStat;
   readonly sched: Scheduler;
+  /** Read-side sections, grace periods and kfree_rcu (rcu/tree.ts). */
+  readonly rcu: Rcu;
 }
 
 /** The kernel and its services. */
@@ -149,6 +152,8 @@ export class Kernel {
   declare readonly smp: Smp;
   declare readonly locks: LockStat;
   declare readonly sched: Scheduler;
+  /** RCU: rcuReadLock/rcuReadUnlock, kfreeRcu, synchronizeRcu (rcu/tree.ts). */
+  declare readonly rcu: Rcu;
   declare readonly checkers: Checker[];
   /** Layers add their /proc/meminfo fields here (kB). */
   readonly meminfoSources: Array<(v: MeminfoValues) => void>;
@@ -197,6 +202,7 @@ export class Kernel {
     this.smp = p.smp;
     this.locks = p.locks;
     this.sched = p.sched;
+    this.rcu = p.rcu;
   }
 
   /**
@@ -262,6 +268,31 @@ export class Kernel {
   /** kfree: NULL and ZERO_SIZE_PTR do nothing; a bad address is reported, never freed. */
   kfree(kva: number, caller?: string): void {
     this.kmallocCaches.kfree(kva, caller);
+  }
+
+  /** kfree_rcu: kfree of a kmalloc'd object once a grace period has passed (rcu/tree.ts). */
+  kfreeRcu(kva: number): void {
+    this.rcu.kfreeRcu(kva);
+  }
+
+  /** rcu_read_lock for the running thread. */
+  rcuReadLock(): void {
+    this.rcu.readLock();
+  }
+
+  /** rcu_read_unlock for the running thread. Panics when it is in no read-side section. */
+  rcuReadUnlock(): void {
+    this.rcu.readUnlock();
+  }
+
+  /**
+   * synchronize_rcu from the running CPU: true when a full grace period has
+   * passed (every kfree_rcu before it done); false when an older read-side
+   * section is still open (operations cannot sleep: call again later).
+   * Panics inside a read-side section.
+   */
+  synchronizeRcu(): boolean {
+    return this.rcu.synchronize(this.smp.current);
   }
 
   /** ksize: usable bytes of an allocation (the cache's object size, or the pages of a large one). */

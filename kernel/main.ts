@@ -52,6 +52,7 @@ import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
 import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
 import { panic } from "./panic.ts";
 import { Printk } from "./printk.ts";
+import { Rcu } from "./rcu/tree.ts";
 import { Registry } from "./registry.ts";
 import { makeLockProbe, Scheduler } from "./sched.ts";
 import { registerSmp, Smp } from "./smp.ts";
@@ -182,6 +183,10 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     tlbConfig: config.tlb ?? DEFAULT_TLB,
   });
   taskParts.tasks.nrCpus = smp.nrCpus;
+  if (smp.nrCpus > 1) {
+    slab.cpu.setNrCpus(smp.nrCpus);
+    smp.percpu.push(pages, slab.cpu);
+  }
   const locks = new LockStat(smp.nrCpus);
   registerSmp({ registry, smp, locks, mmu: pp.mmu });
   const memory = taskParts.memory;
@@ -195,12 +200,27 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     framesLocks: frames.locks,
   });
   const framesLockCounts = frames.locks?.counts ?? null;
-  const sched = new Scheduler({ smp, tasks: taskParts.tasks, locks, events, clockNs: () => registry.clock.now(), probe, framesLockCounts });
+  const rcu = new Rcu({ nrCpus: smp.nrCpus, free: (kva) => kmallocCaches.kfree(kva, "kfree_rcu") });
+  if (smp.nrCpus > 1) {
+    registry.checkers.push({ name: "rcu", run: () => rcu.check() });
+    registry.statsSources.push(["rcu", () => ({ ...rcu.stats, pending: rcu.pending() })]);
+  }
+  const sched = new Scheduler({
+    smp,
+    tasks: taskParts.tasks,
+    locks,
+    events,
+    clockNs: () => registry.clock.now(),
+    probe,
+    framesLockCounts,
+    rcu,
+  });
 
   return new Kernel({
     smp,
     locks,
     sched,
+    rcu,
     config,
     registry,
     events,

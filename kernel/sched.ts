@@ -35,6 +35,7 @@ import type { FramesLocks } from "./mm/frames_locks.ts";
 import type { BuddyLists } from "./mm/mmzone.ts";
 import type { SlabAllocator } from "./mm/slab_common.ts";
 import type { Process } from "./process.ts";
+import type { Rcu } from "./rcu/tree.ts";
 import { ProcessKilled } from "./signal.ts";
 import type { Smp } from "./smp.ts";
 import type { Thread } from "./thread.ts";
@@ -101,6 +102,8 @@ export interface SchedDeps {
   readonly probe: (out: Float64Array) => void;
   /** Acquisitions of each of the frames layer's own locks (frames_locks.ts), or null when it declares none. */
   readonly framesLockCounts?: Float64Array | null;
+  /** RCU (rcu/tree.ts): told the running thread, the end of each operation and idle CPUs. */
+  readonly rcu?: Rcu;
 }
 
 /** Indexes of the counters the probe writes. */
@@ -185,10 +188,18 @@ export class Scheduler {
         rr++;
       }
       this.followAffinity(r, queues);
+      this.noteIdle(queues);
       const rec = this.step(r, steps.length);
       steps.push(rec);
       opts.afterStep?.(rec);
     }
+  }
+
+  /** A CPU with an empty run queue is idle: an RCU quiescent state. */
+  private noteIdle(queues: Runnable[][]): void {
+    const rcu = this.d.rcu;
+    if (rcu === undefined) return;
+    for (let c = 0; c < queues.length; c++) rcu.setIdle(c, (queues[c] as Runnable[]).length === 0 ? 1 : 0);
   }
 
   private done(r: Runnable): boolean {
@@ -245,13 +256,19 @@ export class Scheduler {
     if (d.framesLockCounts) this.framesBefore.set(d.framesLockCounts);
     const ns0 = d.clockNs();
     const op = r.next++;
+    const rcu = d.rcu;
+    if (rcu !== undefined) rcu.current = t.tid;
     let result: string;
     try {
       result = String((r.ops[op] as Operation)(t));
     } catch (e) {
       if (!(e instanceof ProcessKilled)) throw e;
       result = e.name === "SegmentationFault" ? "SIGSEGV" : e.name === "BusError" ? "SIGBUS" : "SIGKILL";
+    } finally {
+      if (rcu !== undefined) rcu.current = 0;
     }
+    // The operation ended: a context-switch point, so a quiescent state for its CPU.
+    rcu?.quiescentState(cpu);
     const cost = d.clockNs() - ns0 + OP_BASE_NS;
     d.probe(this.after);
     d.tasks.setCurrent(null);
@@ -314,6 +331,8 @@ export class Scheduler {
   private backToBoot(): void {
     this.d.smp.switchTo(0);
     this.bindViews(0);
+    // Only CPU 0 runs now (the host's calls); the others are idle.
+    for (let c = 0; c < this.d.smp.nrCpus; c++) this.d.rcu?.setIdle(c, c === 0 ? 0 : 1);
   }
 }
 

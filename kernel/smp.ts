@@ -34,6 +34,11 @@ export interface SmpParts {
   readonly tlbConfig: TlbConfig;
 }
 
+/** A layer with per-CPU state (the page allocator's lists, the slab's CPU slabs): told when the running CPU changes. */
+export interface PerCpuUser {
+  setCpu(cpu: number): void;
+}
+
 /** The machine's CPUs. */
 export class Smp {
   readonly nrCpus: number;
@@ -41,6 +46,8 @@ export class Smp {
   readonly tlbs: readonly Tlb[];
   /** mm_cpumask and the TLB shootdown IPIs. */
   readonly shootdown: TlbShootdown;
+  /** Layers whose per-CPU state follows the running CPU (kernel/main.ts adds them). */
+  readonly percpu: PerCpuUser[] = [];
   private cur = 0;
 
   /** Panics never; throws RangeError when `nrCpus` is not a whole number in 1..64. */
@@ -69,7 +76,8 @@ export class Smp {
   /**
    * Makes `cpu` the running CPU: the MMU, the page tables' flushes, the
    * kernel's memory view and `view` (the user memory of the thread about to
-   * run) use its TLB from now on, events carry it, and when `asid` > 0 the
+   * run) use its TLB from now on, events carry it, the per-CPU layers
+   * (`percpu`) switch to its lists and CPU slabs, and when `asid` > 0 the
    * CPU joins that address space's cpumask (switch_mm). Throws RangeError on
    * a CPU the machine does not have.
    */
@@ -84,6 +92,7 @@ export class Smp {
     p.kernelMem.useTlb(tlb);
     p.events.setCpu(cpu);
     this.shootdown.current = cpu;
+    for (const u of this.percpu) u.setCpu(cpu);
     if (view !== null) view.useTlb(tlb);
     if (asid > 0) this.shootdown.markRunning(asid, cpu);
   }

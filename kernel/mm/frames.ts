@@ -50,6 +50,8 @@ export interface FramesOptions {
   readonly pagePoison: boolean;
   /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
   readonly pcpBatch: number;
+  /** CPUs of the machine, 1..64 (absent: 1): a layer with per-CPU lists keeps a set for each. */
+  readonly nrCpus?: number;
 }
 
 /** What a frame allocator is handed at boot. */
@@ -141,8 +143,10 @@ export interface FrameAllocator {
 
   /** Optional: frames held on per-CPU lists, neither free nor allocated (0 when absent). */
   nrPcpPages?(): number;
-  /** Optional: gives every per-CPU list back to the free lists (drain_all_pages; after shrinkers free something). */
+  /** Optional: gives every CPU's per-CPU lists back to the free lists (drain_all_pages: after shrinkers free something, before an allocation fails, drop_caches). */
   drainPcp?(): void;
+  /** Optional: the running CPU is now `cpu` (0..nrCpus-1); a layer with per-CPU lists uses that CPU's from now on. */
+  setCpu?(cpu: number): void;
   /** Optional: the zones, lowest first; without them the machine has no /proc/buddyinfo or watermarks. */
   readonly zones?: readonly FramesZone[];
   /**

@@ -13,7 +13,8 @@ import type { Printk } from "../printk.ts";
 import type { MeminfoValues } from "../proc/meminfo.ts";
 import type { Registry } from "../registry.ts";
 import type { FailPoint } from "./fault_inject.ts";
-import { checkFrames, FramePages } from "./frame_pages.ts";
+import { FramePages } from "./frame_pages.ts";
+import { checkFrames } from "./frame_pages_check.ts";
 import type { FrameAllocator, FramesBoot, FramesLayer, FreeRange } from "./frames.ts";
 import { FramesLocks, MAX_FRAMES_LOCKS } from "./frames_locks.ts";
 import type { BootLayout } from "./memblock.ts";
@@ -35,6 +36,8 @@ export interface FramesInit {
   readonly maxOrder: number;
   /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
   readonly pcpBatch: number;
+  /** CPUs of the machine (default 1): the frames layer keeps per-CPU lists for each. */
+  readonly cpus?: number;
   readonly registry: Registry;
   /** The machine's event bus (mm_page_alloc, mm_page_free; split and merge on the buddy). */
   readonly events: KernelEvents;
@@ -68,7 +71,7 @@ export function buddyFrames(boot: FramesBoot): BuddyAllocator {
   const buddy = new BuddyAllocator(boot.memmap, zones, boot.maxOrder);
   for (const r of boot.ranges) buddy.freeBootRange(r.start, r.end);
   setupWatermarks(zones);
-  buddy.setupPcp(boot.options.pcpBatch);
+  buddy.setupPcp(boot.options.pcpBatch, boot.options.nrCpus ?? 1);
   return buddy;
 }
 
@@ -92,7 +95,7 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
     ranges,
     maxOrder: b.maxOrder,
     memmap: b.memmap,
-    options: { debugVm: b.debugVm, pagePoison, pcpBatch: b.pcpBatch },
+    options: { debugVm: b.debugVm, pagePoison, pcpBatch: b.pcpBatch, nrCpus: b.cpus ?? 1 },
     reserve: (pfn, count) => {
       if (!ranges.some((r) => pfn >= r.start && pfn + count <= r.end)) panic(`memblock_reserve: [${pfn}, ${pfn + count}) is not free`);
       for (let p = pfn; p < pfn + count; p++) b.memmap.setHead(p, PG_reserved, 0);
@@ -114,7 +117,7 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   if (!(Number.isInteger(nrLocks) && nrLocks >= 0 && nrLocks <= MAX_FRAMES_LOCKS))
     layerFault("frames", `'${fa.name}' declares ${String(nrLocks)} locks; it may declare 0 to ${MAX_FRAMES_LOCKS}`);
   locks.declared = nrLocks;
-  const pages = new FramePages(fa, b.phys, b.memmap, { pagePoison, debugVm: b.debugVm, events: b.events }, b.printk, b.failPageAlloc);
+  const pages = new FramePages(fa, b.phys, b.memmap, { pagePoison, debugVm: b.debugVm, events: b.events, nrCpus: b.cpus ?? 1 }, b.printk, b.failPageAlloc);
   // The buddy's own events (mm_buddy_split, mm_buddy_merge) go to the same bus.
   if (fa instanceof BuddyAllocator) fa.ev = b.events;
   registerFrames(b.registry, pages);

@@ -39,6 +39,10 @@ export class PerCpuPages {
 export class BuddyStats {
   pcpRefills = 0;
   pcpDrains = 0;
+  /** drain_all_pages calls (m.dropCaches, a failing allocation's last try, drainPcp). */
+  drainAll = 0;
+  /** Per-CPU drain work items those calls queued: one per CPU that held pages. */
+  drainWork = 0;
   constructor(
     readonly splits: Uint32Array,
     readonly merges: Uint32Array,
@@ -51,6 +55,8 @@ export interface BuddyLists {
   readonly maxOrder: number;
   readonly memmap: MemMap;
   readonly stats: BuddyStats;
+  /** CPUs with per-CPU lists: every zone's `pcp` has this many. */
+  readonly nrCpus: number;
 }
 
 /** One zone of physical memory. */
@@ -68,9 +74,9 @@ export class Zone {
   pgalloc = 0;
   readonly freeHead: Int32Array;
   readonly nrFree: Int32Array;
-  /** Per-CPU lists, one per CPU (one CPU today). */
+  /** Per-CPU lists: pcp[c] is CPU c's (page_alloc.ts setupPcp). */
   pcp: PerCpuPages[] = [];
-  /** The boot CPU's lists: pcp[0], kept in a field for the fast path. */
+  /** The boot CPU's lists: pcp[0]. */
   pcp0: PerCpuPages = new PerCpuPages(1, 1, 0);
 
   constructor(

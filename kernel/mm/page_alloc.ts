@@ -24,6 +24,7 @@
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT } from "../events_types.ts";
+import { panic } from "../panic.ts";
 import type { FrameAllocator, FramesCounters } from "./frames.ts";
 import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_NOFAIL } from "./gfp.ts";
 import { type MemMap, PG_buddy, PG_pcp } from "./memmap.ts";
@@ -53,9 +54,13 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** The lowest zone (DMA), where frees below the Normal zone go. */
   private readonly low: Zone;
   private readonly normalStart: number;
-  /** The boot CPU's lists of the Normal and lowest zones (set by setupPcp). */
+  /** The running CPU's lists of the Normal and lowest zones (set by setupPcp and setCpu). */
   private normalPcp: PerCpuPages;
   private lowPcp: PerCpuPages;
+  /** The CPU whose lists allocations and frees use (setCpu). */
+  private cpu = 0;
+  /** CPUs with lists of their own (setupPcp). */
+  nrCpus = 1;
 
   /** Use buddyFrames (mm_init.ts), which builds the zones and frees the boot ranges. */
   constructor(
@@ -141,7 +146,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
 
   /** Takes one block from the per-CPU list, refilling it from the buddy lists when empty. */
   private rmqueuePcp(zone: Zone, order: number): number {
-    const pcp = zone.pcp0;
+    const pcp = zone.pcp[this.cpu] as PerCpuPages;
     if (pcp.head[order] === 0 && !this.pcpRefill(zone, pcp, order)) return -1;
     const w = this.w;
     const pfn = (pcp.head[order] as number) - 1;
@@ -303,13 +308,37 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     this.stats.pcpDrains++;
   }
 
-  /** drain_all_pages: every per-CPU list back to the buddy lists. */
+  /**
+   * drain_all_pages: every CPU's lists back to the buddy lists. Linux queues
+   * a drain work item on each CPU that holds pages (an IPI's worth of work);
+   * memsim drains them in place and counts the call and the work items
+   * (stats.drainAll, stats.drainWork).
+   */
   drainPcp(): void {
-    for (const zone of this.zones) {
-      for (const pcp of zone.pcp) {
+    this.stats.drainAll++;
+    for (let c = 0; c < this.nrCpus; c++) {
+      let held = 0;
+      for (const zone of this.zones) held += (zone.pcp[c] as PerCpuPages).count;
+      if (held === 0) continue;
+      this.stats.drainWork++;
+      for (const zone of this.zones) {
+        const pcp = zone.pcp[c] as PerCpuPages;
         if (pcp.count > 0) this.freePcpBulk(zone, pcp, pcp.count);
       }
     }
+  }
+
+  /**
+   * Makes `cpu`'s lists the ones allocations and frees use from now on (the
+   * running CPU changed, kernel/smp.ts). Panics when the CPU has no lists.
+   */
+  setCpu(cpu: number): void {
+    const normal = this.normal.pcp[cpu];
+    const low = this.low.pcp[cpu];
+    if (normal === undefined || low === undefined) panic(`page_alloc: no per-CPU lists for CPU ${cpu}`);
+    this.cpu = cpu;
+    this.normalPcp = normal;
+    this.lowPcp = low;
   }
 
   /** The zone holding pfn. */
@@ -351,18 +380,20 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /**
    * The per-CPU lists of every zone: `batch` pages per refill and drain (0
    * picks Linux's size for the zone, -1 turns the lists off), high as Linux
-   * 6.x's zone_highsize: the low watermark, at least four batches.
+   * 6.x's zone_highsize: the low watermark, at least four batches. One set
+   * of lists per CPU (`nrCpus`, 1..64), all alike; CPU 0's run first.
    */
-  setupPcp(pcpBatch: number): void {
+  setupPcp(pcpBatch: number, nrCpus = 1): void {
+    this.nrCpus = nrCpus;
     for (const z of this.zones) {
       const batch = pcpBatch > 0 ? pcpBatch : pcpBatchFor(z.managed);
       const pcpOn = pcpBatch >= 0;
       const high = Math.max(4 * batch, z.wmarkLow);
-      z.pcp0 = new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0);
-      z.pcp = [z.pcp0];
+      z.pcp = [];
+      for (let c = 0; c < nrCpus; c++) z.pcp.push(new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0));
+      z.pcp0 = z.pcp[0] as PerCpuPages;
     }
-    this.normalPcp = this.normal.pcp0;
-    this.lowPcp = this.low.pcp0;
+    this.setCpu(0);
   }
 
   /** Puts a boot-time free range [start, end) on the lists as the largest aligned blocks. */

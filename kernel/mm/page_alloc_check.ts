@@ -12,12 +12,12 @@
  *   BUDDY-4 frame claimed twice
  *   BUDDY-5 frame neither reserved, free nor allocated
  *   BUDDY-6 free buddies left unmerged
- *   BUDDY-7 counter disagrees with the recount
+ *   BUDDY-7 counter disagrees with the recount (every CPU's per-CPU lists recounted)
  *   BUDDY-8 non-head frame of a free block has a non-zero record
  */
 import { invariant, panic } from "../panic.ts";
 import { type MemMap, PG_alloc, PG_buddy, PG_pcp, PG_reserved, SP_LRU_NEXT, SP_MAPPING, SP_MEMCG } from "./memmap.ts";
-import type { BuddyLists, Zone } from "./mmzone.ts";
+import type { BuddyLists, PerCpuPages, Zone } from "./mmzone.ts";
 
 const FREE = 1;
 const PCP = 2;
@@ -79,19 +79,25 @@ function checkZoneLists(b: BuddyLists, zone: Zone, seen: Uint8Array): void {
     free += n << order;
   }
   invariant(free === zone.freePages, "BUDDY-7", `zone ${zone.name}: free pages ${zone.freePages}, counted ${free}`);
-  for (const pcp of zone.pcp) {
+  invariant(zone.pcp.length === b.nrCpus, "BUDDY-7", `zone ${zone.name}: ${zone.pcp.length} per-CPU list sets for ${b.nrCpus} CPUs`);
+  for (let cpu = 0; cpu < zone.pcp.length; cpu++) {
+    const pcp = zone.pcp[cpu] as PerCpuPages;
     let count = 0;
     for (let order = 0; order < pcp.head.length; order++) {
       let n = 0;
       for (let h = pcp.head[order] as number; h !== 0; h = mm.word(h - 1, 1)) {
         const pfn = h - 1;
-        invariant(mm.word0(pfn) === (PG_pcp | (order << 16)), "BUDDY-1", `pcp page 0x${pfn.toString(16)} not marked pcp order ${order}`);
+        invariant(
+          mm.word0(pfn) === (PG_pcp | (order << 16)),
+          "BUDDY-1",
+          `CPU ${cpu} pcp page 0x${pfn.toString(16)} not marked pcp order ${order}`,
+        );
         markBlock(zone, seen, pfn, order, PCP);
         n++;
       }
       count += n << order;
     }
-    invariant(count === pcp.count, "BUDDY-7", `zone ${zone.name} pcp: count ${pcp.count}, counted ${count}`);
+    invariant(count === pcp.count, "BUDDY-7", `zone ${zone.name} CPU ${cpu} pcp: count ${pcp.count}, counted ${count}`);
   }
 }
 

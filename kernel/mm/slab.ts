@@ -155,9 +155,7 @@ export class KmemCache {
   declare private readonly mm: number;
   declare private readonly failSlab: FailPoint;
 
-  /** kmem_cache_cpu: the CPU slab's head pfn (0 = none); what the fast paths read of it is in `cpu`. */
-  cpuSlab = 0;
-  /** The kmem_cache_cpu rows of all caches (this cache's is row `id`). */
+  /** The kmem_cache_cpu rows of all caches, one table per CPU (this cache's is row `id`). */
   declare private readonly cpu: SlabCpu;
   /** kmem_cache_node */
   declare readonly partial: SlabList;
@@ -174,6 +172,8 @@ export class KmemCache {
   allocFailed = 0;
   slabsAllocated = 0;
   slabsFreed = 0;
+  /** Frees from a CPU into a slab that is another CPU's CPU slab (they go to the slab's own freelist). */
+  freeRemote = 0;
   dead = false;
 
   constructor(host: SlabHost, id: number, name: string, l: CacheLayout, ctor: ((kva: number) => void) | null, random: number) {
@@ -209,6 +209,31 @@ export class KmemCache {
     this.full = new SlabList(this.w, SLAB_FULL);
     this.cpu = host.cpu;
     this.cpu.initRow(id, l.offset, this.random, l.size);
+  }
+
+  /** The running CPU's slab of this cache: its head pfn (0 = none). */
+  get cpuSlab(): number {
+    return this.cpu.cpuPfn(this.id, this.cpu.current);
+  }
+
+  /** Records `pfn` as the running CPU's slab and nothing else (for tests that corrupt the state; the slab paths use setCpuSlab). */
+  set cpuSlab(pfn: number) {
+    this.cpu.setPfn(this.id, this.cpu.current, pfn);
+  }
+
+  /** CPU `cpu`'s slab of this cache (0 = none). */
+  cpuSlabOn(cpu: number): number {
+    return this.cpu.cpuPfn(this.id, cpu);
+  }
+
+  /** CPUs with a CPU slab slot. */
+  get nrCpus(): number {
+    return this.cpu.nrCpus;
+  }
+
+  /** The running CPU. */
+  get currentCpu(): number {
+    return this.cpu.current;
   }
 
   /** Allocations served from the CPU slab (Linux ALLOC_FASTPATH). */
@@ -338,9 +363,12 @@ export class KmemCache {
     return shrinkCache(this);
   }
 
-  /** Flushes the CPU slab to the partial or full list (or frees it when empty and enough are kept). */
+  /** flush_all: every CPU's slab to the partial or full list (or freed when empty and enough are kept). */
   flushCpuSlab(): void {
-    if (this.cpuSlab !== 0) deactivateSlab(this, this.cpuSlab);
+    for (let cpu = 0; cpu < this.nrCpus; cpu++) {
+      const pfn = this.cpuSlabOn(cpu);
+      if (pfn !== 0) deactivateSlab(this, pfn, cpu);
+    }
   }
 
   /** Frees one slab back to the buddy allocator. The slab must be on no list. */
@@ -349,18 +377,25 @@ export class KmemCache {
   }
 
   /**
-   * Sets the CPU slab (0 = none) and what the fast paths precompute from it.
-   * Only the slab paths call this.
+   * Sets CPU `cpu`'s slab (0 = none; default the running CPU) and what the
+   * fast paths precompute from it. Only the slab paths call this.
    */
-  setCpuSlab(pfn: number): void {
-    this.cpuSlab = pfn;
-    if (pfn === 0 || this.debug) this.cpu.setCpu(this.id, 0, 0, 0);
+  setCpuSlab(pfn: number, cpu = this.cpu.current): void {
+    if (pfn === 0 || this.debug) this.cpu.setRow(cpu, this.id, pfn, 0, 0, 0);
     else
-      this.cpu.setCpu(
+      this.cpu.setRow(
+        cpu,
         this.id,
+        pfn,
         this.mm + pfn * 16,
         pfn * PAGE_SIZE + this.redLeftPad,
         this.usedBytes[this.host.memmap.order(pfn)] as number,
       );
+  }
+
+  /** The CPU whose slab `pfn` is, or -1. */
+  cpuHolding(pfn: number): number {
+    for (let cpu = 0; cpu < this.nrCpus; cpu++) if (this.cpuSlabOn(cpu) === pfn) return cpu;
+    return -1;
   }
 }

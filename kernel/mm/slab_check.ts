@@ -117,10 +117,13 @@ function checkCache(s: SlabAllocator, c: KmemCache, found: number[]): void {
   const w = s.memmap.w;
   const reachable = new Set<number>([...walkList(s, c, c.partial, "partial"), ...walkList(s, c, c.full, "full")]);
   invariant(reachable.size === c.partial.nr + c.full.nr, "SLAB-2", `${c.name} has a slab on both lists`);
-  if (c.cpuSlab !== 0) {
-    invariant(!reachable.has(c.cpuSlab), "SLAB-2", `${c.name} CPU slab ${hex(c.cpuSlab)} is also on a list`);
-    invariant(slabState(w, c.cpuSlab) === SLAB_CPU, "SLAB-2", `${c.name} CPU slab ${hex(c.cpuSlab)} not marked cpu`);
-    reachable.add(c.cpuSlab);
+  for (let cpu = 0; cpu < c.nrCpus; cpu++) {
+    const pfn = c.cpuSlabOn(cpu);
+    if (pfn === 0) continue;
+    const who = cpu === 0 ? "CPU slab" : `CPU ${cpu}'s slab`;
+    invariant(!reachable.has(pfn), "SLAB-2", `${c.name} ${who} ${hex(pfn)} is also on a list or another CPU's`);
+    invariant(slabState(w, pfn) === SLAB_CPU, "SLAB-2", `${c.name} ${who} ${hex(pfn)} not marked cpu`);
+    reachable.add(pfn);
   }
   let objects = 0;
   let pages = 0;

@@ -23,6 +23,13 @@
  *   +3 OFFSET  the free pointer's offset in an object
  *   +4 RANDOM  the freelist hardening key (30 bits)
  *   +5 MASK    size - 1 when the stride is a power of two, else -1
+ *   +6 PFN     the CPU slab's head pfn (0 = none), read by the slow paths
+ *
+ * One table of rows per CPU (Linux's kmem_cache_cpu is a per-CPU variable):
+ * `t` is the running CPU's, swapped by setCpu when the machine switches CPUs
+ * (kernel/smp.ts), so the fast paths read the same words as on one CPU.
+ * OFFSET, RANDOM and MASK are alike in every table; WORD, BASE, USED and PFN
+ * are the CPU's own.
  *
  * The fast paths keep every check the slow path makes for the same case:
  * the free pointer is hardened (stored = next ^ random ^ its own address),
@@ -48,6 +55,7 @@ enum Cpu {
   OFFSET = 3,
   RANDOM = 4,
   MASK = 5,
+  PFN = 6,
   /** slab_page.ts INUSE_ONE: word 2's step for one object in use (checked at load below). */
   INUSE_ONE = 1 << 20,
 }
@@ -57,8 +65,12 @@ if (INUSE_ONE !== Cpu.INUSE_ONE) panic("slab_cpu: INUSE_ONE differs from slab_pa
 export class SlabCpu {
   // `declare`d: each property is created holding its typed array, so the
   // JIT keeps its map (see MmuMemory in mmu_memory.ts).
-  /** ROW words per cache id. */
-  declare private readonly t: Int32Array;
+  /** ROW words per cache id: the running CPU's table. */
+  declare private t: Int32Array;
+  /** tables[c] is CPU c's rows. */
+  declare private readonly tables: Int32Array[];
+  /** The running CPU (setCpu). */
+  declare current: number;
   /** RAM as words. */
   declare private readonly m: Uint32Array;
   /** Per id: [id * ROW] fast allocations, [id * ROW + 1] fast frees (indexed like the rows, so the fast paths reuse the row offset). */
@@ -72,30 +84,80 @@ export class SlabCpu {
   constructor(ids: number, m: Uint32Array) {
     this.m = m;
     this.t = new Int32Array(ids * Cpu.ROW);
+    this.tables = [this.t];
+    this.current = 0;
     this.counts = new Float64Array(ids * Cpu.ROW);
     this.inv = new Float64Array(ids);
     this.size = new Int32Array(ids);
   }
 
-  /** Fills the fixed part of cache `id`'s row (a new cache, or an id reused); no CPU slab yet. */
+  /** CPUs with a table of rows. */
+  get nrCpus(): number {
+    return this.tables.length;
+  }
+
+  /**
+   * Gives every CPU up to `n` (1..64) its table: the fixed words copied from
+   * CPU 0's, no CPU slab. Called once at boot, before a second CPU runs.
+   */
+  setNrCpus(n: number): void {
+    const t0 = this.tables[0] as Int32Array;
+    while (this.tables.length < n) {
+      const t = new Int32Array(t0.length);
+      for (let r = 0; r < t0.length; r += Cpu.ROW) {
+        t[r + Cpu.OFFSET] = t0[r + Cpu.OFFSET] as number;
+        t[r + Cpu.RANDOM] = t0[r + Cpu.RANDOM] as number;
+        t[r + Cpu.MASK] = t0[r + Cpu.MASK] as number;
+      }
+      this.tables.push(t);
+    }
+  }
+
+  /** The running CPU is now `cpu` (kernel/smp.ts): the fast paths use its rows. Panics when it has no table. */
+  setCpu(cpu: number): void {
+    const t = this.tables[cpu];
+    if (t === undefined) panic(`slab_cpu: no kmem_cache_cpu table for CPU ${cpu}`);
+    this.t = t;
+    this.current = cpu;
+  }
+
+  /** Fills the fixed part of cache `id`'s row on every CPU (a new cache, or an id reused); no CPU slab yet. */
   initRow(id: number, offset: number, random: number, size: number): void {
     const r = id * Cpu.ROW;
-    this.t.fill(0, r, r + Cpu.ROW);
-    this.t[r + Cpu.OFFSET] = offset;
-    this.t[r + Cpu.RANDOM] = random;
-    this.t[r + Cpu.MASK] = (size & (size - 1)) === 0 ? size - 1 : -1;
+    for (const t of this.tables) {
+      t.fill(0, r, r + Cpu.ROW);
+      t[r + Cpu.OFFSET] = offset;
+      t[r + Cpu.RANDOM] = random;
+      t[r + Cpu.MASK] = (size & (size - 1)) === 0 ? size - 1 : -1;
+    }
     this.inv[id] = 1 / size;
     this.size[id] = size;
     this.counts[r] = 0;
     this.counts[r + 1] = 0;
   }
 
-  /** Sets cache `id`'s CPU slab for the fast paths: its struct page word, first object pa and span; word 0 turns them off. */
-  setCpu(id: number, word: number, base: number, used: number): void {
+  /**
+   * Sets CPU `cpu`'s slab of cache `id`: its head pfn (0 = none) and, for
+   * the fast paths, its struct page word, first object pa and span; word 0
+   * turns them off.
+   */
+  setRow(cpu: number, id: number, pfn: number, word: number, base: number, used: number): void {
+    const t = this.tables[cpu] as Int32Array;
     const r = id * Cpu.ROW;
-    this.t[r + Cpu.WORD] = word;
-    this.t[r + Cpu.BASE] = base;
-    this.t[r + Cpu.USED] = used;
+    t[r + Cpu.PFN] = pfn;
+    t[r + Cpu.WORD] = word;
+    t[r + Cpu.BASE] = base;
+    t[r + Cpu.USED] = used;
+  }
+
+  /** The head pfn of CPU `cpu`'s slab of cache `id` (0 = none). */
+  cpuPfn(id: number, cpu: number): number {
+    return (this.tables[cpu] as Int32Array)[id * Cpu.ROW + Cpu.PFN] as number;
+  }
+
+  /** Records `pfn` as CPU `cpu`'s slab of cache `id` without touching the fast-path words (a test's corruption). */
+  setPfn(id: number, cpu: number, pfn: number): void {
+    (this.tables[cpu] as Int32Array)[id * Cpu.ROW + Cpu.PFN] = pfn;
   }
 
   /** Where cache `id`'s counts start in `counts`. */

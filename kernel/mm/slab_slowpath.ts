@@ -153,9 +153,9 @@ function installCpuSlab(c: KmemCache, pfn: number): void {
   setSlabState(c.w, pfn, SLAB_CPU);
 }
 
-/** deactivate_slab: the CPU slab goes to the partial head, the full list, or back to the buddy allocator. */
-export function deactivateSlab(c: KmemCache, pfn: number): void {
-  c.setCpuSlab(0);
+/** deactivate_slab: CPU `cpu`'s slab goes to the partial head, the full list, or back to the buddy allocator. */
+export function deactivateSlab(c: KmemCache, pfn: number, cpu = c.currentCpu): void {
+  c.setCpuSlab(0, cpu);
   setSlabState(c.w, pfn, SLAB_NONE);
   if (slabInuse(c.w, pfn) === 0 && c.partial.nr >= c.minPartial) discardSlab(c, pfn);
   else if (slabFreelist(c.w, pfn) !== 0) c.partial.addHead(pfn);
@@ -167,7 +167,7 @@ function disableSlab(c: KmemCache, pfn: number): void {
   const state = slabState(c.w, pfn);
   if (state === SLAB_PARTIAL) c.partial.remove(pfn);
   else if (state === SLAB_FULL) c.full.remove(pfn);
-  else if (state === SLAB_CPU) c.setCpuSlab(0);
+  else if (state === SLAB_CPU) c.setCpuSlab(0, c.cpuHolding(pfn));
   setSlabFreelist(c.w, pfn, 0);
   setSlabInuse(c.w, pfn, orderObjects(c.host.memmap.order(pfn), c.size));
   setSlabState(c.w, pfn, SLAB_DISABLED);
@@ -202,6 +202,11 @@ export function slabFreeSlow(c: KmemCache, pa: number, head: number, w0: number,
   }
   c.freeSlowpath++;
   const state = slabState(w, head);
+  // A remote free: the slab is another CPU's CPU slab; the object stays on the slab's own freelist.
+  if (state === SLAB_CPU) {
+    c.freeRemote++;
+    return;
+  }
   if (slabInuse(w, head) === 0 && c.partial.nr >= c.minPartial) {
     if (state === SLAB_PARTIAL) c.partial.remove(head);
     else if (state === SLAB_FULL) c.full.remove(head);
@@ -243,13 +248,13 @@ export function discardSlab(c: KmemCache, pfn: number): void {
 }
 
 /**
- * __kmem_cache_do_shrink: flushes the CPU slab, frees every empty slab, and
+ * __kmem_cache_do_shrink: flushes every CPU's slab, frees every empty slab, and
  * puts the fullest partial slabs first (by free objects, up to 32). Returns
  * pages freed.
  */
 export function shrinkCache(c: KmemCache): number {
   const before = c.pages;
-  if (c.cpuSlab !== 0) deactivateSlab(c, c.cpuSlab);
+  c.flushCpuSlab();
   const buckets: number[][] = [];
   const rest: number[] = [];
   for (let pfn = c.partial.head; pfn !== 0; ) {

@@ -20,12 +20,13 @@ function partialFree(c: KmemCache): number {
   return free;
 }
 
-/** Objects allocated right now: all objects minus the free ones on the partial list and the CPU slab. */
+/** Objects allocated right now: all objects minus the free ones on the partial list and every CPU's slab. */
 export function activeObjects(c: KmemCache): number {
   let active = c.totalObjects - partialFree(c);
-  if (c.cpuSlab !== 0) {
-    const mm = c.host.memmap;
-    active -= orderObjects(mm.order(c.cpuSlab), c.size) - slabInuse(mm.w, c.cpuSlab);
+  const mm = c.host.memmap;
+  for (let cpu = 0; cpu < c.nrCpus; cpu++) {
+    const pfn = c.cpuSlabOn(cpu);
+    if (pfn !== 0) active -= orderObjects(mm.order(pfn), c.size) - slabInuse(mm.w, pfn);
   }
   return active;
 }

@@ -19,6 +19,7 @@ import { MALLOC_FUZZ_MODEL } from "../property/models/malloc_fuzz.ts";
 import { MEMCG_MODEL } from "../property/models/memcg.ts";
 import { MESH_MODEL } from "../property/models/mesh.ts";
 import { PAGE_ALLOC_MODEL } from "../property/models/page_alloc.ts";
+import { PERCPU_MODEL } from "../property/models/percpu.ts";
 import { PGTABLE_MODEL } from "../property/models/pgtable.ts";
 import { RECLAIM_MODEL } from "../property/models/reclaim.ts";
 import { SHELL_MODEL } from "../property/models/shell.ts";
@@ -51,6 +52,7 @@ export const SOAK_MODELS: SoakModel[] = [
   SWAP_MODEL,
   FILES_MODEL,
   SMP_MODEL,
+  PERCPU_MODEL,
   FILE_MMAP_MODEL,
   MEMCG_MODEL,
   EXACT_LRU_MODEL,

@@ -8,6 +8,7 @@ import { createMalloc } from "../malloc/index.ts";
 import type { Allocator } from "./allocator.ts";
 import { createArena } from "./arena.ts";
 import { createBuddy } from "./buddy.ts";
+import { createEbr } from "./ebr.ts";
 import { createFreeList, type FitPolicy, freeListName, type ListOrder } from "./freelist.ts";
 import { createHoard } from "./hoard.ts";
 import { createMesh } from "./mesh.ts";
@@ -63,6 +64,11 @@ entries.push(
     summary: "the Mesh allocator with meshing off (the baseline of its RSS figures)",
     create: (p) => createMesh(p, { meshPeriod: 0 }, "mesh-nomesh"),
   },
+  {
+    name: "ebr",
+    summary: "epoch-based reclamation over segregated: retire() frees once no reader can hold the block",
+    create: (p) => createEbr(createSegregated(p)),
+  },
 );
 
 const byName = new Map(entries.map((e) => [e.name, e]));
@@ -107,4 +113,4 @@ export function registerAllocator(entry: AllocatorEntry): void {
   byName.set(entry.name, entry);
 }
 
-export { createArena, createBuddy, createFreeList, createHoard, createMesh, createPool, createSegregated };
+export { createArena, createBuddy, createEbr, createFreeList, createHoard, createMesh, createPool, createSegregated };
