@@ -7,6 +7,7 @@ import { CLOCK_KINDS, type ClockCosts, type ClockKind, DEFAULT_CLOCK_COSTS, SMP_
 import type { FsOptions } from "../kernel/fs/fs_init.ts";
 import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
+import { type MmuName, mmuGeometry } from "../kernel/mm/pgtable_geometry.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
 import { DEFAULT_TLB, type TlbConfig } from "../kernel/mm/tlb.ts";
 import type { KLogger } from "../kernel/printk.ts";
@@ -64,6 +65,11 @@ export interface BootOptions {
   /** CPUs, 1..64, each with its own TLB (kernel/smp.ts). Default 1. */
   cpus?: number;
   /**
+   * The MMU geometry of process page tables (kernel/mm/pgtable_geometry.ts):
+   * "x86-64" (default, 4 levels) or "sv39" (RISC-V, 3 levels, xv6-riscv's).
+   */
+  mmu?: MmuName;
+  /**
    * What each step costs on the cost clock (`m.clock`), in whole simulated
    * nanoseconds: access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite. Absent kinds keep
    * the defaults (1, 100, 1000, 100000, 100000, 100000, 100000).
@@ -108,6 +114,7 @@ export interface ResolvedConfig {
   pcpBatch: number;
   tlb: TlbConfig;
   cpus: number;
+  mmu: MmuName;
   clock: ClockCosts;
   fs: FsOptions;
   log: KLogger;
@@ -130,6 +137,7 @@ const KNOWN = new Set([
   "pcpBatch",
   "tlb",
   "cpus",
+  "mmu",
   "clock",
   "fs",
   "log",
@@ -193,6 +201,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
     cpus: intIn("cpus", opts.cpus ?? 1, 1, MAX_CPUS),
+    mmu: resolveMmu(opts.mmu ?? "x86-64"),
     clock: resolveClock(opts.clock ?? {}),
     fs: resolveFs(opts.fs ?? {}),
     log: opts.log ?? silentLogger,
@@ -217,6 +226,12 @@ function resolveAllocSites(a: BootOptions["allocSites"]): ResolvedConfig["allocS
   if (scope !== "user" && scope !== "kernel" && scope !== "all")
     throw new ConfigError(`Machine.boot: allocSites.scope must be user, kernel or all, got ${String(scope)}`);
   return { sampleBytes, scope };
+}
+
+/** The MMU geometry. Throws ConfigError unless memsim has it. */
+function resolveMmu(v: unknown): MmuName {
+  if (typeof v === "string" && mmuGeometry(v) !== null) return v as MmuName;
+  throw new ConfigError(`Machine.boot: mmu must be "x86-64" or "sv39", got ${String(v)}`);
 }
 
 /** The THP mode. Throws ConfigError unless it is one of the three. */

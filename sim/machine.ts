@@ -221,6 +221,7 @@ export class Machine {
         pcpBatch: config.pcpBatch,
         slubDebug: config.slubDebug,
         tlb: config.tlb,
+        mmu: config.mmu,
         cpus: config.cpus,
         clockCosts: config.clock,
         fs: config.fs,

@@ -54,7 +54,6 @@ import {
   PTE_US,
 } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
-import { TASK_SIZE } from "./types.ts";
 import type { VmaOps } from "./vma.ts";
 
 /** How k.walk treats missing tables: "lookup" stops at them (-1), "alloc" allocates them. */
@@ -243,7 +242,7 @@ export class KernelApi {
         end % PAGE === 0 &&
         0 < start &&
         start < end &&
-        end <= TASK_SIZE
+        end <= mm.pt.vaEnd
       )
     ) {
       throw new RangeError(`k.insertVma: [0x${start.toString(16)}, 0x${end.toString(16)}) is not whole pages of user space`);
