@@ -126,9 +126,14 @@ export class KernelApi {
     return mode === "alloc" ? mm.pt.ensure(va) : mm.pt.lookup(va);
   }
 
-  /** The frame of `mm`'s level-4 table (CR3; xv6's p->pagetable): where a walk of any level starts. */
+  /** The frame of `mm`'s root table (CR3, satp; xv6's p->pagetable): where a walk of any level starts. */
   pgd(mm: MmStruct): number {
     return mm.pt.root;
+  }
+
+  /** The level of `mm`'s root table: 4 on x86-64, 3 on Sv39 (Machine.boot's `mmu`); level 1 holds 4 KiB leaves. */
+  levels(mm: MmStruct): number {
+    return mm.pt.top;
   }
 
   /**
