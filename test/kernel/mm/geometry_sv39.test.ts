@@ -7,8 +7,11 @@ import {
   MADV_PAGEOUT,
   MAP_ANONYMOUS,
   MAP_FIXED,
+  MAP_HUGETLB,
   MAP_PRIVATE,
   Machine,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PROT_READ,
   PROT_WRITE,
   SegmentationFault,
@@ -193,6 +196,37 @@ describe("Sv39 geometry: processes", () => {
     expect((l1[0] >>> 10) % 512).toBe(0);
     expect(p.mem.read32(GiB + 5 * PAGE)).toBe(42);
     expect(p.mm.pt.explain(GiB + 5 * PAGE)).toContain("2 MiB megapage");
+    m.check();
+  });
+});
+
+describe("Sv39 geometry: huge pages", () => {
+  it("THP megapages survive mremap and an mprotect split; hugetlb maps a megapage below mmap_base; all checkers pass", () => {
+    const m = Machine.boot({ ramBytes: 32 << 20, mmu: "sv39", debugVm: 3, hugePages: 2, thp: "always" });
+    const p = m.spawn("t");
+    p.sys.mmap(GiB, 4 << 20, RW, ANON);
+    for (let i = 0; i < 1024; i += 7) p.mem.write32(GiB + i * PAGE, i);
+    expect(m.proc.meminfo()).toMatch(/AnonHugePages:\s+4096 kB/);
+    // The two megapages move as level-1 entries; one page made read-only splits the first.
+    expect(p.sys.mremap(GiB, 4 << 20, 4 << 20, MREMAP_MAYMOVE | MREMAP_FIXED, 2 * GiB)).toBe(2 * GiB);
+    expect(p.sys.mprotect(2 * GiB + PAGE, PAGE, PROT_READ)).toBe(0);
+    const seen: number[] = [];
+    for (let i = 0; i < 1024; i += 7) if (p.mem.read32(2 * GiB + i * PAGE) !== i) seen.push(i);
+    expect(seen).toEqual([]);
+    expect(m.proc.meminfo()).toMatch(/AnonHugePages:\s+2048 kB/);
+    m.check();
+    // mmap_base = stack top 0x3ffffff000 - 128 MiB = 0x3ff7fff000; the 2 MiB-aligned 2 MiB below it starts at 0x3ff7c00000.
+    const h = p.sys.mmap(0, 2 << 20, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+    expect(h).toBe(0x3ff7c00000);
+    p.mem.write32(h + 0xc0e4, 77);
+    expect(p.mm.pt.explain(h + 0xc0e4).split("\n")[1]).toBe("  vpn[2] 255 vpn[1] 446 vpn[0] 12 offset 0xe4");
+    expect(p.mm.pt.explain(h + 0xc0e4)).toMatch(/V R W U A D -> 2 MiB megapage at pfn 0x[0-9a-f]+, frame 0x[0-9a-f]+/);
+    const c = p.fork()!;
+    c.mem.write32(2 * GiB, 5);
+    expect([p.mem.read32(2 * GiB), c.mem.read32(2 * GiB), c.mem.read32(h + 0xc0e4)]).toEqual([0, 5, 77]);
+    m.check();
+    c.exit(0);
+    p.exit(0);
     m.check();
   });
 });
