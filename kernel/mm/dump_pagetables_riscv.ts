@@ -5,16 +5,24 @@
  * RISC-V CPU would raise (scause 12 instruction, 13 load, 15 store/AMO).
  * Read-only, like dump_pagetables.ts.
  */
-import type { PageTable } from "./pgtable.ts";
-import { SV39_R, SV39_U, SV39_V, SV39_W, SV39_X } from "./pgtable_geometry.ts";
+import { type MmuGeometry, SV39_R, SV39_U, SV39_V, SV39_W, SV39_X } from "./pgtable_geometry.ts";
 import { formatEntry, pxIndex, swpOffset, swpType } from "./pgtable_types.ts";
 import { formatVa } from "./types.ts";
 
 const LEAF = SV39_R | SV39_W | SV39_X;
+
+/** What explainSv39 reads of a page table (PageTable has it; named here so this file needs no import of pgtable.ts). */
+export interface Sv39Table {
+  readonly root: number;
+  readonly asid: number;
+  readonly kind: string;
+  readonly geo: MmuGeometry;
+  readonly paging: { readonly u32: Uint32Array };
+}
 const FAULTS = "a load faults with scause 13, a store with 15, a fetch with 12 (load/store/instruction page fault)";
 
 /** The Sv39 walk for `va`, level by level, down to the frame or to the entry where it stops. */
-export function explainSv39(pt: PageTable, va: number): string {
+export function explainSv39(pt: Sv39Table, va: number): string {
   if (!(Number.isInteger(va) && va >= 0 && va < 2 ** 39)) return `${va}: not a 39-bit virtual address (Sv39)\n`;
   const out = [
     `${formatVa(va)}: ${pt.kind} page table (sv39), ASID ${pt.asid}, root pfn 0x${pt.root.toString(16)}`,
@@ -57,7 +65,7 @@ export function explainSv39(pt: PageTable, va: number): string {
 }
 
 /** A non-zero entry with V clear: a swap entry at level 0, anything else at the levels above. */
-function invalidWhat(pt: PageTable, lo: number, hi: number, level: number): string {
+function invalidWhat(pt: Sv39Table, lo: number, hi: number, level: number): string {
   if (level !== 1) return "(not valid)";
   const flags = pt.geo.flags(lo, hi, level);
   return `(swap entry: type ${swpType(flags)} offset ${swpOffset(pt.geo.pfn(lo, hi), flags)}; the fault reads it back)`;
