@@ -24,7 +24,7 @@ import type { MadvisePageOps } from "./mm/madvise.ts";
 import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
 import type { MemCgroup } from "./mm/memcontrol.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, type Memory, vmaAllows } from "./mm/memory.ts";
-import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE, STACK_TOP } from "./mm/mm.ts";
+import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE } from "./mm/mm.ts";
 import {
   VM_ACCOUNT,
   VM_DONTCOPY,
@@ -46,7 +46,6 @@ import { OomKiller, oomBadness, oomScore } from "./mm/oom_kill.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import { freeEmptyTables } from "./mm/pgtable_range.ts";
 import { PF_INSTR, PF_WRITE } from "./mm/pgtable_types.ts";
-import { TASK_SIZE } from "./mm/types.ts";
 import { PageoutWalk } from "./mm/vmscan.ts";
 import type { Printk } from "./printk.ts";
 import { PidProc } from "./proc/pid.ts";
@@ -156,7 +155,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
    */
   spawn(comm: string, ppid = 0): Process {
     const mm = this.newMm();
-    if (this.d.k.insertVma(mm, STACK_TOP - INITIAL_STACK_PAGES * PAGE, STACK_TOP, STACK_FLAGS) === 0) {
+    if (this.d.k.insertVma(mm, mm.stackTop - INITIAL_STACK_PAGES * PAGE, mm.stackTop, STACK_FLAGS) === 0) {
       this.d.paging.pgdFree(mm.pt);
       throw new Error(`spawn ${comm}: out of memory for the stack`);
     }
@@ -169,7 +168,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private newMm(): MmStruct {
     const pt = this.d.paging.pgdAlloc();
     if (pt === null) throw new Error("spawn: out of memory (or address-space ids) for a page table");
-    const mm = new MmStruct(this.nextMmId++, defaultRlimits());
+    const mm = new MmStruct(this.nextMmId++, defaultRlimits(), pt.geo);
     mm.pt = pt;
     return mm;
   }
@@ -251,7 +250,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   private releaseMm(mm: MmStruct): void {
     const ctx = this.d.ctx;
     for (let n = mm.tree.first(); n >= 0; n = mm.tree.first()) unmapVma(ctx, mm, mm.tree.value(n));
-    freeEmptyTables(mm.pt, 0, TASK_SIZE);
+    freeEmptyTables(mm.pt, 0, mm.pt.vaEnd);
     mm.pt.flushTlb();
     this.d.paging.pgdFree(mm.pt);
   }

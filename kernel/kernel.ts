@@ -27,6 +27,7 @@ import type { Mmu } from "./mm/mmu.ts";
 import type { BuddyAllocator } from "./mm/page_alloc.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import type { PageTable } from "./mm/pgtable.ts";
+import type { MmuName } from "./mm/pgtable_geometry.ts";
 import type { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
 import type { KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
@@ -61,6 +62,8 @@ export interface KernelConfig {
   readonly log: KLogger;
   /** TLB shape; the default is 256 entries, 4-way. */
   readonly tlb?: TlbConfig;
+  /** The geometry of process page tables (mm/pgtable_geometry.ts); x86-64 when absent. */
+  readonly mmu?: MmuName;
   /** vm.overcommit_memory, vm.overcommit_ratio, swap size and vm.max_map_count. */
   readonly overcommitMode: number;
   readonly overcommitRatio: number;

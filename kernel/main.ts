@@ -92,7 +92,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const pages = frames.pages;
 
   // 3. paging
-  const pp = pagingInit({ phys, memmap, buddy: pages, layout, printk, debugVm: config.debugVm, tlb: config.tlb, events });
+  const pp = pagingInit({ phys, memmap, buddy: pages, layout, printk, debugVm: config.debugVm, tlb: config.tlb, mmu: config.mmu, events });
   registry.checkers.push({ name: "pgtable", run: () => checkPgtable(pp.paging) });
   registry.checkers.push({ name: "tlb", run: () => checkTlb(pp.mmu) });
   registry.meminfoSources.push((v) => pagingMeminfo(pp, v));

@@ -12,7 +12,7 @@ import { EINVAL } from "./errno.ts";
 import type { Tasks } from "./fork.ts";
 import type { MemCgroup } from "./mm/memcontrol.ts";
 import { FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./mm/memory.ts";
-import { INITIAL_STACK_PAGES, type MmStruct, PAGE, type Rlimits, STACK_TOP } from "./mm/mm.ts";
+import { INITIAL_STACK_PAGES, type MmStruct, PAGE, type Rlimits } from "./mm/mm.ts";
 import type { MmuMemory } from "./mm/mmu_memory.ts";
 import { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from "./mm/oom_kill.ts";
 import type { PageFault } from "./mm/pgtable.ts";
@@ -69,7 +69,7 @@ export class Process implements UserProcess {
     makeProc: (p: Process) => PidProc,
   ) {
     this.sys = new Syscalls(this);
-    this.threads = [new Thread(this, pid, comm, STACK_TOP - INITIAL_STACK_PAGES * PAGE, STACK_TOP, tasks.nrCpus)];
+    this.threads = [new Thread(this, pid, comm, mm.stackTop - INITIAL_STACK_PAGES * PAGE, mm.stackTop, tasks.nrCpus)];
     this.proc = makeProc(this);
     mm.pt.faultHandler = (fault) => this.pageFault(fault);
   }

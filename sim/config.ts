@@ -7,6 +7,7 @@ import { CLOCK_KINDS, type ClockCosts, type ClockKind, DEFAULT_CLOCK_COSTS, SMP_
 import type { FsOptions } from "../kernel/fs/fs_init.ts";
 import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
+import { type MmuName, mmuGeometry } from "../kernel/mm/pgtable_geometry.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
 import { DEFAULT_TLB, type TlbConfig } from "../kernel/mm/tlb.ts";
 import type { KLogger } from "../kernel/printk.ts";
@@ -62,12 +63,15 @@ export interface BootOptions {
   /** TLB shape: entries and ways, powers of two (ways <= entries). Default 256 entries, 4-way. */
   tlb?: Partial<TlbConfig>;
   /**
-   * The MMU's modes. `observeAccesses: true` is the every-access mode: each
-   * user load and store takes the slow path and reports its page to the
-   * replacement policy (`layers.replacement`), so LRU is exact; it costs
-   * each user access a translation. Default off (no cost).
+   * The MMU. `geometry`: the format of process page tables
+   * (kernel/mm/pgtable_geometry.ts), "x86-64" (default, 4 levels) or "sv39"
+   * (RISC-V, 3 levels, xv6-riscv's); a string alone is the geometry.
+   * `observeAccesses: true` is the every-access mode: each user load and
+   * store takes the slow path and reports its page to the replacement
+   * policy (`layers.replacement`), so LRU is exact; it costs each user
+   * access a translation. Default off (no cost).
    */
-  mmu?: { observeAccesses?: boolean };
+  mmu?: MmuName | { geometry?: MmuName; observeAccesses?: boolean };
   /** CPUs, 1..64, each with its own TLB (kernel/smp.ts). Default 1. */
   cpus?: number;
   /**
@@ -114,7 +118,7 @@ export interface ResolvedConfig {
   maxOrder: number;
   pcpBatch: number;
   tlb: TlbConfig;
-  mmu: { observeAccesses: boolean };
+  mmu: { geometry: MmuName; observeAccesses: boolean };
   cpus: number;
   clock: ClockCosts;
   fs: FsOptions;
@@ -229,6 +233,12 @@ function resolveAllocSites(a: BootOptions["allocSites"]): ResolvedConfig["allocS
   return { sampleBytes, scope };
 }
 
+/** The MMU geometry. Throws ConfigError unless memsim has it. */
+function resolveGeometry(v: unknown): MmuName {
+  if (typeof v === "string" && mmuGeometry(v) !== null) return v as MmuName;
+  throw new ConfigError(`Machine.boot: mmu geometry must be "x86-64" or "sv39", got ${String(v)}`);
+}
+
 /** The THP mode. Throws ConfigError unless it is one of the three. */
 function resolveThp(v: unknown): "always" | "madvise" | "never" {
   if (v === "always" || v === "madvise" || v === "never") return v;
@@ -295,10 +305,15 @@ function resolveTlb(t: Partial<TlbConfig>): TlbConfig {
   return { entries, ways };
 }
 
-function resolveMmu(o: { observeAccesses?: boolean }): { observeAccesses: boolean } {
-  for (const k of Object.keys(o)) if (k !== "observeAccesses") throw new ConfigError(`Machine.boot: unknown option 'mmu.${k}'`);
+function resolveMmu(o: MmuName | { geometry?: MmuName; observeAccesses?: boolean }): {
+  geometry: MmuName;
+  observeAccesses: boolean;
+} {
+  if (typeof o !== "object" || o === null) return { geometry: resolveGeometry(o), observeAccesses: false };
+  for (const k of Object.keys(o))
+    if (k !== "observeAccesses" && k !== "geometry") throw new ConfigError(`Machine.boot: unknown option 'mmu.${k}'`);
   const observeAccesses = o.observeAccesses ?? false;
   if (typeof observeAccesses !== "boolean")
     throw new ConfigError(`Machine.boot: mmu.observeAccesses must be true or false, got ${String(observeAccesses)}`);
-  return { observeAccesses };
+  return { geometry: resolveGeometry(o.geometry ?? "x86-64"), observeAccesses };
 }

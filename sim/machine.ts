@@ -227,6 +227,7 @@ export class Machine {
         slubDebug: config.slubDebug,
         tlb: config.tlb,
         observeAccesses: config.mmu.observeAccesses,
+        mmu: config.mmu.geometry,
         cpus: config.cpus,
         clockCosts: config.clock,
         fs: config.fs,

@@ -4,6 +4,7 @@
  * virtual address, and one address's walk explained level by level.
  * Read-only: nothing here sets A/D bits or touches the TLB.
  */
+import { explainSv39 } from "./dump_pagetables_riscv.ts";
 import type { PageTable } from "./pgtable.ts";
 import {
   entryFlags,
@@ -43,23 +44,23 @@ function entryAt(pt: PageTable, table: number, i: number): [number, number] {
  */
 export function vmprint(pt: PageTable): string {
   const out = [`page table ${hex16(pt.root * 4096)}`];
-  printTable(pt, pt.root, 4, out);
+  printTable(pt, pt.root, pt.top, out);
   return `${out.join("\n")}\n`;
 }
 
 function printTable(pt: PageTable, table: number, level: number, out: string[]): void {
-  const dots = " ..".repeat(5 - level);
+  const dots = " ..".repeat(pt.top + 1 - level);
   for (let i = 0; i < 512; i++) {
     const [lo, hi] = entryAt(pt, table, i);
     if ((lo | hi) === 0) continue;
-    const pfn = entryPfn(lo, hi);
+    const pfn = pt.geo.pfn(lo, hi);
     if ((lo & PTE_P) === 0) {
-      const flags = entryFlags(lo, hi);
+      const flags = pt.geo.flags(lo, hi, level);
       out.push(`${dots}${i}: pte 0x${formatEntry(lo, hi)} swap type ${swpType(flags)} offset ${swpOffset(pfn, flags)}`);
       continue;
     }
     out.push(`${dots}${i}: pte 0x${formatEntry(lo, hi)} pa ${hex16(pfn * 4096)}`);
-    if ((lo & PTE_P) !== 0 && !isLeaf(level, entryFlags(lo, hi))) printTable(pt, pfn, level - 1, out);
+    if ((lo & PTE_P) !== 0 && !isLeaf(level, pt.geo.flags(lo, hi, level))) printTable(pt, pfn, level - 1, out);
   }
 }
 
@@ -112,7 +113,7 @@ const MARKERS: ReadonlyArray<readonly [number, string]> = [
 export function ptdump(pt: PageTable): string {
   const out: string[] = [];
   const runs: Run[] = [];
-  collectRuns(pt, pt.root, 4, 0, runs);
+  collectRuns(pt, pt.root, pt.top, 0, runs);
   let marker = 0;
   for (const r of runs) {
     while (marker < MARKERS.length && (MARKERS[marker] as readonly [number, string])[0] <= r.start) {
@@ -132,9 +133,9 @@ function collectRuns(pt: PageTable, table: number, level: number, base: number, 
     const [lo, hi] = entryAt(pt, table, i);
     if ((lo & PTE_P) === 0) continue;
     const va = base + i * size;
-    const flags = entryFlags(lo, hi);
+    const flags = pt.geo.flags(lo, hi, level);
     if (!isLeaf(level, flags)) {
-      collectRuns(pt, entryPfn(lo, hi), level - 1, va, runs);
+      collectRuns(pt, pt.geo.pfn(lo, hi), level - 1, va, runs);
       continue;
     }
     const prot = protColumns(flags, level);
@@ -150,6 +151,7 @@ function collectRuns(pt: PageTable, table: number, level: number, base: number, 
  * access would take there.
  */
 export function explain(pt: PageTable, va: number): string {
+  if (pt.geo.name === "sv39") return explainSv39(pt, va);
   if (!(Number.isInteger(va) && va >= 0 && va < 2 ** 48)) return `${va}: not a 48-bit virtual address\n`;
   const idx = [4, 3, 2, 1].map((l) => `${LEVEL_NAMES[l]}[${pxIndex(va, l)}]`).join(" ");
   const out = [

@@ -42,7 +42,6 @@ import { VM_DROPPABLE, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_HUGETLB, VM_NOHUGE
 import type { PageTable } from "./pgtable.ts";
 import {
   entryAddr,
-  entryPfn,
   HPAGE_PAGES,
   HPAGE_SIZE,
   LEVEL_SIZE,
@@ -336,20 +335,20 @@ export function hugeFlags(vmFlags: number, opts: { write: boolean }): number {
 
 /** Pushes (pt, va) for every 2 MiB leaf of `pt` that maps `head`. */
 function findHugeLeaves(pt: PageTable, head: number, out: Array<PageTable | number>): void {
-  scanLevel(pt, pt.root, 4, 0, head, out);
+  scanLevel(pt, pt.root, pt.top, 0, head, out);
 }
 
 function scanLevel(pt: PageTable, table: number, level: number, base: number, head: number, out: Array<PageTable | number>): void {
   const u32 = pt.paging.u32;
   const size = LEVEL_SIZE[level] as number;
-  const n = level === 4 ? 256 : 512; // the user half of the root
+  const n = level === pt.top ? 256 : 512; // the user half of the root
   for (let i = 0; i < n; i++) {
     const w = entryAddr(table, i) >>> 2;
     const lo = u32[w] as number;
     if (!(lo & PTE_P)) continue;
-    const pfn = entryPfn(lo, u32[w + 1] as number);
+    const pfn = pt.geo.pfn(lo, u32[w + 1] as number);
     if (level === 2) {
-      if (lo & PTE_PS && pfn === head) out.push(pt, base + i * size);
+      if (lo & pt.geo.leafBits && pfn === head) out.push(pt, base + i * size);
     } else scanLevel(pt, pfn, level - 1, base + i * size, head, out);
   }
 }

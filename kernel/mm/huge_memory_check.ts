@@ -17,7 +17,7 @@ import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive, PG_head, PG_tail } f
 import type { MmStruct } from "./mm.ts";
 import { VM_SHARED } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
-import { entryAddr, entryPfn, HPAGE_PAGES, HPAGE_SIZE, LEVEL_SIZE, PTE_P, PTE_PS } from "./pgtable_types.ts";
+import { entryAddr, HPAGE_PAGES, HPAGE_SIZE, LEVEL_SIZE, PTE_P } from "./pgtable_types.ts";
 import type { VmaOps } from "./vma.ts";
 
 /** What the checker reads. */
@@ -36,7 +36,7 @@ export function checkThp(t: ThpCheckParts): void {
   for (const p of t.tasks.list()) {
     if (p.state !== "running") continue;
     const found: number[] = [];
-    scan(p.mm.pt, p.mm.pt.root, 4, 0, found);
+    scan(p.mm.pt, p.mm.pt.root, p.mm.pt.top, 0, found);
     for (let i = 0; i < found.length; i += 2) {
       const va = found[i] as number;
       const head = found[i + 1] as number;
@@ -95,14 +95,14 @@ function checkHead(memmap: MemMap, head: number, leaves: number): void {
 function scan(pt: PageTable, table: number, level: number, base: number, out: number[]): void {
   const u32 = pt.paging.u32;
   const size = LEVEL_SIZE[level] as number;
-  const n = level === 4 ? 256 : 512;
+  const n = level === pt.top ? 256 : 512;
   for (let i = 0; i < n; i++) {
     const w = entryAddr(table, i) >>> 2;
     const lo = u32[w] as number;
     if (!(lo & PTE_P)) continue;
-    const pfn = entryPfn(lo, u32[w + 1] as number);
+    const pfn = pt.geo.pfn(lo, u32[w + 1] as number);
     if (level === 2) {
-      if (lo & PTE_PS) out.push(base + i * size, pfn);
+      if (lo & pt.geo.leafBits) out.push(base + i * size, pfn);
     } else scan(pt, pfn, level - 1, base + i * size, out);
   }
 }

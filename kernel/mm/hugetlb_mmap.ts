@@ -9,7 +9,7 @@ import { EINVAL, ENOMEM } from "../errno.ts";
 import { MAP_FIXED, MAP_HUGE_MASK, MAP_HUGE_SHIFT, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, MAP_TYPE } from "../uapi/mman.ts";
 import type { Hugetlb } from "./hugetlb.ts";
 import type { MmStruct } from "./mm.ts";
-import { MMAP_MIN_ADDR, PAGE, STACK_TOP } from "./mm.ts";
+import { MMAP_MIN_ADDR, PAGE } from "./mm.ts";
 import { VM_DONTEXPAND, VM_HUGETLB, VM_HUGETLB_RESV, VM_MAYSHARE, VM_NORESERVE, VM_SHARED } from "./mm_types.ts";
 import { HPAGE_SIZE } from "./pgtable_types.ts";
 import type { VmaOps } from "./vma.ts";
@@ -39,7 +39,7 @@ export function mmapHugetlb(ops: HugetlbMmapOps, mm: MmStruct, addr: number, len
   const type = flags & MAP_TYPE;
   if (type !== MAP_PRIVATE && type !== MAP_SHARED) return -EINVAL;
   len = Math.ceil(len / HPAGE_SIZE) * HPAGE_SIZE;
-  if (len > STACK_TOP) return -ENOMEM;
+  if (len > mm.stackTop) return -ENOMEM;
   const at = hugetlbArea(ops, mm, addr, len, flags);
   if (at < 0) return at;
   const pages = len / HPAGE_SIZE;
@@ -66,7 +66,7 @@ function hugetlbArea(ops: HugetlbMmapOps, mm: MmStruct, addr: number, len: numbe
   // A gap of len + 2 MiB - 4 KiB always holds an aligned range of len.
   const low = Math.max(HPAGE_SIZE, MMAP_MIN_ADDR);
   let gap = mm.tree.topDownGap(len + HPAGE_SIZE - PAGE, low, mm.mmapBase);
-  if (gap < 0) gap = mm.tree.topDownGap(len + HPAGE_SIZE - PAGE, low, STACK_TOP);
+  if (gap < 0) gap = mm.tree.topDownGap(len + HPAGE_SIZE - PAGE, low, mm.stackTop);
   if (gap < 0) return -ENOMEM;
   return Math.ceil(gap / HPAGE_SIZE) * HPAGE_SIZE;
 }

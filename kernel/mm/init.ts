@@ -11,6 +11,7 @@
  * the eight image frames set aside here. Tables made later (vmalloc, user
  * address spaces) come from the buddy allocator.
  */
+
 import type { KernelEvents } from "../events.ts";
 import { panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
@@ -21,6 +22,7 @@ import { Mmu } from "./mmu.ts";
 import type { MmuMemory } from "./mmu_memory.ts";
 import { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
+import { type MmuName, mmuGeometry } from "./pgtable_geometry.ts";
 import { HPAGE_PAGES, PAGE_KERNEL } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import { Tlb, type TlbConfig } from "./tlb.ts";
@@ -53,6 +55,8 @@ export interface PagingBoot {
   readonly printk: Printk;
   readonly debugVm: number;
   readonly tlb?: TlbConfig;
+  /** The geometry of user page tables; x86-64 when absent. */
+  readonly mmu?: MmuName;
   /** The machine's event bus (the TLB's tlb_flush). */
   readonly events: KernelEvents;
 }
@@ -66,6 +70,7 @@ export function pagingInit(boot: PagingBoot): PagingParts {
   if (layout.kernelPages < BOOT_PGTABLE_OFFSET + BOOT_PGTABLE_FRAMES) panic("paging_init: kernel image too small for the boot page tables");
   const tlb = new Tlb(boot.tlb, boot.events);
   const paging = new Paging(phys, memmap, buddy, tlb, boot.debugVm);
+  paging.geometry = mmuGeometry(boot.mmu ?? "x86-64") ?? panic(`paging_init: no MMU geometry ${boot.mmu}`);
   const first = layout.kernelStart + BOOT_PGTABLE_OFFSET;
   // Popped from the end: the root takes the first frame.
   for (let k = BOOT_PGTABLE_FRAMES - 1; k >= 0; k--) paging.bootPool.push(first + k);

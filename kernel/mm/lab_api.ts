@@ -54,7 +54,6 @@ import {
   PTE_US,
 } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
-import { TASK_SIZE } from "./types.ts";
 import type { VmaOps } from "./vma.ts";
 
 /** How k.walk treats missing tables: "lookup" stops at them (-1), "alloc" allocates them. */
@@ -127,9 +126,14 @@ export class KernelApi {
     return mode === "alloc" ? mm.pt.ensure(va) : mm.pt.lookup(va);
   }
 
-  /** The frame of `mm`'s level-4 table (CR3; xv6's p->pagetable): where a walk of any level starts. */
+  /** The frame of `mm`'s root table (CR3, satp; xv6's p->pagetable): where a walk of any level starts. */
   pgd(mm: MmStruct): number {
     return mm.pt.root;
+  }
+
+  /** The level of `mm`'s root table: 4 on x86-64, 3 on Sv39 (Machine.boot's `mmu`); level 1 holds 4 KiB leaves. */
+  levels(mm: MmStruct): number {
+    return mm.pt.top;
   }
 
   /**
@@ -243,7 +247,7 @@ export class KernelApi {
         end % PAGE === 0 &&
         0 < start &&
         start < end &&
-        end <= TASK_SIZE
+        end <= mm.pt.vaEnd
       )
     ) {
       throw new RangeError(`k.insertVma: [0x${start.toString(16)}, 0x${end.toString(16)}) is not whole pages of user space`);

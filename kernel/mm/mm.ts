@@ -17,8 +17,19 @@ import type { PageTable } from "./pgtable.ts";
 import { VmaTree } from "./vma_tree.ts";
 
 export const PAGE = 4096;
-/** Top of the user stack and of mappable user space (TASK_SIZE on x86-64). */
+/** Top of the user stack and of mappable user space on x86-64 (an mm's own is `mm.stackTop`). */
 export const STACK_TOP = 2 ** 47 - PAGE;
+
+/** The size of a user address space (the MMU geometry's, pgtable_geometry.ts). */
+export interface UserSpace {
+  /** TASK_SIZE: the user space ends here (exclusive). */
+  readonly taskSize: number;
+  /** Where the heap starts. */
+  readonly startBrk: number;
+}
+
+/** x86-64's user space. */
+export const X86_64_SPACE: UserSpace = { taskSize: 2 ** 47, startBrk: 0x555555559000 }; // START_BRK
 /** Pages of the stack VMA a new process starts with. */
 export const INITIAL_STACK_PAGES = 33;
 /** Where the heap starts. */
@@ -43,20 +54,22 @@ export function defaultRlimits(): Rlimits {
   return { data: RLIM_INFINITY, as: RLIM_INFINITY, stack: 8 << 20, memlock: 8 << 20 };
 }
 
-/** mmap_base(): below the stack by its rlimit plus guard, clamped to [128 MiB, 5/6 of the space]. */
-export function mmapBase(rlimitStack: number): number {
+/** mmap_base(): below the stack top by its rlimit plus guard, clamped to [128 MiB, 5/6 of the space]. */
+export function mmapBase(rlimitStack: number, stackTop = STACK_TOP): number {
   let gap = Math.min(rlimitStack, 2 ** 46) + STACK_GUARD_GAP;
   gap = Math.max(gap, 128 << 20);
-  gap = Math.min(gap, Math.floor(STACK_TOP / 6) * 5);
-  return Math.ceil((STACK_TOP - gap) / PAGE) * PAGE;
+  gap = Math.min(gap, Math.floor(stackTop / 6) * 5);
+  return Math.ceil((stackTop - gap) / PAGE) * PAGE;
 }
 
 /** One address space. */
 export class MmStruct {
   readonly tree = new VmaTree();
-  startBrk = START_BRK;
-  brk = START_BRK;
-  startStack = STACK_TOP - 0x1000 + 0xfe0;
+  /** Top of the stack and of mappable space: TASK_SIZE - PAGE. */
+  readonly stackTop: number;
+  startBrk: number;
+  brk: number;
+  startStack: number;
   mmapBase: number;
   /** Pages in all VMAs (VmSize). */
   totalVm = 0;
@@ -90,8 +103,14 @@ export class MmStruct {
     /** Small integer naming this mm (stored in its VMAs). */
     readonly id: number,
     readonly rlimits: Rlimits,
+    /** The size of the address space: the boot geometry's (x86-64 when absent). */
+    space: UserSpace = X86_64_SPACE,
   ) {
-    this.mmapBase = mmapBase(rlimits.stack);
+    this.stackTop = space.taskSize - PAGE;
+    this.startBrk = space.startBrk;
+    this.brk = space.startBrk;
+    this.startStack = this.stackTop - 0x1000 + 0xfe0;
+    this.mmapBase = mmapBase(rlimits.stack, this.stackTop);
   }
 
   /** map_count: the number of VMAs. */

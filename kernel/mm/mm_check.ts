@@ -22,7 +22,6 @@ import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
 import type { Shmem } from "./shmem.ts";
-import { TASK_SIZE } from "./types.ts";
 import type { VmaOps } from "./vma.ts";
 
 /** What the mm checker recounts: the process side of the kernel (task_init.ts TaskParts has these). */
@@ -108,7 +107,7 @@ function checkMm(t: MmCheckParts, p: Process): number {
       `pid ${p.pid}: VMA at ${start.toString(16)} disagrees with the index`,
     );
     invariant(
-      start % PAGE === 0 && end % PAGE === 0 && start < end && start >= prevEnd && end <= TASK_SIZE,
+      start % PAGE === 0 && end % PAGE === 0 && start < end && start >= prevEnd && end <= mm.pt.vaEnd,
       "MM-3",
       `pid ${p.pid}: bad VMA ${start.toString(16)}-${end.toString(16)}`,
     );
@@ -135,7 +134,7 @@ function checkMm(t: MmCheckParts, p: Process): number {
   );
   const all = new RssWalk(t.memory.memmap, t.memory.hugetlb);
   all.pt = mm.pt;
-  walkRange(mm.pt, 0, TASK_SIZE, all);
+  walkRange(mm.pt, 0, mm.pt.vaEnd, all);
   invariant(all.present === walk.present, "MM-6", `pid ${p.pid}: ${all.present - walk.present} present entries lie outside every VMA`);
   invariant(all.swap === walk.swap, "MM-6", `pid ${p.pid}: ${all.swap - walk.swap} swap entries lie outside every VMA`);
   invariant(accounted === mm.committed, "MM-7", `pid ${p.pid}: charged ${mm.committed} pages, accounted VMAs hold ${accounted}`);

@@ -30,7 +30,7 @@ import { type CommitAccounting, OVERCOMMIT_NEVER } from "./commit.ts";
 import type { Hugetlb } from "./hugetlb.ts";
 import { hugetlbRangeCheck, mmapHugetlb } from "./hugetlb_mmap.ts";
 import { lockableFlags, type MlockPages, mlockFutureOk, munlockVmaForUnmap } from "./mlock_folio.ts";
-import { MMAP_MIN_ADDR, type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
+import { MMAP_MIN_ADDR, type MmStruct, PAGE } from "./mm.ts";
 import {
   VM_ACCOUNT,
   VM_DONTDUMP,
@@ -119,23 +119,23 @@ function isAddr(n: number): boolean {
  * -ENOMEM / -EPERM for a bad fixed address.
  */
 export function getUnmappedArea(ctx: MmapContext, mm: MmStruct, addr: number, len: number, flags: number): number {
-  if (len > STACK_TOP) return -ENOMEM;
+  if (len > mm.stackTop) return -ENOMEM;
   if (flags & MAP_FIXED) {
     if (addr % PAGE !== 0) return -EINVAL;
-    if (addr > STACK_TOP - len) return -ENOMEM;
+    if (addr > mm.stackTop - len) return -ENOMEM;
     if (addr < MMAP_MIN_ADDR) return -EPERM;
     return addr;
   }
   if (addr) {
     addr = pageAlign(addr);
-    if (addr <= STACK_TOP - len && addr >= MMAP_MIN_ADDR && rangeFree(ctx, mm, addr, len)) return addr;
+    if (addr <= mm.stackTop - len && addr >= MMAP_MIN_ADDR && rangeFree(ctx, mm, addr, len)) return addr;
   }
   const low = Math.max(PAGE, MMAP_MIN_ADDR);
   const found = mm.tree.topDownGap(len, low, mm.mmapBase);
   if (found >= 0) return found;
   // Linux falls back to a bottom-up search; the top-down search over all of
   // user space covers the same ranges.
-  const any = mm.tree.topDownGap(len, low, STACK_TOP);
+  const any = mm.tree.topDownGap(len, low, mm.stackTop);
   return any >= 0 ? any : -ENOMEM;
 }
 
@@ -173,7 +173,7 @@ export function doMmap(
   if (!(flags & MAP_ANONYMOUS) && file === null) return -EBADF;
   if (len === 0) return -EINVAL;
   // len is a size_t: a negative one, or one PAGE_ALIGN takes past 2^64, is too large.
-  if (len < 0 || len > STACK_TOP) return -ENOMEM;
+  if (len < 0 || len > mm.stackTop) return -ENOMEM;
   if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
   if (!(flags & MAP_FIXED)) {
     // round_hint_to_min: a hint is rounded down to a page, and lifted to mmap_min_addr.
@@ -181,7 +181,7 @@ export function doMmap(
     if (addr !== 0 && addr < MMAP_MIN_ADDR) addr = MMAP_MIN_ADDR;
   }
   len = pageAlign(len);
-  if (len > STACK_TOP) return -ENOMEM;
+  if (len > mm.stackTop) return -ENOMEM;
   if (off / PAGE + len / PAGE > 2 ** 52) return -EOVERFLOW;
   if (file !== null) return mmapFile(ctx, mm, addr, len, prot, flags, file, off);
   // Anonymous memory knows MAP_SHARED, MAP_PRIVATE and MAP_DROPPABLE; MAP_SHARED_VALIDATE is for files.
@@ -397,7 +397,7 @@ function populateRange(ctx: MmapContext, mm: MmStruct, start: number, end: numbe
  */
 export function sysMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: number): number {
   if (!isAddr(start) || !Number.isSafeInteger(len) || start % PAGE !== 0) return -EINVAL;
-  if (start > STACK_TOP || len < 0 || len > STACK_TOP - start) return -EINVAL;
+  if (start > mm.stackTop || len < 0 || len > mm.stackTop - start) return -EINVAL;
   if (pageAlign(len) === 0) return -EINVAL;
   const cut = hugetlbRangeCheck(ctx.vmas, mm, start, start + pageAlign(len));
   if (cut < 0) return cut;
@@ -410,7 +410,7 @@ export function sysMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: nu
  * mapping at all, is not an error. A range beyond user space is -EINVAL.
  */
 export function doMunmap(ctx: MmapContext, mm: MmStruct, start: number, len: number): number {
-  if (start > STACK_TOP || len > STACK_TOP - start) return -EINVAL;
+  if (start > mm.stackTop || len > mm.stackTop - start) return -EINVAL;
   const end = start + len;
   const vmas = ctx.vmas;
   const f = vmas.f;
@@ -458,7 +458,7 @@ export function unmapVma(ctx: MmapContext, mm: MmStruct, vma: number): void {
  */
 export function sysBrk(ctx: MmapContext, mm: MmStruct, brk: number): number {
   const orig = mm.brk;
-  if (!isAddr(brk) || brk < mm.startBrk || brk > STACK_TOP) return orig;
+  if (!isAddr(brk) || brk < mm.startBrk || brk > mm.stackTop) return orig;
   if (brk - mm.startBrk > mm.rlimits.data) return orig;
   const newbrk = pageAlign(brk);
   const oldbrk = pageAlign(mm.brk);

@@ -18,6 +18,7 @@ import type { Printk } from "../printk.ts";
 import { type AccessMode, MmuMemory } from "./mmu_memory.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
+import { SV39_A, SV39_D, SV39_G, SV39_R, SV39_U, SV39_V, SV39_W, SV39_X } from "./pgtable_geometry.ts";
 import {
   entryPfn,
   PF_INSTR,
@@ -28,6 +29,7 @@ import {
   PTE_A,
   PTE_D,
   PTE_G,
+  PTE_NX,
   PTE_P,
   PTE_PS,
   PTE_RW,
@@ -42,6 +44,8 @@ import { formatVa, VA_BITS } from "./types.ts";
 export const MAX_FAULT_RETRIES = 8;
 const VA_LIMIT = 2 ** VA_BITS;
 const NX_HI = 0x80000000;
+const SV39_VA_LIMIT = 2 ** 39;
+const SV39_LEAF = SV39_R | SV39_W | SV39_X;
 
 /** A kernel oops from a page fault nobody fixed. The message is what Linux prints. */
 export class KernelOops extends KernelPanic {
@@ -159,7 +163,7 @@ export class Mmu {
       if (j >= 0) return this.hugeHit(j, page, pt.asid);
     }
     tlb.stats.misses++;
-    return this.walk(pt, acc, page);
+    return pt.top === 4 ? this.walk(pt, acc, page) : this.walkSv39(pt, acc, page);
   }
 
   /** A 4 KiB miss the 2 MiB array answers: its 4 KiB piece goes into the sets, counted as a hit. */
@@ -219,6 +223,50 @@ export class Mmu {
   }
 
   /**
+   * The Sv39 walk (pgtable_geometry.ts): three levels; an entry with R, W or
+   * X set is a leaf (a 2 MiB megapage at level 2), one with none of them a
+   * pointer. Only the leaf grants permissions (W, U, X) and takes A and D;
+   * RISC-V reserves those bits in pointers. Faults are reported with the
+   * same #PF error-code bits as on x86-64, so the fault handler is shared.
+   */
+  private walkSv39(pt: PageTable, acc: number, page: number): number {
+    this.stats.walks++;
+    if (page >= SV39_VA_LIMIT) return ~acc;
+    const u32 = this.u32;
+    const geo = pt.geo;
+    let table = pt.root;
+    let level = 3;
+    let w = 0;
+    let lo = 0;
+    for (; ; level--) {
+      w = table * 1024 + pxIndex(page, level) * 2;
+      lo = u32[w] as number;
+      if ((lo & SV39_V) === 0) return ~acc;
+      if ((lo & SV39_LEAF) !== 0) break;
+      if (level === 1) return ~(acc | PF_PROT | PF_RSVD);
+      table = geo.pfn(lo, u32[w + 1] as number);
+    }
+    let pfn = geo.pfn(lo, u32[w + 1] as number);
+    // memsim makes no 1 GiB gigapages; a misaligned megapage is a fault on RISC-V.
+    if (level === 3 || (level === 2 && (pfn & 511) !== 0)) return ~(acc | PF_PROT | PF_RSVD);
+    let allow = 0;
+    if ((lo & SV39_W) !== 0) allow |= TLB_WRITE;
+    if ((lo & SV39_U) !== 0) allow |= TLB_USER;
+    if ((lo & SV39_X) !== 0) allow |= TLB_EXEC;
+    if ((allow & acc) !== acc) return ~(acc | PF_PROT);
+    const set = (acc & PF_WRITE) !== 0 ? SV39_A | SV39_D : SV39_A;
+    if ((lo & set) !== set) u32[w] = lo | set;
+    if (((lo | set) & SV39_D) === 0) allow &= ~TLB_WRITE;
+    if ((lo & SV39_G) !== 0) allow |= TLB_GLOBAL;
+    if (level === 2) {
+      if (pt.kind === "user") this.tlb.huge.insert(page - (page % 0x200000), pt.asid, pfn * 4096, allow);
+      pfn += Math.floor(page / 4096) & 511;
+    }
+    if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
+    return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
+  }
+
+  /**
    * The translation a walk would give, without side effects (no A/D bits,
    * no TLB fill, no fault): the frame's physical address plus the TLB
    * permission bits it would be cached with (below 4096), or -1 when `va` is
@@ -226,26 +274,30 @@ export class Mmu {
    */
   peek(pt: PageTable, va: number): number {
     const u32 = this.u32;
+    const geo = pt.geo;
+    if (va >= 2 ** geo.vaBits) return -1;
     let table = pt.root;
     let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
-    for (let level = 4; ; level--) {
+    for (let level = pt.top; ; level--) {
       const w = (table * 4096 + pxIndex(va, level) * 8) >>> 2;
       const lo = u32[w] as number;
       const hi = u32[w + 1] as number;
       if ((lo & PTE_P) === 0) return -1;
-      if ((lo & PTE_RW) === 0) allow &= ~TLB_WRITE;
-      if ((lo & PTE_US) === 0) allow &= ~TLB_USER;
-      if ((hi & NX_HI) !== 0) allow &= ~TLB_EXEC;
-      const leaf = level === 1 || ((lo & PTE_PS) !== 0 && level === 2);
-      if (!leaf && (lo & PTE_PS) !== 0) return -1;
+      // The flags word: a geometry whose pointers carry no permissions reads them as granting everything.
+      const flags = geo.flags(lo, hi, level);
+      if ((flags & PTE_RW) === 0) allow &= ~TLB_WRITE;
+      if ((flags & PTE_US) === 0) allow &= ~TLB_USER;
+      if ((flags & PTE_NX) !== 0) allow &= ~TLB_EXEC;
+      const leaf = level === 1 || ((flags & PTE_PS) !== 0 && level === 2);
+      if (!leaf && (lo & geo.leafBits) !== 0) return -1;
       if (leaf) {
-        if ((lo & PTE_D) === 0) allow &= ~TLB_WRITE;
-        if ((lo & PTE_G) !== 0) allow |= TLB_GLOBAL;
-        let pfn = entryPfn(lo, hi);
+        if ((flags & PTE_D) === 0) allow &= ~TLB_WRITE;
+        if ((flags & PTE_G) !== 0) allow |= TLB_GLOBAL;
+        let pfn = geo.pfn(lo, hi);
         if (level === 2) pfn += Math.floor(va / 4096) & 511;
         return pfn * 4096 + allow;
       }
-      table = entryPfn(lo, hi);
+      table = geo.pfn(lo, hi);
     }
   }
 

@@ -8,7 +8,7 @@ import { PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRIT
 import { isFileObject } from "./filemap_fault.ts";
 import { hugetlbRangeCheck } from "./hugetlb_mmap.ts";
 import { type MemMap, PG_anon_exclusive } from "./memmap.ts";
-import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
+import { type MmStruct, PAGE } from "./mm.ts";
 import { VM_ACCESS_FLAGS, VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_NORESERVE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { MmapContext } from "./mmap.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -44,8 +44,8 @@ export function sysMprotect(
   if (len === 0) return 0;
   const alen = Math.ceil(len / PAGE) * PAGE;
   const end = start + alen;
-  // TASK_SIZE is STACK_TOP: a range ending above it is refused before anything changes.
-  if (len < 0 || end <= start || end > STACK_TOP) return -ENOMEM;
+  // TASK_SIZE is the stack top: a range ending above it is refused before anything changes.
+  if (len < 0 || end <= start || end > mm.stackTop) return -ENOMEM;
   // PROT_SEM is accepted and means nothing on x86.
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
   const vmas = ctx.vmas;

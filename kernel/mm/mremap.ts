@@ -7,12 +7,12 @@
 import { EFAULT, EINVAL, ENOMEM } from "../errno.ts";
 import { panic } from "../panic.ts";
 import { MAP_FIXED, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE } from "../uapi/mman.ts";
-import { type MmStruct, PAGE, STACK_TOP } from "./mm.ts";
+import { type MmStruct, PAGE } from "./mm.ts";
 import { VM_ACCOUNT, VM_DONTEXPAND, VM_GROWSDOWN, VM_HUGETLB, VM_MAYSHARE, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { doMunmap, getUnmappedArea, type MmapContext } from "./mmap.ts";
 import type { PageTable } from "./pgtable.ts";
 import { freeEmptyTables, type PteVisitor, walkRange } from "./pgtable_range.ts";
-import { entryAddr, entryPfn, HPAGE_SIZE, PTE_P, PTE_PS, pxIndex } from "./pgtable_types.ts";
+import { entryAddr, HPAGE_SIZE, PTE_P, PTE_PS, pxIndex } from "./pgtable_types.ts";
 
 /** The page-table work mremap needs. */
 export interface MremapPageOps {
@@ -41,7 +41,7 @@ export function sysMremap(
   const oldLen = pageAlign(oldLenIn);
   const newLen = pageAlign(newLenIn);
   if (newLen === 0) return -EINVAL;
-  if (newLen > STACK_TOP) return -ENOMEM;
+  if (newLen > mm.stackTop) return -ENOMEM;
   const vmas = ctx.vmas;
   const vma = vmas.lookup(mm, addr);
   if (vma === 0) return -EFAULT;
@@ -93,7 +93,7 @@ function checkResizable(ctx: MmapContext, mm: MmStruct, vma: number, addr: numbe
 function expandable(ctx: MmapContext, mm: MmStruct, vma: number, delta: number): boolean {
   const f = ctx.vmas.f;
   const end = f.end(vma) + delta;
-  if (end > STACK_TOP || end < f.end(vma)) return false;
+  if (end > mm.stackTop || end < f.end(vma)) return false;
   const next = ctx.vmas.next(mm, vma);
   return next === 0 || f.start(next) >= end;
 }
@@ -111,7 +111,7 @@ function mremapTo(
 ): number {
   if (flags & MREMAP_FIXED) {
     if (newAddr % PAGE !== 0 || newAddr < 0) return -EINVAL;
-    if (newLen > STACK_TOP || newAddr > STACK_TOP - newLen) return -EINVAL;
+    if (newLen > mm.stackTop || newAddr > mm.stackTop - newLen) return -EINVAL;
     if (addr + oldLen > newAddr && newAddr + newLen > addr) return -EINVAL;
     const r = doMunmap(ctx, mm, newAddr, newLen);
     if (r < 0) return r;
@@ -292,11 +292,11 @@ export class MovePageTables implements PteVisitor {
 function pmdLookup(pt: PageTable, va: number): number {
   const u32 = pt.paging.u32;
   let table = pt.root;
-  for (let level = 4; level > 2; level--) {
+  for (let level = pt.top; level > 2; level--) {
     const w = entryAddr(table, pxIndex(va, level)) >>> 2;
     const lo = u32[w] as number;
     if (!(lo & PTE_P)) return -1;
-    table = entryPfn(lo, u32[w + 1] as number);
+    table = pt.geo.pfn(lo, u32[w + 1] as number);
   }
   return entryAddr(table, pxIndex(va, 2));
 }

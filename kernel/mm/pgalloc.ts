@@ -16,7 +16,8 @@ import type { PageAllocator } from "./frames.ts";
 import { __GFP_ACCOUNT, __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import { type MemMap, PG_pgtable, PG_reserved } from "./memmap.ts";
 import { PageTable } from "./pgtable.ts";
-import { entryPfn, LEVEL_SIZE, PTE_PS } from "./pgtable_types.ts";
+import { type MmuGeometry, X86_64 } from "./pgtable_geometry.ts";
+import { LEVEL_SIZE } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import { KERNEL_ASID, type Tlb } from "./tlb.ts";
 import { formatVa } from "./types.ts";
@@ -45,6 +46,8 @@ export class Paging {
    */
   bootPool: number[] = [];
   private readonly scratch = new Int32Array(4);
+  /** The layout of user page tables (Machine.boot's `mmu`); the kernel's table is always x86-64. */
+  geometry: MmuGeometry = X86_64;
 
   constructor(
     readonly phys: PhysMem,
@@ -131,7 +134,7 @@ export class Paging {
   pgdAlloc(): PageTable | null {
     const asid = this.asids.allocAsid();
     if (asid < 0) return null;
-    const root = this.allocTable(4, asid);
+    const root = this.allocTable(this.geometry.topLevel, asid);
     if (root < 0) {
       this.asids.freeAsid(asid);
       return null;
@@ -158,22 +161,23 @@ export class Paging {
   pgdFree(pt: PageTable): void {
     if (pt.kind !== "user" || !this.live.has(pt)) panic("pgd_free: not a live user page table");
     if (pt.flushPending()) panic(`pgd_free: TLB flush pending for ${pt.describePending()}`);
-    this.freeTree(pt.root, 4, 0);
+    this.freeTree(pt, pt.root, pt.top, 0);
     this.live.delete(pt);
     this.remote?.asidFreed(pt.asid);
     this.asids.freeAsid(pt.asid);
   }
 
-  private freeTree(table: number, level: number, base: number): void {
+  private freeTree(pt: PageTable, table: number, level: number, base: number): void {
     const u32 = this.u32;
+    const geo = pt.geo;
     for (let i = 0; i < 512; i++) {
       const w = (table * 4096 + i * 8) >>> 2;
       const lo = u32[w] as number;
       const hi = u32[w + 1] as number;
       if ((lo | hi) === 0) continue;
       const va = base + i * (LEVEL_SIZE[level] as number);
-      if (level === 1 || (lo & PTE_PS) !== 0) panic(`pgd_free: leaf still mapped at ${formatVa(va)}`);
-      this.freeTree(entryPfn(lo, hi), level - 1, va);
+      if (level === 1 || (lo & geo.leafBits) !== 0) panic(`pgd_free: leaf still mapped at ${formatVa(va)}`);
+      this.freeTree(pt, geo.pfn(lo, hi), level - 1, va);
       u32[w] = 0;
       u32[w + 1] = 0;
       this.adjustUsed(table * 4096 + i * 8, -1);

@@ -26,6 +26,7 @@ import { panic } from "../panic.ts";
 import { explain, ptdump, vmprint } from "./dump_pagetables.ts";
 import { PG_pgtable } from "./memmap.ts";
 import type { Paging } from "./pgalloc.ts";
+import { type MmuGeometry, X86_64 } from "./pgtable_geometry.ts";
 import { mapPages, mapRange, unmapPages } from "./pgtable_map.ts";
 import {
   type ChangeProtOptions,
@@ -36,19 +37,7 @@ import {
   walkRange,
   type ZapSink,
 } from "./pgtable_range.ts";
-import {
-  entryAddr,
-  entryFlags,
-  entryPfn,
-  KERNEL_TABLE,
-  LEVEL_SIZE,
-  makeHi,
-  makeLo,
-  PTE_P,
-  PTE_PS,
-  pxIndex,
-  USER_TABLE,
-} from "./pgtable_types.ts";
+import { entryAddr, KERNEL_TABLE, LEVEL_SIZE, PTE_P, PTE_PS, pxIndex, USER_TABLE } from "./pgtable_types.ts";
 import { formatVa, TASK_SIZE, VA_BITS } from "./types.ts";
 
 /** A failed translation, handed to the address space's fault handler. */
@@ -86,6 +75,10 @@ export class PageTable {
   /** Lowest and highest address (exclusive) this table may map. */
   readonly vaStart: number;
   readonly vaEnd: number;
+  /** The entry layout and levels of this tree (pgtable_geometry.ts): the boot geometry for user tables, x86-64 for the kernel's. */
+  readonly geo: MmuGeometry;
+  /** Level of the root table (4 on x86-64, 3 on Sv39). */
+  readonly top: number;
   private readonly u32: Uint32Array;
   private readonly tableFlags: number;
 
@@ -99,8 +92,10 @@ export class PageTable {
   ) {
     this.u32 = paging.u32;
     this.tableFlags = kind === "user" ? USER_TABLE : KERNEL_TABLE;
+    this.geo = kind === "user" ? paging.geometry : X86_64;
+    this.top = this.geo.topLevel;
     this.vaStart = kind === "user" ? 0 : TASK_SIZE;
-    this.vaEnd = kind === "user" ? TASK_SIZE : KERNEL_END;
+    this.vaEnd = kind === "user" ? this.geo.taskSize : KERNEL_END;
   }
 
   /**
@@ -131,16 +126,17 @@ export class PageTable {
    */
   lookup(va: number): number {
     const u32 = this.u32;
+    const geo = this.geo;
     let table = this.root;
-    for (let level = 4; level > 1; level--) {
+    for (let level = this.top; level > 1; level--) {
       const ptep = entryAddr(table, pxIndex(va, level));
       const lo = u32[ptep >>> 2] as number;
       if ((lo & PTE_P) === 0) return -1;
-      if (level === 2 && (lo & PTE_PS) !== 0) {
+      if (level === 2 && (lo & geo.leafBits) !== 0) {
         this.leafLevel = 2;
         return ptep;
       }
-      table = entryPfn(lo, u32[(ptep >>> 2) + 1] as number);
+      table = geo.pfn(lo, u32[(ptep >>> 2) + 1] as number);
     }
     this.leafLevel = 1;
     return entryAddr(table, pxIndex(va, 1));
@@ -157,8 +153,9 @@ export class PageTable {
   ensure(va: number, leafLevel: 1 | 2 = 1): number {
     if (!(va >= this.vaStart && va < this.vaEnd)) panic(`ensure: ${formatVa(va)} outside the ${this.kind} half`);
     const u32 = this.u32;
+    const geo = this.geo;
     let table = this.root;
-    let level = 4;
+    let level = this.top;
     for (; level > leafLevel; level--) {
       const w = entryAddr(table, pxIndex(va, level)) >>> 2;
       const lo = u32[w] as number;
@@ -166,8 +163,8 @@ export class PageTable {
         if ((lo | (u32[w + 1] as number)) !== 0) panic(`ensure: non-present level-${level} entry for ${formatVa(va)} is not zero`);
         break;
       }
-      if ((lo & PTE_PS) !== 0) panic(`ensure: ${formatVa(va)} lies in a 2 MiB leaf`);
-      table = entryPfn(lo, u32[w + 1] as number);
+      if ((lo & geo.leafBits) !== 0) panic(`ensure: ${formatVa(va)} lies in a 2 MiB leaf`);
+      table = geo.pfn(lo, u32[w + 1] as number);
     }
     this.leafLevel = leafLevel;
     if (level === leafLevel) return entryAddr(table, pxIndex(va, leafLevel));
@@ -177,8 +174,8 @@ export class PageTable {
     for (let i = 0; i < n; level--, i++) {
       const child = got[i] as number;
       const ptep = entryAddr(table, pxIndex(va, level));
-      u32[ptep >>> 2] = makeLo(child, this.tableFlags);
-      u32[(ptep >>> 2) + 1] = makeHi(child, this.tableFlags);
+      u32[ptep >>> 2] = geo.linkLo(child, this.tableFlags);
+      u32[(ptep >>> 2) + 1] = geo.linkHi(child, this.tableFlags);
       this.paging.adjustUsed(ptep, 1);
       table = child;
     }
@@ -188,12 +185,13 @@ export class PageTable {
 
   /** The PFN field of the entry at `ptep`. */
   ptePfn(ptep: number): number {
-    return entryPfn(this.u32[ptep >>> 2] as number, this.u32[(ptep >>> 2) + 1] as number);
+    return this.geo.pfn(this.u32[ptep >>> 2] as number, this.u32[(ptep >>> 2) + 1] as number);
   }
 
-  /** The flags word of the entry at `ptep` (pgtable_types.ts). */
+  /** The flags word of the entry at `ptep` (pgtable_types.ts), whatever the geometry's own bits. */
   pteFlags(ptep: number): number {
-    return entryFlags(this.u32[ptep >>> 2] as number, this.u32[(ptep >>> 2) + 1] as number);
+    const level = this.geo === X86_64 ? 1 : this.paging.tableLevel(ptep >>> 12);
+    return this.geo.flags(this.u32[ptep >>> 2] as number, this.u32[(ptep >>> 2) + 1] as number, level);
   }
 
   /** True when the entry at `ptep` is all zero (pte_none). */
@@ -217,14 +215,18 @@ export class PageTable {
     if ((flags & PTE_P) !== 0 && !(pfn >= 0 && pfn < this.paging.phys.nrPages)) {
       panic(`set_pte_at: pfn ${pfn} beyond RAM for ${formatVa(va)}`);
     }
-    const lo = makeLo(pfn, flags);
-    const hi = makeHi(pfn, flags);
+    const geo = this.geo;
+    // A present entry without PS above level 1 points at a table; only x86-64 writes it as it writes a leaf.
+    const link = geo !== X86_64 && (flags & PTE_P) !== 0 && (flags & PTE_PS) === 0 && this.paging.tableLevel(ptep >>> 12) > 1;
+    const lo = link ? geo.linkLo(pfn, flags) : geo.lo(pfn, flags);
+    const hi = link ? geo.linkHi(pfn, flags) : geo.hi(pfn, flags);
     u32[w] = lo;
     u32[w + 1] = hi;
     const wasNone = (oldLo | oldHi) === 0;
     if (wasNone !== ((lo | hi) === 0)) this.paging.adjustUsed(ptep, wasNone ? 1 : -1);
     if ((oldLo & PTE_P) !== 0) {
-      const size = (oldLo & PTE_PS) !== 0 ? (LEVEL_SIZE[2] as number) : 4096;
+      const huge = (oldLo & this.geo.leafBits) !== 0 && (this.geo === X86_64 || this.paging.tableLevel(ptep >>> 12) === 2);
+      const size = huge ? (LEVEL_SIZE[2] as number) : 4096;
       const start = va - (va & (size - 1));
       this.recordFlush(start, start + size);
       this.debugShootdown();

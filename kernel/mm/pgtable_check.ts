@@ -23,7 +23,7 @@ import { PG_alloc, PG_pgtable, PG_reserved, PG_slab, PG_tail } from "./memmap.ts
 import type { Mmu } from "./mmu.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
-import { entryFlags, entryPfn, isLeaf, LEVEL_SIZE, PTE_P, PTE_PS, PTE_SPECIAL } from "./pgtable_types.ts";
+import { isLeaf, LEVEL_SIZE, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
 import { TLB_EXEC, TLB_GLOBAL, TLB_USER, TLB_WRITE, type Tlb } from "./tlb.ts";
 import { formatVa, PAGE_OFFSET } from "./types.ts";
 
@@ -71,7 +71,7 @@ export function checkPgtable(paging: Paging): void {
   };
   for (const pt of paging.live) {
     if (pt.flushPending()) invariant(false, "PGTABLE-7", `ASID ${pt.asid}: TLB flush of ${pt.describePending()} still pending`);
-    const tables = checkTable(paging, pt, pt.root, 4, 0, census);
+    const tables = checkTable(paging, pt, pt.root, pt.top, 0, census);
     if (!(tables === pt.nrTables))
       invariant(false, "PGTABLE-8", `ASID ${pt.asid}: ${tables} tables counted, page table says ${pt.nrTables}`);
   }
@@ -104,13 +104,14 @@ function checkTable(paging: Paging, pt: PageTable, table: number, level: number,
     if ((lo | hi) === 0) continue;
     used++;
     const va = base + i * (LEVEL_SIZE[level] as number);
-    if (isLeaf(level, entryFlags(lo, hi))) {
-      if ((lo & PTE_P) !== 0) checkLeaf(paging, pt, va, level, entryPfn(lo, hi), entryFlags(lo, hi), c);
+    const flags = pt.geo.flags(lo, hi, level);
+    if (isLeaf(level, flags)) {
+      if ((lo & PTE_P) !== 0) checkLeaf(paging, pt, va, level, pt.geo.pfn(lo, hi), flags, c);
       continue;
     }
     if (!((lo & PTE_P) !== 0)) invariant(false, "PGTABLE-6", `${where} entry ${i} (${formatVa(va)}) is not present but not zero`);
-    if (!((lo & PTE_PS) === 0)) invariant(false, "PGTABLE-6", `${where} entry ${i} has PS at level ${level}`);
-    const child = entryPfn(lo, hi);
+    if (!((lo & pt.geo.leafBits) === 0)) invariant(false, "PGTABLE-6", `${where} entry ${i} has PS at level ${level}`);
+    const child = pt.geo.pfn(lo, hi);
     if (!(child < mm.nrPages)) invariant(false, "PGTABLE-6", `${where} entry ${i} points beyond RAM (${hex(child)})`);
     tables += checkTable(paging, pt, child, level - 1, va, c);
   }

@@ -7,7 +7,7 @@
 import { panic } from "../panic.ts";
 import type { PageTable } from "./pgtable.ts";
 import type { ZapSink } from "./pgtable_range.ts";
-import { entryFlags, entryPfn, HPAGE_PAGES, HPAGE_SIZE, PTE_P, PTE_PS } from "./pgtable_types.ts";
+import { HPAGE_PAGES, HPAGE_SIZE, PTE_P, PTE_PS } from "./pgtable_types.ts";
 import { formatVa } from "./types.ts";
 
 /**
@@ -87,7 +87,7 @@ export function unmapPages(pt: PageTable, va: number, count: number, sink: ZapSi
     u32[w + 1] = 0;
     pt.paging.adjustUsed(ptep, -1);
     if ((lo & PTE_P) !== 0) pt.recordFlush(at, at + 4096);
-    sink?.zapPte(at, entryPfn(lo, hi), entryFlags(lo, hi), 1);
+    sink?.zapPte(at, pt.geo.pfn(lo, hi), pt.geo.flags(lo, hi, 1), 1);
     n++;
   }
   pt.debugShootdown();

@@ -10,7 +10,7 @@
 import { panic } from "../panic.ts";
 import { PG_reserved } from "./memmap.ts";
 import type { PageTable } from "./pgtable.ts";
-import { entryAddr, entryFlags, entryPfn, LEVEL_SIZE, levelBase, makeHi, makeLo, PTE_P, PTE_PS, PTE_RW, pxIndex } from "./pgtable_types.ts";
+import { entryAddr, LEVEL_SIZE, levelBase, PTE_P, PTE_RW, pxIndex } from "./pgtable_types.ts";
 import { formatVa } from "./types.ts";
 
 /** Receives each entry unmapRange clears (after it is cleared). */
@@ -47,13 +47,14 @@ function partialHuge(what: string, va: number): never {
 export function unmapRange(pt: PageTable, start: number, end: number, sink: ZapSink | null): number {
   pt.checkRange("unmap_range", start, end);
   if (end === start) return 0;
-  const n = zapLevel(pt, pt.root, 4, start, end, sink);
+  const n = zapLevel(pt, pt.root, pt.top, start, end, sink);
   pt.debugShootdown();
   return n;
 }
 
 function zapLevel(pt: PageTable, table: number, level: number, start: number, end: number, sink: ZapSink | null): number {
   const u32 = pt.paging.u32;
+  const geo = pt.geo;
   const size = LEVEL_SIZE[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
@@ -64,16 +65,16 @@ function zapLevel(pt: PageTable, table: number, level: number, start: number, en
     const lo = u32[w] as number;
     const hi = u32[w + 1] as number;
     if ((lo | hi) !== 0) {
-      if (level === 1 || (level === 2 && (lo & PTE_PS) !== 0)) {
+      if (level === 1 || (level === 2 && (lo & geo.leafBits) !== 0)) {
         if (va !== slot || next !== slot + size) partialHuge("unmap_range", slot);
         u32[w] = 0;
         u32[w + 1] = 0;
         pt.paging.adjustUsed(ptep, -1);
         if ((lo & PTE_P) !== 0) pt.recordFlush(slot, slot + size);
-        sink?.zapPte(slot, entryPfn(lo, hi), entryFlags(lo, hi), size / 4096);
+        sink?.zapPte(slot, geo.pfn(lo, hi), geo.flags(lo, hi, level), size / 4096);
         n++;
       } else if ((lo & PTE_P) !== 0) {
-        n += zapLevel(pt, entryPfn(lo, hi), level - 1, va, next, sink);
+        n += zapLevel(pt, geo.pfn(lo, hi), level - 1, va, next, sink);
       } else {
         panic(`unmap_range: non-present level-${level} entry at ${formatVa(slot)} is not zero`);
       }
@@ -92,7 +93,7 @@ function zapLevel(pt: PageTable, table: number, level: number, start: number, en
 export function changeProtection(pt: PageTable, start: number, end: number, set: number, clear: number, opts?: ChangeProtOptions): number {
   pt.checkRange("change_protection", start, end);
   if (((set | clear) & PTE_P) !== 0) panic("change_protection: PTE_P cannot be changed, unmap instead");
-  const n = protLevel(pt, pt.root, 4, start, end, set >>> 0, clear >>> 0, opts?.readOnlyIf ?? 0);
+  const n = protLevel(pt, pt.root, pt.top, start, end, set >>> 0, clear >>> 0, opts?.readOnlyIf ?? 0);
   pt.debugShootdown();
   return n;
 }
@@ -108,6 +109,7 @@ function protLevel(
   roIf: number,
 ): number {
   const u32 = pt.paging.u32;
+  const geo = pt.geo;
   const size = LEVEL_SIZE[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
@@ -117,20 +119,20 @@ function protLevel(
     const lo = u32[w] as number;
     const hi = u32[w + 1] as number;
     if ((lo & PTE_P) !== 0) {
-      if (level === 1 || (level === 2 && (lo & PTE_PS) !== 0)) {
+      if (level === 1 || (level === 2 && (lo & geo.leafBits) !== 0)) {
         if (va !== slot || next !== slot + size) partialHuge("change_protection", slot);
-        const old = entryFlags(lo, hi);
+        const old = geo.flags(lo, hi, level);
         let flags = ((old & ~clear) | set) >>> 0;
         if ((old & roIf) !== 0) flags = (flags & ~PTE_RW) >>> 0;
         if (flags !== old) {
-          const pfn = entryPfn(lo, hi);
-          u32[w] = makeLo(pfn, flags);
-          u32[w + 1] = makeHi(pfn, flags);
+          const pfn = geo.pfn(lo, hi);
+          u32[w] = geo.lo(pfn, flags);
+          u32[w + 1] = geo.hi(pfn, flags);
           pt.recordFlush(slot, slot + size);
           n++;
         }
       } else {
-        n += protLevel(pt, entryPfn(lo, hi), level - 1, va, next, set, clear, roIf);
+        n += protLevel(pt, geo.pfn(lo, hi), level - 1, va, next, set, clear, roIf);
       }
     }
     va = next;
@@ -147,7 +149,7 @@ function protLevel(
 export function freeEmptyTables(pt: PageTable, start: number, end: number): number {
   pt.checkRange("free_pgtables", start, end);
   if (end === start) return 0;
-  const n = freeLevel(pt, pt.root, 4, start, end);
+  const n = freeLevel(pt, pt.root, pt.top, start, end);
   pt.nrTables -= n;
   return n;
 }
@@ -155,6 +157,7 @@ export function freeEmptyTables(pt: PageTable, start: number, end: number): numb
 function freeLevel(pt: PageTable, table: number, level: number, start: number, end: number): number {
   const paging = pt.paging;
   const u32 = paging.u32;
+  const geo = pt.geo;
   const size = LEVEL_SIZE[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
@@ -163,8 +166,8 @@ function freeLevel(pt: PageTable, table: number, level: number, start: number, e
     const ptep = entryAddr(table, pxIndex(va, level));
     const w = ptep >>> 2;
     const lo = u32[w] as number;
-    if (level > 1 && (lo & PTE_P) !== 0 && (lo & PTE_PS) === 0) {
-      const child = entryPfn(lo, u32[w + 1] as number);
+    if (level > 1 && (lo & PTE_P) !== 0 && (lo & geo.leafBits) === 0) {
+      const child = geo.pfn(lo, u32[w + 1] as number);
       if (level > 2) n += freeLevel(pt, child, level - 1, va, next);
       if (paging.tableUsed(child) === 0 && !paging.memmap.testFlag(child, PG_reserved)) {
         u32[w] = 0;
@@ -182,11 +185,12 @@ function freeLevel(pt: PageTable, table: number, level: number, start: number, e
 /** Calls `visitor` for every non-zero leaf entry in [start, end), in address order. Panics on a bad range. */
 export function walkRange(pt: PageTable, start: number, end: number, visitor: PteVisitor): void {
   pt.checkRange("walk_range", start, end);
-  if (end > start) visitLevel(pt, pt.root, 4, start, end, visitor);
+  if (end > start) visitLevel(pt, pt.root, pt.top, start, end, visitor);
 }
 
 function visitLevel(pt: PageTable, table: number, level: number, start: number, end: number, visitor: PteVisitor): void {
   const u32 = pt.paging.u32;
+  const geo = pt.geo;
   const size = LEVEL_SIZE[level] as number;
   for (let va = start; va < end; ) {
     const slot = levelBase(va, level);
@@ -195,8 +199,8 @@ function visitLevel(pt: PageTable, table: number, level: number, start: number, 
     const lo = u32[ptep >>> 2] as number;
     const hi = u32[(ptep >>> 2) + 1] as number;
     if ((lo | hi) !== 0) {
-      if (level === 1 || (level === 2 && (lo & PTE_PS) !== 0)) visitor.visitPte(slot, ptep, level);
-      else if ((lo & PTE_P) !== 0) visitLevel(pt, entryPfn(lo, hi), level - 1, va, next, visitor);
+      if (level === 1 || (level === 2 && (lo & geo.leafBits) !== 0)) visitor.visitPte(slot, ptep, level);
+      else if ((lo & PTE_P) !== 0) visitLevel(pt, geo.pfn(lo, hi), level - 1, va, next, visitor);
     }
     va = next;
   }

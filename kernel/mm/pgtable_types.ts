@@ -2,7 +2,9 @@
  * The x86-64 page-table vocabulary, defined once (Linux
  * arch/x86/include/asm/pgtable_types.h, xv6 riscv.h): entry bits, levels,
  * index extraction, protections, and the accessors every other file uses to
- * read or build an entry. No other file knows where a bit lives.
+ * read or build an entry. No other file knows where a bit lives, except
+ * pgtable_geometry.ts, which maps these bits to another MMU's (Sv39) in user
+ * page tables booted with that geometry.
  *
  * A table is one 4 KiB frame of 512 entries of 8 bytes. An entry is stored as
  * two little-endian 32-bit words, lo at the lower address:

@@ -16,7 +16,6 @@ import type { PageTable } from "./pgtable.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_P, swpOffset, swpType } from "./pgtable_types.ts";
 import type { SwapDevice } from "./swapfile.ts";
-import { TASK_SIZE } from "./types.ts";
 
 /** Counts the swap entries of page tables, by slot. */
 class SwapEntryCount implements PteVisitor {
@@ -46,7 +45,7 @@ export function checkSwap(dev: SwapDevice, memmap: MemMap, tasks: readonly Proce
   for (const p of tasks) {
     walk.pt = p.mm.pt;
     walk.pid = p.pid;
-    walkRange(p.mm.pt, 0, TASK_SIZE, walk);
+    walkRange(p.mm.pt, 0, p.mm.pt.vaEnd, walk);
   }
   let inuse = 0;
   let cached = 0;

@@ -36,11 +36,14 @@ function boot(s: Session, a: LangArgs): string {
   const maxOrder = a.optInt("maxorder", 10);
   const pcpBatch = a.optInt("pcp", 0, -1);
   const swapBytes = a.optSize("swap", 0);
+  const mmu = a.optStr("mmu") ?? "x86-64";
   a.done(0);
-  const m = Machine.boot({ ramBytes, seed, debugVm, maxOrder, pcpBatch, swapBytes, log: s.defaults.log });
+  if (mmu !== "x86-64" && mmu !== "sv39") throw new LangError(`boot: mmu must be x86-64 or sv39, got '${mmu}'`);
+  const m = Machine.boot({ ramBytes, seed, debugVm, maxOrder, pcpBatch, swapBytes, mmu, log: s.defaults.log });
   s.reboot(m);
   const b = m.kernel.buddy;
-  return `booted: ram=${formatSize(ramBytes)} seed=${seed} pages=${m.kernel.phys.nrPages} managed=${b.nrManagedPages()} free=${b.nrFreePages()}`;
+  const geometry = mmu === "x86-64" ? "" : ` mmu=${mmu}`;
+  return `booted: ram=${formatSize(ramBytes)} seed=${seed}${geometry} pages=${m.kernel.phys.nrPages} managed=${b.nrManagedPages()} free=${b.nrFreePages()}`;
 }
 
 function allocPages(s: Session, a: LangArgs): LangResult {
@@ -191,7 +194,12 @@ function viewCommand(name: string, helpText: string): LangCommand {
 
 LANG_COMMANDS.push(
   { name: "help", synopsis: "[COMMAND]", help: "list the commands, or explain one", run: help },
-  { name: "boot", synopsis: "[ram=SIZE] [seed=N] [debug=0..3] [maxorder=N] [pcp=N] [swap=SIZE]", help: "boot a fresh machine", run: boot },
+  {
+    name: "boot",
+    synopsis: "[ram=SIZE] [seed=N] [debug=0..3] [maxorder=N] [pcp=N] [swap=SIZE] [mmu=x86-64|sv39]",
+    help: "boot a fresh machine",
+    run: boot,
+  },
   { name: "alloc_pages", synopsis: "ORDER [gfp=FLAGS]", help: "allocate 2^ORDER pages (value: the pfn)", run: allocPages },
   { name: "free_pages", synopsis: "PFN [ORDER]", help: "free a block (ORDER defaults to the one it was allocated with)", run: freePages },
   { name: "drain", synopsis: "", help: "drain_all_pages: per-CPU pages back to the buddy lists", run: drain },

@@ -26,7 +26,7 @@ function hex16(hi: number, lo: number): string {
 }
 
 function printTable(k: KernelApi, mm: MmStruct, table: number, level: number, out: string[]): void {
-  const dots = " ..".repeat(5 - level);
+  const dots = " ..".repeat(k.levels(mm) + 1 - level);
   for (let i = 0; i < k.PTRS_PER_TABLE; i++) {
     const ptep = k.tableEntry(mm, table, i);
     const lo = k.pteLo(mm, ptep);
@@ -42,7 +42,7 @@ function printTable(k: KernelApi, mm: MmStruct, table: number, level: number, ou
 export function vmprint(k: KernelApi, mm: MmStruct): string {
   const root = k.pgd(mm);
   const out = [`page table 0x${(root * k.PAGE_SIZE).toString(16).padStart(16, "0")}`];
-  printTable(k, mm, root, 4, out);
+  printTable(k, mm, root, k.levels(mm), out);
   return `${out.join("\n")}\n`;
 }
 

@@ -196,27 +196,37 @@ export const FORK_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> = {
   budget: 10_000,
   storyMax: 200,
   arbitrary: (max) => fc.commands(commands, { maxCommands: max, size: "max" }),
-  run(cmds) {
-    const m = bootMachine({ ramBytes: 8 << 20, debugVm: 1, pagePoison: true });
-    m.kernel.dropCaches();
-    const free0 = m.proc.meminfo().match(/MemFree:\s+(\d+)/)?.[1];
-    const p = m.spawn("root");
-    p.sys.mmap(PRIV, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    p.sys.mmap(SHARED, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    const model: Model = {
-      procs: [Array.from({ length: PAGES }, (_, i) => ({ frame: -1 - i, byte: 0, dirty: false }))],
-      shared: new Array(PAGES).fill(0),
-      nextFrame: 1,
-      lazy: new Set(),
-      frameDirty: new Set(),
-    };
-    const stats: StoryStats = { commands: 0, checks: 0 };
-    runModel(model, { m, procs: [p], stats }, cmds, stats);
-    for (const q of m.processes()) q.exit(0);
-    m.kernel.dropCaches();
-    m.check();
-    stats.checks++;
-    expect(m.proc.meminfo().match(/MemFree:\s+(\d+)/)?.[1]).toBe(free0);
-    return stats;
-  },
+  run: (cmds) => runFork(cmds, "x86-64"),
 };
+
+/** The same stories on a machine whose processes have RISC-V Sv39 page tables (pgtable_geometry.ts). */
+export const FORK_SV39_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> = {
+  ...FORK_MODEL,
+  name: "fork-sv39",
+  budget: 1_000,
+  run: (cmds) => runFork(cmds, "sv39"),
+};
+
+function runFork(cmds: Iterable<fc.Command<Model, Real>>, mmu: "x86-64" | "sv39"): StoryStats {
+  const m = bootMachine({ ramBytes: 8 << 20, debugVm: 1, pagePoison: true, mmu });
+  m.kernel.dropCaches();
+  const free0 = m.proc.meminfo().match(/MemFree:\s+(\d+)/)?.[1];
+  const p = m.spawn("root");
+  p.sys.mmap(PRIV, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  p.sys.mmap(SHARED, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  const model: Model = {
+    procs: [Array.from({ length: PAGES }, (_, i) => ({ frame: -1 - i, byte: 0, dirty: false }))],
+    shared: new Array(PAGES).fill(0),
+    nextFrame: 1,
+    lazy: new Set(),
+    frameDirty: new Set(),
+  };
+  const stats: StoryStats = { commands: 0, checks: 0 };
+  runModel(model, { m, procs: [p], stats }, cmds, stats);
+  for (const q of m.processes()) q.exit(0);
+  m.kernel.dropCaches();
+  m.check();
+  stats.checks++;
+  expect(m.proc.meminfo().match(/MemFree:\s+(\d+)/)?.[1]).toBe(free0);
+  return stats;
+}
