@@ -85,6 +85,8 @@ export class KernelEvents {
   cpu = 0;
   /** The kva of mem_map's first record (struct page addresses in page=). */
   readonly memmapKva: number;
+  /** The cost clock's now() (setClock). */
+  private clockNow: () => number = () => 0;
   /** "inert" for NO_EVENTS, which nobody may listen to. */
   private readonly role: "machine" | "inert";
 
@@ -129,6 +131,11 @@ export class KernelEvents {
     return this.seq * EVENT_TICK_NS;
   }
 
+  /** The cost clock events are stamped with (kernel/main.ts sets the machine's; a part built alone reads 0). */
+  setClock(now: () => number): void {
+    this.clockNow = now;
+  }
+
   /** Sets the CPU later events happen on (kernel/smp.ts, at each switch of CPU). */
   setCpu(cpu: number): void {
     this.cpu = cpu;
@@ -146,6 +153,7 @@ export class KernelEvents {
     const e = {
       seq,
       ts: seq * EVENT_TICK_NS,
+      clock_ns: this.clockNow(),
       cpu: this.cpu,
       common_pid: this.pid,
       common_comm: this.comm,

@@ -73,6 +73,8 @@ export interface EventHead {
   readonly seq: number;
   /** The logical clock in nanoseconds: 1000 per delivered event (seq * 1000). */
   readonly ts: number;
+  /** The cost clock (`m.clock`, kernel/clock.ts) when it was delivered, in simulated nanoseconds. */
+  readonly clock_ns: number;
   /** The CPU it happened on (the machine has one: always 0). */
   readonly cpu: number;
   /**

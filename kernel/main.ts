@@ -84,6 +84,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   const failPageAlloc = new FailPoint("fail_page_alloc", rng.fork());
   const failSlab = new FailPoint("failslab", rng.fork());
   const events = new KernelEvents("machine", pfnToKva(layout.memmapStart));
+  events.setClock(() => registry.clock.now());
 
   // 2. frames: the lab's layer or the buddy allocator, both behind FramePages
   const framesLocks = new FramesLocks(config.cpus ?? 1);

@@ -103,7 +103,7 @@ export function formatFtraceLine(e: MemsimEvent): string {
   return `${task} [${cpu}] ..... ${String(secs).padStart(5)}.${frac}: ${e.kind}: ${formatEventFields(e)}`;
 }
 
-/** One event as a JSON line, without the newline (keys: seq, ts, cpu, common_pid, common_comm, kind, then the fields). */
+/** One event as a JSON line, without the newline (keys: seq, ts, clock_ns, cpu, common_pid, common_comm, kind, then the fields). */
 export function formatEventJson(e: MemsimEvent): string {
   return JSON.stringify(e);
 }

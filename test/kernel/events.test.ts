@@ -200,6 +200,27 @@ describe("event fields", () => {
     expect(got).toEqual(["1 page_fault_user: address=0x800000000000 ip=0x0 error_code=0x4 outcome=sigsegv stack_growth=0 si_code=1"]);
   });
 
+  it("every event carries the cost clock: with only faults costed (1 us each), two first touches read 1000 and 2000 ns", () => {
+    const zero = { access: 0, tlbMiss: 0, fault: 1000, swapIn: 0, swapOut: 0, diskRead: 0, diskWrite: 0, ipi: 0, lockWait: 0 };
+    const m = Machine.boot({ ramBytes: 4 << 20, clock: zero });
+    const p = m.spawn("p");
+    const va = p.sys.mmap(0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const faults: number[] = [];
+    const seen: number[] = [];
+    m.events.on("page_fault_user", (e) => {
+      faults.push(e.clock_ns);
+      seen.push(m.clock.now());
+    });
+    p.mem.write32(va, 1);
+    p.mem.write32(va + PAGE, 2);
+    p.mem.write32(va + 4, 3);
+    // The spawn and mmap took no fault, so the clock was 0 before the first
+    // touch; each touch is one fault (1000 ns); the third store hits.
+    expect(faults).toEqual([1000, 2000]);
+    expect(seen).toEqual(faults);
+    expect(m.clock.now()).toBe(2000);
+  });
+
   it("every event has the next sequence number, the logical clock, CPU 0 and its task", () => {
     const m = Machine.boot({ ramBytes: 4 << 20 });
     const got = events(m);
