@@ -25,6 +25,7 @@ import { SP_OWNER } from "../kernel/mm/memmap.ts";
 import type { PageOwnerRecord } from "../kernel/mm/page_owner.ts";
 import { heaptrackReport, indirectlyLeaked, type LeakedBlock, leakSanitizerReport } from "./alloc_reports.ts";
 import type { MachineEvents } from "./events.ts";
+import { forgetBlockStores } from "./false_sharing.ts";
 
 /** How to track. */
 export interface AllocSitesOptions {
@@ -283,6 +284,7 @@ export class AllocSites implements UserSiteHook {
   }
 
   userAlloc(pid: number, p: number, n: number): void {
+    forgetBlockStores(this.kernel, pid, p, n);
     if (!this.sample(n)) return;
     let live = this.userLive.get(pid);
     if (live === undefined) this.userLive.set(pid, (live = new Map()));
