@@ -98,22 +98,33 @@ class Reference {
   }
 
   access(c: number, line: number, kind: Kind): void {
+    if (kind === "read") this.read(c, line);
+    else this.write(c, line);
+  }
+
+  private read(c: number, line: number): void {
+    const s = this.stats[c] as Counters;
+    s.dr++;
+    if (this.state[c]?.has(line)) {
+      this.touch(this.l1[c] as Map<number, number[]>, this.l1Sets, line);
+      return;
+    }
+    s.d1mr++;
+    const others = this.holders(c, line);
+    for (const o of others) {
+      if (this.state[o]?.get(line) === "M") (this.stats[o] as Counters).writebacks++;
+      this.state[o]?.set(line, "S");
+    }
+    if (others.length === 0 && !this.llcLookup(line)) s.dlmr++;
+    this.fill(c, line, others.length > 0 ? "S" : "E");
+  }
+
+  private write(c: number, line: number): void {
     const s = this.stats[c] as Counters;
     const mine = this.state[c]?.get(line);
-    const others = [...Array(this.cpus).keys()].filter((o) => o !== c && this.state[o]?.has(line));
-    if (kind === "read") {
-      s.dr++;
-      if (mine !== undefined) return this.touch(this.l1[c] as Map<number, number[]>, this.l1Sets, line);
-      s.d1mr++;
-      for (const o of others) {
-        if (this.state[o]?.get(line) === "M") (this.stats[o] as Counters).writebacks++;
-        this.state[o]?.set(line, "S");
-      }
-      if (others.length === 0 && !this.llcLookup(line)) s.dlmr++;
-      return this.fill(c, line, others.length > 0 ? "S" : "E");
-    }
     s.dw++;
     if (mine !== "M" && mine !== "E") {
+      const others = this.holders(c, line);
       for (const o of others) {
         const so = this.stats[o] as Counters;
         if (this.state[o]?.get(line) === "M") so.writebacks++;
@@ -125,9 +136,16 @@ class Reference {
         if (others.length === 0 && !this.llcLookup(line)) s.dlmw++;
       }
     }
-    if (mine === undefined) return this.fill(c, line, "M");
-    this.state[c]?.set(line, "M");
-    this.touch(this.l1[c] as Map<number, number[]>, this.l1Sets, line);
+    if (mine === undefined) this.fill(c, line, "M");
+    else {
+      this.state[c]?.set(line, "M");
+      this.touch(this.l1[c] as Map<number, number[]>, this.l1Sets, line);
+    }
+  }
+
+  /** The other CPUs holding `line`. */
+  private holders(c: number, line: number): number[] {
+    return [...Array(this.cpus).keys()].filter((o) => o !== c && this.state[o]?.has(line));
   }
 }
 
