@@ -16,6 +16,7 @@
  *         + diskRead x blocks read + diskWrite x blocks written   the block device (fs/blockdev.ts)
  *         + ipi x TLB shootdown IPIs        (cpus > 1) kernel/mm/tlbflush.ts
  *         + lockWait x ns waited for locks  (cpus > 1) kernel/locking/lock_stat.ts
+ *         + l1Miss x D1 misses + llcMiss x LL misses   (boot option cache) kernel/mm/cache_model.ts
  *
  * The defaults are orders of magnitude of real hardware: a cached access
  * ~1 ns, a walk that goes to DRAM ~100 ns, a minor fault ~1 us, a page of
@@ -23,7 +24,9 @@
  * An IPI (send, receive, flush, acknowledge) ~1 us; lock wait is counted in
  * nanoseconds already, so its cost is 1. The SMP kinds are listed by
  * breakdown() only on a machine that counts them (cpus > 1), so a one-CPU
- * machine reports exactly what it always did.
+ * machine reports exactly what it always did. The cache kinds are listed
+ * only on a machine with the cache model: a D1 miss ~10 ns (served by the
+ * LLC or another CPU's L1), an LL miss ~60 ns more (DRAM).
  */
 
 /** The kinds of step the clock charges, in the order reports list them. */
@@ -32,8 +35,14 @@ export const CLOCK_KINDS = ["access", "tlbMiss", "fault", "swapIn", "swapOut", "
 /** The kinds only a machine with more than one CPU charges (kernel/smp.ts registers them). */
 export const SMP_CLOCK_KINDS = ["ipi", "lockWait"] as const;
 
+/** The kinds only a machine with the cache model charges (boot option `cache`, kernel/mm/cache_model.ts). */
+export const CACHE_CLOCK_KINDS = ["l1Miss", "llcMiss"] as const;
+
+/** The kinds listed only when some layer counts them. */
+const OPTIONAL_KINDS = [...SMP_CLOCK_KINDS, ...CACHE_CLOCK_KINDS] as const;
+
 /** One kind of step the clock charges. */
-export type ClockKind = (typeof CLOCK_KINDS)[number] | (typeof SMP_CLOCK_KINDS)[number];
+export type ClockKind = (typeof CLOCK_KINDS)[number] | (typeof SMP_CLOCK_KINDS)[number] | (typeof CACHE_CLOCK_KINDS)[number];
 
 /** What one step of each kind costs, in simulated nanoseconds. */
 export type ClockCosts = Record<ClockKind, number>;
@@ -49,6 +58,8 @@ export const DEFAULT_CLOCK_COSTS: Readonly<ClockCosts> = Object.freeze({
   diskWrite: 100_000,
   ipi: 1000,
   lockWait: 1,
+  l1Miss: 10,
+  llcMiss: 60,
 });
 
 /** A counter a layer lends the clock: how many steps of `kind` it has made so far. */
@@ -83,7 +94,7 @@ export class CostClock {
     return ns;
   }
 
-  /** Steps and nanoseconds per kind: every base kind listed (0 when no layer counts it), the SMP kinds when counted. */
+  /** Steps and nanoseconds per kind: every base kind listed (0 when no layer counts it), the SMP and cache kinds when counted. */
   breakdown(): ClockRow[] {
     const counts: Record<ClockKind, number> = {
       access: 0,
@@ -95,10 +106,12 @@ export class CostClock {
       diskWrite: 0,
       ipi: 0,
       lockWait: 0,
+      l1Miss: 0,
+      llcMiss: 0,
     };
     for (const [kind, count] of this.counters) counts[kind] += count();
     const kinds: ClockKind[] = [...CLOCK_KINDS];
-    for (const k of SMP_CLOCK_KINDS) if (this.counters.some((c) => c[0] === k)) kinds.push(k);
+    for (const k of OPTIONAL_KINDS) if (this.counters.some((c) => c[0] === k)) kinds.push(k);
     return kinds.map((kind) => ({ kind, count: counts[kind], costNs: this.costs[kind], ns: counts[kind] * this.costs[kind] }));
   }
 

@@ -11,6 +11,7 @@ import type { Tasks } from "./fork.ts";
 import type { FsOptions } from "./fs/fs_init.ts";
 import type { Prandom } from "./lib/random.ts";
 import type { LockStat } from "./locking/lock_stat.ts";
+import type { CacheConfig } from "./mm/cache_model.ts";
 import type { FailPoint } from "./mm/fault_inject.ts";
 import { type FramePages, PAGE_POISON } from "./mm/frame_pages.ts";
 import type { FramesZone } from "./mm/frames.ts";
@@ -77,6 +78,8 @@ export interface KernelConfig {
   readonly cpus?: number;
   /** The every-access mode: each user load and store reports its page to the replacement policy (Mmu.observe). Off when absent. */
   readonly observeAccesses?: boolean;
+  /** The data-cache model (mm/cache_model.ts); none when absent. */
+  readonly cache?: CacheConfig | null;
 }
 
 /** Everything boot (kernel/main.ts) built, in the order it built it. */

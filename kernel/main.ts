@@ -13,6 +13,7 @@
  *                 (layers.pageFault, forkCopy, onSpawn, onExit plug in here)
  *   7. files      the disk, sfs, the page cache, fd tables  <- frames, tasks
  *   8. CPUs       per-CPU TLBs, shootdown, the scheduler    <- paging, tasks, slab
+ *                 and the data-cache model (option cache)  <- the MMU's every-access path
  *
  * The event bus (events.ts) is made before any layer, so every layer that
  * emits is handed it when it is built: page allocator (either kind), TLB,
@@ -28,6 +29,8 @@ import { Kernel, type KernelConfig } from "./kernel.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
 import { LockStat } from "./locking/lock_stat.ts";
+import { type CacheConfig, CacheModel } from "./mm/cache_model.ts";
+import { cacheStats } from "./mm/cache_stats.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import type { FramesLayer, FramesZone, PageAllocator } from "./mm/frames.ts";
 import { FramesLocks } from "./mm/frames_locks.ts";
@@ -37,6 +40,7 @@ import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import { bootLayout } from "./mm/memblock.ts";
 import { MemMap } from "./mm/memmap.ts";
 import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
+import type { Mmu } from "./mm/mmu.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
 import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
@@ -188,6 +192,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     slab.cpu.setNrCpus(smp.nrCpus);
     smp.percpu.push(pages, slab.cpu);
   }
+  if (config.cache) registerCache(registry, smp, pp.mmu, config.cache);
   const locks = new LockStat(smp.nrCpus);
   registerSmp({ registry, smp, locks, mmu: pp.mmu });
   const memory = taskParts.memory;
@@ -241,6 +246,23 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     kmallocCaches,
     vmallocLayer,
     taskParts,
+  });
+}
+
+/** The data-cache model: fed by every user load and store (the MMU's second observer slot), checked, counted and charged. */
+function registerCache(registry: Registry, smp: Smp, mmu: Mmu, config: CacheConfig): void {
+  const model = new CacheModel(smp.nrCpus, config, () => smp.current);
+  mmu.observeData(model);
+  smp.cache = model;
+  registry.checkers.push({ name: "cache", run: () => model.check() });
+  registry.statsSources.push(["cache", () => cacheStats(model)]);
+  registry.clock.addCounter("l1Miss", () => {
+    const t = model.totals();
+    return t.d1mr + t.d1mw;
+  });
+  registry.clock.addCounter("llcMiss", () => {
+    const t = model.totals();
+    return t.dlmr + t.dlmw;
   });
 }
 

@@ -13,6 +13,7 @@
  */
 import type { KernelEvents } from "./events.ts";
 import type { LockStat } from "./locking/lock_stat.ts";
+import type { CacheModel } from "./mm/cache_model.ts";
 import type { Mmu } from "./mm/mmu.ts";
 import type { MmuMemory } from "./mm/mmu_memory.ts";
 import type { Paging } from "./mm/pgalloc.ts";
@@ -48,6 +49,8 @@ export class Smp {
   readonly shootdown: TlbShootdown;
   /** Layers whose per-CPU state follows the running CPU (kernel/main.ts adds them). */
   readonly percpu: PerCpuUser[] = [];
+  /** The data-cache model (boot option `cache`, mm/cache_model.ts), or null. */
+  cache: CacheModel | null = null;
   private cur = 0;
 
   /** Panics never; throws RangeError when `nrCpus` is not a whole number in 1..64. */

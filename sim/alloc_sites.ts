@@ -25,6 +25,7 @@ import { SP_OWNER } from "../kernel/mm/memmap.ts";
 import type { PageOwnerRecord } from "../kernel/mm/page_owner.ts";
 import { heaptrackReport, indirectlyLeaked, type LeakedBlock, leakSanitizerReport } from "./alloc_reports.ts";
 import type { MachineEvents } from "./events.ts";
+import { forgetBlockStores } from "./false_sharing.ts";
 
 /** How to track. */
 export interface AllocSitesOptions {
@@ -56,6 +57,14 @@ export interface SiteRecord {
   readonly pid: number;
   readonly comm: string;
   readonly ts: number;
+  /** The CPU the allocating thread ran on (records of page blocks have none). */
+  readonly cpu?: number;
+  /**
+   * A user block only: the CPU that allocated the block last at this
+   * address, when that block was freed and this one, made on another CPU,
+   * reuses its address; else -1 (the false-sharing report's passive case).
+   */
+  readonly reusedFrom?: number;
 }
 
 /** A process's leak report, made when it exited. */
@@ -150,6 +159,8 @@ export class AllocSites implements UserSiteHook {
   readonly userLive = new Map<number, Map<number, SiteRecord>>();
   /** Live sampled kmalloc and kmem_cache objects and vmalloc areas, by address. */
   readonly kernelLive = new Map<number, SiteRecord>();
+  /** Per pid: the CPU that allocated the last freed user block at each address (forgotten when reused). */
+  private readonly freedCpu = new Map<number, Map<number, number>>();
   /** Live sampled page blocks, by pfn. */
   readonly pages = new Map<number, PageOwnerRecord>();
   /** Leak reports of the processes that exited while tracking, oldest first. */
@@ -269,14 +280,19 @@ export class AllocSites implements UserSiteHook {
     const bus = this.kernel.events;
     this.count(site, size);
     const comm = pid < 0 || pid === bus.pid ? bus.comm : (this.kernel.tasks.list().find((t) => t.pid === pid)?.comm ?? "?");
-    return { site, size, pid: pid < 0 ? bus.pid : pid, comm, ts: bus.now() };
+    return { site, size, pid: pid < 0 ? bus.pid : pid, comm, ts: bus.now(), cpu: this.kernel.smp.current };
   }
 
   userAlloc(pid: number, p: number, n: number): void {
+    forgetBlockStores(this.kernel, pid, p, n);
     if (!this.sample(n)) return;
     let live = this.userLive.get(pid);
     if (live === undefined) this.userLive.set(pid, (live = new Map()));
-    live.set(p, this.record(this.siteId(stackSite(this.root), "malloc"), n, pid));
+    const r = this.record(this.siteId(stackSite(this.root), "malloc"), n, pid);
+    const freed = this.freedCpu.get(pid);
+    const before = freed?.get(p);
+    freed?.delete(p);
+    live.set(p, { ...r, reusedFrom: before !== undefined && before !== r.cpu ? before : -1 });
   }
 
   userFree(pid: number, p: number): void {
@@ -284,6 +300,9 @@ export class AllocSites implements UserSiteHook {
     const r = live?.get(p);
     if (r === undefined) return;
     live?.delete(p);
+    let freed = this.freedCpu.get(pid);
+    if (freed === undefined) this.freedCpu.set(pid, (freed = new Map()));
+    freed.set(p, r.cpu ?? 0);
     this.uncount(r);
   }
 

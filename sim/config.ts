@@ -3,9 +3,10 @@
  * that turn bad input into a clear error instead of a broken machine.
  */
 
-import { CLOCK_KINDS, type ClockCosts, type ClockKind, DEFAULT_CLOCK_COSTS, SMP_CLOCK_KINDS } from "../kernel/clock.ts";
+import { CACHE_CLOCK_KINDS, CLOCK_KINDS, type ClockCosts, type ClockKind, DEFAULT_CLOCK_COSTS, SMP_CLOCK_KINDS } from "../kernel/clock.ts";
 import type { FsOptions } from "../kernel/fs/fs_init.ts";
 import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
+import { type CacheConfig, type CacheShape, DEFAULT_CACHE } from "../kernel/mm/cache_model.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
 import { type MmuName, mmuGeometry } from "../kernel/mm/pgtable_geometry.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
@@ -75,6 +76,14 @@ export interface BootOptions {
   /** CPUs, 1..64, each with its own TLB (kernel/smp.ts). Default 1. */
   cpus?: number;
   /**
+   * The data-cache model (kernel/mm/cache_model.ts): an L1 per CPU and a
+   * shared LLC, `{ size, ways }` each in bytes (powers of two), with MESI
+   * coherence and the false-sharing detector, fed by every user load and
+   * store through the MMU's every-access path. `true` is the default shape
+   * (32 KiB 8-way L1, 2 MiB 16-way LLC). Default off (no cost).
+   */
+  cache?: boolean | { l1?: Partial<CacheShape>; llc?: Partial<CacheShape> };
+  /**
    * What each step costs on the cost clock (`m.clock`), in whole simulated
    * nanoseconds: access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite. Absent kinds keep
    * the defaults (1, 100, 1000, 100000, 100000, 100000, 100000).
@@ -120,6 +129,7 @@ export interface ResolvedConfig {
   tlb: TlbConfig;
   mmu: { geometry: MmuName; observeAccesses: boolean };
   cpus: number;
+  cache: CacheConfig | null;
   clock: ClockCosts;
   fs: FsOptions;
   log: KLogger;
@@ -143,6 +153,7 @@ const KNOWN = new Set([
   "tlb",
   "mmu",
   "cpus",
+  "cache",
   "clock",
   "fs",
   "log",
@@ -207,6 +218,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     tlb: resolveTlb(opts.tlb ?? {}),
     mmu: resolveMmu(opts.mmu ?? {}),
     cpus: intIn("cpus", opts.cpus ?? 1, 1, MAX_CPUS),
+    cache: resolveCache(opts.cache ?? false),
     clock: resolveClock(opts.clock ?? {}),
     fs: resolveFs(opts.fs ?? {}),
     log: opts.log ?? silentLogger,
@@ -258,11 +270,31 @@ function resolveLayers(layers: unknown): Layers {
   return layers as Layers;
 }
 
+/** The cache option: null when off, else both shapes with defaults filled. Throws ConfigError on a bad shape. */
+function resolveCache(o: unknown): CacheConfig | null {
+  if (o === false) return null;
+  if (o === true) return DEFAULT_CACHE;
+  if (typeof o !== "object" || o === null)
+    throw new ConfigError(`Machine.boot: cache must be true, false or { l1, llc }, got ${String(o)}`);
+  const given = o as Record<string, unknown>;
+  for (const k of Object.keys(given)) if (k !== "l1" && k !== "llc") throw new ConfigError(`Machine.boot: unknown option 'cache.${k}'`);
+  const shape = (name: "l1" | "llc"): CacheShape => {
+    const g = (given[name] ?? {}) as Partial<CacheShape>;
+    const size = intIn(`cache.${name}.size`, g.size ?? DEFAULT_CACHE[name].size, 64, 2 ** 30);
+    const ways = intIn(`cache.${name}.ways`, g.ways ?? DEFAULT_CACHE[name].ways, 1, 1024);
+    const pow2 = (n: number) => (n & (n - 1)) === 0;
+    if (!pow2(size) || !pow2(ways) || size < 64 * ways)
+      throw new ConfigError(`Machine.boot: cache.${name} needs power-of-two size and ways with size >= 64 x ways, got ${size}/${ways}`);
+    return { size, ways };
+  };
+  return { l1: shape("l1"), llc: shape("llc") };
+}
+
 /** Clock costs: known kinds, whole nanoseconds from 0 to 10^9. Throws ConfigError naming the kind. */
 function resolveClock(c: unknown): ClockCosts {
   if (typeof c !== "object" || c === null) throw new ConfigError(`Machine.boot: clock must be an object of costs, got ${String(c)}`);
   const given = c as Record<string, unknown>;
-  const all: readonly ClockKind[] = [...CLOCK_KINDS, ...SMP_CLOCK_KINDS];
+  const all: readonly ClockKind[] = [...CLOCK_KINDS, ...SMP_CLOCK_KINDS, ...CACHE_CLOCK_KINDS];
   for (const k of Object.keys(given)) {
     if (!(all as readonly string[]).includes(k)) {
       throw new ConfigError(`Machine.boot: unknown clock cost '${k}' (kinds are ${all.join(", ")})`);

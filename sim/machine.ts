@@ -13,6 +13,8 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { renderLockStat } from "../kernel/locking/lock_stat.ts";
 import type { KernelLayers } from "../kernel/main.ts";
 import { startKernel } from "../kernel/main.ts";
+import type { CacheModel } from "../kernel/mm/cache_model.ts";
+import { cacheSummary } from "../kernel/mm/cache_stats.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
 import { kmemleakUnreferenced, renderKmemleak } from "../kernel/mm/kmemleak.ts";
 import { renderPageOwner } from "../kernel/mm/page_owner.ts";
@@ -31,6 +33,7 @@ import { AllocSites, type SiteStats } from "./alloc_sites.ts";
 import { MachineCgroups } from "./cgroups.ts";
 import { type BootOptions, type Layers, type ResolvedConfig, resolveConfig } from "./config.ts";
 import { MachineEvents } from "./events.ts";
+import { falseSharingEntries, renderFalseSharing } from "./false_sharing.ts";
 import { MachineFs } from "./fs_host.ts";
 import { attachLibc } from "./libc_attach.ts";
 
@@ -178,6 +181,29 @@ export class MachineProc {
     return renderSwaps(this.kernel.taskParts.swap?.dev ?? null);
   }
 
+  /**
+   * The data-cache model's cachegrind-like summary (kernel/mm/cache_stats.ts).
+   * Throws Error on a machine booted without the `cache` option.
+   */
+  cachegrind(): string {
+    return cacheSummary(this.cacheModel());
+  }
+
+  /**
+   * The false-sharing report (sim/false_sharing.ts): lines written by two or
+   * more CPUs at disjoint bytes, with the owning allocations when
+   * allocation sites track user allocations. Throws Error without `cache`.
+   */
+  falseSharing(): string {
+    return renderFalseSharing(falseSharingEntries(this.cacheModel().falseSharing.report(), this.sites));
+  }
+
+  private cacheModel(): CacheModel {
+    const c = this.kernel.smp.cache;
+    if (c === null) throw new Error("cache: the machine was booted without the cache option");
+    return c;
+  }
+
   /** /proc/interrupts: one column per CPU, the TLB shootdown IPIs each received. */
   interrupts(): string {
     return this.kernel.smp.interrupts();
@@ -229,6 +255,7 @@ export class Machine {
         observeAccesses: config.mmu.observeAccesses,
         mmu: config.mmu.geometry,
         cpus: config.cpus,
+        cache: config.cache,
         clockCosts: config.clock,
         fs: config.fs,
         overcommitMode: config.overcommit.mode,

@@ -76,6 +76,16 @@ export interface AccessObserver {
   userAccess(pfn: number): void;
 }
 
+/**
+ * Told of every user-mode data access in the every-access mode
+ * (Mmu.observeData): the cache model (cache_model.ts). Instruction fetches
+ * are not data accesses and are not reported.
+ */
+export interface DataAccessObserver {
+  /** A user load or store (`acc` has ACC_WRITE for a store) of `size` bytes at virtual `va`, physical `pa`. */
+  dataAccess(va: number, pa: number, size: number, acc: number): void;
+}
+
 /** The MMU of the CPU running now (kernel/smp.ts points `tlb` at that CPU's TLB). */
 export class Mmu {
   readonly stats = new MmuStats();
@@ -84,6 +94,8 @@ export class Mmu {
   private readonly u32: Uint32Array;
   /** The every-access mode's observer, or null (the default: user accesses that hit the TLB are seen by no one). */
   private observer: AccessObserver | null = null;
+  /** The second slot: the data-access observer (the cache model), or null. */
+  private dataObserver: DataAccessObserver | null = null;
 
   constructor(
     readonly phys: PhysMem,
@@ -101,17 +113,22 @@ export class Mmu {
    * The physical address of `va` for access `acc` through `pt`, handling
    * faults: each failed translation goes to pt.faultHandler, and is retried
    * when the handler says it fixed it.
+   * `size` is the bytes the access reads or writes from va (within the
+   * page), for the data-access observer only.
    * Throws RangeError when va is not an integer. Panics (KernelOops) when a
    * fault has no handler, the handler returns false, or it keeps failing;
    * (debugVm >= 1) panics when va lies in a range whose flush is pending.
    */
-  translate(pt: PageTable, va: number, acc: number): number {
+  translate(pt: PageTable, va: number, acc: number, size = 1): number {
     if (!Number.isInteger(va)) throw new RangeError(`mmu: address ${va} is not an integer`);
     for (let tries = 0; ; tries++) {
       const i = va >= 0 && va < VA_LIMIT ? this.fill(pt, va, acc) : ~acc;
       if (i >= 0) {
         const pa = (this.tlb.base[i] as number) + (va & 4095);
-        if (this.observer !== null && (acc & PF_USER) !== 0) this.observer.userAccess((pa - (pa & 4095)) / 4096);
+        if ((acc & PF_USER) !== 0) {
+          if (this.observer !== null) this.observer.userAccess((pa - (pa & 4095)) / 4096);
+          if (this.dataObserver !== null && (acc & PF_INSTR) === 0) this.dataObserver.dataAccess(va, pa, size, acc);
+        }
         return pa;
       }
       this.fault(pt, va, ~i, tries);
@@ -125,7 +142,7 @@ export class Mmu {
    */
   view(pt: PageTable, mode: AccessMode): MmuMemory {
     const v = new MmuMemory(this, pt, mode);
-    if (this.observer !== null && mode === "user") v.bypassTlb();
+    if (this.observing && mode === "user") v.bypassTlb();
     return v;
   }
 
@@ -139,9 +156,19 @@ export class Mmu {
     this.observer = o;
   }
 
-  /** True in the every-access mode. */
+  /**
+   * The second slot of the every-access mode (boot option `cache`): every
+   * user-mode load and store reports its virtual and physical address, size
+   * and kind to `o`; user views take the slow path as with `observe`. Set
+   * once, at boot, before any process exists.
+   */
+  observeData(o: DataAccessObserver): void {
+    this.dataObserver = o;
+  }
+
+  /** True in the every-access mode (either slot set). */
   get observing(): boolean {
-    return this.observer !== null;
+    return this.observer !== null || this.dataObserver !== null;
   }
 
   /** The TLB entry translating `va` for `acc`, walking on a miss; or ~errorCode on failure. */

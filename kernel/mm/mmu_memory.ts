@@ -135,9 +135,9 @@ export class MmuMemory implements KernelMemory {
     return -1;
   }
 
-  /** The physical address of `va` for `acc`, through the full MMU path. */
-  pa(va: number, acc: number): number {
-    return this.mmu.translate(this.pt, va, acc);
+  /** The physical address of `va` for `acc` (an access of `size` bytes, default 1), through the full MMU path. */
+  pa(va: number, acc: number, size = 1): number {
+    return this.mmu.translate(this.pt, va, acc, size);
   }
 
   // Each load and store: a hit on the last entry is a tag compare and a
@@ -255,12 +255,12 @@ export class MmuMemory implements KernelMemory {
   }
 
   private read16Slow(va: number): number {
-    if ((va & 4095) !== 4095) return this.mmu.phys.read16(this.pa(va, this.readAcc));
+    if ((va & 4095) !== 4095) return this.mmu.phys.read16(this.pa(va, this.readAcc, 2));
     return (this.u8[this.pa(va, this.readAcc)] as number) | ((this.u8[this.pa(va + 1, this.readAcc)] as number) << 8);
   }
 
   private read32Slow(va: number): number {
-    if ((va & 4095) <= 4092) return this.mmu.phys.read32(this.pa(va, this.readAcc));
+    if ((va & 4095) <= 4092) return this.mmu.phys.read32(this.pa(va, this.readAcc, 4));
     let v = 0;
     for (let k = 0; k < 4; k++) v |= (this.u8[this.pa(va + k, this.readAcc)] as number) << (8 * k);
     return v >>> 0;
@@ -268,7 +268,7 @@ export class MmuMemory implements KernelMemory {
 
   private write16Slow(va: number, v: number): void {
     if ((va & 4095) !== 4095) {
-      this.mmu.phys.write16(this.pa(va, this.writeAcc), v);
+      this.mmu.phys.write16(this.pa(va, this.writeAcc, 2), v);
       return;
     }
     this.u8[this.pa(va, this.writeAcc)] = v;
@@ -277,7 +277,7 @@ export class MmuMemory implements KernelMemory {
 
   private write32Slow(va: number, v: number): void {
     if ((va & 4095) <= 4092) {
-      this.mmu.phys.write32(this.pa(va, this.writeAcc), v);
+      this.mmu.phys.write32(this.pa(va, this.writeAcc, 4), v);
       return;
     }
     for (let k = 0; k < 4; k++) this.u8[this.pa(va + k, this.writeAcc)] = v >>> (8 * k);
@@ -291,7 +291,7 @@ export class MmuMemory implements KernelMemory {
     for (let done = 0; done < len; ) {
       const at = va + done;
       const chunk = Math.min(len - done, 4096 - (at & 4095));
-      const pa = this.pa(at, this.readAcc);
+      const pa = this.pa(at, this.readAcc, chunk);
       if (chunk <= SMALL_COPY) for (let k = 0; k < chunk; k++) out[done + k] = u8[pa + k] as number;
       else out.set(u8.subarray(pa, pa + chunk), done);
       done += chunk;
@@ -307,7 +307,7 @@ export class MmuMemory implements KernelMemory {
     for (let done = 0; done < len; ) {
       const at = va + done;
       const chunk = Math.min(len - done, 4096 - (at & 4095));
-      const pa = this.pa(at, this.writeAcc);
+      const pa = this.pa(at, this.writeAcc, chunk);
       if (chunk <= SMALL_COPY) for (let k = 0; k < chunk; k++) u8[pa + k] = bytes[done + k] as number;
       else u8.set(bytes.subarray(done, done + chunk), pa);
       done += chunk;
@@ -320,7 +320,7 @@ export class MmuMemory implements KernelMemory {
     for (let done = 0; done < len; ) {
       const at = va + done;
       const chunk = Math.min(len - done, 4096 - (at & 4095));
-      const pa = this.pa(at, this.writeAcc);
+      const pa = this.pa(at, this.writeAcc, chunk);
       this.u8.fill(byte, pa, pa + chunk);
       done += chunk;
     }
@@ -340,8 +340,8 @@ export class MmuMemory implements KernelMemory {
         const s = src + done;
         const d = dst + done;
         const chunk = Math.min(len - done, 4096 - (s & 4095), 4096 - (d & 4095));
-        const dpa = this.pa(d, this.writeAcc);
-        const spa = this.pa(s, this.readAcc);
+        const dpa = this.pa(d, this.writeAcc, chunk);
+        const spa = this.pa(s, this.readAcc, chunk);
         this.u8.copyWithin(dpa, spa, spa + chunk);
         done += chunk;
       }
@@ -351,8 +351,8 @@ export class MmuMemory implements KernelMemory {
       const sEnd = src + left;
       const dEnd = dst + left;
       const chunk = Math.min(left, ((sEnd - 1) & 4095) + 1, ((dEnd - 1) & 4095) + 1);
-      const dpa = this.pa(dEnd - chunk, this.writeAcc);
-      const spa = this.pa(sEnd - chunk, this.readAcc);
+      const dpa = this.pa(dEnd - chunk, this.writeAcc, chunk);
+      const spa = this.pa(sEnd - chunk, this.readAcc, chunk);
       this.u8.copyWithin(dpa, spa, spa + chunk);
       left -= chunk;
     }

@@ -69,6 +69,8 @@ describe("the cost clock", () => {
       diskWrite: 100_000,
       ipi: 1000,
       lockWait: 1,
+      l1Miss: 10,
+      llcMiss: 60,
     });
     expect(m.clock.now()).toBe(2 * 2 + 2 * 100 + 5000);
   });
@@ -96,7 +98,7 @@ describe("the cost clock", () => {
   it("refuses unknown kinds and costs that are not whole nanoseconds", () => {
     expect(() => Machine.boot({ clock: { disk: 5 } as never })).toThrow(
       new ConfigError(
-        "Machine.boot: unknown clock cost 'disk' (kinds are access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite, ipi, lockWait)",
+        "Machine.boot: unknown clock cost 'disk' (kinds are access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite, ipi, lockWait, l1Miss, llcMiss)",
       ),
     );
     expect(() => Machine.boot({ clock: { fault: 1.5 } })).toThrow(

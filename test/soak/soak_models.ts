@@ -7,6 +7,7 @@
  */
 
 import { ADDRESS_SPACE_MODEL } from "../property/models/as_story.ts";
+import { CACHE_MODEL } from "../property/models/cache.ts";
 import { COW_MPROTECT_MODEL } from "../property/models/cow_mprotect.ts";
 import { EVENTS_MODEL } from "../property/models/events.ts";
 import { EXACT_LRU_MODEL } from "../property/models/exact_lru.ts";
@@ -54,6 +55,7 @@ export const SOAK_MODELS: SoakModel[] = [
   FILES_MODEL,
   SMP_MODEL,
   PERCPU_MODEL,
+  CACHE_MODEL,
   FILE_MMAP_MODEL,
   MEMCG_MODEL,
   EXACT_LRU_MODEL,

@@ -71,6 +71,30 @@ const userHitObserved: BenchCase = {
   },
 };
 
+/**
+ * The same loop with the cache model (`cache: true`): each read32 goes
+ * through Mmu.translate and into CacheModel.dataAccess (an L1 hit after the
+ * first). What the cache model costs per access; the default-config case
+ * must not move when the model exists but is off.
+ */
+const userHitCached: BenchCase = {
+  name: "mmu: user read32 with the cache model (each access an L1 lookup)",
+  ops: 2_000_000,
+  baseline: "uint32 load",
+  setup() {
+    const m = Machine.boot({ ramBytes: 64 << 20, seed: 1, cache: true });
+    const p = m.spawn("bench");
+    const heap = p.sys.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const mem = p.mem;
+    mem.write32(heap, 1);
+    return (ops) => {
+      let x = 0;
+      for (let i = 0; i < ops; i++) x ^= mem.read32(heap + ((i * 28) & 4092));
+      sink ^= x;
+    };
+  },
+};
+
 /** read32 cycling over 4096 direct-map pages with a 256-entry TLB: every access misses and walks 3 levels to a 2 MiB leaf. */
 const missWalk: BenchCase = {
   name: "mmu: kernel read32 on a TLB miss (walk, fill)",
@@ -129,7 +153,7 @@ const vmallocPair: BenchCase = {
   report: () => "target >= 1,000,000 pairs/s",
 };
 
-export const MMU_CASES: readonly BenchCase[] = [kernelHit, userHit, userHitObserved, missWalk, missWalkUser, vmallocPair];
+export const MMU_CASES: readonly BenchCase[] = [kernelHit, userHit, userHitObserved, userHitCached, missWalk, missWalkUser, vmallocPair];
 
 /** Keeps the results observable. */
 export function mmuSink(): number {
