@@ -117,7 +117,14 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
   if (!(Number.isInteger(nrLocks) && nrLocks >= 0 && nrLocks <= MAX_FRAMES_LOCKS))
     layerFault("frames", `'${fa.name}' declares ${String(nrLocks)} locks; it may declare 0 to ${MAX_FRAMES_LOCKS}`);
   locks.declared = nrLocks;
-  const pages = new FramePages(fa, b.phys, b.memmap, { pagePoison, debugVm: b.debugVm, events: b.events, nrCpus: b.cpus ?? 1 }, b.printk, b.failPageAlloc);
+  const pages = new FramePages(
+    fa,
+    b.phys,
+    b.memmap,
+    { pagePoison, debugVm: b.debugVm, events: b.events, nrCpus: b.cpus ?? 1 },
+    b.printk,
+    b.failPageAlloc,
+  );
   // The buddy's own events (mm_buddy_split, mm_buddy_merge) go to the same bus.
   if (fa instanceof BuddyAllocator) fa.ev = b.events;
   registerFrames(b.registry, pages);

@@ -6,8 +6,8 @@ import { lazyLab } from "./lazy/lab.ts";
 import { mallocLab } from "./malloc/lab.ts";
 import { mmapLab } from "./mmap/lab.ts";
 import { pgtblLab } from "./pgtbl/lab.ts";
-import { slabLab } from "./slab/lab.ts";
 import { replacementLab } from "./replacement/lab.ts";
+import { slabLab } from "./slab/lab.ts";
 import type { Lab } from "./types.ts";
 
 /** The labs, in the order `memsim lab list` prints them. */

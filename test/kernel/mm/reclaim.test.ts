@@ -240,7 +240,9 @@ describe("layers.replacement on a machine", () => {
     }
     expect(err).toBeInstanceOf(LayerFault);
     expect((err as LayerFault).layer).toBe("replacement");
-    expect((err as Error).message).toContain("replacement layer: 'bad' victim() returned pfn 0x0, which is not a resident evictable anonymous page");
+    expect((err as Error).message).toContain(
+      "replacement layer: 'bad' victim() returned pfn 0x0, which is not a resident evictable anonymous page",
+    );
   });
 
   it("a policy that throws is a LayerFault with its error", () => {

@@ -78,7 +78,17 @@ describe("memsim lab and memsim grade", () => {
       "lazy     Lazy allocation: sbrk grows the break, the page-fault handler allocates (8 checks, 11 points; you write lazy.ts)\n",
     );
     const json = JSON.parse((await memsim(["lab", "list", "--json"])).out);
-    expect(json.map((l: { name: string }) => l.name)).toEqual(["pgtbl", "lazy", "cow", "mmap", "frames", "kalloc", "slab", "replacement", "malloc"]);
+    expect(json.map((l: { name: string }) => l.name)).toEqual([
+      "pgtbl",
+      "lazy",
+      "cow",
+      "mmap",
+      "frames",
+      "kalloc",
+      "slab",
+      "replacement",
+      "malloc",
+    ]);
     expect(json[0].checks[0]).toEqual({
       name: "reports-accessed",
       weight: 2,
