@@ -6,6 +6,7 @@
  */
 import { explainSv39 } from "./dump_pagetables_riscv.ts";
 import type { PageTable } from "./pgtable.ts";
+import { entryHi, geoEntryAddr } from "./pgtable_geometry.ts";
 import {
   entryFlags,
   entryPfn,
@@ -13,7 +14,6 @@ import {
   formatPteFlags,
   isLeaf,
   LEVEL_NAMES,
-  LEVEL_SIZE,
   PTE_G,
   PTE_NX,
   PTE_P,
@@ -35,7 +35,8 @@ function hex16(n: number): string {
 
 function entryAt(pt: PageTable, table: number, i: number): [number, number] {
   const u32 = pt.paging.u32;
-  return [u32[table * 1024 + i * 2] as number, u32[table * 1024 + i * 2 + 1] as number];
+  const w = geoEntryAddr(pt.geo, table, i) >>> 2;
+  return [u32[w] as number, entryHi(pt.geo, u32, w)];
 }
 
 /**
@@ -50,7 +51,7 @@ export function vmprint(pt: PageTable): string {
 
 function printTable(pt: PageTable, table: number, level: number, out: string[]): void {
   const dots = " ..".repeat(pt.top + 1 - level);
-  for (let i = 0; i < 512; i++) {
+  for (let i = 0; i < pt.geo.entriesPerTable; i++) {
     const [lo, hi] = entryAt(pt, table, i);
     if ((lo | hi) === 0) continue;
     const pfn = pt.geo.pfn(lo, hi);
@@ -128,8 +129,8 @@ export function ptdump(pt: PageTable): string {
 }
 
 function collectRuns(pt: PageTable, table: number, level: number, base: number, runs: Run[]): void {
-  const size = LEVEL_SIZE[level] as number;
-  for (let i = 0; i < 512; i++) {
+  const size = pt.geo.levelSize[level] as number;
+  for (let i = 0; i < pt.geo.entriesPerTable; i++) {
     const [lo, hi] = entryAt(pt, table, i);
     if ((lo & PTE_P) === 0) continue;
     const va = base + i * size;

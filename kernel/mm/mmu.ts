@@ -18,7 +18,7 @@ import type { Printk } from "../printk.ts";
 import { type AccessMode, MmuMemory } from "./mmu_memory.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
-import { SV39_A, SV39_D, SV39_G, SV39_R, SV39_U, SV39_V, SV39_W, SV39_X } from "./pgtable_geometry.ts";
+import { entryHi, geoEntryAddr, geoIndex, SV39_A, SV39_D, SV39_G, SV39_R, SV39_U, SV39_V, SV39_W, SV39_X } from "./pgtable_geometry.ts";
 import {
   entryPfn,
   PF_INSTR,
@@ -279,9 +279,9 @@ export class Mmu {
     let table = pt.root;
     let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
     for (let level = pt.top; ; level--) {
-      const w = (table * 4096 + pxIndex(va, level) * 8) >>> 2;
+      const w = geoEntryAddr(geo, table, geoIndex(geo, va, level)) >>> 2;
       const lo = u32[w] as number;
-      const hi = u32[w + 1] as number;
+      const hi = entryHi(geo, u32, w);
       if ((lo & PTE_P) === 0) return -1;
       // The flags word: a geometry whose pointers carry no permissions reads them as granting everything.
       const flags = geo.flags(lo, hi, level);
@@ -294,7 +294,7 @@ export class Mmu {
         if ((flags & PTE_D) === 0) allow &= ~TLB_WRITE;
         if ((flags & PTE_G) !== 0) allow |= TLB_GLOBAL;
         let pfn = geo.pfn(lo, hi);
-        if (level === 2) pfn += Math.floor(va / 4096) & 511;
+        if (level === 2) pfn += Math.floor(va / 4096) & (geo.entriesPerTable - 1);
         return pfn * 4096 + allow;
       }
       table = geo.pfn(lo, hi);
