@@ -5,6 +5,7 @@
  * Read-only: nothing here sets A/D bits or touches the TLB.
  */
 import { explainSv39 } from "./dump_pagetables_riscv.ts";
+import { explainX86_32, vmprintX86_32 } from "./dump_pagetables_x86_32.ts";
 import type { PageTable } from "./pgtable.ts";
 import { entryHi, geoEntryAddr } from "./pgtable_geometry.ts";
 import {
@@ -44,6 +45,7 @@ function entryAt(pt: PageTable, table: number, i: number): [number, number] {
  * as " ..<index>: pte 0x<entry> pa 0x<frame pa>" with one " .." per depth.
  */
 export function vmprint(pt: PageTable): string {
+  if (pt.geo.name === "x86-32") return vmprintX86_32(pt);
   const out = [`page table ${hex16(pt.root * 4096)}`];
   printTable(pt, pt.root, pt.top, out);
   return `${out.join("\n")}\n`;
@@ -153,6 +155,7 @@ function collectRuns(pt: PageTable, table: number, level: number, base: number, 
  */
 export function explain(pt: PageTable, va: number): string {
   if (pt.geo.name === "sv39") return explainSv39(pt, va);
+  if (pt.geo.name === "x86-32") return explainX86_32(pt, va);
   if (!(Number.isInteger(va) && va >= 0 && va < 2 ** 48)) return `${va}: not a 48-bit virtual address\n`;
   const idx = [4, 3, 2, 1].map((l) => `${LEVEL_NAMES[l]}[${pxIndex(va, l)}]`).join(" ");
   const out = [

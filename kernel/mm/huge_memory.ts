@@ -136,6 +136,8 @@ export class HugeMemory {
     // No huge page anywhere and none allowed here: the 4 KiB path at the cost of a flags test.
     if (this.stats.nrAnonThps === 0 && !this.vmaEligible(vma)) return -1;
     const pt = mm.pt;
+    // A geometry without huge leaves (x86-32: no PSE pages) never gets one, whatever `enabled` says.
+    if (!pt.geo.hugePages) return -1;
     const haddr = va - (va % HPAGE_SIZE);
     const pmdp = pt.lookup(va);
     if (pmdp >= 0 && pt.leafLevel === 2) return this.hugePmdFault(mm, vma, haddr, pmdp, ec);

@@ -45,6 +45,8 @@ export const MAX_FAULT_RETRIES = 8;
 const VA_LIMIT = 2 ** VA_BITS;
 const NX_HI = 0x80000000;
 const SV39_VA_LIMIT = 2 ** 39;
+/** x86-32 translates 32-bit addresses. */
+const X86_32_VA_LIMIT = 2 ** 32;
 const SV39_LEAF = SV39_R | SV39_W | SV39_X;
 
 /** A kernel oops from a page fault nobody fixed. The message is what Linux prints. */
@@ -163,7 +165,8 @@ export class Mmu {
       if (j >= 0) return this.hugeHit(j, page, pt.asid);
     }
     tlb.stats.misses++;
-    return pt.top === 4 ? this.walk(pt, acc, page) : this.walkSv39(pt, acc, page);
+    if (pt.top === 4) return this.walk(pt, acc, page);
+    return pt.top === 3 ? this.walkSv39(pt, acc, page) : this.walkX86_32(pt, acc, page);
   }
 
   /** A 4 KiB miss the 2 MiB array answers: its 4 KiB piece goes into the sets, counted as a hit. */
@@ -264,6 +267,40 @@ export class Mmu {
     }
     if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
     return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
+  }
+
+  /**
+   * The x86-32 walk (no PAE, pgtable_geometry.ts): the page directory entry
+   * at PDX = va[31:22], then the page-table entry at PTX = va[21:12], 4 bytes
+   * each. Both levels must allow the access (W and U, as on x86-64); there is
+   * no NX, so whatever is mapped may be fetched. The directory entry takes A,
+   * the leaf A and D. PS in a directory entry is a reserved bit here: memsim
+   * runs with CR4.PSE off and makes no 4 MiB pages.
+   */
+  private walkX86_32(pt: PageTable, acc: number, page: number): number {
+    this.stats.walks++;
+    if (page >= X86_32_VA_LIMIT) return ~acc;
+    const u32 = this.u32;
+    const pdw = pt.root * 1024 + (page >>> 22);
+    const pde = u32[pdw] as number;
+    if ((pde & PTE_P) === 0) return ~acc;
+    if ((pde & PTE_PS) !== 0) return ~(acc | PF_PROT | PF_RSVD);
+    let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
+    if ((pde & PTE_RW) === 0) allow &= ~TLB_WRITE;
+    if ((pde & PTE_US) === 0) allow &= ~TLB_USER;
+    const w = (pde >>> 12) * 1024 + ((page >>> 12) & 1023);
+    const pte = u32[w] as number;
+    if ((pte & PTE_P) === 0) return ~acc;
+    if ((pte & PTE_RW) === 0) allow &= ~TLB_WRITE;
+    if ((pte & PTE_US) === 0) allow &= ~TLB_USER;
+    if ((allow & acc) !== acc) return ~(acc | PF_PROT);
+    if ((pde & PTE_A) === 0) u32[pdw] = (pde | PTE_A) >>> 0;
+    const set = (acc & PF_WRITE) !== 0 ? PTE_A | PTE_D : PTE_A;
+    if ((pte & set) !== set) u32[w] = (pte | set) >>> 0;
+    if (((pte | set) & PTE_D) === 0) allow &= ~TLB_WRITE;
+    if ((pte & PTE_G) !== 0) allow |= TLB_GLOBAL;
+    if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
+    return this.tlb.insert(page, pt.asid, (pte >>> 12) * 4096, allow);
   }
 
   /**

@@ -53,6 +53,7 @@
  * the processes'.
  */
 import { panic } from "../panic.ts";
+import { X86_32 as X86_32_ENTRY } from "./pgtable_geometry_x86_32.ts";
 import {
   entryFlags,
   entryPfn,
@@ -77,7 +78,7 @@ import {
 } from "./pgtable_types.ts";
 
 /** The geometries `Machine.boot({ mmu })` accepts. */
-export type MmuName = "x86-64" | "sv39";
+export type MmuName = "x86-64" | "sv39" | "x86-32";
 
 /** One MMU geometry: the levels, the address-space size and the entry encoding. */
 export interface MmuGeometry {
@@ -107,6 +108,8 @@ export interface MmuGeometry {
   readonly levelInv: readonly number[];
   /** Entries of the root table that lie in the user half (x86-64: 256 of 512). */
   readonly userRootEntries: number;
+  /** Whether huge leaves (THP, hugetlb) may be made: false on x86-32 (no PSE pages in memsim). */
+  readonly hugePages: boolean;
   /** Names of the tables at each level (index = level), for explain. */
   readonly tableNames: readonly string[];
   /** The PFN field of an entry given its two words. */
@@ -159,6 +162,7 @@ export const X86_64: MmuGeometry = {
   levelSize: [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39],
   levelInv: [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39],
   userRootEntries: 256,
+  hugePages: true,
   tableNames: ["", "PT", "PD", "PDPT", "PML4"],
   pfn: entryPfn,
   flags: (lo, hi) => entryFlags(lo, hi),
@@ -264,6 +268,7 @@ export const SV39: MmuGeometry = {
   levelInv: [0, 2 ** -12, 2 ** -21, 2 ** -30],
   // User space is the low half of the 39-bit space: 256 of the root's 512 entries.
   userRootEntries: 256,
+  hugePages: true,
   tableNames: ["", "L0", "L1", "L2"],
   pfn: sv39Pfn,
   flags: sv39Flags,
@@ -274,10 +279,14 @@ export const SV39: MmuGeometry = {
   bitNames: (lo, hi) => [...namesOf(lo, SV39_BITS), ...((hi & SV39_SPECIAL_HI) !== 0 ? ["SPECIAL"] : [])].join(" "),
 };
 
+/** x86-32 two-level paging without PAE (pgtable_geometry_x86_32.ts): 1024 4-byte entries per table. */
+export const X86_32: MmuGeometry = X86_32_ENTRY;
+
 /** The geometry named `name`. Returns null when memsim has no such geometry. */
 export function mmuGeometry(name: string): MmuGeometry | null {
   if (name === "x86-64") return X86_64;
   if (name === "sv39") return SV39;
+  if (name === "x86-32") return X86_32;
   return null;
 }
 
