@@ -5,12 +5,12 @@
  * with their bits named (P W U PWT PCD A D PS G), and the #PF error code an
  * access would take. Read-only, like dump_pagetables.ts.
  *
- * vmprint:
+ * vmprint (one page written at 1 GiB, one swapped out after it):
  *
  *   page directory 0x00051000
- *    ..PDX 0x159: pde 0x00052067 pa 0x00052000 P W U A D
- *    .. ..PTX 0x159: pte 0x00053067 pa 0x00053000 P W U A D
- *    .. ..PTX 0x15a: pte 0xffffff00 swap type 0 offset 0
+ *    ..PDX 0x100: pde 0x00053067 pa 0x00053000 P W U A D
+ *    .. ..PTX 0x000: pte 0x00054067 pa 0x00054000 P W U A D
+ *    .. ..PTX 0x001: pte 0xffffff00 swap type 0 offset 0
  */
 import type { Sv39Table } from "./dump_pagetables_riscv.ts";
 import { PTE_P, PTE_PS, PTE_RW, PTE_US, swpOffset, swpType } from "./pgtable_types.ts";
@@ -70,7 +70,7 @@ export function explainX86_32(pt: Sv39Table, va: number): string {
     `${formatVa(va)}: ${pt.kind} page table (x86-32), ASID ${pt.asid}, page directory pfn 0x${pt.root.toString(16)}`,
     `  PDX ${pdx} (${idx(pdx)}) PTX ${ptx} (${idx(ptx)}) offset 0x${(va % 4096).toString(16)}`,
   ];
-  if (va >= pt.geo.taskSize) out.push(`  (above ULIM-style TASK_SIZE ${hex8(pt.geo.taskSize)}: kernel space, no user mapping)`);
+  if (va >= pt.geo.taskSize) out.push(`  (at or above TASK_SIZE ${hex8(pt.geo.taskSize)}: kernel space, no user mapping)`);
   const pde = entry(pt, pt.root, pdx);
   const dHead = `  PD pfn 0x${pt.root.toString(16)} [${String(pdx).padStart(4)}] = pde ${hex8(pde)}`;
   if ((pde & PTE_P) === 0) {

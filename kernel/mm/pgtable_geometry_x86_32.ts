@@ -80,8 +80,8 @@ function x86_32Flags(lo: number): number {
 /**
  * x86-32 two-level paging without PAE (JOS, xv6-x86): a page directory and
  * page tables of 1024 4-byte entries, 10 index bits each, 32-bit addresses,
- * user space below 0xC0000000 (3 GiB, JOS's ULIM region ends lower; Linux's
- * i386 TASK_SIZE). The entry is x86-64's low word alone:
+ * user space below 0xC0000000 (3 GiB: i386 Linux's TASK_SIZE; JOS puts its
+ * ULIM higher, at 0xEF800000). The entry is x86-64's low word alone:
  *
  *    31                                   12 11  9 8 7 6 5 4 3 2 1 0
  *   +---------------------------------------+-----+-+-+-+-+-+-+-+-+-+
