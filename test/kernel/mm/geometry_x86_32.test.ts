@@ -11,6 +11,8 @@ import {
   MAP_HUGETLB,
   MAP_PRIVATE,
   Machine,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
   PROT_READ,
   PROT_WRITE,
   SegmentationFault,
@@ -175,6 +177,30 @@ describe("x86-32 geometry: processes", () => {
     expect(pde & 0x80).toBe(0); // no PS
     expect(pte & 0xfff).toBe(P | W | U | A | D);
     expect(used(m, pde >>> 12)).toEqual([5]);
+    m.check();
+  });
+});
+
+describe("x86-32 geometry: mremap and mprotect", () => {
+  it("mremap of a 4 MiB-aligned region moves the whole page table to the new PDX; mprotect clears W in the 4-byte entries", () => {
+    const m = x86_32();
+    const p = m.spawn("t");
+    p.sys.mmap(GiB, 4 << 20, RW, ANON);
+    p.mem.write32(GiB, 1);
+    p.mem.write32(GiB + (4 << 20) - PAGE, 2);
+    const table = raw(m, p.mm.pt.root, 256) >>> 12;
+    // 0x50000000 >> 22 = 320: the same table frame now hangs from directory entry 320, entry 256 is empty.
+    expect(p.sys.mremap(GiB, 4 << 20, 4 << 20, MREMAP_MAYMOVE | MREMAP_FIXED, 0x50000000)).toBe(0x50000000);
+    expect(raw(m, p.mm.pt.root, 256)).toBe(0);
+    expect(raw(m, p.mm.pt.root, 320) >>> 12).toBe(table);
+    expect([p.mem.read32(0x50000000), p.mem.read32(0x50000000 + (4 << 20) - PAGE)]).toEqual([1, 2]);
+    m.check();
+    expect(p.sys.mprotect(0x50000000, PAGE, PROT_READ)).toBe(0);
+    expect(raw(m, table, 0) & 0xfff).toBe(P | U | A | D);
+    expect(() => p.mem.write32(0x50000000, 3)).toThrow(SegmentationFault);
+    const q = m.spawn("q");
+    q.sys.mmap(GiB, PAGE, RW, ANON);
+    q.mem.write32(GiB, 4);
     m.check();
   });
 });
