@@ -211,7 +211,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     overcommit: { mode, ratio: intIn("overcommit.ratio", oc.ratio ?? 50, 0, 1_000_000) },
     swapBytes: intIn("swapBytes", opts.swapBytes ?? 0, 0, 2 ** 50),
     maxMapCount: intIn("maxMapCount", opts.maxMapCount ?? 65530, 1, 2 ** 31 - 1),
-    thp: resolveThp(opts.thp ?? "madvise"),
+    thp: resolveThp(opts.thp ?? (noHugeLeaves(opts) ? "never" : "madvise")),
     hugePages: resolveHugePages(opts, ramBytes),
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
@@ -227,8 +227,19 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
   };
 }
 
-/** Checks hugePages: an integer from 0 to RAM / 2 MiB, and none without order-9 blocks (maxOrder below 9). */
+/** True when the boot geometry makes no huge leaves (x86-32): THP and hugetlb are refused. */
+function noHugeLeaves(opts: BootOptions): boolean {
+  const m = opts.mmu;
+  const name = typeof m === "object" && m !== null ? m.geometry : m;
+  return name === "x86-32";
+}
+
+/** Checks hugePages: an integer from 0 to RAM / 2 MiB, none without order-9 blocks (maxOrder below 9), none on x86-32. */
 function resolveHugePages(opts: BootOptions, ramBytes: number): number {
+  if (noHugeLeaves(opts) && (opts.thp === "always" || opts.thp === "madvise"))
+    throw new ConfigError(`Machine.boot: thp needs huge pages, which the x86-32 geometry does not have (use thp: "never")`);
+  if (noHugeLeaves(opts) && (opts.hugePages ?? 0) !== 0)
+    throw new ConfigError(`Machine.boot: hugePages needs huge pages, which the x86-32 geometry does not have`);
   const n = intIn("hugePages", opts.hugePages ?? 0, 0, Math.floor(ramBytes / (2 * 1024 * 1024)));
   if (n > 0 && (opts.maxOrder ?? 10) < 9)
     throw new ConfigError(`Machine.boot: hugePages needs maxOrder >= 9, got maxOrder ${String(opts.maxOrder)}`);
@@ -248,7 +259,7 @@ function resolveAllocSites(a: BootOptions["allocSites"]): ResolvedConfig["allocS
 /** The MMU geometry. Throws ConfigError unless memsim has it. */
 function resolveGeometry(v: unknown): MmuName {
   if (typeof v === "string" && mmuGeometry(v) !== null) return v as MmuName;
-  throw new ConfigError(`Machine.boot: mmu geometry must be "x86-64" or "sv39", got ${String(v)}`);
+  throw new ConfigError(`Machine.boot: mmu geometry must be "x86-64", "sv39" or "x86-32", got ${String(v)}`);
 }
 
 /** The THP mode. Throws ConfigError unless it is one of the three. */

@@ -5,7 +5,9 @@
  * Read-only: nothing here sets A/D bits or touches the TLB.
  */
 import { explainSv39 } from "./dump_pagetables_riscv.ts";
+import { explainX86_32, vmprintX86_32 } from "./dump_pagetables_x86_32.ts";
 import type { PageTable } from "./pgtable.ts";
+import { entryHi, geoEntryAddr } from "./pgtable_geometry.ts";
 import {
   entryFlags,
   entryPfn,
@@ -13,7 +15,6 @@ import {
   formatPteFlags,
   isLeaf,
   LEVEL_NAMES,
-  LEVEL_SIZE,
   PTE_G,
   PTE_NX,
   PTE_P,
@@ -35,7 +36,8 @@ function hex16(n: number): string {
 
 function entryAt(pt: PageTable, table: number, i: number): [number, number] {
   const u32 = pt.paging.u32;
-  return [u32[table * 1024 + i * 2] as number, u32[table * 1024 + i * 2 + 1] as number];
+  const w = geoEntryAddr(pt.geo, table, i) >>> 2;
+  return [u32[w] as number, entryHi(pt.geo, u32, w)];
 }
 
 /**
@@ -43,6 +45,7 @@ function entryAt(pt: PageTable, table: number, i: number): [number, number] {
  * as " ..<index>: pte 0x<entry> pa 0x<frame pa>" with one " .." per depth.
  */
 export function vmprint(pt: PageTable): string {
+  if (pt.geo.name === "x86-32") return vmprintX86_32(pt);
   const out = [`page table ${hex16(pt.root * 4096)}`];
   printTable(pt, pt.root, pt.top, out);
   return `${out.join("\n")}\n`;
@@ -50,7 +53,7 @@ export function vmprint(pt: PageTable): string {
 
 function printTable(pt: PageTable, table: number, level: number, out: string[]): void {
   const dots = " ..".repeat(pt.top + 1 - level);
-  for (let i = 0; i < 512; i++) {
+  for (let i = 0; i < pt.geo.entriesPerTable; i++) {
     const [lo, hi] = entryAt(pt, table, i);
     if ((lo | hi) === 0) continue;
     const pfn = pt.geo.pfn(lo, hi);
@@ -128,8 +131,8 @@ export function ptdump(pt: PageTable): string {
 }
 
 function collectRuns(pt: PageTable, table: number, level: number, base: number, runs: Run[]): void {
-  const size = LEVEL_SIZE[level] as number;
-  for (let i = 0; i < 512; i++) {
+  const size = pt.geo.levelSize[level] as number;
+  for (let i = 0; i < pt.geo.entriesPerTable; i++) {
     const [lo, hi] = entryAt(pt, table, i);
     if ((lo & PTE_P) === 0) continue;
     const va = base + i * size;
@@ -152,6 +155,7 @@ function collectRuns(pt: PageTable, table: number, level: number, base: number, 
  */
 export function explain(pt: PageTable, va: number): string {
   if (pt.geo.name === "sv39") return explainSv39(pt, va);
+  if (pt.geo.name === "x86-32") return explainX86_32(pt, va);
   if (!(Number.isInteger(va) && va >= 0 && va < 2 ** 48)) return `${va}: not a 48-bit virtual address\n`;
   const idx = [4, 3, 2, 1].map((l) => `${LEVEL_NAMES[l]}[${pxIndex(va, l)}]`).join(" ");
   const out = [

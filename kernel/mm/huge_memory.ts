@@ -40,11 +40,11 @@ import { PG_alloc, PG_anon, PG_anon_exclusive, PG_head } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { VM_DROPPABLE, VM_EXEC, VM_GROWSDOWN, VM_HUGEPAGE, VM_HUGETLB, VM_NOHUGEPAGE, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
+import { entryHi, geoEntryAddr } from "./pgtable_geometry.ts";
 import {
   entryAddr,
   HPAGE_PAGES,
   HPAGE_SIZE,
-  LEVEL_SIZE,
   PF_PROT,
   PF_WRITE,
   PTE_A,
@@ -136,6 +136,8 @@ export class HugeMemory {
     // No huge page anywhere and none allowed here: the 4 KiB path at the cost of a flags test.
     if (this.stats.nrAnonThps === 0 && !this.vmaEligible(vma)) return -1;
     const pt = mm.pt;
+    // A geometry without huge leaves (x86-32: no PSE pages) never gets one, whatever `enabled` says.
+    if (!pt.geo.hugePages) return -1;
     const haddr = va - (va % HPAGE_SIZE);
     const pmdp = pt.lookup(va);
     if (pmdp >= 0 && pt.leafLevel === 2) return this.hugePmdFault(mm, vma, haddr, pmdp, ec);
@@ -340,13 +342,14 @@ function findHugeLeaves(pt: PageTable, head: number, out: Array<PageTable | numb
 
 function scanLevel(pt: PageTable, table: number, level: number, base: number, head: number, out: Array<PageTable | number>): void {
   const u32 = pt.paging.u32;
-  const size = LEVEL_SIZE[level] as number;
-  const n = level === pt.top ? 256 : 512; // the user half of the root
+  const geo = pt.geo;
+  const size = geo.levelSize[level] as number;
+  const n = level === pt.top ? geo.userRootEntries : geo.entriesPerTable; // the user half of the root
   for (let i = 0; i < n; i++) {
-    const w = entryAddr(table, i) >>> 2;
+    const w = geoEntryAddr(geo, table, i) >>> 2;
     const lo = u32[w] as number;
     if (!(lo & PTE_P)) continue;
-    const pfn = pt.geo.pfn(lo, u32[w + 1] as number);
+    const pfn = geo.pfn(lo, entryHi(geo, u32, w));
     if (level === 2) {
       if (lo & pt.geo.leafBits && pfn === head) out.push(pt, base + i * size);
     } else scanLevel(pt, pfn, level - 1, base + i * size, head, out);

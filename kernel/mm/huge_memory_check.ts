@@ -17,7 +17,8 @@ import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive, PG_head, PG_tail } f
 import type { MmStruct } from "./mm.ts";
 import { VM_SHARED } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
-import { entryAddr, HPAGE_PAGES, HPAGE_SIZE, LEVEL_SIZE, PTE_P } from "./pgtable_types.ts";
+import { entryHi, geoEntryAddr } from "./pgtable_geometry.ts";
+import { HPAGE_PAGES, HPAGE_SIZE, PTE_P } from "./pgtable_types.ts";
 import type { VmaOps } from "./vma.ts";
 
 /** What the checker reads. */
@@ -94,13 +95,14 @@ function checkHead(memmap: MemMap, head: number, leaves: number): void {
 /** Pushes va, head for every 2 MiB leaf in the user half below `table`. */
 function scan(pt: PageTable, table: number, level: number, base: number, out: number[]): void {
   const u32 = pt.paging.u32;
-  const size = LEVEL_SIZE[level] as number;
-  const n = level === pt.top ? 256 : 512;
+  const geo = pt.geo;
+  const size = geo.levelSize[level] as number;
+  const n = level === pt.top ? geo.userRootEntries : geo.entriesPerTable;
   for (let i = 0; i < n; i++) {
-    const w = entryAddr(table, i) >>> 2;
+    const w = geoEntryAddr(geo, table, i) >>> 2;
     const lo = u32[w] as number;
     if (!(lo & PTE_P)) continue;
-    const pfn = pt.geo.pfn(lo, u32[w + 1] as number);
+    const pfn = geo.pfn(lo, entryHi(geo, u32, w));
     if (level === 2) {
       if (lo & pt.geo.leafBits) out.push(base + i * size, pfn);
     } else scan(pt, pfn, level - 1, base + i * size, out);

@@ -24,6 +24,7 @@ export function khugepagedScan(mem: HugeHost, huge: HugeMemory, mms: readonly Mm
   if (huge.enabled === "never") return 0;
   let made = 0;
   for (const mm of mms) {
+    if (!mm.pt.geo.hugePages) continue; // x86-32: no huge leaves to collapse into
     for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
       const vma = mm.tree.value(n);
       if (!huge.vmaEligible(vma)) continue;

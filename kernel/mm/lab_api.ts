@@ -70,7 +70,7 @@ export class KernelApi {
   readonly PTE_NX = PTE_NX;
   /** An upper-level entry that is itself a leaf (a 2 MiB page at level 2), not a table. */
   readonly PTE_PS = PTE_PS;
-  /** Entries in one table (one 4 KiB frame of 8-byte entries). */
+  /** Entries in one table on x86-64 and Sv39 (one 4 KiB frame of 8-byte entries); ptrsPerTable(mm) gives any geometry's. */
   readonly PTRS_PER_TABLE = 512;
   /** Software bit: the entry maps the shared zero page (never counted, never freed). */
   readonly PTE_SPECIAL = PTE_SPECIAL;
@@ -136,20 +136,31 @@ export class KernelApi {
     return mm.pt.top;
   }
 
+  /** Entries in one table of `mm`'s page table: 512 of 8 bytes on x86-64 and Sv39, 1024 of 4 bytes on x86-32. */
+  ptrsPerTable(mm: MmStruct): number {
+    return mm.pt.geo.entriesPerTable;
+  }
+
+  /** Bytes in one entry of `mm`'s page table: 8 on x86-64 and Sv39, 4 on x86-32 (pteHi is then always 0). */
+  pteSize(mm: MmStruct): number {
+    return mm.pt.geo.entrySize;
+  }
+
   /**
-   * The address of entry `index` (0..511) of table frame `table`, a table of
+   * The address of entry `index` (0..ptrsPerTable-1) of table frame `table`, a table of
    * `mm`'s page table at any level (the root from pgd, a lower one from the
    * ptePfn of a present entry without PTE_PS above level 1). Read it with
    * pteFlags, ptePfn, pteLo and pteHi.
    * Throws RangeError when `table` is not one of `mm`'s table frames or
-   * `index` is not 0..511.
+   * `index` is not 0..ptrsPerTable-1.
    */
   tableEntry(mm: MmStruct, table: number, index: number): number {
     this.checkTable(mm, table, "k.tableEntry");
-    if (!(Number.isInteger(index) && index >= 0 && index < 512)) {
-      throw new RangeError(`k.tableEntry: index ${index} is not 0..511`);
+    const geo = mm.pt.geo;
+    if (!(Number.isInteger(index) && index >= 0 && index < geo.entriesPerTable)) {
+      throw new RangeError(`k.tableEntry: index ${index} is not 0..${geo.entriesPerTable - 1}`);
     }
-    return table * PAGE + index * 8;
+    return table * PAGE + index * geo.entrySize;
   }
 
   /**
@@ -159,12 +170,14 @@ export class KernelApi {
    */
   pteLo(mm: MmStruct, ptep: number): number {
     this.checkTable(mm, Math.floor(ptep / PAGE), "k.pteLo");
-    return this.phys.read32(ptep - (ptep % 8));
+    const size = mm.pt.geo.entrySize;
+    return this.phys.read32(ptep - (ptep % size));
   }
 
-  /** Bits 32..63 of the entry at `ptep` (high pfn bits, NX at bit 31 of this word). Throws as pteLo. */
+  /** Bits 32..63 of the entry at `ptep` (high pfn bits, NX at bit 31 of this word); 0 for a 4-byte entry (x86-32). Throws as pteLo. */
   pteHi(mm: MmStruct, ptep: number): number {
     this.checkTable(mm, Math.floor(ptep / PAGE), "k.pteHi");
+    if (mm.pt.geo.entrySize === 4) return 0;
     return this.phys.read32(ptep - (ptep % 8) + 4);
   }
 

@@ -215,6 +215,8 @@ export function doMmap(
 /** do_mmap for MAP_HUGETLB (hugetlb_mmap.ts), populated when asked. */
 function doMmapHugetlb(ctx: MmapContext, mm: MmStruct, addr: number, len: number, prot: number, flags: number): number {
   const hugetlb = ctx.hugetlb;
+  // A geometry without huge leaves (x86-32: no PSE pages) has no page size MAP_HUGETLB could ask for.
+  if (!mm.pt.geo.hugePages) return -EINVAL;
   if (hugetlb === undefined || flags & MAP_FIXED_NOREPLACE) return hugetlb === undefined ? -ENOMEM : -EINVAL;
   const ops = {
     hugetlb,

@@ -18,7 +18,7 @@ import type { Printk } from "../printk.ts";
 import { type AccessMode, MmuMemory } from "./mmu_memory.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
-import { SV39_A, SV39_D, SV39_G, SV39_R, SV39_U, SV39_V, SV39_W, SV39_X } from "./pgtable_geometry.ts";
+import { entryHi, geoEntryAddr, geoIndex, SV39_A, SV39_D, SV39_G, SV39_R, SV39_U, SV39_V, SV39_W, SV39_X } from "./pgtable_geometry.ts";
 import {
   entryPfn,
   PF_INSTR,
@@ -45,6 +45,8 @@ export const MAX_FAULT_RETRIES = 8;
 const VA_LIMIT = 2 ** VA_BITS;
 const NX_HI = 0x80000000;
 const SV39_VA_LIMIT = 2 ** 39;
+/** x86-32 translates 32-bit addresses. */
+const X86_32_VA_LIMIT = 2 ** 32;
 const SV39_LEAF = SV39_R | SV39_W | SV39_X;
 
 /** A kernel oops from a page fault nobody fixed. The message is what Linux prints. */
@@ -190,7 +192,8 @@ export class Mmu {
       if (j >= 0) return this.hugeHit(j, page, pt.asid);
     }
     tlb.stats.misses++;
-    return pt.top === 4 ? this.walk(pt, acc, page) : this.walkSv39(pt, acc, page);
+    if (pt.top === 4) return this.walk(pt, acc, page);
+    return pt.top === 3 ? this.walkSv39(pt, acc, page) : this.walkX86_32(pt, acc, page);
   }
 
   /** A 4 KiB miss the 2 MiB array answers: its 4 KiB piece goes into the sets, counted as a hit. */
@@ -294,6 +297,40 @@ export class Mmu {
   }
 
   /**
+   * The x86-32 walk (no PAE, pgtable_geometry.ts): the page directory entry
+   * at PDX = va[31:22], then the page-table entry at PTX = va[21:12], 4 bytes
+   * each. Both levels must allow the access (W and U, as on x86-64); there is
+   * no NX, so whatever is mapped may be fetched. The directory entry takes A,
+   * the leaf A and D. PS in a directory entry is a reserved bit here: memsim
+   * runs with CR4.PSE off and makes no 4 MiB pages.
+   */
+  private walkX86_32(pt: PageTable, acc: number, page: number): number {
+    this.stats.walks++;
+    if (page >= X86_32_VA_LIMIT) return ~acc;
+    const u32 = this.u32;
+    const pdw = pt.root * 1024 + (page >>> 22);
+    const pde = u32[pdw] as number;
+    if ((pde & PTE_P) === 0) return ~acc;
+    if ((pde & PTE_PS) !== 0) return ~(acc | PF_PROT | PF_RSVD);
+    let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
+    if ((pde & PTE_RW) === 0) allow &= ~TLB_WRITE;
+    if ((pde & PTE_US) === 0) allow &= ~TLB_USER;
+    const w = (pde >>> 12) * 1024 + ((page >>> 12) & 1023);
+    const pte = u32[w] as number;
+    if ((pte & PTE_P) === 0) return ~acc;
+    if ((pte & PTE_RW) === 0) allow &= ~TLB_WRITE;
+    if ((pte & PTE_US) === 0) allow &= ~TLB_USER;
+    if ((allow & acc) !== acc) return ~(acc | PF_PROT);
+    if ((pde & PTE_A) === 0) u32[pdw] = (pde | PTE_A) >>> 0;
+    const set = (acc & PF_WRITE) !== 0 ? PTE_A | PTE_D : PTE_A;
+    if ((pte & set) !== set) u32[w] = (pte | set) >>> 0;
+    if (((pte | set) & PTE_D) === 0) allow &= ~TLB_WRITE;
+    if ((pte & PTE_G) !== 0) allow |= TLB_GLOBAL;
+    if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
+    return this.tlb.insert(page, pt.asid, (pte >>> 12) * 4096, allow);
+  }
+
+  /**
    * The translation a walk would give, without side effects (no A/D bits,
    * no TLB fill, no fault): the frame's physical address plus the TLB
    * permission bits it would be cached with (below 4096), or -1 when `va` is
@@ -306,9 +343,9 @@ export class Mmu {
     let table = pt.root;
     let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
     for (let level = pt.top; ; level--) {
-      const w = (table * 4096 + pxIndex(va, level) * 8) >>> 2;
+      const w = geoEntryAddr(geo, table, geoIndex(geo, va, level)) >>> 2;
       const lo = u32[w] as number;
-      const hi = u32[w + 1] as number;
+      const hi = entryHi(geo, u32, w);
       if ((lo & PTE_P) === 0) return -1;
       // The flags word: a geometry whose pointers carry no permissions reads them as granting everything.
       const flags = geo.flags(lo, hi, level);
@@ -321,7 +358,7 @@ export class Mmu {
         if ((flags & PTE_D) === 0) allow &= ~TLB_WRITE;
         if ((flags & PTE_G) !== 0) allow |= TLB_GLOBAL;
         let pfn = geo.pfn(lo, hi);
-        if (level === 2) pfn += Math.floor(va / 4096) & 511;
+        if (level === 2) pfn += Math.floor(va / 4096) & (geo.entriesPerTable - 1);
         return pfn * 4096 + allow;
       }
       table = geo.pfn(lo, hi);

@@ -11,8 +11,9 @@ import { type MmStruct, PAGE } from "./mm.ts";
 import { VM_ACCOUNT, VM_DONTEXPAND, VM_GROWSDOWN, VM_HUGETLB, VM_MAYSHARE, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { doMunmap, getUnmappedArea, type MmapContext } from "./mmap.ts";
 import type { PageTable } from "./pgtable.ts";
+import { entryHi, geoEntryAddr, geoIndex } from "./pgtable_geometry.ts";
 import { freeEmptyTables, type PteVisitor, walkRange } from "./pgtable_range.ts";
-import { entryAddr, HPAGE_SIZE, PTE_P, PTE_PS, pxIndex } from "./pgtable_types.ts";
+import { HPAGE_SIZE, PTE_P, PTE_PS } from "./pgtable_types.ts";
 
 /** The page-table work mremap needs. */
 export interface MremapPageOps {
@@ -219,10 +220,12 @@ export class MovePageTables implements PteVisitor {
 
   /** Each 2 MiB piece of the range: a whole-table move where it can be, entry by entry otherwise. */
   private eachChunk(pt: PageTable, start: number, end: number): void {
-    const aligned = this.delta % HPAGE_SIZE === 0;
+    // The span of one level-1 table: 2 MiB on x86-64 and Sv39.
+    const span = pt.geo.levelSize[2] as number;
+    const aligned = this.delta % span === 0;
     for (let va = start; va < end && this.ok; ) {
-      const next = Math.min(end, va - (va % HPAGE_SIZE) + HPAGE_SIZE);
-      if (!(aligned && va % HPAGE_SIZE === 0 && next - va === HPAGE_SIZE && this.moveTable(pt, va))) walkRange(pt, va, next, this);
+      const next = Math.min(end, va - (va % span) + span);
+      if (!(aligned && va % span === 0 && next - va === span && this.moveTable(pt, va))) walkRange(pt, va, next, this);
       va = next;
     }
   }
@@ -248,7 +251,7 @@ export class MovePageTables implements PteVisitor {
     if (this.phase === "move") {
       pt.setPte(dstVa, dst, pt.ptePfn(src), flags);
       pt.clearPte(va, src);
-      pt.recordFlush(va, va + HPAGE_SIZE);
+      pt.recordFlush(va, va + (pt.geo.levelSize[2] as number));
     }
     return true;
   }
@@ -291,12 +294,13 @@ export class MovePageTables implements PteVisitor {
 /** The level-2 entry (pmd) for `va`, without allocating; -1 when an upper level is missing. */
 function pmdLookup(pt: PageTable, va: number): number {
   const u32 = pt.paging.u32;
+  const geo = pt.geo;
   let table = pt.root;
   for (let level = pt.top; level > 2; level--) {
-    const w = entryAddr(table, pxIndex(va, level)) >>> 2;
+    const w = geoEntryAddr(geo, table, geoIndex(geo, va, level)) >>> 2;
     const lo = u32[w] as number;
     if (!(lo & PTE_P)) return -1;
-    table = pt.geo.pfn(lo, u32[w + 1] as number);
+    table = geo.pfn(lo, entryHi(geo, u32, w));
   }
-  return entryAddr(table, pxIndex(va, 2));
+  return geoEntryAddr(geo, table, geoIndex(geo, va, 2));
 }

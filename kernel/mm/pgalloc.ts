@@ -16,8 +16,7 @@ import type { PageAllocator } from "./frames.ts";
 import { __GFP_ACCOUNT, __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import { type MemMap, PG_pgtable, PG_reserved } from "./memmap.ts";
 import { PageTable } from "./pgtable.ts";
-import { type MmuGeometry, X86_64 } from "./pgtable_geometry.ts";
-import { LEVEL_SIZE } from "./pgtable_types.ts";
+import { entryHi, geoEntryAddr, type MmuGeometry, writeEntry, X86_64 } from "./pgtable_geometry.ts";
 import type { PhysMem } from "./physmem.ts";
 import { KERNEL_ASID, type Tlb } from "./tlb.ts";
 import { formatVa } from "./types.ts";
@@ -170,17 +169,18 @@ export class Paging {
   private freeTree(pt: PageTable, table: number, level: number, base: number): void {
     const u32 = this.u32;
     const geo = pt.geo;
-    for (let i = 0; i < 512; i++) {
-      const w = (table * 4096 + i * 8) >>> 2;
+    const n = geo.entriesPerTable;
+    for (let i = 0; i < n; i++) {
+      const ptep = geoEntryAddr(geo, table, i);
+      const w = ptep >>> 2;
       const lo = u32[w] as number;
-      const hi = u32[w + 1] as number;
+      const hi = entryHi(geo, u32, w);
       if ((lo | hi) === 0) continue;
-      const va = base + i * (LEVEL_SIZE[level] as number);
+      const va = base + i * (geo.levelSize[level] as number);
       if (level === 1 || (lo & geo.leafBits) !== 0) panic(`pgd_free: leaf still mapped at ${formatVa(va)}`);
       this.freeTree(pt, geo.pfn(lo, hi), level - 1, va);
-      u32[w] = 0;
-      u32[w + 1] = 0;
-      this.adjustUsed(table * 4096 + i * 8, -1);
+      writeEntry(geo, u32, w, 0, 0);
+      this.adjustUsed(ptep, -1);
     }
     this.freeTable(table);
   }

@@ -26,7 +26,7 @@ import { panic } from "../panic.ts";
 import { explain, ptdump, vmprint } from "./dump_pagetables.ts";
 import { PG_pgtable } from "./memmap.ts";
 import type { Paging } from "./pgalloc.ts";
-import { type MmuGeometry, X86_64 } from "./pgtable_geometry.ts";
+import { entryHi, geoEntryAddr, geoIndex, type MmuGeometry, writeEntry, X86_64 } from "./pgtable_geometry.ts";
 import { mapPages, mapRange, unmapPages } from "./pgtable_map.ts";
 import {
   type ChangeProtOptions,
@@ -37,7 +37,7 @@ import {
   walkRange,
   type ZapSink,
 } from "./pgtable_range.ts";
-import { entryAddr, KERNEL_TABLE, LEVEL_SIZE, PTE_P, PTE_PS, pxIndex, USER_TABLE } from "./pgtable_types.ts";
+import { KERNEL_TABLE, PTE_P, PTE_PS, USER_TABLE } from "./pgtable_types.ts";
 import { formatVa, TASK_SIZE, VA_BITS } from "./types.ts";
 
 /** A failed translation, handed to the address space's fault handler. */
@@ -129,17 +129,17 @@ export class PageTable {
     const geo = this.geo;
     let table = this.root;
     for (let level = this.top; level > 1; level--) {
-      const ptep = entryAddr(table, pxIndex(va, level));
+      const ptep = geoEntryAddr(geo, table, geoIndex(geo, va, level));
       const lo = u32[ptep >>> 2] as number;
       if ((lo & PTE_P) === 0) return -1;
       if (level === 2 && (lo & geo.leafBits) !== 0) {
         this.leafLevel = 2;
         return ptep;
       }
-      table = geo.pfn(lo, u32[(ptep >>> 2) + 1] as number);
+      table = geo.pfn(lo, entryHi(geo, u32, ptep >>> 2));
     }
     this.leafLevel = 1;
-    return entryAddr(table, pxIndex(va, 1));
+    return geoEntryAddr(geo, table, geoIndex(geo, va, 1));
   }
 
   /**
@@ -157,46 +157,45 @@ export class PageTable {
     let table = this.root;
     let level = this.top;
     for (; level > leafLevel; level--) {
-      const w = entryAddr(table, pxIndex(va, level)) >>> 2;
+      const w = geoEntryAddr(geo, table, geoIndex(geo, va, level)) >>> 2;
       const lo = u32[w] as number;
       if ((lo & PTE_P) === 0) {
-        if ((lo | (u32[w + 1] as number)) !== 0) panic(`ensure: non-present level-${level} entry for ${formatVa(va)} is not zero`);
+        if ((lo | entryHi(geo, u32, w)) !== 0) panic(`ensure: non-present level-${level} entry for ${formatVa(va)} is not zero`);
         break;
       }
       if ((lo & geo.leafBits) !== 0) panic(`ensure: ${formatVa(va)} lies in a 2 MiB leaf`);
-      table = geo.pfn(lo, u32[w + 1] as number);
+      table = geo.pfn(lo, entryHi(geo, u32, w));
     }
     this.leafLevel = leafLevel;
-    if (level === leafLevel) return entryAddr(table, pxIndex(va, leafLevel));
+    if (level === leafLevel) return geoEntryAddr(geo, table, geoIndex(geo, va, leafLevel));
     const n = level - leafLevel;
     const got = this.paging.allocTables(n, level - 1, this.asid);
     if (got === null) return -1;
     for (let i = 0; i < n; level--, i++) {
       const child = got[i] as number;
-      const ptep = entryAddr(table, pxIndex(va, level));
-      u32[ptep >>> 2] = geo.linkLo(child, this.tableFlags);
-      u32[(ptep >>> 2) + 1] = geo.linkHi(child, this.tableFlags);
+      const ptep = geoEntryAddr(geo, table, geoIndex(geo, va, level));
+      writeEntry(geo, u32, ptep >>> 2, geo.linkLo(child, this.tableFlags), geo.linkHi(child, this.tableFlags));
       this.paging.adjustUsed(ptep, 1);
       table = child;
     }
     this.nrTables += n;
-    return entryAddr(table, pxIndex(va, leafLevel));
+    return geoEntryAddr(geo, table, geoIndex(geo, va, leafLevel));
   }
 
   /** The PFN field of the entry at `ptep`. */
   ptePfn(ptep: number): number {
-    return this.geo.pfn(this.u32[ptep >>> 2] as number, this.u32[(ptep >>> 2) + 1] as number);
+    return this.geo.pfn(this.u32[ptep >>> 2] as number, entryHi(this.geo, this.u32, ptep >>> 2));
   }
 
   /** The flags word of the entry at `ptep` (pgtable_types.ts), whatever the geometry's own bits. */
   pteFlags(ptep: number): number {
     const level = this.geo === X86_64 ? 1 : this.paging.tableLevel(ptep >>> 12);
-    return this.geo.flags(this.u32[ptep >>> 2] as number, this.u32[(ptep >>> 2) + 1] as number, level);
+    return this.geo.flags(this.u32[ptep >>> 2] as number, entryHi(this.geo, this.u32, ptep >>> 2), level);
   }
 
   /** True when the entry at `ptep` is all zero (pte_none). */
   pteNone(ptep: number): boolean {
-    return ((this.u32[ptep >>> 2] as number) | (this.u32[(ptep >>> 2) + 1] as number)) === 0;
+    return ((this.u32[ptep >>> 2] as number) | entryHi(this.geo, this.u32, ptep >>> 2)) === 0;
   }
 
   /**
@@ -210,7 +209,7 @@ export class PageTable {
     const u32 = this.u32;
     const w = ptep >>> 2;
     const oldLo = u32[w] as number;
-    const oldHi = u32[w + 1] as number;
+    const oldHi = entryHi(this.geo, u32, w);
     if (this.paging.debug !== 0) this.checkSlot(va, ptep);
     if ((flags & PTE_P) !== 0 && !(pfn >= 0 && pfn < this.paging.phys.nrPages)) {
       panic(`set_pte_at: pfn ${pfn} beyond RAM for ${formatVa(va)}`);
@@ -220,13 +219,12 @@ export class PageTable {
     const link = geo !== X86_64 && (flags & PTE_P) !== 0 && (flags & PTE_PS) === 0 && this.paging.tableLevel(ptep >>> 12) > 1;
     const lo = link ? geo.linkLo(pfn, flags) : geo.lo(pfn, flags);
     const hi = link ? geo.linkHi(pfn, flags) : geo.hi(pfn, flags);
-    u32[w] = lo;
-    u32[w + 1] = hi;
+    writeEntry(geo, u32, w, lo, hi);
     const wasNone = (oldLo | oldHi) === 0;
     if (wasNone !== ((lo | hi) === 0)) this.paging.adjustUsed(ptep, wasNone ? 1 : -1);
     if ((oldLo & PTE_P) !== 0) {
       const huge = (oldLo & this.geo.leafBits) !== 0 && (this.geo === X86_64 || this.paging.tableLevel(ptep >>> 12) === 2);
-      const size = huge ? (LEVEL_SIZE[2] as number) : 4096;
+      const size = huge ? (geo.levelSize[2] as number) : 4096;
       const start = va - (va & (size - 1));
       this.recordFlush(start, start + size);
       this.debugShootdown();
@@ -246,7 +244,7 @@ export class PageTable {
       mm.testFlag(table, PG_pgtable) &&
       mm.word(table, 3) === this.asid &&
       (level === 1 || level === 2) &&
-      (ptep & 4095) / 8 === pxIndex(va, level) &&
+      (ptep & 4095) / this.geo.entrySize === geoIndex(this.geo, va, level) &&
       va >= this.vaStart &&
       va < this.vaEnd;
     if (!ok) panic(`set_pte_at: entry 0x${ptep.toString(16)} is not the slot of ${formatVa(va)} in this page table`);

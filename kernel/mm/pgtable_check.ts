@@ -23,7 +23,8 @@ import { PG_alloc, PG_pgtable, PG_reserved, PG_slab, PG_tail } from "./memmap.ts
 import type { Mmu } from "./mmu.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
-import { isLeaf, LEVEL_SIZE, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
+import { entryHi, geoEntryAddr } from "./pgtable_geometry.ts";
+import { isLeaf, PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
 import { TLB_EXEC, TLB_GLOBAL, TLB_USER, TLB_WRITE, type Tlb } from "./tlb.ts";
 import { formatVa, PAGE_OFFSET } from "./types.ts";
 
@@ -97,13 +98,14 @@ function checkTable(paging: Paging, pt: PageTable, table: number, level: number,
   const u32 = paging.u32;
   let used = 0;
   let tables = 1;
-  for (let i = 0; i < 512; i++) {
-    const w = table * 1024 + i * 2;
+  const geo = pt.geo;
+  for (let i = 0; i < geo.entriesPerTable; i++) {
+    const w = geoEntryAddr(geo, table, i) >>> 2;
     const lo = u32[w] as number;
-    const hi = u32[w + 1] as number;
+    const hi = entryHi(geo, u32, w);
     if ((lo | hi) === 0) continue;
     used++;
-    const va = base + i * (LEVEL_SIZE[level] as number);
+    const va = base + i * (geo.levelSize[level] as number);
     const flags = pt.geo.flags(lo, hi, level);
     if (isLeaf(level, flags)) {
       if ((lo & PTE_P) !== 0) checkLeaf(paging, pt, va, level, pt.geo.pfn(lo, hi), flags, c);
@@ -121,7 +123,7 @@ function checkTable(paging: Paging, pt: PageTable, table: number, level: number,
 }
 
 function checkLeaf(paging: Paging, pt: PageTable, va: number, level: number, pfn: number, flags: number, c: Census): void {
-  const pages = level === 2 ? 512 : 1;
+  const pages = level === 2 ? pt.geo.entriesPerTable : 1;
   const nr = paging.memmap.nrPages;
   if (!(pfn + pages <= nr)) invariant(false, "PGTABLE-3", `leaf at ${formatVa(va)} points beyond RAM (pfn ${hex(pfn)})`);
   const direct = pt.kind === "kernel" && va >= PAGE_OFFSET && va < PAGE_OFFSET + nr * 4096;

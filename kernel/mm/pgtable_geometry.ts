@@ -8,9 +8,13 @@
  * levels there are and which raw bits make an upper entry a leaf. The MMU
  * (mmu.ts) walks each geometry's tables with the geometry's own rules.
  *
- * Both geometries have tables of 512 entries of 8 bytes (two little-endian
- * 32-bit words, lo at the lower address) and 9 index bits per level above a
- * 12-bit page offset, so index extraction (pxIndex) is shared.
+ * A geometry also gives the table shape: the size of an entry (8 bytes, two
+ * little-endian 32-bit words with lo at the lower address, on both x86-64 and
+ * Sv39), the entries per 4 KiB table (512) and the index bits of each level
+ * (9 above a 12-bit page offset). Every walker reads these through
+ * geoIndex, geoEntryAddr, geoLevelBase, entryHi and writeEntry below, so a
+ * geometry of 4-byte entries (no hi word) and 10-bit indexes fits the same
+ * code.
  *
  * x86-64 (default): 4 levels, 48-bit addresses, user space below 2^47; the
  * entry is the one drawn in pgtable_types.ts.
@@ -49,6 +53,7 @@
  * the processes'.
  */
 import { panic } from "../panic.ts";
+import { X86_32 as X86_32_ENTRY } from "./pgtable_geometry_x86_32.ts";
 import {
   entryFlags,
   entryPfn,
@@ -73,7 +78,7 @@ import {
 } from "./pgtable_types.ts";
 
 /** The geometries `Machine.boot({ mmu })` accepts. */
-export type MmuName = "x86-64" | "sv39";
+export type MmuName = "x86-64" | "sv39" | "x86-32";
 
 /** One MMU geometry: the levels, the address-space size and the entry encoding. */
 export interface MmuGeometry {
@@ -91,6 +96,20 @@ export interface MmuGeometry {
   /** Raw lo-word bits: accessed and dirty, set by the MMU. */
   readonly rawA: number;
   readonly rawD: number;
+  /** Bytes per entry: 8 (a lo and a hi word) or 4 (a lo word alone; the hi word reads as 0). */
+  readonly entrySize: 4 | 8;
+  /** Entries in one 4 KiB table: 4096 / entrySize. */
+  readonly entriesPerTable: number;
+  /** Index bits of each level (index = level; [0] unused). */
+  readonly indexBits: readonly number[];
+  /** Bytes one entry maps at each level (index = level; [0] unused). */
+  readonly levelSize: readonly number[];
+  /** 1 / levelSize, so an index is a multiplication (exact: powers of two). */
+  readonly levelInv: readonly number[];
+  /** Entries of the root table that lie in the user half (x86-64: 256 of 512). */
+  readonly userRootEntries: number;
+  /** Whether huge leaves (THP, hugetlb) may be made: false on x86-32 (no PSE pages in memsim). */
+  readonly hugePages: boolean;
   /** Names of the tables at each level (index = level), for explain. */
   readonly tableNames: readonly string[];
   /** The PFN field of an entry given its two words. */
@@ -137,6 +156,13 @@ export const X86_64: MmuGeometry = {
   leafBits: PTE_PS,
   rawA: PTE_A,
   rawD: PTE_D,
+  entrySize: 8,
+  entriesPerTable: 512,
+  indexBits: [0, 9, 9, 9, 9],
+  levelSize: [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39],
+  levelInv: [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39],
+  userRootEntries: 256,
+  hugePages: true,
   tableNames: ["", "PT", "PD", "PDPT", "PML4"],
   pfn: entryPfn,
   flags: (lo, hi) => entryFlags(lo, hi),
@@ -235,6 +261,14 @@ export const SV39: MmuGeometry = {
   leafBits: SV39_R | SV39_W | SV39_X,
   rawA: SV39_A,
   rawD: SV39_D,
+  entrySize: 8,
+  entriesPerTable: 512,
+  indexBits: [0, 9, 9, 9],
+  levelSize: [0, 2 ** 12, 2 ** 21, 2 ** 30],
+  levelInv: [0, 2 ** -12, 2 ** -21, 2 ** -30],
+  // User space is the low half of the 39-bit space: 256 of the root's 512 entries.
+  userRootEntries: 256,
+  hugePages: true,
   tableNames: ["", "L0", "L1", "L2"],
   pfn: sv39Pfn,
   flags: sv39Flags,
@@ -245,9 +279,41 @@ export const SV39: MmuGeometry = {
   bitNames: (lo, hi) => [...namesOf(lo, SV39_BITS), ...((hi & SV39_SPECIAL_HI) !== 0 ? ["SPECIAL"] : [])].join(" "),
 };
 
+/** x86-32 two-level paging without PAE (pgtable_geometry_x86_32.ts): 1024 4-byte entries per table. */
+export const X86_32: MmuGeometry = X86_32_ENTRY;
+
 /** The geometry named `name`. Returns null when memsim has no such geometry. */
 export function mmuGeometry(name: string): MmuGeometry | null {
   if (name === "x86-64") return X86_64;
   if (name === "sv39") return SV39;
+  if (name === "x86-32") return X86_32;
   return null;
+}
+
+/** The index into the level-`level` table of `geo` for `va`. */
+export function geoIndex(geo: MmuGeometry, va: number, level: number): number {
+  return Math.floor(va * (geo.levelInv[level] as number)) & (geo.entriesPerTable - 1);
+}
+
+/** The physical address of entry `index` of table frame `table` in `geo`. */
+export function geoEntryAddr(geo: MmuGeometry, table: number, index: number): number {
+  return table * 4096 + index * geo.entrySize;
+}
+
+/** The first address of the level-`level` slot of `geo` holding `va` (va rounded down to levelSize). */
+export function geoLevelBase(geo: MmuGeometry, va: number, level: number): number {
+  const size = geo.levelSize[level] as number;
+  if (size <= 2 ** 31) return va - (va & (size - 1));
+  return Math.floor(va * (geo.levelInv[level] as number)) * size;
+}
+
+/** The hi word of the entry whose lo word is `u32[w]`: the next word for 8-byte entries, 0 for 4-byte ones. */
+export function entryHi(geo: MmuGeometry, u32: Uint32Array, w: number): number {
+  return geo.entrySize === 8 ? (u32[w + 1] as number) : 0;
+}
+
+/** Stores an entry's words at `u32[w]` (the hi word only where the entry has one). */
+export function writeEntry(geo: MmuGeometry, u32: Uint32Array, w: number, lo: number, hi: number): void {
+  u32[w] = lo;
+  if (geo.entrySize === 8) u32[w + 1] = hi;
 }

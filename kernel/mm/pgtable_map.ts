@@ -6,8 +6,9 @@
  */
 import { panic } from "../panic.ts";
 import type { PageTable } from "./pgtable.ts";
+import { entryHi, writeEntry } from "./pgtable_geometry.ts";
 import type { ZapSink } from "./pgtable_range.ts";
-import { HPAGE_PAGES, HPAGE_SIZE, PTE_P, PTE_PS } from "./pgtable_types.ts";
+import { PTE_P, PTE_PS } from "./pgtable_types.ts";
 import { formatVa } from "./types.ts";
 
 /**
@@ -21,11 +22,14 @@ import { formatVa } from "./types.ts";
 export function mapRange(pt: PageTable, va: number, pfn: number, npages: number, flags: number, opts?: { huge?: boolean }): "ok" | "nomem" {
   pt.checkRange("map_range", va, va + npages * 4096);
   const huge = opts?.huge === true;
+  // A level-2 leaf maps one whole level-1 table's span (2 MiB of 512 pages on x86-64).
+  const bigSize = pt.geo.levelSize[2] as number;
+  const bigPages = pt.geo.entriesPerTable;
   let done = 0;
   while (done < npages) {
     const at = va + done * 4096;
     const p = pfn + done;
-    const big = huge && (at & (HPAGE_SIZE - 1)) === 0 && (p & (HPAGE_PAGES - 1)) === 0 && npages - done >= HPAGE_PAGES;
+    const big = huge && (at & (bigSize - 1)) === 0 && (p & (bigPages - 1)) === 0 && npages - done >= bigPages;
     const ptep = pt.ensure(at, big ? 2 : 1);
     if (ptep < 0) {
       undoMap(pt, va, done);
@@ -33,7 +37,7 @@ export function mapRange(pt: PageTable, va: number, pfn: number, npages: number,
     }
     if (!pt.pteNone(ptep)) panic(`map_range: remap at ${formatVa(at)}`);
     pt.setPte(at, ptep, p, big ? (flags | PTE_PS) >>> 0 : flags);
-    done += big ? HPAGE_PAGES : 1;
+    done += big ? bigPages : 1;
   }
   return "ok";
 }
@@ -44,12 +48,14 @@ export function mapRange(pt: PageTable, va: number, pfn: number, npages: number,
  */
 export function mapPages(pt: PageTable, va: number, pfns: ArrayLike<number>, count: number, flags: number): "ok" | "nomem" {
   pt.checkRange("map_pages", va, va + count * 4096);
+  const tableSpan = pt.geo.levelSize[2] as number;
+  const step = pt.geo.entrySize;
   let ptep = -1;
   for (let i = 0; i < count; i++) {
     const at = va + i * 4096;
     // Within one level-1 table the next slot follows; a new table needs a walk.
-    if (i === 0 || (at & (HPAGE_SIZE - 1)) === 0) ptep = pt.ensure(at, 1);
-    else ptep += 8;
+    if (i === 0 || (at & (tableSpan - 1)) === 0) ptep = pt.ensure(at, 1);
+    else ptep += step;
     if (ptep < 0) {
       undoMap(pt, va, i);
       return "nomem";
@@ -70,24 +76,25 @@ export function mapPages(pt: PageTable, va: number, pfns: ArrayLike<number>, cou
 export function unmapPages(pt: PageTable, va: number, count: number, sink: ZapSink | null): number {
   pt.checkRange("unmap_pages", va, va + count * 4096);
   const u32 = pt.paging.u32;
+  const geo = pt.geo;
+  const tableSpan = geo.levelSize[2] as number;
   let n = 0;
   let ptep = -1;
   for (let i = 0; i < count; i++) {
     const at = va + i * 4096;
-    if (i === 0 || (at & (HPAGE_SIZE - 1)) === 0) {
+    if (i === 0 || (at & (tableSpan - 1)) === 0) {
       ptep = pt.lookup(at);
       if (ptep >= 0 && pt.leafLevel === 2) panic(`unmap_pages: ${formatVa(at)} lies in a 2 MiB leaf`);
-    } else if (ptep >= 0) ptep += 8;
+    } else if (ptep >= 0) ptep += geo.entrySize;
     if (ptep < 0) continue;
     const w = ptep >>> 2;
     const lo = u32[w] as number;
-    const hi = u32[w + 1] as number;
+    const hi = entryHi(geo, u32, w);
     if ((lo | hi) === 0) continue;
-    u32[w] = 0;
-    u32[w + 1] = 0;
+    writeEntry(geo, u32, w, 0, 0);
     pt.paging.adjustUsed(ptep, -1);
     if ((lo & PTE_P) !== 0) pt.recordFlush(at, at + 4096);
-    sink?.zapPte(at, pt.geo.pfn(lo, hi), pt.geo.flags(lo, hi, 1), 1);
+    sink?.zapPte(at, geo.pfn(lo, hi), geo.flags(lo, hi, 1), 1);
     n++;
   }
   pt.debugShootdown();
@@ -100,10 +107,8 @@ function undoMap(pt: PageTable, va: number, pages: number): void {
   while (i < pages) {
     const at = va + i * 4096;
     const ptep = pt.lookup(at);
-    const step = pt.leafLevel === 2 ? HPAGE_PAGES : 1;
-    const u32 = pt.paging.u32;
-    u32[ptep >>> 2] = 0;
-    u32[(ptep >>> 2) + 1] = 0;
+    const step = pt.leafLevel === 2 ? pt.geo.entriesPerTable : 1;
+    writeEntry(pt.geo, pt.paging.u32, ptep >>> 2, 0, 0);
     pt.paging.adjustUsed(ptep, -1);
     i += step;
   }

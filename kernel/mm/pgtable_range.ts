@@ -10,7 +10,8 @@
 import { panic } from "../panic.ts";
 import { PG_reserved } from "./memmap.ts";
 import type { PageTable } from "./pgtable.ts";
-import { entryAddr, LEVEL_SIZE, levelBase, PTE_P, PTE_RW, pxIndex } from "./pgtable_types.ts";
+import { entryHi, geoEntryAddr, geoIndex, geoLevelBase, writeEntry } from "./pgtable_geometry.ts";
+import { PTE_P, PTE_RW } from "./pgtable_types.ts";
 import { formatVa } from "./types.ts";
 
 /** Receives each entry unmapRange clears (after it is cleared). */
@@ -55,20 +56,19 @@ export function unmapRange(pt: PageTable, start: number, end: number, sink: ZapS
 function zapLevel(pt: PageTable, table: number, level: number, start: number, end: number, sink: ZapSink | null): number {
   const u32 = pt.paging.u32;
   const geo = pt.geo;
-  const size = LEVEL_SIZE[level] as number;
+  const size = geo.levelSize[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
-    const slot = levelBase(va, level);
+    const slot = geoLevelBase(geo, va, level);
     const next = Math.min(slot + size, end);
-    const ptep = entryAddr(table, pxIndex(va, level));
+    const ptep = geoEntryAddr(geo, table, geoIndex(geo, va, level));
     const w = ptep >>> 2;
     const lo = u32[w] as number;
-    const hi = u32[w + 1] as number;
+    const hi = entryHi(geo, u32, w);
     if ((lo | hi) !== 0) {
       if (level === 1 || (level === 2 && (lo & geo.leafBits) !== 0)) {
         if (va !== slot || next !== slot + size) partialHuge("unmap_range", slot);
-        u32[w] = 0;
-        u32[w + 1] = 0;
+        writeEntry(geo, u32, w, 0, 0);
         pt.paging.adjustUsed(ptep, -1);
         if ((lo & PTE_P) !== 0) pt.recordFlush(slot, slot + size);
         sink?.zapPte(slot, geo.pfn(lo, hi), geo.flags(lo, hi, level), size / 4096);
@@ -110,14 +110,14 @@ function protLevel(
 ): number {
   const u32 = pt.paging.u32;
   const geo = pt.geo;
-  const size = LEVEL_SIZE[level] as number;
+  const size = geo.levelSize[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
-    const slot = levelBase(va, level);
+    const slot = geoLevelBase(geo, va, level);
     const next = Math.min(slot + size, end);
-    const w = entryAddr(table, pxIndex(va, level)) >>> 2;
+    const w = geoEntryAddr(geo, table, geoIndex(geo, va, level)) >>> 2;
     const lo = u32[w] as number;
-    const hi = u32[w + 1] as number;
+    const hi = entryHi(geo, u32, w);
     if ((lo & PTE_P) !== 0) {
       if (level === 1 || (level === 2 && (lo & geo.leafBits) !== 0)) {
         if (va !== slot || next !== slot + size) partialHuge("change_protection", slot);
@@ -126,8 +126,7 @@ function protLevel(
         if ((old & roIf) !== 0) flags = (flags & ~PTE_RW) >>> 0;
         if (flags !== old) {
           const pfn = geo.pfn(lo, hi);
-          u32[w] = geo.lo(pfn, flags);
-          u32[w + 1] = geo.hi(pfn, flags);
+          writeEntry(geo, u32, w, geo.lo(pfn, flags), geo.hi(pfn, flags));
           pt.recordFlush(slot, slot + size);
           n++;
         }
@@ -158,20 +157,19 @@ function freeLevel(pt: PageTable, table: number, level: number, start: number, e
   const paging = pt.paging;
   const u32 = paging.u32;
   const geo = pt.geo;
-  const size = LEVEL_SIZE[level] as number;
+  const size = geo.levelSize[level] as number;
   let n = 0;
   for (let va = start; va < end; ) {
-    const slot = levelBase(va, level);
+    const slot = geoLevelBase(geo, va, level);
     const next = Math.min(slot + size, end);
-    const ptep = entryAddr(table, pxIndex(va, level));
+    const ptep = geoEntryAddr(geo, table, geoIndex(geo, va, level));
     const w = ptep >>> 2;
     const lo = u32[w] as number;
     if (level > 1 && (lo & PTE_P) !== 0 && (lo & geo.leafBits) === 0) {
-      const child = geo.pfn(lo, u32[w + 1] as number);
+      const child = geo.pfn(lo, entryHi(geo, u32, w));
       if (level > 2) n += freeLevel(pt, child, level - 1, va, next);
       if (paging.tableUsed(child) === 0 && !paging.memmap.testFlag(child, PG_reserved)) {
-        u32[w] = 0;
-        u32[w + 1] = 0;
+        writeEntry(geo, u32, w, 0, 0);
         paging.adjustUsed(ptep, -1);
         paging.freeTable(child);
         n++;
@@ -191,13 +189,13 @@ export function walkRange(pt: PageTable, start: number, end: number, visitor: Pt
 function visitLevel(pt: PageTable, table: number, level: number, start: number, end: number, visitor: PteVisitor): void {
   const u32 = pt.paging.u32;
   const geo = pt.geo;
-  const size = LEVEL_SIZE[level] as number;
+  const size = geo.levelSize[level] as number;
   for (let va = start; va < end; ) {
-    const slot = levelBase(va, level);
+    const slot = geoLevelBase(geo, va, level);
     const next = Math.min(slot + size, end);
-    const ptep = entryAddr(table, pxIndex(va, level));
+    const ptep = geoEntryAddr(geo, table, geoIndex(geo, va, level));
     const lo = u32[ptep >>> 2] as number;
-    const hi = u32[(ptep >>> 2) + 1] as number;
+    const hi = entryHi(geo, u32, ptep >>> 2);
     if ((lo | hi) !== 0) {
       if (level === 1 || (level === 2 && (lo & geo.leafBits) !== 0)) visitor.visitPte(slot, ptep, level);
       else if ((lo & PTE_P) !== 0) visitLevel(pt, geo.pfn(lo, hi), level - 1, va, next, visitor);

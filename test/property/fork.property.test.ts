@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BUDGET_TIMEOUT, budgetOf, runBudget } from "../support/budget.ts";
-import { FORK_MODEL, FORK_SV39_MODEL } from "./models/fork.ts";
+import { FORK_MODEL, FORK_SV39_MODEL, FORK_X86_32_MODEL } from "./models/fork.ts";
 
 describe("fork, COW, madvise and exit across several processes against a model of their contents", () => {
   it(
@@ -15,6 +15,14 @@ describe("fork, COW, madvise and exit across several processes against a model o
     `the same on Sv39 page tables: every read matches the model, every frame comes back (${budgetOf(FORK_SV39_MODEL)} commands)`,
     () => {
       expect(runBudget(FORK_SV39_MODEL)).toBeGreaterThanOrEqual(budgetOf(FORK_SV39_MODEL));
+    },
+    BUDGET_TIMEOUT,
+  );
+
+  it(
+    `the same on x86-32 page tables (4-byte entries, no NX): every read matches the model, every frame comes back (${budgetOf(FORK_X86_32_MODEL)} commands)`,
+    () => {
+      expect(runBudget(FORK_X86_32_MODEL)).toBeGreaterThanOrEqual(budgetOf(FORK_X86_32_MODEL));
     },
     BUDGET_TIMEOUT,
   );

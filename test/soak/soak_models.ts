@@ -13,7 +13,7 @@ import { EVENTS_MODEL } from "../property/models/events.ts";
 import { EXACT_LRU_MODEL } from "../property/models/exact_lru.ts";
 import { FILE_MMAP_MODEL } from "../property/models/file_mmap.ts";
 import { FILES_MODEL } from "../property/models/files.ts";
-import { FORK_MODEL, FORK_SV39_MODEL } from "../property/models/fork.ts";
+import { FORK_MODEL, FORK_SV39_MODEL, FORK_X86_32_MODEL } from "../property/models/fork.ts";
 import { FRAMES_MACHINE_MODEL, FRAMES_MODEL } from "../property/models/frames.ts";
 import { MALLOC_MODEL } from "../property/models/malloc.ts";
 import { MALLOC_FUZZ_MODEL } from "../property/models/malloc_fuzz.ts";
@@ -46,6 +46,7 @@ export const SOAK_MODELS: SoakModel[] = [
   MALLOC_FUZZ_MODEL,
   FORK_MODEL,
   FORK_SV39_MODEL,
+  FORK_X86_32_MODEL,
   COW_MPROTECT_MODEL,
   SYSCALLS_MODEL,
   SYSCALL_ARGS_MODEL,

@@ -38,7 +38,7 @@ function boot(s: Session, a: LangArgs): string {
   const swapBytes = a.optSize("swap", 0);
   const mmu = a.optStr("mmu") ?? "x86-64";
   a.done(0);
-  if (mmu !== "x86-64" && mmu !== "sv39") throw new LangError(`boot: mmu must be x86-64 or sv39, got '${mmu}'`);
+  if (mmu !== "x86-64" && mmu !== "sv39" && mmu !== "x86-32") throw new LangError(`boot: mmu must be x86-64, sv39 or x86-32, got '${mmu}'`);
   const m = Machine.boot({ ramBytes, seed, debugVm, maxOrder, pcpBatch, swapBytes, mmu, log: s.defaults.log });
   s.reboot(m);
   const b = m.kernel.buddy;
@@ -196,7 +196,7 @@ LANG_COMMANDS.push(
   { name: "help", synopsis: "[COMMAND]", help: "list the commands, or explain one", run: help },
   {
     name: "boot",
-    synopsis: "[ram=SIZE] [seed=N] [debug=0..3] [maxorder=N] [pcp=N] [swap=SIZE] [mmu=x86-64|sv39]",
+    synopsis: "[ram=SIZE] [seed=N] [debug=0..3] [maxorder=N] [pcp=N] [swap=SIZE] [mmu=x86-64|sv39|x86-32]",
     help: "boot a fresh machine",
     run: boot,
   },

@@ -299,7 +299,7 @@ describe("mmu boot option", () => {
     expect([p.mem.read32(GiB), leaf[0] & 0x3ff]).toEqual([0x1234, V | R | W | U | A | D]);
     expect(() => Machine.boot({ ramBytes: 8 << 20, mmu: { geometry: "sv48" as "sv39" } })).toThrow(ConfigError);
     expect(() => Machine.boot({ ramBytes: 8 << 20, mmu: { geometry: "sv48" as "sv39" } })).toThrow(
-      'Machine.boot: mmu geometry must be "x86-64" or "sv39", got sv48',
+      'Machine.boot: mmu geometry must be "x86-64", "sv39" or "x86-32", got sv48',
     );
     expect(() => Machine.boot({ ramBytes: 8 << 20, mmu: { levels: 3 } as never })).toThrow("Machine.boot: unknown option 'mmu.levels'");
   });

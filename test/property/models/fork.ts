@@ -23,8 +23,8 @@ import { bootMachine, EAGER_FORK } from "../../support/boot.ts";
 import { checkAfterCommand, expectSame, type PropertyModel, runModel, type StoryStats } from "../../support/budget.ts";
 
 const PAGE = 4096;
-const PRIV = 0x100000000;
-const SHARED = 0x200000000;
+/** Where the private and the shared mapping sit: 4 and 8 GiB, or 1 and 2 GiB under x86-32's 3 GiB TASK_SIZE. */
+const BASES = { "x86-64": [0x100000000, 0x200000000], sv39: [0x100000000, 0x200000000], "x86-32": [0x40000000, 0x80000000] } as const;
 const PAGES = 8;
 
 /**
@@ -47,6 +47,10 @@ interface Model {
 }
 interface Real {
   m: Machine;
+  /** The private mapping's first address. */
+  priv: number;
+  /** The shared mapping's first address. */
+  shared: number;
   procs: Array<Process | null>;
   stats: StoryStats;
 }
@@ -64,8 +68,8 @@ function verify(model: Model, real: Real): void {
     if (!pages) return;
     const p = real.procs[k] as Process;
     for (let i = 0; i < PAGES; i++) {
-      expectSame(p.mem.read8(PRIV + i * PAGE + 17), (pages[i] as PageState).byte, `proc ${k} private page ${i}`);
-      expectSame(p.mem.read8(SHARED + i * PAGE + 9), model.shared[i], `proc ${k} shared page ${i}`);
+      expectSame(p.mem.read8(real.priv + i * PAGE + 17), (pages[i] as PageState).byte, `proc ${k} private page ${i}`);
+      expectSame(p.mem.read8(real.shared + i * PAGE + 9), model.shared[i], `proc ${k} shared page ${i}`);
     }
   });
 }
@@ -99,10 +103,10 @@ class Write implements fc.Command<Model, Real> {
     const k = live(model, this.who);
     const p = real.procs[k] as Process;
     if (this.shared) {
-      p.mem.fill(SHARED + this.page * PAGE, this.byte, PAGE);
+      p.mem.fill(real.shared + this.page * PAGE, this.byte, PAGE);
       model.shared[this.page] = this.byte;
     } else {
-      p.mem.fill(PRIV + this.page * PAGE, this.byte, PAGE);
+      p.mem.fill(real.priv + this.page * PAGE, this.byte, PAGE);
       const s = (model.procs[k] as PageState[])[this.page] as PageState;
       // A shared frame is copied for the writer and stays lazily freeable for the others;
       // an exclusive one is written in place and its entry becomes dirty (as in Linux).
@@ -125,7 +129,7 @@ class Advise implements fc.Command<Model, Real> {
   run(model: Model, real: Real): void {
     const k = live(model, this.who);
     const p = real.procs[k] as Process;
-    expect(p.sys.madvise(PRIV + this.page * PAGE, PAGE, this.free ? MADV_FREE : MADV_DONTNEED)).toBe(0);
+    expect(p.sys.madvise(real.priv + this.page * PAGE, PAGE, this.free ? MADV_FREE : MADV_DONTNEED)).toBe(0);
     const s = (model.procs[k] as PageState[])[this.page] as PageState;
     if (!this.free) {
       s.frame = -1 - this.page;
@@ -199,6 +203,14 @@ export const FORK_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> = {
   run: (cmds) => runFork(cmds, "x86-64"),
 };
 
+/** The same stories on a machine whose processes have x86-32 two-level page tables of 4-byte entries. */
+export const FORK_X86_32_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> = {
+  ...FORK_MODEL,
+  name: "fork-x86-32",
+  budget: 500,
+  run: (cmds) => runFork(cmds, "x86-32"),
+};
+
 /** The same stories on a machine whose processes have RISC-V Sv39 page tables (pgtable_geometry.ts). */
 export const FORK_SV39_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> = {
   ...FORK_MODEL,
@@ -207,7 +219,8 @@ export const FORK_SV39_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> =
   run: (cmds) => runFork(cmds, "sv39"),
 };
 
-function runFork(cmds: Iterable<fc.Command<Model, Real>>, mmu: "x86-64" | "sv39"): StoryStats {
+function runFork(cmds: Iterable<fc.Command<Model, Real>>, mmu: "x86-64" | "sv39" | "x86-32"): StoryStats {
+  const [PRIV, SHARED] = BASES[mmu];
   const m = bootMachine({ ramBytes: 8 << 20, debugVm: 1, pagePoison: true, mmu });
   m.kernel.dropCaches();
   const free0 = m.proc.meminfo().match(/MemFree:\s+(\d+)/)?.[1];
@@ -222,7 +235,7 @@ function runFork(cmds: Iterable<fc.Command<Model, Real>>, mmu: "x86-64" | "sv39"
     frameDirty: new Set(),
   };
   const stats: StoryStats = { commands: 0, checks: 0 };
-  runModel(model, { m, procs: [p], stats }, cmds, stats);
+  runModel(model, { m, priv: PRIV, shared: SHARED, procs: [p], stats }, cmds, stats);
   for (const q of m.processes()) q.exit(0);
   m.kernel.dropCaches();
   m.check();
