@@ -53,7 +53,11 @@ for (const coalesce of ["immediate", "never"] as const) {
 entries.push(
   { name: "segregated", summary: "segregated fit: 128 size classes, LIFO lists, immediate coalescing", create: (p) => createSegregated(p) },
   { name: "buddy", summary: "binary buddy, 16 B to 512 KiB blocks in 1 MiB top blocks, headerless", create: (p) => createBuddy(p) },
-  { name: "hoard", summary: "Hoard-style 64 KiB aligned superblocks, size classes, fullness groups", create: (p) => createHoard(p) },
+  {
+    name: "hoard",
+    summary: "Hoard: per-CPU heaps over a global heap, 64 KiB superblocks in fullness groups, the emptiness invariant",
+    create: (p) => createHoard(p),
+  },
   {
     name: "mesh",
     summary: "Mesh: one-page spans of a shared object, random offsets, meshing of disjoint spans every 256 frees",
