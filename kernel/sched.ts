@@ -255,6 +255,7 @@ export class Scheduler {
     d.tasks.setCurrent(d.tasks.get(t.group.pid) ?? null);
     d.probe(this.before);
     d.tasks.syscallLocks.userMutexes.length = 0;
+    d.tasks.syscallLocks.recordUserMutexes = true;
     if (d.framesLockCounts) this.framesBefore.set(d.framesLockCounts);
     const ns0 = d.clockNs();
     const op = r.next++;
@@ -268,6 +269,7 @@ export class Scheduler {
       result = e.name === "SegmentationFault" ? "SIGSEGV" : e.name === "BusError" ? "SIGBUS" : "SIGKILL";
     } finally {
       if (rcu !== undefined) rcu.current = 0;
+      d.tasks.syscallLocks.recordUserMutexes = false;
     }
     // The operation ended: a context-switch point, so a quiescent state for its CPU.
     rcu?.quiescentState(cpu);
@@ -287,7 +289,7 @@ export class Scheduler {
     const mm = t.group.mm.id;
     const held = this.d.tasks.syscallLocks.userMutexes;
     for (let i = 0; i < held.length; i++) {
-      const key = `mutex:${held[i]}`;
+      const key = `mutex:${mm}:${held[i]}`;
       if (!taken.some((x) => x[1] === key)) taken.push(["pthread_mutex", key, "write"]);
     }
     held.length = 0;

@@ -26,7 +26,8 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
 
   /** Records that the running operation holds the user mutex at `uaddr` (kernel/uapi/process.ts). Returns 0. */
   mutexHold(uaddr: number): number {
-    this.p.tasks.syscallLocks.userMutexes.push(`${this.p.mm.id}:${uaddr}`);
+    const locks = this.p.tasks.syscallLocks;
+    if (locks.recordUserMutexes) locks.userMutexes.push(uaddr);
     return 0;
   }
 

@@ -71,8 +71,10 @@ export class SyscallLocks {
   mmapRead = 0;
   /** The page-table lock taken by a syscall that edits entries: munmap, mprotect, mremap, madvise. */
   ptl = 0;
-  /** User mutexes held by the running operation (`sys.mutexHold`), as "mm:uaddr"; the scheduler empties it. */
-  readonly userMutexes: string[] = [];
+  /** User mutexes held by the running operation (`sys.mutexHold`): their addresses in its mm. */
+  readonly userMutexes: number[] = [];
+  /** True while the scheduler runs an operation: outside `m.run` no timeline exists and holds are not recorded. */
+  recordUserMutexes = false;
 }
 
 /** How a lock is taken. */
