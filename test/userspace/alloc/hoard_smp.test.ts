@@ -117,8 +117,8 @@ describe("Hoard's blowup bound", () => {
   // u_i / (1 - f) after its last free (the invariant, or no superblock f empty) plus one superblock its mallocs
   // fetched since, and the new one is one more. Moves between heaps keep the total; only mapping adds.
   it("producer/consumer over 4 CPUs: Hoard stays within U/(1-f) + (P+1) superblocks; heaps that never give back hold P times as much", () => {
-    const hoard = producerConsumer(4, 12, 3000, {});
-    const never = producerConsumer(4, 12, 3000, { release: "never" });
+    const hoard = producerConsumer(4, 8, 3000, {});
+    const never = producerConsumer(4, 8, 3000, { release: "never" });
     // 3000 blocks of 64 bytes live at the peak: U = 192000 bytes, 3 superblocks' worth (1023 blocks each).
     expect(hoard.peakU).toBe(192000);
     const bound = Math.floor(hoard.peakU / (0.75 * CAP64)) + 4 + 1;
@@ -130,5 +130,33 @@ describe("Hoard's blowup bound", () => {
     // Without the invariant each producer's heap keeps its 3 superblocks after they empty: 4 heaps x 3.
     expect(never.maxSb).toBe(12);
     expect(never.heaps.map((h) => h.superblocks)).toEqual([0, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
+describe("Hoard's checker on the heaps", () => {
+  // With heaps: 1 the root is the whole brk heap: 64 (R_OWN) + 24 + 2 records x (32 + 36 classes x 5 groups x 8 = 1472)
+  // = 3032 bytes, rounded to 3040. Heap 1's record is at root + 88 + 1472; u_i at +8, "last op was a free" at +28.
+  const HEAP1 = 64 + 24 + 1472;
+
+  it("HOARD-10: a heap's u_i that its superblocks contradict", () => {
+    const { p, a } = setup(1, { heaps: 1 });
+    const x = a.malloc(16);
+    const root = p.sys.brk(0) - 3040;
+    expect(p.mem.read32(root + HEAP1 + 8)).toBe(16);
+    p.mem.write32(root + HEAP1 + 8, 48);
+    expect(() => a.check()).toThrow(/^HOARD-10:/);
+    p.mem.write32(root + HEAP1 + 8, 16);
+    a.free(x, 16);
+    a.check();
+  });
+
+  it("HOARD-11: a heap marked as last freed from that breaks the invariant while a superblock is f empty", () => {
+    const { p, a } = setup(1, { heaps: 1 });
+    a.malloc(16);
+    // After a malloc the invariant is not owed: u 16 < 0.75 x 65472, but the last operation was no free.
+    a.check();
+    const root = p.sys.brk(0) - 3040;
+    p.mem.write32(root + HEAP1 + 28, 1);
+    expect(() => a.check()).toThrow(/^HOARD-11:/);
   });
 });
