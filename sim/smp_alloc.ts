@@ -17,6 +17,16 @@
  *               every `handoff` steps its slots pass to the next thread,
  *               which frees blocks another thread allocated (a server whose
  *               connections move between threads)
+ *   cache-thrash  each thread, `objects` / P times: malloc 8 bytes, write
+ *               the block `writes` times (its own operation), free it
+ *   cache-scratch the same, after each thread first frees one 8-byte block
+ *               that CPU 0 allocated for it before the run (passive false
+ *               sharing's pattern: the first block a thread gets back may
+ *               sit beside another thread's)
+ *
+ * The two cache benchmarks are their allocation patterns only: memsim has
+ * no cache model here, so their false-sharing counts are left for one; the
+ * curves measure the allocators' contention on these patterns.
  */
 import { Prandom } from "../kernel/lib/random.ts";
 import type { Operation, Program } from "../kernel/sched.ts";
@@ -28,7 +38,7 @@ import type { UserProcess } from "../userspace/env.ts";
 import { Machine } from "./machine.ts";
 
 /** The benchmarks. */
-export type SmpAllocBench = "threadtest" | "larson";
+export type SmpAllocBench = "threadtest" | "larson" | "cache-thrash" | "cache-scratch";
 
 /** Sizes of a run (defaults: what `memsim bench smp` uses). */
 export interface SmpAllocSizes {
@@ -44,6 +54,8 @@ export interface SmpAllocSizes {
   readonly steps?: number;
   /** larson: steps between handing the slots to the next thread (default 64). */
   readonly handoff?: number;
+  /** cache-thrash, cache-scratch: writes per block (default 16). */
+  readonly writes?: number;
   /** Seed of larson's sizes and slot choices, and of the machine (default 1). */
   readonly seed?: number;
 }
@@ -126,6 +138,31 @@ function larsonOps(a: Allocator, cpus: number, s: SmpAllocSizes): Operation[][] 
   });
 }
 
+/** cache-thrash's (and, after the handed-over block, cache-scratch's) operations for one thread. */
+function cacheOps(a: Allocator, mem: UserProcess["mem"], cpus: number, s: SmpAllocSizes, handed: number): Operation[] {
+  const per = Math.floor((s.objects ?? 1024) / cpus);
+  const writes = s.writes ?? 16;
+  let x = 0;
+  const ops: Operation[] = [];
+  if (handed !== 0) ops.push(() => a.free(handed, 8));
+  const alloc = () => (x = a.malloc(8));
+  const write = () => {
+    for (let w = 0; w < writes; w++) mem.write32(x, w);
+  };
+  const free = () => a.free(x, 8);
+  for (let i = 0; i < per; i++) ops.push(alloc, write, free);
+  return ops;
+}
+
+/** Each thread's operations for `bench`. */
+function benchOps(bench: SmpAllocBench, a: Allocator, cpus: number, s: SmpAllocSizes): Operation[][] {
+  if (bench === "larson") return larsonOps(a, cpus, s);
+  if (bench === "threadtest") return Array.from({ length: cpus }, () => threadtestOps(a, cpus, s));
+  // cache-scratch: CPU 0 (the host, before the run) allocates one block per thread.
+  const handed = Array.from({ length: cpus }, () => (bench === "cache-scratch" ? a.malloc(8) : 0));
+  return handed.map((h) => cacheOps(a, a.proc.mem, cpus, s, h));
+}
+
 /**
  * Runs `bench` with `allocator` on `cpus` CPUs, round-robin, and returns
  * its operations, makespan and lock waits. `check` runs the allocator's
@@ -140,7 +177,7 @@ export function runSmpAlloc(
   check: "every step" | "at the end" = "at the end",
 ): SmpAllocRun {
   const { m, threads, a } = machine(cpus, allocator, sizes.seed ?? 1);
-  const lists = bench === "threadtest" ? threads.map(() => threadtestOps(a, cpus, sizes)) : larsonOps(a, cpus, sizes);
+  const lists = benchOps(bench, a, cpus, sizes);
   const programs: Program[] = threads.map((t, i) => ({ thread: t, ops: lists[i] as Operation[] }));
   const r = m.run(programs, check === "every step" ? { afterStep: () => a.check() } : {});
   a.check();
@@ -160,6 +197,9 @@ export const PAPER_HOARD: AllocatorSpec = {
 
 /** The allocators `memsim bench smp` compares: the default malloc and a free list behind one lock, and Hoard. */
 export const SMP_ALLOCATORS: readonly AllocatorSpec[] = ["locked-malloc", "locked-firstfit", PAPER_HOARD];
+
+/** The benchmarks `memsim bench smp` runs. */
+export const SMP_BENCHES: readonly SmpAllocBench[] = ["threadtest", "larson", "cache-thrash", "cache-scratch"];
 
 /** The CPU counts of the curves. */
 export const SMP_CPU_COUNTS: readonly number[] = [1, 2, 4, 8, 16];

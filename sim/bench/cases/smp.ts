@@ -6,7 +6,7 @@
  */
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../../kernel/uapi/mman.ts";
 import { Machine } from "../../machine.ts";
-import { formatCurves, SMP_ALLOCATORS, SMP_CPU_COUNTS, speedupCurves } from "../../smp_alloc.ts";
+import { formatCurves, SMP_ALLOCATORS, SMP_BENCHES, SMP_CPU_COUNTS, speedupCurves } from "../../smp_alloc.ts";
 import type { BenchCase } from "../harness.ts";
 
 let sink = 0;
@@ -64,11 +64,10 @@ const runStep: BenchCase = {
  * of Hoard. Nothing is timed on the host: the figures are the clock's.
  */
 const speedups: BenchCase = {
-  name: "smp: threadtest and larson speedup on 1..16 CPUs, cost clock (figures only)",
+  name: "smp: threadtest, larson, cache-thrash, cache-scratch speedup on 1..16 CPUs, cost clock (figures only)",
   ops: 0,
   setup: () => () => {},
-  report: () =>
-    (["threadtest", "larson"] as const).map((b) => formatCurves(b, speedupCurves(b, SMP_ALLOCATORS, SMP_CPU_COUNTS))).join("; "),
+  report: () => SMP_BENCHES.map((b) => formatCurves(b, speedupCurves(b, SMP_ALLOCATORS, SMP_CPU_COUNTS))).join("; "),
 };
 
 export const SMP_CASES: readonly BenchCase[] = [userHitCpu2, runStep, speedups];
