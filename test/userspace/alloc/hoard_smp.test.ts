@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Operation, Program, Schedule } from "../../../kernel/sched.ts";
 import type { Thread } from "../../../kernel/thread.ts";
@@ -158,5 +159,55 @@ describe("Hoard's checker on the heaps", () => {
     const root = p.sys.brk(0) - 3040;
     p.mem.write32(root + HEAP1 + 28, 1);
     expect(() => a.check()).toThrow(/^HOARD-11:/);
+  });
+});
+
+describe("Hoard on 4 CPUs against a model (fast-check)", () => {
+  // A command: a CPU and either a malloc of 1..3000 bytes or a free of the n-th live block (any CPU's).
+  const command = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.constant(-1)), fc.nat());
+  // f is 1/8, 1/4 or 1/2 (f4 / 8 with f4 in 1, 2, 4); K is 1 when f = 1/2, else 0.
+
+  it("blocks never overlap, keep their bytes, and the checker (invariant included) holds after every step", () => {
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 1, maxLength: 120 }), fc.constantFrom(1, 2, 4), (cmds, f4) => {
+        const { m, threads, a } = setup(4, { superblockBytes: 8192, slackSuperblocks: f4 === 4 ? 1 : 0, emptyFraction: f4 / 8 });
+        const live: Array<{ p: number; size: number; tag: number }> = [];
+        const ops: Operation[][] = threads.map(() => []);
+        const steps: Array<readonly [number, number]> = [];
+        let tag = 0;
+        for (const [cpu, size, pick] of cmds) {
+          (ops[cpu] as Operation[]).push(() => {
+            if (size > 0 || live.length === 0) {
+              const n = Math.max(size, 1);
+              const p = a.malloc(n);
+              expect(p % 16).toBe(0);
+              a.proc.mem.write32(p, ++tag);
+              live.push({ p, size: n, tag });
+            } else {
+              const [b] = live.splice(pick % live.length, 1);
+              if (b === undefined) return;
+              expect(a.proc.mem.read32(b.p)).toBe(b.tag);
+              a.free(b.p, b.size);
+            }
+          });
+          steps.push([cpu, cpu]);
+        }
+        m.run(
+          threads.map((t, i) => ({ thread: t, ops: ops[i] as Operation[] })),
+          {
+            schedule: { kind: "explicit", steps },
+            afterStep: () => {
+              a.check();
+              const sorted = [...live].sort((x, y) => x.p - y.p);
+              for (let i = 1; i < sorted.length; i++) {
+                const prev = sorted[i - 1] as { p: number; size: number };
+                expect((sorted[i] as { p: number }).p).toBeGreaterThanOrEqual(prev.p + prev.size);
+              }
+            },
+          },
+        );
+      }),
+      { numRuns: 20, seed: 17 },
+    );
   });
 });
