@@ -94,6 +94,8 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   readonly syscallLocks = new SyscallLocks();
   /** The machine's CPU count (kernel/smp.ts): threads are allowed on all of them at first. */
   nrCpus = 1;
+  /** The running CPU (kernel/main.ts points it at smp.current): sched_getcpu. */
+  currentCpu: () => number = () => 0;
   /** The machine's event bus (process, fault, syscall and signal events). */
   readonly ev: KernelEvents;
   private nextMmId = 1;

@@ -188,6 +188,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     tlbConfig: config.tlb ?? DEFAULT_TLB,
   });
   taskParts.tasks.nrCpus = smp.nrCpus;
+  taskParts.tasks.currentCpu = () => smp.current;
   if (smp.nrCpus > 1) {
     slab.cpu.setNrCpus(smp.nrCpus);
     smp.percpu.push(pages, slab.cpu);

@@ -16,7 +16,8 @@
  * Which locks an operation took is read from counters, before and after:
  * mmap_lock for writing or reading and the page-table lock from the syscalls
  * (syscalls.ts) and from page faults (a fault takes mmap_lock for reading
- * and the page-table lock), the slab list lock when a slab slow path ran or
+ * and the page-table lock), user mutexes an operation declared it held
+ * (`sys.mutexHold`, taken first), the slab list lock when a slab slow path ran or
  * a slab was made or freed, the zone lock when the buddy lists changed
  * (per-CPU list refills and drains, splits, merges, free pages). Locks are taken in that order
  * and held to the end of the operation.
@@ -253,6 +254,8 @@ export class Scheduler {
     this.bindViews(cpu);
     d.tasks.setCurrent(d.tasks.get(t.group.pid) ?? null);
     d.probe(this.before);
+    d.tasks.syscallLocks.userMutexes.length = 0;
+    d.tasks.syscallLocks.recordUserMutexes = true;
     if (d.framesLockCounts) this.framesBefore.set(d.framesLockCounts);
     const ns0 = d.clockNs();
     const op = r.next++;
@@ -266,6 +269,7 @@ export class Scheduler {
       result = e.name === "SegmentationFault" ? "SIGSEGV" : e.name === "BusError" ? "SIGBUS" : "SIGKILL";
     } finally {
       if (rcu !== undefined) rcu.current = 0;
+      d.tasks.syscallLocks.recordUserMutexes = false;
     }
     // The operation ended: a context-switch point, so a quiescent state for its CPU.
     rcu?.quiescentState(cpu);
@@ -283,6 +287,12 @@ export class Scheduler {
     const b = this.before;
     const a = this.after;
     const mm = t.group.mm.id;
+    const held = this.d.tasks.syscallLocks.userMutexes;
+    for (let i = 0; i < held.length; i++) {
+      const key = `mutex:${mm}:${held[i]}`;
+      if (!taken.some((x) => x[1] === key)) taken.push(["pthread_mutex", key, "write"]);
+    }
+    held.length = 0;
     const faults = (a[PROBE_FAULTS] as number) > (b[PROBE_FAULTS] as number);
     if ((a[PROBE_MMAP_W] as number) > (b[PROBE_MMAP_W] as number)) taken.push(["&mm->mmap_lock-W", `mmap_lock:${mm}`, "write"]);
     else if (faults || (a[PROBE_MMAP_R] as number) > (b[PROBE_MMAP_R] as number))

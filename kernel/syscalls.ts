@@ -19,6 +19,18 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
     super(p);
   }
 
+  /** sched_getcpu(3): the running CPU (the scheduler's choice for the calling thread). */
+  getcpu(): number {
+    return this.p.tasks.currentCpu();
+  }
+
+  /** Records that the running operation holds the user mutex at `uaddr` (kernel/uapi/process.ts). Returns 0. */
+  mutexHold(uaddr: number): number {
+    const locks = this.p.tasks.syscallLocks;
+    if (locks.recordUserMutexes) locks.userMutexes.push(uaddr);
+    return 0;
+  }
+
   brk(addr: number): number {
     const p = this.p;
     p.enter();

@@ -11,6 +11,10 @@
  * CPU's timeline) is contended: the operation waits until it is released,
  * and the wait is counted per lock class and charged on the cost clock
  * (kind `lockWait`). mmap_lock is a reader-writer lock: readers share it.
+ * One class is userspace's: `pthread_mutex`, a mutex in a process's memory
+ * that an operation declares it held (`sys.mutexHold`), taken before any
+ * kernel lock (userspace takes it before its system calls); Linux's
+ * lock_stat does not see user locks, memsim lists them with the rest.
  *
  * Words: class = a kind of lock (&zone->lock); instance = one lock of that
  * class (the mmap_lock of one mm); bounce = an acquisition on another CPU
@@ -18,7 +22,14 @@
  */
 
 /** The lock classes memsim models, in the order /proc/lock_stat lists them. */
-export const LOCK_CLASSES = ["&mm->mmap_lock-W", "&mm->mmap_lock-R", "&mm->page_table_lock", "&n->list_lock", "&zone->lock"] as const;
+export const LOCK_CLASSES = [
+  "&mm->mmap_lock-W",
+  "&mm->mmap_lock-R",
+  "&mm->page_table_lock",
+  "&n->list_lock",
+  "&zone->lock",
+  "pthread_mutex",
+] as const;
 
 /** One modelled lock class (mmap_lock's writers and readers are two rows, as in Linux). */
 export type LockClass = (typeof LOCK_CLASSES)[number];
@@ -60,6 +71,10 @@ export class SyscallLocks {
   mmapRead = 0;
   /** The page-table lock taken by a syscall that edits entries: munmap, mprotect, mremap, madvise. */
   ptl = 0;
+  /** User mutexes held by the running operation (`sys.mutexHold`): their addresses in its mm. */
+  readonly userMutexes: number[] = [];
+  /** True while the scheduler runs an operation: outside `m.run` no timeline exists and holds are not recorded. */
+  recordUserMutexes = false;
 }
 
 /** How a lock is taken. */

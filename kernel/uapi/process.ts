@@ -40,6 +40,21 @@ export interface UserSyscalls {
   /** mlockall: MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT. */
   mlockall(flags: number): number;
   munlockall(): number;
+  /**
+   * sched_getcpu(3): the CPU the calling thread runs on (0 on a one-CPU
+   * machine). Absent on a host without CPUs (unit-test processes): callers
+   * take CPU 0.
+   */
+  getcpu?(): number;
+  /**
+   * The pthread mutex at `uaddr` is held by the running operation until it
+   * ends. memsim runs an operation whole, so lock and unlock are this one
+   * call: the scheduler places the hold on the CPU timelines and an
+   * operation on another CPU that holds the same mutex waits for it, the
+   * wait charged on the cost clock (lock_stat class `pthread_mutex`, as a
+   * futex wait would be). Returns 0. Absent on a host without CPUs.
+   */
+  mutexHold?(uaddr: number): number;
 }
 
 /** A process as userspace code sees it. */

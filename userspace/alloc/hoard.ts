@@ -1,65 +1,81 @@
 /**
- * A Hoard-style superblock allocator (Berger et al., ASPLOS 2000), single
- * heap: memory comes in superblocks of S bytes (`superblockBytes`, default
+ * Hoard (Berger et al., ASPLOS 2000): per-CPU heaps over a global heap.
+ * Memory comes in superblocks of S bytes (`superblockBytes`, default
  * 64 KiB) mapped with mmap and aligned to S, so free() finds a block's
- * superblock by rounding its address down to S. Each superblock serves one
- * size class. A class keeps its superblocks in fullness groups; malloc takes
- * from the fullest non-full superblock, which packs live blocks together and
- * lets the emptiest drain. An empty superblock goes to the empty list (Hoard's
- * global heap), reusable by any class; beyond `keepEmpty` of them it is
- * unmapped. Requests above the largest class go to their own mapping.
+ * superblock by rounding its address down to S; each serves one size class
+ * and belongs to one heap (hoard_heap.ts draws the layout). A thread on CPU
+ * c allocates from heap 1 + c mod P (`sys.getcpu`; heap 1 without CPUs),
+ * from the fullest superblock of the class that is not full; when the heap
+ * has none it takes one from the global heap (heap 0: one of the class with
+ * a free block, else an empty one) before it maps a new one. A free goes
+ * back to the heap that owns the block's superblock. Each heap has a mutex
+ * (`sys.mutexHold`), so threads on different CPUs contend only when they
+ * meet on a heap or on the global heap.
  *
- *   superblock (S-aligned)
- *   sb + 0  +---------------+---------------+
- *           | magic (u32)   | class (u32)   |
- *        8  | block size    | capacity      |   u32, u32
- *       16  | used          | group         |   u32, u32 (group: 0..G-1, FULL, EMPTY)
- *       24  | free list (u64): freed blocks, next pointer in each block's first word
- *       32  | carve (u64): first never-used block (blocks are handed out lazily)
- *       40  | next (u64)    | 48  prev (u64)   in its group's list
- *       64  +-------------------------------+
- *           | block 0 | block 1 | ... | block capacity-1 |
+ * The emptiness invariant bounds blowup: with u_i the bytes in use in heap
+ * i and a_i the block capacity of its superblocks, after a free leaves
+ * u_i < (1 - f) a_i and u_i < a_i - K S, the heap moves superblocks that
+ * are at least f empty (emptiest first) to the global heap until the
+ * invariant holds again or none is that empty (`emptyFraction` f, default
+ * 1/4; `slackSuperblocks` K, default 0). The global heap keeps `keepEmpty`
+ * empty superblocks and unmaps the rest. `release: "never"` turns the
+ * invariant off (private heaps that never give memory back, for comparison).
  *
- *   root + R_OWN + 0  superblocks (u32)   +4 empty superblocks (u32)
- *                  8  empty list (u64)
- *                 16  head[class][group 0 .. FULL] (u64 each)
- *
- * Size classes: 16..128 by 16, then four per doubling up to S/4.
+ * Size classes: 16..128 by 16, then four per doubling up to S/4. Requests
+ * above the largest class go to their own mapping.
  */
 import type { UserProcess } from "../env.ts";
-import { type Allocator, type AllocatorStats, type HeapCensus, HeapCorruption, reallocByMove } from "./allocator.ts";
-import { alignUp, HeapCore, hex, KIND_HOARD, load64, R_OWN, store64 } from "./heap.ts";
-import { largeAlloc, largeCheck, largeFree, largeRealloc } from "./large.ts";
-
-const SB_MAGIC_VALUE = 0x4b4c4253; // "SBLK"
-const SB_MAGIC = 0;
-const SB_CLASS = 4;
-const SB_BSIZE = 8;
-const SB_CAP = 12;
-const SB_USED = 16;
-const SB_GROUP = 20;
-const SB_FREE = 24;
-const SB_CARVE = 32;
-const SB_NEXT = 40;
-const SB_PREV = 48;
-const SB_HDR = 64;
-
-/** Fullness groups: 0..G-1 by used/capacity, then FULL, then EMPTY. */
-const G = 4;
-const FULL = G;
-const EMPTY = G + 1;
-
-const H_NSB = R_OWN;
-const H_NEMPTY = R_OWN + 4;
-const H_EMPTY = R_OWN + 8;
-const H_HEADS = R_OWN + 16;
+import { type Allocator, type AllocatorStats, type HeapCensus, reallocByMove } from "./allocator.ts";
+import { alignUp, HeapCore, KIND_HOARD, load64, store64 } from "./heap.ts";
+import { checkHoard, hoardCensus } from "./hoard_check.ts";
+import {
+  EMPTY,
+  GLOBAL,
+  HoardHeaps,
+  hoardRootBytes,
+  SB_BSIZE,
+  SB_CAP,
+  SB_CARVE,
+  SB_CLASS,
+  SB_FREE,
+  SB_GROUP,
+  SB_HDR,
+  SB_HEAP,
+  SB_MAGIC,
+  SB_MAGIC_VALUE,
+  SB_USED,
+} from "./hoard_heap.ts";
+import { largeAlloc, largeFree, largeRealloc } from "./large.ts";
 
 /** Options of {@link createHoard}. */
 export interface HoardOptions {
   /** Superblock size, a power of two from 8 KiB to 1 MiB (default 64 KiB). */
   superblockBytes?: number;
-  /** Empty superblocks kept for reuse before unmapping (default 1). */
+  /** Empty superblocks the global heap keeps for reuse before unmapping (default 1). */
   keepEmpty?: number;
+  /** Per-CPU heaps P, 1..64 (default 16): CPU c uses heap 1 + c mod P. */
+  heaps?: number;
+  /** f of the emptiness invariant, in (0, 1) (default 0.25). */
+  emptyFraction?: number;
+  /** K of the emptiness invariant: superblocks of slack a heap may hold (default 0). */
+  slackSuperblocks?: number;
+  /** "invariant" (default) keeps the emptiness invariant; "never" lets heaps keep every superblock. */
+  release?: "invariant" | "never";
+}
+
+/** What {@link Hoard.heapCounts} reports of one heap. */
+export interface HoardHeapCounts {
+  /** u_i: bytes in use (used blocks x block size). */
+  usedBytes: number;
+  /** a_i: block capacity of its superblocks, bytes. */
+  capacityBytes: number;
+  superblocks: number;
+}
+
+/** The Hoard allocator, with its per-heap counts for tests and benchmarks. */
+export interface Hoard extends Allocator {
+  /** Heap 0 (global) first, then the per-CPU heaps; empty before the first malloc. */
+  heapCounts(): HoardHeapCounts[];
 }
 
 /** Block sizes of the classes for superblocks of `s` bytes. */
@@ -70,7 +86,7 @@ export function hoardClasses(s: number): number[] {
   return sizes;
 }
 
-class HoardAllocator implements Allocator {
+class HoardAllocator implements Hoard {
   readonly name = "hoard";
   readonly proc: UserProcess;
   private readonly core: HeapCore;
@@ -81,6 +97,11 @@ class HoardAllocator implements Allocator {
   /** Class of a request, by (size + 15) >> 4. */
   private readonly classOf: Uint8Array;
   private readonly maxSmall: number;
+  private readonly P: number;
+  private readonly f: number;
+  private readonly K: number;
+  private readonly release: "invariant" | "never";
+  private heaps: HoardHeaps | null = null;
 
   constructor(proc: UserProcess, opts: HoardOptions) {
     this.S = opts.superblockBytes ?? 64 << 10;
@@ -88,6 +109,13 @@ class HoardAllocator implements Allocator {
       throw new RangeError(`hoard: superblockBytes ${this.S} is not a power of two in 8 KiB..1 MiB`);
     this.keepEmpty = opts.keepEmpty ?? 1;
     if (!Number.isInteger(this.keepEmpty) || this.keepEmpty < 0) throw new RangeError(`hoard: keepEmpty ${this.keepEmpty} is not a count`);
+    this.P = opts.heaps ?? 16;
+    if (!Number.isInteger(this.P) || this.P < 1 || this.P > 64) throw new RangeError(`hoard: heaps ${this.P} is not in 1..64`);
+    this.f = opts.emptyFraction ?? 0.25;
+    if (!(this.f > 0 && this.f < 1)) throw new RangeError(`hoard: emptyFraction ${this.f} is not in (0, 1)`);
+    this.K = opts.slackSuperblocks ?? 0;
+    if (!Number.isInteger(this.K) || this.K < 0) throw new RangeError(`hoard: slackSuperblocks ${this.K} is not a count`);
+    this.release = opts.release ?? "invariant";
     this.sizes = hoardClasses(this.S);
     this.maxSmall = this.sizes[this.sizes.length - 1] as number;
     this.classOf = new Uint8Array((this.maxSmall >> 4) + 1);
@@ -97,62 +125,30 @@ class HoardAllocator implements Allocator {
     }
     this.proc = proc;
     this.mem = proc.mem;
-    this.core = new HeapCore(proc, "hoard", KIND_HOARD, H_HEADS + this.sizes.length * (FULL + 1) * 8);
+    this.core = new HeapCore(proc, "hoard", KIND_HOARD, hoardRootBytes(this.P + 1, this.sizes.length));
   }
 
   private cls(size: number): number {
     return this.classOf[(Math.max(size, 1) + 15) >> 4] as number;
   }
 
-  /** The address of the list head for class c, group g (EMPTY: the empty list). */
-  private headAddr(c: number, g: number): number {
-    return g === EMPTY ? this.core.root + H_EMPTY : this.core.root + H_HEADS + (c * (FULL + 1) + g) * 8;
+  /** The heaps, set up (the root made) on first use; null when brk fails. */
+  private ready(): HoardHeaps | null {
+    if (this.heaps !== null) return this.heaps;
+    if (!this.core.setup()) return null;
+    this.heaps = new HoardHeaps(this.mem, this.core.root, this.P + 1, this.sizes.length);
+    this.heaps.init();
+    return this.heaps;
   }
 
-  private groupOf(used: number, cap: number): number {
-    if (used === 0) return EMPTY;
-    return used === cap ? FULL : Math.floor((used * G) / cap);
+  /** The running thread's heap: 1 + CPU mod P. */
+  private myHeap(): number {
+    const sys = this.proc.sys;
+    return 1 + ((sys.getcpu === undefined ? 0 : sys.getcpu()) % this.P);
   }
 
-  private link(sb: number, g: number): void {
-    const m = this.mem;
-    const h = this.headAddr(m.read32(sb + SB_CLASS), g);
-    const first = load64(m, h);
-    store64(m, sb + SB_NEXT, first);
-    store64(m, sb + SB_PREV, 0);
-    if (first !== 0) store64(m, first + SB_PREV, sb);
-    store64(m, h, sb);
-    m.write32(sb + SB_GROUP, g);
-  }
-
-  private unlink(sb: number): void {
-    const m = this.mem;
-    const next = load64(m, sb + SB_NEXT);
-    const prev = load64(m, sb + SB_PREV);
-    if (prev === 0) store64(m, this.headAddr(m.read32(sb + SB_CLASS), m.read32(sb + SB_GROUP)), next);
-    else store64(m, prev + SB_NEXT, next);
-    if (next !== 0) store64(m, next + SB_PREV, prev);
-  }
-
-  /** Moves `sb` to the group its fullness calls for; an empty one goes to the empty list or back to the kernel. */
-  private regroup(sb: number): void {
-    const m = this.mem;
-    const g = this.groupOf(m.read32(sb + SB_USED), m.read32(sb + SB_CAP));
-    if (g === m.read32(sb + SB_GROUP)) return;
-    this.unlink(sb);
-    if (g !== EMPTY) {
-      this.link(sb, g);
-      return;
-    }
-    const root = this.core.root;
-    if (m.read32(root + H_NEMPTY) >= this.keepEmpty) {
-      m.write32(sb + SB_MAGIC, 0);
-      m.write32(root + H_NSB, m.read32(root + H_NSB) - 1);
-      this.core.munmap(sb, this.S);
-      return;
-    }
-    m.write32(root + H_NEMPTY, m.read32(root + H_NEMPTY) + 1);
-    this.link(sb, EMPTY);
+  private lock(h: number): void {
+    this.proc.sys.mutexHold?.((this.heaps as HoardHeaps).mutex(h));
   }
 
   /** An S-aligned mapping of S bytes: map 2S, unmap the misaligned ends. 0 when mmap fails. */
@@ -165,19 +161,9 @@ class HoardAllocator implements Allocator {
     return sb;
   }
 
-  /** A superblock for class c in group 0: an empty one reused, or a new mapping. 0 when mmap fails. */
-  private newSuperblock(c: number): number {
+  /** Writes a fresh header for class c (no block in use). */
+  private format(sb: number, c: number): void {
     const m = this.mem;
-    const root = this.core.root;
-    let sb = load64(m, root + H_EMPTY);
-    if (sb !== 0) {
-      this.unlink(sb);
-      m.write32(root + H_NEMPTY, m.read32(root + H_NEMPTY) - 1);
-    } else {
-      sb = this.mapAligned();
-      if (sb === 0) return 0;
-      m.write32(root + H_NSB, m.read32(root + H_NSB) + 1);
-    }
     const bsize = this.sizes[c] as number;
     m.write32(sb + SB_MAGIC, SB_MAGIC_VALUE);
     m.write32(sb + SB_CLASS, c);
@@ -186,33 +172,76 @@ class HoardAllocator implements Allocator {
     m.write32(sb + SB_USED, 0);
     store64(m, sb + SB_FREE, 0);
     store64(m, sb + SB_CARVE, sb + SB_HDR);
-    this.link(sb, 0);
+  }
+
+  /**
+   * A superblock of class c for heap h, under the global heap's lock: one of
+   * the global heap's with a free block, else an empty one reformatted, else
+   * a new mapping. 0 when mmap fails.
+   */
+  private fetch(hs: HoardHeaps, h: number, c: number): number {
+    this.lock(GLOBAL);
+    let sb = hs.fullestNonFull(GLOBAL, c);
+    if (sb !== 0) hs.release(sb);
+    else {
+      sb = load64(this.mem, hs.head(GLOBAL, 0, EMPTY));
+      if (sb !== 0) hs.release(sb);
+      else {
+        sb = this.mapAligned();
+        if (sb === 0) return 0;
+        hs.addTotal(1);
+      }
+      this.format(sb, c);
+    }
+    hs.adopt(sb, h);
     return sb;
   }
 
   malloc(size: number): number {
-    if (this.core.root === 0 && !this.core.setup()) return 0;
+    const hs = this.ready();
+    if (hs === null) return 0;
     if (size > this.maxSmall) {
       const p = largeAlloc(this.core, size);
       if (p !== 0) this.core.addLive(size);
       return p;
     }
+    const h = this.myHeap();
+    this.lock(h);
     const c = this.cls(size);
-    let sb = 0;
-    for (let g = G - 1; g >= 0 && sb === 0; g--) sb = load64(this.mem, this.headAddr(c, g));
-    if (sb === 0) sb = this.newSuperblock(c);
+    let sb = hs.fullestNonFull(h, c);
+    if (sb === 0) sb = this.fetch(hs, h, c);
     if (sb === 0) return 0;
     const m = this.mem;
+    const bsize = m.read32(sb + SB_BSIZE);
     let p = load64(m, sb + SB_FREE);
     if (p !== 0) store64(m, sb + SB_FREE, load64(m, p));
     else {
       p = load64(m, sb + SB_CARVE);
-      store64(m, sb + SB_CARVE, p + m.read32(sb + SB_BSIZE));
+      store64(m, sb + SB_CARVE, p + bsize);
     }
     m.write32(sb + SB_USED, m.read32(sb + SB_USED) + 1);
-    this.regroup(sb);
+    hs.addUsed(h, bsize);
+    this.regroup(hs, sb);
+    hs.setLastFree(h, 0);
     this.core.addLive(size);
     return p;
+  }
+
+  /** Moves `sb` to the group its fullness calls for; past `keepEmpty` empty ones on the global heap, unmaps it. */
+  private regroup(hs: HoardHeaps, sb: number): void {
+    const m = this.mem;
+    const h = m.read32(sb + SB_HEAP);
+    const g = hs.groupOf(h, m.read32(sb + SB_USED), m.read32(sb + SB_CAP));
+    if (g !== m.read32(sb + SB_GROUP)) {
+      hs.unlink(sb);
+      hs.link(sb, h, g);
+    }
+    if (g === EMPTY && hs.empties() > this.keepEmpty) {
+      hs.release(sb);
+      hs.addTotal(-1);
+      m.write32(sb + SB_MAGIC, 0);
+      this.core.munmap(sb, this.S);
+    }
   }
 
   /** Aborts the process unless `p` is a handed-out block of class `c`; returns its superblock. */
@@ -236,12 +265,38 @@ class HoardAllocator implements Allocator {
       return;
     }
     const sb = this.validate(p, this.cls(size));
+    const hs = this.heaps as HoardHeaps;
     const m = this.mem;
+    const h = m.read32(sb + SB_HEAP);
+    this.lock(h);
     this.core.addLive(-size);
     store64(m, p, load64(m, sb + SB_FREE));
     store64(m, sb + SB_FREE, p);
     m.write32(sb + SB_USED, m.read32(sb + SB_USED) - 1);
-    this.regroup(sb);
+    hs.addUsed(h, -m.read32(sb + SB_BSIZE));
+    this.regroup(hs, sb);
+    if (h === GLOBAL) return;
+    hs.setLastFree(h, 1);
+    if (this.release === "invariant") this.restoreInvariant(hs, h);
+  }
+
+  /** True when heap h breaks the emptiness invariant: u < (1 - f) a and u < a - K S. */
+  private violates(hs: HoardHeaps, h: number): boolean {
+    const u = hs.used(h);
+    const a = hs.capacity(h);
+    return u < (1 - this.f) * a && u < a - this.K * this.S;
+  }
+
+  /** Moves superblocks at least f empty from heap h to the global heap until the invariant holds or none is left. */
+  private restoreInvariant(hs: HoardHeaps, h: number): void {
+    while (this.violates(hs, h)) {
+      const sb = hs.emptyEnough(h, 1 - this.f);
+      if (sb === 0) return;
+      this.lock(GLOBAL);
+      hs.release(sb);
+      hs.adopt(sb, GLOBAL);
+      this.regroup(hs, sb);
+    }
   }
 
   realloc(p: number, oldSize: number, newSize: number): number {
@@ -262,111 +317,38 @@ class HoardAllocator implements Allocator {
   }
 
   check(): void {
-    const c = this.core;
-    if (c.root === 0) return;
-    const m = this.mem;
-    const large = largeCheck(c);
-    const nsb = m.read32(c.root + H_NSB);
-    c.checkRoot(large.bytes + nsb * this.S);
-    let seen = 0;
-    let capacity = large.capacity;
-    for (let k = 0; k < this.sizes.length; k++) {
-      for (let g = 0; g <= FULL; g++) {
-        const r = this.checkGroup(k, g, nsb - seen);
-        seen += r.count;
-        capacity += r.capacity;
-      }
-    }
-    const empties = this.checkGroup(-1, EMPTY, nsb - seen).count;
-    if (empties !== m.read32(c.root + H_NEMPTY))
-      throw new HeapCorruption("HOARD-9", `${empties} empty superblocks listed, the root counts ${m.read32(c.root + H_NEMPTY)}`);
-    if (seen + empties !== nsb) throw new HeapCorruption("HOARD-9", `${seen + empties} superblocks on the lists, the root counts ${nsb}`);
-    c.checkLive(capacity);
-  }
-
-  /** Walks one group list (class -1: the empty list); returns superblocks seen and their used bytes. */
-  private checkGroup(k: number, g: number, budget: number): { count: number; capacity: number } {
-    const m = this.mem;
-    let count = 0;
-    let capacity = 0;
-    let prev = 0;
-    for (let sb = load64(m, this.headAddr(k, g)); sb !== 0; sb = load64(m, sb + SB_NEXT)) {
-      if (++count > budget) throw new HeapCorruption("HOARD-8", "a superblock list loops or holds more superblocks than exist");
-      if (sb % this.S !== 0 || m.read32(sb + SB_MAGIC) !== SB_MAGIC_VALUE)
-        throw new HeapCorruption("HOARD-1", `${hex(sb)} on a list is not an aligned superblock`);
-      if (load64(m, sb + SB_PREV) !== prev) throw new HeapCorruption("HOARD-8", `superblock ${hex(sb)} has a bad prev link`);
-      const cls = m.read32(sb + SB_CLASS);
-      const bsize = m.read32(sb + SB_BSIZE);
-      const cap = m.read32(sb + SB_CAP);
-      if ((k >= 0 && cls !== k) || this.sizes[cls] !== bsize || cap !== Math.floor((this.S - SB_HDR) / bsize)) {
-        throw new HeapCorruption("HOARD-3", `superblock ${hex(sb)} (class ${cls}, ${bsize} B x ${cap}) is on the list of class ${k}`);
-      }
-      const used = this.recountUsed(sb, bsize, cap);
-      if (used !== m.read32(sb + SB_USED))
-        throw new HeapCorruption("HOARD-6", `superblock ${hex(sb)} counts ${m.read32(sb + SB_USED)} used blocks, recount says ${used}`);
-      if (this.groupOf(used, cap) !== g || m.read32(sb + SB_GROUP) !== g)
-        throw new HeapCorruption("HOARD-7", `superblock ${hex(sb)} with ${used}/${cap} used is in group ${g}`);
-      capacity += used * bsize;
-      prev = sb;
-    }
-    return { count, capacity };
-  }
-
-  /** Carved blocks minus the free list, walking the list with a visited map. */
-  private recountUsed(sb: number, bsize: number, cap: number): number {
-    const m = this.mem;
-    const carve = load64(m, sb + SB_CARVE);
-    const carved = (carve - sb - SB_HDR) / bsize;
-    if (!Number.isInteger(carved) || carved < 0 || carved > cap)
-      throw new HeapCorruption("HOARD-4", `superblock ${hex(sb)} has a bad carve pointer ${hex(carve)}`);
-    const seen = new Uint8Array(carved);
-    let free = 0;
-    for (let p = load64(m, sb + SB_FREE); p !== 0; p = load64(m, p)) {
-      const i = (p - sb - SB_HDR) / bsize;
-      if (!Number.isInteger(i) || i < 0 || i >= carved)
-        throw new HeapCorruption("HOARD-4", `free entry ${hex(p)} is not a carved block of ${hex(sb)}`);
-      if (seen[i]) throw new HeapCorruption("HOARD-5", `block ${hex(p)} is on its superblock's free list twice`);
-      seen[i] = 1;
-      free++;
-    }
-    return carved - free;
+    if (this.heaps === null) return;
+    checkHoard(this.core, this.heaps, {
+      S: this.S,
+      sizes: this.sizes,
+      f: this.f,
+      K: this.K,
+      release: this.release,
+      keepEmpty: this.keepEmpty,
+    });
   }
 
   stats(): AllocatorStats {
     return this.core.stats();
   }
 
-  /**
-   * Granted: used blocks times their class size, plus large mappings; free:
-   * the unused blocks of each superblock and the empty superblocks past
-   * their header. The largest free block is the largest class with a free
-   * slot (any class when a superblock is empty).
-   */
   census(): HeapCensus {
-    const c = this.core;
-    if (c.root === 0) return { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
-    const r = { grantedBytes: largeCheck(c).capacity, freeBytes: 0, largestFreeBytes: 0 };
-    const m = this.mem;
-    for (let k = 0; k < this.sizes.length; k++) {
-      for (let g = 0; g <= FULL; g++) {
-        for (let sb = load64(m, this.headAddr(k, g)); sb !== 0; sb = load64(m, sb + SB_NEXT)) {
-          const bsize = m.read32(sb + SB_BSIZE);
-          const used = m.read32(sb + SB_USED);
-          r.grantedBytes += used * bsize;
-          r.freeBytes += (m.read32(sb + SB_CAP) - used) * bsize;
-          if (used < m.read32(sb + SB_CAP) && bsize > r.largestFreeBytes) r.largestFreeBytes = bsize;
-        }
-      }
-    }
-    for (let sb = load64(m, this.headAddr(-1, EMPTY)); sb !== 0; sb = load64(m, sb + SB_NEXT)) {
-      r.freeBytes += this.S - SB_HDR;
-      r.largestFreeBytes = this.maxSmall;
-    }
-    return r;
+    if (this.heaps === null) return { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
+    return hoardCensus(this.core, this.heaps, this.sizes, this.S);
+  }
+
+  heapCounts(): HoardHeapCounts[] {
+    const hs = this.heaps;
+    if (hs === null) return [];
+    return Array.from({ length: hs.nHeaps }, (_, h) => ({
+      usedBytes: hs.used(h),
+      capacityBytes: hs.capacity(h),
+      superblocks: hs.count(h),
+    }));
   }
 }
 
-/** A Hoard-style superblock allocator in `proc`'s memory. Throws RangeError naming a bad option. */
-export function createHoard(proc: UserProcess, opts: HoardOptions = {}): Allocator {
+/** Hoard in `proc`'s memory. Throws RangeError naming a bad option. */
+export function createHoard(proc: UserProcess, opts: HoardOptions = {}): Hoard {
   return new HoardAllocator(proc, opts);
 }

@@ -11,6 +11,7 @@ import { createBuddy } from "./buddy.ts";
 import { createEbr } from "./ebr.ts";
 import { createFreeList, type FitPolicy, freeListName, type ListOrder } from "./freelist.ts";
 import { createHoard } from "./hoard.ts";
+import { createLocked } from "./locked.ts";
 import { createMesh } from "./mesh.ts";
 import { createPool } from "./pool.ts";
 import { createSegregated } from "./segregated.ts";
@@ -53,7 +54,21 @@ for (const coalesce of ["immediate", "never"] as const) {
 entries.push(
   { name: "segregated", summary: "segregated fit: 128 size classes, LIFO lists, immediate coalescing", create: (p) => createSegregated(p) },
   { name: "buddy", summary: "binary buddy, 16 B to 512 KiB blocks in 1 MiB top blocks, headerless", create: (p) => createBuddy(p) },
-  { name: "hoard", summary: "Hoard-style 64 KiB aligned superblocks, size classes, fullness groups", create: (p) => createHoard(p) },
+  {
+    name: "hoard",
+    summary: "Hoard: per-CPU heaps over a global heap, 64 KiB superblocks in fullness groups, the emptiness invariant",
+    create: (p) => createHoard(p),
+  },
+  {
+    name: "locked-firstfit",
+    summary: "a single-lock free list: address-ordered first fit with coalescing behind one mutex every call holds",
+    create: (p) => createLocked("locked-firstfit", createFreeList(p, { fit: "first", order: "address", coalesce: "immediate" })),
+  },
+  {
+    name: "locked-malloc",
+    summary: "the default malloc behind one mutex, as glibc's single arena and its lock",
+    create: (p) => createLocked("locked-malloc", createMalloc(p)),
+  },
   {
     name: "mesh",
     summary: "Mesh: one-page spans of a shared object, random offsets, meshing of disjoint spans every 256 frees",

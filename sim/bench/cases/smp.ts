@@ -1,10 +1,12 @@
 /**
  * SMP benchmarks (issue 17): a TLB hit on another CPU costs what it costs on
- * CPU 0 (the switch rebinds the view; nothing is added per access), and what
- * the scheduler adds per operation of `m.run`.
+ * CPU 0 (the switch rebinds the view; nothing is added per access), what
+ * the scheduler adds per operation of `m.run`, and the speedup curves of
+ * Hoard's paper benchmarks.
  */
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../../kernel/uapi/mman.ts";
 import { Machine } from "../../machine.ts";
+import { formatCurves, SMP_ALLOCATORS, SMP_BENCHES, SMP_CPU_COUNTS, speedupCurves } from "../../smp_alloc.ts";
 import type { BenchCase } from "../harness.ts";
 
 let sink = 0;
@@ -56,7 +58,19 @@ const runStep: BenchCase = {
   },
 };
 
-export const SMP_CASES: readonly BenchCase[] = [userHitCpu2, runStep];
+/**
+ * Hoard's benchmarks (sim/smp_alloc.ts) on 1..16 simulated CPUs: speedup on
+ * the cost clock of the default malloc and a free list behind one lock, and
+ * of Hoard. Nothing is timed on the host: the figures are the clock's.
+ */
+const speedups: BenchCase = {
+  name: "smp: threadtest, larson, cache-thrash, cache-scratch speedup on 1..16 CPUs, cost clock (figures only)",
+  ops: 0,
+  setup: () => () => {},
+  report: () => SMP_BENCHES.map((b) => formatCurves(b, speedupCurves(b, SMP_ALLOCATORS, SMP_CPU_COUNTS))).join("; "),
+};
+
+export const SMP_CASES: readonly BenchCase[] = [userHitCpu2, runStep, speedups];
 
 /** What the cases' loops computed (kept observable). */
 export function smpSink(): number {

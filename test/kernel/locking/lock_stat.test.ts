@@ -31,6 +31,35 @@ describe("modelled locks", () => {
     expect(m.clock.breakdown().at(-1)).toEqual({ kind: "lockWait", count: 300, costNs: 1, ns: 300 });
   });
 
+  it("a user mutex two CPUs hold serialises their operations; another mutex does not wait; getcpu names the CPU", () => {
+    const m = Machine.boot({ ramBytes: 16 << 20, cpus: 2 });
+    const p = m.spawn("app");
+    const t = p.spawnThread("worker", { stackBytes: 4096 });
+    if (t === null) throw new Error("no thread");
+    const cpus: number[] = [];
+    const hold = (uaddr: number) => () => {
+      cpus.push(p.sys.getcpu());
+      return p.sys.mutexHold(uaddr);
+    };
+    // Round-robin: CPU 0 then CPU 1. Each operation costs OP_BASE_NS = 100 (no access, no fault):
+    // the same mutex makes CPU 1's first operation start at 0 and wait 100; mutex 0x2000 waits for nothing
+    // and CPU 0's second op (0x1000 again) waits until CPU 1 released it at 200.
+    const r = m.run([
+      { thread: p, ops: [hold(0x1000), hold(0x1000)] },
+      { thread: t, ops: [hold(0x1000), hold(0x2000)] },
+    ]);
+    expect(cpus).toEqual([0, 1, 0, 1]);
+    expect(r.steps.map((s) => [s.cpu, s.startNs, s.waitNs, s.endNs])).toEqual([
+      [0, 0, 0, 100],
+      [1, 0, 100, 200],
+      [0, 100, 100, 300],
+      [1, 200, 0, 300],
+    ]);
+    const mutex = m.kernel.locks.classes.find((c) => c.name === "pthread_mutex");
+    expect([mutex?.acquisitions, mutex?.contentions, mutex?.waitTotal]).toEqual([4, 2, 200]);
+    expect(m.clock.breakdown().at(-1)).toEqual({ kind: "lockWait", count: 200, costNs: 1, ns: 200 });
+  });
+
   it("page allocations on two CPUs without per-CPU lists contend on the zone lock", () => {
     const m = Machine.boot({ ramBytes: 16 << 20, cpus: 2, pcpBatch: -1 });
     const p = m.spawn("app");

@@ -1,0 +1,239 @@
+/**
+ * Hoard's benchmarks on simulated CPUs (issue 17): threadtest and larson
+ * (Berger et al., ASPLOS 2000, section 5), run with `m.run` on a machine of
+ * P CPUs, one thread per CPU, each malloc and free one operation. Time is
+ * the cost clock's: every CPU has its timeline, an operation lasts what the
+ * clock counted while it ran plus the scheduler's base cost, and waits for
+ * the locks it held (an allocator's mutexes, `sys.mutexHold`, and the
+ * kernel's). Throughput is operations per simulated second of the slowest
+ * CPU; speedup is throughput on P CPUs over throughput on one. Everything
+ * is deterministic: same seed, same figures.
+ *
+ *   threadtest  each of P threads allocates and frees `objects` / P blocks
+ *               of 8 bytes in batches of `batch`, for `rounds` rounds: the
+ *               total work is fixed, split over the threads
+ *   larson      each thread keeps `slots` blocks of 10..100 bytes (seeded)
+ *               and replaces a random one per step, for `steps` / P steps;
+ *               every `handoff` steps its slots pass to the next thread,
+ *               which frees blocks another thread allocated (a server whose
+ *               connections move between threads)
+ *   cache-thrash  each thread, `objects` / P times: malloc 8 bytes, write
+ *               the block `writes` times (its own operation), free it
+ *   cache-scratch the same, after each thread first frees one 8-byte block
+ *               that CPU 0 allocated for it before the run (passive false
+ *               sharing's pattern: the first block a thread gets back may
+ *               sit beside another thread's)
+ *
+ * The two cache benchmarks are their allocation patterns only: memsim has
+ * no cache model here, so their false-sharing counts are left for one; the
+ * curves measure the allocators' contention on these patterns.
+ */
+import { Prandom } from "../kernel/lib/random.ts";
+import type { Operation, Program } from "../kernel/sched.ts";
+import type { Thread } from "../kernel/thread.ts";
+import type { Allocator } from "../userspace/alloc/allocator.ts";
+import { createHoard } from "../userspace/alloc/hoard.ts";
+import { createAllocator } from "../userspace/alloc/index.ts";
+import type { UserProcess } from "../userspace/env.ts";
+import { Machine } from "./machine.ts";
+
+/** The benchmarks. */
+export type SmpAllocBench = "threadtest" | "larson" | "cache-thrash" | "cache-scratch";
+
+/** Sizes of a run (defaults: what `memsim bench smp` uses). */
+export interface SmpAllocSizes {
+  /** threadtest: blocks over all threads per round (default 1024). */
+  readonly objects?: number;
+  /** threadtest: rounds (default 4). */
+  readonly rounds?: number;
+  /** threadtest: blocks allocated before they are freed (default 64). */
+  readonly batch?: number;
+  /** larson: blocks each thread holds (default 512). */
+  readonly slots?: number;
+  /** larson: replacement steps over all threads (default 4096). */
+  readonly steps?: number;
+  /** larson: steps between handing the slots to the next thread (default 64). */
+  readonly handoff?: number;
+  /** cache-thrash, cache-scratch: writes per block (default 16). */
+  readonly writes?: number;
+  /** Seed of larson's sizes and slot choices, and of the machine (default 1). */
+  readonly seed?: number;
+}
+
+/** What one run measured. */
+export interface SmpAllocRun {
+  readonly ops: number;
+  /** The slowest CPU's timeline at the end, simulated ns. */
+  readonly makespanNs: number;
+  /** Simulated ns the CPUs waited for locks. */
+  readonly waitNs: number;
+  /** Of those, per lock class that waited at all ("pthread_mutex", "&mm->page_table_lock" ...). */
+  readonly waitNsByClass: Readonly<Record<string, number>>;
+}
+
+/** An allocator by registry name, or a name and a maker (a configured one). */
+export type AllocatorSpec = string | { readonly name: string; readonly create: (p: UserProcess) => Allocator };
+
+/** The machine, one thread per CPU (thread i on CPU i) and the allocator in the process. */
+function machine(cpus: number, allocator: AllocatorSpec, seed: number): { m: Machine; threads: Thread[]; a: Allocator } {
+  const m = Machine.boot({ ramBytes: 64 << 20, cpus, seed });
+  const p = m.spawn("bench");
+  const threads: Thread[] = [p.threads[0] as Thread];
+  for (let i = 1; i < cpus; i++) {
+    const t = p.spawnThread(`t${i}`, { stackBytes: 4096 });
+    if (t === null) throw new Error("smp bench: no memory for a thread");
+    threads.push(t);
+  }
+  return { m, threads, a: typeof allocator === "string" ? createAllocator(allocator, p) : allocator.create(p) };
+}
+
+/** threadtest's operations for thread `i` of `cpus`. */
+function threadtestOps(a: Allocator, cpus: number, s: SmpAllocSizes): Operation[] {
+  const per = Math.floor((s.objects ?? 1024) / cpus);
+  const batch = Math.min(s.batch ?? 64, per);
+  const held: number[] = [];
+  const ops: Operation[] = [];
+  const alloc = () => held.push(a.malloc(8));
+  const free = () => a.free(held.pop() ?? 0, 8);
+  for (let r = 0; r < (s.rounds ?? 4); r++) {
+    for (let done = 0; done < per; done += batch) {
+      const n = Math.min(batch, per - done);
+      for (let k = 0; k < n; k++) ops.push(alloc);
+      for (let k = 0; k < n; k++) ops.push(free);
+    }
+  }
+  return ops;
+}
+
+/** larson's operations for every thread: slot sets that move from thread to thread. */
+function larsonOps(a: Allocator, cpus: number, s: SmpAllocSizes): Operation[][] {
+  const slots = s.slots ?? 512;
+  const per = Math.floor((s.steps ?? 4096) / cpus);
+  const handoff = s.handoff ?? 64;
+  const rng = new Prandom(s.seed ?? 1);
+  // sets[k]: slot set k's blocks and sizes; thread i works on set (i + epoch) mod P.
+  const sets = Array.from({ length: cpus }, () => ({ ptr: new Array<number>(slots).fill(0), size: new Array<number>(slots).fill(0) }));
+  return Array.from({ length: cpus }, (_, i) => {
+    const ops: Operation[] = [];
+    for (let k = 0; k < slots; k++) {
+      const size = 10 + rng.below(91);
+      ops.push(() => {
+        const set = sets[i] as { ptr: number[]; size: number[] };
+        set.ptr[k] = a.malloc(size);
+        set.size[k] = size;
+      });
+    }
+    for (let step = 0; step < per; step++) {
+      const k = rng.below(slots);
+      const size = 10 + rng.below(91);
+      const epoch = Math.floor(step / handoff);
+      const set = () => sets[(i + epoch) % cpus] as { ptr: number[]; size: number[] };
+      ops.push(() => a.free(set().ptr[k] as number, set().size[k] as number));
+      ops.push(() => {
+        set().ptr[k] = a.malloc(size);
+        set().size[k] = size;
+      });
+    }
+    return ops;
+  });
+}
+
+/** cache-thrash's (and, after the handed-over block, cache-scratch's) operations for one thread. */
+function cacheOps(a: Allocator, mem: UserProcess["mem"], cpus: number, s: SmpAllocSizes, handed: number): Operation[] {
+  const per = Math.floor((s.objects ?? 1024) / cpus);
+  const writes = s.writes ?? 16;
+  let x = 0;
+  const ops: Operation[] = [];
+  if (handed !== 0) ops.push(() => a.free(handed, 8));
+  const alloc = () => (x = a.malloc(8));
+  const write = () => {
+    for (let w = 0; w < writes; w++) mem.write32(x, w);
+  };
+  const free = () => a.free(x, 8);
+  for (let i = 0; i < per; i++) ops.push(alloc, write, free);
+  return ops;
+}
+
+/** Each thread's operations for `bench`. */
+function benchOps(bench: SmpAllocBench, a: Allocator, cpus: number, s: SmpAllocSizes): Operation[][] {
+  if (bench === "larson") return larsonOps(a, cpus, s);
+  if (bench === "threadtest") return Array.from({ length: cpus }, () => threadtestOps(a, cpus, s));
+  // cache-scratch: CPU 0 (the host, before the run) allocates one block per thread.
+  const handed = Array.from({ length: cpus }, () => (bench === "cache-scratch" ? a.malloc(8) : 0));
+  return handed.map((h) => cacheOps(a, a.proc.mem, cpus, s, h));
+}
+
+/**
+ * Runs `bench` with `allocator` on `cpus` CPUs, round-robin, and returns
+ * its operations, makespan and lock waits. `check` runs the allocator's
+ * checker after every operation (tests). Throws when the allocator
+ * reports corruption.
+ */
+export function runSmpAlloc(
+  bench: SmpAllocBench,
+  allocator: AllocatorSpec,
+  cpus: number,
+  sizes: SmpAllocSizes = {},
+  check: "every step" | "at the end" = "at the end",
+): SmpAllocRun {
+  const { m, threads, a } = machine(cpus, allocator, sizes.seed ?? 1);
+  const lists = benchOps(bench, a, cpus, sizes);
+  const programs: Program[] = threads.map((t, i) => ({ thread: t, ops: lists[i] as Operation[] }));
+  const r = m.run(programs, check === "every step" ? { afterStep: () => a.check() } : {});
+  a.check();
+  const waitNsByClass: Record<string, number> = {};
+  for (const c of m.kernel.locks.classes) if (c.waitTotal > 0) waitNsByClass[c.name] = c.waitTotal;
+  return { ops: r.steps.length, makespanNs: Math.max(...r.cpuNs), waitNs: m.kernel.locks.waitNs, waitNsByClass };
+}
+
+/**
+ * Hoard as the paper ran it: 8 KiB superblocks, f = 1/4, K = 4 superblocks
+ * of slack per heap (the registry's `hoard` keeps 64 KiB and K = 0).
+ */
+export const PAPER_HOARD: AllocatorSpec = {
+  name: "hoard",
+  create: (p) => createHoard(p, { superblockBytes: 8192, slackSuperblocks: 4 }),
+};
+
+/** The allocators `memsim bench smp` compares: the default malloc and a free list behind one lock, and Hoard. */
+export const SMP_ALLOCATORS: readonly AllocatorSpec[] = ["locked-malloc", "locked-firstfit", PAPER_HOARD];
+
+/** The benchmarks `memsim bench smp` runs. */
+export const SMP_BENCHES: readonly SmpAllocBench[] = ["threadtest", "larson", "cache-thrash", "cache-scratch"];
+
+/** The CPU counts of the curves. */
+export const SMP_CPU_COUNTS: readonly number[] = [1, 2, 4, 8, 16];
+
+/** One allocator's speedup curve: throughput on each CPU count over throughput on the first. */
+export interface SpeedupCurve {
+  readonly allocator: string;
+  readonly cpus: readonly number[];
+  /** Operations per simulated second at each CPU count. */
+  readonly opsPerSec: readonly number[];
+  readonly speedup: readonly number[];
+}
+
+/** Speedup curves of `bench` for each allocator over `cpuCounts` (the first is the base, normally 1). */
+export function speedupCurves(
+  bench: SmpAllocBench,
+  allocators: readonly AllocatorSpec[],
+  cpuCounts: readonly number[],
+  sizes: SmpAllocSizes = {},
+): SpeedupCurve[] {
+  return allocators.map((allocator) => {
+    const opsPerSec = cpuCounts.map((c) => {
+      const r = runSmpAlloc(bench, allocator, c, sizes);
+      return (r.ops * 1e9) / r.makespanNs;
+    });
+    const base = opsPerSec[0] as number;
+    const name = typeof allocator === "string" ? allocator : allocator.name;
+    return { allocator: name, cpus: cpuCounts, opsPerSec, speedup: opsPerSec.map((t) => t / base) };
+  });
+}
+
+/** One line per curve: "allocator: 1 CPU 1.00x, 2 CPUs 1.97x ...". */
+export function formatCurves(bench: SmpAllocBench, curves: readonly SpeedupCurve[]): string {
+  return curves
+    .map((c) => `${bench} ${c.allocator}: ${c.cpus.map((n, i) => `${n}:${(c.speedup[i] as number).toFixed(2)}x`).join(" ")}`)
+    .join("; ");
+}
