@@ -18,7 +18,7 @@
  * synchronous, so the Writeback field of meminfo is always 0.
  */
 import type { PageAllocator } from "../mm/frames.ts";
-import { GFP_KERNEL } from "../mm/gfp.ts";
+import { GFP_HIGHUSER_MOVABLE } from "../mm/gfp.ts";
 import { type MemMap, PG_dirty, PG_file, SP_INDEX, SP_MAPPING } from "../mm/memmap.ts";
 import type { PhysMem } from "../mm/physmem.ts";
 import type { FileLru } from "../mm/vmscan_file.ts";
@@ -89,7 +89,7 @@ export class PageCache {
       this.lru?.accessed(pfn);
       return pfn;
     }
-    const nf = this.pages.allocPages(0, GFP_KERNEL);
+    const nf = this.pages.allocPages(0, GFP_HIGHUSER_MOVABLE);
     if (nf < 0) return -1;
     const at = nf * BLOCK_SIZE;
     const blk = mode === "read" ? this.fs.bmap(ino, index, "lookup") : 0;

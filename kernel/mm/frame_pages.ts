@@ -20,7 +20,7 @@ import { BUG_ON, invariant, layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import type { FrameAllocator, Shrinker } from "./frames.ts";
-import { __GFP_COMP, __GFP_NOFAIL, __GFP_NOWARN, __GFP_ZERO, formatGfp } from "./gfp.ts";
+import { __GFP_COMP, __GFP_DIRECT_RECLAIM, __GFP_NOFAIL, __GFP_NOWARN, __GFP_ZERO, formatGfp } from "./gfp.ts";
 import { FREEABLE_MASK, type MemMap, PG_alloc, PG_head, PG_reserved, PG_tail, STRUCT_PAGE_WORDS } from "./memmap.ts";
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -74,6 +74,8 @@ export class FramePages {
    */
   readonly releasers: Array<(pfn: number) => void> = [];
   currentComm = "swapper/0";
+  /** Compaction (compaction.ts), set at boot when the machine has it: direct compaction and kcompactd's wakeup. */
+  compaction: { direct(order: number): boolean; wakeup(order: number): void } | null = null;
   /** The machine's event bus (mm_page_alloc, mm_page_free). */
   readonly ev: KernelEvents;
   /** ev.active, held here so the fast paths test an event with one load less. */
@@ -174,14 +176,60 @@ export class FramePages {
     return pfn;
   }
 
-  /** The layer had nothing: shrinkers, per-CPU lists back to it, one more try, else the failure report. */
+  /**
+   * The layer had nothing: direct compaction first for a costly order (as
+   * Linux's slow path orders it), then shrinkers, per-CPU lists back to the
+   * layer, one more try, else the failure report.
+   */
   private allocRetry(order: number, gfp: number): number {
+    if (order > 3 /* PAGE_ALLOC_COSTLY_ORDER */ && this.compaction !== null) {
+      const pfn = this.compactAndRetry(order, gfp);
+      if (pfn >= 0) return pfn;
+    }
     if (!this.runShrinkers(1 << order)) return this.warnAlloc(order, gfp);
     this.drainPcp();
     const pfn = this.take(order, gfp);
     if (pfn < 0) return this.warnAlloc(order, gfp);
     this.prepNewPage(pfn, order, gfp);
     return pfn;
+  }
+
+  /** Wakes kcompactd, and compacts directly when the request may wait (__GFP_DIRECT_RECLAIM); -1 when that did not help. */
+  private compactAndRetry(order: number, gfp: number): number {
+    const c = this.compaction as { direct(order: number): boolean; wakeup(order: number): void };
+    c.wakeup(order);
+    if ((gfp & __GFP_DIRECT_RECLAIM) === 0 || !c.direct(order)) return -1;
+    const pfn = this.take(order, gfp);
+    if (pfn >= 0) this.prepNewPage(pfn, order, gfp);
+    return pfn;
+  }
+
+  /**
+   * Takes the free block headed by `pfn` from the layer for compaction
+   * (frames.ts isolateFreeBlock) and splits it into order-0 pages, each
+   * allocated with refcount 1 (split_page). Returns its order, or -1 when
+   * pfn heads no free block or the layer cannot isolate.
+   */
+  isolateFree(pfn: number): number {
+    const layer = this.layer;
+    if (layer.isolateFreeBlock === undefined) return -1;
+    let order: number;
+    try {
+      order = layer.isolateFreeBlock(pfn);
+    } catch (e) {
+      return this.threw(`isolateFreeBlock(0x${pfn.toString(16)})`, e);
+    }
+    if (order === -1) return -1;
+    if (!(Number.isInteger(order) && order >= 0 && order <= this.maxOrder))
+      layerFault("frames", `'${this.name}' isolateFreeBlock(0x${pfn.toString(16)}) returned ${String(order)}`);
+    this.checkAnswer(pfn, order);
+    const w = this.w;
+    for (let p = pfn; p < pfn + (1 << order); p++) {
+      w[p * W] = PG_alloc;
+      w[p * W + 1] = 1;
+    }
+    this.pgalloc += 1 << order;
+    return order;
   }
 
   /** One call into the layer, its answer checked (allocPages has the same steps written out). */

@@ -15,7 +15,7 @@
  * The report (dmesg, one printk line each, kind "oom" except the kill line,
  * kind "oom_kill"):
  *
- *   hog invoked oom-killer: gfp_mask=0x...(GFP_HIGHUSER), order=0, oom_score_adj=0
+ *   hog invoked oom-killer: gfp_mask=0x...(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0
  *   memory: usage 64kB, limit 64kB, failcnt 3        (group OOM only)
  *   swap: usage 0kB, limit 9007199254740988kB, failcnt 0   (group OOM only)
  *   Tasks state (memory values in pages):
@@ -31,7 +31,7 @@
  */
 import type { Printk } from "../printk.ts";
 import { SIGKILL } from "../uapi/signal.ts";
-import { formatGfp, GFP_HIGHUSER } from "./gfp.ts";
+import { formatGfp, GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import type { MemCgroup, MemcgController } from "./memcontrol.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE_SIZE } from "./types.ts";
@@ -132,7 +132,7 @@ export class OomKiller {
 
   /** dump_header: who asked, the group's usage, the task table, nothing of show_mem. */
   private header(current: OomTask, group: MemCgroup | null, tasks: readonly OomTask[]): void {
-    const gfp = GFP_HIGHUSER;
+    const gfp = GFP_HIGHUSER_MOVABLE;
     this.line(
       "oom",
       `${current.comm} invoked oom-killer: gfp_mask=0x${gfp.toString(16)}(${formatGfp(gfp)}), order=0, oom_score_adj=${current.oomScoreAdj}`,
