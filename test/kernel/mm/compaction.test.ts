@@ -77,6 +77,22 @@ describe("compaction", () => {
     m.check();
   });
 
+  it("a failed order-9 request wakes kcompactd, which compacts after the next kswapd run", () => {
+    const { m, a, va, pages } = fragmented();
+    expect(m.kernel.allocPages(9, GFP_NOWAIT | __GFP_NOWARN)).toBeNull();
+    expect(vmstat(m, "compact_daemon_wake")).toBe(0);
+    m.kernel.taskParts.reclaim.kswapd();
+    expect(vmstat(m, "compact_daemon_wake")).toBe(1);
+    // kcompactd made the block: the request that may not wait now succeeds, with no direct compaction.
+    expect(m.kernel.allocPages(9, GFP_NOWAIT | __GFP_NOWARN)).not.toBeNull();
+    expect(vmstat(m, "compact_stall")).toBe(0);
+    // Not woken again: a second kswapd run does not compact.
+    m.kernel.taskParts.reclaim.kswapd();
+    expect(vmstat(m, "compact_daemon_wake")).toBe(1);
+    expect(readsBack(a, va, pages)).toBe(pages);
+    m.check();
+  });
+
   it("does nothing on a frames layer that cannot isolate free blocks (xv6)", () => {
     const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { frames: xv6Frames } });
     m.kernel.compactMemory();
