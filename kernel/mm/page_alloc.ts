@@ -19,18 +19,22 @@
  *   2. while the buddy is a free head of the same order in the same zone,
  *      take it off its list and merge: pfn &= ~(1 << order), order += 1;
  *   3. put the (possibly merged) block at the head of its order's list.
- * An allocation takes the smallest order with a free block and splits it,
- * pushing the upper halves on the lower lists (expand).
+ * An allocation takes the smallest order with a free block of its migrate
+ * type (pageblock.ts: the gfp mask decides) and splits it, pushing the upper
+ * halves on the lower lists (expand); with none of its type it falls back to
+ * another type's lists and may claim the page block (page_alloc_lists.ts).
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import type { FrameAllocator, FramesCounters } from "./frames.ts";
-import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_NOFAIL } from "./gfp.ts";
+import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_MOVABLE, __GFP_NOFAIL, __GFP_RECLAIMABLE } from "./gfp.ts";
 import { type MemMap, PG_buddy, PG_pcp } from "./memmap.ts";
 import { type BuddyLists, BuddyStats, PerCpuPages, pcpBatchFor, ZONE_DMA, type Zone } from "./mmzone.ts";
 import { checkBuddy } from "./page_alloc_check.ts";
+import { addToFreeList, delFromFreeList, findFallback } from "./page_alloc_lists.ts";
 import { buddyStats } from "./page_alloc_stats.ts";
+import { gfpMigratetype, MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
 
 /** Largest order a kernel may be built with here (4-bit order field). */
 export const MAX_ORDER_LIMIT = 12;
@@ -61,6 +65,14 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   private cpu = 0;
   /** CPUs with lists of their own (setupPcp). */
   nrCpus = 1;
+  /**
+   * Which requests the per-CPU lists serve: (gfp & pcpMask) === pcpWant. The
+   * lists keep no migrate type, so with mobility grouping on only Movable
+   * requests use them (mask __GFP_DMA | __GFP_MOVABLE | __GFP_RECLAIMABLE,
+   * want __GFP_MOVABLE); otherwise every non-DMA request (mask __GFP_DMA, want 0).
+   */
+  private pcpMask = 0x01;
+  private pcpWant = 0;
 
   /** Use buddyFrames (mm_init.ts), which builds the zones and frees the boot ranges. */
   constructor(
@@ -92,7 +104,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     // pcp.head[order] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
     const h = pcp.head[order] as number;
     const n = 1 << order;
-    if (h > 0 && (gfp & 1) /* __GFP_DMA */ === 0 && zone.freePages - n >= zone.wmarkLow) {
+    if (h > 0 && (gfp & this.pcpMask) === this.pcpWant && zone.freePages - n >= zone.wmarkLow) {
       const w = this.w;
       const i = h * 16 - 16;
       pcp.head[order] = w[i + 1] as number;
@@ -108,27 +120,29 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** Everything but the per-CPU fast path: zone choice, refills, the zonelist at the min watermark. */
   private allocSlow(order: number, gfp: number): number {
     const zone = (gfp & __GFP_DMA) !== 0 ? (this.zones[ZONE_DMA] as Zone) : this.normal;
+    const mt = zone.mobility !== 0 ? gfpMigratetype(gfp) : MIGRATE_MOVABLE;
     let pfn = -1;
-    if (zone.freePages - (1 << order) >= zone.wmarkLow) pfn = this.rmqueue(zone, order);
-    if (pfn < 0) pfn = this.allocFromZonelist(order, gfp);
+    if (zone.freePages - (1 << order) >= zone.wmarkLow) pfn = this.rmqueue(zone, order, mt);
+    if (pfn < 0) pfn = this.allocFromZonelist(order, gfp, mt);
     if (pfn >= 0) this.zoneOf(pfn).pgalloc += 1 << order;
     return pfn;
   }
 
   /** A block from the zone: through the per-CPU list for small orders. Its head record is zero. */
-  private rmqueue(zone: Zone, order: number): number {
-    return order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order) : this.rmqueueSmallest(zone, order);
+  private rmqueue(zone: Zone, order: number, mt: number): number {
+    const pcp = order <= PCP_MAX_ORDER && (zone.mobility === 0 || mt === MIGRATE_MOVABLE);
+    return pcp ? this.rmqueuePcp(zone, order, mt) : this.rmqueueBuddy(zone, order, mt);
   }
 
   /** Every allowed zone down to its min watermark (lowered for __GFP_HIGH and atomic requests). */
-  private allocFromZonelist(order: number, gfp: number): number {
+  private allocFromZonelist(order: number, gfp: number, mt: number): number {
     const top = (gfp & __GFP_DMA) !== 0 ? ZONE_DMA : this.zones.length - 1;
     for (let z = top; z >= 0; z--) {
       const zone = this.zones[z] as Zone;
       let mark = this.minMark(zone, gfp);
       if (z !== top) mark += zone.lowmemReserve;
       if (zone.freePages - (1 << order) + 1 <= mark && (gfp & __GFP_NOFAIL) === 0) continue;
-      const pfn = this.rmqueue(zone, order);
+      const pfn = this.rmqueue(zone, order, mt);
       if (pfn >= 0) return pfn;
     }
     return -1;
@@ -145,9 +159,9 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   }
 
   /** Takes one block from the per-CPU list, refilling it from the buddy lists when empty. */
-  private rmqueuePcp(zone: Zone, order: number): number {
+  private rmqueuePcp(zone: Zone, order: number, mt: number): number {
     const pcp = zone.pcp[this.cpu] as PerCpuPages;
-    if (pcp.head[order] === 0 && !this.pcpRefill(zone, pcp, order)) return -1;
+    if (pcp.head[order] === 0 && !this.pcpRefill(zone, pcp, order, mt)) return -1;
     const w = this.w;
     const pfn = (pcp.head[order] as number) - 1;
     pcp.head[order] = w[pfn * W + 1] as number;
@@ -161,13 +175,13 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    * rmqueue_bulk: moves up to batch pages' worth of blocks to the per-CPU
    * list, in the order taken, so the next allocation gets the first of them.
    */
-  private pcpRefill(zone: Zone, pcp: PerCpuPages, order: number): boolean {
+  private pcpRefill(zone: Zone, pcp: PerCpuPages, order: number, mt: number): boolean {
     const w = this.w;
     const want = Math.max(1, pcp.batch >> order);
     let tail = -1;
     let got = 0;
     for (; got < want; got++) {
-      const pfn = this.rmqueueSmallest(zone, order);
+      const pfn = this.rmqueueBuddy(zone, order, mt);
       if (pfn < 0) break;
       this.pcpPush(pcp, pfn, order);
       if (tail >= 0) {
@@ -191,18 +205,32 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     pcp.count += 1 << order;
   }
 
-  /** __rmqueue_smallest: the smallest free block of at least `order`, split down; its head record is zero. */
-  private rmqueueSmallest(zone: Zone, order: number): number {
+  /** __rmqueue: a block of the request's type, else one taken from another type's lists (fallback). */
+  private rmqueueBuddy(zone: Zone, order: number, mt: number): number {
+    const pfn = this.rmqueueSmallest(zone, order, mt);
+    if (pfn >= 0 || zone.mobility === 0) return pfn;
+    const head = findFallback(this.w, zone, this.maxOrder, order, mt);
+    if (head < 0) return -1;
+    this.takeFree(zone, head, ((this.w[head * W] as number) >> 16) & 15, order);
+    return head;
+  }
+
+  /** __rmqueue_smallest: the smallest free block of type mt of at least `order`, split down; its head record is zero. */
+  private rmqueueSmallest(zone: Zone, order: number, mt: number): number {
     for (let o = order; o <= this.maxOrder; o++) {
-      const h = zone.freeHead[o] as number;
+      const h = zone.freeHead[o * MIGRATE_TYPES + mt] as number;
       if (h === 0) continue;
-      const pfn = h - 1;
-      this.delFromFreeList(zone, pfn, o);
-      this.expand(zone, pfn, order, o);
-      zone.freePages -= 1 << order;
-      return pfn;
+      this.takeFree(zone, h - 1, o, order);
+      return h - 1;
     }
     return -1;
+  }
+
+  /** Takes free block (pfn, high) off its list and splits it down to `order`. */
+  private takeFree(zone: Zone, pfn: number, high: number, order: number): void {
+    delFromFreeList(this.w, zone, pfn, high);
+    this.expand(zone, pfn, order, high);
+    zone.freePages -= 1 << order;
   }
 
   /** Splits block (pfn, high) down to `low`, freeing the upper halves. */
@@ -217,31 +245,11 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   }
 
   private addToFreeList(zone: Zone, pfn: number, order: number): void {
-    const w = this.w;
-    const i = pfn * W;
-    const first = zone.freeHead[order] as number;
-    w[i] = PG_buddy | (order << 16);
-    w[i + 1] = first;
-    w[i + 2] = 0;
-    w[i + 3] = 0;
-    if (first !== 0) w[(first - 1) * W + 2] = pfn + 1;
-    zone.freeHead[order] = pfn + 1;
-    zone.nrFree[order] = (zone.nrFree[order] as number) + 1;
+    addToFreeList(this.w, zone, pfn, order);
   }
 
-  /** Takes a block off its free list, leaving its head record zero. */
   private delFromFreeList(zone: Zone, pfn: number, order: number): void {
-    const w = this.w;
-    const i = pfn * W;
-    const next = w[i + 1] as number;
-    const prev = w[i + 2] as number;
-    if (prev === 0) zone.freeHead[order] = next;
-    else w[(prev - 1) * W + 1] = next;
-    if (next !== 0) w[(next - 1) * W + 2] = prev;
-    w[i] = 0;
-    w[i + 1] = 0;
-    w[i + 2] = 0;
-    zone.nrFree[order] = (zone.nrFree[order] as number) - 1;
+    delFromFreeList(this.w, zone, pfn, order);
   }
 
   /**
@@ -306,6 +314,19 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       this.freeOnePage(zone, pfn, order);
     }
     this.stats.pcpDrains++;
+  }
+
+  /** __isolate_free_page for compaction (frames.ts isolateFreeBlock). */
+  isolateFreeBlock(pfn: number): number {
+    const w = this.w;
+    const f = w[pfn * W] ?? 0;
+    if ((f & 0xffff) !== PG_buddy) return -1;
+    const order = (f >> 16) & 15;
+    const zone = this.zoneOf(pfn);
+    if (zone.freePages - (1 << order) < zone.wmarkMin) return -1;
+    this.delFromFreeList(zone, pfn, order);
+    zone.freePages -= 1 << order;
+    return order;
   }
 
   /**
@@ -394,6 +415,9 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       z.pcp0 = z.pcp[0] as PerCpuPages;
     }
     this.setCpu(0);
+    const typed = this.normal.mobility !== 0;
+    this.pcpMask = typed ? __GFP_DMA | __GFP_MOVABLE | __GFP_RECLAIMABLE : __GFP_DMA;
+    this.pcpWant = typed ? __GFP_MOVABLE : 0;
   }
 
   /** Puts a boot-time free range [start, end) on the lists as the largest aligned blocks. */
