@@ -7,8 +7,9 @@
  * word 3 the list's migrate type); there is one list per order and migrate
  * type (pageblock.ts): `freeHead[order * MIGRATE_TYPES + type]` holds the
  * first head's pfn + 1 (0 = empty). Per-CPU lists are singly linked the same
- * way through word 1 and hold pages of any type (a simplification: Linux
- * keeps one per-CPU list per type).
+ * way through word 1, one per order and migrate type as Linux's pcp lists:
+ * `head[order * MIGRATE_TYPES + type]`; a page sits on the list of its page
+ * block's type.
  */
 
 import type { MemMap } from "./memmap.ts";
@@ -21,21 +22,22 @@ export const ZONE_NAMES = ["DMA", "Normal"] as const;
 /** Frames below this pfn are in ZONE_DMA: 16 MiB. */
 export const DMA_END_PFN = (16 << 20) / 4096;
 
-/** Per-CPU page lists for one CPU and one zone, orders 0..PCP_MAX_ORDER. */
+/** Per-CPU page lists for one CPU and one zone, orders 0..PCP_MAX_ORDER, one per migrate type. */
 export class PerCpuPages {
-  /** Head pfn + 1 of each order's list (0 = empty). */
+  /** Head pfn + 1 of each list (0 = empty), index order * MIGRATE_TYPES + type (Linux order_to_pindex). */
   readonly head: Int32Array;
   /** Pages held over all orders (the per-order block counts are recounted by walking, when asked). */
   count = 0;
 
   constructor(
+    /** Orders the lists serve: there are orders * MIGRATE_TYPES lists. */
     orders: number,
     /** Pages moved per refill or drain. */
     readonly batch: number,
     /** Drain when `count` exceeds this. */
     readonly high: number,
   ) {
-    this.head = new Int32Array(orders);
+    this.head = new Int32Array(orders * MIGRATE_TYPES);
   }
 }
 

@@ -42,9 +42,18 @@ export const MAX_ORDER_LIMIT = 12;
 export const PCP_MAX_ORDER = 3;
 
 const W = 16;
-// The fast paths below write W, PG_pcp, __GFP_DMA and PCP_MAX_ORDER as literals: in V8 every use of
+// The fast paths below write W, PG_pcp, __GFP_DMA, PCP_MAX_ORDER, MIGRATE_TYPES and the mobility gfp bits as literals: in V8 every use of
 // an imported or module-level constant is a load and a check; these stop a change of the names.
-if (W !== 16 || PG_pcp !== 4 || __GFP_DMA !== 1 || PCP_MAX_ORDER !== 3) throw new Error("page_alloc.ts: fast-path literals out of date");
+if (
+  W !== 16 ||
+  PG_pcp !== 4 ||
+  __GFP_DMA !== 1 ||
+  PCP_MAX_ORDER !== 3 ||
+  MIGRATE_TYPES !== 3 ||
+  __GFP_MOVABLE !== 8 ||
+  __GFP_RECLAIMABLE !== 16
+)
+  throw new Error("page_alloc.ts: fast-path literals out of date");
 
 /** The buddy allocator over all zones: memsim's default frames layer. */
 export class BuddyAllocator implements FrameAllocator, BuddyLists {
@@ -66,13 +75,11 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** CPUs with lists of their own (setupPcp). */
   nrCpus = 1;
   /**
-   * Which requests the per-CPU lists serve: (gfp & pcpMask) === pcpWant. The
-   * lists keep no migrate type, so with mobility grouping on only Movable
-   * requests use them (mask __GFP_DMA | __GFP_MOVABLE | __GFP_RECLAIMABLE,
-   * want __GFP_MOVABLE); otherwise every non-DMA request (mask __GFP_DMA, want 0).
+   * gfp_migratetype as a table: the migrate type of a request whose gfp bits
+   * 3..4 (__GFP_MOVABLE, __GFP_RECLAIMABLE) are the index; every entry
+   * Movable when the zone does not group by mobility (setupPcp).
    */
-  private pcpMask = 0x01;
-  private pcpWant = 0;
+  private readonly mtOf = new Uint8Array(4);
 
   /** Use buddyFrames (mm_init.ts), which builds the zones and frees the boot ranges. */
   constructor(
@@ -101,13 +108,14 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   allocPages(order: number, gfp: number): number {
     const zone = this.normal;
     const pcp = this.normalPcp;
-    // pcp.head[order] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
-    const h = pcp.head[order] as number;
+    // The list of (order, migrate type); head[li] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
+    const li = order * 3 + (this.mtOf[(gfp >> 3) & 3] as number);
+    const h = pcp.head[li] as number;
     const n = 1 << order;
-    if (h > 0 && (gfp & this.pcpMask) === this.pcpWant && zone.freePages - n >= zone.wmarkLow) {
+    if (h > 0 && (gfp & 0x01) === 0 && zone.freePages - n >= zone.wmarkLow) {
       const w = this.w;
       const i = h * 16 - 16;
-      pcp.head[order] = w[i + 1] as number;
+      pcp.head[li] = w[i + 1] as number;
       w[i] = 0;
       w[i + 1] = 0;
       pcp.count -= n;
@@ -130,8 +138,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
 
   /** A block from the zone: through the per-CPU list for small orders. Its head record is zero. */
   private rmqueue(zone: Zone, order: number, mt: number): number {
-    const pcp = order <= PCP_MAX_ORDER && (zone.mobility === 0 || mt === MIGRATE_MOVABLE);
-    return pcp ? this.rmqueuePcp(zone, order, mt) : this.rmqueueBuddy(zone, order, mt);
+    return order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order, mt) : this.rmqueueBuddy(zone, order, mt);
   }
 
   /** Every allowed zone down to its min watermark (lowered for __GFP_HIGH and atomic requests). */
@@ -158,13 +165,19 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     return min;
   }
 
-  /** Takes one block from the per-CPU list, refilling it from the buddy lists when empty. */
+  /**
+   * Takes one block from the per-CPU list of (order, mt), refilling it from
+   * the buddy lists of type mt when empty; with none of that type, one block
+   * comes from the fallback straight to the caller (its page block may be of
+   * another type, and a pcp page stays on its block's type's list).
+   */
   private rmqueuePcp(zone: Zone, order: number, mt: number): number {
     const pcp = zone.pcp[this.cpu] as PerCpuPages;
-    if (pcp.head[order] === 0 && !this.pcpRefill(zone, pcp, order, mt)) return -1;
+    const li = order * MIGRATE_TYPES + mt;
+    if (pcp.head[li] === 0 && !this.pcpRefill(zone, pcp, order, mt)) return this.rmqueueBuddy(zone, order, mt);
     const w = this.w;
-    const pfn = (pcp.head[order] as number) - 1;
-    pcp.head[order] = w[pfn * W + 1] as number;
+    const pfn = (pcp.head[li] as number) - 1;
+    pcp.head[li] = w[pfn * W + 1] as number;
     pcp.count -= 1 << order;
     w[pfn * W] = 0;
     w[pfn * W + 1] = 0;
@@ -172,20 +185,22 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   }
 
   /**
-   * rmqueue_bulk: moves up to batch pages' worth of blocks to the per-CPU
-   * list, in the order taken, so the next allocation gets the first of them.
+   * rmqueue_bulk: moves up to batch pages' worth of blocks of type mt to the
+   * per-CPU list of (order, mt), in the order taken, so the next allocation
+   * gets the first of them. Takes no fallback blocks (rmqueuePcp does).
    */
   private pcpRefill(zone: Zone, pcp: PerCpuPages, order: number, mt: number): boolean {
     const w = this.w;
+    const li = order * MIGRATE_TYPES + mt;
     const want = Math.max(1, pcp.batch >> order);
     let tail = -1;
     let got = 0;
     for (; got < want; got++) {
-      const pfn = this.rmqueueBuddy(zone, order, mt);
+      const pfn = this.rmqueueSmallest(zone, order, mt);
       if (pfn < 0) break;
-      this.pcpPush(pcp, pfn, order);
+      this.pcpPush(pcp, pfn, order, mt);
       if (tail >= 0) {
-        pcp.head[order] = w[pfn * W + 1] as number;
+        pcp.head[li] = w[pfn * W + 1] as number;
         w[pfn * W + 1] = w[tail * W + 1] as number;
         w[tail * W + 1] = pfn + 1;
       }
@@ -195,13 +210,14 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     return got > 0;
   }
 
-  /** Pushes a block whose records are zero on the front of a per-CPU list. */
-  private pcpPush(pcp: PerCpuPages, pfn: number, order: number): void {
+  /** Pushes a block whose records are zero on the front of the per-CPU list of (order, mt). */
+  private pcpPush(pcp: PerCpuPages, pfn: number, order: number, mt: number): void {
     const w = this.w;
     const i = pfn * W;
+    const li = order * MIGRATE_TYPES + mt;
     w[i] = PG_pcp | (order << 16);
-    w[i + 1] = pcp.head[order] as number;
-    pcp.head[order] = pfn + 1;
+    w[i + 1] = pcp.head[li] as number;
+    pcp.head[li] = pfn + 1;
     pcp.count += 1 << order;
   }
 
@@ -255,19 +271,23 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /**
    * Takes back block (pfn, order), its records zero (FramePages cleared them
    * and made every bad-free check). Orders up to PCP_MAX_ORDER go on the
-   * zone's per-CPU list, drained by a batch when it passes its high mark.
+   * running CPU's per-CPU list of (order, the page block's type now), drained
+   * by a batch when the CPU's lists of the zone pass their high mark.
    */
   freePages(pfn: number, order: number): void {
     if (order > 3 /* PCP_MAX_ORDER */) {
       this.freeLarge(pfn, order);
       return;
     }
+    const zone = pfn >= this.normalStart ? this.normal : this.low;
     const pcp = pfn >= this.normalStart ? this.normalPcp : this.lowPcp;
+    const pbo = zone.pageblockOrder;
+    const li = order * 3 + (zone.blockType[(pfn >> pbo) - (zone.startPfn >> pbo)] as number);
     const w = this.w;
     const i = pfn * 16;
     w[i] = 4 /* PG_pcp */ | (order << 16);
-    w[i + 1] = pcp.head[order] as number;
-    pcp.head[order] = pfn + 1;
+    w[i + 1] = pcp.head[li] as number;
+    pcp.head[li] = pfn + 1;
     if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
   }
 
@@ -299,14 +319,20 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     this.addToFreeList(zone, pfn, order);
   }
 
-  /** Gives `pages` pages' worth of blocks from a per-CPU list back to the buddy lists. */
+  /**
+   * free_pcppages_bulk: gives `pages` pages' worth of blocks from a CPU's
+   * lists back to the buddy lists, taking the lists in turn from order 0
+   * Unmovable up; each block goes to its page block's type's free list.
+   */
   private freePcpBulk(zone: Zone, pcp: PerCpuPages, pages: number): void {
     const w = this.w;
-    let order = 0;
+    const lists = pcp.head.length;
+    let li = 0;
     while (pages > 0 && pcp.count > 0) {
-      while ((pcp.head[order] as number) === 0) order = (order + 1) % (PCP_MAX_ORDER + 1);
-      const pfn = (pcp.head[order] as number) - 1;
-      pcp.head[order] = w[pfn * W + 1] as number;
+      while ((pcp.head[li] as number) === 0) li = (li + 1) % lists;
+      const order = (li / MIGRATE_TYPES) | 0;
+      const pfn = (pcp.head[li] as number) - 1;
+      pcp.head[li] = w[pfn * W + 1] as number;
       pcp.count -= 1 << order;
       pages -= 1 << order;
       w[pfn * W] = 0;
@@ -415,9 +441,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       z.pcp0 = z.pcp[0] as PerCpuPages;
     }
     this.setCpu(0);
-    const typed = this.normal.mobility !== 0;
-    this.pcpMask = typed ? __GFP_DMA | __GFP_MOVABLE | __GFP_RECLAIMABLE : __GFP_DMA;
-    this.pcpWant = typed ? __GFP_MOVABLE : 0;
+    for (let bits = 0; bits < 4; bits++) this.mtOf[bits] = this.normal.mobility !== 0 ? gfpMigratetype(bits << 3) : MIGRATE_MOVABLE;
   }
 
   /** Puts a boot-time free range [start, end) on the lists as the largest aligned blocks. */

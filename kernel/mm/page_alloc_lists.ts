@@ -20,7 +20,8 @@
  *   3. the caller splits the block as usual: split halves go to the lists of
  *      their page block's type (the request's when claimed).
  */
-import { PG_alloc, PG_buddy } from "./memmap.ts";
+import { panic } from "../panic.ts";
+import { PG_alloc, PG_buddy, PG_pcp } from "./memmap.ts";
 import type { Zone } from "./mmzone.ts";
 import { FALLBACKS, MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
 
@@ -94,9 +95,47 @@ export function setBlockTypes(w: Uint32Array, zone: Zone, pfn: number, order: nu
   const step = 1 << zone.pageblockOrder;
   const end = Math.min(zone.endPfn, pfn + (1 << order));
   for (let p = pfn; p < end; p += step) {
+    const from = zone.blockType[zone.blockIndex(p)] as number;
     zone.blockType[zone.blockIndex(p)] = mt;
     walkFreeBlocks(w, zone, p, "move");
+    if (from !== mt) relistPcpBlock(w, zone, p, from, mt);
   }
+}
+
+/**
+ * The per-CPU pages whose head lies in pfn's page block, which changed type
+ * from `from` to `to`, move to their CPU's list of the new type, so a pcp
+ * page always sits on its block's type's list (BUDDY-9). Rare (a claimed
+ * page block), so each is found by walking the lists.
+ */
+function relistPcpBlock(w: Uint32Array, zone: Zone, pfn: number, from: number, to: number): void {
+  const [start, end] = blockRange(zone, pfn);
+  for (let p = start; p < end; ) {
+    const f = w[p * W] as number;
+    const order = (f >> 16) & 15;
+    if ((f & 0xffff) === PG_pcp) relistPcp(w, zone, p, order * MIGRATE_TYPES + from, order * MIGRATE_TYPES + to);
+    p += f & (PG_alloc | PG_buddy | PG_pcp) ? 1 << order : 1;
+  }
+}
+
+/** Moves per-CPU page pfn from list `from` of whichever CPU holds it to the same CPU's list `to`. Panics when no CPU holds it there. */
+function relistPcp(w: Uint32Array, zone: Zone, pfn: number, from: number, to: number): void {
+  for (const pcp of zone.pcp) {
+    let prev = -1;
+    for (let h = pcp.head[from] as number; h !== 0; h = w[(h - 1) * W + 1] as number) {
+      if (h - 1 !== pfn) {
+        prev = h - 1;
+        continue;
+      }
+      const next = w[pfn * W + 1] as number;
+      if (prev < 0) pcp.head[from] = next;
+      else w[prev * W + 1] = next;
+      w[pfn * W + 1] = pcp.head[to] as number;
+      pcp.head[to] = pfn + 1;
+      return;
+    }
+  }
+  panic(`page_alloc: pcp page 0x${pfn.toString(16)} is on no CPU's list ${from}`);
 }
 
 /**
