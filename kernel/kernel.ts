@@ -12,6 +12,7 @@ import type { FsOptions } from "./fs/fs_init.ts";
 import type { Prandom } from "./lib/random.ts";
 import type { LockStat } from "./locking/lock_stat.ts";
 import type { CacheConfig } from "./mm/cache_model.ts";
+import type { Compaction } from "./mm/compaction.ts";
 import type { FailPoint } from "./mm/fault_inject.ts";
 import { type FramePages, PAGE_POISON } from "./mm/frame_pages.ts";
 import type { FramesZone } from "./mm/frames.ts";
@@ -105,6 +106,8 @@ export interface KernelParts {
   readonly kmallocCaches: Kmalloc;
   readonly vmallocLayer: Vmalloc;
   readonly taskParts: TaskParts;
+  /** Compaction (kernel/mm/compaction.ts): compact_memory, direct compaction, kcompactd. */
+  readonly compaction: Compaction;
   /** The CPUs and their TLBs (smp.ts), the modelled locks and the scheduler (sched.ts). */
   readonly smp: Smp;
   readonly locks: LockStat;
@@ -152,6 +155,7 @@ export class Kernel {
   declare readonly vmallocLayer: Vmalloc;
   /** Processes and their address spaces (task_init.ts). */
   declare readonly taskParts: TaskParts;
+  declare readonly compaction: Compaction;
   declare readonly tasks: Tasks;
   declare readonly registry: Registry;
   /** The CPUs (smp.ts), the modelled locks (/proc/lock_stat) and the scheduler (`m.run`). */
@@ -204,6 +208,7 @@ export class Kernel {
     this.kmallocCaches = p.kmallocCaches;
     this.vmallocLayer = p.vmallocLayer;
     this.taskParts = p.taskParts;
+    this.compaction = p.compaction;
     this.tasks = p.taskParts.tasks;
     this.smp = p.smp;
     this.locks = p.locks;
@@ -388,6 +393,16 @@ export class Kernel {
    */
   setNrHugepages(n: number): number {
     return this.taskParts.memory.hugetlb.setNrHugepages(n);
+  }
+
+  /**
+   * echo 1 > /proc/sys/vm/compact_memory (kernel/mm/compaction.ts): every
+   * zone is compacted, the migrate scanner moving movable pages from the
+   * bottom to free frames the free scanner isolates from the top. Nothing
+   * happens on a frames layer that cannot isolate free blocks.
+   */
+  compactMemory(): void {
+    this.compaction.compactMemory();
   }
 
   /**

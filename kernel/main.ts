@@ -31,6 +31,7 @@ import { Prandom } from "./lib/random.ts";
 import { LockStat } from "./locking/lock_stat.ts";
 import { type CacheConfig, CacheModel } from "./mm/cache_model.ts";
 import { cacheStats } from "./mm/cache_stats.ts";
+import { Compaction, compactVmstat } from "./mm/compaction.ts";
 import { FailPoint } from "./mm/fault_inject.ts";
 import type { FramesLayer, FramesZone, PageAllocator } from "./mm/frames.ts";
 import { FramesLocks } from "./mm/frames_locks.ts";
@@ -162,6 +163,12 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     registry.clock.addCounter("swapOut", () => swapDev.stats.pswpout);
   }
 
+  // Compaction: the frames layer's zones, migration over the reverse map; kcompactd runs after kswapd.
+  const compaction = new Compaction(pages, taskParts.migrate);
+  pages.compaction = compaction;
+  taskParts.reclaim.afterKswapd = () => compaction.kcompactd();
+  registry.vmstatSources.push((out) => compactVmstat(compaction, out));
+
   // 7. files
   const fs = config.fs ?? { diskBytes: DEFAULT_DISK_BYTES, files: [] };
   fsInit(
@@ -247,6 +254,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     kmallocCaches,
     vmallocLayer,
     taskParts,
+    compaction,
   });
 }
 

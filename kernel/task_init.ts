@@ -17,6 +17,7 @@ import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import { Memory } from "./mm/memory.ts";
+import { Migrate } from "./mm/migrate.ts";
 import { checkMlock } from "./mm/mlock.ts";
 import { MlockPages } from "./mm/mlock_folio.ts";
 import { checkMms } from "./mm/mm_check.ts";
@@ -59,6 +60,8 @@ export interface TaskParts {
   readonly failSwapIo: FailPoint;
   /** LRU lists, reverse map, the replacement policy, kswapd and direct reclaim. */
   readonly reclaim: Reclaim;
+  /** Page migration (migrate.ts): moves anonymous pages to other frames through the reverse map. */
+  readonly migrate: Migrate;
 }
 
 /** Options of the process side (from the boot config). */
@@ -148,7 +151,8 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   k.pages.releasers.push((pfn) => reclaim.release(pfn));
   // A page whose last reference goes with a charge left (an eviction) gives it back to its group.
   k.pages.releasers.push((pfn) => memory.memcg.uncharge(pfn));
-  const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo, reclaim };
+  const migrate = new Migrate({ phys: k.phys, memmap: k.memmap, pages: k.pages, reclaim, swap: memory.swap });
+  const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo, reclaim, migrate };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
   k.pages.shrinkers.push((want) => reclaim.shrinker(want));
@@ -156,6 +160,9 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   r.checkers.push({ name: "lru", run: () => checkLru(reclaim, tasks.list()) } satisfies Checker);
   r.meminfoSources.push((v) => reclaimMeminfo(reclaim, v));
   r.vmstatSources.push((out) => reclaimVmstat(reclaim, out));
+  r.vmstatSources.push((out) =>
+    out.push(["pgmigrate_success", migrate.stats.pgmigrateSuccess], ["pgmigrate_fail", migrate.stats.pgmigrateFail]),
+  );
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
   r.checkers.push({
     name: "mlock",

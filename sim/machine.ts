@@ -24,6 +24,7 @@ import { VMALLOC_START } from "../kernel/mm/types.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderExtfragIndex, renderUnusableIndex } from "../kernel/proc/extfrag.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
+import { renderPagetypeinfo } from "../kernel/proc/pagetypeinfo.ts";
 import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
 import { renderVmstat } from "../kernel/proc/vmstat.ts";
@@ -144,6 +145,16 @@ export class MachineProc {
   /** /proc/buddyinfo. Throws Error on a machine whose frames layer has no zones (xv6, bitmap). */
   buddyinfo(): string {
     return renderBuddyinfo(this.kernel.frameZones(), this.kernel.pages.maxOrder);
+  }
+
+  /**
+   * /proc/pagetypeinfo: free blocks per order and migrate type, page blocks
+   * per type. Throws Error on a machine whose frames layer keeps no migrate types.
+   */
+  pagetypeinfo(): string {
+    const out = renderPagetypeinfo(this.kernel.frameZones(), this.kernel.pages.maxOrder);
+    if (out === null) throw new Error(`this machine's frame allocator is '${this.kernel.framesName}': it keeps no migrate types`);
+    return out;
   }
 
   /**

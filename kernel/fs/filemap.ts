@@ -18,7 +18,7 @@
  * synchronous, so the Writeback field of meminfo is always 0.
  */
 import type { PageAllocator } from "../mm/frames.ts";
-import { GFP_KERNEL } from "../mm/gfp.ts";
+import { GFP_HIGHUSER_MOVABLE } from "../mm/gfp.ts";
 import { type MemMap, PG_dirty, PG_file, SP_INDEX, SP_MAPPING } from "../mm/memmap.ts";
 import type { PhysMem } from "../mm/physmem.ts";
 import type { FileLru } from "../mm/vmscan_file.ts";
@@ -114,13 +114,13 @@ export class PageCache {
     return nf;
   }
 
-  /** A frame for a new cache page (GFP_KERNEL): reclaim and the OOM killer may run, as the page is not held yet. */
+  /** A frame for a new cache page (GFP_HIGHUSER_MOVABLE, the mapping default): reclaim and the OOM killer may run, as the page is not held yet. */
   private allocCachePage(): number {
     const point = this.reclaimPoint;
-    if (point === null) return this.pages.allocPages(0, GFP_KERNEL);
+    if (point === null) return this.pages.allocPages(0, GFP_HIGHUSER_MOVABLE);
     point.safe++;
     try {
-      return this.pages.allocPages(0, GFP_KERNEL);
+      return this.pages.allocPages(0, GFP_HIGHUSER_MOVABLE);
     } finally {
       point.safe--;
     }

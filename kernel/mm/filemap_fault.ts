@@ -14,7 +14,7 @@
 import { PFO_FILE, PFO_FILE_COPY, PFO_WP_SHARED } from "../events_types.ts";
 import { FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaPteFlags } from "./fault_codes.ts";
 import type { PageAllocator } from "./frames.ts";
-import { GFP_HIGHUSER } from "./gfp.ts";
+import { GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import { type MemMap, PG_file } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE } from "./mm.ts";
@@ -165,7 +165,7 @@ export class FileFault {
   private copyToAnon(mm: MmStruct, vma: number, page: number, ptep: number, src: number): number {
     // Held across the allocation, whose reclaim would otherwise take the cache page being copied.
     this.m.buddy.getPage(src);
-    const pfn = this.m.buddy.allocPages(0, GFP_HIGHUSER);
+    const pfn = this.m.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE);
     if (pfn >= 0) this.m.phys.copyPage(pfn, src);
     this.m.buddy.putPage(src);
     if (pfn < 0) return FAULT_OOM;

@@ -87,6 +87,8 @@ export class FramePages {
    */
   readonly releasers: Array<(pfn: number) => void> = [];
   currentComm = "swapper/0";
+  /** Compaction (compaction.ts), set at boot when the machine has it: direct compaction and kcompactd's wakeup. */
+  compaction: { direct(order: number): boolean; wakeup(order: number): void } | null = null;
   /** The machine's event bus (mm_page_alloc, mm_page_free). */
   readonly ev: KernelEvents;
   /** ev.active, held here so the fast paths test an event with one load less. */
@@ -190,7 +192,8 @@ export class FramePages {
   }
 
   /**
-   * The layer had nothing (__alloc_pages_slowpath): the shrinkers (direct
+   * The layer had nothing (__alloc_pages_slowpath): direct compaction first
+   * for a costly order (as Linux's slow path orders it), then the shrinkers (direct
    * reclaim among them), per-CPU lists back to it and one more try; then,
    * for an allocation that may, the OOM killer and one more try; else the
    * failure report. With several CPUs the lists are drained even when the
@@ -198,6 +201,10 @@ export class FramePages {
    * allocator drains all CPUs before it declares OOM.
    */
   private allocRetry(order: number, gfp: number): number {
+    if (order > 3 /* PAGE_ALLOC_COSTLY_ORDER */ && this.compaction !== null) {
+      const pfn = this.compactAndRetry(order, gfp);
+      if (pfn >= 0) return pfn;
+    }
     let pfn = -1;
     if (this.runShrinkers(1 << order) || (this.nrCpus > 1 && this.nrPcpPages() > 0)) {
       this.drainPcp();
@@ -222,6 +229,44 @@ export class FramePages {
     if (this.oomKiller === null || order > 3 || (gfp & __GFP_DIRECT_RECLAIM) === 0) return false;
     if (gfp & (__GFP_NORETRY | __GFP_RETRY_MAYFAIL)) return false;
     return this.oomKiller(order, gfp);
+  }
+
+  /** Wakes kcompactd, and compacts directly when the request may wait (__GFP_DIRECT_RECLAIM); -1 when that did not help. */
+  private compactAndRetry(order: number, gfp: number): number {
+    const c = this.compaction as { direct(order: number): boolean; wakeup(order: number): void };
+    c.wakeup(order);
+    if ((gfp & __GFP_DIRECT_RECLAIM) === 0 || !c.direct(order)) return -1;
+    const pfn = this.take(order, gfp);
+    if (pfn >= 0) this.prepNewPage(pfn, order, gfp);
+    return pfn;
+  }
+
+  /**
+   * Takes the free block headed by `pfn` from the layer for compaction
+   * (frames.ts isolateFreeBlock) and splits it into order-0 pages, each
+   * allocated with refcount 1 (split_page). Returns its order, or -1 when
+   * pfn heads no free block or the layer cannot isolate.
+   */
+  isolateFree(pfn: number): number {
+    const layer = this.layer;
+    if (layer.isolateFreeBlock === undefined) return -1;
+    let order: number;
+    try {
+      order = layer.isolateFreeBlock(pfn);
+    } catch (e) {
+      return this.threw(`isolateFreeBlock(0x${pfn.toString(16)})`, e);
+    }
+    if (order === -1) return -1;
+    if (!(Number.isInteger(order) && order >= 0 && order <= this.maxOrder))
+      layerFault("frames", `'${this.name}' isolateFreeBlock(0x${pfn.toString(16)}) returned ${String(order)}`);
+    this.checkAnswer(pfn, order);
+    const w = this.w;
+    for (let p = pfn; p < pfn + (1 << order); p++) {
+      w[p * W] = PG_alloc;
+      w[p * W + 1] = 1;
+    }
+    this.pgalloc += 1 << order;
+    return order;
   }
 
   /** One call into the layer, its answer checked (allocPages has the same steps written out). */

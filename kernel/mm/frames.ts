@@ -109,6 +109,12 @@ export interface FramesZone {
   readonly lowmemReserve: number;
   /** Frames allocated from the zone since boot. */
   readonly pgalloc: number;
+  /** Optional (/proc/pagetypeinfo): page blocks are 2^pageblockOrder frames. */
+  readonly pageblockOrder?: number;
+  /** Optional: free blocks per order and migrate type, index order * 3 + type (pageblock.ts). */
+  readonly nrFreeMt?: ArrayLike<number>;
+  /** Optional: the migrate type of each page block of the zone, lowest first. */
+  readonly blockType?: ArrayLike<number>;
 }
 
 /** What the kernel counted of a frames layer's traffic (FramePages), handed to `stats`. */
@@ -155,6 +161,14 @@ export interface FrameAllocator {
    * models one lock taken by every allocation and free (the zone lock).
    */
   readonly locks?: number;
+  /**
+   * Optional (compaction's free scanner): takes the free block whose head is
+   * `pfn` off the free lists and returns its order; its records come back
+   * zero, as an allocPages answer. Returns -1 when pfn heads no free block,
+   * or when taking it would leave its zone below the min watermark. A layer
+   * without it cannot be compacted.
+   */
+  isolateFreeBlock?(pfn: number): number;
   /** Optional: a JSON-able view of the allocator, `m.stats()[name]` (else `m.stats().frames` holds the counters). */
   statsJson?(counters: FramesCounters): unknown;
 }

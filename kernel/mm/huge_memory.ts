@@ -34,7 +34,7 @@ import { PFO_COW_REUSE, PFO_DEMAND_ZERO } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import { FAULT_ACCERR, FAULT_OK, FAULT_OOM } from "./fault_codes.ts";
 import type { PageAllocator } from "./frames.ts";
-import { __GFP_COMP, __GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
+import { __GFP_COMP, __GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
 import { PG_alloc, PG_anon, PG_anon_exclusive, PG_head } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
@@ -64,7 +64,7 @@ import type { VmaOps } from "./vma.ts";
 /** Order of a huge page (2 MiB of 4 KiB frames). */
 export const HPAGE_ORDER = 9;
 /** GFP_TRANSHUGE: a zeroed compound page; a failure is expected, not reported. */
-export const GFP_TRANSHUGE = GFP_HIGHUSER | __GFP_COMP | __GFP_ZERO | __GFP_NOWARN;
+export const GFP_TRANSHUGE = GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_ZERO | __GFP_NOWARN;
 
 /** /sys/kernel/mm/transparent_hugepage/enabled. */
 export type ThpEnabled = "always" | "madvise" | "never";

@@ -20,7 +20,7 @@
 import { panic } from "../panic.ts";
 import { FILE_PAGE_SIGBUS, isFileObject } from "./filemap_fault.ts";
 import type { PageAllocator } from "./frames.ts";
-import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
+import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import { type MemMap, PG_alloc, PG_anon_exclusive, PG_pgtable } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaAllows, vmaPteFlags } from "./memory.ts";
@@ -368,7 +368,7 @@ export class KernelApi {
    * free. Map it with mapPage; free it with putPage.
    */
   allocUserPage(mm: MmStruct, vma: number): number {
-    const pfn = this.pages.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
+    const pfn = this.pages.allocPages(0, GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
     if (pfn < 0) return -1;
     if (vma !== 0) this.memory.anonVmaPrepare(vma);
     this.memory.newAnonPage(mm, pfn);

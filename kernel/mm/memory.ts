@@ -32,7 +32,7 @@ import type { CommitAccounting } from "./commit.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaPteFlags } from "./fault_codes.ts";
 import { FileFault, isFileObject } from "./filemap_fault.ts";
 import type { PageAllocator } from "./frames.ts";
-import { __GFP_ZERO, GFP_HIGHUSER } from "./gfp.ts";
+import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import { HugeMemory } from "./huge_memory.ts";
 import { Hugetlb } from "./hugetlb.ts";
 import { MemcgController } from "./memcontrol.ts";
@@ -177,7 +177,7 @@ export class Memory implements ZapSink {
     }
     this.reclaim?.beforeAlloc();
     if (mm.memcg !== 0 && !this.memcg.tryCharge(mm.memcg)) return FAULT_OOM;
-    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
+    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
     this.newAnonPage(mm, pfn);
@@ -327,10 +327,10 @@ export class Memory implements ZapSink {
    * reference while the allocation may reclaim, so reclaim leaves it mapped.
    */
   private allocCopyTarget(old: number, pteFlags: number): number {
-    if (this.reclaim === null || pteFlags & PTE_SPECIAL) return this.buddy.allocPages(0, GFP_HIGHUSER);
+    if (this.reclaim === null || pteFlags & PTE_SPECIAL) return this.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE);
     this.buddy.getPage(old);
     this.reclaim.beforeAlloc();
-    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER);
+    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE);
     this.buddy.freePages(old, 0);
     return pfn;
   }

@@ -21,6 +21,7 @@ import type { BootLayout } from "./memblock.ts";
 import { type MemMap, PG_reserved } from "./memmap.ts";
 import { DMA_END_PFN, setupWatermarks, ZONE_NAMES, Zone } from "./mmzone.ts";
 import { BuddyAllocator } from "./page_alloc.ts";
+import { mobilityGroupingFor, pageblockOrderFor } from "./pageblock.ts";
 import type { PhysMem } from "./physmem.ts";
 
 /** What the frame layer's boot is handed. */
@@ -66,8 +67,11 @@ export function buddyFrames(boot: FramesBoot): BuddyAllocator {
   const nrPages = boot.ram.nrPages;
   const zones: Zone[] = [];
   const dmaEnd = Math.min(nrPages, DMA_END_PFN);
-  zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, boot.maxOrder));
-  if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, boot.maxOrder));
+  const pbOrder = pageblockOrderFor(boot.maxOrder);
+  zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, boot.maxOrder, pbOrder));
+  if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, boot.maxOrder, pbOrder));
+  const mobility = mobilityGroupingFor(nrPages, pbOrder) ? 1 : 0;
+  for (const z of zones) z.mobility = mobility;
   const buddy = new BuddyAllocator(boot.memmap, zones, boot.maxOrder);
   for (const r of boot.ranges) buddy.freeBootRange(r.start, r.end);
   setupWatermarks(zones);

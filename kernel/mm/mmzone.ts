@@ -3,12 +3,17 @@
  * free lists, free-page count, watermarks and per-CPU page lists.
  *
  * A zone's free lists are intrusive doubly linked lists threaded through the
- * struct page records of block heads (words 1 and 2 hold next/prev pfn + 1);
- * `freeHead[order]` holds the first head's pfn + 1 (0 = empty). Per-CPU lists
- * are singly linked the same way through word 1.
+ * struct page records of block heads (words 1 and 2 hold next/prev pfn + 1,
+ * word 3 the list's migrate type); there is one list per order and migrate
+ * type (pageblock.ts): `freeHead[order * MIGRATE_TYPES + type]` holds the
+ * first head's pfn + 1 (0 = empty). Per-CPU lists are singly linked the same
+ * way through word 1, one per order and migrate type as Linux's pcp lists:
+ * `head[order * MIGRATE_TYPES + type]`; a page sits on the list of its page
+ * block's type.
  */
 
 import type { MemMap } from "./memmap.ts";
+import { MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
 
 /** Zone indexes, lowest first. */
 export const ZONE_DMA = 0;
@@ -17,21 +22,22 @@ export const ZONE_NAMES = ["DMA", "Normal"] as const;
 /** Frames below this pfn are in ZONE_DMA: 16 MiB. */
 export const DMA_END_PFN = (16 << 20) / 4096;
 
-/** Per-CPU page lists for one CPU and one zone, orders 0..PCP_MAX_ORDER. */
+/** Per-CPU page lists for one CPU and one zone, orders 0..PCP_MAX_ORDER, one per migrate type. */
 export class PerCpuPages {
-  /** Head pfn + 1 of each order's list (0 = empty). */
+  /** Head pfn + 1 of each list (0 = empty), index order * MIGRATE_TYPES + type (Linux order_to_pindex). */
   readonly head: Int32Array;
   /** Pages held over all orders (the per-order block counts are recounted by walking, when asked). */
   count = 0;
 
   constructor(
+    /** Orders the lists serve: there are orders * MIGRATE_TYPES lists. */
     orders: number,
     /** Pages moved per refill or drain. */
     readonly batch: number,
     /** Drain when `count` exceeds this. */
     readonly high: number,
   ) {
-    this.head = new Int32Array(orders);
+    this.head = new Int32Array(orders * MIGRATE_TYPES);
   }
 }
 
@@ -72,8 +78,18 @@ export class Zone {
   lowmemReserve = 0;
   /** Pages allocated from this zone since boot (vmstat pgalloc_<zone>). */
   pgalloc = 0;
+  /** First free head (pfn + 1) of each order and type: index order * MIGRATE_TYPES + type. */
   readonly freeHead: Int32Array;
+  /** Free blocks per order over all types (/proc/buddyinfo). */
   readonly nrFree: Int32Array;
+  /** Free blocks per order and type (/proc/pagetypeinfo), indexed as freeHead. */
+  readonly nrFreeMt: Int32Array;
+  /** The migrate type of each page block of the zone, lowest first (all Movable at boot, as Linux). */
+  readonly blockType: Uint8Array;
+  /** Page blocks are 2^pageblockOrder frames. */
+  readonly pageblockOrder: number;
+  /** 1 when requests are grouped by mobility, 0 when every request is treated as Movable. */
+  mobility = 1;
   /** Per-CPU lists: pcp[c] is CPU c's (page_alloc.ts setupPcp). */
   pcp: PerCpuPages[] = [];
   /** The boot CPU's lists: pcp[0]. */
@@ -85,13 +101,29 @@ export class Zone {
     readonly startPfn: number,
     readonly endPfn: number,
     maxOrder: number,
+    pageblockOrder: number,
   ) {
-    this.freeHead = new Int32Array(maxOrder + 1);
+    this.freeHead = new Int32Array((maxOrder + 1) * MIGRATE_TYPES);
     this.nrFree = new Int32Array(maxOrder + 1);
+    this.nrFreeMt = new Int32Array((maxOrder + 1) * MIGRATE_TYPES);
+    this.pageblockOrder = pageblockOrder;
+    const first = startPfn >> pageblockOrder;
+    const last = (endPfn - 1) >> pageblockOrder;
+    this.blockType = new Uint8Array(endPfn > startPfn ? last - first + 1 : 0).fill(MIGRATE_MOVABLE);
   }
 
   contains(pfn: number): boolean {
     return pfn >= this.startPfn && pfn < this.endPfn;
+  }
+
+  /** Index in blockType of the page block holding pfn. */
+  blockIndex(pfn: number): number {
+    return (pfn >> this.pageblockOrder) - (this.startPfn >> this.pageblockOrder);
+  }
+
+  /** get_pageblock_migratetype. */
+  blockTypeOf(pfn: number): number {
+    return this.blockType[this.blockIndex(pfn)] as number;
   }
 }
 

@@ -15,7 +15,7 @@
  * The report (dmesg, one printk line each, kind "oom" except the kill line,
  * kind "oom_kill"):
  *
- *   hog invoked oom-killer: gfp_mask=0x...(GFP_HIGHUSER), order=0, oom_score_adj=0
+ *   hog invoked oom-killer: gfp_mask=0x...(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0
  *   memory: usage 64kB, limit 64kB, failcnt 3        (group OOM only)
  *   swap: usage 0kB, limit 9007199254740988kB, failcnt 0   (group OOM only)
  *   Tasks state (memory values in pages):
@@ -31,7 +31,7 @@
  */
 import type { Printk } from "../printk.ts";
 import { SIGKILL } from "../uapi/signal.ts";
-import { formatGfp, GFP_HIGHUSER } from "./gfp.ts";
+import { formatGfp, GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import type { MemCgroup, MemcgController } from "./memcontrol.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE_SIZE } from "./types.ts";
@@ -50,8 +50,8 @@ export interface OomRequest {
   readonly order: number;
 }
 
-/** A user page of a fault: GFP_HIGHUSER, order 0. */
-const USER_PAGE: OomRequest = { gfp: GFP_HIGHUSER, order: 0 };
+/** A user page of a fault: GFP_HIGHUSER_MOVABLE, order 0. */
+const USER_PAGE: OomRequest = { gfp: GFP_HIGHUSER_MOVABLE, order: 0 };
 
 /** What the OOM killer sees of a process. */
 export interface OomTask {

@@ -19,18 +19,22 @@
  *   2. while the buddy is a free head of the same order in the same zone,
  *      take it off its list and merge: pfn &= ~(1 << order), order += 1;
  *   3. put the (possibly merged) block at the head of its order's list.
- * An allocation takes the smallest order with a free block and splits it,
- * pushing the upper halves on the lower lists (expand).
+ * An allocation takes the smallest order with a free block of its migrate
+ * type (pageblock.ts: the gfp mask decides) and splits it, pushing the upper
+ * halves on the lower lists (expand); with none of its type it falls back to
+ * another type's lists and may claim the page block (page_alloc_lists.ts).
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import type { FrameAllocator, FramesCounters } from "./frames.ts";
-import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_NOFAIL } from "./gfp.ts";
+import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_MOVABLE, __GFP_NOFAIL, __GFP_RECLAIMABLE } from "./gfp.ts";
 import { type MemMap, PG_buddy, PG_pcp } from "./memmap.ts";
 import { type BuddyLists, BuddyStats, PerCpuPages, pcpBatchFor, ZONE_DMA, type Zone } from "./mmzone.ts";
 import { checkBuddy } from "./page_alloc_check.ts";
+import { addToFreeList, delFromFreeList, findFallback } from "./page_alloc_lists.ts";
 import { buddyStats } from "./page_alloc_stats.ts";
+import { gfpMigratetype, MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
 
 /** Largest order a kernel may be built with here (4-bit order field). */
 export const MAX_ORDER_LIMIT = 12;
@@ -38,9 +42,18 @@ export const MAX_ORDER_LIMIT = 12;
 export const PCP_MAX_ORDER = 3;
 
 const W = 16;
-// The fast paths below write W, PG_pcp, __GFP_DMA and PCP_MAX_ORDER as literals: in V8 every use of
+// The fast paths below write W, PG_pcp, __GFP_DMA, PCP_MAX_ORDER, MIGRATE_TYPES and the mobility gfp bits as literals: in V8 every use of
 // an imported or module-level constant is a load and a check; these stop a change of the names.
-if (W !== 16 || PG_pcp !== 4 || __GFP_DMA !== 1 || PCP_MAX_ORDER !== 3) throw new Error("page_alloc.ts: fast-path literals out of date");
+if (
+  W !== 16 ||
+  PG_pcp !== 4 ||
+  __GFP_DMA !== 1 ||
+  PCP_MAX_ORDER !== 3 ||
+  MIGRATE_TYPES !== 3 ||
+  __GFP_MOVABLE !== 8 ||
+  __GFP_RECLAIMABLE !== 16
+)
+  throw new Error("page_alloc.ts: fast-path literals out of date");
 
 /** The buddy allocator over all zones: memsim's default frames layer. */
 export class BuddyAllocator implements FrameAllocator, BuddyLists {
@@ -61,6 +74,12 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   private cpu = 0;
   /** CPUs with lists of their own (setupPcp). */
   nrCpus = 1;
+  /**
+   * gfp_migratetype as a table: the migrate type of a request whose gfp bits
+   * 3..4 (__GFP_MOVABLE, __GFP_RECLAIMABLE) are the index; every entry
+   * Movable when the zone does not group by mobility (setupPcp).
+   */
+  private readonly mtOf = new Uint8Array(4);
 
   /** Use buddyFrames (mm_init.ts), which builds the zones and frees the boot ranges. */
   constructor(
@@ -89,13 +108,14 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   allocPages(order: number, gfp: number): number {
     const zone = this.normal;
     const pcp = this.normalPcp;
-    // pcp.head[order] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
-    const h = pcp.head[order] as number;
+    // The list of (order, migrate type); head[li] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
+    const li = order * 3 + (this.mtOf[(gfp >> 3) & 3] as number);
+    const h = pcp.head[li] as number;
     const n = 1 << order;
-    if (h > 0 && (gfp & 1) /* __GFP_DMA */ === 0 && zone.freePages - n >= zone.wmarkLow) {
+    if (h > 0 && (gfp & 0x01) === 0 && zone.freePages - n >= zone.wmarkLow) {
       const w = this.w;
       const i = h * 16 - 16;
-      pcp.head[order] = w[i + 1] as number;
+      pcp.head[li] = w[i + 1] as number;
       w[i] = 0;
       w[i + 1] = 0;
       pcp.count -= n;
@@ -108,27 +128,28 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** Everything but the per-CPU fast path: zone choice, refills, the zonelist at the min watermark. */
   private allocSlow(order: number, gfp: number): number {
     const zone = (gfp & __GFP_DMA) !== 0 ? (this.zones[ZONE_DMA] as Zone) : this.normal;
+    const mt = zone.mobility !== 0 ? gfpMigratetype(gfp) : MIGRATE_MOVABLE;
     let pfn = -1;
-    if (zone.freePages - (1 << order) >= zone.wmarkLow) pfn = this.rmqueue(zone, order);
-    if (pfn < 0) pfn = this.allocFromZonelist(order, gfp);
+    if (zone.freePages - (1 << order) >= zone.wmarkLow) pfn = this.rmqueue(zone, order, mt);
+    if (pfn < 0) pfn = this.allocFromZonelist(order, gfp, mt);
     if (pfn >= 0) this.zoneOf(pfn).pgalloc += 1 << order;
     return pfn;
   }
 
   /** A block from the zone: through the per-CPU list for small orders. Its head record is zero. */
-  private rmqueue(zone: Zone, order: number): number {
-    return order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order) : this.rmqueueSmallest(zone, order);
+  private rmqueue(zone: Zone, order: number, mt: number): number {
+    return order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order, mt) : this.rmqueueBuddy(zone, order, mt);
   }
 
   /** Every allowed zone down to its min watermark (lowered for __GFP_HIGH and atomic requests). */
-  private allocFromZonelist(order: number, gfp: number): number {
+  private allocFromZonelist(order: number, gfp: number, mt: number): number {
     const top = (gfp & __GFP_DMA) !== 0 ? ZONE_DMA : this.zones.length - 1;
     for (let z = top; z >= 0; z--) {
       const zone = this.zones[z] as Zone;
       let mark = this.minMark(zone, gfp);
       if (z !== top) mark += zone.lowmemReserve;
       if (zone.freePages - (1 << order) + 1 <= mark && (gfp & __GFP_NOFAIL) === 0) continue;
-      const pfn = this.rmqueue(zone, order);
+      const pfn = this.rmqueue(zone, order, mt);
       if (pfn >= 0) return pfn;
     }
     return -1;
@@ -144,13 +165,19 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     return min;
   }
 
-  /** Takes one block from the per-CPU list, refilling it from the buddy lists when empty. */
-  private rmqueuePcp(zone: Zone, order: number): number {
+  /**
+   * Takes one block from the per-CPU list of (order, mt), refilling it from
+   * the buddy lists of type mt when empty; with none of that type, one block
+   * comes from the fallback straight to the caller (its page block may be of
+   * another type, and a pcp page stays on its block's type's list).
+   */
+  private rmqueuePcp(zone: Zone, order: number, mt: number): number {
     const pcp = zone.pcp[this.cpu] as PerCpuPages;
-    if (pcp.head[order] === 0 && !this.pcpRefill(zone, pcp, order)) return -1;
+    const li = order * MIGRATE_TYPES + mt;
+    if (pcp.head[li] === 0 && !this.pcpRefill(zone, pcp, order, mt)) return this.rmqueueBuddy(zone, order, mt);
     const w = this.w;
-    const pfn = (pcp.head[order] as number) - 1;
-    pcp.head[order] = w[pfn * W + 1] as number;
+    const pfn = (pcp.head[li] as number) - 1;
+    pcp.head[li] = w[pfn * W + 1] as number;
     pcp.count -= 1 << order;
     w[pfn * W] = 0;
     w[pfn * W + 1] = 0;
@@ -158,20 +185,22 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   }
 
   /**
-   * rmqueue_bulk: moves up to batch pages' worth of blocks to the per-CPU
-   * list, in the order taken, so the next allocation gets the first of them.
+   * rmqueue_bulk: moves up to batch pages' worth of blocks of type mt to the
+   * per-CPU list of (order, mt), in the order taken, so the next allocation
+   * gets the first of them. Takes no fallback blocks (rmqueuePcp does).
    */
-  private pcpRefill(zone: Zone, pcp: PerCpuPages, order: number): boolean {
+  private pcpRefill(zone: Zone, pcp: PerCpuPages, order: number, mt: number): boolean {
     const w = this.w;
+    const li = order * MIGRATE_TYPES + mt;
     const want = Math.max(1, pcp.batch >> order);
     let tail = -1;
     let got = 0;
     for (; got < want; got++) {
-      const pfn = this.rmqueueSmallest(zone, order);
+      const pfn = this.rmqueueSmallest(zone, order, mt);
       if (pfn < 0) break;
-      this.pcpPush(pcp, pfn, order);
+      this.pcpPush(pcp, pfn, order, mt);
       if (tail >= 0) {
-        pcp.head[order] = w[pfn * W + 1] as number;
+        pcp.head[li] = w[pfn * W + 1] as number;
         w[pfn * W + 1] = w[tail * W + 1] as number;
         w[tail * W + 1] = pfn + 1;
       }
@@ -181,28 +210,43 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     return got > 0;
   }
 
-  /** Pushes a block whose records are zero on the front of a per-CPU list. */
-  private pcpPush(pcp: PerCpuPages, pfn: number, order: number): void {
+  /** Pushes a block whose records are zero on the front of the per-CPU list of (order, mt). */
+  private pcpPush(pcp: PerCpuPages, pfn: number, order: number, mt: number): void {
     const w = this.w;
     const i = pfn * W;
+    const li = order * MIGRATE_TYPES + mt;
     w[i] = PG_pcp | (order << 16);
-    w[i + 1] = pcp.head[order] as number;
-    pcp.head[order] = pfn + 1;
+    w[i + 1] = pcp.head[li] as number;
+    pcp.head[li] = pfn + 1;
     pcp.count += 1 << order;
   }
 
-  /** __rmqueue_smallest: the smallest free block of at least `order`, split down; its head record is zero. */
-  private rmqueueSmallest(zone: Zone, order: number): number {
+  /** __rmqueue: a block of the request's type, else one taken from another type's lists (fallback). */
+  private rmqueueBuddy(zone: Zone, order: number, mt: number): number {
+    const pfn = this.rmqueueSmallest(zone, order, mt);
+    if (pfn >= 0 || zone.mobility === 0) return pfn;
+    const head = findFallback(this.w, zone, this.maxOrder, order, mt);
+    if (head < 0) return -1;
+    this.takeFree(zone, head, ((this.w[head * W] as number) >> 16) & 15, order);
+    return head;
+  }
+
+  /** __rmqueue_smallest: the smallest free block of type mt of at least `order`, split down; its head record is zero. */
+  private rmqueueSmallest(zone: Zone, order: number, mt: number): number {
     for (let o = order; o <= this.maxOrder; o++) {
-      const h = zone.freeHead[o] as number;
+      const h = zone.freeHead[o * MIGRATE_TYPES + mt] as number;
       if (h === 0) continue;
-      const pfn = h - 1;
-      this.delFromFreeList(zone, pfn, o);
-      this.expand(zone, pfn, order, o);
-      zone.freePages -= 1 << order;
-      return pfn;
+      this.takeFree(zone, h - 1, o, order);
+      return h - 1;
     }
     return -1;
+  }
+
+  /** Takes free block (pfn, high) off its list and splits it down to `order`. */
+  private takeFree(zone: Zone, pfn: number, high: number, order: number): void {
+    delFromFreeList(this.w, zone, pfn, high);
+    this.expand(zone, pfn, order, high);
+    zone.freePages -= 1 << order;
   }
 
   /** Splits block (pfn, high) down to `low`, freeing the upper halves. */
@@ -217,49 +261,33 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   }
 
   private addToFreeList(zone: Zone, pfn: number, order: number): void {
-    const w = this.w;
-    const i = pfn * W;
-    const first = zone.freeHead[order] as number;
-    w[i] = PG_buddy | (order << 16);
-    w[i + 1] = first;
-    w[i + 2] = 0;
-    w[i + 3] = 0;
-    if (first !== 0) w[(first - 1) * W + 2] = pfn + 1;
-    zone.freeHead[order] = pfn + 1;
-    zone.nrFree[order] = (zone.nrFree[order] as number) + 1;
+    addToFreeList(this.w, zone, pfn, order);
   }
 
-  /** Takes a block off its free list, leaving its head record zero. */
   private delFromFreeList(zone: Zone, pfn: number, order: number): void {
-    const w = this.w;
-    const i = pfn * W;
-    const next = w[i + 1] as number;
-    const prev = w[i + 2] as number;
-    if (prev === 0) zone.freeHead[order] = next;
-    else w[(prev - 1) * W + 1] = next;
-    if (next !== 0) w[(next - 1) * W + 2] = prev;
-    w[i] = 0;
-    w[i + 1] = 0;
-    w[i + 2] = 0;
-    zone.nrFree[order] = (zone.nrFree[order] as number) - 1;
+    delFromFreeList(this.w, zone, pfn, order);
   }
 
   /**
    * Takes back block (pfn, order), its records zero (FramePages cleared them
    * and made every bad-free check). Orders up to PCP_MAX_ORDER go on the
-   * zone's per-CPU list, drained by a batch when it passes its high mark.
+   * running CPU's per-CPU list of (order, the page block's type now), drained
+   * by a batch when the CPU's lists of the zone pass their high mark.
    */
   freePages(pfn: number, order: number): void {
     if (order > 3 /* PCP_MAX_ORDER */) {
       this.freeLarge(pfn, order);
       return;
     }
+    const zone = pfn >= this.normalStart ? this.normal : this.low;
     const pcp = pfn >= this.normalStart ? this.normalPcp : this.lowPcp;
+    const pbo = zone.pageblockOrder;
+    const li = order * 3 + (zone.blockType[(pfn >> pbo) - (zone.startPfn >> pbo)] as number);
     const w = this.w;
     const i = pfn * 16;
     w[i] = 4 /* PG_pcp */ | (order << 16);
-    w[i + 1] = pcp.head[order] as number;
-    pcp.head[order] = pfn + 1;
+    w[i + 1] = pcp.head[li] as number;
+    pcp.head[li] = pfn + 1;
     if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
   }
 
@@ -291,14 +319,20 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     this.addToFreeList(zone, pfn, order);
   }
 
-  /** Gives `pages` pages' worth of blocks from a per-CPU list back to the buddy lists. */
+  /**
+   * free_pcppages_bulk: gives `pages` pages' worth of blocks from a CPU's
+   * lists back to the buddy lists, taking the lists in turn from order 0
+   * Unmovable up; each block goes to its page block's type's free list.
+   */
   private freePcpBulk(zone: Zone, pcp: PerCpuPages, pages: number): void {
     const w = this.w;
-    let order = 0;
+    const lists = pcp.head.length;
+    let li = 0;
     while (pages > 0 && pcp.count > 0) {
-      while ((pcp.head[order] as number) === 0) order = (order + 1) % (PCP_MAX_ORDER + 1);
-      const pfn = (pcp.head[order] as number) - 1;
-      pcp.head[order] = w[pfn * W + 1] as number;
+      while ((pcp.head[li] as number) === 0) li = (li + 1) % lists;
+      const order = (li / MIGRATE_TYPES) | 0;
+      const pfn = (pcp.head[li] as number) - 1;
+      pcp.head[li] = w[pfn * W + 1] as number;
       pcp.count -= 1 << order;
       pages -= 1 << order;
       w[pfn * W] = 0;
@@ -306,6 +340,19 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       this.freeOnePage(zone, pfn, order);
     }
     this.stats.pcpDrains++;
+  }
+
+  /** __isolate_free_page for compaction (frames.ts isolateFreeBlock). */
+  isolateFreeBlock(pfn: number): number {
+    const w = this.w;
+    const f = w[pfn * W] ?? 0;
+    if ((f & 0xffff) !== PG_buddy) return -1;
+    const order = (f >> 16) & 15;
+    const zone = this.zoneOf(pfn);
+    if (zone.freePages - (1 << order) < zone.wmarkMin) return -1;
+    this.delFromFreeList(zone, pfn, order);
+    zone.freePages -= 1 << order;
+    return order;
   }
 
   /**
@@ -394,6 +441,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       z.pcp0 = z.pcp[0] as PerCpuPages;
     }
     this.setCpu(0);
+    for (let bits = 0; bits < 4; bits++) this.mtOf[bits] = this.normal.mobility !== 0 ? gfpMigratetype(bits << 3) : MIGRATE_MOVABLE;
   }
 
   /** Puts a boot-time free range [start, end) on the lists as the largest aligned blocks. */

@@ -14,10 +14,14 @@
  *   BUDDY-6 free buddies left unmerged
  *   BUDDY-7 counter disagrees with the recount (every CPU's per-CPU lists recounted)
  *   BUDDY-8 non-head frame of a free block has a non-zero record
+ *   BUDDY-9 free block or per-CPU page on the list of a migrate type other
+ *           than its page block's, or a page block type out of range (or not Movable
+ *           with mobility grouping off)
  */
 import { invariant, panic } from "../panic.ts";
 import { type MemMap, PG_alloc, PG_buddy, PG_pcp, PG_reserved, SP_LRU_NEXT, SP_MAPPING, SP_MEMCG } from "./memmap.ts";
 import type { BuddyLists, PerCpuPages, Zone } from "./mmzone.ts";
+import { MIGRATE_MOVABLE, MIGRATE_NAMES, MIGRATE_TYPES } from "./pageblock.ts";
 
 const FREE = 1;
 const PCP = 2;
@@ -57,24 +61,11 @@ function checkAligned(pfn: number, order: number): void {
 
 /** Walks one zone's buddy lists and per-CPU lists, marking the frames they cover. */
 function checkZoneLists(b: BuddyLists, zone: Zone, seen: Uint8Array): void {
-  const mm = b.memmap;
+  checkBlockTypes(zone);
   let free = 0;
   for (let order = 0; order <= b.maxOrder; order++) {
     let n = 0;
-    let prev = 0;
-    for (let h = zone.freeHead[order] as number; h !== 0; h = mm.word(h - 1, 1)) {
-      const pfn = h - 1;
-      invariant(mm.word(pfn, 2) === prev, "BUDDY-1", `free block 0x${pfn.toString(16)} has a stale prev link`);
-      invariant(
-        mm.word0(pfn) === (PG_buddy | (order << 16)),
-        "BUDDY-1",
-        `free block 0x${pfn.toString(16)} not marked buddy order ${order}`,
-      );
-      markBlock(zone, seen, pfn, order, FREE);
-      checkUnmerged(b, zone, pfn, order);
-      prev = h;
-      n++;
-    }
+    for (let mt = 0; mt < MIGRATE_TYPES; mt++) n += checkFreeList(b, zone, seen, order, mt);
     invariant(n === zone.nrFree[order], "BUDDY-7", `zone ${zone.name} order ${order}: nr_free ${zone.nrFree[order]}, counted ${n}`);
     free += n << order;
   }
@@ -83,22 +74,76 @@ function checkZoneLists(b: BuddyLists, zone: Zone, seen: Uint8Array): void {
   for (let cpu = 0; cpu < zone.pcp.length; cpu++) {
     const pcp = zone.pcp[cpu] as PerCpuPages;
     let count = 0;
-    for (let order = 0; order < pcp.head.length; order++) {
-      let n = 0;
-      for (let h = pcp.head[order] as number; h !== 0; h = mm.word(h - 1, 1)) {
-        const pfn = h - 1;
-        invariant(
-          mm.word0(pfn) === (PG_pcp | (order << 16)),
-          "BUDDY-1",
-          `CPU ${cpu} pcp page 0x${pfn.toString(16)} not marked pcp order ${order}`,
-        );
-        markBlock(zone, seen, pfn, order, PCP);
-        n++;
-      }
-      count += n << order;
-    }
+    for (let li = 0; li < pcp.head.length; li++) count += checkPcpList(b, zone, seen, cpu, li);
     invariant(count === pcp.count, "BUDDY-7", `zone ${zone.name} CPU ${cpu} pcp: count ${pcp.count}, counted ${count}`);
   }
+}
+
+/**
+ * Walks CPU cpu's per-CPU list li (order li / MIGRATE_TYPES, type li %
+ * MIGRATE_TYPES), marking its frames; every page must be marked pcp of the
+ * list's order and lie in a page block of the list's type. Returns its pages.
+ */
+function checkPcpList(b: BuddyLists, zone: Zone, seen: Uint8Array, cpu: number, li: number): number {
+  const mm = b.memmap;
+  const order = (li / MIGRATE_TYPES) | 0;
+  const mt = li % MIGRATE_TYPES;
+  let n = 0;
+  for (let h = (zone.pcp[cpu] as PerCpuPages).head[li] as number; h !== 0; h = mm.word(h - 1, 1)) {
+    const pfn = h - 1;
+    invariant(
+      mm.word0(pfn) === (PG_pcp | (order << 16)),
+      "BUDDY-1",
+      `CPU ${cpu} pcp page 0x${pfn.toString(16)} not marked pcp order ${order}`,
+    );
+    const bt = zone.contains(pfn) ? zone.blockTypeOf(pfn) : -1;
+    invariant(
+      bt === mt,
+      "BUDDY-9",
+      `CPU ${cpu} pcp page 0x${pfn.toString(16)} order ${order} on the ${MIGRATE_NAMES[mt]} list, its page block is type ${bt}`,
+    );
+    markBlock(zone, seen, pfn, order, PCP);
+    n++;
+  }
+  return n << order;
+}
+
+/** Every page block type is a modelled type, and Movable when the zone does not group by mobility. */
+function checkBlockTypes(zone: Zone): void {
+  for (let i = 0; i < zone.blockType.length; i++) {
+    const t = zone.blockType[i] as number;
+    const ok = zone.mobility !== 0 ? t < MIGRATE_TYPES : t === MIGRATE_MOVABLE;
+    invariant(ok, "BUDDY-9", `zone ${zone.name} page block ${i}: type ${t} out of range`);
+  }
+}
+
+/** Walks the free list of one order and type; returns its length. */
+function checkFreeList(b: BuddyLists, zone: Zone, seen: Uint8Array, order: number, mt: number): number {
+  const mm = b.memmap;
+  const li = order * MIGRATE_TYPES + mt;
+  let n = 0;
+  let prev = 0;
+  for (let h = zone.freeHead[li] as number; h !== 0; h = mm.word(h - 1, 1)) {
+    const pfn = h - 1;
+    invariant(mm.word(pfn, 2) === prev, "BUDDY-1", `free block 0x${pfn.toString(16)} has a stale prev link`);
+    invariant(mm.word0(pfn) === (PG_buddy | (order << 16)), "BUDDY-1", `free block 0x${pfn.toString(16)} not marked buddy order ${order}`);
+    markBlock(zone, seen, pfn, order, FREE);
+    const bt = zone.contains(pfn) ? zone.blockTypeOf(pfn) : -1;
+    invariant(
+      mm.word(pfn, 3) === mt && bt === mt,
+      "BUDDY-9",
+      `free block 0x${pfn.toString(16)} order ${order} on the ${MIGRATE_NAMES[mt]} list (word 3 = ${mm.word(pfn, 3)}), its page block is type ${bt}`,
+    );
+    checkUnmerged(b, zone, pfn, order);
+    prev = h;
+    n++;
+  }
+  invariant(
+    n === zone.nrFreeMt[li],
+    "BUDDY-7",
+    `zone ${zone.name} order ${order} ${MIGRATE_NAMES[mt]}: nr_free ${zone.nrFreeMt[li]}, counted ${n}`,
+  );
+  return n;
 }
 
 function markBlock(zone: Zone, seen: Uint8Array, pfn: number, order: number, kind: number): void {

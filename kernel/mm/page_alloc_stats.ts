@@ -4,14 +4,16 @@
  */
 import type { FramesCounters } from "./frames.ts";
 import type { BuddyLists, PerCpuPages } from "./mmzone.ts";
+import { MIGRATE_TYPES } from "./pageblock.ts";
 
-/** Blocks on each order's per-CPU list, counted by walking the lists. */
+/** Blocks on each order's per-CPU lists (every migrate type's), counted by walking the lists. */
 function pcpBlocksByOrder(b: BuddyLists, pcp: PerCpuPages): number[] {
-  const out: number[] = [];
-  for (let order = 0; order < pcp.head.length; order++) {
+  const out = new Array<number>(pcp.head.length / MIGRATE_TYPES).fill(0);
+  for (let li = 0; li < pcp.head.length; li++) {
     let n = 0;
-    for (let h = pcp.head[order] as number; h !== 0; h = b.memmap.word(h - 1, 1)) n++;
-    out.push(n);
+    for (let h = pcp.head[li] as number; h !== 0; h = b.memmap.word(h - 1, 1)) n++;
+    const order = (li / MIGRATE_TYPES) | 0;
+    out[order] = (out[order] as number) + n;
   }
   return out;
 }

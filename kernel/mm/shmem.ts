@@ -19,7 +19,7 @@
 
 import type { CommitAccounting } from "./commit.ts";
 import type { PageAllocator } from "./frames.ts";
-import { __GFP_ZERO, GFP_HIGHUSER, GFP_KERNEL } from "./gfp.ts";
+import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from "./gfp.ts";
 import type { PhysMem } from "./physmem.ts";
 import { PAGE_OFFSET } from "./types.ts";
 
@@ -133,7 +133,7 @@ export class Shmem {
     const slot = leaf * 1024 + (index % LEAF_ENTRIES);
     let pfn = (this.u32[slot] as number) - 1;
     if (pfn < 0) {
-      pfn = this.buddy.allocPages(0, GFP_HIGHUSER | __GFP_ZERO);
+      pfn = this.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
       if (pfn < 0) return -1;
       this.u32[slot] = pfn + 1;
       this.nrPages++;

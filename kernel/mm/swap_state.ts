@@ -16,7 +16,7 @@
  */
 import { panic } from "../panic.ts";
 import type { PageAllocator } from "./frames.ts";
-import { GFP_HIGHUSER } from "./gfp.ts";
+import { GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import { type MemMap, PG_anon, PG_swapcache } from "./memmap.ts";
 import { swapReadPage } from "./page_io.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -88,7 +88,7 @@ export class SwapCache {
       this.pages.getPage(cached);
       return cached;
     }
-    const pfn = this.pages.allocPages(0, GFP_HIGHUSER);
+    const pfn = this.pages.allocPages(0, GFP_HIGHUSER_MOVABLE);
     if (pfn < 0) return SWAPIN_NOMEM;
     if (!swapReadPage(this.phys, this.dev, slot, pfn)) {
       this.pages.freePages(pfn, 0);

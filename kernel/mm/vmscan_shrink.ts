@@ -121,6 +121,8 @@ export class Reclaim implements RmapVisitor {
   readonly file: FileLru;
   readonly rmap: Rmap;
   readonly host: ReplacementHost;
+  /** Runs after each kswapd (kcompactd, set at boot by kernel/main.ts). */
+  afterKswapd: (() => void) | null = null;
   /** Set while a fault runs: the only time the allocator's shrinker path may reclaim. */
   safe = 0;
   /** Watermarks, computed at the first use (the frames layer is booted by then). */
@@ -162,6 +164,11 @@ export class Reclaim implements RmapVisitor {
     };
     this.host = new ReplacementHost((layer ?? twoListReplacement)(k), this.lru);
     this.shadow = new Uint8Array(memory.swap === null ? 0 : memory.swap.dev.nrSlots);
+  }
+
+  /** The address spaces an rmap walk visits now (page migration walks them too). */
+  addressSpaces(): MmStruct[] {
+    return this.mms();
   }
 
   /** The machine's watermarks. */
@@ -295,7 +302,9 @@ export class Reclaim implements RmapVisitor {
   kswapd(): number {
     this.stats.kswapdWakeups++;
     const want = this.watermarks().high - this.nrFree();
-    return want > 0 ? this.shrink(want, 0, "kswapd") : 0;
+    const freed = want > 0 ? this.shrink(want, 0, "kswapd") : 0;
+    this.afterKswapd?.();
+    return freed;
   }
 
   /**

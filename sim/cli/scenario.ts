@@ -17,6 +17,7 @@ import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from
 import type { Machine } from "../machine.ts";
 import { type EventCounts, EventTally } from "./event_tally.ts";
 import { type Block, ramBlocks } from "./pageinfo.ts";
+import { compactionScenario } from "./scenario_compaction.ts";
 import { type EatPoint, THRASH_SWAP_BYTES, thrashScenario } from "./scenario_thrash.ts";
 import { humanBytes } from "./views.ts";
 
@@ -271,6 +272,7 @@ export const SCENARIOS: Scenario[] = [
   { name: "default", summary: "kernel allocations, then processes that map, fault, fork and exit", run: defaultScenario },
   { name: "oom", summary: "overcommit: a process touches more than RAM until the OOM killer ends it", run: oomScenario },
   { name: "fragment", summary: "external fragmentation: free memory that no high-order request can use", run: fragmentScenario },
+  { name: "compaction", summary: "a fragmented machine fails an order-9 request, compacts, and succeeds", run: compactionScenario },
   {
     name: "thrash",
     summary: "a working set growing past its cgroup's frames: faults, swap I/O and effective access time per step",

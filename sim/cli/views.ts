@@ -41,6 +41,13 @@ function hex(n: number): string {
 export const VIEWS: View[] = [
   { name: "buddyinfo", title: "/proc/buddyinfo", help: "free blocks per order and zone", inRun: true, render: (m) => m.proc.buddyinfo() },
   {
+    name: "pagetypeinfo",
+    title: "/proc/pagetypeinfo",
+    help: "free blocks per order, zone and migrate type; page blocks per type",
+    inRun: false,
+    render: (m) => m.proc.pagetypeinfo(),
+  },
+  {
     name: "unusable_index",
     title: "extfrag/unusable_index",
     help: "per order, the share of free memory too fragmented to serve it",

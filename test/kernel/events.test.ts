@@ -55,7 +55,7 @@ describe("event stream stories", () => {
       "1 mm_page_alloc: page=ffff888000011940 pfn=0x25 order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO",
       "1 mm_buddy_split: pfn=0x26 order=1 buddy=0x27",
       // The heap page itself: a user page, zeroed.
-      "1 mm_page_alloc: page=ffff888000011980 pfn=0x26 order=0 migratetype=0 gfp_flags=GFP_HIGHUSER|__GFP_ZERO",
+      "1 mm_page_alloc: page=ffff888000011980 pfn=0x26 order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_ZERO",
       "1 page_fault_user: address=0x555555559000 ip=0x0 error_code=0x6 outcome=demand_zero stack_growth=0 si_code=0",
     ]);
   });
@@ -73,7 +73,7 @@ describe("event stream stories", () => {
     expect(got.filter((l) => !l.includes("GFP_KERNEL_ACCOUNT"))).toEqual([
       "1 task_newtask: pid=2 comm=p clone_flags=11 oom_score_adj=0",
       "1 sched_process_fork: comm=p pid=1 child_comm=p child_pid=2",
-      "2 mm_page_alloc: page=ffff888000011ac0 pfn=0x2b order=0 migratetype=0 gfp_flags=GFP_HIGHUSER",
+      "2 mm_page_alloc: page=ffff888000011ac0 pfn=0x2b order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE",
       "2 page_fault_user: address=0x555555559410 ip=0x0 error_code=0x7 outcome=cow_copy stack_growth=0 si_code=0",
       "1 page_fault_user: address=0x555555559410 ip=0x0 error_code=0x7 outcome=cow_reuse stack_growth=0 si_code=0",
     ]);
@@ -165,7 +165,7 @@ describe("event stream on a lab frame allocator", () => {
       "1 mm_page_alloc: page=ffff888000020f40 pfn=0x3fd order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO",
       "1 mm_page_alloc: page=ffff888000020f00 pfn=0x3fc order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO",
       "1 mm_page_alloc: page=ffff888000020ec0 pfn=0x3fb order=0 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO",
-      "1 mm_page_alloc: page=ffff888000020e80 pfn=0x3fa order=0 migratetype=0 gfp_flags=GFP_HIGHUSER|__GFP_ZERO",
+      "1 mm_page_alloc: page=ffff888000020e80 pfn=0x3fa order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_ZERO",
       "1 page_fault_user: address=0x555555559000 ip=0x0 error_code=0x6 outcome=demand_zero stack_growth=0 si_code=0",
       "1 sched_process_exit: comm=p pid=1 prio=120",
       // exit: the heap page, its VMA, the stack VMA, then the page tables and the pgd.

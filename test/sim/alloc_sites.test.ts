@@ -121,11 +121,13 @@ describe("kernel: labels, page_owner and kmemleak", () => {
 
   it("page_owner lists the blocks allocated while tracking, until they are freed", () => {
     const m = Machine.boot({ ramBytes: 16 << 20, allocSites: { scope: "kernel" } });
+    // The first Unmovable request claims the order-10 Movable block at 0xc00 (page blocks 6 and 7) and splits it.
     const pfn = m.kernel.allocPages(2, 0xcc0)!;
+    expect(pfn).toBe(0xc00);
     const text = m.proc.pageOwner();
     const mine = text.split("\n\n").find((r) => r.includes(`PFN 0x${pfn.toString(16)} `))!;
     expect(mine.split("\n")[0]).toMatch(/^Page allocated via order 2, mask 0xcc0\(GFP_KERNEL\), pid 0, tgid 0 \(swapper\/0\), ts \d+ ns$/);
-    expect(mine).toContain(`PFN 0x${pfn.toString(16)} type Unmovable Block 0 type Unmovable Flags 0x`);
+    expect(mine).toContain(`PFN 0x${pfn.toString(16)} type Unmovable Block 6 type Unmovable Flags 0x`);
     m.kernel.freePages(pfn, 2);
     expect(m.proc.pageOwner()).not.toContain(`PFN 0x${pfn.toString(16)} `);
     expectGolden("sites/page_owner.txt", mine);

@@ -76,6 +76,17 @@ function drain(s: Session, a: LangArgs): string {
   return `drained ${before} per-CPU pages to the buddy lists`;
 }
 
+/** compact_memory: every zone compacted; prints what the compact_* counters and pgmigrate_success gained. */
+function compact(s: Session, a: LangArgs): string {
+  a.done(0);
+  const k = s.m.kernel;
+  const c = k.compaction.stats;
+  const moved = k.taskParts.migrate.stats.pgmigrateSuccess;
+  const [mig, free] = [c.compactMigrateScanned, c.compactFreeScanned];
+  k.compactMemory();
+  return `compacted: ${k.taskParts.migrate.stats.pgmigrateSuccess - moved} pages migrated, ${c.compactMigrateScanned - mig} scanned by the migrate scanner, ${c.compactFreeScanned - free} by the free scanner`;
+}
+
 function fail(s: Session, a: LangArgs): string {
   const point = a.word(0, "POINT (page_alloc, slab, swap_alloc, swap_io or off)");
   const nth = a.optStr("nth");
@@ -203,6 +214,7 @@ LANG_COMMANDS.push(
   { name: "alloc_pages", synopsis: "ORDER [gfp=FLAGS]", help: "allocate 2^ORDER pages (value: the pfn)", run: allocPages },
   { name: "free_pages", synopsis: "PFN [ORDER]", help: "free a block (ORDER defaults to the one it was allocated with)", run: freePages },
   { name: "drain", synopsis: "", help: "drain_all_pages: per-CPU pages back to the buddy lists", run: drain },
+  { name: "compact", synopsis: "", help: "compact_memory: move movable pages down so free pages merge into large blocks", run: compact },
   {
     name: "fail",
     synopsis: "page_alloc|slab|swap_alloc|swap_io nth=N|probability=P [times=N] [order=N] | off",

@@ -7,7 +7,7 @@
  * the swap-in, under a linear sweep, forks, a shuffle, an munmap) and a
  * hit-rate check against the fault count CLOCK with second chance gives.
  */
-import { GFP_KERNEL } from "../../../kernel/mm/gfp.ts";
+import { GFP_HIGHUSER_MOVABLE } from "../../../kernel/mm/gfp.ts";
 import type { ReplacementLayer } from "../../../kernel/mm/replacement.ts";
 import type { Process } from "../../../kernel/process.ts";
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../../kernel/uapi/mman.ts";
@@ -142,9 +142,10 @@ const checks: LabCheck<ReplacementSubmission>[] = [
       const t = trial(sub, 4, 10, log);
       for (let i = 0; i < 4; i++) writePage(t, t.p, i, 0);
       expectEq(log, "munmap of pages 1 and 2", t.p.sys.munmap(t.base + PAGE, 2 * PAGE), 0);
-      // The kernel takes the two freed frames at once (the per-CPU list hands back the last freed first),
-      // so a policy still holding them names kernel pages, not pages a new fault happens to reuse.
-      const held = [t.m.kernel.allocPages(0, GFP_KERNEL), t.m.kernel.allocPages(0, GFP_KERNEL)];
+      // The kernel takes the two freed frames at once: they sit on the Movable per-CPU list (their page block's
+      // type), which hands back the last freed first to a Movable request, so a policy still holding them names
+      // kernel pages, not pages a new fault happens to reuse.
+      const held = [t.m.kernel.allocPages(0, GFP_HIGHUSER_MOVABLE), t.m.kernel.allocPages(0, GFP_HIGHUSER_MOVABLE)];
       note(log, "the kernel took the two freed frames for itself");
       for (let i = 4; i < 10; i++) writePage(t, t.p, i, 0);
       for (const i of [0, 3, 4, 5, 6, 7, 8, 9]) readPage(t, t.p, i, 0);

@@ -268,7 +268,7 @@ describe("memory cgroups: memory.max without swap", () => {
     for (let i = 0; i < 16; i++) expect(outside.mem.read32(o + i * PAGE)).toBe(i + 1);
     const lines = m.kernel.reports.filter((r) => r.kind === "oom" || r.kind === "oom_kill").map((r) => r.text);
     expect(lines).toEqual([
-      "hog invoked oom-killer: gfp_mask=0x100cc2(GFP_HIGHUSER), order=0, oom_score_adj=0",
+      "hog invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0",
       "memory: usage 32kB, limit 32kB, failcnt 1",
       "swap: usage 0kB, limit 9007199254740988kB, failcnt 0",
       "Tasks state (memory values in pages):",

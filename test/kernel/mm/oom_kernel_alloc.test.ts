@@ -83,9 +83,9 @@ describe("a system call's kernel allocation under pressure: reclaim, then the OO
     expect(hog.state).toBe("killed");
     expect(w.state).toBe("running");
     const oom = m.kernel.reports.filter((r) => r.kind === "oom" || r.kind === "oom_kill").map((r) => r.text);
-    // The request printed is the page cache's: GFP_KERNEL (0xcc0), order 0. hog: 918 pages written
+    // The request printed is the page cache's: GFP_HIGHUSER_MOVABLE (0x100cca, the mapping default), order 0. hog: 918 pages written
     // (3672 kB), 1057 pages of VM (4 MiB + its 33-page stack = 4228 kB), 5 page-table pages (20 kB).
-    expect(oom[0]).toBe("w invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0");
+    expect(oom[0]).toBe("w invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0");
     expect(oom.at(-1)).toBe(
       "Out of memory: Killed process 2 (hog) total-vm:4228kB, anon-rss:3672kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:20kB oom_score_adj:0",
     );

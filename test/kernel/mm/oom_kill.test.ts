@@ -77,7 +77,7 @@ describe("the global OOM killer", () => {
       "Out of memory: Killed process 1 (big) total-vm:4932kB, anon-rss:4800kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:24kB oom_score_adj:0",
     ]);
     const oom = m.kernel.reports.filter((r) => r.kind === "oom").map((r) => r.text);
-    expect(oom[0]).toBe("small invoked oom-killer: gfp_mask=0x100cc2(GFP_HIGHUSER), order=0, oom_score_adj=0");
+    expect(oom[0]).toBe("small invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0");
     expect(oom.slice(1, 3)).toEqual([
       "Tasks state (memory values in pages):",
       "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name",

@@ -6,7 +6,7 @@ import {
   renderUnusableIndex,
   unusableFreeIndex,
 } from "../../../kernel/proc/extfrag.ts";
-import { GFP_KERNEL, Machine, type Pfn } from "../../../sim/index.ts";
+import { GFP_HIGHUSER_MOVABLE, Machine, type Pfn } from "../../../sim/index.ts";
 
 describe("extfrag measures (Linux's unusable free space index and fragmentation index)", () => {
   it("counts free pages, free blocks and the blocks that suit an order", () => {
@@ -56,7 +56,10 @@ describe("extfrag measures (Linux's unusable free space index and fragmentation 
     // F = 235: order 1 leaves 1 page unusable (1000 / 235 = 4 after rounding down), orders 2 and 3 leave 3 (12).
     expect(m.proc.unusableIndex()).toBe("Node 0, zone      DMA 0.000 0.004 0.012 0.012 \n");
     const pfns: Pfn[] = [];
-    for (let pfn = m.kernel.allocPages(0, GFP_KERNEL); pfn !== null; pfn = m.kernel.allocPages(0, GFP_KERNEL)) pfns.push(pfn);
+    // Movable requests: every page block is Movable at boot, so they take the lowest free pages in order (no fallback
+    // claims a block), and freeing every other one leaves a true checkerboard.
+    const gfp = GFP_HIGHUSER_MOVABLE;
+    for (let pfn = m.kernel.allocPages(0, gfp); pfn !== null; pfn = m.kernel.allocPages(0, gfp)) pfns.push(pfn);
     for (let i = 0; i < pfns.length; i += 2) m.kernel.freePages(pfns[i]!, 0);
     expect(m.proc.buddyinfo()).toBe("Node 0, zone      DMA    102      0      0      4 \n");
     // F = 134 pages; an order-1 request can use the 4 order-3 blocks' 32 pages only: (134 - 32) / 134.

@@ -22,7 +22,7 @@ describe("bad command lines exit 2 with a message naming the problem", () => {
     ],
     [["run", "--seed", "-4"], `memsim run: --seed: expected an integer from 0 to 4294967295, got '-4'\n${HINT("run")}`],
     [["run", "--colour"], `memsim run: unknown option '--colour'\n${HINT("run")}`],
-    [["run", "nosuch"], `memsim run: unknown scenario 'nosuch' (scenarios: default, oom, fragment, thrash)\n${HINT("run")}`],
+    [["run", "nosuch"], `memsim run: unknown scenario 'nosuch' (scenarios: default, oom, fragment, compaction, thrash)\n${HINT("run")}`],
     [["run", "default", "extra"], `memsim run: unexpected argument 'extra'\n${HINT("run")}`],
     [["run", "--json=yes"], `memsim run: option '--json' takes no value\n${HINT("run")}`],
     [["script"], `memsim script: missing argument FILE\n${HINT("script")}`],

@@ -64,16 +64,16 @@ describe("lab cow", () => {
   it("names the checker that caught a leaked reference", () => {
     const out = graded.get("wrong/forgets_put.ts")!.checks[1]!.output;
     expect(out.split("\n").at(-1)).toBe(
-      "FAILED: the kernel's checkers found a broken invariant: InvariantViolation: PGTABLE-4: frame 0x36 has mapcount 2, 1 user leaves map it",
+      "FAILED: the kernel's checkers found a broken invariant: InvariantViolation: PGTABLE-4: frame 0x31 has mapcount 2, 1 user leaves map it",
     );
   });
 
   it("names what fork's check refused", () => {
     const last = (f: string): string | undefined => graded.get(f)!.checks[0]!.output.split("\n").at(-1);
     expect([last("wrong/fork_forgets_refcount.ts"), last("wrong/fork_parent_writable.ts"), last("wrong/fork_keeps_exclusive.ts")]).toEqual([
-      "FAILED: unexpected LayerFault: forkCopy layer: 555555559000 (frame 0x36) is shared by parent and child but counted refcount 1, mapcount 1 (a share needs k.getPage)",
-      "FAILED: unexpected LayerFault: forkCopy layer: 555555559000 (frame 0x36) is shared by parent and child but writable in the parent: a write would reach the other",
-      "FAILED: unexpected LayerFault: forkCopy layer: 555555559000 (frame 0x36) is shared by parent and child but still marked exclusive",
+      "FAILED: unexpected LayerFault: forkCopy layer: 555555559000 (frame 0x31) is shared by parent and child but counted refcount 1, mapcount 1 (a share needs k.getPage)",
+      "FAILED: unexpected LayerFault: forkCopy layer: 555555559000 (frame 0x31) is shared by parent and child but writable in the parent: a write would reach the other",
+      "FAILED: unexpected LayerFault: forkCopy layer: 555555559000 (frame 0x31) is shared by parent and child but still marked exclusive",
     ]);
   });
 });

@@ -60,7 +60,7 @@ describe("lab pgtbl", () => {
     const out = graded.get("wrong/vmprint_first_branch_only.ts")!.checks[5]!.output;
     expect(out.split("\n").slice(-4)).toEqual([
       "the kernel's vmprint: 22 lines; yours: 5",
-      'expected line 6: " ..1: pte 0x0000000000044067 pa 0x0000000000044000"',
+      'expected line 6: " ..1: pte 0x000000000040c067 pa 0x000000000040c000"',
       'your line 6:     ""',
       "FAILED: vmprint differs from the page table at line 6",
     ]);

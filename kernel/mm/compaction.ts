@@ -1,0 +1,220 @@
+/**
+ * Memory compaction (Linux mm/compaction.c): makes high-order blocks free
+ * by moving movable pages out of the way.
+ *
+ * One run over a zone (compact_zone):
+ *   - the migrate scanner walks the Movable page blocks up from the bottom
+ *     of the zone (Linux's async mode: an Unmovable or Reclaimable block
+ *     would not become free anyway); every page migration can move (migrate.ts: an order-0 anonymous page
+ *     on an LRU list, held by its mappings alone) is moved to a free frame;
+ *   - the free scanner walks Movable page blocks down from the top of the
+ *     zone and isolates their free blocks, split into order-0 pages, as the
+ *     migration targets (the frames layer's isolateFreeBlock; it refuses
+ *     below the zone's min watermark, as Linux's __isolate_free_page);
+ *   - after each page block the per-CPU lists are drained so the freed
+ *     frames merge; the run ends when a free block of the wanted order
+ *     exists (compact_finished; order -1, compact_memory, runs to the end)
+ *     or when the scanners meet. Isolated frames left over are freed.
+ *
+ * Entry points:
+ *   compactMemory   echo 1 > /proc/sys/vm/compact_memory: every zone, to the end;
+ *   direct          the allocation slow path (frame_pages.ts), for an order
+ *                   above PAGE_ALLOC_COSTLY_ORDER that found no block, before
+ *                   the shrinkers (compact_stall, then compact_success when a
+ *                   block of the order is free after it, else compact_fail);
+ *   kcompactd       after kswapd: the largest order a failed allocation woke
+ *                   it for (wakeup), every zone.
+ *
+ * Needs a frames layer with zones and isolateFreeBlock (the buddy); on any
+ * other layer every entry point does nothing.
+ *
+ * Calls: the page allocator (FramePages), migration, the zones' page block types.
+ */
+import type { FramePages } from "./frame_pages.ts";
+import type { FramesZone } from "./frames.ts";
+import type { Migrate } from "./migrate.ts";
+import { MIGRATE_MOVABLE } from "./pageblock.ts";
+
+/** Orders above this are costly (Linux PAGE_ALLOC_COSTLY_ORDER): direct compaction is tried for them. */
+export const PAGE_ALLOC_COSTLY_ORDER = 3;
+
+/** The vmstat compact_* counters. */
+export class CompactStats {
+  /** Direct compactions (compact_stall). */
+  compactStall = 0;
+  /** Direct compactions after which no block of the order was free (compact_fail). */
+  compactFail = 0;
+  /** Direct compactions after which a block of the order was free (compact_success). */
+  compactSuccess = 0;
+  /** Frames the migrate scanner looked at (compact_migrate_scanned). */
+  compactMigrateScanned = 0;
+  /** Frames the free scanner looked at (compact_free_scanned). */
+  compactFreeScanned = 0;
+  /** Pages isolated: migration sources and free targets (compact_isolated). */
+  compactIsolated = 0;
+  /** kcompactd runs (compact_daemon_wake). */
+  compactDaemonWake = 0;
+}
+
+/** Compaction over the frames layer's zones. */
+export class Compaction {
+  readonly stats = new CompactStats();
+  /** The isolated free frames (a stack of pfns), at most one page block's worth plus a block. */
+  private readonly free: Int32Array;
+  private nrIsolated = 0;
+  /** The free scanner's next page block (its first pfn), moving down. */
+  private freePfn = 0;
+  /** The largest order kcompactd was woken for since its last run (0: not woken). */
+  private kcompactdOrder = 0;
+
+  constructor(
+    private readonly pages: FramePages,
+    private readonly migrate: Migrate,
+  ) {
+    this.free = new Int32Array(2 << pages.maxOrder);
+  }
+
+  private get zones(): readonly FramesZone[] {
+    return this.pages.layer.isolateFreeBlock === undefined ? [] : (this.pages.layer.zones ?? []);
+  }
+
+  /** compact_memory: every zone, scanners run until they meet. */
+  compactMemory(): void {
+    for (const z of this.zones) this.compactZone(z, -1);
+  }
+
+  /**
+   * Direct compaction for a failed allocation of `order`: zones from the
+   * highest down until one has a free block of the order. Returns true when
+   * one has (the caller asks the allocator again).
+   */
+  direct(order: number): boolean {
+    if (this.zones.length === 0) return false;
+    this.stats.compactStall++;
+    const zones = this.zones;
+    for (let i = zones.length - 1; i >= 0; i--) {
+      if (this.compactZone(zones[i] as FramesZone, order)) {
+        this.stats.compactSuccess++;
+        return true;
+      }
+    }
+    this.stats.compactFail++;
+    return false;
+  }
+
+  /** wakeup_kcompactd: a high-order allocation failed; kcompactd runs for it after the next kswapd. */
+  wakeup(order: number): void {
+    if (order > this.kcompactdOrder) this.kcompactdOrder = order;
+  }
+
+  /** kcompactd: when woken, compacts every zone for the order it was woken for. Returns true when it ran. */
+  kcompactd(): boolean {
+    const order = this.kcompactdOrder;
+    if (order === 0 || this.zones.length === 0) return false;
+    this.kcompactdOrder = 0;
+    this.stats.compactDaemonWake++;
+    for (const z of this.zones) this.compactZone(z, order);
+    return true;
+  }
+
+  /** compact_zone. Returns true when a free block of `order` exists at the end (never for order -1). */
+  private compactZone(zone: FramesZone, order: number): boolean {
+    const pbo = zone.pageblockOrder ?? this.pages.maxOrder;
+    const step = 1 << pbo;
+    this.pages.drainPcp();
+    if (order >= 0 && hasFreeBlock(zone, order, this.pages.maxOrder)) return true;
+    this.freePfn = ((zone.endPfn - 1) >> pbo) << pbo;
+    let done = false;
+    for (let block = (zone.startPfn >> pbo) << pbo; block < this.freePfn && !done; block += step) {
+      const start = Math.max(block, zone.startPfn);
+      if (!movableBlock(zone, start)) continue;
+      done = !this.migrateBlock(zone, start, Math.min(block + step, zone.endPfn));
+      this.pages.drainPcp();
+      if (order >= 0 && hasFreeBlock(zone, order, this.pages.maxOrder)) break;
+    }
+    this.releaseFree();
+    return order >= 0 && hasFreeBlock(zone, order, this.pages.maxOrder);
+  }
+
+  /** The migrate scanner over [start, end): every movable page goes to an isolated free frame. Returns false when targets ran out. */
+  private migrateBlock(zone: FramesZone, start: number, end: number): boolean {
+    const mm = this.pages.memmap;
+    for (let pfn = start; pfn < end && pfn < this.freePfn; pfn++) {
+      this.stats.compactMigrateScanned++;
+      if (!this.migrate.movable(pfn)) {
+        // Skip the rest of an allocated block (its tails are not pages of their own).
+        if (mm.flags(pfn) & 8 /* PG_alloc */) pfn += (1 << mm.order(pfn)) - 1;
+        continue;
+      }
+      if (this.nrIsolated === 0 && !this.isolateFreePages(zone, pfn)) return false;
+      this.stats.compactIsolated++;
+      const target = this.free[--this.nrIsolated] as number;
+      if (this.migrate.migratePage(pfn, target) < 0) this.free[this.nrIsolated++] = target;
+    }
+    return true;
+  }
+
+  /**
+   * The free scanner: isolates the free blocks of Movable page blocks from
+   * the top down, one page block at a time, staying above `above`. Returns
+   * false when the scanners met with nothing isolated.
+   */
+  private isolateFreePages(zone: FramesZone, above: number): boolean {
+    const pbo = zone.pageblockOrder ?? this.pages.maxOrder;
+    while (this.nrIsolated === 0 && this.freePfn > above) {
+      const start = Math.max(this.freePfn, zone.startPfn);
+      const end = Math.min(this.freePfn + (1 << pbo), zone.endPfn);
+      if (movableBlock(zone, start)) this.isolateRange(start, end);
+      this.freePfn -= 1 << pbo;
+    }
+    return this.nrIsolated > 0;
+  }
+
+  private isolateRange(start: number, end: number): void {
+    for (let pfn = start; pfn < end; ) {
+      this.stats.compactFreeScanned++;
+      const order = this.pages.isolateFree(pfn);
+      if (order < 0) {
+        pfn++;
+        continue;
+      }
+      for (let p = pfn; p < pfn + (1 << order); p++) this.free[this.nrIsolated++] = p;
+      this.stats.compactIsolated += 1 << order;
+      pfn += 1 << order;
+    }
+  }
+
+  /** release_freepages: the isolated frames left over go back to the allocator. */
+  private releaseFree(): void {
+    while (this.nrIsolated > 0) this.pages.freePages(this.free[--this.nrIsolated] as number, 0);
+    this.pages.drainPcp();
+  }
+}
+
+/** Whether pfn's page block is Movable (every block is, for a layer without migrate types). */
+function movableBlock(zone: FramesZone, pfn: number): boolean {
+  const types = zone.blockType;
+  if (types === undefined) return true;
+  const pbo = zone.pageblockOrder ?? 0;
+  return types[(pfn >> pbo) - (zone.startPfn >> pbo)] === MIGRATE_MOVABLE;
+}
+
+/** Whether the zone has a free block of `order` or larger. */
+function hasFreeBlock(zone: FramesZone, order: number, maxOrder: number): boolean {
+  for (let o = order; o <= maxOrder; o++) if ((zone.nrFree[o] as number) > 0) return true;
+  return false;
+}
+
+/** The compact_* lines of /proc/vmstat, in Linux's order. */
+export function compactVmstat(c: Compaction, out: Array<[string, number]>): void {
+  const s = c.stats;
+  out.push(
+    ["compact_migrate_scanned", s.compactMigrateScanned],
+    ["compact_free_scanned", s.compactFreeScanned],
+    ["compact_isolated", s.compactIsolated],
+    ["compact_stall", s.compactStall],
+    ["compact_fail", s.compactFail],
+    ["compact_success", s.compactSuccess],
+    ["compact_daemon_wake", s.compactDaemonWake],
+  );
+}

@@ -1,0 +1,190 @@
+/**
+ * Page migration (Linux mm/migrate.c, migrate_pages for one folio): moves a
+ * movable user page to another frame while every address space keeps
+ * reading the same bytes at the same address.
+ *
+ * What moves with an anonymous page (migrate_folio + remove_migration_ptes):
+ *   1. the 4 KiB of data (copied);
+ *   2. struct page: PG_* flags (anon, exclusive, dirty, swap cache, lazy
+ *      free), refcount, mapcount, private (the swap slot), flags2 (LRU
+ *      state), the reverse-map words (mapping, index), the memcg charge and
+ *      the allocation site; the LRU position is taken and the new page put
+ *      at the head of the same list (the replacement policy hears removed +
+ *      added, as Linux's putback does);
+ *   3. the swap cache's slot -> frame entry;
+ *   4. every page-table entry that maps it (found through the reverse map)
+ *      is rewritten to the new frame with the same flags, then the TLBs are
+ *      flushed (a shootdown on every CPU that may cache the mm);
+ * then the old frame, its users' words cleared, is freed.
+ *
+ * A page is refused (pgmigrate_fail, and the caller keeps it) when it is not
+ * an order-0 anonymous page on an LRU list, when someone besides its
+ * mappings and the swap cache holds a reference (a fault or fork is using
+ * it: Linux's folio_migrate_mapping refcount check), or when the reverse map
+ * does not find every mapping. Page-cache (file and shmem) pages are not
+ * migrated: their cache index lives in the file layer (kernel/fs), which has
+ * no replace operation yet; compaction skips them.
+ *
+ * Calls: struct page, the reverse map and LRU lists of reclaim, the swap
+ * cache, page tables, the page allocator.
+ */
+import type { PageAllocator } from "./frames.ts";
+import { GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
+import {
+  type MemMap,
+  PG_alloc,
+  PG_anon,
+  PG_file,
+  PG_head,
+  PG_swapcache,
+  PG_tail,
+  PG2_lru,
+  PG2_unevictable,
+  SP_FLAGS2,
+  SP_INDEX,
+  SP_MAPPING,
+  SP_MEMCG,
+  SP_OWNER,
+} from "./memmap.ts";
+import type { MmStruct } from "./mm.ts";
+import type { PhysMem } from "./physmem.ts";
+import type { RmapVisitor } from "./rmap.ts";
+import type { SwapCache } from "./swap_state.ts";
+import type { Reclaim } from "./vmscan_shrink.ts";
+
+/** The users' words that move with the page (flags2 is rebuilt by the LRU add). */
+const USER_WORDS = [SP_MAPPING, SP_INDEX, SP_MEMCG, SP_OWNER] as const;
+
+/** Why migratePage refused a page (as a negative value). */
+export const MIGRATE_NOT_MOVABLE = -1;
+/** Someone besides the mappings and the swap cache holds the page (Linux -EAGAIN). */
+export const MIGRATE_BUSY = -2;
+/** No frame for the copy (Linux -ENOMEM). */
+export const MIGRATE_NOMEM = -3;
+
+/** The vmstat counters of migration. */
+export class MigrateStats {
+  /** Pages moved (pgmigrate_success). */
+  pgmigrateSuccess = 0;
+  /** Pages refused (pgmigrate_fail). */
+  pgmigrateFail = 0;
+}
+
+/** What migration needs of the machine. */
+export interface MigrateDeps {
+  readonly phys: PhysMem;
+  readonly memmap: MemMap;
+  readonly pages: PageAllocator;
+  readonly reclaim: Reclaim;
+  readonly swap: SwapCache | null;
+}
+
+/** Page migration over the machine's reverse map. */
+export class Migrate implements RmapVisitor {
+  readonly stats = new MigrateStats();
+  /** The walk in progress: "count" counts the mappings, "move" rewrites them to `target`. */
+  private mode: "count" | "move" = "count";
+  private target = -1;
+
+  constructor(private readonly d: MigrateDeps) {}
+
+  /**
+   * Whether `pfn` is a page migration can move now: an order-0 anonymous
+   * page on an LRU list, held only by its mappings and the swap cache.
+   */
+  movable(pfn: number): boolean {
+    const mm = this.d.memmap;
+    const f = mm.flags(pfn);
+    if ((f & (PG_alloc | PG_anon | PG_file | PG_head | PG_tail)) !== (PG_alloc | PG_anon) || mm.order(pfn) !== 0) return false;
+    if ((mm.flags2(pfn) & PG2_lru) === 0) return false;
+    return mm.refcount(pfn) === mm.mapcount(pfn) + (f & PG_swapcache ? 1 : 0);
+  }
+
+  /**
+   * Moves page `pfn` to a new frame: `target`, an order-0 page the caller
+   * allocated (refcount 1, nothing else set), or a frame allocated here when
+   * target is -1. Returns the new pfn, or MIGRATE_NOT_MOVABLE, MIGRATE_BUSY
+   * or MIGRATE_NOMEM (the page and the target are left as they were).
+   */
+  migratePage(pfn: number, target: number): number {
+    const why = this.refusal(pfn);
+    if (why < 0) {
+      this.stats.pgmigrateFail++;
+      return why;
+    }
+    const to = target >= 0 ? target : this.d.pages.allocPages(0, GFP_HIGHUSER_MOVABLE);
+    // The allocation may have reclaimed: the page may be gone or busy now.
+    if (to < 0 || this.refusal(pfn) < 0) {
+      if (to >= 0 && target < 0) this.d.pages.freePages(to, 0);
+      this.stats.pgmigrateFail++;
+      return to < 0 ? MIGRATE_NOMEM : MIGRATE_BUSY;
+    }
+    this.move(pfn, to);
+    this.stats.pgmigrateSuccess++;
+    return to;
+  }
+
+  /** 0 when the page can move now, else why not. */
+  private refusal(pfn: number): number {
+    const mm = this.d.memmap;
+    if (!(pfn >= 0 && pfn < mm.nrPages) || (mm.flags(pfn) & PG_alloc) === 0) return MIGRATE_NOT_MOVABLE;
+    const f = mm.flags(pfn);
+    if ((f & (PG_anon | PG_file | PG_head | PG_tail)) !== PG_anon || mm.order(pfn) !== 0) return MIGRATE_NOT_MOVABLE;
+    if ((mm.flags2(pfn) & PG2_lru) === 0) return MIGRATE_NOT_MOVABLE;
+    if (mm.refcount(pfn) !== mm.mapcount(pfn) + (f & PG_swapcache ? 1 : 0)) return MIGRATE_BUSY;
+    this.mode = "count";
+    if (this.walk(pfn) !== mm.mapcount(pfn)) return MIGRATE_BUSY;
+    return 0;
+  }
+
+  private walk(pfn: number): number {
+    const rmap = this.d.reclaim.rmap;
+    const saved = rmap.mms;
+    rmap.mms = this.d.reclaim.addressSpaces();
+    try {
+      return rmap.walk(pfn, this);
+    } finally {
+      rmap.mms = saved;
+    }
+  }
+
+  /** The move itself: data, struct page, LRU, swap cache, page-table entries; then the old frame goes. */
+  private move(pfn: number, to: number): void {
+    const { memmap: mm, reclaim } = this.d;
+    this.d.phys.copyPage(to, pfn);
+    const f2 = mm.flags2(pfn);
+    const evictable = (f2 & PG2_unevictable) === 0;
+    const list = reclaim.lru.listOf(pfn);
+    if (evictable) reclaim.host.removed(pfn);
+    reclaim.lru.del(pfn);
+    mm.setHead(to, mm.flags(pfn) & 0xffff, 0);
+    mm.setRefcount(to, mm.refcount(pfn));
+    mm.setMapcount(to, mm.mapcount(pfn));
+    mm.setPrivate(to, mm.private_(pfn));
+    mm.setUserWord(to, SP_FLAGS2, mm.flags2(pfn));
+    for (const k of USER_WORDS) mm.setUserWord(to, k, mm.userWord(pfn, k));
+    // The walk finds the entries through the old page's reverse-map words: they are cleared after it.
+    this.target = to;
+    this.mode = "move";
+    this.walk(pfn);
+    for (const k of USER_WORDS) mm.setUserWord(pfn, k, 0);
+    mm.setUserWord(pfn, SP_FLAGS2, 0);
+    reclaim.lru.add(to, list);
+    if (evictable) reclaim.host.added(to);
+    if (mm.testFlag(to, PG_swapcache)) (this.d.swap as SwapCache).dev.setCache(mm.private_(to), to);
+    mm.setHead(pfn, PG_alloc, 0);
+    mm.setRefcount(pfn, 1);
+    mm.setMapcount(pfn, 0);
+    mm.setPrivate(pfn, 0);
+    this.d.pages.freePages(pfn, 0);
+  }
+
+  /** RmapVisitor: counts the entries that map the page, or points them at the new frame. */
+  rmapOne(mm: MmStruct, _vma: number, va: number, ptep: number): boolean {
+    if (this.mode === "count") return true;
+    const pt = mm.pt;
+    pt.setPte(va, ptep, this.target, pt.pteFlags(ptep));
+    pt.flushTlb();
+    return true;
+  }
+}
