@@ -31,7 +31,7 @@ describe("the false-sharing detector", () => {
     // bytes 40-43 are the top chunk's size word, rewritten by both mallocs (true sharing).
     expect([x % 64, y % 64, Math.floor(x / 64) === Math.floor(y / 64)]).toEqual([16, 48, true]);
     expect(m.proc.falseSharing()).toBe(
-      "false sharing (active): line 0x56400 va 0x555555559400\n" +
+      "false sharing (active): line 0x51400 va 0x555555559400\n" +
         "  CPU 0 bytes 0-11: no tracked allocation\n" +
         "  CPU 0 bytes 16-23: malloc(8) = 0x555555559410 pid 1 on CPU 0\n" +
         "  CPU 1 bytes 48-55: malloc(8) = 0x555555559430 pid 1 on CPU 1\n" +
@@ -59,7 +59,7 @@ describe("the false-sharing detector", () => {
     // Both first objects come from CPU 0 (no active sharing); y's chunk, freed on CPU 1, is handed back to CPU 1 as z.
     expect(z).toBe(y);
     expect(m.proc.falseSharing()).toBe(
-      "false sharing (passive): line 0x56400 va 0x555555559400\n" +
+      "false sharing (passive): line 0x51400 va 0x555555559400\n" +
         "  CPU 0 bytes 0-11: no tracked allocation\n" +
         "  CPU 0 bytes 16-23: malloc(8) = 0x555555559410 pid 1 on CPU 0\n" +
         "  CPU 1 bytes 48-55: malloc(8) = 0x555555559430 pid 1 on CPU 1, reusing a block of CPU 0\n" +
