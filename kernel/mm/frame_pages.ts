@@ -19,7 +19,7 @@ import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
 import { BUG_ON, layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
-import type { FrameAllocator, OomHook, Shrinker } from "./frames.ts";
+import type { CompactionHook, FrameAllocator, OomHook, Shrinker } from "./frames.ts";
 import {
   __GFP_COMP,
   __GFP_DIRECT_RECLAIM,
@@ -88,7 +88,7 @@ export class FramePages {
   readonly releasers: Array<(pfn: number) => void> = [];
   currentComm = "swapper/0";
   /** Compaction (compaction.ts), set at boot when the machine has it: direct compaction and kcompactd's wakeup. */
-  compaction: { direct(order: number): boolean; wakeup(order: number): void } | null = null;
+  compaction: CompactionHook | null = null;
   /** The machine's event bus (mm_page_alloc, mm_page_free). */
   readonly ev: KernelEvents;
   /** ev.active, held here so the fast paths test an event with one load less. */
@@ -202,7 +202,7 @@ export class FramePages {
    */
   private allocRetry(order: number, gfp: number): number {
     if (order > 3 /* PAGE_ALLOC_COSTLY_ORDER */ && this.compaction !== null) {
-      const pfn = this.compactAndRetry(order, gfp);
+      const pfn = this.compactAndRetry(this.compaction, order, gfp);
       if (pfn >= 0) return pfn;
     }
     let pfn = -1;
@@ -232,8 +232,7 @@ export class FramePages {
   }
 
   /** Wakes kcompactd, and compacts directly when the request may wait (__GFP_DIRECT_RECLAIM); -1 when that did not help. */
-  private compactAndRetry(order: number, gfp: number): number {
-    const c = this.compaction as { direct(order: number): boolean; wakeup(order: number): void };
+  private compactAndRetry(c: CompactionHook, order: number, gfp: number): number {
     c.wakeup(order);
     if ((gfp & __GFP_DIRECT_RECLAIM) === 0 || !c.direct(order)) return -1;
     const pfn = this.take(order, gfp);

@@ -36,6 +36,12 @@ export type Shrinker = (wantPages: number) => number;
  */
 export type OomHook = (order: number, gfp: number) => boolean;
 
+/** What the slow path asks of compaction (compaction.ts): a direct run for `order`, and kcompactd's wakeup. */
+export interface CompactionHook {
+  direct(order: number): boolean;
+  wakeup(order: number): void;
+}
+
 /** A range of frames [start, end) that boot leaves free. */
 export interface FreeRange {
   readonly start: number;
