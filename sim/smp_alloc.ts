@@ -17,16 +17,9 @@
  *               every `handoff` steps its slots pass to the next thread,
  *               which frees blocks another thread allocated (a server whose
  *               connections move between threads)
- *   cache-thrash  each thread, `objects` / P times: malloc 8 bytes, write
- *               the block `writes` times (its own operation), free it
- *   cache-scratch the same, after each thread first frees one 8-byte block
- *               that CPU 0 allocated for it before the run (passive false
- *               sharing's pattern: the first block a thread gets back may
- *               sit beside another thread's)
- *
- * The two cache benchmarks are their allocation patterns only: memsim has
- * no cache model here, so their false-sharing counts are left for one; the
- * curves measure the allocators' contention on these patterns.
+ *   cache-thrash, active-false, cache-scratch, passive-false
+ *               the Hoard repository's cache-thrash and cache-scratch loops
+ *               under their own and the paper's names (sim/smp_cache.ts)
  */
 import { Prandom } from "../kernel/lib/random.ts";
 import type { Operation, Program } from "../kernel/sched.ts";
@@ -36,12 +29,13 @@ import { createHoard } from "../userspace/alloc/hoard.ts";
 import { createAllocator } from "../userspace/alloc/index.ts";
 import type { UserProcess } from "../userspace/env.ts";
 import { Machine } from "./machine.ts";
+import { type CacheBench, type CacheSizes, cacheBenchOps, isCacheBench } from "./smp_cache.ts";
 
 /** The benchmarks. */
-export type SmpAllocBench = "threadtest" | "larson" | "cache-thrash" | "cache-scratch";
+export type SmpAllocBench = "threadtest" | "larson" | CacheBench;
 
 /** Sizes of a run (defaults: what `memsim bench smp` uses). */
-export interface SmpAllocSizes {
+export interface SmpAllocSizes extends CacheSizes {
   /** threadtest: blocks over all threads per round (default 1024). */
   readonly objects?: number;
   /** threadtest: rounds (default 4). */
@@ -54,8 +48,6 @@ export interface SmpAllocSizes {
   readonly steps?: number;
   /** larson: steps between handing the slots to the next thread (default 64). */
   readonly handoff?: number;
-  /** cache-thrash, cache-scratch: writes per block (default 16). */
-  readonly writes?: number;
   /** Seed of larson's sizes and slot choices, and of the machine (default 1). */
   readonly seed?: number;
 }
@@ -138,29 +130,11 @@ function larsonOps(a: Allocator, cpus: number, s: SmpAllocSizes): Operation[][] 
   });
 }
 
-/** cache-thrash's (and, after the handed-over block, cache-scratch's) operations for one thread. */
-function cacheOps(a: Allocator, mem: UserProcess["mem"], cpus: number, s: SmpAllocSizes, handed: number): Operation[] {
-  const per = Math.floor((s.objects ?? 1024) / cpus);
-  const writes = s.writes ?? 16;
-  let x = 0;
-  const ops: Operation[] = [];
-  if (handed !== 0) ops.push(() => a.free(handed, 8));
-  const alloc = () => (x = a.malloc(8));
-  const write = () => {
-    for (let w = 0; w < writes; w++) mem.write32(x, w);
-  };
-  const free = () => a.free(x, 8);
-  for (let i = 0; i < per; i++) ops.push(alloc, write, free);
-  return ops;
-}
-
 /** Each thread's operations for `bench`. */
 function benchOps(bench: SmpAllocBench, a: Allocator, cpus: number, s: SmpAllocSizes): Operation[][] {
   if (bench === "larson") return larsonOps(a, cpus, s);
-  if (bench === "threadtest") return Array.from({ length: cpus }, () => threadtestOps(a, cpus, s));
-  // cache-scratch: CPU 0 (the host, before the run) allocates one block per thread.
-  const handed = Array.from({ length: cpus }, () => (bench === "cache-scratch" ? a.malloc(8) : 0));
-  return handed.map((h) => cacheOps(a, a.proc.mem, cpus, s, h));
+  if (isCacheBench(bench)) return cacheBenchOps(bench, a, cpus, s);
+  return Array.from({ length: cpus }, () => threadtestOps(a, cpus, s));
 }
 
 /**
@@ -199,7 +173,14 @@ export const PAPER_HOARD: AllocatorSpec = {
 export const SMP_ALLOCATORS: readonly AllocatorSpec[] = ["locked-malloc", "locked-firstfit", PAPER_HOARD];
 
 /** The benchmarks `memsim bench smp` runs. */
-export const SMP_BENCHES: readonly SmpAllocBench[] = ["threadtest", "larson", "cache-thrash", "cache-scratch"];
+export const SMP_BENCHES: readonly SmpAllocBench[] = [
+  "threadtest",
+  "larson",
+  "cache-thrash",
+  "cache-scratch",
+  "active-false",
+  "passive-false",
+];
 
 /** The CPU counts of the curves. */
 export const SMP_CPU_COUNTS: readonly number[] = [1, 2, 4, 8, 16];

@@ -26,14 +26,23 @@ describe("Hoard's benchmarks on simulated CPUs", () => {
     expect(hoard?.speedup[1]).toBeCloseTo(4.1999, 4);
   });
 
-  it("cache-scratch's pattern: the lock-free writes let one lock reach about 1.5x, Hoard's heaps go further", () => {
-    // Each iteration is malloc, 16 writes, free, three operations; only malloc and free hold the single lock,
-    // so the writes overlap and the lock caps the speedup near (3 ops) / (2 locked ops) = 1.5.
-    const [firstfit, hoard] = speedupCurves("cache-scratch", ["locked-firstfit", PAPER_HOARD], [1, 8], { objects: 256 });
-    expect(firstfit?.speedup[1]).toBeLessThan(1.6);
-    expect(hoard?.speedup[1]).toBeGreaterThan(4);
-    expect(firstfit?.speedup[1]).toBeCloseTo(1.4628, 4);
-    expect(hoard?.speedup[1]).toBeCloseTo(4.2953, 4);
+  it("cache-thrash's loop: per thread, iterations x (malloc, repetitions / P passes, free); the scratch loops add one free", () => {
+    // 2 CPUs, 3 iterations, 4 repetitions: 4 / 2 = 2 passes each, so a thread runs 3 x (1 + 2 + 1) = 12 operations, 24 in all;
+    // cache-scratch and passive-false first free the object CPU 0 handed over: 13 each, 26 in all.
+    const tiny = { iterations: 3, repetitions: 4 };
+    expect(runSmpAlloc("cache-thrash", "locked-firstfit", 2, tiny).ops).toBe(24);
+    expect(runSmpAlloc("active-false", PAPER_HOARD, 2, tiny).ops).toBe(24);
+    expect(runSmpAlloc("cache-scratch", "locked-malloc", 2, tiny).ops).toBe(26);
+    expect(runSmpAlloc("passive-false", PAPER_HOARD, 2, tiny).ops).toBe(26);
+    // 5 repetitions on 2 CPUs round down to 2 passes, as the original's integer division does.
+    expect(runSmpAlloc("cache-thrash", "locked-firstfit", 2, { iterations: 3, repetitions: 5 }).ops).toBe(24);
+  });
+
+  it("cache-scratch's pattern: only malloc and free take the single lock, so the passes overlap; Hoard's heaps go further", () => {
+    const [firstfit, hoard] = speedupCurves("cache-scratch", ["locked-firstfit", PAPER_HOARD], [1, 8], { iterations: 16 });
+    expect(firstfit?.speedup[1]).toBeLessThan(hoard?.speedup[1] as number);
+    expect(firstfit?.speedup[1]).toBeCloseTo(6.1113, 4);
+    expect(hoard?.speedup[1]).toBeCloseTo(6.6443, 4);
   });
 
   it("a run is deterministic, the single lock's waits are all pthread_mutex, and the checkers hold after every operation", () => {
@@ -45,6 +54,7 @@ describe("Hoard's benchmarks on simulated CPUs", () => {
     runSmpAlloc("larson", "locked-firstfit", 4, tiny, "every step");
     runSmpAlloc("larson", PAPER_HOARD, 4, tiny, "every step");
     runSmpAlloc("threadtest", PAPER_HOARD, 4, tiny, "every step");
-    runSmpAlloc("cache-scratch", PAPER_HOARD, 4, tiny, "every step");
+    runSmpAlloc("cache-scratch", PAPER_HOARD, 4, { iterations: 4, repetitions: 8 }, "every step");
+    runSmpAlloc("passive-false", "locked-malloc", 4, { iterations: 4, repetitions: 8 }, "every step");
   });
 });

@@ -64,7 +64,7 @@ const runStep: BenchCase = {
  * of Hoard. Nothing is timed on the host: the figures are the clock's.
  */
 const speedups: BenchCase = {
-  name: "smp: threadtest, larson, cache-thrash, cache-scratch speedup on 1..16 CPUs, cost clock (figures only)",
+  name: "smp: threadtest, larson, cache-thrash/scratch, active/passive-false speedup on 1..16 CPUs, cost clock (figures only)",
   ops: 0,
   setup: () => () => {},
   report: () => SMP_BENCHES.map((b) => formatCurves(b, speedupCurves(b, SMP_ALLOCATORS, SMP_CPU_COUNTS))).join("; "),
