@@ -29,7 +29,16 @@ import { createHoard } from "../userspace/alloc/hoard.ts";
 import { createAllocator } from "../userspace/alloc/index.ts";
 import type { UserProcess } from "../userspace/env.ts";
 import { Machine } from "./machine.ts";
-import { type CacheBench, type CacheSizes, cacheBenchOps, isCacheBench } from "./smp_cache.ts";
+import {
+  type CacheBench,
+  type CacheFigures,
+  type CacheSizes,
+  cacheBenchOps,
+  cacheSnapshotOps,
+  FalseSharingSamples,
+  isCacheBench,
+  trackedAllocator,
+} from "./smp_cache.ts";
 
 /** The benchmarks. */
 export type SmpAllocBench = "threadtest" | "larson" | CacheBench;
@@ -61,14 +70,28 @@ export interface SmpAllocRun {
   readonly waitNs: number;
   /** Of those, per lock class that waited at all ("pthread_mutex", "&mm->page_table_lock" ...). */
   readonly waitNsByClass: Readonly<Record<string, number>>;
+  /** The cache model's figures: cache benchmarks only (their machines boot with `cache`), else null. */
+  readonly cache: CacheFigures | null;
 }
 
 /** An allocator by registry name, or a name and a maker (a configured one). */
 export type AllocatorSpec = string | { readonly name: string; readonly create: (p: UserProcess) => Allocator };
 
-/** The machine, one thread per CPU (thread i on CPU i) and the allocator in the process. */
-function machine(cpus: number, allocator: AllocatorSpec, seed: number): { m: Machine; threads: Thread[]; a: Allocator } {
-  const m = Machine.boot({ ramBytes: 64 << 20, cpus, seed });
+/**
+ * The machine, one thread per CPU (thread i on CPU i) and the allocator in
+ * the process. A cache benchmark's machine runs the cache model and tracks
+ * the user blocks, which the allocator reports (trackedAllocator), so the
+ * false-sharing detector can name the kind of each line. A run samples the
+ * detector once per iteration, while every thread's object is live.
+ */
+function machine(
+  bench: SmpAllocBench,
+  cpus: number,
+  allocator: AllocatorSpec,
+  seed: number,
+): { m: Machine; threads: Thread[]; a: Allocator } {
+  const cache = isCacheBench(bench);
+  const m = Machine.boot({ ramBytes: 64 << 20, cpus, seed, cache, allocSites: cache ? { sampleBytes: 1, scope: "user" } : null });
   const p = m.spawn("bench");
   const threads: Thread[] = [p.threads[0] as Thread];
   for (let i = 1; i < cpus; i++) {
@@ -76,7 +99,8 @@ function machine(cpus: number, allocator: AllocatorSpec, seed: number): { m: Mac
     if (t === null) throw new Error("smp bench: no memory for a thread");
     threads.push(t);
   }
-  return { m, threads, a: typeof allocator === "string" ? createAllocator(allocator, p) : allocator.create(p) };
+  const a = typeof allocator === "string" ? createAllocator(allocator, p) : allocator.create(p);
+  return { m, threads, a: cache ? trackedAllocator(a, m.allocSites, p.pid) : a };
 }
 
 /** threadtest's operations for thread `i` of `cpus`. */
@@ -150,14 +174,23 @@ export function runSmpAlloc(
   sizes: SmpAllocSizes = {},
   check: "every step" | "at the end" = "at the end",
 ): SmpAllocRun {
-  const { m, threads, a } = machine(cpus, allocator, sizes.seed ?? 1);
+  const { m, threads, a } = machine(bench, cpus, allocator, sizes.seed ?? 1);
   const lists = benchOps(bench, a, cpus, sizes);
   const programs: Program[] = threads.map((t, i) => ({ thread: t, ops: lists[i] as Operation[] }));
-  const r = m.run(programs, check === "every step" ? { afterStep: () => a.check() } : {});
+  const samples = isCacheBench(bench) ? new FalseSharingSamples() : null;
+  const snapAt = isCacheBench(bench) ? cacheSnapshotOps(bench, cpus, sizes) : new Set<number>();
+  const r = m.run(programs, {
+    afterStep: (step) => {
+      if (check === "every step") a.check();
+      // Round-robin over equal lists: when the last thread has done op k, every thread has.
+      if (samples !== null && step.program === cpus - 1 && snapAt.has(step.op)) samples.take(m);
+    },
+  });
   a.check();
   const waitNsByClass: Record<string, number> = {};
   for (const c of m.kernel.locks.classes) if (c.waitTotal > 0) waitNsByClass[c.name] = c.waitTotal;
-  return { ops: r.steps.length, makespanNs: Math.max(...r.cpuNs), waitNs: m.kernel.locks.waitNs, waitNsByClass };
+  const cache = samples === null ? null : samples.figures(m);
+  return { ops: r.steps.length, makespanNs: Math.max(...r.cpuNs), waitNs: m.kernel.locks.waitNs, waitNsByClass, cache };
 }
 
 /**
@@ -192,6 +225,8 @@ export interface SpeedupCurve {
   /** Operations per simulated second at each CPU count. */
   readonly opsPerSec: readonly number[];
   readonly speedup: readonly number[];
+  /** The cache model's figures at each CPU count (cache benchmarks; null for the others). */
+  readonly cache: ReadonlyArray<CacheFigures | null>;
 }
 
 /** Speedup curves of `bench` for each allocator over `cpuCounts` (the first is the base, normally 1). */
@@ -202,19 +237,11 @@ export function speedupCurves(
   sizes: SmpAllocSizes = {},
 ): SpeedupCurve[] {
   return allocators.map((allocator) => {
-    const opsPerSec = cpuCounts.map((c) => {
-      const r = runSmpAlloc(bench, allocator, c, sizes);
-      return (r.ops * 1e9) / r.makespanNs;
-    });
+    const runs = cpuCounts.map((c) => runSmpAlloc(bench, allocator, c, sizes));
+    const opsPerSec = runs.map((r) => (r.ops * 1e9) / r.makespanNs);
     const base = opsPerSec[0] as number;
     const name = typeof allocator === "string" ? allocator : allocator.name;
-    return { allocator: name, cpus: cpuCounts, opsPerSec, speedup: opsPerSec.map((t) => t / base) };
+    const cache = runs.map((r) => r.cache);
+    return { allocator: name, cpus: cpuCounts, opsPerSec, speedup: opsPerSec.map((t) => t / base), cache };
   });
-}
-
-/** One line per curve: "allocator: 1 CPU 1.00x, 2 CPUs 1.97x ...". */
-export function formatCurves(bench: SmpAllocBench, curves: readonly SpeedupCurve[]): string {
-  return curves
-    .map((c) => `${bench} ${c.allocator}: ${c.cpus.map((n, i) => `${n}:${(c.speedup[i] as number).toFixed(2)}x`).join(" ")}`)
-    .join("; ");
 }

@@ -29,13 +29,16 @@
  */
 import type { Operation } from "../kernel/sched.ts";
 import type { Allocator } from "../userspace/alloc/allocator.ts";
+import type { UserSiteHook } from "./alloc_sites.ts";
+import { falseSharingEntries } from "./false_sharing.ts";
+import type { Machine } from "./machine.ts";
 
 /** The cache benchmarks: two loops under the repository's and the paper's names. */
 export type CacheBench = "cache-thrash" | "cache-scratch" | "active-false" | "passive-false";
 
 /** Sizes of a cache benchmark. */
 export interface CacheSizes {
-  /** Objects each thread allocates in turn (default 64). */
+  /** Objects each thread allocates in turn (default 32). */
   readonly iterations?: number;
   /** Passes over each object, split over the threads (default 256: 16 passes each on 16 CPUs). */
   readonly repetitions?: number;
@@ -55,7 +58,7 @@ export function cacheObjSize(bench: CacheBench, s: CacheSizes): number {
 
 /** One thread's loop: free the handed object (0: none), then iterations of malloc, passes, free. */
 function cacheWorker(a: Allocator, cpus: number, s: CacheSizes, objSize: number, handed: number): Operation[] {
-  const iterations = s.iterations ?? 64;
+  const iterations = s.iterations ?? 32;
   const passes = Math.floor((s.repetitions ?? 256) / cpus);
   const mem = a.proc.mem;
   let obj = 0;
@@ -90,4 +93,85 @@ export function cacheBenchOps(bench: CacheBench, a: Allocator, cpus: number, s: 
   const hands = bench === "cache-scratch" || bench === "passive-false";
   const handed = Array.from({ length: cpus }, () => (hands ? a.malloc(objSize) : 0));
   return handed.map((h) => cacheWorker(a, cpus, s, objSize, h));
+}
+
+/** What the cache model saw during one run of a cache benchmark. */
+export interface CacheFigures {
+  /** Falsely shared lines the detector classed active (the allocator split a line between CPUs' blocks). */
+  readonly activeLines: number;
+  /** ... and passive (a block freed towards another CPU and reused there). */
+  readonly passiveLines: number;
+  /** ... and neither (the program's own hand-over, or bytes of no tracked block such as headers). */
+  readonly otherLines: number;
+  /** L1 data misses, reads and writes, over every CPU. */
+  readonly d1Misses: number;
+  /** L1 lines invalidated by another CPU's write, over every CPU. */
+  readonly invalidations: number;
+}
+
+/**
+ * A view of `a` that reports each block to allocation-site tracking, as the
+ * libc's malloc watch does (sim/malloc_watch.ts), so the false-sharing
+ * report knows the CPU that allocated each block and the CPU that freed it.
+ */
+export function trackedAllocator(a: Allocator, sites: UserSiteHook, pid: number): Allocator {
+  return {
+    name: a.name,
+    proc: a.proc,
+    malloc(size) {
+      const p = a.malloc(size);
+      if (p !== 0) sites.userAlloc(pid, p, size);
+      return p;
+    },
+    free(ptr, size) {
+      if (ptr !== 0) sites.userFree(pid, ptr);
+      a.free(ptr, size);
+    },
+    realloc: (ptr, oldSize, newSize) => a.realloc(ptr, oldSize, newSize),
+    check: () => a.check(),
+    stats: () => a.stats(),
+  };
+}
+
+/**
+ * The operation indices (in every thread's list) after which each thread's
+ * object of one iteration is allocated and written and not yet freed: the
+ * moments the false-sharing detector can name the owners of the bytes
+ * (it knows live blocks only, and every block is freed by the end).
+ */
+export function cacheSnapshotOps(bench: CacheBench, cpus: number, s: CacheSizes): ReadonlySet<number> {
+  const passes = Math.floor((s.repetitions ?? 256) / cpus);
+  const base = bench === "cache-scratch" || bench === "passive-false" ? 1 : 0;
+  const out = new Set<number>();
+  for (let i = 0; i < (s.iterations ?? 32); i++) out.add(base + i * (passes + 2) + passes);
+  return out;
+}
+
+/** Falsely shared lines seen at the snapshots, by kind, each line counted once per kind. */
+export class FalseSharingSamples {
+  private readonly seen = { active: new Set<number>(), passive: new Set<number>(), other: new Set<number>() };
+
+  /** Classifies the lines the detector reports now on `m` (booted with the cache model and user allocation sites). */
+  take(m: Machine): void {
+    const model = m.kernel.smp.cache;
+    if (model === null) throw new Error("FalseSharingSamples: the machine was booted without the cache option");
+    for (const e of falseSharingEntries(model.falseSharing.report(), m.allocSites)) {
+      const kind = e.kind === "active" || e.kind === "passive" ? e.kind : "other";
+      this.seen[kind].add(e.pa);
+    }
+  }
+
+  /** The run's figures: these lines and the cache model's totals. Throws Error when `m` has no cache model. */
+  figures(m: Machine): CacheFigures {
+    const model = m.kernel.smp.cache;
+    if (model === null) throw new Error("FalseSharingSamples: the machine was booted without the cache option");
+    const t = model.totals();
+    return {
+      activeLines: this.seen.active.size,
+      passiveLines: this.seen.passive.size,
+      otherLines: this.seen.other.size,
+      d1Misses: t.d1mr + t.d1mw,
+      invalidations: t.invalidations,
+    };
+  }
 }

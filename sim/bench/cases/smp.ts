@@ -6,7 +6,8 @@
  */
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "../../../kernel/uapi/mman.ts";
 import { Machine } from "../../machine.ts";
-import { formatCurves, SMP_ALLOCATORS, SMP_BENCHES, SMP_CPU_COUNTS, speedupCurves } from "../../smp_alloc.ts";
+import { SMP_ALLOCATORS, SMP_BENCHES, SMP_CPU_COUNTS, speedupCurves } from "../../smp_alloc.ts";
+import { formatSmpTable, smpTableData } from "../../smp_table.ts";
 import type { BenchCase } from "../harness.ts";
 
 let sink = 0;
@@ -61,13 +62,25 @@ const runStep: BenchCase = {
 /**
  * Hoard's benchmarks (sim/smp_alloc.ts) on 1..16 simulated CPUs: speedup on
  * the cost clock of the default malloc and a free list behind one lock, and
- * of Hoard. Nothing is timed on the host: the figures are the clock's.
+ * of Hoard, and on the cache benchmarks the cache model's false-shared
+ * lines, L1 misses and invalidations (sim/smp_table.ts: a table in the
+ * text, flat fields in --json's `data`). Nothing is timed on the host: the
+ * figures are the clock's.
  */
 const speedups: BenchCase = {
   name: "smp: threadtest, larson, cache-thrash/scratch, active/passive-false speedup on 1..16 CPUs, cost clock (figures only)",
   ops: 0,
   setup: () => () => {},
-  report: () => SMP_BENCHES.map((b) => formatCurves(b, speedupCurves(b, SMP_ALLOCATORS, SMP_CPU_COUNTS))).join("; "),
+  report: (r) => {
+    const lines: string[] = [];
+    r.data = {};
+    for (const b of SMP_BENCHES) {
+      const curves = speedupCurves(b, SMP_ALLOCATORS, SMP_CPU_COUNTS);
+      lines.push(...formatSmpTable(b, curves));
+      Object.assign(r.data, smpTableData(b, curves));
+    }
+    return lines.join("\n    ");
+  },
 };
 
 export const SMP_CASES: readonly BenchCase[] = [userHitCpu2, runStep, speedups];
