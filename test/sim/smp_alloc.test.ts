@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { smpSection } from "../../sim/cli/report/smp_section.ts";
 import { PAPER_HOARD, runSmpAlloc, speedupCurves } from "../../sim/smp_alloc.ts";
 import { formatSmpTable, smpTableData } from "../../sim/smp_table.ts";
 
@@ -119,5 +120,26 @@ describe("Hoard's benchmarks on simulated CPUs", () => {
     runSmpAlloc("threadtest", PAPER_HOARD, 4, tiny, "every step");
     runSmpAlloc("cache-scratch", PAPER_HOARD, 4, { iterations: 4, repetitions: 8 }, "every step");
     runSmpAlloc("passive-false", "locked-malloc", 4, { iterations: 4, repetitions: 8 }, "every step");
+  });
+
+  it("report --smp draws a speedup line per allocator and the ideal, false-shared bars for cache benchmarks only", () => {
+    // The tiny two-CPU cache-thrash of the table test: first fit 1 active line at 2 CPUs, Hoard none.
+    const cache = speedupCurves("cache-thrash", ["locked-firstfit", PAPER_HOARD], [1, 2], { iterations: 1, repetitions: 2 });
+    // threadtest's curve made by hand: 10 ops/s on one CPU, 15 on two, so 1.5x.
+    const plain = [{ allocator: "x", cpus: [1, 2], opsPerSec: [10, 15], speedup: [1, 1.5], cache: [null, null] }];
+    const html = smpSection([
+      { bench: "cache-thrash", curves: cache },
+      { bench: "threadtest", curves: plain },
+    ]);
+    // Lines: first fit, Hoard and the ideal for cache-thrash; x and the ideal for threadtest.
+    expect(html.match(/<polyline/g)?.length).toBe(5);
+    expect(html).toContain("<title>x at 2: 1.50x</title>");
+    expect(html).toContain("<title>ideal at 2: 2.00x</title>");
+    // One bar chart (cache-thrash's), a bar per allocator and CPU count, active + passive lines in each title.
+    expect(html.match(/falsely shared lines \(active \+ passive\)"/g)?.length).toBe(1);
+    expect(html).toContain("<title>locked-firstfit, 2 CPUs: 1</title>");
+    expect(html).toContain("<title>hoard, 2 CPUs: 0</title>");
+    // The bench's table under the charts.
+    expect(html).toContain("    false-shared lines active        0       1");
   });
 });

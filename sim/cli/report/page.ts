@@ -14,6 +14,7 @@ import type { Recorder } from "../scenario.ts";
 import { fragSection } from "./frag_section.ts";
 import { busiestChunk, chunkZoomSvg, ramMapSvg } from "./rammap.ts";
 import { pagetableSection, processSection, slabSection, vmallocSection } from "./sections.ts";
+import { type SmpBenchFigures, smpSection } from "./smp_section.ts";
 import { barChart, esc, freeColour, LEGEND, lineChart, ownerColour } from "./svg.ts";
 
 /** What a report is drawn from: the machine after the scenario and the run's record. */
@@ -24,6 +25,8 @@ export interface ReportInput {
   readonly blocks: readonly Block[];
   /** The address whose page-table walk is drawn (default: the first resident user page). */
   readonly walk?: { readonly p: Process; readonly va: number };
+  /** `memsim bench smp`'s figures, drawn when given (`report --smp`). */
+  readonly smp?: readonly SmpBenchFigures[];
 }
 
 /** One section of the page; render returns null when it has nothing to show. */
@@ -132,6 +135,7 @@ export const REPORT_SECTIONS: ReportSection[] = [
   { id: "series", title: "Over the run", render: seriesSection },
   { id: "eat", title: "Effective access time per step", render: eatSection },
   { id: "frag", title: "Fragmentation over time, allocator by allocator", render: () => fragSection() },
+  { id: "smp", title: "Allocators on many CPUs", render: (r) => (r.smp === undefined ? null : smpSection(r.smp)) },
 ];
 
 const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
@@ -166,7 +170,8 @@ export function buildReport(
   rec: Recorder,
   scenario: string,
   walk?: { p: Process; va: number },
+  smp?: readonly SmpBenchFigures[],
 ): { html: string; input: ReportInput } {
-  const input: ReportInput = walk ? { m, rec, scenario, blocks: ramBlocks(m), walk } : { m, rec, scenario, blocks: ramBlocks(m) };
+  const input: ReportInput = { m, rec, scenario, blocks: ramBlocks(m), ...(walk ? { walk } : {}), ...(smp ? { smp } : {}) };
   return { html: renderReport(input), input };
 }

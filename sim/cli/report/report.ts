@@ -6,12 +6,14 @@ import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseVa, TASK_SIZE } from "../../../kernel/mm/types.ts";
+import { smpTableData } from "../../smp_table.ts";
 import { InputError, UsageError } from "../args.ts";
 import type { Command, CommandCtx } from "../command.ts";
 import { hex } from "../pageinfo.ts";
 import { bootAndRun, RAM_OPTION, scenarioArg } from "../run.ts";
 import { SCENARIOS } from "../scenario.ts";
 import { buildReport, type ReportInput } from "./page.ts";
+import { smpBenchFigures } from "./smp_section.ts";
 
 const SCENARIO_ARG = {
   name: "scenario",
@@ -34,20 +36,27 @@ function makeReport(ctx: CommandCtx): { html: string; input: ReportInput } {
   const s = scenarioArg(ctx.args.pos[0]);
   const addr = addrOption(ctx);
   const { m, rec } = bootAndRun(ctx, s);
-  if (addr === null) return buildReport(m, rec, s.name);
+  const smp = ctx.args.flag("smp") ? smpBenchFigures() : undefined;
+  if (addr === null) return buildReport(m, rec, s.name, undefined, smp);
   const pid = ctx.args.int("pid", -1);
   const p = m.processes().find((x) => x.state === "running" && (pid < 0 || x.pid === pid));
   if (!p)
     throw new UsageError(
       pid < 0 ? `--addr: scenario '${s.name}' leaves no process to walk in` : `--pid: no running process ${pid} after scenario '${s.name}'`,
     );
-  return buildReport(m, rec, s.name, { p, va: addr });
+  return buildReport(m, rec, s.name, { p, va: addr }, smp);
 }
 
 const WALK_OPTIONS = [
   { name: "addr", kind: "string", arg: "ADDR", help: "the user address whose page-table walk is drawn (default: the first resident page)" },
   { name: "pid", kind: "int", arg: "N", help: "the process --addr is in (default: the first one)" },
 ] as const;
+
+const SMP_OPTION = {
+  name: "smp",
+  kind: "flag",
+  help: "add `memsim bench smp`'s speedup curves and false-shared lines (runs the benchmarks: seconds)",
+} as const;
 
 /** The report's data as JSON: parameters, steps, blocks, samples. */
 function reportJson(r: ReportInput): string {
@@ -62,6 +71,7 @@ function reportJson(r: ReportInput): string {
     samples: r.rec.samples,
     snapshots: r.rec.snapshots.map((x) => ({ step: x.step, label: x.label, blocks: x.blocks.length })),
     ...(r.rec.eat.length > 0 ? { eat: r.rec.eat } : {}),
+    ...(r.smp ? { smp: Object.assign({}, ...r.smp.map((f) => smpTableData(f.bench, f.curves))) } : {}),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
@@ -91,6 +101,7 @@ export const reportCommand: Command = {
     { name: "output", short: "o", kind: "string", arg: "FILE", help: "where to write the page ('-' for stdout)" },
     RAM_OPTION,
     ...WALK_OPTIONS,
+    SMP_OPTION,
   ],
   positionals: [SCENARIO_ARG],
   run(ctx) {
@@ -133,6 +144,7 @@ export const serveCommand: Command = {
   options: [
     { name: "port", short: "p", kind: "int", arg: "N", help: "TCP port (default 8080; 0 picks a free one)", max: 65535 },
     RAM_OPTION,
+    SMP_OPTION,
   ],
   positionals: [SCENARIO_ARG],
   async run(ctx) {
