@@ -55,6 +55,7 @@ import { Vmalloc } from "./mm/vmalloc.ts";
 import { checkVmalloc } from "./mm/vmalloc_check.ts";
 import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
 import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
+import { registerVmstat } from "./mm/vmstat.ts";
 import { panic } from "./panic.ts";
 import { Printk } from "./printk.ts";
 import { Rcu } from "./rcu/tree.ts";
@@ -203,6 +204,8 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   if (config.cache) registerCache(registry, smp, pp.mmu, config.cache);
   const locks = new LockStat(smp.nrCpus);
   registerSmp({ registry, smp, locks, mmu: pp.mmu });
+  if (smp.nrCpus > 1 && frames.buddy !== null)
+    smp.vmstat = registerVmstat({ registry, buddy: frames.buddy, percpu: smp.percpu, cpuNs: locks.cpuNs });
   const memory = taskParts.memory;
   framesLocks.currentCpu = () => smp.current;
   const probe = makeLockProbe({

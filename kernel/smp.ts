@@ -20,6 +20,7 @@ import type { Paging } from "./mm/pgalloc.ts";
 import { checkTlb } from "./mm/pgtable_check.ts";
 import { Tlb, type TlbConfig } from "./mm/tlb.ts";
 import { TlbShootdown } from "./mm/tlbflush.ts";
+import type { ZoneVmStat } from "./mm/vmstat.ts";
 import type { Registry } from "./registry.ts";
 
 /** The most CPUs a machine may have (one bit each in two 32-bit cpumask words). */
@@ -51,6 +52,8 @@ export class Smp {
   readonly percpu: PerCpuUser[] = [];
   /** The data-cache model (boot option `cache`, mm/cache_model.ts), or null. */
   cache: CacheModel | null = null;
+  /** The per-CPU vmstat diffs (mm/vmstat.ts): more than one CPU and the buddy allocator, else null. */
+  vmstat: ZoneVmStat | null = null;
   private cur = 0;
 
   /** Panics never; throws RangeError when `nrCpus` is not a whole number in 1..64. */

@@ -35,6 +35,7 @@ import { checkBuddy } from "./page_alloc_check.ts";
 import { addToFreeList, delFromFreeList, findFallback } from "./page_alloc_lists.ts";
 import { buddyStats } from "./page_alloc_stats.ts";
 import { gfpMigratetype, MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
+import type { ZoneVmStat } from "./vmstat.ts";
 
 /** Largest order a kernel may be built with here (4-bit order field). */
 export const MAX_ORDER_LIMIT = 12;
@@ -74,6 +75,8 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   private cpu = 0;
   /** CPUs with lists of their own (setupPcp). */
   nrCpus = 1;
+  /** Per-CPU NR_FREE_PAGES diffs (vmstat.ts), told of every change of a zone's free pages; null on one CPU. */
+  vmstat: ZoneVmStat | null = null;
   /**
    * gfp_migratetype as a table: the migrate type of a request whose gfp bits
    * 3..4 (__GFP_MOVABLE, __GFP_RECLAIMABLE) are the index; every entry
@@ -247,6 +250,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     delFromFreeList(this.w, zone, pfn, high);
     this.expand(zone, pfn, order, high);
     zone.freePages -= 1 << order;
+    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.id, -(1 << order));
   }
 
   /** Splits block (pfn, high) down to `low`, freeing the upper halves. */
@@ -305,6 +309,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   private freeOnePage(zone: Zone, pfn: number, order: number): void {
     const w = this.w;
     zone.freePages += 1 << order;
+    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.id, 1 << order);
     while (order < this.maxOrder) {
       const buddy = pfn ^ (1 << order);
       if (buddy < zone.startPfn || buddy >= zone.endPfn) break;
@@ -352,6 +357,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     if (zone.freePages - (1 << order) < zone.wmarkMin) return -1;
     this.delFromFreeList(zone, pfn, order);
     zone.freePages -= 1 << order;
+    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.id, -(1 << order));
     return order;
   }
 

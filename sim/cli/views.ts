@@ -5,6 +5,7 @@
  * layer has not landed is simply not listed.
  */
 import { PAGE_SIZE } from "../../kernel/mm/types.ts";
+import { renderZonePagesets } from "../../kernel/proc/zoneinfo.ts";
 import type { Machine } from "../machine.ts";
 import { renderSlabtop } from "./toolviews.ts";
 
@@ -30,7 +31,9 @@ function renderZones(m: Machine): string {
     cells.push(String(z.wmarkMin).padEnd(6), String(z.wmarkLow).padEnd(6), String(z.wmarkHigh));
     out += `${cells.join(" ")}\n`;
   }
-  return out;
+  // More than one CPU: the per-CPU lists and vmstat thresholds as /proc/zoneinfo prints them.
+  const v = m.kernel.smp.vmstat;
+  return v === null ? out : `${out}\n${renderZonePagesets(b.zones, v)}`;
 }
 
 function hex(n: number): string {
