@@ -343,6 +343,9 @@ export class Scheduler {
     this.bindViews(0);
     // Only CPU 0 runs now (the host's calls); the others are idle.
     for (let c = 0; c < this.d.smp.nrCpus; c++) this.d.rcu?.setIdle(c, c === 0 ? 0 : 1);
+    // quiet_vmstat: a CPU going idle folds its vmstat diffs.
+    const v = this.d.smp.vmstat;
+    if (v !== null) for (let c = 1; c < v.nrCpus; c++) v.quiet(c);
   }
 }
 

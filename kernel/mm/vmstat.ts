@@ -14,8 +14,10 @@
  * when a CPU is switched to and its timeline (the scheduler's per-CPU
  * simulated ns) has passed its next multiple of `intervalNs` (Linux's
  * sysctl_stat_interval, HZ: one second), its diffs are folded first.
- * Readers do not fold (Linux's /proc/vmstat and /proc/zoneinfo read the
- * global counters as they are); `refresh()` folds every CPU, as writing
+ * A CPU going idle folds its diffs (quiet_vmstat): when `m.run` ends, every
+ * CPU but CPU 0, which runs the host's calls, does. Readers do not fold
+ * (Linux's /proc/vmstat and /proc/zoneinfo read the global counters as
+ * they are); `refresh()` folds every CPU, as writing
  * /proc/sys/vm/stat_refresh does.
  *
  * So global + sum of the CPUs' diffs = the exact count (checker VMSTAT-1),
@@ -70,6 +72,8 @@ export class ZoneVmStat {
   thresholdFolds = 0;
   /** vmstat_update runs that found something to fold. */
   periodicFolds = 0;
+  /** quiet_vmstat calls (a CPU going idle) that found something to fold. */
+  idleFolds = 0;
 
   /**
    * Starts with every diff zero and each global counter at the zone's exact
@@ -130,6 +134,11 @@ export class ZoneVmStat {
   setIntervalNs(ns: number): void {
     this.intervalNs = ns;
     for (let c = 0; c < this.nrCpus; c++) this.nextUpdateNs[c] = (Math.floor((this.cpuNs[c] as number) / ns) + 1) * ns;
+  }
+
+  /** quiet_vmstat: `cpu` goes idle (the scheduler's run ended and only CPU 0 runs); its diffs are folded. */
+  quiet(cpu: number): void {
+    if (this.fold(cpu)) this.idleFolds++;
   }
 
   /** /proc/sys/vm/stat_refresh: every CPU's diffs folded now. */
@@ -197,6 +206,7 @@ export class ZoneVmStat {
       diffs: Array.from({ length: this.nrCpus }, (_, c) => Array.from(this.diff.subarray(c * this.nrZones, (c + 1) * this.nrZones))),
       thresholdFolds: this.thresholdFolds,
       periodicFolds: this.periodicFolds,
+      idleFolds: this.idleFolds,
     };
   }
 }
