@@ -145,8 +145,9 @@ function simulate(run: TeachRun, r: LinearRun, out: string[]): string {
       out.push(`${head} PA or invalid address?`);
       continue;
     }
-    const pa = s.walk(va);
-    // The original indexes its table with the VPN: one past the end is an IndexError.
+    // The original takes the VPN and offset of the address's low 32 bits (its
+    // `& 0xFFFFFFFF`), then indexes its table with the VPN: past the end is an IndexError.
+    const pa = s.walk(((va % 2 ** 32) + 2 ** 32) % 2 ** 32);
     if (pa === TEACH_OUTSIDE) return "IndexError: array index out of range\n";
     run.walks.push(walkLine(s, va, pa));
     const vpn = s.stepIndex(0);

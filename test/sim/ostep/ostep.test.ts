@@ -6,6 +6,13 @@
  * memsim must print the same bytes and exit with the same status (1 after
  * an "Error" line, as the original's exit(1)).
  *
+ * The translation simulators answer by walking a teaching address space in
+ * memsim RAM (kernel/mm/mmu_teach.ts); the cases after the first 14
+ * (paging-linear-translate) and 12 (paging-multilevel-translate) were added
+ * with it: small pages (32..256 bytes), verbose tables, -A addresses past
+ * 2^32 and below zero (the original keeps the low 32 bits), each printed by
+ * the original under the same Python.
+ *
  * paging-policy: the small cases (1-6: OSTEP's string 0,1,2,0,1,3,0,3,1,2,1
  * under each policy, Belady's string; 13, 16) were traced by hand through
  * the program's rules (a hit moves the page to the MRU end for LRU and MRU
