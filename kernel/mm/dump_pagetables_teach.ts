@@ -5,7 +5,7 @@
  * physical address and the byte there, or the level that faulted.
  */
 import { TEACH_NO_ROOT, TEACH_OUTSIDE, type TeachSpace } from "./mmu_teach.ts";
-import { type TeachGeometry, teachPfn, teachValid } from "./pgtable_teach.ts";
+import { type TeachGeometry, teachPfn, teachReserved, teachValid } from "./pgtable_teach.ts";
 
 const hex = (v: number): string => `0x${v.toString(16)}`;
 
@@ -53,7 +53,16 @@ function stepLine(s: TeachSpace, i: number): string {
   const where = s.physAddr(at);
   const frame = where < 0 ? "no frame" : `memsim P${hex(where)}`;
   const name = `${g.entryNames[i]} ${s.stepIndex(i)}`.padEnd(10);
-  return `  ${name} at P${hex(at)} (${g.tableNames[i]} at page ${tablePage}; ${frame}): ${hex(raw)} = valid ${teachValid(g, raw) ? 1 : 0}, PFN ${hex(teachPfn(g, raw))}`;
+  return `  ${name} at P${hex(at)} (${g.tableNames[i]} at page ${tablePage}; ${frame}): ${hex(raw)} = ${entryBits(g, raw)}: valid ${teachValid(g, raw) ? 1 : 0}, PFN ${hex(teachPfn(g, raw))}`;
+}
+
+/** A raw entry cut into the geometry's fields: "V 1 | PFN 0100001", with the bits between them when there are any. */
+function entryBits(g: TeachGeometry, raw: number): string {
+  const v = (raw >>> g.validBit) & 1;
+  const pfn = teachPfn(g, raw).toString(2).padStart(g.pfnBits, "0");
+  const gap = g.validBit - g.pfnBits;
+  const mid = gap === 0 ? "" : ` | reserved ${teachReserved(g, raw).toString(2).padStart(gap, "0")}`;
+  return `V ${v}${mid} | PFN ${pfn}`;
 }
 
 /**
