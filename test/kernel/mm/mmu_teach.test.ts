@@ -28,6 +28,7 @@ import {
   TEACH_OUTSIDE,
   type TeachGeometry,
   type TeachSpace,
+  xv6Frames,
 } from "../../../sim/index.ts";
 import { freeFrames } from "./helpers.ts";
 
@@ -228,5 +229,20 @@ describe("tearing a teaching address space down", () => {
     expect(() => m.check("teach")).toThrow(RangeError);
     expect(() => s.read8(0)).toThrow(KernelPanic);
     expect(() => s.destroy()).toThrow(KernelPanic);
+  });
+});
+
+describe("a teaching address space takes its frames through the frames layer, as any layer does", () => {
+  it("works the same on xv6's frame allocator (layers.frames), MemFree back after destroy", () => {
+    const m = Machine.boot({ ramBytes: 4 << 20, layers: { frames: xv6Frames } });
+    const memFree = () => /MemFree:\s+(\d+)/.exec(m.proc.meminfo())?.[1];
+    const before = memFree();
+    const s = multilevel(m);
+    expect([s.walk(0x611c), s.stepRaw(0), s.stepRaw(1), s.read8(0x6bc)]).toEqual([0x6bc, 0xa1, 0xb5, 0x08]);
+    expect(memFree()).toBe(String(Number(before) - 4));
+    m.check();
+    s.destroy();
+    expect(memFree()).toBe(before);
+    m.check();
   });
 });
