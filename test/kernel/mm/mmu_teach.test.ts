@@ -209,6 +209,12 @@ describe("the teaching address space's checker (m.check)", () => {
     expect(() => m.teach({ geometry: bad })).toThrow("teach: linear: index bits 3 do not make the 4 VPN bits");
     expect(() => m.teach({ geometry: "nope" as "ostep-16k" })).toThrow(RangeError);
   });
+
+  it("is not a boot geometry: Machine.boot names m.teach instead", () => {
+    expect(() => Machine.boot({ ramBytes: 4 << 20, mmu: "ostep-16k" as never })).toThrow(
+      'Machine.boot: "ostep-16k" is a teaching geometry, not a process MMU (processes keep 4 KiB pages): make one inside a machine with m.teach({ geometry: "ostep-16k" })',
+    );
+  });
 });
 
 describe("tearing a teaching address space down", () => {
