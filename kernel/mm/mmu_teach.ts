@@ -27,7 +27,7 @@ import { panic } from "../panic.ts";
 import type { Registry } from "../registry.ts";
 import { __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import type { MemMap } from "./memmap.ts";
-import { checkTeachSpace } from "./mmu_teach_check.ts";
+import { checkTeachSpace, insideTable } from "./mmu_teach_check.ts";
 import {
   type TeachGeometry,
   teachEntry,
@@ -189,7 +189,8 @@ export class TeachSpace {
    * Maps the page of `va` to teaching page `pfn`; a missing lower table is
    * made in the page `newTable(level)` returns, then linked. Returns false
    * when a frame cannot be had. Panics when there is no root, the page is
-   * already mapped (xv6's "remap"), or `pfn` is outside the memory.
+   * already mapped (xv6's "remap"), or `pfn` is outside the memory or part
+   * of a table.
    */
   map(va: number, pfn: number, newTable: (level: number) => number): boolean {
     const g = this.geometry;
@@ -210,6 +211,7 @@ export class TeachSpace {
     }
     const at = this.entryAddr(table, va, last);
     if (teachValid(g, this.readEntry(at))) panic(`teach map: remap of 0x${va.toString(16)}`);
+    if (insideTable(g, this.tables, pfn)) panic(`teach map: page ${pfn} is part of a table`);
     if (!this.writeEntry(at, teachEntry(g, pfn))) return false;
     this.mapped++;
     return true;

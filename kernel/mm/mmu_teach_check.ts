@@ -76,8 +76,8 @@ function checkTablePlace(g: TeachGeometry, backing: Int32Array, pfn: number, lev
   }
 }
 
-/** Whether teaching page `pfn` lies inside some table. */
-function insideTable(g: TeachGeometry, tables: ReadonlyMap<number, number>, pfn: number): boolean {
+/** Whether teaching page `pfn` lies inside some table of `tables` (teaching pfn -> level). */
+export function insideTable(g: TeachGeometry, tables: ReadonlyMap<number, number>, pfn: number): boolean {
   if (tables.has(pfn)) return true;
   for (const [t, level] of tables) if (pfn > t && pfn < t + teachTablePages(g, level)) return true;
   return false;

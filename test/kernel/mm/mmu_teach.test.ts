@@ -236,6 +236,13 @@ describe("tearing a teaching address space down", () => {
     expect(() => s.read8(0)).toThrow(KernelPanic);
     expect(() => s.destroy()).toThrow(KernelPanic);
   });
+
+  it("panics on a mapping that would break the tables: a remap, a table page as data", () => {
+    const s = multilevel(boot());
+    expect(() => s.map(0x6100, 54, () => 34)).toThrow("teach map: remap of 0x6100");
+    // VA 0x6120 (PTX 9) shares table 33; page 108 is the directory.
+    expect(() => s.map(0x6120, 108, () => 34)).toThrow("teach map: page 108 is part of a table");
+  });
 });
 
 describe("a teaching address space takes its frames through the frames layer, as any layer does", () => {
