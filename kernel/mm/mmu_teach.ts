@@ -70,6 +70,8 @@ export class TeachSpace {
   private nrBacked = 0;
   /** Teaching pfn of each table -> its level. */
   private readonly tables = new Map<number, number>();
+  /** Teaching pfn of each page a leaf maps -> how many leaves map it. */
+  private readonly data = new Map<number, number>();
   private rootPfn = -1;
   private mapped = 0;
   private alive = true;
@@ -100,6 +102,12 @@ export class TeachSpace {
   /** The root table's teaching pfn (the PDBR or PTBR), -1 before setRoot. */
   get root(): number {
     return this.rootPfn;
+  }
+
+  /** What teaching page `pfn` is: part of a table, a page some leaf maps, or neither. */
+  pageUse(pfn: number): "table" | "data" | "free" {
+    if (insideTable(this.geometry, this.tables, pfn)) return "table";
+    return this.data.has(pfn) ? "data" : "free";
   }
 
   /** Leaf entries made valid by map(). */
@@ -163,17 +171,20 @@ export class TeachSpace {
 
   /**
    * Makes teaching page `pfn` a table of `level`: every entry `emptyEntry`.
-   * Returns false when a frame for it cannot be had. Panics when it is
-   * already a table or runs past the memory.
+   * Returns false when a frame for it cannot be had. Panics when it runs
+   * past the memory, over a table or over a page a leaf maps.
    */
   makeTable(pfn: number, level: number): boolean {
     const g = this.geometry;
-    if (this.tables.has(pfn)) panic(`teach makeTable: page ${pfn} is already a table`);
     if (level < 0 || level >= g.indexBits.length) panic(`teach makeTable: no level ${level}`);
     const base = pfn * 2 ** g.pageBits;
     const bytes = teachTableBytes(g, level);
     this.inside(base, bytes);
     if (base % g.entryBytes !== 0) panic(`teach makeTable: page ${pfn} does not align a ${g.entryBytes}-byte entry`);
+    for (let p = pfn; p * 2 ** g.pageBits < base + bytes; p++) {
+      const use = this.pageUse(p);
+      if (use !== "free") panic(`teach makeTable: page ${p} is ${use === "table" ? "already part of a table" : "mapped as data"}`);
+    }
     for (let off = 0; off < bytes; off += g.entryBytes) if (!this.writeEntry(base + off, g.emptyEntry)) return false;
     this.tables.set(pfn, level);
     return true;
@@ -214,6 +225,7 @@ export class TeachSpace {
     if (insideTable(g, this.tables, pfn)) panic(`teach map: page ${pfn} is part of a table`);
     if (!this.writeEntry(at, teachEntry(g, pfn))) return false;
     this.mapped++;
+    this.data.set(pfn, (this.data.get(pfn) ?? 0) + 1);
     return true;
   }
 
@@ -281,6 +293,7 @@ export class TeachSpace {
     }
     this.nrBacked = 0;
     this.tables.clear();
+    this.data.clear();
     this.rootPfn = -1;
     const list = this.host.registry.checkers;
     list.splice(list.indexOf(this.checker), 1);

@@ -10,7 +10,7 @@
  * | TEACH-4 | a valid upper entry points at a table of the next level, with no reserved bit set |
  * | TEACH-5 | a valid leaf maps a page inside the memory and outside every table, with no reserved bit set |
  * | TEACH-6 | every table is reached from the root exactly once |
- * | TEACH-7 | the valid leaves are as many as map() made |
+ * | TEACH-7 | the valid leaves are as many as map() made, each to a page map() recorded |
  */
 import { invariant } from "../panic.ts";
 import type { MemMap } from "./memmap.ts";
@@ -24,6 +24,7 @@ export interface TeachView {
   readonly nrMapped: number;
   readonly nrPages: number;
   readEntry(pa: number): number;
+  pageUse(pfn: number): "table" | "data" | "free";
 }
 
 /** Recounts `s`. `backing` and `tables` are its private records. Throws InvariantViolation TEACH-n. */
@@ -110,6 +111,7 @@ function walkTable(
         "TEACH-5",
         `${what} maps page ${next}, outside the memory or in a table`,
       );
+      invariant(s.pageUse(next) === "data", "TEACH-7", `${what} maps page ${next}, which map() never mapped`);
       leaves++;
       continue;
     }

@@ -237,11 +237,14 @@ describe("tearing a teaching address space down", () => {
     expect(() => s.destroy()).toThrow(KernelPanic);
   });
 
-  it("panics on a mapping that would break the tables: a remap, a table page as data", () => {
+  it("panics on a mapping that would break the tables: a remap, a table page as data, a table over data or a table", () => {
     const s = multilevel(boot());
     expect(() => s.map(0x6100, 54, () => 34)).toThrow("teach map: remap of 0x6100");
     // VA 0x6120 (PTX 9) shares table 33; page 108 is the directory.
     expect(() => s.map(0x6120, 108, () => 34)).toThrow("teach map: page 108 is part of a table");
+    expect([s.pageUse(108), s.pageUse(33), s.pageUse(53), s.pageUse(54)]).toEqual(["table", "table", "data", "free"]);
+    expect(() => s.makeTable(53, 1)).toThrow("teach makeTable: page 53 is mapped as data");
+    expect(() => s.makeTable(33, 1)).toThrow("teach makeTable: page 33 is already part of a table");
   });
 });
 
