@@ -54,14 +54,14 @@ export function onTeachSpace<T>(g: TeachGeometry, ramBytes: number, body: (run: 
 }
 
 /** Which memsim frame holds which teaching bytes. */
-function frameLines(s: TeachSpace): string[] {
+export function frameLines(s: TeachSpace): string[] {
   const frames = s.frames();
   const list = frames.map((f) => `P${hex(f.base)}-${hex(f.base + 4095)} in pfn ${hex(f.pfn)}`).join(", ");
   return [`KERNEL ${frames.length} memsim frame${frames.length === 1 ? "" : "s"} (alloc_pages order 0): ${list}`];
 }
 
 /** The tables, top level first, with where they sit. */
-function tableLines(s: TeachSpace): string[] {
+export function tableLines(s: TeachSpace): string[] {
   const g = s.geometry;
   const out: string[] = [];
   for (let level = 0; level < g.indexBits.length; level++) {
