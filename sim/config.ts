@@ -9,6 +9,7 @@ import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
 import { type CacheConfig, type CacheShape, DEFAULT_CACHE } from "../kernel/mm/cache_model.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
 import { type MmuName, mmuGeometry } from "../kernel/mm/pgtable_geometry.ts";
+import { TEACH_GEOMETRIES } from "../kernel/mm/pgtable_teach.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
 import { DEFAULT_TLB, type TlbConfig } from "../kernel/mm/tlb.ts";
 import type { KLogger } from "../kernel/printk.ts";
@@ -256,9 +257,13 @@ function resolveAllocSites(a: BootOptions["allocSites"]): ResolvedConfig["allocS
   return { sampleBytes, scope };
 }
 
-/** The MMU geometry. Throws ConfigError unless memsim has it. */
+/** The MMU geometry. Throws ConfigError unless memsim has it (a teaching geometry's name says where it lives). */
 function resolveGeometry(v: unknown): MmuName {
   if (typeof v === "string" && mmuGeometry(v) !== null) return v as MmuName;
+  if (typeof v === "string" && Object.hasOwn(TEACH_GEOMETRIES, v))
+    throw new ConfigError(
+      `Machine.boot: "${v}" is a teaching geometry, not a process MMU (processes keep 4 KiB pages): make one inside a machine with m.teach({ geometry: "${v}" })`,
+    );
   throw new ConfigError(`Machine.boot: mmu geometry must be "x86-64", "sv39" or "x86-32", got ${String(v)}`);
 }
 

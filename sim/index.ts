@@ -31,6 +31,7 @@ export { bitmapFrames, Palloc } from "../kernel/labs/palloc.ts";
 export { uvmcopy } from "../kernel/labs/uvmcopy.ts";
 export { LOCK_CLASSES, type LockClass } from "../kernel/locking/lock_stat.ts";
 export type { KernelLayers } from "../kernel/main.ts";
+export { describeTeachGeometry, explainTeach } from "../kernel/mm/dump_pagetables_teach.ts";
 export type { FailSpec } from "../kernel/mm/fault_inject.ts";
 export type {
   FrameAllocator,
@@ -49,10 +50,20 @@ export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from ".
 export { buddyFrames } from "../kernel/mm/mm_init.ts";
 export { KernelOops } from "../kernel/mm/mmu.ts";
 export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
+export { TEACH_NO_ROOT, TEACH_OUTSIDE, type TeachFrame, type TeachHost, TeachSpace } from "../kernel/mm/mmu_teach.ts";
 export { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from "../kernel/mm/oom_kill.ts";
 export { BuddyAllocator } from "../kernel/mm/page_alloc.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
 export type { ChangeProtOptions, PteVisitor, ZapSink } from "../kernel/mm/pgtable_range.ts";
+export {
+  linearTeachGeometry,
+  TEACH_GEOMETRIES,
+  type TeachGeometry,
+  type TeachGeometryName,
+  teachEntry,
+  teachPfn,
+  teachValid,
+} from "../kernel/mm/pgtable_teach.ts";
 export * from "../kernel/mm/pgtable_types.ts";
 export type { ReplacementKernel, ReplacementLayer, ReplacementPolicy } from "../kernel/mm/replacement.ts";
 export { twoListReplacement } from "../kernel/mm/replacement.ts";

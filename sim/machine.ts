@@ -17,7 +17,9 @@ import type { CacheModel } from "../kernel/mm/cache_model.ts";
 import { cacheSummary } from "../kernel/mm/cache_stats.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
 import { kmemleakUnreferenced, renderKmemleak } from "../kernel/mm/kmemleak.ts";
+import { TeachSpace } from "../kernel/mm/mmu_teach.ts";
 import { renderPageOwner } from "../kernel/mm/page_owner.ts";
+import { TEACH_GEOMETRIES, type TeachGeometry, type TeachGeometryName } from "../kernel/mm/pgtable_teach.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderSwaps } from "../kernel/mm/swapfile.ts";
 import { VMALLOC_START } from "../kernel/mm/types.ts";
@@ -353,6 +355,24 @@ export class Machine {
    */
   run(programs: readonly Program[], opts: RunOptions = {}): RunResult {
     return this.kernel.sched.run(programs, opts);
+  }
+
+  /**
+   * A teaching address space (kernel/mm/mmu_teach.ts): a small MMU of a
+   * textbook geometry ("ostep-multilevel", "ostep-16k", or a
+   * {@link TeachGeometry} such as linearTeachGeometry's) whose memory and
+   * tables are frames of this machine's RAM, taken with alloc_pages on first
+   * write. Its checker runs in `m.check()` (also as `m.check("teach")`)
+   * until `destroy()`, which gives every frame back. Processes are not
+   * affected: they keep 4 KiB pages. Throws RangeError on an unknown name or
+   * a geometry that does not add up.
+   */
+  teach(opts: { geometry: TeachGeometryName | TeachGeometry }): TeachSpace {
+    const g = typeof opts.geometry === "string" ? TEACH_GEOMETRIES[opts.geometry] : opts.geometry;
+    if (g === undefined) {
+      throw new RangeError(`teach: no geometry named '${String(opts.geometry)}' (have ${Object.keys(TEACH_GEOMETRIES).join(", ")})`);
+    }
+    return new TeachSpace(this.kernel, g);
   }
 
   /** Live processes, in pid order. */

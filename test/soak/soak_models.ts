@@ -29,6 +29,7 @@ import { SMP_MODEL } from "../property/models/smp.ts";
 import { SWAP_MODEL } from "../property/models/swap.ts";
 import { SYSCALL_ARGS_MODEL } from "../property/models/syscall_args.ts";
 import { SYSCALLS_MODEL } from "../property/models/syscalls.ts";
+import { TEACH_MODEL } from "../property/models/teach.ts";
 import { VMALLOC_MODEL } from "../property/models/vmalloc.ts";
 import type { PropertyModel } from "../support/budget.ts";
 
@@ -62,4 +63,5 @@ export const SOAK_MODELS: SoakModel[] = [
   EXACT_LRU_MODEL,
   RECLAIM_MODEL,
   MESH_MODEL,
+  TEACH_MODEL,
 ] as SoakModel[];

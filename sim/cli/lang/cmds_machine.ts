@@ -159,7 +159,7 @@ function echo(_s: Session, a: LangArgs): string {
   return [...a.pos, ...[...a.kv].map(([k, v]) => `${k}=${v}`)].join(" ");
 }
 
-const SUBJECT_LABELS: Readonly<Record<string, string>> = { process: "p", cache: "CACHE" };
+const SUBJECT_LABELS: Readonly<Record<string, string>> = { process: "p", cache: "CACHE", "teaching address space": "T" };
 
 function helpLine(prefix: string, c: { name: string; synopsis: string; help: string }): string {
   const left = `  ${prefix}${c.name} ${c.synopsis}`.trimEnd();

@@ -13,6 +13,7 @@ import "./cmds_libc.ts";
 import "./cmds_explain.ts";
 import "./cmds_slab.ts";
 import "./cmds_events.ts";
+import "./cmds_teach.ts";
 import { LANG_COMMANDS } from "./registry.ts";
 import { Session } from "./session.ts";
 

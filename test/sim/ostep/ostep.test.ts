@@ -6,6 +6,13 @@
  * memsim must print the same bytes and exit with the same status (1 after
  * an "Error" line, as the original's exit(1)).
  *
+ * The translation simulators answer by walking a teaching address space in
+ * memsim RAM (kernel/mm/mmu_teach.ts); the cases after the first 14
+ * (paging-linear-translate) and 12 (paging-multilevel-translate) were added
+ * with it: small pages (32..256 bytes), verbose tables, -A addresses past
+ * 2^32 and below zero (the original keeps the low 32 bits), each printed by
+ * the original under the same Python.
+ *
  * paging-policy: the small cases (1-6: OSTEP's string 0,1,2,0,1,3,0,3,1,2,1
  * under each policy, Belady's string; 13, 16) were traced by hand through
  * the program's rules (a hit moves the page to the MRU end for LRU and MRU
@@ -111,5 +118,46 @@ describe("memsim paging-policy: the answers come from a machine", () => {
   it("prints '%.2f' as Python does: an exact tie rounds to even, anything else as toFixed", () => {
     // 12.125 and 0.375 are exact in binary: Python gives 12.12 and 0.38; 600/11 = 54.5454... gives 54.55.
     expect([pyFixed2(12.125), pyFixed2(0.375), pyFixed2(37.5), pyFixed2(600 / 11)]).toEqual(["12.12", "0.38", "37.50", "54.55"]);
+  });
+});
+
+describe("memsim ostep paging-*-translate --show-kernel: the tables live in memsim frames", () => {
+  /** The memsim pfn the "KERNEL n memsim frame(s)" line gives for teaching bytes starting at `base`. */
+  function frameOf(out: string, base: string): number {
+    const m = new RegExp(`P${base}-0x[0-9a-f]+ in pfn 0x([0-9a-f]+)`).exec(out);
+    return Number.parseInt(m?.[1] ?? "nan", 16);
+  }
+
+  it("multilevel -s 0: one frame holds the 4 KiB; each walk's PDE and PTE read from it, as the answers say", async () => {
+    const plain = await memsim(["ostep", "paging-multilevel-translate", "-s", "0", "-c", "-n", "2"]);
+    const r = await memsim(["ostep", "paging-multilevel-translate", "-s", "0", "-c", "-n", "2", "--show-kernel"]);
+    expect(r.out.startsWith(plain.out)).toBe(true);
+    const f = frameOf(r.out, "0x0") * 4096;
+    const mem = (pa: number) => `memsim P0x${(f + pa).toString(16)}`;
+    // By hand (the golden's numbers): 0x611c reads PDE 24 of page 108 (byte 0xd98) = 0xa1 and PTE 8 of page 33
+    // (0x428) = 0xb5 -> 53*32+28 = 0x6bc; 0x3da8 reads PDE 15 (0xd8f) = 0xd6 and PTE 13 of page 86 (0xacd) = 0x7f.
+    const kernel = r.out.slice(plain.out.length).split("\n");
+    expect(kernel[0]).toMatch(/^KERNEL teaching address space ostep-multilevel: 15-bit addresses, 32-byte pages/);
+    expect(kernel[1]).toBe(`KERNEL 1 memsim frame (alloc_pages order 0): P0x0-0xfff in pfn 0x${(f / 4096).toString(16)}`);
+    expect(kernel[2]).toBe("KERNEL page directory page: 108 (P0xd80), root register = page 108");
+    expect(kernel.slice(4, 6)).toEqual([
+      `KERNEL walk 0x611c: PDE P0xd98 (${mem(0xd98)}) = 0xa1 valid, PTE P0x428 (${mem(0x428)}) = 0xb5 valid -> P0x6bc`,
+      `KERNEL walk 0x3da8: PDE P0xd8f (${mem(0xd8f)}) = 0xd6 valid, PTE P0xacd (${mem(0xacd)}) = 0x7f not valid -> fault`,
+    ]);
+    expect(kernel[6]).toMatch(/^KERNEL m\.check\(\) passed; destroyed: MemFree \d+ kB before and after$/);
+  });
+
+  it("linear -s 1: only the frame of the table (placed at 64 KiB, past -p) is taken; the PTE of VPN 1 is 0x8000000c", async () => {
+    const r = await memsim(["ostep", "paging-linear-translate", "-s", "1", "-c", "-n", "2", "--show-kernel"]);
+    const f = frameOf(r.out, "0x10000") * 4096;
+    // By hand: 4 KiB pages, so 0x1cc4 is VPN 1 (PTE at 0x10000 + 4), PFN 12: 12*4096 + 0xcc4 = 0xccc4.
+    expect(r.out.split("\n").slice(-8, -2)).toEqual([
+      "KERNEL teaching address space linear: 14-bit addresses, 4096-byte pages, one level, 4-byte entries (valid bit 31, PFN bits 30..0), 69632 bytes of memory",
+      `KERNEL 1 memsim frame (alloc_pages order 0): P0x10000-0x10fff in pfn 0x${(f / 4096).toString(16)}`,
+      "KERNEL page table page: 16 (P0x10000), root register = page 16",
+      `KERNEL walk 0x1cc4: PTE P0x10004 (memsim P0x${(f + 4).toString(16)}) = 0x8000000c valid -> P0xccc4`,
+      `KERNEL walk 0x29b3: PTE P0x10008 (memsim P0x${(f + 8).toString(16)}) = 0x0 not valid -> fault`,
+      expect.stringMatching(/^KERNEL m\.check\(\) passed; destroyed: MemFree \d+ kB before and after$/),
+    ]);
   });
 });
