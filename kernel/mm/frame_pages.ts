@@ -30,7 +30,22 @@ import {
   __GFP_ZERO,
   formatGfp,
 } from "./gfp.ts";
-import { FREEABLE_MASK, type MemMap, PG_alloc, PG_head, PG_reserved, PG_tail, STRUCT_PAGE_WORDS } from "./memmap.ts";
+import {
+  FREEABLE_MASK,
+  type MemMap,
+  PG_alloc,
+  PG_head,
+  PG_reserved,
+  PG_tail,
+  SP_FLAGS2,
+  SP_INDEX,
+  SP_LRU_NEXT,
+  SP_LRU_PREV,
+  SP_MAPPING,
+  SP_MEMCG,
+  SP_OWNER,
+  STRUCT_PAGE_WORDS,
+} from "./memmap.ts";
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
 
@@ -39,15 +54,22 @@ export const PAGE_POISON = 0xaa;
 
 /** Words per struct page record. */
 const W = 16;
-// The fast paths write W, PG_alloc, FREEABLE_MASK, __GFP_ZERO | __GFP_COMP and the two event ids as
-// literals: in V8 every use of an imported or module-level constant is a load and a check.
+// The fast paths write W, PG_alloc, FREEABLE_MASK, __GFP_ZERO | __GFP_COMP, the two event ids and the struct page
+// words 4..10 as literals: in V8 every use of an imported or module-level constant is a load and a check.
 if (
   W !== STRUCT_PAGE_WORDS ||
   PG_alloc !== 8 ||
   FREEABLE_MASK !== 0xf80ef ||
   (__GFP_ZERO | __GFP_COMP) !== 0x40100 ||
   EV_MM_PAGE_ALLOC !== 0 ||
-  EV_MM_PAGE_FREE !== 1
+  EV_MM_PAGE_FREE !== 1 ||
+  SP_FLAGS2 !== 4 ||
+  SP_LRU_NEXT !== 5 ||
+  SP_LRU_PREV !== 6 ||
+  SP_MAPPING !== 7 ||
+  SP_INDEX !== 8 ||
+  SP_MEMCG !== 9 ||
+  SP_OWNER !== 10
 )
   throw new Error("frame_pages.ts: fast-path literals out of date");
 
@@ -94,11 +116,19 @@ export class FramePages {
   /** ev.active, held here so the fast paths test an event with one load less. */
   private readonly evActive: Uint8Array;
   private readonly w: Uint32Array;
+  /** memmap.pairs: the free clears two words per store. */
+  private readonly pairs: Float64Array;
   private readonly nrPages: number;
   /** 1 from debugVm 2 (every record of an answer is read), else 0. */
   private readonly fullChecks: number;
   /** 1 with page_poison, else 0. */
   private readonly pagePoison: number;
+  /**
+   * FREEABLE_MASK, or 0 with pagePoison: the free's fast test masks word 0
+   * with it, so with poisoning on no free passes that test (0 never equals
+   * PG_alloc | order) and every one goes where the frames are poisoned.
+   */
+  private readonly freeTestMask: number;
   private readonly nrCpus: number;
 
   constructor(
@@ -112,9 +142,11 @@ export class FramePages {
     this.name = layer.name;
     this.maxOrder = layer.maxOrder;
     this.w = memmap.w;
+    this.pairs = memmap.pairs;
     this.nrPages = memmap.nrPages;
     this.fullChecks = opts.debugVm >= 2 ? 1 : 0;
     this.pagePoison = opts.pagePoison ? 1 : 0;
+    this.freeTestMask = opts.pagePoison ? 0 : FREEABLE_MASK;
     this.ev = opts.events ?? NO_EVENTS;
     this.evActive = this.ev.active;
     this.nrCpus = opts.nrCpus ?? 1;
@@ -383,18 +415,65 @@ export class FramePages {
   freePages(pfn: number, order: number): void {
     const w = this.w;
     const i = pfn * 16; // WORDS
-    // A pfn out of range or not an integer reads undefined (undefined & mask is 0) or, when 16 * pfn is an
-    // integer, leaves i & 15 set: badFree either way.
-    if (((w[i] as number) & 0xf80ef) /* FREEABLE_MASK */ !== (8 /* PG_alloc */ | (order << 16)) || (i & 15) !== 0) this.badFree(pfn, order);
+    // One test for the common free: the last reference (refcount 1) of an allocated block of this order, not
+    // compound (above order 0, the first tail's record has no bit above 3 set: -order keeps those bits up to order
+    // 16, PG_tail among them, and is 0 at order 0), whose users let go (flags2, lru, mapping, memcg zero), without
+    // poisoning (freeTestMask) or the mm_page_free event; putChecked takes the rest. A pfn out of range or not an
+    // integer reads undefined (undefined & mask is 0) or, when 16 * pfn is an integer, leaves i & 15 set: putChecked's
+    // badFree.
+    if (
+      ((((w[i] as number) & this.freeTestMask) ^ (8 /* PG_alloc */ | (order << 16))) |
+        ((w[i + 16] as number) & -order) |
+        (i & 15) |
+        ((w[i + 1] as number) ^ 1) |
+        (w[i + 4] as number) |
+        (w[i + 5] as number) |
+        (w[i + 7] as number) |
+        (w[i + 9] as number) |
+        (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !==
+      0
+    ) {
+      this.putChecked(pfn, order);
+      return;
+    }
+    // freeLast written out for this case, so the fast path is one function.
+    this.pgfree += 1 << order;
+    // Words 0..3, 6..9 cleared two at a time (memmap.ts pairs; 7 and 9 are zero, tested), then 10; 11 is spare, kept.
+    const d = this.pairs;
+    const j = pfn * 8;
+    d[j] = 0;
+    d[j + 1] = 0;
+    d[j + 3] = 0;
+    d[j + 4] = 0;
+    w[i + 10] = 0;
+    try {
+      this.layer.freePages(pfn, order);
+    } catch (e) {
+      this.freeThrew(pfn, order, e);
+    }
+  }
+
+  /**
+   * Whatever the fast free's one test refused: a bad free (panics), a
+   * reference that is not the last (dropped), or the last reference of a
+   * page whose users' words are set (the releasers run first).
+   */
+  private putChecked(pfn: number, order: number): void {
+    const w = this.w;
+    const i = pfn * W;
+    if (((w[i] as number) & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || (i & 15) !== 0) this.badFree(pfn, order);
     // flags2, lru, mapping, memcg: their owners let go at the last reference (releasers), else a bad page state.
     if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 && this.putUsed(pfn, order))
       return;
     // PG_alloc: the refcount is at least 1.
     const r = i + 1;
     if ((w[r] = (w[r] as number) - 1) !== 0) return;
+    // The last reference is gone and the users' words are zero: the records cleared, the run to the layer.
     if ((order | this.pagePoison | (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
     this.pgfree += 1 << order;
+    // Words 0..3, 6 (SP_LRU_PREV), 8 (SP_INDEX) and 10 (SP_OWNER) cleared; 7 and 9 are zero here.
     w[i] = 0;
+    w[i + 1] = 0;
     w[i + 2] = 0;
     w[i + 3] = 0;
     w[i + 6] = 0;

@@ -43,6 +43,8 @@ export const MAX_ORDER_LIMIT = 12;
 export const PCP_MAX_ORDER = 3;
 
 const W = 16;
+/** An mtOf entry past every per-CPU list index (orders 0..3 times three types): the fast path finds no list. */
+const NO_PCP_LIST = 255;
 // The fast paths below write W, PG_pcp, __GFP_DMA, PCP_MAX_ORDER, MIGRATE_TYPES and the mobility gfp bits as literals: in V8 every use of
 // an imported or module-level constant is a load and a check; these stop a change of the names.
 if (
@@ -52,7 +54,8 @@ if (
   PCP_MAX_ORDER !== 3 ||
   MIGRATE_TYPES !== 3 ||
   __GFP_MOVABLE !== 8 ||
-  __GFP_RECLAIMABLE !== 16
+  __GFP_RECLAIMABLE !== 16 ||
+  (__GFP_DMA | __GFP_MOVABLE | __GFP_RECLAIMABLE) !== 0x19
 )
   throw new Error("page_alloc.ts: fast-path literals out of date");
 
@@ -68,9 +71,18 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** The lowest zone (DMA), where frees below the Normal zone go. */
   private readonly low: Zone;
   private readonly normalStart: number;
+  /**
+   * The Normal zone's page block types (blockTypeAt, indexed by pfn >> pbo)
+   * and its page block order: freePages reads them from here, one load
+   * each, so its fast path stays small enough for V8 to inline into the caller.
+   */
+  private readonly normalTypes: Uint8Array;
+  private readonly pbo: number;
   /** The running CPU's lists of the Normal and lowest zones (set by setupPcp and setCpu). */
   private normalPcp: PerCpuPages;
   private lowPcp: PerCpuPages;
+  /** normalPcp.head, one load nearer for the fast paths. */
+  private normalHead: Int32Array;
   /** The CPU whose lists allocations and frees use (setCpu). */
   private cpu = 0;
   /** CPUs with lists of their own (setupPcp). */
@@ -78,11 +90,13 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** Per-CPU NR_FREE_PAGES diffs (vmstat.ts), told of every change of a zone's free pages; null on one CPU. */
   vmstat: ZoneVmStat | null = null;
   /**
-   * gfp_migratetype as a table: the migrate type of a request whose gfp bits
-   * 3..4 (__GFP_MOVABLE, __GFP_RECLAIMABLE) are the index; every entry
-   * Movable when the zone does not group by mobility (setupPcp).
+   * gfp_migratetype as a table indexed by the gfp bits 0 (__GFP_DMA), 3
+   * (__GFP_MOVABLE) and 4 (__GFP_RECLAIMABLE): the migrate type of the
+   * request, every entry Movable when the zone does not group by mobility
+   * (setupPcp); NO_PCP_LIST when __GFP_DMA is set, so that request finds no
+   * Normal per-CPU list on the fast path.
    */
-  private readonly mtOf = new Uint8Array(4);
+  private readonly mtOf = new Uint8Array(32);
 
   /** Use buddyFrames (mm_init.ts), which builds the zones and frees the boot ranges. */
   constructor(
@@ -95,8 +109,11 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     this.normal = zones[zones.length - 1] as Zone;
     this.low = zones[0] as Zone;
     this.normalStart = this.normal.startPfn;
+    this.normalTypes = this.normal.blockTypeAt;
+    this.pbo = this.normal.pageblockOrder;
     this.normalPcp = this.normal.pcp0;
     this.lowPcp = this.low.pcp0;
+    this.normalHead = this.normalPcp.head;
     this.stats = new BuddyStats(new Uint32Array(maxOrder + 1), new Uint32Array(maxOrder + 1));
   }
 
@@ -110,18 +127,19 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    */
   allocPages(order: number, gfp: number): number {
     const zone = this.normal;
-    const pcp = this.normalPcp;
-    // The list of (order, migrate type); head[li] reads undefined above PCP_MAX_ORDER, and undefined > 0 is false.
-    const li = order * 3 + (this.mtOf[(gfp >> 3) & 3] as number);
-    const h = pcp.head[li] as number;
+    const head = this.normalHead;
+    // The list of (order, migrate type); head[li] reads undefined above PCP_MAX_ORDER and for __GFP_DMA (mtOf), and
+    // undefined > 0 is false.
+    const li = order * 3 + (this.mtOf[gfp & 0x19] as number);
+    const h = head[li] as number;
     const n = 1 << order;
-    if (h > 0 && (gfp & 0x01) === 0 && zone.freePages - n >= zone.wmarkLow) {
+    if (h > 0 && zone.freePages - n >= zone.wmarkLow) {
       const w = this.w;
       const i = h * 16 - 16;
-      pcp.head[li] = w[i + 1] as number;
+      head[li] = w[i + 1] as number;
       w[i] = 0;
       w[i + 1] = 0;
-      pcp.count -= n;
+      this.normalPcp.count -= n;
       zone.pgalloc += n;
       return h - 1;
     }
@@ -279,20 +297,30 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    * by a batch when the CPU's lists of the zone pass their high mark.
    */
   freePages(pfn: number, order: number): void {
-    if (order > 3 /* PCP_MAX_ORDER */) {
-      this.freeLarge(pfn, order);
+    if (order > 3 /* PCP_MAX_ORDER */ || pfn < this.normalStart) {
+      this.freeSlow(pfn, order);
       return;
     }
-    const zone = pfn >= this.normalStart ? this.normal : this.low;
-    const pcp = pfn >= this.normalStart ? this.normalPcp : this.lowPcp;
-    const pbo = zone.pageblockOrder;
-    const li = order * 3 + (zone.blockType[(pfn >> pbo) - (zone.startPfn >> pbo)] as number);
+    const head = this.normalHead;
+    const li = order * 3 + (this.normalTypes[pfn >> this.pbo] as number);
     const w = this.w;
     const i = pfn * 16;
     w[i] = 4 /* PG_pcp */ | (order << 16);
-    w[i + 1] = pcp.head[li] as number;
-    pcp.head[li] = pfn + 1;
+    w[i + 1] = head[li] as number;
+    head[li] = pfn + 1;
+    const pcp = this.normalPcp;
     if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
+  }
+
+  /** A free the fast path above does not take: a block above PCP_MAX_ORDER, or one below the Normal zone. */
+  private freeSlow(pfn: number, order: number): void {
+    if (order > PCP_MAX_ORDER) {
+      this.freeLarge(pfn, order);
+      return;
+    }
+    const pcp = this.lowPcp;
+    this.pcpPush(pcp, pfn, order, this.low.blockTypeOf(pfn));
+    if (pcp.count > pcp.high) this.pcpOverflow(pfn, pcp);
   }
 
   /** A block above PCP_MAX_ORDER goes straight to its zone's buddy lists. */
@@ -392,6 +420,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     this.cpu = cpu;
     this.normalPcp = normal;
     this.lowPcp = low;
+    this.normalHead = normal.head;
   }
 
   /** The zone holding pfn. */
@@ -447,7 +476,10 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       z.pcp0 = z.pcp[0] as PerCpuPages;
     }
     this.setCpu(0);
-    for (let bits = 0; bits < 4; bits++) this.mtOf[bits] = this.normal.mobility !== 0 ? gfpMigratetype(bits << 3) : MIGRATE_MOVABLE;
+    for (let bits = 0; bits < 32; bits++) {
+      const mt = this.normal.mobility !== 0 ? gfpMigratetype(bits) : MIGRATE_MOVABLE;
+      this.mtOf[bits] = (bits & __GFP_DMA) !== 0 ? NO_PCP_LIST : mt;
+    }
   }
 
   /** Puts a boot-time free range [start, end) on the lists as the largest aligned blocks. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SP_INDEX } from "../../../kernel/mm/memmap.ts";
+import { __GFP_COMP } from "../../../kernel/mm/gfp.ts";
+import { PG_tail, SP_INDEX } from "../../../kernel/mm/memmap.ts";
 import { __GFP_NOWARN, __GFP_ZERO, GFP_ATOMIC, GFP_DMA, GFP_KERNEL, KernelPanic, Machine } from "../../../sim/index.ts";
 
 const MiB = 1 << 20;
@@ -169,6 +170,41 @@ describe("exhaustion", () => {
     for (const p of got) m.kernel.freePages(p, 0);
     m.kernel.drainPcp();
     expect(m.proc.buddyinfo()).toBe(boot);
+    m.check();
+  });
+});
+
+describe("the free of a block of 1 to 8 pages", () => {
+  it("a compound order-2 block's tail records are cleared by its free; a plain order-2 block has none", () => {
+    const m = bare();
+    const comp = m.kernel.pages.allocPages(2, GFP_KERNEL | __GFP_COMP);
+    // prepNewPage writes PG_tail in each of the 3 tails of a compound block.
+    expect([1, 2, 3].map((k) => m.kernel.memmap.flags(comp + k))).toEqual([PG_tail, PG_tail, PG_tail]);
+    m.kernel.freePages(comp, 2);
+    expect([1, 2, 3].map((k) => m.kernel.memmap.flags(comp + k))).toEqual([0, 0, 0]);
+    const plain = m.kernel.pages.allocPages(2, GFP_KERNEL);
+    // The same 4 frames again (pcpBatch -1: the block went straight back to its order-2 list).
+    expect(plain).toBe(comp);
+    expect([1, 2, 3].map((k) => m.kernel.memmap.flags(plain + k))).toEqual([0, 0, 0]);
+    m.kernel.freePages(plain, 2);
+    m.check();
+  });
+
+  it("a second reference keeps an order-2 block allocated: the first free drops it, the second frees the block", () => {
+    const m = bare();
+    const pfn = m.kernel.pages.allocPages(2, GFP_KERNEL);
+    m.kernel.pages.getPage(pfn);
+    const free = m.kernel.pages.stats.pgfree;
+    m.kernel.freePages(pfn, 2);
+    // Refcount 2 -> 1: still PG_alloc (bit 3, value 8) with order 2, no page counted freed.
+    expect([
+      m.kernel.memmap.refcount(pfn),
+      m.kernel.memmap.flags(pfn) & 8,
+      m.kernel.memmap.order(pfn),
+      m.kernel.pages.stats.pgfree - free,
+    ]).toEqual([1, 8, 2, 0]);
+    m.kernel.freePages(pfn, 2);
+    expect([m.kernel.memmap.refcount(pfn), m.kernel.pages.stats.pgfree - free]).toEqual([0, 4]);
     m.check();
   });
 });
