@@ -18,6 +18,7 @@ import { cacheSummary } from "../kernel/mm/cache_stats.ts";
 import type { FailSpec } from "../kernel/mm/fault_inject.ts";
 import { kmemleakUnreferenced, renderKmemleak } from "../kernel/mm/kmemleak.ts";
 import { renderPageOwner } from "../kernel/mm/page_owner.ts";
+import { CheckedSlab } from "../kernel/mm/slab_layer_check.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderSwaps } from "../kernel/mm/swapfile.ts";
 import { VMALLOC_START } from "../kernel/mm/types.ts";
@@ -176,9 +177,14 @@ export class MachineProc {
     return renderExtfragIndex(this.kernel.buddy);
   }
 
-  /** /proc/slabinfo, version 2.1. */
+  /**
+   * /proc/slabinfo, version 2.1: SLUB's caches, then those of a lab's slab
+   * layer (kmalloc's among them), each newest first.
+   */
   slabinfo(): string {
-    return renderSlabinfo(slabinfoRows(this.kernel.slab));
+    const k = this.kernel;
+    const layer = k.kmemCaches instanceof CheckedSlab ? k.kmemCaches.rows() : [];
+    return renderSlabinfo([...slabinfoRows(k.slab), ...layer]);
   }
 
   vmstat(): string {

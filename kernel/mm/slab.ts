@@ -35,7 +35,7 @@ import type { MemMap } from "./memmap.ts";
 import { PG_slab, PG_tail } from "./memmap.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { SlabCpu } from "./slab_cpu.ts";
-import { SLAB_DEBUG_FLAGS } from "./slab_flags.ts";
+import { SLAB_DEBUG_FLAGS, SLAB_KMALLOC } from "./slab_flags.ts";
 import { orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList, slabFreelist } from "./slab_page.ts";
 import type { SlabReporter } from "./slab_report.ts";
 import { allocSlow, deactivateSlab, discardSlab, freeForeign, shrinkCache, slabFreeSlow } from "./slab_slowpath.ts";
@@ -98,6 +98,7 @@ enum Fast {
   EV_ALLOC = 6,
   EV_FREE = 7,
   PAGE_OFFSET = 0x888000000000,
+  SLAB_KMALLOC = 0x1000,
 }
 if (
   Fast.GFP_ZERO !== __GFP_ZERO ||
@@ -105,15 +106,10 @@ if (
   Fast.PG_slab !== PG_slab ||
   Fast.EV_ALLOC !== EV_KMEM_CACHE_ALLOC ||
   Fast.EV_FREE !== EV_KMEM_CACHE_FREE ||
-  Fast.PAGE_OFFSET !== PAGE_OFFSET
+  Fast.PAGE_OFFSET !== PAGE_OFFSET ||
+  Fast.SLAB_KMALLOC !== SLAB_KMALLOC
 )
   panic("slab: a fast-path constant differs from its source");
-
-/** allocSlow as a physical address, or -1 (see KmemCache.allocPa). */
-function allocSlowPa(c: KmemCache, gfp: number, origSize: number, caller: string | undefined): number {
-  const kva = allocSlow(c, gfp, origSize, caller);
-  return kva === 0 ? -1 : kva - PAGE_OFFSET;
-}
 
 /** A kmem_cache. Make one with `m.kernel.kmemCacheCreate` (or `kernel.slab.createCache`). */
 export class KmemCache {
@@ -255,41 +251,32 @@ export class KmemCache {
   }
 
   /**
-   * kmem_cache_alloc: one object, or 0.
+   * kmem_cache_alloc: one object, or 0. `origSize` is a kmalloc's request
+   * (slab_debug's kmalloc red zone starts past it); kmalloc's caches
+   * (SLAB_KMALLOC) emit no kmem_cache_alloc event, kmalloc emits its own.
    *
    * Returns 0 when failslab injects a failure, or when no partial slab is left
    * and the buddy allocator cannot give a new one.
    * Panics when the cache was destroyed.
    */
-  alloc(gfp: number = GFP_KERNEL, caller?: string): number {
+  alloc(gfp: number = GFP_KERNEL, caller?: string, origSize: number = this.objectSize): number {
     const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
-    const kva = pa !== 0 ? Fast.PAGE_OFFSET + pa : allocSlow(this, gfp, this.objectSize, caller);
+    const kva = pa !== 0 ? Fast.PAGE_OFFSET + pa : allocSlow(this, gfp, origSize, caller);
     const ev = this.host.ev;
-    if (ev.active[Fast.EV_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
+    if (ev.active[Fast.EV_ALLOC] !== 0 && (this.flags & Fast.SLAB_KMALLOC) === 0)
+      ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
     return kva;
-  }
-
-  /**
-   * alloc with the size the caller asked for (kmalloc's orig_size), as the
-   * object's physical address, or -1 where alloc returns 0.
-   *
-   * Why a pa: a kva is above 2^31, a double. Returned from a function that
-   * may also return a call's result, V8 boxes it (a heap allocation per
-   * object); a pa stays an integer, and the callers add PAGE_OFFSET once,
-   * at the API edge, where the double stays unboxed.
-   */
-  allocPa(gfp: number, origSize: number, caller: string | undefined): number {
-    const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
-    return pa !== 0 ? pa : allocSlowPa(this, gfp, origSize, caller);
   }
 
   /**
    * kmem_cache_free. An address that is not a live object of some cache is
    * reported and left alone; an object of another cache is reported and
-   * freed to its own cache, as Linux's cache_from_obj does.
+   * freed to its own cache, as Linux's cache_from_obj does. kmalloc's caches
+   * emit no kmem_cache_free event (kfree emits its own).
    */
   free(kva: number, caller?: string): void {
-    if (this.host.ev.active[Fast.EV_FREE] !== 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
+    if (this.host.ev.active[Fast.EV_FREE] !== 0 && (this.flags & Fast.SLAB_KMALLOC) === 0)
+      this.host.ev.kmemCacheFree(caller, kva, this.name);
     const pa = kva - Fast.PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;
