@@ -54,6 +54,7 @@ enum Fast {
   MAX_CACHE_SIZE = 8192,
   GFP_DMA = 0x01,
   GFP_KERNEL = 0xcc0,
+  PAGE_OFFSET = 0x888000000000,
   EV_KMALLOC = 4,
   EV_KFREE = 5,
 }
@@ -63,7 +64,8 @@ if (
   Fast.GFP_KERNEL !== GFP_KERNEL ||
   __GFP_RECLAIMABLE >>> 3 !== 2 ||
   Fast.EV_KMALLOC !== EV_KMALLOC ||
-  Fast.EV_KFREE !== EV_KFREE
+  Fast.EV_KFREE !== EV_KFREE ||
+  Fast.PAGE_OFFSET !== PAGE_OFFSET
 )
   panic("kmalloc: a fast-path constant differs from its source");
 
@@ -149,20 +151,32 @@ export class Kmalloc {
    * block (with the page allocator's warning unless __GFP_NOWARN).
    */
   kmalloc(size: number, gfp: number = Fast.GFP_KERNEL, caller?: string): number {
-    // One compare for 1 <= size <= 8192; the second rejects fractions.
+    // The fast path, small so that a caller's loop inlines it with the
+    // layer's alloc (the kva, a double, stays unboxed): one compare for
+    // 1 <= size <= 8192, the second rejects fractions; nobody listening.
+    // Both ways give an offset from PAGE_OFFSET, the kva made in one place
+    // (a double merged with a call's result would be boxed on every call).
+    return (
+      Fast.PAGE_OFFSET +
+      ((size - 1) >>> 0 < Fast.MAX_CACHE_SIZE && (size | 0) === size && this.active[Fast.EV_KMALLOC] === 0
+        ? (this.byClass[this.classOf(size, gfp)] as SlabCache).alloc(gfp, caller, size) - Fast.PAGE_OFFSET
+        : this.kmallocMore(size, gfp, caller) - Fast.PAGE_OFFSET)
+    );
+  }
+
+  /** The index in byClass of kmalloc(size, gfp)'s cache, for 1 <= size <= 8192. */
+  private classOf(size: number, gfp: number): number {
+    return ((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) * Fast.CLASS_STRIDE + (this.sizeClass[(size - 1) >> 3] as number);
+  }
+
+  /** kmalloc past the fast path: with its event, kmalloc(0) (ZERO_SIZE_PTR, no event), kmalloc_large. */
+  private kmallocMore(size: number, gfp: number, caller: string | undefined): number {
     if ((size - 1) >>> 0 < Fast.MAX_CACHE_SIZE && (size | 0) === size) {
-      const c = this.byClass[
-        ((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) * Fast.CLASS_STRIDE + (this.sizeClass[(size - 1) >> 3] as number)
-      ] as SlabCache;
+      const c = this.byClass[this.classOf(size, gfp)] as SlabCache;
       const kva = c.alloc(gfp, caller, size);
       if (this.active[Fast.EV_KMALLOC] !== 0) this.traceKmalloc(caller, kva, size, gfp, c);
       return kva;
     }
-    return this.kmallocOther(size, gfp, caller);
-  }
-
-  /** kmalloc(0) (ZERO_SIZE_PTR, no event) and everything above the caches: kmalloc_large, with its event. */
-  private kmallocOther(size: number, gfp: number, caller: string | undefined): number {
     if (size === 0) return ZERO_SIZE_PTR;
     const pa = this.kmallocLarge(size, gfp);
     const kva = pa !== 0 ? PAGE_OFFSET + pa : 0;
@@ -205,6 +219,19 @@ export class Kmalloc {
    * do nothing. An address that is neither is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
+    // The fast path (small, inlined with the layer's cacheOf and free while nobody listens).
+    if (this.active[Fast.EV_KFREE] === 0) {
+      const c = this.caches.cacheOf(kva);
+      if (c !== null) {
+        c.free(kva, caller);
+        return;
+      }
+    }
+    this.kfreeMore(kva, caller);
+  }
+
+  /** kfree past the fast path: the kfree event, then the object's cache or kfreeOther. */
+  private kfreeMore(kva: number, caller: string | undefined): void {
     if (this.active[Fast.EV_KFREE] !== 0) this.traceKfree(caller, kva);
     const c = this.caches.cacheOf(kva);
     if (c !== null) c.free(kva, caller);

@@ -150,6 +150,8 @@ export class KmemCache {
   /** Index of mem_map's first word in mem32: struct page words read through the RAM view. */
   declare private readonly mm: number;
   declare private readonly failSlab: FailPoint;
+  /** The event bus's per-kind flags (host.ev.active). */
+  declare private readonly evActive: Uint8Array;
 
   /** The kmem_cache_cpu rows of all caches, one table per CPU (this cache's is row `id`). */
   declare private readonly cpu: SlabCpu;
@@ -201,6 +203,7 @@ export class KmemCache {
     this.ramBytes = host.phys.bytes;
     this.mm = host.memmap.firstPfn * (PAGE_SIZE / 4);
     this.failSlab = host.failSlab;
+    this.evActive = host.ev.active;
     this.partial = new SlabList(this.w, SLAB_PARTIAL);
     this.full = new SlabList(this.w, SLAB_FULL);
     this.cpu = host.cpu;
@@ -259,13 +262,26 @@ export class KmemCache {
    * and the buddy allocator cannot give a new one.
    * Panics when the cache was destroyed.
    */
-  alloc(gfp: number = GFP_KERNEL, caller?: string, origSize: number = this.objectSize): number {
+  alloc(gfp: number = GFP_KERNEL, caller?: string, origSize?: number): number {
+    // The fast path is small so that kmalloc and a caller's loop inline it
+    // whole: the kva (a double) is made here and must not be returned from
+    // a call that is not inlined, or it is boxed. Everything else is allocMore's.
+    // Both ways give an offset from PAGE_OFFSET, added in one place: a
+    // double merged with a call's result would be boxed on every call.
     const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
-    const kva = pa !== 0 ? Fast.PAGE_OFFSET + pa : allocSlow(this, gfp, origSize, caller);
-    const ev = this.host.ev;
-    if (ev.active[Fast.EV_ALLOC] !== 0 && (this.flags & Fast.SLAB_KMALLOC) === 0)
-      ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
-    return kva;
+    return Fast.PAGE_OFFSET + (pa !== 0 && this.evActive[Fast.EV_ALLOC] === 0 ? pa : this.allocMore(pa, gfp, caller, origSize));
+  }
+
+  /**
+   * alloc past the fast path: the slow path when `pa` is 0, and the
+   * kmem_cache_alloc event. Returns the kva minus PAGE_OFFSET (-PAGE_OFFSET
+   * for NULL).
+   */
+  private allocMore(pa: number, gfp: number, caller: string | undefined, origSize: number | undefined): number {
+    const kva = pa !== 0 ? PAGE_OFFSET + pa : allocSlow(this, gfp, origSize ?? this.objectSize, caller);
+    if (this.evActive[Fast.EV_ALLOC] !== 0 && (this.flags & Fast.SLAB_KMALLOC) === 0)
+      this.host.ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
+    return kva - PAGE_OFFSET;
   }
 
   /**
@@ -275,9 +291,19 @@ export class KmemCache {
    * emit no kmem_cache_free event (kfree emits its own).
    */
   free(kva: number, caller?: string): void {
-    if (this.host.ev.active[Fast.EV_FREE] !== 0 && (this.flags & Fast.SLAB_KMALLOC) === 0)
-      this.host.ev.kmemCacheFree(caller, kva, this.name);
+    // The fast path (small, for the same reason as alloc's), nobody
+    // listening: an object of this cache's CPU slab goes back on its
+    // freelist. No struct page read: cpu.free takes it only when pa's page
+    // is that CPU slab's (its struct page word), which makes it this cache's.
     const pa = kva - Fast.PAGE_OFFSET;
+    if (pa >>> 0 === pa && this.evActive[Fast.EV_FREE] === 0 && this.cpu.free(this.id, this.mm + ((pa >>> 12) << 4), pa)) return;
+    this.freeMore(kva, caller);
+  }
+
+  /** free past the fast path: the event, a compound slab, the slow path, a foreign or bad pointer. */
+  private freeMore(kva: number, caller: string | undefined): void {
+    if (this.evActive[Fast.EV_FREE] !== 0 && (this.flags & Fast.SLAB_KMALLOC) === 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
+    const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;
       let i = this.mm + ((pa >>> 12) << 4);

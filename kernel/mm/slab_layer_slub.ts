@@ -22,6 +22,15 @@ import type { KernelSlabCaches, SlabCache, SlabCacheOptions } from "./slab_layer
 import { activeObjects, slabinfoRow } from "./slab_stats.ts";
 import { PAGE_OFFSET, PAGE_SIZE } from "./types.ts";
 
+/** The constants cacheOf's fast path reads, as literals (a module binding is a load and a check per read). */
+enum Fast {
+  PAGE_OFFSET = 0x888000000000,
+  PG_tail = 1 << 5,
+  PG_slab = 1 << 6,
+}
+if (Fast.PAGE_OFFSET !== PAGE_OFFSET || Fast.PG_tail !== PG_tail || Fast.PG_slab !== PG_slab)
+  panic("slab_layer_slub: a fast-path constant differs from its source");
+
 /** slab_ksize: what of an object's slot a caller may use. */
 export function slabKsize(c: KmemCache): number {
   if (c.flags & (SLAB_RED_ZONE | SLAB_POISON)) return c.objectSize;
@@ -81,6 +90,21 @@ export class SlubCaches implements KernelSlabCaches {
    * Panics when a slab page names no live cache.
    */
   cacheOf(kva: number): KmemCache | null {
+    // kfree's fast path: an order-0 slab page, one struct page word (small,
+    // so kfree and a caller's loop inline it with the kva unboxed).
+    const pa = kva - Fast.PAGE_OFFSET;
+    if (pa >>> 0 === pa && pa < this.bytes) {
+      const w0 = this.mem32[this.mm + ((pa >>> 12) << 4)] as number;
+      if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab) {
+        const c = this.byId[w0 >>> 20];
+        if (c !== undefined) return c;
+      }
+    }
+    return this.cacheOfPage(kva);
+  }
+
+  /** cacheOf past its fast path: a compound slab's tail page, a page of no slab, or a slab of no live cache (a panic). */
+  private cacheOfPage(kva: number): KmemCache | null {
     const pa = kva - PAGE_OFFSET;
     if (!(pa >>> 0 === pa && pa < this.bytes)) return null;
     const m = this.mem32;
