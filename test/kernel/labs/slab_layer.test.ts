@@ -166,6 +166,26 @@ describe("layers.slab", () => {
     m.check();
   });
 
+  it("keeps allocation sites and kmemleak working on a lab's layer: the unreferenced kmalloc object is reported", () => {
+    const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos }, allocSites: { scope: "kernel" } });
+    const k = m.kernel;
+    const a = k.kmalloc(100, 0, "leaky_probe");
+    const b = k.kmalloc(64, 0, "held_by_a");
+    // a holds b's address (two 32-bit halves): b is referenced, nothing points to a.
+    k.mem.write32(a, b % 2 ** 32);
+    k.mem.write32(a + 4, Math.floor(b / 2 ** 32));
+    const sites = m.allocSites.sites.filter((s) => s.fn === "kmalloc").map((s) => s.site);
+    expect(sites).toEqual(["leaky_probe", "held_by_a"]);
+    const text = m.proc.kmemleak();
+    expect(text).toContain(`unreferenced object 0xffff${a.toString(16)} (size 100)`);
+    expect(text).toContain("backtrace:\n    leaky_probe\n");
+    expect(text).not.toContain("held_by_a");
+    // kfree(a): the reference's free list overwrites a's first word, so b is unreferenced now.
+    k.kfree(a);
+    expect(m.proc.kmemleak()).toContain("backtrace:\n    held_by_a\n");
+    m.check();
+  });
+
   it("injects failslab around a lab's layer: the kmalloc it hits is NULL and the layer never sees it", () => {
     const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos } });
     m.faults.failSlab({ nth: 2 });
