@@ -295,8 +295,11 @@ export class KmemCache {
     // listening: an object of this cache's CPU slab goes back on its
     // freelist. No struct page read: cpu.free takes it only when pa's page
     // is that CPU slab's (its struct page word), which makes it this cache's.
+    // `p` is pa as an integer (a truncation, no check): everything past the
+    // one integrality test works on it, so the double is converted once.
     const pa = kva - Fast.PAGE_OFFSET;
-    if (pa >>> 0 === pa && this.evActive[Fast.EV_FREE] === 0 && this.cpu.free(this.id, this.mm + ((pa >>> 12) << 4), pa)) return;
+    const p = pa >>> 0;
+    if (p === pa && this.evActive[Fast.EV_FREE] === 0 && this.cpu.free(this.id, this.mm + ((p >>> 12) << 4), p)) return;
     this.freeMore(kva, caller);
   }
 

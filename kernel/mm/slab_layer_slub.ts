@@ -93,8 +93,9 @@ export class SlubCaches implements KernelSlabCaches {
     // kfree's fast path: an order-0 slab page, one struct page word (small,
     // so kfree and a caller's loop inline it with the kva unboxed).
     const pa = kva - Fast.PAGE_OFFSET;
-    if (pa >>> 0 === pa && pa < this.bytes) {
-      const w0 = this.mem32[this.mm + ((pa >>> 12) << 4)] as number;
+    const p = pa >>> 0; // pa as an integer: converted once
+    if (p === pa && p < this.bytes) {
+      const w0 = this.mem32[this.mm + ((p >>> 12) << 4)] as number;
       if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab) {
         const c = this.byId[w0 >>> 20];
         if (c !== undefined) return c;
