@@ -33,7 +33,7 @@ import type { MmuName } from "./mm/pgtable_geometry.ts";
 import type { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
 import type { KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
-import type { SlabCaches } from "./mm/slab_layer.ts";
+import type { KernelSlabCaches } from "./mm/slab_layer.ts";
 import type { TlbConfig } from "./mm/tlb.ts";
 import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
 import type { Vmalloc, VmapOptions } from "./mm/vmalloc.ts";
@@ -102,7 +102,7 @@ export interface KernelParts {
   readonly framesName: string;
   readonly pagingParts: PagingParts;
   readonly slab: SlabAllocator;
-  readonly kmemCaches: SlabCaches;
+  readonly kmemCaches: KernelSlabCaches;
   readonly kmallocCaches: Kmalloc;
   readonly vmallocLayer: Vmalloc;
   readonly taskParts: TaskParts;
@@ -140,7 +140,7 @@ export class Kernel {
    * kernel's checks, or SLUB behind the same interface. The vmap_area and
    * vm_area_struct caches come from them.
    */
-  declare readonly kmemCaches: SlabCaches;
+  declare readonly kmemCaches: KernelSlabCaches;
   /** The kmalloc caches and kmalloc-large. */
   declare readonly kmallocCaches: Kmalloc;
   /** Kernel memory by kva, through the MMU and init_mm. */

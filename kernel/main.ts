@@ -7,7 +7,7 @@
  *   1. RAM, memblock layout, mem_map, fault-injection points, the event bus
  *   2. frames     the page-frame allocator (layers.frames, or the buddy)   <- events
  *   3. paging     TLB, MMU, init_mm with the direct map      <- frames, events
- *   4. slab       kmem_caches, kmalloc                      <- frames, RAM, events
+ *   4. slab       kmem_caches (layers.slab), kmalloc on them <- frames, RAM, events
  *   5. vmalloc    the vmap_area cache and vmalloc area      <- frames, slab, init_mm
  *   6. tasks      VMAs, commit, shmem, faults, fork, exit   <- all of the above, events
  *                 (layers.pageFault, forkCopy, onSpawn, onExit plug in here)
@@ -47,8 +47,9 @@ import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
 import { checkSlab } from "./mm/slab_check.ts";
 import { SlabAllocator } from "./mm/slab_common.ts";
-import { type SlabCaches, type SlabLayer, slubCaches } from "./mm/slab_layer.ts";
+import type { KernelSlabCaches, SlabLayer } from "./mm/slab_layer.ts";
 import { CheckedSlab } from "./mm/slab_layer_check.ts";
+import { slubCaches } from "./mm/slab_layer_slub.ts";
 import { slabMeminfo, slabStats, slabVmstat } from "./mm/slab_stats.ts";
 import { DEFAULT_TLB } from "./mm/tlb.ts";
 import { Vmalloc } from "./mm/vmalloc.ts";
@@ -71,7 +72,7 @@ export const DEFAULT_DISK_BYTES = 8 << 20;
 export interface KernelLayers extends TaskLayers {
   /** The page-frame allocator. Default: buddyFrames, the buddy allocator (kernel/mm/page_alloc.ts). */
   readonly frames?: FramesLayer;
-  /** The object caches (kmem_cache_*; kmalloc stays SLUB's). Default: slubCaches (kernel/mm/slab_layer.ts). */
+  /** The object caches (kmem_cache_*, and kmalloc's size classes). Default: slubCaches (kernel/mm/slab_layer_slub.ts). */
   readonly slab?: SlabLayer;
 }
 
@@ -120,14 +121,15 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     memmapStart: layout.memmapStart,
     events,
   });
-  const kmallocCaches = new Kmalloc(slab);
   pages.shrinkers.push((want) => slab.shrinkAll(want));
   registry.checkers.push({ name: "slab", run: () => checkSlab(slab) });
   registry.meminfoSources.push((v) => slabMeminfo(slab, lowWatermarks(pages.layer.zones), v));
   registry.vmstatSources.push((out) => slabVmstat(slab, out));
   registry.statsSources.push(["slab", () => slabStats(slab)]);
-  const kmemCaches = objectCaches(layers.slab, slab, pages, pp.mem);
+  const kmemCaches = objectCaches(layers.slab, slab, pages, pp.mem, failSlab);
   if (kmemCaches instanceof CheckedSlab) registry.checkers.push({ name: "slab_layer", run: () => kmemCaches.check() });
+  // kmalloc's size classes are caches of the layer, made through its create like any other.
+  const kmallocCaches = new Kmalloc(slab, kmemCaches);
 
   // 5. vmalloc
   const cache = kmemCaches.create("vmap_area", VMAP_AREA_SIZE);
@@ -279,8 +281,14 @@ function registerCache(registry: Registry, smp: Smp, mmu: Mmu, config: CacheConf
 }
 
 /** The object caches: the lab's layer behind CheckedSlab, or SLUB's caches as they are. */
-function objectCaches(layer: SlabLayer | undefined, slab: SlabAllocator, pages: PageAllocator, mem: KernelMemory): SlabCaches {
-  return layer === undefined ? slubCaches(slab) : new CheckedSlab(layer, pages, mem);
+function objectCaches(
+  layer: SlabLayer | undefined,
+  slab: SlabAllocator,
+  pages: PageAllocator,
+  mem: KernelMemory,
+  failSlab: FailPoint,
+): KernelSlabCaches {
+  return layer === undefined ? slubCaches(slab) : new CheckedSlab(layer, pages, mem, failSlab);
 }
 
 /** The zones' low watermarks summed (0 for a frames layer without zones). */

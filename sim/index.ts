@@ -97,8 +97,8 @@ export {
   SLUB_RED_INACTIVE,
   ZERO_SIZE_PTR,
 } from "../kernel/mm/slab_flags.ts";
-export type { SlabBoot, SlabCache, SlabCacheOptions, SlabCaches, SlabLayer } from "../kernel/mm/slab_layer.ts";
-export { slubCaches } from "../kernel/mm/slab_layer.ts";
+export type { KernelSlabCaches, SlabBoot, SlabCache, SlabCacheOptions, SlabCaches, SlabLayer } from "../kernel/mm/slab_layer.ts";
+export { slubCaches } from "../kernel/mm/slab_layer_slub.ts";
 export type { TlbConfig } from "../kernel/mm/tlb.ts";
 export type { Order, Pfn, PhysAddr, VirtAddr } from "../kernel/mm/types.ts";
 export {

@@ -20,6 +20,7 @@ import { kmemleakUnreferenced, renderKmemleak } from "../kernel/mm/kmemleak.ts";
 import { TeachSpace } from "../kernel/mm/mmu_teach.ts";
 import { renderPageOwner } from "../kernel/mm/page_owner.ts";
 import { TEACH_GEOMETRIES, type TeachGeometry, type TeachGeometryName } from "../kernel/mm/pgtable_teach.ts";
+import { CheckedSlab } from "../kernel/mm/slab_layer_check.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderSwaps } from "../kernel/mm/swapfile.ts";
 import { VMALLOC_START } from "../kernel/mm/types.ts";
@@ -178,9 +179,14 @@ export class MachineProc {
     return renderExtfragIndex(this.kernel.buddy);
   }
 
-  /** /proc/slabinfo, version 2.1. */
+  /**
+   * /proc/slabinfo, version 2.1: SLUB's caches, then those of a lab's slab
+   * layer (kmalloc's among them), each newest first.
+   */
   slabinfo(): string {
-    return renderSlabinfo(slabinfoRows(this.kernel.slab));
+    const k = this.kernel;
+    const layer = k.kmemCaches instanceof CheckedSlab ? k.kmemCaches.rows() : [];
+    return renderSlabinfo([...slabinfoRows(k.slab), ...layer]);
   }
 
   vmstat(): string {

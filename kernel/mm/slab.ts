@@ -35,7 +35,7 @@ import type { MemMap } from "./memmap.ts";
 import { PG_slab, PG_tail } from "./memmap.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { SlabCpu } from "./slab_cpu.ts";
-import { SLAB_DEBUG_FLAGS } from "./slab_flags.ts";
+import { SLAB_DEBUG_FLAGS, SLAB_KMALLOC } from "./slab_flags.ts";
 import { orderObjects, SLAB_FULL, SLAB_PARTIAL, SlabList, slabFreelist } from "./slab_page.ts";
 import type { SlabReporter } from "./slab_report.ts";
 import { allocSlow, deactivateSlab, discardSlab, freeForeign, shrinkCache, slabFreeSlow } from "./slab_slowpath.ts";
@@ -98,6 +98,7 @@ enum Fast {
   EV_ALLOC = 6,
   EV_FREE = 7,
   PAGE_OFFSET = 0x888000000000,
+  SLAB_KMALLOC = 0x1000,
 }
 if (
   Fast.GFP_ZERO !== __GFP_ZERO ||
@@ -105,15 +106,10 @@ if (
   Fast.PG_slab !== PG_slab ||
   Fast.EV_ALLOC !== EV_KMEM_CACHE_ALLOC ||
   Fast.EV_FREE !== EV_KMEM_CACHE_FREE ||
-  Fast.PAGE_OFFSET !== PAGE_OFFSET
+  Fast.PAGE_OFFSET !== PAGE_OFFSET ||
+  Fast.SLAB_KMALLOC !== SLAB_KMALLOC
 )
   panic("slab: a fast-path constant differs from its source");
-
-/** allocSlow as a physical address, or -1 (see KmemCache.allocPa). */
-function allocSlowPa(c: KmemCache, gfp: number, origSize: number, caller: string | undefined): number {
-  const kva = allocSlow(c, gfp, origSize, caller);
-  return kva === 0 ? -1 : kva - PAGE_OFFSET;
-}
 
 /** A kmem_cache. Make one with `m.kernel.kmemCacheCreate` (or `kernel.slab.createCache`). */
 export class KmemCache {
@@ -154,6 +150,8 @@ export class KmemCache {
   /** Index of mem_map's first word in mem32: struct page words read through the RAM view. */
   declare private readonly mm: number;
   declare private readonly failSlab: FailPoint;
+  /** The event bus's per-kind flags (host.ev.active). */
+  declare private readonly evActive: Uint8Array;
 
   /** The kmem_cache_cpu rows of all caches, one table per CPU (this cache's is row `id`). */
   declare private readonly cpu: SlabCpu;
@@ -205,6 +203,7 @@ export class KmemCache {
     this.ramBytes = host.phys.bytes;
     this.mm = host.memmap.firstPfn * (PAGE_SIZE / 4);
     this.failSlab = host.failSlab;
+    this.evActive = host.ev.active;
     this.partial = new SlabList(this.w, SLAB_PARTIAL);
     this.full = new SlabList(this.w, SLAB_FULL);
     this.cpu = host.cpu;
@@ -255,42 +254,59 @@ export class KmemCache {
   }
 
   /**
-   * kmem_cache_alloc: one object, or 0.
+   * kmem_cache_alloc: one object, or 0. `origSize` is a kmalloc's request
+   * (slab_debug's kmalloc red zone starts past it); kmalloc's caches
+   * (SLAB_KMALLOC) emit no kmem_cache_alloc event, kmalloc emits its own.
    *
    * Returns 0 when failslab injects a failure, or when no partial slab is left
    * and the buddy allocator cannot give a new one.
    * Panics when the cache was destroyed.
    */
-  alloc(gfp: number = GFP_KERNEL, caller?: string): number {
+  alloc(gfp: number = GFP_KERNEL, caller?: string, origSize?: number): number {
+    // The fast path is small so that kmalloc and a caller's loop inline it
+    // whole: the kva (a double) is made here and must not be returned from
+    // a call that is not inlined, or it is boxed. Everything else is allocMore's.
+    // Both ways give an offset from PAGE_OFFSET, added in one place: a
+    // double merged with a call's result would be boxed on every call.
     const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
-    const kva = pa !== 0 ? Fast.PAGE_OFFSET + pa : allocSlow(this, gfp, this.objectSize, caller);
-    const ev = this.host.ev;
-    if (ev.active[Fast.EV_ALLOC] !== 0) ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
-    return kva;
+    return Fast.PAGE_OFFSET + (pa !== 0 && this.evActive[Fast.EV_ALLOC] === 0 ? pa : this.allocMore(pa, gfp, caller, origSize));
   }
 
   /**
-   * alloc with the size the caller asked for (kmalloc's orig_size), as the
-   * object's physical address, or -1 where alloc returns 0.
-   *
-   * Why a pa: a kva is above 2^31, a double. Returned from a function that
-   * may also return a call's result, V8 boxes it (a heap allocation per
-   * object); a pa stays an integer, and the callers add PAGE_OFFSET once,
-   * at the API edge, where the double stays unboxed.
+   * alloc past the fast path: the slow path when `pa` is 0, and the
+   * kmem_cache_alloc event. Returns the kva minus PAGE_OFFSET (-PAGE_OFFSET
+   * for NULL).
    */
-  allocPa(gfp: number, origSize: number, caller: string | undefined): number {
-    const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed ? this.cpu.alloc(this.id) : 0;
-    return pa !== 0 ? pa : allocSlowPa(this, gfp, origSize, caller);
+  private allocMore(pa: number, gfp: number, caller: string | undefined, origSize: number | undefined): number {
+    const kva = pa !== 0 ? PAGE_OFFSET + pa : allocSlow(this, gfp, origSize ?? this.objectSize, caller);
+    if (this.evActive[Fast.EV_ALLOC] !== 0 && (this.flags & Fast.SLAB_KMALLOC) === 0)
+      this.host.ev.kmemCacheAlloc(caller, kva, this.name, this.objectSize, this.size, gfp);
+    return kva - PAGE_OFFSET;
   }
 
   /**
    * kmem_cache_free. An address that is not a live object of some cache is
    * reported and left alone; an object of another cache is reported and
-   * freed to its own cache, as Linux's cache_from_obj does.
+   * freed to its own cache, as Linux's cache_from_obj does. kmalloc's caches
+   * emit no kmem_cache_free event (kfree emits its own).
    */
   free(kva: number, caller?: string): void {
-    if (this.host.ev.active[Fast.EV_FREE] !== 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
+    // The fast path (small, for the same reason as alloc's), nobody
+    // listening: an object of this cache's CPU slab goes back on its
+    // freelist. No struct page read: cpu.free takes it only when pa's page
+    // is that CPU slab's (its struct page word), which makes it this cache's.
+    // `p` is pa as an integer (a truncation, no check): everything past the
+    // one integrality test works on it, so the double is converted once.
     const pa = kva - Fast.PAGE_OFFSET;
+    const p = pa >>> 0;
+    if (p === pa && this.evActive[Fast.EV_FREE] === 0 && this.cpu.free(this.id, this.mm + ((p >>> 12) << 4), p)) return;
+    this.freeMore(kva, caller);
+  }
+
+  /** free past the fast path: the event, a compound slab, the slow path, a foreign or bad pointer. */
+  private freeMore(kva: number, caller: string | undefined): void {
+    if (this.evActive[Fast.EV_FREE] !== 0 && (this.flags & Fast.SLAB_KMALLOC) === 0) this.host.ev.kmemCacheFree(caller, kva, this.name);
+    const pa = kva - PAGE_OFFSET;
     if (pa >>> 0 === pa && pa < this.ramBytes) {
       const m = this.mem32;
       let i = this.mm + ((pa >>> 12) << 4);

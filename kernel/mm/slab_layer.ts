@@ -6,33 +6,44 @@
  * (vmap_area, vm_area_struct) and `kernel.kmemCaches` go through it.
  *
  * memsim's SLUB (slab_common.ts, slab.ts) is the default layer, `slubCaches`
- * below: the same interface, its caches handed out as they are. A lab's
- * layer is put behind CheckedSlab (slab_layer_check.ts), which checks every
- * answer. kmalloc stays on SLUB's kmalloc caches in either case.
+ * (slab_layer_slub.ts): the same interface, its caches handed out as they
+ * are. A lab's layer is put behind CheckedSlab (slab_layer_check.ts), which
+ * checks every answer. kmalloc's size classes are caches of the layer too
+ * (kmalloc.ts): made with `create` at boot, served by their `alloc`, freed
+ * through `cacheOf`. What kmalloc asks beyond a lab's SlabCaches
+ * (`KernelSlabCaches`: cacheOf, ksize, usableSize, resizeInPlace,
+ * requestSize) is the
+ * kernel's side, which slubCaches and CheckedSlab both provide: a lab's
+ * layer writes none of it.
  */
 import type { SlabinfoRow } from "../proc/slabinfo.ts";
 import type { KernelMemory } from "./kmem.ts";
-import { KmemCache } from "./slab.ts";
-import type { SlabAllocator } from "./slab_common.ts";
-import { SLAB_KMALLOC } from "./slab_flags.ts";
-import { activeObjects, slabinfoRow } from "./slab_stats.ts";
 
 /** A cache as the kernel uses it: objects of one size. */
 export interface SlabCache {
   readonly name: string;
   /**
    * kmem_cache_alloc: an object's kernel virtual address, or 0 when no frame
-   * is left. `gfp` is the request's GFP mask (a layer may ignore it).
+   * is left. `gfp` is the request's GFP mask, `caller` the call site and
+   * `origSize` the bytes a kmalloc asked for (slab_debug's kmalloc red
+   * zone); a layer may ignore all three (the kernel zeroes for __GFP_ZERO
+   * and injects failslab around a lab's layer).
    */
-  alloc(gfp?: number): number;
+  alloc(gfp?: number, caller?: string, origSize?: number): number;
   /** kmem_cache_free: an object alloc handed out comes back. */
-  free(kva: number): void;
+  free(kva: number, caller?: string): void;
 }
 
 /** What kmem_cache_create takes besides name and size. */
 export interface SlabCacheOptions {
   /** Minimum object alignment in bytes, a power of two (0 or absent: 8). */
   readonly align?: number;
+  /**
+   * SLAB_* flags (slab_flags.ts); a layer may ignore them. kmalloc's caches
+   * carry SLAB_KMALLOC (and SLAB_RECLAIM_ACCOUNT or SLAB_CACHE_DMA for the
+   * kmalloc-rcl-* and dma-kmalloc-* classes).
+   */
+  readonly flags?: number;
 }
 
 /** The object caches of a machine: memsim's SLUB or a lab's allocator. */
@@ -72,23 +83,35 @@ export interface SlabBoot {
 export type SlabLayer = (boot: SlabBoot) => SlabCaches;
 
 /**
- * memsim's SLUB behind the layer interface: its KmemCache objects are the
- * caches (alloc and free are SLUB's own fast paths), create and destroy are
- * kmem_cache_create and kmem_cache_destroy, info counts exactly the objects
- * allocated (a CPU slab's free objects are free here, unlike /proc/slabinfo).
- * Its checker is the slab allocator's own (slab_check.ts, registered at boot).
+ * The object caches as the kernel holds them (`m.kernel.kmemCaches`): a
+ * layer's SlabCaches plus what kfree, ksize and krealloc need, which the
+ * kernel answers for a lab's layer from what it tracks (CheckedSlab) and
+ * SLUB from struct page (slubCaches).
  */
-export function slubCaches(slab: SlabAllocator): SlabCaches {
-  const kmem = (c: SlabCache): KmemCache => {
-    if (!(c instanceof KmemCache)) throw new TypeError(`slub: ${String(c?.name)} is not a SLUB cache`);
-    return c;
-  };
-  return {
-    name: "slub",
-    create: (name, size, opts = {}) => slab.createCache(name, size, { align: opts.align ?? 0 }),
-    destroy: (c) => slab.destroyCache(kmem(c), (kmem(c).flags & SLAB_KMALLOC) !== 0),
-    shrink: (c) => kmem(c).shrink(),
-    info: (c) => slabinfoRow(kmem(c), activeObjects(kmem(c))),
-    check: () => {},
-  };
+export interface KernelSlabCaches extends SlabCaches {
+  /**
+   * virt_to_cache: the cache of the slab holding `kva` (any address inside
+   * it, object start or not). Returns null when kva is in no slab.
+   */
+  cacheOf(kva: number): SlabCache | null;
+  /**
+   * __ksize: the bytes usable at the object starting at `kva`; afterwards
+   * the whole of them may be written (SLUB drops a kmalloc red zone past
+   * the request). Returns 0 when kva is not an object start of a slab.
+   */
+  ksize(kva: number): number;
+  /** slab_ksize: the bytes a caller may use of each object of `cache`, no side effect. */
+  usableSize(cache: SlabCache): number;
+  /**
+   * krealloc's in-place case: the object at `kva` keeps serving `size`
+   * bytes (zeroing past the old request with __GFP_ZERO). Returns false,
+   * touching nothing, when `size` does not fit or kva is not an object start.
+   */
+  resizeInPlace(kva: number, size: number, gfp: number): boolean;
+  /**
+   * The bytes krealloc copies when the object at `kva` moves: the request
+   * the layer recorded (SLUB with slab_debug), else the object's size.
+   * Returns 0 when kva is not an object start.
+   */
+  requestSize(kva: number): number;
 }

@@ -16,6 +16,13 @@
  *            kernel's: active_objs = live objects, num_slabs * pagesperslab =
  *            frames held (SLABL-1..3).
  *
+ * Around the layer's alloc the kernel does what Linux's slab hooks do for
+ * any allocator: failslab (m.faults.failSlab) before it, __GFP_ZERO after.
+ * kmalloc's side of the interface (cacheOf, ksize, usableSize,
+ * resizeInPlace, requestSize) is answered from the same records, so a lab's
+ * layer serves every kmalloc without writing any of it: the cache of an
+ * address is the one whose slab took the run holding it.
+ *
  * The kernel's own mistakes (a dead cache used, an object freed twice) panic.
  *
  * Bookkeeping is in JS maps: a lab machine's caches hold hundreds of objects.
@@ -23,10 +30,11 @@
 
 import { InvariantViolation, invariant, LayerFault, layerFault, panic } from "../panic.ts";
 import type { SlabinfoRow } from "../proc/slabinfo.ts";
+import type { FailPoint } from "./fault_inject.ts";
 import type { PageAllocator } from "./frames.ts";
-import { GFP_KERNEL } from "./gfp.ts";
+import { __GFP_NOFAIL, __GFP_ZERO, GFP_KERNEL } from "./gfp.ts";
 import type { KernelMemory } from "./kmem.ts";
-import type { SlabBoot, SlabCache, SlabCacheOptions, SlabCaches, SlabLayer } from "./slab_layer.ts";
+import type { KernelSlabCaches, SlabBoot, SlabCache, SlabCacheOptions, SlabCaches, SlabLayer } from "./slab_layer.ts";
 import { formatVa, PAGE_OFFSET, PAGE_SIZE } from "./types.ts";
 
 /** What the kernel knows of one of the layer's caches. */
@@ -34,8 +42,9 @@ interface Tracked {
   readonly name: string;
   readonly size: number;
   readonly align: number;
-  /** The layer's own cache object. */
+  /** The layer's own cache object, and the handle the kernel holds. */
   readonly inner: SlabCache;
+  outer: SlabCache | null;
   /** Live objects: kva -> 1. */
   readonly live: Set<number>;
   /** Runs its slabs took: first pfn -> order. */
@@ -53,7 +62,7 @@ function guarded<T>(what: string, fn: () => T): T {
 }
 
 /** A lab's SlabCaches, checked. The kernel uses it exactly as it uses slubCaches. */
-export class CheckedSlab implements SlabCaches {
+export class CheckedSlab implements KernelSlabCaches {
   readonly name: string;
   private readonly layer: SlabCaches;
   private readonly caches: Tracked[] = [];
@@ -67,7 +76,8 @@ export class CheckedSlab implements SlabCaches {
   constructor(
     factory: SlabLayer,
     private readonly pages: PageAllocator,
-    mem: KernelMemory,
+    private readonly mem: KernelMemory,
+    private readonly failSlab: FailPoint,
   ) {
     const boot: SlabBoot = {
       allocPages: (order) => this.take(order),
@@ -136,17 +146,28 @@ export class CheckedSlab implements SlabCaches {
     if (inner === null) return null;
     if (typeof inner !== "object" || typeof inner.alloc !== "function" || typeof inner.free !== "function")
       layerFault("slab", `${this.who()} create(${name}) returned something without alloc and free`);
-    const t: Tracked = { name, size, align: Math.max(8, opts.align ?? 0), inner, live: new Set(), runs: new Map(), dead: false };
+    const align = Math.max(8, opts.align ?? 0);
+    const t: Tracked = { name, size, align, inner, outer: null, live: new Set(), runs: new Map(), dead: false };
     this.caches.push(t);
     this.byHandle.set(inner, t);
-    const outer: SlabCache = { name, alloc: () => this.alloc(t), free: (kva) => this.free(t, kva) };
+    const outer: SlabCache = { name, alloc: (gfp = GFP_KERNEL) => this.alloc(t, gfp), free: (kva) => this.free(t, kva) };
+    t.outer = outer;
     this.byHandle.set(outer, t);
     return outer;
   }
 
-  private alloc(t: Tracked): number {
-    const kva = this.serve(t, `alloc(${t.name})`, (c) => c.alloc(GFP_KERNEL));
+  /** The layer's alloc between the kernel's hooks: failslab first, the object checked, then zeroed for __GFP_ZERO. */
+  private alloc(t: Tracked, gfp: number): number {
+    if (this.failSlab.armed && (gfp & __GFP_NOFAIL) === 0 && this.failSlab.shouldFail(0)) return 0;
+    const kva = this.serve(t, `alloc(${t.name})`, (c) => c.alloc(gfp));
     if (kva === 0) return 0;
+    this.accept(t, kva);
+    if (gfp & __GFP_ZERO) this.mem.fill(kva, 0, t.size);
+    return kva;
+  }
+
+  /** Checks an object the layer handed out and records it live. Throws LayerFault when it is not a fit. */
+  private accept(t: Tracked, kva: number): void {
     const at = `${this.who()} alloc(${t.name}) returned ${typeof kva === "number" ? formatVa(kva) : String(kva)}`;
     if (typeof kva !== "number" || !Number.isInteger(kva)) layerFault("slab", `${at}: not an address`);
     if (kva % t.align !== 0) layerFault("slab", `${at}, not aligned to ${t.align}`);
@@ -158,13 +179,52 @@ export class CheckedSlab implements SlabCaches {
       for (const o of c.live)
         if (o < kva + t.size && kva < o + c.size) layerFault("slab", `${at}, overlapping ${c.name}'s live object ${formatVa(o)}`);
     t.live.add(kva);
-    return kva;
   }
 
   private free(t: Tracked, kva: number): void {
     if (!t.live.has(kva)) panic(`kmem_cache_free(${t.name}, ${formatVa(kva)}): not a live object of the cache`);
     t.live.delete(kva);
     this.serve(t, `free(${t.name}, ${formatVa(kva)})`, (c) => c.free(kva));
+  }
+
+  /** The live cache whose slab took the run holding `kva`, or null (kfree's virt_to_cache). */
+  cacheOf(kva: number): SlabCache | null {
+    const t = this.trackedAt(kva);
+    return t === null ? null : t.outer;
+  }
+
+  private trackedAt(kva: number): Tracked | null {
+    if (!Number.isInteger(kva) || kva < PAGE_OFFSET) return null;
+    const run = this.runAt(kva);
+    const t = run < 0 ? null : (this.runOwner.get(run) ?? null);
+    return t === null || t.dead ? null : t;
+  }
+
+  /** The live object at `kva` (its cache), or null. */
+  private liveAt(kva: number): Tracked | null {
+    const t = this.trackedAt(kva);
+    return t?.live.has(kva) ? t : null;
+  }
+
+  /** The size the cache was made with, for a live object at `kva`; 0 otherwise. */
+  ksize(kva: number): number {
+    return this.liveAt(kva)?.size ?? 0;
+  }
+
+  usableSize(c: SlabCache): number {
+    return this.tracked(c).size;
+  }
+
+  /** krealloc in place when `size` fits the cache's size: with __GFP_ZERO the bytes past it are zeroed. */
+  resizeInPlace(kva: number, size: number, gfp: number): boolean {
+    const t = this.liveAt(kva);
+    if (t === null || !(size > 0 && size <= t.size)) return false;
+    if (gfp & __GFP_ZERO) this.mem.fill(kva + size, 0, t.size - size);
+    return true;
+  }
+
+  requestSize(kva: number): number {
+    return this.ksize(kva);
   }
 
   /** The first pfn of the run holding `kva`, or -1. */
@@ -207,6 +267,11 @@ export class CheckedSlab implements SlabCaches {
       if (typeof v !== "number" || !Number.isInteger(v) || v < 0) layerFault("slab", `${this.who()} info(${t.name}).${k} is ${String(v)}`);
     }
     return { ...r, name: t.name };
+  }
+
+  /** /proc/slabinfo rows of the layer's live caches, newest first (the layer's counts, checked). */
+  rows(): SlabinfoRow[] {
+    return this.caches.map((t) => this.info(t.inner)).reverse();
   }
 
   /** Pages in the runs the layer holds. */

@@ -249,7 +249,7 @@ describe("event fields", () => {
     seen = [];
     for (let i = 0; i < 3; i++) m.kernel.kfree(m.kernel.kmalloc(64));
     expect(seen).toEqual([]);
-    const c = m.kernel.kmallocCaches.normal[3]!;
+    const c = m.kernel.slab.findCache("kmalloc-64")!;
     expect([c.name, c.allocFastpath + c.allocSlowpath, c.freeFastpath + c.freeSlowpath]).toEqual(["kmalloc-64", 106, 106]);
     m.check();
   });

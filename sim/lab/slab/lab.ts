@@ -1,8 +1,9 @@
 /**
  * Lab "slab" (AOS lab 3, Bonwick's slab allocator): the student's `slab`
  * layer is every object cache of the machine (kmem_cache_create, alloc,
- * free, shrink, destroy): the kernel's vmap_area and vm_area_struct caches
- * come from it, and the checks make their own through `k.kmemCaches`. The
+ * free, shrink, destroy): kmalloc's 39 size classes and the kernel's
+ * vmap_area and vm_area_struct caches come from it, and the checks make
+ * their own through `k.kmemCaches`. The
  * kernel checks each answer (kernel/mm/slab_layer_check.ts: inside a slab
  * the layer took, aligned, overlapping nothing live) and recounts the
  * layer's slabinfo after every check.
@@ -59,6 +60,48 @@ function expectInfo(m: Machine, log: string[], c: SlabCache, want: Counts): void
   for (const k of keys) expectEq(log, `${c.name} ${k}`, r[k], want[k]);
 }
 
+/** kmalloc's cache for `size` bytes (GFP_KERNEL): one of the layer's caches. */
+function kmallocCache(m: Machine, log: string[], size: number): SlabCache {
+  const c = m.kernel.kmallocCaches.cacheFor(size) as SlabCache;
+  note(log, `kmalloc(${size}) is served by your cache ${c.name}`);
+  return c;
+}
+
+/** kmalloc(size) n times; every object must be there. */
+function kmallocN(m: Machine, size: number, n: number): number[] {
+  const got: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const kva = m.kernel.kmalloc(size);
+    expectTrue(kva !== 0, `kmalloc(${size}) ${i + 1} of ${n} returned NULL with memory free`);
+    got.push(kva);
+  }
+  return got;
+}
+
+const kmallocCheck: LabCheck<SlabSubmission> = {
+  name: "kmalloc",
+  weight: 2,
+  explain:
+    "kmalloc is served by your caches: 50 kmalloc(100) fill two one-page slabs of kmalloc-128, 5 kmalloc(8192) two 8-page slabs of kmalloc-8k (4 each, order 3 at most); kfree gives every object back.",
+  run(sub, log) {
+    const m = slabMachine(sub, log);
+    const c128 = kmallocCache(m, log, 100);
+    const c8k = kmallocCache(m, log, 8192);
+    const small = kmallocN(m, 100, 50);
+    const big = kmallocN(m, 8192, 5);
+    note(log, "kmalloc(100) x 50, kmalloc(8192) x 5");
+    // kmalloc-128 is aligned to 128: stride 128, 4096 / 128 = 32 per page; 50 objects take 2 slabs of 32.
+    expectInfo(m, log, c128, { activeObjs: 50, numObjs: 64, objSize: 128, objPerSlab: 32, pagesPerSlab: 1, activeSlabs: 2, numSlabs: 2 });
+    // 8 objects of 8 KiB would need 16 pages; order 3 is the cap: 32 KiB hold 4, so 5 objects take 2 slabs.
+    expectInfo(m, log, c8k, { activeObjs: 5, numObjs: 8, objSize: 8192, objPerSlab: 4, pagesPerSlab: 8, activeSlabs: 2, numSlabs: 2 });
+    expectEq(log, "ksize of a kmalloc(100) object", m.kernel.ksize(small[0] as number), 128);
+    for (const kva of [...small, ...big]) m.kernel.kfree(kva);
+    note(log, "kfree of all 55");
+    expectEq(log, "kmalloc-128 active objects after kfree", m.kernel.kmemCaches.info(c128).activeObjs, 0);
+    expectEq(log, "kmalloc-8k active objects after kfree", m.kernel.kmemCaches.info(c8k).activeObjs, 0);
+    checkers(m, log);
+  },
+};
 const checks: LabCheck<SlabSubmission>[] = [
   {
     name: "boots",
@@ -187,6 +230,7 @@ const checks: LabCheck<SlabSubmission>[] = [
       checkers(m, log);
     },
   },
+  kmallocCheck,
 ];
 
 /** The slab-allocator lab. */

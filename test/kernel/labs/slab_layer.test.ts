@@ -54,7 +54,10 @@ describe("layers.slab", () => {
         })),
       },
     });
-    expect(made).toEqual(["vmap_area", "vm_area_struct"]);
+    // kmalloc's 39 size classes first (13 sizes each of kmalloc-, kmalloc-rcl-, dma-kmalloc-), then the two caches of the kernel.
+    const sizes = ["8", "16", "32", "64", "96", "128", "192", "256", "512", "1k", "2k", "4k", "8k"];
+    const kmalloc = ["kmalloc-", "kmalloc-rcl-", "dma-kmalloc-"].flatMap((p) => sizes.map((s) => p + s));
+    expect(made).toEqual([...kmalloc, "vmap_area", "vm_area_struct"]);
     const p = m.spawn("p");
     p.sys.mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
     p.exit(0);
@@ -115,5 +118,80 @@ describe("layers.slab", () => {
     const c = m.kernel.kmemCaches.create("t", 64)!;
     for (let i = 0; i < 3; i++) c.alloc();
     expect(() => m.check()).toThrow("SLABL-2: slab layer 'aos': t says 0 active objects, the kernel holds 3");
+  });
+
+  it("serves every kmalloc from a lab's layer: the reference's kmalloc-128 counts, the events, kzalloc, krealloc and kfree", () => {
+    const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos } });
+    const k = m.kernel;
+    const events: string[] = [];
+    m.events.on("kmalloc", (e) => events.push(`kmalloc ${e.bytes_req} ${e.bytes_alloc}`));
+    m.events.on("kfree", () => events.push("kfree"));
+    const c = k.kmallocCaches.cacheFor(100)!;
+    const objs = Array.from({ length: 40 }, () => k.kmalloc(100));
+    // The reference aligns kmalloc-128 to 128: stride 128, 4096 / 128 = 32 per page; 40 objects take 2 slabs, 64 objects.
+    expect(k.kmemCaches.info(c)).toEqual({
+      name: "kmalloc-128",
+      activeObjs: 40,
+      numObjs: 64,
+      objSize: 128,
+      objPerSlab: 32,
+      pagesPerSlab: 1,
+      activeSlabs: 2,
+      numSlabs: 2,
+    });
+    expect(k.kmemCaches.cacheOf(objs[0]!)).toBe(c);
+    expect(k.ksize(objs[0]!)).toBe(128);
+    // SLUB made no kmalloc cache: the layer's are the only ones.
+    expect(k.slab.findCache("kmalloc-128")).toBeNull();
+    // The last object freed is the first the reference hands out again; the kernel zeroes it for kzalloc.
+    const last = objs.pop()!;
+    k.mem.fill(last, 0xff, 128);
+    k.kfree(last);
+    const z = k.kzalloc(100);
+    expect([z === last, k.mem.read32(z), k.mem.read32(z + 124)]).toEqual([true, 0, 0]);
+    // krealloc past 128 bytes moves the object to kmalloc-256 with its bytes.
+    k.mem.write32(z, 0x12345678);
+    const r = k.krealloc(z, 200);
+    expect([k.kmemCaches.cacheOf(r)?.name, k.mem.read32(r), k.kmemCaches.info(c).activeObjs]).toEqual(["kmalloc-256", 0x12345678, 39]);
+    // Above kmalloc-8k the pages are kmalloc_large's, no cache's.
+    const big = k.kmalloc(9000);
+    expect([k.kmemCaches.cacheOf(big), k.ksize(big)]).toEqual([null, 16384]);
+    for (const o of [...objs, r, big]) k.kfree(o);
+    expect(k.kmemCaches.info(c).activeObjs).toBe(0);
+    // 40 + kzalloc + krealloc's + 9000's kmalloc events; each kfree one event (krealloc's own included).
+    expect(events.filter((e) => e === "kmalloc 100 128").length).toBe(41);
+    expect(events.filter((e) => e.startsWith("kmalloc")).length).toBe(43);
+    expect(events.filter((e) => e === "kfree").length).toBe(43);
+    expect(m.proc.slabinfo()).toContain("kmalloc-128            0     64    128   32    1");
+    m.check();
+  });
+
+  it("keeps allocation sites and kmemleak working on a lab's layer: the unreferenced kmalloc object is reported", () => {
+    const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos }, allocSites: { scope: "kernel" } });
+    const k = m.kernel;
+    const a = k.kmalloc(100, 0, "leaky_probe");
+    const b = k.kmalloc(64, 0, "held_by_a");
+    // a holds b's address (two 32-bit halves): b is referenced, nothing points to a.
+    k.mem.write32(a, b % 2 ** 32);
+    k.mem.write32(a + 4, Math.floor(b / 2 ** 32));
+    const sites = m.allocSites.sites.filter((s) => s.fn === "kmalloc").map((s) => s.site);
+    expect(sites).toEqual(["leaky_probe", "held_by_a"]);
+    const text = m.proc.kmemleak();
+    expect(text).toContain(`unreferenced object 0xffff${a.toString(16)} (size 100)`);
+    expect(text).toContain("backtrace:\n    leaky_probe\n");
+    expect(text).not.toContain("held_by_a");
+    // kfree(a): the reference's free list overwrites a's first word, so b is unreferenced now.
+    k.kfree(a);
+    expect(m.proc.kmemleak()).toContain("backtrace:\n    held_by_a\n");
+    m.check();
+  });
+
+  it("injects failslab around a lab's layer: the kmalloc it hits is NULL and the layer never sees it", () => {
+    const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos } });
+    m.faults.failSlab({ nth: 2 });
+    const got = [m.kernel.kmalloc(64), m.kernel.kmalloc(64), m.kernel.kmalloc(64)];
+    expect(got.map((kva) => kva !== 0)).toEqual([true, false, true]);
+    expect(m.kernel.kmemCaches.info(m.kernel.kmallocCaches.cacheFor(64)!).activeObjs).toBe(2);
+    m.check();
   });
 });

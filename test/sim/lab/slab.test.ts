@@ -9,10 +9,13 @@ import { gradeAll, lost } from "./kit.ts";
 
 // off_by_one: ceil(4096 / 104) = 40 objects of 104 bytes, the 40th past the page (1000 and 3000 bytes too);
 // 4096 / 64 divides, so alignment's 64-byte stride is right.
+// kmalloc-128's and kmalloc-8k's strides divide their slabs, so off_by_one keeps the kmalloc check; uncapped_order
+// gives kmalloc-8k 16-page slabs of 8 and loses it alone (every other cache of the checks fits order 3 with 8 objects).
 const WRONG: [string, string[], number][] = [
-  ["wrong/off_by_one.ts", ["slabinfo-counts", "objects-disjoint", "partial-first", "shrink-returns-frames", "destroy-returns-frames"], 2],
-  ["wrong/keeps_empty_slabs.ts", ["shrink-returns-frames", "destroy-returns-frames"], 7],
-  ["wrong/ignores_alignment.ts", ["alignment"], 9],
+  ["wrong/off_by_one.ts", ["slabinfo-counts", "objects-disjoint", "partial-first", "shrink-returns-frames", "destroy-returns-frames"], 4],
+  ["wrong/keeps_empty_slabs.ts", ["shrink-returns-frames", "destroy-returns-frames"], 9],
+  ["wrong/ignores_alignment.ts", ["alignment"], 11],
+  ["wrong/uncapped_order.ts", ["kmalloc"], 10],
 ];
 
 describe("lab slab", () => {
@@ -24,13 +27,15 @@ describe("lab slab", () => {
   it("gives the reference solution full marks", () => {
     const r = graded.get("solution.ts")!;
     expect(lost(r)).toEqual([]);
-    expect([r.score, r.maxScore]).toEqual([10, 10]);
+    expect([r.score, r.maxScore]).toEqual([12, 12]);
   });
 
-  it("gives the untouched skeleton nothing: the kernel's own caches cannot be made", () => {
+  it("gives the untouched skeleton nothing: kmalloc's caches, the first the kernel makes, cannot be made", () => {
     const r = graded.get("skeleton/slab.ts")!;
     expect(r.score).toBe(0);
-    expect(r.checks[0]!.output.split("\n").at(-1)).toBe("FAILED: unexpected KernelPanic: vmalloc_init: no vmap_area cache");
+    expect(r.checks[0]!.output.split("\n").at(-1)).toBe(
+      "FAILED: unexpected LayerFault: slab layer: 'mine' cannot make kmalloc-8, a kmalloc cache",
+    );
   });
 
   it.each(WRONG)("%s loses exactly %j", (file, checks, score) => {
@@ -50,6 +55,11 @@ describe("lab slab", () => {
   it("says the destroyed cache kept its two slabs' frames", () => {
     const out = graded.get("wrong/keeps_empty_slabs.ts")!.checks[6]!.output.split("\n").at(-1);
     expect(out).toBe("FAILED: unexpected LayerFault: slab layer: 'aos' destroyed lab-1000 but kept 2 of its slabs' frame runs");
+  });
+
+  it("shows kmalloc-8k's uncapped slabs in the log", () => {
+    const out = graded.get("wrong/uncapped_order.ts")!.checks[7]!.output.split("\n").at(-1);
+    expect(out).toBe("FAILED: kmalloc-8k objPerSlab: expected 4, got 8");
   });
 
   it("shows the expected slabinfo counts in the log", () => {
