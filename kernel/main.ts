@@ -180,6 +180,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
       tasks: taskParts.tasks,
       memory: taskParts.memory,
       objects: taskParts.objects,
+      migrate: taskParts.migrate,
       seed: config.seed,
       wmarkLow: lowWatermarks(pages.layer.zones),
     },
