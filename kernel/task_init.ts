@@ -103,7 +103,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   if (cache === null) panic("tasks_init: no vm_area_struct cache");
   const swapPages = Math.floor(o.swapBytes / 4096);
   const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.pages.nrManagedPages(), swapPages, k.events);
-  const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit);
+  const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit, k.memmap);
   const objects = new VmaObjects(shmem);
   const vmas = new VmaOps(new VmaFields(k.phys), cache, objects, o.maxMapCount);
   const memory = new Memory(k.phys, k.memmap, k.pages, vmas, shmem, commit, k.layout.kernelStart);
@@ -151,7 +151,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   k.pages.releasers.push((pfn) => reclaim.release(pfn));
   // A page whose last reference goes with a charge left (an eviction) gives it back to its group.
   k.pages.releasers.push((pfn) => memory.memcg.uncharge(pfn));
-  const migrate = new Migrate({ phys: k.phys, memmap: k.memmap, pages: k.pages, reclaim, swap: memory.swap });
+  const migrate = new Migrate({ phys: k.phys, memmap: k.memmap, pages: k.pages, reclaim, swap: memory.swap, shmem });
   const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo, reclaim, migrate };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));

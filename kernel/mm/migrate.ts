@@ -58,6 +58,7 @@ import {
 import type { MmStruct } from "./mm.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { RmapVisitor } from "./rmap.ts";
+import type { Shmem } from "./shmem.ts";
 import type { SwapCache } from "./swap_state.ts";
 import type { Reclaim } from "./vmscan_shrink.ts";
 
@@ -86,6 +87,7 @@ export interface MigrateDeps {
   readonly pages: PageAllocator;
   readonly reclaim: Reclaim;
   readonly swap: SwapCache | null;
+  readonly shmem: Shmem;
 }
 
 /**
@@ -101,8 +103,8 @@ export interface FileMigrateHost {
   replaceCachePage(pfn: number, to: number): void;
 }
 
-/** The kind of page a migration moves: an anonymous page, a page-cache page, or one it cannot move. */
-type PageKind = "anon" | "file" | "none";
+/** The kind of page a migration moves: an anonymous page, a page-cache page, a shmem page, or one it cannot move. */
+type PageKind = "anon" | "file" | "shmem" | "none";
 
 /** Page migration over the machine's reverse map. */
 export class Migrate implements RmapVisitor {
@@ -130,6 +132,8 @@ export class Migrate implements RmapVisitor {
     const mm = this.d.memmap;
     if (!(pfn >= 0 && pfn < mm.nrPages)) return "none";
     const f = mm.flags(pfn) & (PG_alloc | PG_anon | PG_file | PG_head | PG_tail);
+    // shmem pages are on no LRU list (memsim never reclaims them); their mapping word names the object.
+    if (f === PG_alloc && this.d.shmem.isShmemPage(pfn)) return "shmem";
     if (mm.order(pfn) !== 0 || (mm.flags2(pfn) & PG2_lru) === 0) return "none";
     if (f === (PG_alloc | PG_anon)) return "anon";
     return f === (PG_alloc | PG_file) && this.file !== null ? "file" : "none";
@@ -138,7 +142,7 @@ export class Migrate implements RmapVisitor {
   /** The references a page nobody else uses holds: one per mapping, plus the swap cache's or the page cache's. */
   private expectedRefs(pfn: number, kind: PageKind): number {
     const mm = this.d.memmap;
-    if (kind === "file") return mm.mapcount(pfn) + 1;
+    if (kind === "file" || kind === "shmem") return mm.mapcount(pfn) + 1;
     return mm.mapcount(pfn) + (mm.testFlag(pfn, PG_swapcache) ? 1 : 0);
   }
 
@@ -161,7 +165,7 @@ export class Migrate implements RmapVisitor {
       this.stats.pgmigrateFail++;
       return to < 0 ? MIGRATE_NOMEM : MIGRATE_BUSY;
     }
-    this.move(pfn, to);
+    this.move(pfn, to, this.kindOf(pfn));
     this.stats.pgmigrateSuccess++;
     return to;
   }
@@ -173,58 +177,57 @@ export class Migrate implements RmapVisitor {
     if (kind === "none") return MIGRATE_NOT_MOVABLE;
     if (mm.refcount(pfn) !== this.expectedRefs(pfn, kind)) return MIGRATE_BUSY;
     this.mode = "count";
-    const found = kind === "file" ? (this.file as FileMigrateHost).countMappings(pfn) : this.walk(pfn);
+    const found = kind === "file" ? (this.file as FileMigrateHost).countMappings(pfn) : this.walk(pfn, kind);
     return found === mm.mapcount(pfn) ? 0 : MIGRATE_BUSY;
   }
 
-  private walk(pfn: number): number {
+  private walk(pfn: number, kind: PageKind): number {
     const rmap = this.d.reclaim.rmap;
     const saved = rmap.mms;
     rmap.mms = this.d.reclaim.addressSpaces();
     try {
-      return rmap.walk(pfn, this);
+      return kind === "shmem" ? rmap.walkShmem(pfn, this) : rmap.walk(pfn, this);
     } finally {
       rmap.mms = saved;
     }
   }
 
-  /** The move itself: data, struct page, LRU, swap cache or page cache, page-table entries; then the old frame goes. */
-  private move(pfn: number, to: number): void {
+  /** The move itself: data, struct page, LRU, swap cache, page cache or shmem slot, page-table entries; then the old frame goes. */
+  private move(pfn: number, to: number, kind: PageKind): void {
     const { memmap: mm, reclaim } = this.d;
     this.d.phys.copyPage(to, pfn);
-    const f2 = mm.flags2(pfn);
-    const file = mm.testFlag(pfn, PG_file);
-    // The replacement policy tracks anonymous pages only (file pages live on the file lists alone).
-    const evictable = (f2 & PG2_unevictable) === 0 && !file;
-    const list = reclaim.lru.listOf(pfn);
-    if (evictable) reclaim.host.removed(pfn);
-    reclaim.lru.del(pfn);
-    mm.setHead(to, mm.flags(pfn) & 0xffff, 0);
-    mm.setRefcount(to, mm.refcount(pfn));
-    mm.setMapcount(to, mm.mapcount(pfn));
-    mm.setPrivate(to, mm.private_(pfn));
-    mm.setUserWord(to, SP_FLAGS2, mm.flags2(pfn));
-    for (const k of USER_WORDS) mm.setUserWord(to, k, mm.userWord(pfn, k));
-    // The walk finds the entries through the old page's reverse-map words: they are cleared after it.
-    if (file) {
-      const host = this.file as FileMigrateHost;
-      host.moveMappings(pfn, to);
-      host.replaceCachePage(pfn, to);
-    } else {
-      this.target = to;
-      this.mode = "move";
-      this.walk(pfn);
-    }
+    // The replacement policy tracks anonymous pages only (file pages live on the file lists alone; shmem on none).
+    const tracked = kind === "anon" && (mm.flags2(pfn) & PG2_unevictable) === 0;
+    const list = kind === "shmem" ? -1 : reclaim.lru.listOf(pfn);
+    if (tracked) reclaim.host.removed(pfn);
+    if (list >= 0) reclaim.lru.del(pfn);
+    copyStructPage(mm, pfn, to);
+    // The walks find the entries through the old page's mapping words: they are cleared after them.
+    this.moveMappings(pfn, to, kind);
     for (const k of USER_WORDS) mm.setUserWord(pfn, k, 0);
     mm.setUserWord(pfn, SP_FLAGS2, 0);
-    reclaim.lru.add(to, list);
-    if (evictable) reclaim.host.added(to);
+    if (list >= 0) reclaim.lru.add(to, list);
+    if (tracked) reclaim.host.added(to);
     if (mm.testFlag(to, PG_swapcache)) (this.d.swap as SwapCache).dev.setCache(mm.private_(to), to);
     mm.setHead(pfn, PG_alloc, 0);
     mm.setRefcount(pfn, 1);
     mm.setMapcount(pfn, 0);
     mm.setPrivate(pfn, 0);
     this.d.pages.freePages(pfn, 0);
+  }
+
+  /** remove_migration_ptes plus the owner's index: every entry, and the page cache or shmem slot, names `to`. */
+  private moveMappings(pfn: number, to: number, kind: PageKind): void {
+    if (kind === "file") {
+      const host = this.file as FileMigrateHost;
+      host.moveMappings(pfn, to);
+      host.replaceCachePage(pfn, to);
+      return;
+    }
+    this.target = to;
+    this.mode = "move";
+    this.walk(pfn, kind);
+    if (kind === "shmem") this.d.shmem.replacePage(pfn, to);
   }
 
   /** RmapVisitor: counts the entries that map the page, or points them at the new frame. */
@@ -235,4 +238,14 @@ export class Migrate implements RmapVisitor {
     pt.flushTlb();
     return true;
   }
+}
+
+/** migrate_folio's struct page half: flags, counts, private, flags2 and the users' words of `pfn` copied to `to`. */
+function copyStructPage(mm: MemMap, pfn: number, to: number): void {
+  mm.setHead(to, mm.flags(pfn) & 0xffff, 0);
+  mm.setRefcount(to, mm.refcount(pfn));
+  mm.setMapcount(to, mm.mapcount(pfn));
+  mm.setPrivate(to, mm.private_(pfn));
+  mm.setUserWord(to, SP_FLAGS2, mm.flags2(pfn));
+  for (const k of USER_WORDS) mm.setUserWord(to, k, mm.userWord(pfn, k));
 }
