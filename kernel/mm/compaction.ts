@@ -5,8 +5,12 @@
  * One run over a zone (compact_zone):
  *   - the migrate scanner walks the Movable page blocks up from the bottom
  *     of the zone (Linux's async mode: an Unmovable or Reclaimable block
- *     would not become free anyway); every page migration can move (migrate.ts: an order-0 anonymous page
- *     on an LRU list, held by its mappings alone) is moved to a free frame;
+ *     would not become free anyway); every page migration can move
+ *     (migrate.ts: an order-0 anonymous, page-cache or shmem page held by
+ *     its mappings and its cache alone) is moved to a free frame; a THP or
+ *     a hugetlb page (migrate_huge.ts) moves whole to a free order-9 block
+ *     taken where the free scanner takes its targets, and with none a THP
+ *     is split and its pages looked at again, a hugetlb page left;
  *   - the free scanner walks Movable page blocks down from the top of the
  *     zone and isolates their free blocks, split into order-0 pages, as the
  *     migration targets (the frames layer's isolateFreeBlock; it refuses
@@ -32,8 +36,12 @@
  */
 import type { FramePages } from "./frame_pages.ts";
 import type { FramesZone } from "./frames.ts";
+import { HPAGE_ORDER } from "./huge_memory.ts";
+import { type MemMap, PG_alloc, PG_buddy, PG_head, PG_tail } from "./memmap.ts";
 import type { Migrate } from "./migrate.ts";
+import { MIGRATE_HUGE_SPLIT } from "./migrate_huge.ts";
 import { MIGRATE_MOVABLE } from "./pageblock.ts";
+import { HPAGE_PAGES } from "./pgtable_types.ts";
 
 /** Orders above this are costly (Linux PAGE_ALLOC_COSTLY_ORDER): direct compaction is tried for them. */
 export const PAGE_ALLOC_COSTLY_ORDER = 3;
@@ -141,6 +149,13 @@ export class Compaction {
     const mm = this.pages.memmap;
     for (let pfn = start; pfn < end && pfn < this.freePfn; pfn++) {
       this.stats.compactMigrateScanned++;
+      const huge = this.migrateHuge(zone, pfn);
+      if (huge !== 0) {
+        // Moved or skipped: past its 512 frames; split: its first page is looked at again, as an order-0 page.
+        if (huge > 0) pfn += HPAGE_PAGES - 1;
+        else pfn--;
+        continue;
+      }
       if (!this.migrate.movable(pfn)) {
         // Skip the rest of an allocated block (its tails are not pages of their own).
         if (mm.flags(pfn) & 8 /* PG_alloc */) pfn += (1 << mm.order(pfn)) - 1;
@@ -152,6 +167,52 @@ export class Compaction {
       if (this.migrate.migratePage(pfn, target) < 0) this.free[this.nrIsolated++] = target;
     }
     return true;
+  }
+
+  /**
+   * A THP or hugetlb page headed at `pfn` goes to a free order-9 block
+   * above it (hugeTarget), or, with none, a THP is split (its pages are then
+   * migrated one by one) and a hugetlb page stays. Returns 0 when `pfn`
+   * heads neither, -1 when a THP was split, else 1.
+   */
+  private migrateHuge(zone: FramesZone, pfn: number): number {
+    const huge = this.migrate.huge;
+    const thp = huge.isThp(pfn);
+    if (!thp && !huge.isHugetlb(pfn)) return 0;
+    this.stats.compactIsolated++;
+    const to = this.hugeTarget(zone, pfn);
+    const got = thp ? huge.migrateThp(pfn, to) : huge.migrateHugetlb(pfn, to);
+    if (got < 0 && to >= 0) this.pages.freePages(to, HPAGE_ORDER);
+    return got === MIGRATE_HUGE_SPLIT ? -1 : 1;
+  }
+
+  /**
+   * alloc_migration_target for a 2 MiB page, taken where the free scanner
+   * takes its targets: the highest free block of order 9 or more in a
+   * Movable page block between `above` and the free scanner's next block,
+   * isolated as the free scanner isolates (isolateFree: not below the min
+   * watermark) and made an order-9 compound page (refcount 1). The free
+   * scanner continues below it (so the migrate scanner never meets the
+   * page again); the rest of a larger block joins the isolated targets.
+   * Returns -1 when there is none.
+   */
+  private hugeTarget(zone: FramesZone, above: number): number {
+    const mm = this.pages.memmap;
+    const pbo = zone.pageblockOrder ?? this.pages.maxOrder;
+    for (let p = this.freePfn - (this.freePfn % HPAGE_PAGES); p > above && p >= zone.startPfn; p -= HPAGE_PAGES) {
+      if ((mm.flags(p) & PG_buddy) === 0 || mm.order(p) < HPAGE_ORDER || !movableBlock(zone, p)) continue;
+      const order = this.pages.isolateFree(p);
+      if (order < 0) return -1;
+      this.stats.compactFreeScanned += 1 << order;
+      for (let q = p + HPAGE_PAGES; q < p + (1 << order); q++) {
+        if (this.nrIsolated < this.free.length) this.free[this.nrIsolated++] = q;
+        else this.pages.freePages(q, 0);
+      }
+      makeCompound(mm, p, HPAGE_ORDER);
+      this.freePfn = ((p >> pbo) << pbo) - (1 << pbo);
+      return p;
+    }
+    return -1;
   }
 
   /**
@@ -188,6 +249,16 @@ export class Compaction {
   private releaseFree(): void {
     while (this.nrIsolated > 0) this.pages.freePages(this.free[--this.nrIsolated] as number, 0);
     this.pages.drainPcp();
+  }
+}
+
+/** prep_compound_page over `order` isolated order-0 pages from `head` (each refcount 1): one compound page, refcount 1. */
+function makeCompound(mm: MemMap, head: number, order: number): void {
+  mm.setHead(head, PG_alloc | PG_head, order);
+  for (let t = head + 1; t < head + (1 << order); t++) {
+    mm.setHead(t, PG_tail, 0);
+    mm.setRefcount(t, 0);
+    mm.setPrivate(t, head);
   }
 }
 

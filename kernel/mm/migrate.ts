@@ -55,6 +55,7 @@ import {
   SP_MEMCG,
   SP_OWNER,
 } from "./memmap.ts";
+import type { MigrateHuge } from "./migrate_huge.ts";
 import type { MmStruct } from "./mm.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { RmapVisitor } from "./rmap.ts";
@@ -109,6 +110,8 @@ type PageKind = "anon" | "file" | "shmem" | "none";
 /** Page migration over the machine's reverse map. */
 export class Migrate implements RmapVisitor {
   readonly stats = new MigrateStats();
+  /** The 2 MiB side (migrate_huge.ts: THPs and hugetlb pages), set at boot. */
+  huge!: MigrateHuge;
   /** The file layer's side, set when it boots (null: page-cache pages are not movable). */
   file: FileMigrateHost | null = null;
   /** The walk in progress: "count" counts the mappings, "move" rewrites them to `target`. */
