@@ -43,6 +43,15 @@ import { MIGRATE_HUGE_SPLIT } from "./migrate_huge.ts";
 import { MIGRATE_MOVABLE } from "./pageblock.ts";
 import { HPAGE_PAGES } from "./pgtable_types.ts";
 
+/** The order whose free blocks the fragmentation score counts (COMPACTION_HPAGE_ORDER). */
+export const COMPACTION_HPAGE_ORDER = 9;
+/** kcompactd's timer period on the cost clock: 500 ms (HZ / 2), in simulated ns. */
+export const KCOMPACTD_PERIOD_NS = 500_000_000;
+/** A proactive run that did not lower the score defers the next by 2^6 periods (COMPACT_MAX_DEFER_SHIFT). */
+const COMPACT_MAX_DEFER_SHIFT = 6;
+/** compactZone's order for a proactive run: until the zone's score is at or below the low watermark. */
+const ORDER_PROACTIVE = -2;
+
 /** Orders above this are costly (Linux PAGE_ALLOC_COSTLY_ORDER): direct compaction is tried for them. */
 export const PAGE_ALLOC_COSTLY_ORDER = 3;
 
@@ -74,6 +83,20 @@ export class Compaction {
   private freePfn = 0;
   /** The largest order kcompactd was woken for since its last run (0: not woken). */
   private kcompactdOrder = 0;
+  /**
+   * vm.compaction_proactiveness (0..100, default 20): how hard kcompactd
+   * works on its timer; 0 turns proactive compaction off.
+   */
+  proactiveness = 20;
+  /** When kcompactd's timer next fires, on the cost clock (ns). */
+  private nextWakeNs = KCOMPACTD_PERIOD_NS;
+
+  /** When kcompactd's timer next fires, on the cost clock (ns; debug API for tests and reports). */
+  get nextWake(): number {
+    return this.nextWakeNs;
+  }
+  /** Proactive runs (kcompactd on its timer with the score above the high watermark). */
+  proactiveRuns = 0;
 
   constructor(
     private readonly pages: FramePages,
@@ -125,12 +148,59 @@ export class Compaction {
     return true;
   }
 
+  /**
+   * kcompactd's timer (the timeout of its wait): called at kswapd's safe
+   * point after a fault with the cost clock's `nowNs`. Once every
+   * KCOMPACTD_PERIOD_NS, when proactiveness is not 0 and the node's
+   * fragmentation score is above the high watermark, compacts every zone
+   * until its score is at or below the low one (proactive_compact_node),
+   * counting compact_daemon_wake. A run that did not lower the score defers
+   * the next by 64 periods, as Linux's. Returns true when it compacted.
+   */
+  tick(nowNs: number): boolean {
+    if (nowNs < this.nextWakeNs) return false;
+    this.nextWakeNs = nowNs + KCOMPACTD_PERIOD_NS;
+    if (this.proactiveness === 0 || this.zones.length === 0) return false;
+    const before = this.fragmentationScore();
+    if (before <= this.scoreWmark("high")) return false;
+    this.stats.compactDaemonWake++;
+    this.proactiveRuns++;
+    for (const z of this.zones) this.compactZone(z, ORDER_PROACTIVE);
+    if (this.fragmentationScore() >= before) this.nextWakeNs = nowNs + KCOMPACTD_PERIOD_NS * (1 << COMPACT_MAX_DEFER_SHIFT);
+    return true;
+  }
+
+  /**
+   * fragmentation_score_node: the zones' scores (zoneScore), each weighted by
+   * the zone's share of the node's managed frames; 0..100.
+   */
+  fragmentationScore(): number {
+    const zones = this.zones;
+    let pages = 0;
+    for (const z of zones) pages += z.managed;
+    let score = 0;
+    for (const z of zones) score += Math.floor((z.managed * zoneScore(z, this.pages.maxOrder)) / (pages + 1));
+    return score;
+  }
+
+  /** fragmentation_score_wmark: low = max(100 - proactiveness, 5), high = min(low + 10, 100). */
+  scoreWmark(which: "low" | "high"): number {
+    const low = Math.max(100 - this.proactiveness, 5);
+    return which === "low" ? low : Math.min(low + 10, 100);
+  }
+
+  /** __compact_finished: whether the run for `order` may stop (a block of the order is free, or a proactive run's zone score is low enough). */
+  private finished(zone: FramesZone, order: number): boolean {
+    if (order === ORDER_PROACTIVE) return zoneScore(zone, this.pages.maxOrder) <= this.scoreWmark("low");
+    return order >= 0 && hasFreeBlock(zone, order, this.pages.maxOrder);
+  }
+
   /** compact_zone. Returns true when a free block of `order` exists at the end (never for order -1). */
   private compactZone(zone: FramesZone, order: number): boolean {
     const pbo = zone.pageblockOrder ?? this.pages.maxOrder;
     const step = 1 << pbo;
     this.pages.drainPcp();
-    if (order >= 0 && hasFreeBlock(zone, order, this.pages.maxOrder)) return true;
+    if (this.finished(zone, order)) return order >= 0;
     this.freePfn = ((zone.endPfn - 1) >> pbo) << pbo;
     let done = false;
     for (let block = (zone.startPfn >> pbo) << pbo; block < this.freePfn && !done; block += step) {
@@ -138,7 +208,7 @@ export class Compaction {
       if (!movableBlock(zone, start)) continue;
       done = !this.migrateBlock(zone, start, Math.min(block + step, zone.endPfn));
       this.pages.drainPcp();
-      if (order >= 0 && hasFreeBlock(zone, order, this.pages.maxOrder)) break;
+      if (this.finished(zone, order)) break;
     }
     this.releaseFree();
     return order >= 0 && hasFreeBlock(zone, order, this.pages.maxOrder);
@@ -274,6 +344,22 @@ function movableBlock(zone: FramesZone, pfn: number): boolean {
 function hasFreeBlock(zone: FramesZone, order: number, maxOrder: number): boolean {
   for (let o = order; o <= maxOrder; o++) if ((zone.nrFree[o] as number) > 0) return true;
   return false;
+}
+
+/**
+ * fragmentation_score_zone (extfrag_for_order at COMPACTION_HPAGE_ORDER):
+ * the percentage of the zone's free frames that lie in free blocks smaller
+ * than 2 MiB; 0 when nothing is free.
+ */
+export function zoneScore(zone: FramesZone, maxOrder: number): number {
+  let free = 0;
+  let suitable = 0;
+  for (let o = 0; o <= maxOrder; o++) {
+    const n = zone.nrFree[o] as number;
+    free += n << o;
+    if (o >= COMPACTION_HPAGE_ORDER) suitable += n << o;
+  }
+  return free === 0 ? 0 : Math.floor(((free - suitable) * 100) / free);
 }
 
 /** The compact_* lines of /proc/vmstat, in Linux's order. */
