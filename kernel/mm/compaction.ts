@@ -27,7 +27,14 @@
  *                   the shrinkers (compact_stall, then compact_success when a
  *                   block of the order is free after it, else compact_fail);
  *   kcompactd       after kswapd: the largest order a failed allocation woke
- *                   it for (wakeup), every zone.
+ *                   it for (wakeup), every zone;
+ *   tick            kcompactd's timer, every 500 ms of the cost clock (read at
+ *                   kswapd's safe point after a fault): proactive compaction
+ *                   (vm.compaction_proactiveness, default 20) while the
+ *                   node's fragmentation score (the share of free frames in
+ *                   blocks below 2 MiB, 0..100) is above 100 - p + 10, each
+ *                   zone down to 100 - p; a run that did not lower the score
+ *                   waits 64 periods. compact_daemon_wake counts the runs.
  *
  * Needs a frames layer with zones and isolateFreeBlock (the buddy); on any
  * other layer every entry point does nothing.
