@@ -44,7 +44,7 @@
 import type { FramePages } from "./frame_pages.ts";
 import type { FramesZone } from "./frames.ts";
 import { HPAGE_ORDER } from "./huge_memory.ts";
-import { type MemMap, PG_alloc, PG_buddy, PG_head, PG_tail } from "./memmap.ts";
+import { type MemMap, PG_alloc, PG_head, PG_tail } from "./memmap.ts";
 import type { Migrate } from "./migrate.ts";
 import { MIGRATE_HUGE_SPLIT } from "./migrate_huge.ts";
 import { MIGRATE_MOVABLE } from "./pageblock.ts";
@@ -265,31 +265,41 @@ export class Compaction {
 
   /**
    * alloc_migration_target for a 2 MiB page, taken where the free scanner
-   * takes its targets: the highest free block of order 9 or more in a
-   * Movable page block between `above` and the free scanner's next block,
-   * isolated as the free scanner isolates (isolateFree: not below the min
-   * watermark) and made an order-9 compound page (refcount 1). The free
-   * scanner continues below it (so the migrate scanner never meets the
-   * page again); the rest of a larger block joins the isolated targets.
-   * Returns -1 when there is none.
+   * takes its targets: going down from the free scanner's next block to
+   * `above`, the first 2 MiB-aligned free block of order 9 or more in a
+   * Movable page block, isolated as the free scanner isolates (the frames
+   * layer's isolateFreeBlock: not below the min watermark) and made an
+   * order-9 compound page (refcount 1). Smaller free blocks met on the way
+   * and the rest of a larger block join the isolated order-0 targets. The
+   * free scanner continues below the block taken, so the migrate scanner
+   * never meets the page again. Returns -1 when there is none.
    */
   private hugeTarget(zone: FramesZone, above: number): number {
-    const mm = this.pages.memmap;
     const pbo = zone.pageblockOrder ?? this.pages.maxOrder;
     for (let p = this.freePfn - (this.freePfn % HPAGE_PAGES); p > above && p >= zone.startPfn; p -= HPAGE_PAGES) {
-      if ((mm.flags(p) & PG_buddy) === 0 || mm.order(p) < HPAGE_ORDER || !movableBlock(zone, p)) continue;
+      if (!movableBlock(zone, p)) continue;
+      this.stats.compactFreeScanned++;
       const order = this.pages.isolateFree(p);
-      if (order < 0) return -1;
-      this.stats.compactFreeScanned += 1 << order;
-      for (let q = p + HPAGE_PAGES; q < p + (1 << order); q++) {
-        if (this.nrIsolated < this.free.length) this.free[this.nrIsolated++] = q;
-        else this.pages.freePages(q, 0);
+      if (order < 0) continue;
+      this.stats.compactIsolated += 1 << order;
+      if (order < HPAGE_ORDER) {
+        this.keepTargets(p, p + (1 << order));
+        continue;
       }
-      makeCompound(mm, p, HPAGE_ORDER);
+      this.keepTargets(p + HPAGE_PAGES, p + (1 << order));
+      makeCompound(this.pages.memmap, p, HPAGE_ORDER);
       this.freePfn = ((p >> pbo) << pbo) - (1 << pbo);
       return p;
     }
     return -1;
+  }
+
+  /** Isolated order-0 frames [from, to) join the targets (back to the allocator past the stack's room). */
+  private keepTargets(from: number, to: number): void {
+    for (let q = from; q < to; q++) {
+      if (this.nrIsolated < this.free.length) this.free[this.nrIsolated++] = q;
+      else this.pages.freePages(q, 0);
+    }
   }
 
   /**
