@@ -102,8 +102,6 @@ export class Compaction {
   get nextWake(): number {
     return this.nextWakeNs;
   }
-  /** Proactive runs (kcompactd on its timer with the score above the high watermark). */
-  proactiveRuns = 0;
 
   constructor(
     private readonly pages: FramePages,
@@ -171,7 +169,6 @@ export class Compaction {
     const before = this.fragmentationScore();
     if (before <= this.scoreWmark("high")) return false;
     this.stats.compactDaemonWake++;
-    this.proactiveRuns++;
     for (const z of this.zones) this.compactZone(z, ORDER_PROACTIVE);
     if (this.fragmentationScore() >= before) this.nextWakeNs = nowNs + KCOMPACTD_PERIOD_NS * (1 << COMPACT_MAX_DEFER_SHIFT);
     return true;
