@@ -35,7 +35,6 @@ import type { PageAllocator } from "./frames.ts";
 import { HPAGE_ORDER, type HugeMemory } from "./huge_memory.ts";
 import type { Hugetlb } from "./hugetlb.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, SP_OWNER } from "./memmap.ts";
-import type { MigrateStats } from "./migrate.ts";
 import type { PageTable } from "./pgtable.ts";
 import { HPAGE_PAGES } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -61,8 +60,8 @@ export interface MigrateHugeDeps {
   readonly hugetlb: Hugetlb;
   readonly reclaim: Reclaim;
   readonly vmas: VmaOps;
-  /** The base-page counters of migrate.ts (pgmigrate_success / fail). */
-  readonly base: MigrateStats;
+  /** The base-page counters of migrate.ts (its MigrateStats: pgmigrate_success / fail). */
+  readonly base: { pgmigrateSuccess: number; pgmigrateFail: number };
 }
 
 /** Why a 2 MiB migration did not move the page (as a negative value). */
