@@ -88,6 +88,8 @@ export class Compaction {
   private nrIsolated = 0;
   /** The free scanner's next page block (its first pfn), moving down. */
   private freePfn = 0;
+  /** The order the run in progress works for (-1: to the end, -2: proactive). */
+  private goal = -1;
   /** The largest order kcompactd was woken for since its last run (0: not woken). */
   private kcompactdOrder = 0;
   /**
@@ -206,6 +208,7 @@ export class Compaction {
     this.pages.drainPcp();
     if (this.finished(zone, order)) return order >= 0;
     this.freePfn = ((zone.endPfn - 1) >> pbo) << pbo;
+    this.goal = order;
     let done = false;
     for (let block = (zone.startPfn >> pbo) << pbo; block < this.freePfn && !done; block += step) {
       const start = Math.max(block, zone.startPfn);
@@ -246,13 +249,17 @@ export class Compaction {
   /**
    * A THP or hugetlb page headed at `pfn` goes to a free order-9 block
    * above it (hugeTarget), or, with none, a THP is split (its pages are then
-   * migrated one by one) and a hugetlb page stays. Returns 0 when `pfn`
-   * heads neither, -1 when a THP was split, else 1.
+   * migrated one by one) and a hugetlb page stays; in a run for an order of
+   * 9 or less it is skipped. Returns 0 when `pfn` heads neither, -1 when a
+   * THP was split, else 1.
    */
   private migrateHuge(zone: FramesZone, pfn: number): number {
     const huge = this.migrate.huge;
     const thp = huge.isThp(pfn);
     if (!thp && !huge.isHugetlb(pfn)) return 0;
+    // For a request of 2 MiB or less, moving a 2 MiB page cannot help (a free block for it would serve the request)
+    // and splitting one would undo a huge page to make another: skipped, as Linux's compaction skips compound pages.
+    if (this.goal >= 0 && this.goal <= HPAGE_ORDER) return 1;
     this.stats.compactIsolated++;
     const to = this.hugeTarget(zone, pfn);
     const got = thp ? huge.migrateThp(pfn, to) : huge.migrateHugetlb(pfn, to);

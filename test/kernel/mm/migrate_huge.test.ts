@@ -4,6 +4,7 @@ import {
   __GFP_COMP,
   __GFP_NOWARN,
   GFP_HIGHUSER_MOVABLE,
+  GFP_NOWAIT,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_HUGETLB,
@@ -180,6 +181,20 @@ describe("compaction of 2 MiB pages", () => {
     // 512 frames, as the free scanner counts the frames it isolates.
     expect(counters(m)).toEqual([1, 0, 0, 512, 513]);
     expect(readsAll(p, 512)).toBe(true);
+    m.check();
+  });
+
+  it("direct compaction for an order-9 request leaves THPs alone (moving or splitting one cannot help it)", () => {
+    const { m, p } = threeThps({ unmapFirst: false });
+    // Every free block of order 9 or more taken (GFP_NOWAIT: no compaction on the way).
+    const taken: number[] = [];
+    for (let b = m.kernel.allocPages(9, GFP_NOWAIT | __GFP_NOWARN); b !== null; b = m.kernel.allocPages(9, GFP_NOWAIT | __GFP_NOWARN))
+      taken.push(b);
+    expect(taken.length).toBeGreaterThan(0);
+    m.kernel.compaction.direct(9);
+    expect([0, 1, 2].map((i) => pfnAt(p, BASE + i * HPAGE))).toEqual([0x1800, 0x1a00, 0x1400]);
+    expect(["thp_migration_success", "thp_migration_split", "thp_split_page"].map((k) => vmstat(m, k))).toEqual([0, 0, 0]);
+    expect(readsAll(p, 0)).toBe(true);
     m.check();
   });
 
