@@ -406,6 +406,18 @@ export class Kernel {
   }
 
   /**
+   * vm.compaction_proactiveness (kernel/mm/compaction.ts): 0..100, default
+   * 20; kcompactd compacts on its 500 ms timer while the fragmentation score
+   * is above 100 - n + 10 (0 turns it off). Returns the value in force (a
+   * value that is not an integer in 0..100 is refused, as the sysctl's
+   * -EINVAL, leaving the old one).
+   */
+  setCompactionProactiveness(n: number): number {
+    if (Number.isInteger(n) && n >= 0 && n <= 100) this.compaction.proactiveness = n;
+    return this.compaction.proactiveness;
+  }
+
+  /**
    * One full khugepaged scan (kernel/mm/khugepaged.ts): every 2 MiB-aligned
    * range of an eligible VMA whose 512 pages are present and private to one
    * process becomes a huge page. Returns how many were made.

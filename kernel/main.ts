@@ -166,10 +166,12 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     registry.clock.addCounter("swapOut", () => swapDev.stats.pswpout);
   }
 
-  // Compaction: the frames layer's zones, migration over the reverse map; kcompactd runs after kswapd.
+  // Compaction: the frames layer's zones, migration over the reverse map; kcompactd runs after kswapd, and on its
+  // timer (every 500 ms of the cost clock, read at kswapd's safe point after a fault) for proactive compaction.
   const compaction = new Compaction(pages, taskParts.migrate);
   pages.compaction = compaction;
   taskParts.reclaim.afterKswapd = () => compaction.kcompactd();
+  taskParts.reclaim.atSafePoint = () => compaction.tick(registry.clock.now());
   registry.vmstatSources.push((out) => compactVmstat(compaction, out));
 
   // 7. files
@@ -183,6 +185,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
       tasks: taskParts.tasks,
       memory: taskParts.memory,
       objects: taskParts.objects,
+      migrate: taskParts.migrate,
       seed: config.seed,
       wmarkLow: lowWatermarks(pages.layer.zones),
     },

@@ -18,6 +18,7 @@ import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import { Memory } from "./mm/memory.ts";
 import { Migrate } from "./mm/migrate.ts";
+import { MigrateHuge } from "./mm/migrate_huge.ts";
 import { checkMlock } from "./mm/mlock.ts";
 import { MlockPages } from "./mm/mlock_folio.ts";
 import { checkMms } from "./mm/mm_check.ts";
@@ -103,7 +104,7 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   if (cache === null) panic("tasks_init: no vm_area_struct cache");
   const swapPages = Math.floor(o.swapBytes / 4096);
   const commit = new CommitAccounting(o.overcommitMode, o.overcommitRatio, () => k.pages.nrManagedPages(), swapPages, k.events);
-  const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit);
+  const shmem = new Shmem(k.phys, k.pages, k.kmalloc, commit, k.memmap);
   const objects = new VmaObjects(shmem);
   const vmas = new VmaOps(new VmaFields(k.phys), cache, objects, o.maxMapCount);
   const memory = new Memory(k.phys, k.memmap, k.pages, vmas, shmem, commit, k.layout.kernelStart);
@@ -151,7 +152,17 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   k.pages.releasers.push((pfn) => reclaim.release(pfn));
   // A page whose last reference goes with a charge left (an eviction) gives it back to its group.
   k.pages.releasers.push((pfn) => memory.memcg.uncharge(pfn));
-  const migrate = new Migrate({ phys: k.phys, memmap: k.memmap, pages: k.pages, reclaim, swap: memory.swap });
+  const migrate = new Migrate({ phys: k.phys, memmap: k.memmap, pages: k.pages, reclaim, swap: memory.swap, shmem });
+  migrate.huge = new MigrateHuge({
+    phys: k.phys,
+    memmap: k.memmap,
+    pages: k.pages,
+    huge: memory.huge,
+    hugetlb: memory.hugetlb,
+    reclaim,
+    vmas,
+    base: migrate.stats,
+  });
   const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo, reclaim, migrate };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));
@@ -161,7 +172,13 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   r.meminfoSources.push((v) => reclaimMeminfo(reclaim, v));
   r.vmstatSources.push((out) => reclaimVmstat(reclaim, out));
   r.vmstatSources.push((out) =>
-    out.push(["pgmigrate_success", migrate.stats.pgmigrateSuccess], ["pgmigrate_fail", migrate.stats.pgmigrateFail]),
+    out.push(
+      ["pgmigrate_success", migrate.stats.pgmigrateSuccess],
+      ["pgmigrate_fail", migrate.stats.pgmigrateFail],
+      ["thp_migration_success", migrate.huge.stats.thpMigrationSuccess],
+      ["thp_migration_fail", migrate.huge.stats.thpMigrationFail],
+      ["thp_migration_split", migrate.huge.stats.thpMigrationSplit],
+    ),
   );
   r.checkers.push({ name: "mm", run: () => checkMms(parts) } satisfies Checker);
   r.checkers.push({

@@ -299,6 +299,33 @@ export class FileMmap implements FileMapping, VfsMappings {
     return young;
   }
 
+  /** Migration's count of the present entries that map page-cache page `pfn` (every VMA on its inode's i_mmap list). */
+  countMappings(pfn: number): number {
+    let n = 0;
+    this.forEachMapping(this.memmap.userWord(pfn, SP_MAPPING), (mm, vma) => {
+      if (this.vaOfPage(mm, vma, pfn) >= 0) n++;
+    });
+    return n;
+  }
+
+  /**
+   * remove_migration_ptes for page-cache page `pfn`: every entry that maps
+   * it is pointed at frame `to` with the same flags (accessed and dirty
+   * bits included), and the TLBs flushed. Returns the entries rewritten.
+   */
+  moveMappings(pfn: number, to: number): number {
+    let n = 0;
+    this.forEachMapping(this.memmap.userWord(pfn, SP_MAPPING), (mm, vma) => {
+      const va = this.vaOfPage(mm, vma, pfn);
+      if (va < 0) return;
+      const ptep = mm.pt.lookup(va);
+      mm.pt.setPte(va, ptep, to, mm.pt.pteFlags(ptep));
+      mm.pt.flushTlb();
+      n++;
+    });
+    return n;
+  }
+
   /** Reclaim's try_to_unmap for page-cache page `pfn`: zaps every entry that maps it. Returns its mapcount after. */
   unmapPage(pfn: number): number {
     this.forEachMapping(this.memmap.userWord(pfn, SP_MAPPING), (mm, vma) => {

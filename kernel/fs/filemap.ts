@@ -310,6 +310,22 @@ export class PageCache {
     return true;
   }
 
+  /**
+   * Migration's half of the cache (folio_migrate_mapping): frame `to`,
+   * whose struct page migration made a copy of `pfn`'s (inode, index,
+   * PG_file, PG_dirty), takes `pfn`'s place in the index. The dirty count
+   * does not change: the dirty bit moved with the page. Panics when `pfn`
+   * is not cached where its struct page says.
+   */
+  replacePage(pfn: number, to: number): void {
+    const ino = this.memmap.userWord(pfn, SP_MAPPING);
+    const index = this.memmap.userWord(pfn, SP_INDEX);
+    const m = this.inodes.get(ino);
+    if (m === undefined || m.get(index) !== pfn)
+      panic(`filemap replacePage: pfn 0x${pfn.toString(16)} is not cached as inode ${ino} page ${index}`);
+    m.set(index, to);
+  }
+
   /** Panics when the page is still mapped (the caller forgot unmap_mapping_range). */
   private release(pfn: number): void {
     const mm = this.memmap;

@@ -13,6 +13,7 @@ import type { VmaObjects } from "../mm/filemap_fault.ts";
 import type { PageAllocator } from "../mm/frames.ts";
 import type { MemMap } from "../mm/memmap.ts";
 import type { Memory } from "../mm/memory.ts";
+import type { Migrate } from "../mm/migrate.ts";
 import type { PhysMem } from "../mm/physmem.ts";
 import { panic } from "../panic.ts";
 import type { MeminfoValues } from "../proc/meminfo.ts";
@@ -46,6 +47,8 @@ export interface FsInitDeps {
   /** The fault handler and the VMA object references, handed the file layer's mmap side. */
   readonly memory: Memory;
   readonly objects: VmaObjects;
+  /** Page migration, handed the i_mmap walk and the cache's index so it can move page-cache pages. */
+  readonly migrate: Migrate;
   readonly seed: number;
   /** The zones' low watermarks summed (MemAvailable keeps that much of the cache). */
   readonly wmarkLow: number;
@@ -81,6 +84,11 @@ export function fsInit(k: FsInitDeps, o: FsOptions): Vfs {
       unmap: (pfn) => mappings.unmapPage(pfn),
       evict: (pfn, shadow) => vfs.cache.evict(pfn, shadow),
     };
+  k.migrate.file = {
+    countMappings: (pfn) => mappings.countMappings(pfn),
+    moveMappings: (pfn, to) => mappings.moveMappings(pfn, to),
+    replaceCachePage: (pfn, to) => vfs.cache.replacePage(pfn, to),
+  };
   k.tasks.forkHooks.push((parent, child) => forkFiles(vfs, parent.pid, child.pid));
   k.tasks.exitHooks.push((p) => exitFiles(vfs, p.pid));
   const r = k.registry;

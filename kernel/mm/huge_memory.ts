@@ -314,6 +314,17 @@ export class HugeMemory {
     }
   }
 
+  /**
+   * Every 2 MiB leaf of every live address space that maps huge page
+   * `head`, as (page table, address) pairs (the migration walk of a THP;
+   * hugetlb pages are found the same way).
+   */
+  leavesOf(head: number): Array<PageTable | number> {
+    const out: Array<PageTable | number> = [];
+    for (const mm of this.allMms()) findHugeLeaves(mm.pt, head, out);
+    return out;
+  }
+
   /** Adds `d` to the mapcount of every frame of the huge page `head`. */
   addMapcount(head: number, d: number): void {
     const memmap = this.mem.memmap;

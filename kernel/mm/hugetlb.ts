@@ -32,7 +32,7 @@ import { PFO_COW_COPY, PFO_COW_REUSE, PFO_DEMAND_ZERO } from "../events_types.ts
 import { invariant, panic } from "../panic.ts";
 import { FAULT_ACCERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from "./fault_codes.ts";
 import type { PageAllocator } from "./frames.ts";
-import { __GFP_COMP, __GFP_NOWARN, GFP_HIGHUSER } from "./gfp.ts";
+import { __GFP_COMP, __GFP_NOWARN, GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import { HPAGE_ORDER, hugeFlags } from "./huge_memory.ts";
 import { type MemMap, PG_alloc, PG_anon, PG_head } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
@@ -47,8 +47,8 @@ const SLOT_NONE = 0;
 const SLOT_FREE = 1;
 const SLOT_USED = 2;
 
-/** GFP for a pool page: a compound page, whose failure is expected. */
-const GFP_HUGETLB = GFP_HIGHUSER | __GFP_COMP | __GFP_NOWARN;
+/** GFP for a pool page: a movable compound page (htlb_alloc_mask: 2 MiB pages can migrate), whose failure is expected. */
+const GFP_HUGETLB = GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOWARN;
 
 /** Counters of the hugetlb side. */
 export class HugetlbStats {
@@ -115,6 +115,28 @@ export class Hugetlb {
   /** True when `pfn` is a frame of a pool page. */
   isHugetlbPage(pfn: number): boolean {
     return this.slot[Math.floor(pfn / HPAGE_PAGES)] !== SLOT_NONE;
+  }
+
+  /** Whether `pfn` heads a pool page no leaf maps (on the free list). */
+  isFreePoolPage(pfn: number): boolean {
+    return pfn % HPAGE_PAGES === 0 && this.slot[pfn / HPAGE_PAGES] === SLOT_FREE;
+  }
+
+  /**
+   * Migration's half of the pool (move_hugetlb_state, and the free-page
+   * case of alloc_and_dissolve_hugetlb_folio): order-9 block `to`, fresh
+   * from the buddy, takes pool page `head`'s place (free or in use, on the
+   * free list when it was), and `head` leaves the pool; the caller moved the
+   * data and the mappings and frees `head`. The pool's size does not
+   * change. Panics when `head` is not a pool page or `to` already is one.
+   */
+  replacePage(head: number, to: number): void {
+    const was = this.slot[head / HPAGE_PAGES] as number;
+    if (head % HPAGE_PAGES !== 0 || was === SLOT_NONE || this.slot[to / HPAGE_PAGES] !== SLOT_NONE)
+      panic(`hugetlb replacePage: 0x${head.toString(16)} -> 0x${to.toString(16)} is not a pool page moving to a fresh block`);
+    this.slot[to / HPAGE_PAGES] = was;
+    this.slot[head / HPAGE_PAGES] = SLOT_NONE;
+    if (was === SLOT_FREE) this.freeList[this.freeList.indexOf(head)] = to;
   }
 
   /** hugetlb_reserve_pages: promises `n` free pages. Returns false when free minus reserved cannot cover them. */

@@ -79,6 +79,7 @@ export function checkMms(t: MmCheckParts): void {
   let charged = 0;
   for (const p of t.tasks.list()) charged += checkMm(t, p);
   for (const id of t.shmem.ids()) charged += t.shmem.charged(id);
+  t.shmem.check();
   invariant(charged === t.commit.committed, "MM-7", `Committed_AS is ${t.commit.committed} pages, charges add up to ${charged}`);
 }
 

@@ -27,6 +27,10 @@
  * group maps another frame there, or nothing). This costs O(VMAs) per page,
  * paid only by reclaim, never by a fault.
  *
+ * Shared anonymous (shmem) pages have a walk of their own (walkShmem): their
+ * mapping word names the shmem object, and every VMA naming that object
+ * maps the page at the same index (Linux walks the shmem inode's i_mmap).
+ *
  * Calls: struct page, VMA fields, page tables.
  */
 import { panic } from "../panic.ts";
@@ -90,6 +94,43 @@ export class Rmap {
   }
 
   /**
+   * The shmem half of rmap_walk_file: calls `v.rmapOne` for every present
+   * entry that maps shmem page `pfn` (struct page names its object and
+   * index, shmem.ts), asking every VMA that names the object, in every
+   * address space, for the entry at
+   *           va = vm_start + (index - vm_pgoff) * 4096.
+   * Returns the entries visited.
+   */
+  walkShmem(pfn: number, v: RmapVisitor): number {
+    const f = this.vmas.f;
+    const id = (this.memmap.userWord(pfn, SP_MAPPING) & ANON_ID) >>> 0;
+    const index = this.memmap.userWord(pfn, SP_INDEX);
+    let n = 0;
+    for (const mm of this.mms) {
+      const tree = mm.tree;
+      for (let node = tree.first(); node >= 0; node = tree.next(node)) {
+        const vma = tree.value(node);
+        if (f.shmem(vma) !== id) continue;
+        const off = index - f.pgoff(vma);
+        if (off < 0 || off >= (f.end(vma) - f.start(vma)) / PAGE) continue;
+        const va = f.start(vma) + off * PAGE;
+        if (!this.mapsFrame(mm, va, pfn)) continue;
+        n++;
+        if (!v.rmapOne(mm, vma, va, mm.pt.lookup(va))) return n;
+      }
+    }
+    return n;
+  }
+
+  /** Whether the entry at `va` of `mm` is present, not special, and names frame `pfn`. */
+  private mapsFrame(mm: MmStruct, va: number, pfn: number): boolean {
+    const ptep = mm.pt.lookup(va);
+    if (ptep < 0) return false;
+    const flags = mm.pt.pteFlags(ptep);
+    return (flags & (PTE_P | PTE_SPECIAL)) === PTE_P && mm.pt.ptePfn(ptep) === pfn;
+  }
+
+  /**
    * rmap_walk_anon: calls `v.rmapOne` for every present entry that maps
    * `pfn`, in address-space order, until it returns false. Returns the
    * entries visited. A page without reverse-map words has none.
@@ -104,12 +145,9 @@ export class Rmap {
         const vma = tree.value(node);
         const va = this.vaOf(vma, index);
         if (va < 0) continue;
-        const ptep = mm.pt.lookup(va);
-        if (ptep < 0) continue;
-        const flags = mm.pt.pteFlags(ptep);
-        if (!(flags & PTE_P) || flags & PTE_SPECIAL || mm.pt.ptePfn(ptep) !== pfn) continue;
+        if (!this.mapsFrame(mm, va, pfn)) continue;
         n++;
-        if (!v.rmapOne(mm, vma, va, ptep)) return n;
+        if (!v.rmapOne(mm, vma, va, mm.pt.lookup(va))) return n;
       }
     }
     return n;

@@ -15,11 +15,20 @@
  * users counts the VMAs naming the object; the object and its pages go when
  * it drops to zero. Each page holds one reference for the object plus one
  * per page-table entry mapping it. The JS side keeps only id -> header kva.
+ *
+ * struct page of an object's page names it (page->mapping, page->index),
+ * so that migration can find its slot and its mappings from the frame:
+ *   word 7  mapping: SHMEM_MAPPING | object id (bit 31 tells it from an
+ *           anon group, which never has it, and from an inode number)
+ *   word 8  index: the page's index in the object
+ * Both are cleared before the page is freed.
  */
 
+import { invariant, panic } from "../panic.ts";
 import type { CommitAccounting } from "./commit.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from "./gfp.ts";
+import { type MemMap, PG_alloc, PG_dirty, SP_INDEX, SP_MAPPING } from "./memmap.ts";
 import type { PhysMem } from "./physmem.ts";
 import { PAGE_OFFSET } from "./types.ts";
 
@@ -39,6 +48,9 @@ const CHARGED = 0x80000000;
 /** The largest root kmalloc gives (4 MiB): 1M leaves, 2^30 pages. */
 const MAX_LEAVES = 1 << 20;
 
+/** Bit 31 of struct page's mapping word: the page belongs to the shmem object named by the low bits. */
+export const SHMEM_MAPPING = 0x80000000;
+
 /** The shared anonymous objects of a machine. */
 export class Shmem {
   private readonly objects = new Map<number, number>();
@@ -52,6 +64,7 @@ export class Shmem {
     private readonly buddy: PageAllocator,
     private readonly slab: KmallocApi,
     private readonly commit: CommitAccounting,
+    private readonly memmap: MemMap,
   ) {
     this.u32 = phys.u32;
   }
@@ -136,6 +149,8 @@ export class Shmem {
       pfn = this.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
       if (pfn < 0) return -1;
       this.u32[slot] = pfn + 1;
+      this.memmap.setUserWord(pfn, SP_MAPPING, (SHMEM_MAPPING | id) >>> 0);
+      this.memmap.setUserWord(pfn, SP_INDEX, index);
       this.nrPages++;
     }
     return pfn;
@@ -162,9 +177,42 @@ export class Shmem {
       const pfn = (this.u32[slot] as number) - 1;
       if (pfn < 0) continue;
       this.u32[slot] = 0;
-      this.buddy.freePages(pfn, 0);
-      this.nrPages--;
+      this.freePage(pfn);
     }
+  }
+
+  /** The object's last reference to page `pfn` goes: its struct page forgets the object first. */
+  private freePage(pfn: number): void {
+    this.memmap.setUserWord(pfn, SP_MAPPING, 0);
+    this.memmap.setUserWord(pfn, SP_INDEX, 0);
+    this.buddy.freePages(pfn, 0);
+    this.nrPages--;
+  }
+
+  /**
+   * Whether frame `pfn` is a page of a shmem object (an allocated order-0
+   * page whose mapping word carries SHMEM_MAPPING), as migration asks.
+   */
+  isShmemPage(pfn: number): boolean {
+    const mm = this.memmap;
+    // An object's page carries no flag but PG_alloc and, once written, PG_dirty (no slab, page-table or compound bits).
+    if ((mm.flags(pfn) & 0xffff & ~PG_dirty) !== PG_alloc || mm.order(pfn) !== 0) return false;
+    return (mm.userWord(pfn, SP_MAPPING) & SHMEM_MAPPING) !== 0;
+  }
+
+  /**
+   * Migration's half of the object (shmem_migrate_folio): frame `to`, whose
+   * struct page is a copy of `pfn`'s, takes `pfn`'s slot in the object's
+   * index. Panics when the slot does not hold `pfn`.
+   */
+  replacePage(pfn: number, to: number): void {
+    const id = (this.memmap.userWord(pfn, SP_MAPPING) & ~SHMEM_MAPPING) >>> 0;
+    const index = this.memmap.userWord(pfn, SP_INDEX);
+    if (!this.objects.has(id) || this.findPage(id, index) !== pfn)
+      panic(`shmem replacePage: pfn 0x${pfn.toString(16)} is not page ${index} of object ${id}`);
+    const rootW = (this.root(id) - PAGE_OFFSET) >>> 2;
+    const leaf = (this.u32[rootW + Math.floor(index / LEAF_ENTRIES)] as number) - 1;
+    this.u32[leaf * 1024 + (index % LEAF_ENTRIES)] = to + 1;
   }
 
   private destroy(id: number): void {
@@ -176,10 +224,7 @@ export class Shmem {
       if (leaf < 0) continue;
       for (let s = leaf * 1024; s < leaf * 1024 + LEAF_ENTRIES; s++) {
         const pfn = (this.u32[s] as number) - 1;
-        if (pfn >= 0) {
-          this.buddy.freePages(pfn, 0);
-          this.nrPages--;
-        }
+        if (pfn >= 0) this.freePage(pfn);
       }
       this.buddy.freePages(leaf, 0);
     }
@@ -187,6 +232,36 @@ export class Shmem {
     this.slab.kfree(root);
     this.slab.kfree(this.objects.get(id) as number);
     this.objects.delete(id);
+  }
+
+  /**
+   * The SHMEM checker: every page of every object is allocated and its
+   * struct page names that object and index (SHMEM-1), and the pages add up
+   * to nrPages (SHMEM-2). Throws InvariantViolation.
+   */
+  check(): void {
+    const mm = this.memmap;
+    let pages = 0;
+    for (const id of this.objects.keys()) {
+      const rootW = (this.root(id) - PAGE_OFFSET) >>> 2;
+      const leaves = Math.ceil(this.size(id) / LEAF_ENTRIES);
+      for (let li = 0; li < leaves; li++) {
+        const leaf = (this.u32[rootW + li] as number) - 1;
+        if (leaf < 0) continue;
+        for (let k = 0; k < LEAF_ENTRIES; k++) {
+          const pfn = (this.u32[leaf * 1024 + k] as number) - 1;
+          if (pfn < 0) continue;
+          pages++;
+          const index = li * LEAF_ENTRIES + k;
+          invariant(
+            this.isShmemPage(pfn) && mm.userWord(pfn, SP_MAPPING) === (SHMEM_MAPPING | id) >>> 0 && mm.userWord(pfn, SP_INDEX) === index,
+            "SHMEM-1",
+            `page ${index} of object ${id} at pfn 0x${pfn.toString(16)} is named mapping 0x${mm.userWord(pfn, SP_MAPPING).toString(16)} index ${mm.userWord(pfn, SP_INDEX)}`,
+          );
+        }
+      }
+    }
+    invariant(pages === this.nrPages, "SHMEM-2", `the objects hold ${pages} pages, nrPages is ${this.nrPages}`);
   }
 
   /** Live object ids, for checkers and stats. */

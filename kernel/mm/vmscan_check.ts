@@ -19,6 +19,7 @@ import { type MemMap, PG_alloc, PG_anon, PG_file, PG2_lru, PG2_mlocked, SP_INDEX
 import type { MmStruct } from "./mm.ts";
 import { type PteVisitor, walkRange } from "./pgtable_range.ts";
 import { PTE_P, PTE_SPECIAL } from "./pgtable_types.ts";
+import { SHMEM_MAPPING } from "./shmem.ts";
 import { LRU_ACTIVE_ANON, LRU_ACTIVE_FILE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, NR_LRU_LISTS } from "./swap.ts";
 import type { Reclaim } from "./vmscan_shrink.ts";
 
@@ -34,8 +35,9 @@ export function checkLru(r: Reclaim, procs: ReadonlyArray<{ readonly mm: MmStruc
     const onBits = (memmap.flags2(pfn) & PG2_lru) !== 0 && (memmap.word0(pfn) & PG_alloc) !== 0;
     invariant(!onBits || seen[pfn] === 1, "LRU-3", `pfn ${hex(pfn)} has PG_lru but is on no LRU list`);
     if (!(memmap.word0(pfn) & PG_alloc)) continue;
-    // A page-cache page's words name its inode and index: the file side, on no anonymous list.
-    if (memmap.userWord(pfn, SP_MAPPING) !== 0 && !memmap.testFlag(pfn, PG_file))
+    // A page-cache page's words name its inode and index: the file side, on no anonymous list. A shmem page's name its object (on no list).
+    const mapping = memmap.userWord(pfn, SP_MAPPING);
+    if (mapping !== 0 && !memmap.testFlag(pfn, PG_file) && (memmap.testFlag(pfn, PG_anon) || (mapping & SHMEM_MAPPING) === 0))
       invariant(seen[pfn] === 1, "LRU-4", `pfn ${hex(pfn)} has reverse-map words but is on no LRU list`);
     if (memmap.flags2(pfn) & PG2_mlocked)
       invariant(

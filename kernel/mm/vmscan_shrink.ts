@@ -123,6 +123,8 @@ export class Reclaim implements RmapVisitor {
   readonly host: ReplacementHost;
   /** Runs after each kswapd (kcompactd, set at boot by kernel/main.ts). */
   afterKswapd: (() => void) | null = null;
+  /** Runs at kswapd's safe point after every fault that did something (kcompactd's timer, set at boot by kernel/main.ts). */
+  atSafePoint: (() => void) | null = null;
   /** Set while a fault runs: the only time the allocator's shrinker path may reclaim. */
   safe = 0;
   /** Watermarks, computed at the first use (the frames layer is booted by then). */
@@ -282,9 +284,10 @@ export class Reclaim implements RmapVisitor {
     return this.pages.nrFreePages() + this.pages.nrPcpPages();
   }
 
-  /** After a fault that allocated: wakes kswapd when free pages are below the low watermark. */
+  /** After a fault that allocated: wakes kswapd when free pages are below the low watermark; then atSafePoint. */
   afterFault(): void {
     if (this.running === 0 && this.nrFree() < this.watermarks().low) this.kswapd();
+    this.atSafePoint?.();
   }
 
   /** Before a fault allocates a user page: direct reclaim when free pages are below min. */

@@ -18,8 +18,12 @@ import { InputError, UsageError } from "./args.ts";
 import type { Command, CommandCtx } from "./command.ts";
 import { RAM_OPTION } from "./run.ts";
 
-/** The allocators a trace is replayed with by default: the C library's malloc, then the teaching ones. */
-export const FRAG_DEFAULT_ALLOCATORS: readonly string[] = ["malloc", ...TEACHING_ALLOCATORS];
+/**
+ * The allocators a trace is replayed with by default: the C library's
+ * malloc, the teaching ones, then Mesh (userspace/alloc/mesh.ts), whose
+ * meshing of spans shows beside the others' fragmentation.
+ */
+export const FRAG_DEFAULT_ALLOCATORS: readonly string[] = ["malloc", ...TEACHING_ALLOCATORS, "mesh"];
 
 /** The trace `memsim frag` samples without a file. */
 export const FRAG_DEFAULT_TRACE = join(MALLOCLAB_DIR, "binary-bal.rep");
@@ -116,7 +120,7 @@ export const fragCommand: Command = {
       short: "a",
       kind: "string",
       arg: "NAMES",
-      help: "comma-separated allocators for traces (default malloc and the teaching ones)",
+      help: "comma-separated allocators for traces (default malloc, the teaching ones and mesh)",
     },
     {
       name: "interval",

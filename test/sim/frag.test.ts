@@ -168,6 +168,25 @@ describe("memsim frag", () => {
     ]);
   });
 
+  it("without -a a trace is replayed with malloc, the teaching allocators and mesh, in that order", async () => {
+    const r = await memsim(["frag", TINY, "--json"]);
+    expect([r.status, r.err]).toEqual([0, ""]);
+    const doc = JSON.parse(r.out) as { series: Array<{ name: string }> };
+    expect(doc.series.map((s) => s.name)).toEqual([
+      "malloc",
+      "arena",
+      "pool",
+      "firstfit",
+      "nextfit",
+      "bestfit",
+      "worstfit",
+      "segregated",
+      "buddy",
+      "hoard",
+      "mesh",
+    ]);
+  });
+
   it("an unknown allocator is a usage error, a failing script line bad input", async () => {
     expect((await memsim(["frag", TINY, "-a", "nosuch"])).status).toBe(2);
     const r = await memsim(["frag", join(GOLDEN, "frag", "missing.msh")]);

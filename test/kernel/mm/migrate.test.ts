@@ -77,11 +77,30 @@ describe("page migration", () => {
     m.check();
   });
 
-  it("leaves shared anonymous (shmem) pages where they are", () => {
+  it("moves a shared anonymous (shmem) page mapped by parent and child: both entries and the object's slot name the new frame", () => {
     const { m, p, migrate } = boot();
-    mapAnon(p, 1, MAP_SHARED);
-    p.mem.write32(BASE, 5);
-    expect(migrate.migratePage(pfnAt(p, BASE), -1)).toBe(MIGRATE_NOT_MOVABLE);
+    mapAnon(p, 2, MAP_SHARED);
+    p.mem.write32(BASE + PAGE, 5);
+    const c = p.fork();
+    if (c === null) throw new Error("fork failed");
+    const old = pfnAt(p, BASE + PAGE);
+    expect(c.mem.read32(BASE + PAGE)).toBe(5);
+    expect(pfnAt(c, BASE + PAGE)).toBe(old);
+    const shmem = m.kernel.taskParts.shmem;
+    const [id] = shmem.ids() as [number];
+    expect(shmem.findPage(id, 1)).toBe(old);
+    const to = migrate.migratePage(old, -1);
+    expect(to).toBeGreaterThanOrEqual(0);
+    expect([pfnAt(p, BASE + PAGE), pfnAt(c, BASE + PAGE), shmem.findPage(id, 1)]).toEqual([to, to, to]);
+    // The object's reference and one per mapping: 3 and 2.
+    expect([m.kernel.memmap.refcount(to), m.kernel.memmap.mapcount(to)]).toEqual([3, 2]);
+    // Still shared: the child's write after the move is the parent's read.
+    c.mem.write32(BASE + PAGE, 6);
+    expect(p.mem.read32(BASE + PAGE)).toBe(6);
+    expect(shmem.nrPages).toBe(1);
+    m.check();
+    c.exit(0);
+    p.exit(0);
     m.check();
   });
 });
