@@ -89,6 +89,10 @@ export class Libc extends LibcSyscalls {
       madvise: (addr, len, advice) => this.rawMadvise(addr, len, advice),
       mremap: (oldAddr, oldLen, newLen, flags) =>
         this.layerMapped(this.rawMremap(oldAddr, oldLen, newLen, flags), pageUp(newLen) - pageUp(oldLen)),
+      mprotect: (addr, len, prot) => this.rawMprotect(addr, len, prot),
+      gettid: () => (proc.sys.gettid === undefined ? proc.pid : proc.sys.gettid()),
+      getcpu: () => (proc.sys.getcpu === undefined ? 0 : proc.sys.getcpu()),
+      mutexHold: (uaddr) => (proc.sys.mutexHold === undefined ? 0 : proc.sys.mutexHold(uaddr)),
       abort: (message) => proc.abort(message),
     };
     const parent = opts.parent;

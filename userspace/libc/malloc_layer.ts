@@ -44,6 +44,18 @@ export interface MallocEnv {
   madvise(addr: number, len: number, advice: number): number;
   /** mremap(2): the new address, or -errno. */
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number): number;
+  /** mprotect(2): 0, or -errno (grows an mmapped heap over its PROT_NONE reservation). */
+  mprotect(addr: number, len: number, prot: number): number;
+  /** gettid(2): the calling thread's id (the pid when the process has one thread); per-thread state is keyed by it, as TLS is. */
+  gettid(): number;
+  /** sched_getcpu(3): the CPU the calling thread runs on (0 without CPUs). */
+  getcpu(): number;
+  /**
+   * The pthread mutex at `uaddr` is held by the running operation until it
+   * ends (UserSyscalls.mutexHold: the scheduler charges the waits). Returns
+   * 0; a no-op without CPUs.
+   */
+  mutexHold(uaddr: number): number;
   /** abort(3) with a message on stderr (SIGABRT); for a heap found corrupt, as glibc's malloc_printerr. */
   abort(message: string): never;
 }

@@ -17,15 +17,16 @@
 import type { HeapCensus } from "../alloc/allocator.ts";
 import type { MallocEnv, MallocHeap, MallocLayer } from "../libc/malloc_layer.ts";
 import { memset } from "../libc/string.ts";
-import { Arena, type MallocParams } from "./arena.ts";
+import { Arena, FIRST_CHUNK, type MallocParams } from "./arena.ts";
 import { mallocCensus } from "./census.ts";
-import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
+import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, MINSIZE, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
 import { intFree, intMalloc } from "./int_malloc.ts";
 import { type Mallinfo2, mallinfo2, mallocTrim } from "./mallinfo.ts";
 import { mallocCheck } from "./malloc_check.ts";
 import { midMemalign } from "./memalign.ts";
 import { intRealloc } from "./realloc.ts";
 import { MMAP_THRESHOLD_MAX } from "./sysmalloc.ts";
+import { MAX_TCACHE_COUNT, MAX_TCACHE_SIZE, Tcaches, tcacheBinsFor, tcacheIndex } from "./tcache.ts";
 
 /** mallopt parameters, with glibc's values (malloc.h). */
 export const M_MXFAST = 1;
@@ -37,6 +38,14 @@ export const M_CHECK_ACTION = -5;
 export const M_PERTURB = -6;
 export const M_ARENA_TEST = -7;
 export const M_ARENA_MAX = -8;
+/**
+ * memsim's stand-ins for glibc's tunables glibc.malloc.tcache_count and
+ * glibc.malloc.tcache_max (GLIBC_TUNABLES), which glibc's mallopt lacks:
+ * chunks per tcache list (0..65535; 0 turns the cache off) and the largest
+ * request the cache serves (0..1032 bytes).
+ */
+export const M_TCACHE_COUNT = -9;
+export const M_TCACHE_MAX = -10;
 
 /** glibc's defaults: DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX. */
 export const DEFAULT_MMAP_THRESHOLD = 128 * 1024;
@@ -59,6 +68,8 @@ export class Malloc implements MallocHeap {
   readonly name = "memsim";
   /** The arena (exposed for the checker, the heap walk and the Allocator adapter). */
   declare readonly arena: Arena;
+  /** The threads' caches (tcache.ts). */
+  declare readonly tcache: Tcaches;
 
   constructor(env: MallocEnv) {
     const mp: MallocParams = {
@@ -70,6 +81,7 @@ export class Malloc implements MallocHeap {
       perturb: 0,
     };
     this.arena = new Arena(env.mem, env, (message) => env.abort(message), mp);
+    this.tcache = new Tcaches(env);
   }
 
   /**
@@ -80,6 +92,7 @@ export class Malloc implements MallocHeap {
   fork(child: MallocEnv): Malloc {
     const m = new Malloc(child);
     m.arena.copyFrom(this.arena);
+    m.tcache.copyFrom(this.tcache, this.arena.env.gettid());
     return m;
   }
 
@@ -90,18 +103,51 @@ export class Malloc implements MallocHeap {
    */
   malloc(n: number): number {
     if (!(n >= 0) || n > MAX_REQUEST) return 0;
-    const p = intMalloc(this.arena, requestToSize(n));
+    const nb = requestToSize(n);
+    const tcache = this.tcache;
+    let p = 0;
+    if (nb <= tcache.maxChunk) {
+      const tc = tcache.current();
+      if (tc !== 0) p = tcache.get(tc, tcacheIndex(nb));
+    }
+    if (p === 0) p = intMalloc(this.arena, nb);
     if (p !== 0 && this.arena.mp.perturb !== 0) this.arena.mem.fill(p, this.arena.mp.perturb ^ 0xff, n);
     return p;
   }
 
   /**
-   * free(3). Aborts the process (SIGABRT) with glibc's message when `p` is
-   * not a live allocation ("free(): invalid pointer", "double free or
-   * corruption (!prev)", ...).
+   * free(3): a heap chunk of a cached size goes to the calling thread's
+   * tcache while its list has room, any other to the arena. Aborts the
+   * process (SIGABRT) with glibc's message when `p` is not a live
+   * allocation ("free(): invalid pointer", "double free or corruption
+   * (!prev)", "free(): double free detected in tcache 2", ...).
    */
   free(p: number): void {
+    if (p !== 0 && this.tcacheFree(p)) return;
     intFree(this.arena, p);
+  }
+
+  /**
+   * The tcache half of free: true when `p` went to the thread's cache.
+   * Only an in-use chunk of the heap whose size the cache serves goes
+   * there; anything else (mmapped, free, misplaced) is left to intFree's
+   * checks.
+   */
+  private tcacheFree(p: number): boolean {
+    const a = this.arena;
+    const tcache = this.tcache;
+    const c = p - 16;
+    if (c < a.base + FIRST_CHUNK || c >= a.top || p % 16 !== 0) return false;
+    const hd = head(a.mem, c);
+    const size = sizeOf(hd);
+    if ((hd & (IS_MMAPPED | NON_MAIN_ARENA | CHUNK_FREE)) !== 0 || size > tcache.maxChunk || size < MINSIZE || c + size > a.top)
+      return false;
+    let tc = tcache.current();
+    if (tc === 0) tc = tcache.init(a);
+    if (tc === 0) return false;
+    if (!tcache.put(tc, p, tcacheIndex(size))) return false;
+    if (a.mp.perturb !== 0 && size > 32) a.mem.fill(p + 16, a.mp.perturb, size - 32);
+    return true;
   }
 
   /**
@@ -158,7 +204,8 @@ export class Malloc implements MallocHeap {
   /**
    * mallopt(3): sets M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
    * (<= 32 MiB), M_MMAP_MAX or M_PERTURB; the first four switch the dynamic
-   * mmap threshold off. M_MXFAST (0..160) and parameters this malloc has no
+   * mmap threshold off. M_TCACHE_COUNT and M_TCACHE_MAX set the tcache's
+   * limits (chunks already cached stay). M_MXFAST (0..160) and parameters this malloc has no
    * use for (arenas, check action) are accepted without effect, as glibc
    * accepts unknown ones. Returns 1 on success, 0 for a value out of range
    * or not an integer.
@@ -190,6 +237,14 @@ export class Malloc implements MallocHeap {
         return 1;
       case M_MXFAST:
         return value >= 0 && value <= MAX_FAST_SIZE ? 1 : 0;
+      case M_TCACHE_COUNT:
+        if (value < 0 || value > MAX_TCACHE_COUNT) return 0;
+        this.tcache.setLimits(value, this.tcache.bins);
+        return 1;
+      case M_TCACHE_MAX:
+        if (value < 0 || value > MAX_TCACHE_SIZE) return 0;
+        this.tcache.setLimits(this.tcache.count, tcacheBinsFor(value));
+        return 1;
       default:
         return 1;
     }
@@ -213,12 +268,12 @@ export class Malloc implements MallocHeap {
 
   /** Granted and free bytes of the heap (census.ts): a walk of every chunk, for the fragmentation measures. */
   census(): HeapCensus {
-    return mallocCensus(this.arena);
+    return mallocCensus(this.arena, this.tcache.cachedChunks());
   }
 
   /** Runs the heap checker (malloc_check.ts); throws HeapCorruption. */
   check(): void {
-    mallocCheck(this.arena);
+    mallocCheck(this.arena, this.tcache);
   }
 }
 
