@@ -24,6 +24,11 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
     return this.p.tasks.currentCpu();
   }
 
+  /** get_nprocs(3): the machine's CPU count. */
+  nprocs(): number {
+    return this.p.tasks.nrCpus;
+  }
+
   /** gettid(2): the thread the scheduler runs now when it is one of this process's, else the leader (tid = pid). */
   gettid(): number {
     const t = this.p.tasks.currentTid;

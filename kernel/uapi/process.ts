@@ -52,6 +52,8 @@ export interface UserSyscalls {
    * threads (unit-test processes): callers take the pid.
    */
   gettid?(): number;
+  /** get_nprocs(3): the machine's CPUs. Absent on a host without CPUs: callers take 1. */
+  nprocs?(): number;
   /**
    * The pthread mutex at `uaddr` is held by the running operation until it
    * ends. memsim runs an operation whole, so lock and unlock are this one

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAP_ANONYMOUS, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE } from "../../sim/index.ts";
+import { M_ARENA_MAX } from "../../userspace/malloc/malloc.ts";
 
 const EIGHT = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
 
@@ -20,6 +21,8 @@ function twoCpus(sites: "sites" | "no-sites") {
 describe("the false-sharing detector", () => {
   it("active: two threads on two CPUs each malloc and write an 8-byte object, and both objects share one line", () => {
     const { m, p, t } = twoCpus("sites");
+    // One arena for both threads: with its own arena (the default) the worker's object would sit on its own heap.
+    expect(p.libc.mallopt(M_ARENA_MAX, 1)).toBe(1);
     let x = 0;
     let y = 0;
     m.run([

@@ -93,6 +93,7 @@ describe("Machine.boot with layers.malloc", () => {
       "mremap",
       "munmap",
       "mutexHold",
+      "nprocs",
       "pid",
       "sbrk",
     ]);

@@ -92,6 +92,7 @@ export class Libc extends LibcSyscalls {
       mprotect: (addr, len, prot) => this.rawMprotect(addr, len, prot),
       gettid: () => (proc.sys.gettid === undefined ? proc.pid : proc.sys.gettid()),
       getcpu: () => (proc.sys.getcpu === undefined ? 0 : proc.sys.getcpu()),
+      nprocs: () => (proc.sys.nprocs === undefined ? 1 : proc.sys.nprocs()),
       mutexHold: (uaddr) => (proc.sys.mutexHold === undefined ? 0 : proc.sys.mutexHold(uaddr)),
       abort: (message) => proc.abort(message),
     };

@@ -50,6 +50,8 @@ export interface MallocEnv {
   gettid(): number;
   /** sched_getcpu(3): the CPU the calling thread runs on (0 without CPUs). */
   getcpu(): number;
+  /** get_nprocs(3): the CPUs online (1 without CPUs); glibc's arena limit is 8 per CPU. */
+  nprocs(): number;
   /**
    * The pthread mutex at `uaddr` is held by the running operation until it
    * ends (UserSyscalls.mutexHold: the scheduler charges the waits). Returns

@@ -18,6 +18,7 @@ import type { HeapCensus } from "../alloc/allocator.ts";
 import type { MallocEnv, MallocHeap, MallocLayer } from "../libc/malloc_layer.ts";
 import { memset } from "../libc/string.ts";
 import { Arena, FIRST_CHUNK, type MallocParams } from "./arena.ts";
+import { Arenas } from "./arenas.ts";
 import { mallocCensus } from "./census.ts";
 import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, MINSIZE, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
 import { intFree, intMalloc } from "./int_malloc.ts";
@@ -66,8 +67,10 @@ const MAX_FAST_SIZE = 160;
 /** The default malloc of one process (a MallocHeap). */
 export class Malloc implements MallocHeap {
   readonly name = "memsim";
-  /** The arena (exposed for the checker, the heap walk and the Allocator adapter). */
+  /** The main arena, on the brk heap (exposed for the checker, the heap walk and the Allocator adapter). */
   declare readonly arena: Arena;
+  /** Every arena and which thread uses which (arenas.ts). */
+  declare readonly arenas: Arenas;
   /** The threads' caches (tcache.ts). */
   declare readonly tcache: Tcaches;
 
@@ -81,6 +84,7 @@ export class Malloc implements MallocHeap {
       perturb: 0,
     };
     this.arena = new Arena(env.mem, env, (message) => env.abort(message), mp);
+    this.arenas = new Arenas(this.arena, env);
     this.tcache = new Tcaches(env);
   }
 
@@ -92,7 +96,18 @@ export class Malloc implements MallocHeap {
   fork(child: MallocEnv): Malloc {
     const m = new Malloc(child);
     m.arena.copyFrom(this.arena);
-    m.tcache.copyFrom(this.tcache, this.arena.env.gettid());
+    const tid = this.arena.env.gettid();
+    const mine = this.arenas.byTid.get(tid);
+    for (const pa of this.arenas.list) {
+      if (pa === this.arena) continue;
+      const a = new Arena(child.mem, child, m.arena.abort, m.arena.mp);
+      a.copyFrom(pa);
+      a.mmaps = m.arena;
+      m.arenas.add(a);
+      if (pa === mine) m.arenas.adopt(child.pid, a);
+    }
+    m.arenas.arenaMax = this.arenas.arenaMax;
+    m.tcache.copyFrom(this.tcache, tid);
     return m;
   }
 
@@ -110,7 +125,11 @@ export class Malloc implements MallocHeap {
       const tc = tcache.current();
       if (tc !== 0) p = tcache.get(tc, tcacheIndex(nb));
     }
-    if (p === 0) p = intMalloc(this.arena, nb);
+    if (p === 0) {
+      const a = this.arenas.current();
+      p = intMalloc(a, nb);
+      this.arenas.lock(a);
+    }
     if (p !== 0 && this.arena.mp.perturb !== 0) this.arena.mem.fill(p, this.arena.mp.perturb ^ 0xff, n);
     return p;
   }
@@ -123,8 +142,11 @@ export class Malloc implements MallocHeap {
    * (!prev)", "free(): double free detected in tcache 2", ...).
    */
   free(p: number): void {
-    if (p !== 0 && this.tcacheFree(p)) return;
-    intFree(this.arena, p);
+    if (p === 0) return;
+    const a = this.arenas.forChunk(p - 16);
+    if (this.tcacheFree(a, p)) return;
+    intFree(a, p);
+    this.arenas.lock(a);
   }
 
   /**
@@ -133,8 +155,7 @@ export class Malloc implements MallocHeap {
    * there; anything else (mmapped, free, misplaced) is left to intFree's
    * checks.
    */
-  private tcacheFree(p: number): boolean {
-    const a = this.arena;
+  private tcacheFree(a: Arena, p: number): boolean {
     const tcache = this.tcache;
     const c = p - 16;
     if (c < a.base + FIRST_CHUNK || c >= a.top || p % 16 !== 0) return false;
@@ -143,7 +164,11 @@ export class Malloc implements MallocHeap {
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA | CHUNK_FREE)) !== 0 || size > tcache.maxChunk || size < MINSIZE || c + size > a.top)
       return false;
     let tc = tcache.current();
-    if (tc === 0) tc = tcache.init(a);
+    if (tc === 0) {
+      const own = this.arenas.current();
+      tc = tcache.init(own);
+      this.arenas.lock(own);
+    }
     if (tc === 0) return false;
     if (!tcache.put(tc, p, tcacheIndex(size))) return false;
     if (a.mp.perturb !== 0 && size > 32) a.mem.fill(p + 16, a.mp.perturb, size - 32);
@@ -158,7 +183,8 @@ export class Malloc implements MallocHeap {
   calloc(n: number, size: number): number {
     const bytes = n * size;
     if (!(bytes >= 0) || bytes > MAX_REQUEST) return 0;
-    const a = this.arena;
+    const a = this.arenas.current();
+    this.arenas.lock(a);
     const fresh = a.base === 0;
     const oldTop = a.top;
     const clean = Math.max(a.cleanFrom, a.end);
@@ -178,12 +204,18 @@ export class Malloc implements MallocHeap {
    * Returns 0 on failure, p left intact.
    */
   realloc(p: number, n: number): number {
-    return intRealloc(this.arena, p, n);
+    const a = p === 0 ? this.arenas.current() : this.arenas.forChunk(p - 16);
+    const r = intRealloc(a, p, n);
+    this.arenas.lock(a);
+    return r;
   }
 
   /** memalign past 16: `alignment` is a power of two (the C library rounds it). Returns 0 when memory runs out. */
   memalign(alignment: number, n: number): number {
-    return midMemalign(this.arena, alignment, n);
+    const a = this.arenas.current();
+    const r = midMemalign(a, alignment, n);
+    this.arenas.lock(a);
+    return r;
   }
 
   /** malloc_usable_size(3): the bytes usable at `p`; 0 for 0 or a chunk that is not in use. */
@@ -198,15 +230,18 @@ export class Malloc implements MallocHeap {
 
   /** malloc_trim(3): see mallinfo.ts. Returns 1 when memory went back to the kernel. */
   trim(pad: number): number {
-    return mallocTrim(this.arena, Number.isFinite(pad) ? Math.max(0, Math.floor(pad)) : 0);
+    let r = 0;
+    for (const a of this.arenas.list) r |= mallocTrim(a, Number.isFinite(pad) ? Math.max(0, Math.floor(pad)) : 0);
+    return r;
   }
 
   /**
    * mallopt(3): sets M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
    * (<= 32 MiB), M_MMAP_MAX or M_PERTURB; the first four switch the dynamic
    * mmap threshold off. M_TCACHE_COUNT and M_TCACHE_MAX set the tcache's
-   * limits (chunks already cached stay). M_MXFAST (0..160) and parameters this malloc has no
-   * use for (arenas, check action) are accepted without effect, as glibc
+   * limits (chunks already cached stay); M_ARENA_MAX (> 0) caps the arenas
+   * made for threads from then on. M_MXFAST (0..160) and parameters this malloc has no
+   * use for (arena test, check action) are accepted without effect, as glibc
    * accepts unknown ones. Returns 1 on success, 0 for a value out of range
    * or not an integer.
    */
@@ -237,6 +272,9 @@ export class Malloc implements MallocHeap {
         return 1;
       case M_MXFAST:
         return value >= 0 && value <= MAX_FAST_SIZE ? 1 : 0;
+      case M_ARENA_MAX:
+        if (value > 0) this.arenas.arenaMax = value;
+        return 1;
       case M_TCACHE_COUNT:
         if (value < 0 || value > MAX_TCACHE_COUNT) return 0;
         this.tcache.setLimits(value, this.tcache.bins);
@@ -252,7 +290,17 @@ export class Malloc implements MallocHeap {
 
   /** mallinfo2(3): see Mallinfo2 for the fields. */
   mallinfo2(): Mallinfo2 {
-    return mallinfo2(this.arena);
+    const list = this.arenas.list;
+    const m = mallinfo2(this.arena);
+    for (let i = 1; i < list.length; i++) {
+      const t = mallinfo2(list[i] as Arena);
+      m.arena += t.arena;
+      m.ordblks += t.ordblks;
+      m.uordblks += t.uordblks;
+      m.fordblks += t.fordblks;
+      m.keepcost += t.keepcost;
+    }
+    return m;
   }
 
   /** Bytes currently obtained from the kernel: the brk heap plus the mmapped chunks. */
@@ -263,17 +311,27 @@ export class Malloc implements MallocHeap {
 
   /** Highest heapBytes() seen. */
   peakHeapBytes(): number {
-    return this.arena.peakBytes;
+    let peak = 0;
+    for (const a of this.arenas.list) peak += a.peakBytes;
+    return peak;
   }
 
   /** Granted and free bytes of the heap (census.ts): a walk of every chunk, for the fragmentation measures. */
   census(): HeapCensus {
-    return mallocCensus(this.arena, this.tcache.cachedChunks());
+    const cached = this.tcache.cachedChunks();
+    const r = { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
+    for (const a of this.arenas.list) {
+      const c = mallocCensus(a, cached);
+      r.grantedBytes += c.grantedBytes;
+      r.freeBytes += c.freeBytes;
+      r.largestFreeBytes = Math.max(r.largestFreeBytes, c.largestFreeBytes);
+    }
+    return r;
   }
 
   /** Runs the heap checker (malloc_check.ts); throws HeapCorruption. */
   check(): void {
-    mallocCheck(this.arena, this.tcache);
+    mallocCheck(this.arenas.list, this.tcache);
   }
 }
 

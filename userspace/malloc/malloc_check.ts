@@ -16,6 +16,9 @@
  *  MALLOC-10 every free chunk of the walk is in exactly one bin
  *  MALLOC-11 mmapped chunks: headers, page alignment, n_mmaps and mmapped_mem
  *  MALLOC-12 runs: each runs[k] names an in-use NON_MAIN_ARENA chunk of >= 16 * k bytes
+ *  MALLOC-14 thread arenas: heap_info at a HEAP_MAX_SIZE-aligned heap names the
+ *            arena, its size is the heap's end, mprotect_size covers it; no
+ *            mmapped chunk is counted outside the main arena
  *  MALLOC-13 tcaches: each thread's cache is an in-use chunk; list idx holds
  *            exactly counts[idx] chunks, each an in-use chunk of the walk of
  *            size 32 + 16 * idx, 16-aligned, carrying the key, on no other list
@@ -36,9 +39,10 @@ import {
   OFF_SYSTEM_MEM,
   OFF_TOP,
 } from "./arena.ts";
+import { HEAP_INFO_BYTES, HEAP_MAX_SIZE, heapMprotectSize, heapSize, OFF_H_AR_PTR } from "./arena_heap.ts";
 import { bk, CHUNK_FREE, fd, head, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, PREV_INUSE, prevSize, released, sizeHi, sizeOf } from "./chunk.ts";
 import { mmappedMem, RELEASE_MIN } from "./sysmalloc.ts";
-import { OFF_E_KEY, OFF_E_NEXT, revealPtr, TCACHE_MAX_BINS, TCACHE_STRUCT_BYTES, type Tcaches } from "./tcache.ts";
+import { OFF_E_KEY, OFF_E_NEXT, read64, revealPtr, TCACHE_MAX_BINS, TCACHE_STRUCT_BYTES, type Tcaches } from "./tcache.ts";
 
 const hex = (va: number) => `0x${va.toString(16)}`;
 
@@ -46,13 +50,25 @@ function fail(id: string, what: string): never {
   throw new HeapCorruption(id, what);
 }
 
-/** Checks the whole arena and the threads' caches; throws HeapCorruption (MALLOC-1 .. MALLOC-13). */
-export function mallocCheck(a: Arena, tcache: Tcaches): void {
-  if (a.base === 0) {
-    if (a.mmapped.size !== 0) fail("MALLOC-11", "mmapped chunks without an arena");
+/** Checks every arena (the main one first) and the threads' caches; throws HeapCorruption (MALLOC-1 .. MALLOC-14). */
+export function mallocCheck(arenas: readonly Arena[], tcache: Tcaches): void {
+  const inUse = new Map<number, number>();
+  for (const a of arenas) checkArena(a, inUse);
+  const main = arenas[0] as Arena;
+  if (main.base === 0 && arenas.length === 1) {
     if (tcache.byTid.size !== 0) fail("MALLOC-13", "tcaches without an arena");
     return;
   }
+  checkTcaches(main, tcache, inUse);
+}
+
+/** One arena: MALLOC-1 .. 12 and 14; adds its in-use chunks to `inUse`. */
+function checkArena(a: Arena, inUse: Map<number, number>): void {
+  if (a.base === 0) {
+    if (a.mmapped.size !== 0) fail("MALLOC-11", "mmapped chunks without an arena");
+    return;
+  }
+  if (a.heap !== 0) checkHeapInfo(a);
   checkHeader(a);
   const runs = new Map<number, number>();
   for (let k = 0; k < 16; k++) {
@@ -61,12 +77,21 @@ export function mallocCheck(a: Arena, tcache: Tcaches): void {
     if (k < 2 || !a.isChunkOff(off)) fail("MALLOC-12", `runs[${k}] = ${off}`);
     runs.set(a.base + off, 16 * k);
   }
-  const inUse = new Map<number, number>();
   const free = walkChunks(a, runs, inUse);
   if (runs.size !== 0) fail("MALLOC-12", `runs[] names ${hex([...runs.keys()][0]!)}, not a run of the walk`);
   checkBins(a, free);
   checkMmapped(a);
-  checkTcaches(a, tcache, inUse);
+}
+
+/** MALLOC-14: a thread arena's heap_info. */
+function checkHeapInfo(a: Arena): void {
+  const h = a.heap;
+  if (h % HEAP_MAX_SIZE !== 0 || a.base !== h + HEAP_INFO_BYTES) fail("MALLOC-14", `heap ${hex(h)} misaligned or arena at ${hex(a.base)}`);
+  if (read64(a.mem, h + OFF_H_AR_PTR) !== a.base) fail("MALLOC-14", `heap ${hex(h)}: ar_ptr is not ${hex(a.base)}`);
+  const size = heapSize(a, h);
+  if (h + size !== a.end || heapMprotectSize(a, h) < size || size > HEAP_MAX_SIZE)
+    fail("MALLOC-14", `heap ${hex(h)}: size ${size}, mprotect_size ${heapMprotectSize(a, h)}, end ${hex(a.end)}`);
+  if (a.mmaps === a || a.mmapped.size !== 0) fail("MALLOC-14", `thread arena ${hex(a.base)} counts mmapped chunks`);
 }
 
 /** MALLOC-13: every thread's cache and every chunk on its lists. */
