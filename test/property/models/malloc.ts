@@ -1,7 +1,7 @@
 /**
  * The C library's malloc against a model of live blocks, in real processes
  * (MMU, faults, brk and mmap VMAs) under random mallopt settings (the
- * tcache's count among them). Every command runs as one operation of the
+ * tcache's count and the arena limit among them). Every command runs as one operation of the
  * scheduler on one of the process's two threads (`Switch` moves to the
  * other), so each thread fills its own tcache and frees blocks the other
  * allocated. After every
@@ -17,7 +17,7 @@ import type { Thread } from "../../../kernel/thread.ts";
 import { Machine } from "../../../sim/machine.ts";
 import type { UserProcess } from "../../../userspace/env.ts";
 import { Libc } from "../../../userspace/libc/libc.ts";
-import { M_MMAP_THRESHOLD, M_TCACHE_COUNT, M_TOP_PAD, M_TRIM_THRESHOLD } from "../../../userspace/malloc/malloc.ts";
+import { M_ARENA_MAX, M_MMAP_THRESHOLD, M_TCACHE_COUNT, M_TOP_PAD, M_TRIM_THRESHOLD } from "../../../userspace/malloc/malloc.ts";
 import { type PropertyModel, runModel, type StoryStats } from "../../support/budget.ts";
 
 /** One live block: where, how many bytes were asked for, the byte it is filled with. */
@@ -209,9 +209,11 @@ const tunables = fc.record({
   pad: fc.constantFrom(0, 0, 4096, 100),
   /** M_TCACHE_COUNT: glibc's 7 most often, the cache off, or one chunk per list (full lists often). */
   tcache: fc.constantFrom(7, 7, 0, 1),
+  /** M_ARENA_MAX: glibc's limit (the second thread gets its own arena on an mmapped heap), or one arena for both. */
+  arenas: fc.constantFrom(0, 0, 1),
 });
 
-type Tunables = { trim: number; mmap: number; pad: number; tcache: number };
+type Tunables = { trim: number; mmap: number; pad: number; tcache: number; arenas: number };
 
 function start(t: Tunables, proc: Process, machine: Machine): { model: Model; real: Real } {
   const libc = new Libc(proc);
@@ -219,6 +221,7 @@ function start(t: Tunables, proc: Process, machine: Machine): { model: Model; re
   if (t.mmap) libc.mallopt(M_MMAP_THRESHOLD, t.mmap);
   if (t.pad) libc.mallopt(M_TOP_PAD, t.pad);
   expect(libc.mallopt(M_TCACHE_COUNT, t.tcache)).toBe(1);
+  if (t.arenas) expect(libc.mallopt(M_ARENA_MAX, t.arenas)).toBe(1);
   const second = proc.spawnThread("t1", { stackBytes: 4096 });
   expect(second).not.toBeNull();
   const threads = [proc.threads[0] as Thread, second as Thread];
