@@ -30,6 +30,8 @@ export class Arenas {
   readonly byTid = new Map<number, Arena>();
   /** M_ARENA_MAX; 0 = 8 per CPU. */
   arenaMax = 0;
+  /** A thread other than the process's first has called malloc (glibc's SINGLE_THREAD_P is false). */
+  threaded = false;
   private nextToUse = 0;
   private lastTid = -1;
   declare private lastArena: Arena;
@@ -48,9 +50,19 @@ export class Arenas {
     return this.arenaMax > 0 ? this.arenaMax : ARENAS_PER_CORE * Math.max(1, this.env.nprocs());
   }
 
-  /** arena_get: the calling thread's arena, chosen at its first call. */
-  current(): Arena {
+  /**
+   * The calling thread's tid (gettid), noting when it is not the process's
+   * first thread: from then on the process is multi-threaded (glibc's
+   * SINGLE_THREAD_P turns false) and arena calls take their mutex.
+   */
+  self(): number {
     const tid = this.env.gettid();
+    if (tid !== this.env.pid) this.threaded = true;
+    return tid;
+  }
+
+  /** arena_get: thread `tid`'s arena (the caller's), chosen at its first call. */
+  current(tid: number): Arena {
     if (tid === this.lastTid) return this.lastArena;
     const a = this.byTid.get(tid) ?? this.attach(tid);
     this.lastTid = tid;
@@ -92,8 +104,12 @@ export class Arenas {
     return this.byHeap.get(Math.floor(c / HEAP_MAX_SIZE) * HEAP_MAX_SIZE) ?? main;
   }
 
-  /** Holds arena `a`'s mutex for the running operation. */
+  /**
+   * Holds arena `a`'s mutex for the running operation once a thread other
+   * than the first has called malloc; before that, as glibc does for a
+   * single-threaded process, no lock is taken.
+   */
   lock(a: Arena): void {
-    this.env.mutexHold(a.base);
+    if (this.threaded) this.env.mutexHold(a.base);
   }
 }

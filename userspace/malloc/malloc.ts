@@ -120,13 +120,14 @@ export class Malloc implements MallocHeap {
     if (!(n >= 0) || n > MAX_REQUEST) return 0;
     const nb = requestToSize(n);
     const tcache = this.tcache;
+    const tid = this.arenas.self();
     let p = 0;
     if (nb <= tcache.maxChunk) {
-      const tc = tcache.current();
+      const tc = tcache.current(tid);
       if (tc !== 0) p = tcache.get(tc, tcacheIndex(nb));
     }
     if (p === 0) {
-      const a = this.arenas.current();
+      const a = this.arenas.current(tid);
       p = intMalloc(a, nb);
       this.arenas.lock(a);
     }
@@ -143,8 +144,9 @@ export class Malloc implements MallocHeap {
    */
   free(p: number): void {
     if (p === 0) return;
+    const tid = this.arenas.self();
     const a = this.arenas.forChunk(p - 16);
-    if (this.tcacheFree(a, p)) return;
+    if (this.tcacheFree(a, p, tid)) return;
     intFree(a, p);
     this.arenas.lock(a);
   }
@@ -155,7 +157,7 @@ export class Malloc implements MallocHeap {
    * there; anything else (mmapped, free, misplaced) is left to intFree's
    * checks.
    */
-  private tcacheFree(a: Arena, p: number): boolean {
+  private tcacheFree(a: Arena, p: number, tid: number): boolean {
     const tcache = this.tcache;
     const c = p - 16;
     if (c < a.base + FIRST_CHUNK || c >= a.top || p % 16 !== 0) return false;
@@ -163,10 +165,10 @@ export class Malloc implements MallocHeap {
     const size = sizeOf(hd);
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA | CHUNK_FREE)) !== 0 || size > tcache.maxChunk || size < MINSIZE || c + size > a.top)
       return false;
-    let tc = tcache.current();
+    let tc = tcache.current(tid);
     if (tc === 0) {
-      const own = this.arenas.current();
-      tc = tcache.init(own);
+      const own = this.arenas.current(tid);
+      tc = tcache.init(own, tid);
       this.arenas.lock(own);
     }
     if (tc === 0) return false;
@@ -183,7 +185,7 @@ export class Malloc implements MallocHeap {
   calloc(n: number, size: number): number {
     const bytes = n * size;
     if (!(bytes >= 0) || bytes > MAX_REQUEST) return 0;
-    const a = this.arenas.current();
+    const a = this.arenas.current(this.arenas.self());
     this.arenas.lock(a);
     const fresh = a.base === 0;
     const oldTop = a.top;
@@ -204,7 +206,7 @@ export class Malloc implements MallocHeap {
    * Returns 0 on failure, p left intact.
    */
   realloc(p: number, n: number): number {
-    const a = p === 0 ? this.arenas.current() : this.arenas.forChunk(p - 16);
+    const a = p === 0 ? this.arenas.current(this.arenas.self()) : this.arenas.forChunk(p - 16);
     const r = intRealloc(a, p, n);
     this.arenas.lock(a);
     return r;
@@ -212,7 +214,7 @@ export class Malloc implements MallocHeap {
 
   /** memalign past 16: `alignment` is a power of two (the C library rounds it). Returns 0 when memory runs out. */
   memalign(alignment: number, n: number): number {
-    const a = this.arenas.current();
+    const a = this.arenas.current(this.arenas.self());
     const r = midMemalign(a, alignment, n);
     this.arenas.lock(a);
     return r;

@@ -146,9 +146,8 @@ export class Tcaches {
     this.maxChunk = bins === 0 || count === 0 ? 0 : MINSIZE + 16 * (bins - 1);
   }
 
-  /** The calling thread's tcache VA, 0 when it has none yet. */
-  current(): number {
-    const tid = this.env.gettid();
+  /** The tcache VA of thread `tid` (the caller), 0 when it has none yet. */
+  current(tid: number): number {
     if (tid === this.lastTid) return this.lastTc;
     const tc = this.byTid.get(tid) ?? 0;
     this.lastTid = tid;
@@ -161,12 +160,11 @@ export class Tcaches {
    * it. Returns its VA, or 0 when the arena has no memory (the thread then
    * runs without a cache, as glibc's does).
    */
-  init(a: Arena): number {
+  init(a: Arena, tid: number): number {
     const p = intMalloc(a, requestToSize(TCACHE_STRUCT_BYTES));
     if (p === 0) return 0;
     if (head(this.mem, p - 16) & IS_MMAPPED) throw new RangeError("tcache_init: the arena mmapped a 640-byte chunk");
     memset(this.mem, p, 0, TCACHE_STRUCT_BYTES);
-    const tid = this.env.gettid();
     this.byTid.set(tid, p);
     this.lastTid = tid;
     this.lastTc = p;
