@@ -359,6 +359,11 @@ export class Libc extends LibcSyscalls {
     return this.heap.mallinfo2 === undefined ? { ...EMPTY_MALLINFO } : this.heap.mallinfo2();
   }
 
+  /** malloc_stats(3): the text glibc prints on stderr (each arena's system and in-use bytes, then the totals); "" when the layer has none. */
+  mallocStats(): string {
+    return this.heap.stats === undefined ? "" : this.heap.stats();
+  }
+
   /** Runs the heap's own checker when it has one (memsim's throws HeapCorruption with a MALLOC-n ID). */
   mallocCheck(): void {
     this.heap.check?.();

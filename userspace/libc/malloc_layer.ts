@@ -99,6 +99,8 @@ export interface MallocHeap {
   mallinfo2?(): Mallinfo2;
   /** Optional: malloc_trim(3); without it nothing is given back (0). */
   trim?(pad: number): number;
+  /** Optional: malloc_stats(3)'s text (glibc prints it on stderr); without it "". */
+  stats?(): string;
 }
 
 /** A malloc layer: makes the heap of one process (called once per process, on its first use of libc). */

@@ -114,6 +114,9 @@ export class Arena {
   cleanFrom = 0;
   /** Highest system_mem + mmapped_mem seen (an instrument for utilisation, not state). */
   peakBytes = 0;
+  /** Most mmapped chunks alive at once and most bytes in them (glibc's mp_.max_n_mmaps, max_mmapped_mem; malloc_stats). */
+  maxMmaps = 0;
+  maxMmappedMem = 0;
   /** Chunks the next run of each small size class will hold (a placement heuristic, not state). */
   readonly runCount = new Int32Array(16);
   /** The mmapped chunks alive, for the checker only: malloc never consults it. */
@@ -159,6 +162,8 @@ export class Arena {
     this.heap = parent.heap;
     this.cleanFrom = parent.cleanFrom;
     this.peakBytes = parent.peakBytes;
+    this.maxMmaps = parent.maxMmaps;
+    this.maxMmappedMem = parent.maxMmappedMem;
     this.runCount.set(parent.runCount);
     for (const c of parent.mmapped) this.mmapped.add(c);
     Object.assign(this.mp, parent.mp);

@@ -22,7 +22,7 @@ import { Arenas } from "./arenas.ts";
 import { mallocCensus } from "./census.ts";
 import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, MINSIZE, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
 import { intFree, intMalloc } from "./int_malloc.ts";
-import { type Mallinfo2, mallinfo2, mallocTrim } from "./mallinfo.ts";
+import { type Mallinfo2, mallinfo2, mallocStats, mallocTrim } from "./mallinfo.ts";
 import { mallocCheck } from "./malloc_check.ts";
 import { midMemalign } from "./memalign.ts";
 import { intRealloc } from "./realloc.ts";
@@ -303,6 +303,11 @@ export class Malloc implements MallocHeap {
       m.keepcost += t.keepcost;
     }
     return m;
+  }
+
+  /** malloc_stats(3)'s text (mallinfo.ts). */
+  stats(): string {
+    return mallocStats(this.arenas.list);
   }
 
   /** Bytes currently obtained from the kernel: the brk heap plus the mmapped chunks. */

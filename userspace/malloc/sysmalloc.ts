@@ -99,8 +99,11 @@ export function mmappedMem(a: Arena): number {
 }
 
 export function addMmapped(a: Arena, count: number, bytes: number): void {
-  a.setWord(OFF_N_MMAPS, a.word(OFF_N_MMAPS) + count);
+  const n = a.word(OFF_N_MMAPS) + count;
+  a.setWord(OFF_N_MMAPS, n);
   const m = mmappedMem(a) + bytes;
+  if (n > a.maxMmaps) a.maxMmaps = n;
+  if (m > a.maxMmappedMem) a.maxMmappedMem = m;
   a.setWord(OFF_MMAPPED_MEM, m % 2 ** 32);
   a.setWord(OFF_MMAPPED_MEM + 4, Math.floor(m / 2 ** 32));
   a.notePeak(a.word(OFF_SYSTEM_MEM) + m);

@@ -39,6 +39,14 @@ describe("arenas per thread, as glibc creates them", () => {
       ["0x7ffff0000000", "0x7ffff0000020"],
     ]);
     expect((arenas[1] as { heap: number }).heap % HEAP_MAX_SIZE).toBe(0);
+    // main: 1024 header + a run of four 112-byte chunks + a 32-byte top = 1504 bytes of brk, all but the top in use;
+    // arena 1: new_heap's 32 KiB, of which heap_info 32 + header 1024 + the run's 448 are in use (the top is 31264)
+    expect(p.libc.mallocStats()).toBe(
+      "Arena 0:\nsystem bytes     =       1504\nin use bytes     =       1472\n" +
+        "Arena 1:\nsystem bytes     =      32768\nin use bytes     =       1504\n" +
+        "Total (incl. mmap):\nsystem bytes     =      34272\nin use bytes     =       2976\n" +
+        "max mmap regions =          0\nmax mmap bytes   =          0\n",
+    );
     heap().check();
     m.check();
   });

@@ -86,6 +86,24 @@ describe("tcache: exact values", () => {
     libc.mallocCheck();
   });
 
+  it("malloc_stats counts cached chunks as in use, and the mmapped chunks and their high-water marks in the total", () => {
+    const { libc } = setup();
+    const a = libc.malloc(100);
+    libc.malloc(100);
+    libc.malloc(100);
+    libc.free(a);
+    // brk: 1024 header + the 448-byte run + 32-byte top = 1504, then +656 for the tcache: 2160; the only free bytes
+    // are the 32-byte top (a waits in the cache, the run's fourth chunk is the run's)
+    const big = libc.malloc(200000);
+    // 200000 -> chunk 200016, mmapped as pageUp(200016 + 8) = 200704 bytes (49 pages)
+    libc.free(big);
+    expect(libc.mallocStats()).toBe(
+      "Arena 0:\nsystem bytes     =       2160\nin use bytes     =       2128\n" +
+        "Total (incl. mmap):\nsystem bytes     =       2160\nin use bytes     =       2128\n" +
+        "max mmap regions =          1\nmax mmap bytes   =     200704\n",
+    );
+  });
+
   it("M_TCACHE_COUNT 0 turns the cache off; M_TCACHE_MAX bounds the sizes it takes", () => {
     const { libc, heap } = setup();
     expect(libc.mallopt(M_TCACHE_COUNT, 65536)).toBe(0);
