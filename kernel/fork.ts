@@ -94,6 +94,8 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   readonly syscallLocks = new SyscallLocks();
   /** The machine's CPU count (kernel/smp.ts): threads are allowed on all of them at first. */
   nrCpus = 1;
+  /** The thread whose operation the scheduler runs now (sched.ts), 0 between operations: gettid. */
+  currentTid = 0;
   /** The running CPU (kernel/main.ts points it at smp.current): sched_getcpu. */
   currentCpu: () => number = () => 0;
   /** The machine's event bus (process, fault, syscall and signal events). */

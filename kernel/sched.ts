@@ -261,6 +261,7 @@ export class Scheduler {
     const op = r.next++;
     const rcu = d.rcu;
     if (rcu !== undefined) rcu.current = t.tid;
+    d.tasks.currentTid = t.tid;
     let result: string;
     try {
       result = String((r.ops[op] as Operation)(t));
@@ -269,6 +270,7 @@ export class Scheduler {
       result = e.name === "SegmentationFault" ? "SIGSEGV" : e.name === "BusError" ? "SIGBUS" : "SIGKILL";
     } finally {
       if (rcu !== undefined) rcu.current = 0;
+      d.tasks.currentTid = 0;
       d.tasks.syscallLocks.recordUserMutexes = false;
     }
     // The operation ended: a context-switch point, so a quiescent state for its CPU.

@@ -24,6 +24,20 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
     return this.p.tasks.currentCpu();
   }
 
+  /** get_nprocs(3): the machine's CPU count. */
+  nprocs(): number {
+    return this.p.tasks.nrCpus;
+  }
+
+  /** gettid(2): the thread the scheduler runs now when it is one of this process's, else the leader (tid = pid). */
+  gettid(): number {
+    const t = this.p.tasks.currentTid;
+    if (t === 0) return this.p.pid;
+    const threads = this.p.threads;
+    for (let i = 0; i < threads.length; i++) if ((threads[i] as { tid: number }).tid === t) return t;
+    return this.p.pid;
+  }
+
   /** Records that the running operation holds the user mutex at `uaddr` (kernel/uapi/process.ts). Returns 0. */
   mutexHold(uaddr: number): number {
     const locks = this.p.tasks.syscallLocks;

@@ -47,6 +47,14 @@ export interface UserSyscalls {
    */
   getcpu?(): number;
   /**
+   * gettid(2): the calling thread's id (the pid for the process's leader,
+   * and whenever no scheduler runs an operation). Absent on a host without
+   * threads (unit-test processes): callers take the pid.
+   */
+  gettid?(): number;
+  /** get_nprocs(3): the machine's CPUs. Absent on a host without CPUs: callers take 1. */
+  nprocs?(): number;
+  /**
    * The pthread mutex at `uaddr` is held by the running operation until it
    * ends. memsim runs an operation whole, so lock and unlock are this one
    * call: the scheduler places the hold on the CPU timelines and an

@@ -81,8 +81,25 @@ describe("Machine.boot with layers.malloc", () => {
     const { p } = boot(spy);
     p.libc.malloc(10);
     const got = env as MallocEnv;
-    expect(Object.keys(got).sort()).toEqual(["abort", "brk", "madvise", "mem", "mmap", "mremap", "munmap", "pid", "sbrk"]);
+    expect(Object.keys(got).sort()).toEqual([
+      "abort",
+      "brk",
+      "getcpu",
+      "gettid",
+      "madvise",
+      "mem",
+      "mmap",
+      "mprotect",
+      "mremap",
+      "munmap",
+      "mutexHold",
+      "nprocs",
+      "pid",
+      "sbrk",
+    ]);
     expect(got.pid).toBe(p.pid);
+    // outside a scheduler's operation the caller is the leader: tid = pid, CPU 0
+    expect([got.gettid(), got.getcpu(), got.mutexHold(0x1000)]).toEqual([p.pid, 0, 0]);
     expect(got.mmap(0, 4096, 3, 0x02)).toBe(-9); // raw: -EBADF (a file mapping without a file)
     expect(p.libc.errno).toBe(0);
     expect(got.sbrk(0)).toBe(p.libc.sbrk(0));

@@ -13,7 +13,8 @@ describe("Hoard's benchmarks on simulated CPUs", () => {
     expect(firstfit?.speedup[1]).toBeLessThan(1.2);
     expect(hoard?.speedup[1]).toBeGreaterThan(4);
     // Pinned for seed 1 (computed by this code, then fixed): any change of the cost model or the allocators shows here.
-    expect(malloc?.speedup[1]).toBeCloseTo(0.9488, 4);
+    // locked-malloc: one arena (M_ARENA_MAX 1) whose threads have tcaches since issue 17 (0.9488 before)
+    expect(malloc?.speedup[1]).toBeCloseTo(0.9579, 4);
     expect(firstfit?.speedup[1]).toBeCloseTo(1.0064, 4);
     expect(hoard?.speedup[1]).toBeCloseTo(5.3126, 4);
   });

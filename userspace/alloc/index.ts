@@ -5,6 +5,7 @@
  */
 import type { UserProcess } from "../env.ts";
 import { createMalloc } from "../malloc/index.ts";
+import { M_ARENA_MAX } from "../malloc/malloc.ts";
 import type { Allocator } from "./allocator.ts";
 import { createArena } from "./arena.ts";
 import { createBuddy } from "./buddy.ts";
@@ -67,7 +68,11 @@ entries.push(
   {
     name: "locked-malloc",
     summary: "the default malloc behind one mutex, as glibc's single arena and its lock",
-    create: (p) => createLocked("locked-malloc", createMalloc(p)),
+    create: (p) => {
+      const inner = createMalloc(p);
+      inner.libc.mallopt(M_ARENA_MAX, 1);
+      return createLocked("locked-malloc", inner);
+    },
   },
   {
     name: "mesh",

@@ -89,6 +89,11 @@ export class Libc extends LibcSyscalls {
       madvise: (addr, len, advice) => this.rawMadvise(addr, len, advice),
       mremap: (oldAddr, oldLen, newLen, flags) =>
         this.layerMapped(this.rawMremap(oldAddr, oldLen, newLen, flags), pageUp(newLen) - pageUp(oldLen)),
+      mprotect: (addr, len, prot) => this.rawMprotect(addr, len, prot),
+      gettid: () => (proc.sys.gettid === undefined ? proc.pid : proc.sys.gettid()),
+      getcpu: () => (proc.sys.getcpu === undefined ? 0 : proc.sys.getcpu()),
+      nprocs: () => (proc.sys.nprocs === undefined ? 1 : proc.sys.nprocs()),
+      mutexHold: (uaddr) => (proc.sys.mutexHold === undefined ? 0 : proc.sys.mutexHold(uaddr)),
       abort: (message) => proc.abort(message),
     };
     const parent = opts.parent;
@@ -352,6 +357,11 @@ export class Libc extends LibcSyscalls {
   /** mallinfo2(3): see Mallinfo2 for the fields; all 0 when the layer has no mallinfo2. */
   mallinfo2(): Mallinfo2 {
     return this.heap.mallinfo2 === undefined ? { ...EMPTY_MALLINFO } : this.heap.mallinfo2();
+  }
+
+  /** malloc_stats(3): the text glibc prints on stderr (each arena's system and in-use bytes, then the totals); "" when the layer has none. */
+  mallocStats(): string {
+    return this.heap.stats === undefined ? "" : this.heap.stats();
   }
 
   /** Runs the heap's own checker when it has one (memsim's throws HeapCorruption with a MALLOC-n ID). */

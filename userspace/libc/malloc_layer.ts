@@ -44,6 +44,20 @@ export interface MallocEnv {
   madvise(addr: number, len: number, advice: number): number;
   /** mremap(2): the new address, or -errno. */
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number): number;
+  /** mprotect(2): 0, or -errno (grows an mmapped heap over its PROT_NONE reservation). */
+  mprotect(addr: number, len: number, prot: number): number;
+  /** gettid(2): the calling thread's id (the pid when the process has one thread); per-thread state is keyed by it, as TLS is. */
+  gettid(): number;
+  /** sched_getcpu(3): the CPU the calling thread runs on (0 without CPUs). */
+  getcpu(): number;
+  /** get_nprocs(3): the CPUs online (1 without CPUs); glibc's arena limit is 8 per CPU. */
+  nprocs(): number;
+  /**
+   * The pthread mutex at `uaddr` is held by the running operation until it
+   * ends (UserSyscalls.mutexHold: the scheduler charges the waits). Returns
+   * 0; a no-op without CPUs.
+   */
+  mutexHold(uaddr: number): number;
   /** abort(3) with a message on stderr (SIGABRT); for a heap found corrupt, as glibc's malloc_printerr. */
   abort(message: string): never;
 }
@@ -85,6 +99,8 @@ export interface MallocHeap {
   mallinfo2?(): Mallinfo2;
   /** Optional: malloc_trim(3); without it nothing is given back (0). */
   trim?(pad: number): number;
+  /** Optional: malloc_stats(3)'s text (glibc prints it on stderr); without it "". */
+  stats?(): string;
 }
 
 /** A malloc layer: makes the heap of one process (called once per process, on its first use of libc). */

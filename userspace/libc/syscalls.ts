@@ -107,6 +107,12 @@ export class LibcSyscalls {
     return this.sys.madvise(addr, len, advice);
   }
 
+  /** mprotect(2) with the raw result: 0, or -errno. */
+  rawMprotect(addr: number, len: number, prot: number): number {
+    this.counts.mprotect++;
+    return this.sys.mprotect(addr, len, prot);
+  }
+
   /** mremap(2) with the raw result: the new address, or -errno. */
   rawMremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr = 0): number {
     this.counts.mremap++;
@@ -126,8 +132,7 @@ export class LibcSyscalls {
 
   /** mprotect(2): 0, or -1 with errno. */
   mprotect(addr: number, len: number, prot: number): number {
-    this.counts.mprotect++;
-    return this.ret(this.sys.mprotect(addr, len, prot));
+    return this.ret(this.rawMprotect(addr, len, prot));
   }
 
   /** madvise(2): 0, or -1 with errno. */

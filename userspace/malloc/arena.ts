@@ -114,10 +114,25 @@ export class Arena {
   cleanFrom = 0;
   /** Highest system_mem + mmapped_mem seen (an instrument for utilisation, not state). */
   peakBytes = 0;
+  /** Most mmapped chunks alive at once and most bytes in them (glibc's mp_.max_n_mmaps, max_mmapped_mem; malloc_stats). */
+  maxMmaps = 0;
+  maxMmappedMem = 0;
   /** Chunks the next run of each small size class will hold (a placement heuristic, not state). */
   readonly runCount = new Int32Array(16);
   /** The mmapped chunks alive, for the checker only: malloc never consults it. */
   readonly mmapped = new Set<number>();
+  /**
+   * 0 for the main arena (on the brk heap); for a thread's arena, the VA of
+   * its mmapped heap (HEAP_MAX_SIZE-aligned, heap_info at its start: see
+   * arena_heap.ts), the header following it.
+   */
+  heap = 0;
+  /**
+   * The arena whose header counts the mmapped chunks (glibc keeps n_mmaps
+   * and mmapped_mem in mp_, for the whole process): the main arena for
+   * every arena, so that free() of an mmapped chunk needs no owner.
+   */
+  mmaps: Arena = this;
 
   // Declared, not parameter properties: each is created holding its value,
   // so the JIT keeps its map (see kernel/README.md, fast paths and the JIT).
@@ -144,8 +159,11 @@ export class Arena {
     this.flMap = parent.flMap;
     this.slMap.set(parent.slMap);
     this.brk0 = parent.brk0;
+    this.heap = parent.heap;
     this.cleanFrom = parent.cleanFrom;
     this.peakBytes = parent.peakBytes;
+    this.maxMmaps = parent.maxMmaps;
+    this.maxMmappedMem = parent.maxMmappedMem;
     this.runCount.set(parent.runCount);
     for (const c of parent.mmapped) this.mmapped.add(c);
     Object.assign(this.mp, parent.mp);
@@ -299,7 +317,7 @@ export class Arena {
     return (off & 15) === 0 && off >= FIRST_CHUNK && off < this.top - this.base;
   }
 
-  /** True when `va` lies in the chunk area of the brk heap (first chunk .. end). */
+  /** True when `va` lies in the chunk area of the heap (first chunk .. end). */
   inHeap(va: number): boolean {
     return va >= this.base + FIRST_CHUNK && va < this.end;
   }

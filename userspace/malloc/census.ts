@@ -6,7 +6,9 @@
  *
  *   granted  in-use chunks' usable bytes (size - SIZE_SZ; an mmapped chunk
  *            size - CHUNK_HDR_SZ, as malloc_usable_size says)
- *   free     free chunks, the top chunk, and what is left of the small runs
+ *   free     free chunks, the top chunk, what is left of the small runs, and
+ *            the chunks in the threads' tcaches (in use to the arena, free
+ *            to the program)
  *   overhead the rest: the arena header, chunk headers, fence chunks
  */
 import type { HeapCensus } from "../alloc/allocator.ts";
@@ -14,8 +16,8 @@ import type { Arena } from "./arena.ts";
 import { FIRST_CHUNK } from "./arena.ts";
 import { CHUNK_FREE, CHUNK_HDR_SZ, head, NON_MAIN_ARENA, SIZE_SZ, sizeHi, sizeOf } from "./chunk.ts";
 
-/** Counts granted and free bytes of arena `a`. All zero before the first allocation. */
-export function mallocCensus(a: Arena): HeapCensus {
+/** Counts granted and free bytes of arena `a`, whose tcached chunks are `cached` (chunk VA -> size). All zero before the first allocation. */
+export function mallocCensus(a: Arena, cached: ReadonlyMap<number, number>): HeapCensus {
   const r = { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
   if (a.base === 0) return r;
   const runs = new Set<number>();
@@ -24,7 +26,7 @@ export function mallocCensus(a: Arena): HeapCensus {
   for (let c = a.base + FIRST_CHUNK; c < a.top; ) {
     const hd = head(mem, c);
     const size = sizeOf(hd);
-    if (hd & CHUNK_FREE || runs.has(c)) noteFree(r, size);
+    if (hd & CHUNK_FREE || runs.has(c) || cached.has(c)) noteFree(r, size);
     else if ((hd & NON_MAIN_ARENA) === 0) r.grantedBytes += size - SIZE_SZ;
     c += size;
   }

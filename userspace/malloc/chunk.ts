@@ -19,8 +19,9 @@
  *     next ->  | prev_size = size (free chunks only) |  the next chunk's +0 is this chunk's footer
  *
  * Flags: P = PREV_INUSE (the previous chunk is in use), M = IS_MMAPPED (the
- * chunk is a mapping of its own), A = NON_MAIN_ARENA (never set: there is
- * one arena), F = CHUNK_FREE (this chunk sits in a bin; memsim's addition,
+ * chunk is a mapping of its own), A = NON_MAIN_ARENA (not glibc's
+ * meaning: it marks runs and fences, int_malloc.ts and sysmalloc.ts; a
+ * chunk's arena is found from its address, arena_heap.ts), F = CHUNK_FREE (this chunk sits in a bin; memsim's addition,
  * the same fact as the next chunk's clear P bit, kept here so that free()
  * learns whether the next chunk is free from the one header it reads).
  *

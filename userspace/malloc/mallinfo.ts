@@ -73,6 +73,31 @@ export function mallinfo2(a: Arena): Mallinfo2 {
   };
 }
 
+const num = (v: number) => String(v).padStart(10);
+
+/**
+ * malloc_stats(3)'s text for `arenas` (the main one first): per arena the
+ * bytes it has from the kernel and the bytes in use (mallinfo2's arena and
+ * uordblks: chunks in a tcache count as in use, as in glibc), then the
+ * totals with the mmapped chunks and their high-water marks.
+ */
+export function mallocStats(arenas: readonly Arena[]): string {
+  let out = "";
+  let system = 0;
+  let inUse = 0;
+  arenas.forEach((a, i) => {
+    const m = mallinfo2(a);
+    out += `Arena ${i}:\nsystem bytes     = ${num(m.arena)}\nin use bytes     = ${num(m.uordblks)}\n`;
+    system += m.arena;
+    inUse += m.uordblks;
+  });
+  const main = arenas[0] as Arena;
+  const mm = main.base === 0 ? 0 : mmappedMem(main);
+  out += `Total (incl. mmap):\nsystem bytes     = ${num(system + mm)}\nin use bytes     = ${num(inUse + mm)}\n`;
+  out += `max mmap regions = ${num(main.maxMmaps)}\nmax mmap bytes   = ${num(main.maxMmappedMem)}\n`;
+  return out;
+}
+
 /**
  * malloc_trim(pad): gives back the whole pages inside every free chunk
  * (MADV_DONTNEED) and the top beyond `pad` (negative sbrk). Returns 1 when

@@ -17,15 +17,17 @@
 import type { HeapCensus } from "../alloc/allocator.ts";
 import type { MallocEnv, MallocHeap, MallocLayer } from "../libc/malloc_layer.ts";
 import { memset } from "../libc/string.ts";
-import { Arena, type MallocParams } from "./arena.ts";
+import { Arena, FIRST_CHUNK, type MallocParams } from "./arena.ts";
+import { Arenas } from "./arenas.ts";
 import { mallocCensus } from "./census.ts";
-import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
+import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, MINSIZE, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
 import { intFree, intMalloc } from "./int_malloc.ts";
-import { type Mallinfo2, mallinfo2, mallocTrim } from "./mallinfo.ts";
+import { type Mallinfo2, mallinfo2, mallocStats, mallocTrim } from "./mallinfo.ts";
 import { mallocCheck } from "./malloc_check.ts";
 import { midMemalign } from "./memalign.ts";
 import { intRealloc } from "./realloc.ts";
 import { MMAP_THRESHOLD_MAX } from "./sysmalloc.ts";
+import { MAX_TCACHE_COUNT, MAX_TCACHE_SIZE, Tcaches, tcacheBinsFor, tcacheIndex } from "./tcache.ts";
 
 /** mallopt parameters, with glibc's values (malloc.h). */
 export const M_MXFAST = 1;
@@ -37,6 +39,14 @@ export const M_CHECK_ACTION = -5;
 export const M_PERTURB = -6;
 export const M_ARENA_TEST = -7;
 export const M_ARENA_MAX = -8;
+/**
+ * memsim's stand-ins for glibc's tunables glibc.malloc.tcache_count and
+ * glibc.malloc.tcache_max (GLIBC_TUNABLES), which glibc's mallopt lacks:
+ * chunks per tcache list (0..65535; 0 turns the cache off) and the largest
+ * request the cache serves (0..1032 bytes).
+ */
+export const M_TCACHE_COUNT = -9;
+export const M_TCACHE_MAX = -10;
 
 /** glibc's defaults: DEFAULT_MMAP_THRESHOLD, DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX. */
 export const DEFAULT_MMAP_THRESHOLD = 128 * 1024;
@@ -57,8 +67,12 @@ const MAX_FAST_SIZE = 160;
 /** The default malloc of one process (a MallocHeap). */
 export class Malloc implements MallocHeap {
   readonly name = "memsim";
-  /** The arena (exposed for the checker, the heap walk and the Allocator adapter). */
+  /** The main arena, on the brk heap (exposed for the checker, the heap walk and the Allocator adapter). */
   declare readonly arena: Arena;
+  /** Every arena and which thread uses which (arenas.ts). */
+  declare readonly arenas: Arenas;
+  /** The threads' caches (tcache.ts). */
+  declare readonly tcache: Tcaches;
 
   constructor(env: MallocEnv) {
     const mp: MallocParams = {
@@ -70,6 +84,8 @@ export class Malloc implements MallocHeap {
       perturb: 0,
     };
     this.arena = new Arena(env.mem, env, (message) => env.abort(message), mp);
+    this.arenas = new Arenas(this.arena, env);
+    this.tcache = new Tcaches(env);
   }
 
   /**
@@ -80,6 +96,18 @@ export class Malloc implements MallocHeap {
   fork(child: MallocEnv): Malloc {
     const m = new Malloc(child);
     m.arena.copyFrom(this.arena);
+    const tid = this.arena.env.gettid();
+    const mine = this.arenas.byTid.get(tid);
+    for (const pa of this.arenas.list) {
+      if (pa === this.arena) continue;
+      const a = new Arena(child.mem, child, m.arena.abort, m.arena.mp);
+      a.copyFrom(pa);
+      a.mmaps = m.arena;
+      m.arenas.add(a);
+      if (pa === mine) m.arenas.adopt(child.pid, a);
+    }
+    m.arenas.arenaMax = this.arenas.arenaMax;
+    m.tcache.copyFrom(this.tcache, tid);
     return m;
   }
 
@@ -90,18 +118,63 @@ export class Malloc implements MallocHeap {
    */
   malloc(n: number): number {
     if (!(n >= 0) || n > MAX_REQUEST) return 0;
-    const p = intMalloc(this.arena, requestToSize(n));
+    const nb = requestToSize(n);
+    const tcache = this.tcache;
+    const tid = this.arenas.self();
+    let p = 0;
+    if (nb <= tcache.maxChunk) {
+      const tc = tcache.current(tid);
+      if (tc !== 0) p = tcache.get(tc, tcacheIndex(nb));
+    }
+    if (p === 0) {
+      const a = this.arenas.current(tid);
+      p = intMalloc(a, nb);
+      this.arenas.lock(a);
+    }
     if (p !== 0 && this.arena.mp.perturb !== 0) this.arena.mem.fill(p, this.arena.mp.perturb ^ 0xff, n);
     return p;
   }
 
   /**
-   * free(3). Aborts the process (SIGABRT) with glibc's message when `p` is
-   * not a live allocation ("free(): invalid pointer", "double free or
-   * corruption (!prev)", ...).
+   * free(3): a heap chunk of a cached size goes to the calling thread's
+   * tcache while its list has room, any other to the arena. Aborts the
+   * process (SIGABRT) with glibc's message when `p` is not a live
+   * allocation ("free(): invalid pointer", "double free or corruption
+   * (!prev)", "free(): double free detected in tcache 2", ...).
    */
   free(p: number): void {
-    intFree(this.arena, p);
+    if (p === 0) return;
+    const tid = this.arenas.self();
+    const a = this.arenas.forChunk(p - 16);
+    if (this.tcacheFree(a, p, tid)) return;
+    intFree(a, p);
+    this.arenas.lock(a);
+  }
+
+  /**
+   * The tcache half of free: true when `p` went to the thread's cache.
+   * Only an in-use chunk of the heap whose size the cache serves goes
+   * there; anything else (mmapped, free, misplaced) is left to intFree's
+   * checks.
+   */
+  private tcacheFree(a: Arena, p: number, tid: number): boolean {
+    const tcache = this.tcache;
+    const c = p - 16;
+    if (c < a.base + FIRST_CHUNK || c >= a.top || p % 16 !== 0) return false;
+    const hd = head(a.mem, c);
+    const size = sizeOf(hd);
+    if ((hd & (IS_MMAPPED | NON_MAIN_ARENA | CHUNK_FREE)) !== 0 || size > tcache.maxChunk || size < MINSIZE || c + size > a.top)
+      return false;
+    let tc = tcache.current(tid);
+    if (tc === 0) {
+      const own = this.arenas.current(tid);
+      tc = tcache.init(own, tid);
+      this.arenas.lock(own);
+    }
+    if (tc === 0) return false;
+    if (!tcache.put(tc, p, tcacheIndex(size))) return false;
+    if (a.mp.perturb !== 0 && size > 32) a.mem.fill(p + 16, a.mp.perturb, size - 32);
+    return true;
   }
 
   /**
@@ -112,7 +185,8 @@ export class Malloc implements MallocHeap {
   calloc(n: number, size: number): number {
     const bytes = n * size;
     if (!(bytes >= 0) || bytes > MAX_REQUEST) return 0;
-    const a = this.arena;
+    const a = this.arenas.current(this.arenas.self());
+    this.arenas.lock(a);
     const fresh = a.base === 0;
     const oldTop = a.top;
     const clean = Math.max(a.cleanFrom, a.end);
@@ -132,12 +206,18 @@ export class Malloc implements MallocHeap {
    * Returns 0 on failure, p left intact.
    */
   realloc(p: number, n: number): number {
-    return intRealloc(this.arena, p, n);
+    const a = p === 0 ? this.arenas.current(this.arenas.self()) : this.arenas.forChunk(p - 16);
+    const r = intRealloc(a, p, n);
+    this.arenas.lock(a);
+    return r;
   }
 
   /** memalign past 16: `alignment` is a power of two (the C library rounds it). Returns 0 when memory runs out. */
   memalign(alignment: number, n: number): number {
-    return midMemalign(this.arena, alignment, n);
+    const a = this.arenas.current(this.arenas.self());
+    const r = midMemalign(a, alignment, n);
+    this.arenas.lock(a);
+    return r;
   }
 
   /** malloc_usable_size(3): the bytes usable at `p`; 0 for 0 or a chunk that is not in use. */
@@ -152,14 +232,18 @@ export class Malloc implements MallocHeap {
 
   /** malloc_trim(3): see mallinfo.ts. Returns 1 when memory went back to the kernel. */
   trim(pad: number): number {
-    return mallocTrim(this.arena, Number.isFinite(pad) ? Math.max(0, Math.floor(pad)) : 0);
+    let r = 0;
+    for (const a of this.arenas.list) r |= mallocTrim(a, Number.isFinite(pad) ? Math.max(0, Math.floor(pad)) : 0);
+    return r;
   }
 
   /**
    * mallopt(3): sets M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
    * (<= 32 MiB), M_MMAP_MAX or M_PERTURB; the first four switch the dynamic
-   * mmap threshold off. M_MXFAST (0..160) and parameters this malloc has no
-   * use for (arenas, check action) are accepted without effect, as glibc
+   * mmap threshold off. M_TCACHE_COUNT and M_TCACHE_MAX set the tcache's
+   * limits (chunks already cached stay); M_ARENA_MAX (> 0) caps the arenas
+   * made for threads from then on. M_MXFAST (0..160) and parameters this malloc has no
+   * use for (arena test, check action) are accepted without effect, as glibc
    * accepts unknown ones. Returns 1 on success, 0 for a value out of range
    * or not an integer.
    */
@@ -190,6 +274,17 @@ export class Malloc implements MallocHeap {
         return 1;
       case M_MXFAST:
         return value >= 0 && value <= MAX_FAST_SIZE ? 1 : 0;
+      case M_ARENA_MAX:
+        if (value > 0) this.arenas.arenaMax = value;
+        return 1;
+      case M_TCACHE_COUNT:
+        if (value < 0 || value > MAX_TCACHE_COUNT) return 0;
+        this.tcache.setLimits(value, this.tcache.bins);
+        return 1;
+      case M_TCACHE_MAX:
+        if (value < 0 || value > MAX_TCACHE_SIZE) return 0;
+        this.tcache.setLimits(this.tcache.count, tcacheBinsFor(value));
+        return 1;
       default:
         return 1;
     }
@@ -197,7 +292,22 @@ export class Malloc implements MallocHeap {
 
   /** mallinfo2(3): see Mallinfo2 for the fields. */
   mallinfo2(): Mallinfo2 {
-    return mallinfo2(this.arena);
+    const list = this.arenas.list;
+    const m = mallinfo2(this.arena);
+    for (let i = 1; i < list.length; i++) {
+      const t = mallinfo2(list[i] as Arena);
+      m.arena += t.arena;
+      m.ordblks += t.ordblks;
+      m.uordblks += t.uordblks;
+      m.fordblks += t.fordblks;
+      m.keepcost += t.keepcost;
+    }
+    return m;
+  }
+
+  /** malloc_stats(3)'s text (mallinfo.ts). */
+  stats(): string {
+    return mallocStats(this.arenas.list);
   }
 
   /** Bytes currently obtained from the kernel: the brk heap plus the mmapped chunks. */
@@ -208,17 +318,27 @@ export class Malloc implements MallocHeap {
 
   /** Highest heapBytes() seen. */
   peakHeapBytes(): number {
-    return this.arena.peakBytes;
+    let peak = 0;
+    for (const a of this.arenas.list) peak += a.peakBytes;
+    return peak;
   }
 
   /** Granted and free bytes of the heap (census.ts): a walk of every chunk, for the fragmentation measures. */
   census(): HeapCensus {
-    return mallocCensus(this.arena);
+    const cached = this.tcache.cachedChunks();
+    const r = { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
+    for (const a of this.arenas.list) {
+      const c = mallocCensus(a, cached);
+      r.grantedBytes += c.grantedBytes;
+      r.freeBytes += c.freeBytes;
+      r.largestFreeBytes = Math.max(r.largestFreeBytes, c.largestFreeBytes);
+    }
+    return r;
   }
 
   /** Runs the heap checker (malloc_check.ts); throws HeapCorruption. */
   check(): void {
-    mallocCheck(this.arena);
+    mallocCheck(this.arenas.list, this.tcache);
   }
 }
 

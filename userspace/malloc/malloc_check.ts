@@ -16,6 +16,12 @@
  *  MALLOC-10 every free chunk of the walk is in exactly one bin
  *  MALLOC-11 mmapped chunks: headers, page alignment, n_mmaps and mmapped_mem
  *  MALLOC-12 runs: each runs[k] names an in-use NON_MAIN_ARENA chunk of >= 16 * k bytes
+ *  MALLOC-14 thread arenas: heap_info at a HEAP_MAX_SIZE-aligned heap names the
+ *            arena, its size is the heap's end, mprotect_size covers it; no
+ *            mmapped chunk is counted outside the main arena
+ *  MALLOC-13 tcaches: each thread's cache is an in-use chunk; list idx holds
+ *            exactly counts[idx] chunks, each an in-use chunk of the walk of
+ *            size 32 + 16 * idx, 16-aligned, carrying the key, on no other list
  */
 import { HeapCorruption } from "../alloc/allocator.ts";
 import type { Arena } from "./arena.ts";
@@ -33,8 +39,10 @@ import {
   OFF_SYSTEM_MEM,
   OFF_TOP,
 } from "./arena.ts";
+import { HEAP_INFO_BYTES, HEAP_MAX_SIZE, heapMprotectSize, heapSize, OFF_H_AR_PTR } from "./arena_heap.ts";
 import { bk, CHUNK_FREE, fd, head, IS_MMAPPED, MINSIZE, NON_MAIN_ARENA, PREV_INUSE, prevSize, released, sizeHi, sizeOf } from "./chunk.ts";
 import { mmappedMem, RELEASE_MIN } from "./sysmalloc.ts";
+import { OFF_E_KEY, OFF_E_NEXT, read64, revealPtr, TCACHE_MAX_BINS, TCACHE_STRUCT_BYTES, type Tcaches } from "./tcache.ts";
 
 const hex = (va: number) => `0x${va.toString(16)}`;
 
@@ -42,12 +50,25 @@ function fail(id: string, what: string): never {
   throw new HeapCorruption(id, what);
 }
 
-/** Checks the whole arena; throws HeapCorruption (MALLOC-1 .. MALLOC-11). */
-export function mallocCheck(a: Arena): void {
+/** Checks every arena (the main one first) and the threads' caches; throws HeapCorruption (MALLOC-1 .. MALLOC-14). */
+export function mallocCheck(arenas: readonly Arena[], tcache: Tcaches): void {
+  const inUse = new Map<number, number>();
+  for (const a of arenas) checkArena(a, inUse);
+  const main = arenas[0] as Arena;
+  if (main.base === 0 && arenas.length === 1) {
+    if (tcache.byTid.size !== 0) fail("MALLOC-13", "tcaches without an arena");
+    return;
+  }
+  checkTcaches(main, tcache, inUse);
+}
+
+/** One arena: MALLOC-1 .. 12 and 14; adds its in-use chunks to `inUse`. */
+function checkArena(a: Arena, inUse: Map<number, number>): void {
   if (a.base === 0) {
     if (a.mmapped.size !== 0) fail("MALLOC-11", "mmapped chunks without an arena");
     return;
   }
+  if (a.heap !== 0) checkHeapInfo(a);
   checkHeader(a);
   const runs = new Map<number, number>();
   for (let k = 0; k < 16; k++) {
@@ -56,10 +77,49 @@ export function mallocCheck(a: Arena): void {
     if (k < 2 || !a.isChunkOff(off)) fail("MALLOC-12", `runs[${k}] = ${off}`);
     runs.set(a.base + off, 16 * k);
   }
-  const free = walkChunks(a, runs);
+  const free = walkChunks(a, runs, inUse);
   if (runs.size !== 0) fail("MALLOC-12", `runs[] names ${hex([...runs.keys()][0]!)}, not a run of the walk`);
   checkBins(a, free);
   checkMmapped(a);
+}
+
+/** MALLOC-14: a thread arena's heap_info. */
+function checkHeapInfo(a: Arena): void {
+  const h = a.heap;
+  if (h % HEAP_MAX_SIZE !== 0 || a.base !== h + HEAP_INFO_BYTES) fail("MALLOC-14", `heap ${hex(h)} misaligned or arena at ${hex(a.base)}`);
+  if (read64(a.mem, h + OFF_H_AR_PTR) !== a.base) fail("MALLOC-14", `heap ${hex(h)}: ar_ptr is not ${hex(a.base)}`);
+  const size = heapSize(a, h);
+  if (h + size !== a.end || heapMprotectSize(a, h) < size || size > HEAP_MAX_SIZE)
+    fail("MALLOC-14", `heap ${hex(h)}: size ${size}, mprotect_size ${heapMprotectSize(a, h)}, end ${hex(a.end)}`);
+  if (a.mmaps === a || a.mmapped.size !== 0) fail("MALLOC-14", `thread arena ${hex(a.base)} counts mmapped chunks`);
+}
+
+/** MALLOC-13: every thread's cache and every chunk on its lists. */
+function checkTcaches(a: Arena, tcache: Tcaches, inUse: Map<number, number>): void {
+  const mem = a.mem;
+  const seen = new Set<number>();
+  for (const [tid, tc] of tcache.byTid) {
+    const own = inUse.get(tc - 16);
+    if (own === undefined || own - 8 < TCACHE_STRUCT_BYTES)
+      fail("MALLOC-13", `tid ${tid}: tcache ${hex(tc)} is not an in-use chunk of 640 bytes or more`);
+    for (let idx = 0; idx < TCACHE_MAX_BINS; idx++) {
+      const count = tcache.countOf(tc, idx);
+      let e = tcache.first(tc, idx);
+      let n = 0;
+      for (; e !== 0; n++) {
+        if (n >= count) fail("MALLOC-13", `tid ${tid}: list ${idx} is longer than its count ${count}`);
+        const size = inUse.get(e - 16);
+        if (e % 16 !== 0 || size === undefined) fail("MALLOC-13", `tid ${tid}: list ${idx} holds ${hex(e)}, not an in-use chunk`);
+        if (size !== 32 + 16 * idx) fail("MALLOC-13", `tid ${tid}: chunk ${hex(e - 16)} of size ${size} on list ${idx}`);
+        if (mem.read32(e + OFF_E_KEY) >>> 0 !== tcache.keyLo || mem.read32(e + OFF_E_KEY + 4) >>> 0 !== tcache.keyHi)
+          fail("MALLOC-13", `tid ${tid}: chunk ${hex(e - 16)} on list ${idx} lacks the key`);
+        if (seen.has(e) || e === tc) fail("MALLOC-13", `chunk ${hex(e - 16)} is cached twice`);
+        seen.add(e);
+        e = revealPtr(mem, e + OFF_E_NEXT);
+      }
+      if (n !== count) fail("MALLOC-13", `tid ${tid}: list ${idx} holds ${n} chunks, counts[${idx}] = ${count}`);
+    }
+  }
 }
 
 function checkHeader(a: Arena): void {
@@ -72,8 +132,8 @@ function checkHeader(a: Arena): void {
   }
 }
 
-/** Walks first chunk .. top; returns the free chunks found (VA -> size). */
-function walkChunks(a: Arena, runs: Map<number, number>): Map<number, number> {
+/** Walks first chunk .. top; returns the free chunks found (VA -> size) and fills `inUse` with the in-use ones. */
+function walkChunks(a: Arena, runs: Map<number, number>, inUse: Map<number, number>): Map<number, number> {
   const mem = a.mem;
   const free = new Map<number, number>();
   let c = a.base + FIRST_CHUNK;
@@ -97,6 +157,8 @@ function walkChunks(a: Arena, runs: Map<number, number>): Map<number, number> {
       if (prevSize(mem, c + size) !== size) fail("MALLOC-5", `free chunk ${hex(c)} footer != ${size}`);
       if (size >= RELEASE_MIN && released(mem, c) > 1) fail("MALLOC-5", `free chunk ${hex(c)} released word`);
       free.set(c, size);
+    } else if (!fence && run === undefined) {
+      inUse.set(c, size);
     }
     prevFree = (hd & CHUNK_FREE) !== 0;
     c += size;

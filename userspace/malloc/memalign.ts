@@ -55,8 +55,8 @@ function intMemalign(a: Arena, alignment: number, nb: number): number {
       setPrevSize(mem, at, prevSize(mem, c) + lead);
       setHead(mem, at, (size % 2 ** 32) | IS_MMAPPED);
       setSizeHi(mem, at, Math.floor(size / 2 ** 32));
-      a.mmapped.delete(c);
-      a.mmapped.add(at);
+      a.mmaps.mmapped.delete(c);
+      a.mmaps.mmapped.add(at);
       return at + 16;
     }
     const rest = sizeOf(hd) - lead;

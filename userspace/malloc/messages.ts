@@ -38,3 +38,11 @@ export const REALLOC_INVALID_OLD_SIZE = "realloc(): invalid old size";
 export const REALLOC_INVALID_NEXT_SIZE = "realloc(): invalid next size";
 /** realloc of an mmapped chunk whose mapping is not page-aligned or runs past the address space. */
 export const MREMAP_INVALID_POINTER = "mremap_chunk(): invalid pointer";
+/** free(): a chunk whose key says it is cached is on its tcache list already. */
+export const TCACHE_DOUBLE_FREE = "free(): double free detected in tcache 2";
+/** free(): the tcache list being searched is longer than tcache_count (a forged link). */
+export const TCACHE_TOO_MANY = "free(): too many chunks detected in tcache";
+/** free(): an entry of the tcache list being searched is not 16-aligned. */
+export const TCACHE_UNALIGNED_FREE = "free(): unaligned chunk detected in tcache 2";
+/** malloc(): the tcache list's head is not 16-aligned (a forged link). */
+export const TCACHE_UNALIGNED_MALLOC = "malloc(): unaligned tcache chunk detected";

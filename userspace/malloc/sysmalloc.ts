@@ -24,6 +24,7 @@ import {
   OFF_N_MMAPS,
   OFF_SYSTEM_MEM,
 } from "./arena.ts";
+import { growHeap, shrinkHeap } from "./arena_heap.ts";
 import {
   CHUNK_FREE,
   IS_MMAPPED,
@@ -98,8 +99,11 @@ export function mmappedMem(a: Arena): number {
 }
 
 export function addMmapped(a: Arena, count: number, bytes: number): void {
-  a.setWord(OFF_N_MMAPS, a.word(OFF_N_MMAPS) + count);
+  const n = a.word(OFF_N_MMAPS) + count;
+  a.setWord(OFF_N_MMAPS, n);
   const m = mmappedMem(a) + bytes;
+  if (n > a.maxMmaps) a.maxMmaps = n;
+  if (m > a.maxMmappedMem) a.maxMmappedMem = m;
   a.setWord(OFF_MMAPPED_MEM, m % 2 ** 32);
   a.setWord(OFF_MMAPPED_MEM + 4, Math.floor(m / 2 ** 32));
   a.notePeak(a.word(OFF_SYSTEM_MEM) + m);
@@ -113,7 +117,7 @@ export function addMmapped(a: Arena, count: number, bytes: number): void {
  */
 export function sysmalloc(a: Arena, nb: number): number {
   if (a.base === 0 && !initArena(a, nb < a.mp.mmapThreshold ? nb : 0)) return 0;
-  if (nb >= HEAP_CHUNK_MAX || (nb >= a.mp.mmapThreshold && a.word(OFF_N_MMAPS) < a.mp.nMmapsMax)) {
+  if (nb >= HEAP_CHUNK_MAX || (nb >= a.mp.mmapThreshold && (a.mmaps.base === 0 || a.mmaps.word(OFF_N_MMAPS) < a.mp.nMmapsMax))) {
     const p = mmapChunk(a, nb);
     if (p !== 0 || nb >= HEAP_CHUNK_MAX) return p;
   }
@@ -127,6 +131,7 @@ export function sysmalloc(a: Arena, nb: number): number {
  * Returns false when brk fails.
  */
 export function growTop(a: Arena, nb: number): boolean {
+  if (a.heap !== 0) return growHeap(a, nb);
   const env = a.env;
   const need = Math.ceil((nb + MINSIZE - (a.end - a.top) + a.mp.topPad) / 16) * 16;
   if (a.end - a.base + need > HEAP_CHUNK_MAX) return false;
@@ -183,6 +188,7 @@ function fencepost(a: Arena, old: number, got: number): void {
  * whole pages, with a negative sbrk. Returns true when the break moved.
  */
 export function systrim(a: Arena, pad: number): boolean {
+  if (a.heap !== 0) return shrinkHeap(a, pad);
   const env = a.env;
   const tsize = a.end - a.top;
   const extra = pageDown(tsize - MINSIZE - pad - 1);
@@ -199,11 +205,13 @@ export function systrim(a: Arena, pad: number): boolean {
 
 /**
  * Serves `nb` with a mapping of its own: page-rounded nb + SIZE_SZ, chunk
- * at the mapping's start with prev_size 0 and IS_MMAPPED. Returns the
- * payload VA, or 0 when mmap fails.
+ * at the mapping's start with prev_size 0 and IS_MMAPPED, counted by the
+ * main arena (`a.mmaps`, created first when a thread's arena asks). Returns
+ * the payload VA, or 0 when mmap fails.
  */
-export function mmapChunk(a: Arena, nb: number): number {
-  if (a.base === 0) return 0;
+export function mmapChunk(owner: Arena, nb: number): number {
+  const a = owner.mmaps;
+  if (a.base === 0 && (a === owner || !initArena(a, 0))) return 0;
   const size = pageUp(nb + 8);
   const mm = a.env.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   if (mm < 0) return 0;

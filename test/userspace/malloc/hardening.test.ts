@@ -3,12 +3,19 @@ import { ProcessKilled } from "../../../kernel/signal.ts";
 import { SIGABRT } from "../../../kernel/uapi/signal.ts";
 import type { UserMemory } from "../../../userspace/env.ts";
 import { Libc } from "../../../userspace/libc/libc.ts";
+import { M_TCACHE_COUNT } from "../../../userspace/malloc/malloc.ts";
 import { tracedProcess } from "../../support/traced_process.ts";
 
-/** Runs `story` on a fresh process and returns the message it died with (SIGABRT). */
-function abortMessage(story: (libc: Libc, mem: UserMemory) => void): string {
+/**
+ * Runs `story` on a fresh process and returns the message it died with
+ * (SIGABRT). The arena's checks are tested with the tcache off (as glibc's
+ * own tests run them with GLIBC_TUNABLES=glibc.malloc.tcache_count=0): a
+ * freed small chunk would otherwise wait in the tcache and never reach them.
+ */
+function abortMessage(story: (libc: Libc, mem: UserMemory) => void, opts: { tcache?: "on" | "off" } = {}): string {
   const { m, p, proc } = tracedProcess();
   const libc = new Libc(proc);
+  if (opts.tcache !== "on") expect(libc.mallopt(M_TCACHE_COUNT, 0)).toBe(1);
   let killed: unknown;
   try {
     story(libc, p.mem);

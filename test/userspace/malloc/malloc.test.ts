@@ -1,15 +1,18 @@
 import { describe, expect, it, vi } from "vitest";
 import { EINVAL, ENOMEM } from "../../../kernel/errno.ts";
 import { Libc } from "../../../userspace/libc/libc.ts";
-import { M_MMAP_THRESHOLD, M_MXFAST, M_PERTURB, M_TOP_PAD, M_TRIM_THRESHOLD } from "../../../userspace/malloc/malloc.ts";
+import { M_MMAP_THRESHOLD, M_MXFAST, M_PERTURB, M_TCACHE_COUNT, M_TOP_PAD, M_TRIM_THRESHOLD } from "../../../userspace/malloc/malloc.ts";
 import { HEAP_START, heapRssKb, tracedProcess } from "../../support/traced_process.ts";
 
 const H = HEAP_START;
 const hex = (v: number) => `0x${v.toString(16)}`;
 
-function setup() {
+/** A fresh process and its C library; `tcache: "off"` for tests of the arena itself (a freed small chunk would wait in the tcache). */
+function setup(opts: { tcache?: "on" | "off" } = {}) {
   const t = tracedProcess();
-  return { proc: t.p.mem, p: t.p, libc: new Libc(t.proc), log: t.log };
+  const libc = new Libc(t.proc);
+  if (opts.tcache === "off") expect(libc.mallopt(M_TCACHE_COUNT, 0)).toBe(1);
+  return { proc: t.p.mem, p: t.p, libc, log: t.log };
 }
 
 describe("malloc: exact values", () => {
@@ -51,7 +54,7 @@ describe("malloc: exact values", () => {
   });
 
   it("mallinfo2 after malloc, malloc, free, and a large malloc", () => {
-    const { libc, log } = setup();
+    const { libc, log } = setup({ tcache: "off" });
     const a = libc.malloc(1000);
     const b = libc.malloc(2000);
     expect([a, b]).toEqual([H + 1040, H + 2048]);
@@ -127,7 +130,7 @@ describe("calloc", () => {
   });
 
   it("a recycled chunk is zeroed over its whole usable size", () => {
-    const { proc, libc } = setup();
+    const { proc, libc } = setup({ tcache: "off" });
     const p = libc.malloc(1000);
     libc.malloc(16);
     proc.fill(p, 0xee, 1000);
@@ -155,7 +158,7 @@ describe("realloc", () => {
   });
 
   it("grows in place over a free next chunk and shrinks in place by splitting", () => {
-    const { libc } = setup();
+    const { libc } = setup({ tcache: "off" });
     const p = libc.malloc(200);
     const n = libc.malloc(200);
     libc.malloc(200);
@@ -180,7 +183,7 @@ describe("realloc", () => {
   });
 
   it("realloc(0, n) is malloc(n); realloc(p, 0) frees p and returns 0", () => {
-    const { libc } = setup();
+    const { libc } = setup({ tcache: "off" });
     const p = libc.realloc(0, 500);
     expect(libc.mallocUsableSize(p)).toBe(504);
     expect(libc.realloc(p, 0)).toBe(0);
