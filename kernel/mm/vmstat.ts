@@ -39,7 +39,6 @@
 import { InvariantViolation } from "../panic.ts";
 import type { Registry } from "../registry.ts";
 import type { Zone } from "./mmzone.ts";
-import type { BuddyAllocator } from "./page_alloc.ts";
 
 /** Linux's fls: the 1-based index of the highest set bit, 0 for 0. */
 export function fls(x: number): number {
@@ -211,10 +210,18 @@ export class ZoneVmStat {
   }
 }
 
+/** The part of the buddy allocator (page_alloc.ts) the diffs hook into. */
+export interface VmstatBuddy {
+  readonly zones: Zone[];
+  readonly nrCpus: number;
+  /** Told of every change of a zone's free pages once set. */
+  vmstat: ZoneVmStat | null;
+}
+
 /** What registerVmstat hooks the diffs into. */
 export interface VmstatRegistration {
   readonly registry: Registry;
-  readonly buddy: BuddyAllocator;
+  readonly buddy: VmstatBuddy;
   /** The layers told when the running CPU changes (Smp.percpu). */
   readonly percpu: Array<{ setCpu(cpu: number): void }>;
   /** Each CPU's timeline (LockStat.cpuNs). */

@@ -80,7 +80,9 @@ describe("Hoard's benchmarks on simulated CPUs", () => {
   it("active-false on 4 CPUs: both single-lock allocators share lines between CPUs, Hoard none", () => {
     const s = { iterations: 8, repetitions: 16 };
     // Pinned for seed 1 (computed by this code): the shape is active > 0 for one lock, 0 for Hoard.
-    expect(runSmpAlloc("active-false", "locked-malloc", 4, s).cache?.activeLines).toBe(8);
+    // locked-malloc is one arena behind a lock, but each thread keeps its own tcache, so most freed
+    // objects come back to the thread that freed them: 1 line shared (8 before the tcache).
+    expect(runSmpAlloc("active-false", "locked-malloc", 4, s).cache?.activeLines).toBe(1);
     expect(runSmpAlloc("active-false", "locked-firstfit", 4, s).cache?.activeLines).toBe(2);
     const h = runSmpAlloc("active-false", PAPER_HOARD, 4, s).cache;
     expect([h?.activeLines, h?.passiveLines]).toEqual([0, 0]);
