@@ -43,6 +43,7 @@ import { MemMap } from "./mm/memmap.ts";
 import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
 import type { Mmu } from "./mm/mmu.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
+import { flatNuma, NumaTopology } from "./mm/numa.ts";
 import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
 import { checkSlab } from "./mm/slab_check.ts";
@@ -55,6 +56,7 @@ import { Vmalloc } from "./mm/vmalloc.ts";
 import { checkVmalloc } from "./mm/vmalloc_check.ts";
 import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
 import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
+import { numaVmstat } from "./mm/zonelist.ts";
 import { panic } from "./panic.ts";
 import { Printk } from "./printk.ts";
 import { Rcu } from "./rcu/tree.ts";
@@ -93,9 +95,12 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
 
   // 2. frames: the lab's layer or the buddy allocator, both behind FramePages
   const framesLocks = new FramesLocks(config.cpus ?? 1);
-  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config, locks: framesLocks };
+  const numa = new NumaTopology(config.numa ?? flatNuma(config.ramBytes, config.cpus ?? 1), config.cpus ?? 1);
+  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config, locks: framesLocks, numa };
   const frames = bootFrames(fi, layers.frames ?? buddyFrames);
   const pages = frames.pages;
+  const buddyZones = frames.buddy?.zones;
+  if (numa.nrNodes > 1 && buddyZones !== undefined) registry.vmstatSources.push((out) => numaVmstat(buddyZones, numa.nrNodes, out));
 
   // 3. paging
   const pp = pagingInit({ phys, memmap, buddy: pages, layout, printk, debugVm: config.debugVm, tlb: config.tlb, mmu: config.mmu, events });
@@ -248,6 +253,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     pages,
     buddy: frames.buddy,
     framesName: frames.name,
+    numa,
     pagingParts: pp,
     slab,
     kmemCaches,

@@ -7,6 +7,7 @@ import { CACHE_CLOCK_KINDS, CLOCK_KINDS, type ClockCosts, type ClockKind, DEFAUL
 import type { FsOptions } from "../kernel/fs/fs_init.ts";
 import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
 import { type CacheConfig, type CacheShape, DEFAULT_CACHE } from "../kernel/mm/cache_model.ts";
+import type { NumaSpec } from "../kernel/mm/numa.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
 import { type MmuName, mmuGeometry } from "../kernel/mm/pgtable_geometry.ts";
 import { MAX_RAM_BYTES, MIN_RAM_BYTES } from "../kernel/mm/physmem.ts";
@@ -15,6 +16,7 @@ import type { KLogger } from "../kernel/printk.ts";
 import { silentLogger } from "../kernel/printk.ts";
 import { MAX_CPUS } from "../kernel/smp.ts";
 import type { MallocLayer } from "../userspace/libc/malloc_layer.ts";
+import { type NumaOptions, resolveNuma } from "./config_numa.ts";
 import { readHostTree } from "./fs_host.ts";
 
 /** Overcommit policy (vm.overcommit_memory and vm.overcommit_ratio). */
@@ -76,6 +78,13 @@ export interface BootOptions {
   /** CPUs, 1..64, each with its own TLB (kernel/smp.ts). Default 1. */
   cpus?: number;
   /**
+   * NUMA nodes (kernel/mm/numa.md): RAM cut into this many equal nodes, the
+   * CPUs dealt out in blocks; distances 10 local, 20 remote. 1..8, default 1.
+   */
+  numaNodes?: number;
+  /** NUMA nodes one by one (sim/config_numa.ts): RAM and CPUs are then the nodes' sums. */
+  numa?: NumaOptions;
+  /**
    * The data-cache model (kernel/mm/cache_model.ts): an L1 per CPU and a
    * shared LLC, `{ size, ways }` each in bytes (powers of two), with MESI
    * coherence and the false-sharing detector, fed by every user load and
@@ -129,6 +138,8 @@ export interface ResolvedConfig {
   tlb: TlbConfig;
   mmu: { geometry: MmuName; observeAccesses: boolean };
   cpus: number;
+  /** The nodes, or null for one node (the machine without NUMA). */
+  numa: NumaSpec | null;
   cache: CacheConfig | null;
   clock: ClockCosts;
   fs: FsOptions;
@@ -153,6 +164,8 @@ const KNOWN = new Set([
   "tlb",
   "mmu",
   "cpus",
+  "numaNodes",
+  "numa",
   "cache",
   "clock",
   "fs",
@@ -193,6 +206,8 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
       `Machine.boot: ramBytes must be a multiple of 4096 from 1 MiB (1048576) to 4 GiB (4294967296), got ${String(ramBytes)}`,
     );
   }
+  const cpus = intIn("cpus", opts.cpus ?? 1, 1, MAX_CPUS);
+  const nodes = resolveNuma(opts.numaNodes, opts.numa, ramBytes, cpus, { ram: opts.ramBytes !== undefined, cpus: opts.cpus !== undefined });
   const oc = opts.overcommit ?? {};
   const mode = intIn("overcommit.mode", oc.mode ?? 0, 0, 2) as 0 | 1 | 2;
   const slubDebug = opts.slubDebug ?? "";
@@ -203,7 +218,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
   const pagePoison = opts.pagePoison ?? debugVm >= 2;
   if (typeof pagePoison !== "boolean") throw new ConfigError(`Machine.boot: pagePoison must be true or false, got ${String(pagePoison)}`);
   return {
-    ramBytes,
+    ramBytes: nodes.ramBytes,
     seed: intIn("seed", opts.seed ?? 1, 0, 2 ** 32 - 1),
     debugVm,
     pagePoison,
@@ -212,12 +227,13 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     swapBytes: intIn("swapBytes", opts.swapBytes ?? 0, 0, 2 ** 50),
     maxMapCount: intIn("maxMapCount", opts.maxMapCount ?? 65530, 1, 2 ** 31 - 1),
     thp: resolveThp(opts.thp ?? (noHugeLeaves(opts) ? "never" : "madvise")),
-    hugePages: resolveHugePages(opts, ramBytes),
+    hugePages: resolveHugePages(opts, nodes.ramBytes),
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
     mmu: resolveMmu(opts.mmu ?? {}),
-    cpus: intIn("cpus", opts.cpus ?? 1, 1, MAX_CPUS),
+    cpus: nodes.cpus,
+    numa: nodes.numa,
     cache: resolveCache(opts.cache ?? false),
     clock: resolveClock(opts.clock ?? {}),
     fs: resolveFs(opts.fs ?? {}),

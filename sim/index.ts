@@ -49,6 +49,7 @@ export { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS } from ".
 export { buddyFrames } from "../kernel/mm/mm_init.ts";
 export { KernelOops } from "../kernel/mm/mmu.ts";
 export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
+export { flatNuma, type NumaSpec, NumaTopology } from "../kernel/mm/numa.ts";
 export { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from "../kernel/mm/oom_kill.ts";
 export { BuddyAllocator } from "../kernel/mm/page_alloc.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
