@@ -44,6 +44,7 @@ import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
 import type { Mmu } from "./mm/mmu.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
 import { flatNuma, NumaTopology } from "./mm/numa.ts";
+import type { BuddyAllocator } from "./mm/page_alloc.ts";
 import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
 import { checkSlab } from "./mm/slab_check.ts";
@@ -157,6 +158,8 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
       registry,
       events,
       zones: pages.layer.zones,
+      numa,
+      interleaveHit: frames.buddy === null ? undefined : countInterleaveHit(frames.buddy),
     },
     config,
     layers,
@@ -201,6 +204,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   });
   taskParts.tasks.nrCpus = smp.nrCpus;
   taskParts.tasks.currentCpu = () => smp.current;
+  if (taskParts.memory.policy !== null) taskParts.memory.policy.currentCpu = () => smp.current;
   if (smp.nrCpus > 1) {
     slab.cpu.setNrCpus(smp.nrCpus);
     smp.percpu.push(pages, slab.cpu);
@@ -291,4 +295,11 @@ function lowWatermarks(zones: readonly FramesZone[] | undefined): number {
   let n = 0;
   for (const z of zones ?? []) n += z.wmarkLow;
   return n;
+}
+
+/** numastat interleave_hit: one more page on the zone holding pfn. */
+function countInterleaveHit(buddy: BuddyAllocator): (pfn: number) => void {
+  return (pfn) => {
+    buddy.zoneOf(pfn).interleaveHit++;
+  };
 }

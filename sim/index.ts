@@ -121,6 +121,7 @@ export { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHa
 export { MAX_CPUS } from "../kernel/smp.ts";
 export { type SpawnThreadOptions, Thread } from "../kernel/thread.ts";
 export * from "../kernel/uapi/fcntl.ts";
+export * from "../kernel/uapi/mempolicy.ts";
 export * from "../kernel/uapi/mman.ts";
 export * from "../kernel/uapi/signal.ts";
 export {
