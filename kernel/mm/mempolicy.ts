@@ -89,6 +89,29 @@ export function interleaveNode(vmas: VmaOps, vma: number, addr: number, mask: nu
   return nthNode(mask, ilx % weight(mask));
 }
 
+/**
+ * Whether `word` is a policy the syscalls can make (the mm checker's MM-9):
+ * 0; local with no nodes; preferred with one node; bind or interleave with
+ * at least one; every node below `nrNodes`.
+ */
+export function policyOk(word: number, nrNodes: number): boolean {
+  const mask = mpolNodes(word);
+  if (word >>> 16 !== 0 || mask >>> nrNodes !== 0) return false;
+  switch (mpolMode(word)) {
+    case MPOL_DEFAULT:
+      return word === 0;
+    case MPOL_LOCAL:
+      return mask === 0;
+    case MPOL_PREFERRED:
+      return weight(mask) === 1;
+    case MPOL_BIND:
+    case MPOL_INTERLEAVE:
+      return mask !== 0;
+    default:
+      return false;
+  }
+}
+
 /** A node list as Linux prints one ("%*pbl"): ranges "0-2", singles "0,2". */
 export function nodelist(mask: number): string {
   const out: string[] = [];

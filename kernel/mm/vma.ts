@@ -118,6 +118,11 @@ export class VmaOps {
     return this.policies.size === 0 ? 0 : (this.policies.get(vma) ?? 0);
   }
 
+  /** VMAs with a policy of their own (the mm checker's MM-9 recount). */
+  get nrPolicies(): number {
+    return this.policies.size;
+  }
+
   /** Sets the policy word of `vma` (0 removes it: the task's policy applies). */
   setPolicy(vma: number, word: number): void {
     if (word === 0) this.policies.delete(vma);
