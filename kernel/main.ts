@@ -43,7 +43,7 @@ import { MemMap } from "./mm/memmap.ts";
 import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
 import type { Mmu } from "./mm/mmu.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
-import { flatNuma, NumaTopology } from "./mm/numa.ts";
+import { flatNuma, NumaTopology, RemoteCost } from "./mm/numa.ts";
 import type { BuddyAllocator } from "./mm/page_alloc.ts";
 import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
@@ -205,6 +205,11 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   taskParts.tasks.nrCpus = smp.nrCpus;
   taskParts.tasks.currentCpu = () => smp.current;
   if (taskParts.memory.policy !== null) taskParts.memory.policy.currentCpu = () => smp.current;
+  if (numa.nrNodes > 1) {
+    const remote = new RemoteCost(numa, () => smp.current);
+    pp.mmu.remote = remote;
+    registry.clock.addCounter("remote", () => remote.units);
+  }
   if (smp.nrCpus > 1) {
     slab.cpu.setNrCpus(smp.nrCpus);
     smp.percpu.push(pages, slab.cpu);

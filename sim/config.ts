@@ -3,7 +3,15 @@
  * that turn bad input into a clear error instead of a broken machine.
  */
 
-import { CACHE_CLOCK_KINDS, CLOCK_KINDS, type ClockCosts, type ClockKind, DEFAULT_CLOCK_COSTS, SMP_CLOCK_KINDS } from "../kernel/clock.ts";
+import {
+  CACHE_CLOCK_KINDS,
+  CLOCK_KINDS,
+  type ClockCosts,
+  type ClockKind,
+  DEFAULT_CLOCK_COSTS,
+  NUMA_CLOCK_KINDS,
+  SMP_CLOCK_KINDS,
+} from "../kernel/clock.ts";
 import type { FsOptions } from "../kernel/fs/fs_init.ts";
 import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
 import { type CacheConfig, type CacheShape, DEFAULT_CACHE } from "../kernel/mm/cache_model.ts";
@@ -321,7 +329,7 @@ function resolveCache(o: unknown): CacheConfig | null {
 function resolveClock(c: unknown): ClockCosts {
   if (typeof c !== "object" || c === null) throw new ConfigError(`Machine.boot: clock must be an object of costs, got ${String(c)}`);
   const given = c as Record<string, unknown>;
-  const all: readonly ClockKind[] = [...CLOCK_KINDS, ...SMP_CLOCK_KINDS, ...CACHE_CLOCK_KINDS];
+  const all: readonly ClockKind[] = [...CLOCK_KINDS, ...SMP_CLOCK_KINDS, ...CACHE_CLOCK_KINDS, ...NUMA_CLOCK_KINDS];
   for (const k of Object.keys(given)) {
     if (!(all as readonly string[]).includes(k)) {
       throw new ConfigError(`Machine.boot: unknown clock cost '${k}' (kinds are ${all.join(", ")})`);

@@ -103,6 +103,31 @@ export class NumaTopology {
   }
 }
 
+/**
+ * The `remote` kind of the cost clock (kernel/clock.ts): each TLB fill
+ * whose walk ends at a frame of another node than the running CPU's adds
+ * distance - 10 units (a local fill adds none). Only machines with more
+ * than one node make one.
+ */
+export class RemoteCost {
+  /** Distance units charged so far. */
+  units = 0;
+  /** Remote fills so far. */
+  fills = 0;
+
+  constructor(
+    private readonly numa: NumaTopology,
+    private readonly cpu: () => number,
+  ) {}
+
+  fill(pa: number): void {
+    const d = this.numa.dist(this.numa.cpuNode[this.cpu()] as number, this.numa.nodeOf(Math.floor(pa / 4096))) - LOCAL_DISTANCE;
+    if (d === 0) return;
+    this.units += d;
+    this.fills++;
+  }
+}
+
 /** The one-node topology of a machine booted without the `numa` option. */
 export function flatNuma(ramBytes: number, nrCpus: number): NumaSpec {
   return { nodes: [{ cpus: Array.from({ length: nrCpus }, (_, c) => c), memBytes: ramBytes }] };

@@ -149,6 +149,30 @@ describe("memory policies place demand-faulted pages", () => {
   });
 });
 
+describe("the remote kind of the cost clock", () => {
+  const remote = (m: Machine) => m.clock.breakdown().find((r) => r.kind === "remote")?.count ?? -1;
+
+  it("a first write to a page placed on node 1 from CPU 0 costs one remote fill: 20 - 10 = 10 units; the TLB hit after it none", () => {
+    const { m, p } = setup(2);
+    expect(p.sys.mbind?.(BASE, PAGE, MPOL_PREFERRED, mask(p, 0b10), 8, 0)).toBe(0);
+    const before = remote(m);
+    // The write misses the TLB, the walk finds no entry, the fault maps a node-1 frame, the retried walk ends there.
+    p.mem.write32(BASE, 7);
+    expect(remote(m) - before).toBe(10);
+    p.mem.write32(BASE + 4, 8);
+    expect(remote(m) - before).toBe(10);
+    // The local page (default policy, node 0) adds nothing.
+    p.mem.write32(BASE + PAGE, 9);
+    expect(remote(m) - before).toBe(10);
+    expect(m.clock.breakdown().find((r) => r.kind === "remote")?.costNs).toBe(10);
+  });
+
+  it("one node lists no remote kind", () => {
+    const m = Machine.boot({ ramBytes: 16 * MiB });
+    expect(m.clock.breakdown().map((r) => r.kind)).not.toContain("remote");
+  });
+});
+
 describe("memory policy errnos", () => {
   it("set_mempolicy", () => {
     const { p } = setup(1);
