@@ -165,8 +165,7 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
     p.enter();
     p.tasks.syscallLocks.mmapWrite++;
     const pol = p.tasks.policy;
-    const misplaced = (mm: typeof p.mm, s: number, e: number, allowed: number) => pol.misplaced(mm, s, e, allowed);
-    const r = sysMbind(pol, this.policyUser(), p.mm, { start: addr, len }, mode, nmask, maxnode, flags, misplaced);
+    const r = sysMbind(pol, this.policyUser(), p.mm, { start: addr, len }, mode, nmask, maxnode, flags, pol);
     p.leave();
     return r;
   }

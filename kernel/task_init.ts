@@ -160,6 +160,8 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   // A page whose last reference goes with a charge left (an eviction) gives it back to its group.
   k.pages.releasers.push((pfn) => memory.memcg.uncharge(pfn));
   const migrate = new Migrate({ phys: k.phys, memmap: k.memmap, pages: k.pages, reclaim, swap: memory.swap });
+  memory.policy.migrate = migrate;
+  memory.policy.mapcount = (pfn) => k.memmap.mapcount(pfn);
   const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo, reclaim, migrate };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));

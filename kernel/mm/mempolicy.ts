@@ -40,6 +40,7 @@ import {
   MPOL_PREFERRED,
 } from "../uapi/mempolicy.ts";
 import type { PageAllocator } from "./frames.ts";
+import { GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
 import type { MmStruct } from "./mm.ts";
 import { MAX_NUMNODES, type NumaTopology } from "./numa.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -150,6 +151,13 @@ export interface PolicyUserAccess {
   write32(va: number, v: number): boolean;
   /** The node of the frame mapped at `va` (faulted in for reading), or -1 when it cannot be had. */
   nodeAt(va: number): number;
+}
+
+/** What MPOL_MF_MOVE needs of page migration (migrate.ts Migrate). */
+export interface PageMover {
+  movable(pfn: number): boolean;
+  /** The new pfn, or a negative MIGRATE_* reason (the target is then still the caller's). */
+  migratePage(pfn: number, target: number): number;
 }
 
 /** What the syscalls act on: the machine's nodes and VMAs, the running CPU's node. */
@@ -311,7 +319,7 @@ export function sysMbind(
   nmask: number,
   maxnode: number,
   flags: number,
-  misplaced: (mm: MmStruct, start: number, end: number, allowed: number) => boolean,
+  pol: MemPolicy,
 ): number {
   if (!modeOk(mode)) return -EINVAL;
   const nodes = getNodes(ctx, user, nmask, maxnode);
@@ -326,9 +334,13 @@ export function sysMbind(
   if (word < 0) return word;
   const r = applyRange(ctx.vmas, mm, start, end, word);
   if (r < 0) return r;
-  const strict = mode !== MPOL_DEFAULT && (flags & (MPOL_MF_STRICT | MPOL_MF_MOVE)) === MPOL_MF_STRICT;
-  if (strict && mpolMode(word) !== MPOL_LOCAL && misplaced(mm, start, end, mpolNodes(word))) return -EIO;
-  return 0;
+  if (mode === MPOL_DEFAULT || mpolMode(word) === MPOL_LOCAL) return 0;
+  const allowed = mpolNodes(word);
+  if (flags & MPOL_MF_MOVE) {
+    const stuck = pol.movePages(mm, start, end, allowed);
+    return stuck > 0 && flags & MPOL_MF_STRICT ? -EIO : 0;
+  }
+  return flags & MPOL_MF_STRICT && pol.misplaced(mm, start, end, allowed) ? -EIO : 0;
 }
 
 /** mbind_range: every VMA of [start, end) gets `word`; -EFAULT at a hole (checked before anything changes), -ENOMEM when a split is refused. */
@@ -367,6 +379,13 @@ export class MemPolicy implements PolicyContext, PteVisitor {
   private allowed = 0;
   private walkPt: PageTable | null = null;
   private found = false;
+  /** The move walk's finds: addresses and frames of misplaced pages mapped once (null: the strict test only). */
+  private moveVa: number[] | null = null;
+  private movePfn: number[] = [];
+  /** Page migration (migrate.ts), for MPOL_MF_MOVE; set at boot. */
+  migrate: PageMover | null = null;
+  /** The frames' mapcounts (MPOL_MF_MOVE moves only pages this process alone maps); set at boot. */
+  mapcount: (pfn: number) => number = () => 1;
 
   constructor(
     readonly numa: NumaTopology,
@@ -411,10 +430,55 @@ export class MemPolicy implements PolicyContext, PteVisitor {
     return this.found;
   }
 
-  visitPte(_va: number, ptep: number, _level: number): void {
+  /**
+   * MPOL_MF_MOVE: moves the misplaced pages of [start, end) that only this
+   * address space maps to frames the policy of their VMA places. Returns
+   * how many misplaced pages stayed (shared, not movable, or no frame).
+   */
+  movePages(mm: MmStruct, start: number, end: number, allowed: number): number {
+    this.moveVa = [];
+    this.movePfn = [];
+    this.misplaced(mm, start, end, allowed);
+    const vas = this.moveVa;
+    const pfns = this.movePfn;
+    this.moveVa = null;
+    let stuck = 0;
+    for (let i = 0; i < vas.length; i++) {
+      const va = vas[i] as number;
+      const pfn = pfns[i] as number;
+      if (va < 0) {
+        stuck++;
+        continue;
+      }
+      const vma = this.vmas.lookup(mm, va);
+      const word = this.vmas.policy(vma) || mm.mempolicy;
+      if (this.migrate === null || this.mapcount(pfn) !== 1 || !this.migrate.movable(pfn)) {
+        stuck++;
+        continue;
+      }
+      const target = this.alloc(word, vma, va, GFP_HIGHUSER_MOVABLE);
+      if (target < 0) {
+        stuck++;
+        continue;
+      }
+      if (this.migrate.migratePage(pfn, target) < 0) {
+        this.pages.freePages(target, 0);
+        stuck++;
+      }
+    }
+    return stuck;
+  }
+
+  visitPte(va: number, ptep: number, level: number): void {
     const pt = this.walkPt as PageTable;
     const flags = pt.pteFlags(ptep);
     if (!(flags & PTE_P) || flags & PTE_SPECIAL) return;
-    if (((this.allowed >>> this.numa.nodeOf(pt.ptePfn(ptep))) & 1) === 0) this.found = true;
+    const pfn = pt.ptePfn(ptep);
+    if (((this.allowed >>> this.numa.nodeOf(pfn)) & 1) !== 0) return;
+    this.found = true;
+    if (this.moveVa === null) return;
+    // A 2 MiB leaf never moves here (migrate.ts moves order-0 pages): it stays, counted as stuck.
+    this.moveVa.push(level === 1 ? va : -1);
+    this.movePfn.push(pfn);
   }
 }

@@ -16,6 +16,7 @@ import {
   MPOL_F_STATIC_NODES,
   MPOL_INTERLEAVE,
   MPOL_LOCAL,
+  MPOL_MF_MOVE,
   MPOL_MF_MOVE_ALL,
   MPOL_MF_STRICT,
   MPOL_PREFERRED,
@@ -128,6 +129,22 @@ describe("memory policies place demand-faulted pages", () => {
     touch(p, 1);
     expect(p.sys.mbind?.(BASE, PAGE, MPOL_BIND, mask(p, 0b10), 8, MPOL_MF_STRICT)).toBe(-EIO);
     expect(p.sys.mbind?.(BASE, PAGE, MPOL_BIND, mask(p, 0b01), 8, MPOL_MF_STRICT)).toBe(0);
+    m.check();
+  });
+
+  it("MPOL_MF_MOVE moves pages this process alone maps to the new policy's node; a page fork shares stays (EIO with STRICT)", () => {
+    const { m, p } = setup(2);
+    touch(p, 2);
+    expect([nodeAt(p, BASE), nodeAt(p, BASE + PAGE)]).toEqual([0, 0]);
+    expect(p.sys.mbind?.(BASE, PAGE, MPOL_BIND, mask(p, 0b10), 8, MPOL_MF_MOVE)).toBe(0);
+    // Page 0 moved to node 1 with its value; page 1 (outside the range) stayed.
+    expect([nodeAt(p, BASE), nodeAt(p, BASE + PAGE)]).toEqual([1, 0]);
+    expect([p.mem.read32(BASE), p.mem.read32(BASE + PAGE)]).toEqual([1, 2]);
+    expect(m.proc.vmstat()).toContain("pgmigrate_success 1\n");
+    // After fork page 1 is mapped twice: MOVE leaves it, STRICT turns that into EIO.
+    p.fork();
+    expect(p.sys.mbind?.(BASE + PAGE, PAGE, MPOL_BIND, mask(p, 0b10), 8, MPOL_MF_MOVE | MPOL_MF_STRICT)).toBe(-EIO);
+    expect(nodeAt(p, BASE + PAGE)).toBe(0);
     m.check();
   });
 
