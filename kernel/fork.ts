@@ -24,7 +24,7 @@ import type { MadvisePageOps } from "./mm/madvise.ts";
 import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
 import type { MemCgroup } from "./mm/memcontrol.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, type Memory, vmaAllows } from "./mm/memory.ts";
-import type { MemPolicy } from "./mm/mempolicy.ts";
+import type { MemPolicy } from "./mm/mempolicy_alloc.ts";
 import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE } from "./mm/mm.ts";
 import {
   VM_ACCOUNT,

@@ -17,7 +17,7 @@ import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import { Memory } from "./mm/memory.ts";
-import { MemPolicy } from "./mm/mempolicy.ts";
+import { MemPolicy } from "./mm/mempolicy_alloc.ts";
 import { Migrate } from "./mm/migrate.ts";
 import { checkMlock } from "./mm/mlock.ts";
 import { MlockPages } from "./mm/mlock_folio.ts";

@@ -37,7 +37,7 @@ import { HugeMemory } from "./huge_memory.ts";
 import { Hugetlb } from "./hugetlb.ts";
 import { MemcgController } from "./memcontrol.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
-import type { MemPolicy } from "./mempolicy.ts";
+import type { MemPolicy } from "./mempolicy_alloc.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
