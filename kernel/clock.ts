@@ -17,6 +17,7 @@
  *         + ipi x TLB shootdown IPIs        (cpus > 1) kernel/mm/tlbflush.ts
  *         + lockWait x ns waited for locks  (cpus > 1) kernel/locking/lock_stat.ts
  *         + l1Miss x D1 misses + llcMiss x LL misses   (boot option cache) kernel/mm/cache_model.ts
+ *         + remote x remote distance units   (NUMA nodes > 1) kernel/mm/numa.ts RemoteCost
  *
  * The defaults are orders of magnitude of real hardware: a cached access
  * ~1 ns, a walk that goes to DRAM ~100 ns, a minor fault ~1 us, a page of
@@ -26,7 +27,11 @@
  * breakdown() only on a machine that counts them (cpus > 1), so a one-CPU
  * machine reports exactly what it always did. The cache kinds are listed
  * only on a machine with the cache model: a D1 miss ~10 ns (served by the
- * LLC or another CPU's L1), an LL miss ~60 ns more (DRAM).
+ * LLC or another CPU's L1), an LL miss ~60 ns more (DRAM). On a machine with
+ * more than one NUMA node, each TLB fill whose page walk ends at a frame of
+ * another node than the running CPU's counts distance - 10 units (10 at
+ * Linux's default remote distance 20), 10 ns each: a remote fill costs
+ * ~100 ns more, about what a DRAM access across the interconnect adds.
  */
 
 /** The kinds of step the clock charges, in the order reports list them. */
@@ -38,11 +43,18 @@ export const SMP_CLOCK_KINDS = ["ipi", "lockWait"] as const;
 /** The kinds only a machine with the cache model charges (boot option `cache`, kernel/mm/cache_model.ts). */
 export const CACHE_CLOCK_KINDS = ["l1Miss", "llcMiss"] as const;
 
+/** The kinds only a machine with more than one NUMA node charges (kernel/mm/numa.ts RemoteCost). */
+export const NUMA_CLOCK_KINDS = ["remote"] as const;
+
 /** The kinds listed only when some layer counts them. */
-const OPTIONAL_KINDS = [...SMP_CLOCK_KINDS, ...CACHE_CLOCK_KINDS] as const;
+const OPTIONAL_KINDS = [...SMP_CLOCK_KINDS, ...CACHE_CLOCK_KINDS, ...NUMA_CLOCK_KINDS] as const;
 
 /** One kind of step the clock charges. */
-export type ClockKind = (typeof CLOCK_KINDS)[number] | (typeof SMP_CLOCK_KINDS)[number] | (typeof CACHE_CLOCK_KINDS)[number];
+export type ClockKind =
+  | (typeof CLOCK_KINDS)[number]
+  | (typeof SMP_CLOCK_KINDS)[number]
+  | (typeof CACHE_CLOCK_KINDS)[number]
+  | (typeof NUMA_CLOCK_KINDS)[number];
 
 /** What one step of each kind costs, in simulated nanoseconds. */
 export type ClockCosts = Record<ClockKind, number>;
@@ -60,6 +72,7 @@ export const DEFAULT_CLOCK_COSTS: Readonly<ClockCosts> = Object.freeze({
   lockWait: 1,
   l1Miss: 10,
   llcMiss: 60,
+  remote: 10,
 });
 
 /** A counter a layer lends the clock: how many steps of `kind` it has made so far. */
@@ -108,6 +121,7 @@ export class CostClock {
       lockWait: 0,
       l1Miss: 0,
       llcMiss: 0,
+      remote: 0,
     };
     for (const [kind, count] of this.counters) counts[kind] += count();
     const kinds: ClockKind[] = [...CLOCK_KINDS];

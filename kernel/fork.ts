@@ -24,6 +24,7 @@ import type { MadvisePageOps } from "./mm/madvise.ts";
 import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
 import type { MemCgroup } from "./mm/memcontrol.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, type Memory, vmaAllows } from "./mm/memory.ts";
+import type { MemPolicy } from "./mm/mempolicy_alloc.ts";
 import { defaultRlimits, INITIAL_STACK_PAGES, MmStruct, PAGE } from "./mm/mm.ts";
 import {
   VM_ACCOUNT,
@@ -137,6 +138,11 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     this.lab = any === undefined ? null : new LabLayers(l, d.k, d.memory, this.copyDefault);
   }
 
+  /** The memory policies (mm/mempolicy.ts): the context of set_mempolicy, get_mempolicy and mbind. */
+  get policy(): MemPolicy {
+    return this.d.memory.policy as MemPolicy;
+  }
+
   /** A fresh id from the pid space (a thread's tid). */
   allocPid(): number {
     return this.nextPid++;
@@ -202,6 +208,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     const pm = parent.mm;
     Object.assign(mm.rlimits, pm.rlimits);
     mm.memcg = pm.memcg;
+    mm.mempolicy = pm.mempolicy;
     mm.startBrk = pm.startBrk;
     mm.brk = pm.brk;
     mm.startStack = pm.startStack;

@@ -26,6 +26,7 @@ import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import type { Mmu } from "./mm/mmu.ts";
+import type { NumaSpec, NumaTopology } from "./mm/numa.ts";
 import type { BuddyAllocator } from "./mm/page_alloc.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import type { PageTable } from "./mm/pgtable.ts";
@@ -77,6 +78,8 @@ export interface KernelConfig {
   readonly fs?: FsOptions;
   /** CPUs, 1..64 (smp.ts); 1 when absent. */
   readonly cpus?: number;
+  /** The NUMA nodes (mm/numa.ts); one node holding every frame and CPU when absent or null. */
+  readonly numa?: NumaSpec | null;
   /** The every-access mode: each user load and store reports its page to the replacement policy (Mmu.observe). Off when absent. */
   readonly observeAccesses?: boolean;
   /** The data-cache model (mm/cache_model.ts); none when absent. */
@@ -100,6 +103,8 @@ export interface KernelParts {
   readonly pages: FramePages;
   readonly buddy: BuddyAllocator | null;
   readonly framesName: string;
+  /** The NUMA nodes (mm/numa.ts): one node unless booted with numaNodes or numa. */
+  readonly numa: NumaTopology;
   readonly pagingParts: PagingParts;
   readonly slab: SlabAllocator;
   readonly kmemCaches: KernelSlabCaches;
@@ -128,6 +133,8 @@ export class Kernel {
   declare readonly pages: FramePages;
   /** "buddy", or the name of the lab's frames layer. */
   declare readonly framesName: string;
+  /** The NUMA nodes (mm/numa.ts): one node unless booted with numaNodes or numa. */
+  declare readonly numa: NumaTopology;
   declare readonly printk: Printk;
   declare readonly rng: Prandom;
   declare readonly failPageAlloc: FailPoint;
@@ -198,6 +205,7 @@ export class Kernel {
     this.pages = p.pages;
     this.buddyOrNull = p.buddy;
     this.framesName = p.framesName;
+    this.numa = p.numa;
     this.pagingParts = p.pagingParts;
     this.paging = p.pagingParts.paging;
     this.mmu = p.pagingParts.mmu;

@@ -43,6 +43,8 @@ import { MemMap } from "./mm/memmap.ts";
 import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
 import type { Mmu } from "./mm/mmu.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
+import { flatNuma, NumaTopology, RemoteCost } from "./mm/numa.ts";
+import type { BuddyAllocator } from "./mm/page_alloc.ts";
 import { checkPgtable, checkTlb } from "./mm/pgtable_check.ts";
 import { PhysMem } from "./mm/physmem.ts";
 import { checkSlab } from "./mm/slab_check.ts";
@@ -57,6 +59,7 @@ import { checkVmalloc } from "./mm/vmalloc_check.ts";
 import { vmallocMeminfo, vmallocStats } from "./mm/vmalloc_stats.ts";
 import { VMAP_AREA_SIZE } from "./mm/vmap_area.ts";
 import { registerVmstat } from "./mm/vmstat.ts";
+import { numaVmstat } from "./mm/zonelist.ts";
 import { panic } from "./panic.ts";
 import { Printk } from "./printk.ts";
 import { Rcu } from "./rcu/tree.ts";
@@ -95,9 +98,12 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
 
   // 2. frames: the lab's layer or the buddy allocator, both behind FramePages
   const framesLocks = new FramesLocks(config.cpus ?? 1);
-  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config, locks: framesLocks };
+  const numa = new NumaTopology(config.numa ?? flatNuma(config.ramBytes, config.cpus ?? 1), config.cpus ?? 1);
+  const fi: FramesInit = { phys, memmap, layout, printk, failPageAlloc, registry, events, ...config, locks: framesLocks, numa };
   const frames = bootFrames(fi, layers.frames ?? buddyFrames);
   const pages = frames.pages;
+  const buddyZones = frames.buddy?.zones;
+  if (numa.nrNodes > 1 && buddyZones !== undefined) registry.vmstatSources.push((out) => numaVmstat(buddyZones, numa.nrNodes, out));
 
   // 3. paging
   const pp = pagingInit({ phys, memmap, buddy: pages, layout, printk, debugVm: config.debugVm, tlb: config.tlb, mmu: config.mmu, events });
@@ -155,6 +161,8 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
       registry,
       events,
       zones: pages.layer.zones,
+      numa,
+      interleaveHit: frames.buddy === null ? undefined : countInterleaveHit(frames.buddy),
     },
     config,
     layers,
@@ -202,6 +210,12 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
   });
   taskParts.tasks.nrCpus = smp.nrCpus;
   taskParts.tasks.currentCpu = () => smp.current;
+  if (taskParts.memory.policy !== null) taskParts.memory.policy.currentCpu = () => smp.current;
+  if (numa.nrNodes > 1) {
+    const remote = new RemoteCost(numa, () => smp.current);
+    pp.mmu.remote = remote;
+    registry.clock.addCounter("remote", () => remote.units);
+  }
   if (smp.nrCpus > 1) {
     slab.cpu.setNrCpus(smp.nrCpus);
     smp.percpu.push(pages, slab.cpu);
@@ -256,6 +270,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     pages,
     buddy: frames.buddy,
     framesName: frames.name,
+    numa,
     pagingParts: pp,
     slab,
     kmemCaches,
@@ -299,4 +314,11 @@ function lowWatermarks(zones: readonly FramesZone[] | undefined): number {
   let n = 0;
   for (const z of zones ?? []) n += z.wmarkLow;
   return n;
+}
+
+/** numastat interleave_hit: one more page on the zone holding pfn. */
+function countInterleaveHit(buddy: BuddyAllocator): (pfn: number) => void {
+  return (pfn) => {
+    buddy.zoneOf(pfn).interleaveHit++;
+  };
 }

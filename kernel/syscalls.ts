@@ -9,6 +9,8 @@
 
 import { EV_BRK, EV_MADVISE, EV_MMAP, EV_MPROTECT, EV_MREMAP, EV_MUNMAP } from "./events_types.ts";
 import { FileSyscalls } from "./fs/fs_syscalls.ts";
+import { userPa } from "./fs/uaccess.ts";
+import { type PolicyUserAccess, sysGetMempolicy, sysMbind, sysSetMempolicy } from "./mm/mempolicy.ts";
 import { sysMlock2, sysMlockall, sysMunlock, sysMunlockall } from "./mm/mlock.ts";
 import type { Process } from "./process.ts";
 import type { UserSyscalls } from "./uapi/process.ts";
@@ -153,5 +155,62 @@ export class Syscalls extends FileSyscalls implements UserSyscalls {
     const r = sysMunlockall(p.tasks.mmapContext(), p.mm);
     p.leave();
     return r;
+  }
+
+  setMempolicy(mode: number, nmask: number, maxnode: number): number {
+    const p = this.p;
+    p.enter();
+    const r = sysSetMempolicy(p.tasks.policy, this.policyUser(), p.mm, mode, nmask, maxnode);
+    p.leave();
+    return r;
+  }
+
+  getMempolicy(policy: number, nmask: number, maxnode: number, addr: number, flags: number): number {
+    const p = this.p;
+    p.enter();
+    p.tasks.syscallLocks.mmapRead++;
+    const r = sysGetMempolicy(p.tasks.policy, this.policyUser(), p.mm, policy, nmask, maxnode, addr, flags);
+    p.leave();
+    return r;
+  }
+
+  mbind(addr: number, len: number, mode: number, nmask: number, maxnode: number, flags: number): number {
+    const p = this.p;
+    p.enter();
+    p.tasks.syscallLocks.mmapWrite++;
+    const pol = p.tasks.policy;
+    const r = sysMbind(pol, this.policyUser(), p.mm, { start: addr, len }, mode, nmask, maxnode, flags, pol);
+    p.leave();
+    return r;
+  }
+
+  /** The user words the policy syscalls read and write (get_user, put_user), through the process's page table. */
+  private policyUser(): PolicyUserAccess {
+    const p = this.p;
+    const phys = p.mem.mmu.phys;
+    const numa = p.tasks.policy.numa;
+    return {
+      read32: (va) => {
+        let v = 0;
+        for (let i = 0; i < 4; i++) {
+          const pa = userPa(p, va + i, "read");
+          if (pa < 0) return -1;
+          v |= (phys.u8[pa] as number) << (8 * i);
+        }
+        return v >>> 0;
+      },
+      write32: (va, v) => {
+        for (let i = 0; i < 4; i++) {
+          const pa = userPa(p, va + i, "write");
+          if (pa < 0) return false;
+          phys.u8[pa] = (v >>> (8 * i)) & 0xff;
+        }
+        return true;
+      },
+      nodeAt: (va) => {
+        const pa = userPa(p, va, "read");
+        return pa < 0 ? -1 : numa.nodeOf(Math.floor(pa / 4096));
+      },
+    };
   }
 }

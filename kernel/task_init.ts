@@ -17,6 +17,7 @@ import { KernelApi } from "./mm/lab_api.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import { Memory } from "./mm/memory.ts";
+import { MemPolicy } from "./mm/mempolicy_alloc.ts";
 import { Migrate } from "./mm/migrate.ts";
 import { MigrateHuge } from "./mm/migrate_huge.ts";
 import { checkMlock } from "./mm/mlock.ts";
@@ -25,6 +26,7 @@ import { checkMms } from "./mm/mm_check.ts";
 import { VMA_SIZE, VmaFields } from "./mm/mm_types.ts";
 import type { MmapContext } from "./mm/mmap.ts";
 import type { Mmu } from "./mm/mmu.ts";
+import type { NumaTopology } from "./mm/numa.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import type { PhysMem } from "./mm/physmem.ts";
 import type { KmallocApi } from "./mm/shmem.ts";
@@ -94,6 +96,10 @@ export interface TaskInitDeps {
   readonly registry: Registry;
   /** The machine's event bus. */
   readonly events: KernelEvents;
+  /** The NUMA nodes (mm/numa.ts): memory policies place pages on them. */
+  readonly numa: NumaTopology;
+  /** Counts an interleave hit on the page's zone (numastat interleave_hit); absent unless the frames layer is the buddy allocator. */
+  readonly interleaveHit?: (pfn: number) => void;
   /** The frames layer's zones (their watermarks wake kswapd), or undefined for a layer without. */
   readonly zones?: readonly FramesZone[];
 }
@@ -108,6 +114,8 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
   const objects = new VmaObjects(shmem);
   const vmas = new VmaOps(new VmaFields(k.phys), cache, objects, o.maxMapCount);
   const memory = new Memory(k.phys, k.memmap, k.pages, vmas, shmem, commit, k.layout.kernelStart);
+  memory.policy = new MemPolicy(k.numa, k.pages, vmas);
+  memory.policy.interleaveHit = k.interleaveHit ?? null;
   // Seeded apart from the kernel's generator, whose sequence of forks fixes every other seeded choice.
   const swapRng = new Prandom((o.seed ^ 0x5a4b0f15) >>> 0);
   const failSwapAlloc = new FailPoint("fail_swap_alloc", swapRng.fork());
@@ -163,6 +171,8 @@ export function tasksInit(k: TaskInitDeps, o: TaskOptions, layers: TaskLayers = 
     vmas,
     base: migrate.stats,
   });
+  memory.policy.migrate = migrate;
+  memory.policy.mapcount = (pfn) => k.memmap.mapcount(pfn);
   const parts = { tasks, memory, k: api, shmem, commit, vmas, objects, swap: memory.swap, failSwapAlloc, failSwapIo, reclaim, migrate };
   const r = k.registry;
   k.pages.shrinkers.push((want) => tasks.reclaimLazyFree(want));

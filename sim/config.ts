@@ -3,10 +3,19 @@
  * that turn bad input into a clear error instead of a broken machine.
  */
 
-import { CACHE_CLOCK_KINDS, CLOCK_KINDS, type ClockCosts, type ClockKind, DEFAULT_CLOCK_COSTS, SMP_CLOCK_KINDS } from "../kernel/clock.ts";
+import {
+  CACHE_CLOCK_KINDS,
+  CLOCK_KINDS,
+  type ClockCosts,
+  type ClockKind,
+  DEFAULT_CLOCK_COSTS,
+  NUMA_CLOCK_KINDS,
+  SMP_CLOCK_KINDS,
+} from "../kernel/clock.ts";
 import type { FsOptions } from "../kernel/fs/fs_init.ts";
 import { DEFAULT_DISK_BYTES, type KernelLayers } from "../kernel/main.ts";
 import { type CacheConfig, type CacheShape, DEFAULT_CACHE } from "../kernel/mm/cache_model.ts";
+import type { NumaSpec } from "../kernel/mm/numa.ts";
 import { MAX_ORDER_LIMIT } from "../kernel/mm/page_alloc.ts";
 import { type MmuName, mmuGeometry } from "../kernel/mm/pgtable_geometry.ts";
 import { TEACH_GEOMETRIES } from "../kernel/mm/pgtable_teach.ts";
@@ -16,6 +25,7 @@ import type { KLogger } from "../kernel/printk.ts";
 import { silentLogger } from "../kernel/printk.ts";
 import { MAX_CPUS } from "../kernel/smp.ts";
 import type { MallocLayer } from "../userspace/libc/malloc_layer.ts";
+import { type NumaOptions, resolveNuma } from "./config_numa.ts";
 import { readHostTree } from "./fs_host.ts";
 
 /** Overcommit policy (vm.overcommit_memory and vm.overcommit_ratio). */
@@ -77,6 +87,13 @@ export interface BootOptions {
   /** CPUs, 1..64, each with its own TLB (kernel/smp.ts). Default 1. */
   cpus?: number;
   /**
+   * NUMA nodes (kernel/mm/numa.md): RAM cut into this many equal nodes, the
+   * CPUs dealt out in blocks; distances 10 local, 20 remote. 1..8, default 1.
+   */
+  numaNodes?: number;
+  /** NUMA nodes one by one (sim/config_numa.ts): RAM and CPUs are then the nodes' sums. */
+  numa?: NumaOptions;
+  /**
    * The data-cache model (kernel/mm/cache_model.ts): an L1 per CPU and a
    * shared LLC, `{ size, ways }` each in bytes (powers of two), with MESI
    * coherence and the false-sharing detector, fed by every user load and
@@ -130,6 +147,8 @@ export interface ResolvedConfig {
   tlb: TlbConfig;
   mmu: { geometry: MmuName; observeAccesses: boolean };
   cpus: number;
+  /** The nodes, or null for one node (the machine without NUMA). */
+  numa: NumaSpec | null;
   cache: CacheConfig | null;
   clock: ClockCosts;
   fs: FsOptions;
@@ -154,6 +173,8 @@ const KNOWN = new Set([
   "tlb",
   "mmu",
   "cpus",
+  "numaNodes",
+  "numa",
   "cache",
   "clock",
   "fs",
@@ -194,6 +215,8 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
       `Machine.boot: ramBytes must be a multiple of 4096 from 1 MiB (1048576) to 4 GiB (4294967296), got ${String(ramBytes)}`,
     );
   }
+  const cpus = intIn("cpus", opts.cpus ?? 1, 1, MAX_CPUS);
+  const nodes = resolveNuma(opts.numaNodes, opts.numa, ramBytes, cpus, { ram: opts.ramBytes !== undefined, cpus: opts.cpus !== undefined });
   const oc = opts.overcommit ?? {};
   const mode = intIn("overcommit.mode", oc.mode ?? 0, 0, 2) as 0 | 1 | 2;
   const slubDebug = opts.slubDebug ?? "";
@@ -204,7 +227,7 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
   const pagePoison = opts.pagePoison ?? debugVm >= 2;
   if (typeof pagePoison !== "boolean") throw new ConfigError(`Machine.boot: pagePoison must be true or false, got ${String(pagePoison)}`);
   return {
-    ramBytes,
+    ramBytes: nodes.ramBytes,
     seed: intIn("seed", opts.seed ?? 1, 0, 2 ** 32 - 1),
     debugVm,
     pagePoison,
@@ -213,12 +236,13 @@ export function resolveConfig(opts: BootOptions = {}): ResolvedConfig {
     swapBytes: intIn("swapBytes", opts.swapBytes ?? 0, 0, 2 ** 50),
     maxMapCount: intIn("maxMapCount", opts.maxMapCount ?? 65530, 1, 2 ** 31 - 1),
     thp: resolveThp(opts.thp ?? (noHugeLeaves(opts) ? "never" : "madvise")),
-    hugePages: resolveHugePages(opts, ramBytes),
+    hugePages: resolveHugePages(opts, nodes.ramBytes),
     maxOrder: intIn("maxOrder", opts.maxOrder ?? 10, 0, MAX_ORDER_LIMIT),
     pcpBatch: intIn("pcpBatch", opts.pcpBatch ?? 0, -1, 4096),
     tlb: resolveTlb(opts.tlb ?? {}),
     mmu: resolveMmu(opts.mmu ?? {}),
-    cpus: intIn("cpus", opts.cpus ?? 1, 1, MAX_CPUS),
+    cpus: nodes.cpus,
+    numa: nodes.numa,
     cache: resolveCache(opts.cache ?? false),
     clock: resolveClock(opts.clock ?? {}),
     fs: resolveFs(opts.fs ?? {}),
@@ -310,7 +334,7 @@ function resolveCache(o: unknown): CacheConfig | null {
 function resolveClock(c: unknown): ClockCosts {
   if (typeof c !== "object" || c === null) throw new ConfigError(`Machine.boot: clock must be an object of costs, got ${String(c)}`);
   const given = c as Record<string, unknown>;
-  const all: readonly ClockKind[] = [...CLOCK_KINDS, ...SMP_CLOCK_KINDS, ...CACHE_CLOCK_KINDS];
+  const all: readonly ClockKind[] = [...CLOCK_KINDS, ...SMP_CLOCK_KINDS, ...CACHE_CLOCK_KINDS, ...NUMA_CLOCK_KINDS];
   for (const k of Object.keys(given)) {
     if (!(all as readonly string[]).includes(k)) {
       throw new ConfigError(`Machine.boot: unknown clock cost '${k}' (kinds are ${all.join(", ")})`);

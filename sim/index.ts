@@ -51,6 +51,7 @@ export { buddyFrames } from "../kernel/mm/mm_init.ts";
 export { KernelOops } from "../kernel/mm/mmu.ts";
 export type { AccessMode, MmuMemory } from "../kernel/mm/mmu_memory.ts";
 export { TEACH_NO_ROOT, TEACH_OUTSIDE, type TeachFrame, type TeachHost, TeachSpace } from "../kernel/mm/mmu_teach.ts";
+export { flatNuma, type NumaSpec, NumaTopology } from "../kernel/mm/numa.ts";
 export { OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN } from "../kernel/mm/oom_kill.ts";
 export { BuddyAllocator } from "../kernel/mm/page_alloc.ts";
 export type { FaultHandler, PageFault, PageTable } from "../kernel/mm/pgtable.ts";
@@ -131,6 +132,7 @@ export { BusError, ProcessKilled, SegmentationFault, type SigInfo, type SignalHa
 export { MAX_CPUS } from "../kernel/smp.ts";
 export { type SpawnThreadOptions, Thread } from "../kernel/thread.ts";
 export * from "../kernel/uapi/fcntl.ts";
+export * from "../kernel/uapi/mempolicy.ts";
 export * from "../kernel/uapi/mman.ts";
 export * from "../kernel/uapi/signal.ts";
 export {

@@ -24,9 +24,11 @@ import { CheckedSlab } from "../kernel/mm/slab_layer_check.ts";
 import { slabinfoRows } from "../kernel/mm/slab_stats.ts";
 import { renderSwaps } from "../kernel/mm/swapfile.ts";
 import { VMALLOC_START } from "../kernel/mm/types.ts";
+import { nodeNumaStat, renderNumastat } from "../kernel/mm/zonelist.ts";
 import { renderBuddyinfo } from "../kernel/proc/buddyinfo.ts";
 import { renderExtfragIndex, renderUnusableIndex } from "../kernel/proc/extfrag.ts";
 import { renderMeminfo } from "../kernel/proc/meminfo.ts";
+import { renderNodeMeminfo } from "../kernel/proc/node.ts";
 import { renderPagetypeinfo } from "../kernel/proc/pagetypeinfo.ts";
 import { renderSlabinfo } from "../kernel/proc/slabinfo.ts";
 import { renderVmallocinfo } from "../kernel/proc/vmallocinfo.ts";
@@ -148,6 +150,32 @@ export class MachineProc {
   /** /proc/buddyinfo. Throws Error on a machine whose frames layer has no zones (xv6, bitmap). */
   buddyinfo(): string {
     return renderBuddyinfo(this.kernel.frameZones(), this.kernel.pages.maxOrder);
+  }
+
+  /**
+   * /sys/devices/system/node/node`nid`/meminfo: the node's MemTotal, MemFree
+   * and MemUsed (kernel/proc/node.ts). Throws RangeError for a node the
+   * machine does not have, Error unless the frames layer is the buddy allocator.
+   */
+  nodeMeminfo(nid: number): string {
+    this.node(nid);
+    return renderNodeMeminfo(this.kernel.buddy.zones, nid);
+  }
+
+  /**
+   * /sys/devices/system/node/node`nid`/numastat: numa_hit, numa_miss,
+   * numa_foreign, interleave_hit, local_node, other_node in pages
+   * (kernel/mm/zonelist.ts says what each counts). Throws RangeError for a
+   * node the machine does not have, Error unless the frames layer is the buddy allocator.
+   */
+  numastat(nid: number): string {
+    this.node(nid);
+    return renderNumastat(nodeNumaStat(this.kernel.buddy.zones, nid));
+  }
+
+  private node(nid: number): void {
+    const n = this.kernel.numa.nrNodes;
+    if (!(Number.isInteger(nid) && nid >= 0 && nid < n)) throw new RangeError(`node ${String(nid)}: the machine has nodes 0..${n - 1}`);
   }
 
   /**
@@ -274,6 +302,7 @@ export class Machine {
         observeAccesses: config.mmu.observeAccesses,
         mmu: config.mmu.geometry,
         cpus: config.cpus,
+        numa: config.numa,
         cache: config.cache,
         clockCosts: config.clock,
         fs: config.fs,

@@ -130,6 +130,9 @@ export class FramePages {
    */
   private readonly freeTestMask: number;
   private readonly nrCpus: number;
+  /** The node and node mask of the allocPagesNode call under way (-1: none; take asks allocPages). */
+  private wantNid = -1;
+  private wantMask = 0;
 
   constructor(
     readonly layer: FrameAllocator,
@@ -300,11 +303,35 @@ export class FramePages {
     return order;
   }
 
+  /**
+   * alloc_pages_node with a node mask (memory policies): the layer's
+   * allocPagesNode, preferring node `nid`, only the nodes of `nodemask`
+   * (0: any), through the same slow path as allocPages (shrinkers, OOM,
+   * failure report). A layer without allocPagesNode is asked allocPages.
+   * Returns -1 and panics as allocPages.
+   */
+  allocPagesNode(order: number, gfp: number, nid: number, nodemask: number): number {
+    if (this.layer.allocPagesNode === undefined) return this.allocPages(order, gfp);
+    this.wantNid = nid;
+    this.wantMask = nodemask;
+    try {
+      if (order >>> 0 !== order || order > this.maxOrder || this.failPoint.armed) return this.allocSlow(order, gfp);
+      const pfn = this.take(order, gfp);
+      if (pfn < 0) return this.allocSlow(order, gfp);
+      this.prepNewPage(pfn, order, gfp);
+      if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
+      return pfn;
+    } finally {
+      this.wantNid = -1;
+      this.wantMask = 0;
+    }
+  }
+
   /** One call into the layer, its answer checked (allocPages has the same steps written out). */
   private take(order: number, gfp: number): number {
     let pfn: number;
     try {
-      pfn = this.layer.allocPages(order, gfp);
+      pfn = this.wantNid < 0 ? this.layer.allocPages(order, gfp) : this.askNode(order, gfp);
     } catch (e) {
       return this.allocThrew(order, e);
     }
@@ -316,6 +343,12 @@ export class FramePages {
     )
       return this.checkAnswer(pfn, order);
     return pfn;
+  }
+
+  /** The layer's allocPagesNode for the node request allocPagesNode is serving. */
+  private askNode(order: number, gfp: number): number {
+    const f = this.layer.allocPagesNode as NonNullable<FrameAllocator["allocPagesNode"]>;
+    return f.call(this.layer, order, gfp, this.wantNid, this.wantMask);
   }
 
   private allocThrew(order: number, e: unknown): never {

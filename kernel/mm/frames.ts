@@ -23,6 +23,7 @@
  */
 import type { KernelEvents } from "../events.ts";
 import type { MemMap } from "./memmap.ts";
+import type { NumaTopology } from "./numa.ts";
 import type { PhysMem } from "./physmem.ts";
 
 /** Something that can give pages back under memory pressure (a shrinker): returns the pages it freed. */
@@ -84,6 +85,13 @@ export interface FramesBoot {
   reserve(pfn: number, count: number): void;
   /** CPUs of the machine (the `cpus` boot option): a per-CPU allocator keeps a list for each. */
   readonly nrCpus: number;
+  /**
+   * The machine's NUMA nodes (numa.ts): each node's frames [startPfn[n],
+   * endPfn[n]), each CPU's node, the distances and fallback orders. One
+   * node holding everything unless the machine was booted with `numaNodes`
+   * or `numa`. A layer may ignore it (every frame then serves every node).
+   */
+  readonly numa: NumaTopology;
   /** The CPU the kernel is running on now (smp_processor_id; 0 at boot and outside `m.run`). */
   thisCpu(): number;
   /**
@@ -121,6 +129,8 @@ export interface FramesZone {
   readonly nrFreeMt?: ArrayLike<number>;
   /** Optional: the migrate type of each page block of the zone, lowest first. */
   readonly blockType?: ArrayLike<number>;
+  /** Optional: the node holding the zone (0 when absent). */
+  readonly nid?: number;
 }
 
 /** What the kernel counted of a frames layer's traffic (FramePages), handed to `stats`. */
@@ -153,6 +163,14 @@ export interface FrameAllocator {
   /** Recounts the allocator's own state; throws (an InvariantViolation, say) when it is broken. */
   check(): void;
 
+  /**
+   * Optional (alloc_pages_node with a node mask): like allocPages, but
+   * prefers node `nid` and falls back only to nodes whose bit is set in
+   * `nodemask` (0: any node), nearest first. The kernel calls it for memory
+   * policies (mbind, set_mempolicy); without it those requests get
+   * allocPages, which places the frames where the layer likes.
+   */
+  allocPagesNode?(order: number, gfp: number, nid: number, nodemask: number): number;
   /** Optional: frames held on per-CPU lists, neither free nor allocated (0 when absent). */
   nrPcpPages?(): number;
   /** Optional: gives every CPU's per-CPU lists back to the free lists (drain_all_pages: after shrinkers free something, before an allocation fails, drop_caches). */
@@ -197,6 +215,12 @@ export interface PageAllocator {
   readonly ev: KernelEvents;
   /** alloc_pages: a block of 2^order pages with refcount 1, or -1. `gfp` is required (the kernel wrapper defaults it to GFP_KERNEL). */
   allocPages(order: number, gfp: number): number;
+  /**
+   * alloc_pages_node with a node mask: like allocPages, preferring node
+   * `nid` and using only the nodes of `nodemask` (0: any); a layer without
+   * allocPagesNode places the block as allocPages does.
+   */
+  allocPagesNode(order: number, gfp: number, nid: number, nodemask: number): number;
   /** __free_pages: drops one reference; frees the block when it was the last. */
   freePages(pfn: number, order: number): void;
   /** get_page: one more reference to an allocated block's head. */

@@ -37,6 +37,7 @@ import { HugeMemory } from "./huge_memory.ts";
 import { Hugetlb } from "./hugetlb.ts";
 import { MemcgController } from "./memcontrol.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
+import type { MemPolicy } from "./mempolicy_alloc.ts";
 import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
@@ -85,6 +86,8 @@ export class Memory implements ZapSink {
   reclaim: Reclaim | null = null;
   /** munlock_vma_folio (mlock_folio.ts): a COW copy in a locked VMA unmapped the old page there. Set at boot. */
   munlockFolio: ((pfn: number) => void) | null = null;
+  /** Memory policies (mempolicy.ts): where a VMA or task with a policy gets its anonymous pages. Set at boot. */
+  policy: MemPolicy | null = null;
   private readonly prot: ChangeProt;
   private readonly w: Uint32Array;
   /** Transparent huge pages (huge_memory.ts): the 2 MiB side of faults, fork, zap and splits. */
@@ -177,7 +180,7 @@ export class Memory implements ZapSink {
     }
     this.reclaim?.beforeAlloc();
     if (mm.memcg !== 0 && !this.memcg.tryCharge(mm.memcg)) return FAULT_OOM;
-    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+    const pfn = this.allocUserPage(mm, vma, page, GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
     this.newAnonPage(mm, pfn);
@@ -304,7 +307,7 @@ export class Memory implements ZapSink {
       return FAULT_OK;
     }
     if (mm.memcg !== 0 && !this.memcg.tryChargeHolding(mm.memcg, pteFlags & PTE_SPECIAL ? -1 : old, this.buddy)) return FAULT_OOM;
-    const pfn = this.allocCopyTarget(old, pteFlags);
+    const pfn = this.allocCopyTarget(mm, vma, page, old, pteFlags);
     if (pfn < 0) return FAULT_OOM;
     this.anonVmaPrepare(vma);
     this.outcome = pteFlags & PTE_SPECIAL ? PFO_ZERO_PAGE_COPY : PFO_COW_COPY;
@@ -326,13 +329,20 @@ export class Memory implements ZapSink {
    * The new frame of a COW copy. The page being copied is held by an extra
    * reference while the allocation may reclaim, so reclaim leaves it mapped.
    */
-  private allocCopyTarget(old: number, pteFlags: number): number {
-    if (this.reclaim === null || pteFlags & PTE_SPECIAL) return this.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE);
+  private allocCopyTarget(mm: MmStruct, vma: number, page: number, old: number, pteFlags: number): number {
+    if (this.reclaim === null || pteFlags & PTE_SPECIAL) return this.allocUserPage(mm, vma, page, GFP_HIGHUSER_MOVABLE);
     this.buddy.getPage(old);
     this.reclaim.beforeAlloc();
-    const pfn = this.buddy.allocPages(0, GFP_HIGHUSER_MOVABLE);
+    const pfn = this.allocUserPage(mm, vma, page, GFP_HIGHUSER_MOVABLE);
     this.buddy.freePages(old, 0);
     return pfn;
+  }
+
+  /** An anonymous page for `page` of `vma`: where the VMA's or the task's memory policy says (mempolicy.ts), else allocPages. */
+  private allocUserPage(mm: MmStruct, vma: number, page: number, gfp: number): number {
+    const word = this.vmas.policy(vma) || mm.mempolicy;
+    if (word === 0 || this.policy === null) return this.buddy.allocPages(0, gfp);
+    return this.policy.alloc(word, vma, page, gfp);
   }
 
   /** Drops one mapping of an anonymous page (page_remove_rmap + put_page). */

@@ -92,6 +92,12 @@ export class MmStruct {
   hiwaterVm = 0;
   /** def_flags: VMA flags every new mapping gets (mlockall(MCL_FUTURE) sets VM_LOCKED here; mlock.ts). */
   defFlags = 0;
+  /**
+   * The task memory policy (set_mempolicy; a mempolicy.ts word, 0 for
+   * MPOL_DEFAULT). Linux keeps it per thread; memsim per address space,
+   * shared by its threads and copied by fork.
+   */
+  mempolicy = 0;
   /** mm_users: the threads sharing this address space (kernel/thread.ts); it is torn down with the last. */
   users = 1;
   /** The memory cgroup new anonymous pages of this mm are charged to (0 = the root: none; memcontrol.ts). */

@@ -9,6 +9,8 @@
  *   MM-7 commit: an mm's charge is not the sum of its accounted VMAs, or
  *        Committed_AS is not the sum of all charges
  *   MM-8 a page marked exclusive to one address space is mapped more than once
+ *   MM-9 a memory policy (task or VMA) is malformed, or a policy is kept
+ *        for a VMA no address space holds
  */
 import { invariant } from "../panic.ts";
 import type { Process } from "../process.ts";
@@ -16,6 +18,7 @@ import type { CommitAccounting } from "./commit.ts";
 import type { Hugetlb } from "./hugetlb.ts";
 import { type MemMap, PG_alloc, PG_anon, PG_anon_exclusive, PG_file } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
+import { policyOk } from "./mempolicy.ts";
 import { PAGE } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import type { PageTable } from "./pgtable.ts";
@@ -81,6 +84,28 @@ export function checkMms(t: MmCheckParts): void {
   for (const id of t.shmem.ids()) charged += t.shmem.charged(id);
   t.shmem.check();
   invariant(charged === t.commit.committed, "MM-7", `Committed_AS is ${t.commit.committed} pages, charges add up to ${charged}`);
+  checkPolicies(t);
+}
+
+/** MM-9: every policy word well formed; the VMA policies kept are exactly those of live VMAs. */
+function checkPolicies(t: MmCheckParts): void {
+  const nrNodes = t.memory.policy?.numa.nrNodes ?? 1;
+  let held = 0;
+  for (const p of t.tasks.list()) {
+    const mm = p.mm;
+    invariant(policyOk(mm.mempolicy, nrNodes), "MM-9", `pid ${p.pid}: task policy 0x${mm.mempolicy.toString(16)} is malformed`);
+    for (let n = mm.tree.first(); n >= 0; n = mm.tree.next(n)) {
+      const word = t.vmas.policy(mm.tree.value(n));
+      if (word === 0) continue;
+      held++;
+      invariant(
+        policyOk(word, nrNodes),
+        "MM-9",
+        `pid ${p.pid}: VMA at ${mm.tree.start(n).toString(16)} has malformed policy 0x${word.toString(16)}`,
+      );
+    }
+  }
+  invariant(held === t.vmas.nrPolicies, "MM-9", `${t.vmas.nrPolicies} VMA policies kept, live VMAs hold ${held}`);
 }
 
 function checkMm(t: MmCheckParts, p: Process): number {

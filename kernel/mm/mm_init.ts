@@ -19,7 +19,8 @@ import type { FrameAllocator, FramesBoot, FramesLayer, FreeRange } from "./frame
 import { FramesLocks, MAX_FRAMES_LOCKS } from "./frames_locks.ts";
 import type { BootLayout } from "./memblock.ts";
 import { type MemMap, PG_reserved } from "./memmap.ts";
-import { DMA_END_PFN, setupWatermarks, ZONE_NAMES, Zone } from "./mmzone.ts";
+import { DMA_END_PFN, setupWatermarks, ZONE_DMA, ZONE_NAMES, ZONE_NORMAL, Zone } from "./mmzone.ts";
+import { flatNuma, NumaTopology } from "./numa.ts";
 import { BuddyAllocator } from "./page_alloc.ts";
 import { mobilityGroupingFor, pageblockOrderFor } from "./pageblock.ts";
 import type { PhysMem } from "./physmem.ts";
@@ -44,6 +45,8 @@ export interface FramesInit {
   readonly events: KernelEvents;
   /** The layer's own locks and the running CPU (FramesBoot.acquire, thisCpu). Default: one CPU, no locks counted. */
   readonly locks?: FramesLocks;
+  /** The machine's nodes (numa.ts); every frame and CPU on node 0 when absent. */
+  readonly numa?: NumaTopology;
 }
 
 /** The booted page allocator; `buddy` is the layer when it is memsim's buddy allocator, else null. */
@@ -65,18 +68,38 @@ export interface FramesParts {
  */
 export function buddyFrames(boot: FramesBoot): BuddyAllocator {
   const nrPages = boot.ram.nrPages;
-  const zones: Zone[] = [];
-  const dmaEnd = Math.min(nrPages, DMA_END_PFN);
   const pbOrder = pageblockOrderFor(boot.maxOrder);
-  zones.push(new Zone(0, ZONE_NAMES[0], 0, dmaEnd, boot.maxOrder, pbOrder));
-  if (nrPages > DMA_END_PFN) zones.push(new Zone(1, ZONE_NAMES[1], DMA_END_PFN, nrPages, boot.maxOrder, pbOrder));
+  const zones = nodeZones(boot.numa, boot.maxOrder, pbOrder);
   const mobility = mobilityGroupingFor(nrPages, pbOrder) ? 1 : 0;
   for (const z of zones) z.mobility = mobility;
-  const buddy = new BuddyAllocator(boot.memmap, zones, boot.maxOrder);
-  for (const r of boot.ranges) buddy.freeBootRange(r.start, r.end);
+  const buddy = new BuddyAllocator(boot.memmap, zones, boot.maxOrder, boot.numa);
+  // Each free range is cut at zone boundaries, so no boot block straddles two zones (or two nodes).
+  for (const r of boot.ranges)
+    for (const z of zones) {
+      const start = Math.max(r.start, z.startPfn);
+      const end = Math.min(r.end, z.endPfn);
+      if (start < end) buddy.freeBootRange(start, end);
+    }
   setupWatermarks(zones);
   buddy.setupPcp(boot.options.pcpBatch, boot.options.nrCpus ?? 1);
   return buddy;
+}
+
+/**
+ * Every node's zones, sorted by node then zone: DMA (the frames of node 0
+ * below 16 MiB; only node 0 has one, as Linux's pgdat 0) and Normal (the
+ * rest of each node).
+ */
+function nodeZones(numa: NumaTopology, maxOrder: number, pbOrder: number): Zone[] {
+  const zones: Zone[] = [];
+  for (let nid = 0; nid < numa.nrNodes; nid++) {
+    const start = numa.startPfn[nid] as number;
+    const end = numa.endPfn[nid] as number;
+    const dmaEnd = nid === 0 ? Math.min(end, DMA_END_PFN) : start;
+    if (dmaEnd > start) zones.push(new Zone(ZONE_DMA, ZONE_NAMES[ZONE_DMA], start, dmaEnd, maxOrder, pbOrder, nid));
+    if (end > dmaEnd) zones.push(new Zone(ZONE_NORMAL, ZONE_NAMES[ZONE_NORMAL], dmaEnd, end, maxOrder, pbOrder, nid));
+  }
+  return zones;
 }
 
 /** Reserves the boot frames (frame 0, kernel image, mem_map) in struct page. */
@@ -105,6 +128,7 @@ export function bootFrames(b: FramesInit, layer: FramesLayer): FramesParts {
       for (let p = pfn; p < pfn + count; p++) b.memmap.setHead(p, PG_reserved, 0);
     },
     nrCpus: locks.nrCpus,
+    numa: b.numa ?? new NumaTopology(flatNuma(b.phys.nrPages * 4096, locks.nrCpus), locks.nrCpus),
     thisCpu: () => locks.currentCpu(),
     acquire: (lock) => locks.acquire(lock),
   };

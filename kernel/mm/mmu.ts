@@ -93,6 +93,8 @@ export class Mmu {
   readonly stats = new MmuStats();
   /** mm_cpumask (tlbflush.ts) on a machine with several CPUs: a fill marks the running CPU as holding the ASID. */
   cpumask: { fillsHere(asid: number): void } | null = null;
+  /** NUMA remote-access cost (numa.ts RemoteCost): told the physical address of every successful walk; null on one node. */
+  remote: { fill(pa: number): void } | null = null;
   private readonly u32: Uint32Array;
   /** The every-access mode's observer, or null (the default: user accesses that hit the TLB are seen by no one). */
   private observer: AccessObserver | null = null;
@@ -192,8 +194,9 @@ export class Mmu {
       if (j >= 0) return this.hugeHit(j, page, pt.asid);
     }
     tlb.stats.misses++;
-    if (pt.top === 4) return this.walk(pt, acc, page);
-    return pt.top === 3 ? this.walkSv39(pt, acc, page) : this.walkX86_32(pt, acc, page);
+    const j = pt.top === 4 ? this.walk(pt, acc, page) : pt.top === 3 ? this.walkSv39(pt, acc, page) : this.walkX86_32(pt, acc, page);
+    if (this.remote !== null && j >= 0) this.remote.fill(tlb.base[j] as number);
+    return j;
   }
 
   /** A 4 KiB miss the 2 MiB array answers: its 4 KiB piece goes into the sets, counted as a hit. */

@@ -13,6 +13,7 @@
  */
 
 import type { MemMap } from "./memmap.ts";
+import type { NumaTopology } from "./numa.ts";
 import { MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
 
 /** Zone indexes, lowest first. */
@@ -63,6 +64,8 @@ export interface BuddyLists {
   readonly stats: BuddyStats;
   /** CPUs with per-CPU lists: every zone's `pcp` has this many. */
   readonly nrCpus: number;
+  /** The nodes the zones are on (numa.ts). */
+  readonly numa: NumaTopology;
 }
 
 /** One zone of physical memory. */
@@ -78,6 +81,14 @@ export class Zone {
   lowmemReserve = 0;
   /** Pages allocated from this zone since boot (vmstat pgalloc_<zone>). */
   pgalloc = 0;
+  /** Pages allocated here for a request that preferred another node (numa_miss; zonelist.ts). */
+  numaMiss = 0;
+  /** Pages another node gave a request that preferred this node (numa_foreign; counted on the node's top zone). */
+  numaForeign = 0;
+  /** Pages allocated here by a CPU of another node (other_node). */
+  otherNode = 0;
+  /** Pages an interleave policy placed here on the node it chose (interleave_hit). */
+  interleaveHit = 0;
   /** First free head (pfn + 1) of each order and type: index order * MIGRATE_TYPES + type. */
   readonly freeHead: Int32Array;
   /** Free blocks per order over all types (/proc/buddyinfo). */
@@ -108,6 +119,8 @@ export class Zone {
     readonly endPfn: number,
     maxOrder: number,
     pageblockOrder: number,
+    /** The node holding the zone (numa.ts). */
+    readonly nid = 0,
   ) {
     this.freeHead = new Int32Array((maxOrder + 1) * MIGRATE_TYPES);
     this.nrFree = new Int32Array(maxOrder + 1);
@@ -158,8 +171,9 @@ export function setupWatermarks(zones: readonly Zone[]): void {
     z.wmarkLow = min + step;
     z.wmarkHigh = min + 2 * step;
   }
-  const normal = zones[ZONE_NORMAL];
-  const dma = zones[ZONE_DMA];
+  // Only node 0 has a DMA zone; its reserve is against node 0's Normal zone, the pgdat's higher zone.
+  const normal = zones.find((z) => z.nid === 0 && z.id === ZONE_NORMAL);
+  const dma = zones.find((z) => z.nid === 0 && z.id === ZONE_DMA);
   if (normal && dma) dma.lowmemReserve = Math.floor(normal.managed / 256);
 }
 

@@ -30,12 +30,14 @@ import { panic } from "../panic.ts";
 import type { FrameAllocator, FramesCounters } from "./frames.ts";
 import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_MOVABLE, __GFP_NOFAIL, __GFP_RECLAIMABLE } from "./gfp.ts";
 import { type MemMap, PG_buddy, PG_pcp } from "./memmap.ts";
-import { type BuddyLists, BuddyStats, PerCpuPages, pcpBatchFor, ZONE_DMA, type Zone } from "./mmzone.ts";
+import { type BuddyLists, BuddyStats, PerCpuPages, pcpBatchFor, ZONE_DMA, ZONE_NORMAL, type Zone } from "./mmzone.ts";
+import type { NumaTopology } from "./numa.ts";
 import { checkBuddy } from "./page_alloc_check.ts";
 import { addToFreeList, delFromFreeList, findFallback } from "./page_alloc_lists.ts";
 import { buddyStats } from "./page_alloc_stats.ts";
 import { gfpMigratetype, MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
 import type { ZoneVmStat } from "./vmstat.ts";
+import { buildZonelists, type Zonelists } from "./zonelist.ts";
 
 /** Largest order a kernel may be built with here (4-bit order field). */
 export const MAX_ORDER_LIMIT = 12;
@@ -67,20 +69,27 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** The machine's event bus (mm_buddy_split, mm_buddy_merge). */
   ev: KernelEvents = NO_EVENTS;
   private readonly w: Uint32Array;
-  private readonly normal: Zone;
-  /** The lowest zone (DMA), where frees below the Normal zone go. */
-  private readonly low: Zone;
-  private readonly normalStart: number;
+  /** The running CPU's node's highest zone (setCpu): the fast path's zone. */
+  private normal: Zone;
+  /** The running CPU's node's lowest zone (DMA on node 0). */
+  private low: Zone;
+  /** The frames [normalStart, normalStart + normalSpan) of `normal`: frees outside go to the slow path. */
+  private normalStart: number;
+  private normalSpan: number;
   /**
-   * The Normal zone's page block types (blockTypeAt, indexed by pfn >> pbo)
-   * and its page block order: freePages reads them from here, one load
-   * each, so its fast path stays small enough for V8 to inline into the caller.
+   * `normal`'s page block types (blockTypeAt, indexed by pfn >> pbo) and its
+   * page block order: freePages reads them from here, one load each, so its
+   * fast path stays small enough for V8 to inline into the caller.
    */
-  private readonly normalTypes: Uint8Array;
-  private readonly pbo: number;
-  /** The running CPU's lists of the Normal and lowest zones (set by setupPcp and setCpu). */
+  private normalTypes: Uint8Array;
+  private pbo: number;
+  /** The running CPU's node (numa.ts). */
+  private nid = 0;
+  /** The nodes (numa.ts) and each node's zonelist (zonelist.ts). */
+  readonly numa: NumaTopology;
+  readonly zonelists: Zonelists;
+  /** The running CPU's list of `normal` (set by setupPcp and setCpu). */
   private normalPcp: PerCpuPages;
-  private lowPcp: PerCpuPages;
   /** normalPcp.head, one load nearer for the fast paths. */
   private normalHead: Int32Array;
   /** The CPU whose lists allocations and frees use (setCpu). */
@@ -103,16 +112,19 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     readonly memmap: MemMap,
     zones: Zone[],
     readonly maxOrder: number,
+    numa: NumaTopology,
   ) {
     this.zones = zones;
     this.w = memmap.w;
-    this.normal = zones[zones.length - 1] as Zone;
+    this.numa = numa;
+    this.zonelists = buildZonelists(zones, numa);
+    this.normal = zones[this.zonelists.top[0] as number] as Zone;
     this.low = zones[0] as Zone;
     this.normalStart = this.normal.startPfn;
+    this.normalSpan = this.normal.endPfn - this.normal.startPfn;
     this.normalTypes = this.normal.blockTypeAt;
     this.pbo = this.normal.pageblockOrder;
     this.normalPcp = this.normal.pcp0;
-    this.lowPcp = this.low.pcp0;
     this.normalHead = this.normalPcp.head;
     this.stats = new BuddyStats(new Uint32Array(maxOrder + 1), new Uint32Array(maxOrder + 1));
   }
@@ -146,15 +158,58 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     return this.allocSlow(order, gfp);
   }
 
-  /** Everything but the per-CPU fast path: zone choice, refills, the zonelist at the min watermark. */
+  /** Everything but the per-CPU fast path: the running CPU's node's zonelist. */
   private allocSlow(order: number, gfp: number): number {
-    const zone = (gfp & __GFP_DMA) !== 0 ? (this.zones[ZONE_DMA] as Zone) : this.normal;
-    const mt = zone.mobility !== 0 ? gfpMigratetype(gfp) : MIGRATE_MOVABLE;
+    return this.allocNode(order, gfp, this.nid, 0);
+  }
+
+  /**
+   * alloc_pages_node / __alloc_pages with a node mask: node `nid`'s
+   * zonelist (the running CPU's node when nid is out of range), only the
+   * nodes whose bit is set in `nodemask` (0: every node). Returns -1 when
+   * no allowed zone has a free block above its watermark.
+   */
+  allocPagesNode(order: number, gfp: number, nid: number, nodemask: number): number {
+    return this.allocNode(order, gfp, nid >>> 0 < this.numa.nrNodes ? nid : this.nid, nodemask);
+  }
+
+  /** The zonelist of node nid in its two passes (zonelist.ts), then the NUMA counters. */
+  private allocNode(order: number, gfp: number, nid: number, mask: number): number {
+    const mt = this.low.mobility !== 0 ? gfpMigratetype(gfp) : MIGRATE_MOVABLE;
     let pfn = -1;
-    if (zone.freePages - (1 << order) >= zone.wmarkLow) pfn = this.rmqueue(zone, order, mt);
-    if (pfn < 0) pfn = this.allocFromZonelist(order, gfp, mt);
-    if (pfn >= 0) this.zoneOf(pfn).pgalloc += 1 << order;
+    if ((gfp & __GFP_DMA) !== 0) {
+      const dma = this.zones[ZONE_DMA] as Zone;
+      if (dma.freePages - (1 << order) >= dma.wmarkLow) pfn = this.rmqueue(dma, order, mt);
+    } else pfn = this.firstPass(order, nid, mask, mt);
+    if (pfn < 0) pfn = this.allocFromZonelist(order, gfp, nid, mask, mt);
+    if (pfn >= 0) this.account(pfn, order, nid);
     return pfn;
+  }
+
+  /** The first pass: each allowed node's top zone in fallback order, at the low watermark. */
+  private firstPass(order: number, nid: number, mask: number, mt: number): number {
+    const list = this.zonelists.firstPass[nid] as Int32Array;
+    for (let i = 0; i < list.length; i++) {
+      const zone = this.zones[list[i] as number] as Zone;
+      if (mask !== 0 && ((mask >>> zone.nid) & 1) === 0) continue;
+      if (zone.freePages - (1 << order) < zone.wmarkLow) continue;
+      const pfn = this.rmqueue(zone, order, mt);
+      if (pfn >= 0) return pfn;
+    }
+    return -1;
+  }
+
+  /** pgalloc of the page's zone, and zone_statistics when there are several nodes (zonelist.ts). */
+  private account(pfn: number, order: number, nid: number): void {
+    const zone = this.zoneOf(pfn);
+    const n = 1 << order;
+    zone.pgalloc += n;
+    if (this.numa.nrNodes === 1) return;
+    if (zone.nid !== nid) {
+      zone.numaMiss += n;
+      (this.zones[this.zonelists.top[nid] as number] as Zone).numaForeign += n;
+    }
+    if (zone.nid !== this.nid) zone.otherNode += n;
   }
 
   /** A block from the zone: through the per-CPU list for small orders. Its head record is zero. */
@@ -162,13 +217,15 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     return order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order, mt) : this.rmqueueBuddy(zone, order, mt);
   }
 
-  /** Every allowed zone down to its min watermark (lowered for __GFP_HIGH and atomic requests). */
-  private allocFromZonelist(order: number, gfp: number, mt: number): number {
-    const top = (gfp & __GFP_DMA) !== 0 ? ZONE_DMA : this.zones.length - 1;
-    for (let z = top; z >= 0; z--) {
-      const zone = this.zones[z] as Zone;
+  /** The second pass: every allowed zone of the zonelist down to its min watermark (lowered for __GFP_HIGH and atomic requests). */
+  private allocFromZonelist(order: number, gfp: number, nid: number, mask: number, mt: number): number {
+    const top = (gfp & __GFP_DMA) !== 0 ? ZONE_DMA : ZONE_NORMAL;
+    const list = this.zonelists.all[nid] as Int32Array;
+    for (let i = 0; i < list.length; i++) {
+      const zone = this.zones[list[i] as number] as Zone;
+      if (zone.id > top || (mask !== 0 && ((mask >>> zone.nid) & 1) === 0)) continue;
       let mark = this.minMark(zone, gfp);
-      if (z !== top) mark += zone.lowmemReserve;
+      if (zone.id < top) mark += zone.lowmemReserve;
       if (zone.freePages - (1 << order) + 1 <= mark && (gfp & __GFP_NOFAIL) === 0) continue;
       const pfn = this.rmqueue(zone, order, mt);
       if (pfn >= 0) return pfn;
@@ -297,8 +354,8 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    * by a batch when the CPU's lists of the zone pass their high mark.
    */
   freePages(pfn: number, order: number): void {
-    if (order > 3 /* PCP_MAX_ORDER */ || pfn < this.normalStart) {
-      this.freeSlow(pfn, order);
+    if (order > 3 /* PCP_MAX_ORDER */ || (pfn - this.normalStart) >>> 0 >= this.normalSpan) {
+      this.freeOther(pfn, order);
       return;
     }
     const head = this.normalHead;
@@ -312,20 +369,21 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
   }
 
-  /** A free the fast path above does not take: a block above PCP_MAX_ORDER, or one below the Normal zone. */
-  private freeSlow(pfn: number, order: number): void {
+  /**
+   * A block above PCP_MAX_ORDER goes straight to its zone's buddy lists; a
+   * small block of another zone (the lowest, or another node's) goes on this
+   * CPU's list of its own zone (free_unref_page: the lists are per zone and
+   * CPU).
+   */
+  private freeOther(pfn: number, order: number): void {
+    const zone = this.zoneOf(pfn);
     if (order > PCP_MAX_ORDER) {
-      this.freeLarge(pfn, order);
+      this.freeOnePage(zone, pfn, order);
       return;
     }
-    const pcp = this.lowPcp;
-    this.pcpPush(pcp, pfn, order, this.low.blockTypeOf(pfn));
+    const pcp = zone.pcp[this.cpu] as PerCpuPages;
+    this.pcpPush(pcp, pfn, order, zone.blockTypeOf(pfn));
     if (pcp.count > pcp.high) this.pcpOverflow(pfn, pcp);
-  }
-
-  /** A block above PCP_MAX_ORDER goes straight to its zone's buddy lists. */
-  private freeLarge(pfn: number, order: number): void {
-    this.freeOnePage(this.zoneOf(pfn), pfn, order);
   }
 
   /** A per-CPU list past its high mark gives a batch back to its zone's buddy lists. */
@@ -414,18 +472,30 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    * running CPU changed, kernel/smp.ts). Panics when the CPU has no lists.
    */
   setCpu(cpu: number): void {
-    const normal = this.normal.pcp[cpu];
-    const low = this.low.pcp[cpu];
+    const nid = this.numa.cpuNode[cpu] ?? 0;
+    const top = this.zones[this.zonelists.top[nid] as number] as Zone;
+    const bottom = this.zones[this.zonelists.low[nid] as number] as Zone;
+    const normal = top.pcp[cpu];
+    const low = bottom.pcp[cpu];
     if (normal === undefined || low === undefined) panic(`page_alloc: no per-CPU lists for CPU ${cpu}`);
     this.cpu = cpu;
+    this.normal = top;
+    this.low = bottom;
+    this.normalStart = top.startPfn;
     this.normalPcp = normal;
-    this.lowPcp = low;
     this.normalHead = normal.head;
+    this.normalSpan = top.endPfn - top.startPfn;
+    this.normalTypes = top.blockTypeAt;
+    this.pbo = top.pageblockOrder;
+    this.nid = nid;
   }
 
-  /** The zone holding pfn. */
+  /** The zone holding pfn (page_zone). */
   zoneOf(pfn: number): Zone {
-    return pfn < this.normal.startPfn ? (this.zones[0] as Zone) : this.normal;
+    const zones = this.zones;
+    let i = zones.length - 1;
+    while (i > 0 && pfn < (zones[i] as Zone).startPfn) i--;
+    return zones[i] as Zone;
   }
 
   /** Free pages on buddy lists over all zones (MemFree). */

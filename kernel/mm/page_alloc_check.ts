@@ -17,6 +17,8 @@
  *   BUDDY-9 free block or per-CPU page on the list of a migrate type other
  *           than its page block's, or a page block type out of range (or not Movable
  *           with mobility grouping off)
+ *   BUDDY-10 a zone outside its node, a node's free frames disagreeing with
+ *           its zones' counters, or a NUMA counter above the zone's pgalloc
  */
 import { invariant, panic } from "../panic.ts";
 import { type MemMap, PG_alloc, PG_buddy, PG_pcp, PG_reserved, SP_LRU_NEXT, SP_MAPPING, SP_MEMCG } from "./memmap.ts";
@@ -31,6 +33,7 @@ export function checkBuddy(b: BuddyLists): void {
   const mm = b.memmap;
   const seen = new Uint8Array(mm.nrPages);
   for (const zone of b.zones) checkZoneLists(b, zone, seen);
+  checkNodes(b, seen);
   let pfn = 0;
   while (pfn < mm.nrPages) {
     const f = mm.flags(pfn);
@@ -52,6 +55,26 @@ export function checkBuddy(b: BuddyLists): void {
     );
     checkAligned(pfn, order);
     pfn += 1 << order;
+  }
+}
+
+/** Every zone inside its node; each node's free frames (marked by the list walk) recounted against its zones' free pages. */
+function checkNodes(b: BuddyLists, seen: Uint8Array): void {
+  const numa = b.numa;
+  for (let nid = 0; nid < numa.nrNodes; nid++) {
+    const start = numa.startPfn[nid] as number;
+    const end = numa.endPfn[nid] as number;
+    let counted = 0;
+    for (let pfn = start; pfn < end; pfn++) if (seen[pfn] === FREE) counted++;
+    let free = 0;
+    for (const z of b.zones) {
+      if (z.nid !== nid) continue;
+      invariant(z.startPfn >= start && z.endPfn <= end, "BUDDY-10", `zone ${z.name} [${z.startPfn}, ${z.endPfn}) outside node ${nid}`);
+      const numaOk = z.numaMiss <= z.pgalloc && z.otherNode <= z.pgalloc && z.interleaveHit <= z.pgalloc;
+      invariant(numaOk, "BUDDY-10", `node ${nid} zone ${z.name}: numa_miss/other_node/interleave_hit above pgalloc ${z.pgalloc}`);
+      free += z.freePages;
+    }
+    invariant(free === counted, "BUDDY-10", `node ${nid}: its zones count ${free} free pages, its frames hold ${counted}`);
   }
 }
 

@@ -62,6 +62,13 @@ export class VmaOps {
    */
   private readonly names = new Map<number, string>();
 
+  /**
+   * Memory policies of VMAs (vm_policy; mempolicy.ts words), by VMA: set by
+   * mbind, copied by dup and split, dropped when the VMA is freed; two VMAs
+   * merge only with equal policies (mpol_equal). Absent: no VMA policy.
+   */
+  private readonly policies = new Map<number, number>();
+
   constructor(
     readonly f: VmaFields,
     private readonly cache: ObjCache,
@@ -96,8 +103,30 @@ export class VmaOps {
       this.objects.unlink(vma, f.shmem(vma));
       this.objects.put(f.shmem(vma));
     }
-    this.names.delete(vma);
+    this.dropSide(vma);
     this.cache.free(vma);
+  }
+
+  /** Forgets the side tables' entries of a VMA being freed. */
+  private dropSide(vma: number): void {
+    this.names.delete(vma);
+    if (this.policies.size !== 0) this.policies.delete(vma);
+  }
+
+  /** The memory policy word of `vma` (mempolicy.ts), or 0 when it has none. */
+  policy(vma: number): number {
+    return this.policies.size === 0 ? 0 : (this.policies.get(vma) ?? 0);
+  }
+
+  /** VMAs with a policy of their own (the mm checker's MM-9 recount). */
+  get nrPolicies(): number {
+    return this.policies.size;
+  }
+
+  /** Sets the policy word of `vma` (0 removes it: the task's policy applies). */
+  setPolicy(vma: number, word: number): void {
+    if (word === 0) this.policies.delete(vma);
+    else this.policies.set(vma, word);
   }
 
   /** Names `vma` as a special mapping (/proc/PID/maps shows `name`). */
@@ -132,6 +161,7 @@ export class VmaOps {
     if (this.f.shmem(vma) !== 0) this.objects.get(this.f.shmem(vma));
     const name = this.name(src);
     if (name !== "") this.names.set(vma, name);
+    this.setPolicy(vma, this.policy(src));
     if (why === "fork") {
       // mlock is not inherited.
       this.f.setFlags(vma, this.f.flags(vma) & ~VM_LOCKED);
@@ -148,14 +178,14 @@ export class VmaOps {
 
   /** Frees a VMA object that was never inserted. */
   freeObject(vma: number): void {
-    this.names.delete(vma);
+    this.dropSide(vma);
     this.cache.free(vma);
   }
 
   /** Frees a dup() that was never inserted, with its object reference. */
   freeDup(vma: number): void {
     if (this.f.shmem(vma) !== 0) this.objects.put(this.f.shmem(vma));
-    this.names.delete(vma);
+    this.dropSide(vma);
     this.cache.free(vma);
   }
 
@@ -231,6 +261,7 @@ export class VmaOps {
     const upper = this.cache.alloc(GFP_KERNEL);
     if (upper === 0) return 0;
     f.copy(upper, vma);
+    this.setPolicy(upper, this.policy(vma));
     if (f.shmem(upper) !== 0) this.objects.get(f.shmem(upper));
     f.setStart(upper, addr);
     f.setPgoff(upper, f.pgoff(vma) + (addr - start) / PAGE);
@@ -261,6 +292,7 @@ export class VmaOps {
     const f = this.f;
     if (f.end(a) !== f.start(b) || f.flags(a) !== f.flags(b) || f.shmem(a) !== f.shmem(b)) return false;
     if (this.names.size !== 0 && (this.name(a) !== "" || this.name(b) !== "")) return false;
+    if (this.policy(a) !== this.policy(b)) return false;
     if (f.pgoff(b) !== f.pgoff(a) + (f.end(a) - f.start(a)) / PAGE) return false;
     return anonMergeable(f.anon(a), f.anon(b));
   }
@@ -293,7 +325,7 @@ export class VmaOps {
     const f = this.f;
     const pgoff = start / PAGE;
     const pages = (end - start) / PAGE;
-    const fits = (v: number) => f.flags(v) === flags && f.shmem(v) === 0 && !(flags & VM_SHARED);
+    const fits = (v: number) => f.flags(v) === flags && f.shmem(v) === 0 && !(flags & VM_SHARED) && this.policy(v) === 0;
     let prev = start >= PAGE ? this.lookup(mm, start - PAGE) : 0;
     if (
       prev !== 0 &&

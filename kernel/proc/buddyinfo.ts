@@ -1,6 +1,6 @@
 /**
  * /proc/buddyinfo: one line per zone, the number of free blocks of each
- * order, in Linux's format ("Node 0, zone %8s" then "%6lu " per order).
+ * order, in Linux's format ("Node %d, zone %8s" then "%6lu " per order), node by node.
  */
 import type { FramesZone } from "../mm/frames.ts";
 
@@ -8,7 +8,7 @@ import type { FramesZone } from "../mm/frames.ts";
 export function renderBuddyinfo(zones: readonly FramesZone[], maxOrder: number): string {
   let out = "";
   for (const z of zones) {
-    out += `Node 0, zone ${z.name.padStart(8)} `;
+    out += `Node ${z.nid ?? 0}, zone ${z.name.padStart(8)} `;
     for (let o = 0; o <= maxOrder; o++) out += `${String(z.nrFree[o]).padStart(6)} `;
     out += "\n";
   }

@@ -23,6 +23,8 @@
 /** The zone view the measures need: the free-block count per order (as /proc/buddyinfo). */
 export interface FragZone {
   readonly name: string;
+  /** The zone's node (0 when absent). */
+  readonly nid?: number;
   readonly nrFree: ArrayLike<number>;
 }
 
@@ -89,7 +91,7 @@ function thousandths(index: number, width: number): string {
 function render(src: FragSource, cell: (order: number, info: ContigInfo) => string): string {
   let out = "";
   for (const z of src.zones) {
-    out += `Node 0, zone ${z.name.padStart(8)} `;
+    out += `Node ${z.nid ?? 0}, zone ${z.name.padStart(8)} `;
     for (let o = 0; o <= src.maxOrder; o++) out += `${cell(o, contigInfo(z.nrFree, o))} `;
     out += "\n";
   }

@@ -21,7 +21,7 @@ export function renderPagetypeinfo(zones: readonly FramesZone[], maxOrder: numbe
   out += "\n";
   for (const z of zones) {
     for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
-      out += `Node    0, zone ${z.name.padStart(8)}, type ${MIGRATE_NAMES[mt]?.padStart(12)} `;
+      out += `Node ${String(z.nid ?? 0).padStart(4)}, zone ${z.name.padStart(8)}, type ${MIGRATE_NAMES[mt]?.padStart(12)} `;
       for (let o = 0; o <= maxOrder; o++) out += `${String(z.nrFreeMt?.[o * MIGRATE_TYPES + mt] ?? 0).padStart(6)} `;
       out += "\n";
     }
@@ -33,7 +33,7 @@ export function renderPagetypeinfo(zones: readonly FramesZone[], maxOrder: numbe
     const counts = new Array<number>(MIGRATE_TYPES).fill(0);
     const types = z.blockType ?? [];
     for (let i = 0; i < types.length; i++) counts[types[i] as number] = (counts[types[i] as number] as number) + 1;
-    out += `Node 0, zone ${z.name.padStart(8)} `;
+    out += `Node ${z.nid ?? 0}, zone ${z.name.padStart(8)} `;
     for (const c of counts) out += `${String(c).padStart(12)} `;
     out += "\n";
   }

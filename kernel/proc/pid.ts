@@ -4,9 +4,10 @@
  */
 import { isFileObject } from "../mm/filemap_fault.ts";
 import { type MemMap, PG_anon, PG_dirty, PG_lazyfree } from "../mm/memmap.ts";
+import { mpolToStr } from "../mm/mempolicy.ts";
 import { lockedVm } from "../mm/mlock_folio.ts";
 import type { MmStruct } from "../mm/mm.ts";
-import { VM_DROPPABLE, VM_LOCKED } from "../mm/mm_types.ts";
+import { VM_DROPPABLE, VM_HUGETLB, VM_LOCKED } from "../mm/mm_types.ts";
 import type { PageTable } from "../mm/pgtable.ts";
 import { type PteVisitor, walkRange } from "../mm/pgtable_range.ts";
 import { PTE_A, PTE_D, PTE_P, PTE_SPECIAL, swpOffset } from "../mm/pgtable_types.ts";
@@ -15,6 +16,7 @@ import type { VmaOps } from "../mm/vma.ts";
 import type { Process } from "../process.ts";
 import { cpusAllowedList, cpusAllowedMask } from "../thread.ts";
 import { renderStat } from "./array.ts";
+import { NumaMapsWalk, numaMapsLine } from "./numa_maps.ts";
 import { type MapsEntry, mapsLine, renderStatus, type SmapsCounts, smapsBlock } from "./task_mmu.ts";
 
 /** The device of memsim's disk in maps lines (major 8, minor 1: the first partition of the first SCSI disk). */
@@ -144,14 +146,23 @@ function anonName(mm: MmStruct, start: number, end: number, shmem: number): stri
   return "";
 }
 
+/** What numa_maps names a VMA by (show_numa_map): its file (blanks as \040, as seq_file_path), heap, stack, or nothing. */
+function numaMapsName(e: MapsEntry): string {
+  if (e.name === "[heap]") return " heap";
+  if (e.name === "[stack]") return " stack";
+  if (e.inode !== 0) return ` file=${e.name.replaceAll(" ", "\\040")}`;
+  return "";
+}
+
 /** The /proc/PID views of one process. */
 export class PidProc {
   private readonly walk: SmapsWalk;
+  private numaWalk: NumaMapsWalk | null = null;
 
   constructor(
     private readonly p: Process,
     private readonly vmas: VmaOps,
-    memmap: MemMap,
+    private readonly memmap: MemMap,
     swap: SwapDevice | null,
     /** Whether a VMA may get transparent huge pages (smaps THPeligible). */
     private readonly thpEligible: (vma: number) => boolean = () => false,
@@ -225,6 +236,25 @@ export class PidProc {
         if (this.vmas.f.flags(vma) & VM_LOCKED) c.locked = c.rss;
         c.thpEligible = this.thpEligible(vma) ? 1 : 0;
         return smapsBlock(e, c);
+      })
+      .join("");
+  }
+
+  /**
+   * /proc/PID/numa_maps: each VMA's start, memory policy and present pages
+   * by node (numa_maps.ts).
+   */
+  numaMaps(): string {
+    this.alive();
+    const pol = this.p.tasks.policy;
+    this.numaWalk ??= new NumaMapsWalk(this.memmap, pol.numa);
+    const walk = this.numaWalk;
+    return this.entries()
+      .map(([vma, e]) => {
+        const hugetlb = (e.flags & VM_HUGETLB) !== 0;
+        const c = walk.run(this.p.mm.pt, e.start, e.end);
+        const policy = mpolToStr(this.vmas.policy(vma) || this.p.mm.mempolicy);
+        return numaMapsLine(e.start, policy, numaMapsName(e) + (hugetlb ? " huge" : ""), c, hugetlb ? 2048 : 4, hugetlb);
       })
       .join("");
   }

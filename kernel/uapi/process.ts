@@ -41,6 +41,16 @@ export interface UserSyscalls {
   mlockall(flags: number): number;
   munlockall(): number;
   /**
+   * set_mempolicy(2): the process's NUMA policy (kernel/uapi/mempolicy.ts
+   * modes), `nmask` the user address of a node mask of `maxnode` bits (0:
+   * none). Absent on a host without the kernel's memory (unit-test processes).
+   */
+  setMempolicy?(mode: number, nmask: number, maxnode: number): number;
+  /** get_mempolicy(2): writes the mode (an int) at `policy` and the node mask at `nmask`, each when non-zero. Absent as setMempolicy. */
+  getMempolicy?(policy: number, nmask: number, maxnode: number, addr: number, flags: number): number;
+  /** mbind(2): the NUMA policy of the VMAs of [addr, addr + len). Absent as setMempolicy. */
+  mbind?(addr: number, len: number, mode: number, nmask: number, maxnode: number, flags: number): number;
+  /**
    * sched_getcpu(3): the CPU the calling thread runs on (0 on a one-CPU
    * machine). Absent on a host without CPUs (unit-test processes): callers
    * take CPU 0.

@@ -26,7 +26,8 @@ function renderZones(m: Machine): string {
   let out = "zone     start    end      managed  free     pcp   min    low    high\n";
   for (const z of b.zones) {
     const pcp = z.pcp.reduce((n, p) => n + p.count, 0);
-    const cells = [z.name.padEnd(8), hex(z.startPfn).padEnd(8), hex(z.endPfn).padEnd(8)];
+    const name = b.numa.nrNodes > 1 ? `${z.nid}:${z.name}` : z.name;
+    const cells = [name.padEnd(8), hex(z.startPfn).padEnd(8), hex(z.endPfn).padEnd(8)];
     cells.push(String(z.managed).padEnd(8), String(z.freePages).padEnd(8), String(pcp).padEnd(5));
     cells.push(String(z.wmarkMin).padEnd(6), String(z.wmarkLow).padEnd(6), String(z.wmarkHigh));
     out += `${cells.join(" ")}\n`;

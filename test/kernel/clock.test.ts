@@ -71,6 +71,7 @@ describe("the cost clock", () => {
       lockWait: 1,
       l1Miss: 10,
       llcMiss: 60,
+      remote: 10,
     });
     expect(m.clock.now()).toBe(2 * 2 + 2 * 100 + 5000);
   });
@@ -98,7 +99,7 @@ describe("the cost clock", () => {
   it("refuses unknown kinds and costs that are not whole nanoseconds", () => {
     expect(() => Machine.boot({ clock: { disk: 5 } as never })).toThrow(
       new ConfigError(
-        "Machine.boot: unknown clock cost 'disk' (kinds are access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite, ipi, lockWait, l1Miss, llcMiss)",
+        "Machine.boot: unknown clock cost 'disk' (kinds are access, tlbMiss, fault, swapIn, swapOut, diskRead, diskWrite, ipi, lockWait, l1Miss, llcMiss, remote)",
       ),
     );
     expect(() => Machine.boot({ clock: { fault: 1.5 } })).toThrow(

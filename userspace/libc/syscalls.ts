@@ -4,7 +4,7 @@
  * leaves errno alone. brk/sbrk keep the break in `curbrk`, as glibc's
  * __curbrk does. Everything here calls UserSyscalls and nothing else.
  */
-import { ENOMEM } from "../../kernel/errno.ts";
+import { ENOMEM, ENOSYS } from "../../kernel/errno.ts";
 import { MAP_FAILED } from "../../kernel/uapi/mman.ts";
 import type { UserProcess, UserSyscalls } from "../env.ts";
 
@@ -169,6 +169,21 @@ export class LibcSyscalls {
   /** munlockall(2): 0. */
   munlockall(): number {
     return this.ret(this.sys.munlockall());
+  }
+
+  /** set_mempolicy(2) (libnuma's numaif.h wrapper): 0, or -1 with errno; ENOSYS on a host without it. */
+  setMempolicy(mode: number, nmask: number, maxnode: number): number {
+    return this.ret(this.sys.setMempolicy?.(mode, nmask, maxnode) ?? -ENOSYS);
+  }
+
+  /** get_mempolicy(2): 0, or -1 with errno; ENOSYS on a host without it. */
+  getMempolicy(policy: number, nmask: number, maxnode: number, addr: number, flags: number): number {
+    return this.ret(this.sys.getMempolicy?.(policy, nmask, maxnode, addr, flags) ?? -ENOSYS);
+  }
+
+  /** mbind(2): 0, or -1 with errno; ENOSYS on a host without it. */
+  mbind(addr: number, len: number, mode: number, nmask: number, maxnode: number, flags: number): number {
+    return this.ret(this.sys.mbind?.(addr, len, mode, nmask, maxnode, flags) ?? -ENOSYS);
   }
 
   private failMap(raw: number): number {

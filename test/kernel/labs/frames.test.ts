@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { MemMap } from "../../../kernel/mm/memmap.ts";
+import { flatNuma, NumaTopology } from "../../../kernel/mm/numa.ts";
 import { PhysMem } from "../../../kernel/mm/physmem.ts";
 import {
   bitmapFrames,
@@ -29,6 +30,7 @@ function smallBoot(reserved: number[] = []): FramesBoot {
       for (let p = pfn; p < pfn + count; p++) reserved.push(p);
     },
     nrCpus: 1,
+    numa: new NumaTopology(flatNuma(ram.nrPages * 4096, 1), 1),
     thisCpu: () => 0,
     acquire: () => {},
   };

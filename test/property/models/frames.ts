@@ -9,6 +9,7 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 import { MemMap } from "../../../kernel/mm/memmap.ts";
+import { flatNuma, NumaTopology } from "../../../kernel/mm/numa.ts";
 import { PhysMem } from "../../../kernel/mm/physmem.ts";
 import { __GFP_NOWARN, bitmapFrames, type FrameAllocator, type FramesLayer, Machine, xv6Frames } from "../../../sim/index.ts";
 import { type PropertyModel, runModel, type StoryStats } from "../../support/budget.ts";
@@ -103,6 +104,7 @@ function isolated(kind: Real["kind"]): { model: Model; real: Real } {
       for (let p = pfn; p < pfn + count; p++) reserved.push(p);
     },
     nrCpus: 1,
+    numa: new NumaTopology(flatNuma(ram.nrPages * 4096, 1), 1),
     thisCpu: () => 0,
     acquire: () => {},
   };
