@@ -99,6 +99,9 @@ function nodeZones(numa: NumaTopology, maxOrder: number, pbOrder: number): Zone[
     if (dmaEnd > start) zones.push(new Zone(ZONE_DMA, ZONE_NAMES[ZONE_DMA], start, dmaEnd, maxOrder, pbOrder, nid));
     if (end > dmaEnd) zones.push(new Zone(ZONE_NORMAL, ZONE_NAMES[ZONE_NORMAL], dmaEnd, end, maxOrder, pbOrder, nid));
   }
+  zones.forEach((z, i) => {
+    z.index = i;
+  });
   return zones;
 }
 

@@ -111,6 +111,11 @@ export class Zone {
   pcp: PerCpuPages[] = [];
   /** The boot CPU's lists: pcp[0]. */
   pcp0: PerCpuPages = new PerCpuPages(1, 1, 0);
+  /**
+   * The zone's place in the machine's zone array (0..n-1 over every node;
+   * `id` is its type, ZONE_DMA or ZONE_NORMAL, the same on every node).
+   */
+  index = 0;
 
   constructor(
     readonly id: number,

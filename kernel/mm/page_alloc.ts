@@ -325,7 +325,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     delFromFreeList(this.w, zone, pfn, high);
     this.expand(zone, pfn, order, high);
     zone.freePages -= 1 << order;
-    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.id, -(1 << order));
+    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.index, -(1 << order));
   }
 
   /** Splits block (pfn, high) down to `low`, freeing the upper halves. */
@@ -395,7 +395,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   private freeOnePage(zone: Zone, pfn: number, order: number): void {
     const w = this.w;
     zone.freePages += 1 << order;
-    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.id, 1 << order);
+    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.index, 1 << order);
     while (order < this.maxOrder) {
       const buddy = pfn ^ (1 << order);
       if (buddy < zone.startPfn || buddy >= zone.endPfn) break;
@@ -443,7 +443,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     if (zone.freePages - (1 << order) < zone.wmarkMin) return -1;
     this.delFromFreeList(zone, pfn, order);
     zone.freePages -= 1 << order;
-    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.id, -(1 << order));
+    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.index, -(1 << order));
     return order;
   }
 

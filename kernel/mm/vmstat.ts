@@ -76,8 +76,8 @@ export class ZoneVmStat {
 
   /**
    * Starts with every diff zero and each global counter at the zone's exact
-   * free count. Panics never; throws RangeError when the zones' ids are not
-   * 0..n-1 in order (the arrays are indexed by zone id).
+   * free count. Panics never; throws RangeError when the zones' indexes are
+   * not 0..n-1 in order (the arrays are indexed by Zone.index).
    */
   constructor(
     private readonly zones: readonly Zone[],
@@ -86,7 +86,7 @@ export class ZoneVmStat {
     private readonly cpuNs: ArrayLike<number>,
   ) {
     zones.forEach((z, i) => {
-      if (z.id !== i) throw new RangeError(`vmstat: zone ${z.name} has id ${z.id}, expected ${i}`);
+      if (z.index !== i) throw new RangeError(`vmstat: zone ${z.name} has index ${z.index}, expected ${i}`);
     });
     this.nrZones = zones.length;
     this.diff = new Int32Array(nrCpus * this.nrZones);
@@ -94,8 +94,8 @@ export class ZoneVmStat {
     this.threshold = new Int32Array(this.nrZones);
     this.nextUpdateNs = new Float64Array(nrCpus).fill(this.intervalNs);
     for (const z of zones) {
-      this.global[z.id] = z.freePages;
-      this.threshold[z.id] = statThreshold(z.managed, nrCpus);
+      this.global[z.index] = z.freePages;
+      this.threshold[z.index] = statThreshold(z.managed, nrCpus);
     }
   }
 
@@ -182,17 +182,17 @@ export class ZoneVmStat {
    */
   check(): void {
     for (const z of this.zones) {
-      let sum = this.global[z.id] as number;
-      const t = this.threshold[z.id] as number;
+      let sum = this.global[z.index] as number;
+      const t = this.threshold[z.index] as number;
       for (let c = 0; c < this.nrCpus; c++) {
-        const d = this.diffOf(c, z.id);
+        const d = this.diffOf(c, z.index);
         if (d > t || d < -t) throw new InvariantViolation("VMSTAT-2", `zone ${z.name}: CPU ${c}'s diff ${d} is past the threshold ${t}`);
         sum += d;
       }
       if (sum !== z.freePages)
         throw new InvariantViolation(
           "VMSTAT-1",
-          `zone ${z.name}: global ${this.global[z.id]} plus the CPUs' diffs is ${sum}, free pages ${z.freePages}`,
+          `zone ${z.name}: global ${this.global[z.index]} plus the CPUs' diffs is ${sum}, free pages ${z.freePages}`,
         );
     }
   }

@@ -19,14 +19,14 @@
 import type { Zone } from "../mm/mmzone.ts";
 import type { ZoneVmStat } from "../mm/vmstat.ts";
 
-/** The zones' per-CPU blocks; node 0 (memsim has one node). */
+/** The zones' per-CPU blocks, each under its node. */
 export function renderZonePagesets(zones: readonly Zone[], v: ZoneVmStat): string {
   let out = "";
   for (const z of zones) {
-    out += `Node 0, zone ${z.name.padStart(8)}\n  pages free     ${v.zonePageState(z.id)}\n  pagesets\n`;
+    out += `Node ${z.nid}, zone ${z.name.padStart(8)}\n  pages free     ${v.zonePageState(z.index)}\n  pagesets\n`;
     z.pcp.forEach((p, c) => {
       out += `    cpu: ${c}\n              count: ${p.count}\n              high:  ${p.high}\n              batch: ${p.batch}\n`;
-      out += `  vm stats threshold: ${v.threshold[z.id]}\n`;
+      out += `  vm stats threshold: ${v.threshold[z.index]}\n`;
     });
   }
   return out;

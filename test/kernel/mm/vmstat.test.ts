@@ -127,6 +127,51 @@ describe("per-CPU vmstat diffs", () => {
     expect(view?.render(one)).not.toContain("pagesets");
   });
 
+  it("two NUMA nodes: CPU 1's pages come from node 1's Normal zone (index 2) and its diff there folds at -5; zoneinfo names each zone's node", () => {
+    // 64 MiB in two nodes of 32 MiB (CPU 0 on node 0, CPU 1 on node 1): zones DMA and Normal on node 0, Normal
+    // [8192, 16384) on node 1, the machine's third zone. Every zone is under 128 MiB: threshold 4, batch 1.
+    const m = Machine.boot({ ramBytes: 64 << 20, numaNodes: 2, cpus: 2 });
+    const p = m.spawn("a");
+    const t = p.spawnThread("t", { stackBytes: 16384 });
+    const v = m.kernel.smp.vmstat;
+    if (t === null || v === null) throw new Error("no thread or no vmstat diffs");
+    m.kernel.pages.drainPcp();
+    v.refresh();
+    const node1 = m.kernel.buddy.zones[2] as Zone;
+    expect([node1.nid, node1.index, node1.startPfn, v.threshold[2]]).toEqual([1, 2, 8192, 4]);
+    const got: number[] = [];
+    const alloc = () => {
+      got.push(m.kernel.pages.allocPages(0, GFP_KERNEL));
+    };
+    const seen: number[][] = [];
+    m.run(
+      [
+        { thread: p, ops: [] },
+        { thread: t, ops: [alloc, alloc, alloc, alloc, alloc] },
+      ],
+      {
+        schedule: { kind: "explicit", steps: [1, 1, 1, 1, 1] },
+        afterStep: () => seen.push([v.diffOf(1, 2), 8192 - (v.global[2] as number)]),
+      },
+    );
+    // Boot freed node 1's 1024-page blocks in pfn order, so the last, [15360, 16384), heads the order-10 list; splits hand
+    // out its lowest pages one by one.
+    expect(got).toEqual([15360, 15361, 15362, 15363, 15364]);
+    expect(seen).toEqual([
+      [-1, 0],
+      [-2, 0],
+      [-3, 0],
+      [-4, 0],
+      [0, 5],
+    ]);
+    const view = VIEWS.find((x) => x.name === "zoneinfo");
+    const text = view?.render(m) ?? "";
+    expect(text).toContain("Node 0, zone      DMA\n");
+    expect(text).toContain("Node 0, zone   Normal\n");
+    expect(text).toContain("Node 1, zone   Normal\n  pages free     8187\n");
+    m.check();
+  });
+
   it("four CPUs under random allocations and frees of orders 0..3: the checkers hold and the lag stays within threshold x CPUs", () => {
     const m = Machine.boot({ ramBytes: 32 << 20, cpus: 4, seed: 3 });
     const p = m.spawn("a");
@@ -175,10 +220,11 @@ describe("per-CPU vmstat diffs", () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
         const zones = [new Zone(0, "DMA", 0, 4096, 10, 9), new Zone(1, "Normal", 4096, 8192, 10, 9)];
-        for (const z of zones) {
+        zones.forEach((z, i) => {
+          z.index = i;
           z.managed = 4096;
           z.freePages = 1000;
-        }
+        });
         const v = new ZoneVmStat(zones, 3, [0, 0, 0]);
         for (const s of steps) {
           if (s.kind === "mod") {
