@@ -73,9 +73,16 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   private normal: Zone;
   /** The running CPU's node's lowest zone (DMA on node 0). */
   private low: Zone;
-  /** The frames [normalStart, normalStart + normalSpan) of `normal`: frees outside go to the slow path. */
-  private normalStart: number;
-  private normalSpan: number;
+  /**
+   * The lowest frame freePages puts on `normal`'s list: its first frame when
+   * `normal` is the machine's highest zone (every machine of one node, and
+   * the last node's CPUs), so one compare, `pfn < fastFreeStart`, sends every
+   * other zone's frees to freeOther. On the other nodes' CPUs it is past every
+   * frame and all their frees take freeOther: a second bound (pfn below the
+   * zone's end) made the fast path too long for V8 to inline the
+   * alloc/free pair (13.4 against 18.1 ns; kernel/README.md, "Fast paths").
+   */
+  private fastFreeStart: number;
   /**
    * `normal`'s page block types (blockTypeAt, indexed by pfn >> pbo) and its
    * page block order: freePages reads them from here, one load each, so its
@@ -120,8 +127,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     this.zonelists = buildZonelists(zones, numa);
     this.normal = zones[this.zonelists.top[0] as number] as Zone;
     this.low = zones[0] as Zone;
-    this.normalStart = this.normal.startPfn;
-    this.normalSpan = this.normal.endPfn - this.normal.startPfn;
+    this.fastFreeStart = this.fastStartOf(this.normal);
     this.normalTypes = this.normal.blockTypeAt;
     this.pbo = this.normal.pageblockOrder;
     this.normalPcp = this.normal.pcp0;
@@ -354,7 +360,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    * by a batch when the CPU's lists of the zone pass their high mark.
    */
   freePages(pfn: number, order: number): void {
-    if (order > 3 /* PCP_MAX_ORDER */ || (pfn - this.normalStart) >>> 0 >= this.normalSpan) {
+    if (order > 3 /* PCP_MAX_ORDER */ || pfn < this.fastFreeStart) {
       this.freeOther(pfn, order);
       return;
     }
@@ -481,13 +487,17 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     this.cpu = cpu;
     this.normal = top;
     this.low = bottom;
-    this.normalStart = top.startPfn;
     this.normalPcp = normal;
     this.normalHead = normal.head;
-    this.normalSpan = top.endPfn - top.startPfn;
+    this.fastFreeStart = this.fastStartOf(top);
     this.normalTypes = top.blockTypeAt;
     this.pbo = top.pageblockOrder;
     this.nid = nid;
+  }
+
+  /** fastFreeStart for a CPU whose top zone is `top`. */
+  private fastStartOf(top: Zone): number {
+    return top === this.zones[this.zones.length - 1] ? top.startPfn : 0x7fffffff;
   }
 
   /** The zone holding pfn (page_zone). */
