@@ -9,15 +9,20 @@
  *   free     free chunks, the top chunk, what is left of the small runs, and
  *            the chunks in the threads' tcaches (in use to the arena, free
  *            to the program)
- *   overhead the rest: the arena header, chunk headers, fence chunks
+ *   overhead the rest: the arena header, chunk headers, fence chunks, the
+ *            chunks holding the threads' caches (tcache_perthread_struct)
  */
 import type { HeapCensus } from "../alloc/allocator.ts";
 import type { Arena } from "./arena.ts";
 import { FIRST_CHUNK } from "./arena.ts";
 import { CHUNK_FREE, CHUNK_HDR_SZ, head, NON_MAIN_ARENA, SIZE_SZ, sizeHi, sizeOf } from "./chunk.ts";
 
-/** Counts granted and free bytes of arena `a`, whose tcached chunks are `cached` (chunk VA -> size). All zero before the first allocation. */
-export function mallocCensus(a: Arena, cached: ReadonlyMap<number, number>): HeapCensus {
+/**
+ * Counts granted and free bytes of arena `a`, whose tcached chunks are
+ * `cached` (chunk VA -> size) and whose cache structs are the chunks in
+ * `structs`. All zero before the first allocation.
+ */
+export function mallocCensus(a: Arena, cached: ReadonlyMap<number, number>, structs: ReadonlySet<number>): HeapCensus {
   const r = { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
   if (a.base === 0) return r;
   const runs = new Set<number>();
@@ -27,7 +32,7 @@ export function mallocCensus(a: Arena, cached: ReadonlyMap<number, number>): Hea
     const hd = head(mem, c);
     const size = sizeOf(hd);
     if (hd & CHUNK_FREE || runs.has(c) || cached.has(c)) noteFree(r, size);
-    else if ((hd & NON_MAIN_ARENA) === 0) r.grantedBytes += size - SIZE_SZ;
+    else if ((hd & NON_MAIN_ARENA) === 0 && !structs.has(c)) r.grantedBytes += size - SIZE_SZ;
     c += size;
   }
   noteFree(r, sizeOf(a.topHead()));

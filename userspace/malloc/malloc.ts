@@ -326,9 +326,10 @@ export class Malloc implements MallocHeap {
   /** Granted and free bytes of the heap (census.ts): a walk of every chunk, for the fragmentation measures. */
   census(): HeapCensus {
     const cached = this.tcache.cachedChunks();
+    const structs = this.tcache.structChunks();
     const r = { grantedBytes: 0, freeBytes: 0, largestFreeBytes: 0 };
     for (const a of this.arenas.list) {
-      const c = mallocCensus(a, cached);
+      const c = mallocCensus(a, cached, structs);
       r.grantedBytes += c.grantedBytes;
       r.freeBytes += c.freeBytes;
       r.largestFreeBytes = Math.max(r.largestFreeBytes, c.largestFreeBytes);

@@ -260,4 +260,11 @@ export class Tcaches {
     }
     return out;
   }
+
+  /** The chunks holding the threads' caches themselves (chunk VAs): allocator metadata, not the program's bytes. */
+  structChunks(): Set<number> {
+    const out = new Set<number>();
+    for (const tc of this.byTid.values()) out.add(tc - 16);
+    return out;
+  }
 }
