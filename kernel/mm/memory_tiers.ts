@@ -25,6 +25,7 @@ import type { FramesZone, PageAllocator } from "./frames.ts";
 import { __GFP_HARDWALL, __GFP_HIGHMEM, __GFP_MOVABLE, __GFP_NORETRY, __GFP_NOWARN } from "./gfp.ts";
 import type { Migrate } from "./migrate.ts";
 import type { NumaTopology } from "./numa.ts";
+import { NumaBalancing } from "./numa_balancing.ts";
 import { type Reclaim, type ReclaimWho, SWAP_CLUSTER_MAX, type TierReclaim } from "./vmscan_shrink.ts";
 
 /**
@@ -124,21 +125,65 @@ export class MemoryTiers implements TierReclaim {
 export function registerTiering(
   numa: NumaTopology,
   pages: PageAllocator & { readonly layer: { readonly zones?: readonly FramesZone[] } },
-  parts: { readonly reclaim: Reclaim; readonly migrate: Migrate },
+  parts: {
+    readonly reclaim: Reclaim;
+    readonly migrate: Migrate;
+    readonly memory: { numaHint: NumaBalancing | null };
+  },
   cpu: () => number,
-  registry: { readonly vmstatSources: Array<(out: Array<[string, number]>) => void> },
+  registry: {
+    readonly vmstatSources: Array<(out: Array<[string, number]>) => void>;
+    readonly clock: { now(): number };
+  },
 ): MemoryTiers | null {
   const zones = pages.layer.zones;
-  const tiers = numa.tiering && zones !== undefined ? new MemoryTiers({ numa, zones, pages, migrate: parts.migrate, cpu }) : null;
+  const on = numa.tiering && zones !== undefined;
+  const tiers = on ? new MemoryTiers({ numa, zones, pages, migrate: parts.migrate, cpu }) : null;
   parts.reclaim.tiers = tiers;
+  const balancing = on
+    ? bootBalancing(
+        new NumaBalancing({
+          numa,
+          zones,
+          memmap: parts.reclaim.memmap,
+          pages,
+          migrate: parts.migrate,
+          cpu,
+          mms: () => parts.reclaim.addressSpaces(),
+        }),
+        parts,
+        registry,
+      )
+    : null;
   registry.vmstatSources.push((out) =>
-    out.push(["pgdemote_kswapd", tiers?.stats.pgdemoteKswapd ?? 0], ["pgdemote_direct", tiers?.stats.pgdemoteDirect ?? 0]),
+    out.push(
+      ["numa_pte_updates", balancing?.stats.numaPteUpdates ?? 0],
+      ["numa_hint_faults", balancing?.stats.numaHintFaults ?? 0],
+      ["pgpromote_success", balancing?.stats.pgpromoteSuccess ?? 0],
+      ["pgdemote_kswapd", tiers?.stats.pgdemoteKswapd ?? 0],
+      ["pgdemote_direct", tiers?.stats.pgdemoteDirect ?? 0],
+    ),
   );
   return tiers;
 }
 
+/** NUMA balancing on: the fault handler hears of hinting faults, and the scan timer runs at kswapd's safe point after what ran there. */
+function bootBalancing(
+  b: NumaBalancing,
+  parts: { readonly reclaim: Reclaim; readonly memory: { numaHint: NumaBalancing | null } },
+  registry: { readonly clock: { now(): number } },
+): NumaBalancing {
+  parts.memory.numaHint = b;
+  const before = parts.reclaim.atSafePoint;
+  parts.reclaim.atSafePoint = () => {
+    before?.();
+    b.tick(registry.clock.now());
+  };
+  return b;
+}
+
 /** Free pages on a zone's buddy lists. */
-function zoneFree(z: FramesZone): number {
+export function zoneFree(z: FramesZone): number {
   let n = 0;
   for (let o = 0; o < z.nrFree.length; o++) n += (z.nrFree[o] as number) << o;
   return n;

@@ -97,7 +97,8 @@ export class NumaTopology {
 
   /** Whether node nid has no CPUs (the slow tier when tiering is on). */
   memoryOnly(nid: number): boolean {
-    return this.cpusOf(nid).length === 0;
+    for (let c = 0; c < this.cpuNode.length; c++) if (this.cpuNode[c] === nid) return false;
+    return true;
   }
 
   /** The first node without CPUs in nid's fallback order, or -1 (also for a node without CPUs itself). */

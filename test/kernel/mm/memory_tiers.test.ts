@@ -8,12 +8,12 @@ const BASE = 0x100000000;
 const NODE1 = 5120;
 
 /** A fast node 0 (CPU 0, 20 MiB) and a slow memory-only node 1 (4 MiB), with swap. */
-function boot(tiering: boolean): { m: Machine; p: Process } {
+function boot(tiering: boolean, faultNs = 1000): { m: Machine; p: Process } {
   const nodes = [
     { cpus: [0], memBytes: 20 * MiB },
     { cpus: [], memBytes: 4 * MiB },
   ];
-  const m = Machine.boot({ numa: { nodes, tiering }, swapBytes: 16 * MiB, debugVm: 1 });
+  const m = Machine.boot({ numa: { nodes, tiering }, swapBytes: 16 * MiB, debugVm: 1, clock: { fault: faultNs } });
   const p = m.spawn("t");
   return { m, p };
 }
@@ -135,6 +135,75 @@ describe("memory tiering: demotion", () => {
     expect(vmstat(m, "pswpout")).toBeGreaterThan(0);
     expect([vmstat(m, "pgdemote_kswapd"), vmstat(m, "pgdemote_direct")]).toEqual([0, 0]);
     expect(wrongValues(p, 6100)).toBe(0);
+    m.check();
+  });
+});
+
+describe("memory tiering: promotion by NUMA hinting faults", () => {
+  /** The 986-page case above (6 pages demoted), then 100 of node 0's pages unmapped so node 0 is above its high watermark. */
+  function demotedSix(): { m: Machine; p: Process; demoted: number[] } {
+    const { m, p } = boot(true);
+    fill(p, 986);
+    const demoted: number[] = [];
+    for (let i = 0; i < 986; i++) if (p.mm.pt.ptePfn(p.mm.pt.lookup(BASE + i * PAGE)) >= NODE1) demoted.push(i);
+    expect(demoted.length).toBe(6);
+    // Pages 900..999 of the mapping: 86 touched pages on node 0 (none of the 6 demoted: those are the oldest).
+    expect(demoted.every((i) => i < 900)).toBe(true);
+    expect(p.sys.munmap(BASE + 900 * PAGE, 100 * PAGE)).toBe(0);
+    return { m, p, demoted };
+  }
+
+  it("a scan marks the 6 pages on node 1; touching one from CPU 0 brings it back to node 0", () => {
+    const { m, p, demoted } = demotedSix();
+    const balancing = m.kernel.taskParts.memory.numaHint;
+    expect(balancing).not.toBeNull();
+    expect(balancing?.scan(p.mm)).toBe(6);
+    const first = demoted[0] as number;
+    // Node 0's Normal zone: 38 free after kswapd, + 86 unmapped pages = 124 > high (38): room to promote.
+    expect(p.mem.read32(BASE + first * PAGE)).toBe(first);
+    expect([vmstat(m, "numa_hint_faults"), vmstat(m, "pgpromote_success"), vmstat(m, "numa_pte_updates")]).toEqual([1, 1, 6]);
+    expect(p.mm.pt.ptePfn(p.mm.pt.lookup(BASE + first * PAGE))).toBeLessThan(NODE1);
+    // The other five are still on node 1 and still hinting; reading them promotes each.
+    expect(onNode1(p, 900)).toBe(5);
+    expect(wrongValues(p, 900)).toBe(0);
+    expect([vmstat(m, "numa_hint_faults"), vmstat(m, "pgpromote_success")]).toEqual([6, 6]);
+    expect(onNode1(p, 900)).toBe(0);
+    m.check();
+  });
+
+  it("node 0 at its high watermark: the hinting fault restores the entry and the page stays on node 1", () => {
+    const { m, p } = boot(true);
+    fill(p, 986);
+    const balancing = m.kernel.taskParts.memory.numaHint;
+    expect(balancing?.scan(p.mm)).toBe(6);
+    // Node 0's Normal zone has 38 free = high: promotion needs more.
+    expect(wrongValues(p, 986)).toBe(0);
+    expect([vmstat(m, "numa_hint_faults"), vmstat(m, "pgpromote_success")]).toEqual([6, 0]);
+    expect(onNode1(p, 986)).toBe(6);
+    // The entries are ordinary again: a second pass faults no more.
+    expect(wrongValues(p, 986)).toBe(0);
+    expect(vmstat(m, "numa_hint_faults")).toBe(6);
+    m.check();
+  });
+
+  it("the scan timer (every second of the cost clock, at kswapd's safe point) marks the demoted pages by itself", () => {
+    // 20 ms per fault: 50 faults are a second.
+    const { m, p } = boot(true, 20_000_000);
+    fill(p, 986);
+    const demoted: number[] = [];
+    for (let i = 0; i < 986; i++) if (p.mm.pt.ptePfn(p.mm.pt.lookup(BASE + i * PAGE)) >= NODE1) demoted.push(i);
+    expect(demoted.length).toBe(6);
+    expect(p.sys.munmap(BASE + 900 * PAGE, 86 * PAGE)).toBe(0);
+    // 60 faults elsewhere (1.2 s): at least one scan after the demotion; it marks the 6 pages of node 1, no others
+    // (node 0's Normal zone has 38 + 86 = 124 free: the 60 pages and their page-table page stay above low, on node 0).
+    const other = BASE + 0x10000000;
+    expect(p.sys.mmap(other, 60 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).toBe(other);
+    for (let i = 0; i < 60; i++) p.mem.write32(other + i * PAGE, i);
+    expect([vmstat(m, "numa_pte_updates"), vmstat(m, "numa_hint_faults")]).toEqual([6, 0]);
+    const first = demoted[0] as number;
+    expect(p.mem.read32(BASE + first * PAGE)).toBe(first);
+    expect([vmstat(m, "numa_hint_faults"), vmstat(m, "pgpromote_success")]).toEqual([1, 1]);
+    expect(p.mm.pt.ptePfn(p.mm.pt.lookup(BASE + first * PAGE))).toBeLessThan(NODE1);
     m.check();
   });
 });
