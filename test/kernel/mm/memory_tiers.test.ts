@@ -26,6 +26,11 @@ function vmstat(m: Machine, name: string): number {
   return Number(line?.split(" ")[1]);
 }
 
+/** Distance units the cost clock's `remote` kind counted so far. */
+function remoteUnits(m: Machine): number {
+  return m.clock.breakdown().find((r) => r.kind === "remote")?.count ?? -1;
+}
+
 /** Maps `mapped` anonymous pages at BASE (default `pages`) and writes the first `pages` their index. */
 function fill(p: Process, pages: number, mapped = pages): void {
   expect(p.sys.mmap(BASE, mapped * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).toBe(BASE);
@@ -85,6 +90,12 @@ describe("memory tiering: demotion", () => {
     expect([vmstat(m, "pgmigrate_success"), vmstat(m, "pswpout")]).toEqual([6, 0]);
     expect(onNode1(p, 986)).toBe(6);
     expect(m.kernel.buddy.zones[1]?.freePages).toBe(38);
+    // Reading one demoted page refills its TLB entry (migration flushed it) from node 1: one remote fill of
+    // distance 20 - 10 = 10 units on the cost clock.
+    const i = Array.from({ length: 986 }, (_, k) => k).find((k) => p.mm.pt.ptePfn(p.mm.pt.lookup(BASE + k * PAGE)) >= NODE1) ?? -1;
+    const before = remoteUnits(m);
+    expect(p.mem.read32(BASE + i * PAGE)).toBe(i);
+    expect(remoteUnits(m) - before).toBe(10);
     expect(wrongValues(p, 986)).toBe(0);
     m.check();
   });
