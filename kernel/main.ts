@@ -40,6 +40,7 @@ import { Kmalloc } from "./mm/kmalloc.ts";
 import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import { bootLayout } from "./mm/memblock.ts";
 import { MemMap } from "./mm/memmap.ts";
+import { registerTiering } from "./mm/memory_tiers.ts";
 import { bootFrames, buddyFrames, type FramesInit } from "./mm/mm_init.ts";
 import type { Mmu } from "./mm/mmu.ts";
 import { pagingMeminfo, pagingStats, pagingVmstat } from "./mm/mmu_stats.ts";
@@ -215,6 +216,7 @@ export function startKernel(config: KernelConfig, layers: KernelLayers = {}): Ke
     const remote = new RemoteCost(numa, () => smp.current);
     pp.mmu.remote = remote;
     registry.clock.addCounter("remote", () => remote.units);
+    registerTiering(numa, pages, taskParts, () => smp.current, registry);
   }
   if (smp.nrCpus > 1) {
     slab.cpu.setNrCpus(smp.nrCpus);

@@ -14,6 +14,8 @@ export interface NumaOptions {
   nodes: Array<{ cpus: number[]; memBytes: number }>;
   /** distance[a][b]: 10 on the diagonal, 11..254 elsewhere. Default: 10 local, 20 remote. */
   distance?: number[][];
+  /** Memory tiering: reclaim on a node with CPUs demotes cold pages to the nearest node without CPUs (default false). */
+  tiering?: boolean;
 }
 
 /** What resolveNuma settles: RAM, CPUs and the node list (null: one node, the machine as before). */
@@ -50,9 +52,10 @@ export function resolveNuma(
 
 function resolveFull(numa: unknown, ramBytes: number, cpus: number, given: { ram: boolean; cpus: boolean }): ResolvedNuma {
   if (typeof numa !== "object" || numa === null)
-    throw new ConfigError(`Machine.boot: numa must be { nodes, distance? }, got ${String(numa)}`);
+    throw new ConfigError(`Machine.boot: numa must be { nodes, distance?, tiering? }, got ${String(numa)}`);
   const o = numa as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== "nodes" && k !== "distance") throw new ConfigError(`Machine.boot: unknown option 'numa.${k}'`);
+  for (const k of Object.keys(o))
+    if (k !== "nodes" && k !== "distance" && k !== "tiering") throw new ConfigError(`Machine.boot: unknown option 'numa.${k}'`);
   const raw = o.nodes;
   if (!Array.isArray(raw) || raw.length < 1 || raw.length > MAX_NUMNODES)
     throw new ConfigError(`Machine.boot: numa.nodes must be an array of 1 to ${MAX_NUMNODES} nodes, got ${String(raw)}`);
@@ -73,7 +76,18 @@ function resolveFull(numa: unknown, ramBytes: number, cpus: number, given: { ram
     throw new ConfigError(`Machine.boot: numa.nodes name ${nrCpus} CPUs; a machine has 1 to ${MAX_CPUS}`);
   if (total > MAX_RAM_BYTES) throw new ConfigError(`Machine.boot: numa.nodes hold ${total} bytes of RAM, more than 4 GiB`);
   const distance = o.distance === undefined ? undefined : resolveDistance(o.distance, nodes.length);
-  return { ramBytes: total, cpus: nrCpus, numa: distance === undefined ? { nodes } : { nodes, distance } };
+  const tiering = resolveTiering(o.tiering, nodes);
+  const spec: NumaSpec = distance === undefined ? { nodes } : { nodes, distance };
+  return { ramBytes: total, cpus: nrCpus, numa: tiering ? { ...spec, tiering } : spec };
+}
+
+/** `numa.tiering`: a boolean; true needs a node with CPUs and one without (a slow tier to demote to). */
+function resolveTiering(t: unknown, nodes: readonly NumaNodeSpec[]): boolean {
+  if (t === undefined || t === false) return false;
+  if (t !== true) throw new ConfigError(`Machine.boot: numa.tiering must be true or false, got ${String(t)}`);
+  if (!nodes.some((n) => n.cpus.length === 0) || !nodes.some((n) => n.cpus.length > 0))
+    throw new ConfigError("Machine.boot: numa.tiering needs a node with CPUs and a node without (the slow tier)");
+  return true;
 }
 
 function resolveNode(n: unknown, nid: number): NumaNodeSpec {

@@ -42,8 +42,9 @@ import type { MmStruct } from "./mm.ts";
 import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { ChangeProt } from "./mprotect.ts";
+import type { NumaBalancing } from "./numa_balancing.ts";
 import { freeEmptyTables, unmapRange, type ZapSink } from "./pgtable_range.ts";
-import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_D, PTE_P, PTE_RW, PTE_SPECIAL, swpOffset, swpType } from "./pgtable_types.ts";
+import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_D, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US, swpOffset, swpType } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
 import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
@@ -88,6 +89,8 @@ export class Memory implements ZapSink {
   munlockFolio: ((pfn: number) => void) | null = null;
   /** Memory policies (mempolicy.ts): where a VMA or task with a policy gets its anonymous pages. Set at boot. */
   policy: MemPolicy | null = null;
+  /** NUMA balancing's hinting faults (numa_balancing.ts), set at boot when memory tiering is on. */
+  numaHint: NumaBalancing | null = null;
   private readonly prot: ChangeProt;
   private readonly w: Uint32Array;
   /** Transparent huge pages (huge_memory.ts): the 2 MiB side of faults, fork, zap and splits. */
@@ -163,6 +166,11 @@ export class Memory implements ZapSink {
     if (pt.pteNone(ptep))
       return flags & VM_SHARED ? this.doSharedFault(mm, vma, page, ptep, ec) : this.doAnonymousPage(mm, vma, page, ptep, ec);
     if (!(pt.pteFlags(ptep) & PTE_P)) return this.doSwapPage(mm, vma, page, ptep, ec);
+    // A present entry without PTE_US in a VMA that allows the access: a NUMA hinting entry (numa_balancing.ts).
+    if (!(pt.pteFlags(ptep) & PTE_US) && this.numaHint !== null) {
+      this.numaHint.fault(mm, page, ptep);
+      return FAULT_OK;
+    }
     if (ec & PF_WRITE) return this.doWpPage(mm, vma, page, ptep);
     // A present entry the MMU refused for a read: permissions changed under it; let the walk retry.
     return ec & PF_PROT ? FAULT_ACCERR : FAULT_OK;

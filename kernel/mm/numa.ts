@@ -37,6 +37,11 @@ export interface NumaSpec {
   readonly nodes: readonly NumaNodeSpec[];
   /** distance[a][b]; Linux's default (10 local, 20 remote) when absent. */
   readonly distance?: readonly (readonly number[])[];
+  /**
+   * Memory tiering (memory_tiers.ts): the nodes without CPUs are the slow
+   * tier, and reclaim on a node with CPUs demotes to the nearest of them.
+   */
+  readonly tiering?: boolean;
 }
 
 /** The machine's nodes, fixed at boot. */
@@ -52,6 +57,15 @@ export class NumaTopology {
   readonly distance: Uint8Array;
   /** Each node's fallback order: fallback[nid] lists every node, nid first. */
   readonly fallback: readonly Int32Array[];
+  /** Whether memory tiering is on (the `tiering` boot option: Linux's demotion_enabled). */
+  readonly tiering: boolean;
+  /**
+   * Each node's demotion target (node_demotion[]): with tiering on, a node
+   * with CPUs demotes to the nearest node without CPUs (ties to the lower
+   * id); -1 for a node of the slow tier, with tiering off, or when every
+   * node has CPUs.
+   */
+  readonly demotionTarget: Int8Array;
 
   constructor(spec: NumaSpec, nrCpus: number) {
     const n = spec.nodes.length;
@@ -76,6 +90,22 @@ export class NumaTopology {
       fallback.push(Int32Array.from(order));
     }
     this.fallback = fallback;
+    this.tiering = spec.tiering === true;
+    this.demotionTarget = new Int8Array(n).fill(-1);
+    if (this.tiering) for (let nid = 0; nid < n; nid++) this.demotionTarget[nid] = this.nearestSlow(nid);
+  }
+
+  /** Whether node nid has no CPUs (the slow tier when tiering is on). */
+  memoryOnly(nid: number): boolean {
+    for (let c = 0; c < this.cpuNode.length; c++) if (this.cpuNode[c] === nid) return false;
+    return true;
+  }
+
+  /** The first node without CPUs in nid's fallback order, or -1 (also for a node without CPUs itself). */
+  private nearestSlow(nid: number): number {
+    if (this.memoryOnly(nid)) return -1;
+    for (const b of this.fallback[nid] as Int32Array) if (this.memoryOnly(b)) return b;
+    return -1;
   }
 
   /** node_distance(a, b). */

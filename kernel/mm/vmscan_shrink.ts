@@ -81,6 +81,16 @@ export const SWAP_CLUSTER_MAX = 32;
 /** Who is reclaiming: counted apart in vmstat. */
 export type ReclaimWho = "kswapd" | "direct";
 
+/** Memory tiering's side of reclaim (memory_tiers.ts), set at boot when tiering is on. */
+export interface TierReclaim {
+  /** After a fault: kswapd of each fast node below its low watermark (through shrinkRange). */
+  balance(r: Reclaim): void;
+  /** Before a fault allocates: direct reclaim of the running CPU's node below its min watermark. */
+  direct(r: Reclaim): void;
+  /** Moves a victim to its node's demotion target; false when it cannot (the victim takes the normal path). */
+  demote(pfn: number, who: ReclaimWho): boolean;
+}
+
 /** The counters vmstat shows. */
 export class ReclaimStats {
   pgscanKswapd = 0;
@@ -127,6 +137,12 @@ export class Reclaim implements RmapVisitor {
   atSafePoint: (() => void) | null = null;
   /** Set while a fault runs: the only time the allocator's shrinker path may reclaim. */
   safe = 0;
+  /** Memory tiering (memory_tiers.ts), set at boot when it is on. */
+  tiers: TierReclaim | null = null;
+  /** The frames a node's reclaim (shrinkRange) takes victims from: [rangeStart, rangeEnd); empty for the machine's. */
+  private rangeStart = 0;
+  private rangeEnd = 0;
+  private who: ReclaimWho = "kswapd";
   /** Watermarks, computed at the first use (the frames layer is booted by then). */
   private marks: Watermarks | null = null;
   /** Per swap slot: 1 when reclaim evicted the page there, 2 when it was active (workingset): a swap-in is a refault. */
@@ -286,12 +302,14 @@ export class Reclaim implements RmapVisitor {
 
   /** After a fault that allocated: wakes kswapd when free pages are below the low watermark; then atSafePoint. */
   afterFault(): void {
+    if (this.running === 0 && this.tiers !== null) this.tiers.balance(this);
     if (this.running === 0 && this.nrFree() < this.watermarks().low) this.kswapd();
     this.atSafePoint?.();
   }
 
   /** Before a fault allocates a user page: direct reclaim when free pages are below min. */
   beforeAlloc(): void {
+    if (this.running === 0 && this.tiers !== null) this.tiers.direct(this);
     if (this.running === 0 && this.nrFree() < this.watermarks().min) this.shrink(SWAP_CLUSTER_MAX, 0, "direct");
   }
 
@@ -318,6 +336,25 @@ export class Reclaim implements RmapVisitor {
   tryToFreePages(nrPages: number, memcg: number): number {
     if (this.running !== 0) return 0;
     return this.shrink(nrPages, memcg, "direct");
+  }
+
+  /**
+   * A node's reclaim under memory tiering (memory_tiers.ts): like shrink,
+   * but only anonymous victims in frames [start, end) are taken (the others
+   * are kept), and each is first offered to demotion. Counted as `who`
+   * (a kswapd run also as a wakeup). Returns the pages that left the range.
+   */
+  shrinkRange(start: number, end: number, want: number, who: ReclaimWho): number {
+    if (this.running !== 0 || want <= 0) return 0;
+    if (who === "kswapd") this.stats.kswapdWakeups++;
+    this.rangeStart = start;
+    this.rangeEnd = end;
+    try {
+      return this.shrink(want, 0, who);
+    } finally {
+      this.rangeStart = 0;
+      this.rangeEnd = 0;
+    }
   }
 
   /**
@@ -381,9 +418,11 @@ export class Reclaim implements RmapVisitor {
     let victims = 0;
     let stolen = 0;
     this.looked = 0;
+    this.who = who;
+    const ranged = this.rangeEnd > this.rangeStart;
     try {
-      stolen = this.file.shrink(want, memcg);
-      this.looked = this.file.scanned;
+      stolen = ranged ? 0 : this.file.shrink(want, memcg);
+      this.looked = ranged ? 0 : this.file.scanned;
       while (stolen < want && victims < budget) {
         this.lastLooked = -1;
         const pfn = this.host.victim();
@@ -392,6 +431,7 @@ export class Reclaim implements RmapVisitor {
         // A victim the policy chose without looking (FIFO, RANDOM) is scanned now.
         if (pfn !== this.lastLooked) this.looked++;
         if (memcg !== 0 && this.memmap.userWord(pfn, SP_MEMCG) !== memcg) this.host.keep(pfn);
+        else if (ranged && (pfn < this.rangeStart || pfn >= this.rangeEnd)) this.host.keep(pfn);
         else if (this.evict(pfn)) stolen++;
       }
     } finally {
@@ -444,6 +484,8 @@ export class Reclaim implements RmapVisitor {
       mm.setFlag(pfn, PG_dirty);
     }
     if (this.seen & Seen.Droppable || mm.testFlag(pfn, PG_lazyfree)) return this.dropAll(pfn);
+    // demote_folio_list: a node's reclaim moves the page to the slow tier when it can.
+    if (this.rangeEnd > this.rangeStart && (this.tiers as TierReclaim).demote(pfn, this.who)) return true;
     return this.swapOut(pfn, cached);
   }
 
