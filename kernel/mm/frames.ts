@@ -133,6 +133,13 @@ export interface FramesZone {
   readonly nid?: number;
 }
 
+/** Free pages on a zone's buddy lists, counted from its nrFree (the layer's own figures). */
+export function zoneFree(z: FramesZone): number {
+  let n = 0;
+  for (let o = 0; o < z.nrFree.length; o++) n += (z.nrFree[o] as number) << o;
+  return n;
+}
+
 /** What the kernel counted of a frames layer's traffic (FramePages), handed to `stats`. */
 export interface FramesCounters {
   readonly pgalloc: number;

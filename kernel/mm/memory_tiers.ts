@@ -21,7 +21,7 @@
  *
  * Calls: the page allocator (allocPagesNode on the target), page migration.
  */
-import type { FramesZone, PageAllocator } from "./frames.ts";
+import { type FramesZone, type PageAllocator, zoneFree } from "./frames.ts";
 import { __GFP_HARDWALL, __GFP_HIGHMEM, __GFP_MOVABLE, __GFP_NORETRY, __GFP_NOWARN } from "./gfp.ts";
 import type { Migrate } from "./migrate.ts";
 import type { NumaTopology } from "./numa.ts";
@@ -180,11 +180,4 @@ function bootBalancing(
     b.tick(registry.clock.now());
   };
   return b;
-}
-
-/** Free pages on a zone's buddy lists. */
-export function zoneFree(z: FramesZone): number {
-  let n = 0;
-  for (let o = 0; o < z.nrFree.length; o++) n += (z.nrFree[o] as number) << o;
-  return n;
 }

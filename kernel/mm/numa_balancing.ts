@@ -19,10 +19,9 @@
  *
  * Calls: page tables (walk), the page allocator, page migration.
  */
-import type { FramesZone, PageAllocator } from "./frames.ts";
+import { type FramesZone, type PageAllocator, zoneFree } from "./frames.ts";
 import { __GFP_HARDWALL, __GFP_HIGHMEM, __GFP_MOVABLE, __GFP_NORETRY, __GFP_NOWARN } from "./gfp.ts";
 import { type MemMap, PG_anon } from "./memmap.ts";
-import { zoneFree } from "./memory_tiers.ts";
 import type { Migrate } from "./migrate.ts";
 import type { MmStruct } from "./mm.ts";
 import type { NumaTopology } from "./numa.ts";
