@@ -92,6 +92,8 @@ export class Kmalloc {
   declare private readonly caches: KernelSlabCaches;
   /** The cache of each (type index * CLASS_STRIDE + size class); type: __GFP_DMA (0x01) gives 1, __GFP_RECLAIMABLE (0x10) 2, DMA wins. */
   declare private readonly byClass: SlabCache[];
+  /** The layer's handle (`caches.handle`) of each byClass cache, indexed the same way: the fast path loads an integer, no cache object. */
+  declare private readonly handles: Int32Array;
   /** The size class of every request 1..8192, indexed by (size - 1) >> 3: one load on the fast path. */
   declare private readonly sizeClass: Uint8Array;
   /** The event bus's per-kind flags (the slab allocator's bus, from kernel/main.ts): the fast paths test one byte, held here. */
@@ -127,6 +129,8 @@ export class Kmalloc {
       const list = byType[type] as SlabCache[];
       for (let k = 0; k < list.length; k++) this.byClass[type * Fast.CLASS_STRIDE + k] = list[k] as SlabCache;
     }
+    this.handles = new Int32Array(this.byClass.length);
+    for (let i = 0; i < this.byClass.length; i++) this.handles[i] = caches.handle(this.byClass[i] as SlabCache);
   }
 
   /** True for the kmalloc caches, which cannot be destroyed. */
@@ -159,7 +163,7 @@ export class Kmalloc {
     return (
       Fast.PAGE_OFFSET +
       ((size - 1) >>> 0 < Fast.MAX_CACHE_SIZE && (size | 0) === size && this.active[Fast.EV_KMALLOC] === 0
-        ? (this.byClass[this.classOf(size, gfp)] as SlabCache).alloc(gfp, caller, size) - Fast.PAGE_OFFSET
+        ? this.caches.allocFrom(this.handles[this.classOf(size, gfp)] as number, gfp, caller, size) - Fast.PAGE_OFFSET
         : this.kmallocMore(size, gfp, caller) - Fast.PAGE_OFFSET)
     );
   }
@@ -219,23 +223,17 @@ export class Kmalloc {
    * do nothing. An address that is neither is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
-    // The fast path (small, inlined with the layer's cacheOf and free while nobody listens).
-    if (this.active[Fast.EV_KFREE] === 0) {
-      const c = this.caches.cacheOf(kva);
-      if (c !== null) {
-        c.free(kva, caller);
-        return;
-      }
-    }
-    this.kfreeMore(kva, caller);
+    // The fast path (small, inlined with the layer's freeObject while nobody listens).
+    if (this.active[Fast.EV_KFREE] !== 0 || !this.caches.freeObject(kva, caller)) this.kfreeMore(kva, caller);
   }
 
-  /** kfree past the fast path: the kfree event, then the object's cache or kfreeOther. */
+  /** kfree past the fast path: the kfree event and the object, or what is in no slab (kfreeOther). */
   private kfreeMore(kva: number, caller: string | undefined): void {
-    if (this.active[Fast.EV_KFREE] !== 0) this.traceKfree(caller, kva);
-    const c = this.caches.cacheOf(kva);
-    if (c !== null) c.free(kva, caller);
-    else this.kfreeOther(kva);
+    if (this.active[Fast.EV_KFREE] !== 0) {
+      this.traceKfree(caller, kva);
+      if (this.caches.freeObject(kva, caller)) return;
+    }
+    this.kfreeOther(kva);
   }
 
   /** kfree of what is in no slab: NULL, ZERO_SIZE_PTR, a kmalloc-large block, or something else (reported). */
