@@ -51,6 +51,8 @@ const LARGE_FLAGS = PG_alloc | PG_head | PG_slab;
 enum Fast {
   /** Size classes per cache type in the class table (13 used). */
   CLASS_STRIDE = 16,
+  /** handleAt's type index shift: 1024 request groups of 8 bytes per type. */
+  TYPE_SHIFT = 10,
   MAX_CACHE_SIZE = 8192,
   GFP_DMA = 0x01,
   GFP_KERNEL = 0xcc0,
@@ -60,6 +62,7 @@ enum Fast {
 }
 if (
   Fast.MAX_CACHE_SIZE !== KMALLOC_MAX_CACHE_SIZE ||
+  1 << Fast.TYPE_SHIFT !== KMALLOC_MAX_CACHE_SIZE >> 3 ||
   Fast.GFP_DMA !== __GFP_DMA ||
   Fast.GFP_KERNEL !== GFP_KERNEL ||
   __GFP_RECLAIMABLE >>> 3 !== 2 ||
@@ -92,8 +95,12 @@ export class Kmalloc {
   declare private readonly caches: KernelSlabCaches;
   /** The cache of each (type index * CLASS_STRIDE + size class); type: __GFP_DMA (0x01) gives 1, __GFP_RECLAIMABLE (0x10) 2, DMA wins. */
   declare private readonly byClass: SlabCache[];
-  /** The layer's handle (`caches.handle`) of each byClass cache, indexed the same way: the fast path loads an integer, no cache object. */
-  declare private readonly handles: Int32Array;
+  /**
+   * The layer's handle (`caches.handle`) of kmalloc(size, gfp)'s cache for
+   * every type and request 1..8192, indexed by (type index << 10) | ((size -
+   * 1) >> 3): the fast path's one load, an integer, no cache object.
+   */
+  declare private readonly handleAt: Int32Array;
   /** The size class of every request 1..8192, indexed by (size - 1) >> 3: one load on the fast path. */
   declare private readonly sizeClass: Uint8Array;
   /** The event bus's per-kind flags (the slab allocator's bus, from kernel/main.ts): the fast paths test one byte, held here. */
@@ -129,8 +136,11 @@ export class Kmalloc {
       const list = byType[type] as SlabCache[];
       for (let k = 0; k < list.length; k++) this.byClass[type * Fast.CLASS_STRIDE + k] = list[k] as SlabCache;
     }
-    this.handles = new Int32Array(this.byClass.length);
-    for (let i = 0; i < this.byClass.length; i++) this.handles[i] = caches.handle(this.byClass[i] as SlabCache);
+    const handles = this.byClass.map((c) => caches.handle(c));
+    this.handleAt = new Int32Array(4 << Fast.TYPE_SHIFT);
+    for (let type = 0; type < 4; type++)
+      for (let g = 0; g < this.sizeClass.length; g++)
+        this.handleAt[(type << Fast.TYPE_SHIFT) | g] = handles[type * Fast.CLASS_STRIDE + (this.sizeClass[g] as number)] as number;
   }
 
   /** True for the kmalloc caches, which cannot be destroyed. */
@@ -163,7 +173,12 @@ export class Kmalloc {
     return (
       Fast.PAGE_OFFSET +
       ((size - 1) >>> 0 < Fast.MAX_CACHE_SIZE && (size | 0) === size && this.active[Fast.EV_KMALLOC] === 0
-        ? this.caches.allocFrom(this.handles[this.classOf(size, gfp)] as number, gfp, caller, size) - Fast.PAGE_OFFSET
+        ? this.caches.allocFrom(
+            this.handleAt[(((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) << Fast.TYPE_SHIFT) | ((size - 1) >> 3)] as number,
+            gfp,
+            caller,
+            size,
+          ) - Fast.PAGE_OFFSET
         : this.kmallocMore(size, gfp, caller) - Fast.PAGE_OFFSET)
     );
   }
