@@ -142,9 +142,18 @@ export class SlubCaches implements KernelSlabCaches {
     if (p === pa && p < this.bytes && this.active[Fast.EV_FREE] === 0) {
       const word = this.mm + ((p >>> 12) << 4);
       const w0 = this.mem32[word] as number;
-      if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab && this.cpu.free(w0 >>> 20, word, p)) return true;
+      if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab)
+        return this.cpu.free(w0 >>> 20, word, p) || this.freeInSlab(p, word, w0, caller);
     }
     return this.freeObjectSlow(kva, caller);
+  }
+
+  /** freeObject of an object in an order-0 slab that is no CPU slab of the running CPU: the cache's slabFree, struct page read once. */
+  private freeInSlab(pa: number, word: number, w0: number, caller: string | undefined): boolean {
+    const c = this.byId[w0 >>> 20];
+    if (c === undefined) panic(`kfree: slab page 0x${((word - this.mm) >>> 4).toString(16)} has no live cache`);
+    c.slabFree(pa, word, w0, caller);
+    return true;
   }
 
   /** freeObject past its fast path. */
