@@ -7,9 +7,10 @@
  * dma-kmalloc-* for GFP_DMA), made at boot through the machine's object
  * cache layer (`layers.slab`, slab_layer.ts: SLUB's or a lab's, the same
  * interface either way), and kmalloc-large blocks (compound pages whose head
- * carries KMALLOC_LARGE_ID in its owner bits). Calls: the layer's caches
- * (alloc, free) and its kernel side (cacheOf, ksize, resizeInPlace,
- * requestSize); the page allocator for kmalloc-large. Emits the kmalloc
+ * carries KMALLOC_LARGE_ID in its owner bits). Calls: the layer's kernel
+ * side: allocFrom by each size class's handle (its cache's alloc),
+ * freeObject (cacheOf and the cache's free), ksize, resizeInPlace,
+ * requestSize; the page allocator for kmalloc-large. Emits the kmalloc
  * and kfree events whatever the layer. Size classes: 1-8 -> 8, 9-16 -> 16,
  * 17-32 -> 32, 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then
  * the next power of two up to 8192; above that, 2^get_order(size) pages.
