@@ -7,9 +7,10 @@
  * dma-kmalloc-* for GFP_DMA), made at boot through the machine's object
  * cache layer (`layers.slab`, slab_layer.ts: SLUB's or a lab's, the same
  * interface either way), and kmalloc-large blocks (compound pages whose head
- * carries KMALLOC_LARGE_ID in its owner bits). Calls: the layer's caches
- * (alloc, free) and its kernel side (cacheOf, ksize, resizeInPlace,
- * requestSize); the page allocator for kmalloc-large. Emits the kmalloc
+ * carries KMALLOC_LARGE_ID in its owner bits). Calls: the layer's kernel
+ * side: allocFrom by each size class's handle (its cache's alloc),
+ * freeObject (cacheOf and the cache's free), ksize, resizeInPlace,
+ * requestSize; the page allocator for kmalloc-large. Emits the kmalloc
  * and kfree events whatever the layer. Size classes: 1-8 -> 8, 9-16 -> 16,
  * 17-32 -> 32, 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then
  * the next power of two up to 8192; above that, 2^get_order(size) pages.
@@ -51,6 +52,8 @@ const LARGE_FLAGS = PG_alloc | PG_head | PG_slab;
 enum Fast {
   /** Size classes per cache type in the class table (13 used). */
   CLASS_STRIDE = 16,
+  /** handleAt's type index shift: 1024 request groups of 8 bytes per type. */
+  TYPE_SHIFT = 10,
   MAX_CACHE_SIZE = 8192,
   GFP_DMA = 0x01,
   GFP_KERNEL = 0xcc0,
@@ -60,6 +63,7 @@ enum Fast {
 }
 if (
   Fast.MAX_CACHE_SIZE !== KMALLOC_MAX_CACHE_SIZE ||
+  1 << Fast.TYPE_SHIFT !== KMALLOC_MAX_CACHE_SIZE >> 3 ||
   Fast.GFP_DMA !== __GFP_DMA ||
   Fast.GFP_KERNEL !== GFP_KERNEL ||
   __GFP_RECLAIMABLE >>> 3 !== 2 ||
@@ -92,6 +96,12 @@ export class Kmalloc {
   declare private readonly caches: KernelSlabCaches;
   /** The cache of each (type index * CLASS_STRIDE + size class); type: __GFP_DMA (0x01) gives 1, __GFP_RECLAIMABLE (0x10) 2, DMA wins. */
   declare private readonly byClass: SlabCache[];
+  /**
+   * The layer's handle (`caches.handle`) of kmalloc(size, gfp)'s cache for
+   * every type and request 1..8192, indexed by (type index << 10) | ((size -
+   * 1) >> 3): the fast path's one load, an integer, no cache object.
+   */
+  declare private readonly handleAt: Int32Array;
   /** The size class of every request 1..8192, indexed by (size - 1) >> 3: one load on the fast path. */
   declare private readonly sizeClass: Uint8Array;
   /** The event bus's per-kind flags (the slab allocator's bus, from kernel/main.ts): the fast paths test one byte, held here. */
@@ -127,6 +137,11 @@ export class Kmalloc {
       const list = byType[type] as SlabCache[];
       for (let k = 0; k < list.length; k++) this.byClass[type * Fast.CLASS_STRIDE + k] = list[k] as SlabCache;
     }
+    const handles = this.byClass.map((c) => caches.handle(c));
+    this.handleAt = new Int32Array(4 << Fast.TYPE_SHIFT);
+    for (let type = 0; type < 4; type++)
+      for (let g = 0; g < this.sizeClass.length; g++)
+        this.handleAt[(type << Fast.TYPE_SHIFT) | g] = handles[type * Fast.CLASS_STRIDE + (this.sizeClass[g] as number)] as number;
   }
 
   /** True for the kmalloc caches, which cannot be destroyed. */
@@ -159,7 +174,12 @@ export class Kmalloc {
     return (
       Fast.PAGE_OFFSET +
       ((size - 1) >>> 0 < Fast.MAX_CACHE_SIZE && (size | 0) === size && this.active[Fast.EV_KMALLOC] === 0
-        ? (this.byClass[this.classOf(size, gfp)] as SlabCache).alloc(gfp, caller, size) - Fast.PAGE_OFFSET
+        ? this.caches.allocFrom(
+            this.handleAt[(((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) << Fast.TYPE_SHIFT) | ((size - 1) >> 3)] as number,
+            gfp,
+            caller,
+            size,
+          ) - Fast.PAGE_OFFSET
         : this.kmallocMore(size, gfp, caller) - Fast.PAGE_OFFSET)
     );
   }
@@ -219,23 +239,17 @@ export class Kmalloc {
    * do nothing. An address that is neither is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
-    // The fast path (small, inlined with the layer's cacheOf and free while nobody listens).
-    if (this.active[Fast.EV_KFREE] === 0) {
-      const c = this.caches.cacheOf(kva);
-      if (c !== null) {
-        c.free(kva, caller);
-        return;
-      }
-    }
-    this.kfreeMore(kva, caller);
+    // The fast path (small, inlined with the layer's freeObject while nobody listens).
+    if (this.active[Fast.EV_KFREE] !== 0 || !this.caches.freeObject(kva, caller)) this.kfreeMore(kva, caller);
   }
 
-  /** kfree past the fast path: the kfree event, then the object's cache or kfreeOther. */
+  /** kfree past the fast path: the kfree event and the object, or what is in no slab (kfreeOther). */
   private kfreeMore(kva: number, caller: string | undefined): void {
-    if (this.active[Fast.EV_KFREE] !== 0) this.traceKfree(caller, kva);
-    const c = this.caches.cacheOf(kva);
-    if (c !== null) c.free(kva, caller);
-    else this.kfreeOther(kva);
+    if (this.active[Fast.EV_KFREE] !== 0) {
+      this.traceKfree(caller, kva);
+      if (this.caches.freeObject(kva, caller)) return;
+    }
+    this.kfreeOther(kva);
   }
 
   /** kfree of what is in no slab: NULL, ZERO_SIZE_PTR, a kmalloc-large block, or something else (reported). */

@@ -9,10 +9,11 @@
  * (slab_layer_slub.ts): the same interface, its caches handed out as they
  * are. A lab's layer is put behind CheckedSlab (slab_layer_check.ts), which
  * checks every answer. kmalloc's size classes are caches of the layer too
- * (kmalloc.ts): made with `create` at boot, served by their `alloc`, freed
- * through `cacheOf`. What kmalloc asks beyond a lab's SlabCaches
- * (`KernelSlabCaches`: cacheOf, ksize, usableSize, resizeInPlace,
- * requestSize) is the
+ * (kmalloc.ts): made with `create` at boot, served by their `alloc` (through
+ * the kernel side's `allocFrom`, by a handle), freed through `freeObject`
+ * (`cacheOf` and the cache's `free`). What kmalloc asks beyond a lab's
+ * SlabCaches (`KernelSlabCaches`: cacheOf, ksize, usableSize, resizeInPlace,
+ * requestSize, handle, allocFrom, freeObject) is the
  * kernel's side, which slubCaches and CheckedSlab both provide: a lab's
  * layer writes none of it.
  */
@@ -114,4 +115,20 @@ export interface KernelSlabCaches extends SlabCaches {
    * Returns 0 when kva is not an object start.
    */
   requestSize(kva: number): number;
+  /**
+   * A small non-negative integer naming `cache` for allocFrom, fixed for
+   * the cache's life (kmalloc holds one per size class). Panics when the
+   * cache is not a live one of this layer.
+   */
+  handle(cache: SlabCache): number;
+  /**
+   * The same as `cache.alloc(gfp, caller, origSize)` for the cache whose
+   * handle is `h`: what kmalloc calls for a size class.
+   */
+  allocFrom(h: number, gfp: number, caller?: string, origSize?: number): number;
+  /**
+   * kfree of a slab object: `cacheOf(kva)`'s free of kva. Returns false,
+   * freeing nothing, when kva is in no slab.
+   */
+  freeObject(kva: number, caller?: string): boolean;
 }

@@ -66,6 +66,8 @@ export class CheckedSlab implements KernelSlabCaches {
   readonly name: string;
   private readonly layer: SlabCaches;
   private readonly caches: Tracked[] = [];
+  /** Every cache made, by handle (its place in creation order); a destroyed cache keeps its slot. */
+  private readonly handles: Tracked[] = [];
   private readonly byHandle = new Map<SlabCache, Tracked>();
   /** Runs held: first pfn -> order, and the cache each was taken for (null: at create or boot). */
   private readonly runs = new Map<number, number>();
@@ -185,6 +187,30 @@ export class CheckedSlab implements KernelSlabCaches {
     if (!t.live.has(kva)) panic(`kmem_cache_free(${t.name}, ${formatVa(kva)}): not a live object of the cache`);
     t.live.delete(kva);
     this.serve(t, `free(${t.name}, ${formatVa(kva)})`, (c) => c.free(kva));
+  }
+
+  /** A cache's handle: its place among the caches made. Panics for a cache that is not live. */
+  handle(c: SlabCache): number {
+    const t = this.tracked(c);
+    const h = this.handles.indexOf(t);
+    if (h >= 0) return h;
+    this.handles.push(t);
+    return this.handles.length - 1;
+  }
+
+  /** The checked alloc of the cache with handle `h`. Panics when h names no live cache. */
+  allocFrom(h: number, gfp: number): number {
+    const t = this.handles[h];
+    if (t === undefined || t.dead || t.outer === null) panic(`kmem_cache: handle ${h} names no live cache of slab layer ${this.who()}`);
+    return t.outer.alloc(gfp);
+  }
+
+  /** kfree's object part: the checked free of kva to its cache; false when kva is in no slab. */
+  freeObject(kva: number): boolean {
+    const c = this.cacheOf(kva);
+    if (c === null) return false;
+    c.free(kva);
+    return true;
   }
 
   /** The live cache whose slab took the run holding `kva`, or null (kfree's virt_to_cache). */

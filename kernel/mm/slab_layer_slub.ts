@@ -10,12 +10,15 @@
  *
  * Its checker is the slab allocator's own (slab_check.ts, registered at boot).
  */
+import { EV_KMEM_CACHE_ALLOC, EV_KMEM_CACHE_FREE } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import type { SlabinfoRow } from "../proc/slabinfo.ts";
+import type { FailPoint } from "./fault_inject.ts";
 import { __GFP_ZERO } from "./gfp.ts";
 import { PG_slab, PG_tail } from "./memmap.ts";
 import { KmemCache } from "./slab.ts";
 import type { SlabAllocator } from "./slab_common.ts";
+import type { SlabCpu } from "./slab_cpu.ts";
 import { getOrigSize, setOrigSize } from "./slab_debug.ts";
 import { SLAB_KMALLOC, SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLUB_RED_ACTIVE } from "./slab_flags.ts";
 import type { KernelSlabCaches, SlabCache, SlabCacheOptions } from "./slab_layer.ts";
@@ -27,8 +30,18 @@ enum Fast {
   PAGE_OFFSET = 0x888000000000,
   PG_tail = 1 << 5,
   PG_slab = 1 << 6,
+  GFP_ZERO = 0x100,
+  EV_ALLOC = 6,
+  EV_FREE = 7,
 }
-if (Fast.PAGE_OFFSET !== PAGE_OFFSET || Fast.PG_tail !== PG_tail || Fast.PG_slab !== PG_slab)
+if (
+  Fast.PAGE_OFFSET !== PAGE_OFFSET ||
+  Fast.PG_tail !== PG_tail ||
+  Fast.PG_slab !== PG_slab ||
+  Fast.GFP_ZERO !== __GFP_ZERO ||
+  Fast.EV_ALLOC !== EV_KMEM_CACHE_ALLOC ||
+  Fast.EV_FREE !== EV_KMEM_CACHE_FREE
+)
   panic("slab_layer_slub: a fast-path constant differs from its source");
 
 /** slab_ksize: what of an object's slot a caller may use. */
@@ -53,6 +66,10 @@ export class SlubCaches implements KernelSlabCaches {
   declare private readonly mm: number;
   declare private readonly bytes: number;
   declare private readonly byId: ReadonlyArray<KmemCache | undefined>;
+  /** The kmem_cache_cpu rows (allocFrom and freeObject work on them by cache id), failslab, the event flags. */
+  declare private readonly cpu: SlabCpu;
+  declare private readonly failSlab: FailPoint;
+  declare private readonly active: Uint8Array;
 
   constructor(slab: SlabAllocator) {
     this.slab = slab;
@@ -60,6 +77,9 @@ export class SlubCaches implements KernelSlabCaches {
     this.mm = slab.memmap.firstPfn * (PAGE_SIZE / 4);
     this.bytes = slab.phys.bytes;
     this.byId = slab.byId;
+    this.cpu = slab.cpu;
+    this.failSlab = slab.failSlab;
+    this.active = slab.ev.active;
   }
 
   /** kmem_cache_create; kmalloc's caches (SLAB_KMALLOC) skip the argument checks and keep their request sizes. */
@@ -84,6 +104,65 @@ export class SlubCaches implements KernelSlabCaches {
   }
 
   check(): void {}
+
+  /** A cache's handle is its id (the owner bits of its slabs' struct pages, its row in the kmem_cache_cpu table). */
+  handle(c: SlabCache): number {
+    return kmem(c).id;
+  }
+
+  /**
+   * kmem_cache_alloc on the cache with id `h`. The fast path pops the CPU
+   * slab's freelist by id (slab_cpu.ts), loading no cache object; anything
+   * else (__GFP_ZERO, failslab armed, a kmem_cache_alloc listener, no fast
+   * CPU slab) is the cache's own alloc. Panics when no live cache has id `h`.
+   */
+  allocFrom(h: number, gfp: number, caller?: string, origSize?: number): number {
+    const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed && this.active[Fast.EV_ALLOC] === 0 ? this.cpu.alloc(h) : 0;
+    return Fast.PAGE_OFFSET + (pa !== 0 ? pa : this.allocFromCache(h, gfp, caller, origSize) - Fast.PAGE_OFFSET);
+  }
+
+  /** allocFrom past its fast path: the cache's alloc. */
+  private allocFromCache(h: number, gfp: number, caller: string | undefined, origSize: number | undefined): number {
+    const c = this.byId[h];
+    if (c === undefined) panic(`slub: no live cache has id ${h}`);
+    return c.alloc(gfp, caller, origSize);
+  }
+
+  /**
+   * kfree's object part: the object at `kva` back to the cache of its slab.
+   * The fast path reads struct page's word 0 (an order-0 slab page: its
+   * owner bits are the cache id) and pushes the object on that id's CPU
+   * slab freelist (SlabCpu.free makes every check the cache's free makes);
+   * anything else goes through cacheOf and the cache's free. Returns false,
+   * freeing nothing, when kva is in no slab.
+   */
+  freeObject(kva: number, caller?: string): boolean {
+    const pa = kva - Fast.PAGE_OFFSET;
+    const p = pa >>> 0; // pa as an integer: converted once
+    if (p === pa && p < this.bytes && this.active[Fast.EV_FREE] === 0) {
+      const word = this.mm + ((p >>> 12) << 4);
+      const w0 = this.mem32[word] as number;
+      if ((w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab)
+        return this.cpu.free(w0 >>> 20, word, p) || this.freeInSlab(p, word, w0, caller);
+    }
+    return this.freeObjectSlow(kva, caller);
+  }
+
+  /** freeObject of an object in an order-0 slab that is no CPU slab of the running CPU: the cache's slabFree, struct page read once. */
+  private freeInSlab(pa: number, word: number, w0: number, caller: string | undefined): boolean {
+    const c = this.byId[w0 >>> 20];
+    if (c === undefined) panic(`kfree: slab page 0x${((word - this.mm) >>> 4).toString(16)} has no live cache`);
+    c.slabFree(pa, word, w0, caller);
+    return true;
+  }
+
+  /** freeObject past its fast path. */
+  private freeObjectSlow(kva: number, caller: string | undefined): boolean {
+    const c = this.cacheOf(kva);
+    if (c === null) return false;
+    c.free(kva, caller);
+    return true;
+  }
 
   /**
    * The cache whose slab holds `kva` (struct page's owner bits), or null.

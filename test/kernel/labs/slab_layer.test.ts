@@ -120,6 +120,37 @@ describe("layers.slab", () => {
     expect(() => m.check()).toThrow("SLABL-2: slab layer 'aos': t says 0 active objects, the kernel holds 3");
   });
 
+  for (const [layer, slab] of [
+    ["SLUB", undefined],
+    ["a lab's layer", aos],
+  ] as const)
+    it(`gives kmalloc's fast paths the same caches by handle on ${layer}: allocFrom is the cache's alloc, freeObject its free`, () => {
+      const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, ...(slab ? { layers: { slab } } : {}) });
+      const caches = m.kernel.kmemCaches;
+      const c = caches.create("t64", 64)!;
+      const h = caches.handle(c);
+      expect(h).toBe(caches.handle(c));
+      const a = caches.allocFrom(h, 0xcc0);
+      const b = caches.allocFrom(h, 0xcc0);
+      expect(caches.cacheOf(a)).toBe(c);
+      expect(caches.cacheOf(b)).toBe(c);
+      expect(caches.info(c).activeObjs).toBe(2);
+      expect(caches.freeObject(b)).toBe(true);
+      expect(caches.info(c).activeObjs).toBe(1);
+      // Both allocators hand the object freed last out first (SLUB: the CPU slab's freelist head; the reference: its list head).
+      expect(caches.allocFrom(h, 0xcc0)).toBe(b);
+      expect(caches.freeObject(b)).toBe(true);
+      expect(caches.freeObject(a)).toBe(true);
+      expect(caches.info(c).activeObjs).toBe(0);
+      // In no slab: NULL, and a kmalloc-large block (16 KiB, its own pages); nothing is freed.
+      const large = m.kernel.kmalloc(16384);
+      expect(caches.freeObject(0)).toBe(false);
+      expect(caches.freeObject(large)).toBe(false);
+      m.kernel.kfree(large);
+      expect(caches.destroy(c)).toBe(true);
+      m.check();
+    });
+
   it("serves every kmalloc from a lab's layer: the reference's kmalloc-128 counts, the events, kzalloc, krealloc and kfree", () => {
     const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos } });
     const k = m.kernel;
