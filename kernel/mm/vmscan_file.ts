@@ -47,6 +47,13 @@
  */
 import { type MemMap, PG_dirty, PG2_active, PG2_lru, PG2_referenced, PG2_workingset } from "./memmap.ts";
 import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, type LruLists } from "./swap.ts";
+import type { ReclaimWho } from "./vmscan_shrink.ts";
+
+/** Demotion for a fast node's file reclaim under memory tiering (memory_tiers.ts MemoryTiers). */
+export interface FileDemotion {
+  /** Moves page-cache page `pfn` to its node's demotion target; false when it cannot (it takes the normal path). */
+  demote(pfn: number, who: ReclaimWho): boolean;
+}
 
 /** What file reclaim needs of the file layer (kernel/fs/file_mmap.ts and filemap.ts). */
 export interface FileCacheReclaim {
@@ -166,11 +173,57 @@ export class FileLru {
       const pfn = lru.last(LRU_INACTIVE_FILE);
       if (pfn < 0) break;
       this.scanned++;
-      if (this.reclaimOne(pfn)) stolen++;
+      if (this.reclaimOne(pfn, null, "kswapd")) stolen++;
     }
     this.stats.pgscanFile += this.scanned;
     this.stats.pgstealFile += stolen;
     return stolen;
+  }
+
+  /**
+   * A fast node's file reclaim under memory tiering (Reclaim.shrinkRange):
+   * only the pages in frames [start, end) are taken, the others left where
+   * they are on the lists. Two passes: each first deactivates the range's
+   * pages nearest the active tail while the inactive list is the shorter,
+   * then walks the inactive list once from its tail (the pages it held
+   * then), and each page reclaim would free is first migrated to the
+   * demotion target (`tiers`, counted there as `who`), else unmapped and
+   * dropped (written back first when dirty) as in shrink. A mapped page
+   * used since the last look is rotated or activated by the first pass and
+   * can go in the second. Sets `scanned`. Returns the pages that left the
+   * range.
+   */
+  shrinkRange(want: number, start: number, end: number, tiers: FileDemotion, who: ReclaimWho): number {
+    this.scanned = 0;
+    if (this.cache === null) return 0;
+    const lru = this.lru;
+    let stolen = 0;
+    for (let pass = 0; pass < 2 && stolen < want; pass++) {
+      this.deactivateRange(start, end);
+      let pfn = lru.last(LRU_INACTIVE_FILE);
+      for (let n = lru.count[LRU_INACTIVE_FILE] as number; n > 0 && pfn >= 0 && stolen < want; n--) {
+        const prev = lru.prev(pfn);
+        if (pfn >= start && pfn < end) {
+          this.scanned++;
+          if (this.reclaimOne(pfn, tiers, who)) stolen++;
+        }
+        pfn = prev;
+      }
+    }
+    this.stats.pgscanFile += this.scanned;
+    this.stats.pgstealFile += stolen;
+    return stolen;
+  }
+
+  /** shrink_active_list of one node: its pages at the active tail go inactive while the inactive list is the shorter. */
+  private deactivateRange(start: number, end: number): void {
+    const lru = this.lru;
+    for (let pfn = lru.last(LRU_ACTIVE_FILE); pfn >= 0; ) {
+      if ((lru.count[LRU_INACTIVE_FILE] as number) >= (lru.count[LRU_ACTIVE_FILE] as number)) return;
+      const prev = lru.prev(pfn);
+      if (pfn >= start && pfn < end) this.deactivate(pfn);
+      pfn = prev;
+    }
   }
 
   /** shrink_active_list for one file page: to the inactive head, its referenced state cleared, marked workingset. */
@@ -185,8 +238,13 @@ export class FileLru {
     return false;
   }
 
-  /** shrink_folio_list for one inactive file page. Returns true when it left RAM. */
-  private reclaimOne(pfn: number): boolean {
+  /**
+   * shrink_folio_list for one inactive file page; with `tiers` (a node's
+   * reclaim under tiering) a page that would go is first offered to
+   * demotion (demote_folio_list), mapped or not. Returns true when it left
+   * RAM or its node.
+   */
+  private reclaimOne(pfn: number, tiers: FileDemotion | null, who: ReclaimWho): boolean {
     const mm = this.memmap;
     const cache = this.cache as FileCacheReclaim;
     // The cache's reference and one per mapping; anything more is a user in the middle of it.
@@ -194,8 +252,9 @@ export class FileLru {
     if (mm.mapcount(pfn) > 0) {
       const young = cache.referenced(pfn);
       if (young !== 0) return this.referencedPage(pfn, young);
-      if (cache.unmap(pfn) !== 0) return this.rotate(pfn);
     }
+    if (tiers?.demote(pfn, who)) return true;
+    if (mm.mapcount(pfn) > 0 && cache.unmap(pfn) !== 0) return this.rotate(pfn);
     const dirty = mm.testFlag(pfn, PG_dirty);
     // workingset_eviction: the age before this eviction, and whether the page was in the workingset.
     if (!cache.evict(pfn, this.age * 2 + (mm.flags2(pfn) & PG2_workingset ? 1 : 0))) return this.rotate(pfn);

@@ -340,8 +340,9 @@ export class Reclaim implements RmapVisitor {
 
   /**
    * A node's reclaim under memory tiering (memory_tiers.ts): like shrink,
-   * but only anonymous victims in frames [start, end) are taken (the others
-   * are kept), and each is first offered to demotion. Counted as `who`
+   * but only victims in frames [start, end) are taken (the others are
+   * kept), page-cache ones first (FileLru.shrinkRange), and each is first
+   * offered to demotion. Counted as `who`
    * (a kswapd run also as a wakeup). Returns the pages that left the range.
    */
   shrinkRange(start: number, end: number, want: number, who: ReclaimWho): number {
@@ -421,8 +422,10 @@ export class Reclaim implements RmapVisitor {
     this.who = who;
     const ranged = this.rangeEnd > this.rangeStart;
     try {
-      stolen = ranged ? 0 : this.file.shrink(want, memcg);
-      this.looked = ranged ? 0 : this.file.scanned;
+      stolen = ranged
+        ? this.file.shrinkRange(want, this.rangeStart, this.rangeEnd, this.tiers as TierReclaim, who)
+        : this.file.shrink(want, memcg);
+      this.looked = this.file.scanned;
       while (stolen < want && victims < budget) {
         this.lastLooked = -1;
         const pfn = this.host.victim();
