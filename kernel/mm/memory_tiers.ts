@@ -2,14 +2,16 @@
  * Memory tiering (Linux mm/memory-tiers.c, demote_folio_list of
  * mm/vmscan.c): with the `numa.tiering` boot option, the nodes without
  * CPUs are a slower tier, and reclaim on a node with CPUs moves its cold
- * anonymous pages to the nearest slow node (its demotion target,
- * NumaTopology.demotionTarget) instead of swapping them out.
+ * anonymous and page-cache pages to the nearest slow node (its demotion
+ * target, NumaTopology.demotionTarget) instead of swapping them out or
+ * dropping them.
  *
  *   fast node (CPUs)                        slow node (no CPUs)
  *   top zone free <= low  --kswapd-->  victims of the zone migrated here
  *   top zone free <  min  --direct-->  (allocated with no fallback and no
  *                                       reclaim; when none is free the
- *                                       victim takes the normal path: swap)
+ *                                       victim takes the normal path: swap,
+ *                                       or drop / write back for a file page)
  *
  * Each fast node is reclaimed on its own (Linux's per-node kswapd): only
  * its top zone (the one the allocator's first pass fills) is watched, and

@@ -43,7 +43,11 @@
  * only for what the file lists could not give. So clean cache goes before
  * any anonymous page is swapped.
  *
- * Calls: the LRU lists, the page cache's side (FileCacheReclaim).
+ * Memory tiering: a fast node's reclaim (shrinkRange) takes only its own
+ * frames' pages and offers each victim to demotion before dropping it.
+ *
+ * Calls: the LRU lists, the page cache's side (FileCacheReclaim), demotion
+ * (FileDemotion) in a node's reclaim.
  */
 import { type MemMap, PG_dirty, PG2_active, PG2_lru, PG2_referenced, PG2_workingset } from "./memmap.ts";
 import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, type LruLists } from "./swap.ts";
