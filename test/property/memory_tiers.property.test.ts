@@ -4,14 +4,29 @@
  * read, pressure that makes node 0's kswapd demote, releases that make room
  * on node 0, NUMA-balancing scans
  * whose hinting faults promote, fork, munmap, mprotect to PROT_NONE and
- * back, exit). The model is what each process last wrote to each page;
- * after every step every page of every live process reads back its value
- * (reads of hinting entries take the fault and may promote), every present
- * entry maps a frame holding those bytes, and the invariant checkers pass.
+ * back, exit, writes to a shared file mapping). The model is what each
+ * process last wrote to each page, and what the first process last wrote
+ * to each file page; after every step every page of every live process
+ * reads back its value (reads of hinting entries take the fault and may
+ * promote), every present entry maps a frame holding those bytes (file
+ * pages are checked through their frames and the page cache's index only,
+ * so the checks do not keep them young), and the invariant checkers pass.
+ * At the end each file page reads back through the mapping and pread().
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, Machine, PROT_NONE, PROT_READ, PROT_WRITE, type Process } from "../../sim/index.ts";
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  Machine,
+  O_RDWR,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  type Process,
+} from "../../sim/index.ts";
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -22,6 +37,12 @@ const BG = 0x200000000;
 const BG_PAGES = 980;
 /** Node 1's first frame. */
 const NODE1 = 5120;
+/** The shared file mapping of the first process (/f, FILE_PAGES pages), and a page for pread's copies. */
+const FILE_AT = 0x300000000;
+const FILE_PAGES = 8;
+const BUF_AT = 0x400000000;
+/** struct page's mapping word (memmap.ts): a page-cache page's inode. */
+const SP_MAPPING = 7;
 
 type Cmd =
   | { kind: "write"; proc: number; page: number; value: number }
@@ -31,7 +52,8 @@ type Cmd =
   | { kind: "fork"; proc: number }
   | { kind: "munmap"; proc: number; page: number }
   | { kind: "protnone"; proc: number; page: number }
-  | { kind: "exit"; proc: number };
+  | { kind: "exit"; proc: number }
+  | { kind: "fwrite"; page: number; value: number };
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({
@@ -47,6 +69,7 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({ kind: fc.constant("munmap" as const), proc: fc.nat(3), page: fc.nat(PAGES - 1) }),
   fc.record({ kind: fc.constant("protnone" as const), proc: fc.nat(3), page: fc.nat(PAGES - 1) }),
   fc.record({ kind: fc.constant("exit" as const), proc: fc.nat(3) }),
+  fc.record({ kind: fc.constant("fwrite" as const), page: fc.nat(FILE_PAGES - 1), value: fc.integer({ min: 1, max: 0x7fffffff }) }),
 );
 
 interface Live {
@@ -58,6 +81,8 @@ interface Live {
 /** Over all runs: pages demoted and promoted (the property must have moved pages both ways). */
 let demoted = 0;
 let promoted = 0;
+/** Over all runs: checks that found a file page on node 1 (page-cache pages must have been demoted). */
+let fileOnNode1 = 0;
 
 function vmstat(m: Machine, name: string): number {
   const line = m.proc
@@ -73,8 +98,16 @@ function run(cmds: Cmd[]): void {
     { cpus: [], memBytes: 4 * MiB },
   ];
   const m = Machine.boot({ numa: { nodes, tiering: true }, swapBytes: 8 * MiB, seed: 7, debugVm: 1 });
+  // The file is on disk only (synced, dropped): each page the mapping touches is a new cache page on node 0.
+  m.fs.writeFile("/f", new Uint8Array(FILE_PAGES * PAGE));
+  m.fs.sync();
+  m.dropCaches();
   const first = m.spawn("p0");
   const rw = PROT_READ | PROT_WRITE;
+  const fd = first.sys.open("/f", O_RDWR);
+  expect(first.sys.mmap(FILE_AT, FILE_PAGES * PAGE, rw, MAP_SHARED | MAP_FIXED, fd, 0)).toBe(FILE_AT);
+  const file = Array.from({ length: FILE_PAGES }, (_, i) => 100 + i);
+  for (let i = 0; i < FILE_PAGES; i++) first.mem.write32(FILE_AT + i * PAGE, file[i] as number);
   expect(first.sys.mmap(BASE, PAGES * PAGE, rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).toBe(BASE);
   // The working set first (the oldest pages: the first victims), then the background.
   for (let i = 0; i < PAGES; i++) first.mem.write32(BASE + i * PAGE, i + 1);
@@ -111,7 +144,11 @@ function run(cmds: Cmd[]): void {
     } else if (c.kind === "exit" && live.length > 1 && l !== live[0]) {
       l.p.exit(0);
       live.splice(live.indexOf(l), 1);
+    } else if (c.kind === "fwrite") {
+      first.mem.write32(FILE_AT + c.page * PAGE, c.value);
+      file[c.page] = c.value;
     }
+    checkFile(m, first, file);
     for (const x of live) {
       for (let i = 0; i < PAGES; i++) {
         const want = x.pages[i] as number;
@@ -124,13 +161,33 @@ function run(cmds: Cmd[]): void {
     m.check();
   }
   for (let i = 0; i < bg; i++) expect(first.mem.read32(BG + i * PAGE)).toBe(1);
+  expect(first.sys.mmap(BUF_AT, PAGE, rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).toBe(BUF_AT);
+  for (let i = 0; i < FILE_PAGES; i++) {
+    expect(first.mem.read32(FILE_AT + i * PAGE)).toBe(file[i]);
+    expect(first.sys.pread(fd, BUF_AT, 4, i * PAGE)).toBe(4);
+    expect(first.mem.read32(BUF_AT)).toBe(file[i]);
+  }
+  m.check();
   demoted += vmstat(m, "pgdemote_kswapd") + vmstat(m, "pgdemote_direct");
   promoted += vmstat(m, "pgpromote_success");
   expect(NODE1).toBe(m.kernel.numa.startPfn[1]);
 }
 
+/** Each present entry of the file mapping maps the cache page of its index, holding the model's word; counts those on node 1. */
+function checkFile(m: Machine, p: Process, file: number[]): void {
+  const cache = m.kernel.tasks.vfs?.cache;
+  for (let i = 0; i < FILE_PAGES; i++) {
+    const ptep = p.mm.pt.lookup(FILE_AT + i * PAGE);
+    if (ptep < 0 || !(p.mm.pt.pteFlags(ptep) & 1)) continue;
+    const pfn = p.mm.pt.ptePfn(ptep);
+    expect(m.kernel.phys.read32(pfn * PAGE)).toBe(file[i]);
+    expect(cache?.find(m.kernel.memmap.userWord(pfn, SP_MAPPING), i)).toBe(pfn);
+    if (pfn >= NODE1) fileOnNode1++;
+  }
+}
+
 describe("memory tiering (property)", () => {
-  it("every value reads back and every entry maps its bytes across demotion, scans, promotion, fork, munmap and mprotect", () => {
+  it("every value reads back and every entry maps its bytes across demotion (anonymous and file), scans, promotion, fork, munmap and mprotect", () => {
     fc.assert(
       fc.property(fc.array(cmd, { minLength: 1, maxLength: 20 }), (cmds) =>
         // Every story starts with pressure (a demotion), a scan of the first process and room on node 0, so pages move both ways.
@@ -140,5 +197,6 @@ describe("memory tiering (property)", () => {
     );
     expect(demoted).toBeGreaterThan(0);
     expect(promoted).toBeGreaterThan(0);
+    expect(fileOnNode1).toBeGreaterThan(0);
   });
 });
