@@ -51,7 +51,9 @@
  */
 import { type MemMap, PG_dirty, PG2_active, PG2_lru, PG2_referenced, PG2_workingset } from "./memmap.ts";
 import { LRU_ACTIVE_FILE, LRU_INACTIVE_FILE, type LruLists } from "./swap.ts";
-import type { ReclaimWho } from "./vmscan_shrink.ts";
+
+/** Who is reclaiming: counted apart in vmstat. */
+export type ReclaimWho = "kswapd" | "direct";
 
 /** Demotion for a fast node's file reclaim under memory tiering (memory_tiers.ts MemoryTiers). */
 export interface FileDemotion {

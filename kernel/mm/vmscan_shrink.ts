@@ -61,7 +61,7 @@ import { Rmap, type RmapVisitor } from "./rmap.ts";
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
 import type { SwapCache } from "./swap_state.ts";
 import type { VmaOps } from "./vma.ts";
-import { FileLru } from "./vmscan_file.ts";
+import { FileLru, type ReclaimWho } from "./vmscan_file.ts";
 
 /** What reclaim uses of the user-memory layer (memory.ts Memory): RAM, VMAs, the swap cache, the memory cgroups, the anon-page release. */
 export interface ReclaimMemory {
@@ -78,8 +78,7 @@ export interface ReclaimMemory {
 /** Pages one direct reclaim asks for (SWAP_CLUSTER_MAX). */
 export const SWAP_CLUSTER_MAX = 32;
 
-/** Who is reclaiming: counted apart in vmstat. */
-export type ReclaimWho = "kswapd" | "direct";
+export type { ReclaimWho } from "./vmscan_file.ts";
 
 /** Memory tiering's side of reclaim (memory_tiers.ts), set at boot when tiering is on. */
 export interface TierReclaim {
