@@ -202,8 +202,12 @@ export const PAPER_HOARD: AllocatorSpec = {
   create: (p) => createHoard(p, { superblockBytes: 8192, slackSuperblocks: 4 }),
 };
 
-/** The allocators `memsim bench smp` compares: the default malloc and a free list behind one lock, and Hoard. */
-export const SMP_ALLOCATORS: readonly AllocatorSpec[] = ["locked-malloc", "locked-firstfit", PAPER_HOARD];
+/**
+ * The allocators `memsim bench smp` compares: the default malloc as it is
+ * (a tcache and an arena per thread), the same malloc and a free list behind
+ * one lock, and Hoard.
+ */
+export const SMP_ALLOCATORS: readonly AllocatorSpec[] = ["malloc", "locked-malloc", "locked-firstfit", PAPER_HOARD];
 
 /** The benchmarks `memsim bench smp` runs. */
 export const SMP_BENCHES: readonly SmpAllocBench[] = [
