@@ -27,6 +27,7 @@ import {
   PROT_WRITE,
   type Process,
 } from "../../sim/index.ts";
+import { vmstat } from "../support/vmstat.ts";
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -83,14 +84,6 @@ let demoted = 0;
 let promoted = 0;
 /** Over all runs: checks that found a file page on node 1 (page-cache pages must have been demoted). */
 let fileOnNode1 = 0;
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
-}
 
 function run(cmds: Cmd[]): void {
   const nodes = [

@@ -10,16 +10,9 @@ import {
   PROT_WRITE,
   xv6Frames,
 } from "../../../sim/index.ts";
+import { vmstat } from "../../support/vmstat.ts";
 
 const PAGE = 4096;
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
-}
 
 /**
  * 16 MiB (4096 frames, one zone of eight page blocks): two processes touch

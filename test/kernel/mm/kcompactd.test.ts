@@ -1,16 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { KCOMPACTD_PERIOD_NS, zoneScore } from "../../../kernel/mm/compaction.ts";
 import { __GFP_NOWARN, GFP_KERNEL, MAP_ANONYMOUS, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE } from "../../../sim/index.ts";
+import { vmstat } from "../../support/vmstat.ts";
 
 const PAGE = 4096;
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
-}
 
 /**
  * 16 MiB (one zone, 4096 frames), a fault costing 10 ms on the cost clock:

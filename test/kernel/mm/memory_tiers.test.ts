@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { GFP_ATOMIC, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, Machine, PROT_READ, PROT_WRITE, type Process } from "../../../sim/index.ts";
+import { vmstat } from "../../support/vmstat.ts";
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -16,14 +17,6 @@ function boot(tiering: boolean, faultNs = 1000): { m: Machine; p: Process } {
   const m = Machine.boot({ numa: { nodes, tiering }, swapBytes: 16 * MiB, debugVm: 1, clock: { fault: faultNs } });
   const p = m.spawn("t");
   return { m, p };
-}
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
 }
 
 /** Distance units the cost clock's `remote` kind counted so far. */

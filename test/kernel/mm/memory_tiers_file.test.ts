@@ -11,6 +11,7 @@ import {
   PROT_WRITE,
   type Process,
 } from "../../../sim/index.ts";
+import { vmstat } from "../../support/vmstat.ts";
 
 const MiB = 1 << 20;
 const PAGE = 4096;
@@ -32,14 +33,6 @@ function boot(tiering: boolean): Machine {
     { cpus: [], memBytes: 4 * MiB },
   ];
   return Machine.boot({ numa: { nodes, tiering }, swapBytes: 16 * MiB, debugVm: 1 });
-}
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
 }
 
 /** The counters the stories compare, in this order. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MIGRATE_BUSY, MIGRATE_NOT_MOVABLE } from "../../../kernel/mm/migrate.ts";
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, Machine, PROT_READ, PROT_WRITE, type Process } from "../../../sim/index.ts";
+import { vmstat } from "../../support/vmstat.ts";
 
 const PAGE = 4096;
 const BASE = 0x100000000;
@@ -17,14 +18,6 @@ function mapAnon(p: Process, pages: number, flags = MAP_PRIVATE): void {
 
 function pfnAt(p: Process, va: number): number {
   return p.mm.pt.ptePfn(p.mm.pt.lookup(va));
-}
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
 }
 
 describe("page migration", () => {

@@ -12,6 +12,7 @@ import {
   PROT_WRITE,
   type Process,
 } from "../../../sim/index.ts";
+import { vmstat } from "../../support/vmstat.ts";
 
 const PAGE = 4096;
 const FILE_AT = 0x200000000;
@@ -39,14 +40,6 @@ function pattern(pages: number): Uint8Array {
 
 function pfnAt(p: Process, va: number): number {
   return p.mm.pt.ptePfn(p.mm.pt.lookup(va));
-}
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
 }
 
 /** Maps the whole of /f shared at FILE_AT in `p`; returns the descriptor. */

@@ -17,6 +17,7 @@ import {
   type ReplacementLayer,
   xv6Frames,
 } from "../../../sim/index.ts";
+import { vmstat } from "../../support/vmstat.ts";
 
 const PAGE = 4096;
 const BASE = 0x100000000;
@@ -45,14 +46,6 @@ function swappedOut(p: Process, at: number, pages: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < pages; i++) if (p.mm.pt.explain(at + i * PAGE).includes("swap entry")) out.push(i);
   return out;
-}
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
 }
 
 function meminfo(m: Machine, name: string): number {

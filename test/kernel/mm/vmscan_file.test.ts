@@ -13,6 +13,7 @@ import {
   PROT_WRITE,
   type Process,
 } from "../../../sim/index.ts";
+import { vmstat } from "../../support/vmstat.ts";
 
 const PAGE = 4096;
 const BASE = 0x100000000;
@@ -22,14 +23,6 @@ function boot() {
   const m = Machine.boot({ ramBytes: 4 << 20, swapBytes: 4 << 20, debugVm: 3 });
   const p = m.spawn("t");
   return { m, p, reclaim: m.kernel.taskParts.reclaim, vfs: m.kernel.tasks.vfs! };
-}
-
-function vmstat(m: Machine, name: string): number {
-  const line = m.proc
-    .vmstat()
-    .split("\n")
-    .find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(" ")[1]);
 }
 
 function meminfo(m: Machine, name: string): number {
