@@ -49,6 +49,9 @@ import type { TaskParts } from "./task_init.ts";
 
 export type { Checker } from "./registry.ts";
 
+// Kernel.kmalloc spells GFP_KERNEL as its number.
+if (GFP_KERNEL !== 0xcc0) panic("kernel: GFP_KERNEL is not 0xcc0");
+
 /** What the kernel is booted with; the machine validates it first. */
 export interface KernelConfig {
   readonly ramBytes: number;
@@ -271,7 +274,10 @@ export class Kernel {
    * `caller` labels the allocation in slab_debug user tracking.
    */
   kmalloc(size: number, gfp?: number, caller?: string): number {
-    return this.kmallocCaches.kmalloc(size, gfp, caller);
+    // GFP_KERNEL (0xcc0, checked in kmalloc.ts) as a literal, and not a
+    // default parameter, which copies every argument first (bytes that count
+    // against the JIT's inlining budget for the kmalloc/kfree pair).
+    return this.kmallocCaches.kmalloc(size, gfp ?? 0xcc0, caller);
   }
 
   /** kzalloc: kmalloc, zero-filled. */

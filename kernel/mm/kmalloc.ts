@@ -8,8 +8,9 @@
  * cache layer (`layers.slab`, slab_layer.ts: SLUB's or a lab's, the same
  * interface either way), and kmalloc-large blocks (compound pages whose head
  * carries KMALLOC_LARGE_ID in its owner bits). Calls: the layer's kernel
- * side: allocFrom by each size class's handle (its cache's alloc),
- * freeObject (cacheOf and the cache's free), ksize, resizeInPlace,
+ * side: allocFast by each size class's handle and freeFast on the
+ * object's offset from the direct map (the fast paths, which may decline),
+ * else the cache's alloc and freeObject (cacheOf and the cache's free), ksize, resizeInPlace,
  * requestSize; the page allocator for kmalloc-large. Emits the kmalloc
  * and kfree events whatever the layer. Size classes: 1-8 -> 8, 9-16 -> 16,
  * 17-32 -> 32, 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then
@@ -52,9 +53,13 @@ const LARGE_FLAGS = PG_alloc | PG_head | PG_slab;
 enum Fast {
   /** Size classes per cache type in the class table (13 used). */
   CLASS_STRIDE = 16,
-  /** handleAt's type index shift: 1024 request groups of 8 bytes per type. */
+  /** handleAt's type shift: 1024 request groups of 8 bytes per value of gfp & TYPE_BITS. */
   TYPE_SHIFT = 10,
+  /** The gfp bits that pick the cache type: __GFP_DMA (0x01) and __GFP_RECLAIMABLE (0x10). */
+  TYPE_BITS = 0x11,
   MAX_CACHE_SIZE = 8192,
+  /** MAX_CACHE_SIZE - 1: an integer 0 <= x < 8192 is the only x with (x & SIZE_MASK) === x. */
+  SIZE_MASK = 8191,
   GFP_DMA = 0x01,
   GFP_KERNEL = 0xcc0,
   PAGE_OFFSET = 0x888000000000,
@@ -63,8 +68,10 @@ enum Fast {
 }
 if (
   Fast.MAX_CACHE_SIZE !== KMALLOC_MAX_CACHE_SIZE ||
+  Fast.SIZE_MASK !== KMALLOC_MAX_CACHE_SIZE - 1 ||
   1 << Fast.TYPE_SHIFT !== KMALLOC_MAX_CACHE_SIZE >> 3 ||
   Fast.GFP_DMA !== __GFP_DMA ||
+  Fast.TYPE_BITS !== (__GFP_DMA | __GFP_RECLAIMABLE) ||
   Fast.GFP_KERNEL !== GFP_KERNEL ||
   __GFP_RECLAIMABLE >>> 3 !== 2 ||
   Fast.EV_KMALLOC !== EV_KMALLOC ||
@@ -98,8 +105,10 @@ export class Kmalloc {
   declare private readonly byClass: SlabCache[];
   /**
    * The layer's handle (`caches.handle`) of kmalloc(size, gfp)'s cache for
-   * every type and request 1..8192, indexed by (type index << 10) | ((size -
-   * 1) >> 3): the fast path's one load, an integer, no cache object.
+   * every type and request 1..8192, indexed by ((gfp & 0x11) << 10) |
+   * ((size - 1) >> 3) (gfp's __GFP_DMA and __GFP_RECLAIMABLE bits as they
+   * are: 18 KiB-entry table, four rows of it used): the fast path's one
+   * load, an integer, no cache object.
    */
   declare private readonly handleAt: Int32Array;
   /** The size class of every request 1..8192, indexed by (size - 1) >> 3: one load on the fast path. */
@@ -138,10 +147,13 @@ export class Kmalloc {
       for (let k = 0; k < list.length; k++) this.byClass[type * Fast.CLASS_STRIDE + k] = list[k] as SlabCache;
     }
     const handles = this.byClass.map((c) => caches.handle(c));
-    this.handleAt = new Int32Array(4 << Fast.TYPE_SHIFT);
-    for (let type = 0; type < 4; type++)
+    this.handleAt = new Int32Array((Fast.TYPE_BITS + 1) << Fast.TYPE_SHIFT);
+    for (let type = 0; type < 4; type++) {
+      // type index t (DMA 1, reclaimable 2) as gfp & TYPE_BITS: 0x00, 0x01, 0x10, 0x11
+      const bits = ((type & 2) << 3) | (type & 1);
       for (let g = 0; g < this.sizeClass.length; g++)
-        this.handleAt[(type << Fast.TYPE_SHIFT) | g] = handles[type * Fast.CLASS_STRIDE + (this.sizeClass[g] as number)] as number;
+        this.handleAt[(bits << Fast.TYPE_SHIFT) | g] = handles[type * Fast.CLASS_STRIDE + (this.sizeClass[g] as number)] as number;
+    }
   }
 
   /** True for the kmalloc caches, which cannot be destroyed. */
@@ -165,23 +177,20 @@ export class Kmalloc {
    * failure, when memory runs out, or when size exceeds the largest buddy
    * block (with the page allocator's warning unless __GFP_NOWARN).
    */
-  kmalloc(size: number, gfp: number = Fast.GFP_KERNEL, caller?: string): number {
+  kmalloc(size: number, gfp: number, caller?: string): number {
     // The fast path, small so that a caller's loop inlines it with the
-    // layer's alloc (the kva, a double, stays unboxed): one compare for
-    // 1 <= size <= 8192, the second rejects fractions; nobody listening.
-    // Both ways give an offset from PAGE_OFFSET, the kva made in one place
+    // layer's allocFast: one test for an integer 1 <= size <= 8192 (size -
+    // 1 keeps its value under the mask only then: a fraction, NaN, a
+    // negative or a larger size changes), nobody listening; the handle is
+    // one load, the object comes back as a small integer (its pa), and the
+    // kva, a double, is made here at the edge, in one expression either way
     // (a double merged with a call's result would be boxed on every call).
-    return (
-      Fast.PAGE_OFFSET +
-      ((size - 1) >>> 0 < Fast.MAX_CACHE_SIZE && (size | 0) === size && this.active[Fast.EV_KMALLOC] === 0
-        ? this.caches.allocFrom(
-            this.handleAt[(((gfp & Fast.GFP_DMA) | ((gfp >>> 3) & 2)) << Fast.TYPE_SHIFT) | ((size - 1) >> 3)] as number,
-            gfp,
-            caller,
-            size,
-          ) - Fast.PAGE_OFFSET
-        : this.kmallocMore(size, gfp, caller) - Fast.PAGE_OFFSET)
-    );
+    const x = size - 1;
+    const pa =
+      (x & Fast.SIZE_MASK) === x && this.active[Fast.EV_KMALLOC] === 0
+        ? this.caches.allocFast(this.handleAt[((gfp & Fast.TYPE_BITS) << Fast.TYPE_SHIFT) | (x >> 3)] as number, gfp)
+        : 0;
+    return Fast.PAGE_OFFSET + (pa !== 0 ? pa : this.kmallocMore(size, gfp, caller) - Fast.PAGE_OFFSET);
   }
 
   /** The index in byClass of kmalloc(size, gfp)'s cache, for 1 <= size <= 8192. */
@@ -239,17 +248,19 @@ export class Kmalloc {
    * do nothing. An address that is neither is reported and nothing is freed.
    */
   kfree(kva: number, caller?: string): void {
-    // The fast path (small, inlined with the layer's freeObject while nobody listens).
-    if (this.active[Fast.EV_KFREE] !== 0 || !this.caches.freeObject(kva, caller)) this.kfreeMore(kva, caller);
+    // The fast path (small, inlined with the layer's freeFast while nobody
+    // listens): the kva becomes a small integer once, its offset from the
+    // direct map's base (`p`, a truncation; `p === pa` is the one test that
+    // it is an integer in the direct map), and the layer works on that.
+    const pa = kva - Fast.PAGE_OFFSET;
+    const p = pa >>> 0;
+    if (p !== pa || this.active[Fast.EV_KFREE] !== 0 || !this.caches.freeFast(p)) this.kfreeMore(kva, caller);
   }
 
-  /** kfree past the fast path: the kfree event and the object, or what is in no slab (kfreeOther). */
+  /** kfree past the fast path: the kfree event, the object through the layer's freeObject, or what is in no slab (kfreeOther). */
   private kfreeMore(kva: number, caller: string | undefined): void {
-    if (this.active[Fast.EV_KFREE] !== 0) {
-      this.traceKfree(caller, kva);
-      if (this.caches.freeObject(kva, caller)) return;
-    }
-    this.kfreeOther(kva);
+    if (this.active[Fast.EV_KFREE] !== 0) this.traceKfree(caller, kva);
+    if (!this.caches.freeObject(kva, caller)) this.kfreeOther(kva);
   }
 
   /** kfree of what is in no slab: NULL, ZERO_SIZE_PTR, a kmalloc-large block, or something else (reported). */

@@ -216,9 +216,10 @@ export class SlabCpu {
     const key = (t[r + Cpu.RANDOM] as number) ^ fp;
     const dec = ((m[fp >>> 2] as number) ^ key) >>> 0;
     if (dec !== pa && (dec === 0 || (dec - base) >>> 0 < used)) return false;
-    m[fp >>> 2] = (m[word + 1] as number) ^ key;
-    m[word + 1] = pa;
-    m[word + 2] = (m[word + 2] as number) - Cpu.INUSE_ONE;
+    const head = word + 1; // struct page word 1, the freelist; word 2 (head + 1) counts the objects in use
+    m[fp >>> 2] = (m[head] as number) ^ key;
+    m[head] = pa;
+    m[head + 1] = (m[head + 1] as number) - Cpu.INUSE_ONE;
     (this.counts[r + 1] as number)++;
     return true;
   }

@@ -11,9 +11,11 @@
  * checks every answer. kmalloc's size classes are caches of the layer too
  * (kmalloc.ts): made with `create` at boot, served by their `alloc` (through
  * the kernel side's `allocFrom`, by a handle), freed through `freeObject`
- * (`cacheOf` and the cache's `free`). What kmalloc asks beyond a lab's
- * SlabCaches (`KernelSlabCaches`: cacheOf, ksize, usableSize, resizeInPlace,
- * requestSize, handle, allocFrom, freeObject) is the
+ * (`cacheOf` and the cache's `free`), after the fast paths `allocFast` and
+ * `freeFast`, which work on offsets from the direct map and may decline.
+ * What kmalloc asks beyond a lab's SlabCaches (`KernelSlabCaches`: cacheOf,
+ * ksize, usableSize, resizeInPlace, requestSize, handle, allocFrom,
+ * freeObject, allocFast, freeFast) is the
  * kernel's side, which slubCaches and CheckedSlab both provide: a lab's
  * layer writes none of it.
  */
@@ -131,4 +133,20 @@ export interface KernelSlabCaches extends SlabCaches {
    * freeing nothing, when kva is in no slab.
    */
   freeObject(kva: number, caller?: string): boolean;
+  /**
+   * kmalloc's fast path: an object of the cache whose handle is `h`, as
+   * `allocFrom(h, gfp)` would give it, returned as its offset from the
+   * direct map's base (its pa: a small integer; the kva is PAGE_OFFSET +
+   * it). Returns 0, doing nothing, to decline: the caller then makes the
+   * full call (the cache's alloc), which may also fail. A layer may decline
+   * every call (CheckedSlab does).
+   */
+  allocFast(h: number, gfp: number): number;
+  /**
+   * kfree's fast path: frees the slab object at direct-map offset `pa`
+   * (an integer >= 0) as `freeObject(PAGE_OFFSET + pa)` would. Returns
+   * false, doing nothing, to decline: the caller then calls freeObject. A
+   * layer may decline every call (CheckedSlab does).
+   */
+  freeFast(pa: number): boolean;
 }

@@ -213,6 +213,16 @@ export class CheckedSlab implements KernelSlabCaches {
     return true;
   }
 
+  /** Declines: every kmalloc of a lab's layer is the checked alloc (allocFrom's, through the cache). */
+  allocFast(_h: number, _gfp: number): number {
+    return 0;
+  }
+
+  /** Declines: every kfree of a lab's layer is the checked free (freeObject). */
+  freeFast(_pa: number): boolean {
+    return false;
+  }
+
   /** The live cache whose slab took the run holding `kva`, or null (kfree's virt_to_cache). */
   cacheOf(kva: number): SlabCache | null {
     const t = this.trackedAt(kva);

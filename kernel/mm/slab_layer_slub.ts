@@ -129,6 +129,31 @@ export class SlubCaches implements KernelSlabCaches {
   }
 
   /**
+   * kmalloc's fast path: pops the CPU slab freelist of cache id `h` and
+   * returns the object's pa, or 0 to decline (__GFP_ZERO, failslab armed,
+   * a kmem_cache_alloc listener, no fast CPU slab or an empty freelist:
+   * the cache's alloc decides those).
+   */
+  allocFast(h: number, gfp: number): number {
+    return (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed && this.active[Fast.EV_ALLOC] === 0 ? this.cpu.alloc(h) : 0;
+  }
+
+  /**
+   * kfree's fast path: the object at direct-map offset `pa` back on its
+   * CPU slab's freelist when struct page word 0 shows an order-0 slab page
+   * (its owner bits are the cache id) and SlabCpu.free takes it (every
+   * check of the cache's free: the CPU slab's page, an object start, the
+   * hardened pointer showing it allocated). Declines (false, nothing done)
+   * past RAM, with a kmem_cache_free listener, or anything else.
+   */
+  freeFast(pa: number): boolean {
+    if (pa >= this.bytes || this.active[Fast.EV_FREE] !== 0) return false;
+    const word = this.mm + ((pa >>> 12) << 4);
+    const w0 = this.mem32[word] as number;
+    return (w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab && this.cpu.free(w0 >>> 20, word, pa);
+  }
+
+  /**
    * kfree's object part: the object at `kva` back to the cache of its slab.
    * The fast path reads struct page's word 0 (an order-0 slab page: its
    * owner bits are the cache id) and pushes the object on that id's CPU

@@ -151,6 +151,38 @@ describe("layers.slab", () => {
       m.check();
     });
 
+  it("gives kmalloc's fast paths on offsets from the direct map: SLUB's pop and push the CPU slab, a lab's layer declines", () => {
+    const PAGE_OFFSET = 0x888000000000;
+    const slub = Machine.boot({ ramBytes: 8 << 20, seed: 1 }).kernel.kmemCaches;
+    const c = slub.create("t64", 64)!;
+    const h = slub.handle(c);
+    const a = slub.allocFrom(h, 0xcc0); // the slow path makes a CPU slab
+    const b = slub.allocFast(h, 0xcc0);
+    expect(b).toBeGreaterThan(0);
+    expect(slub.cacheOf(PAGE_OFFSET + b)).toBe(c);
+    expect(slub.info(c).activeObjs).toBe(2);
+    expect(slub.allocFast(h, 0xcc0 | 0x100)).toBe(0); // __GFP_ZERO is the cache's alloc's
+    expect(slub.freeFast(b)).toBe(true);
+    expect(slub.freeFast(b)).toBe(false); // already free: declined, the full free reports it
+    expect(slub.freeFast(b + 8)).toBe(false); // no object start
+    expect(slub.freeFast(8 << 20)).toBe(false); // past RAM
+    expect(slub.info(c).activeObjs).toBe(1);
+    expect(slub.allocFast(h, 0xcc0)).toBe(b);
+    expect(slub.freeObject(PAGE_OFFSET + b)).toBe(true);
+    expect(slub.freeObject(a)).toBe(true);
+    expect(slub.info(c).activeObjs).toBe(0);
+
+    const lab = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos } });
+    const lc = lab.kernel.kmemCaches.create("t64", 64)!;
+    const lh = lab.kernel.kmemCaches.handle(lc);
+    const la = lab.kernel.kmemCaches.allocFrom(lh, 0xcc0);
+    expect(lab.kernel.kmemCaches.allocFast(lh, 0xcc0)).toBe(0);
+    expect(lab.kernel.kmemCaches.freeFast(la - PAGE_OFFSET)).toBe(false);
+    expect(lab.kernel.kmemCaches.info(lc).activeObjs).toBe(1);
+    expect(lab.kernel.kmemCaches.freeObject(la)).toBe(true);
+    lab.check();
+  });
+
   it("serves every kmalloc from a lab's layer: the reference's kmalloc-128 counts, the events, kzalloc, krealloc and kfree", () => {
     const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos } });
     const k = m.kernel;

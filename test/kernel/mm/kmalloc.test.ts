@@ -287,6 +287,23 @@ describe("the CPU slab fast paths", () => {
     m.check();
   });
 
+  it("only an integer size 1..8192 takes a size class: the fast path's one test, at its edges", () => {
+    const m = boot();
+    const k = m.kernel;
+    for (const size of [0.5, 8192.5, Number.NaN, -1, -8191]) expect(k.kmalloc(size)).toBe(0);
+    expect(k.reports.map((r) => r.kind)).toEqual(Array(5).fill("kmalloc_invalid_size"));
+    expect(k.kmalloc(2 ** 32 + 64, 0xcc0 | 0x2000)).toBe(0); // __GFP_NOWARN; no size class though (2^32 + 64) - 1 & 8191 is 63: past the largest block
+    expect(k.kmalloc(0)).toBe(16);
+    const one = k.kmalloc(1);
+    const top = k.kmalloc(8192);
+    const large = k.kmalloc(8193);
+    expect(k.kmemCaches.cacheOf(one)?.name).toBe("kmalloc-8");
+    expect(k.kmemCaches.cacheOf(top)?.name).toBe("kmalloc-8k");
+    expect(k.kmemCaches.cacheOf(large)).toBeNull();
+    for (const p of [one, top, large]) k.kfree(p);
+    m.check();
+  });
+
   it("a cache made with the id of a destroyed one starts from zero fast-path counts and its own freelist key", () => {
     const m = boot();
     const a = m.kernel.kmemCacheCreate("first", 40)!;
