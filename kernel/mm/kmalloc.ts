@@ -187,7 +187,7 @@ export class Kmalloc {
     // (a double merged with a call's result would be boxed on every call).
     const x = size - 1;
     const pa =
-      (x & Fast.SIZE_MASK) === x && this.active[Fast.EV_KMALLOC] === 0
+      (x & Fast.SIZE_MASK) === x && !this.active[Fast.EV_KMALLOC]
         ? this.caches.allocFast(this.handleAt[((gfp & Fast.TYPE_BITS) << Fast.TYPE_SHIFT) | (x >> 3)] as number, gfp)
         : 0;
     return Fast.PAGE_OFFSET + (pa !== 0 ? pa : this.kmallocMore(size, gfp, caller) - Fast.PAGE_OFFSET);
@@ -254,7 +254,7 @@ export class Kmalloc {
     // it is an integer in the direct map), and the layer works on that.
     const pa = kva - Fast.PAGE_OFFSET;
     const p = pa >>> 0;
-    if (p !== pa || this.active[Fast.EV_KFREE] !== 0 || !this.caches.freeFast(p)) this.kfreeMore(kva, caller);
+    if (p !== pa || this.active[Fast.EV_KFREE] || !this.caches.freeFast(p)) this.kfreeMore(kva, caller);
   }
 
   /** kfree past the fast path: the kfree event, the object through the layer's freeObject, or what is in no slab (kfreeOther). */

@@ -187,7 +187,7 @@ export class SlabCpu {
     const fp = obj + (t[r + Cpu.OFFSET] as number);
     const key = (t[r + Cpu.RANDOM] as number) ^ fp;
     const next = ((m[fp >>> 2] as number) ^ key) >>> 0;
-    if (i === 0 || obj === 0 || (next !== 0 && (next - (t[r + Cpu.BASE] as number)) >>> 0 >= (t[r + Cpu.USED] as number))) return 0;
+    if (!i || !obj || (next && (next - (t[r + Cpu.BASE] as number)) >>> 0 >= (t[r + Cpu.USED] as number))) return 0;
     // The object's free pointer decodes to itself while it is allocated.
     m[fp >>> 2] = obj ^ key;
     m[i + 1] = next;
@@ -215,7 +215,7 @@ export class SlabCpu {
     const fp = pa + (t[r + Cpu.OFFSET] as number);
     const key = (t[r + Cpu.RANDOM] as number) ^ fp;
     const dec = ((m[fp >>> 2] as number) ^ key) >>> 0;
-    if (dec !== pa && (dec === 0 || (dec - base) >>> 0 < used)) return false;
+    if (dec !== pa && (!dec || (dec - base) >>> 0 < used)) return false;
     const head = word + 1; // struct page word 1, the freelist; word 2 (head + 1) counts the objects in use
     m[fp >>> 2] = (m[head] as number) ^ key;
     m[head] = pa;

@@ -135,7 +135,7 @@ export class SlubCaches implements KernelSlabCaches {
    * the cache's alloc decides those).
    */
   allocFast(h: number, gfp: number): number {
-    return (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed && this.active[Fast.EV_ALLOC] === 0 ? this.cpu.alloc(h) : 0;
+    return (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed && !this.active[Fast.EV_ALLOC] ? this.cpu.alloc(h) : 0;
   }
 
   /**
@@ -147,7 +147,7 @@ export class SlubCaches implements KernelSlabCaches {
    * past RAM, with a kmem_cache_free listener, or anything else.
    */
   freeFast(pa: number): boolean {
-    if (pa >= this.bytes || this.active[Fast.EV_FREE] !== 0) return false;
+    if (pa >= this.bytes || this.active[Fast.EV_FREE]) return false;
     const word = this.mm + ((pa >>> 12) << 4);
     const w0 = this.mem32[word] as number;
     return (w0 & (Fast.PG_tail | Fast.PG_slab)) === Fast.PG_slab && this.cpu.free(w0 >>> 20, word, pa);
