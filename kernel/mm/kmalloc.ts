@@ -108,9 +108,11 @@ export class Kmalloc {
    * every type and request 1..8192, indexed by ((gfp & 0x11) << 10) |
    * ((size - 1) >> 3) (gfp's __GFP_DMA and __GFP_RECLAIMABLE bits as they
    * are: 18 KiB-entry table, four rows of it used): the fast path's one
-   * load, an integer, no cache object.
+   * load, an integer, no cache object. 16 bits, so the JIT knows the
+   * handle's range and the layer's row arithmetic on it (SLUB: id * 8 +
+   * k) needs no overflow tests.
    */
-  declare private readonly handleAt: Int32Array;
+  declare private readonly handleAt: Uint16Array;
   /** The size class of every request 1..8192, indexed by (size - 1) >> 3: one load on the fast path. */
   declare private readonly sizeClass: Uint8Array;
   /** The event bus's per-kind flags (the slab allocator's bus, from kernel/main.ts): the fast paths test one byte, held here. */
@@ -147,7 +149,10 @@ export class Kmalloc {
       for (let k = 0; k < list.length; k++) this.byClass[type * Fast.CLASS_STRIDE + k] = list[k] as SlabCache;
     }
     const handles = this.byClass.map((c) => caches.handle(c));
-    this.handleAt = new Int32Array((Fast.TYPE_BITS + 1) << Fast.TYPE_SHIFT);
+    for (const h of handles)
+      if (!(Number.isInteger(h) && h >= 0 && h <= 0xffff))
+        layerFault("slab", `'${caches.name}' gave kmalloc the handle ${h}, not an integer 0..65535`);
+    this.handleAt = new Uint16Array((Fast.TYPE_BITS + 1) << Fast.TYPE_SHIFT);
     for (let type = 0; type < 4; type++) {
       // type index t (DMA 1, reclaimable 2) as gfp & TYPE_BITS: 0x00, 0x01, 0x10, 0x11
       const bits = ((type & 2) << 3) | (type & 1);

@@ -186,7 +186,9 @@ export class SlabCpu {
     const obj = m[i + 1] as number;
     const fp = obj + (t[r + Cpu.OFFSET] as number);
     const key = (t[r + Cpu.RANDOM] as number) ^ fp;
-    const next = ((m[fp >>> 2] as number) ^ key) >>> 0;
+    // next stays the int32 the xor gives (a pa of 2 GiB or more negative,
+    // like BASE in the Int32Array row: the difference is right modulo 2^32).
+    const next = (m[fp >>> 2] as number) ^ key;
     if (!i || !obj || (next && (next - (t[r + Cpu.BASE] as number)) >>> 0 >= (t[r + Cpu.USED] as number))) return 0;
     // The object's free pointer decodes to itself while it is allocated.
     m[fp >>> 2] = obj ^ key;

@@ -118,9 +118,9 @@ export interface KernelSlabCaches extends SlabCaches {
    */
   requestSize(kva: number): number;
   /**
-   * A small non-negative integer naming `cache` for allocFrom, fixed for
-   * the cache's life (kmalloc holds one per size class). Panics when the
-   * cache is not a live one of this layer.
+   * A small non-negative integer (0..65535) naming `cache` for allocFrom
+   * and allocFast, fixed for the cache's life (kmalloc holds one per size
+   * class, in 16 bits). Panics when the cache is not a live one of this layer.
    */
   handle(cache: SlabCache): number;
   /**
