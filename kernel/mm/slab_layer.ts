@@ -125,7 +125,7 @@ export interface KernelSlabCaches extends SlabCaches {
   handle(cache: SlabCache): number;
   /**
    * The same as `cache.alloc(gfp, caller, origSize)` for the cache whose
-   * handle is `h`: what kmalloc calls for a size class.
+   * handle is `h`.
    */
   allocFrom(h: number, gfp: number, caller?: string, origSize?: number): number;
   /**

@@ -66,7 +66,7 @@ export class SlubCaches implements KernelSlabCaches {
   declare private readonly mm: number;
   declare private readonly bytes: number;
   declare private readonly byId: ReadonlyArray<KmemCache | undefined>;
-  /** The kmem_cache_cpu rows (allocFrom and freeObject work on them by cache id), failslab, the event flags. */
+  /** The kmem_cache_cpu rows (allocFast, freeFast, allocFrom and freeObject work on them by cache id), failslab, the event flags. */
   declare private readonly cpu: SlabCpu;
   declare private readonly failSlab: FailPoint;
   declare private readonly active: Uint8Array;
