@@ -274,7 +274,7 @@ export class Kernel {
    * `caller` labels the allocation in slab_debug user tracking.
    */
   kmalloc(size: number, gfp?: number, caller?: string): number {
-    // GFP_KERNEL (0xcc0, checked in kmalloc.ts) as a literal, and not a
+    // GFP_KERNEL (0xcc0, checked when this module loads) as a literal, not a
     // default parameter, which copies every argument first (bytes that count
     // against the JIT's inlining budget for the kmalloc/kfree pair).
     return this.kmallocCaches.kmalloc(size, gfp ?? 0xcc0, caller);

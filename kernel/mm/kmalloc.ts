@@ -8,10 +8,10 @@
  * cache layer (`layers.slab`, slab_layer.ts: SLUB's or a lab's, the same
  * interface either way), and kmalloc-large blocks (compound pages whose head
  * carries KMALLOC_LARGE_ID in its owner bits). Calls: the layer's kernel
- * side: allocFast by each size class's handle and freeFast on the
- * object's offset from the direct map (the fast paths, which may decline),
- * else the cache's alloc and freeObject (cacheOf and the cache's free), ksize, resizeInPlace,
- * requestSize; the page allocator for kmalloc-large. Emits the kmalloc
+ * side: allocFast by each size class's handle and freeFast on the object's
+ * offset from the direct map (the fast paths, which may decline), else the
+ * cache's alloc and freeObject (cacheOf and the cache's free); ksize,
+ * resizeInPlace, requestSize; the page allocator for kmalloc-large. Emits the kmalloc
  * and kfree events whatever the layer. Size classes: 1-8 -> 8, 9-16 -> 16,
  * 17-32 -> 32, 33-64 -> 64, 65-96 -> 96, 97-128 -> 128, 129-192 -> 192, then
  * the next power of two up to 8192; above that, 2^get_order(size) pages.
@@ -61,7 +61,6 @@ enum Fast {
   /** MAX_CACHE_SIZE - 1: an integer 0 <= x < 8192 is the only x with (x & SIZE_MASK) === x. */
   SIZE_MASK = 8191,
   GFP_DMA = 0x01,
-  GFP_KERNEL = 0xcc0,
   PAGE_OFFSET = 0x888000000000,
   EV_KMALLOC = 4,
   EV_KFREE = 5,
@@ -72,7 +71,6 @@ if (
   1 << Fast.TYPE_SHIFT !== KMALLOC_MAX_CACHE_SIZE >> 3 ||
   Fast.GFP_DMA !== __GFP_DMA ||
   Fast.TYPE_BITS !== (__GFP_DMA | __GFP_RECLAIMABLE) ||
-  Fast.GFP_KERNEL !== GFP_KERNEL ||
   __GFP_RECLAIMABLE >>> 3 !== 2 ||
   Fast.EV_KMALLOC !== EV_KMALLOC ||
   Fast.EV_KFREE !== EV_KFREE ||
