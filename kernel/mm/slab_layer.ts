@@ -9,13 +9,13 @@
  * (slab_layer_slub.ts): the same interface, its caches handed out as they
  * are. A lab's layer is put behind CheckedSlab (slab_layer_check.ts), which
  * checks every answer. kmalloc's size classes are caches of the layer too
- * (kmalloc.ts): made with `create` at boot, served by their `alloc` (through
- * the kernel side's `allocFrom`, by a handle), freed through `freeObject`
- * (`cacheOf` and the cache's `free`), after the fast paths `allocFast` and
- * `freeFast`, which work on offsets from the direct map and may decline.
+ * (kmalloc.ts): made with `create` at boot, served by their `alloc`, freed
+ * through `freeObject` (`cacheOf` and the cache's `free`), after the fast
+ * paths `allocFast` (by a handle) and `freeFast`, which work on offsets
+ * from the direct map and may decline.
  * What kmalloc asks beyond a lab's SlabCaches (`KernelSlabCaches`: cacheOf,
- * ksize, usableSize, resizeInPlace, requestSize, handle, allocFrom,
- * freeObject, allocFast, freeFast) is the
+ * ksize, usableSize, resizeInPlace, requestSize, handle, freeObject,
+ * allocFast, freeFast) is the
  * kernel's side, which slubCaches and CheckedSlab both provide: a lab's
  * layer writes none of it.
  */
@@ -118,16 +118,10 @@ export interface KernelSlabCaches extends SlabCaches {
    */
   requestSize(kva: number): number;
   /**
-   * A small non-negative integer (0..65535) naming `cache` for allocFrom
-   * and allocFast, fixed for the cache's life (kmalloc holds one per size
+   * A small non-negative integer (0..65535) naming `cache` for allocFast, fixed for the cache's life (kmalloc holds one per size
    * class, in 16 bits). Panics when the cache is not a live one of this layer.
    */
   handle(cache: SlabCache): number;
-  /**
-   * The same as `cache.alloc(gfp, caller, origSize)` for the cache whose
-   * handle is `h`.
-   */
-  allocFrom(h: number, gfp: number, caller?: string, origSize?: number): number;
   /**
    * kfree of a slab object: `cacheOf(kva)`'s free of kva. Returns false,
    * freeing nothing, when kva is in no slab.
@@ -135,8 +129,8 @@ export interface KernelSlabCaches extends SlabCaches {
   freeObject(kva: number, caller?: string): boolean;
   /**
    * kmalloc's fast path: an object of the cache whose handle is `h`, as
-   * `allocFrom(h, gfp)` would give it, returned as its offset from the
-   * direct map's base (its pa: a small integer; the kva is PAGE_OFFSET +
+   * that cache's `alloc(gfp)` would give it, returned as its offset from
+   * the direct map's base (its pa: a small integer; the kva is PAGE_OFFSET +
    * it). Returns 0, doing nothing, to decline: the caller then makes the
    * full call (the cache's alloc), which may also fail. A layer may decline
    * every call (CheckedSlab does).

@@ -198,13 +198,6 @@ export class CheckedSlab implements KernelSlabCaches {
     return this.handles.length - 1;
   }
 
-  /** The checked alloc of the cache with handle `h`. Panics when h names no live cache. */
-  allocFrom(h: number, gfp: number): number {
-    const t = this.handles[h];
-    if (t === undefined || t.dead || t.outer === null) panic(`kmem_cache: handle ${h} names no live cache of slab layer ${this.who()}`);
-    return t.outer.alloc(gfp);
-  }
-
   /** kfree's object part: the checked free of kva to its cache; false when kva is in no slab. */
   freeObject(kva: number): boolean {
     const c = this.cacheOf(kva);
@@ -213,7 +206,7 @@ export class CheckedSlab implements KernelSlabCaches {
     return true;
   }
 
-  /** Declines: every kmalloc of a lab's layer is the checked alloc (allocFrom's, through the cache). */
+  /** Declines: every kmalloc of a lab's layer is the checked alloc of its cache. */
   allocFast(_h: number, _gfp: number): number {
     return 0;
   }

@@ -66,7 +66,7 @@ export class SlubCaches implements KernelSlabCaches {
   declare private readonly mm: number;
   declare private readonly bytes: number;
   declare private readonly byId: ReadonlyArray<KmemCache | undefined>;
-  /** The kmem_cache_cpu rows (allocFast, freeFast, allocFrom and freeObject work on them by cache id), failslab, the event flags. */
+  /** The kmem_cache_cpu rows (allocFast, freeFast and freeObject work on them by cache id), failslab, the event flags. */
   declare private readonly cpu: SlabCpu;
   declare private readonly failSlab: FailPoint;
   declare private readonly active: Uint8Array;
@@ -108,24 +108,6 @@ export class SlubCaches implements KernelSlabCaches {
   /** A cache's handle is its id (the owner bits of its slabs' struct pages, its row in the kmem_cache_cpu table). */
   handle(c: SlabCache): number {
     return kmem(c).id;
-  }
-
-  /**
-   * kmem_cache_alloc on the cache with id `h`. The fast path pops the CPU
-   * slab's freelist by id (slab_cpu.ts), loading no cache object; anything
-   * else (__GFP_ZERO, failslab armed, a kmem_cache_alloc listener, no fast
-   * CPU slab) is the cache's own alloc. Panics when no live cache has id `h`.
-   */
-  allocFrom(h: number, gfp: number, caller?: string, origSize?: number): number {
-    const pa = (gfp & Fast.GFP_ZERO) === 0 && !this.failSlab.armed && this.active[Fast.EV_ALLOC] === 0 ? this.cpu.alloc(h) : 0;
-    return Fast.PAGE_OFFSET + (pa !== 0 ? pa : this.allocFromCache(h, gfp, caller, origSize) - Fast.PAGE_OFFSET);
-  }
-
-  /** allocFrom past its fast path: the cache's alloc. */
-  private allocFromCache(h: number, gfp: number, caller: string | undefined, origSize: number | undefined): number {
-    const c = this.byId[h];
-    if (c === undefined) panic(`slub: no live cache has id ${h}`);
-    return c.alloc(gfp, caller, origSize);
   }
 
   /**

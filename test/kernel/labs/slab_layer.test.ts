@@ -124,21 +124,21 @@ describe("layers.slab", () => {
     ["SLUB", undefined],
     ["a lab's layer", aos],
   ] as const)
-    it(`gives kmalloc's fast paths the same caches by handle on ${layer}: allocFrom is the cache's alloc, freeObject its free`, () => {
+    it(`names each cache by a fixed handle and frees its objects through freeObject on ${layer}`, () => {
       const m = Machine.boot({ ramBytes: 8 << 20, seed: 1, ...(slab ? { layers: { slab } } : {}) });
       const caches = m.kernel.kmemCaches;
       const c = caches.create("t64", 64)!;
       const h = caches.handle(c);
       expect(h).toBe(caches.handle(c));
-      const a = caches.allocFrom(h, 0xcc0);
-      const b = caches.allocFrom(h, 0xcc0);
+      const a = c.alloc(0xcc0);
+      const b = c.alloc(0xcc0);
       expect(caches.cacheOf(a)).toBe(c);
       expect(caches.cacheOf(b)).toBe(c);
       expect(caches.info(c).activeObjs).toBe(2);
       expect(caches.freeObject(b)).toBe(true);
       expect(caches.info(c).activeObjs).toBe(1);
       // Both allocators hand the object freed last out first (SLUB: the CPU slab's freelist head; the reference: its list head).
-      expect(caches.allocFrom(h, 0xcc0)).toBe(b);
+      expect(c.alloc(0xcc0)).toBe(b);
       expect(caches.freeObject(b)).toBe(true);
       expect(caches.freeObject(a)).toBe(true);
       expect(caches.info(c).activeObjs).toBe(0);
@@ -156,7 +156,7 @@ describe("layers.slab", () => {
     const slub = Machine.boot({ ramBytes: 8 << 20, seed: 1 }).kernel.kmemCaches;
     const c = slub.create("t64", 64)!;
     const h = slub.handle(c);
-    const a = slub.allocFrom(h, 0xcc0); // the slow path makes a CPU slab
+    const a = c.alloc(0xcc0); // the slow path makes a CPU slab
     const b = slub.allocFast(h, 0xcc0);
     expect(b).toBeGreaterThan(0);
     expect(slub.cacheOf(PAGE_OFFSET + b)).toBe(c);
@@ -175,7 +175,7 @@ describe("layers.slab", () => {
     const lab = Machine.boot({ ramBytes: 8 << 20, seed: 1, layers: { slab: aos } });
     const lc = lab.kernel.kmemCaches.create("t64", 64)!;
     const lh = lab.kernel.kmemCaches.handle(lc);
-    const la = lab.kernel.kmemCaches.allocFrom(lh, 0xcc0);
+    const la = lc.alloc(0xcc0);
     expect(lab.kernel.kmemCaches.allocFast(lh, 0xcc0)).toBe(0);
     expect(lab.kernel.kmemCaches.freeFast(la - PAGE_OFFSET)).toBe(false);
     expect(lab.kernel.kmemCaches.info(lc).activeObjs).toBe(1);
