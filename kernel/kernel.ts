@@ -1,17 +1,17 @@
 /**
  * The emulated kernel: the services it offers to the machine (DESIGN.md §5,
  * `m.kernel`) over the parts boot built. The wiring itself (which layer is
- * built when, and what each is handed) is kernel/main.ts; this file knows
- * the parts only by their types.
+ * built when, and what each is handed) is kernel/main.ts; what the kernel
+ * is booted with and the parts it is handed are typed in kernel_types.ts.
+ * This file knows the parts only by their types.
  */
 
-import type { ClockCosts, CostClock } from "./clock.ts";
+import type { CostClock } from "./clock.ts";
 import type { KernelEvents } from "./events.ts";
 import type { Tasks } from "./fork.ts";
-import type { FsOptions } from "./fs/fs_init.ts";
+import type { KernelConfig, KernelParts } from "./kernel_types.ts";
 import type { Prandom } from "./lib/random.ts";
 import type { LockStat } from "./locking/lock_stat.ts";
-import type { CacheConfig } from "./mm/cache_model.ts";
 import type { Compaction } from "./mm/compaction.ts";
 import type { FailPoint } from "./mm/fault_inject.ts";
 import { type FramePages, PAGE_POISON } from "./mm/frame_pages.ts";
@@ -26,16 +26,14 @@ import { type KernelMemory, pfnToKva } from "./mm/kmem.ts";
 import type { BootLayout } from "./mm/memblock.ts";
 import type { MemMap } from "./mm/memmap.ts";
 import type { Mmu } from "./mm/mmu.ts";
-import type { NumaSpec, NumaTopology } from "./mm/numa.ts";
+import type { NumaTopology } from "./mm/numa.ts";
 import type { BuddyAllocator } from "./mm/page_alloc.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import type { PageTable } from "./mm/pgtable.ts";
-import type { MmuName } from "./mm/pgtable_geometry.ts";
 import type { PhysMem } from "./mm/physmem.ts";
 import type { KmemCache } from "./mm/slab.ts";
 import type { KmemCacheOptions, SlabAllocator } from "./mm/slab_common.ts";
 import type { KernelSlabCaches } from "./mm/slab_layer.ts";
-import type { TlbConfig } from "./mm/tlb.ts";
 import { PAGE_OFFSET, PAGE_SIZE, type Pfn } from "./mm/types.ts";
 import type { Vmalloc, VmapOptions } from "./mm/vmalloc.ts";
 import { panic } from "./panic.ts";
@@ -47,82 +45,11 @@ import type { Scheduler } from "./sched.ts";
 import type { Smp } from "./smp.ts";
 import type { TaskParts } from "./task_init.ts";
 
+export type { KernelConfig, KernelParts } from "./kernel_types.ts";
 export type { Checker } from "./registry.ts";
 
 // Kernel.kmalloc spells GFP_KERNEL as its number.
 if (GFP_KERNEL !== 0xcc0) panic("kernel: GFP_KERNEL is not 0xcc0");
-
-/** What the kernel is booted with; the machine validates it first. */
-export interface KernelConfig {
-  readonly ramBytes: number;
-  readonly seed: number;
-  /** 0 none, 1 cheap asserts, 2 checkers at syscall exit, 3 after every op. */
-  readonly debugVm: number;
-  /** page_poison: fill freed pages with PAGE_POISON (default off). */
-  readonly pagePoison?: boolean;
-  readonly maxOrder: number;
-  /** Per-CPU list batch; 0 picks Linux's size for the zone, -1 turns the lists off. */
-  readonly pcpBatch: number;
-  /** slab_debug letters applied to every cache ("FZPU"; "" = off). */
-  readonly slubDebug: string;
-  readonly log: KLogger;
-  /** TLB shape; the default is 256 entries, 4-way. */
-  readonly tlb?: TlbConfig;
-  /** The geometry of process page tables (mm/pgtable_geometry.ts); x86-64 when absent. */
-  readonly mmu?: MmuName;
-  /** vm.overcommit_memory, vm.overcommit_ratio, swap size and vm.max_map_count. */
-  readonly overcommitMode: number;
-  readonly overcommitRatio: number;
-  readonly swapBytes: number;
-  readonly maxMapCount: number;
-  /** What each step costs on the cost clock (clock.ts); the defaults when absent. */
-  readonly clockCosts?: Readonly<ClockCosts>;
-  /** The disk and the files shipped on it (fs/fs_init.ts); an empty 8 MiB disk when absent. */
-  readonly fs?: FsOptions;
-  /** CPUs, 1..64 (smp.ts); 1 when absent. */
-  readonly cpus?: number;
-  /** The NUMA nodes (mm/numa.ts); one node holding every frame and CPU when absent or null. */
-  readonly numa?: NumaSpec | null;
-  /** The every-access mode: each user load and store reports its page to the replacement policy (Mmu.observe). Off when absent. */
-  readonly observeAccesses?: boolean;
-  /** The data-cache model (mm/cache_model.ts); none when absent. */
-  readonly cache?: CacheConfig | null;
-}
-
-/** Everything boot (kernel/main.ts) built, in the order it built it. */
-export interface KernelParts {
-  readonly config: KernelConfig;
-  readonly registry: Registry;
-  /** The event bus every emitting layer was handed. */
-  readonly events: KernelEvents;
-  readonly rng: Prandom;
-  readonly printk: Printk;
-  readonly phys: PhysMem;
-  readonly layout: BootLayout;
-  readonly memmap: MemMap;
-  readonly failPageAlloc: FailPoint;
-  readonly failSlab: FailPoint;
-  /** The page allocator (the frames layer behind FramePages); `buddy` is the layer when it is memsim's buddy, else null. */
-  readonly pages: FramePages;
-  readonly buddy: BuddyAllocator | null;
-  readonly framesName: string;
-  /** The NUMA nodes (mm/numa.ts): one node unless booted with numaNodes or numa. */
-  readonly numa: NumaTopology;
-  readonly pagingParts: PagingParts;
-  readonly slab: SlabAllocator;
-  readonly kmemCaches: KernelSlabCaches;
-  readonly kmallocCaches: Kmalloc;
-  readonly vmallocLayer: Vmalloc;
-  readonly taskParts: TaskParts;
-  /** Compaction (kernel/mm/compaction.ts): compact_memory, direct compaction, kcompactd. */
-  readonly compaction: Compaction;
-  /** The CPUs and their TLBs (smp.ts), the modelled locks and the scheduler (sched.ts). */
-  readonly smp: Smp;
-  readonly locks: LockStat;
-  readonly sched: Scheduler;
-  /** Read-side sections, grace periods and kfree_rcu (rcu/tree.ts). */
-  readonly rcu: Rcu;
-}
 
 /** The kernel and its services. */
 export class Kernel {

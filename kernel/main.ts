@@ -25,7 +25,8 @@
 import { CostClock, DEFAULT_CLOCK_COSTS } from "./clock.ts";
 import { KernelEvents } from "./events.ts";
 import { fsInit } from "./fs/fs_init.ts";
-import { Kernel, type KernelConfig } from "./kernel.ts";
+import { Kernel } from "./kernel.ts";
+import type { KernelConfig } from "./kernel_types.ts";
 import type { TaskLayers } from "./lab_layers.ts";
 import { Prandom } from "./lib/random.ts";
 import { LockStat } from "./locking/lock_stat.ts";
