@@ -1,10 +1,12 @@
 /**
  * `k`: the kernel API a lab's layer is handed (kernel/LAYERS.md, "The kernel
  * API"). Everything a student's page-fault handler, fork copy or spawn hook
- * needs, and nothing more: walk a page table to an entry, read and write
- * entries by named bits, map and unmap one page, find the VMA of an address,
- * page reference counts for copy-on-write, user frames with their
- * accounting, one TLB entry flushed, accessed bits read and cleared.
+ * needs, and nothing more: find the VMA of an address or make one, page
+ * reference counts for copy-on-write, user frames with their accounting,
+ * file pages for a fault on a file mapping; and, from the page-table half
+ * it extends (lab_api_pgtable.ts), walk a page table to an entry, read and
+ * write entries by named bits, map and unmap one page, one TLB entry
+ * flushed, accessed bits read and cleared.
  *
  * The default layers do this work through the same functions: the fault
  * handler's new anonymous page is Memory.newAnonPage (k.allocUserPage), its
@@ -21,7 +23,8 @@ import { panic } from "../panic.ts";
 import { FILE_PAGE_SIGBUS, isFileObject } from "./filemap_fault.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
-import { type MemMap, PG_alloc, PG_anon_exclusive, PG_pgtable } from "./memmap.ts";
+import { KernelApiPgtable } from "./lab_api_pgtable.ts";
+import { PG_alloc, PG_anon_exclusive } from "./memmap.ts";
 import type { Memory } from "./memory.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaAllows, vmaPteFlags } from "./memory.ts";
 import type { MmStruct } from "./mm.ts";
@@ -38,44 +41,13 @@ import {
   VM_SHARED,
   VM_WRITE,
 } from "./mm_types.ts";
-import {
-  PF_INSTR,
-  PF_PROT,
-  PF_USER,
-  PF_WRITE,
-  PTE_A,
-  PTE_D,
-  PTE_NX,
-  PTE_P,
-  PTE_PS,
-  PTE_RW,
-  PTE_SOFT_COW,
-  PTE_SPECIAL,
-  PTE_US,
-} from "./pgtable_types.ts";
-import type { PhysMem } from "./physmem.ts";
+import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE } from "./pgtable_types.ts";
 import type { VmaOps } from "./vma.ts";
 
-/** How k.walk treats missing tables: "lookup" stops at them (-1), "alloc" allocates them. */
-export type WalkMode = "lookup" | "alloc";
+export type { WalkMode } from "./lab_api_pgtable.ts";
 
-/** The kernel API handed to a lab's layers. */
-export class KernelApi {
-  /** Entry bits (x86-64, pgtable_types.ts). */
-  readonly PTE_P = PTE_P;
-  readonly PTE_RW = PTE_RW;
-  readonly PTE_US = PTE_US;
-  readonly PTE_A = PTE_A;
-  readonly PTE_D = PTE_D;
-  readonly PTE_NX = PTE_NX;
-  /** An upper-level entry that is itself a leaf (a 2 MiB page at level 2), not a table. */
-  readonly PTE_PS = PTE_PS;
-  /** Entries in one table on x86-64 and Sv39 (one 4 KiB frame of 8-byte entries); ptrsPerTable(mm) gives any geometry's. */
-  readonly PTRS_PER_TABLE = 512;
-  /** Software bit: the entry maps the shared zero page (never counted, never freed). */
-  readonly PTE_SPECIAL = PTE_SPECIAL;
-  /** Software bit: the entry was write-protected for copy-on-write (xv6's PTE_COW). */
-  readonly PTE_COW = PTE_SOFT_COW;
+/** The kernel API handed to a lab's layers: the page-table half (KernelApiPgtable) and the rest. */
+export class KernelApi extends KernelApiPgtable {
   /** VMA flags. */
   readonly VM_READ = VM_READ;
   readonly VM_WRITE = VM_WRITE;
@@ -98,145 +70,18 @@ export class KernelApi {
   readonly FAULT_SIGBUS = FAULT_SIGBUS;
   /** filePage's answer for a page past the last page of the file (the access is SIGBUS). */
   readonly FILE_PAGE_SIGBUS = FILE_PAGE_SIGBUS;
-  readonly PAGE_SIZE = PAGE;
   /** #PF error-code bits. */
   readonly PF_PROT = PF_PROT;
   readonly PF_WRITE = PF_WRITE;
   readonly PF_USER = PF_USER;
   readonly PF_INSTR = PF_INSTR;
-  private readonly memmap: MemMap;
   private readonly pages: PageAllocator;
   private readonly vmas: VmaOps;
-  private readonly phys: PhysMem;
 
   constructor(private readonly memory: Memory) {
-    this.memmap = memory.memmap;
+    super(memory);
     this.pages = memory.buddy;
     this.vmas = memory.vmas;
-    this.phys = memory.phys;
-  }
-
-  /**
-   * xv6's walk(): the level-1 entry for `va` in `mm`'s page table. With
-   * "alloc" the missing tables are allocated. Returns the entry's address
-   * (ptep; the entry may be zero), or -1 when a table is missing ("lookup")
-   * or could not be allocated ("alloc").
-   */
-  walk(mm: MmStruct, va: number, mode: WalkMode): number {
-    return mode === "alloc" ? mm.pt.ensure(va) : mm.pt.lookup(va);
-  }
-
-  /** The frame of `mm`'s root table (CR3, satp; xv6's p->pagetable): where a walk of any level starts. */
-  pgd(mm: MmStruct): number {
-    return mm.pt.root;
-  }
-
-  /** The level of `mm`'s root table: 4 on x86-64, 3 on Sv39 (Machine.boot's `mmu`); level 1 holds 4 KiB leaves. */
-  levels(mm: MmStruct): number {
-    return mm.pt.top;
-  }
-
-  /** Entries in one table of `mm`'s page table: 512 of 8 bytes on x86-64 and Sv39, 1024 of 4 bytes on x86-32. */
-  ptrsPerTable(mm: MmStruct): number {
-    return mm.pt.geo.entriesPerTable;
-  }
-
-  /** Bytes in one entry of `mm`'s page table: 8 on x86-64 and Sv39, 4 on x86-32 (pteHi is then always 0). */
-  pteSize(mm: MmStruct): number {
-    return mm.pt.geo.entrySize;
-  }
-
-  /**
-   * The address of entry `index` (0..ptrsPerTable-1) of table frame `table`, a table of
-   * `mm`'s page table at any level (the root from pgd, a lower one from the
-   * ptePfn of a present entry without PTE_PS above level 1). Read it with
-   * pteFlags, ptePfn, pteLo and pteHi.
-   * Throws RangeError when `table` is not one of `mm`'s table frames or
-   * `index` is not 0..ptrsPerTable-1.
-   */
-  tableEntry(mm: MmStruct, table: number, index: number): number {
-    this.checkTable(mm, table, "k.tableEntry");
-    const geo = mm.pt.geo;
-    if (!(Number.isInteger(index) && index >= 0 && index < geo.entriesPerTable)) {
-      throw new RangeError(`k.tableEntry: index ${index} is not 0..${geo.entriesPerTable - 1}`);
-    }
-    return table * PAGE + index * geo.entrySize;
-  }
-
-  /**
-   * Bits 0..31 of the entry at `ptep` as the hardware sees them (low pfn
-   * bits and the low flags); with pteHi, the 64-bit entry xv6 prints with %p.
-   * Throws RangeError when `ptep` is not an entry of `mm`'s page table.
-   */
-  pteLo(mm: MmStruct, ptep: number): number {
-    this.checkTable(mm, Math.floor(ptep / PAGE), "k.pteLo");
-    const size = mm.pt.geo.entrySize;
-    return this.phys.read32(ptep - (ptep % size));
-  }
-
-  /** Bits 32..63 of the entry at `ptep` (high pfn bits, NX at bit 31 of this word); 0 for a 4-byte entry (x86-32). Throws as pteLo. */
-  pteHi(mm: MmStruct, ptep: number): number {
-    this.checkTable(mm, Math.floor(ptep / PAGE), "k.pteHi");
-    if (mm.pt.geo.entrySize === 4) return 0;
-    return this.phys.read32(ptep - (ptep % 8) + 4);
-  }
-
-  /** Throws RangeError unless frame `table` is a page-table frame of `mm` (PG_pgtable, tagged with its ASID). */
-  private checkTable(mm: MmStruct, table: number, who: string): void {
-    const ok =
-      Number.isInteger(table) &&
-      table >= 0 &&
-      table < this.phys.nrPages &&
-      this.memmap.testFlag(table, PG_pgtable) &&
-      this.memmap.word(table, 3) === mm.pt.asid;
-    if (!ok) throw new RangeError(`${who}: frame ${table} is not a page-table frame of this address space`);
-  }
-
-  /** The flags of the entry at `ptep` (PTE_* bits; 0 for an empty entry). */
-  pteFlags(mm: MmStruct, ptep: number): number {
-    return mm.pt.pteFlags(ptep);
-  }
-
-  /** The frame the entry at `ptep` names. */
-  ptePfn(mm: MmStruct, ptep: number): number {
-    return mm.pt.ptePfn(ptep);
-  }
-
-  /**
-   * Writes the entry at `ptep` (the slot of `va`): `pfn` with `flags`; pfn 0
-   * and flags 0 clear it. A present entry overwritten is flushed from the TLB.
-   * Counts nothing: pair it with allocUserPage / getPage.
-   * Panics when `ptep` is not the slot of `va`, or `pfn` is beyond RAM.
-   */
-  setPte(mm: MmStruct, va: number, ptep: number, pfn: number, flags: number): void {
-    mm.pt.setPte(va, ptep, pfn, flags >>> 0);
-    mm.pt.flushTlb();
-  }
-
-  /**
-   * xv6's mappages for one page: maps `pfn` at page `va` with `flags`
-   * (PTE_P added). Returns 0, or -1 when a table could not be allocated.
-   */
-  mapPage(mm: MmStruct, va: number, pfn: number, flags: number): number {
-    const page = va - (va % PAGE);
-    const ptep = mm.pt.ensure(page);
-    if (ptep < 0) return -1;
-    this.setPte(mm, page, ptep, pfn, (flags | PTE_P) >>> 0);
-    return 0;
-  }
-
-  /**
-   * Clears the entry of page `va` and flushes it. Returns the frame it
-   * mapped (still allocated: free it with freeUserPage or putPage), or -1
-   * when nothing was mapped there.
-   */
-  unmapPage(mm: MmStruct, va: number): number {
-    const page = va - (va % PAGE);
-    const ptep = mm.pt.lookup(page);
-    if (ptep < 0 || !(mm.pt.pteFlags(ptep) & PTE_P)) return -1;
-    const pfn = mm.pt.ptePfn(ptep);
-    this.setPte(mm, page, ptep, 0, 0);
-    return pfn;
   }
 
   /**
@@ -390,27 +235,6 @@ export class KernelApi {
     this.phys.write8(pa, v);
   }
 
-  /** invlpg: drops `mm`'s TLB entry for page `va`. */
-  flushTlbPage(mm: MmStruct, va: number): void {
-    const page = va - (va % PAGE);
-    mm.pt.recordFlush(page, page + PAGE);
-    mm.pt.flushTlb();
-  }
-
-  /**
-   * xv6's pgaccess for one page: 1 when page `va` was accessed since the
-   * last call (its PTE_A is set), then clears the bit and flushes the TLB
-   * entry so the next access sets it again; 0 when not accessed or not mapped.
-   */
-  testAndClearAccessed(mm: MmStruct, va: number): number {
-    const page = va - (va % PAGE);
-    const ptep = mm.pt.lookup(page);
-    if (ptep < 0) return 0;
-    const flags = mm.pt.pteFlags(ptep);
-    if (!(flags & PTE_P) || !(flags & PTE_A)) return 0;
-    this.setPte(mm, page, ptep, mm.pt.ptePfn(ptep), (flags & ~PTE_A) >>> 0);
-    return 1;
-  }
   /** 1 when VMA `vma` maps a file (mmap of a descriptor), else 0. */
   vmaIsFile(vma: number): number {
     return isFileObject(this.vmas.f.shmem(vma)) ? 1 : 0;
