@@ -20,7 +20,7 @@
  * slab and kmalloc, commit, tasks. vmalloc emits nothing of its own (its
  * pages and objects are the page allocator's and slab's events).
  *
- * This is the only file that knows every layer; kernel.ts knows their types.
+ * This is the only file that knows every layer; kernel.ts and kernel_types.ts know their types.
  */
 import { CostClock, DEFAULT_CLOCK_COSTS } from "./clock.ts";
 import { KernelEvents } from "./events.ts";
