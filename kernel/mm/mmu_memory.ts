@@ -15,7 +15,16 @@ import type { KernelMemory } from "./kmem.ts";
 import type { Mmu } from "./mmu.ts";
 import type { PageTable } from "./pgtable.ts";
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from "./pgtable_types.ts";
-import type { Tlb, TlbStats } from "./tlb.ts";
+import { HIT_COUNT_BITS, type Tlb, type TlbStats } from "./tlb.ts";
+
+/**
+ * TlbStats' hit word layout as a const enum: the fast paths read no module
+ * binding (each such read is a load and an initialisation check per call).
+ */
+enum Hit {
+  COUNT_BITS = 15,
+}
+if (HIT_COUNT_BITS !== Hit.COUNT_BITS) throw new Error("mmu_memory: Hit.COUNT_BITS differs from tlb.ts");
 
 /** Pieces up to this many bytes are copied by a loop: no subarray object for a short string. */
 const SMALL_COPY = 64;
@@ -42,12 +51,12 @@ export class MmuMemory implements KernelMemory {
   declare private readonly u16: Uint16Array;
   declare private readonly u32: Uint32Array;
   declare private tstats: TlbStats;
+  /** tstats.word: the entry the inline paths try first and the hits counted on it (TlbStats). */
+  declare private hw: Uint32Array;
   /** True once detached: no TLB may serve this view again. */
   declare private gone: boolean;
   /** True in the every-access mode: no key ever matches, so each access reaches Mmu.translate. */
   declare private bypass: boolean;
-  /** The TLB entry of the last hit, tried first. */
-  declare private last: number;
   /** Access bits of a load, a store and a fetch in this mode. */
   declare readonly readAcc: number;
   declare readonly writeAcc: number;
@@ -59,7 +68,6 @@ export class MmuMemory implements KernelMemory {
     readonly mode: AccessMode,
   ) {
     const tlb = mmu.tlb;
-    this.last = 0;
     this.gone = false;
     this.bypass = false;
     this.base = tlb.base;
@@ -68,6 +76,7 @@ export class MmuMemory implements KernelMemory {
     this.ways = tlb.ways;
     this.asid = pt.asid;
     this.tstats = tlb.stats;
+    this.hw = tlb.stats.word;
     this.u8 = mmu.phys.u8;
     this.u16 = mmu.phys.u16;
     this.u32 = mmu.phys.u32;
@@ -88,7 +97,7 @@ export class MmuMemory implements KernelMemory {
     if (this.gone || this.tstats === tlb.stats) return;
     this.base = tlb.base;
     this.tstats = tlb.stats;
-    this.last = 0;
+    this.hw = tlb.stats.word;
     if (this.bypass) return;
     this.rkeys = tlb.keysFor(this.readAcc);
     this.wkeys = tlb.keysFor(this.writeAcc);
@@ -102,7 +111,7 @@ export class MmuMemory implements KernelMemory {
    */
   bypassTlb(): void {
     this.bypass = true;
-    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.entries).fill(Number.NaN);
+    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.keys.length).fill(Number.NaN);
   }
 
   /**
@@ -113,14 +122,16 @@ export class MmuMemory implements KernelMemory {
     // Key arrays that match nothing, rather than an ASID no key has (a
     // fraction would turn the field into a double for every view).
     this.gone = true;
-    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.entries).fill(Number.NaN);
+    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.keys.length).fill(Number.NaN);
   }
 
   /**
    * The TLB entry for va's page in `keys` (rkeys or wkeys), else -1. Never
-   * walks. Each access first tries the entry of the last hit inline (way
+   * walks. Each access first tries inline the entry named by the TLB's hit
+   * word, the last one this probe found for any view of the TLB (way
    * prediction: the TLB's arrays stay the only truth, so a flush needs no
-   * notice here); this is the rest of the set, on a miss of that guess.
+   * notice here); this is the rest of the set, on a miss of that guess. A
+   * hit here makes its entry the word's (TlbStats.setLast).
    */
   private probeSet(va: number, keys: Float64Array): number {
     const key = va - (va & 4095) + this.asid;
@@ -128,11 +139,17 @@ export class MmuMemory implements KernelMemory {
     const end = i + this.ways;
     for (; i < end; i++) {
       if (keys[i] === key) {
-        this.last = i;
+        this.tstats.setLast(i);
         return i;
       }
     }
     return -1;
+  }
+
+  /** Counts a hit found by the set probe (which made its entry the word's, with a count below 2). */
+  private hitSet(): void {
+    const hw = this.hw;
+    hw[0] = (hw[0] as number) + 1;
   }
 
   /** The physical address of `va` for `acc` (an access of `size` bytes, default 1), through the full MMU path. */
@@ -140,59 +157,68 @@ export class MmuMemory implements KernelMemory {
     return this.mmu.translate(this.pt, va, acc, size);
   }
 
-  // Each load and store: a hit on the last entry is a tag compare and a
-  // typed-array access, written out in place so that it inlines into the
-  // caller whole; anything else goes to the *Set function below it.
+  // Each load and store: a hit on the word's entry is a tag compare, a
+  // typed-array access and the word's increment (the hit count, exact:
+  // TlbStats), written out in place so that it inlines into the caller
+  // whole; anything else goes to the *Set function below it.
 
   read8(va: number): number {
-    const last = this.last;
+    const hw = this.hw;
+    const w = hw[0] as number;
+    const last = w >>> Hit.COUNT_BITS;
     if (this.rkeys[last] !== va - (va & 4095) + this.asid) return this.read8Set(va);
-    this.tstats.hits++;
+    hw[0] = w + 1;
     return this.u8[(this.base[last] as number) + (va & 4095)] as number;
   }
 
   private read8Set(va: number): number {
     const i = this.probeSet(va, this.rkeys);
     if (i < 0) return this.u8[this.pa(va, this.readAcc)] as number;
-    this.tstats.hits++;
+    this.hitSet();
     return this.u8[(this.base[i] as number) + (va & 4095)] as number;
   }
 
   read16(va: number): number {
-    const last = this.last;
+    const hw = this.hw;
+    const w = hw[0] as number;
+    const last = w >>> Hit.COUNT_BITS;
     if (this.rkeys[last] !== va - (va & 4095) + this.asid || (va & 1) !== 0) return this.read16Set(va);
-    this.tstats.hits++;
+    hw[0] = w + 1;
     return this.u16[((this.base[last] as number) + (va & 4095)) >>> 1] as number;
   }
 
   private read16Set(va: number): number {
     const i = this.probeSet(va, this.rkeys);
     if (i < 0 || (va & 1) !== 0) return this.read16Slow(va);
-    this.tstats.hits++;
+    this.hitSet();
     return this.u16[((this.base[i] as number) + (va & 4095)) >>> 1] as number;
   }
 
   read32(va: number): number {
-    const last = this.last;
+    const hw = this.hw;
+    const w = hw[0] as number;
+    const last = w >>> Hit.COUNT_BITS;
     if (this.rkeys[last] !== va - (va & 4095) + this.asid || (va & 3) !== 0) return this.read32Set(va);
-    this.tstats.hits++;
+    hw[0] = w + 1;
     return this.u32[((this.base[last] as number) + (va & 4095)) >>> 2] as number;
   }
 
   private read32Set(va: number): number {
     const i = this.probeSet(va, this.rkeys);
     if (i < 0 || (va & 3) !== 0) return this.read32Slow(va);
-    this.tstats.hits++;
+    this.hitSet();
     return this.u32[((this.base[i] as number) + (va & 4095)) >>> 2] as number;
   }
 
   write8(va: number, v: number): void {
-    const last = this.last;
+    const hw = this.hw;
+    const w = hw[0] as number;
+    const last = w >>> Hit.COUNT_BITS;
     if (this.wkeys[last] !== va - (va & 4095) + this.asid) {
       this.write8Set(va, v);
       return;
     }
-    this.tstats.hits++;
+    hw[0] = w + 1;
     this.u8[(this.base[last] as number) + (va & 4095)] = v;
   }
 
@@ -202,17 +228,19 @@ export class MmuMemory implements KernelMemory {
       this.u8[this.pa(va, this.writeAcc)] = v;
       return;
     }
-    this.tstats.hits++;
+    this.hitSet();
     this.u8[(this.base[i] as number) + (va & 4095)] = v;
   }
 
   write16(va: number, v: number): void {
-    const last = this.last;
+    const hw = this.hw;
+    const w = hw[0] as number;
+    const last = w >>> Hit.COUNT_BITS;
     if (this.wkeys[last] !== va - (va & 4095) + this.asid || (va & 1) !== 0) {
       this.write16Set(va, v);
       return;
     }
-    this.tstats.hits++;
+    hw[0] = w + 1;
     this.u16[((this.base[last] as number) + (va & 4095)) >>> 1] = v;
   }
 
@@ -222,17 +250,19 @@ export class MmuMemory implements KernelMemory {
       this.write16Slow(va, v);
       return;
     }
-    this.tstats.hits++;
+    this.hitSet();
     this.u16[((this.base[i] as number) + (va & 4095)) >>> 1] = v;
   }
 
   write32(va: number, v: number): void {
-    const last = this.last;
+    const hw = this.hw;
+    const w = hw[0] as number;
+    const last = w >>> Hit.COUNT_BITS;
     if (this.wkeys[last] !== va - (va & 4095) + this.asid || (va & 3) !== 0) {
       this.write32Set(va, v);
       return;
     }
-    this.tstats.hits++;
+    hw[0] = w + 1;
     this.u32[((this.base[last] as number) + (va & 4095)) >>> 2] = v;
   }
 
@@ -242,7 +272,7 @@ export class MmuMemory implements KernelMemory {
       this.write32Slow(va, v);
       return;
     }
-    this.tstats.hits++;
+    this.hitSet();
     this.u32[((this.base[i] as number) + (va & 4095)) >>> 2] = v;
   }
 

@@ -29,6 +29,11 @@
  *
  * ASID 0 belongs to the kernel's page table (init_mm); global entries are
  * tagged with it. Other address spaces take ids 1..4095 from a pool.
+ *
+ * Every key array has one slot more than there are entries: index `entries`
+ * is a sentinel that stays NaN (where an inline probe lands when the hit
+ * word's count carries past the last entry, TlbStats); `base` has the same
+ * length, so that one bounds test of the JIT covers both loads.
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_TLB_FLUSH, TLB_FLUSH_ALL, TLB_LOCAL_MM_SHOOTDOWN, TLB_LOCAL_SHOOTDOWN } from "../events_types.ts";
@@ -56,9 +61,30 @@ export interface TlbConfig {
 
 export const DEFAULT_TLB: TlbConfig = { entries: 256, ways: 4 };
 
-/** Counters (vmstat and m.stats()). */
+/** Bits of the hit word (TlbStats.word) that count hits; the entry index sits above them. */
+export const HIT_COUNT_BITS = 15;
+
+/**
+ * Counters (vmstat, m.stats(), the cost clock).
+ *
+ * Hits taken inline by MmuMemory are counted without a store into an
+ * object field (a load, an overflow test and a store on every access):
+ * `word[0]` is `entry << HIT_COUNT_BITS` plus the hits since, where `entry`
+ * is the TLB entry the inline paths try first (any view of this TLB), and a
+ * hit stores word + 1. When the count reaches 2^15 it carries into the
+ * entry field, so the next inline probe looks at the following entry, whose
+ * key differs (a key is in one entry only; index `entries` is a NaN
+ * sentinel), and the access takes the set probe, which folds. So the word
+ * only grows between folds and never wraps: `hits` is exactly `folded` plus
+ * (word - at), read at any time.
+ */
 export class TlbStats {
-  hits = 0;
+  /** The hit word (above). Off-heap (an ArrayBuffer of its own), so that the JIT can embed its address. */
+  readonly word = new Uint32Array(new ArrayBuffer(4));
+  /** Hits counted up to the last fold. */
+  private folded = 0;
+  /** word[0] at the last fold. */
+  private at = 0;
   misses = 0;
   /** Pages flushed one by one: invlpg, and each page of a range at or below the ceiling (Linux nr_tlb_local_flush_one). */
   flushOne = 0;
@@ -70,6 +96,32 @@ export class TlbStats {
   flushAll = 0;
   /** Valid entries dropped by any flush. */
   entriesFlushed = 0;
+
+  /** TLB hits, exact: those folded plus the word's since the last fold. */
+  get hits(): number {
+    this.fold();
+    return this.folded;
+  }
+
+  /** Counts a hit taken outside the inline paths (Mmu.fill). */
+  countHit(): void {
+    this.folded++;
+  }
+
+  /** Moves the hits the word counted since the last fold into `folded`. */
+  fold(): void {
+    const w = this.word[0] as number;
+    this.folded += w - this.at;
+    this.at = w;
+  }
+
+  /** Makes entry `i` the one the inline paths try first (folding the word's count). */
+  setLast(i: number): void {
+    this.fold();
+    const w = i * (1 << HIT_COUNT_BITS);
+    this.word[0] = w;
+    this.at = w;
+  }
 }
 
 /** True when `n` is a power of two in [1, 65536]. */
@@ -121,13 +173,13 @@ export class Tlb {
     this.sets = entries / ways;
     this.setMask = this.sets - 1;
     this.waysShift = Math.log2(ways);
-    this.keys = new Float64Array(entries).fill(Number.NaN);
-    this.kw = new Float64Array(entries).fill(Number.NaN);
-    this.ur = new Float64Array(entries).fill(Number.NaN);
-    this.uw = new Float64Array(entries).fill(Number.NaN);
-    this.kx = new Float64Array(entries).fill(Number.NaN);
-    this.ux = new Float64Array(entries).fill(Number.NaN);
-    this.base = new Uint32Array(entries);
+    this.keys = new Float64Array(entries + 1).fill(Number.NaN);
+    this.kw = new Float64Array(entries + 1).fill(Number.NaN);
+    this.ur = new Float64Array(entries + 1).fill(Number.NaN);
+    this.uw = new Float64Array(entries + 1).fill(Number.NaN);
+    this.kx = new Float64Array(entries + 1).fill(Number.NaN);
+    this.ux = new Float64Array(entries + 1).fill(Number.NaN);
+    this.base = new Uint32Array(entries + 1);
     this.perm = new Uint8Array(entries);
     this.victim = new Uint16Array(this.sets);
     this.asidUsed[KERNEL_ASID] = 1;

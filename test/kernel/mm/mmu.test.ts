@@ -321,6 +321,26 @@ describe("TLB coherence", () => {
     expect(() => Machine.boot({ tlb: { entries: 8, ways: 16 } })).toThrow("tlb.ways must be an integer from 1 to 8, got 16");
   });
 
+  it("hits stay exact over many inline hits: each 2^15 carry into the next entry, the last entry into the sentinel", () => {
+    // A fully associative 4-entry TLB: the four pages fill entries 0..3 in some order, so one of
+    // them is the last entry, whose count carries into index 4 (the NaN sentinel).
+    const m = Machine.boot({ ramBytes: 16 * MiB, tlb: { entries: 4, ways: 4 } });
+    const tlb = m.kernel.mmu.tlb;
+    const mem = m.kernel.mem;
+    tlb.flushAll();
+    const base = tlbStats(m);
+    const n = 3 * 32768 + 5;
+    let x = 0;
+    for (let p = 0; p < 4; p++) for (let i = 0; i < n; i++) x ^= mem.read32(PAGE_OFFSET + p * 4096 + ((i * 4) & 4092));
+    for (let i = 0; i < n; i++) x ^= mem.read16(PAGE_OFFSET + 4096 + ((i * 2) & 4094));
+    for (let i = 0; i < n; i++) mem.write8(PAGE_OFFSET + 2 * 4096 + (i & 4095), i);
+    const s = tlbStats(m);
+    expect([s.misses - base.misses, s.hits - base.hits]).toEqual([4, 6 * n - 4]);
+    expect(tlb.stats.hits).toBe(s.hits);
+    expect(m.proc.vmstat()).toContain(`tlb_hit ${s.hits}\ntlb_miss ${s.misses}\n`);
+    expect(x).toBeTypeOf("number");
+  });
+
   it("the 4096th address space gets no ASID and pgdAlloc says so", () => {
     const m = Machine.boot({ ramBytes: 64 * MiB });
     const pts = [];
