@@ -15,16 +15,7 @@ import type { KernelMemory } from "./kmem.ts";
 import type { Mmu } from "./mmu.ts";
 import type { PageTable } from "./pgtable.ts";
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from "./pgtable_types.ts";
-import { HIT_COUNT_BITS, type Tlb, type TlbStats } from "./tlb.ts";
-
-/**
- * TlbStats' hit word layout as a const enum: the fast paths read no module
- * binding (each such read is a load and an initialisation check per call).
- */
-enum Hit {
-  COUNT_BITS = 15,
-}
-if (HIT_COUNT_BITS !== Hit.COUNT_BITS) throw new Error("mmu_memory: Hit.COUNT_BITS differs from tlb.ts");
+import { kindOf, NR_KINDS, type Tlb, type TlbStats } from "./tlb.ts";
 
 /** Pieces up to this many bytes are copied by a loop: no subarray object for a short string. */
 const SMALL_COPY = 64;
@@ -51,8 +42,13 @@ export class MmuMemory implements KernelMemory {
   declare private readonly u16: Uint16Array;
   declare private readonly u32: Uint32Array;
   declare private tstats: TlbStats;
-  /** tstats.word: the entry the inline paths try first and the hits counted on it (TlbStats). */
-  declare private hw: Uint32Array;
+  /** The TLB in use (mmu.tlb when this view was made, then the one useTlb names). */
+  declare private tlb: Tlb;
+  /** The TLB's hot entry (Tlb.hotKeys, Tlb.hot; all NaN once detached), and the kinds of a load and a store in it. */
+  declare private hk: Float64Array;
+  declare private hot: Uint32Array;
+  declare private readonly rk: number;
+  declare private readonly wk: number;
   /** True once detached: no TLB may serve this view again. */
   declare private gone: boolean;
   /** True in the every-access mode: no key ever matches, so each access reaches Mmu.translate. */
@@ -76,7 +72,9 @@ export class MmuMemory implements KernelMemory {
     this.ways = tlb.ways;
     this.asid = pt.asid;
     this.tstats = tlb.stats;
-    this.hw = tlb.stats.word;
+    this.tlb = tlb;
+    this.hk = tlb.hotKeys;
+    this.hot = tlb.hot;
     this.u8 = mmu.phys.u8;
     this.u16 = mmu.phys.u16;
     this.u32 = mmu.phys.u32;
@@ -84,6 +82,8 @@ export class MmuMemory implements KernelMemory {
     this.readAcc = u;
     this.writeAcc = u | ACC_WRITE;
     this.execAcc = u | ACC_EXEC;
+    this.rk = kindOf(this.readAcc);
+    this.wk = kindOf(this.writeAcc);
     this.rkeys = tlb.keysFor(this.readAcc);
     this.wkeys = tlb.keysFor(this.writeAcc);
   }
@@ -97,8 +97,10 @@ export class MmuMemory implements KernelMemory {
     if (this.gone || this.tstats === tlb.stats) return;
     this.base = tlb.base;
     this.tstats = tlb.stats;
-    this.hw = tlb.stats.word;
+    this.tlb = tlb;
+    this.hot = tlb.hot;
     if (this.bypass) return;
+    this.hk = tlb.hotKeys;
     this.rkeys = tlb.keysFor(this.readAcc);
     this.wkeys = tlb.keysFor(this.writeAcc);
   }
@@ -111,7 +113,7 @@ export class MmuMemory implements KernelMemory {
    */
   bypassTlb(): void {
     this.bypass = true;
-    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.keys.length).fill(Number.NaN);
+    this.matchNothing();
   }
 
   /**
@@ -122,16 +124,22 @@ export class MmuMemory implements KernelMemory {
     // Key arrays that match nothing, rather than an ASID no key has (a
     // fraction would turn the field into a double for every view).
     this.gone = true;
-    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.keys.length).fill(Number.NaN);
+    this.matchNothing();
+  }
+
+  /** Key arrays that match nothing: every access takes the slow path. */
+  private matchNothing(): void {
+    this.rkeys = this.wkeys = new Float64Array(this.tlb.entries).fill(Number.NaN);
+    this.hk = new Float64Array(NR_KINDS).fill(Number.NaN);
   }
 
   /**
    * The TLB entry for va's page in `keys` (rkeys or wkeys), else -1. Never
-   * walks. Each access first tries inline the entry named by the TLB's hit
-   * word, the last one this probe found for any view of the TLB (way
-   * prediction: the TLB's arrays stay the only truth, so a flush needs no
-   * notice here); this is the rest of the set, on a miss of that guess. A
-   * hit here makes its entry the word's (TlbStats.setLast).
+   * walks. Each access first tries inline the TLB's hot entry (Tlb.hotKeys:
+   * a copy of the entry this probe last found for any view of the TLB,
+   * dropped by the TLB when that entry changes, so a flush needs no notice
+   * here); this is the rest of the set, on a miss of that guess. A hit here
+   * makes its entry the hot one.
    */
   private probeSet(va: number, keys: Float64Array): number {
     const key = va - (va & 4095) + this.asid;
@@ -139,17 +147,19 @@ export class MmuMemory implements KernelMemory {
     const end = i + this.ways;
     for (; i < end; i++) {
       if (keys[i] === key) {
-        this.tstats.setLast(i);
+        this.tlb.setHot(i);
         return i;
       }
     }
     return -1;
   }
 
-  /** Counts a hit found by the set probe (which made its entry the word's, with a count below 2). */
+  /** Counts a hit found by the set probe in the hit word (TlbStats), as the fast paths do. */
   private hitSet(): void {
-    const hw = this.hw;
-    hw[0] = (hw[0] as number) + 1;
+    const hot = this.hot;
+    const n = ((hot[0] as number) + 1) | 0;
+    hot[0] = n;
+    if (n === 0) this.tstats.carry();
   }
 
   /** The physical address of `va` for `acc` (an access of `size` bytes, default 1), through the full MMU path. */
@@ -157,18 +167,18 @@ export class MmuMemory implements KernelMemory {
     return this.mmu.translate(this.pt, va, acc, size);
   }
 
-  // Each load and store: a hit on the word's entry is a tag compare, a
-  // typed-array access and the word's increment (the hit count, exact:
-  // TlbStats), written out in place so that it inlines into the caller
-  // whole; anything else goes to the *Set function below it.
+  // Each load and store: a hit on the hot entry is a key compare at a fixed
+  // place, the hit word's increment (exact: TlbStats) and a typed-array
+  // access, written out in place so that it inlines into the caller whole;
+  // anything else goes to the *Set function below it.
 
   read8(va: number): number {
-    const hw = this.hw;
-    const w = hw[0] as number;
-    const last = w >>> Hit.COUNT_BITS;
-    if (this.rkeys[last] !== va - (va & 4095) + this.asid) return this.read8Set(va);
-    hw[0] = w + 1;
-    return this.u8[(this.base[last] as number) + (va & 4095)] as number;
+    if (this.hk[this.rk] !== va - (va & 4095) + this.asid) return this.read8Set(va);
+    const hot = this.hot;
+    const n = ((hot[0] as number) + 1) | 0;
+    hot[0] = n;
+    if (n === 0) this.tstats.carry();
+    return this.u8[(hot[1] as number) + (va & 4095)] as number;
   }
 
   private read8Set(va: number): number {
@@ -179,12 +189,12 @@ export class MmuMemory implements KernelMemory {
   }
 
   read16(va: number): number {
-    const hw = this.hw;
-    const w = hw[0] as number;
-    const last = w >>> Hit.COUNT_BITS;
-    if (this.rkeys[last] !== va - (va & 4095) + this.asid || (va & 1) !== 0) return this.read16Set(va);
-    hw[0] = w + 1;
-    return this.u16[((this.base[last] as number) + (va & 4095)) >>> 1] as number;
+    if (this.hk[this.rk] !== va - (va & 4095) + this.asid || (va & 1) !== 0) return this.read16Set(va);
+    const hot = this.hot;
+    const n = ((hot[0] as number) + 1) | 0;
+    hot[0] = n;
+    if (n === 0) this.tstats.carry();
+    return this.u16[((hot[1] as number) + (va & 4095)) >>> 1] as number;
   }
 
   private read16Set(va: number): number {
@@ -195,12 +205,12 @@ export class MmuMemory implements KernelMemory {
   }
 
   read32(va: number): number {
-    const hw = this.hw;
-    const w = hw[0] as number;
-    const last = w >>> Hit.COUNT_BITS;
-    if (this.rkeys[last] !== va - (va & 4095) + this.asid || (va & 3) !== 0) return this.read32Set(va);
-    hw[0] = w + 1;
-    return this.u32[((this.base[last] as number) + (va & 4095)) >>> 2] as number;
+    if (this.hk[this.rk] !== va - (va & 4095) + this.asid || (va & 3) !== 0) return this.read32Set(va);
+    const hot = this.hot;
+    const n = ((hot[0] as number) + 1) | 0;
+    hot[0] = n;
+    if (n === 0) this.tstats.carry();
+    return this.u32[((hot[1] as number) + (va & 4095)) >>> 2] as number;
   }
 
   private read32Set(va: number): number {
@@ -211,15 +221,15 @@ export class MmuMemory implements KernelMemory {
   }
 
   write8(va: number, v: number): void {
-    const hw = this.hw;
-    const w = hw[0] as number;
-    const last = w >>> Hit.COUNT_BITS;
-    if (this.wkeys[last] !== va - (va & 4095) + this.asid) {
+    if (this.hk[this.wk] !== va - (va & 4095) + this.asid) {
       this.write8Set(va, v);
       return;
     }
-    hw[0] = w + 1;
-    this.u8[(this.base[last] as number) + (va & 4095)] = v;
+    const hot = this.hot;
+    const n = ((hot[0] as number) + 1) | 0;
+    hot[0] = n;
+    if (n === 0) this.tstats.carry();
+    this.u8[(hot[1] as number) + (va & 4095)] = v;
   }
 
   private write8Set(va: number, v: number): void {
@@ -233,15 +243,15 @@ export class MmuMemory implements KernelMemory {
   }
 
   write16(va: number, v: number): void {
-    const hw = this.hw;
-    const w = hw[0] as number;
-    const last = w >>> Hit.COUNT_BITS;
-    if (this.wkeys[last] !== va - (va & 4095) + this.asid || (va & 1) !== 0) {
+    if (this.hk[this.wk] !== va - (va & 4095) + this.asid || (va & 1) !== 0) {
       this.write16Set(va, v);
       return;
     }
-    hw[0] = w + 1;
-    this.u16[((this.base[last] as number) + (va & 4095)) >>> 1] = v;
+    const hot = this.hot;
+    const n = ((hot[0] as number) + 1) | 0;
+    hot[0] = n;
+    if (n === 0) this.tstats.carry();
+    this.u16[((hot[1] as number) + (va & 4095)) >>> 1] = v;
   }
 
   private write16Set(va: number, v: number): void {
@@ -255,15 +265,15 @@ export class MmuMemory implements KernelMemory {
   }
 
   write32(va: number, v: number): void {
-    const hw = this.hw;
-    const w = hw[0] as number;
-    const last = w >>> Hit.COUNT_BITS;
-    if (this.wkeys[last] !== va - (va & 4095) + this.asid || (va & 3) !== 0) {
+    if (this.hk[this.wk] !== va - (va & 4095) + this.asid || (va & 3) !== 0) {
       this.write32Set(va, v);
       return;
     }
-    hw[0] = w + 1;
-    this.u32[((this.base[last] as number) + (va & 4095)) >>> 2] = v;
+    const hot = this.hot;
+    const n = ((hot[0] as number) + 1) | 0;
+    hot[0] = n;
+    if (n === 0) this.tstats.carry();
+    this.u32[((hot[1] as number) + (va & 4095)) >>> 2] = v;
   }
 
   private write32Set(va: number, v: number): void {

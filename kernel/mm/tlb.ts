@@ -29,11 +29,6 @@
  *
  * ASID 0 belongs to the kernel's page table (init_mm); global entries are
  * tagged with it. Other address spaces take ids 1..4095 from a pool.
- *
- * Every key array has one slot more than there are entries: index `entries`
- * is a sentinel that stays NaN (where an inline probe lands when the hit
- * word's count carries past the last entry, TlbStats); `base` has the same
- * length, so that one bounds test of the JIT covers both loads.
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_TLB_FLUSH, TLB_FLUSH_ALL, TLB_LOCAL_MM_SHOOTDOWN, TLB_LOCAL_SHOOTDOWN } from "../events_types.ts";
@@ -61,30 +56,20 @@ export interface TlbConfig {
 
 export const DEFAULT_TLB: TlbConfig = { entries: 256, ways: 4 };
 
-/** Bits of the hit word (TlbStats.word) that count hits; the entry index sits above them. */
-export const HIT_COUNT_BITS = 15;
-
 /**
  * Counters (vmstat, m.stats(), the cost clock).
  *
- * Hits taken inline by MmuMemory are counted without a store into an
- * object field (a load, an overflow test and a store on every access):
- * `word[0]` is `entry << HIT_COUNT_BITS` plus the hits since, where `entry`
- * is the TLB entry the inline paths try first (any view of this TLB), and a
- * hit stores word + 1. When the count reaches 2^15 it carries into the
- * entry field, so the next inline probe looks at the following entry, whose
- * key differs (a key is in one entry only; index `entries` is a NaN
- * sentinel), and the access takes the set probe, which folds. So the word
- * only grows between folds and never wraps: `hits` is exactly `folded` plus
- * (word - at), read at any time.
+ * The hits MmuMemory takes inline on the hot entry (Tlb.hot) are counted in
+ * `hot[0]`, a Uint32Array word: a typed-array add and store, where an object
+ * field costs a load, an overflow test and a store on every access. A fast
+ * path that sees the word wrap to 0 calls `carry` (2^32 hits), so `hits`
+ * reads `folded` plus the word exactly at any time.
  */
 export class TlbStats {
-  /** The hit word (above). Off-heap (an ArrayBuffer of its own), so that the JIT can embed its address. */
-  readonly word = new Uint32Array(new ArrayBuffer(4));
-  /** Hits counted up to the last fold. */
+  /** Tlb.hot: word 0 counts the inline hits not yet folded, modulo 2^32. */
+  private readonly hot: Uint32Array;
+  /** Hits counted outside the word, and the word's once folded. */
   private folded = 0;
-  /** word[0] at the last fold. */
-  private at = 0;
   misses = 0;
   /** Pages flushed one by one: invlpg, and each page of a range at or below the ceiling (Linux nr_tlb_local_flush_one). */
   flushOne = 0;
@@ -97,7 +82,11 @@ export class TlbStats {
   /** Valid entries dropped by any flush. */
   entriesFlushed = 0;
 
-  /** TLB hits, exact: those folded plus the word's since the last fold. */
+  constructor(hot: Uint32Array) {
+    this.hot = hot;
+  }
+
+  /** TLB hits, exact: those folded plus the word's. */
   get hits(): number {
     this.fold();
     return this.folded;
@@ -108,19 +97,38 @@ export class TlbStats {
     this.folded++;
   }
 
-  /** Moves the hits the word counted since the last fold into `folded`. */
+  /** Moves the word's count into `folded`. */
   fold(): void {
-    const w = this.word[0] as number;
-    this.folded += w - this.at;
-    this.at = w;
+    this.folded += this.hot[0] as number;
+    this.hot[0] = 0;
   }
 
-  /** Makes entry `i` the one the inline paths try first (folding the word's count). */
-  setLast(i: number): void {
-    this.fold();
-    const w = i * (1 << HIT_COUNT_BITS);
-    this.word[0] = w;
-    this.at = w;
+  /** The word wrapped from 2^32 - 1 to 0 (a fast path saw it): 2^32 more hits. */
+  carry(): void {
+    this.folded += 4294967296;
+  }
+}
+
+/** Kinds of access with a key array of their own, in this order: kernel read, kernel write, user read, user write, kernel fetch, user fetch. */
+export const NR_KINDS = 6;
+
+/** The key array index (kind) of access `acc` (TLB_* bits). Panics on an unknown access. */
+export function kindOf(acc: number): number {
+  switch (acc) {
+    case 0:
+      return 0;
+    case TLB_WRITE:
+      return 1;
+    case TLB_USER:
+      return 2;
+    case TLB_USER | TLB_WRITE:
+      return 3;
+    case TLB_EXEC:
+      return 4;
+    case TLB_EXEC | TLB_USER:
+      return 5;
+    default:
+      return panic(`tlb: no key array for access bits ${acc}`);
   }
 }
 
@@ -140,7 +148,20 @@ export class Tlb {
   readonly keys: Float64Array;
   readonly base: Uint32Array;
   readonly perm: Uint8Array;
-  readonly stats = new TlbStats();
+  readonly stats: TlbStats;
+  /**
+   * The hot entry, a copy of one entry that MmuMemory's fast paths read at
+   * fixed places (no index, no bounds test): `hotKeys[k]` is key array k's
+   * key of that entry (k = kindOf(acc); NaN when there is no hot entry) and
+   * `hot[1]` its frame. A set probe that hits makes its entry the hot one
+   * (setHot); an insert or invalidation of the hot entry drops it. `hot[0]`
+   * is TlbStats' hit word. Both arrays own an ArrayBuffer (off-heap), so the
+   * JIT can embed their addresses.
+   */
+  readonly hotKeys = new Float64Array(new ArrayBuffer(8 * NR_KINDS)).fill(Number.NaN);
+  readonly hot = new Uint32Array(new ArrayBuffer(8));
+  /** The entry the hot one copies, or -1. */
+  private hotEntry = -1;
   /** The 2 MiB entries (tlb_huge.ts), consulted on a 4 KiB miss; every flush below covers them too. */
   readonly huge = new HugeTlb();
   /** The machine's event bus (tlb_flush). */
@@ -173,13 +194,14 @@ export class Tlb {
     this.sets = entries / ways;
     this.setMask = this.sets - 1;
     this.waysShift = Math.log2(ways);
-    this.keys = new Float64Array(entries + 1).fill(Number.NaN);
-    this.kw = new Float64Array(entries + 1).fill(Number.NaN);
-    this.ur = new Float64Array(entries + 1).fill(Number.NaN);
-    this.uw = new Float64Array(entries + 1).fill(Number.NaN);
-    this.kx = new Float64Array(entries + 1).fill(Number.NaN);
-    this.ux = new Float64Array(entries + 1).fill(Number.NaN);
-    this.base = new Uint32Array(entries + 1);
+    this.keys = new Float64Array(entries).fill(Number.NaN);
+    this.kw = new Float64Array(entries).fill(Number.NaN);
+    this.ur = new Float64Array(entries).fill(Number.NaN);
+    this.uw = new Float64Array(entries).fill(Number.NaN);
+    this.kx = new Float64Array(entries).fill(Number.NaN);
+    this.ux = new Float64Array(entries).fill(Number.NaN);
+    this.base = new Uint32Array(entries);
+    this.stats = new TlbStats(this.hot);
     this.perm = new Uint8Array(entries);
     this.victim = new Uint16Array(this.sets);
     this.asidUsed[KERNEL_ASID] = 1;
@@ -187,22 +209,32 @@ export class Tlb {
 
   /** The key array of access `acc`: keys of the entries that allow it, NaN elsewhere. Panics on an unknown access. */
   keysFor(acc: number): Float64Array {
-    switch (acc) {
-      case 0:
-        return this.keys;
-      case TLB_WRITE:
-        return this.kw;
-      case TLB_USER:
-        return this.ur;
-      case TLB_USER | TLB_WRITE:
-        return this.uw;
-      case TLB_EXEC:
-        return this.kx;
-      case TLB_EXEC | TLB_USER:
-        return this.ux;
-      default:
-        return panic(`tlb: no key array for access bits ${acc}`);
-    }
+    return this.keyArrays()[kindOf(acc)] as Float64Array;
+  }
+
+  /** The key arrays in kind order (kindOf). */
+  private keyArrays(): Float64Array[] {
+    return [this.keys, this.kw, this.ur, this.uw, this.kx, this.ux];
+  }
+
+  /** Makes entry i the hot entry (copies its keys, in kind order, and its frame). */
+  setHot(i: number): void {
+    const h = this.hotKeys;
+    h[0] = this.keys[i] as number;
+    h[1] = this.kw[i] as number;
+    h[2] = this.ur[i] as number;
+    h[3] = this.uw[i] as number;
+    h[4] = this.kx[i] as number;
+    h[5] = this.ux[i] as number;
+    this.hot[1] = this.base[i] as number;
+    this.hotEntry = i;
+  }
+
+  /** Drops the hot entry when it is entry i (about to change). */
+  private unhot(i: number): void {
+    if (i !== this.hotEntry) return;
+    this.hotKeys.fill(Number.NaN);
+    this.hotEntry = -1;
   }
 
   /** The first entry of the set `va` falls in. */
@@ -228,6 +260,7 @@ export class Tlb {
       this.victim[set] = (v + 1) & (this.ways - 1);
       i = (set << this.waysShift) + v;
     }
+    this.unhot(i);
     const key = pageVa + asid;
     const no = Number.NaN;
     this.keys[i] = key;
@@ -243,6 +276,7 @@ export class Tlb {
 
   /** Invalidates entry i in every key array. */
   private invalidate(i: number): void {
+    this.unhot(i);
     const no = Number.NaN;
     this.keys[i] = no;
     this.kw[i] = no;
