@@ -15,7 +15,7 @@ import type { KernelMemory } from "./kmem.ts";
 import type { Mmu } from "./mmu.ts";
 import type { PageTable } from "./pgtable.ts";
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from "./pgtable_types.ts";
-import { kindOf, NR_KINDS, type Tlb, type TlbStats } from "./tlb.ts";
+import { kindOf, NR_HOT_KINDS, type Tlb, type TlbStats } from "./tlb.ts";
 
 /** Pieces up to this many bytes are copied by a loop: no subarray object for a short string. */
 const SMALL_COPY = 64;
@@ -84,6 +84,7 @@ export class MmuMemory implements KernelMemory {
     this.execAcc = u | ACC_EXEC;
     this.rk = kindOf(this.readAcc);
     this.wk = kindOf(this.writeAcc);
+    if (this.wk !== this.rk + 1 || (this.rk & 1) !== 0 || this.wk >= NR_HOT_KINDS) throw new Error("mmu_memory: unexpected key kinds");
     this.rkeys = tlb.keysFor(this.readAcc);
     this.wkeys = tlb.keysFor(this.writeAcc);
   }
@@ -130,7 +131,7 @@ export class MmuMemory implements KernelMemory {
   /** Key arrays that match nothing: every access takes the slow path. */
   private matchNothing(): void {
     this.rkeys = this.wkeys = new Float64Array(this.tlb.entries).fill(Number.NaN);
-    this.hk = new Float64Array(NR_KINDS).fill(Number.NaN);
+    this.hk = new Float64Array(NR_HOT_KINDS).fill(Number.NaN);
   }
 
   /**
@@ -147,11 +148,27 @@ export class MmuMemory implements KernelMemory {
     const end = i + this.ways;
     for (; i < end; i++) {
       if (keys[i] === key) {
-        this.tlb.setHot(i);
+        this.makeHot(i);
         return i;
       }
     }
     return -1;
+  }
+
+  /**
+   * Makes entry i the TLB's hot entry: copies its load and store keys of
+   * this view's mode and its frame, and clears the other mode's keys (the
+   * copy is of one entry only).
+   */
+  private makeHot(i: number): void {
+    const hk = this.hk;
+    const other = this.rk ^ 2;
+    hk[other] = Number.NaN;
+    hk[other + 1] = Number.NaN;
+    hk[this.rk] = this.rkeys[i] as number;
+    hk[this.wk] = this.wkeys[i] as number;
+    this.hot[1] = this.base[i] as number;
+    this.tlb.hotEntry = i;
   }
 
   /** Counts a hit found by the set probe in the hit word (TlbStats), as the fast paths do. */

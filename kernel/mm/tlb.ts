@@ -111,6 +111,8 @@ export class TlbStats {
 
 /** Kinds of access with a key array of their own, in this order: kernel read, kernel write, user read, user write, kernel fetch, user fetch. */
 export const NR_KINDS = 6;
+/** The kinds the hot entry holds keys for: the first four (loads and stores). */
+export const NR_HOT_KINDS = 4;
 
 /** The key array index (kind) of access `acc` (TLB_* bits). Panics on an unknown access. */
 export function kindOf(acc: number): number {
@@ -152,16 +154,19 @@ export class Tlb {
   /**
    * The hot entry, a copy of one entry that MmuMemory's fast paths read at
    * fixed places (no index, no bounds test): `hotKeys[k]` is key array k's
-   * key of that entry (k = kindOf(acc); NaN when there is no hot entry) and
-   * `hot[1]` its frame. A set probe that hits makes its entry the hot one
-   * (setHot); an insert or invalidation of the hot entry drops it. `hot[0]`
-   * is TlbStats' hit word. Both arrays own an ArrayBuffer (off-heap), so the
-   * JIT can embed their addresses.
+   * key of that entry, for the kinds a view loads and stores with (k =
+   * kindOf(acc) < NR_HOT_KINDS: kernel read and write, user read and write;
+   * NaN when there is no hot entry or it was copied for the other mode),
+   * and `hot[1]` its frame. MmuMemory's set probe copies the entry it found
+   * (and sets hotEntry); an insert or invalidation of the hot entry drops it,
+   * so the copy never outlives the entry. `hot[0]` is TlbStats' hit word.
+   * Both arrays own an ArrayBuffer (off-heap), so the JIT can embed their
+   * addresses.
    */
-  readonly hotKeys = new Float64Array(new ArrayBuffer(8 * NR_KINDS)).fill(Number.NaN);
+  readonly hotKeys = new Float64Array(new ArrayBuffer(8 * NR_HOT_KINDS)).fill(Number.NaN);
   readonly hot = new Uint32Array(new ArrayBuffer(8));
-  /** The entry the hot one copies, or -1. */
-  private hotEntry = -1;
+  /** The entry the hot one copies, or -1 (MmuMemory sets it with the copy). */
+  hotEntry = -1;
   /** The 2 MiB entries (tlb_huge.ts), consulted on a 4 KiB miss; every flush below covers them too. */
   readonly huge = new HugeTlb();
   /** The machine's event bus (tlb_flush). */
@@ -215,19 +220,6 @@ export class Tlb {
   /** The key arrays in kind order (kindOf). */
   private keyArrays(): Float64Array[] {
     return [this.keys, this.kw, this.ur, this.uw, this.kx, this.ux];
-  }
-
-  /** Makes entry i the hot entry (copies its keys, in kind order, and its frame). */
-  setHot(i: number): void {
-    const h = this.hotKeys;
-    h[0] = this.keys[i] as number;
-    h[1] = this.kw[i] as number;
-    h[2] = this.ur[i] as number;
-    h[3] = this.uw[i] as number;
-    h[4] = this.kx[i] as number;
-    h[5] = this.ux[i] as number;
-    this.hot[1] = this.base[i] as number;
-    this.hotEntry = i;
   }
 
   /** Drops the hot entry when it is entry i (about to change). */
