@@ -5,8 +5,10 @@
  * user-mode view of its page table.
  *
  * The fast path of each load or store is a TLB probe done here, on typed
- * arrays, without allocating: the key of the page, one set of `ways` entries,
- * a permission test, then the RAM view. Everything else (a miss, a missing
+ * arrays, without allocating: the key of the page against the TLB's hot
+ * entry (Tlb.hotKeys), then one set of `ways` entries (the key arrays of each
+ * access kind hold only entries that allow it), then the RAM view; hits are
+ * counted in the TLB's hit word (TlbStats). Everything else (a miss, a missing
  * permission or D bit, an unaligned access across a page, a bad address) goes
  * to Mmu.translate. Bulk operations split at page boundaries and move each
  * piece with one typed-array fill/set/copyWithin.
