@@ -49,6 +49,17 @@ const EMPTY_MALLINFO: Mallinfo2 = {
 /** The calls whose answer is a block. */
 type MallocCall = "malloc" | "calloc" | "realloc" | "memalign";
 
+/**
+ * `p % align !== 0` for 0 < p < 2^47 and a power of two `align`, without a
+ * floating-point remainder below 2^31 alignments (a call into C in V8's
+ * optimised code once p passes 2^31, as user addresses do): the low bits of
+ * an integer double are exact under `&`; a fraction is never aligned.
+ */
+function misaligned(p: number, align: number): boolean {
+  if (align > 2 ** 30) return p % align !== 0;
+  return (p & (align - 1)) !== 0 || Math.floor(p) !== p;
+}
+
 /** "malloc(100)", "realloc(0x5555...010, 200)": a call as a fault message names it. */
 function describeCall(call: MallocCall, a: number, b: number): string {
   if (call === "malloc") return `malloc(${a})`;
@@ -181,7 +192,7 @@ export class Libc extends LibcSyscalls {
    * unless it faults.
    */
   private accept(call: MallocCall, a: number, b: number, p: number, n: number, align: number): number {
-    if (typeof p !== "number" || !(p > 0 && p < USER_END) || p % align !== 0) {
+    if (typeof p !== "number" || !(p > 0 && p < USER_END) || misaligned(p, align)) {
       const why =
         typeof p !== "number" || !Number.isSafeInteger(p) || p < 0 || p >= USER_END
           ? "it must return 0 or a user address"
