@@ -192,18 +192,28 @@ export class Libc extends LibcSyscalls {
    * unless it faults.
    */
   private accept(call: MallocCall, a: number, b: number, p: number, n: number, align: number): number {
-    if (typeof p !== "number" || !(p > 0 && p < USER_END) || misaligned(p, align)) {
-      const why =
-        typeof p !== "number" || !Number.isSafeInteger(p) || p < 0 || p >= USER_END
-          ? "it must return 0 or a user address"
-          : align === MALLOC_ALIGNMENT
-            ? "not 16-byte aligned (malloc promises 16, as glibc on x86-64)"
-            : `not ${align}-byte aligned`;
-      this.watch.fault(`'${this.heap.name}' ${describeCall(call, a, b)} returned ${hex(p)}, ${why}`);
-    }
+    // The failures build their messages in methods of their own: this fast path stays small enough
+    // for V8 to inline it, and the layer's malloc after it, into the caller (kernel/README.md, fast paths).
+    if (typeof p !== "number" || !(p > 0 && p < USER_END) || misaligned(p, align)) this.notABlock(call, a, b, p, align);
     const why = this.watch.allocated(p, n);
-    if (why !== null) this.watch.fault(`'${this.heap.name}' ${describeCall(call, a, b)} returned ${hex(p)}, ${why}`);
+    if (why !== null) this.refused(call, a, b, p, why);
     return p;
+  }
+
+  /** Faults a layer answer `p` that is no user address or not `align`-aligned. */
+  private notABlock(call: MallocCall, a: number, b: number, p: number, align: number): never {
+    const why =
+      typeof p !== "number" || !Number.isSafeInteger(p) || p < 0 || p >= USER_END
+        ? "it must return 0 or a user address"
+        : align === MALLOC_ALIGNMENT
+          ? "not 16-byte aligned (malloc promises 16, as glibc on x86-64)"
+          : `not ${align}-byte aligned`;
+    return this.refused(call, a, b, p, why);
+  }
+
+  /** Faults a layer answer `p` for `why` (the watch's verdict, or notABlock's). */
+  private refused(call: MallocCall, a: number, b: number, p: number, why: string): never {
+    return this.watch.fault(`'${this.heap.name}' ${describeCall(call, a, b)} returned ${hex(p)}, ${why}`);
   }
 
   private noMemory(): number {
