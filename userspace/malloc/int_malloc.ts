@@ -196,16 +196,7 @@ export function intFree(a: Arena, p: number): void {
     munmapChunk(a, c, hd);
     return;
   }
-  freeHeapChunk(a, c, head(mem, c));
-}
-
-/**
- * The rest of intFree for a chunk `c` inside the heap (first chunk .. end,
- * 16-aligned) whose size word `hd` the caller read: the boundary-tag
- * checks, then freeChunk.
- */
-export function freeHeapChunk(a: Arena, c: number, hd: number): void {
-  const mem = a.mem;
+  const hd = head(mem, c);
   if (hd & IS_MMAPPED) a.abort(MUNMAP_INVALID_POINTER);
   if (hd & NON_MAIN_ARENA) a.abort(FREE_INVALID_POINTER);
   const size = sizeOf(hd);
@@ -218,7 +209,7 @@ export function freeHeapChunk(a: Arena, c: number, hd: number): void {
   if ((nhd & PREV_INUSE) === 0) a.abort(DOUBLE_FREE_PREV);
   const nsize = sizeOf(nhd);
   if (nsize < MINSIZE || n + nsize > a.end) a.abort(FREE_INVALID_NEXT_SIZE);
-  if (a.mp.perturb !== 0) mem.fill(c + 16, a.mp.perturb, size - 16);
+  if (a.mp.perturb !== 0) mem.fill(p, a.mp.perturb, size - 16);
   freeChunk(a, c, hd, n, nhd);
 }
 

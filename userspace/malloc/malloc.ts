@@ -32,7 +32,7 @@ import {
   sizeHi,
   sizeOf,
 } from "./chunk.ts";
-import { freeHeapChunk, intFree, intMalloc } from "./int_malloc.ts";
+import { intFree, intMalloc } from "./int_malloc.ts";
 import { type Mallinfo2, mallinfo2, mallocStats, mallocTrim } from "./mallinfo.ts";
 import { mallocCheck } from "./malloc_check.ts";
 import { midMemalign } from "./memalign.ts";
@@ -74,11 +74,6 @@ export const DEFAULT_TOP_PAD = 0;
 const MMAP_THRESHOLD_LIMIT = MMAP_THRESHOLD_MAX;
 /** The largest M_MXFAST glibc accepts (MAX_FAST_SIZE on 64-bit). */
 const MAX_FAST_SIZE = 160;
-
-/** What tcacheFree did with a chunk. */
-const TC_CACHED = 1;
-const TC_REFUSED = 0;
-const TC_INIT_FAILED = 2;
 
 /** The default malloc of one process (a MallocHeap). */
 export class Malloc implements MallocHeap {
@@ -161,51 +156,43 @@ export class Malloc implements MallocHeap {
   free(p: number): void {
     if (p === 0) return;
     const tid = this.arenas.self();
-    const c = p - 16;
-    const a = this.arenas.forChunk(c);
-    if (c >= a.base + FIRST_CHUNK && c < a.top && !misaligned16(p)) {
-      // A chunk of the heap: its size word is read once, for the tcache and for intFree's checks.
-      const hd = head(a.mem, c);
-      const r = this.tcacheFree(a, p, hd, tid);
-      if (r === TC_CACHED) return;
-      if (r === TC_REFUSED) freeHeapChunk(a, c, hd);
-      else intFree(a, p);
-    } else {
-      intFree(a, p);
-    }
+    const a = this.arenas.forChunk(p - 16);
+    if (this.tcacheFree(a, p, tid)) return;
+    intFree(a, p);
     this.arenas.lock(a);
   }
 
   /**
-   * The tcache half of free for the heap chunk at `p` - 16 (size word `hd`):
-   * TC_CACHED when it went to the thread's cache; TC_REFUSED when it is no
-   * chunk the cache takes (mmapped, free, of a size it does not serve) or
-   * its list is full, nothing written; TC_INIT_FAILED when the thread's
-   * cache was made (or failed to be) on the way and the chunk was not
-   * cached: that allocation may have changed the heap, so the caller reads
-   * the chunk again. Anything refused is left to the
-   * arena's checks.
+   * The tcache half of free: true when `p` went to the thread's cache.
+   * Only an in-use chunk of the heap whose size the cache serves goes
+   * there; anything else (mmapped, free, misplaced) is left to intFree's
+   * checks.
    */
-  private tcacheFree(a: Arena, p: number, hd: number, tid: number): number {
+  private tcacheFree(a: Arena, p: number, tid: number): boolean {
     const tcache = this.tcache;
     const c = p - 16;
+    if (c < a.base + FIRST_CHUNK || c >= a.top || misaligned16(p)) return false;
+    const hd = head(a.mem, c);
     const size = sizeOf(hd);
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA | CHUNK_FREE)) !== 0 || size > tcache.maxChunk || size < MINSIZE || c + size > a.top)
-      return TC_REFUSED;
+      return false;
     let tc = tcache.current(tid);
-    let made = false;
     if (tc === 0) {
       const own = this.arenas.current(tid);
       tc = tcache.init(own, tid);
       this.arenas.lock(own);
-      if (tc === 0) return TC_INIT_FAILED;
-      made = true;
     }
-    if (!tcache.put(tc, p, tcacheIndex(size))) return made ? TC_INIT_FAILED : TC_REFUSED;
+    if (tc === 0) return false;
+    if (!tcache.put(tc, p, tcacheIndex(size))) return false;
     if (a.mp.perturb !== 0 && size > 32) a.mem.fill(p + 16, a.mp.perturb, size - 32);
-    return TC_CACHED;
+    return true;
   }
 
+  /**
+   * calloc(3): `n * size` zeroed bytes. Memory fresh from brk or mmap is
+   * zero already and is not written. Returns 0 on overflow or when memory
+   * runs out.
+   */
   calloc(n: number, size: number): number {
     const bytes = n * size;
     if (!(bytes >= 0) || bytes > MAX_REQUEST) return 0;
