@@ -47,7 +47,7 @@ const EMPTY_MALLINFO: Mallinfo2 = {
 };
 
 /** The calls whose answer is a block. */
-type MallocCall = "malloc" | "calloc" | "realloc" | "memalign";
+type MallocCall = "malloc" | "calloc" | "realloc" | "memalign" | "free";
 
 /**
  * `p % align !== 0` for 0 < p < 2^47 and a power of two `align`, without a
@@ -63,6 +63,7 @@ function misaligned(p: number, align: number): boolean {
 /** "malloc(100)", "realloc(0x5555...010, 200)": a call as a fault message names it. */
 function describeCall(call: MallocCall, a: number, b: number): string {
   if (call === "malloc") return `malloc(${a})`;
+  if (call === "free") return `free(${hex(a)})`;
   return call === "realloc" ? `realloc(${hex(a)}, ${b})` : `${call}(${a}, ${b})`;
 }
 
@@ -180,6 +181,11 @@ export class Libc extends LibcSyscalls {
   }
 
   /** What the layer threw out of `call`: the process's end goes on, anything else is the layer's fault. */
+  /** threw for `call`(a, b), the message made only when it faults (the hot wrappers stay short: see accept). */
+  private threwIn(call: MallocCall, a: number, b: number, e: unknown): never {
+    return this.threw(describeCall(call, a, b), e);
+  }
+
   private threw(call: string, e: unknown): never {
     if (this.watch.passes(e)) throw e;
     return this.watch.fault(`'${this.heap.name}' ${call} threw: ${String(e)}`, e);
@@ -244,7 +250,7 @@ export class Libc extends LibcSyscalls {
     try {
       p = this.heap.malloc(n);
     } catch (e) {
-      return this.threw(`malloc(${n})`, e);
+      return this.threwIn("malloc", n, 0, e);
     }
     return p === 0 ? this.noMemory() : this.accept("malloc", n, 0, p, n, MALLOC_ALIGNMENT);
   }
@@ -257,7 +263,7 @@ export class Libc extends LibcSyscalls {
     try {
       this.heap.free(p);
     } catch (e) {
-      this.threw(`free(${hex(p)})`, e);
+      this.threwIn("free", p, 0, e);
     }
     this.errno = errno;
   }
@@ -295,7 +301,7 @@ export class Libc extends LibcSyscalls {
     try {
       q = this.heap.realloc(p, n);
     } catch (e) {
-      return this.threw(`realloc(${hex(p)}, ${n})`, e);
+      return this.threwIn("realloc", p, n, e);
     }
     if (q === 0) return this.noMemory();
     this.watch.released(p);
