@@ -138,7 +138,7 @@ export class HugeMemory {
     const pt = mm.pt;
     // A geometry without huge leaves (x86-32: no PSE pages) never gets one, whatever `enabled` says.
     if (!pt.geo.hugePages) return -1;
-    const haddr = va - (va % HPAGE_SIZE);
+    const haddr = va - (va & (HPAGE_SIZE - 1)); // va: an integer in a VMA; & is exact and no call into C, unlike %
     const pmdp = pt.lookup(va);
     if (pmdp >= 0 && pt.leafLevel === 2) return this.hugePmdFault(mm, vma, haddr, pmdp, ec);
     if (pmdp >= 0 || !this.vmaEligible(vma) || !this.fits(vma, haddr)) return -1;

@@ -158,7 +158,9 @@ export class Memory implements ZapSink {
       const r = this.huge.fault(mm, vma, va, ec);
       if (r >= 0) return r;
     }
-    const page = va - (va % PAGE);
+    // va is a non-negative integer inside a VMA: its low bits under & are exact, and & is no call
+    // into C as V8's optimised % of a double past 2^31 is.
+    const page = va - (va & (PAGE - 1));
     const pt = mm.pt;
     const ptep = pt.ensure(page);
     if (ptep < 0) return FAULT_OOM;

@@ -12,6 +12,7 @@ import {
   Machine,
   Malloc,
   type MallocEnv,
+  type MallocHeap,
   type MallocLayer,
   memsimMalloc,
   type Process,
@@ -178,6 +179,29 @@ describe("a wrong malloc layer is a LayerFault naming it", () => {
     expect(f.layer).toBe("malloc");
     expect(f.message).toBe("malloc layer: 'thrower' malloc(100) threw: Error: out of ideas");
     expect((f.cause as Error).message).toBe("out of ideas");
+    m.check();
+  });
+
+  it("one whose free or realloc throws: the message names the call and its pointer", () => {
+    const refusing: MallocLayer = () =>
+      ({
+        name: "refuser",
+        malloc: () => 0,
+        free: () => {
+          throw new Error("no free");
+        },
+        realloc: () => {
+          throw new Error("no realloc");
+        },
+        fork: () => {
+          throw new Error("no fork");
+        },
+      }) as unknown as MallocHeap;
+    const { m, p } = boot(refusing);
+    expect(layerFaultOf(() => p.libc.free(H + 16)).message).toBe("malloc layer: 'refuser' free(0x555555559010) threw: Error: no free");
+    expect(layerFaultOf(() => p.libc.realloc(H + 16, 10)).message).toBe(
+      "malloc layer: 'refuser' realloc(0x555555559010, 10) threw: Error: no realloc",
+    );
     m.check();
   });
 

@@ -47,11 +47,23 @@ const EMPTY_MALLINFO: Mallinfo2 = {
 };
 
 /** The calls whose answer is a block. */
-type MallocCall = "malloc" | "calloc" | "realloc" | "memalign";
+type MallocCall = "malloc" | "calloc" | "realloc" | "memalign" | "free";
+
+/**
+ * `p % align !== 0` for 0 < p < 2^47 and a power of two `align`, without a
+ * floating-point remainder below 2^31 alignments (a call into C in V8's
+ * optimised code once p passes 2^31, as user addresses do): the low bits of
+ * an integer double are exact under `&`; a fraction is never aligned.
+ */
+function misaligned(p: number, align: number): boolean {
+  if (align > 2 ** 30) return p % align !== 0;
+  return (p & (align - 1)) !== 0 || Math.floor(p) !== p;
+}
 
 /** "malloc(100)", "realloc(0x5555...010, 200)": a call as a fault message names it. */
 function describeCall(call: MallocCall, a: number, b: number): string {
   if (call === "malloc") return `malloc(${a})`;
+  if (call === "free") return `free(${hex(a)})`;
   return call === "realloc" ? `realloc(${hex(a)}, ${b})` : `${call}(${a}, ${b})`;
 }
 
@@ -169,6 +181,11 @@ export class Libc extends LibcSyscalls {
   }
 
   /** What the layer threw out of `call`: the process's end goes on, anything else is the layer's fault. */
+  /** threw for `call`(a, b), the message made only when it faults (the hot wrappers stay short: see accept). */
+  private threwIn(call: MallocCall, a: number, b: number, e: unknown): never {
+    return this.threw(describeCall(call, a, b), e);
+  }
+
   private threw(call: string, e: unknown): never {
     if (this.watch.passes(e)) throw e;
     return this.watch.fault(`'${this.heap.name}' ${call} threw: ${String(e)}`, e);
@@ -181,18 +198,28 @@ export class Libc extends LibcSyscalls {
    * unless it faults.
    */
   private accept(call: MallocCall, a: number, b: number, p: number, n: number, align: number): number {
-    if (typeof p !== "number" || !(p > 0 && p < USER_END) || p % align !== 0) {
-      const why =
-        typeof p !== "number" || !Number.isSafeInteger(p) || p < 0 || p >= USER_END
-          ? "it must return 0 or a user address"
-          : align === MALLOC_ALIGNMENT
-            ? "not 16-byte aligned (malloc promises 16, as glibc on x86-64)"
-            : `not ${align}-byte aligned`;
-      this.watch.fault(`'${this.heap.name}' ${describeCall(call, a, b)} returned ${hex(p)}, ${why}`);
-    }
+    // The failures build their messages in methods of their own: this fast path stays small enough
+    // for V8 to inline it, and the layer's malloc after it, into the caller (kernel/README.md, fast paths).
+    if (typeof p !== "number" || !(p > 0 && p < USER_END) || misaligned(p, align)) this.notABlock(call, a, b, p, align);
     const why = this.watch.allocated(p, n);
-    if (why !== null) this.watch.fault(`'${this.heap.name}' ${describeCall(call, a, b)} returned ${hex(p)}, ${why}`);
+    if (why !== null) this.refused(call, a, b, p, why);
     return p;
+  }
+
+  /** Faults a layer answer `p` that is no user address or not `align`-aligned. */
+  private notABlock(call: MallocCall, a: number, b: number, p: number, align: number): never {
+    const why =
+      typeof p !== "number" || !Number.isSafeInteger(p) || p < 0 || p >= USER_END
+        ? "it must return 0 or a user address"
+        : align === MALLOC_ALIGNMENT
+          ? "not 16-byte aligned (malloc promises 16, as glibc on x86-64)"
+          : `not ${align}-byte aligned`;
+    return this.refused(call, a, b, p, why);
+  }
+
+  /** Faults a layer answer `p` for `why` (the watch's verdict, or notABlock's). */
+  private refused(call: MallocCall, a: number, b: number, p: number, why: string): never {
+    return this.watch.fault(`'${this.heap.name}' ${describeCall(call, a, b)} returned ${hex(p)}, ${why}`);
   }
 
   private noMemory(): number {
@@ -223,7 +250,7 @@ export class Libc extends LibcSyscalls {
     try {
       p = this.heap.malloc(n);
     } catch (e) {
-      return this.threw(`malloc(${n})`, e);
+      return this.threwIn("malloc", n, 0, e);
     }
     return p === 0 ? this.noMemory() : this.accept("malloc", n, 0, p, n, MALLOC_ALIGNMENT);
   }
@@ -236,7 +263,7 @@ export class Libc extends LibcSyscalls {
     try {
       this.heap.free(p);
     } catch (e) {
-      this.threw(`free(${hex(p)})`, e);
+      this.threwIn("free", p, 0, e);
     }
     this.errno = errno;
   }
@@ -274,7 +301,7 @@ export class Libc extends LibcSyscalls {
     try {
       q = this.heap.realloc(p, n);
     } catch (e) {
-      return this.threw(`realloc(${hex(p)}, ${n})`, e);
+      return this.threwIn("realloc", p, n, e);
     }
     if (q === 0) return this.noMemory();
     this.watch.released(p);

@@ -151,6 +151,18 @@ export function setReleased(mem: UserMemory, c: number, v: number): void {
   mem.write32(c + OFF_RELEASED, v);
 }
 
+/**
+ * `v % 16 !== 0` for any number `v` (a pointer a program passed in: it may
+ * be a fraction, negative, infinite or NaN), without a floating-point
+ * remainder: user addresses lie above 2^31, where V8's optimised `%` is a
+ * call into C (about 27 ns against 1 for the bit test). The low bits of an
+ * integer double are exact under `&` (ToInt32 keeps them); the other two
+ * tests catch what is not a finite integer.
+ */
+export function misaligned16(v: number): boolean {
+  return (v & MALLOC_ALIGN_MASK) !== 0 || Math.floor(v) !== v || v - v !== 0;
+}
+
 /** The payload address of the chunk at `c`. */
 export function chunkToMem(c: number): number {
   return c + CHUNK_HDR_SZ;

@@ -31,6 +31,7 @@ import {
   head,
   IS_MMAPPED,
   MINSIZE,
+  misaligned16,
   NON_MAIN_ARENA,
   PREV_INUSE,
   prevSize,
@@ -188,7 +189,7 @@ export function intFree(a: Arena, p: number): void {
   if (p === 0) return;
   const mem = a.mem;
   const c = p - 16;
-  if (p % 16 !== 0 || p < 16) a.abort(FREE_INVALID_POINTER);
+  if (misaligned16(p) || p < 16) a.abort(FREE_INVALID_POINTER);
   if (a.base === 0 || c < a.base + FIRST_CHUNK || c >= a.end) {
     const hd = head(mem, c);
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA)) !== IS_MMAPPED) a.abort(FREE_INVALID_POINTER);

@@ -20,7 +20,18 @@ import { memset } from "../libc/string.ts";
 import { Arena, FIRST_CHUNK, type MallocParams } from "./arena.ts";
 import { Arenas } from "./arenas.ts";
 import { mallocCensus } from "./census.ts";
-import { CHUNK_FREE, head, IS_MMAPPED, MAX_REQUEST, MINSIZE, NON_MAIN_ARENA, requestToSize, sizeHi, sizeOf } from "./chunk.ts";
+import {
+  CHUNK_FREE,
+  head,
+  IS_MMAPPED,
+  MAX_REQUEST,
+  MINSIZE,
+  misaligned16,
+  NON_MAIN_ARENA,
+  requestToSize,
+  sizeHi,
+  sizeOf,
+} from "./chunk.ts";
 import { intFree, intMalloc } from "./int_malloc.ts";
 import { type Mallinfo2, mallinfo2, mallocStats, mallocTrim } from "./mallinfo.ts";
 import { mallocCheck } from "./malloc_check.ts";
@@ -160,7 +171,7 @@ export class Malloc implements MallocHeap {
   private tcacheFree(a: Arena, p: number, tid: number): boolean {
     const tcache = this.tcache;
     const c = p - 16;
-    if (c < a.base + FIRST_CHUNK || c >= a.top || p % 16 !== 0) return false;
+    if (c < a.base + FIRST_CHUNK || c >= a.top || misaligned16(p)) return false;
     const hd = head(a.mem, c);
     const size = sizeOf(hd);
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA | CHUNK_FREE)) !== 0 || size > tcache.maxChunk || size < MINSIZE || c + size > a.top)

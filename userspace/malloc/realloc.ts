@@ -13,6 +13,7 @@ import {
   IS_MMAPPED,
   MAX_REQUEST,
   MINSIZE,
+  misaligned16,
   NON_MAIN_ARENA,
   PREV_INUSE,
   prevSize,
@@ -52,7 +53,7 @@ export function intRealloc(a: Arena, p: number, n: number): number {
   if (n > MAX_REQUEST || !(n >= 0)) return 0;
   const mem = a.mem;
   const c = p - 16;
-  if (p % 16 !== 0 || p < 16) a.abort(REALLOC_INVALID_POINTER);
+  if (misaligned16(p) || p < 16) a.abort(REALLOC_INVALID_POINTER);
   const hd = head(mem, c);
   if (a.base === 0 || !a.inHeap(c)) {
     if ((hd & (IS_MMAPPED | NON_MAIN_ARENA)) !== IS_MMAPPED) a.abort(REALLOC_INVALID_POINTER);

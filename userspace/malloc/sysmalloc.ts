@@ -159,7 +159,7 @@ export function growTop(a: Arena, nb: number): boolean {
  */
 function fencepost(a: Arena, old: number, got: number): void {
   const mem = a.mem;
-  const pad = (16 - ((old + got) % 16)) % 16;
+  const pad = (16 - ((old + got) & 15)) & 15;
   if (pad !== 0 && a.env.sbrk(pad) === old + got) got += pad;
   const newTop = Math.ceil(old / 16) * 16;
   let fence = a.end - 16;

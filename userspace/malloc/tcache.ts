@@ -193,7 +193,7 @@ export class Tcaches {
     if (n === 0) return 0;
     const ent = tc + OFF_TC_ENTRIES + 8 * idx;
     const e = (mem.read32(ent) >>> 0) + (mem.read32(ent + 4) >>> 0) * TWO32;
-    if (e % 16 !== 0 || e === 0) this.env.abort(TCACHE_UNALIGNED_MALLOC);
+    if ((e & 15) !== 0 || e === 0) this.env.abort(TCACHE_UNALIGNED_MALLOC);
     const lo = (mem.read32(e) ^ (e / 4096)) >>> 0;
     const hi = (mem.read32(e + 4) ^ Math.floor(e / TWO44)) >>> 0;
     mem.write32(ent, lo);
