@@ -372,7 +372,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     w[i + 1] = head[li] as number;
     head[li] = pfn + 1;
     const pcp = this.normalPcp;
-    if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
+    if ((pcp.count += 1 << order) > pcp.high) this.normalOverflow(li);
   }
 
   /**
@@ -388,13 +388,18 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       return;
     }
     const pcp = zone.pcp[this.cpu] as PerCpuPages;
-    this.pcpPush(pcp, pfn, order, zone.blockTypeOf(pfn));
-    if (pcp.count > pcp.high) this.pcpOverflow(pfn, pcp);
+    const mt = zone.blockTypeOf(pfn);
+    this.pcpPush(pcp, pfn, order, mt);
+    if (pcp.count > pcp.high) this.freePcpBulk(zone, pcp, pcp.batch, order * MIGRATE_TYPES + mt);
   }
 
-  /** A per-CPU list past its high mark gives a batch back to its zone's buddy lists. */
-  private pcpOverflow(pfn: number, pcp: PerCpuPages): void {
-    this.freePcpBulk(this.zoneOf(pfn), pcp, pcp.batch);
+  /**
+   * The running CPU's lists of `normal` past their high mark (the fast free
+   * just pushed on list li) give a batch back to the buddy lists, list li first.
+   */
+  private normalOverflow(li: number): void {
+    const pcp = this.normalPcp;
+    this.freePcpBulk(this.normal, pcp, pcp.batch, li);
   }
 
   /** __free_one_page: merges with free buddies and puts the block on its list. */
@@ -418,13 +423,17 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
 
   /**
    * free_pcppages_bulk: gives `pages` pages' worth of blocks from a CPU's
-   * lists back to the buddy lists, taking the lists in turn from order 0
-   * Unmovable up; each block goes to its page block's type's free list.
+   * lists back to the buddy lists, list `first` first (Linux 6.x drains the
+   * list the overflowing free went to: "ensure requested pindex is drained
+   * first"), then the others in turn (index order * MIGRATE_TYPES + type,
+   * wrapping); each block goes to its page block's type's free list. A list
+   * is taken from its head (Linux takes the cold end, its tail: memsim's
+   * lists are singly linked).
    */
-  private freePcpBulk(zone: Zone, pcp: PerCpuPages, pages: number): void {
+  private freePcpBulk(zone: Zone, pcp: PerCpuPages, pages: number, first: number): void {
     const w = this.w;
     const lists = pcp.head.length;
-    let li = 0;
+    let li = first;
     while (pages > 0 && pcp.count > 0) {
       while ((pcp.head[li] as number) === 0) li = (li + 1) % lists;
       const order = (li / MIGRATE_TYPES) | 0;
@@ -468,7 +477,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       this.stats.drainWork++;
       for (const zone of this.zones) {
         const pcp = zone.pcp[c] as PerCpuPages;
-        if (pcp.count > 0) this.freePcpBulk(zone, pcp, pcp.count);
+        if (pcp.count > 0) this.freePcpBulk(zone, pcp, pcp.count, 0);
       }
     }
   }
