@@ -185,9 +185,10 @@ export class FramePages {
       pfn + n > this.nrPages
     )
       return this.allocChecked(pfn, order, gfp);
-    // Words 2 and 3 are zero: FramePages zeroed them on the free, and the layer hands runs out zeroed.
+    // Words 2 and 3 are zero: FramePages zeroed them on the free, and the layer hands runs out zeroed. i is a
+    // multiple of 16 here (the test above), so i | 1 is i + 1, without the JIT's overflow check.
     w[i] = 8 /* PG_alloc */ | (order << 16);
-    w[i + 1] = 1;
+    w[i | 1] = 1;
     this.pgalloc += n;
     return pfn;
   }
@@ -453,16 +454,18 @@ export class FramePages {
     // 16, PG_tail among them, and is 0 at order 0), whose users let go (flags2, lru, mapping, memcg zero), without
     // poisoning (freeTestMask) or the mm_page_free event; putChecked takes the rest. A pfn out of range or not an
     // integer reads undefined (undefined & mask is 0) or, when 16 * pfn is an integer, leaves i & 15 set: putChecked's
-    // badFree.
+    // badFree. The other words are indexed i | k, which is i + k once that test holds (i a multiple of 16) and has no
+    // overflow check in the JIT's code (i + k has one per access); before it, a read through i | k may read another
+    // word, but the test fails either way (word 0 or i & 15).
     if (
       ((((w[i] as number) & this.freeTestMask) ^ (8 /* PG_alloc */ | (order << 16))) |
         ((w[i + 16] as number) & -order) |
         (i & 15) |
-        ((w[i + 1] as number) ^ 1) |
-        (w[i + 4] as number) |
-        (w[i + 5] as number) |
-        (w[i + 7] as number) |
-        (w[i + 9] as number) |
+        ((w[i | 1] as number) ^ 1) |
+        (w[i | 4] as number) |
+        (w[i | 5] as number) |
+        (w[i | 7] as number) |
+        (w[i | 9] as number) |
         (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !==
       0
     ) {
@@ -472,13 +475,14 @@ export class FramePages {
     // freeLast written out for this case, so the fast path is one function.
     this.pgfree += 1 << order;
     // Words 0..3, 6..9 cleared two at a time (memmap.ts pairs; 7 and 9 are zero, tested), then 10; 11 is spare, kept.
+    // j is a multiple of 8 here: j | k is j + k.
     const d = this.pairs;
     const j = pfn * 8;
     d[j] = 0;
-    d[j + 1] = 0;
-    d[j + 3] = 0;
-    d[j + 4] = 0;
-    w[i + 10] = 0;
+    d[j | 1] = 0;
+    d[j | 3] = 0;
+    d[j | 4] = 0;
+    w[i | 10] = 0;
     try {
       this.layer.freePages(pfn, order);
     } catch (e) {

@@ -153,10 +153,11 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     const n = 1 << order;
     if (h > 0 && zone.freePages - n >= zone.wmarkLow) {
       const w = this.w;
-      const i = h * 16 - 16;
-      head[li] = w[i + 1] as number;
+      // A shift and i | 1 (i is a multiple of 16) where pfn * 16 and i + 1 would each carry an overflow check.
+      const i = (h - 1) << 4;
+      head[li] = w[i | 1] as number;
       w[i] = 0;
-      w[i + 1] = 0;
+      w[i | 1] = 0;
       this.normalPcp.count -= n;
       zone.pgalloc += n;
       return h - 1;
@@ -367,9 +368,10 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     const head = this.normalHead;
     const li = order * 3 + (this.normalTypes[pfn >> this.pbo] as number);
     const w = this.w;
-    const i = pfn * 16;
+    // FramePages checked pfn (a frame of this machine): a shift and i | 1, as in allocPages.
+    const i = pfn << 4;
     w[i] = 4 /* PG_pcp */ | (order << 16);
-    w[i + 1] = head[li] as number;
+    w[i | 1] = head[li] as number;
     head[li] = pfn + 1;
     const pcp = this.normalPcp;
     if ((pcp.count += 1 << order) > pcp.high) this.normalOverflow(li);
