@@ -456,10 +456,12 @@ export class FramePages {
     // integer reads undefined (undefined & mask is 0) or, when 16 * pfn is an integer, leaves i & 15 set: putChecked's
     // badFree. The other words are indexed i | k, which is i + k once that test holds (i a multiple of 16) and has no
     // overflow check in the JIT's code (i + k has one per access); before it, a read through i | k may read another
-    // word, but the test fails either way (word 0 or i & 15).
+    // word, but the test fails either way (word 0 or i & 15). The first tail's word 0 is read at i | 16: above order
+    // 0, a word 0 that passes is an allocated block's head, aligned, so pfn is even and i | 16 is i + 16 (at order 0
+    // the word is masked out).
     if (
       ((((w[i] as number) & this.freeTestMask) ^ (8 /* PG_alloc */ | (order << 16))) |
-        ((w[i + 16] as number) & -order) |
+        ((w[i | 16] as number) & -order) |
         (i & 15) |
         ((w[i | 1] as number) ^ 1) |
         (w[i | 4] as number) |
