@@ -5,7 +5,7 @@
  *
  * The replacement policy (replacement.ts) picks victims; what is done with
  * each (mlocked, dropped, demoted, swapped out or kept, through the reverse
- * map) is vmscan_pageout.ts's FolioReclaim, which this file's Reclaim holds.
+ * map) is vmscan_folio.ts's FolioReclaim, which this file's Reclaim holds.
  * This file holds the rest: the pages joining and leaving the lists (a new
  * anonymous page, a fault's mapping and refault, a release, MADV_COLD,
  * mlock), the watermarks, when reclaim runs and how much it asks for, the
@@ -51,9 +51,9 @@ import { ReplacementHost, type ReplacementKernel, type ReplacementLayer, twoList
 import { Rmap } from "./rmap.ts";
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
 import { FileLru, type ReclaimWho } from "./vmscan_file.ts";
-import { FolioReclaim, type ReclaimMemory } from "./vmscan_pageout.ts";
+import { FolioReclaim, type ReclaimMemory } from "./vmscan_folio.ts";
 
-export type { ReclaimMemory } from "./vmscan_pageout.ts";
+export type { ReclaimMemory } from "./vmscan_folio.ts";
 
 /** Pages one direct reclaim asks for (SWAP_CLUSTER_MAX). */
 export const SWAP_CLUSTER_MAX = 32;
@@ -118,7 +118,7 @@ export class Reclaim {
   private marks: Watermarks | null = null;
   /** Per swap slot: 1 when reclaim evicted the page there, 2 when it was active (workingset): a swap-in is a refault. */
   private shadow: Uint8Array;
-  /** The reclaim of one page and its rmap walks (vmscan_pageout.ts). */
+  /** The reclaim of one page and its rmap walks (vmscan_folio.ts). */
   private readonly folios: FolioReclaim;
   private running = 0;
 
