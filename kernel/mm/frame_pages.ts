@@ -13,30 +13,27 @@
  * layer): below 2 the head frame's record (O(1) per call), from 2 every
  * record of the run (O(2^order)). checkFrames recounts free + per-CPU +
  * allocated against managed to catch lost frames.
+ *
+ * This file holds the class and its fast paths (allocPages, freePages, the
+ * checked paths they branch to, get_page/put_page); what runs rarely is in
+ * frame_pages_slowpath.ts: the slow path (fault injection, compaction,
+ * shrinkers, OOM), the check of the layer's answers, the frees of pages
+ * whose users' words are set, zeroing and compound tails, compaction's
+ * isolation. The hot methods stayed here unchanged: their bytecode, which V8's
+ * inlining budget counts, is the same as before the split.
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
-import { BUG_ON, layerFault, panic } from "../panic.ts";
+import { BUG_ON, layerFault } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
+import { allocSlowpath, askCount, beforeFree, checkAnswer, isolateFreeBlock, prepUnusual, putUsed } from "./frame_pages_slowpath.ts";
 import type { CompactionHook, FrameAllocator, OomHook, Shrinker } from "./frames.ts";
-import {
-  __GFP_COMP,
-  __GFP_DIRECT_RECLAIM,
-  __GFP_NOFAIL,
-  __GFP_NORETRY,
-  __GFP_NOWARN,
-  __GFP_RETRY_MAYFAIL,
-  __GFP_ZERO,
-  formatGfp,
-} from "./gfp.ts";
+import { __GFP_COMP, __GFP_NOWARN, __GFP_ZERO, formatGfp } from "./gfp.ts";
 import {
   FREEABLE_MASK,
   type MemMap,
   PG_alloc,
-  PG_head,
-  PG_reserved,
-  PG_tail,
   SP_FLAGS2,
   SP_INDEX,
   SP_LRU_NEXT,
@@ -49,8 +46,7 @@ import {
 import { badFree } from "./page_alloc_check.ts";
 import type { PhysMem } from "./physmem.ts";
 
-/** Byte written over freed pages with page poisoning on (Linux PAGE_POISON). */
-export const PAGE_POISON = 0xaa;
+export { PAGE_POISON } from "./frame_pages_slowpath.ts";
 
 /** Words per struct page record. */
 const W = 16;
@@ -122,14 +118,15 @@ export class FramePages {
   /** 1 from debugVm 2 (every record of an answer is read), else 0. */
   private readonly fullChecks: number;
   /** 1 with page_poison, else 0. */
-  private readonly pagePoison: number;
+  readonly pagePoison: number;
   /**
    * FREEABLE_MASK, or 0 with pagePoison: the free's fast test masks word 0
    * with it, so with poisoning on no free passes that test (0 never equals
    * PG_alloc | order) and every one goes where the frames are poisoned.
    */
   private readonly freeTestMask: number;
-  private readonly nrCpus: number;
+  /** CPUs of the machine (opts.nrCpus). */
+  readonly nrCpus: number;
   /** The node and node mask of the allocPagesNode call under way (-1: none; take asks allocPages). */
   private wantNid = -1;
   private wantMask = 0;
@@ -140,7 +137,7 @@ export class FramePages {
     readonly memmap: MemMap,
     opts: FramePagesOptions,
     private readonly printk: Printk,
-    private readonly failPoint: FailPoint,
+    readonly failPoint: FailPoint,
   ) {
     this.name = layer.name;
     this.maxOrder = layer.maxOrder;
@@ -185,9 +182,10 @@ export class FramePages {
       pfn + n > this.nrPages
     )
       return this.allocChecked(pfn, order, gfp);
-    // Words 2 and 3 are zero: FramePages zeroed them on the free, and the layer hands runs out zeroed.
+    // Words 2 and 3 are zero: FramePages zeroed them on the free, and the layer hands runs out zeroed. i is a
+    // multiple of 16 here (the test above), so i | 1 is i + 1, without the JIT's overflow check.
     w[i] = 8 /* PG_alloc */ | (order << 16);
-    w[i + 1] = 1;
+    w[i | 1] = 1;
     this.pgalloc += n;
     return pfn;
   }
@@ -205,101 +203,20 @@ export class FramePages {
     return pfn;
   }
 
-  /** Off the fast path: a bad order or fault injection (the layer not asked yet), or the layer had nothing. */
+  /** Off the fast path: a bad order or fault injection, or the layer had nothing (frame_pages_slowpath.ts). */
   private allocSlow(order: number, gfp: number): number {
-    const unusual = order >>> 0 !== order || order > this.maxOrder || this.failPoint.armed;
-    const pfn = unusual ? this.allocUnusual(order, gfp) : this.allocRetry(order, gfp);
-    if (this.ev.active[EV_MM_PAGE_ALLOC] !== 0) this.ev.mmPageAlloc(pfn, order, gfp);
-    return pfn;
-  }
-
-  /** A bad order, or fault injection armed. */
-  private allocUnusual(order: number, gfp: number): number {
-    if (!(order >= 0 && order <= this.maxOrder && Number.isInteger(order))) {
-      if (!Number.isInteger(order) || order < 0) panic(`alloc_pages: invalid order ${order}`);
-      return this.warnAlloc(order, gfp);
-    }
-    if ((gfp & __GFP_NOFAIL) === 0 && this.failPoint.shouldFail(order)) return -1;
-    const pfn = this.take(order, gfp);
-    if (pfn < 0) return this.allocRetry(order, gfp);
-    this.prepNewPage(pfn, order, gfp);
-    return pfn;
+    return allocSlowpath(this, order, gfp);
   }
 
   /**
-   * The layer had nothing (__alloc_pages_slowpath): direct compaction first
-   * for a costly order (as Linux's slow path orders it), then the shrinkers (direct
-   * reclaim among them), per-CPU lists back to it and one more try; then,
-   * for an allocation that may, the OOM killer and one more try; else the
-   * failure report. With several CPUs the lists are drained even when the
-   * shrinkers freed nothing (pages may sit on other CPUs' lists), as Linux's
-   * allocator drains all CPUs before it declares OOM.
-   */
-  private allocRetry(order: number, gfp: number): number {
-    if (order > 3 /* PAGE_ALLOC_COSTLY_ORDER */ && this.compaction !== null) {
-      const pfn = this.compactAndRetry(this.compaction, order, gfp);
-      if (pfn >= 0) return pfn;
-    }
-    let pfn = -1;
-    if (this.runShrinkers(1 << order) || (this.nrCpus > 1 && this.nrPcpPages() > 0)) {
-      this.drainPcp();
-      pfn = this.take(order, gfp);
-    }
-    if (pfn < 0 && this.mayOom(order, gfp)) {
-      this.drainPcp();
-      pfn = this.take(order, gfp);
-    }
-    if (pfn < 0) return this.warnAlloc(order, gfp);
-    this.prepNewPage(pfn, order, gfp);
-    return pfn;
-  }
-
-  /**
-   * __alloc_pages_may_oom: the OOM killer runs only for an allocation that
-   * may reclaim directly, is not costly (order <= 3, PAGE_ALLOC_COSTLY_ORDER)
-   * and asked neither __GFP_NORETRY nor __GFP_RETRY_MAYFAIL (those fail
-   * instead). Returns true when it freed memory.
-   */
-  private mayOom(order: number, gfp: number): boolean {
-    if (this.oomKiller === null || order > 3 || (gfp & __GFP_DIRECT_RECLAIM) === 0) return false;
-    if (gfp & (__GFP_NORETRY | __GFP_RETRY_MAYFAIL)) return false;
-    return this.oomKiller(order, gfp);
-  }
-
-  /** Wakes kcompactd, and compacts directly when the request may wait (__GFP_DIRECT_RECLAIM); -1 when that did not help. */
-  private compactAndRetry(c: CompactionHook, order: number, gfp: number): number {
-    c.wakeup(order);
-    if ((gfp & __GFP_DIRECT_RECLAIM) === 0 || !c.direct(order)) return -1;
-    const pfn = this.take(order, gfp);
-    if (pfn >= 0) this.prepNewPage(pfn, order, gfp);
-    return pfn;
-  }
-
-  /**
-   * Takes the free block headed by `pfn` from the layer for compaction
-   * (frames.ts isolateFreeBlock) and splits it into order-0 pages, each
-   * allocated with refcount 1 (split_page). Returns its order, or -1 when
-   * pfn heads no free block or the layer cannot isolate.
+   * Takes the free block headed by `pfn` from the layer for compaction and
+   * splits it into order-0 pages, each allocated with refcount 1
+   * (frame_pages_slowpath.ts isolateFreeBlock). Returns its order, or -1
+   * when pfn heads no free block or the layer cannot isolate.
    */
   isolateFree(pfn: number): number {
-    const layer = this.layer;
-    if (layer.isolateFreeBlock === undefined) return -1;
-    let order: number;
-    try {
-      order = layer.isolateFreeBlock(pfn);
-    } catch (e) {
-      return this.threw(`isolateFreeBlock(0x${pfn.toString(16)})`, e);
-    }
-    if (order === -1) return -1;
-    if (!(Number.isInteger(order) && order >= 0 && order <= this.maxOrder))
-      layerFault("frames", `'${this.name}' isolateFreeBlock(0x${pfn.toString(16)}) returned ${String(order)}`);
-    this.checkAnswer(pfn, order);
-    const w = this.w;
-    for (let p = pfn; p < pfn + (1 << order); p++) {
-      w[p * W] = PG_alloc;
-      w[p * W + 1] = 1;
-    }
-    this.pgalloc += 1 << order;
+    const order = isolateFreeBlock(this, this.fullChecks, pfn);
+    if (order >= 0) this.pgalloc += 1 << order;
     return order;
   }
 
@@ -328,7 +245,7 @@ export class FramePages {
   }
 
   /** One call into the layer, its answer checked (allocPages has the same steps written out). */
-  private take(order: number, gfp: number): number {
+  take(order: number, gfp: number): number {
     let pfn: number;
     try {
       pfn = this.wantNid < 0 ? this.layer.allocPages(order, gfp) : this.askNode(order, gfp);
@@ -359,44 +276,13 @@ export class FramePages {
     return layerFault("frames", `'${this.name}' ${what} threw: ${String(e)}`, e);
   }
 
-  /** Returns pfn (or -1 for "none") when it starts a free, aligned run of 2^order frames of this machine; else throws LayerFault. */
+  /** checkAnswer (frame_pages_slowpath.ts): pfn or -1 when the layer's answer keeps the contract; else throws LayerFault. */
   private checkAnswer(pfn: number, order: number): number {
-    if (pfn === -1) return -1;
-    if (!(Number.isInteger(pfn) && pfn >= 0 && pfn + (1 << order) <= this.nrPages)) {
-      layerFault("frames", `'${this.name}' allocPages(${order}) returned ${String(pfn)}, not a pfn of this machine or -1`);
-    }
-    if (pfn & ((1 << order) - 1))
-      layerFault("frames", `'${this.name}' allocPages(${order}) returned pfn 0x${pfn.toString(16)}, misaligned`);
-    this.checkRun(pfn, order);
-    return pfn;
-  }
-
-  /** Every record of the run must be zero (a head only, below debugVm 2). Throws LayerFault naming the first that is not. */
-  private checkRun(pfn: number, order: number): void {
-    const end = this.fullChecks !== 0 ? pfn + (1 << order) : pfn + 1;
-    const words = this.fullChecks !== 0 ? W : 1;
-    for (let p = pfn; p < end; p++) {
-      for (let k = 0; k < words; k++) {
-        const v = this.w[p * W + k] as number;
-        if (v === 0) continue;
-        const what =
-          k > 0
-            ? `has struct page word ${k} = ${v}`
-            : v & PG_reserved
-              ? "is reserved"
-              : v & PG_alloc
-                ? "is already allocated"
-                : `has a record (flags ${this.memmap.describeFlags(p)}), not a free frame's`;
-        layerFault(
-          "frames",
-          `'${this.name}' allocPages(${order}) returned pfn 0x${pfn.toString(16)}, but frame 0x${p.toString(16)} ${what}`,
-        );
-      }
-    }
+    return checkAnswer(this, this.fullChecks, pfn, order);
   }
 
   /** The head record of a new block: allocated, its order, refcount 1; zeroing and compound tails as asked. */
-  private prepNewPage(pfn: number, order: number, gfp: number): void {
+  prepNewPage(pfn: number, order: number, gfp: number): void {
     const w = this.w;
     const i = pfn * W;
     w[i] = PG_alloc | (order << 16);
@@ -404,31 +290,11 @@ export class FramePages {
     w[i + 2] = 0;
     w[i + 3] = 0;
     this.pgalloc += 1 << order;
-    if (gfp & (__GFP_ZERO | __GFP_COMP)) this.prepUnusual(pfn, order, gfp);
+    if (gfp & (__GFP_ZERO | __GFP_COMP)) prepUnusual(this, pfn, order, gfp);
   }
 
-  private prepUnusual(pfn: number, order: number, gfp: number): void {
-    const w = this.w;
-    if (gfp & __GFP_ZERO) this.mem.fillPages(pfn, 1 << order, 0);
-    if (gfp & __GFP_COMP && order > 0) {
-      w[pfn * W] = (w[pfn * W] as number) | PG_head;
-      for (let t = pfn + 1; t < pfn + (1 << order); t++) {
-        w[t * W] = PG_tail;
-        w[t * W + 3] = pfn;
-      }
-    }
-  }
-
-  private runShrinkers(want: number): boolean {
-    let freed = 0;
-    for (const s of this.shrinkers) {
-      freed += s(want - freed);
-      if (freed >= want) break;
-    }
-    return freed > 0;
-  }
-
-  private warnAlloc(order: number, gfp: number): number {
+  /** warn_alloc: counts the failure and reports it unless __GFP_NOWARN; returns -1. */
+  warnAlloc(order: number, gfp: number): number {
     this.allocFailures++;
     if ((gfp & __GFP_NOWARN) === 0) {
       this.printk.report(
@@ -453,16 +319,20 @@ export class FramePages {
     // 16, PG_tail among them, and is 0 at order 0), whose users let go (flags2, lru, mapping, memcg zero), without
     // poisoning (freeTestMask) or the mm_page_free event; putChecked takes the rest. A pfn out of range or not an
     // integer reads undefined (undefined & mask is 0) or, when 16 * pfn is an integer, leaves i & 15 set: putChecked's
-    // badFree.
+    // badFree. The other words are indexed i | k, which is i + k once that test holds (i a multiple of 16) and has no
+    // overflow check in the JIT's code (i + k has one per access); before it, a read through i | k may read another
+    // word, but the test fails either way (word 0 or i & 15). The first tail's word 0 is read at i | 16: above order
+    // 0, a word 0 that passes is an allocated block's head, aligned, so pfn is even and i | 16 is i + 16 (at order 0
+    // the word is masked out).
     if (
       ((((w[i] as number) & this.freeTestMask) ^ (8 /* PG_alloc */ | (order << 16))) |
-        ((w[i + 16] as number) & -order) |
+        ((w[i | 16] as number) & -order) |
         (i & 15) |
-        ((w[i + 1] as number) ^ 1) |
-        (w[i + 4] as number) |
-        (w[i + 5] as number) |
-        (w[i + 7] as number) |
-        (w[i + 9] as number) |
+        ((w[i | 1] as number) ^ 1) |
+        (w[i | 4] as number) |
+        (w[i | 5] as number) |
+        (w[i | 7] as number) |
+        (w[i | 9] as number) |
         (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !==
       0
     ) {
@@ -472,13 +342,14 @@ export class FramePages {
     // freeLast written out for this case, so the fast path is one function.
     this.pgfree += 1 << order;
     // Words 0..3, 6..9 cleared two at a time (memmap.ts pairs; 7 and 9 are zero, tested), then 10; 11 is spare, kept.
+    // j is a multiple of 8 here: j | k is j + k.
     const d = this.pairs;
     const j = pfn * 8;
     d[j] = 0;
-    d[j + 1] = 0;
-    d[j + 3] = 0;
-    d[j + 4] = 0;
-    w[i + 10] = 0;
+    d[j | 1] = 0;
+    d[j | 3] = 0;
+    d[j | 4] = 0;
+    w[i | 10] = 0;
     try {
       this.layer.freePages(pfn, order);
     } catch (e) {
@@ -496,13 +367,13 @@ export class FramePages {
     const i = pfn * W;
     if (((w[i] as number) & FREEABLE_MASK) !== (PG_alloc | (order << 16)) || (i & 15) !== 0) this.badFree(pfn, order);
     // flags2, lru, mapping, memcg: their owners let go at the last reference (releasers), else a bad page state.
-    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 && this.putUsed(pfn, order))
+    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0 && putUsed(this, pfn, order))
       return;
     // PG_alloc: the refcount is at least 1.
     const r = i + 1;
     if ((w[r] = (w[r] as number) - 1) !== 0) return;
     // The last reference is gone and the users' words are zero: the records cleared, the run to the layer.
-    if ((order | this.pagePoison | (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) this.beforeFree(pfn, order);
+    if ((order | this.pagePoison | (this.evActive[1 /* EV_MM_PAGE_FREE */] as number)) !== 0) beforeFree(this, pfn, order);
     this.pgfree += 1 << order;
     // Words 0..3, 6 (SP_LRU_PREV), 8 (SP_INDEX) and 10 (SP_OWNER) cleared; 7 and 9 are zero here.
     w[i] = 0;
@@ -519,32 +390,8 @@ export class FramePages {
     }
   }
 
-  /**
-   * A put of a page whose users' words are set: a reference that is not
-   * the last just goes (returns true); at the last, every releaser clears
-   * its words, and words left set are a bad page state (panics).
-   */
-  private putUsed(pfn: number, order: number): boolean {
-    const i = pfn * W;
-    const w = this.w;
-    if ((w[i + 1] as number) > 1) {
-      w[i + 1] = (w[i + 1] as number) - 1;
-      return true;
-    }
-    for (const r of this.releasers) r(pfn);
-    if (((w[i + 4] as number) | (w[i + 5] as number) | (w[i + 7] as number) | (w[i + 9] as number)) !== 0) this.badFree(pfn, order);
-    return false;
-  }
-
-  /** What a free of more than one frame, with events or with poisoning, does before the layer gets the run. */
-  private beforeFree(pfn: number, order: number): void {
-    if (this.ev.active[EV_MM_PAGE_FREE] !== 0) this.ev.mmPageFree(pfn, order);
-    // Tail records are written only for compound pages, and PG_tail then marks the first tail.
-    if (order !== 0 && (this.w[(pfn + 1) * W] as number) !== 0) this.memmap.clear(pfn + 1, (1 << order) - 1);
-    if (this.pagePoison !== 0) this.mem.fillPages(pfn, 1 << order, PAGE_POISON);
-  }
-
-  private badFree(pfn: number, order: number): never {
+  /** Names what is wrong with a refused free and panics (page_alloc_check.ts). */
+  badFree(pfn: number, order: number): never {
     return badFree(this.memmap, this.maxOrder, pfn, order);
   }
 
@@ -569,17 +416,17 @@ export class FramePages {
   }
 
   nrFreePages(): number {
-    return this.ask("nrFreePages", () => this.layer.nrFreePages());
+    return askCount(this, "nrFreePages", () => this.layer.nrFreePages());
   }
 
   nrManagedPages(): number {
-    return this.ask("nrManagedPages", () => this.layer.nrManagedPages());
+    return askCount(this, "nrManagedPages", () => this.layer.nrManagedPages());
   }
 
   /** Frames on the layer's per-CPU lists (0 for a layer without them). */
   nrPcpPages(): number {
     const layer = this.layer;
-    return layer.nrPcpPages === undefined ? 0 : this.ask("nrPcpPages", () => layer.nrPcpPages?.() ?? 0);
+    return layer.nrPcpPages === undefined ? 0 : askCount(this, "nrPcpPages", () => layer.nrPcpPages?.() ?? 0);
   }
 
   /** The layer's per-CPU lists back to its free lists (nothing for a layer without them). */
@@ -600,17 +447,5 @@ export class FramePages {
     } catch (e) {
       layerFault("frames", `'${this.name}' setCpu(${cpu}) threw: ${String(e)}`, e);
     }
-  }
-
-  private ask(what: string, get: () => number): number {
-    let n: number;
-    try {
-      n = get();
-    } catch (e) {
-      return layerFault("frames", `'${this.name}' ${what}() threw: ${String(e)}`, e);
-    }
-    if (!(Number.isInteger(n) && n >= 0 && n <= this.memmap.nrPages))
-      layerFault("frames", `'${this.name}' ${what}() returned ${String(n)}`);
-    return n;
   }
 }

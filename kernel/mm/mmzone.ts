@@ -107,7 +107,7 @@ export class Zone {
   readonly pageblockOrder: number;
   /** 1 when requests are grouped by mobility, 0 when every request is treated as Movable. */
   mobility = 1;
-  /** Per-CPU lists: pcp[c] is CPU c's (page_alloc.ts setupPcp). */
+  /** Per-CPU lists: pcp[c] is CPU c's (page_alloc_pcp.ts setupZonePcp). */
   pcp: PerCpuPages[] = [];
   /** The boot CPU's lists: pcp[0]. */
   pcp0: PerCpuPages = new PerCpuPages(1, 1, 0);

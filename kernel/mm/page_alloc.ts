@@ -9,6 +9,14 @@
  * allocated pages, zeroing, poisoning). Words: page = 4 KiB frame; block =
  * 2^order pages aligned to their size, named by its head pfn.
  *
+ * This file holds the allocator's class: the fast paths (a hit of the
+ * running CPU's Normal per-CPU lists, written out for V8's inlining
+ * budget: kernel/README.md "Fast paths and the JIT"), the zonelist walk and
+ * watermarks, the NUMA counters, setup and the CPU switch. Below it, as
+ * module functions over the allocator: the rest of the per-CPU lists
+ * (page_alloc_pcp.ts: refill, drain, sizes) and the free areas
+ * (page_alloc_lists.ts: the lists, split, merge, fallback).
+ *
  * struct page: the records of free frames are the buddy's (memmap.ts): a
  * free block's head holds PG_buddy or PG_pcp, its order and list links; every
  * other record of a free block is zero. A block leaves allocPages with all
@@ -25,15 +33,15 @@
  * another type's lists and may claim the page block (page_alloc_lists.ts).
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
-import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import type { FrameAllocator, FramesCounters } from "./frames.ts";
 import { __GFP_DIRECT_RECLAIM, __GFP_DMA, __GFP_HIGH, __GFP_MOVABLE, __GFP_NOFAIL, __GFP_RECLAIMABLE } from "./gfp.ts";
 import { type MemMap, PG_buddy, PG_pcp } from "./memmap.ts";
-import { type BuddyLists, BuddyStats, PerCpuPages, pcpBatchFor, ZONE_DMA, ZONE_NORMAL, type Zone } from "./mmzone.ts";
+import { type BuddyLists, BuddyStats, type PerCpuPages, ZONE_DMA, ZONE_NORMAL, type Zone } from "./mmzone.ts";
 import type { NumaTopology } from "./numa.ts";
 import { checkBuddy } from "./page_alloc_check.ts";
-import { addToFreeList, delFromFreeList, findFallback } from "./page_alloc_lists.ts";
+import { addToFreeList, delFromFreeList, freeOnePage, rmqueueBuddy } from "./page_alloc_lists.ts";
+import { drainAllPages, freePcpBulk, PCP_MAX_ORDER, pcpPush, rmqueuePcp, setupZonePcp } from "./page_alloc_pcp.ts";
 import { buddyStats } from "./page_alloc_stats.ts";
 import { gfpMigratetype, MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
 import type { ZoneVmStat } from "./vmstat.ts";
@@ -41,8 +49,7 @@ import { buildZonelists, type Zonelists } from "./zonelist.ts";
 
 /** Largest order a kernel may be built with here (4-bit order field). */
 export const MAX_ORDER_LIMIT = 12;
-/** Orders cached on per-CPU lists (Linux: up to PAGE_ALLOC_COSTLY_ORDER). */
-export const PCP_MAX_ORDER = 3;
+export { PCP_MAX_ORDER } from "./page_alloc_pcp.ts";
 
 const W = 16;
 /** An mtOf entry past every per-CPU list index (orders 0..3 times three types): the fast path finds no list. */
@@ -68,7 +75,8 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   readonly stats: BuddyStats;
   /** The machine's event bus (mm_buddy_split, mm_buddy_merge). */
   ev: KernelEvents = NO_EVENTS;
-  private readonly w: Uint32Array;
+  /** memmap.w: the struct page words. */
+  readonly w: Uint32Array;
   /** The running CPU's node's highest zone (setCpu): the fast path's zone. */
   private normal: Zone;
   /** The running CPU's node's lowest zone (DMA on node 0). */
@@ -100,7 +108,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   /** normalPcp.head, one load nearer for the fast paths. */
   private normalHead: Int32Array;
   /** The CPU whose lists allocations and frees use (setCpu). */
-  private cpu = 0;
+  cpu = 0;
   /** CPUs with lists of their own (setupPcp). */
   nrCpus = 1;
   /** Per-CPU NR_FREE_PAGES diffs (vmstat.ts), told of every change of a zone's free pages; null on one CPU. */
@@ -153,10 +161,11 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     const n = 1 << order;
     if (h > 0 && zone.freePages - n >= zone.wmarkLow) {
       const w = this.w;
-      const i = h * 16 - 16;
-      head[li] = w[i + 1] as number;
+      // A shift and i | 1 (i is a multiple of 16) where pfn * 16 and i + 1 would each carry an overflow check.
+      const i = (h - 1) << 4;
+      head[li] = w[i | 1] as number;
       w[i] = 0;
-      w[i + 1] = 0;
+      w[i | 1] = 0;
       this.normalPcp.count -= n;
       zone.pgalloc += n;
       return h - 1;
@@ -220,7 +229,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
 
   /** A block from the zone: through the per-CPU list for small orders. Its head record is zero. */
   private rmqueue(zone: Zone, order: number, mt: number): number {
-    return order <= PCP_MAX_ORDER ? this.rmqueuePcp(zone, order, mt) : this.rmqueueBuddy(zone, order, mt);
+    return order <= PCP_MAX_ORDER ? rmqueuePcp(this, zone, order, mt) : rmqueueBuddy(this, zone, order, mt);
   }
 
   /** The second pass: every allowed zone of the zonelist down to its min watermark (lowered for __GFP_HIGH and atomic requests). */
@@ -250,110 +259,6 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   }
 
   /**
-   * Takes one block from the per-CPU list of (order, mt), refilling it from
-   * the buddy lists of type mt when empty; with none of that type, one block
-   * comes from the fallback straight to the caller (its page block may be of
-   * another type, and a pcp page stays on its block's type's list).
-   */
-  private rmqueuePcp(zone: Zone, order: number, mt: number): number {
-    const pcp = zone.pcp[this.cpu] as PerCpuPages;
-    const li = order * MIGRATE_TYPES + mt;
-    if (pcp.head[li] === 0 && !this.pcpRefill(zone, pcp, order, mt)) return this.rmqueueBuddy(zone, order, mt);
-    const w = this.w;
-    const pfn = (pcp.head[li] as number) - 1;
-    pcp.head[li] = w[pfn * W + 1] as number;
-    pcp.count -= 1 << order;
-    w[pfn * W] = 0;
-    w[pfn * W + 1] = 0;
-    return pfn;
-  }
-
-  /**
-   * rmqueue_bulk: moves up to batch pages' worth of blocks of type mt to the
-   * per-CPU list of (order, mt), in the order taken, so the next allocation
-   * gets the first of them. Takes no fallback blocks (rmqueuePcp does).
-   */
-  private pcpRefill(zone: Zone, pcp: PerCpuPages, order: number, mt: number): boolean {
-    const w = this.w;
-    const li = order * MIGRATE_TYPES + mt;
-    const want = Math.max(1, pcp.batch >> order);
-    let tail = -1;
-    let got = 0;
-    for (; got < want; got++) {
-      const pfn = this.rmqueueSmallest(zone, order, mt);
-      if (pfn < 0) break;
-      this.pcpPush(pcp, pfn, order, mt);
-      if (tail >= 0) {
-        pcp.head[li] = w[pfn * W + 1] as number;
-        w[pfn * W + 1] = w[tail * W + 1] as number;
-        w[tail * W + 1] = pfn + 1;
-      }
-      tail = pfn;
-    }
-    if (got > 0) this.stats.pcpRefills++;
-    return got > 0;
-  }
-
-  /** Pushes a block whose records are zero on the front of the per-CPU list of (order, mt). */
-  private pcpPush(pcp: PerCpuPages, pfn: number, order: number, mt: number): void {
-    const w = this.w;
-    const i = pfn * W;
-    const li = order * MIGRATE_TYPES + mt;
-    w[i] = PG_pcp | (order << 16);
-    w[i + 1] = pcp.head[li] as number;
-    pcp.head[li] = pfn + 1;
-    pcp.count += 1 << order;
-  }
-
-  /** __rmqueue: a block of the request's type, else one taken from another type's lists (fallback). */
-  private rmqueueBuddy(zone: Zone, order: number, mt: number): number {
-    const pfn = this.rmqueueSmallest(zone, order, mt);
-    if (pfn >= 0 || zone.mobility === 0) return pfn;
-    const head = findFallback(this.w, zone, this.maxOrder, order, mt);
-    if (head < 0) return -1;
-    this.takeFree(zone, head, ((this.w[head * W] as number) >> 16) & 15, order);
-    return head;
-  }
-
-  /** __rmqueue_smallest: the smallest free block of type mt of at least `order`, split down; its head record is zero. */
-  private rmqueueSmallest(zone: Zone, order: number, mt: number): number {
-    for (let o = order; o <= this.maxOrder; o++) {
-      const h = zone.freeHead[o * MIGRATE_TYPES + mt] as number;
-      if (h === 0) continue;
-      this.takeFree(zone, h - 1, o, order);
-      return h - 1;
-    }
-    return -1;
-  }
-
-  /** Takes free block (pfn, high) off its list and splits it down to `order`. */
-  private takeFree(zone: Zone, pfn: number, high: number, order: number): void {
-    delFromFreeList(this.w, zone, pfn, high);
-    this.expand(zone, pfn, order, high);
-    zone.freePages -= 1 << order;
-    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.index, -(1 << order));
-  }
-
-  /** Splits block (pfn, high) down to `low`, freeing the upper halves. */
-  private expand(zone: Zone, pfn: number, low: number, high: number): void {
-    while (high > low) {
-      high--;
-      const upper = pfn + (1 << high);
-      this.addToFreeList(zone, upper, high);
-      this.stats.splits[high] = (this.stats.splits[high] as number) + 1;
-      if (this.ev.active[EV_MM_BUDDY_SPLIT] !== 0) this.ev.buddySplit(pfn, high + 1);
-    }
-  }
-
-  private addToFreeList(zone: Zone, pfn: number, order: number): void {
-    addToFreeList(this.w, zone, pfn, order);
-  }
-
-  private delFromFreeList(zone: Zone, pfn: number, order: number): void {
-    delFromFreeList(this.w, zone, pfn, order);
-  }
-
-  /**
    * Takes back block (pfn, order), its records zero (FramePages cleared them
    * and made every bad-free check). Orders up to PCP_MAX_ORDER go on the
    * running CPU's per-CPU list of (order, the page block's type now), drained
@@ -367,12 +272,13 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     const head = this.normalHead;
     const li = order * 3 + (this.normalTypes[pfn >> this.pbo] as number);
     const w = this.w;
-    const i = pfn * 16;
+    // FramePages checked pfn (a frame of this machine): a shift and i | 1, as in allocPages.
+    const i = pfn << 4;
     w[i] = 4 /* PG_pcp */ | (order << 16);
-    w[i + 1] = head[li] as number;
+    w[i | 1] = head[li] as number;
     head[li] = pfn + 1;
     const pcp = this.normalPcp;
-    if ((pcp.count += 1 << order) > pcp.high) this.pcpOverflow(pfn, pcp);
+    if ((pcp.count += 1 << order) > pcp.high) this.normalOverflow(li);
   }
 
   /**
@@ -384,59 +290,22 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
   private freeOther(pfn: number, order: number): void {
     const zone = this.zoneOf(pfn);
     if (order > PCP_MAX_ORDER) {
-      this.freeOnePage(zone, pfn, order);
+      freeOnePage(this, zone, pfn, order);
       return;
     }
     const pcp = zone.pcp[this.cpu] as PerCpuPages;
-    this.pcpPush(pcp, pfn, order, zone.blockTypeOf(pfn));
-    if (pcp.count > pcp.high) this.pcpOverflow(pfn, pcp);
-  }
-
-  /** A per-CPU list past its high mark gives a batch back to its zone's buddy lists. */
-  private pcpOverflow(pfn: number, pcp: PerCpuPages): void {
-    this.freePcpBulk(this.zoneOf(pfn), pcp, pcp.batch);
-  }
-
-  /** __free_one_page: merges with free buddies and puts the block on its list. */
-  private freeOnePage(zone: Zone, pfn: number, order: number): void {
-    const w = this.w;
-    zone.freePages += 1 << order;
-    if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.index, 1 << order);
-    while (order < this.maxOrder) {
-      const buddy = pfn ^ (1 << order);
-      if (buddy < zone.startPfn || buddy >= zone.endPfn) break;
-      if ((w[buddy * W] as number) !== (PG_buddy | (order << 16))) break;
-      this.delFromFreeList(zone, buddy, order);
-      this.stats.merges[order] = (this.stats.merges[order] as number) + 1;
-      if (this.ev.active[EV_MM_BUDDY_MERGE] !== 0) this.ev.buddyMerge(pfn & ~(1 << order), order);
-      w[pfn * W] = 0;
-      pfn &= ~(1 << order);
-      order++;
-    }
-    this.addToFreeList(zone, pfn, order);
+    const mt = zone.blockTypeOf(pfn);
+    pcpPush(this.w, pcp, pfn, order, mt);
+    if (pcp.count > pcp.high) freePcpBulk(this, zone, pcp, pcp.batch, order * MIGRATE_TYPES + mt);
   }
 
   /**
-   * free_pcppages_bulk: gives `pages` pages' worth of blocks from a CPU's
-   * lists back to the buddy lists, taking the lists in turn from order 0
-   * Unmovable up; each block goes to its page block's type's free list.
+   * The running CPU's lists of `normal` past their high mark (the fast free
+   * just pushed on list li) give a batch back to the buddy lists, list li first.
    */
-  private freePcpBulk(zone: Zone, pcp: PerCpuPages, pages: number): void {
-    const w = this.w;
-    const lists = pcp.head.length;
-    let li = 0;
-    while (pages > 0 && pcp.count > 0) {
-      while ((pcp.head[li] as number) === 0) li = (li + 1) % lists;
-      const order = (li / MIGRATE_TYPES) | 0;
-      const pfn = (pcp.head[li] as number) - 1;
-      pcp.head[li] = w[pfn * W + 1] as number;
-      pcp.count -= 1 << order;
-      pages -= 1 << order;
-      w[pfn * W] = 0;
-      w[pfn * W + 1] = 0;
-      this.freeOnePage(zone, pfn, order);
-    }
-    this.stats.pcpDrains++;
+  private normalOverflow(li: number): void {
+    const pcp = this.normalPcp;
+    freePcpBulk(this, this.normal, pcp, pcp.batch, li);
   }
 
   /** __isolate_free_page for compaction (frames.ts isolateFreeBlock). */
@@ -447,30 +316,15 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
     const order = (f >> 16) & 15;
     const zone = this.zoneOf(pfn);
     if (zone.freePages - (1 << order) < zone.wmarkMin) return -1;
-    this.delFromFreeList(zone, pfn, order);
+    delFromFreeList(this.w, zone, pfn, order);
     zone.freePages -= 1 << order;
     if (this.vmstat !== null) this.vmstat.mod(this.cpu, zone.index, -(1 << order));
     return order;
   }
 
-  /**
-   * drain_all_pages: every CPU's lists back to the buddy lists. Linux queues
-   * a drain work item on each CPU that holds pages (an IPI's worth of work);
-   * memsim drains them in place and counts the call and the work items
-   * (stats.drainAll, stats.drainWork).
-   */
+  /** drain_all_pages (page_alloc_pcp.ts): every CPU's lists back to the buddy lists. */
   drainPcp(): void {
-    this.stats.drainAll++;
-    for (let c = 0; c < this.nrCpus; c++) {
-      let held = 0;
-      for (const zone of this.zones) held += (zone.pcp[c] as PerCpuPages).count;
-      if (held === 0) continue;
-      this.stats.drainWork++;
-      for (const zone of this.zones) {
-        const pcp = zone.pcp[c] as PerCpuPages;
-        if (pcp.count > 0) this.freePcpBulk(zone, pcp, pcp.count);
-      }
-    }
+    drainAllPages(this);
   }
 
   /**
@@ -547,14 +401,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
    */
   setupPcp(pcpBatch: number, nrCpus = 1): void {
     this.nrCpus = nrCpus;
-    for (const z of this.zones) {
-      const batch = pcpBatch > 0 ? pcpBatch : pcpBatchFor(z.managed);
-      const pcpOn = pcpBatch >= 0;
-      const high = Math.max(4 * batch, z.wmarkLow);
-      z.pcp = [];
-      for (let c = 0; c < nrCpus; c++) z.pcp.push(new PerCpuPages(PCP_MAX_ORDER + 1, pcpOn ? batch : 1, pcpOn ? high : 0));
-      z.pcp0 = z.pcp[0] as PerCpuPages;
-    }
+    setupZonePcp(this.zones, pcpBatch, nrCpus);
     this.setCpu(0);
     for (let bits = 0; bits < 32; bits++) {
       const mt = this.normal.mobility !== 0 ? gfpMigratetype(bits) : MIGRATE_MOVABLE;
@@ -571,7 +418,7 @@ export class BuddyAllocator implements FrameAllocator, BuddyLists {
       const zone = this.zoneOf(pfn);
       zone.managed += 1 << order;
       zone.freePages += 1 << order;
-      this.addToFreeList(zone, pfn, order);
+      addToFreeList(this.w, zone, pfn, order);
       pfn += 1 << order;
     }
   }

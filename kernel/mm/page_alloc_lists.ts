@@ -1,9 +1,13 @@
 /**
- * The buddy's free lists by order and migrate type, and the fallback that
- * steals from another type when a request's own lists are empty (Linux
- * mm/page_alloc.c: __add_to_free_list, move_freepages_block,
- * __rmqueue_fallback). Module functions over a zone and the struct page
- * words, so page_alloc.ts keeps only the allocator's paths.
+ * The buddy's free areas: the free lists by order and migrate type, the
+ * split of a block taken from them and the merge of one given back, and the
+ * fallback that steals from another type when a request's own lists are
+ * empty (Linux mm/page_alloc.c: __add_to_free_list, __rmqueue_smallest,
+ * expand, __free_one_page, move_freepages_block, __rmqueue_fallback).
+ * Module functions over a zone and the struct page words (the split and
+ * merge over the allocator's FreeAreaOwner view of itself), below the
+ * per-CPU lists (page_alloc_pcp.ts); page_alloc.ts keeps the zone choice
+ * and the fast paths.
  *
  * A free block sits on the list of its head's page block type; its head
  * record holds PG_buddy | order << 16, next + 1, prev + 1 and the type (word
@@ -20,10 +24,13 @@
  *   3. the caller splits the block as usual: split halves go to the lists of
  *      their page block's type (the request's when claimed).
  */
+import type { KernelEvents } from "../events.ts";
+import { EV_MM_BUDDY_MERGE, EV_MM_BUDDY_SPLIT } from "../events_types.ts";
 import { panic } from "../panic.ts";
 import { PG_alloc, PG_buddy, PG_pcp } from "./memmap.ts";
-import type { Zone } from "./mmzone.ts";
+import type { BuddyStats, Zone } from "./mmzone.ts";
 import { FALLBACKS, MIGRATE_MOVABLE, MIGRATE_TYPES } from "./pageblock.ts";
+import type { ZoneVmStat } from "./vmstat.ts";
 
 const W = 16;
 
@@ -167,4 +174,77 @@ function tryClaimBlock(w: Uint32Array, zone: Zone, pfn: number, blockOrder: numb
   const [start, end] = blockRange(zone, pfn);
   if (walkFreeBlocks(w, zone, pfn, "count") * 2 < end - start) return;
   setBlockTypes(w, zone, start, 0, mt);
+}
+
+/** What the free-area code reads of the buddy allocator (page_alloc.ts BuddyAllocator implements it). */
+export interface FreeAreaOwner {
+  /** memmap.w: the struct page words. */
+  readonly w: Uint32Array;
+  readonly maxOrder: number;
+  readonly stats: BuddyStats;
+  /** The machine's event bus (mm_buddy_split, mm_buddy_merge). */
+  readonly ev: KernelEvents;
+  /** Per-CPU NR_FREE_PAGES diffs, told of every change of a zone's free pages; null on one CPU. */
+  readonly vmstat: ZoneVmStat | null;
+  /** The running CPU. */
+  readonly cpu: number;
+}
+
+/** __rmqueue: a block of the request's type, else one taken from another type's lists (fallback). */
+export function rmqueueBuddy(b: FreeAreaOwner, zone: Zone, order: number, mt: number): number {
+  const pfn = rmqueueSmallest(b, zone, order, mt);
+  if (pfn >= 0 || zone.mobility === 0) return pfn;
+  const head = findFallback(b.w, zone, b.maxOrder, order, mt);
+  if (head < 0) return -1;
+  takeFree(b, zone, head, ((b.w[head * W] as number) >> 16) & 15, order);
+  return head;
+}
+
+/** __rmqueue_smallest: the smallest free block of type mt of at least `order`, split down; its head record is zero. */
+export function rmqueueSmallest(b: FreeAreaOwner, zone: Zone, order: number, mt: number): number {
+  for (let o = order; o <= b.maxOrder; o++) {
+    const h = zone.freeHead[o * MIGRATE_TYPES + mt] as number;
+    if (h === 0) continue;
+    takeFree(b, zone, h - 1, o, order);
+    return h - 1;
+  }
+  return -1;
+}
+
+/** Takes free block (pfn, high) off its list and splits it down to `order`. */
+function takeFree(b: FreeAreaOwner, zone: Zone, pfn: number, high: number, order: number): void {
+  delFromFreeList(b.w, zone, pfn, high);
+  expand(b, zone, pfn, order, high);
+  zone.freePages -= 1 << order;
+  if (b.vmstat !== null) b.vmstat.mod(b.cpu, zone.index, -(1 << order));
+}
+
+/** Splits block (pfn, high) down to `low`, freeing the upper halves. */
+function expand(b: FreeAreaOwner, zone: Zone, pfn: number, low: number, high: number): void {
+  while (high > low) {
+    high--;
+    const upper = pfn + (1 << high);
+    addToFreeList(b.w, zone, upper, high);
+    b.stats.splits[high] = (b.stats.splits[high] as number) + 1;
+    if (b.ev.active[EV_MM_BUDDY_SPLIT] !== 0) b.ev.buddySplit(pfn, high + 1);
+  }
+}
+
+/** __free_one_page: merges with free buddies and puts the block on its list. */
+export function freeOnePage(b: FreeAreaOwner, zone: Zone, pfn: number, order: number): void {
+  const w = b.w;
+  zone.freePages += 1 << order;
+  if (b.vmstat !== null) b.vmstat.mod(b.cpu, zone.index, 1 << order);
+  while (order < b.maxOrder) {
+    const buddy = pfn ^ (1 << order);
+    if (buddy < zone.startPfn || buddy >= zone.endPfn) break;
+    if ((w[buddy * W] as number) !== (PG_buddy | (order << 16))) break;
+    delFromFreeList(w, zone, buddy, order);
+    b.stats.merges[order] = (b.stats.merges[order] as number) + 1;
+    if (b.ev.active[EV_MM_BUDDY_MERGE] !== 0) b.ev.buddyMerge(pfn & ~(1 << order), order);
+    w[pfn * W] = 0;
+    pfn &= ~(1 << order);
+    order++;
+  }
+  addToFreeList(w, zone, pfn, order);
 }

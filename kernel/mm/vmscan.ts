@@ -4,7 +4,8 @@
  * PageoutWalk; and tryToFreePages, the entry point of reclaim for the OOM
  * and memory-cgroup paths. Reclaim from the LRU lists itself (kswapd,
  * direct reclaim, the lazy-free shrinker over MADV_FREE and MAP_DROPPABLE
- * pages) lives in vmscan_shrink.ts.
+ * pages) lives in vmscan_shrink.ts, what it does with one page in
+ * vmscan_folio.ts.
  *
  * Calls: page tables (walk), the swap cache and slot I/O.
  */

@@ -1,18 +1,15 @@
 /**
  * Reclaim of anonymous pages from the LRU lists (Linux mm/vmscan.c:
- * shrink_folio_list, kswapd, direct reclaim, try_to_free_pages; the
- * try_to_unmap_one and folio_referenced_one halves of mm/rmap.c).
+ * shrink_lruvec, kswapd, direct reclaim, try_to_free_pages; mm/swap.c's
+ * LRU additions and deactivation; mlock_vma_folio from a fault).
  *
- * The replacement policy (replacement.ts) picks victims; for each one this
- * file decides through the reverse map (rmap.ts) what can be done:
- *   - a VM_LOCKED VMA maps it: mlocked, it goes to the unevictable list;
- *   - a lazily freed page (MADV_FREE) that no entry wrote since, or a page
- *     of a VM_DROPPABLE VMA: dropped from every mapping, no I/O;
- *   - any other page: written to a swap slot (unless it is clean in the
- *     swap cache already), every entry becomes a swap entry, the page goes;
- *   - a page someone else holds a reference to (a fault or fork in the
- *     middle of using it), or whose entries are not all found, or that
- *     cannot get a slot: kept, and the policy told so.
+ * The replacement policy (replacement.ts) picks victims; what is done with
+ * each (mlocked, dropped, demoted, swapped out or kept, through the reverse
+ * map) is vmscan_folio.ts's FolioReclaim, which this file's Reclaim holds.
+ * This file holds the rest: the pages joining and leaving the lists (a new
+ * anonymous page, a fault's mapping and refault, a release, MADV_COLD,
+ * mlock), the watermarks, when reclaim runs and how much it asks for, the
+ * scan budget and the counters vmstat shows.
  *
  * kswapd: memsim has no threads. After a fault that allocated, when free
  * pages are below the low watermark, kswapd runs at once (a safe point: no
@@ -30,17 +27,14 @@
  * Limits: compound (huge) pages are never on the lists; reclaim from the shrinker path
  * runs only at safe points (`safe`: inside a fault, the page cache's allocation), never in the middle of fork or exit.
  *
- * Calls: the LRU lists, the reverse map, the policy host, the swap cache
- * and slot I/O, Memory.releaseAnon, page tables.
+ * Calls: the LRU lists, the reverse map, the policy host, the file lists,
+ * FolioReclaim (the swap cache and slot I/O, Memory.releaseAnon, page tables).
  */
 import type { FramesZone, PageAllocator } from "./frames.ts";
 import {
   type MemMap,
-  PG_dirty,
   PG_file,
   PG_head,
-  PG_lazyfree,
-  PG_swapcache,
   PG2_active,
   PG2_lru,
   PG2_mlocked,
@@ -52,28 +46,14 @@ import {
   SP_MEMCG,
 } from "./memmap.ts";
 import type { MmStruct } from "./mm.ts";
-import { VM_DROPPABLE, VM_LOCKED } from "./mm_types.ts";
-import { swapWritePage } from "./page_io.ts";
-import { PTE_A, PTE_D, swpEntryFlags, swpEntryPfn } from "./pgtable_types.ts";
-import type { PhysMem } from "./physmem.ts";
+import { VM_LOCKED } from "./mm_types.ts";
 import { ReplacementHost, type ReplacementKernel, type ReplacementLayer, twoListReplacement } from "./replacement.ts";
-import { Rmap, type RmapVisitor } from "./rmap.ts";
+import { Rmap } from "./rmap.ts";
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE, LRU_UNEVICTABLE, LruLists } from "./swap.ts";
-import type { SwapCache } from "./swap_state.ts";
-import type { VmaOps } from "./vma.ts";
 import { FileLru, type ReclaimWho } from "./vmscan_file.ts";
+import { FolioReclaim, type ReclaimMemory } from "./vmscan_folio.ts";
 
-/** What reclaim uses of the user-memory layer (memory.ts Memory): RAM, VMAs, the swap cache, the memory cgroups, the anon-page release. */
-export interface ReclaimMemory {
-  readonly phys: PhysMem;
-  readonly vmas: VmaOps;
-  readonly swap: SwapCache | null;
-  /** mem_cgroup_swapout: a page leaving RAM for a slot gives its charge to the slot; returns the group to record (0: none). */
-  readonly memcg: { swapout(pfn: number): number };
-  readonly stats: { lazyFreed: number };
-  /** Drops one mapping of an anonymous page (page_remove_rmap + put_page). */
-  releaseAnon(mm: MmStruct, pfn: number): void;
-}
+export type { ReclaimMemory } from "./vmscan_folio.ts";
 
 /** Pages one direct reclaim asks for (SWAP_CLUSTER_MAX). */
 export const SWAP_CLUSTER_MAX = 32;
@@ -115,15 +95,8 @@ export function computeWatermarks(managed: number): Watermarks {
   return { min, low: min + step, high: min + 2 * step };
 }
 
-/** What one rmap walk of an eviction found. */
-enum Seen {
-  Locked = 1,
-  Dirty = 2,
-  Droppable = 4,
-}
-
 /** The machine's reclaim: LRU lists, reverse map, policy, kswapd and direct reclaim. */
-export class Reclaim implements RmapVisitor {
+export class Reclaim {
   readonly stats = new ReclaimStats();
   readonly lru: LruLists;
   /** The file lists (page-cache pages) and their reclaim. */
@@ -141,20 +114,13 @@ export class Reclaim implements RmapVisitor {
   /** The frames a node's reclaim (shrinkRange) takes victims from: [rangeStart, rangeEnd); empty for the machine's. */
   private rangeStart = 0;
   private rangeEnd = 0;
-  private who: ReclaimWho = "kswapd";
   /** Watermarks, computed at the first use (the frames layer is booted by then). */
   private marks: Watermarks | null = null;
   /** Per swap slot: 1 when reclaim evicted the page there, 2 when it was active (workingset): a swap-in is a refault. */
   private shadow: Uint8Array;
-  /** The walk in progress: "young" harvests accessed bits, "inspect" looks, "drop" and "swap" unmap. */
-  private mode: "young" | "inspect" | "drop" | "swap" = "young";
-  private seen = 0;
-  private young = 0;
-  private slot = 0;
+  /** The reclaim of one page and its rmap walks (vmscan_folio.ts). */
+  private readonly folios: FolioReclaim;
   private running = 0;
-  /** Pages the policy looked at (harvested) in the current run, and the last one. */
-  private looked = 0;
-  private lastLooked = -1;
 
   constructor(
     readonly memmap: MemMap,
@@ -174,13 +140,14 @@ export class Reclaim implements RmapVisitor {
     this.rmap = new Rmap(memmap, memory.vmas);
     const k: ReplacementKernel = {
       lru: this.lru,
-      harvest: (pfn) => this.harvest(pfn),
+      harvest: (pfn) => this.folios.harvest(pfn),
       pageKey: (pfn) => memmap.userWord(pfn, SP_MAPPING) * 2 ** 36 + memmap.userWord(pfn, SP_INDEX),
       seed,
       references,
     };
     this.host = new ReplacementHost((layer ?? twoListReplacement)(k), this.lru);
     this.shadow = new Uint8Array(memory.swap === null ? 0 : memory.swap.dev.nrSlots);
+    this.folios = new FolioReclaim(memmap, pages, memory, this.rmap, this.host, this.lru, this.shadow, mms);
   }
 
   /** The address spaces an rmap walk visits now (page migration walks them too). */
@@ -374,7 +341,7 @@ export class Reclaim implements RmapVisitor {
       for (const lru of [LRU_INACTIVE_ANON, LRU_ACTIVE_ANON]) {
         for (let pfn = this.lru.last(lru); pfn >= 0 && freed < want; ) {
           const prev = this.lru.prev(pfn);
-          if (this.dropLazy(pfn)) freed++;
+          if (this.folios.dropLazy(pfn)) freed++;
           pfn = prev;
         }
       }
@@ -383,26 +350,6 @@ export class Reclaim implements RmapVisitor {
       this.running--;
     }
     return freed;
-  }
-
-  /** One page of reclaimLazy: dropped when lazily freeable and held by its mappings alone. */
-  private dropLazy(pfn: number): boolean {
-    const mm = this.memmap;
-    const cached = mm.testFlag(pfn, PG_swapcache);
-    if (mm.mapcount(pfn) === 0 || mm.refcount(pfn) !== mm.mapcount(pfn) + (cached ? 1 : 0)) return false;
-    this.mode = "inspect";
-    this.seen = 0;
-    if (this.rmap.walk(pfn, this) !== mm.mapcount(pfn)) return false;
-    if (!(this.seen & Seen.Droppable)) {
-      if (!mm.testFlag(pfn, PG_lazyfree)) return false;
-      if (this.seen & Seen.Dirty) {
-        mm.clearFlag(pfn, PG_lazyfree);
-        mm.setFlag(pfn, PG_dirty);
-        return false;
-      }
-    }
-    this.dropAll(pfn);
-    return true;
   }
 
   /**
@@ -417,30 +364,30 @@ export class Reclaim implements RmapVisitor {
     const budget = 2 * ((lru.count[LRU_INACTIVE_ANON] as number) + (lru.count[LRU_ACTIVE_ANON] as number)) + 1;
     let victims = 0;
     let stolen = 0;
-    this.looked = 0;
-    this.who = who;
+    const folios = this.folios;
+    folios.looked = 0;
     const ranged = this.rangeEnd > this.rangeStart;
     try {
       stolen = ranged
         ? this.file.shrinkRange(want, this.rangeStart, this.rangeEnd, this.tiers as TierReclaim, who)
         : this.file.shrink(want, memcg);
-      this.looked = this.file.scanned;
+      folios.looked = this.file.scanned;
       while (stolen < want && victims < budget) {
-        this.lastLooked = -1;
+        folios.lastLooked = -1;
         const pfn = this.host.victim();
         if (pfn < 0) break;
         victims++;
         // A victim the policy chose without looking (FIFO, RANDOM) is scanned now.
-        if (pfn !== this.lastLooked) this.looked++;
+        if (pfn !== folios.lastLooked) folios.looked++;
         if (memcg !== 0 && this.memmap.userWord(pfn, SP_MEMCG) !== memcg) this.host.keep(pfn);
         else if (ranged && (pfn < this.rangeStart || pfn >= this.rangeEnd)) this.host.keep(pfn);
-        else if (this.evict(pfn)) stolen++;
+        else if (folios.evict(pfn, ranged ? (this.tiers as TierReclaim) : null, who)) stolen++;
       }
     } finally {
       this.rmap.mms = [];
       this.running--;
     }
-    const scanned = this.looked;
+    const scanned = folios.looked;
     if (who === "kswapd") {
       this.stats.pgscanKswapd += scanned;
       this.stats.pgstealKswapd += stolen;
@@ -460,143 +407,6 @@ export class Reclaim implements RmapVisitor {
 
   /** folio_referenced: clears the accessed bits of every entry mapping `pfn`; returns how many were set. */
   harvest(pfn: number): number {
-    if (this.rmap.mms.length === 0) this.rmap.mms = this.mms();
-    this.mode = "young";
-    this.young = 0;
-    this.looked++;
-    this.lastLooked = pfn;
-    this.rmap.walk(pfn, this);
-    return this.young;
-  }
-
-  /** shrink_folio_list for one page. Returns true when the page left RAM. */
-  private evict(pfn: number): boolean {
-    const mm = this.memmap;
-    const cached = mm.testFlag(pfn, PG_swapcache);
-    // Someone besides the mappings (and the swap cache) holds it: a fault or fork is using it.
-    if (mm.refcount(pfn) !== mm.mapcount(pfn) + (cached ? 1 : 0)) return this.keep(pfn);
-    if (mm.mapcount(pfn) === 0) return cached ? this.dropCached(pfn) : this.keep(pfn);
-    this.mode = "inspect";
-    this.seen = 0;
-    if (this.rmap.walk(pfn, this) !== mm.mapcount(pfn)) return this.keep(pfn);
-    if (this.seen & Seen.Locked) return this.mlock(pfn);
-    if (mm.testFlag(pfn, PG_lazyfree) && this.seen & Seen.Dirty) {
-      // A written MADV_FREE page is ordinary again (folio_mark_dirty + swapbacked).
-      mm.clearFlag(pfn, PG_lazyfree);
-      mm.setFlag(pfn, PG_dirty);
-    }
-    if (this.seen & Seen.Droppable || mm.testFlag(pfn, PG_lazyfree)) return this.dropAll(pfn);
-    // demote_folio_list: a node's reclaim moves the page to the slow tier when it can.
-    if (this.rangeEnd > this.rangeStart && (this.tiers as TierReclaim).demote(pfn, this.who)) return true;
-    return this.swapOut(pfn, cached);
-  }
-
-  private keep(pfn: number): false {
-    this.host.keep(pfn);
-    return false;
-  }
-
-  /**
-   * A swap-cache page no entry maps (its entries are swap entries, or it
-   * was copied on write): its slot holds its data, so it just leaves the
-   * cache and RAM; a dirty one is written first.
-   */
-  private dropCached(pfn: number): boolean {
-    const swap = this.memory.swap as SwapCache;
-    const mm = this.memmap;
-    if (mm.testFlag(pfn, PG_dirty)) {
-      if (!swapWritePage(this.memory.phys, swap.dev, pfn, swap.slotOf(pfn))) return this.keep(pfn);
-      mm.clearFlag(pfn, PG_dirty);
-    }
-    this.chargeToSlot(pfn, swap.slotOf(pfn));
-    swap.delete(pfn);
-    return true;
-  }
-
-  /** mem_cgroup_swapout: the page's charge (if any) moves to its slot, before the cache lets the page go. */
-  private chargeToSlot(pfn: number, slot: number): void {
-    const swap = this.memory.swap as SwapCache;
-    const id = this.memory.memcg.swapout(pfn);
-    if (id !== 0) swap.dev.setSwapCgroup(slot, id);
-  }
-
-  /** mlock_vma_folio from reclaim: the page is unevictable while a VM_LOCKED VMA maps it. */
-  private mlock(pfn: number): false {
-    this.host.removed(pfn);
-    this.lru.del(pfn);
-    this.memmap.clearFlags2(pfn, PG2_referenced);
-    this.memmap.setFlags2(pfn, PG2_mlocked);
-    this.lru.add(pfn, LRU_UNEVICTABLE);
-    return false;
-  }
-
-  /** A lazily freeable or droppable page leaves every mapping without I/O. */
-  private dropAll(pfn: number): true {
-    this.mode = "drop";
-    this.rmap.walk(pfn, this);
-    this.memory.stats.lazyFreed++;
-    return true;
-  }
-
-  /** pageout + try_to_unmap: the page goes to its slot and every entry becomes a swap entry. */
-  private swapOut(pfn: number, cached: boolean): boolean {
-    const swap = this.memory.swap;
-    if (swap === null) return this.keep(pfn);
-    const mm = this.memmap;
-    const slot = cached ? swap.slotOf(pfn) : swap.addToSwap(pfn);
-    if (slot < 0) return this.keep(pfn);
-    const dirty = !cached || (this.seen & Seen.Dirty) !== 0 || mm.testFlag(pfn, PG_dirty);
-    if (dirty && !swapWritePage(this.memory.phys, swap.dev, pfn, slot)) {
-      if (!cached) swap.delete(pfn);
-      return this.keep(pfn);
-    }
-    mm.clearFlag(pfn, PG_dirty);
-    if (slot < this.shadow.length) this.shadow[slot] = mm.flags2(pfn) & PG2_active ? 2 : 1;
-    this.slot = slot;
-    this.mode = "swap";
-    this.rmap.walk(pfn, this);
-    // __remove_mapping: clean, mapped nowhere, only the cache holds it; its charge goes to the slot.
-    this.chargeToSlot(pfn, slot);
-    swap.delete(pfn);
-    return true;
-  }
-
-  /** RmapVisitor: one entry of the page being harvested, inspected or unmapped. */
-  rmapOne(mm: MmStruct, vma: number, va: number, ptep: number): boolean {
-    const pt = mm.pt;
-    const flags = pt.pteFlags(ptep);
-    const pfn = pt.ptePfn(ptep);
-    switch (this.mode) {
-      case "young":
-        if (flags & PTE_A) {
-          this.young++;
-          pt.setPte(va, ptep, pfn, (flags & ~PTE_A) >>> 0);
-          pt.flushTlb();
-        }
-        return true;
-      case "inspect": {
-        const vf = this.memory.vmas.f.flags(vma);
-        if (vf & VM_LOCKED) this.seen |= Seen.Locked;
-        if (vf & VM_DROPPABLE) this.seen |= Seen.Droppable;
-        if (flags & PTE_D) this.seen |= Seen.Dirty;
-        return true;
-      }
-      case "drop":
-        pt.clearPte(va, ptep);
-        pt.flushTlb();
-        this.memory.releaseAnon(mm, pfn);
-        return true;
-      case "swap": {
-        const swap = this.memory.swap as SwapCache;
-        swap.dev.dup(this.slot);
-        pt.setPte(va, ptep, swpEntryPfn(0, this.slot), swpEntryFlags(0, this.slot));
-        pt.flushTlb();
-        mm.swapEnts++;
-        this.memmap.setMapcount(pfn, this.memmap.mapcount(pfn) - 1);
-        mm.rssAnon--;
-        this.pages.freePages(pfn, 0);
-        return true;
-      }
-    }
+    return this.folios.harvest(pfn);
   }
 }

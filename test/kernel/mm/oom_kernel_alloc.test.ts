@@ -2,7 +2,7 @@
  * A kernel allocation of a system call under memory pressure (the page
  * cache's page for read and write) goes the page allocator's slow path as
  * in Linux: direct reclaim, then (GFP_KERNEL, order 0 may) the OOM killer,
- * then one more try (kernel/mm/frame_pages.ts allocRetry, Tasks.oomFromAlloc).
+ * then one more try (kernel/mm/frame_pages_slowpath.ts allocRetry, Tasks.oomFromAlloc).
  */
 import { describe, expect, it } from "vitest";
 import {
