@@ -181,7 +181,7 @@ export class Mmu {
     const page = va - (va & 4095);
     const i = tlb.find(page, pt.asid);
     if (i >= 0 && ((tlb.perm[i] as number) & acc) === acc) {
-      tlb.stats.countHit();
+      tlb.stats.hits++;
       return i;
     }
     if (this.debug !== 0 && pt.flushEnd > pt.flushStart && pt.pendingCovers(va)) {
@@ -202,7 +202,7 @@ export class Mmu {
   /** A 4 KiB miss the 2 MiB array answers: its 4 KiB piece goes into the sets, counted as a hit. */
   private hugeHit(j: number, page: number, asid: number): number {
     const tlb = this.tlb;
-    tlb.stats.countHit();
+    tlb.stats.hits++;
     tlb.huge.stats.hits++;
     return tlb.insert(page, asid, (tlb.huge.base[j] as number) + (page % 0x200000), tlb.huge.perm[j] as number);
   }

@@ -5,10 +5,8 @@
  * user-mode view of its page table.
  *
  * The fast path of each load or store is a TLB probe done here, on typed
- * arrays, without allocating: the key of the page against the TLB's hot
- * entry (Tlb.hotKeys), then one set of `ways` entries (the key arrays of each
- * access kind hold only entries that allow it), then the RAM view; hits are
- * counted in the TLB's hit word (TlbStats). Everything else (a miss, a missing
+ * arrays, without allocating: the key of the page, one set of `ways` entries,
+ * a permission test, then the RAM view. Everything else (a miss, a missing
  * permission or D bit, an unaligned access across a page, a bad address) goes
  * to Mmu.translate. Bulk operations split at page boundaries and move each
  * piece with one typed-array fill/set/copyWithin.
@@ -17,7 +15,7 @@ import type { KernelMemory } from "./kmem.ts";
 import type { Mmu } from "./mmu.ts";
 import type { PageTable } from "./pgtable.ts";
 import { ACC_EXEC, ACC_USER, ACC_WRITE } from "./pgtable_types.ts";
-import { kindOf, NR_HOT_KINDS, type Tlb, type TlbStats } from "./tlb.ts";
+import type { Tlb, TlbStats } from "./tlb.ts";
 
 /** Pieces up to this many bytes are copied by a loop: no subarray object for a short string. */
 const SMALL_COPY = 64;
@@ -44,17 +42,12 @@ export class MmuMemory implements KernelMemory {
   declare private readonly u16: Uint16Array;
   declare private readonly u32: Uint32Array;
   declare private tstats: TlbStats;
-  /** The TLB in use (mmu.tlb when this view was made, then the one useTlb names). */
-  declare private tlb: Tlb;
-  /** The TLB's hot entry (Tlb.hotKeys, Tlb.hot; all NaN once detached), and the kinds of a load and a store in it. */
-  declare private hk: Float64Array;
-  declare private hot: Uint32Array;
-  declare private readonly rk: number;
-  declare private readonly wk: number;
   /** True once detached: no TLB may serve this view again. */
   declare private gone: boolean;
   /** True in the every-access mode: no key ever matches, so each access reaches Mmu.translate. */
   declare private bypass: boolean;
+  /** The TLB entry of the last hit, tried first. */
+  declare private last: number;
   /** Access bits of a load, a store and a fetch in this mode. */
   declare readonly readAcc: number;
   declare readonly writeAcc: number;
@@ -66,6 +59,7 @@ export class MmuMemory implements KernelMemory {
     readonly mode: AccessMode,
   ) {
     const tlb = mmu.tlb;
+    this.last = 0;
     this.gone = false;
     this.bypass = false;
     this.base = tlb.base;
@@ -74,9 +68,6 @@ export class MmuMemory implements KernelMemory {
     this.ways = tlb.ways;
     this.asid = pt.asid;
     this.tstats = tlb.stats;
-    this.tlb = tlb;
-    this.hk = tlb.hotKeys;
-    this.hot = tlb.hot;
     this.u8 = mmu.phys.u8;
     this.u16 = mmu.phys.u16;
     this.u32 = mmu.phys.u32;
@@ -84,9 +75,6 @@ export class MmuMemory implements KernelMemory {
     this.readAcc = u;
     this.writeAcc = u | ACC_WRITE;
     this.execAcc = u | ACC_EXEC;
-    this.rk = kindOf(this.readAcc);
-    this.wk = kindOf(this.writeAcc);
-    if (this.wk !== this.rk + 1 || (this.rk & 1) !== 0 || this.wk >= NR_HOT_KINDS) throw new Error("mmu_memory: unexpected key kinds");
     this.rkeys = tlb.keysFor(this.readAcc);
     this.wkeys = tlb.keysFor(this.writeAcc);
   }
@@ -100,10 +88,8 @@ export class MmuMemory implements KernelMemory {
     if (this.gone || this.tstats === tlb.stats) return;
     this.base = tlb.base;
     this.tstats = tlb.stats;
-    this.tlb = tlb;
-    this.hot = tlb.hot;
+    this.last = 0;
     if (this.bypass) return;
-    this.hk = tlb.hotKeys;
     this.rkeys = tlb.keysFor(this.readAcc);
     this.wkeys = tlb.keysFor(this.writeAcc);
   }
@@ -116,7 +102,7 @@ export class MmuMemory implements KernelMemory {
    */
   bypassTlb(): void {
     this.bypass = true;
-    this.matchNothing();
+    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.entries).fill(Number.NaN);
   }
 
   /**
@@ -127,22 +113,14 @@ export class MmuMemory implements KernelMemory {
     // Key arrays that match nothing, rather than an ASID no key has (a
     // fraction would turn the field into a double for every view).
     this.gone = true;
-    this.matchNothing();
-  }
-
-  /** Key arrays that match nothing: every access takes the slow path. */
-  private matchNothing(): void {
-    this.rkeys = this.wkeys = new Float64Array(this.tlb.entries).fill(Number.NaN);
-    this.hk = new Float64Array(NR_HOT_KINDS).fill(Number.NaN);
+    this.rkeys = this.wkeys = new Float64Array(this.mmu.tlb.entries).fill(Number.NaN);
   }
 
   /**
    * The TLB entry for va's page in `keys` (rkeys or wkeys), else -1. Never
-   * walks. Each access first tries inline the TLB's hot entry (Tlb.hotKeys:
-   * a copy of the entry this probe last found for any view of the TLB,
-   * dropped by the TLB when that entry changes, so a flush needs no notice
-   * here); this is the rest of the set, on a miss of that guess. A hit here
-   * makes its entry the hot one.
+   * walks. Each access first tries the entry of the last hit inline (way
+   * prediction: the TLB's arrays stay the only truth, so a flush needs no
+   * notice here); this is the rest of the set, on a miss of that guess.
    */
   private probeSet(va: number, keys: Float64Array): number {
     const key = va - (va & 4095) + this.asid;
@@ -150,35 +128,11 @@ export class MmuMemory implements KernelMemory {
     const end = i + this.ways;
     for (; i < end; i++) {
       if (keys[i] === key) {
-        this.makeHot(i);
+        this.last = i;
         return i;
       }
     }
     return -1;
-  }
-
-  /**
-   * Makes entry i the TLB's hot entry: copies its load and store keys of
-   * this view's mode and its frame, and clears the other mode's keys (the
-   * copy is of one entry only).
-   */
-  private makeHot(i: number): void {
-    const hk = this.hk;
-    const other = this.rk ^ 2;
-    hk[other] = Number.NaN;
-    hk[other + 1] = Number.NaN;
-    hk[this.rk] = this.rkeys[i] as number;
-    hk[this.wk] = this.wkeys[i] as number;
-    this.hot[1] = this.base[i] as number;
-    this.tlb.hotEntry = i;
-  }
-
-  /** Counts a hit found by the set probe in the hit word (TlbStats), as the fast paths do. */
-  private hitSet(): void {
-    const hot = this.hot;
-    const n = ((hot[0] as number) + 1) | 0;
-    hot[0] = n;
-    if (n === 0) this.tstats.carry();
   }
 
   /** The physical address of `va` for `acc` (an access of `size` bytes, default 1), through the full MMU path. */
@@ -186,69 +140,60 @@ export class MmuMemory implements KernelMemory {
     return this.mmu.translate(this.pt, va, acc, size);
   }
 
-  // Each load and store: a hit on the hot entry is a key compare at a fixed
-  // place, the hit word's increment (exact: TlbStats) and a typed-array
-  // access, written out in place so that it inlines into the caller whole;
-  // anything else goes to the *Set function below it.
+  // Each load and store: a hit on the last entry is a tag compare and a
+  // typed-array access, written out in place so that it inlines into the
+  // caller whole; anything else goes to the *Set function below it.
 
   read8(va: number): number {
-    if (this.hk[this.rk] !== va - (va & 4095) + this.asid) return this.read8Set(va);
-    const hot = this.hot;
-    const n = ((hot[0] as number) + 1) | 0;
-    hot[0] = n;
-    if (n === 0) this.tstats.carry();
-    return this.u8[(hot[1] as number) + (va & 4095)] as number;
+    const last = this.last;
+    if (this.rkeys[last] !== va - (va & 4095) + this.asid) return this.read8Set(va);
+    this.tstats.hits++;
+    return this.u8[(this.base[last] as number) + (va & 4095)] as number;
   }
 
   private read8Set(va: number): number {
     const i = this.probeSet(va, this.rkeys);
     if (i < 0) return this.u8[this.pa(va, this.readAcc)] as number;
-    this.hitSet();
+    this.tstats.hits++;
     return this.u8[(this.base[i] as number) + (va & 4095)] as number;
   }
 
   read16(va: number): number {
-    if (this.hk[this.rk] !== va - (va & 4095) + this.asid || (va & 1) !== 0) return this.read16Set(va);
-    const hot = this.hot;
-    const n = ((hot[0] as number) + 1) | 0;
-    hot[0] = n;
-    if (n === 0) this.tstats.carry();
-    return this.u16[((hot[1] as number) + (va & 4095)) >>> 1] as number;
+    const last = this.last;
+    if (this.rkeys[last] !== va - (va & 4095) + this.asid || (va & 1) !== 0) return this.read16Set(va);
+    this.tstats.hits++;
+    return this.u16[((this.base[last] as number) + (va & 4095)) >>> 1] as number;
   }
 
   private read16Set(va: number): number {
     const i = this.probeSet(va, this.rkeys);
     if (i < 0 || (va & 1) !== 0) return this.read16Slow(va);
-    this.hitSet();
+    this.tstats.hits++;
     return this.u16[((this.base[i] as number) + (va & 4095)) >>> 1] as number;
   }
 
   read32(va: number): number {
-    if (this.hk[this.rk] !== va - (va & 4095) + this.asid || (va & 3) !== 0) return this.read32Set(va);
-    const hot = this.hot;
-    const n = ((hot[0] as number) + 1) | 0;
-    hot[0] = n;
-    if (n === 0) this.tstats.carry();
-    return this.u32[((hot[1] as number) + (va & 4095)) >>> 2] as number;
+    const last = this.last;
+    if (this.rkeys[last] !== va - (va & 4095) + this.asid || (va & 3) !== 0) return this.read32Set(va);
+    this.tstats.hits++;
+    return this.u32[((this.base[last] as number) + (va & 4095)) >>> 2] as number;
   }
 
   private read32Set(va: number): number {
     const i = this.probeSet(va, this.rkeys);
     if (i < 0 || (va & 3) !== 0) return this.read32Slow(va);
-    this.hitSet();
+    this.tstats.hits++;
     return this.u32[((this.base[i] as number) + (va & 4095)) >>> 2] as number;
   }
 
   write8(va: number, v: number): void {
-    if (this.hk[this.wk] !== va - (va & 4095) + this.asid) {
+    const last = this.last;
+    if (this.wkeys[last] !== va - (va & 4095) + this.asid) {
       this.write8Set(va, v);
       return;
     }
-    const hot = this.hot;
-    const n = ((hot[0] as number) + 1) | 0;
-    hot[0] = n;
-    if (n === 0) this.tstats.carry();
-    this.u8[(hot[1] as number) + (va & 4095)] = v;
+    this.tstats.hits++;
+    this.u8[(this.base[last] as number) + (va & 4095)] = v;
   }
 
   private write8Set(va: number, v: number): void {
@@ -257,20 +202,18 @@ export class MmuMemory implements KernelMemory {
       this.u8[this.pa(va, this.writeAcc)] = v;
       return;
     }
-    this.hitSet();
+    this.tstats.hits++;
     this.u8[(this.base[i] as number) + (va & 4095)] = v;
   }
 
   write16(va: number, v: number): void {
-    if (this.hk[this.wk] !== va - (va & 4095) + this.asid || (va & 1) !== 0) {
+    const last = this.last;
+    if (this.wkeys[last] !== va - (va & 4095) + this.asid || (va & 1) !== 0) {
       this.write16Set(va, v);
       return;
     }
-    const hot = this.hot;
-    const n = ((hot[0] as number) + 1) | 0;
-    hot[0] = n;
-    if (n === 0) this.tstats.carry();
-    this.u16[((hot[1] as number) + (va & 4095)) >>> 1] = v;
+    this.tstats.hits++;
+    this.u16[((this.base[last] as number) + (va & 4095)) >>> 1] = v;
   }
 
   private write16Set(va: number, v: number): void {
@@ -279,20 +222,18 @@ export class MmuMemory implements KernelMemory {
       this.write16Slow(va, v);
       return;
     }
-    this.hitSet();
+    this.tstats.hits++;
     this.u16[((this.base[i] as number) + (va & 4095)) >>> 1] = v;
   }
 
   write32(va: number, v: number): void {
-    if (this.hk[this.wk] !== va - (va & 4095) + this.asid || (va & 3) !== 0) {
+    const last = this.last;
+    if (this.wkeys[last] !== va - (va & 4095) + this.asid || (va & 3) !== 0) {
       this.write32Set(va, v);
       return;
     }
-    const hot = this.hot;
-    const n = ((hot[0] as number) + 1) | 0;
-    hot[0] = n;
-    if (n === 0) this.tstats.carry();
-    this.u32[((hot[1] as number) + (va & 4095)) >>> 2] = v;
+    this.tstats.hits++;
+    this.u32[((this.base[last] as number) + (va & 4095)) >>> 2] = v;
   }
 
   private write32Set(va: number, v: number): void {
@@ -301,7 +242,7 @@ export class MmuMemory implements KernelMemory {
       this.write32Slow(va, v);
       return;
     }
-    this.hitSet();
+    this.tstats.hits++;
     this.u32[((this.base[i] as number) + (va & 4095)) >>> 2] = v;
   }
 

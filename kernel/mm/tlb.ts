@@ -56,20 +56,9 @@ export interface TlbConfig {
 
 export const DEFAULT_TLB: TlbConfig = { entries: 256, ways: 4 };
 
-/**
- * Counters (vmstat, m.stats(), the cost clock).
- *
- * The hits MmuMemory takes inline on the hot entry (Tlb.hot) are counted in
- * `hot[0]`, a Uint32Array word: a typed-array add and store, where an object
- * field costs a load, an overflow test and a store on every access. A fast
- * path that sees the word wrap to 0 calls `carry` (2^32 hits), so `hits`
- * reads `folded` plus the word exactly at any time.
- */
+/** Counters (vmstat and m.stats()). */
 export class TlbStats {
-  /** Tlb.hot: word 0 counts the inline hits not yet folded, modulo 2^32. */
-  private readonly hot: Uint32Array;
-  /** Hits counted outside the word, and the word's once folded. */
-  private folded = 0;
+  hits = 0;
   misses = 0;
   /** Pages flushed one by one: invlpg, and each page of a range at or below the ceiling (Linux nr_tlb_local_flush_one). */
   flushOne = 0;
@@ -81,57 +70,6 @@ export class TlbStats {
   flushAll = 0;
   /** Valid entries dropped by any flush. */
   entriesFlushed = 0;
-
-  constructor(hot: Uint32Array) {
-    this.hot = hot;
-  }
-
-  /** TLB hits, exact: those folded plus the word's. */
-  get hits(): number {
-    this.fold();
-    return this.folded;
-  }
-
-  /** Counts a hit taken outside the inline paths (Mmu.fill). */
-  countHit(): void {
-    this.folded++;
-  }
-
-  /** Moves the word's count into `folded`. */
-  fold(): void {
-    this.folded += this.hot[0] as number;
-    this.hot[0] = 0;
-  }
-
-  /** The word wrapped from 2^32 - 1 to 0 (a fast path saw it): 2^32 more hits. */
-  carry(): void {
-    this.folded += 4294967296;
-  }
-}
-
-/** Kinds of access with a key array of their own, in this order: kernel read, kernel write, user read, user write, kernel fetch, user fetch. */
-export const NR_KINDS = 6;
-/** The kinds the hot entry holds keys for: the first four (loads and stores). */
-export const NR_HOT_KINDS = 4;
-
-/** The key array index (kind) of access `acc` (TLB_* bits). Panics on an unknown access. */
-export function kindOf(acc: number): number {
-  switch (acc) {
-    case 0:
-      return 0;
-    case TLB_WRITE:
-      return 1;
-    case TLB_USER:
-      return 2;
-    case TLB_USER | TLB_WRITE:
-      return 3;
-    case TLB_EXEC:
-      return 4;
-    case TLB_EXEC | TLB_USER:
-      return 5;
-    default:
-      return panic(`tlb: no key array for access bits ${acc}`);
-  }
 }
 
 /** True when `n` is a power of two in [1, 65536]. */
@@ -150,23 +88,7 @@ export class Tlb {
   readonly keys: Float64Array;
   readonly base: Uint32Array;
   readonly perm: Uint8Array;
-  readonly stats: TlbStats;
-  /**
-   * The hot entry, a copy of one entry that MmuMemory's fast paths read at
-   * fixed places (no index, no bounds test): `hotKeys[k]` is key array k's
-   * key of that entry, for the kinds a view loads and stores with (k =
-   * kindOf(acc) < NR_HOT_KINDS: kernel read and write, user read and write;
-   * NaN when there is no hot entry or it was copied for the other mode),
-   * and `hot[1]` its frame. MmuMemory's set probe copies the entry it found
-   * (and sets hotEntry); an insert or invalidation of the hot entry drops it,
-   * so the copy never outlives the entry. `hot[0]` is TlbStats' hit word.
-   * Both arrays own an ArrayBuffer (off-heap), so the JIT can embed their
-   * addresses.
-   */
-  readonly hotKeys = new Float64Array(new ArrayBuffer(8 * NR_HOT_KINDS)).fill(Number.NaN);
-  readonly hot = new Uint32Array(new ArrayBuffer(8));
-  /** The entry the hot one copies, or -1 (MmuMemory sets it with the copy). */
-  hotEntry = -1;
+  readonly stats = new TlbStats();
   /** The 2 MiB entries (tlb_huge.ts), consulted on a 4 KiB miss; every flush below covers them too. */
   readonly huge = new HugeTlb();
   /** The machine's event bus (tlb_flush). */
@@ -206,7 +128,6 @@ export class Tlb {
     this.kx = new Float64Array(entries).fill(Number.NaN);
     this.ux = new Float64Array(entries).fill(Number.NaN);
     this.base = new Uint32Array(entries);
-    this.stats = new TlbStats(this.hot);
     this.perm = new Uint8Array(entries);
     this.victim = new Uint16Array(this.sets);
     this.asidUsed[KERNEL_ASID] = 1;
@@ -214,19 +135,22 @@ export class Tlb {
 
   /** The key array of access `acc`: keys of the entries that allow it, NaN elsewhere. Panics on an unknown access. */
   keysFor(acc: number): Float64Array {
-    return this.keyArrays()[kindOf(acc)] as Float64Array;
-  }
-
-  /** The key arrays in kind order (kindOf). */
-  private keyArrays(): Float64Array[] {
-    return [this.keys, this.kw, this.ur, this.uw, this.kx, this.ux];
-  }
-
-  /** Drops the hot entry when it is entry i (about to change). */
-  private unhot(i: number): void {
-    if (i !== this.hotEntry) return;
-    this.hotKeys.fill(Number.NaN);
-    this.hotEntry = -1;
+    switch (acc) {
+      case 0:
+        return this.keys;
+      case TLB_WRITE:
+        return this.kw;
+      case TLB_USER:
+        return this.ur;
+      case TLB_USER | TLB_WRITE:
+        return this.uw;
+      case TLB_EXEC:
+        return this.kx;
+      case TLB_EXEC | TLB_USER:
+        return this.ux;
+      default:
+        return panic(`tlb: no key array for access bits ${acc}`);
+    }
   }
 
   /** The first entry of the set `va` falls in. */
@@ -252,7 +176,6 @@ export class Tlb {
       this.victim[set] = (v + 1) & (this.ways - 1);
       i = (set << this.waysShift) + v;
     }
-    this.unhot(i);
     const key = pageVa + asid;
     const no = Number.NaN;
     this.keys[i] = key;
@@ -268,7 +191,6 @@ export class Tlb {
 
   /** Invalidates entry i in every key array. */
   private invalidate(i: number): void {
-    this.unhot(i);
     const no = Number.NaN;
     this.keys[i] = no;
     this.kw[i] = no;
