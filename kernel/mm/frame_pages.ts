@@ -24,7 +24,7 @@
  */
 import { type KernelEvents, NO_EVENTS } from "../events.ts";
 import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
-import { BUG_ON, layerFault } from "../panic.ts";
+import { layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
 import { allocSlowpath, askCount, beforeFree, checkAnswer, isolateFreeBlock, prepUnusual, putUsed } from "./frame_pages_slowpath.ts";
@@ -402,14 +402,14 @@ export class FramePages {
   /** get_page. Panics on a frame that is not allocated. */
   getPage(pfn: number): void {
     const i = pfn * W;
-    BUG_ON(((this.w[i] as number) & PG_alloc) === 0, `get_page: pfn 0x${pfn.toString(16)} is not allocated`);
+    if (((this.w[i] as number) & PG_alloc) === 0) panic(`get_page: pfn 0x${pfn.toString(16)} is not allocated`);
     this.w[i + 1] = (this.w[i + 1] as number) + 1;
   }
 
   /** put_page: a reference that is not the last is dropped at once; the last goes through freePages and its checks. */
   putPage(pfn: number): void {
     const i = pfn * W;
-    BUG_ON(((this.w[i] as number) & PG_alloc) === 0, `put_page: pfn 0x${pfn.toString(16)} is not allocated`);
+    if (((this.w[i] as number) & PG_alloc) === 0) panic(`put_page: pfn 0x${pfn.toString(16)} is not allocated`);
     const ref = this.w[i + 1] as number;
     if (ref > 1) this.w[i + 1] = ref - 1;
     else this.freePages(pfn, 0);

@@ -6,7 +6,7 @@
  *
  * Words: vma = the kva of a vm_area_struct object (mm_types.ts).
  */
-import { BUG_ON } from "../panic.ts";
+import { panic } from "../panic.ts";
 import { GFP_KERNEL } from "./gfp.ts";
 import { type MmStruct, PAGE, STACK_GUARD_GAP } from "./mm.ts";
 import { VM_EXEC, VM_GROWSDOWN, VM_LOCKED, VM_SHARED, VM_WRITE, type VmaFields } from "./mm_types.ts";
@@ -256,7 +256,7 @@ export class VmaOps {
     const f = this.f;
     const start = f.start(vma);
     const end = f.end(vma);
-    BUG_ON(addr <= start || addr >= end || addr % PAGE !== 0, `split_vma: ${addr} not inside [${start}, ${end})`);
+    if (addr <= start || addr >= end || addr % PAGE !== 0) panic(`split_vma: ${addr} not inside [${start}, ${end})`);
     if (this.splitHook !== null && !this.splitHook(mm, addr)) return 0;
     const upper = this.cache.alloc(GFP_KERNEL);
     if (upper === 0) return 0;
