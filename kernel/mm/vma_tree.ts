@@ -148,7 +148,10 @@ export class VmaTree {
   setEnd(n: number, end: number): void {
     const succ = this.next(n);
     this.endA[n] = end;
-    if (succ !== NIL) this.refreshGap(succ);
+    if (succ === NIL) return;
+    // n is succ's predecessor: its gap is measured from the new end, no walk for prev(succ).
+    this.gapA[succ] = (this.gapStartA[succ] as number) - end;
+    this.fixPath(this.root, this.startA[succ] as number);
   }
 
   /**
