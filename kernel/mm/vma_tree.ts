@@ -222,13 +222,6 @@ export class VmaTree {
     return this.rightmostFit(this.leftA[n] as number, key, len);
   }
 
-  /** Recomputes the gap below node n and the maxima on the path to it. */
-  private refreshGap(n: number): void {
-    const p = this.prev(n);
-    this.gapA[n] = (this.gapStartA[n] as number) - (p === NIL ? 0 : (this.endA[p] as number));
-    this.fixPath(this.root, this.startA[n] as number);
-  }
-
   private fixPath(m: number, key: number): void {
     if (m === NIL) return;
     const s = this.startA[m] as number;
