@@ -245,7 +245,7 @@ export class Mmu {
     const tlb = this.tlb;
     tlb.stats.hits++;
     tlb.huge.stats.hits++;
-    return tlb.refill(slot, page, asid, (tlb.huge.base[j] as number) + (page % 0x200000), tlb.huge.perm[j] as number);
+    return tlb.refill(slot, page, asid, (tlb.huge.base[j] as number) + (page & 0x1fffff), tlb.huge.perm[j] as number);
   }
 
   /**
@@ -290,7 +290,7 @@ export class Mmu {
     if ((lo & Pte.G) !== 0) allow |= Tp.GLOBAL;
     let pfn = (lo >>> 12) + (hi & 0xfffff) * 1048576;
     if ((lo & Pte.PS) !== 0) {
-      if (pt.kind === "user") this.tlb.huge.insert(page - (page % 0x200000), pt.asid, pfn * 4096, allow);
+      if (pt.kind === "user") this.tlb.huge.insert(page - (page & 0x1fffff), pt.asid, pfn * 4096, allow);
       pfn += lower & 511;
     }
     if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
@@ -334,7 +334,7 @@ export class Mmu {
     if (((lo | set) & Sv.D) === 0) allow &= ~Tp.WRITE;
     if ((lo & Sv.G) !== 0) allow |= Tp.GLOBAL;
     if (level === 2) {
-      if (pt.kind === "user") this.tlb.huge.insert(page - (page % 0x200000), pt.asid, pfn * 4096, allow);
+      if (pt.kind === "user") this.tlb.huge.insert(page - (page & 0x1fffff), pt.asid, pfn * 4096, allow);
       pfn += Math.floor(page / 4096) & 511;
     }
     if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);

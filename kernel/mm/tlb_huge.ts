@@ -44,7 +44,7 @@ export class HugeTlb {
   /** The entry for the 2 MiB holding `pageVa` in `asid` that allows access `acc`, or -1. */
   lookup(pageVa: number, asid: number, acc: number): number {
     if (this.live === 0) return -1;
-    const key = pageVa - (pageVa % HUGE_TLB_SPAN) + asid;
+    const key = pageVa - (pageVa & 0x1fffff) + asid;
     const keys = this.keys;
     for (let j = 0; j < HUGE_TLB_ENTRIES; j++) {
       if (keys[j] === key) return ((this.perm[j] as number) & acc) === acc ? j : -1;
