@@ -6,21 +6,22 @@
  * A failed translation becomes a #PF fault descriptor handed to the address
  * space's fault handler; a fault nobody fixes is a kernel oops.
  *
- * Owns: the walk, the fault path and the oops. Calls: the TLB, page tables
+ * Owns: the walk, the fault path and the oops (its text and KernelOops are
+ * in mmu_oops.ts). Calls: the TLB, page tables
  * (reads and A/D bits only), printk. The loads and stores themselves are in
  * mmu_memory.ts.
  *
  * Words: acc = an access described by #PF error-code bits (0 = kernel read,
  * ACC_WRITE, ACC_USER, ACC_EXEC combined with OR).
  */
-import { KernelPanic, panic } from "../panic.ts";
+import { panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import { type AccessMode, MmuMemory } from "./mmu_memory.ts";
+import { KernelOops, MAX_FAULT_RETRIES, oopsText } from "./mmu_oops.ts";
 import type { Paging } from "./pgalloc.ts";
 import type { PageTable } from "./pgtable.ts";
 import { entryHi, geoEntryAddr, geoIndex, SV39_A, SV39_D, SV39_G, SV39_R, SV39_U, SV39_V, SV39_W, SV39_X } from "./pgtable_geometry.ts";
 import {
-  entryPfn,
   PF_INSTR,
   PF_PROT,
   PF_RSVD,
@@ -40,26 +41,64 @@ import type { PhysMem } from "./physmem.ts";
 import { TLB_EXEC, TLB_GLOBAL, TLB_USER, TLB_WRITE, type Tlb } from "./tlb.ts";
 import { formatVa, VA_BITS } from "./types.ts";
 
-/** A fault handler that says "fixed" more often than this for one access is broken. */
-export const MAX_FAULT_RETRIES = 8;
-const VA_LIMIT = 2 ** VA_BITS;
-const NX_HI = 0x80000000;
-const SV39_VA_LIMIT = 2 ** 39;
-/** x86-32 translates 32-bit addresses. */
-const X86_32_VA_LIMIT = 2 ** 32;
+export { formatPx, KernelOops, MAX_FAULT_RETRIES, oopsText } from "./mmu_oops.ts";
+
 const SV39_LEAF = SV39_R | SV39_W | SV39_X;
 
-/** A kernel oops from a page fault nobody fixed. The message is what Linux prints. */
-export class KernelOops extends KernelPanic {
-  constructor(
-    /** The faulting address (stored form). */
-    readonly address: number,
-    /** x86 #PF error code. */
-    readonly errorCode: number,
-    text: string,
-  ) {
-    super(text);
-  }
+/**
+ * The bits and limits the translation path tests, as an enum so that each
+ * name compiles to its number: a module binding read in a hot function is
+ * a load and an initialisation check per use (kernel/README.md, "Fast
+ * paths and the JIT"). Checked against the exported constants below.
+ */
+enum Pte {
+  P = 1,
+  RW = 2,
+  US = 4,
+  A = 32,
+  D = 64,
+  PS = 128,
+  G = 256,
+  NX_HI = 0x80000000,
+}
+enum Pf {
+  PROT = 1,
+  WRITE = 2,
+  USER = 4,
+  RSVD = 8,
+  INSTR = 16,
+}
+/** The TLB's perm bits (tlb.ts). */
+enum Tp {
+  WRITE = 2,
+  USER = 4,
+  EXEC = 16,
+  GLOBAL = 128,
+}
+enum Sv {
+  V = 1,
+  W = 4,
+  X = 8,
+  LEAF = 14,
+  U = 16,
+  G = 32,
+  A = 64,
+  D = 128,
+}
+/** The highest address + 1 of each geometry. */
+enum Lim {
+  VA = 281474976710656,
+  SV39 = 549755813888,
+  X86_32 = 4294967296,
+}
+if (
+  [PTE_P, PTE_RW, PTE_US, PTE_A, PTE_D, PTE_PS, PTE_G, PTE_NX, PF_PROT, PF_WRITE, PF_USER, PF_RSVD, PF_INSTR].join() !==
+    [Pte.P, Pte.RW, Pte.US, Pte.A, Pte.D, Pte.PS, Pte.G, Pte.NX_HI, Pf.PROT, Pf.WRITE, Pf.USER, Pf.RSVD, Pf.INSTR].join() ||
+  [TLB_WRITE, TLB_USER, TLB_EXEC, TLB_GLOBAL, SV39_V, SV39_W, SV39_X, SV39_LEAF, SV39_U, SV39_G, SV39_A, SV39_D].join() !==
+    [Tp.WRITE, Tp.USER, Tp.EXEC, Tp.GLOBAL, Sv.V, Sv.W, Sv.X, Sv.LEAF, Sv.U, Sv.G, Sv.A, Sv.D].join() ||
+  [2 ** VA_BITS, 2 ** 39, 2 ** 32].join() !== [Lim.VA, Lim.SV39, Lim.X86_32].join()
+) {
+  panic("mmu: an enum here differs from the exported constants");
 }
 
 /** Counters of the MMU (stats and vmstat). */
@@ -126,12 +165,12 @@ export class Mmu {
   translate(pt: PageTable, va: number, acc: number, size = 1): number {
     if (!Number.isInteger(va)) throw new RangeError(`mmu: address ${va} is not an integer`);
     for (let tries = 0; ; tries++) {
-      const i = va >= 0 && va < VA_LIMIT ? this.fill(pt, va, acc) : ~acc;
+      const i = va >= 0 && va < Lim.VA ? this.fill(pt, va, acc) : ~acc;
       if (i >= 0) {
         const pa = (this.tlb.base[i] as number) + (va & 4095);
-        if ((acc & PF_USER) !== 0) {
+        if ((acc & Pf.USER) !== 0) {
           if (this.observer !== null) this.observer.userAccess((pa - (pa & 4095)) / 4096);
-          if (this.dataObserver !== null && (acc & PF_INSTR) === 0) this.dataObserver.dataAccess(va, pa, size, acc);
+          if (this.dataObserver !== null && (acc & Pf.INSTR) === 0) this.dataObserver.dataAccess(va, pa, size, acc);
         }
         return pa;
       }
@@ -191,28 +230,31 @@ export class Mmu {
     }
     if (pt.kind === "user") {
       const j = tlb.huge.lookup(page, pt.asid, acc);
-      if (j >= 0) return this.hugeHit(j, page, pt.asid);
+      if (j >= 0) return this.hugeHit(i, j, page, pt.asid);
     }
     tlb.stats.misses++;
-    const j = pt.top === 4 ? this.walk(pt, acc, page) : pt.top === 3 ? this.walkSv39(pt, acc, page) : this.walkX86_32(pt, acc, page);
+    // i (the look above, -1 or an entry lacking `acc`) goes to the fill: nothing touches the 4 KiB sets in between.
+    const j =
+      pt.top === 4 ? this.walk(pt, acc, page, i) : pt.top === 3 ? this.walkSv39(pt, acc, page, i) : this.walkX86_32(pt, acc, page, i);
     if (this.remote !== null && j >= 0) this.remote.fill(tlb.base[j] as number);
     return j;
   }
 
   /** A 4 KiB miss the 2 MiB array answers: its 4 KiB piece goes into the sets, counted as a hit. */
-  private hugeHit(j: number, page: number, asid: number): number {
+  private hugeHit(slot: number, j: number, page: number, asid: number): number {
     const tlb = this.tlb;
     tlb.stats.hits++;
     tlb.huge.stats.hits++;
-    return tlb.insert(page, asid, (tlb.huge.base[j] as number) + (page % 0x200000), tlb.huge.perm[j] as number);
+    return tlb.refill(slot, page, asid, (tlb.huge.base[j] as number) + (page & 0x1fffff), tlb.huge.perm[j] as number);
   }
 
   /**
    * The page walk. Accumulates permissions over the four levels (RW and US
    * must be set at every level, NX at any level forbids fetches), sets A in
-   * every entry used and D in the leaf on a write, and caches the result.
+   * every entry used and D in the leaf on a write, and caches the result
+   * in entry `slot` (what fill's look found) or the set's victim.
    */
-  private walk(pt: PageTable, acc: number, page: number): number {
+  private walk(pt: PageTable, acc: number, page: number, slot: number): number {
     this.stats.walks++;
     const u32 = this.u32;
     // Indexes without a division per level: vpn = va >>> 12 split in two halves of 18 bits.
@@ -220,7 +262,7 @@ export class Mmu {
     const upper = Math.floor(vpn * (1 / 262144));
     const lower = vpn - upper * 262144;
     let table = pt.root;
-    let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
+    let allow = Tp.WRITE | Tp.USER | Tp.EXEC;
     let w = 0;
     let lo = 0;
     let hi = 0;
@@ -229,30 +271,30 @@ export class Mmu {
       w = table * 1024 + idx * 2;
       lo = u32[w] as number;
       hi = u32[w + 1] as number;
-      if ((lo & PTE_P) === 0) return ~acc;
-      if ((lo & PTE_RW) === 0) allow &= ~TLB_WRITE;
-      if ((lo & PTE_US) === 0) allow &= ~TLB_USER;
-      if ((hi & NX_HI) !== 0) allow &= ~TLB_EXEC;
+      if ((lo & Pte.P) === 0) return ~acc;
+      if ((lo & Pte.RW) === 0) allow &= ~Tp.WRITE;
+      if ((lo & Pte.US) === 0) allow &= ~Tp.USER;
+      if ((hi & Pte.NX_HI) !== 0) allow &= ~Tp.EXEC;
       if (level === 1) break;
-      if ((lo & PTE_PS) !== 0) {
+      if ((lo & Pte.PS) !== 0) {
         if (level === 2) break;
-        return ~(acc | PF_PROT | PF_RSVD);
+        return ~(acc | Pf.PROT | Pf.RSVD);
       }
-      if ((lo & PTE_A) === 0) u32[w] = lo | PTE_A;
-      table = entryPfn(lo, hi);
+      if ((lo & Pte.A) === 0) u32[w] = lo | Pte.A;
+      table = (lo >>> 12) + (hi & 0xfffff) * 1048576;
     }
-    if ((allow & acc) !== acc) return ~(acc | PF_PROT);
-    const set = (acc & PF_WRITE) !== 0 ? PTE_A | PTE_D : PTE_A;
+    if ((allow & acc) !== acc) return ~(acc | Pf.PROT);
+    const set = (acc & Pf.WRITE) !== 0 ? Pte.A | Pte.D : Pte.A;
     if ((lo & set) !== set) u32[w] = lo | set;
-    if (((lo | set) & PTE_D) === 0) allow &= ~TLB_WRITE;
-    if ((lo & PTE_G) !== 0) allow |= TLB_GLOBAL;
-    let pfn = entryPfn(lo, hi);
-    if ((lo & PTE_PS) !== 0) {
-      if (pt.kind === "user") this.tlb.huge.insert(page - (page % 0x200000), pt.asid, pfn * 4096, allow);
+    if (((lo | set) & Pte.D) === 0) allow &= ~Tp.WRITE;
+    if ((lo & Pte.G) !== 0) allow |= Tp.GLOBAL;
+    let pfn = (lo >>> 12) + (hi & 0xfffff) * 1048576;
+    if ((lo & Pte.PS) !== 0) {
+      if (pt.kind === "user") this.tlb.huge.insert(page - (page & 0x1fffff), pt.asid, pfn * 4096, allow);
       pfn += lower & 511;
     }
     if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
-    return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
+    return this.tlb.refill(slot, page, pt.asid, pfn * 4096, allow);
   }
 
   /**
@@ -262,9 +304,9 @@ export class Mmu {
    * RISC-V reserves those bits in pointers. Faults are reported with the
    * same #PF error-code bits as on x86-64, so the fault handler is shared.
    */
-  private walkSv39(pt: PageTable, acc: number, page: number): number {
+  private walkSv39(pt: PageTable, acc: number, page: number, slot: number): number {
     this.stats.walks++;
-    if (page >= SV39_VA_LIMIT) return ~acc;
+    if (page >= Lim.SV39) return ~acc;
     const u32 = this.u32;
     const geo = pt.geo;
     let table = pt.root;
@@ -274,29 +316,29 @@ export class Mmu {
     for (; ; level--) {
       w = table * 1024 + pxIndex(page, level) * 2;
       lo = u32[w] as number;
-      if ((lo & SV39_V) === 0) return ~acc;
-      if ((lo & SV39_LEAF) !== 0) break;
-      if (level === 1) return ~(acc | PF_PROT | PF_RSVD);
+      if ((lo & Sv.V) === 0) return ~acc;
+      if ((lo & Sv.LEAF) !== 0) break;
+      if (level === 1) return ~(acc | Pf.PROT | Pf.RSVD);
       table = geo.pfn(lo, u32[w + 1] as number);
     }
     let pfn = geo.pfn(lo, u32[w + 1] as number);
     // memsim makes no 1 GiB gigapages; a misaligned megapage is a fault on RISC-V.
-    if (level === 3 || (level === 2 && (pfn & 511) !== 0)) return ~(acc | PF_PROT | PF_RSVD);
+    if (level === 3 || (level === 2 && (pfn & 511) !== 0)) return ~(acc | Pf.PROT | Pf.RSVD);
     let allow = 0;
-    if ((lo & SV39_W) !== 0) allow |= TLB_WRITE;
-    if ((lo & SV39_U) !== 0) allow |= TLB_USER;
-    if ((lo & SV39_X) !== 0) allow |= TLB_EXEC;
-    if ((allow & acc) !== acc) return ~(acc | PF_PROT);
-    const set = (acc & PF_WRITE) !== 0 ? SV39_A | SV39_D : SV39_A;
+    if ((lo & Sv.W) !== 0) allow |= Tp.WRITE;
+    if ((lo & Sv.U) !== 0) allow |= Tp.USER;
+    if ((lo & Sv.X) !== 0) allow |= Tp.EXEC;
+    if ((allow & acc) !== acc) return ~(acc | Pf.PROT);
+    const set = (acc & Pf.WRITE) !== 0 ? Sv.A | Sv.D : Sv.A;
     if ((lo & set) !== set) u32[w] = lo | set;
-    if (((lo | set) & SV39_D) === 0) allow &= ~TLB_WRITE;
-    if ((lo & SV39_G) !== 0) allow |= TLB_GLOBAL;
+    if (((lo | set) & Sv.D) === 0) allow &= ~Tp.WRITE;
+    if ((lo & Sv.G) !== 0) allow |= Tp.GLOBAL;
     if (level === 2) {
-      if (pt.kind === "user") this.tlb.huge.insert(page - (page % 0x200000), pt.asid, pfn * 4096, allow);
+      if (pt.kind === "user") this.tlb.huge.insert(page - (page & 0x1fffff), pt.asid, pfn * 4096, allow);
       pfn += Math.floor(page / 4096) & 511;
     }
     if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
-    return this.tlb.insert(page, pt.asid, pfn * 4096, allow);
+    return this.tlb.refill(slot, page, pt.asid, pfn * 4096, allow);
   }
 
   /**
@@ -307,30 +349,30 @@ export class Mmu {
    * the leaf A and D. PS in a directory entry is a reserved bit here: memsim
    * runs with CR4.PSE off and makes no 4 MiB pages.
    */
-  private walkX86_32(pt: PageTable, acc: number, page: number): number {
+  private walkX86_32(pt: PageTable, acc: number, page: number, slot: number): number {
     this.stats.walks++;
-    if (page >= X86_32_VA_LIMIT) return ~acc;
+    if (page >= Lim.X86_32) return ~acc;
     const u32 = this.u32;
     const pdw = pt.root * 1024 + (page >>> 22);
     const pde = u32[pdw] as number;
-    if ((pde & PTE_P) === 0) return ~acc;
-    if ((pde & PTE_PS) !== 0) return ~(acc | PF_PROT | PF_RSVD);
-    let allow = TLB_WRITE | TLB_USER | TLB_EXEC;
-    if ((pde & PTE_RW) === 0) allow &= ~TLB_WRITE;
-    if ((pde & PTE_US) === 0) allow &= ~TLB_USER;
+    if ((pde & Pte.P) === 0) return ~acc;
+    if ((pde & Pte.PS) !== 0) return ~(acc | Pf.PROT | Pf.RSVD);
+    let allow = Tp.WRITE | Tp.USER | Tp.EXEC;
+    if ((pde & Pte.RW) === 0) allow &= ~Tp.WRITE;
+    if ((pde & Pte.US) === 0) allow &= ~Tp.USER;
     const w = (pde >>> 12) * 1024 + ((page >>> 12) & 1023);
     const pte = u32[w] as number;
-    if ((pte & PTE_P) === 0) return ~acc;
-    if ((pte & PTE_RW) === 0) allow &= ~TLB_WRITE;
-    if ((pte & PTE_US) === 0) allow &= ~TLB_USER;
-    if ((allow & acc) !== acc) return ~(acc | PF_PROT);
-    if ((pde & PTE_A) === 0) u32[pdw] = (pde | PTE_A) >>> 0;
-    const set = (acc & PF_WRITE) !== 0 ? PTE_A | PTE_D : PTE_A;
+    if ((pte & Pte.P) === 0) return ~acc;
+    if ((pte & Pte.RW) === 0) allow &= ~Tp.WRITE;
+    if ((pte & Pte.US) === 0) allow &= ~Tp.USER;
+    if ((allow & acc) !== acc) return ~(acc | Pf.PROT);
+    if ((pde & Pte.A) === 0) u32[pdw] = (pde | Pte.A) >>> 0;
+    const set = (acc & Pf.WRITE) !== 0 ? Pte.A | Pte.D : Pte.A;
     if ((pte & set) !== set) u32[w] = (pte | set) >>> 0;
-    if (((pte | set) & PTE_D) === 0) allow &= ~TLB_WRITE;
-    if ((pte & PTE_G) !== 0) allow |= TLB_GLOBAL;
+    if (((pte | set) & Pte.D) === 0) allow &= ~Tp.WRITE;
+    if ((pte & Pte.G) !== 0) allow |= Tp.GLOBAL;
     if (this.cpumask !== null) this.cpumask.fillsHere(pt.asid);
-    return this.tlb.insert(page, pt.asid, (pte >>> 12) * 4096, allow);
+    return this.tlb.refill(slot, page, pt.asid, (pte >>> 12) * 4096, allow);
   }
 
   /**
@@ -385,28 +427,4 @@ export class Mmu {
     this.printk.report("oops", text);
     throw new KernelOops(va, errorCode, text);
   }
-}
-
-/** An address as %px prints it: 16 hex digits, kernel addresses sign-extended. */
-export function formatPx(va: number): string {
-  if (!(Number.isInteger(va) && va >= 0 && va < VA_LIMIT)) return String(va);
-  return formatVa(va).padStart(16, "0");
-}
-
-/** The lines Linux's show_fault_oops prints for this fault. */
-export function oopsText(va: number, errorCode: number, looping = false): string {
-  const user = (errorCode & PF_USER) !== 0;
-  const lines: string[] = [];
-  if ((errorCode & (PF_INSTR | PF_PROT)) === (PF_INSTR | PF_PROT) && !user) {
-    lines.push("kernel tried to execute NX-protected page - exploit attempt? (uid: 0)");
-  }
-  if (va >= 0 && va < 4096 && !user) lines.push(`BUG: kernel NULL pointer dereference, address: ${formatPx(va)}`);
-  else lines.push(`BUG: unable to handle page fault for address: ${formatPx(va)}`);
-  const kind = (errorCode & PF_INSTR) !== 0 ? "instruction fetch" : (errorCode & PF_WRITE) !== 0 ? "write access" : "read access";
-  lines.push(`#PF: ${user ? "user" : "supervisor"} ${kind} in ${user ? "user" : "kernel"} mode`);
-  const why =
-    (errorCode & PF_PROT) === 0 ? "not-present page" : (errorCode & PF_RSVD) !== 0 ? "reserved bit violation" : "permissions violation";
-  lines.push(`#PF: error_code(0x${errorCode.toString(16).padStart(4, "0")}) - ${why}`);
-  if (looping) lines.push(`the fault handler reported this fault fixed ${MAX_FAULT_RETRIES} times in a row`);
-  return lines.join("\n");
 }

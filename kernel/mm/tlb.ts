@@ -35,10 +35,17 @@ import { EV_TLB_FLUSH, TLB_FLUSH_ALL, TLB_LOCAL_MM_SHOOTDOWN, TLB_LOCAL_SHOOTDOW
 import { panic } from "../panic.ts";
 import { HugeTlb } from "./tlb_huge.ts";
 
-export const TLB_WRITE = 2;
-export const TLB_USER = 4;
-export const TLB_EXEC = 16;
-export const TLB_GLOBAL = 128;
+/** The perm bits as an enum: each use in refill compiles to its number, not a read of a module binding. */
+enum Perm {
+  WRITE = 2,
+  USER = 4,
+  EXEC = 16,
+  GLOBAL = 128,
+}
+export const TLB_WRITE = Perm.WRITE;
+export const TLB_USER = Perm.USER;
+export const TLB_EXEC = Perm.EXEC;
+export const TLB_GLOBAL = Perm.GLOBAL;
 
 /** Number of ASIDs (12-bit PCID); ASID 0 is the kernel's. */
 export const NR_ASIDS = 4096;
@@ -169,7 +176,15 @@ export class Tlb {
 
   /** Caches a translation, replacing the entry for the same page and ASID or the set's next victim. Returns its index. */
   insert(pageVa: number, asid: number, framePa: number, perm: number): number {
-    let i = this.find(pageVa, asid);
+    return this.refill(this.find(pageVa, asid), pageVa, asid, framePa, perm);
+  }
+
+  /**
+   * insert() for a caller that has just looked: `i` is find(pageVa, asid)
+   * with no change to the TLB since (the MMU's miss path, which looked
+   * before walking), so the set is not searched twice. Returns the entry.
+   */
+  refill(i: number, pageVa: number, asid: number, framePa: number, perm: number): number {
     if (i < 0) {
       const set = (pageVa >>> 12) & this.setMask;
       const v = this.victim[set] as number;
@@ -179,11 +194,11 @@ export class Tlb {
     const key = pageVa + asid;
     const no = Number.NaN;
     this.keys[i] = key;
-    this.kw[i] = (perm & TLB_WRITE) !== 0 ? key : no;
-    this.ur[i] = (perm & TLB_USER) !== 0 ? key : no;
-    this.uw[i] = (perm & (TLB_USER | TLB_WRITE)) === (TLB_USER | TLB_WRITE) ? key : no;
-    this.kx[i] = (perm & TLB_EXEC) !== 0 ? key : no;
-    this.ux[i] = (perm & (TLB_USER | TLB_EXEC)) === (TLB_USER | TLB_EXEC) ? key : no;
+    this.kw[i] = (perm & Perm.WRITE) !== 0 ? key : no;
+    this.ur[i] = (perm & Perm.USER) !== 0 ? key : no;
+    this.uw[i] = (perm & (Perm.USER | Perm.WRITE)) === (Perm.USER | Perm.WRITE) ? key : no;
+    this.kx[i] = (perm & Perm.EXEC) !== 0 ? key : no;
+    this.ux[i] = (perm & (Perm.USER | Perm.EXEC)) === (Perm.USER | Perm.EXEC) ? key : no;
     this.base[i] = framePa;
     this.perm[i] = perm;
     return i;

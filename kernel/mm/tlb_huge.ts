@@ -38,10 +38,13 @@ export class HugeTlb {
   readonly perm = new Uint8Array(HUGE_TLB_ENTRIES);
   readonly stats = new HugeTlbStats();
   private victim = 0;
+  /** Valid entries now: a 4 KiB miss with none (no THP mapped lately) skips the scan of the 32 keys. */
+  private live = 0;
 
   /** The entry for the 2 MiB holding `pageVa` in `asid` that allows access `acc`, or -1. */
   lookup(pageVa: number, asid: number, acc: number): number {
-    const key = pageVa - (pageVa % HUGE_TLB_SPAN) + asid;
+    if (this.live === 0) return -1;
+    const key = pageVa - (pageVa & 0x1fffff) + asid;
     const keys = this.keys;
     for (let j = 0; j < HUGE_TLB_ENTRIES; j++) {
       if (keys[j] === key) return ((this.perm[j] as number) & acc) === acc ? j : -1;
@@ -56,6 +59,7 @@ export class HugeTlb {
     if (j < 0) {
       j = this.victim;
       this.victim = (j + 1) % HUGE_TLB_ENTRIES;
+      if (Number.isNaN(this.keys[j] as number)) this.live++;
     }
     this.keys[j] = key;
     this.base[j] = basePa;
@@ -65,6 +69,7 @@ export class HugeTlb {
 
   /** Drops the entries of `asid` whose 2 MiB overlaps [start, end); every entry's when `asid` is -1. Returns how many. */
   dropRange(start: number, end: number, asid: number): number {
+    if (this.live === 0) return 0;
     let n = 0;
     const keys = this.keys;
     for (let j = 0; j < HUGE_TLB_ENTRIES; j++) {
@@ -77,6 +82,7 @@ export class HugeTlb {
         n++;
       }
     }
+    this.live -= n;
     return n;
   }
 
@@ -87,8 +93,6 @@ export class HugeTlb {
 
   /** Valid entries now. */
   nrValid(): number {
-    let n = 0;
-    for (let j = 0; j < HUGE_TLB_ENTRIES; j++) if (!Number.isNaN(this.keys[j] as number)) n++;
-    return n;
+    return this.live;
   }
 }
