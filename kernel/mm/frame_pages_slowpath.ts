@@ -243,14 +243,47 @@ export function prepUnusual(f: FramePagesCore, pfn: number, order: number, gfp: 
   }
 }
 
-/** One of the layer's counts (nrFreePages and the like), checked: an integer from 0 to the machine's frames, else LayerFault. */
-export function askCount(f: FramePagesCore, what: string, get: () => number): number {
+// The layer's counts (nrFreePages and the like), checked: an integer from 0 to the machine's frames, else LayerFault.
+// Each asks the layer in its own try, with no closure: reclaim's watermark checks call two of them on every fault.
+
+/** The layer's nrFreePages, checked. */
+export function layerNrFree(f: FramePagesCore): number {
   let n: number;
   try {
-    n = get();
+    n = f.layer.nrFreePages();
   } catch (e) {
-    return layerFault("frames", `'${f.name}' ${what}() threw: ${String(e)}`, e);
+    return countThrew(f, "nrFreePages", e);
   }
+  return checkCount(f, "nrFreePages", n);
+}
+
+/** The layer's nrManagedPages, checked. */
+export function layerNrManaged(f: FramePagesCore): number {
+  let n: number;
+  try {
+    n = f.layer.nrManagedPages();
+  } catch (e) {
+    return countThrew(f, "nrManagedPages", e);
+  }
+  return checkCount(f, "nrManagedPages", n);
+}
+
+/** The layer's nrPcpPages (which it has: the caller tested), checked; undefined from it counts 0. */
+export function layerNrPcp(f: FramePagesCore): number {
+  let n: number;
+  try {
+    n = f.layer.nrPcpPages?.() ?? 0;
+  } catch (e) {
+    return countThrew(f, "nrPcpPages", e);
+  }
+  return checkCount(f, "nrPcpPages", n);
+}
+
+function checkCount(f: FramePagesCore, what: string, n: number): number {
   if (!(Number.isInteger(n) && n >= 0 && n <= f.memmap.nrPages)) layerFault("frames", `'${f.name}' ${what}() returned ${String(n)}`);
   return n;
+}
+
+function countThrew(f: FramePagesCore, what: string, e: unknown): never {
+  return layerFault("frames", `'${f.name}' ${what}() threw: ${String(e)}`, e);
 }
