@@ -243,40 +243,24 @@ export function prepUnusual(f: FramePagesCore, pfn: number, order: number, gfp: 
   }
 }
 
-// The layer's counts (nrFreePages and the like), checked: an integer from 0 to the machine's frames, else LayerFault.
-// Each asks the layer in its own try, with no closure: reclaim's watermark checks call two of them on every fault.
+/** The counts FramePages asks its layer for. */
+export type LayerCount = "nrFreePages" | "nrManagedPages" | "nrPcpPages";
 
-/** The layer's nrFreePages, checked. */
-export function layerNrFree(f: FramePagesCore): number {
+/**
+ * One of the layer's counts, checked: an integer from 0 to the machine's
+ * frames, else LayerFault; nrPcpPages (which the layer has: the caller
+ * tested) counts undefined as 0. The layer is asked in this function's own
+ * try, with no closure: reclaim's watermark checks ask on every fault.
+ */
+export function layerCount(f: FramePagesCore, what: LayerCount): number {
+  const layer = f.layer;
   let n: number;
   try {
-    n = f.layer.nrFreePages();
+    n = what === "nrFreePages" ? layer.nrFreePages() : what === "nrManagedPages" ? layer.nrManagedPages() : (layer.nrPcpPages?.() ?? 0);
   } catch (e) {
-    return countThrew(f, "nrFreePages", e);
+    return countThrew(f, what, e);
   }
-  return checkCount(f, "nrFreePages", n);
-}
-
-/** The layer's nrManagedPages, checked. */
-export function layerNrManaged(f: FramePagesCore): number {
-  let n: number;
-  try {
-    n = f.layer.nrManagedPages();
-  } catch (e) {
-    return countThrew(f, "nrManagedPages", e);
-  }
-  return checkCount(f, "nrManagedPages", n);
-}
-
-/** The layer's nrPcpPages (which it has: the caller tested), checked; undefined from it counts 0. */
-export function layerNrPcp(f: FramePagesCore): number {
-  let n: number;
-  try {
-    n = f.layer.nrPcpPages?.() ?? 0;
-  } catch (e) {
-    return countThrew(f, "nrPcpPages", e);
-  }
-  return checkCount(f, "nrPcpPages", n);
+  return checkCount(f, what, n);
 }
 
 function checkCount(f: FramePagesCore, what: string, n: number): number {
