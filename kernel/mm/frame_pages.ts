@@ -27,7 +27,7 @@ import { EV_MM_PAGE_ALLOC, EV_MM_PAGE_FREE } from "../events_types.ts";
 import { layerFault, panic } from "../panic.ts";
 import type { Printk } from "../printk.ts";
 import type { FailPoint } from "./fault_inject.ts";
-import { allocSlowpath, askCount, beforeFree, checkAnswer, isolateFreeBlock, prepUnusual, putUsed } from "./frame_pages_slowpath.ts";
+import { allocSlowpath, beforeFree, checkAnswer, isolateFreeBlock, layerCount, prepUnusual, putUsed } from "./frame_pages_slowpath.ts";
 import type { CompactionHook, FrameAllocator, OomHook, Shrinker } from "./frames.ts";
 import { __GFP_COMP, __GFP_NOWARN, __GFP_ZERO, formatGfp } from "./gfp.ts";
 import {
@@ -416,17 +416,16 @@ export class FramePages {
   }
 
   nrFreePages(): number {
-    return askCount(this, "nrFreePages", () => this.layer.nrFreePages());
+    return layerCount(this, "nrFreePages");
   }
 
   nrManagedPages(): number {
-    return askCount(this, "nrManagedPages", () => this.layer.nrManagedPages());
+    return layerCount(this, "nrManagedPages");
   }
 
   /** Frames on the layer's per-CPU lists (0 for a layer without them). */
   nrPcpPages(): number {
-    const layer = this.layer;
-    return layer.nrPcpPages === undefined ? 0 : askCount(this, "nrPcpPages", () => layer.nrPcpPages?.() ?? 0);
+    return this.layer.nrPcpPages === undefined ? 0 : layerCount(this, "nrPcpPages");
   }
 
   /** The layer's per-CPU lists back to its free lists (nothing for a layer without them). */

@@ -243,14 +243,31 @@ export function prepUnusual(f: FramePagesCore, pfn: number, order: number, gfp: 
   }
 }
 
-/** One of the layer's counts (nrFreePages and the like), checked: an integer from 0 to the machine's frames, else LayerFault. */
-export function askCount(f: FramePagesCore, what: string, get: () => number): number {
+/** The counts FramePages asks its layer for. */
+export type LayerCount = "nrFreePages" | "nrManagedPages" | "nrPcpPages";
+
+/**
+ * One of the layer's counts, checked: an integer from 0 to the machine's
+ * frames, else LayerFault; nrPcpPages (which the layer has: the caller
+ * tested) counts undefined as 0. The layer is asked in this function's own
+ * try, with no closure: reclaim's watermark checks ask on every fault.
+ */
+export function layerCount(f: FramePagesCore, what: LayerCount): number {
+  const layer = f.layer;
   let n: number;
   try {
-    n = get();
+    n = what === "nrFreePages" ? layer.nrFreePages() : what === "nrManagedPages" ? layer.nrManagedPages() : (layer.nrPcpPages?.() ?? 0);
   } catch (e) {
-    return layerFault("frames", `'${f.name}' ${what}() threw: ${String(e)}`, e);
+    return countThrew(f, what, e);
   }
+  return checkCount(f, what, n);
+}
+
+function checkCount(f: FramePagesCore, what: string, n: number): number {
   if (!(Number.isInteger(n) && n >= 0 && n <= f.memmap.nrPages)) layerFault("frames", `'${f.name}' ${what}() returned ${String(n)}`);
   return n;
+}
+
+function countThrew(f: FramePagesCore, what: string, e: unknown): never {
+  return layerFault("frames", `'${f.name}' ${what}() threw: ${String(e)}`, e);
 }

@@ -164,9 +164,10 @@ export class Memory implements ZapSink {
     const pt = mm.pt;
     const ptep = pt.ensure(page);
     if (ptep < 0) return FAULT_OOM;
-    if (pt.pteNone(ptep) && isFileObject(this.vmas.f.shmem(vma))) return this.file.fault(mm, vma, page, ptep, ec);
-    if (pt.pteNone(ptep))
+    if (pt.pteNone(ptep)) {
+      if (isFileObject(this.vmas.f.shmem(vma))) return this.file.fault(mm, vma, page, ptep, ec);
       return flags & VM_SHARED ? this.doSharedFault(mm, vma, page, ptep, ec) : this.doAnonymousPage(mm, vma, page, ptep, ec);
+    }
     if (!(pt.pteFlags(ptep) & PTE_P)) return this.doSwapPage(mm, vma, page, ptep, ec);
     // A present entry without PTE_US in a VMA that allows the access: a NUMA hinting entry (numa_balancing.ts).
     if (!(pt.pteFlags(ptep) & PTE_US) && this.numaHint !== null) {

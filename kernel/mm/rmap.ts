@@ -69,7 +69,8 @@ export class Rmap {
     const anon = f.anon(vma) & ANON_ID;
     if (anon === 0) panic(`page_add_new_anon_rmap: VMA at 0x${f.start(vma).toString(16)} has no anon group`);
     this.memmap.setUserWord(pfn, SP_MAPPING, anon);
-    this.memmap.setUserWord(pfn, SP_INDEX, (f.pgoff(vma) + (va - f.start(vma)) / PAGE) % INDEX_MOD);
+    // The linear index modulo 2^32: setUserWord's >>> 0 reduces it exactly; a % of a double past 2^31 would be a call into C.
+    this.memmap.setUserWord(pfn, SP_INDEX, f.pgoff(vma) + (va - f.start(vma)) / PAGE);
   }
 
   /** Whether a page has reverse-map words (a page a lab's fault handler made has none). */

@@ -266,17 +266,28 @@ export class Reclaim {
     return this.pages.nrFreePages() + this.pages.nrPcpPages();
   }
 
+  /**
+   * nrFree() < mark. The per-CPU lists are counted only when the buddy
+   * lists alone are below the mark (a count is never negative, so with
+   * enough on the buddy lists the sum is too): the per-fault checks below
+   * then ask the frames layer one count, not two.
+   */
+  private freeBelow(mark: number): boolean {
+    const free = this.pages.nrFreePages();
+    return free < mark && free + this.pages.nrPcpPages() < mark;
+  }
+
   /** After a fault that allocated: wakes kswapd when free pages are below the low watermark; then atSafePoint. */
   afterFault(): void {
     if (this.running === 0 && this.tiers !== null) this.tiers.balance(this);
-    if (this.running === 0 && this.nrFree() < this.watermarks().low) this.kswapd();
+    if (this.running === 0 && this.freeBelow(this.watermarks().low)) this.kswapd();
     this.atSafePoint?.();
   }
 
   /** Before a fault allocates a user page: direct reclaim when free pages are below min. */
   beforeAlloc(): void {
     if (this.running === 0 && this.tiers !== null) this.tiers.direct(this);
-    if (this.running === 0 && this.nrFree() < this.watermarks().min) this.shrink(SWAP_CLUSTER_MAX, 0, "direct");
+    if (this.running === 0 && this.freeBelow(this.watermarks().min)) this.shrink(SWAP_CLUSTER_MAX, 0, "direct");
   }
 
   /** The allocator found nothing (a shrinker): direct reclaim, inside a fault only. Returns pages freed. */
