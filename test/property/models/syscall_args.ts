@@ -31,6 +31,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   type Process,
+  SIGKILL,
   TASK_SIZE,
 } from "../../../sim/index.ts";
 import { type PropertyModel, runModel, type StoryStats } from "../../support/budget.ts";
@@ -134,13 +135,18 @@ interface Real {
   stats: StoryStats;
 }
 
-class Call implements fc.Command<object, Real> {
+/** The model: whether the OOM killer has ended the process (no command runs after that). */
+interface Model {
+  killed: boolean;
+}
+
+class Call implements fc.Command<Model, Real> {
   constructor(
     readonly call: "brk" | "mmap" | "munmap" | "mprotect" | "madvise" | "mremap",
     readonly args: number[],
   ) {}
-  check = () => true;
-  run(_: object, real: Real): void {
+  check = (model: Readonly<Model>) => !model.killed;
+  run(model: Model, real: Real): void {
     const { p, m } = real;
     const before = p.proc.maps();
     const brk0 = p.sys.brk(0);
@@ -166,6 +172,18 @@ class Call implements fc.Command<object, Real> {
         r = p.sys.mremap(a[0] as number, a[1] as number, a[2] as number, a[3] as number, a[4] as number);
     }
     expect(Number.isSafeInteger(r), `${this} returned ${r}`).toBe(true);
+    if (p.state !== "running") {
+      // A populate or a page table past RAM (8 MiB here) can run the OOM
+      // killer, whose only victim is this process, as in Linux: it dies by
+      // SIGKILL while the call returns, and nothing runs after it.
+      expect(p.state, `${this}`).toBe("killed");
+      expect(p.exitSignal, `${this}`).toBe(SIGKILL);
+      expect(Number(/^oom_kill (\d+)$/m.exec(m.proc.vmstat())?.[1])).toBeGreaterThan(0);
+      model.killed = true;
+      m.check();
+      real.stats.checks++;
+      return;
+    }
     if (this.call === "brk") {
       // brk returns the new break, or the old one when it refuses; a refused brk changes nothing.
       const ok = r === a[0];
@@ -215,7 +233,7 @@ const calls = [
 ];
 
 /** brk/mmap/munmap/mprotect/madvise/mremap with wild arguments in a process that owns a written mapping. */
-export const SYSCALL_ARGS_MODEL: PropertyModel<Iterable<fc.Command<object, Real>>> = {
+export const SYSCALL_ARGS_MODEL: PropertyModel<Iterable<fc.Command<Model, Real>>> = {
   name: "syscall-args",
   budget: 10_000,
   storyMax: 100,
@@ -226,7 +244,7 @@ export const SYSCALL_ARGS_MODEL: PropertyModel<Iterable<fc.Command<object, Real>
     p.sys.mmap(BASE, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     p.mem.fill(BASE, 7, 16 * PAGE);
     const stats: StoryStats = { commands: 0, checks: 0 };
-    runModel({}, { m, p, stats }, cmds, stats);
+    runModel({ killed: false }, { m, p, stats }, cmds, stats);
     for (const q of m.processes()) q.exit(0);
     m.check();
     stats.checks++;
