@@ -1,8 +1,9 @@
 /**
  * Faulting user pages in outside a user access (Linux mm/gup.c:
- * populate_vma_page_range for MAP_POPULATE and mlock, faultin_page_range
- * for MADV_POPULATE_READ / _WRITE), and the stack growth a fault below a
- * grows-down VMA asks for (expand_stack, Linux mm/mmap.c).
+ * populate_vma_page_range, faultin_page_range): `populate` for
+ * MAP_POPULATE, `populateChecked` for MADV_POPULATE_READ / _WRITE and
+ * mlock; and the stack growth a fault below a grows-down VMA asks for
+ * (expand_stack, Linux mm/mmap.c).
  *
  * Cold code moved out of memory.ts: each page goes through the same
  * handleMmFault a user access takes (memory.ts), which stays where it is.
