@@ -1,9 +1,10 @@
 /**
  * User memory behind the page tables (Linux mm/memory.c): the page-fault
  * handler (demand-zero pages, the shared zero page, copy-on-write, shared
- * anonymous pages, swap-in, stack growth), and the page-table work the mmap family
- * asks for (zap a range, free empty tables, populate, change protection,
- * mark lazily freeable, move entries).
+ * anonymous pages, swap-in), and the page-table work the mmap family asks
+ * for (zap a range, free empty tables, change protection, drop swap
+ * entries, lazily freed pages). Population (MAP_POPULATE, MADV_POPULATE_*) and stack growth
+ * are in gup.ts; the methods here hand them on.
  *
  * Owns: the frames of user memory (PG_anon, refcount = mappings + other
  * holders, mapcount = page-table entries naming it). Calls: the buddy
@@ -33,18 +34,19 @@ import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, FAULT_SIGBUS, vmaPteFl
 import { FileFault, isFileObject } from "./filemap_fault.ts";
 import type { PageAllocator } from "./frames.ts";
 import { __GFP_ZERO, GFP_HIGHUSER_MOVABLE } from "./gfp.ts";
+import { expandStack, populate, populateChecked } from "./gup.ts";
 import { HugeMemory } from "./huge_memory.ts";
 import { Hugetlb } from "./hugetlb.ts";
 import { MemcgController } from "./memcontrol.ts";
 import { type MemMap, PG_anon, PG_anon_exclusive, PG_dirty, PG_swapcache } from "./memmap.ts";
 import type { MemPolicy } from "./mempolicy_alloc.ts";
 import type { MmStruct } from "./mm.ts";
-import { PAGE, STACK_GUARD_GAP } from "./mm.ts";
-import { VM_ACCOUNT, VM_EXEC, VM_GROWSDOWN, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
+import { PAGE } from "./mm.ts";
+import { VM_EXEC, VM_HUGETLB, VM_LOCKED, VM_READ, VM_SHARED, VM_WRITE } from "./mm_types.ts";
 import { ChangeProt } from "./mprotect.ts";
 import type { NumaBalancing } from "./numa_balancing.ts";
 import { freeEmptyTables, unmapRange, type ZapSink } from "./pgtable_range.ts";
-import { PF_INSTR, PF_PROT, PF_USER, PF_WRITE, PTE_D, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US, swpOffset, swpType } from "./pgtable_types.ts";
+import { PF_INSTR, PF_PROT, PF_WRITE, PTE_D, PTE_P, PTE_RW, PTE_SPECIAL, PTE_US, swpOffset, swpType } from "./pgtable_types.ts";
 import type { PhysMem } from "./physmem.ts";
 import type { Shmem } from "./shmem.ts";
 import { SWAPIN_EIO, SWAPIN_NOMEM, type SwapCache } from "./swap_state.ts";
@@ -364,38 +366,11 @@ export class Memory implements ZapSink {
     this.buddy.freePages(pfn, 0);
   }
 
-  /**
-   * expand_stack: `va` lies below a grows-down VMA within RLIMIT_STACK and
-   * clear of the guard gap above the previous mapping: the VMA grows down to
-   * it (charged to commit). Returns the VMA, or 0 when it may not grow.
-   */
+  /** expand_stack (gup.ts): grows a grows-down VMA down to `va`; the VMA, or 0. */
   private expandStack(mm: MmStruct, va: number): number {
-    const vmas = this.vmas;
-    const f = vmas.f;
-    const next = vmas.findVma(mm, va);
-    if (next === 0 || !(f.flags(next) & VM_GROWSDOWN)) return 0;
-    const start = va - (va % PAGE);
-    const grow = (f.start(next) - start) / PAGE;
-    if (f.end(next) - start > mm.rlimits.stack) return 0;
-    if ((mm.totalVm + grow) * PAGE > mm.rlimits.as) return 0;
-    // The guard gap keeps the stack off an accessible mapping below; a
-    // PROT_NONE one (itself a guard) or another grows-down VMA may be met.
-    const prev = vmas.prev(mm, next);
-    if (prev !== 0 && start < f.end(prev)) return 0;
-    if (
-      prev !== 0 &&
-      !(f.flags(prev) & VM_GROWSDOWN) &&
-      f.flags(prev) & (VM_READ | VM_WRITE | VM_EXEC) &&
-      start - STACK_GUARD_GAP < f.end(prev)
-    )
-      return 0;
-    if (f.flags(next) & VM_ACCOUNT) {
-      if (!this.commit.charge(grow)) return 0;
-      mm.committed += grow;
-    }
-    vmas.setStart(mm, next, start);
-    this.stackGrew = true;
-    return next;
+    const vma = expandStack(this.vmas, this.commit, mm, va);
+    if (vma !== 0) this.stackGrew = true;
+    return vma;
   }
 
   /** zap_page_range for one VMA's part [start, end): entries cleared, frames released, TLB flushed. */
@@ -463,30 +438,14 @@ export class Memory implements ZapSink {
     freeEmptyTables(mm.pt, start, end);
   }
 
-  /**
-   * Drops up to `want` lazily freeable pages (MADV_FREE pages no mapping
-   * wrote since, and every page of a VM_DROPPABLE VMA) from every mapping,
-   * through the LRU lists and the reverse map (Reclaim.reclaimLazy; `mms`
-   * is no longer needed). Returns how many frames went back.
-   */
+  /** Drops up to `want` lazily freeable pages (MADV_FREE, VM_DROPPABLE) by Reclaim.reclaimLazy (`mms` unused); frames freed. */
   reclaimLazy(_mms: readonly MmStruct[], want: number): number {
     return this.reclaim === null ? 0 : this.reclaim.reclaimLazy(want);
   }
 
-  /**
-   * MADV_POPULATE_READ / _WRITE: faults in every page of [start, end) that a
-   * read (or write) would fault on. Returns FAULT_OK, or the first failure.
-   */
+  /** MADV_POPULATE_READ / _WRITE (gup.ts populateChecked): FAULT_OK, or the first failure. */
   populateChecked(mm: MmStruct, _vma: number, start: number, end: number, access: "read" | "write"): number {
-    const need = access === "write" ? PTE_P | PTE_RW : PTE_P;
-    const ec = PF_USER | (access === "write" ? PF_WRITE : 0);
-    for (let va = start; va < end; va += PAGE) {
-      const ptep = mm.pt.lookup(va);
-      if (ptep >= 0 && (mm.pt.pteFlags(ptep) & need) === need) continue;
-      const r = this.handleMmFault(mm, va, ec);
-      if (r !== FAULT_OK) return r;
-    }
-    return FAULT_OK;
+    return populateChecked(this, mm, start, end, access);
   }
 
   /** A shared anonymous object for a new MAP_SHARED mapping (see Shmem.create). */
@@ -494,22 +453,9 @@ export class Memory implements ZapSink {
     return this.shmem.create(pages, charge);
   }
 
-  /**
-   * MAP_POPULATE / MADV_POPULATE: faults every missing page of [start, end)
-   * in, as a write when the VMA is writable. Stops quietly at the first
-   * page that cannot be had: population never fails the call.
-   */
+  /** MAP_POPULATE / MADV_POPULATE (gup.ts populate): faults missing pages in, stopping quietly at the first failure. */
   populate(mm: MmStruct, vma: number, start: number, end: number): void {
-    const flags = this.vmas.f.flags(vma);
-    if (!(flags & (VM_READ | VM_WRITE | VM_EXEC))) return;
-    // A shared file mapping is populated by reads (populate_vma_page_range writes only private memory): nothing is dirtied.
-    const fileShared = flags & VM_SHARED && isFileObject(this.vmas.f.shmem(vma));
-    const ec = PF_USER | (flags & VM_WRITE && !fileShared ? PF_WRITE : 0);
-    for (let va = start; va < end; va += PAGE) {
-      const ptep = mm.pt.lookup(va);
-      if (ptep >= 0 && !mm.pt.pteNone(ptep)) continue;
-      if (this.handleMmFault(mm, va, ec) !== FAULT_OK) return;
-    }
+    populate(this, mm, vma, start, end);
   }
 
   /** change_protection for mprotect (see ChangeProt in mprotect.ts). */
