@@ -18,6 +18,7 @@ import type { FsTask } from "./fs/task.ts";
 import type { Vfs } from "./fs/vfs.ts";
 import { type ForkCopy, LabLayers, type TaskLayers } from "./lab_layers.ts";
 import { SyscallLocks } from "./locking/lock_stat.ts";
+import { sysBrk } from "./mm/brk.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
 import type { KernelApi } from "./mm/lab_api.ts";
 import type { MadvisePageOps } from "./mm/madvise.ts";
@@ -38,7 +39,7 @@ import {
   VM_WIPEONFORK,
   VM_WRITE,
 } from "./mm/mm_types.ts";
-import { doMmap, type MmapContext, sysBrk, sysMunmap, unmapVma } from "./mm/mmap.ts";
+import { doMmap, type MmapContext, sysMunmap, unmapVma } from "./mm/mmap.ts";
 import type { Mmu } from "./mm/mmu.ts";
 import { type ChangeProtection, sysMprotect } from "./mm/mprotect.ts";
 import { MovePageTables, type MremapPageOps, sysMremap } from "./mm/mremap.ts";

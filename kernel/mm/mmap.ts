@@ -1,8 +1,8 @@
 /**
- * mmap, munmap and brk (Linux mm/mmap.c): argument checks in Linux's order,
- * get_unmapped_area, mmap_region, the munmap walk and the brk rules, with
- * commit accounting. Every function returns what the syscall returns: an
- * address, 0, or -errno (brk returns the break).
+ * mmap and munmap (Linux mm/mmap.c): argument checks in Linux's order,
+ * get_unmapped_area, mmap_region and the munmap walk, with commit
+ * accounting. Every function returns what the syscall returns: an address,
+ * 0, or -errno. brk, mm/mmap.c's other syscall, is in brk.ts.
  *
  * Calls: vma.ts for VMA bookkeeping, PageTableOps (memory.ts) to zap,
  * populate and free page tables, commit.ts to charge and uncharge.
@@ -108,7 +108,7 @@ export function accountable(flags: number): boolean {
 }
 
 /** True for a safe integer usable as an address or length. */
-function isAddr(n: number): boolean {
+export function isAddr(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
 }
 
@@ -283,7 +283,7 @@ function populates(flags: number, vmFlags: number): boolean {
 }
 
 /** may_expand_vm: RLIMIT_AS and RLIMIT_DATA. */
-function mayExpandVm(mm: MmStruct, flags: number, pages: number): boolean {
+export function mayExpandVm(mm: MmStruct, flags: number, pages: number): boolean {
   if ((mm.totalVm + pages) * PAGE > mm.rlimits.as) return false;
   if ((flags & (VM_WRITE | VM_SHARED | VM_GROWSDOWN)) === VM_WRITE && (mm.dataVm + pages) * PAGE > mm.rlimits.data) return false;
   return true;
@@ -450,62 +450,4 @@ export function unmapVma(ctx: MmapContext, mm: MmStruct, vma: number): void {
     mm.committed -= (end - start) / PAGE;
   }
   ctx.vmas.remove(mm, vma);
-}
-
-/**
- * brk(2) with Linux 6.x's rules: below start_brk or over RLIMIT_DATA returns
- * the current break; shrinking unmaps above PAGE_ALIGN(new); growth needs a
- * page (or the stack guard gap) clear below the next mapping and commit.
- * Returns the new break, or the old one on failure.
- */
-export function sysBrk(ctx: MmapContext, mm: MmStruct, brk: number): number {
-  const orig = mm.brk;
-  if (!isAddr(brk) || brk < mm.startBrk || brk > mm.stackTop) return orig;
-  if (brk - mm.startBrk > mm.rlimits.data) return orig;
-  const newbrk = pageAlign(brk);
-  const oldbrk = pageAlign(mm.brk);
-  if (newbrk === oldbrk) {
-    mm.brk = brk;
-    return brk;
-  }
-  if (brk <= mm.brk) {
-    mm.brk = brk;
-    if (doMunmap(ctx, mm, newbrk, oldbrk - newbrk) < 0) {
-      mm.brk = orig;
-      return orig;
-    }
-    return brk;
-  }
-  const next = ctx.vmas.findVma(mm, oldbrk);
-  if (next !== 0 && newbrk + PAGE > vmStartGap(ctx.vmas.f.start(next), ctx.vmas.f.flags(next))) return orig;
-  if (doBrkFlags(ctx, mm, oldbrk, newbrk - oldbrk) < 0) return orig;
-  mm.brk = brk;
-  return brk;
-}
-
-/** The heap VMA's flags: rw-p, accounted (VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT). */
-const BRK_FLAGS = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
-
-/** do_brk_flags: extends the heap VMA ending at addr, or makes one. */
-function doBrkFlags(ctx: MmapContext, mm: MmStruct, addr: number, len: number): number {
-  const pages = len / PAGE;
-  if (!mayExpandVm(mm, BRK_FLAGS, pages)) return -ENOMEM;
-  const vmas = ctx.vmas;
-  const prev = addr > mm.startBrk ? vmas.lookup(mm, addr - PAGE) : 0;
-  const extend = prev !== 0 && vmas.f.end(prev) === addr && vmas.f.flags(prev) === BRK_FLAGS && vmas.f.shmem(prev) === 0;
-  if (!extend && mm.mapCount >= ctx.maxMapCount) return -ENOMEM;
-  if (!ctx.commit.charge(pages)) return -ENOMEM;
-  mm.committed += pages;
-  if (extend) {
-    vmas.setEnd(mm, prev, addr + len);
-    return 0;
-  }
-  const vma = vmas.alloc(mm, addr, addr + len, BRK_FLAGS, addr / PAGE);
-  if (vma === 0) {
-    ctx.commit.uncharge(pages);
-    mm.committed -= pages;
-    return -ENOMEM;
-  }
-  vmas.insert(mm, vma);
-  return 0;
 }
