@@ -2,7 +2,8 @@
  * The task list (Linux kernel/fork.c and kernel/exit.c, reduced to memory):
  * spawn a process with an empty address space and a stack, fork one with
  * copy-on-write (dup_mmap + copy_page_range), tear one down at exit, and
- * route its system calls and page faults to the mm layer.
+ * route its system calls and page faults to the mm layer. The page
+ * operations madvise and mremap run on a range live in mm/madvise_ops.ts.
  */
 import { EINVAL } from "./errno.ts";
 import type { KernelEvents } from "./events.ts";
@@ -21,8 +22,8 @@ import { SyscallLocks } from "./locking/lock_stat.ts";
 import { sysBrk } from "./mm/brk.ts";
 import { CopyPageRange } from "./mm/copy_page_range.ts";
 import type { KernelApi } from "./mm/lab_api.ts";
-import type { MadvisePageOps } from "./mm/madvise.ts";
-import { DeactivateWalk, LazyFreeWalk, sysMadvise } from "./mm/madvise.ts";
+import { sysMadvise } from "./mm/madvise.ts";
+import { MadviseOps } from "./mm/madvise_ops.ts";
 import type { MemCgroup } from "./mm/memcontrol.ts";
 import { FAULT_ACCERR, FAULT_MAPERR, FAULT_OK, FAULT_OOM, type Memory, vmaAllows } from "./mm/memory.ts";
 import type { MemPolicy } from "./mm/mempolicy_alloc.ts";
@@ -42,13 +43,12 @@ import {
 import { doMmap, type MmapContext, sysMunmap, unmapVma } from "./mm/mmap.ts";
 import type { Mmu } from "./mm/mmu.ts";
 import { type ChangeProtection, sysMprotect } from "./mm/mprotect.ts";
-import { MovePageTables, type MremapPageOps, sysMremap } from "./mm/mremap.ts";
+import { sysMremap } from "./mm/mremap.ts";
 import { sysMsync } from "./mm/msync.ts";
 import { OomKiller, oomBadness, oomScore } from "./mm/oom_kill.ts";
 import type { Paging } from "./mm/pgalloc.ts";
 import { freeEmptyTables } from "./mm/pgtable_range.ts";
 import { PF_INSTR, PF_WRITE } from "./mm/pgtable_types.ts";
-import { PageoutWalk } from "./mm/vmscan.ts";
 import type { Printk } from "./printk.ts";
 import { PidProc } from "./proc/pid.ts";
 import { Process } from "./process.ts";
@@ -79,7 +79,7 @@ export interface TasksDeps {
 }
 
 /** All processes of a machine. */
-export class Tasks implements MadvisePageOps, MremapPageOps {
+export class Tasks {
   private readonly byPid = new Map<number, Process>();
   /** Called after every successful fork, like pthread_atfork's child handlers (the C library keeps its state this way). */
   readonly forkHooks: Array<(parent: Process, child: Process) => void> = [];
@@ -103,14 +103,11 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   /** The machine's event bus (process, fault, syscall and signal events). */
   readonly ev: KernelEvents;
   private nextMmId = 1;
-  private readonly lazyWalk: LazyFreeWalk;
-  private readonly deactivateWalk: DeactivateWalk;
-  private readonly mover = new MovePageTables();
+  /** madvise's and mremap's page operations (mm/madvise_ops.ts). */
+  private readonly pageOps: MadviseOps;
   private readonly copier: CopyPageRange;
   private readonly makeProc = (p: Process) =>
     new PidProc(p, this.d.ctx.vmas, this.d.memory.memmap, this.d.memory.swap?.dev ?? null, (vma) => this.d.memory.huge.vmaEligible(vma));
-  /** MADV_PAGEOUT's swap-out walk, made on first use on a machine with swap. */
-  private pageoutWalk: PageoutWalk | null = null;
   /** The lab's layers, or null when every one is memsim's own. */
   private readonly lab: LabLayers | null;
   private readonly copyDefault = (c: ForkCopy): boolean =>
@@ -130,9 +127,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       swapPages,
       m.memcg,
     );
-    this.lazyWalk = new LazyFreeWalk(d.memory.memmap, d.memory);
-    this.deactivateWalk = new DeactivateWalk(d.memory.memmap);
-    this.deactivateWalk.deactivate = (pfn) => d.memory.reclaim?.deactivate(pfn);
+    this.pageOps = new MadviseOps(d.ctx, d.memory, this.byPid);
     this.copier = new CopyPageRange(d.memory.memmap, d.memory.buddy, () => d.memory.swap?.dev ?? null, d.memory.huge, d.memory.hugetlb);
     const l = d.layers;
     const any = l.pageFault ?? l.forkCopy ?? l.onSpawn ?? l.onExit;
@@ -298,14 +293,6 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   }
 
   /**
-   * A fault of `p` could not have a frame (FAULT_OOM): the OOM killer runs,
-   * over p's memory cgroup when a charge there failed, else over the
-   * machine, and kills the process with the highest badness. Returns true
-   * when p is still running (the fault is retried, as Linux retries the
-   * allocation once the victim's memory is freed); when nothing could be
-   * killed, p itself is killed (Linux would panic or loop).
-   */
-  /**
    * The page allocator's OOM step (FramePages.oomKiller, after reclaim
    * failed) for a kernel allocation made by the current process's system
    * call at a point where reclaim may run (the page cache's allocation):
@@ -324,6 +311,14 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
     return victim !== null && victim !== p;
   }
 
+  /**
+   * A fault of `p` could not have a frame (FAULT_OOM): the OOM killer runs,
+   * over p's memory cgroup when a charge there failed, else over the
+   * machine, and kills the process with the highest badness. Returns true
+   * when p is still running (the fault is retried, as Linux retries the
+   * allocation once the victim's memory is freed); when nothing could be
+   * killed, p itself is killed (Linux would panic or loop).
+   */
   outOfMemory(p: Process): boolean {
     const memcg = this.d.memory.memcg;
     const group = memcg.oomPending === 0 ? null : memcg.byId(memcg.oomPending);
@@ -348,14 +343,6 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   oomScore(p: Process): number {
     const total = this.oom.totalPages();
     return oomScore(oomBadness(p, total), total);
-  }
-
-  /** MADV_PAGEOUT's swap-out walk (made on first use), or null on a machine without swap. */
-  pageoutWalker(): PageoutWalk | null {
-    const m = this.d.memory;
-    if (m.swap === null) return null;
-    this.pageoutWalk ??= new PageoutWalk(m.phys, m.memmap, m.buddy, m.swap, m.memcg);
-    return this.pageoutWalk;
   }
 
   setCurrent(p: Process | null): void {
@@ -458,7 +445,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
   }
 
   sysMadvise(p: Process, addr: number, len: number, advice: number): number {
-    return sysMadvise(this.d.ctx, p.mm, this, addr, len, advice);
+    return sysMadvise(this.d.ctx, p.mm, this.pageOps, addr, len, advice);
   }
 
   /** The machine's mmap context (the mlock family works on it: mm/mlock.ts). */
@@ -468,7 +455,7 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
 
   sysMremap(p: Process, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number {
     if (!Number.isSafeInteger(newAddr)) return -EINVAL;
-    return sysMremap(this.d.ctx, p.mm, this, addr, oldLen, newLen, flags, newAddr);
+    return sysMremap(this.d.ctx, p.mm, this.pageOps, addr, oldLen, newLen, flags, newAddr);
   }
 
   /**
@@ -481,64 +468,5 @@ export class Tasks implements MadvisePageOps, MremapPageOps {
       [...this.byPid.values()].map((p) => p.mm),
       want,
     );
-  }
-
-  /** MadvisePageOps. */
-  zapRange(mm: MmStruct, vma: number, start: number, end: number): void {
-    this.d.memory.zapRange(mm, vma, start, end);
-  }
-
-  /** MadvisePageOps. */
-  splitHugeRange(mm: MmStruct, start: number, end: number): boolean {
-    return this.d.memory.huge.splitRange(mm, start, end);
-  }
-
-  /** MadvisePageOps. */
-  lazyFree(mm: MmStruct, _vma: number, start: number, end: number): void {
-    this.lazyWalk.mm = mm;
-    this.lazyWalk.run(mm.pt, start, end);
-    this.lazyWalk.mm = null;
-  }
-
-  /** MadvisePageOps: false without swap. */
-  pageout(mm: MmStruct, _vma: number, start: number, end: number): boolean {
-    const walk = this.pageoutWalker();
-    if (walk === null) return false;
-    walk.run(mm, start, end);
-    return true;
-  }
-
-  /** MadvisePageOps. */
-  deactivate(mm: MmStruct, _vma: number, start: number, end: number): void {
-    this.deactivateWalk.run(mm.pt, start, end);
-  }
-
-  /** MadvisePageOps. */
-  populateChecked(mm: MmStruct, vma: number, start: number, end: number, access: "read" | "write"): number {
-    return this.d.memory.populateChecked(mm, vma, start, end, access);
-  }
-
-  /** MadvisePageOps: the hole is unmapped from every process mapping the object (unmap_mapping_range), then freed. */
-  removeShared(vma: number, start: number, end: number): void {
-    const f = this.d.ctx.vmas.f;
-    const id = f.shmem(vma);
-    const from = f.pgoff(vma) + (start - f.start(vma)) / PAGE;
-    const to = from + (end - start) / PAGE;
-    for (const p of this.byPid.values()) {
-      for (let n = p.mm.tree.first(); n >= 0; n = p.mm.tree.next(n)) {
-        const v = p.mm.tree.value(n);
-        if (f.shmem(v) !== id) continue;
-        const lo = Math.max(from, f.pgoff(v));
-        const hi = Math.min(to, f.pgoff(v) + (f.end(v) - f.start(v)) / PAGE);
-        if (lo < hi) this.d.memory.zapRange(p.mm, v, f.start(v) + (lo - f.pgoff(v)) * PAGE, f.start(v) + (hi - f.pgoff(v)) * PAGE);
-      }
-    }
-    this.d.memory.shmem.removePages(id, from, to);
-  }
-
-  /** MremapPageOps. */
-  movePageTables(mm: MmStruct, oldStart: number, newStart: number, len: number): boolean {
-    if (!this.d.memory.huge.splitForMove(mm, oldStart, len, newStart - oldStart)) return false;
-    return this.mover.run(mm.pt, oldStart, newStart, len);
   }
 }
