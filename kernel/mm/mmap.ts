@@ -52,6 +52,7 @@ import {
   VM_WRITE,
 } from "./mm_types.ts";
 import { HPAGE_SIZE } from "./pgtable_types.ts";
+import { pageAlign } from "./types.ts";
 import { type VmaOps, vmStartGap } from "./vma.ts";
 
 /** What mmap.ts needs from the page-table side (memory.ts). */
@@ -87,10 +88,6 @@ export interface MmapContext {
   readonly hugetlb?: Hugetlb;
   /** The page side of mlock (mlock.ts): locked pages go to and leave the unevictable list. */
   readonly mlock: MlockPages;
-}
-
-function pageAlign(n: number): number {
-  return Math.ceil(n / PAGE) * PAGE;
 }
 
 /** calc_vm_prot_bits + the MAY bits every mapping starts with. */
